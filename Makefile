@@ -1,0 +1,51 @@
+# Japan–Korea Joint R&D Fund: `make run` starts everything, `make test` checks everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+
+.PHONY: install run test lint typecheck pytest messages compilemessages browser-deps clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium drives the browser tests; never a downloaded browser.
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Installing Debian chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+compilemessages: install
+	cd fundapp && ../$(BIN)/python ../manage.py compilemessages --ignore=.venv >/dev/null
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=fundapp >/dev/null
+
+messages: install
+	$(BIN)/python manage.py makemessages -l ja -l ko -l en --ignore=.venv --ignore=var --ignore=tests --ignore=bench
+	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko -l en --ignore=.venv --ignore=var --ignore=node_modules
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy fundapp projects ip_licensing
+
+pytest: install browser-deps
+	$(BIN)/python -m fundapp.testenv $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test: install browser-deps lint typecheck pytest
+
+run: install
+	$(BIN)/python -m fundapp.runstack
+
+clean:
+	rm -rf $(VENV) var/static

@@ -1,0 +1,15 @@
+from django.conf import settings
+
+
+class UserLanguageMiddleware:
+    """Carry a signed-in person's saved language into the language cookie LocaleMiddleware reads."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # Runs before authentication; the session tells us the preferred language cheaply.
+        lang = request.session.get("preferred_language") if hasattr(request, "session") else None
+        if lang and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES:
+            request.COOKIES[settings.LANGUAGE_COOKIE_NAME] = lang
+        return self.get_response(request)

@@ -1,0 +1,28 @@
+"""Scopes for API keys (§14). Browser sessions are governed by role rules alone."""
+
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from fundapp.accounts.models import ApiKey
+
+
+def actor_of(request):
+    """The acting user or API key, as the services take it."""
+    return request.user
+
+
+class HasScope(BasePermission):
+    """A key needs the view's scope for the method: ``required_scopes = {"GET": "proposals:read", ...}``."""
+
+    message = "This API key lacks the scope this request needs."
+
+    def has_permission(self, request, view) -> bool:
+        if not isinstance(request.user, ApiKey):
+            return bool(request.user and request.user.is_authenticated)
+        scopes = getattr(view, "required_scopes", {})
+        action = getattr(view, "action", None)
+        needed = scopes.get(action) or scopes.get(request.method) or scopes.get("*")
+        if needed is None:
+            return False
+        return request.user.has_scope(needed)

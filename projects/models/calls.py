@@ -1,0 +1,172 @@
+"""Fund, research areas and calls for proposals (§4)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.accounts.models import MultilingualName
+from fundapp.money import AmountField
+
+
+def localized(obj, field: str) -> str:
+    lang = (get_language() or "en")[:2]
+    return getattr(obj, f"{field}_{lang}", "") or getattr(obj, f"{field}_en", "") or ""
+
+
+class Fund(MultilingualName):
+    jp_agency = models.CharField(_("Japanese agency"), max_length=200)
+    kr_agency = models.CharField(_("Korean agency"), max_length=200)
+    reference_rate_krw_per_jpy = models.DecimalField(
+        _("reference rate (KRW per JPY)"),
+        max_digits=12,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+    )
+    fund_share_bp = models.PositiveIntegerField(
+        _("fund share of royalties (basis points)"),
+        default=1000,
+        validators=[MaxValueValidator(10000)],
+    )
+    max_licence_years = models.PositiveSmallIntegerField(
+        _("maximum licence term (years)"), default=5
+    )
+
+    class Meta:
+        verbose_name = _("fund")
+        verbose_name_plural = _("funds")
+
+
+class Sensitivity(models.TextChoices):
+    NORMAL = "normal", _("Normal")
+    SENSITIVE = "sensitive", _("Sensitive")
+    CONTROLLED = "controlled", _("Controlled")
+
+
+class ResearchArea(MultilingualName):
+    code = models.CharField(
+        _("code"),
+        max_length=120,
+        unique=True,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", _("Use dotted lower-case codes.")
+            )
+        ],
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    sensitivity = models.CharField(
+        _("sensitivity"), max_length=16, choices=Sensitivity.choices, default=Sensitivity.NORMAL
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("research area")
+        verbose_name_plural = _("research areas")
+
+    def covers(self, code: str) -> bool:
+        return code == self.code or code.startswith(self.code + ".")
+
+
+class CallState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+    ARCHIVED = "archived", _("Archived")
+
+
+CALL_TRANSITIONS: dict[str, set[str]] = {
+    CallState.DRAFT: {CallState.OPEN},
+    CallState.OPEN: {CallState.CLOSED},
+    CallState.CLOSED: {CallState.ARCHIVED},
+    CallState.ARCHIVED: set(),
+}
+
+
+class Call(models.Model):
+    fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="calls")
+    title_en = models.CharField(_("title (English)"), max_length=300)
+    title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
+    title_ko = models.CharField(_("title (Korean)"), max_length=300, blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_ja = models.TextField(_("description (Japanese)"), blank=True)
+    description_ko = models.TextField(_("description (Korean)"), blank=True)
+    research_areas = models.ManyToManyField(
+        ResearchArea, related_name="calls", verbose_name=_("research areas")
+    )
+    opens_at = models.DateTimeField(_("opens at"))
+    closes_at = models.DateTimeField(_("closes at"))
+    state = models.CharField(
+        _("state"), max_length=16, choices=CallState.choices, default=CallState.DRAFT
+    )
+    max_budget_jpy = AmountField(_("maximum budget, JP side (JPY)"))
+    max_budget_krw = AmountField(_("maximum budget, KR side (KRW)"))
+    min_stages = models.PositiveSmallIntegerField(
+        _("minimum stages"), default=2, validators=[MinValueValidator(2), MaxValueValidator(5)]
+    )
+    max_stages = models.PositiveSmallIntegerField(
+        _("maximum stages"), default=5, validators=[MinValueValidator(2), MaxValueValidator(5)]
+    )
+    max_project_months = models.PositiveSmallIntegerField(
+        _("maximum project months"), default=60, validators=[MinValueValidator(1)]
+    )
+    # Gate policy (§4, §8)
+    pass_threshold = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("1.0"))
+    conditional_threshold = models.DecimalField(
+        max_digits=6, decimal_places=4, default=Decimal("0.8")
+    )
+    conditional_floor = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.8"))
+    bonus_rate = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.5"))
+    max_multiplier = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("1.2"))
+    conditional_rate = models.DecimalField(max_digits=6, decimal_places=4, default=Decimal("0.8"))
+    max_extensions = models.PositiveSmallIntegerField(default=1)
+    max_extension_months = models.PositiveSmallIntegerField(default=6)
+    auto_release_on_pass = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-opens_at", "id"]
+        verbose_name = _("call for proposals")
+        verbose_name_plural = _("calls for proposals")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=F("opens_at")), name="call_closes_after_opens"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_stages__lte=F("max_stages")), name="call_stage_bounds"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        return localized(self, "title")
+
+    @property
+    def description(self) -> str:
+        return localized(self, "description")
+
+    def is_open_at(self, when) -> bool:
+        """Open for submissions: the state and the server clock both say so."""
+        return self.state == CallState.OPEN and self.opens_at <= when < self.closes_at
+
+
+class ReviewCriterion(MultilingualName):
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="criteria")
+    weight = models.DecimalField(
+        max_digits=6, decimal_places=3, validators=[MinValueValidator(Decimal("0.001"))]
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["call", "order", "id"]
