@@ -7,5 +7,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/v1/", include("fundapp.api.urls")),
     path("admin/", admin.site.urls),
+    path("accounts/", include("fundapp.accounts.urls")),
+    path("", include("projects.urls")),
 ]

@@ -1,0 +1,13 @@
+"""/api/v1/: every app registers its viewsets on the one router."""
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from fundapp.accounts.api import register as register_accounts
+from projects.api import register as register_projects
+
+router = DefaultRouter()
+register_accounts(router)
+register_projects(router)
+
+urlpatterns = [path("", include(router.urls))]
