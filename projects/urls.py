@@ -1,3 +1,5 @@
-from django.urls import path  # noqa: F401
+"""Browser pages of the projects app; each view module lists its own routes."""
 
-urlpatterns: list = []
+from projects.views import calls, dashboard, proposals
+
+urlpatterns = [*calls.urlpatterns, *dashboard.urlpatterns, *proposals.urlpatterns]

@@ -123,7 +123,7 @@ class User(AbstractUser):
     kr_researcher_number = models.CharField(
         _("Korean researcher number"), max_length=16, blank=True
     )
-    organisations: models.ManyToManyField["Organisation", "Membership"] = models.ManyToManyField(
+    organisations: models.ManyToManyField[Organisation, Membership] = models.ManyToManyField(
         Organisation, through="Membership", related_name="people", blank=True
     )
 

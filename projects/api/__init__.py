@@ -2,6 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
+from . import calls, proposals
+
 
 def register(router: DefaultRouter) -> None:
-    """Register this app's viewsets on the /api/v1/ router."""
+    calls.register(router)
+    proposals.register(router)
