@@ -49,3 +49,13 @@ class PermissionDenied(DomainError):
 
     code = "forbidden"
     status = 403
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    code = "unsupported_media_type"
+    status = 415

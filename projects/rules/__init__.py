@@ -1,0 +1,1 @@
+"""Pure rules: plain functions of plain values, no ORM inside (STYLE.md)."""

@@ -1,0 +1,84 @@
+"""Which proposals an actor may see, filtered in SQL (§2)."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+
+from fundapp.accounts.models import ApiKey, Membership, User
+from fundapp.actors import Actor, is_fund_staff
+from fundapp.errors import NotFound
+from projects.models import (
+    ConsortiumMember,
+    Proposal,
+    ProposalPerson,
+    ProposalState,
+    ProposalUserObjectPermission,
+)
+from projects.models.proposals import PENDING_STATES
+
+
+def proposals_visible_to(actor: Actor | None) -> QuerySet[Proposal]:
+    """Every proposal the actor may open, as one SQL query (no per-row checks).
+
+    - fund staff: all proposals of the fund;
+    - a person: proposals they hold guardian's ``view_proposal`` on (the named people of the
+      consortium), and, once submitted, those of organisations whose research office they staff;
+    - an API key: non-draft proposals whose consortium includes its organisation, and drafts
+      created through a key of that organisation.
+    """
+    qs = Proposal.objects.all()
+    if actor is None:
+        return qs.none()
+    if isinstance(actor, ApiKey):
+        in_consortium = ConsortiumMember.objects.filter(
+            proposal=OuterRef("pk"), organisation_id=actor.organisation_id
+        )
+        return qs.filter(
+            Exists(in_consortium)
+            & (
+                ~Q(state=ProposalState.DRAFT)
+                | Q(created_by_api_key__organisation_id=actor.organisation_id)
+            )
+        )
+    if not isinstance(actor, User) or not actor.is_authenticated or not actor.is_active:
+        return qs.none()
+    if is_fund_staff(actor):
+        return qs
+    granted = ProposalUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=actor, permission__codename="view_proposal"
+    )
+    office = ConsortiumMember.objects.filter(
+        proposal=OuterRef("pk"),
+        organisation__in=Membership.objects.filter(user=actor, research_office=True).values(
+            "organisation"
+        ),
+    )
+    return qs.filter(Exists(granted) | (Exists(office) & ~Q(state=ProposalState.DRAFT)))
+
+
+def get_proposal_for_actor(actor: Actor | None, pk: object) -> Proposal:
+    """Fetch and authorise in one step: missing and not-yours give the same 404."""
+    try:
+        pk_int = int(str(pk))
+    except (TypeError, ValueError):
+        raise NotFound() from None
+    proposal = (
+        proposals_visible_to(actor)
+        .select_related("call", "research_area")
+        .filter(pk=pk_int)
+        .first()
+    )
+    if proposal is None:
+        raise NotFound()
+    return proposal
+
+
+def claimed_effort(user_ids: list[int], *, exclude_proposal_id: int | None) -> dict[int, int]:
+    """Effort each person already gives to pending proposals (and, later, active projects)."""
+    rows = (
+        ProposalPerson.objects.filter(user_id__in=user_ids, proposal__state__in=PENDING_STATES)
+        .exclude(proposal_id=exclude_proposal_id or 0)
+        .values("user_id")
+        .annotate(total=Sum("effort_percent"))
+    )
+    return {r["user_id"]: int(r["total"] or 0) for r in rows}

@@ -1,0 +1,179 @@
+"""Coercing untrusted input (form or JSON) into typed values with field-level problems.
+
+The proposal services accept plain dicts from the browser forms and the API alike and run
+every value through these helpers, so both get the same translated message for the same
+mistake, keyed by the same field path (``stages.0.kpis.1.target``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.money import MAX_AMOUNT
+from projects.rules.proposals import Problems, check_amount
+
+
+def text(
+    problems: Problems, path: str, value: Any, *, max_length: int, required: bool = False
+) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.add(path, _("Enter text."))
+        return ""
+    value = unicodedata.normalize("NFC", value).strip()
+    if "\x00" in value:
+        problems.add(path, _("Text may not contain NUL characters."))
+        return ""
+    if required and not value:
+        problems.add(path, _("This field is required."))
+    if len(value) > max_length:
+        problems.add(path, _("Use at most %(n)d characters.") % {"n": max_length})
+        return value[:max_length]
+    return value
+
+
+def integer(
+    problems: Problems,
+    path: str,
+    value: Any,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    required: bool = True,
+) -> int | None:
+    if value is None or value == "":
+        if required:
+            problems.add(path, _("This field is required."))
+        return None
+    if isinstance(value, bool):
+        problems.add(path, _("Enter a whole number."))
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().replace(",", ""))
+        except ValueError:
+            problems.add(path, _("Enter a whole number."))
+            return None
+    if isinstance(value, float | Decimal):
+        if value != int(value):
+            problems.add(path, _("Enter a whole number."))
+            return None
+        value = int(value)
+    if not isinstance(value, int):
+        problems.add(path, _("Enter a whole number."))
+        return None
+    if minimum is not None and value < minimum:
+        problems.add(path, _("Enter a number of at least %(n)d.") % {"n": minimum})
+        return None
+    if maximum is not None and value > maximum:
+        problems.add(path, _("Enter a number of at most %(n)d.") % {"n": maximum})
+        return None
+    return value
+
+
+def amount(problems: Problems, path: str, value: Any) -> int:
+    """A whole amount of yen or won: fractions, negatives and values above 10¹⁵ are refused."""
+    if value is None or value == "":
+        problems.add(path, _("This field is required."))
+        return 0
+    if isinstance(value, str):
+        try:
+            value = Decimal(value.strip().replace(",", ""))
+        except InvalidOperation:
+            problems.add(path, _("Enter a whole amount."))
+            return 0
+    if isinstance(value, float):
+        value = Decimal(str(value))
+    if isinstance(value, Decimal) and not value.is_finite():
+        problems.add(path, _("Enter a whole amount."))
+        return 0
+    error = check_amount(value)
+    if error:
+        problems.add(path, error)
+        return 0
+    result = int(value)  # type: ignore[arg-type]
+    return min(result, MAX_AMOUNT)
+
+
+def decimal(
+    problems: Problems, path: str, value: Any, *, max_digits: int = 20, places: int = 6
+) -> Decimal | None:
+    if value is None or value == "":
+        problems.add(path, _("This field is required."))
+        return None
+    if isinstance(value, bool):
+        problems.add(path, _("Enter a number."))
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        problems.add(path, _("Enter a number."))
+        return None
+    if not number.is_finite():
+        problems.add(path, _("Enter a number."))
+        return None
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        problems.add(path, _("Use at most %(n)d decimal places.") % {"n": places})
+        return None
+    if abs(number) >= Decimal(10) ** (max_digits - places):
+        problems.add(path, _("This number is too large."))
+        return None
+    return number
+
+
+def choice(
+    problems: Problems, path: str, value: Any, choices: Any, *, required: bool = True
+) -> str:
+    allowed = {c.value if hasattr(c, "value") else c for c in choices}
+    if value in (None, ""):
+        if required:
+            problems.add(path, _("This field is required."))
+        return ""
+    if value not in allowed:
+        problems.add(path, _("“%(value)s” is not a valid choice.") % {"value": str(value)[:40]})
+        return ""
+    return str(value)
+
+
+def boolean(problems: Problems, path: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (None, "", "false", "False", "0", 0, "off"):
+        return False
+    if value in ("true", "True", "1", 1, "on"):
+        return True
+    problems.add(path, _("Enter true or false."))
+    return False
+
+
+def string_list(
+    problems: Problems, path: str, value: Any, *, max_items: int, max_length: int
+) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [v for v in (part.strip() for part in value.replace("、", ",").split(",")) if v]
+    if not isinstance(value, list | tuple):
+        problems.add(path, _("Enter a list."))
+        return []
+    out: list[str] = []
+    for i, item in enumerate(value):
+        out.append(text(problems, f"{path}.{i}", item, max_length=max_length, required=True))
+    if len(out) > max_items:
+        problems.add(path, _("Use at most %(n)d entries.") % {"n": max_items})
+    return [v for v in out if v]
+
+
+def item_list(problems: Problems, path: str, value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, dict) for v in value):
+        problems.add(path, _("Enter a list of objects."))
+        return []
+    return list(value)
