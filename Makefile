@@ -24,13 +24,13 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-compilemessages: install
-	cd fundapp && ../$(BIN)/python ../manage.py compilemessages --ignore=.venv >/dev/null
-	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=fundapp >/dev/null
-
+# Regenerate the catalogues after changing strings; translate, then `make compilemessages`.
 messages: install
-	$(BIN)/python manage.py makemessages -l ja -l ko -l en --ignore=.venv --ignore=var --ignore=tests --ignore=bench
-	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko -l en --ignore=.venv --ignore=var --ignore=node_modules
+	$(BIN)/python manage.py makemessages -l ja -l ko -l en --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench --ignore=node_modules
+	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=static/vendor
+
+compilemessages: install
+	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var >/dev/null
 
 lint: install
 	$(BIN)/ruff check .
@@ -42,7 +42,7 @@ typecheck: install
 pytest: install browser-deps
 	$(BIN)/python -m fundapp.testenv $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test: install browser-deps lint typecheck pytest
+test: install browser-deps compilemessages lint typecheck pytest
 
 run: install
 	$(BIN)/python -m fundapp.runstack

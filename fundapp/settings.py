@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "fundapp.outage.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "fundapp.urls"

@@ -12,3 +12,5 @@ urlpatterns = [
     path("accounts/", include("fundapp.accounts.urls")),
     path("", include("projects.urls")),
 ]
+
+handler500 = "fundapp.outage.server_error"

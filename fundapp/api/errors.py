@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from fundapp.errors import DomainError
+from fundapp.outage import OUTAGE_ERRORS, RETRY_AFTER_SECONDS, outage_body
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +75,15 @@ def problem_response(
 
 
 def problem_exception_handler(exc, context):
+    if isinstance(exc, OUTAGE_ERRORS):
+        body = outage_body()
+        response = problem_response(
+            503,
+            body["detail"],
+            code="service_unavailable",
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+        return response
     if isinstance(exc, DomainError):
         errors = {k: [str(m) for m in v] for k, v in exc.errors.items()}
         return problem_response(

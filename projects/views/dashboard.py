@@ -1,3 +1,49 @@
-from django.urls import URLPattern
+"""The signed-in home: what needs the person's attention, by role (§15)."""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path
+
+from fundapp.accounts.models import Membership
+from fundapp.actors import is_fund_staff
+from projects.models import ConsortiumMember, Endorsement, ProposalState
+from projects.selectors.proposals import proposals_visible_to
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    visible = proposals_visible_to(user)
+    context: dict = {"is_staff_view": is_fund_staff(user)}
+    if context["is_staff_view"]:
+        counts = dict(visible.values_list("state").annotate(n=Count("id")).order_by())
+        context["state_counts"] = [
+            (state, label, counts.get(state, 0)) for state, label in ProposalState.choices
+        ]
+        context["recent"] = visible.select_related("call").order_by("-updated_at")[:10]
+    else:
+        context["my_proposals"] = (
+            visible.filter(people__user=user).select_related("call").order_by("-updated_at")[:20]
+        )
+        office_orgs = Membership.objects.filter(user=user, research_office=True).values(
+            "organisation"
+        )
+        already = Endorsement.objects.filter(proposal=OuterRef("pk"), organisation__in=office_orgs)
+        lead_of_office = ConsortiumMember.objects.filter(
+            proposal=OuterRef("pk"), organisation__in=office_orgs, role__in=("lead_jp", "lead_kr")
+        )
+        context["to_endorse"] = (
+            visible.filter(state=ProposalState.SUBMITTED)
+            .filter(Exists(lead_of_office))
+            .exclude(Exists(already))
+            .select_related("call")
+            .order_by("call__closes_at")[:20]
+        )
+    return render(request, "projects/dashboard.html", context)
+
+
+urlpatterns: list[URLPattern] = [path("dashboard/", dashboard, name="dashboard")]

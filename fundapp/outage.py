@@ -1,0 +1,69 @@
+"""A database outage answers 503 with a clear message and changes nothing (§17)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+OUTAGE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "30"
+
+
+def outage_body() -> dict:
+    return {
+        "type": "https://jk-fund.example/problems/service_unavailable",
+        "title": _("Service unavailable"),
+        "status": 503,
+        "detail": _(
+            "The service is briefly unavailable. Nothing was changed; please try again shortly."
+        ),
+        "code": "service_unavailable",
+    }
+
+
+class ServiceUnavailableMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OUTAGE_ERRORS):
+            return None
+        logger.error("Database unavailable: %s", exception)
+        return outage_response(request)
+
+
+def outage_response(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            outage_body(), status=503, content_type="application/problem+json"
+        )
+    else:
+        try:
+            html = render_to_string("503.html", {"detail": outage_body()["detail"]}, request=None)
+        except Exception:  # noqa: BLE001 - rendering must not fail the error page
+            html = str(outage_body()["detail"])
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: an outage raised anywhere (middleware included) still answers 503."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OUTAGE_ERRORS):
+        return outage_response(request)
+    try:
+        html = render_to_string("500.html", request=None)
+    except Exception:  # noqa: BLE001
+        html = "<h1>Server error</h1>"
+    return HttpResponse(html, status=500)
