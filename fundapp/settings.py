@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "axes",
     "fundapp.accounts",
     "fundapp.audit",
+    "fundapp.ledger",
     "fundapp.api",
     "projects",
     "ip_licensing",
@@ -95,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "fundapp.accounts.context_processors.navigation",
             ],
         },
     }
@@ -143,6 +145,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "10"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ja", _("Japanese")), ("ko", _("Korean"))]
@@ -215,10 +218,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
-    },
     "SECURITY": [{"bearerAuth": []}],
+    "ENUM_NAME_OVERRIDES": {
+        "OrganisationKindEnum": "fundapp.accounts.models.Organisation.Kind",
+        "ProposalStateEnum": "projects.models.proposals.ProposalState",
+        "CallStateEnum": "projects.models.calls.CallState",
+        "AttachmentKindEnum": "projects.models.proposals.Attachment.Kind",
+    },
 }
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

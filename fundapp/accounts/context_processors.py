@@ -1,0 +1,64 @@
+"""The navigation every page shows, by role (§2, §15).
+
+Links are resolved by URL name and left out while their page does not exist yet, so the
+layout never breaks on a route another part of the product has not added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.accounts.permissions import can_manage_api_keys
+from fundapp.actors import is_fund_officer
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str | Promise
+    url: str
+    active: bool
+
+
+def _url(name: str) -> str | None:
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return None
+
+
+def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
+    """(label, URL name) of the links this person sees, in order."""
+    if user is None or not user.is_authenticated:
+        return [(_("Calls"), "calls:public_list")]
+    if is_fund_officer(user):
+        entries: list[tuple[str | Promise, str]] = [
+            (_("Dashboard"), "dashboard"),
+            (_("Calls"), "calls:manage"),
+            (_("Proposals"), "proposals:list"),
+        ]
+        if can_manage_api_keys(user):
+            entries.append((_("API keys"), "accounts:api_keys"))
+        return entries
+    return [
+        (_("Dashboard"), "dashboard"),
+        (_("My proposals"), "proposals:list"),
+        (_("Calls"), "calls:public_list"),
+    ]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    items = []
+    for label, name in nav_entries(user):
+        url = _url(name)
+        if url is None:
+            continue
+        active = request.path == url or (url != "/" and request.path.startswith(url))
+        items.append(NavItem(label=label, url=url, active=active))
+    return {"nav_items": items, "nav_home_url": _url("home") or "/"}
