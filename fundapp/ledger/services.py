@@ -1,0 +1,339 @@
+"""Posting to the ledger (§9). The only code that writes accounts, transactions and entries.
+
+The ledger takes account codes and amounts, never projects or licences: callers build the
+codes with ``fundapp.ledger.rules.account_code_*`` and choose an idempotency ``reference``
+naming the money movement (``"tranche:17:release"``, ``"disbursement:5:confirm"``).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import IntegrityError
+from django.db import transaction as db_transaction
+from django.utils.translation import gettext as _
+
+from fundapp.audit.services import audit_record
+from fundapp.errors import Conflict, DomainError, ValidationFailed
+from fundapp.money import format_amount
+
+from . import rules
+from .models import Account, Entry, Transaction, TransactionKind
+
+if TYPE_CHECKING:
+    from fundapp.actors import Actor
+
+MAX_REFERENCE_LENGTH = 200
+_INTERNAL_NOT_NEGATIVE = "ledger_account_internal_not_negative"
+
+
+class InsufficientFunds(DomainError):
+    """A posting would take an internal account below zero."""
+
+    code = "insufficient_funds"
+    status = 409
+
+
+@dataclass(frozen=True)
+class _Posting:
+    kind: str
+    currency: str
+    legs: list[tuple[str, int]]  # merged: one non-zero amount per account code
+    reference: str
+    memo: str
+    reverses_id: int | None
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors={field: [message]})
+
+
+def _validated(
+    *,
+    kind: str,
+    currency: str,
+    legs: Sequence[tuple[str, int]],
+    reference: str,
+    memo: str,
+    reverses: Transaction | None,
+) -> _Posting:
+    if kind not in TransactionKind.values:
+        raise _invalid("kind", _("Unknown transaction kind %(kind)s.") % {"kind": kind})
+    if not isinstance(reference, str) or not reference.strip():
+        raise _invalid("reference", _("A posting needs an idempotency reference."))
+    if len(reference) > MAX_REFERENCE_LENGTH:
+        raise _invalid(
+            "reference",
+            _("The reference is longer than %(max)d characters.") % {"max": MAX_REFERENCE_LENGTH},
+        )
+    if not isinstance(memo, str):
+        raise _invalid("memo", _("The memo must be text."))
+    if (kind == TransactionKind.REVERSAL) != (reverses is not None):
+        raise _invalid(
+            "reverses", _("A reversal, and only a reversal, names the transaction it reverses.")
+        )
+    if reverses is not None:
+        if reverses.pk is None:
+            raise _invalid("reverses", _("The reversed transaction has not been posted."))
+        if reverses.currency != currency:
+            raise _invalid(
+                "currency", _("A reversal is posted in the currency of what it reverses.")
+            )
+    try:
+        merged = rules.normalise_legs(legs, currency=currency)
+    except rules.LegError as exc:
+        raise _invalid(exc.field, str(exc)) from None
+    return _Posting(
+        kind=kind,
+        currency=currency,
+        legs=merged,
+        reference=reference,
+        memo=unicodedata.normalize("NFC", memo),
+        reverses_id=reverses.pk if reverses is not None else None,
+    )
+
+
+def account_get_or_create(code: str, currency: str) -> Account:
+    """The account with ``code``, opened (balance 0) in ``currency`` if it does not exist.
+
+    Guarantees: concurrent calls open at most one account per code (unique constraint);
+    an existing account in another currency is refused (``ValidationFailed``).
+    """
+    try:
+        parsed = rules.parse_account_code(code)
+    except ValueError as exc:
+        raise _invalid("code", str(exc)) from None
+    if currency not in rules.CURRENCIES or parsed.currency not in (None, currency):
+        raise _invalid("currency", f"account {code} cannot hold {currency}")
+    account, _created = Account.objects.get_or_create(
+        code=code,
+        defaults={
+            "currency": currency,
+            "kind": parsed.kind,
+            "name": rules.account_default_name(code),
+        },
+    )
+    if account.currency != currency:
+        raise _invalid("currency", f"account {code} holds {account.currency}, not {currency}")
+    return account
+
+
+def _lock_accounts(codes: list[str], currency: str) -> dict[str, Account]:
+    """Open missing accounts, then lock every account of the posting in ``pk`` order.
+
+    New accounts are inserted in code order and locks are taken in ``pk`` order, so two
+    postings touching the same accounts wait for each other instead of deadlocking.
+    """
+    known = set(Account.objects.filter(code__in=codes).values_list("code", flat=True))
+    missing = sorted(set(codes) - known)
+    if missing:
+        Account.objects.bulk_create(
+            [
+                Account(
+                    code=code,
+                    currency=currency,
+                    kind=rules.account_kind(code),
+                    name=rules.account_default_name(code),
+                )
+                for code in missing
+            ],
+            ignore_conflicts=True,
+        )
+    locked = {
+        account.code: account
+        for account in Account.objects.select_for_update(of=("self",))
+        .filter(code__in=codes)
+        .order_by("pk")
+    }
+    for code in codes:
+        if locked[code].currency != currency:
+            raise _invalid("legs", f"account {code} holds {locked[code].currency}, not {currency}")
+    return locked
+
+
+def _check_funds(accounts: dict[str, Account], legs: list[tuple[str, int]]) -> None:
+    short = [
+        (code, accounts[code].balance, -amount)
+        for code, amount in legs
+        if accounts[code].kind == rules.INTERNAL and accounts[code].balance + amount < 0
+    ]
+    if short:
+        messages = [
+            _("%(account)s holds %(balance)s; %(amount)s cannot be taken from it.")
+            % {
+                "account": code,
+                "balance": format_amount(balance, accounts[code].currency),
+                "amount": format_amount(amount, accounts[code].currency),
+            }
+            for code, balance, amount in short
+        ]
+        raise InsufficientFunds(" ".join(messages), errors={"legs": messages})
+
+
+def _stored_legs(txn: Transaction) -> list[tuple[str, int]]:
+    return list(
+        Entry.objects.filter(transaction=txn).order_by("id").values_list("account__code", "amount")
+    )
+
+
+def _same_or_conflict(existing: Transaction, posting: _Posting) -> Transaction:
+    """The idempotent answer for a reference that is already posted."""
+    same = (
+        existing.kind == posting.kind
+        and existing.currency == posting.currency
+        and existing.reverses_id == posting.reverses_id
+        and rules.legs_key(_stored_legs(existing)) == rules.legs_key(posting.legs)
+    )
+    if not same:
+        raise Conflict(
+            _("Reference %(reference)s is already posted with other legs.")
+            % {"reference": posting.reference},
+            code="ledger_reference_reused",
+            errors={"reference": [_("This reference is already used for another movement.")]},
+        )
+    return existing
+
+
+def _existing(reference: str) -> Transaction | None:
+    return Transaction.objects.filter(reference=reference).first()
+
+
+def _already_reversed(reverses_id: int) -> Conflict:
+    message = _("Transaction %(id)s is already reversed.") % {"id": reverses_id}
+    return Conflict(message, code="ledger_already_reversed", errors={"reverses": [message]})
+
+
+def _constraint_of(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def ledger_post(
+    *,
+    kind: str,
+    currency: str,
+    legs: Sequence[tuple[str, int]],
+    reference: str,
+    memo: str = "",
+    actor: Actor | None = None,
+    reverses: Transaction | None = None,
+) -> Transaction:
+    """Post one balanced transaction; at most once per ``reference``.
+
+    ``legs`` are ``(account code, amount)`` pairs; an amount is added to the account's
+    balance (positive into it, negative out of it). They must be whole numbers, non-zero,
+    at most 10¹⁵ each, and sum to zero; legs on the same account are merged.
+
+    Guarantees:
+
+    - validation first (``ValidationFailed``; nothing is written);
+    - inside one ``transaction.atomic()``: missing accounts are opened, every account of the
+      posting is locked in ``pk`` order, internal accounts are checked for funds
+      (``InsufficientFunds``), the transaction and its entries are inserted and a
+      ``ledger.posted`` audit event is written;
+    - idempotent: a reference already posted with the same kind, currency, reversed
+      transaction and (merged) legs returns the existing transaction and writes nothing;
+      with anything else it raises ``Conflict``. The unique reference decides, so retries,
+      duplicate calls and concurrent workers post a movement at most once;
+    - a transaction is reversed at most once (``Conflict`` otherwise).
+
+    The database re-checks the invariants itself (see ``fundapp.ledger.models``).
+    """
+    posting = _validated(
+        kind=kind, currency=currency, legs=legs, reference=reference, memo=memo, reverses=reverses
+    )
+    with db_transaction.atomic():
+        existing = _existing(posting.reference)
+        if existing is not None:
+            return _same_or_conflict(existing, posting)
+        codes = [code for code, _amount in posting.legs]
+        accounts = _lock_accounts(codes, posting.currency)
+        # A concurrent poster of the same reference held these locks until it committed.
+        existing = _existing(posting.reference)
+        if existing is not None:
+            return _same_or_conflict(existing, posting)
+        if (
+            posting.reverses_id is not None
+            and Transaction.objects.filter(reverses_id=posting.reverses_id).exists()
+        ):
+            raise _already_reversed(posting.reverses_id)
+        _check_funds(accounts, posting.legs)
+        try:
+            with db_transaction.atomic():
+                txn = Transaction.objects.create(
+                    kind=posting.kind,
+                    currency=posting.currency,
+                    reference=posting.reference,
+                    memo=posting.memo,
+                    reverses_id=posting.reverses_id,
+                )
+                Entry.objects.bulk_create(
+                    [
+                        Entry(
+                            transaction=txn,
+                            account=accounts[code],
+                            currency=posting.currency,
+                            amount=amount,
+                        )
+                        for code, amount in posting.legs
+                    ]
+                )
+        except IntegrityError as exc:
+            if _constraint_of(exc) == _INTERNAL_NOT_NEGATIVE:
+                raise InsufficientFunds(_("An internal account would go below zero.")) from exc
+            existing = _existing(posting.reference)
+            if existing is not None:
+                return _same_or_conflict(existing, posting)
+            if (
+                posting.reverses_id is not None
+                and Transaction.objects.filter(reverses_id=posting.reverses_id).exists()
+            ):
+                raise _already_reversed(posting.reverses_id) from exc
+            raise
+        audit_record(
+            actor=actor,
+            action="ledger.posted",
+            obj=txn,
+            after=_audit_payload(posting),
+        )
+    return txn
+
+
+def _audit_payload(posting: _Posting) -> dict[str, Any]:
+    return {
+        "kind": posting.kind,
+        "currency": posting.currency,
+        "reference": posting.reference,
+        "memo": posting.memo,
+        "legs": [[code, amount] for code, amount in posting.legs],
+        "reverses": posting.reverses_id,
+    }
+
+
+def ledger_reverse(
+    *,
+    transaction: Transaction,
+    reference: str,
+    actor: Actor | None = None,
+    memo: str = "",
+) -> Transaction:
+    """Post the exact opposite of ``transaction`` (kind ``reversal``), at most once.
+
+    Same guarantees as ``ledger_post``: idempotent by ``reference``; a second reversal of
+    the same transaction under another reference raises ``Conflict``; a reversal that
+    would take an internal account below zero (the money has moved on) raises
+    ``InsufficientFunds``.
+    """
+    legs = [(code, -amount) for code, amount in _stored_legs(transaction)]
+    return ledger_post(
+        kind=TransactionKind.REVERSAL,
+        currency=transaction.currency,
+        legs=legs,
+        reference=reference,
+        memo=memo or f"Reversal of {transaction.reference}",
+        actor=actor,
+        reverses=transaction,
+    )
