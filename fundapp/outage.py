@@ -49,7 +49,9 @@ def outage_response(request: HttpRequest) -> HttpResponse:
         )
     else:
         try:
-            html = render_to_string("503.html", {"detail": outage_body()["detail"]}, request=None)
+            html: str = render_to_string(
+                "503.html", {"detail": outage_body()["detail"]}, request=None
+            )
         except Exception:  # noqa: BLE001 - rendering must not fail the error page
             html = str(outage_body()["detail"])
         response = HttpResponse(html, status=503)
@@ -63,7 +65,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if isinstance(exc, OUTAGE_ERRORS):
         return outage_response(request)
     try:
-        html = render_to_string("500.html", request=None)
+        html: str = render_to_string("500.html", request=None)
     except Exception:  # noqa: BLE001
         html = "<h1>Server error</h1>"
     return HttpResponse(html, status=500)

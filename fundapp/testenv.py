@@ -1,14 +1,19 @@
 """Run a command (the test suite) against real PostgreSQL and Redis.
 
 Order of preference (§18): DATABASE_URL / REDIS_URL from the environment, else the
-servers on localhost if they answer, else embedded servers under var/.
+servers on localhost if they answer, else embedded servers under var/ (``JKFUND_VAR_DIR``),
+which are stopped again after the command if this launcher started them.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+
+from fundapp import embedded
 
 
 def _answers(host: str, port: int) -> bool:
@@ -34,9 +39,23 @@ def main(argv: list[str]) -> int:
         return 2
     env = dict(os.environ)
     env.update(resolve_services())
-    env.setdefault("DJANGO_SETTINGS_MODULE", "fundapp.settings")
-    os.execvpe(argv[0], argv, env)  # noqa: S606 - the command is ours, from the Makefile
-    return 0  # pragma: no cover
+    try:
+        if not env.get("DATABASE_URL"):
+            env["DATABASE_URL"] = embedded.ensure_postgres(embedded.var_dir_from_env())
+        if not env.get("REDIS_URL"):
+            env["REDIS_URL"] = embedded.ensure_redis(embedded.var_dir_from_env())
+        env.setdefault("CELERY_BROKER_URL", env["REDIS_URL"])
+        env.setdefault("DJANGO_SETTINGS_MODULE", "fundapp.settings")
+        if not embedded.owns_servers():
+            os.execvpe(argv[0], argv, env)  # noqa: S606 - the command is ours, from the Makefile
+        child = subprocess.Popen(argv, env=env)  # noqa: S603 - the command is ours
+        # Ctrl-C reaches the child from the terminal already; wait for it, then clean up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signum))
+        code = child.wait()
+        return 128 - code if code < 0 else code  # killed by a signal: the shell's convention
+    finally:
+        embedded.stop_all()
 
 
 if __name__ == "__main__":

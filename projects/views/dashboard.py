@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 
-from fundapp.accounts.models import Membership
+from fundapp.accounts.models import Membership, User
 from fundapp.actors import is_fund_staff
 from projects.models import ConsortiumMember, Endorsement, ProposalState
 from projects.selectors.proposals import proposals_visible_to
@@ -17,6 +17,7 @@ from projects.selectors.proposals import proposals_visible_to
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
+    assert isinstance(user, User)  # login_required
     visible = proposals_visible_to(user)
     context: dict = {"is_staff_view": is_fund_staff(user)}
     if context["is_staff_view"]:

@@ -1,0 +1,124 @@
+"""``make run`` on the embedded defaults: everything answers, Ctrl-C stops everything (§18)."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+START_BUDGET = 75  # fresh cluster, all migrations, static files, demo data
+STOP_BUDGET = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - our server
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def kill_leftovers(var_dir: Path) -> None:
+    """After a failure only: the embedded servers run detached, outside the process group."""
+    for pid_file in (
+        var_dir / "postgres" / "data" / "postmaster.pid",
+        var_dir / "redis" / "redis.pid",
+    ):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+
+
+def test_make_run_serves_and_stops_cleanly_on_ctrl_c(tmp_path, server_var_dir):
+    var_dir = server_var_dir
+    ports = {"web": free_port(), "postgres": free_port(), "redis": free_port()}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "CACHE_URL",
+        }
+    }
+    env.update(
+        JKFUND_VAR_DIR=str(var_dir),
+        PORT=str(ports["web"]),
+        JKFUND_PG_PORT=str(ports["postgres"]),
+        JKFUND_REDIS_PORT=str(ports["redis"]),
+        PYTHONUNBUFFERED="1",
+    )
+    log_path = tmp_path / "run.log"
+    base = f"http://127.0.0.1:{ports['web']}"
+    started = time.monotonic()
+    with open(log_path, "wb") as log:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "fundapp.runstack"],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output() -> str:
+        return log_path.read_text(errors="replace")[-6000:]
+
+    try:
+        schema_status = None
+        while time.monotonic() - started < START_BUDGET:
+            assert run.poll() is None, f"make run exited early ({run.returncode}):\n{output()}"
+            if answers(ports["web"]):
+                schema_status = status_of(f"{base}/api/schema/")
+                if schema_status == 200:
+                    break
+            time.sleep(0.5)
+        assert schema_status == 200, f"/api/schema/ never answered 200:\n{output()}"
+        assert status_of(f"{base}/") < 500, output()
+        assert answers(ports["postgres"]) and answers(ports["redis"])
+        tree = psutil.Process(run.pid).children(recursive=True)
+        assert len(tree) >= 3  # web, worker, beat (and their processes)
+
+        run.send_signal(signal.SIGINT)
+
+        assert run.wait(STOP_BUDGET) == 0, output()
+        _, alive = psutil.wait_procs(tree, timeout=5)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], output()
+        for name, port in ports.items():
+            assert not answers(port), f"{name} still listens on {port}:\n{output()}"
+        assert "Press Ctrl-C to stop." in output()
+        assert "/api/docs/" in output()
+        if "no seed_demo command" not in output():
+            assert "Demo logins (password demo-Pass-2026)" in output()
+            assert "pi_tokyo" in output()
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        kill_leftovers(var_dir)
