@@ -1,7 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
 class ProjectsConfig(AppConfig):
     name = "projects"
     verbose_name = _("Calls, proposals and projects")
+
+    def ready(self) -> None:
+        from projects.schedules import ensure_schedules_after_migrate
+
+        # Beat schedules live in the database (§16); every migrate brings them up to date.
+        post_migrate.connect(
+            ensure_schedules_after_migrate, sender=self, dispatch_uid="projects.ensure_schedules"
+        )

@@ -1,0 +1,110 @@
+"""Beat schedules, kept in django-celery-beat's tables so officers see them in admin (§16).
+
+``SCHEDULES`` is the one list of periodic work; adding a periodic task is one line.
+``ensure_schedules()`` makes the database match it and runs after every ``migrate``
+(``ProjectsConfig.ready`` connects it to ``post_migrate``). It is idempotent: a second run
+changes nothing. The schedule and task name come from this table and are put back if
+edited in admin; whether a task is enabled is the operator's call and survives deploys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class Every:
+    """An interval: every ``minutes`` minutes."""
+
+    minutes: int
+
+
+@dataclass(frozen=True)
+class DailyAt:
+    """Once a day at hour:minute in ``timezone``."""
+
+    hour: int
+    minute: int
+    timezone: str = "Asia/Tokyo"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    task: str  # the registered Celery task name, also the PeriodicTask's name
+    when: Every | DailyAt
+    description: str
+
+
+SCHEDULES: tuple[Schedule, ...] = (
+    Schedule(
+        "projects.open_and_close_calls",
+        Every(minutes=5),
+        "Open and close calls by their dates (§4).",
+    ),
+)
+
+
+def _interval(when: Every, using: str) -> IntervalSchedule:
+    rows = IntervalSchedule.objects.using(using)
+    # The table has no unique constraint: reuse the oldest matching row.
+    found = rows.filter(every=when.minutes, period=IntervalSchedule.MINUTES).order_by("id").first()
+    return found or rows.create(every=when.minutes, period=IntervalSchedule.MINUTES)
+
+
+def _crontab(when: DailyAt, using: str) -> CrontabSchedule:
+    rows = CrontabSchedule.objects.using(using)
+    fields = {
+        "minute": str(when.minute),
+        "hour": str(when.hour),
+        "day_of_week": "*",
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "timezone": ZoneInfo(when.timezone),
+    }
+    return rows.filter(**fields).order_by("id").first() or rows.create(**fields)
+
+
+def ensure_schedules(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
+    """Create or correct one PeriodicTask per entry of SCHEDULES; return the names changed."""
+    changed: list[str] = []
+    with transaction.atomic(using=using):
+        for schedule in SCHEDULES:
+            interval = _interval(schedule.when, using) if isinstance(schedule.when, Every) else None
+            crontab = _crontab(schedule.when, using) if isinstance(schedule.when, DailyAt) else None
+            wanted = {
+                "task": schedule.task,
+                "interval_id": interval.pk if interval else None,
+                "crontab_id": crontab.pk if crontab else None,
+                "solar_id": None,
+                "clocked_id": None,
+                "description": schedule.description,
+            }
+            task = PeriodicTask.objects.using(using).filter(name=schedule.task).first()
+            if task is None:
+                PeriodicTask.objects.using(using).create(name=schedule.task, enabled=True, **wanted)
+                changed.append(schedule.task)
+                continue
+            differs = [name for name, value in wanted.items() if getattr(task, name) != value]
+            if differs:
+                for name in differs:
+                    setattr(task, name, wanted[name])
+                task.save(using=using)
+                changed.append(schedule.task)
+    return changed
+
+
+def ensure_schedules_after_migrate(
+    sender, *, using: str = DEFAULT_DB_ALIAS, apps=None, **kwargs
+) -> None:
+    """post_migrate receiver: skip while django-celery-beat's tables are not there yet."""
+    if apps is not None:
+        try:
+            apps.get_model("django_celery_beat", "PeriodicTask")
+            apps.get_model("django_celery_beat", "CrontabSchedule")
+        except LookupError:
+            return
+    ensure_schedules(using=using)

@@ -1,0 +1,1 @@
+"""Selectors: read-side queries, filtered in SQL."""
