@@ -31,12 +31,12 @@ def can_edit_proposal(actor: Actor | None, proposal: Proposal) -> Decision:
     if isinstance(actor, ApiKey):
         if not actor.has_scope(Scope.PROPOSALS_WRITE):
             return False, _("This API key lacks the proposals:write scope.")
+        # A partner system edits the drafts its organisation started through the API;
+        # drafts a researcher writes in the browser stay with the researcher.
         creator_key = proposal.created_by_api_key
         if creator_key is not None and creator_key.organisation_id == actor.organisation_id:
             return True, ""
-        if _is_lead_org(proposal, actor.organisation_id):
-            return True, ""
-        return False, _("Only the lead organisations' systems may edit this proposal.")
+        return False, _("Only the system of the organisation that started this draft may edit it.")
     if isinstance(actor, User) and actor.has_perm("projects.change_proposal", proposal):
         return True, ""
     return False, _("Only the principal investigators may edit this proposal.")

@@ -83,12 +83,16 @@ def check_amount(value: object) -> str | None:
     """A whole, non-negative amount of yen or won no larger than 10¹⁵ (§17)."""
     if isinstance(value, bool):
         return str(_("Enter a whole amount."))
-    if isinstance(value, Decimal | float):
-        if value != int(value):
+    if isinstance(value, float):
+        value = Decimal(value)  # exact, so 0.1 stays a fraction
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(_("Enter a whole amount."))
+        if value != value.to_integral_value():
             return str(_("Amounts in yen and won have no fractions."))
-        value = int(value)
-    if not isinstance(value, int):
+    elif not isinstance(value, int):
         return str(_("Enter a whole amount."))
+    # Compared as they come, never via int(): int(Decimal("1E+99999999")) takes minutes.
     if value < 0:
         return str(_("An amount cannot be negative."))
     if value > MAX_AMOUNT:

@@ -59,21 +59,22 @@ def integer(
         except ValueError:
             problems.add(path, _("Enter a whole number."))
             return None
-    if isinstance(value, float | Decimal):
-        if value != int(value):
-            problems.add(path, _("Enter a whole number."))
-            return None
-        value = int(value)
-    if not isinstance(value, int):
+    if isinstance(value, float):
+        value = Decimal(value)  # exact; inf and nan become Decimal's and are refused below
+    if isinstance(value, Decimal) and (not value.is_finite() or value != value.to_integral_value()):
         problems.add(path, _("Enter a whole number."))
         return None
+    if not isinstance(value, int | Decimal):
+        problems.add(path, _("Enter a whole number."))
+        return None
+    # Bounds are compared before int(): int(Decimal("1E+99999999")) takes minutes.
     if minimum is not None and value < minimum:
         problems.add(path, _("Enter a number of at least %(n)d.") % {"n": minimum})
         return None
     if maximum is not None and value > maximum:
         problems.add(path, _("Enter a number of at most %(n)d.") % {"n": maximum})
         return None
-    return value
+    return int(value)
 
 
 def amount(problems: Problems, path: str, value: Any) -> int:
@@ -110,7 +111,7 @@ def decimal(
         problems.add(path, _("Enter a number."))
         return None
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(str(value).strip().replace(",", ""))
     except InvalidOperation:
         problems.add(path, _("Enter a number."))
         return None
@@ -135,7 +136,7 @@ def choice(
         if required:
             problems.add(path, _("This field is required."))
         return ""
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         problems.add(path, _("“%(value)s” is not a valid choice.") % {"value": str(value)[:40]})
         return ""
     return str(value)

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
-from fundapp.accounts.models import ApiKey, Organisation, User
+from fundapp.accounts.models import ApiKey, Membership, Organisation, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import (
@@ -86,6 +86,15 @@ def _transition(proposal: Proposal, target: str) -> str:
     return before
 
 
+def _require_draft(proposal: Proposal) -> None:
+    if proposal.state != ProposalState.DRAFT:
+        raise Conflict(
+            _("Only a draft can be changed; this proposal is “%(state)s”.")
+            % {"state": ProposalState(proposal.state).label},
+            code="invalid_state",
+        )
+
+
 def _require(decision: tuple[bool, str]) -> None:
     allowed, reason = decision
     if not allowed:
@@ -108,7 +117,7 @@ def _resolve_org(problems: Problems, path: str, ref: Any) -> Organisation | None
     elif isinstance(ref, str) and ref.strip():
         ref = ref.strip()
         org = Organisation.objects.filter(
-            Q(code=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(code=ref)
+            Q(code=ref) | Q(pk=int(ref)) if ref.isascii() and ref.isdigit() else Q(code=ref)
         ).first()
     if org is None:
         problems.add(path, _("Unknown organisation."))
@@ -124,7 +133,10 @@ def _resolve_user(problems: Problems, path: str, ref: Any) -> User | None:
     elif isinstance(ref, str) and ref.strip():
         ref = ref.strip()
         user = User.objects.filter(
-            Q(username=ref) | Q(pk=int(ref)) if ref.isdigit() else Q(username=ref), is_active=True
+            Q(username=ref) | Q(pk=int(ref))
+            if ref.isascii() and ref.isdigit()
+            else Q(username=ref),
+            is_active=True,
         ).first()
     if user is None:
         problems.add(path, _("Unknown person."))
@@ -224,41 +236,49 @@ def proposal_create(*, actor: Actor, call: Call, basics: dict[str, Any] | None =
 # --------------------------------------------------------------------------- sections
 
 
-def _clean_basics(problems: Problems, data: dict[str, Any], call: Call) -> dict[str, Any]:
+def _clean_basics(
+    problems: Problems, data: dict[str, Any], call: Call, current: Proposal | None = None
+) -> dict[str, Any]:
+    """Clean the basics that ``data`` names; fields it leaves out keep their value."""
     values: dict[str, Any] = {}
     for lang in ("en", "ja", "ko"):
-        values[f"title_{lang}"] = inputs.text(
-            problems, f"title_{lang}", data.get(f"title_{lang}"), max_length=300
+        if f"title_{lang}" in data:
+            values[f"title_{lang}"] = inputs.text(
+                problems, f"title_{lang}", data.get(f"title_{lang}"), max_length=300
+            )
+        if f"abstract_{lang}" in data:
+            values[f"abstract_{lang}"] = inputs.text(
+                problems, f"abstract_{lang}", data.get(f"abstract_{lang}"), max_length=10000
+            )
+    if "research_area" in data:
+        area_ref = data.get("research_area")
+        area = None
+        if isinstance(area_ref, ResearchArea):
+            area = area_ref
+        elif area_ref not in (None, ""):
+            lookup = Q(code=str(area_ref))
+            if str(area_ref).isascii() and str(area_ref).isdigit():
+                lookup |= Q(pk=int(str(area_ref)))
+            area = ResearchArea.objects.filter(lookup).first()
+            if area is None:
+                problems.add("research_area", _("Unknown research area."))
+        if area is not None:
+            call_codes = list(call.research_areas.values_list("code", flat=True))
+            if not any(area.code == c or area.code.startswith(c + ".") for c in call_codes):
+                problems.add("research_area", _("This research area is not part of the call."))
+        values["research_area"] = area
+    if "keywords" in data:
+        values["keywords"] = inputs.string_list(
+            problems, "keywords", data.get("keywords"), max_items=10, max_length=60
         )
-        values[f"abstract_{lang}"] = inputs.text(
-            problems, f"abstract_{lang}", data.get(f"abstract_{lang}"), max_length=10000
-        )
-    area_ref = data.get("research_area")
-    area = None
-    if isinstance(area_ref, ResearchArea):
-        area = area_ref
-    elif area_ref not in (None, ""):
-        lookup = Q(code=str(area_ref))
-        if str(area_ref).isdigit():
-            lookup |= Q(pk=int(str(area_ref)))
-        area = ResearchArea.objects.filter(lookup).first()
-        if area is None:
-            problems.add("research_area", _("Unknown research area."))
-    if area is not None:
-        call_codes = list(call.research_areas.values_list("code", flat=True))
-        if not any(area.code == c or area.code.startswith(c + ".") for c in call_codes):
-            problems.add("research_area", _("This research area is not part of the call."))
-    values["research_area"] = area
-    values["keywords"] = inputs.string_list(
-        problems, "keywords", data.get("keywords"), max_items=10, max_length=60
-    )
-    values["trl_now"] = inputs.integer(
-        problems, "trl_now", data.get("trl_now"), minimum=1, maximum=9, required=False
-    )
-    values["trl_target"] = inputs.integer(
-        problems, "trl_target", data.get("trl_target"), minimum=1, maximum=9, required=False
-    )
-    if values["trl_now"] and values["trl_target"] and values["trl_target"] < values["trl_now"]:
+    for name in ("trl_now", "trl_target"):
+        if name in data:
+            values[name] = inputs.integer(
+                problems, name, data.get(name), minimum=1, maximum=9, required=False
+            )
+    trl_now = values.get("trl_now", current.trl_now if current else None)
+    trl_target = values.get("trl_target", current.trl_target if current else None)
+    if trl_now and trl_target and trl_target < trl_now:
         problems.add("trl_target", _("The target TRL cannot be below the current TRL."))
     return values
 
@@ -266,7 +286,7 @@ def _clean_basics(problems: Problems, data: dict[str, Any], call: Call) -> dict[
 def _apply_basics(
     proposal: Proposal, data: dict[str, Any], problems: Problems
 ) -> Callable[[], None]:
-    values = _clean_basics(problems, data, proposal.call)
+    values = _clean_basics(problems, data, proposal.call, proposal)
 
     def write() -> None:
         for key, value in values.items():
@@ -291,6 +311,7 @@ def _apply_consortium(
     problems.extend(rules.consortium_problems(facts, complete=False))
     org_ids = {org.pk for org, _role in members}
     people: list[tuple[User, int, str, int]] = []
+    positions: list[int] = []
     seen_users: set[int] = set()
     for i, item in enumerate(people_in):
         user = _resolve_user(problems, f"people.{i}.user", item.get("user"))
@@ -312,6 +333,16 @@ def _apply_consortium(
         if user and org and role and effort:
             seen_users.add(user.pk)
             people.append((user, org.pk, role, effort))
+            positions.append(i)
+    # A named person speaks for an organisation they belong to (their e-Rad affiliation).
+    affiliations = set(
+        Membership.objects.filter(
+            user_id__in=[p[0].pk for p in people], organisation_id__in=[p[1] for p in people]
+        ).values_list("user_id", "organisation_id")
+    )
+    for i, (user, org_id, _role, _effort) in zip(positions, people, strict=True):
+        if (user.pk, org_id) not in affiliations:
+            problems.add(f"people.{i}.user", _("This person is not a member of this organisation."))
     pis_per_org: dict[int, int] = {}
     for _user, org_id, role, _effort in people:
         if role == PersonRole.PI:
@@ -490,12 +521,14 @@ def _apply_budget(proposal: Proposal, data: Any, problems: Problems) -> Callable
     problems.extend(rules.budget_problems(facts, [], complete=False))
 
     def write() -> None:
-        member_orgs = set(proposal.members.values_list("organisation_id", flat=True))
+        member_roles = dict(proposal.members.values_list("organisation_id", "role"))
         for i, (org, _category, _currency, _amount) in enumerate(lines):
-            if org.pk not in member_orgs:
+            if org.pk not in member_roles:
                 problems.add(
                     f"budget.{i}.organisation", _("This organisation is not in the consortium.")
                 )
+            elif member_roles[org.pk] == ConsortiumRole.IN_KIND:
+                problems.add(f"budget.{i}.organisation", _("In-kind partners receive no funding."))
         _fail(problems)
         proposal.budget_lines.all().delete()
         BudgetLine.objects.bulk_create(
@@ -582,6 +615,7 @@ def proposal_update(
         )
     with transaction.atomic():
         locked = _lock(proposal)
+        _require_draft(locked)
         _require(permissions.can_edit_proposal(actor, locked))
         _bump(locked, expected_version)
         problems = Problems()
@@ -658,6 +692,7 @@ def attachment_add(
     try:
         with transaction.atomic():
             locked = _lock(proposal)
+            _require_draft(locked)
             _require(permissions.can_edit_proposal(actor, locked))
             if locked.attachments.count() >= settings.MAX_ATTACHMENTS_PER_PROPOSAL:
                 raise ValidationFailed(
@@ -691,6 +726,7 @@ def attachment_add(
 def attachment_remove(*, attachment: Attachment, actor: Actor) -> None:
     with transaction.atomic():
         locked = _lock(attachment.proposal)
+        _require_draft(locked)
         _require(permissions.can_edit_proposal(actor, locked))
         path = Path(settings.PRIVATE_MEDIA_ROOT) / attachment.storage_name
         audit_record(
@@ -701,7 +737,8 @@ def attachment_remove(*, attachment: Attachment, actor: Actor) -> None:
         )
         attachment.delete()
         locked.version += 1
-        locked.save(update_fields=["version"])
+        locked.updated_at = timezone.now()
+        locked.save(update_fields=["version", "updated_at"])
         transaction.on_commit(lambda: path.unlink(missing_ok=True))
 
 
@@ -774,12 +811,21 @@ def eligibility_problems(proposal: Proposal, *, now: datetime | None = None) -> 
     problems.extend(rules.stage_plan_problems(stage_facts, _call_bounds(call), complete=True))
 
     lines = list(proposal.budget_lines.select_related("organisation"))
-    member_org_ids = {m.organisation_id for m in members}
+    member_roles = {m.organisation_id: m.role for m in members}
     for line in lines:
-        if line.organisation_id not in member_org_ids:
+        if line.organisation_id not in member_roles:
             problems.add(
                 "budget",
                 _("%(org)s has a budget but is not in the consortium.")
+                % {"org": line.organisation.name},
+            )
+        elif (
+            member_roles[line.organisation_id] == ConsortiumRole.IN_KIND
+            and line.organisation.country in ("JP", "KR")  # outside: budget_problems says so
+        ):
+            problems.add(
+                "budget",
+                _("%(org)s is an in-kind partner and receives no funding.")
                 % {"org": line.organisation.name},
             )
     problems.extend(
@@ -894,6 +940,7 @@ def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = 
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock(proposal)
+        _require_draft(locked)
         _require(permissions.can_submit_proposal(actor, locked))
         problems = eligibility_problems(locked, now=now)
         if problems:
@@ -932,12 +979,18 @@ def proposal_endorse(
     with transaction.atomic():
         locked = _lock(proposal)
         if locked.state != ProposalState.SUBMITTED:
-            if (
-                locked.state in (ProposalState.ELIGIBLE, ProposalState.UNDER_REVIEW)
-                and organisation is not None
-                and locked.endorsements.filter(organisation=organisation).exists()
+            # A repeated endorsement (a retried request, a second click) answers as the first
+            # did, whether or not it names the organisation; an endorsement never given does not.
+            if locked.state in (
+                ProposalState.ELIGIBLE,
+                ProposalState.INELIGIBLE,
+                ProposalState.UNDER_REVIEW,
             ):
-                return locked
+                mine = permissions.endorsable_organisation_ids(actor, locked)
+                if organisation is not None:
+                    mine = [oid for oid in mine if oid == organisation.pk]
+                if mine and locked.endorsements.filter(organisation_id__in=mine).exists():
+                    return locked
             raise Conflict(
                 _("Only a submitted proposal awaiting endorsement can be endorsed."),
                 code="invalid_state",

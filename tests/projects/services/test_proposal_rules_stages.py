@@ -1,0 +1,282 @@
+"""§5 stage plan: 2–5 stages within the call's bounds, 1–10 KPIs per stage, targets that
+differ from baselines, positive weights, unique KPI codes, tranches that never shrink, and
+totals within the call's budget and duration."""
+
+from decimal import Decimal
+
+import pytest
+
+from projects.models import ProposalKPI, ProposalState
+from tests.factories import CallFactory, ResearchAreaFactory
+
+from ..builders import complete_proposal, kpi, make_consortium, stages
+from .refusals import refused, save, submit
+
+pytestmark = pytest.mark.django_db
+
+
+def budget(c, jpy, krw):
+    return [
+        {"organisation": c.jp.code, "category": "personnel", "amount": jpy},
+        {"organisation": c.kr.code, "category": "personnel", "amount": krw},
+    ]
+
+
+def plan(c, jp, krw, *, months=12):
+    """Stages with these tranches and a budget that matches them, so only the stage rules speak."""
+    plan_stages = stages(jp=jp, krw=krw)
+    for s in plan_stages:
+        s["months"] = months
+    return {"stages": plan_stages, "budget": budget(c, sum(jp), sum(krw))}
+
+
+def bounded_call(**kwargs):
+    return CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")], **kwargs)
+
+
+# --------------------------------------------------------------------------- stage counts
+
+
+def test_a_single_stage_is_saved_as_a_draft_but_refused_at_submit():
+    proposal, c = complete_proposal()
+    save(proposal, c.pi_jp, **plan(c, (100_000_000,), (1_000_000_000,)))
+    with refused(proposal, field="stages", message="This call needs at least 2 stages."):
+        submit(proposal, c.pi_jp)
+
+
+def test_two_stages_are_the_floor_even_if_the_call_asks_for_fewer():
+    call = bounded_call(min_stages=1)  # below the §5 bound: the absolute rule still holds
+    proposal, c = complete_proposal(make_consortium(call))
+    save(proposal, c.pi_jp, **plan(c, (100_000_000,), (1_000_000_000,)))
+    with refused(proposal, field="stages", message="This call needs at least 2 stages."):
+        submit(proposal, c.pi_jp)
+
+
+def test_six_stages_are_refused_at_save():
+    proposal, c = complete_proposal()
+    with refused(proposal, field="stages", message="This call allows at most 5 stages."):
+        save(proposal, c.pi_jp, **plan(c, (10_000_000,) * 6, (100_000_000,) * 6, months=6))
+
+
+def test_five_stages_is_the_ceiling_even_if_the_call_allows_more():
+    proposal, c = complete_proposal(make_consortium(bounded_call(max_stages=6)))
+    with refused(proposal, field="stages", message="This call allows at most 5 stages."):
+        save(proposal, c.pi_jp, **plan(c, (10_000_000,) * 6, (100_000_000,) * 6, months=6))
+
+
+@pytest.mark.parametrize(
+    ("count", "outcome"),
+    [(2, "refused at submit"), (3, "submitted"), (4, "submitted"), (5, "refused at save")],
+)
+def test_a_call_with_three_to_four_stages_bounds_the_plan(count, outcome):
+    proposal, c = complete_proposal(make_consortium(bounded_call(min_stages=3, max_stages=4)))
+    sections = plan(c, (20_000_000,) * count, (200_000_000,) * count, months=10)
+    if outcome == "refused at save":
+        with refused(proposal, field="stages", message="This call allows at most 4 stages."):
+            save(proposal, c.pi_jp, **sections)
+        return
+    save(proposal, c.pi_jp, **sections)
+    if outcome == "refused at submit":
+        with refused(proposal, field="stages", message="This call needs at least 3 stages."):
+            submit(proposal, c.pi_jp)
+    else:
+        assert submit(proposal, c.pi_jp).state == ProposalState.SUBMITTED
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+def test_a_stage_without_kpis_is_saved_as_a_draft_but_refused_at_submit():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][1]["kpis"] = []
+    save(proposal, c.pi_jp, **sections)
+    with refused(proposal, field="stages.1.kpis", message="Every stage needs at least one KPI."):
+        submit(proposal, c.pi_jp)
+
+
+def test_eleven_kpis_in_a_stage_are_refused():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"] = [kpi(f"K{n:02d}") for n in range(11)]
+    with refused(proposal, field="stages.0.kpis", message="A stage has at most 10 KPIs."):
+        save(proposal, c.pi_jp, **sections)
+
+
+def test_ten_kpis_in_a_stage_are_accepted():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"] = [kpi(f"K{n:02d}") for n in range(10)]
+    save(proposal, c.pi_jp, **sections)
+    assert ProposalKPI.objects.filter(proposal=proposal, stage__number=1).count() == 10
+
+
+@pytest.mark.parametrize(("baseline", "target"), [("10", "10"), ("10", "10.000"), ("0.5", "0.50")])
+def test_a_target_equal_to_its_baseline_is_refused(baseline, target):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0].update(baseline=baseline, target=target)
+    with refused(
+        proposal,
+        field="stages.0.kpis.0.target",
+        message="The target must differ from the baseline.",
+    ):
+        save(proposal, c.pi_jp, **sections)
+
+
+@pytest.mark.parametrize("weight", ["0", "0.0000", "-1", -0.5])
+def test_a_weight_that_is_not_positive_is_refused(weight):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0]["weight"] = weight
+    with refused(
+        proposal,
+        field="stages.0.kpis.0.weight",
+        message="The weight must be greater than zero.",
+    ):
+        save(proposal, c.pi_jp, **sections)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "message"),
+    [
+        ("abc", "Enter a number."),
+        ("NaN", "Enter a number."),
+        ("1.1234567", "Use at most 6 decimal places."),
+        ("1e20", "This number is too large."),
+    ],
+)
+def test_kpi_numbers_are_checked(baseline, message):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0]["baseline"] = baseline
+    with refused(proposal, field="stages.0.kpis.0.baseline", message=message):
+        save(proposal, c.pi_jp, **sections)
+
+
+def test_duplicate_kpi_codes_are_refused_across_stages():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][1]["kpis"][0]["code"] = sections["stages"][0]["kpis"][0]["code"]
+    with refused(
+        proposal,
+        field="stages.1.kpis.0.code",
+        message="KPI codes must be unique in the proposal.",
+    ):
+        save(proposal, c.pi_jp, **sections)
+
+
+def test_duplicate_kpi_codes_are_refused_within_a_stage():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"] = [kpi("SAME"), kpi("SAME")]
+    with refused(proposal, field="stages.0.kpis.1.code"):
+        save(proposal, c.pi_jp, **sections)
+
+
+# --------------------------------------------------------------------------- tranches
+
+
+def test_a_shrinking_jp_tranche_is_refused_at_submit_naming_the_stage():
+    proposal, c = complete_proposal()
+    save(proposal, c.pi_jp, **plan(c, (30_000_000, 40_000_000, 30_000_000), (300_000_000,) * 3))
+    with refused(proposal) as info:
+        submit(proposal, c.pi_jp)
+    assert info.value.errors == {
+        "stages.2.planned_jpy": ["The JP tranche of stage 3 is smaller than that of stage 2."]
+    }
+
+
+def test_a_shrinking_kr_tranche_is_refused_at_submit_naming_the_stage():
+    proposal, c = complete_proposal()
+    save(proposal, c.pi_jp, **plan(c, (40_000_000, 60_000_000), (600_000_000, 400_000_000)))
+    with refused(proposal) as info:
+        submit(proposal, c.pi_jp)
+    assert info.value.errors == {
+        "stages.1.planned_krw": ["The KR tranche of stage 2 is smaller than that of stage 1."]
+    }
+
+
+def test_both_sides_shrinking_are_reported_separately():
+    proposal, c = complete_proposal()
+    save(proposal, c.pi_jp, **plan(c, (60_000_000, 40_000_000), (600_000_000, 400_000_000)))
+    with refused(proposal) as info:
+        submit(proposal, c.pi_jp)
+    assert set(info.value.errors) == {"stages.1.planned_jpy", "stages.1.planned_krw"}
+
+
+def test_equal_tranches_are_accepted():
+    proposal, c = complete_proposal()
+    save(proposal, c.pi_jp, **plan(c, (50_000_000, 50_000_000), (500_000_000, 500_000_000)))
+    assert submit(proposal, c.pi_jp).state == ProposalState.SUBMITTED
+
+
+@pytest.mark.parametrize(
+    ("jp", "krw", "message"),
+    [
+        (
+            (100_000_000, 200_000_001),
+            (1_000_000_000, 1_000_000_000),
+            "The JP tranches add up to more than the call's maximum JP budget.",
+        ),
+        (
+            (50_000_000, 50_000_000),
+            (1_000_000_000, 2_000_000_001),
+            "The KR tranches add up to more than the call's maximum KR budget.",
+        ),
+    ],
+)
+def test_tranches_above_the_call_maximum_are_refused_at_submit(jp, krw, message):
+    proposal, c = complete_proposal()  # the call allows ¥300,000,000 and ₩3,000,000,000
+    save(proposal, c.pi_jp, **plan(c, jp, krw))
+    with refused(proposal, field="stages", message=message) as info:
+        submit(proposal, c.pi_jp)
+    assert set(info.value.errors) == {"stages"}
+
+
+def test_tranches_exactly_at_the_call_maximum_are_accepted():
+    proposal, c = complete_proposal()
+    save(
+        proposal,
+        c.pi_jp,
+        **plan(c, (100_000_000, 200_000_000), (1_000_000_000, 2_000_000_000)),
+    )
+    assert submit(proposal, c.pi_jp).state == ProposalState.SUBMITTED
+
+
+@pytest.mark.parametrize(("months", "accepted"), [(12, True), (13, False)])
+def test_the_plan_may_not_outlast_the_call(months, accepted):
+    call = bounded_call(max_project_months=24)
+    proposal, c = complete_proposal(make_consortium(call))
+    save(
+        proposal,
+        c.pi_jp,
+        **plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000), months=months),
+    )
+    if accepted:
+        assert submit(proposal, c.pi_jp).state == ProposalState.SUBMITTED
+        return
+    with refused(
+        proposal, field="stages", message="The stages last 26 months; this call allows at most 24."
+    ):
+        submit(proposal, c.pi_jp)
+
+
+@pytest.mark.parametrize(
+    ("months", "message"),
+    [
+        (0, "Enter a number of at least 1."),
+        (61, "Enter a number of at most 60."),
+        ("twelve", "Enter a whole number."),
+        (12.5, "Enter a whole number."),
+        (float("inf"), "Enter a whole number."),
+        ("1e99999999", "Enter a whole number."),
+        (Decimal("1E+99999999"), "Enter a number of at most 60."),
+    ],
+)
+def test_stage_months_are_whole_numbers_from_1_to_60(months, message):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["months"] = months
+    with refused(proposal, field="stages.0.months", message=message):
+        save(proposal, c.pi_jp, **sections)
