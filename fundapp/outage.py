@@ -69,3 +69,19 @@ def server_error(request: HttpRequest) -> HttpResponse:
     except Exception:  # noqa: BLE001
         html = "<h1>Server error</h1>"
     return HttpResponse(html, status=500)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: problem+json under /api/, the site's page elsewhere."""
+    from django.views.defaults import page_not_found as html_not_found
+
+    if request.path.startswith("/api/"):
+        body = {
+            "type": "https://jk-fund.example/problems/not_found",
+            "title": _("Not found"),
+            "status": 404,
+            "detail": _("Not found."),
+            "code": "not_found",
+        }
+        return JsonResponse(body, status=404, content_type="application/problem+json")
+    return html_not_found(request, exception or Exception())

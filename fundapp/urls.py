@@ -14,3 +14,4 @@ urlpatterns = [
 ]
 
 handler500 = "fundapp.outage.server_error"
+handler404 = "fundapp.outage.page_not_found"
