@@ -35,11 +35,11 @@ def _url(name: str) -> str | None:
 def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
     """(label, URL name) of the links this person sees, in order."""
     if user is None or not user.is_authenticated:
-        return [(_("Calls"), "calls:public_list")]
+        return [(_("Calls"), "home")]
     if is_fund_officer(user):
         entries: list[tuple[str | Promise, str]] = [
             (_("Dashboard"), "dashboard"),
-            (_("Calls"), "calls:manage"),
+            (_("Calls"), "calls_manage_list"),
             (_("Proposals"), "proposals:list"),
         ]
         if can_manage_api_keys(user):
@@ -48,7 +48,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
     return [
         (_("Dashboard"), "dashboard"),
         (_("My proposals"), "proposals:list"),
-        (_("Calls"), "calls:public_list"),
+        (_("Calls"), "home"),
     ]
 
 

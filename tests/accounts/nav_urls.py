@@ -8,12 +8,11 @@ def page(request):
     return HttpResponse("page")
 
 
-calls = ([path("", page, name="public_list"), path("manage/", page, name="manage")], "calls")
 proposals = ([path("", page, name="list")], "proposals")
 
 urlpatterns = [
     path("accounts/", include("fundapp.accounts.urls")),
-    path("calls/", include(calls)),
+    path("manage/calls/", page, name="calls_manage_list"),
     path("proposals/", include(proposals)),
     path("dashboard/", page, name="dashboard"),
     path("", page, name="home"),

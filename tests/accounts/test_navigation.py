@@ -20,7 +20,8 @@ def nav_for(user, path="/"):
 
 @pytest.mark.urls("tests.accounts.nav_urls")
 def test_anonymous_sees_public_calls():
-    assert nav_for(AnonymousUser()) == [("Calls", "/calls/", False)]
+    assert nav_for(AnonymousUser()) == [("Calls", "/", True)]
+    assert nav_for(AnonymousUser(), path="/accounts/login/") == [("Calls", "/", False)]
 
 
 @pytest.mark.urls("tests.accounts.nav_urls")
@@ -34,7 +35,7 @@ def test_fund_officer_sees_management_links_and_the_current_one_is_active():
     items = nav_for(officer(), path="/accounts/api-keys/new/")
     assert items == [
         ("Dashboard", "/dashboard/", False),
-        ("Calls", "/calls/manage/", False),
+        ("Calls", "/manage/calls/", False),
         ("Proposals", "/proposals/", False),
         ("API keys", "/accounts/api-keys/", True),
     ]
