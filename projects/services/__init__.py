@@ -1,0 +1,1 @@
+"""Services: every change of domain state (STYLE.md)."""
