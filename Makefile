@@ -26,8 +26,8 @@ browser-deps:
 
 # Regenerate the catalogues after changing strings; translate, then `make compilemessages`.
 messages: install
-	$(BIN)/python manage.py makemessages -l ja -l ko -l en --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench --ignore=node_modules
-	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko -l en --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=static/vendor
+	$(BIN)/python manage.py makemessages -l ja -l ko --no-obsolete --ignore=.venv --ignore=var --ignore=tests --ignore=bench --ignore=node_modules
+	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=static/vendor
 
 compilemessages: install
 	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var >/dev/null

@@ -41,6 +41,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Dashboard"), "dashboard"),
             (_("Calls"), "calls_manage_list"),
             (_("Proposals"), "proposals:list"),
+            (_("Fund"), "fund_settings"),
         ]
         if can_manage_api_keys(user):
             entries.append((_("API keys"), "accounts:api_keys"))
