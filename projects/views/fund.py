@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 
+from fundapp.accounts.models import User
 from fundapp.actors import is_fund_officer
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError
@@ -17,9 +18,11 @@ from projects.models import Fund, ResearchArea
 from projects.services import fund as svc
 
 
-def _officer_only(request: HttpRequest) -> None:
-    if not is_fund_officer(request.user):  # type: ignore[arg-type]
+def _officer_only(request: HttpRequest) -> User:
+    user = request.user
+    if not isinstance(user, User) or not is_fund_officer(user):
         raise Http404
+    return user
 
 
 def _apply_errors(form, exc: DomainError) -> None:
@@ -32,7 +35,7 @@ def _apply_errors(form, exc: DomainError) -> None:
 
 @login_required
 def fund_settings(request: HttpRequest) -> HttpResponse:
-    _officer_only(request)
+    actor = _officer_only(request)
     fund = Fund.objects.order_by("pk").first()
     if fund is None:
         raise Http404
@@ -42,7 +45,7 @@ def fund_settings(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 changes = {name: form.cleaned_data[name] for name in form.changed_data}
-                svc.fund_update(actor=request.user, fund=fund, changes=changes)  # type: ignore[arg-type]
+                svc.fund_update(actor=actor, fund=fund, changes=changes)
             except DomainError as exc:
                 _apply_errors(form, exc)
                 status = exc.status
@@ -69,7 +72,7 @@ def area_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def area_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
-    _officer_only(request)
+    actor = _officer_only(request)
     area = get_object_or_404(ResearchArea, pk=pk) if pk is not None else None
     form = ResearchAreaForm(request.POST or None, instance=area)
     status = 200
@@ -78,11 +81,9 @@ def area_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             data = {k: form.cleaned_data[k] for k in svc.AREA_FIELDS}
             try:
                 if area is None:
-                    svc.research_area_create(
-                        actor=request.user, code=form.cleaned_data["code"], data=data
-                    )  # type: ignore[arg-type]
+                    svc.research_area_create(actor=actor, code=form.cleaned_data["code"], data=data)
                 else:
-                    svc.research_area_update(actor=request.user, area=area, changes=data)  # type: ignore[arg-type]
+                    svc.research_area_update(actor=actor, area=area, changes=data)
             except DomainError as exc:
                 _apply_errors(form, exc)
                 status = exc.status
