@@ -30,7 +30,8 @@ messages: install
 	$(BIN)/python manage.py makemessages -d djangojs -l ja -l ko --no-obsolete --ignore=.venv --ignore=var --ignore=node_modules --ignore=static/vendor
 
 compilemessages: install
-	$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var >/dev/null
+	@if compgen -G "locale/*/LC_MESSAGES/*.po" >/dev/null; then \
+		$(BIN)/python manage.py compilemessages --ignore=.venv --ignore=var >/dev/null; fi
 
 lint: install
 	$(BIN)/ruff check .
