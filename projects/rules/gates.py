@@ -1,0 +1,553 @@
+"""The stage-gate rule (§8) and tranche sizing, as pure functions of plain values.
+
+No ORM here: services load a stage's KPIs and measurements, turn them into ``KpiSpec`` and
+``MeasurementPoint`` values, and store what ``evaluate_gate`` returns as the snapshot.
+
+Numbers are ``Decimal`` (never float) and money is whole yen or won (``int``). Every
+rounding is named at the one place it happens:
+
+- ``aggregate`` — ``mean`` is the sum divided by the count in a 28-digit context, rounded
+  half-even in the 28th significant digit (``_MEAN_CONTEXT``); ``sum`` uses the same
+  context and is exact for stored values (20 digits, 6 decimals) unless there are more
+  than 10⁸ of them; ``latest``, ``max`` and ``min`` return a stored value unchanged.
+- ``achievement`` — computed exactly (rational arithmetic), clamped to [0, 1.5], then
+  ``round_half_up_4``: 4 decimals, half up. No earlier rounding, so no double rounding.
+- stage score ``S`` — the exact weighted mean of the already-rounded achievements, then
+  ``round_half_up_4``.
+- multiplier ``m`` — exact (no rounding; a policy too precise for that raises).
+- tranche — ``released = floor(planned × m)``, computed exactly, rounded by ``_floor``.
+- split over organisations — largest remainder (``fundapp.ledger.rules``).
+
+Time window (§7, §8): a stage's measurements are those with
+``stage_window_start(stage.started_on) ≤ measured_at ≤ gate_cutoff(gate day)``, both ends
+included: from 00:00:00 Asia/Tokyo on the day the stage started to 23:59:59.999999
+Asia/Tokyo on the gate day. A measurement one microsecond later belongs to the next stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+)
+from fractions import Fraction
+from typing import ClassVar, Final
+from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
+
+from fundapp.ledger.rules import largest_remainder_split
+
+GATE_TIMEZONE: Final = ZoneInfo("Asia/Tokyo")
+
+HIGHER_IS_BETTER: Final = "higher_is_better"
+LOWER_IS_BETTER: Final = "lower_is_better"
+DIRECTIONS: Final = (HIGHER_IS_BETTER, LOWER_IS_BETTER)
+
+LATEST: Final = "latest"
+MAX: Final = "max"
+MIN: Final = "min"
+SUM: Final = "sum"
+MEAN: Final = "mean"
+AGGREGATIONS: Final = (LATEST, MAX, MIN, SUM, MEAN)
+
+PASS: Final = "pass"
+CONDITIONAL: Final = "conditional"
+FAIL: Final = "fail"
+OUTCOMES: Final = (PASS, CONDITIONAL, FAIL)
+
+RELEASE: Final = "release"
+RELEASE_REDUCED: Final = "release_reduced"
+EXTEND: Final = "extend"
+TERMINATE: Final = "terminate"
+DECISIONS: Final = (RELEASE, RELEASE_REDUCED, EXTEND, TERMINATE)
+
+ACHIEVEMENT_MIN: Final = Decimal("0")
+ACHIEVEMENT_MAX: Final = Decimal("1.5")
+MET_AT: Final = Decimal("1")
+ONE: Final = Decimal("1")
+
+# Mean and sum of measurement values: 28 significant digits, half-even in the last one.
+_MEAN_CONTEXT: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
+# The multiplier must come out exact: any rounding here raises instead of happening.
+_EXACT_CONTEXT: Final = Context(
+    prec=28, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow]
+)
+_FOUR_PLACES: Final = 10_000
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _decimal(value: object, name: str) -> Decimal:
+    """A finite ``Decimal``; floats are refused rather than silently made inexact."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"{name} must be finite")
+    return value
+
+
+def _whole(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value
+
+
+def _aware(value: object, name: str) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return value
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """A call's gate policy (§4); ``defaults()`` are the §4 defaults."""
+
+    pass_threshold: Decimal
+    conditional_threshold: Decimal
+    conditional_floor: Decimal
+    bonus_rate: Decimal
+    max_multiplier: Decimal
+    conditional_rate: Decimal
+    max_extensions: int
+    max_extension_months: int
+    auto_release_on_pass: bool
+
+    _DECIMAL_FIELDS: ClassVar[tuple[str, ...]] = (
+        "pass_threshold",
+        "conditional_threshold",
+        "conditional_floor",
+        "bonus_rate",
+        "max_multiplier",
+        "conditional_rate",
+    )
+
+    def __post_init__(self) -> None:
+        for name in self._DECIMAL_FIELDS:
+            _decimal(getattr(self, name), name)
+        _whole(self.max_extensions, "max_extensions")
+        _whole(self.max_extension_months, "max_extension_months")
+        if not isinstance(self.auto_release_on_pass, bool):
+            raise TypeError("auto_release_on_pass must be a bool")
+
+    @classmethod
+    def defaults(cls) -> GatePolicy:
+        return cls(
+            pass_threshold=Decimal("1.0"),
+            conditional_threshold=Decimal("0.8"),
+            conditional_floor=Decimal("0.8"),
+            bonus_rate=Decimal("0.5"),
+            max_multiplier=Decimal("1.2"),
+            conditional_rate=Decimal("0.8"),
+            max_extensions=1,
+            max_extension_months=6,
+            auto_release_on_pass=True,
+        )
+
+    def as_dict(self) -> dict[str, str | int | bool]:
+        """JSON-ready (decimals as strings), for the snapshot's "policy used"."""
+        out: dict[str, str | int | bool] = {
+            name: str(getattr(self, name)) for name in self._DECIMAL_FIELDS
+        }
+        out["max_extensions"] = self.max_extensions
+        out["max_extension_months"] = self.max_extension_months
+        out["auto_release_on_pass"] = self.auto_release_on_pass
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GatePolicy:
+        """The inverse of ``as_dict``."""
+        return cls(
+            **{name: Decimal(str(data[name])) for name in cls._DECIMAL_FIELDS},
+            max_extensions=data["max_extensions"],
+            max_extension_months=data["max_extension_months"],
+            auto_release_on_pass=data["auto_release_on_pass"],
+        )
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """One KPI of the stage being evaluated (§5)."""
+
+    kpi_id: int
+    code: str
+    direction: str  # higher_is_better | lower_is_better
+    baseline: Decimal
+    target: Decimal
+    weight: Decimal
+    mandatory: bool
+    aggregation: str  # latest | max | min | sum | mean
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {self.direction!r}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown aggregation {self.aggregation!r}")
+        _decimal(self.baseline, "baseline")
+        _decimal(self.target, "target")
+        if _decimal(self.weight, "weight") <= 0:
+            raise ValueError(f"KPI {self.code}: the weight must be greater than zero")
+        if self.target == self.baseline:
+            raise ValueError(f"KPI {self.code}: the target must differ from the baseline")
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementPoint:
+    """One measurement of a KPI (§7)."""
+
+    measurement_id: int
+    kpi_id: int
+    value: Decimal
+    measured_at: datetime  # aware
+    rejected: bool = False
+
+    def __post_init__(self) -> None:
+        _decimal(self.value, "value")
+        _aware(self.measured_at, "measured_at")
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    """One KPI's line in an evaluation snapshot.
+
+    ``measurement_ids`` are every measurement the aggregate was taken over (non-rejected,
+    inside the window), ascending: for ``latest``/``max``/``min`` the others decided which
+    one counts, so they are inputs too.
+    """
+
+    code: str
+    kpi_id: int
+    value: Decimal | None  # None when missing
+    achievement: Decimal  # 4 decimals, in [0, 1.5]
+    met: bool
+    missing: bool
+    measurement_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    score: Decimal  # 4 decimals, in [0, 1.5]
+    outcome: str  # pass | conditional | fail
+    kpis: tuple[KpiResult, ...]
+    policy: GatePolicy
+
+
+@dataclass(frozen=True)
+class TrancheSizing:
+    """How one side's tranche moves in the ledger (§8, §9).
+
+    ``released = from_committed + from_reserve`` goes to the organisations;
+    ``from_committed + returned_to_pool = planned`` leaves the project's commitment;
+    ``bonus_cut`` is the bonus the reserve could not cover (it moves nowhere).
+    """
+
+    released: int
+    from_committed: int
+    from_reserve: int
+    returned_to_pool: int
+    bonus_cut: int = 0
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def round_half_up_4(value: Fraction) -> Decimal:
+    """Round an exact value to 4 decimals, half away from zero (``ROUND_HALF_UP``).
+
+    Equals ``Decimal(value).quantize(Decimal("0.0001"), ROUND_HALF_UP)`` taken on the exact
+    value; the result always carries exponent −4 (``1.0000``, ``0.6667``).
+    """
+    sign = -1 if value < 0 else 1
+    units = math.floor(abs(value) * _FOUR_PLACES + Fraction(1, 2))
+    return Decimal(sign * units).scaleb(-4)
+
+
+def _floor(value: Fraction) -> int:
+    """Round down to a whole yen or won (``ROUND_FLOOR``)."""
+    return math.floor(value)
+
+
+# --------------------------------------------------------------------------- window
+
+
+def stage_window_start(started_on: date) -> datetime:
+    """00:00:00 Asia/Tokyo on the day the stage started: the window's first instant."""
+    if isinstance(started_on, datetime) or not isinstance(started_on, date):
+        raise TypeError("started_on must be a date, not a datetime")
+    return datetime.combine(started_on, time.min, tzinfo=GATE_TIMEZONE)
+
+
+def gate_cutoff(gate_day: date) -> datetime:
+    """23:59:59.999999 Asia/Tokyo on the gate day: the window's last instant, included.
+
+    A datetime is refused: its date part depends on its time zone, and a UTC datetime
+    late in the day would silently name the wrong gate day.
+    """
+    if isinstance(gate_day, datetime) or not isinstance(gate_day, date):
+        raise TypeError("gate_day must be a date, not a datetime")
+    return datetime.combine(gate_day, time.max, tzinfo=GATE_TIMEZONE)
+
+
+def select_window(
+    points: Iterable[MeasurementPoint], start: datetime, cutoff: datetime
+) -> list[MeasurementPoint]:
+    """The non-rejected points with ``start ≤ measured_at ≤ cutoff`` (both included), in input order."""
+    _aware(start, "start")
+    _aware(cutoff, "cutoff")
+    return [p for p in points if not p.rejected and start <= p.measured_at <= cutoff]
+
+
+# --------------------------------------------------------------------------- per KPI
+
+
+def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal | None:
+    """One value from a KPI's points, or ``None`` if there are none (the KPI is missing).
+
+    ``latest`` takes the greatest ``measured_at`` (compared as instants), ties broken by
+    the greatest ``measurement_id``. ``mean`` keeps 28 significant digits; the achievement
+    is rounded later, once.
+    """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {aggregation!r}")
+    if not points:
+        return None
+    if aggregation == LATEST:
+        return max(points, key=lambda p: (p.measured_at, p.measurement_id)).value
+    values = [p.value for p in points]
+    if aggregation == MAX:
+        return max(values)
+    if aggregation == MIN:
+        return min(values)
+    total = Decimal(0)
+    for value in values:
+        total = _MEAN_CONTEXT.add(total, value)
+    if aggregation == SUM:
+        return total
+    return _MEAN_CONTEXT.divide(total, Decimal(len(values)))
+
+
+def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:
+    """How far ``value`` went from ``baseline`` towards ``target``: 0 = none, 1 = met (§8).
+
+    Exact, clamped to [0, 1.5], then ``round_half_up_4``. ``ValueError`` if the target
+    equals the baseline (the proposal rules forbid it) or the direction is unknown.
+    """
+    v = Fraction(_decimal(value, "value"))
+    b = Fraction(_decimal(baseline, "baseline"))
+    t = Fraction(_decimal(target, "target"))
+    if t == b:
+        raise ValueError("the target must differ from the baseline")
+    if direction == HIGHER_IS_BETTER:
+        exact = (v - b) / (t - b)
+    elif direction == LOWER_IS_BETTER:
+        exact = (b - v) / (b - t)
+    else:
+        raise ValueError(f"unknown direction {direction!r}")
+    clamped = min(max(exact, Fraction(ACHIEVEMENT_MIN)), Fraction(ACHIEVEMENT_MAX))
+    return round_half_up_4(clamped)
+
+
+def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
+    """One KPI over points already cut to the stage's window (only its own are used)."""
+    own = [p for p in points if p.kpi_id == kpi.kpi_id and not p.rejected]
+    value = aggregate(kpi.aggregation, own)
+    ids = tuple(sorted(p.measurement_id for p in own))
+    if value is None:
+        return KpiResult(
+            code=kpi.code,
+            kpi_id=kpi.kpi_id,
+            value=None,
+            achievement=round_half_up_4(Fraction(0)),
+            met=False,
+            missing=True,
+            measurement_ids=ids,
+        )
+    a = achievement(kpi.direction, value, kpi.baseline, kpi.target)
+    return KpiResult(
+        code=kpi.code,
+        kpi_id=kpi.kpi_id,
+        value=value,
+        achievement=a,
+        met=a >= MET_AT,
+        missing=False,
+        measurement_ids=ids,
+    )
+
+
+# --------------------------------------------------------------------------- the gate
+
+
+def stage_score(results: Sequence[KpiResult], weights: Sequence[Decimal]) -> Decimal:
+    """``S = Σ wᵢ·aᵢ / Σ wᵢ`` over the rounded achievements, exact, then ``round_half_up_4``."""
+    if not results or len(results) != len(weights):
+        raise ValueError("one weight per KPI, and at least one KPI")
+    weighted = Fraction(0)
+    weight_sum = Fraction(0)
+    for result, weight in zip(results, weights, strict=True):
+        w = Fraction(_decimal(weight, "weight"))
+        if w <= 0:
+            raise ValueError("weights must be greater than zero")
+        weighted += w * Fraction(result.achievement)
+        weight_sum += w
+    return round_half_up_4(weighted / weight_sum)
+
+
+def gate_outcome(score: Decimal, mandatory: Sequence[KpiResult], policy: GatePolicy) -> str:
+    """PASS, CONDITIONAL or FAIL from the score and the mandatory KPIs' results (§8)."""
+    if all(r.met for r in mandatory) and score >= policy.pass_threshold:
+        return PASS
+    if (
+        all(r.achievement >= policy.conditional_floor for r in mandatory)
+        and score >= policy.conditional_threshold
+    ):
+        return CONDITIONAL
+    return FAIL
+
+
+def evaluate_gate(
+    kpis: Sequence[KpiSpec],
+    points: Iterable[MeasurementPoint],
+    *,
+    start: datetime,
+    cutoff: datetime,
+    policy: GatePolicy,
+) -> GateResult:
+    """Evaluate one stage's gate (§8): window, aggregate, achieve, score, outcome.
+
+    ``points`` may hold measurements of any KPI and any time; each KPI takes its own,
+    non-rejected ones with ``start ≤ measured_at ≤ cutoff``. Results keep the order of
+    ``kpis``. ``ValueError`` for no KPIs or a KPI id listed twice.
+    """
+    if not kpis:
+        raise ValueError("a stage has at least one KPI")
+    ids = [k.kpi_id for k in kpis]
+    if len(set(ids)) != len(ids):
+        raise ValueError("a KPI is listed twice")
+    by_kpi: dict[int, list[MeasurementPoint]] = {kpi_id: [] for kpi_id in ids}
+    for point in select_window(points, start, cutoff):
+        bucket = by_kpi.get(point.kpi_id)
+        if bucket is not None:
+            bucket.append(point)
+    results = tuple(evaluate_kpi(k, by_kpi[k.kpi_id]) for k in kpis)
+    score = stage_score(results, [k.weight for k in kpis])
+    mandatory = [r for r, k in zip(results, kpis, strict=True) if k.mandatory]
+    return GateResult(
+        score=score, outcome=gate_outcome(score, mandatory, policy), kpis=results, policy=policy
+    )
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def automatic_decision(outcome: str, policy: GatePolicy) -> str | None:
+    """``release`` when a PASS is decided automatically (§8); otherwise officers decide."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    return RELEASE if outcome == PASS and policy.auto_release_on_pass else None
+
+
+def decisions_for(outcome: str) -> tuple[str, ...]:
+    """The decisions officers may take on an outcome (§8)."""
+    if outcome == PASS:
+        return (RELEASE, EXTEND, TERMINATE)
+    if outcome == CONDITIONAL:
+        return (RELEASE_REDUCED, EXTEND, TERMINATE)
+    if outcome == FAIL:
+        return (EXTEND, TERMINATE)
+    raise ValueError(f"unknown outcome {outcome!r}")
+
+
+def release_multiplier(outcome: str, score: Decimal, policy: GatePolicy, decision: str) -> Decimal:
+    """The tranche multiplier ``m`` of a releasing decision (§8), exact.
+
+    ``release`` (PASS only): ``clamp(1 + bonus_rate·(S − pass_threshold), 1, max_multiplier)``.
+    ``release_reduced`` (CONDITIONAL only): ``conditional_rate``. Anything else: ``ValueError``.
+    """
+    _decimal(score, "score")
+    if decision == RELEASE:
+        if outcome != PASS:
+            raise ValueError(f"release needs a pass, not {outcome!r}")
+        raw = _EXACT_CONTEXT.add(
+            ONE,
+            _EXACT_CONTEXT.multiply(
+                policy.bonus_rate, _EXACT_CONTEXT.subtract(score, policy.pass_threshold)
+            ),
+        )
+        return min(max(raw, ONE), policy.max_multiplier)
+    if decision == RELEASE_REDUCED:
+        if outcome != CONDITIONAL:
+            raise ValueError(f"release_reduced needs a conditional outcome, not {outcome!r}")
+        return policy.conditional_rate
+    raise ValueError(f"{decision!r} releases no money")
+
+
+def tranche_amounts(planned: int, multiplier: Decimal, reserve_available: int) -> TrancheSizing:
+    """Size one side's tranche: ``released = floor(planned × m)`` (§8).
+
+    Above plan (m > 1) the bonus comes from the side's reserve, cut to what it holds; below
+    plan (m < 1) the unreleased part returns to the side's pool. Money is conserved:
+    ``released + returned_to_pool == planned + from_reserve``.
+    """
+    _whole(planned, "planned")
+    _whole(reserve_available, "reserve_available")
+    if _decimal(multiplier, "multiplier") < 0:
+        raise ValueError("the multiplier cannot be negative")
+    full = _floor(planned * Fraction(multiplier))
+    if full >= planned:
+        bonus = full - planned
+        from_reserve = min(bonus, reserve_available)
+        return TrancheSizing(
+            released=planned + from_reserve,
+            from_committed=planned,
+            from_reserve=from_reserve,
+            returned_to_pool=0,
+            bonus_cut=bonus - from_reserve,
+        )
+    return TrancheSizing(
+        released=full,
+        from_committed=full,
+        from_reserve=0,
+        returned_to_pool=planned - full,
+    )
+
+
+def split_by_budget(
+    released: int, budget_by_org: Sequence[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Split a side's released amount over its organisations by budget share (§5, §8).
+
+    ``budget_by_org`` is ``[(organisation_id, budget), ...]``; the answer keeps that order.
+    Largest remainder: the parts sum exactly to ``released``, ties go to the organisation
+    listed first.
+    """
+    org_ids = [org_id for org_id, _budget in budget_by_org]
+    if len(set(org_ids)) != len(org_ids):
+        raise ValueError("an organisation is listed twice")
+    parts = largest_remainder_split(released, [budget for _org, budget in budget_by_org])
+    return list(zip(org_ids, parts, strict=True))
+
+
+def extension_allowed(extensions_so_far: int, months: int, policy: GatePolicy) -> tuple[bool, str]:
+    """May the stage be extended by ``months`` once more (§8)? With the reason if not."""
+    _whole(extensions_so_far, "extensions_so_far")
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        return False, _("An extension lasts at least one month.")
+    if extensions_so_far >= policy.max_extensions:
+        return False, _(
+            "This call allows %(n)d extension(s) of a stage, and this stage has had %(done)d."
+        ) % {"n": policy.max_extensions, "done": extensions_so_far}
+    if months > policy.max_extension_months:
+        return False, _("An extension may last at most %(n)d months.") % {
+            "n": policy.max_extension_months
+        }
+    return True, ""
