@@ -1,0 +1,501 @@
+"""Projects, stages, KPIs, gates, tranches and disbursements (§6–§9)."""
+
+from __future__ import annotations
+
+import pgtrigger
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from fundapp.accounts.models import Organisation
+from fundapp.money import AmountField
+
+from .calls import Call, ResearchArea, localized
+from .proposals import KpiAggregation, KpiDirection, Proposal
+from .reviews import DecisionState
+
+
+class ProjectState(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    COMPLETED = "completed", _("Completed")
+    TERMINATED = "terminated", _("Terminated")
+
+
+PROJECT_TRANSITIONS: dict[str, set[str]] = {
+    ProjectState.ACTIVE: {ProjectState.SUSPENDED, ProjectState.COMPLETED, ProjectState.TERMINATED},
+    ProjectState.SUSPENDED: {ProjectState.ACTIVE, ProjectState.TERMINATED},
+    ProjectState.COMPLETED: set(),
+    ProjectState.TERMINATED: set(),
+}
+
+
+class Project(models.Model):
+    proposal = models.OneToOneField(Proposal, on_delete=models.PROTECT, related_name="project")
+    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="projects")
+    title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
+    title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
+    title_ko = models.CharField(_("title (Korean)"), max_length=300, blank=True)
+    research_area = models.ForeignKey(
+        ResearchArea, null=True, on_delete=models.PROTECT, related_name="projects"
+    )
+    state = models.CharField(
+        _("state"), max_length=16, choices=ProjectState.choices, default=ProjectState.ACTIVE
+    )
+    awarded_at = models.DateTimeField(default=timezone.now)
+    started_on = models.DateField(_("start date"))
+    current_stage = models.ForeignKey(
+        "Stage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-awarded_at", "-id"]
+        verbose_name = _("project")
+        verbose_name_plural = _("projects")
+        indexes = [models.Index(fields=["call", "state"], name="project_call_state_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        return localized(self, "title") or self.title_ja or self.title_ko
+
+
+class ProjectUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class ProjectGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Project, on_delete=models.CASCADE)
+
+
+class ProjectOrganisation(models.Model):
+    """A consortium organisation of the project, with its budget: its share of its side's
+    tranches follows its share of its side's budget (§5)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="organisations")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="project_roles"
+    )
+    role = models.CharField(max_length=16)
+    side = models.CharField(max_length=8)
+    currency = models.CharField(max_length=3, blank=True)
+    budget = AmountField(_("budget"))
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "organisation"], name="project_org_unique")
+        ]
+
+
+class ProjectPerson(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="people")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="project_roles"
+    )
+    role = models.CharField(max_length=16)
+    effort_percent = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="project_person_unique")
+        ]
+
+
+class ReturnAllocationEntry(models.Model):
+    """One row of the project's return-allocation table in basis points (§10.5)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="return_allocation")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    basis_points = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "organisation"], name="return_allocation_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(basis_points__lte=10000), name="return_allocation_bp_range"
+            ),
+        ]
+
+
+class StageState(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    ACTIVE = "active", _("Active")
+    GATE_PENDING = "gate_pending", _("Gate pending")
+    PASSED = "passed", _("Passed")
+    CONDITIONAL = "conditional", _("Passed conditionally")
+    FAILED = "failed", _("Failed")
+    EXTENDED = "extended", _("Extended")
+
+
+STAGE_TRANSITIONS: dict[str, set[str]] = {
+    StageState.PLANNED: {StageState.ACTIVE},
+    StageState.ACTIVE: {StageState.GATE_PENDING},
+    StageState.GATE_PENDING: {
+        StageState.PASSED,
+        StageState.CONDITIONAL,
+        StageState.FAILED,
+        StageState.EXTENDED,
+    },
+    StageState.EXTENDED: {StageState.GATE_PENDING},
+    StageState.PASSED: set(),
+    StageState.CONDITIONAL: set(),
+    StageState.FAILED: set(),
+}
+
+
+class Stage(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
+    number = models.PositiveSmallIntegerField()
+    title = models.CharField(_("title"), max_length=300)
+    months = models.PositiveSmallIntegerField()
+    deliverable = models.TextField(blank=True)
+    state = models.CharField(
+        _("state"), max_length=16, choices=StageState.choices, default=StageState.PLANNED
+    )
+    started_on = models.DateField(null=True, blank=True)
+    extensions_used = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="stage_number_unique"),
+            # Exactly one stage of a project runs at a time (§7).
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(state__in=["active", "extended"]),
+                name="stage_one_running",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.number} {self.title}"
+
+
+class KPI(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="kpis")
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="kpis")
+    code = models.CharField(_("code"), max_length=40)
+    name_en = models.CharField(max_length=200)
+    name_ja = models.CharField(max_length=200, blank=True)
+    name_ko = models.CharField(max_length=200, blank=True)
+    unit = models.CharField(max_length=40, blank=True)
+    direction = models.CharField(max_length=20, choices=KpiDirection.choices)
+    baseline = models.DecimalField(max_digits=20, decimal_places=6)
+    target = models.DecimalField(max_digits=20, decimal_places=6)
+    weight = models.DecimalField(max_digits=8, decimal_places=4)
+    mandatory = models.BooleanField(default=False)
+    aggregation = models.CharField(max_length=8, choices=KpiAggregation.choices)
+
+    class Meta:
+        ordering = ["stage__number", "id"]
+        verbose_name = "KPI"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "code"], name="kpi_code_unique_in_project")
+        ]
+
+    @property
+    def name(self) -> str:
+        return localized(self, "name")
+
+
+class MeasurementSource(models.TextChoices):
+    BROWSER = "browser", _("Browser")
+    API = "api", _("API")
+    IMPORT = "import", _("CSV import")
+
+
+class Measurement(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="measurements")
+    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="measurements")
+    value = models.DecimalField(_("value"), max_digits=20, decimal_places=6)
+    measured_at = models.DateTimeField(_("measured at"))
+    note = models.TextField(_("evidence note"), blank=True)
+    evidence_name = models.CharField(max_length=255, blank=True)
+    evidence_storage = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=8, choices=MeasurementSource.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    rejection_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-measured_at", "-id"]
+        indexes = [
+            models.Index(fields=["kpi", "measured_at"], name="measurement_kpi_time_idx"),
+            models.Index(fields=["project", "-id"], name="measurement_project_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="measurement_no_delete", operation=pgtrigger.Delete),
+            # Only the rejection columns may change after a measurement is recorded.
+            pgtrigger.Protect(
+                name="measurement_facts_immutable",
+                operation=pgtrigger.Update,
+                condition=(
+                    pgtrigger.AnyChange(
+                        "value", "measured_at", "kpi", "project", "source", "note", "created_at"
+                    )
+                ),
+            ),
+        ]
+
+
+class GateState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    EVALUATED = "evaluated", _("Evaluated")
+    DECIDED = "decided", _("Decided")
+
+
+class Gate(models.Model):
+    stage = models.OneToOneField(Stage, on_delete=models.CASCADE, related_name="gate")
+    due_on = models.DateField(_("gate day"))
+    state = models.CharField(
+        _("state"), max_length=16, choices=GateState.choices, default=GateState.PENDING
+    )
+    round = models.PositiveSmallIntegerField(default=1, help_text=_("Raised by each extension."))
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        indexes = [models.Index(fields=["state", "due_on"], name="gate_state_due_idx")]
+
+
+class GateOutcome(models.TextChoices):
+    PASS = "pass", _("Pass")
+    CONDITIONAL = "conditional", _("Conditional")
+    FAIL = "fail", _("Fail")
+
+
+class GateEvaluation(models.Model):
+    """An immutable snapshot of one evaluation (§8)."""
+
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="evaluations")
+    round = models.PositiveSmallIntegerField()
+    evaluated_at = models.DateTimeField(default=timezone.now)
+    as_of = models.DateField()
+    window_start = models.DateTimeField()
+    cutoff = models.DateTimeField()
+    score = models.DecimalField(max_digits=8, decimal_places=4)
+    outcome = models.CharField(max_length=12, choices=GateOutcome.choices)
+    policy = models.JSONField()
+    inputs = models.JSONField(help_text=_("Measurement ids and values used."))
+    kpi_results = models.JSONField()
+    evaluated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    evaluated_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-evaluated_at", "-id"]
+        triggers = [
+            pgtrigger.Protect(
+                name="gate_evaluation_immutable", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+
+class GateDecisionKind(models.TextChoices):
+    RELEASE = "release", _("Release")
+    RELEASE_REDUCED = "release_reduced", _("Release reduced")
+    EXTEND = "extend", _("Extend")
+    TERMINATE = "terminate", _("Terminate")
+
+
+class GateDecision(models.Model):
+    """A gate's decision for one round (§8). Automatic decisions have no officer; the others
+    need two fund officers, one from each side (§2), which the database also enforces."""
+
+    state = models.CharField(
+        _("state"), max_length=16, choices=DecisionState.choices, default=DecisionState.PENDING
+    )
+    first_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    first_side = models.CharField(max_length=2, blank=True)
+    first_at = models.DateTimeField(default=timezone.now)
+    second_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_side = models.CharField(max_length=2, blank=True)
+    second_at = models.DateTimeField(null=True, blank=True)
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="decisions")
+    round = models.PositiveSmallIntegerField()
+    evaluation = models.ForeignKey(
+        GateEvaluation, on_delete=models.PROTECT, related_name="decisions"
+    )
+    kind = models.CharField(_("decision"), max_length=16, choices=GateDecisionKind.choices)
+    automatic = models.BooleanField(default=False)
+    override = models.BooleanField(default=False)
+    justification = models.TextField(_("justification"), blank=True)
+    extension_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    multiplier = models.DecimalField(max_digits=14, decimal_places=10, null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-first_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True)
+                | ~Q(second_officer=models.F("first_officer")),
+                name="gate_decision_two_people",
+            ),
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True) | ~Q(second_side=models.F("first_side")),
+                name="gate_decision_two_sides",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="completed")
+                | Q(automatic=True)
+                | Q(second_officer__isnull=False),
+                name="gate_decision_completed_has_second",
+            ),
+            models.UniqueConstraint(
+                fields=["gate", "round"],
+                condition=~Q(state="cancelled"),
+                name="gate_decision_one_live_per_round",
+            ),
+        ]
+
+
+class TrancheState(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    DECIDED = "decided", _("Decided")
+    RELEASED = "released", _("Released")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Tranche(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="tranches")
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="tranches")
+    side = models.CharField(max_length=2)
+    currency = models.CharField(max_length=3)
+    planned = AmountField(_("planned"))
+    multiplier = models.DecimalField(max_digits=14, decimal_places=10, null=True, blank=True)
+    released = models.BigIntegerField(null=True, blank=True)
+    from_reserve = models.BigIntegerField(default=0)
+    returned_to_pool = models.BigIntegerField(default=0)
+    state = models.CharField(
+        _("state"), max_length=12, choices=TrancheState.choices, default=TrancheState.PLANNED
+    )
+    decision = models.ForeignKey(
+        GateDecision, null=True, blank=True, on_delete=models.PROTECT, related_name="tranches"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tranche",
+    )
+
+    class Meta:
+        ordering = ["project", "stage__number", "side"]
+        indexes = [models.Index(fields=["state"], name="tranche_state_idx")]
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "side"], name="tranche_one_per_stage_side"),
+            models.CheckConstraint(
+                condition=~Q(state="released")
+                | Q(released__isnull=False, ledger_transaction__isnull=False),
+                name="tranche_released_is_posted",
+            ),
+        ]
+
+
+class DisbursementState(models.TextChoices):
+    PAYABLE = "payable", _("Payable")
+    PAID = "paid", _("Paid")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Disbursement(models.Model):
+    """One organisation's part of a released tranche, payable until finance confirms payment."""
+
+    tranche = models.ForeignKey(Tranche, on_delete=models.PROTECT, related_name="disbursements")
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, related_name="disbursements"
+    )
+    currency = models.CharField(max_length=3)
+    amount = AmountField(_("amount"))
+    state = models.CharField(
+        _("state"),
+        max_length=12,
+        choices=DisbursementState.choices,
+        default=DisbursementState.PAYABLE,
+    )
+    paid_on = models.DateField(null=True, blank=True)
+    reference = models.CharField(_("payment reference"), max_length=100, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="disbursement",
+    )
+
+    class Meta:
+        ordering = ["tranche", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tranche", "organisation"], name="disbursement_unique"),
+            models.CheckConstraint(
+                condition=~Q(state="paid")
+                | Q(ledger_transaction__isnull=False, paid_on__isnull=False),
+                name="disbursement_paid_is_posted",
+            ),
+        ]
+
+
+__all__ = [
+    "KPI",
+    "DecisionState",
+    "Disbursement",
+    "DisbursementState",
+    "Gate",
+    "GateDecision",
+    "GateDecisionKind",
+    "GateEvaluation",
+    "GateOutcome",
+    "GateState",
+    "Measurement",
+    "MeasurementSource",
+    "Project",
+    "ProjectGroupObjectPermission",
+    "ProjectOrganisation",
+    "ProjectPerson",
+    "ProjectState",
+    "ProjectUserObjectPermission",
+    "ReturnAllocationEntry",
+    "Stage",
+    "StageState",
+    "Tranche",
+    "TrancheState",
+]

@@ -1,0 +1,151 @@
+"""Review and award (§6): assignments with conflict declarations, blind scores, and the
+two-person award decision."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .calls import ReviewCriterion
+from .proposals import Proposal
+
+
+class AssignmentState(models.TextChoices):
+    AWAITING_DECLARATION = "awaiting_declaration", _("Awaiting conflict declaration")
+    ACTIVE = "active", _("Reviewing")
+    SUBMITTED = "submitted", _("Review submitted")
+    CONFLICTED = "conflicted", _("Conflict declared")
+    EXCLUDED = "excluded", _("Excluded automatically")
+
+
+class ReviewerAssignment(models.Model):
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="assignments")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_assignments"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_at = models.DateTimeField(default=timezone.now)
+    state = models.CharField(
+        _("state"),
+        max_length=24,
+        choices=AssignmentState.choices,
+        default=AssignmentState.AWAITING_DECLARATION,
+    )
+    exclusion_reason = models.TextField(_("reason"), blank=True)
+    declared_at = models.DateTimeField(null=True, blank=True)
+    conflict_note = models.TextField(_("conflict note"), blank=True)
+
+    class Meta:
+        ordering = ["assigned_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "reviewer"], name="assignment_unique")
+        ]
+
+
+class Recommendation(models.TextChoices):
+    FUND = "fund", _("Fund")
+    FUND_WITH_CHANGES = "fund_with_changes", _("Fund with changes")
+    DO_NOT_FUND = "do_not_fund", _("Do not fund")
+
+
+class Review(models.Model):
+    assignment = models.OneToOneField(
+        ReviewerAssignment, on_delete=models.PROTECT, related_name="review"
+    )
+    comment = models.TextField(_("comment"))
+    recommendation = models.CharField(
+        _("recommendation"), max_length=24, choices=Recommendation.choices
+    )
+    weighted_score = models.DecimalField(max_digits=6, decimal_places=4)
+    submitted_at = models.DateTimeField(default=timezone.now)
+
+
+class ReviewScore(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="scores")
+    criterion = models.ForeignKey(ReviewCriterion, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "criterion"], name="review_score_unique"),
+            models.CheckConstraint(
+                condition=Q(score__gte=1, score__lte=5), name="review_score_range"
+            ),
+        ]
+
+
+class DecisionState(models.TextChoices):
+    PENDING = "pending", _("Awaiting second approval")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class TwoPersonDecision(models.Model):
+    """Abstract: the first approval is pending; a fund officer of the other side completes it.
+
+    The database refuses one person approving twice and two approvals from one side.
+    """
+
+    state = models.CharField(
+        _("state"), max_length=16, choices=DecisionState.choices, default=DecisionState.PENDING
+    )
+    first_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    first_side = models.CharField(max_length=2)
+    first_at = models.DateTimeField(default=timezone.now)
+    second_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_side = models.CharField(max_length=2, blank=True)
+    second_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+def two_person_constraints(prefix: str) -> list[models.BaseConstraint]:
+    return [
+        models.CheckConstraint(
+            condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
+            name=f"{prefix}_two_people",
+        ),
+        models.CheckConstraint(
+            condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
+            name=f"{prefix}_two_sides",
+        ),
+        models.CheckConstraint(
+            condition=~Q(state="completed") | Q(second_officer__isnull=False),
+            name=f"{prefix}_completed_has_second",
+        ),
+    ]
+
+
+class AwardOutcome(models.TextChoices):
+    AWARD = "award", _("Award")
+    REJECT = "reject", _("Reject")
+
+
+class AwardDecision(TwoPersonDecision):
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="award_decisions")
+    outcome = models.CharField(_("decision"), max_length=8, choices=AwardOutcome.choices)
+    reason = models.TextField(_("reason"))
+
+    class Meta:
+        ordering = ["-first_at"]
+        constraints = [
+            *two_person_constraints("award_decision"),
+            models.UniqueConstraint(
+                fields=["proposal"],
+                condition=~Q(state="cancelled"),
+                name="award_decision_one_live_per_proposal",
+            ),
+        ]
