@@ -333,12 +333,28 @@ def effort_problems(
 
 
 def kpi_problems(
-    prefix: str, *, baseline: Decimal, target: Decimal, weight: Decimal
+    prefix: str, *, baseline: Decimal, target: Decimal, weight: Decimal, direction: str = ""
 ) -> list[Problem]:
+    """Target ≠ baseline, positive weight, and a target on the side the direction names:
+    the gate formula (§8) reads achievement from the target's side of the baseline."""
     problems: list[Problem] = []
     if target == baseline:
         problems.append(
             Problem(f"{prefix}.target", str(_("The target must differ from the baseline.")))
+        )
+    elif direction == "higher_is_better" and target < baseline:
+        problems.append(
+            Problem(
+                f"{prefix}.target",
+                str(_("For a KPI where higher is better, the target must be above the baseline.")),
+            )
+        )
+    elif direction == "lower_is_better" and target > baseline:
+        problems.append(
+            Problem(
+                f"{prefix}.target",
+                str(_("For a KPI where lower is better, the target must be below the baseline.")),
+            )
         )
     if weight <= 0:
         problems.append(

@@ -430,7 +430,13 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
             )
             if baseline is not None and target is not None and weight is not None:
                 problems.extend(
-                    rules.kpi_problems(kpath, baseline=baseline, target=target, weight=weight)
+                    rules.kpi_problems(
+                        kpath,
+                        baseline=baseline,
+                        target=target,
+                        weight=weight,
+                        direction=str(kpi.get("direction") or ""),
+                    )
                 )
             kpis.append(
                 {

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from projects.models import ProposalKPI, ProposalState
+from projects.rules import proposals as rules
 from tests.factories import CallFactory, ResearchAreaFactory
 
 from ..builders import complete_proposal, kpi, make_consortium, stages
@@ -280,3 +281,25 @@ def test_stage_months_are_whole_numbers_from_1_to_60(months, message):
     sections["stages"][0]["months"] = months
     with refused(proposal, field="stages.0.months", message=message):
         save(proposal, c.pi_jp, **sections)
+
+
+@pytest.mark.parametrize(
+    ("direction", "baseline", "target", "refused"),
+    [
+        ("higher_is_better", "10", "5", True),
+        ("higher_is_better", "10", "20", False),
+        ("lower_is_better", "1e-3", "1e-2", True),
+        ("lower_is_better", "0.01", "0.001", False),
+    ],
+)
+def test_the_target_lies_on_the_side_the_direction_names(direction, baseline, target, refused):
+    problems = rules.kpi_problems(
+        "stages.0.kpis.0",
+        baseline=Decimal(baseline),
+        target=Decimal(target),
+        weight=Decimal(1),
+        direction=direction,
+    )
+    assert bool(problems) is refused
+    if refused:
+        assert problems[0].field == "stages.0.kpis.0.target"
