@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "axes",
     "fundapp.accounts",
     "fundapp.audit",
+    "fundapp.notifications",
     "fundapp.ledger",
     "fundapp.api",
     "projects",
@@ -97,6 +98,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "fundapp.accounts.context_processors.navigation",
+                "fundapp.notifications.context_processors.unread_count",
             ],
         },
     }
@@ -171,6 +173,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Absolute links in e-mails point here.
+SITE_URL = os.environ.get("SITE_URL", "http://localhost:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "fund@jk-fund.example")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))

@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("fundapp.api.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("fundapp.accounts.urls")),
+    path("notifications/", include("fundapp.notifications.urls")),
     path("", include("projects.urls")),
 ]
 

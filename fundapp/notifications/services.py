@@ -1,0 +1,271 @@
+"""Notifications (§13): an in-app row now, an e-mail once the change is committed.
+
+Every part of the product calls ``notify()`` inside the transaction of the change it
+reports. The rows commit or roll back with that change; the e-mails are enqueued only
+after the commit, so nobody is told about something that did not happen. A lost broker
+message delays an e-mail but never loses it: the row stays ``pending`` and the reconciler
+task enqueues it again (§16).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.functional import Promise
+
+from fundapp.accounts.models import User
+from fundapp.errors import Conflict, NotFound
+
+from .models import (
+    EMAIL_TRANSITIONS,
+    TITLE_MAX_LENGTH,
+    URL_MAX_LENGTH,
+    EmailState,
+    Notification,
+    NotificationKind,
+)
+from .selectors import EMAIL_RETRY_WINDOW
+
+logger = logging.getLogger(__name__)
+
+Text = str | Promise
+
+
+def recipient_language(user: User) -> str:
+    """The person's preferred language if the site offers it, else the site default (en)."""
+    offered = {code for code, _name in settings.LANGUAGES}
+    preferred = (user.preferred_language or "").strip()
+    return preferred if preferred in offered else settings.LANGUAGE_CODE
+
+
+def is_email_deliverable(user: User) -> bool:
+    return bool(user.is_active and (user.email or "").strip())
+
+
+def _distinct_recipients(users: Iterable[User | None]) -> list[User]:
+    seen: set[int] = set()
+    recipients = []
+    for user in users:
+        if user is None or user.pk is None or user.pk in seen:
+            continue
+        seen.add(user.pk)
+        recipients.append(user)
+    return recipients
+
+
+def _check_url(url: str) -> str:
+    # The link is put in an href: only our own paths and plain web addresses.
+    url = url.strip()
+    if not url:
+        return ""
+    local = url.startswith("/") and not url.startswith("//")
+    if not (local or url.startswith(("https://", "http://"))) or len(url) > URL_MAX_LENGTH:
+        raise ValueError(f"notification url must be a path or an http(s) address: {url!r}")
+    return url
+
+
+def _fit_title(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= TITLE_MAX_LENGTH else text[: TITLE_MAX_LENGTH - 1] + "…"
+
+
+def notify(
+    *,
+    users: Iterable[User | None],
+    kind: str,
+    title: Text,
+    body: Text = "",
+    url: str = "",
+    email: bool = True,
+) -> list[Notification]:
+    """Tell each of ``users`` about something, in the app and (after commit) by e-mail.
+
+    Guarantees: one row per distinct person, written in the caller's transaction (rolled
+    back with it); each row's title and body are rendered in that person's preferred
+    language (pass ``gettext_lazy`` text; for values inside the sentence use
+    ``django.utils.text.format_lazy`` — ``%`` on a lazy string translates it at once in
+    the current language). E-mails are enqueued only after the outermost transaction
+    commits, only for active people with an address, and each is sent at most once per
+    successful delivery (the row's ``email_state`` decides). Inactive people and people
+    without an address still get the in-app row. No audit event: a notification reports a
+    change that was audited where it happened.
+    """
+    if kind not in NotificationKind.values:
+        raise ValueError(f"unknown notification kind: {kind!r}")
+    link = _check_url(url)
+    recipients = _distinct_recipients(users)
+    if not recipients:
+        return []
+    now = timezone.now()
+    rows = []
+    for user in recipients:
+        with translation.override(recipient_language(user)):
+            rendered_title = _fit_title(str(title))
+            rendered_body = str(body).strip()
+        wants_email = email and is_email_deliverable(user)
+        rows.append(
+            Notification(
+                user=user,
+                kind=kind,
+                title=rendered_title,
+                body=rendered_body,
+                url=link,
+                created_at=now,
+                email_state=EmailState.PENDING if wants_email else EmailState.NOT_REQUESTED,
+            )
+        )
+    with transaction.atomic():
+        created = Notification.objects.bulk_create(rows)
+        pending = [row.pk for row in created if row.email_state == EmailState.PENDING]
+        if pending:
+            # robust: a broker outage after the commit must not turn the caller's committed
+            # change into an error; the reconciler sends these later.
+            transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
+    return created
+
+
+def _enqueue_emails(notification_ids: list[int]) -> None:
+    from .tasks import send_notification_emails
+
+    send_notification_emails.delay(notification_ids=notification_ids)
+
+
+def notification_mark_read(*, notification: Notification, actor: Any) -> Notification:
+    """Mark one of the actor's own notifications read.
+
+    Idempotent: the first read time stays. Someone else's notification answers NotFound,
+    the same as a missing one. A conditional UPDATE decides, so no row lock is needed.
+    """
+    if getattr(actor, "pk", None) is None or notification.user_id != actor.pk:
+        raise NotFound()
+    now = timezone.now()
+    changed = Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
+        read_at=now
+    )
+    if changed:
+        notification.read_at = now
+    else:
+        notification.refresh_from_db(fields=["read_at"])
+    return notification
+
+
+def notification_mark_all_read(*, actor: Any) -> int:
+    """Mark every unread notification of the actor read; return how many changed."""
+    if getattr(actor, "pk", None) is None:
+        return 0
+    return Notification.objects.filter(user_id=actor.pk, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+# --------------------------------------------------------------------------- e-mail
+
+
+def absolute_url(path: str) -> str:
+    if not path.startswith("/"):
+        return path
+    base = str(getattr(settings, "SITE_URL", "") or "http://localhost:8000").rstrip("/")
+    return base + path
+
+
+def notification_email(
+    notification: Notification, *, connection: BaseEmailBackend | None = None
+) -> EmailMessage:
+    """The e-mail for one notification, rendered in the recipient's preferred language.
+
+    Templates: ``emails/<kind>_subject.txt`` and ``emails/<kind>_body.txt``.
+    """
+    user = notification.user
+    with translation.override(recipient_language(user)):
+        context = {
+            "notification": notification,
+            "recipient_name": str(user),
+            "title": notification.title,
+            "body": notification.body,
+            "link": absolute_url(notification.url),
+            "kind_label": notification.get_kind_display(),
+        }
+        subject = render_to_string(f"emails/{notification.kind}_subject.txt", context)
+        text = render_to_string(f"emails/{notification.kind}_body.txt", context)
+    return EmailMessage(
+        # A header is one line: templates may end with a newline, titles never carry one.
+        subject=" ".join(subject.split()),
+        body=text.strip() + "\n",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        connection=connection,
+    )
+
+
+@dataclass
+class EmailReport:
+    sent: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, list[int]]:
+        return {"sent": self.sent, "skipped": self.skipped, "failed": self.failed}
+
+
+def _set_email_state(notification: Notification, state: str, *, at: datetime | None) -> None:
+    if state not in EMAIL_TRANSITIONS[notification.email_state]:
+        raise Conflict(f"e-mail state {notification.email_state} cannot become {state}")
+    notification.email_state = state
+    notification.emailed_at = at
+    notification.save(update_fields=["email_state", "emailed_at"])
+
+
+def notification_emails_send(*, notification_ids: Sequence[int]) -> EmailReport:
+    """Send the pending e-mails of these notifications; safe to run twice or concurrently.
+
+    Each row is locked (``skip_locked``: a row another worker holds is that worker's) and
+    re-checked as ``pending`` before sending, and marked ``sent`` in the same transaction,
+    so a redelivered task sends nothing again. If the database fails after the SMTP server
+    accepted a message, the row stays pending and the e-mail may go twice: at least once,
+    never lost. A person who has since been switched off or lost their address is skipped.
+    A failure leaves the row pending for a retry and is reported in ``failed``.
+    """
+    report = EmailReport()
+    ids = sorted({int(pk) for pk in notification_ids})
+    if not ids:
+        return report
+    with get_connection() as connection:
+        for pk in ids:
+            try:
+                with transaction.atomic():
+                    notification = (
+                        Notification.objects.select_for_update(of=("self",), skip_locked=True)
+                        .select_related("user")
+                        .filter(pk=pk, email_state=EmailState.PENDING)
+                        .first()
+                    )
+                    if notification is None:
+                        continue
+                    if not is_email_deliverable(notification.user):
+                        _set_email_state(notification, EmailState.SKIPPED, at=None)
+                        report.skipped.append(pk)
+                        continue
+                    notification_email(notification, connection=connection).send()
+                    _set_email_state(notification, EmailState.SENT, at=timezone.now())
+                    report.sent.append(pk)
+            except Exception:  # one bad address or template must not hold up the others
+                logger.exception("Notification %s: e-mail not sent", pk)
+                report.failed.append(pk)
+    return report
+
+
+def notification_emails_expire(*, now: datetime) -> int:
+    """Give up on e-mails still unsent after the retry window: ``pending`` -> ``failed``."""
+    return Notification.objects.filter(
+        email_state=EmailState.PENDING, created_at__lte=now - EMAIL_RETRY_WINDOW
+    ).update(email_state=EmailState.FAILED)
