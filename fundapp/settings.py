@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "fundapp.audit",
     "fundapp.notifications",
     "fundapp.ledger",
+    "fundapp.screening",
     "fundapp.api",
     "projects",
     "ip_licensing",

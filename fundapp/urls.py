@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("fundapp.accounts.urls")),
     path("notifications/", include("fundapp.notifications.urls")),
+    path("screening/", include("fundapp.screening.urls")),
     path("", include("projects.urls")),
 ]
 

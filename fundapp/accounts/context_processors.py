@@ -46,6 +46,8 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
         if can_manage_api_keys(user):
             entries.append((_("API keys"), "accounts:api_keys"))
         return entries
+    if getattr(user, "role", "") == "screening_officer":
+        return [(_("Dashboard"), "dashboard"), (_("Screening queue"), "screening:queue")]
     return [
         (_("Dashboard"), "dashboard"),
         (_("My proposals"), "proposals:list"),

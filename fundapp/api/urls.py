@@ -4,10 +4,12 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.api import register as register_accounts
+from fundapp.screening.api import register as register_screening
 from projects.api import register as register_projects
 
 router = DefaultRouter()
 register_accounts(router)
 register_projects(router)
+register_screening(router)
 
 urlpatterns = [path("", include(router.urls))]

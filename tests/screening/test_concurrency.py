@@ -1,0 +1,92 @@
+"""Real threads against real PostgreSQL: one live case per subject, one decision per case."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from fundapp.accounts.models import Role
+from fundapp.audit.models import AuditEvent
+from fundapp.audit.services import verify_chain
+from fundapp.errors import Conflict
+from fundapp.screening.models import ScreeningCase, ScreeningState
+from fundapp.screening.services import screening_case_decide, screening_case_open
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+THREADS = 6
+
+
+def run_at_once(work):
+    barrier = threading.Barrier(THREADS)
+    results: list = [None] * THREADS
+    errors: list = [None] * THREADS
+
+    def worker(index):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = work(index)
+        except Exception as exc:
+            errors[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results, errors
+
+
+def test_concurrent_opens_converge_on_one_case_with_every_reason():
+    def open_with(index):
+        return screening_case_open(
+            subject_type="proposal",
+            subject_id=42,
+            subject_label="Race",
+            reasons=[{"code": f"reason_{index}"}],
+            parties=[],
+        ).pk
+
+    results, errors = run_at_once(open_with)
+
+    assert errors == [None] * THREADS
+    assert len(set(results)) == 1
+    case = ScreeningCase.objects.get()
+    assert sorted(r["code"] for r in case.reasons) == [f"reason_{i}" for i in range(THREADS)]
+    assert verify_chain().ok
+
+
+def test_concurrent_decisions_record_exactly_one():
+    officers = [
+        UserFactory(username=f"screener{i}", role=Role.SCREENING_OFFICER) for i in range(THREADS)
+    ]
+    case = screening_case_open(
+        subject_type="licence", subject_id=7, reasons=[{"code": "controlled_field"}], parties=[]
+    )
+
+    def decide(index):
+        return screening_case_decide(
+            case=case,
+            actor=officers[index],
+            decision="clear" if index % 2 else "block",
+            reason=f"Decision {index}",
+        ).state
+
+    results, errors = run_at_once(decide)
+
+    assert sum(r is not None for r in results) == 1
+    assert sum(isinstance(e, Conflict) for e in errors) == THREADS - 1
+    case.refresh_from_db()
+    assert case.state in (ScreeningState.CLEARED, ScreeningState.BLOCKED)
+    assert (
+        AuditEvent.objects.filter(
+            action__in=["screening.case_cleared", "screening.case_blocked"]
+        ).count()
+        == 1
+    )
