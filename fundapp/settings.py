@@ -234,6 +234,15 @@ SPECTACULAR_SETTINGS = {
         "ProposalStateEnum": "projects.models.proposals.ProposalState",
         "CallStateEnum": "projects.models.calls.CallState",
         "AttachmentKindEnum": "projects.models.proposals.Attachment.Kind",
+        "ProjectStateEnum": "projects.models.projects.ProjectState",
+        "GateStateEnum": "projects.models.projects.GateState",
+        "GateDecisionKindEnum": "projects.models.projects.GateDecisionKind",
+        "LedgerCurrencyEnum": "fundapp.ledger.models.Currency",
+        "AssignmentStateEnum": "projects.models.reviews.AssignmentState",
+        "AwardDecisionStateEnum": "projects.models.reviews.DecisionState",
+        "AwardOutcomeEnum": "projects.models.reviews.AwardOutcome",
+        "RecommendationEnum": "projects.models.reviews.Recommendation",
+        "GateOutcomeEnum": "projects.models.projects.GateOutcome",
     },
 }
 

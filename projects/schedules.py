@@ -45,6 +45,16 @@ SCHEDULES: tuple[Schedule, ...] = (
         Every(minutes=5),
         "Open and close calls by their dates (§4).",
     ),
+    Schedule(
+        "projects.reconcile_pending",
+        Every(minutes=1),
+        "Re-enqueue tranche releases the database says are still pending (§16).",
+    ),
+    Schedule(
+        "projects.evaluate_due_gates",
+        Every(minutes=15),
+        "Evaluate every gate past its day that has no decision yet (§8, §16).",
+    ),
 )
 
 

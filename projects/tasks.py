@@ -5,15 +5,21 @@ decides idempotency with row locks and constraints. Every task runs with ``acks_
 worker that dies mid-task leaves the message to be redelivered, and rerunning is harmless.
 Beat schedules for these tasks are declared in ``projects.schedules``.
 
-Sections: calls.
+Sections: calls; tranches (release and the reconciler).
 """
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from fundapp.errors import Conflict, NotFound
 from projects.services.calls import calls_open_and_close
+from projects.services.tranches import tranche_release, tranches_awaiting_release
 
 # --- calls (§4) ---------------------------------------------------------------------------
 
@@ -22,3 +28,125 @@ from projects.services.calls import calls_open_and_close
 def open_and_close_calls() -> dict[str, list[int]]:
     """Open and close calls by their opens_at / closes_at; every 5 minutes from beat."""
     return calls_open_and_close(now=timezone.now()).as_dict()
+
+
+# --- tranches (§8, §9, §16) ---------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="projects.release_tranche",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def release_tranche(tranche_id: int) -> dict[str, object]:
+    """Release one decided tranche (``tranche_release``): exactly once, whatever retries,
+    redeliveries and concurrent workers happen. A tranche that is gone, planned or
+    cancelled is logged and left; a database outage is retried with backoff."""
+    try:
+        tranche = tranche_release(tranche_id=tranche_id)
+    except (Conflict, NotFound) as exc:
+        logger.info("tranche %s not released: %s", tranche_id, exc)
+        return {"tranche": tranche_id, "state": None, "detail": str(exc)}
+    return {"tranche": tranche.pk, "state": tranche.state, "released": tranche.released}
+
+
+@shared_task(name="projects.reconcile_pending", acks_late=True)
+def reconcile_pending(grace_seconds: int = 60) -> dict[str, list[int]]:
+    """Re-enqueue every release the database says is pending (§16), every minute from beat.
+
+    A decided tranche of an active project whose release message was lost (broker outage,
+    killed worker) is enqueued again; one decided less than ``grace_seconds`` ago is left to
+    the message already on its way. Re-enqueueing is harmless: the release is idempotent.
+    """
+    ids = list(
+        tranches_awaiting_release(decided_before=timedelta(seconds=grace_seconds)).values_list(
+            "pk", flat=True
+        )
+    )
+    for tranche_id in ids:
+        release_tranche.delay(tranche_id=tranche_id)
+    return {"tranches": ids}
+
+
+# --- gates and measurements (§7, §8, §16) -------------------------------------------------
+
+
+@shared_task(
+    name="projects.evaluate_gate",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=12,
+)
+def evaluate_gate(gate_id: int, as_of: str | None = None) -> dict[str, object]:
+    """Evaluate one gate through ``gate_evaluate`` and let it be decided automatically.
+
+    Idempotent: a gate that is gone, decided, awaiting its officers' decision or not due is
+    left alone (the service refuses it under the gate's row lock)."""
+    from datetime import date
+
+    from fundapp.errors import Conflict
+    from projects.models import Gate, GateState
+    from projects.services.gates import gate_evaluate
+
+    gate = Gate.objects.filter(pk=gate_id).first()
+    if gate is None:
+        return {"gate": gate_id, "skipped": "missing"}
+    if gate.state == GateState.DECIDED:
+        return {"gate": gate_id, "skipped": "decided"}
+    try:
+        evaluation = gate_evaluate(gate=gate, as_of=date.fromisoformat(as_of) if as_of else None)
+    except Conflict as exc:
+        logger.info("gate %s not evaluated: %s", gate_id, exc)
+        return {"gate": gate_id, "skipped": exc.code}
+    return {
+        "gate": gate_id,
+        "evaluation": evaluation.pk,
+        "score": str(evaluation.score),
+        "outcome": evaluation.outcome,
+    }
+
+
+@shared_task(name="projects.evaluate_due_gates", acks_late=True)
+def evaluate_due_gates() -> dict[str, list[int]]:
+    """Enqueue ``evaluate_gate`` for every due gate without a decision; every 15 minutes."""
+    from collections.abc import Callable
+
+    from django.db import transaction
+
+    from projects.selectors.gates import gates_due
+    from projects.services.gates import today_in_tokyo
+
+    def enqueue(gate_id: int) -> Callable[[], object]:
+        return lambda: evaluate_gate.delay(gate_id)
+
+    with transaction.atomic():
+        ids = list(gates_due(today_in_tokyo()).values_list("pk", flat=True))
+        for gate_id in ids:
+            transaction.on_commit(enqueue(gate_id))
+    return {"gates": ids}
+
+
+@shared_task(
+    name="projects.import_measurements",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=12,
+)
+def import_measurements(job_id: int) -> dict[str, object]:
+    """Run one queued CSV import (``measurements_import_run``); a finished job is left alone."""
+    from projects.services.measurement_import import measurements_import_run
+
+    job = measurements_import_run(job_id=job_id)
+    if job is None:
+        return {"job": job_id, "state": None}
+    return {"job": job.pk, "state": job.state, "imported": job.imported_count}

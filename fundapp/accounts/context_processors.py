@@ -41,11 +41,14 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Dashboard"), "dashboard"),
             (_("Calls"), "calls_manage_list"),
             (_("Proposals"), "proposals:list"),
+            (_("Reviews"), "reviews:queue"),
             (_("Fund"), "fund_settings"),
         ]
         if can_manage_api_keys(user):
             entries.append((_("API keys"), "accounts:api_keys"))
         return entries
+    if getattr(user, "role", "") == "reviewer":
+        return [(_("Dashboard"), "dashboard"), (_("Reviews"), "reviews:queue")]
     if getattr(user, "role", "") == "screening_officer":
         return [(_("Dashboard"), "dashboard"), (_("Screening queue"), "screening:queue")]
     return [

@@ -4,12 +4,14 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.api import register as register_accounts
+from fundapp.ledger.api import register as register_ledger
 from fundapp.screening.api import register as register_screening
 from projects.api import register as register_projects
 
 router = DefaultRouter()
 register_accounts(router)
 register_projects(router)
+register_ledger(router)
 register_screening(router)
 
 urlpatterns = [path("", include(router.urls))]

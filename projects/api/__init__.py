@@ -1,10 +1,12 @@
-"""API for research areas, calls and proposals (§14, §21)."""
+"""API for research areas, calls, proposals, reviews and the funding engine (§14, §21)."""
 
 from rest_framework.routers import DefaultRouter
 
-from . import calls, proposals
+from . import calls, engine, proposals, reviews
 
 
 def register(router: DefaultRouter) -> None:
     calls.register(router)
     proposals.register(router)
+    reviews.register(router)
+    engine.register(router)

@@ -1,4 +1,5 @@
 from .calls import Call, CallState, Fund, ResearchArea, ReviewCriterion, Sensitivity
+from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
     Disbursement,

@@ -142,14 +142,15 @@ class StageState(models.TextChoices):
 
 STAGE_TRANSITIONS: dict[str, set[str]] = {
     StageState.PLANNED: {StageState.ACTIVE},
-    StageState.ACTIVE: {StageState.GATE_PENDING},
+    # A termination ends a running stage as failed (§7).
+    StageState.ACTIVE: {StageState.GATE_PENDING, StageState.FAILED},
     StageState.GATE_PENDING: {
         StageState.PASSED,
         StageState.CONDITIONAL,
         StageState.FAILED,
         StageState.EXTENDED,
     },
-    StageState.EXTENDED: {StageState.GATE_PENDING},
+    StageState.EXTENDED: {StageState.GATE_PENDING, StageState.FAILED},
     StageState.PASSED: set(),
     StageState.CONDITIONAL: set(),
     StageState.FAILED: set(),

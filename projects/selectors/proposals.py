@@ -8,11 +8,13 @@ from fundapp.accounts.models import ApiKey, Membership, User
 from fundapp.actors import Actor, is_fund_staff
 from fundapp.errors import NotFound
 from projects.models import (
+    AssignmentState,
     ConsortiumMember,
     Proposal,
     ProposalPerson,
     ProposalState,
     ProposalUserObjectPermission,
+    ReviewerAssignment,
 )
 from projects.models.proposals import PENDING_STATES
 
@@ -23,6 +25,7 @@ def proposals_visible_to(actor: Actor | None) -> QuerySet[Proposal]:
     - fund staff: all proposals of the fund;
     - a person: proposals they hold guardian's ``view_proposal`` on (the named people of the
       consortium), and, once submitted, those of organisations whose research office they staff;
+    - a reviewer: the proposals they are assigned to and have declared no conflict for;
     - an API key: non-draft proposals whose consortium includes its organisation, and drafts
       created through a key of that organisation.
     """
@@ -53,7 +56,14 @@ def proposals_visible_to(actor: Actor | None) -> QuerySet[Proposal]:
             "organisation"
         ),
     )
-    return qs.filter(Exists(granted) | (Exists(office) & ~Q(state=ProposalState.DRAFT)))
+    reviewing = ReviewerAssignment.objects.filter(
+        proposal=OuterRef("pk"),
+        reviewer=actor,
+        state__in=[AssignmentState.ACTIVE, AssignmentState.SUBMITTED],
+    )
+    return qs.filter(
+        Exists(granted) | (Exists(office) & ~Q(state=ProposalState.DRAFT)) | Exists(reviewing)
+    )
 
 
 def get_proposal_for_actor(actor: Actor | None, pk: object) -> Proposal:

@@ -1,0 +1,902 @@
+"""The funding engine over the REST API (§7–§9, §14, §21): projects, stages, KPIs,
+measurements, gates (+ evaluations, decisions), tranches and disbursements (+ confirm).
+
+Thin views: select what the actor may see (``projects_visible_to``; anything else is 404,
+never 403), check the request's shape with a serializer, call one service, serialize the
+result. Reporting a measurement and confirming a payment need an ``Idempotency-Key``
+(``fundapp.api.idempotency``). API keys need the scope of each action (``HasScope``);
+actions no scope covers (rejecting a measurement, deciding a gate) are for officers in the
+browser session only.
+
+Every list answers in a constant number of queries whatever the page size (pinned by the
+tests): rows come with ``select_related`` and ``Prefetch``; the latest evaluation of each
+gate is chosen in SQL with a window function.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import F, Prefetch, QuerySet, Window, prefetch_related_objects
+from django.db.models.functions import RowNumber
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+from rest_framework.viewsets import GenericViewSet
+
+from fundapp.accounts.api import ProblemSerializer
+from fundapp.accounts.models import ApiKey, Organisation, Scope
+from fundapp.actors import Actor
+from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
+from fundapp.api.pagination import CursorPagination
+from fundapp.api.permissions import HasScope, actor_of
+from fundapp.errors import PermissionDenied, ValidationFailed
+from projects.models import (
+    KPI,
+    Disbursement,
+    DisbursementState,
+    Gate,
+    GateDecision,
+    GateEvaluation,
+    GateState,
+    Measurement,
+    MeasurementSource,
+    Project,
+    ProjectOrganisation,
+    ProjectState,
+    Stage,
+    StageState,
+    Tranche,
+    TrancheState,
+)
+from projects.permissions_engine import can_confirm_disbursement, can_decide_gate
+from projects.selectors.projects import get_project_for_actor, projects_visible_to
+
+from .serializers_engine import (
+    DecisionCreateSerializer,
+    DecisionSerializer,
+    DisbursementConfirmSerializer,
+    DisbursementSerializer,
+    EvaluationDetailSerializer,
+    GateSerializer,
+    MeasurementCreateSerializer,
+    MeasurementSerializer,
+    ProjectDetailSerializer,
+    ProjectKpiSerializer,
+    ProjectListSerializer,
+    ProjectStageSerializer,
+    ProjectTrancheSerializer,
+    ReasonSerializer,
+)
+
+PROJECTS_READ = Scope.PROJECTS_READ.value
+KPI_WRITE = Scope.KPI_WRITE.value
+GATES_READ = Scope.GATES_READ.value
+GATES_WRITE = Scope.GATES_WRITE.value
+PAYMENTS_WRITE = Scope.PAYMENTS_WRITE.value
+
+PROBLEM = "application/problem+json"
+
+
+# --------------------------------------------------------------------------- helpers
+
+Decision = tuple[bool, str]
+
+
+def _agency_side(organisation: Organisation) -> str | None:
+    """An agency's finance system speaks for its side's payments (see
+    ``projects.permissions_engine.can_confirm_disbursement``)."""
+    if organisation.kind == Organisation.Kind.AGENCY and organisation.side in ("JP", "KR"):
+        return organisation.side
+    return None
+
+
+def _require(decision: Decision) -> None:
+    allowed, reason = decision
+    if not allowed:
+        raise PermissionDenied(reason)
+
+
+# --------------------------------------------------------------------------- querysets
+
+
+def visible_projects(actor: Actor | None) -> QuerySet[Project]:
+    return projects_visible_to(actor)
+
+
+def kpi_queryset() -> QuerySet[KPI]:
+    return KPI.objects.order_by("stage__number", "id")
+
+
+def stage_queryset() -> QuerySet[Stage]:
+    """Stages with their gate, KPIs and planned tranches: three queries for any number."""
+    return (
+        Stage.objects.select_related("gate")
+        .prefetch_related(
+            Prefetch("kpis", queryset=kpi_queryset()),
+            Prefetch("tranches", queryset=Tranche.objects.order_by("side")),
+        )
+        .order_by("project_id", "number")
+    )
+
+
+def latest_evaluation_prefetch() -> Prefetch:
+    """Each gate's newest snapshot (``evaluated_at``, ties by ``id``), one query for a page."""
+    ranked = GateEvaluation.objects.annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("gate_id")],
+            order_by=[F("evaluated_at").desc(), F("id").desc()],
+        )
+    ).filter(rank=1)
+    return Prefetch("evaluations", queryset=ranked, to_attr="latest_evaluations")
+
+
+def gate_queryset() -> QuerySet[Gate]:
+    return (
+        Gate.objects.select_related("stage")
+        .prefetch_related(latest_evaluation_prefetch())
+        .order_by("due_on", "id")
+    )
+
+
+def tranche_queryset() -> QuerySet[Tranche]:
+    return Tranche.objects.select_related("stage").order_by("project_id", "stage__number", "side")
+
+
+def disbursement_queryset() -> QuerySet[Disbursement]:
+    return Disbursement.objects.select_related("tranche__stage", "organisation").order_by(
+        "tranche__project_id", "tranche__stage__number", "tranche__side", "id"
+    )
+
+
+def disbursements_visible_to(actor: Actor | None) -> QuerySet[Disbursement]:
+    """Those of the projects the actor sees; an agency's key also sees its side's."""
+    visible = disbursement_queryset().filter(tranche__project__in=visible_projects(actor))
+    if isinstance(actor, ApiKey):
+        side = _agency_side(actor.organisation)
+        if side is not None:
+            return disbursement_queryset().filter(tranche__side=side) | visible
+    return visible
+
+
+# --------------------------------------------------------------------------- filters
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class ProjectFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=ProjectState.choices)
+    call = IdFilter(field_name="call_id", help_text="Call id.")
+
+    class Meta:
+        model = Project
+        fields = ["state", "call"]
+
+
+class StageFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    state = django_filters.ChoiceFilter(choices=StageState.choices)
+
+    class Meta:
+        model = Stage
+        fields = ["project", "state"]
+
+
+class KpiFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    stage = IdFilter(field_name="stage_id", help_text="Stage id.")
+
+    class Meta:
+        model = KPI
+        fields = ["project", "stage"]
+
+
+class MeasurementFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    kpi = IdFilter(field_name="kpi_id", help_text="KPI id.")
+
+    class Meta:
+        model = Measurement
+        fields = ["project", "kpi"]
+
+
+class GateFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="stage__project_id", help_text="Project id.")
+    state = django_filters.ChoiceFilter(choices=GateState.choices)
+
+    class Meta:
+        model = Gate
+        fields = ["project", "state"]
+
+
+class TrancheFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    state = django_filters.ChoiceFilter(choices=TrancheState.choices)
+    side = django_filters.ChoiceFilter(choices=[("JP", "JP"), ("KR", "KR")])
+
+    class Meta:
+        model = Tranche
+        fields = ["project", "state", "side"]
+
+
+class DisbursementFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="tranche__project_id", help_text="Project id.")
+    state = django_filters.ChoiceFilter(choices=DisbursementState.choices)
+    organisation = django_filters.CharFilter(
+        method="filter_organisation", help_text="Organisation id or code (e.g. JP-OSK-01)."
+    )
+
+    class Meta:
+        model = Disbursement
+        fields = ["project", "state", "organisation"]
+
+    def filter_organisation(self, queryset, name, value):
+        value = value.strip()
+        if value.isdigit():
+            return queryset.filter(organisation_id=int(value))
+        return queryset.filter(organisation__code=value)
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def problem(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ProblemSerializer, description=description)
+
+
+ERROR_RESPONSES: dict[int, OpenApiResponse] = {
+    400: problem("Malformed body, a missing Idempotency-Key, or a bad filter value."),
+    403: problem("Visible, but the caller may not do this (or the key lacks the scope)."),
+    404: problem("Missing or not visible to the caller (the same answer for both)."),
+    409: problem("The object's state does not allow this now."),
+    422: problem("Field errors, or an Idempotency-Key reused with another body."),
+}
+
+
+def problems(*codes: int) -> dict[Any, OpenApiResponse]:
+    return {(code, PROBLEM): ERROR_RESPONSES[code] for code in codes}
+
+
+def example(name: str, value: Any, *, request: bool = False) -> OpenApiExample:
+    return OpenApiExample(name, value=value, request_only=request, response_only=not request)
+
+
+def page(*rows: dict[str, Any]) -> dict[str, Any]:
+    return {"count": len(rows), "next": None, "previous": None, "results": list(rows)}
+
+
+def cursor_page(*rows: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "next": "https://fund.example/api/v1/measurements/?cursor=cD0yMDI1",
+        "previous": None,
+        "results": list(rows),
+    }
+
+
+KPI_EXAMPLE = {
+    "id": 31,
+    "project": 12,
+    "stage": 40,
+    "code": "K1",
+    "name": "Energy efficiency",
+    "name_en": "Energy efficiency",
+    "name_ja": "エネルギー効率",
+    "name_ko": "에너지 효율",
+    "unit": "TOPS/W",
+    "direction": "higher_is_better",
+    "baseline": "10.000000",
+    "target": "20.000000",
+    "weight": "1.0000",
+    "mandatory": True,
+    "aggregation": "latest",
+}
+STAGE_EXAMPLE = {
+    "id": 40,
+    "project": 12,
+    "number": 1,
+    "title": "Prototype",
+    "months": 12,
+    "deliverable": "A working prototype",
+    "state": "active",
+    "started_on": "2025-04-01",
+    "extensions_used": 0,
+    "gate": {"id": 55, "due_on": "2026-03-31", "state": "pending", "round": 1},
+    "kpis": [KPI_EXAMPLE],
+    "planned_tranche": {"JPY": 40000000, "KRW": 400000000},
+}
+PROJECT_EXAMPLE = {
+    "id": 12,
+    "title": "Edge AI accelerators",
+    "title_en": "Edge AI accelerators",
+    "title_ja": "エッジAIアクセラレータ",
+    "title_ko": "엣지 AI 가속기",
+    "state": "active",
+    "call": 3,
+    "proposal": 42,
+    "research_area": "semiconductor.ai",
+    "current_stage": 40,
+    "current_stage_number": 1,
+    "awarded_at": "2025-03-20T02:00:00Z",
+    "started_on": "2025-04-01",
+    "ended_at": None,
+}
+PROJECT_DETAIL_EXAMPLE = {
+    **PROJECT_EXAMPLE,
+    "end_reason": "",
+    "organisations": [
+        {
+            "organisation": 7,
+            "code": "JP-OSK-01",
+            "role": "lead_jp",
+            "side": "JP",
+            "currency": "JPY",
+            "budget": 100000000,
+        }
+    ],
+    "stages": [STAGE_EXAMPLE],
+}
+MEASUREMENT_EXAMPLE = {
+    "id": 901,
+    "project": 12,
+    "kpi": 31,
+    "kpi_code": "K1",
+    "value": "18.500000",
+    "measured_at": "2025-09-30T06:00:00Z",
+    "note": "Bench run 14",
+    "evidence_name": "",
+    "source": "api",
+    "created_at": "2025-10-01T01:00:00Z",
+    "rejected": False,
+    "rejected_at": None,
+    "rejection_reason": "",
+}
+EVALUATION_EXAMPLE = {
+    "id": 77,
+    "round": 1,
+    "score": "1.2000",
+    "outcome": "pass",
+    "evaluated_at": "2026-04-01T00:15:00Z",
+    "as_of": "2026-03-31",
+    "kpis": [
+        {
+            "code": "K1",
+            "kpi": 31,
+            "value": "22.000000",
+            "achievement": "1.2000",
+            "met": True,
+            "missing": False,
+        },
+        {
+            "code": "K2",
+            "kpi": 32,
+            "value": None,
+            "achievement": "0.0000",
+            "met": False,
+            "missing": True,
+        },
+    ],
+}
+GATE_EXAMPLE = {
+    "id": 55,
+    "project": 12,
+    "stage": 40,
+    "stage_number": 1,
+    "state": "evaluated",
+    "due_on": "2026-03-31",
+    "round": 1,
+    "latest_evaluation": EVALUATION_EXAMPLE,
+}
+DECISION_EXAMPLE = {
+    "id": 5,
+    "gate": 55,
+    "round": 1,
+    "evaluation": 77,
+    "kind": "release_reduced",
+    "state": "pending",
+    "first_officer": 3,
+    "first_side": "JP",
+    "first_at": "2026-04-02T01:00:00Z",
+    "second_officer": None,
+    "second_side": "",
+    "second_at": None,
+    "automatic": False,
+    "override": False,
+    "justification": "",
+    "extension_months": None,
+    "multiplier": None,
+    "completed_at": None,
+}
+TRANCHE_EXAMPLE = {
+    "id": 81,
+    "project": 12,
+    "stage": 41,
+    "stage_number": 2,
+    "side": "JP",
+    "currency": "JPY",
+    "planned": 40000000,
+    "multiplier": "1.1000000000",
+    "released": 44000000,
+    "from_reserve": 4000000,
+    "returned_to_pool": 0,
+    "state": "released",
+    "decision": 5,
+    "decided_at": "2026-04-01T00:15:00Z",
+    "released_at": "2026-04-01T00:15:02Z",
+}
+DISBURSEMENT_EXAMPLE = {
+    "id": 140,
+    "tranche": 81,
+    "project": 12,
+    "stage_number": 2,
+    "side": "JP",
+    "organisation": 7,
+    "organisation_code": "JP-OSK-01",
+    "currency": "JPY",
+    "amount": 44000000,
+    "state": "paid",
+    "paid_on": "2026-04-10",
+    "reference": "JST-2026-0410-17",
+    "confirmed_at": "2026-04-10T05:00:00Z",
+}
+
+
+# --------------------------------------------------------------------------- views
+
+
+class EngineViewSet(GenericViewSet):
+    permission_classes = [IsAuthenticated, HasScope]
+    required_scopes: dict[str, str] = {}
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the projects visible to the caller",
+        description="Paginated; filter by state and call. Keys need projects:read.",
+        examples=[example("A page of projects", page(PROJECT_EXAMPLE))],
+        responses={200: ProjectListSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a project with its stages, gates, KPIs and planned tranches",
+        examples=[example("A project", PROJECT_DETAIL_EXAMPLE)],
+        responses={200: ProjectDetailSerializer, **problems(403, 404)},
+    ),
+)
+class ProjectViewSet(mixins.ListModelMixin, EngineViewSet):
+    """Projects of the caller's consortia (researchers, partner systems), or all (staff)."""
+
+    queryset = Project.objects.none()
+    serializer_class = ProjectListSerializer
+    filterset_class = ProjectFilter
+    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
+
+    def get_queryset(self) -> QuerySet[Project]:
+        return visible_projects(self.actor).select_related("current_stage", "research_area")
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        project = get_project_for_actor(self.actor, pk)
+        prefetch_related_objects(
+            [project],
+            Prefetch("stages", queryset=stage_queryset()),
+            Prefetch(
+                "organisations",
+                queryset=ProjectOrganisation.objects.select_related("organisation"),
+            ),
+        )
+        return Response(ProjectDetailSerializer(project).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List stages",
+        description="Of the projects visible to the caller; filter by project and state.",
+        examples=[example("A page of stages", page(STAGE_EXAMPLE))],
+        responses={200: ProjectStageSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a stage",
+        examples=[example("A stage", STAGE_EXAMPLE)],
+        responses={200: ProjectStageSerializer, **problems(403, 404)},
+    ),
+)
+class StageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = Stage.objects.none()
+    serializer_class = ProjectStageSerializer
+    filterset_class = StageFilter
+    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
+
+    def get_queryset(self) -> QuerySet[Stage]:
+        return stage_queryset().filter(project__in=visible_projects(self.actor))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List KPIs",
+        description="Of the projects visible to the caller; filter by project and stage.",
+        examples=[example("A page of KPIs", page(KPI_EXAMPLE))],
+        responses={200: ProjectKpiSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a KPI",
+        examples=[example("A KPI", KPI_EXAMPLE)],
+        responses={200: ProjectKpiSerializer, **problems(403, 404)},
+    ),
+)
+class KpiViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = KPI.objects.none()
+    serializer_class = ProjectKpiSerializer
+    filterset_class = KpiFilter
+    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
+
+    def get_queryset(self) -> QuerySet[KPI]:
+        return kpi_queryset().filter(project__in=visible_projects(self.actor))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List measurements (cursor pagination)",
+        description="Newest first; filter by project and kpi. Follow `next` for older ones.",
+        examples=[example("A page of measurements", cursor_page(MEASUREMENT_EXAMPLE))],
+        responses={200: MeasurementSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a measurement",
+        examples=[example("A measurement", MEASUREMENT_EXAMPLE)],
+        responses={200: MeasurementSerializer, **problems(403, 404)},
+    ),
+)
+class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = Measurement.objects.none()
+    serializer_class = MeasurementSerializer
+    filterset_class = MeasurementFilter
+    pagination_class = CursorPagination
+    required_scopes = {
+        "list": PROJECTS_READ,
+        "retrieve": PROJECTS_READ,
+        "create": KPI_WRITE,
+        # "reject": officers in the browser only; no scope grants it to a key.
+    }
+
+    def get_queryset(self) -> QuerySet[Measurement]:
+        return Measurement.objects.select_related("kpi").filter(
+            project__in=visible_projects(self.actor)
+        )
+
+    def _response(self, measurement_id: int, status_code: int = 200, **headers) -> Response:
+        measurement = Measurement.objects.select_related("kpi").get(pk=measurement_id)
+        return Response(
+            MeasurementSerializer(measurement).data, status=status_code, headers=headers
+        )
+
+    @extend_schema(
+        summary="Report a KPI measurement",
+        description="Needs kpi:write for keys and an Idempotency-Key: the same key and body "
+        "return the first response again (`Idempotent-Replayed: true`); the same key with "
+        "another body answers 422.",
+        request=MeasurementCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MeasurementSerializer, **problems(400, 403, 409, 422)},
+        examples=[
+            example(
+                "Report a value",
+                {
+                    "kpi": 31,
+                    "value": "18.5",
+                    "measured_at": "2025-09-30T15:00:00+09:00",
+                    "note": "Bench run 14",
+                },
+                request=True,
+            ),
+            example("Recorded", MEASUREMENT_EXAMPLE),
+        ],
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        from projects.services.measurements import measurement_record
+
+        body = MeasurementCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        kpi = (
+            kpi_queryset()
+            .select_related("project", "stage")
+            .filter(pk=data["kpi"], project__in=visible_projects(self.actor))
+            .first()
+        )
+        if kpi is None:
+            message = _("Unknown KPI.")
+            raise ValidationFailed(message, errors={"kpi": [message]})
+        measurement = measurement_record(
+            kpi=kpi,
+            actor=self.actor,
+            value=data["value"],
+            measured_at=data["measured_at"],
+            note=data["note"],
+            source=MeasurementSource.API,
+        )
+        location = request.build_absolute_uri(reverse("measurement-detail", args=[measurement.pk]))
+        return self._response(measurement.pk, status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Reject a measurement (fund officers)",
+        description="With a reason, before the gate is decided; a rejected measurement no "
+        "longer counts. Browser session only.",
+        request=ReasonSerializer,
+        responses={200: MeasurementSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Reject", {"reason": "The bench log does not match."}, request=True),
+            example(
+                "Rejected",
+                {
+                    **MEASUREMENT_EXAMPLE,
+                    "rejected": True,
+                    "rejected_at": "2026-03-20T02:00:00Z",
+                    "rejection_reason": "The bench log does not match.",
+                },
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.measurements import measurement_reject
+
+        measurement = self.get_object()
+        body = ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        # The service checks who may reject and what a reason must be (403, 422).
+        measurement_reject(
+            measurement=measurement, actor=self.actor, reason=body.validated_data["reason"]
+        )
+        return self._response(measurement.pk)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List gates",
+        description="Of the projects visible to the caller, each with its latest evaluation; "
+        "filter by project and state. Keys need gates:read.",
+        examples=[example("A page of gates", page(GATE_EXAMPLE))],
+        responses={200: GateSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a gate with its latest evaluation",
+        examples=[example("A gate", GATE_EXAMPLE)],
+        responses={200: GateSerializer, **problems(403, 404)},
+    ),
+)
+class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = Gate.objects.none()
+    serializer_class = GateSerializer
+    filterset_class = GateFilter
+    required_scopes = {
+        "list": GATES_READ,
+        "retrieve": GATES_READ,
+        "evaluations": GATES_READ,
+        "decisions": GATES_READ,
+        "evaluate": GATES_WRITE,
+        # "decide": fund officers in the browser only (two-person rule, §2).
+    }
+
+    def get_queryset(self) -> QuerySet[Gate]:
+        return gate_queryset().filter(stage__project__in=visible_projects(self.actor))
+
+    def _gate_response(self, gate_id: int) -> Response:
+        return Response(GateSerializer(gate_queryset().get(pk=gate_id)).data)
+
+    @extend_schema(
+        summary="List a gate's evaluations, newest first",
+        description="Each is an immutable snapshot with its window, policy and inputs (§8).",
+        filters=False,
+        responses={200: EvaluationDetailSerializer(many=True), **problems(403, 404)},
+        examples=[
+            example(
+                "Evaluations",
+                page(
+                    {
+                        **EVALUATION_EXAMPLE,
+                        "gate": 55,
+                        "window_start": "2025-03-31T15:00:00Z",
+                        "cutoff": "2026-03-31T14:59:59.999999Z",
+                        "policy": {"pass_threshold": "1.0", "auto_release_on_pass": True},
+                        "inputs": [{"measurement": 901, "kpi": 31, "value": "22.000000"}],
+                    }
+                ),
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"])
+    def evaluations(self, request: Request, pk: str | None = None) -> Response:
+        gate = self.get_object()
+        evaluations = gate.evaluations.order_by("-evaluated_at", "-id")
+        rows = self.paginate_queryset(evaluations)
+        return self.get_paginated_response(EvaluationDetailSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Evaluate a gate now",
+        description="Fund officers, or keys with gates:write. Stores a new snapshot "
+        "synchronously (automatic decisions follow as §8 allows) and returns the gate.",
+        request=None,
+        responses={200: GateSerializer, **problems(403, 404, 409)},
+        examples=[example("Evaluated", GATE_EXAMPLE)],
+    )
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.gates import gate_evaluate
+
+        gate = self.get_object()
+        # The service checks who may evaluate (officers; keys of the consortium) and when.
+        gate_evaluate(gate=gate, actor=self.actor)
+        return self._gate_response(gate.pk)
+
+    @extend_schema(
+        summary="List a gate's decisions, newest first",
+        filters=False,
+        responses={200: DecisionSerializer(many=True), **problems(403, 404)},
+        examples=[example("Decisions", page(DECISION_EXAMPLE))],
+    )
+    @action(detail=True, methods=["get"])
+    def decisions(self, request: Request, pk: str | None = None) -> Response:
+        gate = self.get_object()
+        decisions = gate.decisions.order_by("-first_at", "-id")
+        rows = self.paginate_queryset(decisions)
+        return self.get_paginated_response(DecisionSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Approve a gate decision (fund officers, two-person rule)",
+        description="The first approval is recorded as pending (201); the second, by an "
+        "officer of the other side with the same kind, completes it (200). An override of an "
+        "automatic outcome needs a justification. Browser session only.",
+        request=DecisionCreateSerializer,
+        filters=False,
+        responses={
+            201: DecisionSerializer,
+            200: DecisionSerializer,
+            **problems(400, 403, 404, 409, 422),
+        },
+        examples=[
+            example(
+                "Release a reduced tranche",
+                {"kind": "release_reduced", "justification": "", "extension_months": None},
+                request=True,
+            ),
+            example("Pending the second officer", DECISION_EXAMPLE),
+        ],
+    )
+    @decisions.mapping.post
+    def decide(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.decisions import gate_decision_approve
+
+        gate = self.get_object()
+        _require(can_decide_gate(self.actor))
+        body = DecisionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        decision = gate_decision_approve(
+            gate=gate,
+            actor=self.actor,
+            kind=data["kind"],
+            justification=data["justification"],
+            extension_months=data["extension_months"],
+        )
+        decision = GateDecision.objects.get(pk=decision.pk)
+        created = decision.first_officer_id == self.actor.pk and decision.second_officer_id is None
+        return Response(
+            DecisionSerializer(decision).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List tranches",
+        description="Planned and released money per stage and side; filter by project, "
+        "state and side. Keys need projects:read.",
+        examples=[example("Tranches of a project", page(TRANCHE_EXAMPLE))],
+        responses={200: ProjectTrancheSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a tranche",
+        examples=[example("A tranche", TRANCHE_EXAMPLE)],
+        responses={200: ProjectTrancheSerializer, **problems(403, 404)},
+    ),
+)
+class TrancheViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = Tranche.objects.none()
+    serializer_class = ProjectTrancheSerializer
+    filterset_class = TrancheFilter
+    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
+
+    def get_queryset(self) -> QuerySet[Tranche]:
+        return tranche_queryset().filter(project__in=visible_projects(self.actor))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List disbursements",
+        description="Each organisation's part of a released tranche; filter by project, "
+        "state and organisation (id or code). Keys need projects:read.",
+        examples=[example("Disbursements", page(DISBURSEMENT_EXAMPLE))],
+        responses={200: DisbursementSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a disbursement",
+        examples=[example("A disbursement", DISBURSEMENT_EXAMPLE)],
+        responses={200: DisbursementSerializer, **problems(403, 404)},
+    ),
+)
+class DisbursementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet):
+    queryset = Disbursement.objects.none()
+    serializer_class = DisbursementSerializer
+    filterset_class = DisbursementFilter
+    required_scopes = {
+        "list": PROJECTS_READ,
+        "retrieve": PROJECTS_READ,
+        "confirm": PAYMENTS_WRITE,
+    }
+
+    def get_queryset(self) -> QuerySet[Disbursement]:
+        return disbursements_visible_to(self.actor)
+
+    @extend_schema(
+        summary="Confirm that a disbursement was paid",
+        description="Finance officers, or keys with payments:write; needs an Idempotency-Key. "
+        "Posts the payment to the ledger exactly once, whatever the retries.",
+        request=DisbursementConfirmSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        filters=False,
+        responses={200: DisbursementSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example(
+                "Confirm", {"paid_on": "2026-04-10", "reference": "JST-2026-0410-17"}, request=True
+            ),
+            example("Paid", DISBURSEMENT_EXAMPLE),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.payments import disbursement_confirm
+
+        disbursement = self.get_object()
+        _require(can_confirm_disbursement(self.actor, disbursement))
+        body = DisbursementConfirmSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        disbursement_confirm(
+            disbursement=disbursement,
+            actor=self.actor,
+            paid_on=body.validated_data["paid_on"],
+            reference=body.validated_data["reference"],
+        )
+        return Response(
+            DisbursementSerializer(disbursement_queryset().get(pk=disbursement.pk)).data
+        )
+
+
+def register(router: DefaultRouter) -> None:
+    """Register this module's viewsets on the /api/v1/ router."""
+    router.register("projects", ProjectViewSet, basename="project")
+    router.register("stages", StageViewSet, basename="stage")
+    router.register("kpis", KpiViewSet, basename="kpi")
+    router.register("measurements", MeasurementViewSet, basename="measurement")
+    router.register("gates", GateViewSet, basename="gate")
+    router.register("tranches", TrancheViewSet, basename="tranche")
+    router.register("disbursements", DisbursementViewSet, basename="disbursement")

@@ -1,0 +1,196 @@
+"""Reading gates, evaluations, measurements and import jobs (§7, §8, §15).
+
+Every function answers in a fixed number of queries, whatever the number of gates, KPIs
+or measurements; lists are filtered in SQL through ``projects_visible_to``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from fundapp.actors import Actor
+from fundapp.errors import NotFound
+from projects.models import (
+    KPI,
+    DecisionState,
+    Gate,
+    GateDecision,
+    GateEvaluation,
+    GateState,
+    ImportJob,
+    Measurement,
+    Project,
+    ProjectState,
+    Stage,
+    StageState,
+)
+from projects.selectors.projects import projects_visible_to
+
+
+def _int(pk: object) -> int:
+    try:
+        return int(str(pk))
+    except (TypeError, ValueError):
+        raise NotFound() from None
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def gates_due(as_of: date) -> QuerySet[Gate]:
+    """Gates past their day, of active projects with a running stage, that have neither a
+    decision nor a snapshot for their current round. One query.
+
+    A gate evaluated in its round is not picked again: it awaits its officers (or, on the
+    final gate, the results list). The automatic decision runs inside the evaluation's
+    transaction, so a failed one leaves no snapshot and the gate is picked again.
+    """
+    this_round = {"gate": OuterRef("pk"), "round": OuterRef("round")}
+    decided = GateDecision.objects.filter(**this_round).exclude(state=DecisionState.CANCELLED)
+    evaluated = GateEvaluation.objects.filter(**this_round)
+    return (
+        Gate.objects.filter(
+            due_on__lte=as_of,
+            stage__state__in=(StageState.ACTIVE, StageState.EXTENDED, StageState.GATE_PENDING),
+            stage__started_on__isnull=False,
+            stage__project__state=ProjectState.ACTIVE,
+        )
+        .exclude(state=GateState.DECIDED)
+        .filter(~Exists(decided), ~Exists(evaluated))
+        .order_by("due_on", "id")
+    )
+
+
+def gates_visible_to(actor: Actor | None) -> QuerySet[Gate]:
+    return Gate.objects.filter(stage__project__in=projects_visible_to(actor))
+
+
+def get_gate_for_actor(actor: Actor | None, pk: object) -> Gate:
+    gate = (
+        gates_visible_to(actor).select_related("stage__project__call").filter(pk=_int(pk)).first()
+    )
+    if gate is None:
+        raise NotFound()
+    return gate
+
+
+def latest_evaluation(gate: Gate, *, round: int | None = None) -> GateEvaluation | None:
+    """The snapshot a decision is taken on: the latest, of ``round`` if given. One query."""
+    qs = GateEvaluation.objects.filter(gate=gate)
+    if round is not None:
+        qs = qs.filter(round=round)
+    return qs.order_by("-id").first()
+
+
+def evaluation_history(gate: Gate) -> QuerySet[GateEvaluation]:
+    """Every snapshot of the gate, newest first, with who evaluated."""
+    return (
+        GateEvaluation.objects.filter(gate=gate)
+        .select_related("evaluated_by", "evaluated_by_api_key")
+        .order_by("-id")
+    )
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def measurements_visible_to(actor: Actor | None) -> QuerySet[Measurement]:
+    return Measurement.objects.filter(project__in=projects_visible_to(actor))
+
+
+def get_measurement_for_actor(actor: Actor | None, pk: object) -> Measurement:
+    """Missing and not-yours are the same 404 (§2)."""
+    measurement = (
+        measurements_visible_to(actor)
+        .select_related("kpi__stage", "project")
+        .filter(pk=_int(pk))
+        .first()
+    )
+    if measurement is None:
+        raise NotFound()
+    return measurement
+
+
+def get_kpi_for_actor(actor: Actor | None, pk: object) -> KPI:
+    kpi = (
+        KPI.objects.filter(project__in=projects_visible_to(actor))
+        .select_related("project", "stage")
+        .filter(pk=_int(pk))
+        .first()
+    )
+    if kpi is None:
+        raise NotFound()
+    return kpi
+
+
+def project_measurements(project: Project) -> QuerySet[Measurement]:
+    """The project's measurements, newest first, ready for a table."""
+    return (
+        Measurement.objects.filter(project=project)
+        .select_related("kpi__stage", "created_by", "created_by_api_key", "rejected_by")
+        .order_by("-measured_at", "-id")
+    )
+
+
+@dataclass
+class ProgressPoint:
+    id: int
+    measured_at: datetime
+    value: Decimal
+    rejected: bool
+
+
+@dataclass
+class KpiSeries:
+    """One KPI's measurements in time order, with its baseline and target (§15 charts)."""
+
+    kpi: KPI
+    stage_number: int
+    baseline: Decimal
+    target: Decimal
+    points: list[ProgressPoint] = field(default_factory=list)
+
+    @property
+    def latest(self) -> ProgressPoint | None:
+        counted = [p for p in self.points if not p.rejected]
+        return counted[-1] if counted else None
+
+
+def kpi_progress(project: Project, *, stage: Stage | None = None) -> list[KpiSeries]:
+    """Per KPI (of the project, or of one stage): its measurements in order. Two queries."""
+    kpis = KPI.objects.filter(project=project).select_related("stage")
+    if stage is not None:
+        kpis = kpis.filter(stage=stage)
+    series = {
+        k.pk: KpiSeries(kpi=k, stage_number=k.stage.number, baseline=k.baseline, target=k.target)
+        for k in kpis.order_by("stage__number", "id")
+    }
+    rows = (
+        Measurement.objects.filter(kpi_id__in=list(series))
+        .order_by("measured_at", "id")
+        .values_list("id", "kpi_id", "measured_at", "value", "rejected_at")
+    )
+    for m_id, kpi_id, at, value, rejected_at in rows:
+        series[kpi_id].points.append(
+            ProgressPoint(id=m_id, measured_at=at, value=value, rejected=rejected_at is not None)
+        )
+    return list(series.values())
+
+
+# --------------------------------------------------------------------------- imports
+
+
+def get_import_job_for_actor(actor: Actor | None, project: Project, pk: object) -> ImportJob:
+    """An import job of a project the actor sees."""
+    job = (
+        ImportJob.objects.filter(project__in=projects_visible_to(actor), project=project)
+        .filter(pk=_int(pk))
+        .first()
+    )
+    if job is None:
+        raise NotFound()
+    return job

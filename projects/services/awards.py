@@ -1,0 +1,368 @@
+"""Award decisions under the two-person rule (§2, §6, §11).
+
+The first fund officer's approval records a pending ``AwardDecision``; a fund officer of
+the other side approving the same outcome completes it. Completion rejects the proposal,
+or — once screening allows it — creates the project from the frozen proposal and marks
+the proposal awarded, all in one transaction: a refusal anywhere (screening not cleared,
+a side's pool that cannot cover the budget) leaves the decision pending and nothing else
+changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fundapp.accounts.models import Role, Side, User
+from fundapp.actors import Actor
+from fundapp.audit.services import audit_record
+from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.notifications.services import notify
+from fundapp.screening import reasons as screening_reasons
+from fundapp.screening.services import screening_case_open, screening_clearance
+from projects.models import (
+    AwardDecision,
+    AwardOutcome,
+    ConsortiumMember,
+    DecisionState,
+    PersonRole,
+    Proposal,
+    ProposalPerson,
+    ProposalState,
+    Sensitivity,
+)
+from projects.rules.proposals import Problems
+from projects.selectors import reviews as selectors
+from projects.services import inputs
+from projects.services.proposals import _lock, _transition
+
+SCREENING_SUBJECT = "proposal"
+# Screening states in which an award may complete (§11).
+CLEARANCES_ALLOWING_AWARD = ("cleared", "not_required")
+
+
+def _url(name: str, *args: Any) -> str:
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _require_award_officer(actor: Actor) -> User:
+    allowed, reason = selectors.can_decide_award(actor)
+    if not allowed or not isinstance(actor, User):
+        raise PermissionDenied(reason or _("Only fund officers may decide awards."))
+    return actor
+
+
+# --------------------------------------------------------------------------- screening
+
+
+def screening_request(proposal: Proposal) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
+    """What §11 asks to screen for this proposal: the reasons (sensitive or controlled area,
+    dual use, organisations outside Japan and Korea) and every consortium organisation with
+    its names in English, Japanese and Korean for the restricted-party match."""
+    reasons: list[dict[str, str]] = []
+    area = proposal.research_area
+    if area is not None and area.sensitivity == Sensitivity.SENSITIVE:
+        reasons.append({"code": screening_reasons.SENSITIVE_AREA, "detail": area.code})
+    if area is not None and area.sensitivity == Sensitivity.CONTROLLED:
+        reasons.append({"code": screening_reasons.CONTROLLED_AREA, "detail": area.code})
+    if proposal.dual_use:
+        reasons.append(
+            {
+                "code": screening_reasons.DUAL_USE,
+                "detail": ", ".join(proposal.controlled_categories),
+            }
+        )
+    members = list(
+        ConsortiumMember.objects.filter(proposal=proposal)
+        .select_related("organisation")
+        .order_by("order", "id")
+    )
+    outside = [m.organisation for m in members if m.organisation.country not in (Side.JP, Side.KR)]
+    if outside:
+        reasons.append(
+            {
+                "code": screening_reasons.PARTNER_OUTSIDE_JP_KR,
+                "detail": ", ".join(f"{org.name_en} ({org.country})" for org in outside),
+            }
+        )
+    parties = [
+        {
+            "organisation_id": m.organisation.pk,
+            "name": m.organisation.name_en,
+            "aliases": [
+                name
+                for name in (m.organisation.name_ja, m.organisation.name_ko)
+                if name and name != m.organisation.name_en
+            ],
+            "country": m.organisation.country,
+        }
+        for m in members
+    ]
+    return reasons, parties
+
+
+def proposal_screening_open(*, proposal: Proposal, actor: Actor | None) -> str:
+    """Open or refresh the proposal's screening case (idempotent; the restricted-party list
+    is matched every time) and return its clearance: ``not_required``, ``open``,
+    ``cleared`` or ``blocked``."""
+    reasons, parties = screening_request(proposal)
+    screening_case_open(
+        subject_type=SCREENING_SUBJECT,
+        subject_id=proposal.pk,
+        reasons=reasons,
+        parties=parties,
+        subject_label=(proposal.title or str(proposal))[:300],
+        subject_url=_url("proposals:detail", proposal.pk),
+        actor=actor,
+    )
+    return proposal_screening_clearance(proposal)
+
+
+def proposal_screening_clearance(proposal: Proposal) -> str:
+    return screening_clearance(subject_type=SCREENING_SUBJECT, subject_id=proposal.pk)
+
+
+def _refuse_unless_cleared(clearance: str) -> None:
+    if clearance in CLEARANCES_ALLOWING_AWARD:
+        return
+    if clearance == "blocked":
+        raise Conflict(
+            _(
+                "Screening has blocked this proposal; it cannot be awarded. Cancel the pending "
+                "decision and reject the proposal instead."
+            ),
+            code="screening_blocked",
+        )
+    raise Conflict(
+        _(
+            "The award waits for screening clearance: a screening officer must clear this "
+            "proposal first. The decision stays pending."
+        ),
+        code="screening_pending",
+    )
+
+
+# --------------------------------------------------------------------------- approve
+
+
+def award_approve(*, proposal: Proposal, actor: Actor, outcome: str, reason: str) -> AwardDecision:
+    """A fund officer approves awarding or rejecting a proposal under review.
+
+    Guarantees:
+
+    - fund officers of the JP or KR side only; a reason is required;
+    - the proposal row is locked first, so two officers approving at the same moment are
+      serialised: one records the pending decision, the other completes it (one live
+      decision per proposal is also a database constraint);
+    - the first approval is pending; the second must come from another person of the other
+      side with the same outcome (else a clear refusal, nothing changed);
+    - an award opens the screening case at the first approval already (in its own
+      savepoint, so a refused completion never takes a new case back with it) and completes
+      only when screening is cleared or not required; completion creates the project
+      (``project_create_from_proposal``) in the same transaction — any refusal there rolls
+      everything back and the decision stays pending;
+    - every step is audited; the other side's officers are told a decision is needed, the
+      principal investigators are told the outcome.
+    """
+    officer = _require_award_officer(actor)
+    problems = Problems()
+    outcome = inputs.choice(problems, "outcome", outcome, AwardOutcome)
+    reason = inputs.text(problems, "reason", reason, max_length=4000, required=True)
+    if problems:
+        raise ValidationFailed(
+            _("The decision has errors; see the fields."), errors=problems.as_dict()
+        )
+    if outcome == AwardOutcome.AWARD and proposal.state == ProposalState.UNDER_REVIEW:
+        # Screening officers see the case from the first approval on; a new match found
+        # now stays recorded even when the completion below is refused.
+        with transaction.atomic():
+            proposal_screening_open(proposal=proposal, actor=officer)
+
+    with transaction.atomic():
+        locked = _lock(proposal)
+        if locked.state != ProposalState.UNDER_REVIEW:
+            raise Conflict(
+                _(
+                    "Only a proposal under review can be awarded or rejected; this one is “%(state)s”."
+                )
+                % {"state": ProposalState(locked.state).label},
+                code="invalid_state",
+            )
+        live = (
+            AwardDecision.objects.select_for_update(of=("self",))
+            .filter(proposal=locked)
+            .exclude(state=DecisionState.CANCELLED)
+            .select_related("first_officer")
+            .first()
+        )
+        if live is None:
+            return _first_approval(locked, officer, outcome, reason)
+        if live.state == DecisionState.COMPLETED:
+            raise Conflict(_("This proposal has already been decided."), code="invalid_state")
+        if live.first_officer_id == officer.pk:
+            raise PermissionDenied(_("You already approved this decision."), code="same_person")
+        if live.first_side == officer.side:
+            raise PermissionDenied(
+                _(
+                    "The second approval must come from the other side: %(first)s approved "
+                    "for the %(side)s side."
+                )
+                % {"first": live.first_officer, "side": Side(live.first_side).label},
+                code="same_side",
+            )
+        if live.outcome != outcome:
+            raise Conflict(
+                _(
+                    "The pending decision is to %(pending)s, not to %(yours)s. Approve the same "
+                    "outcome, or ask %(first)s to cancel the pending decision first."
+                )
+                % {
+                    "pending": AwardOutcome(live.outcome).label.lower(),
+                    "yours": AwardOutcome(outcome).label.lower(),
+                    "first": live.first_officer,
+                },
+                code="outcome_differs",
+            )
+        return _complete(locked, live, officer, reason)
+
+
+def _first_approval(proposal: Proposal, officer: User, outcome: str, reason: str) -> AwardDecision:
+    decision = AwardDecision.objects.create(
+        proposal=proposal,
+        outcome=outcome,
+        reason=reason,
+        first_officer=officer,
+        first_side=officer.side,
+        state=DecisionState.PENDING,
+    )
+    audit_record(
+        actor=officer,
+        action="award.approved",
+        obj=decision,
+        after={
+            "proposal": proposal.pk,
+            "outcome": outcome,
+            "reason": reason,
+            "side": officer.side,
+            "state": decision.state,
+        },
+    )
+    other_side = Side.KR if officer.side == Side.JP else Side.JP
+    notify(
+        users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
+        kind="decision_needed",
+        title=format_lazy(
+            gettext_lazy("An award decision awaits your approval: {title}"),
+            title=proposal.title,
+        ),
+        body=format_lazy(
+            gettext_lazy("{officer} approved “{outcome}” for the {side} side."),
+            officer=str(officer),
+            outcome=AwardOutcome(outcome).label,
+            side=Side(officer.side).label,
+        ),
+        url=_url("reviews:proposal", proposal.pk),
+    )
+    return decision
+
+
+def _complete(
+    proposal: Proposal, decision: AwardDecision, officer: User, reason: str
+) -> AwardDecision:
+    project_id = None
+    if decision.outcome == AwardOutcome.AWARD:
+        _refuse_unless_cleared(proposal_screening_clearance(proposal))
+    now = timezone.now()
+    decision.second_officer = officer
+    decision.second_side = officer.side
+    decision.second_at = now
+    decision.state = DecisionState.COMPLETED
+    decision.save(update_fields=["second_officer", "second_side", "second_at", "state"])
+    target = (
+        ProposalState.AWARDED if decision.outcome == AwardOutcome.AWARD else ProposalState.REJECTED
+    )
+    before = _transition(proposal, target)
+    proposal.updated_at = now
+    proposal.save(update_fields=["state", "updated_at"])
+    if decision.outcome == AwardOutcome.AWARD:
+        # Written by the engine in parallel; imported here so the review app loads without it.
+        from projects.services.projects import project_create_from_proposal
+
+        project = project_create_from_proposal(proposal=proposal, actor=officer)
+        project_id = project.pk
+    audit_record(
+        actor=officer,
+        action="award.completed",
+        obj=decision,
+        before={"state": DecisionState.PENDING},
+        after={
+            "state": decision.state,
+            "outcome": decision.outcome,
+            "second_side": officer.side,
+            "second_reason": reason,
+        },
+    )
+    audit_record(
+        actor=officer,
+        action=f"proposal.{target}",
+        obj=proposal,
+        before={"state": before},
+        after={
+            "state": target,
+            "decision": decision.pk,
+            "reason": decision.reason,
+            "project": project_id,
+        },
+    )
+    pis = User.objects.filter(
+        pk__in=ProposalPerson.objects.filter(proposal=proposal, role=PersonRole.PI).values("user")
+    )
+    notify(
+        users=pis,
+        kind="award_decided",
+        title=format_lazy(
+            gettext_lazy("Award decision on “{title}”: {outcome}"),
+            title=proposal.title,
+            outcome=ProposalState(target).label,
+        ),
+        body=decision.reason,
+        url=_url("proposals:detail", proposal.pk),
+    )
+    return decision
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def award_decision_cancel(*, decision: AwardDecision, actor: Actor) -> AwardDecision:
+    """The officer who approved first withdraws a pending decision (e.g. to change the
+    outcome). Locks the proposal then the decision; audited."""
+    officer = _require_award_officer(actor)
+    with transaction.atomic():
+        _lock(decision.proposal)
+        locked = AwardDecision.objects.select_for_update(of=("self",)).get(pk=decision.pk)
+        if locked.state != DecisionState.PENDING:
+            raise Conflict(_("Only a pending decision can be cancelled."), code="invalid_state")
+        if locked.first_officer_id != officer.pk:
+            raise PermissionDenied(
+                _("Only the officer who approved first may cancel this decision.")
+            )
+        locked.state = DecisionState.CANCELLED
+        locked.save(update_fields=["state"])
+        audit_record(
+            actor=officer,
+            action="award.cancelled",
+            obj=locked,
+            before={"state": DecisionState.PENDING},
+            after={"state": locked.state},
+        )
+    return locked

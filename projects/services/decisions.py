@@ -1,0 +1,646 @@
+"""Gate decisions (§8) under the two-person rule (§2), and what they set in motion.
+
+A PASS with ``auto_release_on_pass`` is decided automatically; everything else waits for two
+fund officers, one from each side: the first approval is stored as a pending decision, the
+second (another person, of the other side, approving the same kind) completes it. The
+database backs the rule (check constraints on the two officers and sides; one live decision
+per gate round), and the gate's row lock makes two officers approving at the same moment
+complete exactly one decision.
+
+Applying a completed decision:
+
+- ``release`` / ``release_reduced``: the stage is passed / conditional, the next stage
+  starts the day after the gate day and its tranches are decided with the multiplier
+  (released by a worker after commit); after the last stage the project is completed;
+- ``extend``: the stage is extended, the gate moves by the months and opens a new round;
+- ``terminate``: the stage fails and the project is terminated with clawback.
+
+Lock order: gate → project → stage → tranche → disbursement → ledger accounts.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fundapp.accounts.models import Role, User
+from fundapp.actors import Actor
+from fundapp.audit.services import audit_record
+from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from projects import permissions_engine as perms
+from projects.models import (
+    Call,
+    DecisionState,
+    Gate,
+    GateDecision,
+    GateDecisionKind,
+    GateEvaluation,
+    GateOutcome,
+    GateState,
+    Project,
+    ProjectState,
+    Stage,
+    StageState,
+    TrancheState,
+)
+from projects.rules.gates import (
+    PASS,
+    GatePolicy,
+    automatic_decision,
+    decisions_for,
+    extension_allowed,
+    release_multiplier,
+)
+from projects.rules.schedule import add_months, next_stage_start
+
+from .notices import notify_people, officers, project_url
+from .projects import (
+    lock_project,
+    project_terminate,
+    project_transition,
+    stage_start,
+    stage_transition,
+    stages_reschedule_after,
+)
+from .tranches import tranches_decide
+
+# Allowed gate transitions: evaluated when a snapshot exists, decided by a release or a
+# termination, back to pending (a new round) by an extension.
+GATE_TRANSITIONS: dict[str, set[str]] = {
+    GateState.PENDING: {GateState.EVALUATED},
+    GateState.EVALUATED: {GateState.DECIDED, GateState.PENDING},
+    GateState.DECIDED: set(),
+}
+RELEASING = (GateDecisionKind.RELEASE, GateDecisionKind.RELEASE_REDUCED)
+MAX_JUSTIFICATION = 5000
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
+    """What the final gate requires beyond its KPIs before the project may complete (§7).
+
+    Today this checks nothing beyond the gate itself and always answers ``(True, "")``.
+    The IP registry (``ip_licensing``) adds its check here: every result of the project
+    registered as an IP asset with its owner. A ``False`` answer carries the reason shown
+    to officers; the final gate is then neither decided automatically nor released.
+    """
+    return True, ""
+
+
+def policy_from_call(call: Call) -> GatePolicy:
+    return GatePolicy(
+        pass_threshold=call.pass_threshold,
+        conditional_threshold=call.conditional_threshold,
+        conditional_floor=call.conditional_floor,
+        bonus_rate=call.bonus_rate,
+        max_multiplier=call.max_multiplier,
+        conditional_rate=call.conditional_rate,
+        max_extensions=call.max_extensions,
+        max_extension_months=call.max_extension_months,
+        auto_release_on_pass=call.auto_release_on_pass,
+    )
+
+
+def evaluation_policy(evaluation: GateEvaluation, call: Call) -> GatePolicy:
+    """The policy the evaluation used (its snapshot), or the call's if the snapshot lacks it."""
+    try:
+        return GatePolicy.from_dict(evaluation.policy)
+    except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError):
+        return policy_from_call(call)
+
+
+def is_override(outcome: str, kind: str) -> bool:
+    """Does deciding ``kind`` on ``outcome`` override the automatic outcome (§8)?
+
+    The kinds §8 gives officers for an outcome are not overrides, except terminating a
+    PASS; anything else (releasing on FAIL, a reduced release on PASS, …) is, and needs a
+    written justification.
+    """
+    if outcome == PASS and kind == GateDecisionKind.TERMINATE:
+        return True
+    return kind not in decisions_for(outcome)
+
+
+def decision_multiplier(
+    kind: str, evaluation: GateEvaluation, policy: GatePolicy
+) -> Decimal | None:
+    """``m`` of a releasing decision: §8's formula on a PASS, the plan (1) for a release that
+    overrides another outcome, ``conditional_rate`` for a reduced release."""
+    if kind == GateDecisionKind.RELEASE:
+        if evaluation.outcome == GateOutcome.PASS:
+            return release_multiplier(evaluation.outcome, Decimal(evaluation.score), policy, kind)
+        return Decimal(1)
+    if kind == GateDecisionKind.RELEASE_REDUCED:
+        return policy.conditional_rate
+    return None
+
+
+def decision_choices(evaluation: GateEvaluation) -> list[tuple[str, bool]]:
+    """Every decision kind with whether it would be an override, for forms and the API."""
+    return [(kind, is_override(evaluation.outcome, kind)) for kind in GateDecisionKind.values]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _gate_transition(gate: Gate, target: str) -> str:
+    if target not in GATE_TRANSITIONS[gate.state]:
+        raise Conflict(
+            _("A gate in state “%(state)s” cannot become “%(target)s”.")
+            % {"state": GateState(gate.state).label, "target": GateState(target).label},
+            code="invalid_state",
+        )
+    before = gate.state
+    gate.state = target
+    return before
+
+
+def _lock(gate_id: int) -> tuple[Gate, Project, Stage]:
+    gate = Gate.objects.select_for_update(of=("self",), no_key=True).filter(pk=gate_id).first()
+    if gate is None:
+        raise NotFound(_("No such gate."))
+    stage_project = Stage.objects.filter(pk=gate.stage_id).values_list("project_id", flat=True)
+    project = lock_project(stage_project.get())
+    stage = Stage.objects.select_for_update(of=("self",)).get(pk=gate.stage_id)
+    gate.stage = stage
+    return gate, project, stage
+
+
+def _latest_evaluation(gate: Gate) -> GateEvaluation | None:
+    return (
+        GateEvaluation.objects.filter(gate=gate, round=gate.round)
+        .order_by("-evaluated_at", "-id")
+        .first()
+    )
+
+
+def _live_decision(gate: Gate) -> GateDecision | None:
+    return (
+        GateDecision.objects.filter(gate=gate, round=gate.round)
+        .exclude(state=DecisionState.CANCELLED)
+        .first()
+    )
+
+
+def _is_last(stage: Stage) -> bool:
+    return not Stage.objects.filter(project_id=stage.project_id, number__gt=stage.number).exists()
+
+
+def _mark_evaluated(gate: Gate, stage: Stage, actor: Actor | None) -> None:
+    """The stage awaits its gate decision once a snapshot exists (§7)."""
+    if stage.state in (StageState.ACTIVE, StageState.EXTENDED):
+        before = stage_transition(stage, StageState.GATE_PENDING)
+        stage.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action="stage.gate_pending",
+            obj=stage,
+            before={"state": before},
+            after={"state": stage.state, "gate": gate.pk, "round": gate.round},
+        )
+    if gate.state == GateState.PENDING:
+        before = _gate_transition(gate, GateState.EVALUATED)
+        gate.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action="gate.evaluated",
+            obj=gate,
+            before={"state": before},
+            after={"state": gate.state, "round": gate.round},
+        )
+
+
+def _decision_payload(decision: GateDecision) -> dict[str, Any]:
+    return {
+        "state": decision.state,
+        "gate": decision.gate_id,
+        "round": decision.round,
+        "evaluation": decision.evaluation_id,
+        "kind": decision.kind,
+        "automatic": decision.automatic,
+        "override": decision.override,
+        "justification": decision.justification,
+        "extension_months": decision.extension_months,
+        "multiplier": decision.multiplier,
+        "first_officer": decision.first_officer_id,
+        "first_side": decision.first_side,
+        "second_officer": decision.second_officer_id,
+        "second_side": decision.second_side,
+    }
+
+
+def _refuse(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, errors={field: [message]})
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _apply(
+    decision: GateDecision, gate: Gate, project: Project, stage: Stage, actor: Actor | None
+) -> None:
+    """Carry out a completed decision (the gate, project and stage rows are locked)."""
+    kind = decision.kind
+    if kind in RELEASING:
+        last = _is_last(stage)
+        if last:
+            met, reason = final_gate_requirements_met(project)
+            if not met:
+                raise Conflict(reason, code="final_gate_requirements")
+        target = StageState.PASSED if kind == GateDecisionKind.RELEASE else StageState.CONDITIONAL
+        stage_before = stage_transition(stage, target)
+        stage.save(update_fields=["state"])
+        gate_before = _gate_transition(gate, GateState.DECIDED)
+        gate.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action=f"stage.{target}",
+            obj=stage,
+            before={"state": stage_before},
+            after={"state": stage.state, "decision": decision.pk},
+        )
+        audit_record(
+            actor=actor,
+            action="gate.decided",
+            obj=gate,
+            before={"state": gate_before},
+            after={"state": gate.state, "decision": decision.pk, "kind": kind},
+        )
+        if last:
+            before = project_transition(project, ProjectState.COMPLETED)
+            project.ended_at = timezone.now()
+            project.save(update_fields=["state", "ended_at"])
+            audit_record(
+                actor=actor,
+                action="project.completed",
+                obj=project,
+                before={"state": before},
+                after={"state": project.state, "decision": decision.pk},
+            )
+            return
+        following = (
+            Stage.objects.select_for_update(of=("self",))
+            .select_related("gate")
+            .get(project=project, number=stage.number + 1)
+        )
+        stage_start(stage=following, started_on=next_stage_start(gate.due_on), actor=actor)
+        project.current_stage = following
+        project.save(update_fields=["current_stage"])
+        assert decision.multiplier is not None
+        tranches_decide(
+            tranches=list(following.tranches.filter(state=TrancheState.PLANNED)),
+            multiplier=decision.multiplier,
+            decision=decision,
+            actor=actor,
+        )
+    elif kind == GateDecisionKind.EXTEND:
+        months = decision.extension_months or 0
+        stage_before = stage_transition(stage, StageState.EXTENDED)
+        stage.extensions_used += 1
+        stage.save(update_fields=["state", "extensions_used"])
+        gate_before = _gate_transition(gate, GateState.PENDING)
+        due_before = gate.due_on
+        gate.round += 1
+        gate.due_on = add_months(gate.due_on, months)
+        gate.save(update_fields=["state", "round", "due_on"])
+        moved = stages_reschedule_after(stage)
+        audit_record(
+            actor=actor,
+            action="stage.extended",
+            obj=stage,
+            before={"state": stage_before},
+            after={
+                "state": stage.state,
+                "extensions_used": stage.extensions_used,
+                "decision": decision.pk,
+            },
+        )
+        audit_record(
+            actor=actor,
+            action="gate.extended",
+            obj=gate,
+            before={"state": gate_before, "due_on": due_before, "round": gate.round - 1},
+            after={
+                "state": gate.state,
+                "due_on": gate.due_on,
+                "round": gate.round,
+                "later_gates_moved": moved,
+            },
+        )
+    elif kind == GateDecisionKind.TERMINATE:
+        stage_before = stage_transition(stage, StageState.FAILED)
+        stage.save(update_fields=["state"])
+        gate_before = _gate_transition(gate, GateState.DECIDED)
+        gate.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action="stage.failed",
+            obj=stage,
+            before={"state": stage_before},
+            after={"state": stage.state, "decision": decision.pk},
+        )
+        audit_record(
+            actor=actor,
+            action="gate.decided",
+            obj=gate,
+            before={"state": gate_before},
+            after={"state": gate.state, "decision": decision.pk, "kind": kind},
+        )
+        reason = decision.justification or _(
+            "Terminated at the gate of stage %(stage)d (outcome: %(outcome)s)."
+        ) % {"stage": stage.number, "outcome": decision.evaluation.outcome}
+        assert actor is not None
+        project_terminate(project=project, actor=actor, reason=reason, clawback=True)
+        project.refresh_from_db()
+
+
+# --------------------------------------------------------------------------- services
+
+
+def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | None:
+    """Decide a gate automatically when §8 allows it; otherwise leave it to officers.
+
+    Called by ``gate_evaluate`` after it stores the snapshot. Locks the gate, project and
+    stage; the stage becomes ``gate_pending`` and the gate ``evaluated``. When the snapshot
+    is the gate round's latest, its outcome is PASS, the policy has
+    ``auto_release_on_pass``, the project is active, no live decision exists for the round
+    and (on the final gate) ``final_gate_requirements_met`` holds, a completed automatic
+    ``release`` decision is stored with ``m`` from ``release_multiplier`` and applied.
+    Otherwise returns ``None`` and tells the fund officers a decision is needed.
+    Idempotent: a second call for the same round finds the live decision and returns None.
+    """
+    with transaction.atomic():
+        gate, project, stage = _lock(evaluation.gate_id)
+        evaluation = GateEvaluation.objects.get(pk=evaluation.pk)
+        if gate.state == GateState.DECIDED or evaluation.round != gate.round:
+            return None
+        if project.state not in (ProjectState.ACTIVE, ProjectState.SUSPENDED):
+            return None
+        _mark_evaluated(gate, stage, actor=None)
+        latest = _latest_evaluation(gate)
+        if latest is None or latest.pk != evaluation.pk or _live_decision(gate) is not None:
+            return None
+        policy = evaluation_policy(evaluation, project.call)
+        automatic = automatic_decision(evaluation.outcome, policy)
+        final_ok = (True, "")
+        if automatic is not None and _is_last(stage):
+            final_ok = final_gate_requirements_met(project)
+        if automatic is None or project.state != ProjectState.ACTIVE or not final_ok[0]:
+            notify_people(
+                users=officers(roles=[Role.FUND_OFFICER]),
+                kind="decision_needed",
+                title=format_lazy(
+                    gettext_lazy("Gate of “{project}”, stage {stage}: {outcome}"),
+                    project=project.title,
+                    stage=stage.number,
+                    outcome=GateOutcome(evaluation.outcome).label,
+                ),
+                body=final_ok[1],
+                url=project_url(project),
+            )
+            return None
+        now = timezone.now()
+        decision = GateDecision.objects.create(
+            state=DecisionState.COMPLETED,
+            gate=gate,
+            round=gate.round,
+            evaluation=evaluation,
+            kind=GateDecisionKind.RELEASE,
+            automatic=True,
+            multiplier=decision_multiplier(GateDecisionKind.RELEASE, evaluation, policy),
+            first_at=now,
+            completed_at=now,
+        )
+        audit_record(
+            actor=None,
+            action="gate_decision.automatic",
+            obj=decision,
+            after=_decision_payload(decision),
+        )
+        _apply(decision, gate, project, stage, actor=None)
+    return decision
+
+
+def _validated_request(
+    *,
+    kind: str,
+    justification: str,
+    extension_months: int | None,
+    evaluation: GateEvaluation,
+    stage: Stage,
+    policy: GatePolicy,
+) -> tuple[str, int | None, bool]:
+    """Check a requested decision against §8; return (justification, months, override)."""
+    if kind not in GateDecisionKind.values:
+        raise _refuse("kind", _("Choose release, release_reduced, extend or terminate."))
+    text = justification.strip() if isinstance(justification, str) else ""
+    if len(text) > MAX_JUSTIFICATION:
+        raise _refuse("justification", _("The justification is longer than 5,000 characters."))
+    override = is_override(evaluation.outcome, kind)
+    if override and not text:
+        raise _refuse(
+            "justification",
+            _(
+                "Deciding “%(kind)s” on a %(outcome)s outcome overrides the evaluation; "
+                "write the justification."
+            )
+            % {
+                "kind": GateDecisionKind(kind).label,
+                "outcome": GateOutcome(evaluation.outcome).label,
+            },
+        )
+    months: int | None = None
+    if kind == GateDecisionKind.EXTEND:
+        if isinstance(extension_months, bool) or not isinstance(extension_months, int):
+            raise _refuse("extension_months", _("Give the extension in whole months."))
+        allowed, reason = extension_allowed(stage.extensions_used, extension_months, policy)
+        if not allowed:
+            raise _refuse("extension_months", reason)
+        months = extension_months
+    return text, months, override
+
+
+def _approve_first(
+    *,
+    gate: Gate,
+    project: Project,
+    stage: Stage,
+    evaluation: GateEvaluation,
+    policy: GatePolicy,
+    actor: User,
+    kind: str,
+    justification: str,
+    extension_months: int | None,
+) -> GateDecision:
+    """Store the first approval as a pending decision and ask the other side for the second."""
+    text, months, override = _validated_request(
+        kind=kind,
+        justification=justification,
+        extension_months=extension_months,
+        evaluation=evaluation,
+        stage=stage,
+        policy=policy,
+    )
+    decision = GateDecision.objects.create(
+        state=DecisionState.PENDING,
+        first_officer=actor,
+        first_side=actor.side,
+        gate=gate,
+        round=gate.round,
+        evaluation=evaluation,
+        kind=kind,
+        override=override,
+        justification=text,
+        extension_months=months,
+        multiplier=decision_multiplier(kind, evaluation, policy),
+    )
+    audit_record(
+        actor=actor,
+        action="gate_decision.approved_first",
+        obj=decision,
+        after=_decision_payload(decision),
+    )
+    other = "KR" if actor.side == "JP" else "JP"
+    notify_people(
+        users=officers(roles=[Role.FUND_OFFICER], side=other),
+        kind="decision_needed",
+        title=format_lazy(
+            gettext_lazy("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),
+            kind=GateDecisionKind(kind).label,
+            project=project.title,
+            stage=stage.number,
+        ),
+        url=project_url(project),
+    )
+    return decision
+
+
+def gate_decision_approve(
+    *,
+    gate: Gate,
+    actor: Actor,
+    kind: str,
+    justification: str = "",
+    extension_months: int | None = None,
+) -> GateDecision:
+    """Approve a gate decision under the two-person rule (§2, §8).
+
+    The first approval by a fund officer (with a side) is stored as a pending decision;
+    the second, by another officer of the other side approving the same kind (and, for an
+    extension, the same months), completes and applies it. Refused with a clear message:
+    non-officers, the same person twice, the same side twice, a different kind, a kind §8
+    does not allow for the outcome without a written justification (an override, stored
+    with ``override=True``), an extension beyond the call's limits, a gate without an
+    evaluation or already decided. If the gate was evaluated again after the first
+    approval, that approval is cancelled and this one becomes the new first approval.
+
+    The gate row is locked first, so two officers approving at the same moment complete
+    exactly one decision; the database's constraints refuse the rest. Audited.
+    """
+    allowed, reason = perms.can_decide_gate(actor)
+    if not allowed:
+        raise PermissionDenied(reason)
+    assert isinstance(actor, User)
+    with transaction.atomic():
+        gate, project, stage = _lock(gate.pk)
+        if gate.state == GateState.DECIDED:
+            raise Conflict(_("This gate has already been decided."), code="already_decided")
+        if project.state not in (ProjectState.ACTIVE, ProjectState.SUSPENDED):
+            raise Conflict(
+                _("The project is %(state)s; its gates are no longer decided.")
+                % {"state": ProjectState(project.state).label},
+                code="invalid_state",
+            )
+        evaluation = _latest_evaluation(gate)
+        if evaluation is None:
+            raise Conflict(
+                _("Evaluate the gate first; a decision is taken on an evaluation."),
+                code="not_evaluated",
+            )
+        _mark_evaluated(gate, stage, actor=actor)
+        policy = evaluation_policy(evaluation, project.call)
+        if kind not in GateDecisionKind.values:
+            raise _refuse("kind", _("Choose release, release_reduced, extend or terminate."))
+        if kind in RELEASING and _is_last(stage):
+            met, why = final_gate_requirements_met(project)
+            if not met:
+                raise Conflict(why, code="final_gate_requirements")
+        live = _live_decision(gate)
+        if live is not None and live.state == DecisionState.COMPLETED:
+            raise Conflict(_("This gate has already been decided."), code="already_decided")
+        if live is not None and live.evaluation_id != evaluation.pk:
+            # Re-evaluated after the first approval: that approval decided on an old snapshot.
+            live.state = DecisionState.CANCELLED
+            live.save(update_fields=["state"])
+            audit_record(
+                actor=actor,
+                action="gate_decision.cancelled",
+                obj=live,
+                before={"state": DecisionState.PENDING},
+                after={"state": live.state, "reason": "re-evaluated", "evaluation": evaluation.pk},
+            )
+            live = None
+        if live is None:
+            return _approve_first(
+                gate=gate,
+                project=project,
+                stage=stage,
+                evaluation=evaluation,
+                policy=policy,
+                actor=actor,
+                kind=kind,
+                justification=justification,
+                extension_months=extension_months,
+            )
+        allowed, reason = perms.can_complete_gate_decision(actor, live)
+        if not allowed:
+            raise PermissionDenied(reason)
+        if kind != live.kind:
+            raise Conflict(
+                _(
+                    "The pending approval is for “%(pending)s”; the second approval must be for "
+                    "the same decision."
+                )
+                % {"pending": GateDecisionKind(live.kind).label},
+                code="decision_mismatch",
+                errors={"kind": [_("Approve the pending decision’s kind.")]},
+            )
+        if (
+            kind == GateDecisionKind.EXTEND
+            and extension_months is not None
+            and extension_months != live.extension_months
+        ):
+            raise Conflict(
+                _("The pending approval extends the stage by %(months)d months.")
+                % {"months": live.extension_months or 0},
+                code="decision_mismatch",
+                errors={"extension_months": [_("Approve the same number of months.")]},
+            )
+        text = justification.strip() if isinstance(justification, str) else ""
+        before = live.state
+        live.state = DecisionState.COMPLETED
+        live.second_officer = actor
+        live.second_side = actor.side
+        live.second_at = timezone.now()
+        live.completed_at = live.second_at
+        live.save(
+            update_fields=["state", "second_officer", "second_side", "second_at", "completed_at"]
+        )
+        audit_record(
+            actor=actor,
+            action="gate_decision.completed",
+            obj=live,
+            before={"state": before},
+            after={**_decision_payload(live), "second_note": text},
+        )
+        live.evaluation = evaluation
+        _apply(live, gate, project, stage, actor=actor)
+    return live

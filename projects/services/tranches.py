@@ -1,0 +1,298 @@
+"""Tranches: deciding them and releasing them into the ledger exactly once (§8, §9, §16).
+
+Lock order across the engine's services, so concurrent work waits instead of deadlocking:
+gate → project → stage → tranche → disbursement → ledger accounts (the ledger locks its
+accounts in ``pk`` order). Rows of one kind are locked in ``pk`` order.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fundapp.actors import Actor
+from fundapp.audit.services import audit_record
+from fundapp.errors import Conflict, NotFound
+from fundapp.ledger import rules as ledger_rules
+from fundapp.ledger.models import Account, TransactionKind
+from fundapp.ledger.services import ledger_post
+from fundapp.money import format_amount
+from projects.models import (
+    Disbursement,
+    DisbursementState,
+    GateDecision,
+    Project,
+    ProjectOrganisation,
+    ProjectState,
+    Tranche,
+    TrancheState,
+)
+from projects.rules.gates import split_by_budget, tranche_amounts
+
+from .notices import finance_officers, notify_people, project_pis, project_url
+
+# Allowed transitions. Only the engine's services assign these states, through
+# ``tranche_transition`` and ``disbursement_transition``.
+TRANCHE_TRANSITIONS: dict[str, set[str]] = {
+    TrancheState.PLANNED: {TrancheState.DECIDED, TrancheState.CANCELLED},
+    TrancheState.DECIDED: {TrancheState.RELEASED, TrancheState.CANCELLED},
+    TrancheState.RELEASED: set(),
+    TrancheState.CANCELLED: set(),
+}
+# A payable disbursement is paid (finance confirms) or cancelled (clawed back, §7).
+DISBURSEMENT_TRANSITIONS: dict[str, set[str]] = {
+    DisbursementState.PAYABLE: {DisbursementState.PAID, DisbursementState.CANCELLED},
+    DisbursementState.PAID: set(),
+    DisbursementState.CANCELLED: set(),
+}
+
+
+def release_reference(tranche_id: int) -> str:
+    """The ledger's idempotency reference of a tranche's release."""
+    return f"tranche:{tranche_id}:release"
+
+
+def tranche_transition(tranche: Tranche, target: str) -> str:
+    """Check TRANCHE_TRANSITIONS and set the state; the caller saves and audits."""
+    if target not in TRANCHE_TRANSITIONS[tranche.state]:
+        raise Conflict(
+            _("A tranche in state “%(state)s” cannot become “%(target)s”.")
+            % {"state": TrancheState(tranche.state).label, "target": TrancheState(target).label},
+            code="invalid_state",
+        )
+    before = tranche.state
+    tranche.state = target
+    return before
+
+
+def disbursement_transition(disbursement: Disbursement, target: str) -> str:
+    """Check DISBURSEMENT_TRANSITIONS and set the state; the caller saves and audits."""
+    if target not in DISBURSEMENT_TRANSITIONS[disbursement.state]:
+        raise Conflict(
+            _("A disbursement in state “%(state)s” cannot become “%(target)s”.")
+            % {
+                "state": DisbursementState(disbursement.state).label,
+                "target": DisbursementState(target).label,
+            },
+            code="invalid_state",
+        )
+    before = disbursement.state
+    disbursement.state = target
+    return before
+
+
+def tranche_enqueue_release(tranche_id: int) -> None:
+    """Ask a worker to release the tranche once the current transaction commits (§16).
+
+    A broker that cannot take the message does not fail the committed change (the
+    callback is robust: logged, not raised); the reconciler enqueues the release again.
+    """
+    from projects.tasks import release_tranche
+
+    transaction.on_commit(lambda: release_tranche.delay(tranche_id=tranche_id), robust=True)
+
+
+def tranches_decide(
+    *,
+    tranches: list[Tranche],
+    multiplier: Decimal,
+    decision: GateDecision | None,
+    actor: Actor | None,
+) -> list[Tranche]:
+    """Mark planned tranches decided with ``multiplier`` and enqueue their release.
+
+    The caller holds the project's lock inside its transaction; the tranches are re-read
+    locked in ``pk`` order here. Audited per tranche; release runs after commit.
+    """
+    now = timezone.now()
+    decided: list[Tranche] = []
+    ids = sorted(t.pk for t in tranches)
+    for tranche in (
+        Tranche.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    ):
+        before = tranche_transition(tranche, TrancheState.DECIDED)
+        tranche.multiplier = multiplier
+        tranche.decision = decision
+        tranche.decided_at = now
+        tranche.save(update_fields=["state", "multiplier", "decision", "decided_at"])
+        audit_record(
+            actor=actor,
+            action="tranche.decided",
+            obj=tranche,
+            before={"state": before},
+            after={
+                "state": tranche.state,
+                "multiplier": multiplier,
+                "decision": decision.pk if decision else None,
+                "planned": tranche.planned,
+                "currency": tranche.currency,
+            },
+        )
+        tranche_enqueue_release(tranche.pk)
+        decided.append(tranche)
+    return decided
+
+
+def _reserve_available(side: str) -> int:
+    """Lock the side's reserve account (if it exists) and read what it holds."""
+    code = ledger_rules.account_code_fund_reserve(side)
+    account = Account.objects.select_for_update(of=("self",)).filter(code=code).first()
+    return account.balance if account is not None else 0
+
+
+def tranche_release(*, tranche_id: int) -> Tranche:
+    """Release one decided tranche into the ledger, exactly once (§8, §9).
+
+    Guarantees, inside one transaction:
+
+    - the project row, then the tranche row, are locked; a tranche already released is
+      returned unchanged (idempotent under retries, redelivery and concurrent workers), a
+      planned or cancelled one raises ``Conflict``, and one whose project is suspended is
+      left decided (nothing moves; the reconciler retries after resume). A completed
+      project still receives its last decided tranche;
+    - sizing follows ``projects.rules.gates.tranche_amounts`` with the side's reserve as
+      locked now: the bonus above plan comes from the reserve and is cut to what it holds,
+      a reduction returns the unreleased part to the side's pool;
+    - ONE ledger transaction with reference ``tranche:{id}:release`` moves committed →
+      each organisation's payable (split by budget share, largest remainder, ties to the
+      organisation listed first), reserve → payables for the bonus, committed → pool for a
+      reduction; the ledger's unique reference makes a second posting impossible;
+    - one payable ``Disbursement`` per organisation with a non-zero part;
+    - an audit event; the project's PIs and the side's finance officers are notified.
+    """
+    with transaction.atomic():
+        found = Tranche.objects.filter(pk=tranche_id).values_list("project_id", flat=True).first()
+        if found is None:
+            raise NotFound(_("No such tranche."))
+        project = (
+            Project.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("call")
+            .get(pk=found)
+        )
+        tranche = (
+            Tranche.objects.select_for_update(of=("self",))
+            .select_related("stage")
+            .get(pk=tranche_id)
+        )
+        if tranche.state == TrancheState.RELEASED:
+            return tranche
+        if tranche.state != TrancheState.DECIDED:
+            raise Conflict(
+                _("Only a decided tranche can be released; this one is “%(state)s”.")
+                % {"state": TrancheState(tranche.state).label},
+                code="invalid_state",
+            )
+        if project.state == ProjectState.SUSPENDED:
+            # A suspended project releases nothing; the reconciler retries after resume (§7).
+            return tranche
+        multiplier = tranche.multiplier if tranche.multiplier is not None else Decimal(1)
+        reserve = _reserve_available(tranche.side) if multiplier > 1 else 0
+        sizing = tranche_amounts(tranche.planned, multiplier, reserve)
+        organisations = list(
+            ProjectOrganisation.objects.filter(project=project, side=tranche.side).order_by(
+                "order", "id"
+            )
+        )
+        budgets = [(po.organisation_id, po.budget) for po in organisations]
+        if sizing.released and not any(budget for _org, budget in budgets):
+            raise Conflict(
+                _("The %(side)s side has no organisation with a budget to receive this tranche.")
+                % {"side": tranche.side},
+                code="no_budget",
+            )
+        parts = split_by_budget(sizing.released, budgets) if sizing.released else []
+        currency = tranche.currency
+        legs: list[tuple[str, int]] = [
+            (
+                ledger_rules.account_code_project_committed(project.pk, tranche.side),
+                -(sizing.from_committed + sizing.returned_to_pool),
+            ),
+            (ledger_rules.account_code_fund_reserve(tranche.side), -sizing.from_reserve),
+            (ledger_rules.account_code_fund_pool(tranche.side), sizing.returned_to_pool),
+        ]
+        legs += [
+            (ledger_rules.account_code_org_payable(org_id, currency), amount)
+            for org_id, amount in parts
+        ]
+        txn = ledger_post(
+            kind=TransactionKind.TRANCHE_RELEASE,
+            currency=currency,
+            legs=[(code, amount) for code, amount in legs if amount],
+            reference=release_reference(tranche.pk),
+            memo=f"Project {project.pk}, stage {tranche.stage.number}, {tranche.side} tranche",
+        )
+        Disbursement.objects.bulk_create(
+            [
+                Disbursement(tranche=tranche, organisation_id=org_id, currency=currency, amount=amt)
+                for org_id, amt in parts
+                if amt
+            ]
+        )
+        before = tranche_transition(tranche, TrancheState.RELEASED)
+        tranche.released = sizing.released
+        tranche.from_reserve = sizing.from_reserve
+        tranche.returned_to_pool = sizing.returned_to_pool
+        tranche.released_at = timezone.now()
+        tranche.ledger_transaction = txn
+        tranche.save(
+            update_fields=[
+                "state",
+                "released",
+                "from_reserve",
+                "returned_to_pool",
+                "released_at",
+                "ledger_transaction",
+            ]
+        )
+        audit_record(
+            actor=None,
+            action="tranche.released",
+            obj=tranche,
+            before={"state": before},
+            after={
+                "state": tranche.state,
+                "planned": tranche.planned,
+                "multiplier": multiplier,
+                "released": sizing.released,
+                "from_reserve": sizing.from_reserve,
+                "returned_to_pool": sizing.returned_to_pool,
+                "bonus_cut": sizing.bonus_cut,
+                "parts": [[org_id, amount] for org_id, amount in parts],
+                "ledger_transaction": txn.pk,
+            },
+        )
+        notify_people(
+            users=[*project_pis(project), *finance_officers(tranche.side)],
+            kind="tranche_released",
+            title=format_lazy(
+                gettext_lazy("{amount} for “{project}”, stage {stage}"),
+                amount=format_amount(sizing.released, currency),
+                project=project.title,
+                stage=tranche.stage.number,
+            ),
+            url=project_url(project),
+        )
+    return tranche
+
+
+def tranches_awaiting_release(*, decided_before: timedelta | None = None) -> QuerySet[Tranche]:
+    """Decided tranches of active (or just completed) projects: what a worker should release.
+
+    A released tranche always has its ledger transaction (a database constraint), so
+    "decided" is the only state in which a release can be pending. ``decided_before``
+    leaves out tranches decided more recently than that (their task is still on its way).
+    """
+    qs = Tranche.objects.filter(
+        state=TrancheState.DECIDED,
+        project__state__in=[ProjectState.ACTIVE, ProjectState.COMPLETED],
+    )
+    if decided_before is not None:
+        qs = qs.filter(decided_at__lte=timezone.now() - decided_before)
+    return qs.order_by("pk")
