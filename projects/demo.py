@@ -1,13 +1,22 @@
-"""Demo data (§20): fictional organisations, people for every role, the fund, research areas,
-three calls and proposals in every state reachable so far.
+"""Demo data (§20): fictional organisations, people for every role, the fund with both
+sides' pools and reserves, research areas, three calls, proposals in every state, their
+reviews and award decisions, and projects at different points of their life: stage 1 just
+started, stage 1 passed with a bonus, conditional (released reduced), failed and awaiting
+the second officer, failed and terminated; payments confirmed by finance.
 
-Everything is made through the services, so the data obeys the same rules as real data and
-leaves the same audit trail. Where no service exists yet (people, the fund, research areas)
-the row is written here together with its audit event.
+Everything is made through the services, so the data obeys the same rules as real data,
+leaves the same audit trail and keeps the ledger balanced. Where no service exists yet
+(people, the fund, research areas) the row is written here together with its audit event.
+
+Awards start their projects today, so the demo reaches a stage-1 gate by evaluating it as
+of its gate day (``gate_evaluate(as_of=...)``) with measurements reported now, inside the
+stage's window. Tranches a decision releases are released at once (``tranche_release``,
+idempotent) instead of waiting for the worker.
 
 Idempotent: each object has a stable key (username, organisation code, area code, call
-title, proposal title); what already exists is left exactly as it is. ``seed_all`` runs
-every step in one transaction, so a failed run leaves nothing half-made behind.
+title, proposal title, ledger reference) or a state that shows the step was taken; what
+already exists is left exactly as it is. ``seed_all`` runs every step in one transaction,
+so a failed run leaves nothing half-made behind.
 """
 
 from __future__ import annotations
@@ -27,9 +36,49 @@ from fundapp.accounts.models import Membership, Organisation, Role, Side, User
 from fundapp.accounts.services import organisation_create, user_access_snapshot
 from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
-from projects.models import Attachment, Call, CallState, Fund, Proposal, ResearchArea, Sensitivity
+from fundapp.ledger.models import Transaction
+from projects.models import (
+    KPI,
+    AssignmentState,
+    Attachment,
+    AwardDecision,
+    AwardOutcome,
+    Call,
+    CallState,
+    DecisionState,
+    Disbursement,
+    DisbursementState,
+    Fund,
+    Gate,
+    GateDecision,
+    GateDecisionKind,
+    GateState,
+    Measurement,
+    MeasurementSource,
+    Project,
+    ProjectState,
+    Proposal,
+    ProposalState,
+    Recommendation,
+    ResearchArea,
+    ReviewCriterion,
+    ReviewerAssignment,
+    Sensitivity,
+    Stage,
+    StageState,
+    Tranche,
+    TrancheState,
+)
+from projects.rules.gates import GATE_TIMEZONE, stage_window_start
+from projects.services import awards as award_services
 from projects.services import calls as call_services
+from projects.services import decisions as decision_services
+from projects.services import gates as gate_services
+from projects.services import measurements as measurement_services
+from projects.services import payments as payment_services
 from projects.services import proposals as proposal_services
+from projects.services import reviews as review_services
+from projects.services import tranches as tranche_services
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -124,6 +173,22 @@ ORGANISATIONS = (
         "새벽반도체 주식회사",
     ),
     OrganisationSpec(
+        "JP-SPR-01",
+        "JP",
+        Organisation.Kind.UNIVERSITY,
+        "Sapporo Kitanodai Institute of Technology",
+        "札幌北野台工業大学",
+        "삿포로 기타노다이 공업대학",
+    ),
+    OrganisationSpec(
+        "KR-PUS-01",
+        "KR",
+        Organisation.Kind.UNIVERSITY,
+        "Busan Suyeong University of Science and Engineering",
+        "釜山水営科学技術大学校",
+        "부산수영과학기술대학교",
+    ),
+    OrganisationSpec(
         "US-BOS-01",
         "US",
         Organisation.Kind.INSTITUTE,
@@ -171,11 +236,15 @@ class PersonSpec:
     erad_number: str = ""
     kr_researcher_number: str = ""
     superuser: bool = False
+    # Who they are, for people not among the published demo logins (``fundapp.demo``).
+    who: str = ""
 
 
-# The usernames are the published demo logins (fundapp.demo.DEMO_LOGINS). The reviewer
-# belongs to KR-SEL-01, which no demo consortium includes, so no conflict blocks assigning
-# them to any demo proposal.
+# The first eleven usernames are the published demo logins (fundapp.demo.DEMO_LOGINS);
+# the researchers of Sapporo and Busan after them lead the further demo projects, so that
+# nobody's effort passes 100% (§5), and get the same password. The reviewer belongs to
+# KR-SEL-01, which no demo consortium includes, so no conflict blocks assigning them to any
+# demo proposal.
 PEOPLE = (
     PersonSpec(
         "pi_tokyo",
@@ -216,6 +285,42 @@ PEOPLE = (
     PersonSpec("screening", "山本 誠", Role.SCREENING_OFFICER, "ja"),
     PersonSpec("reviewer1", "정하늘", Role.REVIEWER, "ko", organisation="KR-SEL-01"),
     PersonSpec("admin", "Administrator", Role.ADMIN, "en", superuser=True),
+    PersonSpec(
+        "pi_sapporo",
+        "伊藤 陽介",
+        Role.RESEARCHER,
+        "ja",
+        organisation="JP-SPR-01",
+        erad_number="60023456",
+        who="researcher, principal investigator in Sapporo (JP)",
+    ),
+    PersonSpec(
+        "office_sapporo",
+        "渡辺 真理",
+        Role.RESEARCHER,
+        "ja",
+        organisation="JP-SPR-01",
+        research_office=True,
+        who="university research office in Sapporo (JP)",
+    ),
+    PersonSpec(
+        "pi_busan",
+        "윤서준",
+        Role.RESEARCHER,
+        "ko",
+        organisation="KR-PUS-01",
+        kr_researcher_number="11023456",
+        who="researcher, principal investigator in Busan (KR)",
+    ),
+    PersonSpec(
+        "office_busan",
+        "한지민",
+        Role.RESEARCHER,
+        "ko",
+        organisation="KR-PUS-01",
+        research_office=True,
+        who="university research office in Busan (KR)",
+    ),
 )
 
 
@@ -652,7 +757,7 @@ class ProposalStory:
         return self.changes["basics"]["title_en"]
 
 
-EDGE_AI = ProposalStory(  # eligible: submitted and endorsed by both research offices
+EDGE_AI = ProposalStory(  # endorsed by both offices; awarded in AWARD_STORIES
     call="ai",
     author="pi_tokyo",
     endorsed_by=("office_tokyo", "office_daejeon"),
@@ -1151,9 +1256,609 @@ PHOTONIC_DRAFT = ProposalStory(  # draft: started in Daejeon, still being writte
     },
 )
 
+
+def _stage(
+    title: str,
+    months: int,
+    deliverable: str,
+    planned: tuple[int, int],
+    *kpis: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "title": title,
+        "months": months,
+        "deliverable": deliverable,
+        "planned_jpy": planned[0],
+        "planned_krw": planned[1],
+        "kpis": list(kpis),
+    }
+
+
+def _lead_consortium(
+    jp: tuple[str, str, int],
+    kr: tuple[str, str, int],
+    *,
+    order: str = "jp",
+    partners: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """Both leads (organisation, PI, effort), the JP lead first unless ``order="kr"``."""
+    leads = [
+        ({"organisation": jp[0], "role": "lead_jp"}, _person(jp[1], jp[0], jp[2])),
+        ({"organisation": kr[0], "role": "lead_kr"}, _person(kr[1], kr[0], kr[2])),
+    ]
+    if order == "kr":
+        leads.reverse()
+    return {
+        "members": [m for m, _p in leads]
+        + [{"organisation": code, "role": role} for code, role in partners],
+        "people": [p for _m, p in leads],
+    }
+
+
+# The proposals below are reviewed and decided in ``AWARD_STORIES``: each award becomes a
+# project that the demo then takes to a different point of its life (§6–§8).
+
+HYDROGEN_TANKS = ProposalStory(  # awarded; stage 1 passed with a bonus
+    call="green",
+    author="pi_sapporo",
+    endorsed_by=("office_sapporo", "office_busan"),
+    changes={
+        "basics": {
+            "title_en": "Magnesium-hydride tanks for hydrogen logistics in ports",
+            "title_ja": "港湾水素物流のためのマグネシウム水素化物タンク",
+            "title_ko": "항만 수소 물류를 위한 마그네슘 수소화물 탱크",
+            "abstract_en": (
+                "Sapporo develops magnesium-hydride alloys with fast heat management, Hikari "
+                "Hydrogen Systems builds the tank, and Busan runs a containerised store at the "
+                "port, where hydrogen arrives by ship and leaves by truck."
+            ),
+            "abstract_ja": (
+                "札幌側が高速熱制御を備えたマグネシウム水素化物合金を開発し、ひかり水素システムズが"
+                "タンクを製作、釜山港でコンテナ型貯蔵設備を実証する。"
+            ),
+            "abstract_ko": (
+                "삿포로 측이 빠른 열관리를 갖춘 마그네슘 수소화물 합금을 개발하고, 히카리 "
+                "수소시스템즈가 탱크를 제작하며, 부산항에서 컨테이너형 저장 설비를 실증한다."
+            ),
+            "research_area": "green.hydrogen",
+            "keywords": ["hydrogen storage", "metal hydride", "port logistics"],
+            "trl_now": 3,
+            "trl_target": 6,
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 30),
+            ("KR-PUS-01", "pi_busan", 30),
+            partners=(("JP-KWS-01", "partner"),),
+        ),
+        "stages": [
+            _stage(
+                "Hydride alloy and heat management",
+                12,
+                "A 5 kg hydride bed charged and discharged at the target rate.",
+                (40_000_000, 400_000_000),
+                _kpi(
+                    "H2S-CAP-1",
+                    ("Gravimetric storage capacity", "重量貯蔵密度", "중량 저장 밀도"),
+                    "wt%",
+                    "4.0",
+                    "6.0",
+                    weight="2",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+                _kpi(
+                    "H2S-CYC-1",
+                    (
+                        "Charge–discharge cycles without capacity loss",
+                        "容量低下のない充放電サイクル数",
+                        "용량 저하 없는 충방전 사이클 수",
+                    ),
+                    "cycles",
+                    "100",
+                    "500",
+                    aggregation="max",
+                ),
+            ),
+            _stage(
+                "Containerised tank at the Port of Busan",
+                18,
+                "A 40-foot container store delivering hydrogen to trucks at the port.",
+                (60_000_000, 600_000_000),
+                _kpi(
+                    "H2S-FLOW-2",
+                    ("Delivery rate", "供給速度", "공급 속도"),
+                    "kg H2/h",
+                    "1",
+                    "5",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+                _kpi(
+                    "H2S-LOSS-2",
+                    ("Hydrogen loss", "水素損失率", "수소 손실률"),
+                    "%/day",
+                    "1.0",
+                    "0.1",
+                    lower_is_better=True,
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("JP-SPR-01", personnel=40_000_000, equipment=30_000_000),
+            *_budget("JP-KWS-01", equipment=30_000_000),
+            *_budget("KR-PUS-01", personnel=600_000_000, equipment=400_000_000),
+        ],
+        "ip_plan": {
+            "background_ip": [
+                {
+                    "title": "Hydride tank heat exchanger design",
+                    "owner": "JP-KWS-01",
+                    "description": "Finned aluminium exchanger, licensed to the consortium.",
+                },
+            ],
+            "licence_terms": RESULTS_LICENCE_TERMS,
+        },
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
+SODIUM_ION = ProposalStory(  # awarded; stage 1 conditional, released reduced
+    call="green",
+    author="pi_busan",
+    endorsed_by=("office_busan", "office_tokyo"),
+    changes={
+        "basics": {
+            "title_en": "Sodium-ion batteries for grid storage from abundant materials",
+            "title_ja": "豊富な資源による系統用ナトリウムイオン電池",
+            "title_ko": "풍부한 자원을 활용한 계통용 나트륨이온 전지",
+            "abstract_en": (
+                "Hard-carbon anodes from Tokyo and layered-oxide cathodes from Busan, assembled "
+                "into a 10 kWh module for grid storage without lithium or cobalt."
+            ),
+            "abstract_ja": "リチウムもコバルトも使わない系統用10 kWhナトリウムイオン電池モジュールを開発する。",
+            "abstract_ko": "리튬과 코발트 없이 계통용 10 kWh 나트륨이온 전지 모듈을 개발한다.",
+            "research_area": "green.batteries",
+            "keywords": ["sodium-ion", "grid storage", "hard carbon"],
+            "trl_now": 3,
+            "trl_target": 6,
+        },
+        "consortium": _lead_consortium(
+            ("JP-TKY-01", "pi_tokyo", 20), ("KR-PUS-01", "pi_busan", 20), order="kr"
+        ),
+        "stages": [
+            _stage(
+                "Hard-carbon anodes and layered-oxide cathodes",
+                12,
+                "Pouch cells of 5 Ah characterised over 1,000 cycles.",
+                (30_000_000, 300_000_000),
+                _kpi(
+                    "NA-DEN-1",
+                    ("Cell energy density", "セルのエネルギー密度", "셀 에너지 밀도"),
+                    "Wh/kg",
+                    "120",
+                    "160",
+                    weight="2",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+                _kpi(
+                    "NA-RET-1",
+                    (
+                        "Capacity retained after 1,000 cycles",
+                        "1,000サイクル後の容量維持率",
+                        "1,000 사이클 후 용량 유지율",
+                    ),
+                    "%",
+                    "70",
+                    "90",
+                ),
+            ),
+            _stage(
+                "10 kWh grid module",
+                12,
+                "A 10 kWh module with its battery management system, tested on a microgrid.",
+                (50_000_000, 500_000_000),
+                _kpi(
+                    "NA-RTE-2",
+                    ("Module round-trip efficiency", "モジュールの往復効率", "모듈 왕복 효율"),
+                    "%",
+                    "85",
+                    "92",
+                    mandatory=True,
+                ),
+                _kpi(
+                    "NA-COST-2",
+                    ("Cell cost", "セルコスト", "셀 비용"),
+                    "USD/kWh",
+                    "120",
+                    "80",
+                    lower_is_better=True,
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("KR-PUS-01", personnel=500_000_000, equipment=300_000_000),
+            *_budget("JP-TKY-01", personnel=50_000_000, consumables=30_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
+CHIPLET_DATACENTRE = ProposalStory(  # awarded; stage 1 failed its KPIs, officers deciding
+    call="ai",
+    author="pi_sapporo",
+    endorsed_by=("office_sapporo", "office_daejeon"),
+    changes={
+        "basics": {
+            "title_en": "Chiplet AI accelerator with 3D-stacked memory for data centres",
+            "title_ja": "3次元積層メモリを備えたデータセンター向けチップレットAIアクセラレータ",
+            "title_ko": "3차원 적층 메모리를 갖춘 데이터센터용 칩렛 AI 가속기",
+            "abstract_en": (
+                "Memory stacked directly on the compute chiplets removes the bandwidth wall of "
+                "large-language-model inference; Saebyeok Semiconductor packages the stack."
+            ),
+            "abstract_ja": "演算チップレット上にメモリを直接積層し、大規模言語モデル推論の帯域の壁を取り除く。",
+            "abstract_ko": "연산 칩렛 위에 메모리를 직접 적층하여 대규모 언어모델 추론의 대역폭 한계를 없앤다.",
+            "research_area": "semiconductor.ai.datacenter",
+            "keywords": ["chiplet", "3D stacking", "LLM inference"],
+            "trl_now": 3,
+            "trl_target": 6,
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 20),
+            ("KR-DJN-01", "pi_daejeon", 20),
+            partners=(("KR-PGY-01", "partner"),),
+        ),
+        "stages": [
+            _stage(
+                "Memory-on-logic test vehicle",
+                12,
+                "A test vehicle with four memory dies bonded on a logic die.",
+                (50_000_000, 500_000_000),
+                _kpi(
+                    "DC-BW-1",
+                    ("Memory bandwidth", "メモリ帯域幅", "메모리 대역폭"),
+                    "TB/s",
+                    "1",
+                    "4",
+                    weight="2",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+                _kpi(
+                    "DC-PWR-1",
+                    ("Power at full load", "全負荷時の消費電力", "전부하 소비 전력"),
+                    "W",
+                    "700",
+                    "450",
+                    lower_is_better=True,
+                ),
+            ),
+            _stage(
+                "Accelerator card",
+                12,
+                "A PCIe accelerator card running a 70-billion-parameter model.",
+                (60_000_000, 600_000_000),
+                _kpi(
+                    "DC-TOK-2",
+                    ("Inference throughput", "推論スループット", "추론 처리량"),
+                    "tokens/s",
+                    "500",
+                    "2000",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+            ),
+            _stage(
+                "Rack pilot",
+                12,
+                "A rack of 16 cards serving a production chat service for three months.",
+                (70_000_000, 700_000_000),
+                _kpi(
+                    "DC-EFF-3",
+                    ("Rack energy efficiency", "ラックのエネルギー効率", "랙 에너지 효율"),
+                    "tokens/J",
+                    "2",
+                    "6",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("JP-SPR-01", personnel=100_000_000, equipment=80_000_000),
+            *_budget("KR-DJN-01", personnel=600_000_000, equipment=400_000_000),
+            *_budget("KR-PGY-01", consumables=800_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
+SOLAR_HYDROGEN = ProposalStory(  # awarded; stage 1 failed and the project was terminated
+    call="green",
+    author="pi_busan",
+    endorsed_by=("office_busan", "office_sapporo"),
+    changes={
+        "basics": {
+            "title_en": "Photocatalyst panels for rooftop solar hydrogen",
+            "title_ja": "屋上型ソーラー水素のための光触媒パネル",
+            "title_ko": "옥상형 태양광 수소를 위한 광촉매 패널",
+            "abstract_en": "Large photocatalyst sheets that split water in sunlight on flat roofs.",
+            "abstract_ja": "平屋根の上で太陽光により水を分解する大面積光触媒シート。",
+            "abstract_ko": "평지붕 위에서 햇빛으로 물을 분해하는 대면적 광촉매 시트.",
+            "research_area": "green.hydrogen",
+            "keywords": ["photocatalysis", "solar hydrogen"],
+            "trl_now": 2,
+            "trl_target": 5,
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 20), ("KR-PUS-01", "pi_busan", 20), order="kr"
+        ),
+        "stages": [
+            _stage(
+                "Panel photocatalyst",
+                12,
+                "A 25 m² panel array with a stable photocatalyst.",
+                (30_000_000, 300_000_000),
+                _kpi(
+                    "PC-STH-1",
+                    (
+                        "Solar-to-hydrogen efficiency",
+                        "太陽光水素変換効率",
+                        "태양광-수소 변환 효율",
+                    ),
+                    "%",
+                    "1.0",
+                    "3.0",
+                    weight="2",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+                _kpi(
+                    "PC-AREA-1",
+                    ("Panel area in operation", "稼働パネル面積", "가동 패널 면적"),
+                    "m²",
+                    "1",
+                    "25",
+                    aggregation="max",
+                ),
+            ),
+            _stage(
+                "100 m² rooftop pilot",
+                12,
+                "A rooftop pilot supplying a fuel-cell forklift.",
+                (40_000_000, 400_000_000),
+                _kpi(
+                    "PC-H2-2",
+                    ("Hydrogen produced", "水素生成量", "수소 생산량"),
+                    "kg",
+                    "0",
+                    "120",
+                    mandatory=True,
+                    aggregation="sum",
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("KR-PUS-01", personnel=400_000_000, equipment=300_000_000),
+            *_budget("JP-SPR-01", personnel=40_000_000, equipment=30_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
+HEARING_AID = ProposalStory(  # rejected by both sides
+    call="ai",
+    author="pi_tokyo",
+    endorsed_by=("office_tokyo", "office_busan"),
+    changes={
+        "basics": {
+            "title_en": "Analogue neural-network chip for all-day hearing aids",
+            "title_ja": "終日駆動補聴器のためのアナログニューラルネットワークチップ",
+            "title_ko": "종일 구동 보청기를 위한 아날로그 신경망 칩",
+            "abstract_en": "Noise suppression by a sub-milliwatt analogue network inside the ear.",
+            "research_area": "semiconductor.ai.edge",
+            "keywords": ["hearing aid", "analogue AI", "noise suppression"],
+            "trl_now": 3,
+            "trl_target": 5,
+        },
+        "consortium": _lead_consortium(
+            ("JP-TKY-01", "pi_tokyo", 10), ("KR-PUS-01", "pi_busan", 10)
+        ),
+        "stages": [
+            _stage(
+                "Analogue network macro",
+                12,
+                "A test chip of the noise-suppression network.",
+                (20_000_000, 200_000_000),
+                _kpi(
+                    "HA-PWR-1",
+                    ("Power consumption", "消費電力", "소비 전력"),
+                    "µW",
+                    "500",
+                    "100",
+                    lower_is_better=True,
+                    mandatory=True,
+                ),
+            ),
+            _stage(
+                "Hearing-aid prototype",
+                12,
+                "A behind-the-ear prototype worn by 20 volunteers.",
+                (30_000_000, 300_000_000),
+                _kpi(
+                    "HA-LAT-2",
+                    ("Audio latency", "音声遅延", "음성 지연"),
+                    "ms",
+                    "10",
+                    "2",
+                    lower_is_better=True,
+                    mandatory=True,
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("JP-TKY-01", personnel=50_000_000),
+            *_budget("KR-PUS-01", personnel=500_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
+SATELLITE_QKD = ProposalStory(  # under review: award approved once, screening case open
+    call="quantum",
+    author="pi_daejeon",
+    endorsed_by=("office_daejeon", "office_sapporo"),
+    changes={
+        "basics": {
+            "title_en": "Satellite-to-ground quantum key distribution ground stations",
+            "title_ja": "衛星-地上間量子鍵配送のための地上局",
+            "title_ko": "위성-지상 간 양자키분배를 위한 지상국",
+            "abstract_en": (
+                "Two optical ground stations, in Daejeon and Sapporo, receive keys from a "
+                "low-orbit QKD satellite and relay them into the metropolitan networks."
+            ),
+            "abstract_ja": "大田と札幌に光地上局を設け、低軌道の量子鍵配送衛星から鍵を受信する。",
+            "abstract_ko": "대전과 삿포로에 광 지상국을 구축하여 저궤도 양자키분배 위성에서 키를 수신한다.",
+            "research_area": "quantum.communication",
+            "keywords": ["QKD", "satellite", "optical ground station"],
+            "trl_now": 4,
+            "trl_target": 6,
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 10), ("KR-DJN-01", "pi_daejeon", 10), order="kr"
+        ),
+        "stages": [
+            _stage(
+                "Ground-station optics and tracking",
+                18,
+                "Two ground stations tracking a satellite beacon.",
+                (60_000_000, 600_000_000),
+                _kpi(
+                    "SQ-TRK-1",
+                    ("Tracking error", "追尾誤差", "추적 오차"),
+                    "µrad",
+                    "10",
+                    "2",
+                    lower_is_better=True,
+                    mandatory=True,
+                ),
+            ),
+            _stage(
+                "Keys from orbit",
+                18,
+                "Keys received in both stations and relayed into the ground networks.",
+                (80_000_000, 800_000_000),
+                _kpi(
+                    "SQ-KEY-2",
+                    (
+                        "Secret key per satellite pass",
+                        "衛星通過1回あたりの秘密鍵",
+                        "위성 통과당 비밀키",
+                    ),
+                    "kbit",
+                    "10",
+                    "100",
+                    mandatory=True,
+                    aggregation="max",
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("KR-DJN-01", personnel=800_000_000, equipment=600_000_000),
+            *_budget("JP-SPR-01", personnel=80_000_000, equipment=60_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": {
+            "dual_use": True,
+            "controlled_categories": ["quantum cryptography", "space tracking optics"],
+            "notes": (
+                "Ground-station tracking optics and QKD receivers are dual-use. All partners "
+                "are in Japan and Korea; no key material leaves the consortium."
+            ),
+        },
+    },
+)
+
+SPEECH_RISCV = ProposalStory(  # eligible: endorsed by both offices, review not yet started
+    call="ai",
+    author="pi_tokyo",
+    endorsed_by=("office_tokyo", "office_busan"),
+    changes={
+        "basics": {
+            "title_en": "On-device speech recognition with a RISC-V vector processor",
+            "title_ja": "RISC-Vベクトルプロセッサによるオンデバイス音声認識",
+            "title_ko": "RISC-V 벡터 프로세서 기반 온디바이스 음성인식",
+            "abstract_en": "Japanese and Korean speech recognition on a 50 mW vector core.",
+            "research_area": "semiconductor.ai.edge",
+            "keywords": ["RISC-V", "speech recognition", "vector processor"],
+            "trl_now": 3,
+            "trl_target": 6,
+        },
+        "consortium": _lead_consortium(
+            ("JP-TKY-01", "pi_tokyo", 10), ("KR-PUS-01", "pi_busan", 10)
+        ),
+        "stages": [
+            _stage(
+                "Vector core",
+                12,
+                "A vector core on FPGA running the acoustic model.",
+                (25_000_000, 250_000_000),
+                _kpi(
+                    "SR-WER-1",
+                    ("Word error rate", "単語誤り率", "단어 오류율"),
+                    "%",
+                    "15",
+                    "8",
+                    lower_is_better=True,
+                    mandatory=True,
+                ),
+            ),
+            _stage(
+                "Test chip",
+                12,
+                "A 22 nm test chip in a smart speaker.",
+                (35_000_000, 350_000_000),
+                _kpi(
+                    "SR-PWR-2",
+                    ("Power while listening", "待ち受け時の消費電力", "대기 중 소비 전력"),
+                    "mW",
+                    "200",
+                    "50",
+                    lower_is_better=True,
+                    mandatory=True,
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("JP-TKY-01", personnel=60_000_000),
+            *_budget("KR-PUS-01", personnel=600_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
 # In this order, so that nobody's effort over pending proposals passes 100% at any step
-# (the e-Rad rule, §5): afterwards each PI gives 50% to pending proposals.
-PROPOSALS = (EDGE_AI, QKD_TESTBED, DRONE_VISION, AEM_ELECTROLYSER, PHOTONIC_DRAFT)
+# (the e-Rad rule, §5): at the peak, before any award, no PI gives more than 90%.
+PROPOSALS = (
+    EDGE_AI,
+    QKD_TESTBED,
+    DRONE_VISION,
+    AEM_ELECTROLYSER,
+    PHOTONIC_DRAFT,
+    HYDROGEN_TANKS,
+    SODIUM_ION,
+    CHIPLET_DATACENTRE,
+    SOLAR_HYDROGEN,
+    HEARING_AID,
+    SATELLITE_QKD,
+    SPEECH_RISCV,
+)
 
 
 def seed_proposals(
@@ -1245,6 +1950,423 @@ def _pdf_string(value: str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
+# --------------------------------------------------------------------------- the fund's money
+
+# (side, pool or reserve, amount, finance officer recording it). §20: both sides funded.
+CONTRIBUTIONS = (
+    ("JP", "pool", 3_000_000_000, "finance_jp"),
+    ("JP", "reserve", 300_000_000, "finance_jp"),
+    ("KR", "pool", 27_000_000_000, "finance_kr"),
+    ("KR", "reserve", 2_700_000_000, "finance_kr"),
+)
+
+
+def contribution_reference(side: str, to: str) -> str:
+    """The contribution's reference; the ledger posts it as ``contribution:<this>``."""
+    return f"demo:{side}:{to}"
+
+
+def seed_contributions(report: SeedReport, *, fund: Fund, users: dict[str, User]) -> None:
+    """Each side's agency funds its pool and its performance reserve (``fund_contribute``).
+
+    Known by the ledger reference; a contribution already posted is not recorded again
+    (the service would answer idempotently but audit the call a second time).
+    """
+    for side, to, amount, officer in CONTRIBUTIONS:
+        reference = contribution_reference(side, to)
+        exists = Transaction.objects.filter(reference=f"contribution:{reference}").exists()
+        if not exists:
+            payment_services.fund_contribute(
+                fund=fund,
+                side=side,
+                amount=amount,
+                to=to,
+                actor=users[officer],
+                reference=reference,
+            )
+        report.made("fund contributions", not exists)
+
+
+# --------------------------------------------------------------------------- review and award
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One fund officer's approval under the two-person rule: of an award decision (with
+    its reason) or of a gate decision (with its kind and justification)."""
+
+    officer: str
+    reason: str = ""
+    kind: str = ""
+    extension_months: int | None = None
+
+
+@dataclass(frozen=True)
+class GateStory:
+    """What happens at stage 1's gate: the measurements the JP lead reports (per KPI code,
+    in order), the evaluation, then the officers' approvals (none: decided automatically
+    or still awaiting the first officer)."""
+
+    reporter: str
+    measurements: tuple[tuple[str, tuple[str, ...]], ...]
+    approvals: tuple[Approval, ...] = ()
+    evidence_for: str = ""  # a KPI whose last measurement comes with a PDF
+
+
+@dataclass(frozen=True)
+class AwardStory:
+    """How a proposal went through review and award, and what its project did next."""
+
+    proposal: ProposalStory
+    scores: tuple[int, ...]  # per criterion of the call, in the call's order
+    recommendation: str
+    comment: str
+    outcome: str = AwardOutcome.AWARD
+    approvals: tuple[Approval, ...] = ()
+    payments: tuple[tuple[str, str], ...] = ()  # (finance officer, side) paying stage 1
+    gate: GateStory | None = None
+
+
+AWARD_STORIES = (
+    AwardStory(  # awarded today: stage 1 active, tranche 1 released
+        proposal=EDGE_AI,
+        scores=(5, 4, 4),
+        recommendation=Recommendation.FUND,
+        comment=(
+            "An ambitious but credible path from macro to field pilot; the chiplet partner "
+            "makes the integration stage realistic."
+        ),
+        approvals=(
+            Approval("officer_jp", "Ranked first in the AI call; strong consortium."),
+            Approval("officer_kr", "Agreed: award as proposed."),
+        ),
+    ),
+    AwardStory(  # stage 1 passed with S > 1: stage 2 funded with a bonus from the reserves
+        proposal=HYDROGEN_TANKS,
+        scores=(5, 5, 4),
+        recommendation=Recommendation.FUND,
+        comment="Clear targets, an industrial partner and a real port as the test site.",
+        approvals=(
+            Approval("officer_kr", "Ranked first in the green call."),
+            Approval("officer_jp", "Agreed."),
+        ),
+        payments=(("finance_jp", "JP"), ("finance_kr", "KR")),
+        gate=GateStory(
+            reporter="pi_sapporo",
+            measurements=(
+                ("H2S-CAP-1", ("5.2", "6.1", "6.6")),
+                ("H2S-CYC-1", ("320", "540")),
+            ),
+            evidence_for="H2S-CAP-1",
+        ),
+    ),
+    AwardStory(  # stage 1 conditional: both officers release the next tranche reduced
+        proposal=SODIUM_ION,
+        scores=(4, 4, 4),
+        recommendation=Recommendation.FUND_WITH_CHANGES,
+        comment="Sound chemistry; the cost target of stage 2 needs a supplier on board.",
+        approvals=(
+            Approval("officer_jp", "Fund: grid storage is a priority of both agencies."),
+            Approval("officer_kr", "Agreed."),
+        ),
+        gate=GateStory(
+            reporter="pi_tokyo",
+            measurements=(
+                ("NA-DEN-1", ("138", "154")),
+                ("NA-RET-1", ("86", "90")),
+            ),
+            approvals=(
+                Approval(
+                    "officer_jp",
+                    kind=GateDecisionKind.RELEASE_REDUCED,
+                    reason="Energy density close to target; continue at the reduced rate.",
+                ),
+                Approval("officer_kr", kind=GateDecisionKind.RELEASE_REDUCED),
+            ),
+        ),
+    ),
+    AwardStory(  # stage 1 failed: the JP officer approved an extension, KR has yet to decide
+        proposal=CHIPLET_DATACENTRE,
+        scores=(4, 5, 3),
+        recommendation=Recommendation.FUND,
+        comment="High impact if the stacking yield holds; the plan depends on it.",
+        approvals=(
+            Approval("officer_jp", "Fund: data-centre efficiency is a call priority."),
+            Approval("officer_kr", "Agreed."),
+        ),
+        gate=GateStory(
+            reporter="pi_sapporo",
+            measurements=(
+                ("DC-BW-1", ("1.6", "2.2")),
+                ("DC-PWR-1", ("640", "600")),
+            ),
+            approvals=(
+                Approval(
+                    "officer_jp",
+                    kind=GateDecisionKind.EXTEND,
+                    extension_months=6,
+                    reason=(
+                        "The first test vehicle had a defective bonding layer; the second run "
+                        "is booked. Extend by six months."
+                    ),
+                ),
+            ),
+        ),
+    ),
+    AwardStory(  # stage 1 failed: both officers terminated the project
+        proposal=SOLAR_HYDROGEN,
+        scores=(3, 4, 3),
+        recommendation=Recommendation.FUND_WITH_CHANGES,
+        comment="Exciting but early; the catalyst's stability is unproven.",
+        approvals=(
+            Approval("officer_kr", "Fund as a high-risk project."),
+            Approval("officer_jp", "Agreed, with a close look at the first gate."),
+        ),
+        gate=GateStory(
+            reporter="pi_sapporo",
+            measurements=(
+                ("PC-STH-1", ("1.2", "1.4")),
+                ("PC-AREA-1", ("4",)),
+            ),
+            approvals=(
+                Approval(
+                    "officer_kr",
+                    kind=GateDecisionKind.TERMINATE,
+                    reason=(
+                        "Efficiency stalled at 1.4% and the catalyst degrades within days; "
+                        "no credible path to the stage target."
+                    ),
+                ),
+                Approval("officer_jp", kind=GateDecisionKind.TERMINATE),
+            ),
+        ),
+    ),
+    AwardStory(  # rejected by both sides
+        proposal=HEARING_AID,
+        scores=(2, 3, 2),
+        recommendation=Recommendation.DO_NOT_FUND,
+        comment="The clinical validation plan is too thin for a 24-month project.",
+        outcome=AwardOutcome.REJECT,
+        approvals=(
+            Approval(
+                "officer_kr",
+                "Below the funding line; the team is encouraged to apply again with a "
+                "clinical partner.",
+            ),
+            Approval("officer_jp", "Agreed."),
+        ),
+    ),
+    AwardStory(  # dual use: the award waits for the screening officer
+        proposal=SATELLITE_QKD,
+        scores=(5, 4, 4),
+        recommendation=Recommendation.FUND,
+        comment="Excellent; complements the metropolitan QKD testbed.",
+        approvals=(
+            Approval("officer_jp", "Award once screening clears the dual-use declaration."),
+        ),
+    ),
+)
+
+
+def _demo_proposal(story: AwardStory) -> Proposal | None:
+    return Proposal.objects.filter(title_en=story.proposal.title_en).first()
+
+
+def seed_reviews(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Start the review, assign the reviewer, who declares no conflict and scores
+    (``proposal_start_review``, ``reviewer_assign``, ``assignment_declare``,
+    ``review_submit``). Each step is taken only where it has not been taken yet."""
+    officer, reviewer = users["officer_jp"], users["reviewer1"]
+    for story in AWARD_STORIES:
+        proposal = _demo_proposal(story)
+        if proposal is None:
+            continue
+        made = False
+        if proposal.state == ProposalState.ELIGIBLE:
+            proposal = review_services.proposal_start_review(proposal=proposal, actor=officer)
+            made = True
+        assignment = ReviewerAssignment.objects.filter(proposal=proposal, reviewer=reviewer).first()
+        if assignment is None and proposal.state == ProposalState.UNDER_REVIEW:
+            assignment = review_services.reviewer_assign(
+                proposal=proposal, reviewer=reviewer, actor=officer
+            )
+            made = True
+        if assignment is not None and assignment.state == AssignmentState.AWAITING_DECLARATION:
+            assignment = review_services.assignment_declare(
+                assignment=assignment, actor=reviewer, conflict=False, note=""
+            )
+        if (
+            assignment is not None
+            and assignment.state == AssignmentState.ACTIVE
+            and proposal.state == ProposalState.UNDER_REVIEW
+        ):
+            criteria = ReviewCriterion.objects.filter(call_id=proposal.call_id).order_by("pk")
+            review_services.review_submit(
+                assignment=assignment,
+                actor=reviewer,
+                scores={c.pk: score for c, score in zip(criteria, story.scores, strict=True)},
+                comment=story.comment,
+                recommendation=story.recommendation,
+            )
+            made = True
+        report.made("reviews", made)
+
+
+def seed_awards(report: SeedReport, *, users: dict[str, User]) -> None:
+    """The award decisions, approval by approval (``award_approve``); a completed award
+    creates the project, whose first tranches are released here at once (§6)."""
+    for story in AWARD_STORIES:
+        proposal = _demo_proposal(story)
+        if proposal is None:
+            continue
+        live = (
+            AwardDecision.objects.filter(proposal=proposal)
+            .exclude(state=DecisionState.CANCELLED)
+            .first()
+        )
+        given = 0 if live is None else 1 if live.state == DecisionState.PENDING else 2
+        for approval in story.approvals[given:]:
+            proposal.refresh_from_db()
+            award_services.award_approve(
+                proposal=proposal,
+                actor=users[approval.officer],
+                outcome=story.outcome,
+                reason=approval.reason,
+            )
+        report.made("award decisions", given < len(story.approvals))
+        project = Project.objects.filter(proposal=proposal).first()
+        if project is not None:
+            _release_decided(project)
+
+
+def _release_decided(project: Project) -> None:
+    """Release the project's decided tranches now (``tranche_release``, idempotent), as the
+    worker enqueued after commit would, so the demo shows the money where it belongs."""
+    for tranche_id in Tranche.objects.filter(
+        project=project, state=TrancheState.DECIDED
+    ).values_list("pk", flat=True):
+        tranche_services.tranche_release(tranche_id=tranche_id)
+
+
+# --------------------------------------------------------------------------- payments
+
+
+def seed_payments(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Finance officers confirm stage 1's payments of a side (``disbursement_confirm``)."""
+    paid_on = timezone.localdate(timezone=GATE_TIMEZONE)
+    for story in AWARD_STORIES:
+        if not story.payments:
+            continue
+        project = Project.objects.filter(proposal__title_en=story.proposal.title_en).first()
+        if project is None:
+            continue
+        for officer, side in story.payments:
+            disbursements = (
+                Disbursement.objects.filter(
+                    tranche__project=project, tranche__stage__number=1, tranche__side=side
+                )
+                .select_related("organisation")
+                .order_by("pk")
+            )
+            for disbursement in disbursements:
+                payable = disbursement.state == DisbursementState.PAYABLE
+                if payable:
+                    payment_services.disbursement_confirm(
+                        disbursement=disbursement,
+                        actor=users[officer],
+                        paid_on=paid_on,
+                        reference=f"{side}-{paid_on:%Y%m%d}-{disbursement.organisation.code}",
+                    )
+                report.made("payments", payable)
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def seed_gates(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Stage 1's gate of the projects that have a gate story.
+
+    The demo projects start today (an award starts its project on the day it completes),
+    so their first gate lies 12 months ahead. The JP lead reports the measurements now —
+    inside the stage's window, never in the future (§7) — and the gate is evaluated as of
+    its own gate day (``gate_evaluate(as_of=due_on)``, which only decides that the gate is
+    due; the window is the stage's as always). The automatic decision follows a PASS; the
+    officers approve the rest (``gate_decision_approve``). Decided tranches are released.
+    """
+    for story in AWARD_STORIES:
+        if story.gate is None:
+            continue
+        project = Project.objects.filter(proposal__title_en=story.proposal.title_en).first()
+        if project is None:
+            continue
+        stage = Stage.objects.select_related("gate").get(project=project, number=1)
+        gate = stage.gate
+        made = _report_measurements(story.gate, project, stage, users)
+        if gate.state == GateState.PENDING and stage.state == StageState.ACTIVE:
+            gate_services.gate_evaluate(gate=gate, actor=None, as_of=gate.due_on)
+            made = True
+        made = _gate_approvals(story.gate, gate, users) or made
+        project.refresh_from_db()
+        if project.state == ProjectState.ACTIVE:
+            _release_decided(project)
+        report.made("stage gates", made)
+
+
+def _report_measurements(
+    story: GateStory, project: Project, stage: Stage, users: dict[str, User]
+) -> bool:
+    if stage.state != StageState.ACTIVE or Measurement.objects.filter(kpi__stage=stage).exists():
+        return False
+    assert stage.started_on is not None
+    window_start = stage_window_start(stage.started_on)
+    kpis = {k.code: k for k in KPI.objects.filter(stage=stage)}
+    reporter = users[story.reporter]
+    for code, values in story.measurements:
+        now = timezone.now()
+        for i, value in enumerate(values):
+            last = i == len(values) - 1
+            # Earlier readings a few minutes apart, never before the stage began.
+            measured_at = max(window_start, now - timedelta(minutes=10 * (len(values) - 1 - i)))
+            evidence = None
+            if last and code == story.evidence_for:
+                evidence = SimpleUploadedFile(
+                    f"{code.lower()}-test-report.pdf",
+                    demo_pdf(f"{project.title_en}: {code}", "test_report"),
+                    content_type="application/pdf",
+                )
+            measurement_services.measurement_record(
+                kpi=kpis[code],
+                actor=reporter,
+                value=value,
+                measured_at=measured_at,
+                note="Laboratory test report" if evidence else "",
+                source=MeasurementSource.BROWSER,
+                evidence=evidence,
+            )
+    return True
+
+
+def _gate_approvals(story: GateStory, gate: Gate, users: dict[str, User]) -> bool:
+    gate.refresh_from_db()
+    if gate.state != GateState.EVALUATED or not story.approvals:
+        return False
+    live = (
+        GateDecision.objects.filter(gate=gate, round=gate.round)
+        .exclude(state=DecisionState.CANCELLED)
+        .first()
+    )
+    given = 0 if live is None else 1 if live.state == DecisionState.PENDING else 2
+    for approval in story.approvals[given:]:
+        decision_services.gate_decision_approve(
+            gate=gate,
+            actor=users[approval.officer],
+            kind=approval.kind,
+            justification=approval.reason,
+            extension_months=approval.extension_months,
+        )
+    return given < len(story.approvals)
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -1260,10 +2382,24 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         calls = seed_calls(report, fund=fund, areas=areas, officer=officer, now=now)
         seed_proposals(report, calls=calls, users=users)
         seed_closed_calls(report, calls=calls, officer=users["officer_kr"])
+        seed_contributions(report, fund=fund, users=users)
+        seed_reviews(report, users=users)
+        seed_awards(report, users=users)
+        seed_payments(report, users=users)
+        seed_gates(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
+        projects = list(
+            Project.objects.filter(proposal__in=proposals)
+            .select_related("current_stage")
+            .order_by("pk")
+        )
     report.notes.append(
         "Demo proposals by state: "
         + ", ".join(f"{state} {states[state]}" for state in sorted(states))
     )
+    for project in projects:
+        stage = project.current_stage
+        where = f"stage {stage.number} {stage.state}" if stage else "no stage"
+        report.notes.append(f"Project “{project.title_en}”: {project.state}, {where}")
     return report

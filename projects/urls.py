@@ -1,6 +1,16 @@
 """Browser pages of the projects app; each view module lists its own routes."""
 
-from projects.views import calls, dashboard, fund, measurements, proposals, reviews
+from projects.views import (
+    calls,
+    dashboard,
+    finance,
+    fund,
+    measurements,
+    portfolio,
+    proposals,
+    reviews,
+)
+from projects.views import projects as project_pages
 
 urlpatterns = [
     *calls.urlpatterns,
@@ -9,4 +19,7 @@ urlpatterns = [
     *proposals.urlpatterns,
     *measurements.urlpatterns,
     *reviews.urlpatterns,
+    *project_pages.urlpatterns,
+    *finance.urlpatterns,
+    *portfolio.urlpatterns,
 ]

@@ -36,24 +36,35 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
     """(label, URL name) of the links this person sees, in order."""
     if user is None or not user.is_authenticated:
         return [(_("Calls"), "home")]
+    role = getattr(user, "role", "")
     if is_fund_officer(user):
         entries: list[tuple[str | Promise, str]] = [
             (_("Dashboard"), "dashboard"),
             (_("Calls"), "calls_manage_list"),
             (_("Proposals"), "proposals:list"),
             (_("Reviews"), "reviews:queue"),
+            (_("Projects"), "projects:list"),
+            (_("Portfolio"), "portfolio:dashboard"),
+            (_("Finance"), "finance:accounts"),
             (_("Fund"), "fund_settings"),
         ]
         if can_manage_api_keys(user):
             entries.append((_("API keys"), "accounts:api_keys"))
         return entries
-    if getattr(user, "role", "") == "reviewer":
+    if role == "finance_officer":
+        return [
+            (_("Dashboard"), "dashboard"),
+            (_("Projects"), "projects:list"),
+            (_("Finance"), "finance:accounts"),
+        ]
+    if role == "reviewer":
         return [(_("Dashboard"), "dashboard"), (_("Reviews"), "reviews:queue")]
-    if getattr(user, "role", "") == "screening_officer":
+    if role == "screening_officer":
         return [(_("Dashboard"), "dashboard"), (_("Screening queue"), "screening:queue")]
     return [
         (_("Dashboard"), "dashboard"),
         (_("My proposals"), "proposals:list"),
+        (_("My projects"), "projects:list"),
         (_("Calls"), "home"),
     ]
 

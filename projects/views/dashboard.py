@@ -11,6 +11,7 @@ from django.urls import URLPattern, path
 from fundapp.accounts.models import Membership, User
 from fundapp.actors import is_fund_staff
 from projects.models import ConsortiumMember, Endorsement, ProposalState
+from projects.selectors.portfolio import kpis_behind_target
 from projects.selectors.proposals import proposals_visible_to
 
 
@@ -44,6 +45,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .select_related("call")
             .order_by("call__closes_at")[:20]
         )
+        # KPIs of their running stages not yet at target (§15), as the gate would count them.
+        context["kpis_behind"] = kpis_behind_target(user)
     return render(request, "projects/dashboard.html", context)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -14,14 +15,34 @@ from fundapp.accounts.models import Membership, Organisation, User
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import verify_chain
 from fundapp.demo import DEMO_LOGINS, DEMO_PASSWORD
+from fundapp.ledger.models import Account, Entry, Transaction
+from fundapp.ledger.selectors import account_balance
+from fundapp.notifications.models import Notification
+from fundapp.screening.models import ScreeningCase, ScreeningState
+from projects import demo
 from projects.models import (
+    KPI,
     Attachment,
+    AwardDecision,
     BudgetLine,
     Call,
     CallState,
     ConsortiumMember,
+    DecisionState,
+    Disbursement,
+    DisbursementState,
     Endorsement,
     Fund,
+    Gate,
+    GateDecision,
+    GateDecisionKind,
+    GateEvaluation,
+    GateOutcome,
+    GateState,
+    Measurement,
+    Project,
+    ProjectPerson,
+    ProjectState,
     Proposal,
     ProposalKPI,
     ProposalPerson,
@@ -29,7 +50,14 @@ from projects.models import (
     ProposalState,
     ProposalVersion,
     ResearchArea,
+    Review,
     ReviewCriterion,
+    ReviewerAssignment,
+    ReviewScore,
+    Stage,
+    StageState,
+    Tranche,
+    TrancheState,
 )
 from projects.models.proposals import PENDING_STATES
 
@@ -52,6 +80,25 @@ COUNTED = (
     Attachment,
     Endorsement,
     ProposalVersion,
+    ReviewerAssignment,
+    Review,
+    ReviewScore,
+    AwardDecision,
+    ScreeningCase,
+    Project,
+    ProjectPerson,
+    Stage,
+    Gate,
+    KPI,
+    Measurement,
+    GateEvaluation,
+    GateDecision,
+    Tranche,
+    Disbursement,
+    Account,
+    Transaction,
+    Entry,
+    Notification,
     AuditEvent,
 )
 
@@ -59,7 +106,7 @@ COUNTED = (
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
     settings.PRIVATE_MEDIA_ROOT = tmp_path
-    # The demo password is hashed eleven times per run; a fast hasher keeps the test short.
+    # The demo password is hashed once per person and run; a fast hasher keeps the test short.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return tmp_path
 
@@ -84,7 +131,10 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
 
     assert counts() == after_first
     assert sorted(media.rglob("*.pdf")) == files
-    assert "7 new" in first_output and "0 new, 7 already there" in second_output
+    assert re.search(r"organisations +9 new, 0 already there", first_output)
+    assert re.search(r"organisations +0 new, 9 already there", second_output)
+    assert not re.search(r" [1-9]\d* new, ", second_output)  # the second run made nothing
+    call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # Every state reachable so far, made through the services.
     states = set(Proposal.objects.values_list("state", flat=True))
@@ -94,6 +144,9 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
         ProposalState.ELIGIBLE,
         ProposalState.INELIGIBLE,
         ProposalState.WITHDRAWN,
+        ProposalState.UNDER_REVIEW,
+        ProposalState.AWARDED,
+        ProposalState.REJECTED,
     } <= states
     ineligible = Proposal.objects.get(state=ProposalState.INELIGIBLE)
     assert "Daejeon" in ineligible.eligibility_reasons[0]
@@ -122,7 +175,9 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
         pending = ProposalPerson.objects.filter(user=user, proposal__state__in=PENDING_STATES)
         assert sum(p.effort_percent for p in pending) <= 100
 
-    for username, _who in DEMO_LOGINS:
+    # The published logins, and the further demo people printed after them.
+    assert "pi_sapporo" in first_output and "office_busan" in first_output
+    for username in [p.username for p in demo.PEOPLE]:
         response = client.post(
             reverse("accounts:login"), {"username": username, "password": DEMO_PASSWORD}
         )
@@ -135,6 +190,96 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
 
     report = verify_chain()
     assert report.ok, report
+
+
+def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, media):
+    settings.DEBUG = False
+    seed()
+
+    # Both sides funded: pool and reserve, contributed once each.
+    for side, to, amount, _officer in demo.CONTRIBUTIONS:
+        reference = f"contribution:{demo.contribution_reference(side, to)}"
+        assert Transaction.objects.get(reference=reference).entries.filter(amount=amount).exists()
+    assert account_balance("fund:JP:reserve") < 300_000_000  # a bonus came from it
+
+    # Reviewed and decided under the two-person rule.
+    for review in Review.objects.select_related("assignment"):
+        assert review.assignment.reviewer.username == "reviewer1"
+    rejected = Proposal.objects.get(state=ProposalState.REJECTED)
+    decision = AwardDecision.objects.get(proposal=rejected)
+    assert decision.state == DecisionState.COMPLETED
+    assert {decision.first_side, decision.second_side} == {"JP", "KR"}
+
+    # The dual-use proposal waits for screening, its award approved once.
+    waiting = Proposal.objects.get(state=ProposalState.UNDER_REVIEW)
+    assert waiting.dual_use
+    case = ScreeningCase.objects.get(subject_type="proposal", subject_id=waiting.pk)
+    assert case.state == ScreeningState.OPEN
+    pending = AwardDecision.objects.get(proposal=waiting)
+    assert pending.state == DecisionState.PENDING and pending.first_side == "JP"
+
+    # Projects: one per award, every stage state the demo promises.
+    assert Project.objects.count() == Proposal.objects.filter(state="awarded").count() == 5
+    stage_states = set(Stage.objects.values_list("state", flat=True))
+    assert {
+        StageState.ACTIVE,
+        StageState.PASSED,
+        StageState.CONDITIONAL,
+        StageState.FAILED,
+        StageState.GATE_PENDING,
+        StageState.PLANNED,
+    } <= stage_states
+    fresh = Project.objects.get(proposal__title_en=demo.EDGE_AI.title_en)
+    assert fresh.state == ProjectState.ACTIVE and fresh.current_stage.number == 1
+    assert fresh.current_stage.state == StageState.ACTIVE
+    terminated = Project.objects.get(state=ProjectState.TERMINATED)
+    assert terminated.stages.get(number=1).state == StageState.FAILED
+
+    passed = Stage.objects.get(state=StageState.PASSED)
+    evaluation = passed.gate.evaluations.get()
+    assert evaluation.outcome == GateOutcome.PASS and evaluation.score > 1
+    assert evaluation.as_of == passed.gate.due_on
+    automatic = passed.gate.decisions.get()
+    assert automatic.automatic and automatic.multiplier > 1
+
+    conditional = Stage.objects.get(state=StageState.CONDITIONAL)
+    reduced = conditional.gate.decisions.get()
+    assert reduced.kind == GateDecisionKind.RELEASE_REDUCED
+    assert reduced.state == DecisionState.COMPLETED
+    assert {reduced.first_side, reduced.second_side} == {"JP", "KR"}
+
+    awaiting = Stage.objects.get(state=StageState.GATE_PENDING)
+    assert awaiting.gate.state == GateState.EVALUATED
+    assert awaiting.gate.evaluations.get().outcome == GateOutcome.FAIL
+    first = awaiting.gate.decisions.get()
+    assert first.state == DecisionState.PENDING and first.first_officer.username == "officer_jp"
+
+    # Money: tranches released (with and without a bonus, and reduced), payments confirmed.
+    released = Tranche.objects.filter(state=TrancheState.RELEASED)
+    assert released.filter(from_reserve__gt=0).exists()
+    assert released.filter(from_reserve=0, returned_to_pool=0).exists()
+    assert released.filter(returned_to_pool__gt=0).exists()
+    assert not Tranche.objects.filter(state=TrancheState.DECIDED).exists()
+    paid = Disbursement.objects.filter(state=DisbursementState.PAID)
+    assert paid.filter(confirmed_by__username="finance_jp").exists()
+    assert Disbursement.objects.filter(state=DisbursementState.CANCELLED).exists()  # clawback
+    assert Measurement.objects.exclude(evidence_storage="").exists()
+
+    out = StringIO()
+    call_command("check_ledger", stdout=out)
+    assert "consistent" in out.getvalue()
+
+    # Nobody over 100% across active projects and pending proposals.
+    for user in User.objects.all():
+        pending_effort = ProposalPerson.objects.filter(
+            user=user, proposal__state__in=PENDING_STATES
+        ).values_list("effort_percent", flat=True)
+        active_effort = ProjectPerson.objects.filter(
+            user=user, project__state=ProjectState.ACTIVE
+        ).values_list("effort_percent", flat=True)
+        assert sum(pending_effort) + sum(active_effort) <= 100, user.username
+
+    assert verify_chain().ok
 
 
 def test_without_debug_the_demo_people_cannot_sign_in_until_asked(settings, media):
@@ -152,7 +297,7 @@ def test_without_debug_the_demo_people_cannot_sign_in_until_asked(settings, medi
         User.objects.get(username=username).check_password(DEMO_PASSWORD)
         for username, _who in DEMO_LOGINS
     )
-    assert AuditEvent.objects.count() == events + len(DEMO_LOGINS)
+    assert AuditEvent.objects.count() == events + len(demo.PEOPLE)
     assert "Demo logins" in output
 
     seed()  # DEBUG still off: the published password stops working again

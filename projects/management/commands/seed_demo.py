@@ -15,7 +15,10 @@ from projects import demo
 
 
 class Command(BaseCommand):
-    help = "Load the demo data: organisations, people, fund, areas, calls and proposals."
+    help = (
+        "Load the demo data: organisations, people, the funded pools, areas, calls, "
+        "proposals, reviews, awards and projects at their gates."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -40,6 +43,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo logins (password {DEMO_PASSWORD}):")
             for username, who in DEMO_LOGINS:
                 self.stdout.write(f"  {username:<16} {who}")
+            listed = {username for username, _who in DEMO_LOGINS}
+            further = [p for p in demo.PEOPLE if p.username not in listed]
+            if further:
+                self.stdout.write("Further demo people (same password):")
+                for person in further:
+                    self.stdout.write(f"  {person.username:<16} {person.who}")
         else:
             self.stdout.write(
                 self.style.WARNING(

@@ -1,0 +1,58 @@
+"""State badges and small labels on the project, gate, finance and portfolio pages (§15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+# Green: done well; amber: waiting or partial; red: stopped or refused. Anything else is grey.
+_BADGES = {
+    # projects
+    "active": "badge--success",
+    "completed": "badge--success",
+    "suspended": "badge--warning",
+    "terminated": "badge--danger",
+    # stages
+    "gate_pending": "badge--warning",
+    "passed": "badge--success",
+    "conditional": "badge--warning",
+    "failed": "badge--danger",
+    "extended": "badge--warning",
+    # gates and outcomes
+    "evaluated": "badge--warning",
+    "decided": "badge--success",
+    "pass": "badge--success",
+    "fail": "badge--danger",
+    # decisions
+    "pending": "badge--warning",
+    # tranches and disbursements
+    "released": "badge--success",
+    "cancelled": "badge--danger",
+    "payable": "badge--warning",
+    "paid": "badge--success",
+}
+
+
+@register.filter
+def status_badge(state: Any) -> str:
+    """The badge modifier class for a project, stage, gate, tranche or payment state."""
+    return _BADGES.get(str(state), "")
+
+
+@register.filter
+def side_name(side: Any) -> str:
+    """``JP`` → "Japanese side", ``KR`` → "Korean side"."""
+    names = {"JP": _("Japanese side"), "KR": _("Korean side")}
+    return names.get(str(side), str(side))
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    """``{{ by_stage|get_item:stage.pk }}``: a dictionary's value, or nothing."""
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

@@ -1,0 +1,465 @@
+"""Finance pages (§9, §15): ledger accounts and balances, transactions with a CSV export,
+and the disbursements awaiting payment with their confirmation form.
+
+Who: finance officers, who see and confirm only their side's currency (JP → JPY, KR →
+KRW), and fund officers, who see both and confirm nothing (the payments service decides
+who confirms). Anyone else gets 404, as does a finance officer asking for the other
+side's disbursement. Everything is read through ``fundapp.ledger`` models and filtered in
+SQL; the CSV export streams the entries in batches by id and never loads the table.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, URLResolver, include, path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from fundapp.accounts.models import Role, User
+from fundapp.actors import is_fund_officer
+from fundapp.errors import DomainError
+from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
+from fundapp.ledger.rules import SIDE_CURRENCY
+from projects import permissions_engine as engine_perms
+from projects.models import Disbursement, DisbursementState
+from projects.services import payments as payment_svc
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+ACCOUNT_PAGE_SIZE = 50
+TRANSACTION_PAGE_SIZE = 50
+DISBURSEMENT_PAGE_SIZE = 50
+CSV_BATCH = 2000
+CURRENCIES = ("JPY", "KRW")
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def finance_currencies(user: User) -> tuple[str, ...]:
+    """The currencies a person may see on the finance pages; empty: none (404).
+
+    Fund officers see both; a finance officer sees their side's currency only.
+    """
+    if is_fund_officer(user):
+        return CURRENCIES
+    if user.is_active and user.role == Role.FINANCE_OFFICER and user.side in SIDE_CURRENCY:
+        return (SIDE_CURRENCY[user.side],)
+    return ()
+
+
+def _currencies_or_404(request: HttpRequest) -> tuple[str, ...]:
+    currencies = finance_currencies(_user(request))
+    if not currencies:
+        raise Http404
+    return currencies
+
+
+def _currency_choices(currencies: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [("", _("All currencies"))] + [(c, c) for c in currencies]
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@login_required
+@require_GET
+def account_list(request: HttpRequest) -> HttpResponse:
+    """Ledger accounts with their balances, filtered by currency and code prefix, 50 a page."""
+    currencies = _currencies_or_404(request)
+    currency = request.GET.get("currency", "")
+    prefix = request.GET.get("prefix", "").strip()[:200]
+    accounts = Account.objects.filter(currency__in=currencies)
+    if currency in currencies:
+        accounts = accounts.filter(currency=currency)
+    if prefix:
+        accounts = accounts.filter(code__startswith=prefix)
+    page = Paginator(accounts.order_by("code"), ACCOUNT_PAGE_SIZE).get_page(request.GET.get("page"))
+    sides = [side for side, ccy in SIDE_CURRENCY.items() if ccy in currencies]
+    fund_codes = [f"fund:{side}:{kind}" for side in sides for kind in ("pool", "reserve")]
+    balances = dict(Account.objects.filter(code__in=fund_codes).values_list("code", "balance"))
+    fund = [
+        {
+            "side": side,
+            "currency": SIDE_CURRENCY[side],
+            "pool": balances.get(f"fund:{side}:pool", 0),
+            "reserve": balances.get(f"fund:{side}:reserve", 0),
+        }
+        for side in sides
+    ]
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "projects/finance/accounts.html",
+        {
+            "page": page,
+            "fund": fund,
+            "currencies": currencies,
+            "selected_currency": currency if currency in currencies else "",
+            "prefix": prefix,
+            "query": query.urlencode(),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class TransactionFilterForm(forms.Form):
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"), required=False)
+    date_from = forms.DateField(
+        label=gettext_lazy("From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    date_to = forms.DateField(
+        label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, currencies: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["kind"]).choices = [("", _("All kinds"))] + [
+            (value, str(label)) for value, label in TransactionKind.choices
+        ]
+        cast(forms.ChoiceField, self.fields["currency"]).choices = _currency_choices(currencies)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data
+
+
+def _tokyo_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=TOKYO)
+
+
+def _transaction_filter(data: dict[str, Any], currencies: tuple[str, ...]) -> Q:
+    """The filter on transactions (dates are Asia/Tokyo days, both ends included)."""
+    query = Q(currency__in=currencies)
+    if data.get("kind"):
+        query &= Q(kind=data["kind"])
+    if data.get("currency"):
+        query &= Q(currency=data["currency"])
+    if data.get("date_from"):
+        query &= Q(created_at__gte=_tokyo_start(data["date_from"]))
+    if data.get("date_to"):
+        query &= Q(created_at__lt=_tokyo_start(data["date_to"] + timedelta(days=1)))
+    return query
+
+
+def _cursor(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+@login_required
+@require_GET
+def transaction_list(request: HttpRequest) -> HttpResponse:
+    """Transactions newest first with their entries, paged by id (``?before=`` / ``?after=``),
+    filtered by kind, currency and Asia/Tokyo dates. Two queries a page."""
+    currencies = _currencies_or_404(request)
+    form = TransactionFilterForm(request.GET or None, currencies=currencies)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "projects/finance/transactions.html",
+            {"form": form, "transactions": [], "query": ""},
+            status=422,
+        )
+    data = form.cleaned_data if form.is_bound else {}
+    rows: QuerySet[Transaction] = Transaction.objects.filter(
+        _transaction_filter(data, currencies)
+    ).prefetch_related(
+        Prefetch("entries", queryset=Entry.objects.select_related("account").order_by("id"))
+    )
+    before = _cursor(request.GET.get("before", ""))
+    after = _cursor(request.GET.get("after", ""))
+    if after is not None:
+        chunk = list(rows.filter(id__gt=after).order_by("id")[: TRANSACTION_PAGE_SIZE + 1])
+        has_newer = len(chunk) > TRANSACTION_PAGE_SIZE
+        transactions = list(reversed(chunk[:TRANSACTION_PAGE_SIZE]))
+        has_older = True
+    else:
+        if before is not None:
+            rows = rows.filter(id__lt=before)
+        chunk = list(rows.order_by("-id")[: TRANSACTION_PAGE_SIZE + 1])
+        has_older = len(chunk) > TRANSACTION_PAGE_SIZE
+        transactions = chunk[:TRANSACTION_PAGE_SIZE]
+        has_newer = before is not None
+    query = request.GET.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    return render(
+        request,
+        "projects/finance/transactions.html",
+        {
+            "form": form,
+            "transactions": transactions,
+            "older": transactions[-1].pk if transactions and has_older else None,
+            "newer": transactions[0].pk if transactions and has_newer else None,
+            "query": query.urlencode(),
+        },
+    )
+
+
+class _Echo:
+    """A file-like object whose ``write`` hands back what it is given (for csv.writer)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+CSV_INJECTION_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    return f"'{text}" if text.startswith(CSV_INJECTION_LEADS) else text
+
+
+def transaction_csv_rows(entries: QuerySet[Entry]) -> Iterator[str]:
+    """The CSV, line by line: a UTF-8 BOM (so Excel reads the encoding), the header, then
+    one row per entry in id order, read in batches of ``CSV_BATCH`` by keyset on the id."""
+    writer = csv.writer(_Echo())
+    yield codecs.BOM_UTF8.decode("utf-8") + writer.writerow(
+        [
+            "transaction_id",
+            "created_at",
+            "kind",
+            "reference",
+            "account",
+            "amount",
+            "currency",
+        ]
+    )
+    last = 0
+    while True:
+        batch = list(
+            entries.filter(id__gt=last)
+            .order_by("id")
+            .values_list(
+                "id",
+                "transaction_id",
+                "transaction__created_at",
+                "transaction__kind",
+                "transaction__reference",
+                "account__code",
+                "amount",
+                "currency",
+            )[:CSV_BATCH]
+        )
+        if not batch:
+            return
+        for entry_id, txn_id, created_at, kind, reference, account, amount, currency in batch:
+            last = entry_id
+            yield writer.writerow(
+                [
+                    txn_id,
+                    created_at.astimezone(TOKYO).isoformat(timespec="seconds"),
+                    kind,
+                    _cell(reference),
+                    _cell(account),
+                    amount,
+                    currency,
+                ]
+            )
+        if len(batch) < CSV_BATCH:
+            return
+
+
+@login_required
+@require_GET
+def transaction_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The filtered transactions as CSV, one row per entry, streamed (§15)."""
+    currencies = _currencies_or_404(request)
+    form = TransactionFilterForm(request.GET or None, currencies=currencies)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "projects/finance/transactions.html",
+            {"form": form, "transactions": [], "query": ""},
+            status=422,
+        )
+    data = form.cleaned_data if form.is_bound else {}
+    txn_filter = _transaction_filter(data, currencies)
+    # The same filter, seen from the entry: every condition is on its transaction.
+    entry_filter = Q(transaction__in=Transaction.objects.filter(txn_filter).values("id")) & Q(
+        currency__in=currencies
+    )
+    entries = Entry.objects.filter(entry_filter)
+    stamp = timezone.now().astimezone(TOKYO).strftime("%Y%m%d-%H%M")
+    response = StreamingHttpResponse(
+        transaction_csv_rows(entries), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="transactions-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# --------------------------------------------------------------------------- disbursements
+
+
+class ConfirmPaymentForm(forms.Form):
+    paid_on = forms.DateField(
+        label=gettext_lazy("Paid on"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": gettext_lazy("Give the day the payment was made.")},
+    )
+    reference = forms.CharField(
+        label=gettext_lazy("Payment reference"),
+        max_length=payment_svc.MAX_PAYMENT_REFERENCE,
+        error_messages={"required": gettext_lazy("Give the bank's payment reference.")},
+    )
+
+    def add_service_errors(self, errors: dict[str, list[Any]], message: object) -> None:
+        placed = False
+        for key, texts in errors.items():
+            for text in texts:
+                self.add_error(key if key in self.fields else None, str(text))
+                placed = True
+        if not placed and message:
+            self.add_error(None, str(message))
+
+
+DISBURSEMENT_VIEWS = {
+    "payable": (DisbursementState.PAYABLE,),
+    "paid": (DisbursementState.PAID,),
+}
+
+
+def _disbursement_rows(currencies: tuple[str, ...], state: str) -> QuerySet[Disbursement]:
+    rows = Disbursement.objects.filter(
+        currency__in=currencies, state__in=DISBURSEMENT_VIEWS[state]
+    ).select_related("organisation", "tranche__project", "tranche__stage", "confirmed_by")
+    if state == "paid":
+        return rows.order_by("-confirmed_at", "-id")
+    return rows.order_by("tranche__released_at", "id")
+
+
+def _render_disbursements(
+    request: HttpRequest,
+    *,
+    currencies: tuple[str, ...],
+    failed: Disbursement | None = None,
+    failed_form: ConfirmPaymentForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user = _user(request)
+    state = request.GET.get("state", "payable")
+    if state not in DISBURSEMENT_VIEWS or failed is not None:
+        state = "payable"
+    page = Paginator(_disbursement_rows(currencies, state), DISBURSEMENT_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = []
+    for disbursement in page.object_list:
+        can_confirm = (
+            disbursement.state == DisbursementState.PAYABLE
+            and engine_perms.can_confirm_disbursement(user, disbursement)[0]
+        )
+        is_failed = failed is not None and failed.pk == disbursement.pk
+        form = None
+        if can_confirm:
+            form = (
+                failed_form
+                if is_failed
+                else ConfirmPaymentForm(
+                    prefix=f"d{disbursement.pk}",
+                    initial={"paid_on": timezone.now().astimezone(TOKYO).date()},
+                )
+            )
+        rows.append({"disbursement": disbursement, "form": form, "failed": is_failed})
+    return render(
+        request,
+        "projects/finance/disbursements.html",
+        {
+            "page": page,
+            "rows": rows,
+            "state": state,
+            "currencies": currencies,
+            "error": error,
+            "error_status": status if error else "",
+            "failed": failed,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def disbursement_list(request: HttpRequest) -> HttpResponse:
+    """Disbursements awaiting payment (or paid), of the currencies the person may see."""
+    return _render_disbursements(request, currencies=_currencies_or_404(request))
+
+
+@login_required
+@require_POST
+def disbursement_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm that a disbursement has been paid (``payments.disbursement_confirm``)."""
+    user = _user(request)
+    currencies = _currencies_or_404(request)
+    disbursement = (
+        Disbursement.objects.filter(pk=pk, currency__in=currencies)
+        .select_related("tranche", "organisation")
+        .first()
+    )
+    if disbursement is None:
+        raise Http404
+    form = ConfirmPaymentForm(request.POST, prefix=f"d{disbursement.pk}")
+    if not form.is_valid():
+        return _render_disbursements(
+            request, currencies=currencies, failed=disbursement, failed_form=form, status=422
+        )
+    try:
+        payment_svc.disbursement_confirm(
+            disbursement=disbursement,
+            actor=user,
+            paid_on=form.cleaned_data["paid_on"],
+            reference=form.cleaned_data["reference"],
+        )
+    except DomainError as exc:
+        form.add_service_errors(exc.errors, exc.message)
+        return _render_disbursements(
+            request,
+            currencies=currencies,
+            failed=disbursement,
+            failed_form=form,
+            error=str(exc.message),
+            status=exc.status,
+        )
+    messages.success(
+        request,
+        _("Payment to %(organisation)s confirmed.") % {"organisation": disbursement.organisation},
+    )
+    return redirect("finance:disbursements")
+
+
+_routes: list[URLPattern | URLResolver] = [
+    path("", account_list, name="accounts"),
+    path("transactions/", transaction_list, name="transactions"),
+    path("transactions/export.csv", transaction_export, name="transactions_csv"),
+    path("disbursements/", disbursement_list, name="disbursements"),
+    path("disbursements/<int:pk>/confirm/", disbursement_confirm_view, name="disbursement_confirm"),
+]
+
+# Namespaced "finance:…".
+urlpatterns: list[URLPattern | URLResolver] = [path("finance/", include((_routes, "finance")))]

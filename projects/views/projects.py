@@ -1,0 +1,515 @@
+"""Project pages (§7, §8, §15): the project list, the project page with its stage / gate /
+tranche timeline and KPI charts, and the gate review with the two-person decision form.
+
+Projects and gates are fetched through ``projects_visible_to`` (anything not visible
+answers 404: reviewers and other organisations' researchers never learn a project
+exists). Everyone who sees a project sees its gate review; only fund officers get the
+"Evaluate now" button and the decision form, and the services check again. A refused
+action renders the page again with the service's message beside the field and the
+service's status (403, 409, 422); nothing typed is lost.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, URLResolver, include, path
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from fundapp.accounts.models import User
+from fundapp.actors import is_fund_officer, is_fund_staff
+from fundapp.audit.services import history_for
+from fundapp.errors import DomainError, NotFound
+from projects import permissions_engine as engine_perms
+from projects.models import (
+    KPI,
+    Call,
+    ConsortiumRole,
+    DecisionState,
+    Disbursement,
+    Gate,
+    GateDecision,
+    GateDecisionKind,
+    GateEvaluation,
+    GateOutcome,
+    GateState,
+    Measurement,
+    Project,
+    ProjectState,
+    Stage,
+    Tranche,
+)
+from projects.rules import gates as rules
+from projects.selectors.decisions import PendingApproval, gate_pending_approval
+from projects.selectors.gates import (
+    evaluation_history,
+    get_gate_for_actor,
+    kpi_progress,
+    latest_evaluation,
+)
+from projects.selectors.projects import get_project_for_actor, projects_visible_to
+from projects.services import decisions as decision_svc
+from projects.services import gates as gate_svc
+
+PAGE_SIZE = 25
+EVIDENCE_LIMIT = 200
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _project_or_404(user: User, pk: object) -> Project:
+    try:
+        return get_project_for_actor(user, pk)
+    except NotFound:
+        raise Http404 from None
+
+
+def _gate_or_404(user: User, pk: object) -> Gate:
+    try:
+        return get_gate_for_actor(user, pk)
+    except NotFound:
+        raise Http404 from None
+
+
+# --------------------------------------------------------------------------- list
+
+
+@login_required
+@require_GET
+def project_list(request: HttpRequest) -> HttpResponse:
+    """The projects the person may see, filtered by state and call, 25 a page.
+
+    Four queries whatever the page size: the count, the page (with call, area, running
+    stage and its gate joined), the calls for the filter, and the session.
+    """
+    user = _user(request)
+    visible = projects_visible_to(user)
+    state = request.GET.get("state", "")
+    call_id = request.GET.get("call", "")
+    rows = visible
+    if state in ProjectState.values:
+        rows = rows.filter(state=state)
+    if call_id.isdigit():
+        rows = rows.filter(call_id=int(call_id))
+    rows = rows.select_related("call", "research_area", "current_stage__gate").order_by(
+        "-awarded_at", "-id"
+    )
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    calls = (
+        Call.objects.filter(pk__in=visible.values("call_id"))
+        .only("id", "title_en", "title_ja", "title_ko")
+        .order_by("-opens_at", "id")
+    )
+    return render(
+        request,
+        "projects/projects/list.html",
+        {
+            "page": page,
+            "states": ProjectState.choices,
+            "selected_state": state,
+            "calls": calls,
+            "selected_call": int(call_id) if call_id.isdigit() else None,
+            "query": query.urlencode(),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- project page
+
+
+def _organisation_rows(project: Project) -> list[dict[str, Any]]:
+    """Each consortium organisation with its share of its side's budget (§5)."""
+    members = list(project.organisations.select_related("organisation").order_by("order", "id"))
+    totals: dict[str, int] = defaultdict(int)
+    for member in members:
+        totals[member.side] += member.budget
+    roles = dict(ConsortiumRole.choices)
+    return [
+        {
+            "member": member,
+            "role": roles.get(member.role, member.role),
+            "share": (member.budget * 100 / totals[member.side]) if totals[member.side] else None,
+        }
+        for member in members
+    ]
+
+
+def _latest_evaluations(gate_ids: Sequence[int]) -> dict[int, GateEvaluation]:
+    """The latest snapshot of each gate, in one query (PostgreSQL ``DISTINCT ON``)."""
+    if not gate_ids:
+        return {}
+    rows = (
+        GateEvaluation.objects.filter(gate_id__in=gate_ids)
+        .order_by("gate_id", "-id")
+        .distinct("gate_id")
+        .only("id", "gate_id", "round", "score", "outcome", "evaluated_at")
+    )
+    return {row.gate_id: row for row in rows}
+
+
+def _live_decisions(gate_ids: Sequence[int]) -> dict[int, GateDecision]:
+    """The latest non-cancelled decision of each gate, in one query."""
+    if not gate_ids:
+        return {}
+    rows = (
+        GateDecision.objects.filter(gate_id__in=gate_ids)
+        .exclude(state=DecisionState.CANCELLED)
+        .order_by("gate_id", "-round", "-id")
+        .distinct("gate_id")
+    )
+    return {row.gate_id: row for row in rows}
+
+
+def _window(stage: Stage | None) -> tuple[Any, Any]:
+    """The stage's measurement window (§8): its start day to the end of its gate day."""
+    if stage is None or stage.started_on is None:
+        return None, None
+    gate = getattr(stage, "gate", None)
+    start = rules.stage_window_start(stage.started_on)
+    cutoff = rules.gate_cutoff(gate.due_on) if gate is not None else None
+    return start, cutoff
+
+
+@login_required
+@require_GET
+def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Header, consortium, the timeline of stages (gate, outcome, decision, tranches),
+    disbursements and the KPI charts of the running stage; officers also see the history."""
+    user = _user(request)
+    project = _project_or_404(user, pk)
+    stages = list(project.stages.select_related("gate").order_by("number"))
+    gate_ids = [s.gate.pk for s in stages if getattr(s, "gate", None) is not None]
+    evaluations = _latest_evaluations(gate_ids)
+    decisions = _live_decisions(gate_ids)
+    tranches = list(
+        Tranche.objects.filter(project=project)
+        .select_related("stage")
+        .order_by("stage__number", "side")
+    )
+    tranches_by_stage: dict[int, list[Tranche]] = defaultdict(list)
+    for tranche in tranches:
+        tranches_by_stage[tranche.stage_id].append(tranche)
+    timeline = []
+    for stage in stages:
+        gate = getattr(stage, "gate", None)
+        timeline.append(
+            {
+                "stage": stage,
+                "gate": gate,
+                "evaluation": evaluations.get(gate.pk) if gate is not None else None,
+                "decision": decisions.get(gate.pk) if gate is not None else None,
+                "tranches": tranches_by_stage.get(stage.pk, []),
+                "current": stage.pk == project.current_stage_id,
+            }
+        )
+    disbursements = list(
+        Disbursement.objects.filter(tranche__project=project)
+        .select_related("organisation", "tranche__stage")
+        .order_by("tranche__stage__number", "tranche__side", "id")
+    )
+    current = next((s for s in stages if s.pk == project.current_stage_id), None)
+    series = kpi_progress(project, stage=current) if current is not None else []
+    window_start, cutoff = _window(current)
+    return render(
+        request,
+        "projects/projects/detail.html",
+        {
+            "project": project,
+            "organisations": _organisation_rows(project),
+            "timeline": timeline,
+            "disbursements": disbursements,
+            "current_stage": current,
+            "series": series,
+            "window_start": window_start,
+            "cutoff": cutoff,
+            "is_staff_view": is_fund_staff(user),
+            "history": list(history_for(project)) if is_fund_staff(user) else [],
+        },
+    )
+
+
+# --------------------------------------------------------------------------- gate review
+
+
+def _kind_label(kind: str, override: bool) -> str:
+    label = str(GateDecisionKind(kind).label)
+    if override:
+        return _("%(kind)s — override, written justification required") % {"kind": label}
+    return label
+
+
+class GateDecisionForm(forms.Form):
+    """One approval of a gate decision (§8). The kinds offered are those the outcome
+    allows (``projects.rules.gates.decisions_for``) and, marked as such, the overrides;
+    while a first approval is pending only its kind can be approved."""
+
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Decision"),
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a decision.")},
+    )
+    justification = forms.CharField(
+        label=gettext_lazy("Justification"),
+        required=False,
+        max_length=decision_svc.MAX_JUSTIFICATION,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=gettext_lazy(
+            "Required when the decision overrides the evaluation's outcome; shown to both sides."
+        ),
+    )
+    extension_months = forms.IntegerField(
+        label=gettext_lazy("Extension (months)"),
+        required=False,
+        min_value=1,
+        max_value=120,
+        help_text=gettext_lazy("Only for an extension."),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        evaluation: GateEvaluation | None,
+        pending: PendingApproval | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if pending is not None:
+            kwargs.setdefault(
+                "initial", {"kind": pending.kind, "extension_months": pending.extension_months}
+            )
+        super().__init__(*args, **kwargs)
+        choices: list[tuple[str, str]] = []
+        if evaluation is not None:
+            offered = [
+                (kind, override)
+                for kind, override in decision_svc.decision_choices(evaluation)
+                if pending is None or kind == pending.kind
+            ]
+            # The kinds §8 gives the outcome first, the overrides after them.
+            offered.sort(key=lambda c: (c[1], GateDecisionKind.values.index(c[0])))
+            choices = [(kind, _kind_label(kind, override)) for kind, override in offered]
+        kind_field = cast(forms.ChoiceField, self.fields["kind"])
+        kind_field.choices = choices
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") == GateDecisionKind.EXTEND and not data.get("extension_months"):
+            self.add_error("extension_months", _("Give the extension in whole months."))
+        return data
+
+    def add_service_errors(self, errors: Mapping[str, Sequence[Any]], message: object) -> None:
+        placed = False
+        for key, texts in errors.items():
+            for text in texts:
+                self.add_error(key if key in self.fields else None, str(text))
+                placed = True
+        if not placed and message:
+            self.add_error(None, str(message))
+
+
+def _decision_status(user: User, pending: PendingApproval | None) -> tuple[bool, str]:
+    """May this person approve now, and if not, why (shown instead of the form)?"""
+    allowed, reason = engine_perms.can_decide_gate(user)
+    if not allowed:
+        return False, reason
+    if pending is not None:
+        return engine_perms.can_complete_gate_decision(user, pending.decision)
+    return True, ""
+
+
+def _evidence(stage: Stage, start: Any, cutoff: Any) -> list[Measurement]:
+    """The stage's measurements in its window with their notes and evidence files."""
+    rows = Measurement.objects.filter(kpi__stage=stage).select_related(
+        "kpi", "created_by", "created_by_api_key", "rejected_by"
+    )
+    if start is not None:
+        rows = rows.filter(measured_at__gte=start)
+    if cutoff is not None:
+        rows = rows.filter(measured_at__lte=cutoff)
+    return list(rows.order_by("-measured_at", "-id")[:EVIDENCE_LIMIT])
+
+
+def _kpi_rows(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
+    """One row per KPI of the stage, with the latest evaluation's figures for it."""
+    results: dict[int, dict[str, Any]] = {}
+    if evaluation is not None and isinstance(evaluation.kpi_results, list):
+        for result in evaluation.kpi_results:
+            if isinstance(result, dict) and "kpi_id" in result:
+                results[int(result["kpi_id"])] = result
+    return [{"kpi": kpi, "result": results.get(kpi.pk)} for kpi in kpis]
+
+
+def _render_gate(
+    request: HttpRequest,
+    gate: Gate,
+    *,
+    form: GateDecisionForm | None = None,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user = _user(request)
+    stage = gate.stage
+    project = stage.project
+    evaluation = latest_evaluation(gate)
+    pending = gate_pending_approval(gate)
+    kpis = list(KPI.objects.filter(stage=stage).order_by("id"))
+    if evaluation is not None:
+        window_start, cutoff = evaluation.window_start, evaluation.cutoff
+    else:
+        window_start, cutoff = _window(stage)
+    decisions = list(
+        GateDecision.objects.filter(gate=gate)
+        .select_related("first_officer", "second_officer", "evaluation")
+        .order_by("-round", "-id")
+    )
+    completed = next(
+        (d for d in decisions if d.state == DecisionState.COMPLETED and d.round == gate.round),
+        None,
+    )
+    if completed is None and gate.state == GateState.DECIDED:
+        completed = next((d for d in decisions if d.state == DecisionState.COMPLETED), None)
+    is_officer = is_fund_officer(user)
+    open_for_decision = (
+        gate.state != GateState.DECIDED
+        and evaluation is not None
+        and project.state in (ProjectState.ACTIVE, ProjectState.SUSPENDED)
+    )
+    # A first approval taken on an older snapshot is cancelled by the next approval, which
+    # starts over; the form then offers every kind again.
+    live_pending = pending if pending is not None and not pending.stale else None
+    can_approve, approve_reason = _decision_status(user, live_pending)
+    if is_officer and open_for_decision and form is None:
+        form = GateDecisionForm(evaluation=evaluation, pending=live_pending)
+    can_evaluate = (
+        is_officer
+        and gate.state != GateState.DECIDED
+        and pending is None
+        and project.state == ProjectState.ACTIVE
+    )
+    return render(
+        request,
+        "projects/projects/gate.html",
+        {
+            "gate": gate,
+            "stage": stage,
+            "project": project,
+            "evaluation": evaluation,
+            "kpi_rows": _kpi_rows(kpis, evaluation),
+            "series": kpi_progress(project, stage=stage),
+            "window_start": window_start,
+            "cutoff": cutoff,
+            "evidence": _evidence(stage, window_start, cutoff),
+            "history": list(evaluation_history(gate)),
+            "decisions": decisions,
+            "completed": completed,
+            "pending": pending,
+            "is_officer": is_officer,
+            "read_only": not is_officer,
+            "open_for_decision": open_for_decision,
+            "can_approve": can_approve and open_for_decision,
+            "approve_reason": approve_reason,
+            "can_evaluate": can_evaluate,
+            "form": form,
+            "error": error,
+            "error_status": status if error else "",
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def gate_review(request: HttpRequest, pk: int) -> HttpResponse:
+    """The gate review (§15): per-KPI table and charts, evidence, evaluation history and, for
+    fund officers, "Evaluate now" and the decision form with the two-person state."""
+    gate = _gate_or_404(_user(request), pk)
+    return _render_gate(request, gate)
+
+
+@login_required
+@require_POST
+def gate_evaluate_now(request: HttpRequest, pk: int) -> HttpResponse:
+    """Evaluate the gate now (a new snapshot, §8); the service checks who may."""
+    user = _user(request)
+    gate = _gate_or_404(user, pk)
+    try:
+        evaluation = gate_svc.gate_evaluate(gate=gate, actor=user)
+    except DomainError as exc:
+        gate.refresh_from_db()
+        return _render_gate(request, gate, error=str(exc.message), status=exc.status)
+    messages.success(
+        request,
+        _("Evaluated: %(outcome)s with a score of %(score)s.")
+        % {"outcome": GateOutcome(evaluation.outcome).label, "score": evaluation.score},
+    )
+    return redirect("projects:gate", pk=gate.pk)
+
+
+@login_required
+@require_POST
+def gate_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve a gate decision: the first approval is stored as pending, the second (the
+    other side) completes it (§2, §8)."""
+    user = _user(request)
+    gate = _gate_or_404(user, pk)
+    allowed, reason = engine_perms.can_decide_gate(user)
+    if not allowed:
+        return _render_gate(request, gate, error=reason, status=403)
+    evaluation = latest_evaluation(gate)
+    if evaluation is None:
+        message = _("Evaluate the gate first; a decision is taken on an evaluation.")
+        return _render_gate(request, gate, error=message, status=409)
+    pending = gate_pending_approval(gate)
+    if pending is not None and pending.stale:
+        pending = None
+    form = GateDecisionForm(request.POST, evaluation=evaluation, pending=pending)
+    if not form.is_valid():
+        return _render_gate(request, gate, form=form, status=422)
+    data = form.cleaned_data
+    try:
+        decision = decision_svc.gate_decision_approve(
+            gate=gate,
+            actor=user,
+            kind=data["kind"],
+            justification=data.get("justification") or "",
+            extension_months=data.get("extension_months")
+            if data["kind"] == GateDecisionKind.EXTEND
+            else None,
+        )
+    except DomainError as exc:
+        form.add_service_errors(exc.errors, exc.message)
+        gate.refresh_from_db()
+        return _render_gate(request, gate, form=form, error=str(exc.message), status=exc.status)
+    if decision.state == DecisionState.COMPLETED:
+        messages.success(request, _("The decision is complete."))
+    else:
+        messages.success(
+            request,
+            _("Your approval is recorded; a fund officer of the other side must approve too."),
+        )
+    return redirect("projects:gate", pk=gate.pk)
+
+
+_routes: list[URLPattern | URLResolver] = [
+    path("projects/", project_list, name="list"),
+    path("projects/<int:pk>/", project_detail, name="project"),
+    path("gates/<int:pk>/", gate_review, name="gate"),
+    path("gates/<int:pk>/evaluate/", gate_evaluate_now, name="gate_evaluate"),
+    path("gates/<int:pk>/decide/", gate_decide, name="gate_decide"),
+]
+
+# Namespaced "projects:…" (``projects:project`` is the name the notifications link to).
+urlpatterns: list[URLPattern | URLResolver] = [path("", include((_routes, "projects")))]
