@@ -55,6 +55,16 @@ SCHEDULES: tuple[Schedule, ...] = (
         Every(minutes=15),
         "Evaluate every gate past its day that has no decision yet (§8, §16).",
     ),
+    Schedule(
+        "notifications.reconcile_notification_emails",
+        Every(minutes=10),
+        "Re-enqueue notification e-mails a lost broker message left unsent; give up after 24 hours (§13, §16).",
+    ),
+    Schedule(
+        "api.purge_idempotency_records",
+        DailyAt(hour=3, minute=30),
+        "Forget idempotency keys older than 30 days (§14).",
+    ),
 )
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from fundapp.accounts.models import ApiKey, Scope, User
 from fundapp.actors import Actor, is_fund_officer
@@ -25,6 +27,7 @@ from projects.models import (
     Gate,
     GateDecision,
     GateEvaluation,
+    GateOutcome,
     GateState,
     Measurement,
     Project,
@@ -39,6 +42,7 @@ from projects.models.projects import STAGE_TRANSITIONS
 from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
 from projects.services.decisions import gate_decide_automatically
+from projects.services.notices import notify_people, project_pis, project_url
 
 Decision = tuple[bool, str]
 
@@ -276,6 +280,17 @@ def gate_evaluate(
                 "outcome": result.outcome,
                 "as_of": as_of.isoformat(),
             },
+        )
+        notify_people(
+            users=project_pis(project),
+            kind="gate_evaluated",
+            title=format_lazy(
+                _lazy("Stage {number} gate evaluated: {outcome} (score {score})"),
+                number=stage.number,
+                outcome=GateOutcome(result.outcome).label,
+                score=str(result.score),
+            ),
+            url=project_url(project),
         )
         gate_decide_automatically(evaluation=evaluation)
     return evaluation

@@ -18,8 +18,11 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from fundapp.accounts.models import ApiKey, Membership, Organisation, User
@@ -58,6 +61,7 @@ from projects.models.proposals import PROPOSAL_TRANSITIONS
 from projects.rules import proposals as rules
 from projects.rules.proposals import Problems
 from projects.selectors.proposals import claimed_effort
+from projects.services.notices import notify_people
 
 from . import inputs
 
@@ -939,6 +943,39 @@ def proposal_snapshot(proposal: Proposal) -> dict[str, Any]:
 # --------------------------------------------------------------------------- transitions
 
 
+def _proposal_url(proposal: Proposal) -> str:
+    try:
+        return reverse("proposals:detail", args=[proposal.pk])
+    except NoReverseMatch:
+        return ""
+
+
+def _named_pis(proposal: Proposal) -> list[User]:
+    return list(
+        User.objects.filter(proposal_roles__proposal=proposal, proposal_roles__role=PersonRole.PI)
+    )
+
+
+def _notify_submitted(proposal: Proposal) -> None:
+    """The PIs hear that it went in; the lead organisations' research offices that it
+    awaits their endorsement (§5, §13)."""
+    offices = User.objects.filter(
+        memberships__research_office=True,
+        memberships__organisation__in=proposal.members.filter(
+            role__in=permissions.LEAD_ROLES
+        ).values("organisation"),
+        is_active=True,
+    )
+    notify_people(
+        users=[*_named_pis(proposal), *offices],
+        kind="proposal_submitted",
+        title=format_lazy(
+            _lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
+        ),
+        url=_proposal_url(proposal),
+    )
+
+
 def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = None) -> Proposal:
     """Submit a draft: every eligibility rule is checked by the server clock (a late
     submission is refused whatever the client's clock says); the content is frozen as a
@@ -970,6 +1007,7 @@ def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = 
             before={"state": before},
             after={"state": locked.state, "version": version.number},
         )
+        _notify_submitted(locked)
     return locked
 
 
@@ -1061,6 +1099,16 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
         obj=locked,
         before={"state": before},
         after={"state": target, "reasons": reasons},
+    )
+    notify_people(
+        users=_named_pis(locked),
+        kind="eligibility_decided",
+        title=format_lazy(
+            _lazy("Your proposal “{title}” is {state}"),
+            title=locked.title,
+            state=ProposalState(target).label,
+        ),
+        url=_proposal_url(locked),
     )
 
 

@@ -232,3 +232,27 @@ def test_when_the_first_fails_the_waiting_duplicate_performs_the_write():
     assert "Idempotent-Replayed" not in results[1]
     assert Organisation.objects.filter(code="JP-RACE-2").count() == 1
     assert IdempotencyRecord.objects.get().request_hash == request_hash({"code": "JP-RACE-2"})
+
+
+@pytest.mark.django_db
+def test_old_idempotency_records_are_purged():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fundapp.api.models import IdempotencyRecord
+    from fundapp.api.tasks import purge_idempotency_records
+
+    def record(key):
+        return IdempotencyRecord.objects.create(
+            actor_kind="user", actor_id=1, key=key, method="POST", path="/x", request_hash="0" * 64
+        )
+
+    old = record("old")
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=31)
+    )
+    record("new")
+
+    assert purge_idempotency_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
