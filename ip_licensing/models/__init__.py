@@ -1,0 +1,27 @@
+from .assets import AssetKind, AssetStatus, IPAsset
+from .licences import (
+    AllocationChange,
+    Exclusivity,
+    Licence,
+    LicenceApproval,
+    LicenceAsset,
+    LicenceState,
+    LicenceUserObjectPermission,
+    Purpose,
+    RoyaltyReport,
+)
+
+__all__ = [
+    "AllocationChange",
+    "AssetKind",
+    "AssetStatus",
+    "Exclusivity",
+    "IPAsset",
+    "Licence",
+    "LicenceApproval",
+    "LicenceAsset",
+    "LicenceState",
+    "LicenceUserObjectPermission",
+    "Purpose",
+    "RoyaltyReport",
+]

@@ -1,0 +1,276 @@
+"""Licences (§10.2–§10.3), their two-person approvals, royalty reports (§10.5) and
+changes of a project's return-allocation table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pgtrigger
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from guardian.models import UserObjectPermissionBase
+
+from fundapp.accounts.models import Organisation
+from fundapp.money import AmountField
+
+from .assets import IPAsset
+
+
+class Purpose(models.TextChoices):
+    RESEARCH = "research", _("Research")
+    DEVELOPMENT = "development", _("Development")
+    MANUFACTURING = "manufacturing", _("Manufacturing")
+    SALE = "sale", _("Sale")
+    INTERNAL_USE = "internal_use", _("Internal use")
+
+
+class Exclusivity(models.TextChoices):
+    NON_EXCLUSIVE = "non_exclusive", _("Non-exclusive")
+    EXCLUSIVE = "exclusive", _("Exclusive")
+
+
+class LicenceState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    PENDING = "pending", _("Pending approval")
+    APPROVED = "approved", _("Approved")
+    ACTIVE = "active", _("Active")
+    EXPIRED = "expired", _("Expired")
+    TERMINATED = "terminated", _("Terminated")
+    SUSPENDED = "suspended", _("Suspended")
+
+
+LICENCE_TRANSITIONS: dict[str, set[str]] = {
+    LicenceState.DRAFT: {LicenceState.PENDING, LicenceState.TERMINATED},
+    LicenceState.PENDING: {LicenceState.APPROVED, LicenceState.DRAFT, LicenceState.TERMINATED},
+    LicenceState.APPROVED: {LicenceState.ACTIVE, LicenceState.EXPIRED, LicenceState.TERMINATED},
+    LicenceState.ACTIVE: {LicenceState.EXPIRED, LicenceState.SUSPENDED, LicenceState.TERMINATED},
+    LicenceState.SUSPENDED: {LicenceState.ACTIVE, LicenceState.EXPIRED, LicenceState.TERMINATED},
+    LicenceState.EXPIRED: set(),
+    LicenceState.TERMINATED: set(),
+}
+
+
+class Licence(models.Model):
+    reference = models.CharField(_("reference"), max_length=32, unique=True)
+    licensor = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="licences_granted",
+        verbose_name=_("licensor"),
+    )
+    licensee = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        related_name="licences_held",
+        verbose_name=_("licensee"),
+    )
+    assets: models.ManyToManyField[IPAsset, LicenceAsset] = models.ManyToManyField(
+        IPAsset, through="LicenceAsset", related_name="licences", verbose_name=_("assets")
+    )
+    fields_of_use = ArrayField(models.CharField(max_length=120), verbose_name=_("fields of use"))
+    purposes = ArrayField(
+        models.CharField(max_length=16, choices=Purpose.choices), verbose_name=_("purposes")
+    )
+    territories = ArrayField(models.CharField(max_length=2), verbose_name=_("territories"))
+    start_on = models.DateField(_("start"))
+    end_on = models.DateField(_("end"))
+    exclusivity = models.CharField(_("exclusivity"), max_length=16, choices=Exclusivity.choices)
+    sublicensable = models.BooleanField(_("sublicensable"), default=False)
+    royalty_rate = models.DecimalField(
+        _("royalty rate"),
+        max_digits=7,
+        decimal_places=6,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+    )
+    minimum_annual_royalty = AmountField(_("minimum annual royalty"))
+    upfront_fee = AmountField(_("upfront fee"))
+    currency = models.CharField(
+        _("currency"), max_length=3, choices=[("JPY", "JPY"), ("KRW", "KRW")]
+    )
+    state = models.CharField(
+        _("state"), max_length=12, choices=LicenceState.choices, default=LicenceState.DRAFT
+    )
+    licensor_accepted_at = models.DateTimeField(null=True, blank=True)
+    licensee_accepted_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.TextField(blank=True)
+    renewal_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="renewed_by",
+        verbose_name=_("renewal of"),
+    )
+    upfront_posted = models.BooleanField(default=False)
+    reminded_30_at = models.DateTimeField(null=True, blank=True)
+    reminded_7_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("licence")
+        verbose_name_plural = _("licences")
+        indexes = [
+            models.Index(fields=["licensee", "state"], name="licence_licensee_state_idx"),
+            models.Index(fields=["state", "start_on", "end_on"], name="licence_state_term_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_on__gte=F("start_on")), name="licence_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=~Q(licensor=F("licensee")), name="licence_not_to_itself"
+            ),
+            models.CheckConstraint(
+                condition=Q(royalty_rate__gte=0, royalty_rate__lte=1), name="licence_rate_fraction"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class LicenceUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Licence, on_delete=models.CASCADE)
+
+
+class LicenceAsset(models.Model):
+    licence = models.ForeignKey(Licence, on_delete=models.CASCADE, related_name="licence_assets")
+    asset = models.ForeignKey(IPAsset, on_delete=models.PROTECT, related_name="licence_links")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["licence", "asset"], name="licence_asset_unique")
+        ]
+        indexes = [models.Index(fields=["asset", "licence"], name="licence_asset_lookup_idx")]
+
+
+class LicenceApproval(models.Model):
+    """The two-person approval of a licence (§2): a fund officer of each side."""
+
+    licence = models.ForeignKey(Licence, on_delete=models.PROTECT, related_name="approvals")
+    state = models.CharField(max_length=16, default="pending")  # pending | completed | cancelled
+    first_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    first_side = models.CharField(max_length=2)
+    first_at = models.DateTimeField(default=timezone.now)
+    second_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_side = models.CharField(max_length=2, blank=True)
+    second_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
+                name="licence_approval_two_people",
+            ),
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
+                name="licence_approval_two_sides",
+            ),
+            models.UniqueConstraint(
+                fields=["licence"],
+                condition=~Q(state="cancelled"),
+                name="licence_approval_one_live",
+            ),
+        ]
+
+
+class RoyaltyReport(models.Model):
+    """A licensee's net sales for one licence and quarter. Immutable: a correction is a new
+    report that supersedes it, and only the difference is posted (§10.5)."""
+
+    licence = models.ForeignKey(Licence, on_delete=models.PROTECT, related_name="royalty_reports")
+    quarter = models.CharField(_("quarter"), max_length=7)  # 2026-Q3
+    net_sales = AmountField(_("net sales"))
+    royalty_due = models.BigIntegerField(_("royalty due"))
+    posted_amount = models.BigIntegerField(
+        _("posted"),
+        help_text=_("What this report posted: the difference to the one it supersedes."),
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reported_at = models.DateTimeField(default=timezone.now)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reported_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ledger_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="royalty_report",
+    )
+
+    class Meta:
+        ordering = ["licence", "quarter", "reported_at"]
+        constraints = [
+            # One first report per licence and quarter; corrections chain through `supersedes`.
+            models.UniqueConstraint(
+                fields=["licence", "quarter"],
+                condition=Q(supersedes__isnull=True),
+                name="royalty_report_first_unique",
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="royalty_report_immutable", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
+
+
+class AllocationChange(models.Model):
+    """A proposed new return-allocation table for a project, applied on the second
+    approval (two-person rule, §10.5)."""
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="allocation_changes"
+    )
+    table = models.JSONField(help_text=_("[[organisation id, basis points], …] summing to 10,000"))
+    reason = models.TextField(_("reason"))
+    state = models.CharField(max_length=16, default="pending")
+    first_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    first_side = models.CharField(max_length=2)
+    first_at = models.DateTimeField(default=timezone.now)
+    second_officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    second_side = models.CharField(max_length=2, blank=True)
+    second_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
+                name="allocation_change_two_people",
+            ),
+            models.CheckConstraint(
+                condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
+                name="allocation_change_two_sides",
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(state="pending"),
+                name="allocation_change_one_pending",
+            ),
+        ]
