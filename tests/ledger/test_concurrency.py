@@ -1,14 +1,12 @@
 """Real threads against real PostgreSQL: a movement is posted at most once, never overdrawn."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from fundapp.errors import Conflict
 from fundapp.ledger.models import Account, Transaction
 from fundapp.ledger.selectors import account_balance, account_balances, ledger_verify
 from fundapp.ledger.services import InsufficientFunds, ledger_post
+from tests.concurrency import run_at_once as _run_at_once
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,27 +14,7 @@ THREADS = 8
 
 
 def run_at_once(work):
-    """Run ``work(i)`` in THREADS threads released together; return results and errors."""
-    barrier = threading.Barrier(THREADS)
-    results: list = [None] * THREADS
-    errors: list = [None] * THREADS
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work(index)
-        except Exception as exc:
-            errors[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results, errors
+    return _run_at_once(work, threads=THREADS)
 
 
 def test_same_reference_posted_by_eight_threads_exists_once():

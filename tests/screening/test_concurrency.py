@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from fundapp.accounts.models import Role
 from fundapp.audit.models import AuditEvent
@@ -13,6 +10,7 @@ from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict
 from fundapp.screening.models import ScreeningCase, ScreeningState
 from fundapp.screening.services import screening_case_decide, screening_case_open
+from tests.concurrency import run_at_once as _run_at_once
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,26 +19,7 @@ THREADS = 6
 
 
 def run_at_once(work):
-    barrier = threading.Barrier(THREADS)
-    results: list = [None] * THREADS
-    errors: list = [None] * THREADS
-
-    def worker(index):
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work(index)
-        except Exception as exc:
-            errors[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results, errors
+    return _run_at_once(work, threads=THREADS)
 
 
 def test_concurrent_opens_converge_on_one_case_with_every_reason():
