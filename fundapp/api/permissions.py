@@ -23,6 +23,11 @@ class HasScope(BasePermission):
         scopes = getattr(view, "required_scopes", {})
         action = getattr(view, "action", None)
         needed = scopes.get(action) or scopes.get(request.method) or scopes.get("*")
-        if needed is None:
-            return False
-        return request.user.has_scope(needed)
+        if needed is not None and request.user.has_scope(needed):
+            return True
+        # A detail route answers 404 for an object the key may not see, never 403 (§2):
+        # look it up first; only a visible object gets the scope refusal.
+        lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
+        if lookup in getattr(view, "kwargs", {}) and hasattr(view, "get_object"):
+            view.get_object()
+        return False

@@ -3,8 +3,9 @@ and the disbursements awaiting payment with their confirmation form.
 
 Who: finance officers, who see and confirm only their side's currency (JP → JPY, KR →
 KRW), and fund officers, who see both and confirm nothing (the payments service decides
-who confirms). Anyone else gets 404, as does a finance officer asking for the other
-side's disbursement. Everything is read through ``fundapp.ledger`` models and filtered in
+who confirms). Anyone else gets 404 on these pages. Confirming a disbursement of a
+project one can see but may not pay (another side's, or not a finance officer) answers
+403 with the reason; one of a project one cannot see answers 404. Everything is read through ``fundapp.ledger`` models and filtered in
 SQL; the CSV export streams the entries in batches by id and never loads the table.
 """
 
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -37,6 +39,7 @@ from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions_engine as engine_perms
 from projects.models import Disbursement, DisbursementState
+from projects.selectors.projects import projects_visible_to
 from projects.services import payments as payment_svc
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -416,14 +419,18 @@ def disbursement_list(request: HttpRequest) -> HttpResponse:
 def disbursement_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm that a disbursement has been paid (``payments.disbursement_confirm``)."""
     user = _user(request)
-    currencies = _currencies_or_404(request)
+    # Not visible → 404; visible but not this person's to confirm → 403 with the reason (§2).
     disbursement = (
-        Disbursement.objects.filter(pk=pk, currency__in=currencies)
+        Disbursement.objects.filter(pk=pk, tranche__project__in=projects_visible_to(user))
         .select_related("tranche", "organisation")
         .first()
     )
     if disbursement is None:
         raise Http404
+    allowed, reason = engine_perms.can_confirm_disbursement(user, disbursement)
+    if not allowed:
+        raise PermissionDenied(reason)
+    currencies = _currencies_or_404(request)
     form = ConfirmPaymentForm(request.POST, prefix=f"d{disbursement.pk}")
     if not form.is_valid():
         return _render_disbursements(

@@ -97,15 +97,17 @@ def test_others_get_403_for_the_list_and_404_for_a_case(api_client, request, cas
 
 
 @pytest.mark.parametrize("scopes", [[], ["proposals:read", "proposals:write", "licences:read"]])
-def test_api_keys_get_403_everywhere(case, scopes):
+def test_api_keys_get_403_on_the_list_and_404_on_cases(case, scopes):
+    """Keys have no screening scope: the list is refused, and a case they may not see is
+    404 like any object one may not see (§2)."""
     client = key_client(scopes)
 
+    assert client.get(LIST).status_code == 403
     for response in (
-        client.get(LIST),
         client.get(detail(case.pk)),
         client.post(decide(case.pk), {"decision": "clear", "reason": "x"}, format="json"),
     ):
-        assert response.status_code == 403
+        assert response.status_code == 404
         assert response["Content-Type"] == "application/problem+json"
     case.refresh_from_db()
     assert case.state == ScreeningState.OPEN

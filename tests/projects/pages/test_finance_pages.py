@@ -288,14 +288,15 @@ def test_a_second_confirmation_with_another_reference_shows_the_conflict(client,
     assert jp.reference == "A-1"
 
 
-def test_the_other_sides_disbursement_is_404_for_a_finance_officer(client, world):
+def test_the_other_sides_disbursement_is_403_for_a_finance_officer(client, world):
+    """Finance officers see every project's disbursements, so the refusal is 403 (§2)."""
     kr = Disbursement.objects.get(tranche__project=world.project, currency="KRW")
     client.force_login(world.finance_jp)
     response = client.post(
         reverse("finance:disbursement_confirm", args=[kr.pk]),
         {f"d{kr.pk}-paid_on": "2026-04-30", f"d{kr.pk}-reference": "X"},
     )
-    assert response.status_code == 404
+    assert response.status_code == 403
     kr.refresh_from_db()
     assert kr.state == DisbursementState.PAYABLE
 
