@@ -13,7 +13,8 @@ from projects.models import Project, ProjectOrganisation, ProjectUserObjectPermi
 def projects_visible_to(actor: Actor | None) -> QuerySet[Project]:
     """One SQL query, no per-row checks.
 
-    - fund, finance and screening officers and admins: every project;
+    - fund and finance officers and admins: every project (finance works from tranches
+      and disbursements, which the project page shows);
     - a person: projects they hold guardian's ``view_project`` on (the consortium's named
       people, granted at award), and projects of organisations whose research office they staff;
     - an API key: projects whose consortium includes its organisation.
@@ -31,10 +32,11 @@ def projects_visible_to(actor: Actor | None) -> QuerySet[Project]:
         )
     if not isinstance(actor, User) or not actor.is_authenticated or not actor.is_active:
         return qs.none()
-    if is_fund_staff(actor):
+    if is_fund_staff(actor) and actor.role != Role.SCREENING_OFFICER:
         return qs
-    if actor.role == Role.REVIEWER:
-        # Reviewers see proposals assigned to them, never running projects.
+    if actor.role in (Role.REVIEWER, Role.SCREENING_OFFICER):
+        # Reviewers see proposals assigned to them and screening officers the proposals
+        # and licences that need screening (§2); neither sees running projects.
         return qs.none()
     granted = ProjectUserObjectPermission.objects.filter(
         content_object=OuterRef("pk"), user=actor, permission__codename="view_project"

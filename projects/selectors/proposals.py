@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 
-from fundapp.accounts.models import ApiKey, Membership, User
-from fundapp.actors import Actor, is_fund_staff
+from fundapp.accounts.models import ApiKey, Membership, Role, User
+from fundapp.actors import Actor, is_fund_officer
 from fundapp.errors import NotFound
+from fundapp.screening.models import ScreeningCase
 from projects.models import (
     AssignmentState,
     ConsortiumMember,
@@ -45,8 +46,13 @@ def proposals_visible_to(actor: Actor | None) -> QuerySet[Proposal]:
         )
     if not isinstance(actor, User) or not actor.is_authenticated or not actor.is_active:
         return qs.none()
-    if is_fund_staff(actor):
+    if is_fund_officer(actor) or actor.role == Role.ADMIN:
         return qs
+    if actor.role == Role.SCREENING_OFFICER:
+        # Screening officers see the proposals that need screening (§2, §11).
+        return qs.filter(
+            Exists(ScreeningCase.objects.filter(subject_type="proposal", subject_id=OuterRef("pk")))
+        )
     granted = ProposalUserObjectPermission.objects.filter(
         content_object=OuterRef("pk"), user=actor, permission__codename="view_proposal"
     )

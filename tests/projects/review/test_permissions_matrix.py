@@ -70,7 +70,8 @@ MATRIX = {
     "reviewer_unassigned": (404, 404, 404, 404),
     "officer_jp": (200, 403, 403, ALLOWED),
     "officer_kr": (200, 403, 403, ALLOWED),
-    "finance_officer": (200, 404, 404, 403),
+    # Finance officers work from tranches and disbursements; proposals are not theirs (§2).
+    "finance_officer": (404, 404, 404, 404),
 }
 
 
