@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "AwardOutcomeEnum": "projects.models.reviews.AwardOutcome",
         "RecommendationEnum": "projects.models.reviews.Recommendation",
         "GateOutcomeEnum": "projects.models.projects.GateOutcome",
+        "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
     },
 }
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("fundapp.accounts.urls")),
     path("notifications/", include("fundapp.notifications.urls")),
     path("screening/", include("fundapp.screening.urls")),
+    path("", include("ip_licensing.urls")),
     path("", include("projects.urls")),
 ]
 

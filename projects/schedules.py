@@ -65,6 +65,16 @@ SCHEDULES: tuple[Schedule, ...] = (
         DailyAt(hour=3, minute=30),
         "Forget idempotency keys older than 30 days (§14).",
     ),
+    Schedule(
+        "ip_licensing.activate_and_expire_licences",
+        DailyAt(hour=0, minute=5),
+        "Activate licences whose term has started and expire those past their end date (§10.3, §16).",
+    ),
+    Schedule(
+        "ip_licensing.licence_expiry_reminders",
+        DailyAt(hour=0, minute=15),
+        "Remind licence parties 30 and 7 days before the end of the term (§13, §16).",
+    ),
 )
 
 

@@ -45,6 +45,8 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Reviews"), "reviews:queue"),
             (_("Projects"), "projects:list"),
             (_("Portfolio"), "portfolio:dashboard"),
+            (_("IP registry"), "ip:registry"),
+            (_("Licence approvals"), "ip:approvals"),
             (_("Finance"), "finance:accounts"),
             (_("Fund"), "fund_settings"),
         ]
@@ -65,6 +67,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
         (_("Dashboard"), "dashboard"),
         (_("My proposals"), "proposals:list"),
         (_("My projects"), "projects:list"),
+        (_("My licences"), "ip:my_licences"),
         (_("Calls"), "home"),
     ]
 

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from fundapp.accounts.api import register as register_accounts
 from fundapp.ledger.api import register as register_ledger
 from fundapp.screening.api import register as register_screening
+from ip_licensing.api import register as register_ip
 from projects.api import register as register_projects
 
 router = DefaultRouter()
@@ -13,5 +14,6 @@ register_accounts(router)
 register_projects(router)
 register_ledger(router)
 register_screening(router)
+register_ip(router)
 
 urlpatterns = [path("", include(router.urls))]

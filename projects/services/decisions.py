@@ -87,12 +87,15 @@ MAX_JUSTIFICATION = 5000
 def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
     """What the final gate requires beyond its KPIs before the project may complete (§7).
 
-    Today this checks nothing beyond the gate itself and always answers ``(True, "")``.
-    The IP registry (``ip_licensing``) adds its check here: every result of the project
-    registered as an IP asset with its owner. A ``False`` answer carries the reason shown
-    to officers; the final gate is then neither decided automatically nor released.
+    The IP registry (``ip_licensing``) must hold the project's results: at least one IP
+    asset registered for the project, with its one owner. A ``False`` answer carries the
+    reason shown to officers; the final gate is then neither decided automatically nor
+    released.
     """
-    return True, ""
+    # Imported here: projects may use ip_licensing lazily, never at import time.
+    from ip_licensing.selectors import final_gate_requirements_met as results_registered
+
+    return results_registered(project)
 
 
 def policy_from_call(call: Call) -> GatePolicy:

@@ -274,7 +274,20 @@ def test_terminating_at_a_gate_fails_the_stage_and_returns_the_commitment(projec
 
 
 def test_passing_the_last_gate_completes_the_project(project, staff):
+    from ip_licensing.services.assets import asset_register
+
     evaluate(gate_of(project, 1), outcome="pass", score="1.0000")
+    # The final gate needs the project's results registered, each with one owner (§7, §10.1).
+    owner = project.organisations.order_by("order").first().organisation
+    asset_register(
+        actor=staff.jp,
+        data={
+            "kind": "software",
+            "title_en": "Inference runtime",
+            "owner": owner.code,
+            "project": project.pk,
+        },
+    )
 
     decision = evaluate(gate_of(project, 2), outcome="pass", score="1.0000")
 

@@ -1,0 +1,782 @@
+"""IP licensing over the REST API (§10, §14, §21): ip-assets, licences (+ accept, approve,
+suspend, resume, terminate, renew), ``licences/check`` (single and batch), royalty-reports
+and allocation-changes.
+
+Thin views: select what the actor may see (``ip_licensing.selectors``; anything else is
+404, never 403), check the request's shape, call one service, serialize the result. The
+services decide what values mean (422) and who may act (403).
+
+Scopes for API keys: ``licences:read`` reads assets, licences and royalty reports;
+``licences:check`` asks the licence check — and, as ``ip_licensing.permissions`` decides,
+lets a partner system propose, accept and renew its own organisation's licences;
+``royalties:write`` reports royalties (with an ``Idempotency-Key``). Approving, suspending,
+resuming and terminating licences, registering assets and changing allocation tables are
+for people (fund officers, members) in a browser session: no scope grants them to a key.
+
+Every list answers in a constant number of queries whatever the page size, and the licence
+check in a constant number whatever the batch size (pinned by the tests).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+from rest_framework.viewsets import GenericViewSet
+
+from fundapp.accounts.api import ProblemSerializer
+from fundapp.accounts.models import Scope
+from fundapp.actors import Actor, is_fund_staff
+from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
+from fundapp.api.permissions import HasScope, actor_of
+from fundapp.errors import PermissionDenied, ValidationFailed
+from ip_licensing.models import (
+    AllocationChange,
+    AssetKind,
+    AssetStatus,
+    Exclusivity,
+    IPAsset,
+    Licence,
+    LicenceState,
+    RoyaltyReport,
+)
+from ip_licensing.selectors import (
+    assets_visible_to,
+    get_asset_for_actor,
+    get_licence_for_actor,
+    licences_visible_to,
+)
+from ip_licensing.services import assets as asset_services
+from ip_licensing.services import licences as licence_services
+from ip_licensing.services.allocation import (
+    allocation_change_approve,
+    allocation_change_cancel,
+    can_change_allocation,
+)
+from ip_licensing.services.check import MAX_BATCH, licence_check, licence_check_one
+from ip_licensing.services.royalties import royalty_report_submit
+from projects.models import Project
+
+from .serializers import (
+    AllocationChangeCreateSerializer,
+    AllocationChangeSerializer,
+    AssetCreateSerializer,
+    AssetSerializer,
+    LicenceCheckBatchResultSerializer,
+    LicenceCheckBatchSerializer,
+    LicenceCheckResultSerializer,
+    LicenceCheckSerializer,
+    LicenceCreateSerializer,
+    LicenceReasonSerializer,
+    LicenceRenewSerializer,
+    LicenceSerializer,
+    RoyaltyReportCreateSerializer,
+    RoyaltyReportSerializer,
+)
+
+LICENCES_READ = Scope.LICENCES_READ.value
+LICENCES_CHECK = Scope.LICENCES_CHECK.value
+ROYALTIES_WRITE = Scope.ROYALTIES_WRITE.value
+PROBLEM = "application/problem+json"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _body(request: Request) -> dict[str, Any]:
+    """The request body as a plain object; anything else is a 400."""
+    data = request.data
+    if hasattr(data, "dict") and not isinstance(data, dict):
+        data = data.dict()
+    if not isinstance(data, dict):
+        message = _("Send a JSON object.")
+        raise ValidationFailed(message, code="invalid", errors={"non_field_errors": [message]})
+    return dict(data)
+
+
+def _org_filter(queryset: QuerySet[Any], field: str, value: str) -> QuerySet[Any]:
+    value = value.strip()
+    if value.isdigit():
+        return queryset.filter(**{f"{field}_id": int(value)})
+    return queryset.filter(**{f"{field}__code": value.upper()})
+
+
+class IdFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class AssetFilter(django_filters.FilterSet):
+    owner = django_filters.CharFilter(
+        method="filter_owner", help_text="Owner organisation id or code."
+    )
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    kind = django_filters.ChoiceFilter(choices=AssetKind.choices)
+    status = django_filters.ChoiceFilter(choices=AssetStatus.choices)
+    is_background = django_filters.BooleanFilter()
+
+    class Meta:
+        model = IPAsset
+        fields = ["owner", "project", "kind", "status", "is_background"]
+
+    def filter_owner(self, queryset, name, value):
+        return _org_filter(queryset, "owner", value)
+
+
+class LicenceFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=LicenceState.choices)
+    exclusivity = django_filters.ChoiceFilter(choices=Exclusivity.choices)
+    licensor = django_filters.CharFilter(
+        method="filter_licensor", help_text="Licensor organisation id or code."
+    )
+    licensee = django_filters.CharFilter(
+        method="filter_licensee", help_text="Licensee organisation id or code."
+    )
+    asset = IdFilter(method="filter_asset", help_text="Asset id.")
+
+    class Meta:
+        model = Licence
+        fields = ["state", "exclusivity", "licensor", "licensee", "asset"]
+
+    def filter_licensor(self, queryset, name, value):
+        return _org_filter(queryset, "licensor", value)
+
+    def filter_licensee(self, queryset, name, value):
+        return _org_filter(queryset, "licensee", value)
+
+    def filter_asset(self, queryset, name, value):
+        return queryset.filter(licence_assets__asset_id=value).distinct()
+
+
+class RoyaltyReportFilter(django_filters.FilterSet):
+    licence = IdFilter(field_name="licence_id", help_text="Licence id.")
+    quarter = django_filters.CharFilter(help_text="YYYY-Qn, e.g. 2026-Q3.")
+    current = django_filters.BooleanFilter(
+        method="filter_current",
+        help_text="true: only the reports in force (not superseded by a correction).",
+    )
+
+    class Meta:
+        model = RoyaltyReport
+        fields = ["licence", "quarter", "current"]
+
+    def filter_current(self, queryset, name, value):
+        return queryset.filter(superseded_by__isnull=value)
+
+
+class AllocationChangeFilter(django_filters.FilterSet):
+    project = IdFilter(field_name="project_id", help_text="Project id.")
+    state = django_filters.ChoiceFilter(
+        choices=[("pending", "pending"), ("completed", "completed"), ("cancelled", "cancelled")]
+    )
+
+    class Meta:
+        model = AllocationChange
+        fields = ["project", "state"]
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def problem(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ProblemSerializer, description=description)
+
+
+ERROR_RESPONSES: dict[int, OpenApiResponse] = {
+    400: problem("Malformed body, a missing Idempotency-Key, or a bad filter value."),
+    403: problem("Visible, but the caller may not do this (or the key lacks the scope)."),
+    404: problem("Missing or not visible to the caller (the same answer for both)."),
+    409: problem("The object's state does not allow this now."),
+    413: problem("More than 1,000 checks in one request."),
+    422: problem("Field errors, or an Idempotency-Key reused with another body."),
+}
+
+
+def problems(*codes: int) -> dict[Any, OpenApiResponse]:
+    return {(code, PROBLEM): ERROR_RESPONSES[code] for code in codes}
+
+
+def example(name: str, value: Any, *, request: bool = False) -> OpenApiExample:
+    return OpenApiExample(name, value=value, request_only=request, response_only=not request)
+
+
+def page(*rows: dict[str, Any]) -> dict[str, Any]:
+    return {"count": len(rows), "next": None, "previous": None, "results": list(rows)}
+
+
+ASSET_EXAMPLE = {
+    "id": 21,
+    "kind": "patent",
+    "title": "Low-power edge inference circuit",
+    "title_en": "Low-power edge inference circuit",
+    "title_ja": "低消費電力エッジ推論回路",
+    "title_ko": "저전력 엣지 추론 회로",
+    "owner": 7,
+    "owner_code": "JP-OSK-01",
+    "project": 12,
+    "is_background": False,
+    "inventors": ["Sato Hanako", "Kim Minjun"],
+    "jurisdiction": "JP",
+    "filing_number": "2026-012345",
+    "status": "filed",
+    "research_area": "semiconductor.ai.edge",
+    "created_at": "2026-02-01T01:00:00Z",
+}
+ASSET_CREATE_EXAMPLE = {
+    "kind": "patent",
+    "title_en": "Low-power edge inference circuit",
+    "owner": "JP-OSK-01",
+    "project": 12,
+    "inventors": ["Sato Hanako", "Kim Minjun"],
+    "jurisdiction": "JP",
+    "filing_number": "2026-012345",
+    "status": "filed",
+    "research_area": "semiconductor.ai.edge",
+}
+LICENCE_TERMS_EXAMPLE = {
+    "fields_of_use": ["semiconductor.ai"],
+    "purposes": ["development", "manufacturing", "sale"],
+    "territories": ["JP", "KR"],
+    "start_on": "2026-04-01",
+    "end_on": "2029-03-31",
+    "exclusivity": "non_exclusive",
+    "sublicensable": False,
+    "royalty_rate": "0.035000",
+    "minimum_annual_royalty": 1200000,
+    "upfront_fee": 5000000,
+    "currency": "JPY",
+}
+LICENCE_EXAMPLE = {
+    "id": 33,
+    "reference": "L-2026-0007",
+    "state": "active",
+    "licensor": 7,
+    "licensor_code": "JP-OSK-01",
+    "licensee": 9,
+    "licensee_code": "JP-KYT-02",
+    "assets": [21],
+    **LICENCE_TERMS_EXAMPLE,
+    "licensor_accepted_at": "2026-03-01T01:00:00Z",
+    "licensee_accepted_at": "2026-03-02T01:00:00Z",
+    "approved_at": "2026-03-10T01:00:00Z",
+    "activated_at": "2026-03-31T15:05:00Z",
+    "ended_at": None,
+    "end_reason": "",
+    "renewal_of": None,
+    "upfront_posted": True,
+    "created_at": "2026-02-20T01:00:00Z",
+}
+CHECK_EXAMPLE = {
+    "asset": 21,
+    "licensee": "JP-KYT-02",
+    "field": "semiconductor.ai.edge",
+    "purpose": "manufacturing",
+    "territory": "JP",
+    "on": "2026-07-01",
+}
+ALLOW_EXAMPLE = {"decision": "allow", "licence": 33, "reasons": []}
+DENY_EXAMPLE = {"decision": "deny", "licence": None, "reasons": ["territory_not_covered"]}
+ROYALTY_EXAMPLE = {
+    "id": 58,
+    "licence": 33,
+    "licence_reference": "L-2026-0007",
+    "quarter": "2026-Q3",
+    "net_sales": 80000000,
+    "royalty_due": 2800000,
+    "posted_amount": 2800000,
+    "currency": "JPY",
+    "supersedes": None,
+    "superseded_by": None,
+    "reported_at": "2026-10-05T02:00:00Z",
+    "ledger_transaction": 912,
+}
+ALLOCATION_EXAMPLE = {
+    "id": 4,
+    "project": 12,
+    "table": [[7, 6000], [8, 4000]],
+    "reason": "The KR partner took over the manufacturing line.",
+    "state": "pending",
+    "first_officer": 3,
+    "first_side": "JP",
+    "first_at": "2026-05-01T01:00:00Z",
+    "second_officer": None,
+    "second_side": "",
+    "second_at": None,
+}
+
+
+# --------------------------------------------------------------------------- views
+
+
+class LicensingViewSet(GenericViewSet):
+    permission_classes = [IsAuthenticated, HasScope]
+    required_scopes: dict[str, str] = {}
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List IP assets",
+        description="The registry: every signed-in person and key (licences:read) sees every "
+        "asset. Filter by owner (id or code), project, kind, status and is_background.",
+        examples=[example("A page of assets", page(ASSET_EXAMPLE))],
+        responses={200: AssetSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read an IP asset",
+        examples=[example("An asset", ASSET_EXAMPLE)],
+        responses={200: AssetSerializer, **problems(403, 404)},
+    ),
+)
+class AssetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LicensingViewSet):
+    queryset = IPAsset.objects.none()
+    serializer_class = AssetSerializer
+    filterset_class = AssetFilter
+    required_scopes = {"list": LICENCES_READ, "retrieve": LICENCES_READ}
+    # "create": people only (members of the owner organisation, fund officers).
+
+    def get_queryset(self) -> QuerySet[IPAsset]:
+        return assets_visible_to(self.actor).order_by("-created_at", "-id")
+
+    def get_object(self) -> IPAsset:
+        return get_asset_for_actor(self.actor, self.kwargs.get("pk"))
+
+    @extend_schema(
+        summary="Register an IP asset",
+        description="One owner organisation (results are never co-owned: several owners are "
+        "refused), the project it came from or `is_background`. Members of the owner "
+        "organisation or fund officers, in a browser session.",
+        request=AssetCreateSerializer,
+        responses={201: AssetSerializer, **problems(400, 403, 422)},
+        examples=[
+            example("Register a filed patent", ASSET_CREATE_EXAMPLE, request=True),
+            example("Registered", ASSET_EXAMPLE),
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        asset = asset_services.asset_register(actor=self.actor, data=_body(request))
+        asset = assets_visible_to(self.actor).get(pk=asset.pk)
+        location = request.build_absolute_uri(reverse("ip-asset-detail", args=[asset.pk]))
+        return Response(
+            AssetSerializer(asset).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+
+def licence_queryset(actor: Actor | None) -> QuerySet[Licence]:
+    return (
+        licences_visible_to(actor).prefetch_related("licence_assets").order_by("-created_at", "-id")
+    )
+
+
+CHECK_REQUEST = PolymorphicProxySerializer(
+    component_name="LicenceCheckRequest",
+    serializers=[LicenceCheckSerializer, LicenceCheckBatchSerializer],
+    resource_type_field_name=None,
+)
+CHECK_RESPONSE = PolymorphicProxySerializer(
+    component_name="LicenceCheckResponse",
+    serializers=[LicenceCheckResultSerializer, LicenceCheckBatchResultSerializer],
+    resource_type_field_name=None,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List the licences visible to the caller",
+        description="Fund staff see all; a person the licences of their organisations (as "
+        "licensor or licensee); a key (licences:read) its organisation's. Filter by state, "
+        "exclusivity, licensor, licensee (id or code) and asset.",
+        examples=[example("A page of licences", page(LICENCE_EXAMPLE))],
+        responses={200: LicenceSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a licence",
+        examples=[example("A licence", LICENCE_EXAMPLE)],
+        responses={200: LicenceSerializer, **problems(403, 404)},
+    ),
+)
+class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LicensingViewSet):
+    queryset = Licence.objects.none()
+    serializer_class = LicenceSerializer
+    filterset_class = LicenceFilter
+    required_scopes = {
+        "list": LICENCES_READ,
+        "retrieve": LICENCES_READ,
+        "check": LICENCES_CHECK,
+        # A partner system drafts, accepts and renews its own organisation's licences
+        # with licences:check (see ip_licensing.permissions).
+        "create": LICENCES_CHECK,
+        "accept": LICENCES_CHECK,
+        "renew": LICENCES_CHECK,
+        # "approve", "suspend", "resume", "terminate": fund officers in a browser session.
+    }
+
+    def get_queryset(self) -> QuerySet[Licence]:
+        return licence_queryset(self.actor)
+
+    def get_object(self) -> Licence:
+        return get_licence_for_actor(self.actor, self.kwargs.get("pk"))
+
+    def _licence_response(self, licence_id: int, status_code: int = 200, **headers) -> Response:
+        # The actor has just acted on it; a party withdrawing a draft still sees the result.
+        row = (
+            Licence.objects.select_related("licensor", "licensee")
+            .prefetch_related("licence_assets")
+            .get(pk=licence_id)
+        )
+        return Response(LicenceSerializer(row).data, status=status_code, headers=headers)
+
+    @extend_schema(
+        summary="Propose a licence (a draft)",
+        description="A member of the licensor or the licensee, a fund officer, or a party's "
+        "key with licences:check. The licensor is the one owner of the assets; the terms are "
+        "checked against §10.2 and the fund's maximum term.",
+        request=LicenceCreateSerializer,
+        responses={201: LicenceSerializer, **problems(400, 403, 422)},
+        examples=[
+            example(
+                "Propose",
+                {"licensee": "JP-KYT-02", "assets": [21], **LICENCE_TERMS_EXAMPLE},
+                request=True,
+            ),
+            example("Draft", {**LICENCE_EXAMPLE, "state": "draft", "approved_at": None}),
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        licence = licence_services.licence_create(actor=self.actor, data=_body(request))
+        location = request.build_absolute_uri(reverse("licence-detail", args=[licence.pk]))
+        return self._licence_response(licence.pk, status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Accept a draft licence for your organisation",
+        description="The licensor's or the licensee's research office or a principal "
+        "investigator (browser), or the party's key with licences:check. When both parties "
+        "have accepted, the licence is pending (screening opens if §11 asks for it).",
+        request=None,
+        responses={200: LicenceSerializer, **problems(403, 404, 409)},
+        examples=[example("Accepted", {**LICENCE_EXAMPLE, "state": "pending"})],
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        licence = licence_services.licence_accept(licence=self.get_object(), actor=self.actor)
+        return self._licence_response(licence.pk)
+
+    @extend_schema(
+        summary="Approve a pending licence (fund officers, two-person rule)",
+        description="The first approval is recorded; the second, by an officer of the other "
+        "side, approves the licence (active at once if its start date has come). Refused while "
+        "screening is open, or if an exclusive licence overlaps (naming it). Browser only.",
+        request=None,
+        responses={200: LicenceSerializer, **problems(403, 404, 409)},
+        examples=[example("Approved", LICENCE_EXAMPLE)],
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        licence = licence_services.licence_approve(licence=self.get_object(), actor=self.actor)
+        return self._licence_response(licence.pk)
+
+    def _state_change(self, service: Any, request: Request) -> Response:
+        licence = self.get_object()
+        body = LicenceReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changed = service(licence=licence, actor=self.actor, reason=body.validated_data["reason"])
+        return self._licence_response(changed.pk)
+
+    @extend_schema(
+        summary="Suspend an active licence (fund officers)",
+        request=LicenceReasonSerializer,
+        responses={200: LicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Suspend", {"reason": "Royalty reports overdue."}, request=True),
+            example("Suspended", {**LICENCE_EXAMPLE, "state": "suspended"}),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_change(licence_services.licence_suspend, request)
+
+    @extend_schema(
+        summary="Resume a suspended licence (fund officers)",
+        request=LicenceReasonSerializer,
+        responses={200: LicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Resume", {"reason": "Reports received."}, request=True),
+            example("Active again", LICENCE_EXAMPLE),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_change(licence_services.licence_resume, request)
+
+    @extend_schema(
+        summary="Terminate a licence (fund officers; a party may withdraw its draft)",
+        request=LicenceReasonSerializer,
+        responses={200: LicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Terminate", {"reason": "Breach of the territory clause."}, request=True),
+            example("Terminated", {**LICENCE_EXAMPLE, "state": "terminated"}),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def terminate(self, request: Request, pk: str | None = None) -> Response:
+        return self._state_change(licence_services.licence_terminate, request)
+
+    @extend_schema(
+        summary="Propose the renewal of a licence (a new draft)",
+        description="Same parties and assets; the old terms unless given. Starts after the "
+        "old licence ends; the old licence is never extended.",
+        request=LicenceRenewSerializer,
+        responses={201: LicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Renew for three more years", {"end_on": "2032-03-31"}, request=True),
+            example(
+                "Draft renewal",
+                {**LICENCE_EXAMPLE, "id": 61, "state": "draft", "renewal_of": 33},
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def renew(self, request: Request, pk: str | None = None) -> Response:
+        renewal = licence_services.licence_renew(
+            licence=self.get_object(), actor=self.actor, data=_body(request)
+        )
+        location = request.build_absolute_uri(reverse("licence-detail", args=[renewal.pk]))
+        return self._licence_response(renewal.pk, status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Check uses of assets against licences (single or batch)",
+        description=(
+            "May organisation `licensee` use `asset` for `purpose` in `field` and `territory` "
+            'on day `on`? Send one check, or `{"checks": [...]}` with 1 to '
+            f'{MAX_BATCH} checks: the answer is one result, or `{{"results": [...]}}` in '
+            "the same order. A result allows with the licence that allows the use, or denies "
+            "with reason codes (no_licence, not_started, expired, suspended, terminated, "
+            "field_not_covered, purpose_not_covered, territory_not_covered). Read-only and "
+            "deterministic. Keys need licences:check and may ask only about their own "
+            "organisation's use or about assets their organisation owns (403 otherwise); fund "
+            "staff about anything. A batch is answered or refused whole: field errors are "
+            "keyed `checks.<index>.<field>` (422), more than "
+            f"{MAX_BATCH} checks answer 413."
+        ),
+        request=CHECK_REQUEST,
+        filters=False,
+        responses={200: CHECK_RESPONSE, **problems(400, 403, 413, 422)},
+        examples=[
+            example("One check", CHECK_EXAMPLE, request=True),
+            example(
+                "A batch",
+                {"checks": [CHECK_EXAMPLE, {**CHECK_EXAMPLE, "territory": "US"}]},
+                request=True,
+            ),
+            example("Allowed", ALLOW_EXAMPLE),
+            example("Batch results", {"results": [ALLOW_EXAMPLE, DENY_EXAMPLE]}),
+        ],
+    )
+    @action(detail=False, methods=["post"])
+    def check(self, request: Request) -> Response:
+        data = request.data
+        if isinstance(data, dict) and "checks" in data:
+            return Response({"results": licence_check(actor=self.actor, checks=data["checks"])})
+        if not isinstance(data, dict):
+            message = _('Send one check object, or {"checks": [...]}.')
+            raise ValidationFailed(message, errors={"non_field_errors": [message]})
+        return Response(licence_check_one(actor=self.actor, check=data))
+
+
+def royalty_queryset(actor: Actor | None) -> QuerySet[RoyaltyReport]:
+    """Reports of the licences the actor sees, each with the id of the report that
+    superseded it (one subquery, not one query per row)."""
+    successor = RoyaltyReport.objects.filter(supersedes=OuterRef("pk")).values("pk")[:1]
+    return (
+        RoyaltyReport.objects.filter(licence__in=licences_visible_to(actor).values("pk"))
+        .select_related("licence")
+        .annotate(superseded_by_id=Subquery(successor))
+        .order_by("-reported_at", "-id")
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List royalty reports",
+        description="Of the licences visible to the caller (keys: licences:read), newest "
+        "first; filter by licence, quarter and current (not superseded).",
+        examples=[example("A page of reports", page(ROYALTY_EXAMPLE))],
+        responses={200: RoyaltyReportSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a royalty report",
+        examples=[example("A report", ROYALTY_EXAMPLE)],
+        responses={200: RoyaltyReportSerializer, **problems(403, 404)},
+    ),
+)
+class RoyaltyReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LicensingViewSet):
+    queryset = RoyaltyReport.objects.none()
+    serializer_class = RoyaltyReportSerializer
+    filterset_class = RoyaltyReportFilter
+    required_scopes = {
+        "list": LICENCES_READ,
+        "retrieve": LICENCES_READ,
+        "create": ROYALTIES_WRITE,
+    }
+
+    def get_queryset(self) -> QuerySet[RoyaltyReport]:
+        return royalty_queryset(self.actor)
+
+    @extend_schema(
+        summary="Report a quarter's net sales (the licensee)",
+        description="The licensee's people, or its keys with royalties:write; needs an "
+        "Idempotency-Key (the same key and body return the first response again with "
+        "`Idempotent-Replayed: true`; the same key with another body answers 422). The "
+        "royalty due is max(round_half_up(net_sales × rate), floor(minimum_annual / 4)). A "
+        "second report of a quarter is a correction: it supersedes the latest one and only "
+        "the difference is posted. A licence whose currency is not its licensor side's "
+        "currency cannot be posted (409 royalty_currency_mismatch).",
+        request=RoyaltyReportCreateSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: RoyaltyReportSerializer, **problems(400, 403, 409, 422)},
+        examples=[
+            example(
+                "Report",
+                {"licence": 33, "quarter": "2026-Q3", "net_sales": 80000000},
+                request=True,
+            ),
+            example("Reported", ROYALTY_EXAMPLE),
+        ],
+    )
+    @idempotent
+    def create(self, request: Request) -> Response:
+        body = RoyaltyReportCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        licence = licences_visible_to(self.actor).filter(pk=data["licence"]).first()
+        if licence is None:
+            message = _("Unknown licence.")
+            raise ValidationFailed(message, errors={"licence": [message]})
+        report = royalty_report_submit(
+            licence=licence, actor=self.actor, quarter=data["quarter"], net_sales=data["net_sales"]
+        )
+        row = royalty_queryset(self.actor).get(pk=report.pk)
+        location = request.build_absolute_uri(reverse("royalty-report-detail", args=[report.pk]))
+        return Response(
+            RoyaltyReportSerializer(row).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": location},
+        )
+
+
+class FundStaffOnly(BasePermission):
+    """Allocation changes are the fund's business: staff read them; officers decide."""
+
+    message = "Only fund staff may see return-allocation changes."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return is_fund_staff(actor_of(request))
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List return-allocation changes (fund staff)",
+        description="Filter by project and state (pending, completed, cancelled).",
+        examples=[example("A page of changes", page(ALLOCATION_EXAMPLE))],
+        responses={200: AllocationChangeSerializer(many=True), **problems(400, 403)},
+    ),
+    retrieve=extend_schema(
+        summary="Read a return-allocation change (fund staff)",
+        examples=[example("A change", ALLOCATION_EXAMPLE)],
+        responses={200: AllocationChangeSerializer, **problems(403, 404)},
+    ),
+)
+class AllocationChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, LicensingViewSet):
+    queryset = AllocationChange.objects.none()
+    serializer_class = AllocationChangeSerializer
+    filterset_class = AllocationChangeFilter
+    permission_classes = [IsAuthenticated, HasScope, FundStaffOnly]
+    required_scopes: dict[str, str] = {}  # no key may: people only
+
+    def get_queryset(self) -> QuerySet[AllocationChange]:
+        return AllocationChange.objects.order_by("-first_at", "-id")
+
+    @extend_schema(
+        summary="Approve a new return-allocation table (fund officers, two-person rule)",
+        description="The first approval records a pending change (201); the second, by an "
+        "officer of the other side with the same table, replaces the project's table (200). "
+        "The table lists [organisation id, basis points] over the project's organisations, "
+        "summing to 10,000. Browser session only.",
+        request=AllocationChangeCreateSerializer,
+        responses={
+            201: AllocationChangeSerializer,
+            200: AllocationChangeSerializer,
+            **problems(400, 403, 409, 422),
+        },
+        examples=[
+            example(
+                "Propose a table",
+                {
+                    "project": 12,
+                    "table": [[7, 6000], [8, 4000]],
+                    "reason": "The KR partner took over the manufacturing line.",
+                },
+                request=True,
+            ),
+            example("Pending the second officer", ALLOCATION_EXAMPLE),
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        allowed, reason = can_change_allocation(self.actor)
+        if not allowed:
+            raise PermissionDenied(reason)
+        body = AllocationChangeCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        project = Project.objects.filter(pk=data["project"]).first()
+        if project is None:
+            message = _("Unknown project.")
+            raise ValidationFailed(message, errors={"project": [message]})
+        change = allocation_change_approve(
+            project=project, actor=self.actor, table=data["table"], reason=data["reason"]
+        )
+        created = change.state == "pending"
+        return Response(
+            AllocationChangeSerializer(change).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Cancel a pending change (the officer who approved first)",
+        request=None,
+        responses={200: AllocationChangeSerializer, **problems(403, 404, 409)},
+        examples=[example("Cancelled", {**ALLOCATION_EXAMPLE, "state": "cancelled"})],
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        change = allocation_change_cancel(change=self.get_object(), actor=self.actor)
+        return Response(AllocationChangeSerializer(change).data)
+
+
+def register(router: DefaultRouter) -> None:
+    """Register this module's viewsets on the /api/v1/ router."""
+    router.register("ip-assets", AssetViewSet, basename="ip-asset")
+    router.register("licences", LicenceViewSet, basename="licence")
+    router.register("royalty-reports", RoyaltyReportViewSet, basename="royalty-report")
+    router.register("allocation-changes", AllocationChangeViewSet, basename="allocation-change")

@@ -1,0 +1,222 @@
+"""Who may do what to IP assets and licences (§2, §10). Pure questions with a reason.
+
+Seeing is decided by ``ip_licensing.selectors`` (404 otherwise); these functions decide the
+actions on an object the actor can already see. Services ask them before changing
+anything; views and the API ask the same functions to show or hide actions.
+
+Decisions made here:
+
+* **Assets** are registered and edited by people: a member of the owner organisation (a
+  researcher reporting a result) or a fund officer. Partner systems read the registry;
+  no API-key scope writes it.
+* **Licences** are proposed (drafted) by any member of the licensor or licensee
+  organisation, or by a fund officer.
+* **Accepting** binds an organisation, so a person accepts for an organisation only as a
+  member of its research office or as a principal investigator of one of its projects.
+  A partner system accepts for its own organisation with an API key carrying the
+  ``licences:check`` scope — there is no ``licences:write`` scope in §14, and a licensee
+  system that checks its uses against its licences is the one that signs them. The same
+  key may draft and renew its organisation's licences.
+* **Approving** (two-person rule), **suspending**, **resuming** and **terminating** are
+  fund officers' decisions, people only; the parties may withdraw (terminate) a draft
+  they have not all accepted yet.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from fundapp.accounts.models import ApiKey, Membership, Scope, Side, User
+from fundapp.actors import Actor, is_fund_officer
+from ip_licensing.models import IPAsset, Licence, LicenceApproval, LicenceState
+
+Decision = tuple[bool, str]
+
+LICENSOR = "licensor"
+LICENSEE = "licensee"
+# The scope with which a partner system drafts, accepts and renews its organisation's
+# licences (see the module docstring).
+PARTY_WRITE_SCOPE = Scope.LICENCES_CHECK
+FUNDED_SIDES = (Side.JP, Side.KR)
+
+
+def _active_user(actor: Actor | None) -> User | None:
+    if isinstance(actor, User) and actor.is_authenticated and actor.is_active:
+        return actor
+    return None
+
+
+def _is_member(user: User, organisation_id: int) -> bool:
+    return Membership.objects.filter(user=user, organisation_id=organisation_id).exists()
+
+
+def speaks_for(user: User, organisation_id: int) -> bool:
+    """Whether a person may bind the organisation: its research office, or a principal
+    investigator of one of its projects."""
+    from projects.models import ProjectPerson
+
+    return (
+        Membership.objects.filter(
+            user=user, organisation_id=organisation_id, research_office=True
+        ).exists()
+        or ProjectPerson.objects.filter(
+            user=user, organisation_id=organisation_id, role="pi"
+        ).exists()
+    )
+
+
+def party_people_filter(organisation_ids: list[int]) -> Q:
+    """A ``User`` filter for the people who speak for any of the organisations."""
+    from projects.models import ProjectPerson
+
+    office = Membership.objects.filter(
+        organisation_id__in=organisation_ids, research_office=True
+    ).values("user_id")
+    pis = ProjectPerson.objects.filter(organisation_id__in=organisation_ids, role="pi").values(
+        "user_id"
+    )
+    return Q(pk__in=office) | Q(pk__in=pis)
+
+
+# -- assets --------------------------------------------------------------------------------
+
+
+def can_register_asset(actor: Actor | None, owner_id: int | None) -> Decision:
+    """A member of the owner organisation, or a fund officer."""
+    if isinstance(actor, ApiKey):
+        return False, _("IP assets are registered by people, not through an API key.")
+    user = _active_user(actor)
+    if user is None:
+        return False, _("Sign in to register IP assets.")
+    if is_fund_officer(user):
+        return True, ""
+    if owner_id is not None and _is_member(user, owner_id):
+        return True, ""
+    return False, _("Only members of the owner organisation or fund officers may register it.")
+
+
+def can_edit_asset(actor: Actor | None, asset: IPAsset) -> Decision:
+    """A member of the (current) owner organisation, or a fund officer."""
+    allowed, reason = can_register_asset(actor, asset.owner_id)
+    if allowed:
+        return True, ""
+    if isinstance(actor, ApiKey) or _active_user(actor) is None:
+        return False, reason
+    return False, _(
+        "Only members of the owner organisation or fund officers may change this asset."
+    )
+
+
+# -- licences: the parties -----------------------------------------------------------------
+
+
+def licence_sides_of(actor: Actor | None, licence: Licence) -> list[str]:
+    """The parties (``licensor``, ``licensee``) the actor may accept for, licensor first."""
+    parties = ((LICENSOR, licence.licensor_id), (LICENSEE, licence.licensee_id))
+    if isinstance(actor, ApiKey):
+        if not actor.has_scope(PARTY_WRITE_SCOPE):
+            return []
+        return [side for side, org_id in parties if org_id == actor.organisation_id]
+    user = _active_user(actor)
+    if user is None:
+        return []
+    return [side for side, org_id in parties if speaks_for(user, org_id)]
+
+
+def can_create_licence(actor: Actor | None, licensor_id: int, licensee_id: int) -> Decision:
+    if isinstance(actor, ApiKey):
+        if not actor.has_scope(PARTY_WRITE_SCOPE):
+            return False, _("This API key lacks the licences:check scope.")
+        if actor.organisation_id in (licensor_id, licensee_id):
+            return True, ""
+        return False, _("An API key may propose licences of its own organisation only.")
+    user = _active_user(actor)
+    if user is None:
+        return False, _("Sign in to propose a licence.")
+    if is_fund_officer(user):
+        return True, ""
+    if Membership.objects.filter(
+        user=user, organisation_id__in=[licensor_id, licensee_id]
+    ).exists():
+        return True, ""
+    return False, _(
+        "Only members of the licensor or the licensee organisation, or fund officers, may "
+        "propose this licence."
+    )
+
+
+def can_accept_licence(actor: Actor | None, licence: Licence) -> Decision:
+    if licence.state != LicenceState.DRAFT:
+        return False, _("Only a draft licence can be accepted; this one is “%(state)s”.") % {
+            "state": LicenceState(licence.state).label
+        }
+    if isinstance(actor, ApiKey) and not actor.has_scope(PARTY_WRITE_SCOPE):
+        return False, _("This API key lacks the licences:check scope.")
+    if not licence_sides_of(actor, licence):
+        return False, _(
+            "Only the research office or a principal investigator of the licensor or the "
+            "licensee may accept this licence."
+        )
+    return True, ""
+
+
+def can_renew_licence(actor: Actor | None, licence: Licence) -> Decision:
+    if is_fund_officer(actor) and isinstance(actor, User) and actor.is_active:
+        return True, ""
+    return can_create_licence(actor, licence.licensor_id, licence.licensee_id)
+
+
+def can_withdraw_draft(actor: Actor | None, licence: Licence) -> Decision:
+    """A party withdraws (terminates) its own draft; officers may terminate anything."""
+    if licence.state == LicenceState.DRAFT and licence_sides_of(actor, licence):
+        return True, ""
+    return False, _("Only fund officers may terminate this licence.")
+
+
+# -- licences: fund officers ---------------------------------------------------------------
+
+
+def officer_side(actor: Actor | None) -> str:
+    if isinstance(actor, User) and actor.side in FUNDED_SIDES:
+        return actor.side
+    return ""
+
+
+def can_approve_licence(actor: Actor | None) -> Decision:
+    """Licence approvals are taken by fund officers of the JP or KR side (§2)."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may approve licences.")
+    if not officer_side(actor):
+        return False, _(
+            "Your account has no side (JP or KR); a licence approval needs one officer of each "
+            "side."
+        )
+    return True, ""
+
+
+def can_complete_licence_approval(actor: Actor | None, pending: LicenceApproval) -> Decision:
+    """The second approval: a different fund officer, of the other side."""
+    allowed, reason = can_approve_licence(actor)
+    if not allowed:
+        return allowed, reason
+    assert isinstance(actor, User)
+    if pending.first_officer_id == actor.pk:
+        return False, _(
+            "You have already approved this licence; a fund officer of the other side must "
+            "complete the approval."
+        )
+    if pending.first_side == actor.side:
+        other = Side.KR if pending.first_side == Side.JP else Side.JP
+        return False, _(
+            "The first approval came from the %(side)s side; the second must come from an "
+            "officer of the %(other)s side."
+        ) % {"side": pending.first_side, "other": other}
+    return True, ""
+
+
+def can_change_licence_state(actor: Actor | None) -> Decision:
+    """Suspending, resuming and terminating licences are fund officers' decisions."""
+    if is_fund_officer(actor) and isinstance(actor, User) and actor.is_active:
+        return True, ""
+    return False, _("Only fund officers may suspend, resume or terminate licences.")

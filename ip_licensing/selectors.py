@@ -1,0 +1,146 @@
+"""Reads of the IP registry and licences (§2, §10), filtered in SQL.
+
+- Assets: the registry is the point — every signed-in person and every API key sees every
+  asset (kind, titles, owner, status). Anonymous visitors see none.
+- Licences: fund staff see all; a person sees the licences of the organisations they
+  belong to (licensor or licensee) and those shared with them by a guardian
+  ``view_licence`` grant; an API key sees its organisation's licences. Anything else is a
+  404, the same as a missing row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils.translation import gettext as _
+
+from fundapp.accounts.models import ApiKey, Membership, User
+from fundapp.actors import Actor, is_fund_staff
+from fundapp.errors import NotFound
+from ip_licensing import rules
+from ip_licensing.models import IPAsset, Licence, LicenceAsset, LicenceUserObjectPermission
+
+if TYPE_CHECKING:
+    from projects.models import Project
+
+
+def _signed_in(actor: Actor | None) -> bool:
+    if isinstance(actor, ApiKey):
+        return True
+    return isinstance(actor, User) and actor.is_authenticated and actor.is_active
+
+
+def _pk(value: object) -> int:
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
+        raise NotFound()
+    return int(text)
+
+
+# -- assets --------------------------------------------------------------------------------
+
+
+def assets_visible_to(actor: Actor | None) -> QuerySet[IPAsset]:
+    """Every asset for signed-in people and API keys; none for anyone else. One query."""
+    assets = IPAsset.objects.select_related("owner", "project", "research_area")
+    return assets if _signed_in(actor) else assets.none()
+
+
+def get_asset_for_actor(actor: Actor | None, pk: object) -> IPAsset:
+    """Fetch and authorise in one step: missing and not visible give the same 404."""
+    asset = assets_visible_to(actor).filter(pk=_pk(pk)).first()
+    if asset is None:
+        raise NotFound()
+    return asset
+
+
+def project_results(project_id: int) -> QuerySet[IPAsset]:
+    """The assets registered as results of a project."""
+    return IPAsset.objects.filter(project_id=project_id)
+
+
+def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
+    """The IP registry's part of the final gate (§7, §10.1): the project's results are
+    registered, i.e. at least one IP asset names the project (each asset has its one owner
+    by construction). ``(False, reason)`` otherwise, the reason in the active language."""
+    if project_results(project.pk).exists():
+        return True, ""
+    return False, _(
+        "Register the project's results (IP assets with their owner) before the final gate."
+    )
+
+
+# -- licences ------------------------------------------------------------------------------
+
+
+def licences_visible_to(actor: Actor | None) -> QuerySet[Licence]:
+    """One SQL query, no per-row checks (see the module docstring)."""
+    licences = Licence.objects.select_related("licensor", "licensee")
+    if isinstance(actor, ApiKey):
+        org = actor.organisation_id
+        return licences.filter(Q(licensor_id=org) | Q(licensee_id=org))
+    if not isinstance(actor, User) or not actor.is_authenticated or not actor.is_active:
+        return licences.none()
+    if is_fund_staff(actor):
+        return licences
+    memberships = Membership.objects.filter(user=actor).values("organisation_id")
+    granted = LicenceUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=actor, permission__codename="view_licence"
+    )
+    return licences.filter(
+        Q(licensor_id__in=memberships) | Q(licensee_id__in=memberships) | Exists(granted)
+    )
+
+
+def get_licence_for_actor(actor: Actor | None, pk: object) -> Licence:
+    """Fetch and authorise in one step: missing and not visible give the same 404."""
+    licence = licences_visible_to(actor).filter(pk=_pk(pk)).first()
+    if licence is None:
+        raise NotFound()
+    return licence
+
+
+def licence_assets(licence: Licence) -> QuerySet[IPAsset]:
+    return IPAsset.objects.filter(licence_links__licence=licence).order_by("pk")
+
+
+def licence_asset_ids(licence: Licence) -> list[int]:
+    return sorted(LicenceAsset.objects.filter(licence=licence).values_list("asset_id", flat=True))
+
+
+def _terms(licence: Licence, asset_id: int) -> rules.LicenceTerms:
+    return rules.LicenceTerms(
+        licence_id=licence.pk,
+        asset_id=asset_id,
+        licensee_id=licence.licensee_id,
+        fields=tuple(licence.fields_of_use),
+        purposes=tuple(licence.purposes),
+        territories=tuple(licence.territories),
+        start=licence.start_on,
+        end=licence.end_on,
+        exclusivity=licence.exclusivity,
+        state=licence.state,
+    )
+
+
+def licence_conflicts(licence: Licence) -> list[Licence]:
+    """The other licences the licence may not coexist with (§10.2), by id.
+
+    Judged by :func:`ip_licensing.rules.exclusive_conflicts` against the other licences of
+    the same assets that are pending, approved, active or suspended. The services call it
+    after locking the asset rows, so the answer holds until they commit.
+    """
+    asset_ids = licence_asset_ids(licence)
+    links = (
+        LicenceAsset.objects.filter(
+            asset_id__in=asset_ids, licence__state__in=rules.CONFLICTING_STATES
+        )
+        .exclude(licence_id=licence.pk)
+        .select_related("licence")
+    )
+    others = [_terms(link.licence, link.asset_id) for link in links]
+    ids: set[int] = set()
+    for asset_id in asset_ids:
+        ids.update(rules.exclusive_conflicts(_terms(licence, asset_id), others))
+    return list(Licence.objects.filter(pk__in=ids).order_by("pk"))

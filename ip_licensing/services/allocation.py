@@ -1,0 +1,290 @@
+"""Changing a project's return-allocation table (§10.5) under the two-person rule (§2).
+
+The first fund officer's approval records a pending ``AllocationChange`` with the proposed
+table; a fund officer of the other side approving the *same* table completes it, which
+replaces the project's ``ReturnAllocationEntry`` rows. Royalties posted afterwards follow
+the new table; what was posted before stays as it was (the ledger is never rewritten).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from fundapp.accounts.models import Side, User
+from fundapp.actors import Actor, is_fund_officer
+from fundapp.audit.services import audit_record
+from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.ledger.rules import BASIS_POINTS_WHOLE
+from ip_licensing.models import AllocationChange
+from projects.models import Project, ProjectOrganisation, ReturnAllocationEntry
+from projects.services.notices import notify_people, officers
+
+PENDING = "pending"
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+MAX_REASON_LENGTH = 4000
+
+Table = list[tuple[int, int]]
+
+
+def can_change_allocation(actor: Actor | None) -> tuple[bool, str]:
+    """Fund officers of the Japanese or the Korean side (§2, §10.5)."""
+    if not is_fund_officer(actor) or not isinstance(actor, User):
+        return False, _("Only fund officers may change a return-allocation table.")
+    if actor.side not in (Side.JP, Side.KR):
+        return False, _(
+            "Only fund officers of the Japanese or the Korean side may change a "
+            "return-allocation table; your account has no side."
+        )
+    return True, ""
+
+
+def _require_officer(actor: Actor) -> User:
+    allowed, reason = can_change_allocation(actor)
+    if not allowed or not isinstance(actor, User):
+        raise PermissionDenied(reason)
+    return actor
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shape(table: Any) -> Table:
+    """``[[org id, bp], ...]`` (or ``{"organisation", "basis_points"}`` rows) as pairs."""
+    if not isinstance(table, list | tuple) or not table:
+        message = _("Give the table as a list of [organisation id, basis points] rows.")
+        raise ValidationFailed(message, errors={"table": [message]})
+    errors: dict[str, list[str]] = {}
+    pairs: Table = []
+    for index, row in enumerate(table):
+        if isinstance(row, dict):
+            row = (row.get("organisation"), row.get("basis_points"))
+        if (
+            not isinstance(row, list | tuple)
+            or len(row) != 2
+            or not _is_int(row[0])
+            or not _is_int(row[1])
+        ):
+            errors[f"table.{index}"] = [
+                _("Each row is [organisation id, basis points], both whole numbers.")
+            ]
+            continue
+        org_id, bp = int(row[0]), int(row[1])
+        if not 0 <= bp <= BASIS_POINTS_WHOLE:
+            errors[f"table.{index}"] = [_("Basis points run from 0 to 10,000.")]
+            continue
+        pairs.append((org_id, bp))
+    if errors:
+        raise ValidationFailed(_("The table has errors; see the rows."), errors=errors)
+    return pairs
+
+
+def _validated(project: Project, pairs: Table) -> Table:
+    """The table over the project's organisations, in their order, summing to 10,000."""
+    order = list(
+        ProjectOrganisation.objects.filter(project=project)
+        .order_by("order", "id")
+        .values_list("organisation_id", flat=True)
+    )
+    errors: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for index, (org_id, _bp) in enumerate(pairs):
+        if org_id not in order:
+            errors[f"table.{index}"] = [
+                _("Organisation %(id)s is not in this project's consortium.") % {"id": org_id}
+            ]
+        elif org_id in seen:
+            errors[f"table.{index}"] = [_("Organisation %(id)s appears twice.") % {"id": org_id}]
+        seen.add(org_id)
+    total = sum(bp for _org, bp in pairs)
+    if total != BASIS_POINTS_WHOLE:
+        errors.setdefault("table", []).append(
+            _("The basis points must sum to 10,000; these sum to %(total)s.") % {"total": total}
+        )
+    if errors:
+        raise ValidationFailed(_("The table has errors; see the rows."), errors=errors)
+    position = {org_id: index for index, org_id in enumerate(order)}
+    return sorted(pairs, key=lambda pair: position[pair[0]])
+
+
+def _same(a: Table, b: Any) -> bool:
+    """Equal as allocations: the same basis points for every organisation (0 = absent)."""
+    return {org: bp for org, bp in a if bp} == {int(org): int(bp) for org, bp in b if bp}
+
+
+def current_table(project: Project) -> Table:
+    return list(
+        ReturnAllocationEntry.objects.filter(project=project)
+        .order_by("id")
+        .values_list("organisation_id", "basis_points")
+    )
+
+
+def _as_json(table: Table) -> list[list[int]]:
+    return [[org_id, bp] for org_id, bp in table]
+
+
+def _lock_project(project: Project) -> Project:
+    return Project.objects.select_for_update(of=("self",)).get(pk=project.pk)
+
+
+def allocation_change_approve(
+    *, project: Project, actor: Actor, table: Any, reason: str
+) -> AllocationChange:
+    """A fund officer approves a new return-allocation table for ``project``.
+
+    Guarantees:
+
+    - fund officers of the JP or KR side only (403); the table is ``[[organisation id,
+      basis points], ...]`` over the project's consortium organisations, each once, summing
+      to 10,000; a reason is required (422);
+    - the project row is locked first, so two officers approving at once are serialised
+      (and the database allows one pending change per project);
+    - the first approval records a pending change; the second must come from another
+      person (403) of the other side (403) with the same table (409); it completes the
+      change and replaces the project's ``ReturnAllocationEntry`` rows in the same
+      transaction;
+    - audited: ``allocation_change.approved`` (with the current and the proposed table),
+      then ``allocation_change.completed`` and ``project.return_allocation_changed`` with
+      the table before and after. The other side's officers are told a decision is needed.
+    """
+    officer = _require_officer(actor)
+    pairs = _shape(table)
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason:
+        message = _("Give a reason for the change.")
+        raise ValidationFailed(message, errors={"reason": [message]})
+    if len(reason) > MAX_REASON_LENGTH:
+        message = _("Use at most %(max)d characters.") % {"max": MAX_REASON_LENGTH}
+        raise ValidationFailed(message, errors={"reason": [message]})
+    with transaction.atomic():
+        locked = _lock_project(project)
+        pairs = _validated(locked, pairs)
+        live = (
+            AllocationChange.objects.select_for_update(of=("self",))
+            .filter(project=locked, state=PENDING)
+            .select_related("first_officer")
+            .first()
+        )
+        if live is None:
+            return _first_approval(locked, officer, pairs, reason)
+        if live.first_officer_id == officer.pk:
+            raise PermissionDenied(_("You already approved this change."), code="same_person")
+        if live.first_side == officer.side:
+            raise PermissionDenied(
+                _(
+                    "The second approval must come from the other side: %(first)s approved "
+                    "for the %(side)s side."
+                )
+                % {"first": live.first_officer, "side": Side(live.first_side).label},
+                code="same_side",
+            )
+        if not _same(pairs, live.table):
+            raise Conflict(
+                _(
+                    "The pending change proposes another table. Approve the same table, or ask "
+                    "%(first)s to cancel the pending change first."
+                )
+                % {"first": live.first_officer},
+                code="table_differs",
+                errors={"table": [_("This is not the table awaiting approval.")]},
+            )
+        return _complete(locked, live, officer, pairs, reason)
+
+
+def _first_approval(project: Project, officer: User, pairs: Table, reason: str) -> AllocationChange:
+    change = AllocationChange.objects.create(
+        project=project,
+        table=_as_json(pairs),
+        reason=reason,
+        state=PENDING,
+        first_officer=officer,
+        first_side=officer.side,
+    )
+    audit_record(
+        actor=officer,
+        action="allocation_change.approved",
+        obj=change,
+        before={"table": _as_json(current_table(project))},
+        after={
+            "project": project.pk,
+            "table": change.table,
+            "reason": reason,
+            "side": officer.side,
+            "state": PENDING,
+        },
+    )
+    other_side = Side.KR if officer.side == Side.JP else Side.JP
+    notify_people(
+        users=officers(roles=["fund_officer"], side=other_side),
+        kind="decision_needed",
+        title=format_lazy(
+            gettext_lazy("A change of the return allocation of “{project}” awaits your approval"),
+            project=project.title_en or project.pk,
+        ),
+        body=reason,
+    )
+    return change
+
+
+def _complete(
+    project: Project, change: AllocationChange, officer: User, pairs: Table, reason: str
+) -> AllocationChange:
+    before = current_table(project)
+    ReturnAllocationEntry.objects.filter(project=project).delete()
+    ReturnAllocationEntry.objects.bulk_create(
+        [
+            ReturnAllocationEntry(project=project, organisation_id=org_id, basis_points=bp)
+            for org_id, bp in pairs
+        ]
+    )
+    change.second_officer = officer
+    change.second_side = officer.side
+    change.second_at = timezone.now()
+    change.state = COMPLETED
+    change.save(update_fields=["second_officer", "second_side", "second_at", "state"])
+    audit_record(
+        actor=officer,
+        action="allocation_change.completed",
+        obj=change,
+        before={"state": PENDING},
+        after={"state": COMPLETED, "second_side": officer.side, "second_reason": reason},
+    )
+    audit_record(
+        actor=officer,
+        action="project.return_allocation_changed",
+        obj=project,
+        before={"table": _as_json(before)},
+        after={"table": _as_json(pairs), "allocation_change": change.pk},
+    )
+    return change
+
+
+def allocation_change_cancel(*, change: AllocationChange, actor: Actor) -> AllocationChange:
+    """The officer who approved first withdraws a pending change. Locks the project, then
+    the change; audited."""
+    officer = _require_officer(actor)
+    with transaction.atomic():
+        _lock_project(change.project)
+        locked = AllocationChange.objects.select_for_update(of=("self",)).get(pk=change.pk)
+        if locked.state != PENDING:
+            raise Conflict(_("Only a pending change can be cancelled."), code="invalid_state")
+        if locked.first_officer_id != officer.pk:
+            raise PermissionDenied(_("Only the officer who approved first may cancel this change."))
+        locked.state = CANCELLED
+        locked.save(update_fields=["state"])
+        audit_record(
+            actor=officer,
+            action="allocation_change.cancelled",
+            obj=locked,
+            before={"state": PENDING},
+            after={"state": CANCELLED},
+        )
+    return locked

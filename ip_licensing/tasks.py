@@ -1,0 +1,58 @@
+"""Celery tasks of the IP registry and licensing (§16).
+
+Thin: each computes today's Asia/Tokyo date (or takes the one asked for on demand) and
+calls one service, which locks and re-checks every licence, so reruns, redeliveries after
+a dead worker (``acks_late``) and several workers at once change each licence once. Beat
+schedules are declared in ``projects.schedules``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from ip_licensing.services.licences import (
+    licence_expiry_reminders as run_expiry_reminders,
+)
+from ip_licensing.services.licences import (
+    licences_activate_and_expire,
+    tokyo_today,
+)
+
+# A database outage is retried with backoff (§17); the work is idempotent.
+RETRY_ON = (OperationalError, InterfaceError)
+
+
+def _day(on: str | None) -> date:
+    return date.fromisoformat(on) if on else tokyo_today()
+
+
+@shared_task(
+    name="ip_licensing.activate_and_expire_licences",
+    acks_late=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def activate_and_expire_licences(on: str | None = None) -> dict[str, list[int]]:
+    """Activate approved licences whose start date has come and expire those past their
+    end date; daily at 00:05 Asia/Tokyo from beat, or on demand (``on``: YYYY-MM-DD)."""
+    return licences_activate_and_expire(today=_day(on))
+
+
+@shared_task(
+    name="ip_licensing.licence_expiry_reminders",
+    acks_late=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def licence_expiry_reminders(on: str | None = None) -> dict[str, list[int]]:
+    """Remind the parties 30 and 7 days before a licence ends, once each; daily from beat."""
+    return run_expiry_reminders(today=_day(on))
