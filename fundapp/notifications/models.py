@@ -6,7 +6,10 @@ person's preferred language, so the list and the e-mail say the same thing.
 
 from __future__ import annotations
 
+import pgtrigger
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -94,3 +97,29 @@ class Notification(models.Model):
     @property
     def is_unread(self) -> bool:
         return self.read_at is None
+
+
+class OutboxEvent(models.Model):
+    """A domain event for partner systems, written in the same transaction as the change
+    that causes it (the outbox of §13). Webhook delivery reads these rows; an event whose
+    change rolled back was never written."""
+
+    kind = models.CharField(_("event"), max_length=64, db_index=True)
+    organisation_ids = ArrayField(
+        models.BigIntegerField(), default=list, help_text=_("Organisations the event concerns.")
+    )
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
+        indexes = [GinIndex(fields=["organisation_ids"], name="outbox_orgs_gin")]
+        triggers = [
+            pgtrigger.Protect(
+                name="outbox_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]

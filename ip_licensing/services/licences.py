@@ -52,6 +52,7 @@ from fundapp.accounts.models import ApiKey, Organisation, Role, Side, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from fundapp.notifications.outbox import event_record
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
 from ip_licensing import permissions, rules
@@ -878,12 +879,32 @@ def _post_upfront_fee(licence: Licence, actor: Actor | None) -> None:
         post(licence=licence, actor=actor)
 
 
+def _record_event(kind: str, licence: Licence, **extra: Any) -> None:
+    """A webhook-ready event for both parties, in the same transaction (§13)."""
+    event_record(
+        kind=kind,
+        obj=licence,
+        organisation_ids=[licence.licensor_id, licence.licensee_id],
+        payload={
+            "licence": licence.pk,
+            "reference": licence.reference,
+            "state": licence.state,
+            "licensor": licence.licensor_id,
+            "licensee": licence.licensee_id,
+            "start_on": licence.start_on,
+            "end_on": licence.end_on,
+            **extra,
+        },
+    )
+
+
 def _activate(licence: Licence, *, now: datetime, actor: Actor | None) -> str:
     """approved → active on a locked row; posts the upfront fee in the same transaction.
     Returns the state before; the caller audits."""
     before = _transition(licence, LicenceState.ACTIVE)
     licence.activated_at = now
     licence.save(update_fields=["state", "activated_at"])
+    _record_event("licence.activated", licence)
     _post_upfront_fee(licence, actor)
     licence.refresh_from_db(fields=["upfront_posted"])
     return before
@@ -1169,6 +1190,7 @@ def licences_activate_and_expire(*, today: date) -> dict[str, list[int]]:
         locked.ended_at = now
         locked.end_reason = "term ended"
         locked.save(update_fields=["state", "ended_at", "end_reason"])
+        _record_event("licence.expired", locked)
         audit_record(
             actor=None,
             action="licence.expired",
@@ -1255,6 +1277,7 @@ def licence_expiry_reminders(*, today: date) -> dict[str, list[int]]:
                 return False
             setattr(locked, field, now)
             locked.save(update_fields=[field])
+            _record_event("licence.expiring", locked, days_left=left)
             notify_people(
                 users=_party_people(locked),
                 kind="licence_expiring",

@@ -55,6 +55,7 @@ from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import InsufficientFunds, ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
+from fundapp.notifications.outbox import event_record
 from ip_licensing import rules
 from ip_licensing.models import Licence, LicenceState, RoyaltyReport
 from projects.models import Fund, ReturnAllocationEntry
@@ -208,7 +209,7 @@ def _post(
     allocation = royalty_allocation(licence)
     legs = royalty_legs(licence=licence, amount=amount, allocation=allocation)
     try:
-        return ledger_post(
+        txn = ledger_post(
             kind=TransactionKind.ROYALTY,
             currency=licence.currency,
             legs=legs,
@@ -226,6 +227,30 @@ def _post(
             code="royalty_correction_uncovered",
             errors={"net_sales": [message, *exc.errors.get("legs", [])]},
         ) from exc
+    # A webhook-ready event for the licence's parties and the paid partners (§13).
+    event_record(
+        kind="royalty.posted",
+        obj=licence,
+        organisation_ids=[licence.licensor_id, licence.licensee_id, *allocation_org_ids(legs)],
+        payload={
+            "licence": licence.pk,
+            "reference": licence.reference,
+            "transaction": txn.reference,
+            "amount": amount,
+            "currency": licence.currency,
+        },
+    )
+    return txn
+
+
+def allocation_org_ids(legs: Iterable[tuple[str, int]]) -> list[int]:
+    """The organisations whose payable accounts a royalty posting credits."""
+    ids = []
+    for code, _amount in legs:
+        parsed = ledger_rules.parse_account_code(code)
+        if parsed.family == "org_payable" and parsed.owner_id is not None:
+            ids.append(parsed.owner_id)
+    return ids
 
 
 def _recipients(licence: Licence, allocation_org_ids: Iterable[int]) -> list[User]:
