@@ -2,7 +2,9 @@
 sides' pools and reserves, research areas, three calls, proposals in every state, their
 reviews and award decisions, and projects at different points of their life: stage 1 just
 started, stage 1 passed with a bonus, conditional (released reduced), failed and awaiting
-the second officer, failed and terminated; payments confirmed by finance.
+the second officer, failed and terminated; payments confirmed by finance; IP assets from
+the projects and one background asset, licences active, pending (approved once), expired
+and terminated, and royalty reports with a correction on the active one.
 
 Everything is made through the services, so the data obeys the same rules as real data,
 leaves the same audit trail and keeps the ledger balanced. Where no service exists yet
@@ -37,6 +39,12 @@ from fundapp.accounts.services import organisation_create, user_access_snapshot
 from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
 from fundapp.ledger.models import Transaction
+from ip_licensing.models import AssetKind, Exclusivity, IPAsset, Licence, LicenceState
+from ip_licensing.rules import format_quarter
+from ip_licensing.services import licences as licence_services
+from ip_licensing.services import royalties as royalty_services
+from ip_licensing.services.assets import asset_register
+from ip_licensing.services.licences import tokyo_today
 from projects.models import (
     KPI,
     AssignmentState,
@@ -242,7 +250,8 @@ class PersonSpec:
 
 # The first eleven usernames are the published demo logins (fundapp.demo.DEMO_LOGINS);
 # the researchers of Sapporo and Busan after them lead the further demo projects, so that
-# nobody's effort passes 100% (§5), and get the same password. The reviewer belongs to
+# nobody's effort passes 100% (§5), and get the same password; Saebyeok Semiconductor's
+# licensing office accepts the demo licences and reports royalties. The reviewer belongs to
 # KR-SEL-01, which no demo consortium includes, so no conflict blocks assigning them to any
 # demo proposal.
 PEOPLE = (
@@ -320,6 +329,15 @@ PEOPLE = (
         organisation="KR-PUS-01",
         research_office=True,
         who="university research office in Busan (KR)",
+    ),
+    PersonSpec(
+        "office_saebyeok",
+        "오하은",
+        Role.RESEARCHER,
+        "ko",
+        organisation="KR-PGY-01",
+        research_office=True,
+        who="licensing office of Saebyeok Semiconductor (KR company), a licensee",
     ),
 )
 
@@ -2367,6 +2385,299 @@ def _gate_approvals(story: GateStory, gate: Gate, users: dict[str, User]) -> boo
     return given < len(story.approvals)
 
 
+# --------------------------------------------------------------------------- IP and licences
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """A registered result of a demo project (``project``: its proposal's English title)
+    or background IP (``project`` empty), registered by a member of its one owner."""
+
+    title_en: str
+    title_ja: str
+    title_ko: str
+    kind: str
+    owner: str
+    registrar: str
+    project: str = ""
+    inventors: tuple[str, ...] = ()
+    jurisdiction: str = ""
+    filing_number: str = ""
+    status: str = "draft"
+    research_area: str = ""
+
+
+ASSETS = (
+    AssetSpec(
+        "Charge-domain in-memory multiply-accumulate macro",
+        "電荷ドメイン型インメモリ積和演算マクロ",
+        "전하 도메인 인메모리 곱셈-누산 매크로",
+        AssetKind.PATENT_APPLICATION,
+        owner="JP-TKY-01",
+        registrar="office_tokyo",
+        project=EDGE_AI.title_en,
+        inventors=("田中 花子",),
+        jurisdiction="JP",
+        filing_number="特願2026-104321",
+        status="filed",
+        research_area="semiconductor.ai.edge",
+    ),
+    AssetSpec(
+        "RISC-V control firmware for in-memory accelerators",
+        "インメモリアクセラレータ向けRISC-V制御ファームウェア",
+        "인메모리 가속기용 RISC-V 제어 펌웨어",
+        AssetKind.SOFTWARE,
+        owner="KR-DJN-01",
+        registrar="office_daejeon",
+        project=EDGE_AI.title_en,
+        inventors=("김민준",),
+        research_area="semiconductor.ai.edge",
+    ),
+    AssetSpec(
+        "Magnesium-hydride bed cycling dataset",
+        "マグネシウム水素化物充填層のサイクル試験データセット",
+        "마그네슘 수소화물 충전층 사이클 시험 데이터셋",
+        AssetKind.DATASET,
+        owner="JP-SPR-01",
+        registrar="office_sapporo",
+        project=HYDROGEN_TANKS.title_en,
+        inventors=("伊藤 陽介",),
+        research_area="green.hydrogen",
+    ),
+    AssetSpec(  # background IP: brought into the edge-AI project, made before it
+        "Calibration method for analogue compute-in-memory arrays",
+        "アナログ・コンピュートインメモリアレイの較正方法",
+        "아날로그 컴퓨트 인 메모리 어레이 보정 방법",
+        AssetKind.PATENT,
+        owner="JP-TKY-01",
+        registrar="office_tokyo",
+        inventors=("田中 花子",),
+        jurisdiction="JP",
+        filing_number="特許第7654321号",
+        status="granted",
+        research_area="semiconductor.ai",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LicenceSpec:
+    """A demo licence of one asset and how far it goes (``state``), its term in days from
+    the day of the first run. Licences are numbered by the service (``L-2026-0001``), so
+    the stable key of a demo licence is its asset and licensee: each pair appears once."""
+
+    asset: str  # the asset's English title
+    licensee: str  # organisation code
+    licensor_office: str
+    licensee_office: str
+    state: str
+    starts_in: int  # days from today (Asia/Tokyo); negative: already started
+    lasts: int  # days; the end date is inclusive
+    fields_of_use: tuple[str, ...]
+    purposes: tuple[str, ...]
+    territories: tuple[str, ...]
+    royalty_rate: str
+    minimum_annual_royalty: int
+    upfront_fee: int
+    approvals: tuple[str, ...] = ("officer_jp", "officer_kr")
+    reason: str = ""  # for a terminated licence
+
+
+LICENCES = (
+    LicenceSpec(  # active: Tokyo's macro to the KR chip maker; royalties reported below
+        asset=ASSETS[0].title_en,
+        licensee="KR-PGY-01",
+        licensor_office="office_tokyo",
+        licensee_office="office_saebyeok",
+        state=LicenceState.ACTIVE,
+        starts_in=-240,
+        lasts=3 * 365,
+        fields_of_use=("semiconductor.ai",),
+        purposes=("research", "development", "manufacturing", "sale"),
+        territories=("JP", "KR"),
+        royalty_rate="0.03",
+        minimum_annual_royalty=400_000,
+        upfront_fee=1_000_000,
+    ),
+    LicenceSpec(  # pending: both parties accepted, approved once (KR), awaiting JP
+        asset=ASSETS[1].title_en,
+        licensee="KR-PGY-01",
+        licensor_office="office_daejeon",
+        licensee_office="office_saebyeok",
+        state=LicenceState.PENDING,
+        starts_in=30,
+        lasts=2 * 365,
+        fields_of_use=("semiconductor.ai.edge",),
+        purposes=("development", "manufacturing"),
+        territories=("KR",),
+        royalty_rate="0.025",
+        minimum_annual_royalty=4_000_000,
+        upfront_fee=0,
+        approvals=("officer_kr",),
+    ),
+    LicenceSpec(  # expired: Busan's research use of Sapporo's data, ending today
+        asset=ASSETS[2].title_en,
+        licensee="KR-PUS-01",
+        licensor_office="office_sapporo",
+        licensee_office="office_busan",
+        state=LicenceState.EXPIRED,
+        starts_in=-180,
+        lasts=181,  # 180 days ago … today inclusive: expired by the job run for tomorrow
+        fields_of_use=("green.hydrogen",),
+        purposes=("research",),
+        territories=("JP", "KR"),
+        royalty_rate="0",
+        minimum_annual_royalty=0,
+        upfront_fee=0,
+    ),
+    LicenceSpec(  # terminated by the fund officers
+        asset=ASSETS[3].title_en,
+        licensee="KR-PGY-01",
+        licensor_office="office_tokyo",
+        licensee_office="office_saebyeok",
+        state=LicenceState.TERMINATED,
+        starts_in=-120,
+        lasts=2 * 365,
+        fields_of_use=("semiconductor.ai",),
+        purposes=("internal_use",),
+        territories=("WW",),
+        royalty_rate="0.02",
+        minimum_annual_royalty=0,
+        upfront_fee=500_000,
+        reason="Saebyeok Semiconductor closed the product line; both parties asked to end it.",
+    ),
+)
+
+# Net sales of the active licence for the last quarter that has ended (2026-Q3 when run in
+# the fourth quarter of 2026), then a correction of that quarter: only the difference of
+# the royalty due posts.
+ROYALTY_NET_SALES = (48_000_000, 52_500_000)
+SIDE_CURRENCY = {"JP": "JPY", "KR": "KRW"}
+
+
+def previous_quarter(today: date) -> str:
+    """The last calendar quarter that ended before ``today``: it has begun (royalty reports
+    need that) and, for the active demo licence that started 240 days ago, overlaps the
+    term (royalty reports need that too)."""
+    last_day = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1) - timedelta(days=1)
+    return format_quarter(last_day.year, (last_day.month - 1) // 3 + 1)
+
+
+def seed_assets(report: SeedReport, *, users: dict[str, User]) -> dict[str, IPAsset]:
+    """The demo IP assets, by English title and owner (``asset_register``, audited)."""
+    orgs = {o.code: o for o in Organisation.objects.filter(code__in={a.owner for a in ASSETS})}
+    assets: dict[str, IPAsset] = {}
+    for spec in ASSETS:
+        asset = IPAsset.objects.filter(title_en=spec.title_en, owner=orgs[spec.owner]).first()
+        report.made("IP assets", asset is None)
+        if asset is None:
+            data: dict[str, Any] = {
+                "kind": spec.kind,
+                "title_en": spec.title_en,
+                "title_ja": spec.title_ja,
+                "title_ko": spec.title_ko,
+                "owner": spec.owner,
+                "inventors": list(spec.inventors),
+                "status": spec.status,
+                "research_area": spec.research_area,
+            }
+            if spec.project:
+                data["project"] = Project.objects.get(proposal__title_en=spec.project).pk
+            else:
+                data["is_background"] = True
+            if spec.jurisdiction:
+                data["jurisdiction"] = spec.jurisdiction
+                data["filing_number"] = spec.filing_number
+            asset = asset_register(actor=users[spec.registrar], data=data)
+        assets[spec.title_en] = asset
+    return assets
+
+
+def seed_licences(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Licences of the demo assets in every end state the demo promises (§20), made and
+    moved through the services, and royalty reports on the active one.
+
+    The expired licence runs from 180 days ago to today; it is approved while in force and
+    then expired by the daily job run for tomorrow (``licences_activate_and_expire``), the
+    way it would end overnight. That run also expires any other licence whose term ends
+    today: on a demo database, the demo's own ones only.
+    """
+    assets = seed_assets(report, users=users)
+    today = tokyo_today()
+    for spec in LICENCES:
+        asset = assets[spec.asset]
+        licensee = Organisation.objects.get(code=spec.licensee)
+        licence = (
+            Licence.objects.filter(assets=asset, licensee=licensee, renewal_of__isnull=True)
+            .order_by("pk")
+            .first()
+        )
+        report.made("licences", licence is None)
+        if licence is None:
+            licence = _make_licence(spec, asset=asset, licensee=licensee, users=users, today=today)
+        if spec.state == LicenceState.ACTIVE:
+            _seed_royalties(report, licence, users[spec.licensee_office], today=today)
+
+
+def _make_licence(
+    spec: LicenceSpec,
+    *,
+    asset: IPAsset,
+    licensee: Organisation,
+    users: dict[str, User],
+    today: date,
+) -> Licence:
+    start = today + timedelta(days=spec.starts_in)
+    licence = licence_services.licence_create(
+        actor=users[spec.licensor_office],
+        data={
+            "assets": [asset.pk],
+            "licensee": licensee.code,
+            "fields_of_use": list(spec.fields_of_use),
+            "purposes": list(spec.purposes),
+            "territories": list(spec.territories),
+            "start_on": start.isoformat(),
+            "end_on": (start + timedelta(days=spec.lasts - 1)).isoformat(),
+            "exclusivity": Exclusivity.NON_EXCLUSIVE,
+            "sublicensable": False,
+            "royalty_rate": spec.royalty_rate,
+            "minimum_annual_royalty": spec.minimum_annual_royalty,
+            "upfront_fee": spec.upfront_fee,
+            "currency": SIDE_CURRENCY[asset.owner.country],
+        },
+    )
+    licence_services.licence_accept(licence=licence, actor=users[spec.licensor_office])
+    licence = licence_services.licence_accept(licence=licence, actor=users[spec.licensee_office])
+    for officer in spec.approvals:
+        licence = licence_services.licence_approve(licence=licence, actor=users[officer])
+    if spec.state == LicenceState.EXPIRED:
+        licence_services.licences_activate_and_expire(today=licence.end_on + timedelta(days=1))
+    elif spec.state == LicenceState.TERMINATED:
+        licence_services.licence_terminate(
+            licence=licence, actor=users["officer_jp"], reason=spec.reason
+        )
+    licence.refresh_from_db()
+    if licence.state != spec.state:
+        raise RuntimeError(f"demo licence {licence.reference} is {licence.state}, not {spec.state}")
+    return licence
+
+
+def _seed_royalties(
+    report: SeedReport, licence: Licence, licensee_office: User, *, today: date
+) -> None:
+    """The last ended quarter's report and its correction, once per licence: a licence that
+    has any report already keeps what it has (a later run in another quarter adds none)."""
+    if licence.royalty_reports.exists():
+        report.kept["royalty reports"] += licence.royalty_reports.count()
+        return
+    quarter = previous_quarter(today)
+    for net_sales in ROYALTY_NET_SALES:
+        royalty_services.royalty_report_submit(
+            licence=licence, actor=licensee_office, quarter=quarter, net_sales=net_sales
+        )
+        report.created["royalty reports"] += 1
+
+
 # --------------------------------------------------------------------------- all of it
 
 
@@ -2387,11 +2698,18 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_awards(report, users=users)
         seed_payments(report, users=users)
         seed_gates(report, users=users)
+        seed_licences(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
         projects = list(
             Project.objects.filter(proposal__in=proposals)
             .select_related("current_stage")
+            .order_by("pk")
+        )
+        licences = list(
+            Licence.objects.filter(assets__title_en__in=[a.title_en for a in ASSETS])
+            .select_related("licensor", "licensee")
+            .distinct()
             .order_by("pk")
         )
     report.notes.append(
@@ -2402,4 +2720,9 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         stage = project.current_stage
         where = f"stage {stage.number} {stage.state}" if stage else "no stage"
         report.notes.append(f"Project “{project.title_en}”: {project.state}, {where}")
+    for licence in licences:
+        report.notes.append(
+            f"Licence {licence.reference} ({licence.licensor.code} → {licence.licensee.code}): "
+            f"{licence.state}"
+        )
     return report

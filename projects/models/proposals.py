@@ -204,7 +204,8 @@ class ProposalPerson(models.Model):
     )
     role = models.CharField(_("role"), max_length=16, choices=PersonRole.choices)
     effort_percent = models.PositiveSmallIntegerField(
-        _("effort (percentage of working time)"), validators=[MinValueValidator(1), MaxValueValidator(100)]
+        _("effort (percentage of working time)"),
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
     )
 
     class Meta:

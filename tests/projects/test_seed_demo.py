@@ -19,6 +19,14 @@ from fundapp.ledger.models import Account, Entry, Transaction
 from fundapp.ledger.selectors import account_balance
 from fundapp.notifications.models import Notification
 from fundapp.screening.models import ScreeningCase, ScreeningState
+from ip_licensing.models import (
+    IPAsset,
+    Licence,
+    LicenceApproval,
+    LicenceAsset,
+    LicenceState,
+    RoyaltyReport,
+)
 from projects import demo
 from projects.models import (
     KPI,
@@ -95,6 +103,11 @@ COUNTED = (
     GateDecision,
     Tranche,
     Disbursement,
+    IPAsset,
+    Licence,
+    LicenceAsset,
+    LicenceApproval,
+    RoyaltyReport,
     Account,
     Transaction,
     Entry,
@@ -134,6 +147,11 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert re.search(r"organisations +9 new, 0 already there", first_output)
     assert re.search(r"organisations +0 new, 9 already there", second_output)
     assert not re.search(r" [1-9]\d* new, ", second_output)  # the second run made nothing
+    assert re.search(r"IP assets +4 new, 0 already there", first_output)
+    assert re.search(r"licences +4 new, 0 already there", first_output)
+    assert re.search(r"royalty reports +0 new, 2 already there", second_output)
+    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 4
+    assert after_first["RoyaltyReport"] == 2
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # Every state reachable so far, made through the services.
@@ -264,6 +282,35 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert paid.filter(confirmed_by__username="finance_jp").exists()
     assert Disbursement.objects.filter(state=DisbursementState.CANCELLED).exists()  # clawback
     assert Measurement.objects.exclude(evidence_storage="").exists()
+
+    # IP: results of the projects (one owner each) and background IP; licences in every
+    # end state, approved by two officers of different sides; royalties with a correction.
+    assert IPAsset.objects.filter(is_background=True).count() == 1
+    assert IPAsset.objects.filter(project__isnull=False).count() == 3
+    licences = {licence.state: licence for licence in Licence.objects.all()}
+    assert set(licences) == {
+        LicenceState.ACTIVE,
+        LicenceState.PENDING,
+        LicenceState.EXPIRED,
+        LicenceState.TERMINATED,
+    }
+    for licence in licences.values():
+        assert licence.currency == {"JP": "JPY", "KR": "KRW"}[licence.licensor.country]
+    active = licences[LicenceState.ACTIVE]
+    assert active.fields_of_use == ["semiconductor.ai"]
+    assert active.exclusivity == "non_exclusive" and active.upfront_posted
+    assert active.licensor.country == "JP" and active.licensee.kind == "company"
+    pending = licences[LicenceState.PENDING]
+    assert pending.licensor_accepted_at and pending.licensee_accepted_at
+    assert LicenceApproval.objects.get(licence=pending).state == "pending"
+    assert pending.approved_at is None
+    assert licences[LicenceState.TERMINATED].end_reason
+    assert licences[LicenceState.EXPIRED].end_on <= demo.tokyo_today()  # job ran for tomorrow
+    first, correction = RoyaltyReport.objects.filter(licence=active).order_by("pk")
+    assert first.quarter == correction.quarter == demo.previous_quarter(demo.tokyo_today())
+    assert correction.supersedes == first
+    assert correction.posted_amount == correction.royalty_due - first.royalty_due > 0
+    assert first.ledger_transaction and correction.ledger_transaction
 
     out = StringIO()
     call_command("check_ledger", stdout=out)
