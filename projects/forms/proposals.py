@@ -9,6 +9,7 @@ beside its input. Whatever a step cannot place goes to the top of the page.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -211,7 +212,7 @@ class RowSet:
 # --------------------------------------------------------------------------- wizard step
 
 
-class WizardStep:
+class WizardStep(ABC):
     """The forms of one wizard step, bound to the draft or to what was posted."""
 
     slug: ClassVar[str]
@@ -231,11 +232,13 @@ class WizardStep:
     def rowsets(self) -> list[RowSet]:
         return []
 
+    @abstractmethod
     def payload(self) -> Any:
-        raise NotImplementedError
+        """The section as the proposal service takes it."""
 
+    @abstractmethod
     def place(self, parts: list[str], messages: Sequence[str]) -> bool:
-        raise NotImplementedError
+        """Put the service's messages for a field path on the matching form field."""
 
     def context(self) -> dict[str, Any]:
         return {}

@@ -27,9 +27,10 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="session")
 def playwright_instance() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
+    from playwright import sync_api
+
+    # `make test` installs Debian's Chromium; a missing browser is a failed set-up, not a skip.
+    assert os.path.exists(CHROMIUM), "Chromium is not installed at /usr/bin/chromium"
     with sync_api.sync_playwright() as playwright:
         yield playwright
 
