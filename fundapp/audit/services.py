@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -110,6 +111,71 @@ def audit_record(
         event.hash = compute_hash(event)
         event.save(force_insert=True)
     return event
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append with ``audit_record_many``: the arguments of ``audit_record``."""
+
+    actor: Any
+    action: str
+    obj: Any = None
+    object_type: str | None = None
+    object_id: Any = None
+    before: Any = None
+    after: Any = None
+
+
+def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """Append several events inside the caller's transaction, in the given order.
+
+    The set-based counterpart of ``audit_record`` for batch jobs: a fixed number of
+    queries whatever the number of entries (ids from the sequence in one query, one bulk
+    insert). Same guarantees as ``audit_record``.
+    """
+    from fundapp.accounts.models import ApiKey, User
+
+    if not entries:
+        return []
+    ctx = current_request_context()
+    now = timezone.now()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                [AuditEvent._meta.db_table, len(entries)],
+            )
+            ids = sorted(row[0] for row in cursor.fetchall())
+        prev = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+        events: list[AuditEvent] = []
+        for event_id, entry in zip(ids, entries, strict=True):
+            object_type, object_id = entry.object_type, entry.object_id
+            if entry.obj is not None:
+                object_type = object_type or entry.obj._meta.label_lower
+                object_id = entry.obj.pk if object_id is None else object_id
+            actor = entry.actor
+            event = AuditEvent(
+                id=event_id,
+                occurred_at=now,
+                actor_user=actor if isinstance(actor, User) else None,
+                actor_api_key=actor if isinstance(actor, ApiKey) else None,
+                actor_label=str(actor) if actor is not None else "system",
+                action=entry.action,
+                object_type=object_type or "",
+                object_id=str(object_id if object_id is not None else ""),
+                before=to_jsonable(entry.before),
+                after=to_jsonable(entry.after),
+                request_id=ctx.request_id,
+                client_address=ctx.client_address,
+                prev_hash=prev or GENESIS_HASH,
+                hash="",
+            )
+            event.hash = compute_hash(event)
+            prev = event.hash
+            events.append(event)
+        AuditEvent.objects.bulk_create(events)
+    return events
 
 
 @dataclass(frozen=True)

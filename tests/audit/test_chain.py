@@ -51,3 +51,23 @@ def test_verify_names_the_first_broken_link():
     assert not report.ok and report.broken_id == victim.pk
     with pytest.raises(CommandError, match=str(victim.pk)):
         call_command("verify_audit_chain")
+
+
+def test_many_events_are_appended_in_order_and_chain():
+    from fundapp.audit.services import AuditEntry, audit_record_many
+
+    audit_record(actor=None, action="test.one", object_type="thing", object_id=1)
+    events = audit_record_many(
+        [
+            AuditEntry(actor=None, action="test.two", object_type="thing", object_id=1),
+            AuditEntry(actor=None, action="test.three", object_type="thing", object_id=2),
+        ]
+    )
+
+    assert [e.action for e in AuditEvent.objects.order_by("id")] == [
+        "test.one",
+        "test.two",
+        "test.three",
+    ]
+    assert [e.pk for e in events] == sorted(e.pk for e in events)
+    assert verify_chain().ok
