@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.triggers import refuse_truncate
+
 
 class AuditEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
@@ -52,6 +54,7 @@ class AuditEvent(models.Model):
             pgtrigger.Protect(
                 name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete
             ),
+            refuse_truncate("audit_no_truncate"),
         ]
 
     def __str__(self) -> str:

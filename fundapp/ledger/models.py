@@ -15,8 +15,8 @@ CHECK constraints installed by the migrations):
 2. one currency per transaction: a trigger refuses an entry whose currency differs from
    its transaction's or its account's; entries may only join a transaction inside the
    database transaction that created it (``created_at`` is stamped ``now()``);
-3. entries and transactions are append-only (UPDATE and DELETE refused); accounts are
-   never deleted and their code, currency and kind never change;
+3. entries and transactions are append-only (UPDATE, DELETE and TRUNCATE refused); accounts are
+   never deleted or truncated and their code, currency and kind never change;
 4. ``Account.balance`` is maintained by a trigger on entry insert (so raw SQL keeps it
    right too), may not be changed any other way, and a CHECK refuses a negative balance
    on an internal account;
@@ -32,6 +32,7 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.money import MAX_AMOUNT
+from fundapp.triggers import refuse_truncate
 
 from . import rules
 
@@ -170,6 +171,7 @@ class Account(models.Model):
         ]
         triggers = [
             pgtrigger.Protect(name="account_no_delete", operation=pgtrigger.Delete),
+            refuse_truncate("account_no_truncate"),
             pgtrigger.Protect(
                 name="account_identity_fixed",
                 operation=pgtrigger.Update,
@@ -237,6 +239,7 @@ class Transaction(models.Model):
             pgtrigger.Protect(
                 name="transaction_append_only", operation=pgtrigger.Update | pgtrigger.Delete
             ),
+            refuse_truncate("transaction_no_truncate"),
             pgtrigger.Trigger(
                 name="transaction_stamp",
                 when=pgtrigger.Before,
@@ -292,6 +295,7 @@ class Entry(models.Model):
             pgtrigger.Protect(
                 name="entry_append_only", operation=pgtrigger.Update | pgtrigger.Delete
             ),
+            refuse_truncate("entry_no_truncate"),
             pgtrigger.Trigger(
                 name="entry_one_currency",
                 when=pgtrigger.Before,

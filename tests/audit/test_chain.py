@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import ProgrammingError, connection, transaction
+from django.db import ProgrammingError, transaction
 
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import GENESIS_HASH, audit_record, verify_chain
@@ -37,12 +37,13 @@ def test_database_refuses_update_and_delete():
     assert AuditEvent.objects.get(pk=event.pk).action == "test.one"
 
 
-def test_verify_names_the_first_broken_link():
+@pytest.mark.django_db(transaction=True)
+def test_verify_names_the_first_broken_link(owner_cursor):
     audit_record(actor=None, action="test.one", object_type="thing", object_id=1)
     victim = audit_record(actor=None, action="test.two", object_type="thing", object_id=1)
     audit_record(actor=None, action="test.three", object_type="thing", object_id=1)
     # Tamper as an attacker with table-owner rights would: bypass the trigger for one statement.
-    with connection.cursor() as cursor:
+    with owner_cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
         cursor.execute("UPDATE audit_auditevent SET action = 'forged' WHERE id = %s", [victim.pk])
         cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")

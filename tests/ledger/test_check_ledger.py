@@ -5,7 +5,6 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from fundapp.ledger.services import ledger_post, ledger_reverse
 
@@ -29,27 +28,51 @@ def posted():
     return contribution, commitment
 
 
-def tamper(*statements, drop_account_checks=False):
+ACCOUNT_CHECKS = ("ledger_account_kind_known", "ledger_account_internal_not_negative")
+
+
+@pytest.fixture
+def tamper(owner_cursor):
     """Write as an attacker with table-owner rights would: with the triggers switched off.
 
-    The test's transaction rolls all of it back, dropped constraints included.
+    Runs over the owner's own connection, so the test's rows must be committed (these tests
+    are transactional) and the tampering is committed too; the flush after the test empties
+    the tables, and dropped account checks come back (NOT VALID: the rows left by the test
+    break them) so later tests still have them.
     """
-    with connection.cursor() as cursor:
-        if drop_account_checks:
-            cursor.execute(
-                "ALTER TABLE ledger_account DROP CONSTRAINT ledger_account_kind_known, "
-                "DROP CONSTRAINT ledger_account_internal_not_negative"
-            )
-        # Fire the pending deferred checks first: ALTER TABLE waits for none.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("ALTER TABLE ledger_account DISABLE TRIGGER ALL")
-        cursor.execute("ALTER TABLE ledger_entry DISABLE TRIGGER ALL")
-        cursor.execute("ALTER TABLE ledger_transaction DISABLE TRIGGER ALL")
-        for sql, params in statements:
-            cursor.execute(sql, params)
-        cursor.execute("ALTER TABLE ledger_account ENABLE TRIGGER ALL")
-        cursor.execute("ALTER TABLE ledger_entry ENABLE TRIGGER ALL")
-        cursor.execute("ALTER TABLE ledger_transaction ENABLE TRIGGER ALL")
+    dropped: list[tuple[str, str]] = []
+
+    def tamper(*statements, drop_account_checks=False):
+        with owner_cursor() as cursor:
+            if drop_account_checks:
+                cursor.execute(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                    "WHERE conrelid = 'ledger_account'::regclass AND conname = ANY(%s)",
+                    [list(ACCOUNT_CHECKS)],
+                )
+                dropped.extend(cursor.fetchall())
+                cursor.execute(
+                    "ALTER TABLE ledger_account DROP CONSTRAINT ledger_account_kind_known, "
+                    "DROP CONSTRAINT ledger_account_internal_not_negative"
+                )
+            # Foreign keys check at once: ALTER TABLE refuses a table with pending checks.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE ledger_account DISABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE ledger_entry DISABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE ledger_transaction DISABLE TRIGGER USER")
+            for sql, params in statements:
+                cursor.execute(sql, params)
+            cursor.execute("ALTER TABLE ledger_account ENABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE ledger_entry ENABLE TRIGGER USER")
+            cursor.execute("ALTER TABLE ledger_transaction ENABLE TRIGGER USER")
+
+    yield tamper
+    if dropped:
+        with owner_cursor() as cursor:
+            for name, definition in dropped:
+                cursor.execute(
+                    f'ALTER TABLE ledger_account ADD CONSTRAINT "{name}" {definition} NOT VALID'
+                )
 
 
 def test_a_sound_ledger_is_reported_consistent(posted):
@@ -61,7 +84,8 @@ def test_a_sound_ledger_is_reported_consistent(posted):
     assert out.getvalue().strip() == "Ledger is consistent: 3 transactions, 3 accounts."
 
 
-def test_a_corrupted_stored_balance_is_named(posted):
+@pytest.mark.django_db(transaction=True)
+def test_a_corrupted_stored_balance_is_named(posted, tamper):
     tamper(("UPDATE ledger_account SET balance = 5 WHERE code = 'fund:JP:pool'", []))
 
     with pytest.raises(CommandError) as caught:
@@ -72,7 +96,8 @@ def test_a_corrupted_stored_balance_is_named(posted):
     assert "project:1:JP:committed" not in message
 
 
-def test_an_unbalanced_transaction_and_a_negative_internal_account_are_named(posted):
+@pytest.mark.django_db(transaction=True)
+def test_an_unbalanced_transaction_and_a_negative_internal_account_are_named(posted, tamper):
     contribution, commitment = posted
     tamper(
         (
@@ -92,7 +117,8 @@ def test_an_unbalanced_transaction_and_a_negative_internal_account_are_named(pos
     assert f"transaction #{contribution.pk}" not in message
 
 
-def test_mixed_currencies_wrong_kinds_and_bad_reversals_are_named(posted):
+@pytest.mark.django_db(transaction=True)
+def test_mixed_currencies_wrong_kinds_and_bad_reversals_are_named(posted, tamper):
     contribution, commitment = posted
     tamper(
         (
