@@ -1,11 +1,14 @@
 """``make run`` (§18): the whole platform on one machine, until Ctrl-C.
 
 With no ``DATABASE_URL`` / ``CELERY_BROKER_URL`` it starts the embedded PostgreSQL and
-Redis under ``var/`` (``JKFUND_VAR_DIR``); otherwise it uses the given servers. Then it
-migrates, collects static files, loads the demo data once, and runs the web server
-(gunicorn), a Celery worker and Celery beat side by side. SIGINT or SIGTERM stops all of
-them and the servers it started, and exits 0; if one of them dies, the rest are stopped
-and the exit code is non-zero.
+Redis under ``var/`` (``JKFUND_VAR_DIR``); otherwise it uses the given servers. On the
+embedded server it creates the two roles of §12 (``fundapp.dbroles``): migrations run as
+the owner, everything else as the application role. With a given ``DATABASE_URL`` (the
+application role's), ``DATABASE_OWNER_URL`` names the owner that migrates (default: the
+same URL). Then it migrates, collects static files, loads the demo data once, and runs
+the web server (gunicorn), a Celery worker and Celery beat side by side. SIGINT or
+SIGTERM stops all of them and the servers it started, and exits 0; if one of them dies,
+the rest are stopped and the exit code is non-zero.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from fundapp import embedded
+from fundapp import dbroles, embedded
 from fundapp.demo import DEMO_LOGINS, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,8 +55,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        embedded_db = _configure_services(env, var_dir)
-        _manage(env, "migrate", "--noinput")
+        embedded_db, owner_url = _configure_services(env, var_dir)
+        _manage({**env, "DATABASE_URL": owner_url}, "migrate", "--noinput")
         _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         seeded = _seed_demo_once(env, var_dir, embedded_db)
         _start_children(env, host, port, children)
@@ -79,11 +82,19 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _configure_services(env: dict[str, str], var_dir: Path) -> bool:
-    """Fill in DATABASE_URL, REDIS_URL and CELERY_BROKER_URL; True if the database is ours."""
+def _configure_services(env: dict[str, str], var_dir: Path) -> tuple[bool, str]:
+    """Fill in DATABASE_URL, REDIS_URL and CELERY_BROKER_URL.
+
+    Returns whether the database is ours (embedded) and the owner's URL, for ``migrate``
+    only: the children never see it.
+    """
     embedded_db = not env.get("DATABASE_URL")
+    owner_url = env.pop("DATABASE_OWNER_URL", "")
     if embedded_db:
-        env["DATABASE_URL"] = embedded.ensure_postgres(var_dir)
+        admin_url = embedded.ensure_postgres(var_dir)
+        owner_url, env["DATABASE_URL"] = dbroles.prepare(
+            admin_url, embedded.DATABASE_NAME, dbroles.Roles()
+        )
     broker = env.get("CELERY_BROKER_URL", "")
     if not env.get("REDIS_URL"):
         if broker.startswith(("redis://", "rediss://")):
@@ -93,7 +104,7 @@ def _configure_services(env: dict[str, str], var_dir: Path) -> bool:
     if not broker:
         # The broker in its own Redis database: clearing the cache must not drop queued tasks.
         env["CELERY_BROKER_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/1"
-    return embedded_db
+    return embedded_db, owner_url or env["DATABASE_URL"]
 
 
 def _manage(env: dict[str, str], *args: str) -> None:

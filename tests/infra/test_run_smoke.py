@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,31 @@ def kill_leftovers(var_dir: Path) -> None:
     ):
         with contextlib.suppress(OSError, ValueError, IndexError):
             os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+
+
+def assert_roles(port: int, output) -> None:
+    """Web, worker and beat connect as the application role; the owner owns the tables."""
+    admin = f"host=127.0.0.1 port={port} user=postgres dbname=jkfund"
+    deadline = time.monotonic() + 30
+    with psycopg.connect(admin, autocommit=True) as conn:
+        while True:
+            users = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT usename FROM pg_stat_activity WHERE datname = 'jkfund' "
+                    "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+                )
+            }
+            if users or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        owners = {
+            row[0]
+            for row in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert users == {"jkfund_app"}, output()
+    assert owners == {"jkfund_owner"}, output()
+    assert "Database:   postgres://jkfund_app@" in output()
 
 
 def test_make_run_serves_and_stops_cleanly_on_ctrl_c(tmp_path, server_var_dir):
@@ -104,6 +130,7 @@ def test_make_run_serves_and_stops_cleanly_on_ctrl_c(tmp_path, server_var_dir):
         assert answers(ports["postgres"]) and answers(ports["redis"])
         tree = psutil.Process(run.pid).children(recursive=True)
         assert len(tree) >= 3  # web, worker, beat (and their processes)
+        assert_roles(ports["postgres"], output)
 
         run.send_signal(signal.SIGINT)
 
