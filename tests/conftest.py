@@ -53,6 +53,7 @@ def django_db_setup(
         )
     connect_as(roles.app, roles.app_password)
     request.config.stash[_OWNER_URL] = owner_url
+    request.config.stash[_ADMIN_URL] = admin_url
 
     original_flush = DatabaseOperations.execute_sql_flush
 
@@ -72,6 +73,13 @@ def django_db_setup(
 
 
 _OWNER_URL = pytest.StashKey[str]()
+_ADMIN_URL = pytest.StashKey[str]()
+
+
+@pytest.fixture
+def database_admin_url(request, django_db_setup) -> str:
+    """The server's superuser (``DATABASE_URL`` as given), for tests of role setup itself."""
+    return request.config.stash[_ADMIN_URL]
 
 
 @pytest.fixture

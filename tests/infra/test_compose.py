@@ -7,7 +7,10 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
+from fundapp.dbroles import APP_ROLE, OWNER_ROLE
+
 REPO = Path(__file__).resolve().parents[2]
+INIT_SCRIPT = REPO / "deploy" / "postgres-init" / "10-roles.sh"
 APP_SERVICES = ["web", "worker", "beat"]
 REQUIRED_ENV = {
     "DATABASE_URL",
@@ -88,7 +91,9 @@ def test_urls_point_at_the_compose_servers(services, name):
     assert database.scheme in {"postgres", "postgresql"}
     assert database.hostname == "db"
     assert database.path == "/" + services["db"]["environment"]["POSTGRES_DB"]
-    assert database.username == services["db"]["environment"]["POSTGRES_USER"]
+    # The application role (§12), neither the cluster's superuser nor the tables' owner.
+    assert database.username == APP_ROLE
+    assert database.username != services["db"]["environment"]["POSTGRES_USER"]
     for key in ("REDIS_URL", "CELERY_BROKER_URL"):
         url = urlparse(env[key])
         assert (url.scheme, url.hostname) == ("redis", "redis"), key
@@ -114,3 +119,40 @@ def test_dockerfile_installs_collects_static_and_serves_with_gunicorn():
     assert "collectstatic --noinput" in dockerfile
     assert '"gunicorn", "fundapp.wsgi"' in dockerfile
     assert re.search(r"^USER (?!root)", dockerfile, re.M)
+
+
+def test_the_database_creates_both_roles_on_its_first_start(services):
+    db = services["db"]
+    assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in db["volumes"]
+    assert INIT_SCRIPT.stat().st_mode & 0o111, "the postgres image runs only executable .sh"
+    script = INIT_SCRIPT.read_text()
+    assert "CREATE ROLE %I LOGIN NOSUPERUSER" in script
+    assert OWNER_ROLE in script and APP_ROLE in script
+    env = environment(db)
+    assert env["POSTGRES_USER"] not in {OWNER_ROLE, APP_ROLE}  # the superuser is neither
+    for name in ("POSTGRES_PASSWORD", "DATABASE_OWNER_PASSWORD", "DATABASE_APP_PASSWORD"):
+        assert env[name].startswith("${"), name  # from the operator, never a literal
+    assert env["POSTGRES_USER"] in command({"command": db["healthcheck"]["test"]})
+
+
+def test_only_the_migrate_service_connects_as_the_owner(services):
+    migrate = services["migrate"]
+    assert command(migrate) == "python manage.py migrate --noinput"
+    assert migrate["restart"] == "no"
+    url = urlparse(interpolated(environment(migrate)["DATABASE_URL"]))
+    assert (url.username, url.hostname, url.path) == (OWNER_ROLE, "db", "/jkfund")
+    # Apart from the database URL, migrate runs with the settings of the app services.
+    rest = {k: v for k, v in environment(migrate).items() if k != "DATABASE_URL"}
+    assert rest == {k: v for k, v in environment(services["web"]).items() if k != "DATABASE_URL"}
+    for name, service in services.items():
+        if name in {"migrate", "db"}:
+            continue
+        values = " ".join(environment(service).values())
+        assert OWNER_ROLE not in values and "DATABASE_OWNER_PASSWORD" not in values, name
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_start_after_the_migration(services, name):
+    assert services[name]["depends_on"]["migrate"] == {
+        "condition": "service_completed_successfully"
+    }
