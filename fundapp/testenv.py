@@ -3,6 +3,10 @@
 Order of preference (§18): DATABASE_URL / REDIS_URL from the environment, else the
 servers on localhost if they answer, else embedded servers under var/ (``JKFUND_VAR_DIR``),
 which are stopped again after the command if this launcher started them.
+
+The ``DATABASE_URL`` handed on names the server's superuser: the test setup
+(``tests/database.py``) creates the owner and application roles from it, migrates the test
+database as the owner and runs the tests as the application role (§12).
 """
 
 from __future__ import annotations
