@@ -124,7 +124,8 @@ def _adopt_objects(conn: psycopg.Connection, owner: str) -> None:
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = 'public' AND c.relkind = ANY(%s) "
             "AND pg_get_userbyid(c.relowner) <> %s AND NOT EXISTS ("
-            "SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')",
+            # Extension members stay; identity and serial sequences follow their table.
+            "SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))",
             [list(kinds), owner],
         ).fetchall()
         for name, kind in relations:
