@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import AuditCheckpoint, AuditLink
-from .sealing import SEALER_LOCK_KEY
+from .sealing import SEALER_LOCK_KEY, audit_chain_seal
 
 PRIVATE_KEY_NAME = "checkpoint.key"
 PUBLIC_KEY_NAME = "checkpoint.pub"
@@ -161,7 +161,7 @@ class CheckpointResult:
 
 
 def audit_checkpoint_create() -> CheckpointResult:
-    """Sign the sealed head and store it in the table and the log file.
+    """Seal what is committed, then sign the sealed head into the table and the log file.
 
     Guarantees: reads the private key file and nothing else secret; serialised with the
     sealer by its advisory lock (never taken by writers), so the head cannot move while it
@@ -170,6 +170,7 @@ def audit_checkpoint_create() -> CheckpointResult:
     after the row commits, so the file never holds a checkpoint the table lacks.
     """
     private_key = load_private_key(Path(settings.AUDIT_CHECKPOINT_KEY_FILE))
+    audit_chain_seal()
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALER_LOCK_KEY])

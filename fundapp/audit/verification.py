@@ -143,7 +143,8 @@ def verify_checkpoints(chain: ChainReport) -> CheckpointReport:
     try:
         public_key = load_public_key(key_path)
     except CheckpointKeyError as exc:
-        problems.append(f"{len(stored) + len(logged)} checkpoints cannot be checked: {exc}")
+        numbers = {record.get("number") for _source, record in [*stored, *logged]}
+        problems.append(f"{len(numbers)} checkpoints cannot be checked: {exc}")
         return CheckpointReport(problems)
 
     valid: dict[int, dict[str, Any]] = {}

@@ -1,14 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from fundapp.audit.checkpoints import CheckpointKeyError, audit_checkpoint_create
-from fundapp.audit.sealing import audit_chain_seal
 
 
 class Command(BaseCommand):
     help = "Seal the audit chain, then sign its head as a checkpoint (table and log file)."
 
     def handle(self, *args, **options):
-        audit_chain_seal()
         try:
             result = audit_checkpoint_create()
         except CheckpointKeyError as exc:
