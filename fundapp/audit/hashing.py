@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import AuditEvent
@@ -12,9 +12,15 @@ if TYPE_CHECKING:
 GENESIS_HASH = "0" * 64
 
 
-def canonical_payload(event: AuditEvent) -> str:
+# Stands for the id while the database has not assigned it yet. PostgreSQL text and jsonb
+# cannot hold NUL, so no other value of a storable event renders as this JSON string.
+_ID_PLACEHOLDER = "\x00id\x00"
+_ID_PLACEHOLDER_JSON = json.dumps(_ID_PLACEHOLDER)
+
+
+def _canonical(event: AuditEvent, event_id: Any) -> str:
     payload = {
-        "id": event.id,
+        "id": event_id,
         "occurred_at": event.occurred_at.isoformat(),
         "actor_user": event.actor_user_id,
         "actor_api_key": event.actor_api_key_id,
@@ -30,6 +36,17 @@ def canonical_payload(event: AuditEvent) -> str:
         "prev_hash": event.prev_hash,
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_payload(event: AuditEvent) -> str:
+    return _canonical(event, event.id)
+
+
+def canonical_payload_around_id(event: AuditEvent) -> tuple[str, str]:
+    """The canonical JSON before and after the id, which the database fills in as it
+    assigns it: ``before + str(id) + after == canonical_payload(event)``."""
+    before, after = _canonical(event, _ID_PLACEHOLDER).split(_ID_PLACEHOLDER_JSON)
+    return before, after
 
 
 def compute_hash(event: AuditEvent) -> str:

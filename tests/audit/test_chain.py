@@ -86,3 +86,20 @@ def test_many_events_are_appended_in_order_and_chain():
     assert [link.event_id for link in links] == [e.pk for e in AuditEvent.objects.order_by("id")]
     assert [link.prev_hash for link in links[1:]] == [link.hash for link in links[:-1]]
     assert verify_chain().ok
+
+
+def test_the_database_hashes_exactly_the_canonical_json_with_its_id():
+    from decimal import Decimal
+
+    event = audit_record(
+        actor=None,
+        action="test.unicode",
+        object_type="thing",
+        object_id="7",
+        before={"id": 1, "名前": "鈴木 一郎", "amount": Decimal("1.50")},
+        after={"id": 2, "nested": {"id": 3, "quote": 'say "하나"'}},
+    )
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.hash == event.hash == compute_hash(stored)
+    assert stored.after == {"id": 2, "nested": {"id": 3, "quote": 'say "하나"'}}
