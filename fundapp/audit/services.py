@@ -1,7 +1,8 @@
 """Writing the audit trail (§12).
 
-An event is appended with the SHA-256 of its own canonical JSON only: no lock is shared
-with any other transaction, so audited writes never queue behind each other. The sealing
+An event is appended with the SHA-256 of its own canonical JSON (id included) and nothing
+else: no lock is shared with any other transaction, so audited writes never queue behind
+each other. The sealing
 job (``fundapp.audit.sealing``) links committed events into the chain shortly after they
 commit; ``verify_chain`` (``fundapp.audit.verification``) checks both.
 """
@@ -9,7 +10,6 @@ commit; ``verify_chain`` (``fundapp.audit.verification``) checks both.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -38,8 +38,6 @@ __all__ = [
     "to_jsonable",
     "verify_chain",
 ]
-
-logger = logging.getLogger(__name__)
 
 # After a commit the sealer runs this many seconds later; one process enqueues it at most
 # once per window, since that one run seals everything committed before it starts.
