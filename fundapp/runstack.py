@@ -57,6 +57,7 @@ def main() -> int:
     try:
         embedded_db, owner_url = _configure_services(env, var_dir)
         _manage({**env, "DATABASE_URL": owner_url}, "migrate", "--noinput")
+        _manage(env, "audit_keygen", "--if-missing")  # the checkpoint key pair, once (§12)
         _manage(env, "collectstatic", "--noinput", "--verbosity", "0")
         seeded = _seed_demo_once(env, var_dir, embedded_db)
         _start_children(env, host, port, children)

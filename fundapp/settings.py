@@ -194,6 +194,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Audit checkpoints (§12): the signing key is read only by the checkpoint job; the
+# public key alone verifies. The log is append-only; ship it off the machine.
+AUDIT_CHECKPOINT_KEY_FILE = Path(
+    os.environ.get("AUDIT_CHECKPOINT_KEY_FILE", BASE_DIR / "var" / "audit" / "checkpoint.key")
+)
+AUDIT_CHECKPOINT_PUBLIC_KEY_FILE = Path(
+    os.environ.get(
+        "AUDIT_CHECKPOINT_PUBLIC_KEY_FILE", BASE_DIR / "var" / "audit" / "checkpoint.pub"
+    )
+)
+AUDIT_CHECKPOINT_LOG = Path(
+    os.environ.get("AUDIT_CHECKPOINT_LOG", BASE_DIR / "var" / "audit" / "checkpoints.jsonl")
+)
+
 # REST framework
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

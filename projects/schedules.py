@@ -75,6 +75,16 @@ SCHEDULES: tuple[Schedule, ...] = (
         DailyAt(hour=0, minute=15),
         "Remind licence parties 30 and 7 days before the end of the term (§13, §16).",
     ),
+    Schedule(
+        "fundapp.audit.seal_chain",
+        Every(minutes=1),
+        "Link committed audit events into the chain (§12).",
+    ),
+    Schedule(
+        "fundapp.audit.checkpoint",
+        Every(minutes=60),
+        "Sign the head of the audit chain as a checkpoint (§12).",
+    ),
 )
 
 

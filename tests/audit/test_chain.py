@@ -3,8 +3,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import ProgrammingError, transaction
 
-from fundapp.audit.models import AuditEvent
-from fundapp.audit.services import GENESIS_HASH, audit_record, verify_chain
+from fundapp.audit.models import AuditEvent, AuditLink
+from fundapp.audit.sealing import audit_chain_seal
+from fundapp.audit.services import GENESIS_HASH, audit_record, compute_hash, verify_chain
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,16 @@ def test_events_chain_to_their_predecessor():
         after={"a": 2},
     )
 
-    assert first.prev_hash == GENESIS_HASH
-    assert second.prev_hash == first.hash
+    # Each event stores the hash of its own content; the sealer links it to its predecessor.
+    assert first.hash == compute_hash(first) and second.hash == compute_hash(second)
+    audit_chain_seal()
+    first_link, second_link = (
+        AuditLink.objects.get(event=first),
+        AuditLink.objects.get(event=second),
+    )
+    assert first_link.prev_hash == GENESIS_HASH
+    assert second_link.prev_hash == first_link.hash
+    assert (first_link.event_hash, second_link.event_hash) == (first.hash, second.hash)
     report = verify_chain()
     assert report.ok and report.checked == 2
 
@@ -72,3 +81,25 @@ def test_many_events_are_appended_in_order_and_chain():
     ]
     assert [e.pk for e in events] == sorted(e.pk for e in events)
     assert verify_chain().ok
+    audit_chain_seal()
+    links = list(AuditLink.objects.order_by("position"))
+    assert [link.event_id for link in links] == [e.pk for e in AuditEvent.objects.order_by("id")]
+    assert [link.prev_hash for link in links[1:]] == [link.hash for link in links[:-1]]
+    assert verify_chain().ok
+
+
+def test_the_database_hashes_exactly_the_canonical_json_with_its_id():
+    from decimal import Decimal
+
+    event = audit_record(
+        actor=None,
+        action="test.unicode",
+        object_type="thing",
+        object_id="7",
+        before={"id": 1, "名前": "鈴木 一郎", "amount": Decimal("1.50")},
+        after={"id": 2, "nested": {"id": 3, "quote": 'say "하나"'}},
+    )
+
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.hash == event.hash == compute_hash(stored)
+    assert stored.after == {"id": 2, "nested": {"id": 3, "quote": 'say "하나"'}}

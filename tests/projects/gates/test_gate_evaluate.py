@@ -276,5 +276,5 @@ def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
 
 # A savepoint pair, three locks (gate, project, stage), the live-decision check, the KPIs,
 # the measurements (one query for all KPIs), the snapshot, the stage and gate updates, and
-# two audit events of six queries each — pinned so a per-row or per-KPI query cannot slip in.
-QUERIES = 27  # includes telling the PIs (notifications)
+# two audit events of one query each — pinned so a per-row or per-KPI query cannot slip in.
+QUERIES = 17  # includes telling the PIs (notifications)

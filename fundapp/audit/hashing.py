@@ -1,0 +1,59 @@
+"""The hashes of the audit trail (§12): pure functions of plain values, no database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+
+
+# Stands for the id while the database has not assigned it yet. PostgreSQL text and jsonb
+# cannot hold NUL, so no other value of a storable event renders as this JSON string.
+_ID_PLACEHOLDER = "\x00id\x00"
+_ID_PLACEHOLDER_JSON = json.dumps(_ID_PLACEHOLDER)
+
+
+def _canonical(event: AuditEvent, event_id: Any) -> str:
+    payload = {
+        "id": event_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor_user": event.actor_user_id,
+        "actor_api_key": event.actor_api_key_id,
+        "actor_label": event.actor_label,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "request_id": event.request_id,
+        "client_address": event.client_address,
+        # Blank since sealing exists; kept so events written before it still verify.
+        "prev_hash": event.prev_hash,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_payload(event: AuditEvent) -> str:
+    return _canonical(event, event.id)
+
+
+def canonical_payload_around_id(event: AuditEvent) -> tuple[str, str]:
+    """The canonical JSON before and after the id, which the database fills in as it
+    assigns it: ``before + str(id) + after == canonical_payload(event)``."""
+    before, after = _canonical(event, _ID_PLACEHOLDER).split(_ID_PLACEHOLDER_JSON)
+    return before, after
+
+
+def compute_hash(event: AuditEvent) -> str:
+    """SHA-256 of the event's own canonical JSON, id included."""
+    return hashlib.sha256(canonical_payload(event).encode()).hexdigest()
+
+
+def link_hash(*, position: int, event_id: int, event_hash: str, prev_hash: str) -> str:
+    """The chain hash of a link: binds its position, its event and the link before it."""
+    return hashlib.sha256(f"{position}:{event_id}:{event_hash}:{prev_hash}".encode()).hexdigest()
