@@ -124,7 +124,8 @@ def stage_queryset() -> QuerySet[Stage]:
     return (
         Stage.objects.select_related("gate")
         .prefetch_related(
-            Prefetch("kpis", queryset=kpi_queryset()),
+            # One stage's KPIs share its number: ordering them by id needs no join.
+            Prefetch("kpis", queryset=KPI.objects.order_by("id")),
             Prefetch("tranches", queryset=Tranche.objects.order_by("side")),
         )
         .order_by("project_id", "number")

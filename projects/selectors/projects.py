@@ -1,11 +1,12 @@
 """Which projects an actor may see, filtered in SQL (§2).
 
-The filter is a semi-join: ``id IN (grants UNION memberships)`` over the grant table and
-the consortium × research-office tables, never an OR of ``EXISTS`` (which PostgreSQL can
-only evaluate row by row over the whole projects table). The lists derived from projects
-(stages, gates, KPIs, measurements, tranches, disbursements) filter their ``project_id``
-by the same id subquery, so none of them reads the projects table to decide visibility.
-"""
+The filter is a semi-join: the ids of the grants UNION those of the research offices'
+consortia are collected once and the projects fetched by primary key
+(``id = ANY(ARRAY(… UNION …))``, see ``EqualsAny``), never an OR of ``EXISTS``, which
+PostgreSQL can only evaluate row by row over the whole projects table. The lists derived
+from projects (stages, gates, KPIs, measurements, tranches, disbursements, import jobs)
+filter their ``project_id`` by the same ids, so none of them reads the projects table to
+decide visibility. ``tests/projects/selectors/test_visibility_plans.py`` EXPLAINs them."""
 
 from __future__ import annotations
 
@@ -69,15 +70,19 @@ def visible_project_ids(actor: Actor | None) -> QuerySet[Any] | _Everything:
     )
     office = (
         ProjectOrganisation.objects.filter(
-            organisation_id__in=Membership.objects.filter(user=actor, research_office=True).values(
-                "organisation_id"
+            EqualsAny(
+                F("organisation_id"),
+                ArraySubquery(
+                    Membership.objects.filter(user=actor, research_office=True).values(
+                        "organisation_id"
+                    )
+                ),
             )
         )
         .values("project_id")
         .order_by()
     )
-    # UNION (not UNION ALL): a project both granted and of the office counts once, and
-    # PostgreSQL hashes the few ids before probing the projects' primary key.
+    # UNION (not UNION ALL): a project both granted and of the office is probed once.
     return granted.union(office)
 
 
