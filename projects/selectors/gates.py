@@ -70,10 +70,6 @@ def gates_visible_to(actor: Actor | None) -> QuerySet[Gate]:
     return restrict_to_visible_projects(Gate.objects.all(), actor, via="stage__project_id")
 
 
-def stages_visible_to(actor: Actor | None) -> QuerySet[Stage]:
-    return restrict_to_visible_projects(Stage.objects.all(), actor, via="project_id")
-
-
 def get_gate_for_actor(actor: Actor | None, pk: object) -> Gate:
     gate = (
         gates_visible_to(actor).select_related("stage__project__call").filter(pk=_int(pk)).first()
