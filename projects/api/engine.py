@@ -38,7 +38,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.api import ProblemSerializer
-from fundapp.accounts.models import ApiKey, Organisation, Scope
+from fundapp.accounts.models import Scope
 from fundapp.actors import Actor
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
@@ -63,7 +63,13 @@ from projects.models import (
     TrancheState,
 )
 from projects.permissions_engine import can_confirm_disbursement, can_decide_gate
-from projects.selectors.projects import get_project_for_actor, projects_visible_to
+from projects.selectors.gates import measurements_visible_to
+from projects.selectors.projects import (
+    get_project_for_actor,
+    projects_visible_to,
+    restrict_to_visible_projects,
+)
+from projects.selectors.tranches import disbursements_visible_to
 
 from .serializers_engine import (
     DecisionCreateSerializer,
@@ -96,14 +102,6 @@ PROBLEM = "application/problem+json"
 Decision = tuple[bool, str]
 
 
-def _agency_side(organisation: Organisation) -> str | None:
-    """An agency's finance system speaks for its side's payments (see
-    ``projects.permissions_engine.can_confirm_disbursement``)."""
-    if organisation.kind == Organisation.Kind.AGENCY and organisation.side in ("JP", "KR"):
-        return organisation.side
-    return None
-
-
 def _require(decision: Decision) -> None:
     allowed, reason = decision
     if not allowed:
@@ -126,7 +124,8 @@ def stage_queryset() -> QuerySet[Stage]:
     return (
         Stage.objects.select_related("gate")
         .prefetch_related(
-            Prefetch("kpis", queryset=kpi_queryset()),
+            # One stage's KPIs share its number: ordering them by id needs no join.
+            Prefetch("kpis", queryset=KPI.objects.order_by("id")),
             Prefetch("tranches", queryset=Tranche.objects.order_by("side")),
         )
         .order_by("project_id", "number")
@@ -157,20 +156,11 @@ def tranche_queryset() -> QuerySet[Tranche]:
     return Tranche.objects.select_related("stage").order_by("project_id", "stage__number", "side")
 
 
-def disbursement_queryset() -> QuerySet[Disbursement]:
-    return Disbursement.objects.select_related("tranche__stage", "organisation").order_by(
+def disbursement_queryset(rows: QuerySet[Disbursement] | None = None) -> QuerySet[Disbursement]:
+    rows = Disbursement.objects.all() if rows is None else rows
+    return rows.select_related("tranche__stage", "organisation").order_by(
         "tranche__project_id", "tranche__stage__number", "tranche__side", "id"
     )
-
-
-def disbursements_visible_to(actor: Actor | None) -> QuerySet[Disbursement]:
-    """Those of the projects the actor sees; an agency's key also sees its side's."""
-    visible = disbursement_queryset().filter(tranche__project__in=visible_projects(actor))
-    if isinstance(actor, ApiKey):
-        side = _agency_side(actor.organisation)
-        if side is not None:
-            return disbursement_queryset().filter(tranche__side=side) | visible
-    return visible
 
 
 # --------------------------------------------------------------------------- filters
@@ -525,7 +515,7 @@ class StageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewS
     required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
 
     def get_queryset(self) -> QuerySet[Stage]:
-        return stage_queryset().filter(project__in=visible_projects(self.actor))
+        return restrict_to_visible_projects(stage_queryset(), self.actor, via="project_id")
 
 
 @extend_schema_view(
@@ -548,7 +538,7 @@ class KpiViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSet
     required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
 
     def get_queryset(self) -> QuerySet[KPI]:
-        return kpi_queryset().filter(project__in=visible_projects(self.actor))
+        return restrict_to_visible_projects(kpi_queryset(), self.actor, via="project_id")
 
 
 @extend_schema_view(
@@ -577,9 +567,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
     }
 
     def get_queryset(self) -> QuerySet[Measurement]:
-        return Measurement.objects.select_related("kpi").filter(
-            project__in=visible_projects(self.actor)
-        )
+        return measurements_visible_to(self.actor).select_related("kpi")
 
     def _response(self, measurement_id: int, status_code: int = 200, **headers) -> Response:
         measurement = Measurement.objects.select_related("kpi").get(pk=measurement_id)
@@ -697,7 +685,7 @@ class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSe
     }
 
     def get_queryset(self) -> QuerySet[Gate]:
-        return gate_queryset().filter(stage__project__in=visible_projects(self.actor))
+        return restrict_to_visible_projects(gate_queryset(), self.actor, via="stage__project_id")
 
     def _gate_response(self, gate_id: int) -> Response:
         return Response(GateSerializer(gate_queryset().get(pk=gate_id)).data)
@@ -826,7 +814,7 @@ class TrancheViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineVie
     required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
 
     def get_queryset(self) -> QuerySet[Tranche]:
-        return tranche_queryset().filter(project__in=visible_projects(self.actor))
+        return restrict_to_visible_projects(tranche_queryset(), self.actor, via="project_id")
 
 
 @extend_schema_view(
@@ -854,7 +842,7 @@ class DisbursementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engi
     }
 
     def get_queryset(self) -> QuerySet[Disbursement]:
-        return disbursements_visible_to(self.actor)
+        return disbursement_queryset(disbursements_visible_to(self.actor))
 
     @extend_schema(
         summary="Confirm that a disbursement was paid",

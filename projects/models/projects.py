@@ -57,7 +57,12 @@ class Project(models.Model):
         ordering = ["-awarded_at", "-id"]
         verbose_name = _("project")
         verbose_name_plural = _("projects")
-        indexes = [models.Index(fields=["call", "state"], name="project_call_state_idx")]
+        indexes = [
+            models.Index(fields=["call", "state"], name="project_call_state_idx"),
+            # The lists' order, so a page is read off the index instead of sorting them all.
+            models.Index(fields=["-awarded_at", "-id"], name="project_list_order_idx"),
+            models.Index(fields=["state", "-awarded_at", "-id"], name="project_state_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -94,6 +99,8 @@ class ProjectOrganisation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "organisation"], name="project_org_unique")
         ]
+        # The projects of an organisation (research offices, API keys), read off the index.
+        indexes = [models.Index(fields=["organisation", "project"], name="project_org_by_org_idx")]
 
 
 class ProjectPerson(models.Model):
@@ -245,6 +252,10 @@ class Measurement(models.Model):
         indexes = [
             models.Index(fields=["kpi", "measured_at"], name="measurement_kpi_time_idx"),
             models.Index(fields=["project", "-id"], name="measurement_project_idx"),
+            models.Index(
+                fields=["project", "-measured_at", "-id"], name="measurement_project_time_idx"
+            ),
+            models.Index(fields=["kpi", "-id"], name="measurement_kpi_id_idx"),
         ]
         triggers = [
             pgtrigger.Protect(name="measurement_no_delete", operation=pgtrigger.Delete),
@@ -277,7 +288,10 @@ class Gate(models.Model):
 
     class Meta:
         ordering = ["due_on", "id"]
-        indexes = [models.Index(fields=["state", "due_on"], name="gate_state_due_idx")]
+        indexes = [
+            models.Index(fields=["state", "due_on"], name="gate_state_due_idx"),
+            models.Index(fields=["due_on", "id"], name="gate_list_order_idx"),
+        ]
 
 
 class GateOutcome(models.TextChoices):

@@ -122,7 +122,10 @@ class Proposal(models.Model):
         ordering = ["-updated_at", "-id"]
         verbose_name = _("proposal")
         verbose_name_plural = _("proposals")
-        indexes = [models.Index(fields=["call", "state"], name="proposal_call_state_idx")]
+        indexes = [
+            models.Index(fields=["call", "state"], name="proposal_call_state_idx"),
+            models.Index(fields=["-updated_at", "-id"], name="proposal_list_order_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(trl_now__isnull=True) | Q(trl_now__gte=1, trl_now__lte=9),
@@ -188,6 +191,10 @@ class ConsortiumMember(models.Model):
             models.UniqueConstraint(
                 fields=["proposal", "organisation"], name="consortium_member_unique"
             ),
+        ]
+        # The proposals of an organisation (research offices, API keys), off the index.
+        indexes = [
+            models.Index(fields=["organisation", "proposal"], name="consortium_member_by_org_idx")
         ]
 
 

@@ -1,7 +1,8 @@
 """Reading gates, evaluations, measurements and import jobs (§7, §8, §15).
 
 Every function answers in a fixed number of queries, whatever the number of gates, KPIs
-or measurements; lists are filtered in SQL through ``projects_visible_to``.
+or measurements; lists are filtered in SQL by the ids of the visible projects
+(``restrict_to_visible_projects``: a semi-join, never a scan of the projects table).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from projects.models import (
     Stage,
     StageState,
 )
-from projects.selectors.projects import projects_visible_to
+from projects.selectors.projects import restrict_to_visible_projects
 
 
 def _int(pk: object) -> int:
@@ -66,7 +67,7 @@ def gates_due(as_of: date) -> QuerySet[Gate]:
 
 
 def gates_visible_to(actor: Actor | None) -> QuerySet[Gate]:
-    return Gate.objects.filter(stage__project__in=projects_visible_to(actor))
+    return restrict_to_visible_projects(Gate.objects.all(), actor, via="stage__project_id")
 
 
 def get_gate_for_actor(actor: Actor | None, pk: object) -> Gate:
@@ -99,7 +100,11 @@ def evaluation_history(gate: Gate) -> QuerySet[GateEvaluation]:
 
 
 def measurements_visible_to(actor: Actor | None) -> QuerySet[Measurement]:
-    return Measurement.objects.filter(project__in=projects_visible_to(actor))
+    return restrict_to_visible_projects(Measurement.objects.all(), actor, via="project_id")
+
+
+def kpis_visible_to(actor: Actor | None) -> QuerySet[KPI]:
+    return restrict_to_visible_projects(KPI.objects.all(), actor, via="project_id")
 
 
 def get_measurement_for_actor(actor: Actor | None, pk: object) -> Measurement:
@@ -116,12 +121,7 @@ def get_measurement_for_actor(actor: Actor | None, pk: object) -> Measurement:
 
 
 def get_kpi_for_actor(actor: Actor | None, pk: object) -> KPI:
-    kpi = (
-        KPI.objects.filter(project__in=projects_visible_to(actor))
-        .select_related("project", "stage")
-        .filter(pk=_int(pk))
-        .first()
-    )
+    kpi = kpis_visible_to(actor).select_related("project", "stage").filter(pk=_int(pk)).first()
     if kpi is None:
         raise NotFound()
     return kpi
@@ -187,7 +187,9 @@ def kpi_progress(project: Project, *, stage: Stage | None = None) -> list[KpiSer
 def get_import_job_for_actor(actor: Actor | None, project: Project, pk: object) -> ImportJob:
     """An import job of a project the actor sees."""
     job = (
-        ImportJob.objects.filter(project__in=projects_visible_to(actor), project=project)
+        restrict_to_visible_projects(
+            ImportJob.objects.filter(project=project), actor, via="project_id"
+        )
         .filter(pk=_int(pk))
         .first()
     )

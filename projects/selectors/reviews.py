@@ -17,10 +17,7 @@ from django.db.models import (
     Avg,
     Count,
     DecimalField,
-    Exists,
     F,
-    OuterRef,
-    Q,
     QuerySet,
 )
 from django.db.models.functions import Cast
@@ -127,10 +124,14 @@ def reviews_visible_to(actor: Actor | None) -> QuerySet[Review]:
         return qs.none()
     if sees_all_reviews(user):
         return qs
-    own_review_of_same_proposal = Review.objects.filter(
-        assignment__reviewer=user, assignment__proposal=OuterRef("assignment__proposal")
+    # "Their own" is contained in "of a proposal they reviewed", so one semi-join over the
+    # proposals of the reviewer's own reviews answers both (no OR of EXISTS).
+    reviewed_proposals = (
+        Review.objects.filter(assignment__reviewer=user)
+        .values("assignment__proposal_id")
+        .order_by()
     )
-    return qs.filter(Q(assignment__reviewer=user) | Exists(own_review_of_same_proposal))
+    return qs.filter(assignment__proposal_id__in=reviewed_proposals)
 
 
 def proposal_reviews_for(actor: Actor | None, proposal: Proposal) -> list[Review]:

@@ -39,7 +39,7 @@ from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions_engine as engine_perms
 from projects.models import Disbursement, DisbursementState
-from projects.selectors.projects import projects_visible_to
+from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -421,7 +421,8 @@ def disbursement_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     # Not visible → 404; visible but not this person's to confirm → 403 with the reason (§2).
     disbursement = (
-        Disbursement.objects.filter(pk=pk, tranche__project__in=projects_visible_to(user))
+        disbursements_visible_to(user)
+        .filter(pk=pk)
         .select_related("tranche", "organisation")
         .first()
     )

@@ -7,12 +7,14 @@ is tested with the engine's services. Money moves through the real ledger servic
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 from rest_framework.test import APIClient
@@ -22,6 +24,7 @@ from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.services import ledger_post
 from projects.models import (
     KPI,
+    ConsortiumMember,
     Disbursement,
     Gate,
     GateDecision,
@@ -31,6 +34,9 @@ from projects.models import (
     Project,
     ProjectOrganisation,
     ProjectPerson,
+    ProjectUserObjectPermission,
+    Proposal,
+    ProposalState,
     Stage,
     StageState,
     Tranche,
@@ -300,3 +306,96 @@ def release(built: Built, stage_number: int, side: str) -> list[Disbursement]:
             tranche=tranche, organisation=org, currency=tranche.currency, amount=tranche.planned
         )
     ]
+
+
+def _copy(obj: Any, **overrides: Any) -> Any:
+    """An unsaved copy of a model instance (new primary key), with some fields replaced."""
+    new = copy.copy(obj)
+    new._state = copy.copy(obj._state)
+    new._state.adding = True
+    new._state.db = None
+    new._state.fields_cache = {}
+    new.pk = None
+    for name, value in overrides.items():
+        setattr(new, name, value)
+    return new
+
+
+def clone_projects(
+    built: Built, n: int, *, organisation: Organisation, grant_to: User | None = None
+) -> list[Project]:
+    """``n`` more projects like ``built`` in bulk (a fixed number of inserts whatever ``n``),
+    each with its proposal, one running stage with its gate, the first KPI, the stage's two
+    tranches with a disbursement each and two measurements, in the consortium of ``organisation`` (its research
+    office and API keys see them); ``grant_to`` also gets ``view_project`` on each."""
+    proposals = Proposal.objects.bulk_create(
+        [_copy(built.project.proposal, state=ProposalState.AWARDED) for _ in range(n)]
+    )
+    ConsortiumMember.objects.bulk_create(
+        [ConsortiumMember(proposal=p, organisation=organisation, role="lead_jp") for p in proposals]
+    )
+    start = built.project.awarded_at
+    projects = Project.objects.bulk_create(
+        [
+            _copy(built.project, proposal=p, current_stage=None, awarded_at=start - timedelta(i))
+            for i, p in enumerate(proposals, 1)
+        ]
+    )
+    ProjectOrganisation.objects.bulk_create(
+        [
+            ProjectOrganisation(
+                project=p,
+                organisation=organisation,
+                role="lead_jp",
+                side="JP",
+                currency="JPY",
+                budget=100_000_000,
+            )
+            for p in projects
+        ]
+    )
+    stages = Stage.objects.bulk_create([_copy(built.stages[0], project=p) for p in projects])
+    for project, stage in zip(projects, stages, strict=True):
+        project.current_stage = stage
+    Project.objects.bulk_update(projects, ["current_stage"])
+    Gate.objects.bulk_create([_copy(built.gates[0], stage=s) for s in stages])
+    first_kpi = built.kpis(1)[0]
+    kpis = KPI.objects.bulk_create([_copy(first_kpi, project=s.project, stage=s) for s in stages])
+    tranches = Tranche.objects.bulk_create(
+        [
+            _copy(built.tranches[(1, side)], project=s.project, stage=s)
+            for s in stages
+            for side in ("JP", "KR")
+        ]
+    )
+    Disbursement.objects.bulk_create(
+        [
+            Disbursement(
+                tranche=t, organisation=organisation, currency=t.currency, amount=t.planned
+            )
+            for t in tranches
+        ]
+    )
+    now = timezone.now()
+    Measurement.objects.bulk_create(
+        [
+            Measurement(
+                project_id=k.project_id,
+                kpi=k,
+                value=Decimal("12"),
+                measured_at=now - timedelta(days=d),
+                source=MeasurementSource.API,
+            )
+            for k in kpis
+            for d in (1, 2)
+        ]
+    )
+    if grant_to is not None:
+        view = Permission.objects.get(content_type__app_label="projects", codename="view_project")
+        ProjectUserObjectPermission.objects.bulk_create(
+            [
+                ProjectUserObjectPermission(user=grant_to, permission=view, content_object=p)
+                for p in projects
+            ]
+        )
+    return projects
