@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Final
+
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
@@ -14,6 +18,26 @@ def parse_key(raw: str) -> tuple[str, str] | None:
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1], parts[2]
+
+
+# ``last_used_at`` tells officers which keys are alive; to the minute is precise enough,
+# and stamping it on every request would make each read a write.
+LAST_USE_RESOLUTION: Final = timedelta(minutes=1)
+
+
+def stamp_last_use(key: ApiKey) -> None:
+    """Record that the key was used now, at most once a minute per key.
+
+    The update is conditional in SQL too, so concurrent requests of one key at the turn
+    of the minute write the row once and never wait on each other's row lock for long.
+    """
+    now = timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < LAST_USE_RESOLUTION:
+        return
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USE_RESOLUTION), pk=key.pk
+    ).update(last_used_at=now)
+    key.last_used_at = now
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -32,16 +56,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         key_id, secret = parsed
-        key = ApiKey.objects.select_related("organisation").filter(key_id=key_id).first()
+        # One query: the key and its organisation (the actor's organisation is read by
+        # nearly every view). ``key_id`` is unique, so no ordering is needed.
+        found = list(
+            ApiKey.objects.select_related("organisation").filter(key_id=key_id).order_by()[:1]
+        )
+        key = found[0] if found else None
         if key is None or not key.matches(secret):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         if key.revoked_at is not None:
             raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
         if not key.is_usable():
             raise exceptions.AuthenticationFailed(_("This API key has expired."))
-        now = timezone.now()
-        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        stamp_last_use(key)
         return key, key
 
     def authenticate_header(self, request):
