@@ -8,9 +8,9 @@ Guarantees:
 - **deterministic**: the answer depends only on the checks and the licences stored, never
   on the clock (``on`` is part of every check) nor on row order (``rules.check_use``);
 - **a constant number of queries whatever the batch size**: the actor's organisations
-  (people only), the assets and organisations named (one query), and the granted
-  licences of exactly the (asset, licensee) pairs asked about (one query), then
-  ``rules.check_use`` in memory. With the API key's lookup that is three queries per
+  (people only), then one query for the assets and organisations named and the granted
+  licences of exactly the (asset, licensee) pairs asked about (:func:`_load`), then
+  ``rules.check_use`` in memory. With the API key's lookup that is two queries per
   request for a partner system, for one check or a thousand;
 - **all or nothing**: one malformed or unknown item refuses the whole batch (422, errors
   keyed ``checks.<index>.<field>``); a use the actor may not ask about refuses it too (403,
@@ -261,104 +261,123 @@ def _parse(checks: Any, key: ErrorKey) -> list[_Check]:
 # --------------------------------------------------------------------------- loading
 
 
-def _assets_and_organisations(
-    checks: Sequence[_Check],
-) -> tuple[dict[int, int], dict[str, int], set[int]]:
-    """The owner of every asset named and the id of every organisation named: one query
-    (primary-key and unique-code lookups joined by ``UNION ALL``, each value list one
-    array parameter so a thousand checks cost no more to send than one)."""
-    asset_ids = sorted({c.asset_id for c in checks if c.asset_id <= _MAX_ID})
-    codes = sorted({c.licensee for c in checks if isinstance(c.licensee, str)})
-    ids = sorted(
-        {c.licensee for c in checks if isinstance(c.licensee, int) and c.licensee <= _MAX_ID}
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(_ASSETS_AND_ORGANISATIONS_SQL, [asset_ids, codes, ids])
-        rows = cursor.fetchall()
-    asset_owner: dict[int, int] = {}
-    by_code: dict[str, int] = {}
-    known_ids: set[int] = set()
-    for pk, owner_id, code in rows:
-        if owner_id is not None:
-            asset_owner[pk] = owner_id
-        else:
-            by_code[code] = pk
-            known_ids.add(pk)
-    return asset_owner, by_code, known_ids
+@dataclass
+class _Loaded:
+    asset_owner: dict[int, int]
+    by_code: dict[str, int]
+    known_ids: set[int]
+    terms: dict[tuple[int, int], list[rules.LicenceTerms]]
+
+    def licensee_id(self, check: _Check) -> int | None:
+        if isinstance(check.licensee, int):
+            return check.licensee if check.licensee in self.known_ids else None
+        return self.by_code.get(check.licensee)
 
 
-_ASSETS_AND_ORGANISATIONS_SQL: Final = f"""
-SELECT id, owner_id, NULL FROM {IPAsset._meta.db_table} WHERE id = ANY(%s::bigint[])
- UNION ALL
-SELECT id, NULL, code FROM {Organisation._meta.db_table} WHERE code = ANY(%s::text[])
- UNION ALL
-SELECT id, NULL, code FROM {Organisation._meta.db_table} WHERE id = ANY(%s::bigint[])
-"""  # noqa: S608 - table names from the models; every value is a parameter
+def _load(checks: Sequence[_Check]) -> _Loaded:
+    """Everything the batch needs, in one query whatever its size: the owner of every
+    asset named, the id of every organisation named (by code or id), and the granted
+    licences of exactly the (asset, licensee) pairs asked about.
 
-
-def _licensee_id(check: _Check, by_code: dict[str, int], known_ids: set[int]) -> int | None:
-    if isinstance(check.licensee, int):
-        return check.licensee if check.licensee in known_ids else None
-    return by_code.get(check.licensee)
-
-
-def _licence_terms(pairs: set[tuple[int, int]]) -> dict[tuple[int, int], list[rules.LicenceTerms]]:
-    """Every granted licence held by each (asset, licensee) pair asked about: one query.
-
-    The pairs go to PostgreSQL as two arrays joined row by row (``unnest``), so the
-    lookup walks ``licence_asset_lookup_idx`` once per pair and reads only the licences
-    of those exact pairs, not every licence of every asset held by any organisation named.
-    A licence of several assets gives one ``LicenceTerms`` per asset (as the rules want).
+    Each list of values is one array parameter, so a thousand checks cost no more to send
+    than one; the pairs are joined row by row (``unnest``) and each is one probe of
+    ``licence_asset_lookup_idx`` and the licence's primary key, never a hash of every
+    link in the table. A licence of several assets gives one ``LicenceTerms`` per asset
+    (as the rules want). Licences are read before the caller's right to ask is judged,
+    but nothing of them is answered unless it is.
     """
-    grouped: dict[tuple[int, int], list[rules.LicenceTerms]] = defaultdict(list)
-    if not pairs:
-        return grouped
-    asset_ids, licensee_ids = zip(*pairs, strict=True)
+    pairs = {
+        (c.asset_id, c.licensee)
+        for c in checks
+        if c.asset_id <= _MAX_ID and (isinstance(c.licensee, str) or c.licensee <= _MAX_ID)
+    }
+    pair_assets = [asset_id for asset_id, _licensee in pairs]
+    pair_codes = [licensee if isinstance(licensee, str) else None for _a, licensee in pairs]
+    pair_ids = [licensee if isinstance(licensee, int) else None for _a, licensee in pairs]
     with connection.cursor() as cursor:
-        cursor.execute(_LICENCE_TERMS_SQL, [list(asset_ids), list(licensee_ids), _NOT_GRANTED])
-        rows = cursor.fetchall()
-    terms = rules.LicenceTerms
-    for (
-        asset_id,
-        licence_id,
-        licensee_id,
-        fields,
-        purposes,
-        territories,
-        start,
-        end,
-        excl,
-        state,
-    ) in rows:
-        grouped[(asset_id, licensee_id)].append(
-            terms(
-                licence_id=licence_id,
-                asset_id=asset_id,
-                licensee_id=licensee_id,
-                fields=tuple(fields),
-                purposes=tuple(purposes),
-                territories=tuple(territories),
-                start=start,
-                end=end,
-                exclusivity=excl,
-                state=state,
-            )
+        cursor.execute(
+            _LOAD_SQL,
+            {
+                "pair_assets": pair_assets,
+                "pair_codes": pair_codes,
+                "pair_ids": pair_ids,
+                "assets": sorted(set(pair_assets)),
+                "codes": sorted({code for code in pair_codes if code is not None}),
+                "ids": sorted({pk for pk in pair_ids if pk is not None}),
+                "not_granted": _NOT_GRANTED,
+            },
         )
-    return grouped
+        rows = cursor.fetchall()
+
+    loaded = _Loaded(asset_owner={}, by_code={}, known_ids=set(), terms=defaultdict(list))
+    terms = rules.LicenceTerms
+    for kind, pk, other, code, *licence in rows:
+        if kind == "asset":
+            loaded.asset_owner[pk] = other
+        elif kind == "organisation":
+            loaded.by_code[code] = pk
+            loaded.known_ids.add(pk)
+        else:
+            licensee_id, fields, purposes, territories, start, end, excl, state = licence
+            loaded.terms[(pk, licensee_id)].append(
+                terms(
+                    licence_id=other,
+                    asset_id=pk,
+                    licensee_id=licensee_id,
+                    fields=tuple(fields),
+                    purposes=tuple(purposes),
+                    territories=tuple(territories),
+                    start=start,
+                    end=end,
+                    exclusivity=excl,
+                    state=state,
+                )
+            )
+    return loaded
 
 
-_LICENCE_TERMS_SQL: Final = f"""
-SELECT granted.*
-  FROM unnest(%s::bigint[], %s::bigint[]) AS asked(asset_id, licensee_id)
+# Rows of three kinds in one answer: ("asset", asset id, owner id), ("organisation", id,
+# NULL, code) and ("licence", asset id, licence id, NULL, licensee id, terms…).
+_LOAD_SQL: Final = f"""
+WITH asked AS (
+    SELECT DISTINCT asset_id, code, organisation_id
+      FROM unnest(%(pair_assets)s::bigint[], %(pair_codes)s::text[], %(pair_ids)s::bigint[])
+           AS asked(asset_id, code, organisation_id)
+), named AS (
+    SELECT organisation.id, organisation.code
+      FROM {Organisation._meta.db_table} AS organisation
+     WHERE organisation.code = ANY(%(codes)s::text[])
+    UNION
+    SELECT organisation.id, organisation.code
+      FROM {Organisation._meta.db_table} AS organisation
+     WHERE organisation.id = ANY(%(ids)s::bigint[])
+), pairs AS (
+    SELECT asked.asset_id, named.id AS licensee_id
+      FROM asked JOIN named ON named.code = asked.code
+    UNION
+    SELECT asked.asset_id, named.id AS licensee_id
+      FROM asked JOIN named ON named.id = asked.organisation_id
+)
+SELECT 'asset', asset.id, asset.owner_id, NULL, NULL::bigint, NULL::text[], NULL::text[],
+       NULL::text[], NULL::date, NULL::date, NULL, NULL
+  FROM {IPAsset._meta.db_table} AS asset
+ WHERE asset.id = ANY(%(assets)s::bigint[])
+ UNION ALL
+SELECT 'organisation', named.id, NULL, named.code, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL
+  FROM named
+ UNION ALL
+SELECT 'licence', granted.*
+  FROM pairs
  CROSS JOIN LATERAL (
-       SELECT link.asset_id, licence.id, licence.licensee_id, licence.fields_of_use,
+       SELECT link.asset_id, licence.id, NULL::text, licence.licensee_id, licence.fields_of_use,
               licence.purposes, licence.territories, licence.start_on, licence.end_on,
               licence.exclusivity, licence.state
          FROM {LicenceAsset._meta.db_table} AS link
          JOIN {Licence._meta.db_table} AS licence ON licence.id = link.licence_id
-        WHERE link.asset_id = asked.asset_id
-          AND licence.licensee_id = asked.licensee_id
-          AND licence.state <> ALL(%s::text[])
+        WHERE link.asset_id = pairs.asset_id
+          AND licence.licensee_id = pairs.licensee_id
+          AND licence.state <> ALL(%(not_granted)s::text[])
        -- OFFSET 0 keeps the subquery per pair (an index probe each), never a hash of
        -- every link in the table.
        OFFSET 0
@@ -371,14 +390,15 @@ SELECT granted.*
 
 def _run(*, actor: Actor, checks: Any, key: ErrorKey) -> list[dict[str, object]]:
     parsed = _parse(checks, key)
-    asset_owner, by_code, known_ids = _assets_and_organisations(parsed)
+    loaded = _load(parsed)
+    asset_owner = loaded.asset_owner
 
     errors: dict[str, list[str]] = {}
     licensee_ids: list[int] = []
     for index, check in enumerate(parsed):
         if check.asset_id not in asset_owner:
             errors.setdefault(key(index, "asset"), []).append(_("Unknown asset."))
-        licensee_id = _licensee_id(check, by_code, known_ids)
+        licensee_id = loaded.licensee_id(check)
         if licensee_id is None:
             errors.setdefault(key(index, "licensee"), []).append(_("Unknown organisation."))
         licensee_ids.append(licensee_id or 0)
@@ -404,7 +424,7 @@ def _run(*, actor: Actor, checks: Any, key: ErrorKey) -> list[dict[str, object]]
                 errors=refused,
             )
 
-    terms = _licence_terms(set(zip((c.asset_id for c in parsed), licensee_ids, strict=True)))
+    terms = loaded.terms
     results: list[dict[str, object]] = []
     for check, licensee_id in zip(parsed, licensee_ids, strict=True):
         result = rules.check_use(
