@@ -9,14 +9,25 @@ atomic nor cheap at thousands of requests a minute).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from typing import Any
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
 from fundapp.accounts.models import ApiKey
+
+
+@functools.cache
+def _redis_client(pool: Any) -> Any:
+    """One client per connection pool: Django's cache builds a new ``redis.Redis`` on
+    every call, and on a path every API request takes that costs more than the counter."""
+    import redis
+
+    return redis.Redis(connection_pool=pool)
 
 
 class ClientRateThrottle(SimpleRateThrottle):
@@ -52,8 +63,9 @@ class ClientRateThrottle(SimpleRateThrottle):
         self.window_end = (window + 1) * self.duration
         self.now = now
         counter = backend.make_and_validate_key(f"{key}:{window}")
-        client = backend._cache.get_client(counter, write=True)
-        pipe = client.pipeline(transaction=False)
+        pipe = _redis_client(backend._cache._get_connection_pool(write=True)).pipeline(
+            transaction=False
+        )
         pipe.incr(counter)
         pipe.expire(counter, self.duration + 1, nx=True)
         count, _expiry = pipe.execute()
