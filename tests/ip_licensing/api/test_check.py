@@ -280,6 +280,15 @@ def test_field_errors_of_a_single_check_are_keyed_by_field(world, active, office
     assert set(response.json()["errors"]) == {"asset"}
 
 
+def test_ids_beyond_the_database_range_are_unknown_not_errors(world, active, officer_client):
+    response = ask(officer_client, world, asset=2**63 + 5, licensee=2**64)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == {
+        "asset": ["Unknown asset."],
+        "licensee": ["Unknown organisation."],
+    }
+
+
 def test_a_body_that_is_neither_a_check_nor_a_batch_is_refused(world, officer_client):
     assert officer_client.post(URL, [1, 2], format="json").status_code == 422
     assert officer_client.post(URL, {"checks": []}, format="json").status_code == 422
