@@ -54,6 +54,7 @@ from ip_licensing.models import (
     Exclusivity,
     IPAsset,
     Licence,
+    LicenceAsset,
     LicenceState,
     RoyaltyReport,
 )
@@ -61,6 +62,7 @@ from ip_licensing.selectors import (
     assets_visible_to,
     get_asset_for_actor,
     get_licence_for_actor,
+    licence_ids_visible_to,
     licences_visible_to,
 )
 from ip_licensing.services import assets as asset_services
@@ -161,7 +163,10 @@ class LicenceFilter(django_filters.FilterSet):
         return _org_filter(queryset, "licensee", value)
 
     def filter_asset(self, queryset, name, value):
-        return queryset.filter(licence_assets__asset_id=value).distinct()
+        # A semi-join on the link table: no DISTINCT over whole licence rows.
+        return queryset.filter(
+            pk__in=LicenceAsset.objects.filter(asset_id=value).values("licence_id")
+        )
 
 
 class RoyaltyReportFilter(django_filters.FilterSet):
@@ -608,9 +613,12 @@ def royalty_queryset(actor: Actor | None) -> QuerySet[RoyaltyReport]:
     """Reports of the licences the actor sees, each with the id of the report that
     superseded it (one subquery, not one query per row)."""
     successor = RoyaltyReport.objects.filter(supersedes=OuterRef("pk")).values("pk")[:1]
+    licence_ids = licence_ids_visible_to(actor)
+    reports = RoyaltyReport.objects.all()
+    if licence_ids is not None:
+        reports = reports.filter(licence_id__in=licence_ids)
     return (
-        RoyaltyReport.objects.filter(licence__in=licences_visible_to(actor).values("pk"))
-        .select_related("licence")
+        reports.select_related("licence")
         .annotate(superseded_by_id=Subquery(successor))
         .order_by("-reported_at", "-id")
     )

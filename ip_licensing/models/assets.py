@@ -69,7 +69,11 @@ class IPAsset(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("IP asset")
         verbose_name_plural = _("IP assets")
-        indexes = [models.Index(fields=["owner", "kind"], name="ipasset_owner_kind_idx")]
+        indexes = [
+            models.Index(fields=["owner", "kind"], name="ipasset_owner_kind_idx"),
+            # The registry's order (newest first), read backwards.
+            models.Index(fields=["created_at", "id"], name="ipasset_created_idx"),
+        ]
         constraints = [
             # A result of a project, or background IP: exactly one of the two.
             models.CheckConstraint(

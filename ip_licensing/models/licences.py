@@ -124,6 +124,9 @@ class Licence(models.Model):
         indexes = [
             models.Index(fields=["licensee", "state"], name="licence_licensee_state_idx"),
             models.Index(fields=["state", "start_on", "end_on"], name="licence_state_term_idx"),
+            # The lists' order (newest first), read backwards: a page is the first rows of
+            # the index, not a sort of every licence.
+            models.Index(fields=["created_at", "id"], name="licence_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -222,6 +225,10 @@ class RoyaltyReport(models.Model):
 
     class Meta:
         ordering = ["licence", "quarter", "reported_at"]
+        indexes = [
+            # The API list's order (newest first), read backwards.
+            models.Index(fields=["reported_at", "id"], name="royalty_report_reported_idx"),
+        ]
         constraints = [
             # One first report per licence and quarter; corrections chain through `supersedes`.
             models.UniqueConstraint(

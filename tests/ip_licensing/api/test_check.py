@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from fundapp.accounts.models import ApiKey, hash_secret
 from ip_licensing import rules
 
 from .world import World, days, key_client, make_licence, user_client
@@ -16,7 +19,7 @@ URL = "/api/v1/licences/check/"
 pytestmark = pytest.mark.django_db
 
 
-def ask(client, world: World, **overrides):
+def ask_body(world: World, **overrides) -> dict:
     body = {
         "asset": world.asset.pk,
         "licensee": world.licensee.code,
@@ -26,7 +29,11 @@ def ask(client, world: World, **overrides):
         "on": days(0).isoformat(),
     }
     body.update(overrides)
-    return client.post(URL, body, format="json")
+    return body
+
+
+def ask(client, world: World, **overrides):
+    return client.post(URL, ask_body(world, **overrides), format="json")
 
 
 def answer(response) -> dict:
@@ -273,6 +280,15 @@ def test_field_errors_of_a_single_check_are_keyed_by_field(world, active, office
     assert set(response.json()["errors"]) == {"asset"}
 
 
+def test_ids_beyond_the_database_range_are_unknown_not_errors(world, active, officer_client):
+    response = ask(officer_client, world, asset=2**63 + 5, licensee=2**64)
+    assert response.status_code == 422, response.content
+    assert response.json()["errors"] == {
+        "asset": ["Unknown asset."],
+        "licensee": ["Unknown organisation."],
+    }
+
+
 def test_a_body_that_is_neither_a_check_nor_a_batch_is_refused(world, officer_client):
     assert officer_client.post(URL, [1, 2], format="json").status_code == 422
     assert officer_client.post(URL, {"checks": []}, format="json").status_code == 422
@@ -346,8 +362,9 @@ def test_the_number_of_queries_does_not_grow_with_the_batch(
         client = user_client(world.jp)
     _queries(client, _mixed_checks(world, 2))  # warm up: sessions, key last-use stamp
     small = _queries(client, _mixed_checks(world, 10))
-    # Pinned: authentication, the assets, the organisations, the licences (one each).
-    expected = {"key": 4, "officer": 5}[who]
+    # Pinned: authentication (the key; or the session and the person), then one query
+    # for the assets, organisations and licences of the pairs asked about.
+    expected = {"key": 2, "officer": 3}[who]
     assert small == expected
     with django_assert_num_queries(expected):
         response = client.post(URL, {"checks": _mixed_checks(world, 1000)}, format="json")
@@ -362,3 +379,75 @@ def test_more_than_1000_checks_are_refused(world, officer_client):
     body = response.json()
     assert body["code"] == "batch_too_large"
     assert "1000" in body["errors"]["checks"][0] and "1001" in body["errors"]["checks"][0]
+
+
+# --------------------------------------------------------------------------- the full stack
+
+
+def _bearer_client(org) -> tuple[Client, dict[str, str]]:
+    """A plain Django client (the whole middleware stack, no DRF test shortcuts) and the
+    ``Authorization`` header of a fresh key with ``licences:check``."""
+    key_id, secret, full_key = ApiKey.generate()
+    ApiKey.objects.create(
+        organisation=org,
+        name="partner system",
+        key_id=key_id,
+        secret_hash=hash_secret(secret),
+        scopes=["licences:check"],
+    )
+    return Client(), {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
+
+
+def _post_counting(client: Client, headers: dict[str, str], body: object) -> tuple[int, dict]:
+    with CaptureQueriesContext(connection) as context:
+        response = client.post(URL, json.dumps(body), content_type="application/json", **headers)
+    assert response.status_code == 200, response.content
+    return len(context.captured_queries), response.json()
+
+
+def test_a_single_check_costs_at_most_three_queries_with_authentication_and_throttling(
+    world, active
+):
+    """The key (with its organisation), then the assets, organisations and licences asked
+    about: nothing from the middleware (sessions, language, axes, audit context) nor from
+    the rate limit (Redis)."""
+    client, headers = _bearer_client(world.licensee)
+    body = ask_body(world)
+    _post_counting(client, headers, body)  # the key's first use is stamped (once a minute)
+
+    queries, result = _post_counting(client, headers, body)
+
+    assert result == {"decision": "allow", "licence": active.pk, "reasons": []}
+    assert queries <= 3
+
+
+def test_batches_of_ten_and_a_thousand_cost_the_same_queries_as_one_check(world, active):
+    make_licence(world, licensee=world.other, purposes=["sale"])
+    client, headers = _bearer_client(world.licensor)
+    _post_counting(client, headers, ask_body(world))
+
+    one, _r = _post_counting(client, headers, ask_body(world))
+    ten, small = _post_counting(client, headers, {"checks": _mixed_checks(world, 10)})
+    thousand, large = _post_counting(client, headers, {"checks": _mixed_checks(world, 1000)})
+
+    assert one == ten == thousand <= 3
+    assert len(small["results"]) == 10 and len(large["results"]) == 1000
+    assert large["results"][:10] == small["results"]
+
+
+def test_the_key_is_stamped_as_used_at_most_once_a_minute(world, active):
+    client, headers = _bearer_client(world.licensee)
+    key = ApiKey.objects.get(organisation=world.licensee, name="partner system")
+    assert key.last_used_at is None
+
+    first, _r = _post_counting(client, headers, ask_body(world))
+    stamped = ApiKey.objects.get(pk=key.pk).last_used_at
+    second, _r = _post_counting(client, headers, ask_body(world))
+
+    assert stamped is not None
+    assert ApiKey.objects.get(pk=key.pk).last_used_at == stamped
+    assert first == second + 1  # the stamp is the only extra query
+
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=stamped - timedelta(seconds=61))
+    _post_counting(client, headers, ask_body(world))
+    assert ApiKey.objects.get(pk=key.pk).last_used_at > stamped
