@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -145,11 +146,9 @@ def tranches_decide(
 def _release_recipients(project: Project, side: str) -> list[User]:
     """The project's active PIs and the side's active finance officers, in one query."""
     pis = ProjectPerson.objects.filter(project=project, role="pi").values("user_id")
-    return list(
-        User.objects.filter(
-            Q(pk__in=pis) | Q(role=Role.FINANCE_OFFICER, side=side), is_active=True
-        ).order_by("pk")
-    )
+    finance = User.objects.filter(role=Role.FINANCE_OFFICER, side=side).values("pk")
+    # A UNION, not an OR: each half can use its own index.
+    return list(User.objects.filter(pk__in=pis.union(finance), is_active=True).order_by("pk"))
 
 
 def tranche_release(*, tranche_id: int) -> Tranche:
@@ -185,9 +184,18 @@ def tranche_release(*, tranche_id: int) -> Tranche:
         )
         if project is None:
             raise NotFound(_("No such tranche."))
+        # The side's organisations and budgets come with the tranche, in the order the
+        # split follows (ties go to the organisation listed first).
+        side_organisations = ProjectOrganisation.objects.filter(
+            project_id=OuterRef("project_id"), side=OuterRef("side")
+        ).order_by("order", "id")
         tranche = (
             Tranche.objects.select_for_update(of=("self",))
             .select_related("stage")
+            .annotate(
+                organisation_ids=ArraySubquery(side_organisations.values("organisation_id")),
+                organisation_budgets=ArraySubquery(side_organisations.values("budget")),
+            )
             .get(pk=tranche_id)
         )
         if tranche.state == TrancheState.RELEASED:
@@ -204,9 +212,11 @@ def tranche_release(*, tranche_id: int) -> Tranche:
         side, currency = tranche.side, tranche.currency
         multiplier = tranche.multiplier if tranche.multiplier is not None else Decimal(1)
         budgets = list(
-            ProjectOrganisation.objects.filter(project=project, side=side)
-            .order_by("order", "id")
-            .values_list("organisation_id", "budget")
+            zip(
+                getattr(tranche, "organisation_ids"),  # noqa: B009 (an annotation)
+                getattr(tranche, "organisation_budgets"),  # noqa: B009
+                strict=True,
+            )
         )
         committed_code = ledger_rules.account_code_project_committed(project.pk, side)
         reserve_code = ledger_rules.account_code_fund_reserve(side)
