@@ -8,15 +8,15 @@ naming the money movement (``"tranche:17:release"``, ``"disbursement:5:confirm"`
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db import transaction as db_transaction
 from django.utils.translation import gettext as _
 
-from fundapp.audit.services import audit_record
+from fundapp.audit.services import AuditEntry, audit_record
 from fundapp.errors import Conflict, DomainError, ValidationFailed
 from fundapp.money import format_amount
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from fundapp.actors import Actor
 
 MAX_REFERENCE_LENGTH = 200
+_ACCOUNT_TABLE = Account._meta.db_table
+_TRANSACTION_TABLE = Transaction._meta.db_table
 _INTERNAL_NOT_NEGATIVE = "ledger_account_internal_not_negative"
 
 
@@ -121,40 +123,55 @@ def account_get_or_create(code: str, currency: str) -> Account:
     return account
 
 
-def _lock_accounts(codes: list[str], currency: str) -> dict[str, Account]:
-    """Open missing accounts, then lock every account of the posting in ``pk`` order.
+def ledger_accounts_lock(*, codes: Sequence[str], currency: str) -> dict[str, Account]:
+    """Open the missing accounts of ``codes``, then lock them all in ``pk`` order.
 
-    New accounts are inserted in code order and locks are taken in ``pk`` order, so two
-    postings touching the same accounts wait for each other instead of deadlocking.
+    Two statements whatever the number of codes: one ``INSERT … ON CONFLICT DO NOTHING``
+    of the codes not yet opened (in code order), one ``SELECT … FOR UPDATE`` of every
+    code in ``pk`` order. No account lock is held while opening, and locks are always
+    taken in ``pk`` order, so two postings touching the same accounts wait for each other
+    instead of deadlocking. Guarantees: at most one account per code (unique constraint);
+    an account of another currency is refused (``ValidationFailed``). Use it inside the
+    caller's transaction: the locks last until it ends.
     """
-    known = set(Account.objects.filter(code__in=codes).values_list("code", flat=True))
-    missing = sorted(set(codes) - known)
-    if missing:
-        Account.objects.bulk_create(
-            [
-                Account(
-                    code=code,
-                    currency=currency,
-                    kind=rules.account_kind(code),
-                    name=rules.account_default_name(code),
-                )
-                for code in missing
-            ],
-            ignore_conflicts=True,
+    wanted = sorted(set(codes))
+    if currency not in rules.CURRENCIES:
+        raise _invalid("currency", f"unknown currency {currency!r}")
+    try:
+        parsed = [rules.parse_account_code(code) for code in wanted]
+    except ValueError as exc:
+        raise _invalid("legs", str(exc)) from None
+    for account_code in parsed:
+        if account_code.currency not in (None, currency):
+            raise _invalid("legs", f"account {account_code.code} cannot hold {currency}")
+    kinds = [account_code.kind for account_code in parsed]
+    names = [rules.account_default_name(code) for code in wanted]
+    with connection.cursor() as cursor:
+        # The NOT EXISTS keeps the common case (every account open) from drawing ids.
+        cursor.execute(
+            f"""
+            INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
+            SELECT wanted.code, %s, wanted.kind, wanted.name, 0
+              FROM unnest(%s::text[], %s::text[], %s::text[]) AS wanted(code, kind, name)
+             WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
+             ORDER BY wanted.code
+            ON CONFLICT (code) DO NOTHING
+            """,  # noqa: S608 (table name from the model, values as parameters)
+            [currency, wanted, kinds, names],
         )
     locked = {
         account.code: account
         for account in Account.objects.select_for_update(of=("self",))
-        .filter(code__in=codes)
+        .filter(code__in=wanted)
         .order_by("pk")
     }
-    for code in codes:
+    for code in wanted:
         if locked[code].currency != currency:
             raise _invalid("legs", f"account {code} holds {locked[code].currency}, not {currency}")
     return locked
 
 
-def _check_funds(accounts: dict[str, Account], legs: list[tuple[str, int]]) -> None:
+def _check_funds(accounts: Mapping[str, Account], legs: list[tuple[str, int]]) -> None:
     short = [
         (code, accounts[code].balance, -amount)
         for code, amount in legs
@@ -201,6 +218,20 @@ def _existing(reference: str) -> Transaction | None:
     return Transaction.objects.filter(reference=reference).first()
 
 
+def _already_posted(posting: _Posting) -> Transaction | None:
+    """The idempotent answer if the reference is taken, ``Conflict`` if the reversed
+    transaction is already reversed, else ``None``. Only asked on the slow path."""
+    existing = _existing(posting.reference)
+    if existing is not None:
+        return _same_or_conflict(existing, posting)
+    if (
+        posting.reverses_id is not None
+        and Transaction.objects.filter(reverses_id=posting.reverses_id).exists()
+    ):
+        raise _already_reversed(posting.reverses_id)
+    return None
+
+
 def _already_reversed(reverses_id: int) -> Conflict:
     message = _("Transaction %(id)s is already reversed.") % {"id": reverses_id}
     return Conflict(message, code="ledger_already_reversed", errors={"reverses": [message]})
@@ -220,6 +251,8 @@ def ledger_post(
     memo: str = "",
     actor: Actor | None = None,
     reverses: Transaction | None = None,
+    locked: Mapping[str, Account] | None = None,
+    audit_into: list[AuditEntry] | None = None,
 ) -> Transaction:
     """Post one balanced transaction; at most once per ``reference``.
 
@@ -230,46 +263,69 @@ def ledger_post(
     Guarantees:
 
     - validation first (``ValidationFailed``; nothing is written);
-    - inside one ``transaction.atomic()``: missing accounts are opened, every account of the
-      posting is locked in ``pk`` order, internal accounts are checked for funds
+    - inside one database transaction (the caller's if there is one, else its own):
+      missing accounts are opened and every account of the posting is locked in ``pk``
+      order (``ledger_accounts_lock``), internal accounts are checked for funds
       (``InsufficientFunds``), the transaction and its entries are inserted and a
-      ``ledger.posted`` audit event is written;
+      ``ledger.posted`` audit event is written — a fixed number of statements whatever
+      the number of legs. A caller that needed balances first (to size the movement)
+      passes the accounts it already locked with ``ledger_accounts_lock`` in the same
+      transaction as ``locked``; they must cover every leg. A caller that writes audit
+      events of its own passes ``audit_into``: the ``ledger.posted`` event is appended to
+      that list instead, and the caller must write it (``audit_record_many``) in the same
+      transaction;
     - idempotent: a reference already posted with the same kind, currency, reversed
       transaction and (merged) legs returns the existing transaction and writes nothing;
-      with anything else it raises ``Conflict``. The unique reference decides, so retries,
-      duplicate calls and concurrent workers post a movement at most once;
-    - a transaction is reversed at most once (``Conflict`` otherwise).
+      with anything else it raises ``Conflict``. The unique reference decides (``INSERT …
+      ON CONFLICT DO NOTHING``), so retries, duplicate calls and concurrent workers post a
+      movement at most once;
+    - a transaction is reversed at most once (``Conflict`` otherwise);
+    - the domain errors above leave the caller's transaction usable (a refusal by the
+      database itself rolls back to a savepoint), so a caller may catch them and go on.
 
     The database re-checks the invariants itself (see ``fundapp.ledger.models``).
     """
     posting = _validated(
         kind=kind, currency=currency, legs=legs, reference=reference, memo=memo, reverses=reverses
     )
+    if connection.in_atomic_block:
+        # The caller's transaction: a refusal by the database must leave it usable.
+        return _post(posting, actor=actor, locked=locked, audit_into=audit_into, savepoint=True)
     with db_transaction.atomic():
-        existing = _existing(posting.reference)
-        if existing is not None:
-            return _same_or_conflict(existing, posting)
-        codes = [code for code, _amount in posting.legs]
-        accounts = _lock_accounts(codes, posting.currency)
-        # A concurrent poster of the same reference held these locks until it committed.
-        existing = _existing(posting.reference)
-        if existing is not None:
-            return _same_or_conflict(existing, posting)
-        if (
-            posting.reverses_id is not None
-            and Transaction.objects.filter(reverses_id=posting.reverses_id).exists()
-        ):
-            raise _already_reversed(posting.reverses_id)
+        return _post(posting, actor=actor, locked=locked, audit_into=audit_into, savepoint=False)
+
+
+def _post(
+    posting: _Posting,
+    *,
+    actor: Actor | None,
+    locked: Mapping[str, Account] | None,
+    audit_into: list[AuditEntry] | None,
+    savepoint: bool,
+) -> Transaction:
+    codes = [code for code, _amount in posting.legs]
+    if locked is None:
+        accounts: Mapping[str, Account] = ledger_accounts_lock(
+            codes=codes, currency=posting.currency
+        )
+    else:
+        unlocked = sorted(set(codes) - set(locked))
+        if unlocked:
+            raise ValueError(f"accounts not locked by the caller: {unlocked}")
+        accounts = locked
+    try:
         _check_funds(accounts, posting.legs)
-        try:
-            with db_transaction.atomic():
-                txn = Transaction.objects.create(
-                    kind=posting.kind,
-                    currency=posting.currency,
-                    reference=posting.reference,
-                    memo=posting.memo,
-                    reverses_id=posting.reverses_id,
-                )
+    except InsufficientFunds:
+        # The movement itself, posted earlier (say by a concurrent worker), may have used
+        # the funds: its retry answers like any other duplicate.
+        duplicate = _already_posted(posting)
+        if duplicate is not None:
+            return duplicate
+        raise
+    try:
+        with db_transaction.atomic(savepoint=savepoint):
+            txn = _insert_transaction(posting)
+            if txn is not None:
                 Entry.objects.bulk_create(
                     [
                         Entry(
@@ -281,24 +337,60 @@ def ledger_post(
                         for code, amount in posting.legs
                     ]
                 )
-        except IntegrityError as exc:
-            if _constraint_of(exc) == _INTERNAL_NOT_NEGATIVE:
-                raise InsufficientFunds(_("An internal account would go below zero.")) from exc
-            existing = _existing(posting.reference)
-            if existing is not None:
-                return _same_or_conflict(existing, posting)
-            if (
-                posting.reverses_id is not None
-                and Transaction.objects.filter(reverses_id=posting.reverses_id).exists()
-            ):
-                raise _already_reversed(posting.reverses_id) from exc
-            raise
-        audit_record(
-            actor=actor,
-            action="ledger.posted",
-            obj=txn,
-            after=_audit_payload(posting),
+    except IntegrityError as exc:
+        # Only if the balances moved under the locks (raw SQL in this transaction).
+        if _constraint_of(exc) == _INTERNAL_NOT_NEGATIVE:
+            raise InsufficientFunds(_("An internal account would go below zero.")) from exc
+        raise
+    if txn is None:
+        duplicate = _already_posted(posting)
+        if duplicate is not None:
+            return duplicate
+        raise AssertionError("ledger: insert refused without a conflicting row")
+    for code, amount in posting.legs:
+        # Keep the caller's locked rows in step with the database (the trigger moved them).
+        accounts[code].balance += amount
+    event = AuditEntry(actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting))
+    if audit_into is not None:
+        audit_into.append(event)
+    else:
+        audit_record(actor=event.actor, action=event.action, obj=event.obj, after=event.after)
+    return txn
+
+
+def _insert_transaction(posting: _Posting) -> Transaction | None:
+    """Insert the transaction row; ``None`` if its reference (or the reversed transaction)
+    is already taken — by a committed row, or by a concurrent poster once it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {_TRANSACTION_TABLE} (kind, currency, reference, memo, reverses_id)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT DO NOTHING
+            RETURNING id, created_at
+            """,  # noqa: S608 (table name from the model, values as parameters)
+            [
+                posting.kind,
+                posting.currency,
+                posting.reference,
+                posting.memo,
+                posting.reverses_id,
+            ],
         )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    txn = Transaction(
+        id=row[0],
+        kind=posting.kind,
+        currency=posting.currency,
+        reference=posting.reference,
+        memo=posting.memo,
+        created_at=row[1],
+        reverses_id=posting.reverses_id,
+    )
+    txn._state.adding = False
+    txn._state.db = connection.alias
     return txn
 
 

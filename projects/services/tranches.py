@@ -10,19 +10,21 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import audit_record
+from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account, TransactionKind
-from fundapp.ledger.services import ledger_post
+from fundapp.ledger.services import ledger_accounts_lock, ledger_post
 from fundapp.money import format_amount
 from projects.models import (
     Disbursement,
@@ -30,13 +32,14 @@ from projects.models import (
     GateDecision,
     Project,
     ProjectOrganisation,
+    ProjectPerson,
     ProjectState,
     Tranche,
     TrancheState,
 )
 from projects.rules.gates import split_by_budget, tranche_amounts
 
-from .notices import finance_officers, notify_people, project_pis, project_url
+from .notices import notify_people, project_url
 
 # Allowed transitions. Only the engine's services assign these states, through
 # ``tranche_transition`` and ``disbursement_transition``.
@@ -140,17 +143,19 @@ def tranches_decide(
     return decided
 
 
-def _reserve_available(side: str) -> int:
-    """Lock the side's reserve account (if it exists) and read what it holds."""
-    code = ledger_rules.account_code_fund_reserve(side)
-    account = Account.objects.select_for_update(of=("self",)).filter(code=code).first()
-    return account.balance if account is not None else 0
+def _release_recipients(project: Project, side: str) -> list[User]:
+    """The project's active PIs and the side's active finance officers, in one query."""
+    pis = ProjectPerson.objects.filter(project=project, role="pi").values("user_id")
+    finance = User.objects.filter(role=Role.FINANCE_OFFICER, side=side).values("pk")
+    # A UNION, not an OR: each half can use its own index.
+    return list(User.objects.filter(pk__in=pis.union(finance), is_active=True).order_by("pk"))
 
 
 def tranche_release(*, tranche_id: int) -> Tranche:
     """Release one decided tranche into the ledger, exactly once (§8, §9).
 
-    Guarantees, inside one transaction:
+    Guarantees, inside one transaction and in a fixed number of queries whatever the
+    number of organisations:
 
     - the project row, then the tranche row, are locked; a tranche already released is
       returned unchanged (idempotent under retries, redelivery and concurrent workers), a
@@ -159,26 +164,38 @@ def tranche_release(*, tranche_id: int) -> Tranche:
       project still receives its last decided tranche;
     - sizing follows ``projects.rules.gates.tranche_amounts`` with the side's reserve as
       locked now: the bonus above plan comes from the reserve and is cut to what it holds,
-      a reduction returns the unreleased part to the side's pool;
+      a reduction returns the unreleased part to the side's pool. Only when a bonus is
+      possible (m > 1) are the accounts locked before sizing — the reserve with every
+      other account of the posting, in ``pk`` order — so a release at or below plan never
+      waits on the reserve;
     - ONE ledger transaction with reference ``tranche:{id}:release`` moves committed →
       each organisation's payable (split by budget share, largest remainder, ties to the
       organisation listed first), reserve → payables for the bonus, committed → pool for a
       reduction; the ledger's unique reference makes a second posting impossible;
-    - one payable ``Disbursement`` per organisation with a non-zero part;
-    - an audit event; the project's PIs and the side's finance officers are notified.
+    - one payable ``Disbursement`` per organisation with a non-zero part (one insert);
+    - the ledger's ``ledger.posted`` and a ``tranche.released`` audit event, written in
+      one append; the project's PIs and the side's finance officers are notified.
     """
     with transaction.atomic():
-        found = Tranche.objects.filter(pk=tranche_id).values_list("project_id", flat=True).first()
-        if found is None:
-            raise NotFound(_("No such tranche."))
         project = (
             Project.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("call")
-            .get(pk=found)
+            .filter(pk=Subquery(Tranche.objects.filter(pk=tranche_id).values("project_id")))
+            .first()
         )
+        if project is None:
+            raise NotFound(_("No such tranche."))
+        # The side's organisations and budgets come with the tranche, in the order the
+        # split follows (ties go to the organisation listed first).
+        side_organisations = ProjectOrganisation.objects.filter(
+            project_id=OuterRef("project_id"), side=OuterRef("side")
+        ).order_by("order", "id")
         tranche = (
             Tranche.objects.select_for_update(of=("self",))
             .select_related("stage")
+            .annotate(
+                organisation_ids=ArraySubquery(side_organisations.values("organisation_id")),
+                organisation_budgets=ArraySubquery(side_organisations.values("budget")),
+            )
             .get(pk=tranche_id)
         )
         if tranche.state == TrancheState.RELEASED:
@@ -192,41 +209,61 @@ def tranche_release(*, tranche_id: int) -> Tranche:
         if project.state == ProjectState.SUSPENDED:
             # A suspended project releases nothing; the reconciler retries after resume (§7).
             return tranche
+        side, currency = tranche.side, tranche.currency
         multiplier = tranche.multiplier if tranche.multiplier is not None else Decimal(1)
-        reserve = _reserve_available(tranche.side) if multiplier > 1 else 0
-        sizing = tranche_amounts(tranche.planned, multiplier, reserve)
-        organisations = list(
-            ProjectOrganisation.objects.filter(project=project, side=tranche.side).order_by(
-                "order", "id"
+        budgets = list(
+            zip(
+                getattr(tranche, "organisation_ids"),  # noqa: B009 (an annotation)
+                getattr(tranche, "organisation_budgets"),  # noqa: B009
+                strict=True,
             )
         )
-        budgets = [(po.organisation_id, po.budget) for po in organisations]
+        committed_code = ledger_rules.account_code_project_committed(project.pk, side)
+        reserve_code = ledger_rules.account_code_fund_reserve(side)
+        locked: dict[str, Account] | None = None
+        reserve = 0
+        if multiplier > 1:
+            # Every account the posting may touch, so the reserve is read under the same
+            # pk-ordered lock the posting relies on.
+            locked = ledger_accounts_lock(
+                codes=[
+                    committed_code,
+                    reserve_code,
+                    *(
+                        ledger_rules.account_code_org_payable(org_id, currency)
+                        for org_id, budget in budgets
+                        if budget
+                    ),
+                ],
+                currency=currency,
+            )
+            reserve = locked[reserve_code].balance
+        sizing = tranche_amounts(tranche.planned, multiplier, reserve)
         if sizing.released and not any(budget for _org, budget in budgets):
             raise Conflict(
                 _("The %(side)s side has no organisation with a budget to receive this tranche.")
-                % {"side": tranche.side},
+                % {"side": side},
                 code="no_budget",
             )
         parts = split_by_budget(sizing.released, budgets) if sizing.released else []
-        currency = tranche.currency
         legs: list[tuple[str, int]] = [
-            (
-                ledger_rules.account_code_project_committed(project.pk, tranche.side),
-                -(sizing.from_committed + sizing.returned_to_pool),
-            ),
-            (ledger_rules.account_code_fund_reserve(tranche.side), -sizing.from_reserve),
-            (ledger_rules.account_code_fund_pool(tranche.side), sizing.returned_to_pool),
+            (committed_code, -(sizing.from_committed + sizing.returned_to_pool)),
+            (reserve_code, -sizing.from_reserve),
+            (ledger_rules.account_code_fund_pool(side), sizing.returned_to_pool),
         ]
         legs += [
             (ledger_rules.account_code_org_payable(org_id, currency), amount)
             for org_id, amount in parts
         ]
+        events: list[AuditEntry] = []
         txn = ledger_post(
             kind=TransactionKind.TRANCHE_RELEASE,
             currency=currency,
             legs=[(code, amount) for code, amount in legs if amount],
             reference=release_reference(tranche.pk),
-            memo=f"Project {project.pk}, stage {tranche.stage.number}, {tranche.side} tranche",
+            memo=f"Project {project.pk}, stage {tranche.stage.number}, {side} tranche",
+            locked=locked,
+            audit_into=events,
         )
         Disbursement.objects.bulk_create(
             [
@@ -251,25 +288,29 @@ def tranche_release(*, tranche_id: int) -> Tranche:
                 "ledger_transaction",
             ]
         )
-        audit_record(
-            actor=None,
-            action="tranche.released",
-            obj=tranche,
-            before={"state": before},
-            after={
-                "state": tranche.state,
-                "planned": tranche.planned,
-                "multiplier": multiplier,
-                "released": sizing.released,
-                "from_reserve": sizing.from_reserve,
-                "returned_to_pool": sizing.returned_to_pool,
-                "bonus_cut": sizing.bonus_cut,
-                "parts": [[org_id, amount] for org_id, amount in parts],
-                "ledger_transaction": txn.pk,
-            },
+        events.append(
+            AuditEntry(
+                actor=None,
+                action="tranche.released",
+                obj=tranche,
+                before={"state": before},
+                after={
+                    "state": tranche.state,
+                    "planned": tranche.planned,
+                    "multiplier": multiplier,
+                    "released": sizing.released,
+                    "from_reserve": sizing.from_reserve,
+                    "returned_to_pool": sizing.returned_to_pool,
+                    "bonus_cut": sizing.bonus_cut,
+                    "parts": [[org_id, amount] for org_id, amount in parts],
+                    "ledger_transaction": txn.pk,
+                },
+            )
         )
+        # The ledger's event and ours, appended together.
+        audit_record_many(events)
         notify_people(
-            users=[*project_pis(project), *finance_officers(tranche.side)],
+            users=_release_recipients(project, side),
             kind="tranche_released",
             title=format_lazy(
                 gettext_lazy("{amount} for “{project}”, stage {stage}"),

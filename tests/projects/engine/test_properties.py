@@ -4,6 +4,7 @@ ledger consistent (§9) and the engine's books equal to the ledger's balances.""
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 
 import pytest
 from django.db import transaction
@@ -11,19 +12,26 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fundapp.errors import DomainError
-from fundapp.ledger.selectors import account_balances, ledger_verify
+from fundapp.errors import Conflict, DomainError
+from fundapp.ledger.selectors import (
+    account_balance,
+    account_balances,
+    ledger_verify,
+    transaction_legs,
+)
 from projects.models import (
     Disbursement,
     DisbursementState,
     Gate,
     GateState,
     Project,
+    ProjectOrganisation,
     ProjectState,
     StageState,
     Tranche,
     TrancheState,
 )
+from projects.rules.gates import split_by_budget, tranche_amounts
 from projects.services.decisions import gate_decide_automatically, gate_decision_approve
 from projects.services.payments import disbursement_confirm
 from projects.services.projects import (
@@ -34,6 +42,7 @@ from projects.services.projects import (
     tokyo_today,
 )
 from projects.services.tranches import tranche_release
+from tests.factories import jp_org
 
 from .helpers import engine_proposal, fund_pools, make_staff, record_evaluation
 
@@ -196,4 +205,100 @@ def test_any_sequence_of_operations_keeps_the_ledger_and_the_books_consistent(
             except DomainError as exc:
                 event(f"{op[0]} refused: {exc.code}")  # nothing changed
             _assert_books_match_the_ledger()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def decided_tranche(monkeypatch):
+    """An awarded project whose first JP tranche is decided and not yet released."""
+    monkeypatch.setattr(
+        "projects.services.tranches.tranche_enqueue_release", lambda tranche_id: None
+    )
+    staff = make_staff()
+    fund_pools(staff)
+    proposal, _c = engine_proposal()
+    project = project_create_from_proposal(proposal=proposal, actor=staff.kr)
+    return staff, Tranche.objects.get(project=project, stage__number=1, side="JP")
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    budgets=st.lists(st.one_of(st.just(0), st.integers(1, 10**10)), min_size=1, max_size=8),
+    multiplier=st.one_of(
+        st.sampled_from([Decimal(0), Decimal("0.8"), Decimal(1), Decimal("1.1"), Decimal("1.5")]),
+        st.decimals(min_value=0, max_value=2, places=4),
+    ),
+    reserve=st.one_of(st.just(0), st.integers(1, 100), st.integers(0, 20_000_000)),
+)
+def test_releasing_a_tranche_posts_exactly_its_sizing_and_split(
+    decided_tranche, budgets, multiplier, reserve
+):
+    """Any organisations and budgets (zeros included), any multiplier, any reserve: the
+    release moves what ``tranche_amounts`` and ``split_by_budget`` say, once, and the
+    ledger stays clean."""
+    staff, first = decided_tranche
+    with transaction.atomic():
+        organisations = list(
+            ProjectOrganisation.objects.filter(project_id=first.project_id, side="JP")
+        )
+        ProjectOrganisation.objects.filter(pk__in=[o.pk for o in organisations]).update(budget=0)
+        for index, budget in enumerate(budgets):
+            if index < len(organisations):
+                ProjectOrganisation.objects.filter(pk=organisations[index].pk).update(
+                    budget=budget, order=index
+                )
+            else:
+                ProjectOrganisation.objects.create(
+                    project_id=first.project_id,
+                    organisation=jp_org(),
+                    role="partner",
+                    side="JP",
+                    currency="JPY",
+                    budget=budget,
+                    order=index,
+                )
+        fund_pools(staff, jp=0, kr=0, jp_reserve=reserve)
+        Tranche.objects.filter(pk=first.pk).update(multiplier=multiplier)
+        order = list(
+            ProjectOrganisation.objects.filter(project_id=first.project_id, side="JP")
+            .order_by("order", "id")
+            .values_list("organisation_id", "budget")
+        )
+        sizing = tranche_amounts(first.planned, multiplier, reserve)
+
+        if sizing.released and not any(budget for _org, budget in order):
+            with pytest.raises(Conflict):
+                tranche_release(tranche_id=first.pk)
+            event("no budget: refused")
+        else:
+            released = tranche_release(tranche_id=first.pk)
+            again = tranche_release(tranche_id=first.pk)
+
+            parts = split_by_budget(sizing.released, order) if sizing.released else []
+            assert again.ledger_transaction_id == released.ledger_transaction_id
+            assert (released.released, released.from_reserve, released.returned_to_pool) == (
+                sizing.released,
+                sizing.from_reserve,
+                sizing.returned_to_pool,
+            )
+            assert sorted(
+                Disbursement.objects.filter(tranche=first).values_list("organisation_id", "amount")
+            ) == sorted((org, amount) for org, amount in parts if amount)
+            expected = {
+                f"project:{first.project_id}:JP:committed": -first.planned,
+                "fund:JP:reserve": -sizing.from_reserve,
+                "fund:JP:pool": sizing.returned_to_pool,
+            }
+            for org, amount in parts:
+                expected[f"org:{org}:JPY:payable"] = amount
+            assert sorted(transaction_legs(released.ledger_transaction)) == sorted(
+                (code, amount) for code, amount in expected.items() if amount
+            )
+            assert account_balance("fund:JP:reserve") == reserve - sizing.from_reserve
+            event(f"bonus cut: {bool(sizing.bonus_cut)}")
+        _assert_books_match_the_ledger()
         transaction.set_rollback(True)

@@ -6,15 +6,24 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from fundapp.errors import Conflict
 from fundapp.ledger.models import Transaction
 from fundapp.ledger.selectors import transaction_legs
-from projects.models import Disbursement, GateDecisionKind, TrancheState
+from projects.models import (
+    Disbursement,
+    GateDecisionKind,
+    ProjectOrganisation,
+    Tranche,
+    TrancheState,
+)
 from projects.services.decisions import gate_decision_approve
 from projects.services.projects import project_resume, project_suspend
 from projects.services.tranches import tranche_release
 from projects.tasks import reconcile_pending, release_tranche
+from tests.factories import jp_org
 
 from .helpers import (
     award,
@@ -183,3 +192,59 @@ def test_the_reconciler_enqueues_every_decided_tranche_of_an_active_project(staf
     assert result == {"tranches": sorted(t1)}
     assert all(tranche(project, 1, side).state == TrancheState.RELEASED for side in ("JP", "KR"))
     call_command("check_ledger")
+
+
+def _non_audit_statements(queries) -> list[str]:
+    """The release's own statements: savepoints and the audit append (owned and counted by
+    ``fundapp.audit``) left out, so the pin below names what this service issues."""
+    return [
+        q["sql"]
+        for q in queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+        and "audit_auditevent" not in q["sql"]
+        and "pg_advisory" not in q["sql"]
+    ]
+
+
+@pytest.mark.parametrize("multiplier", ["1", "1.2", "0.8"])
+def test_a_release_issues_the_same_queries_for_2_and_8_organisations(
+    staff, multiplier, monkeypatch
+):
+    """Locks, sizing, one ledger posting, disbursements, audit and notifications: a fixed
+    number of statements whatever the number of organisations on the side."""
+    monkeypatch.setattr(
+        "projects.services.tranches.tranche_enqueue_release", lambda tranche_id: None
+    )
+    fund_pools(staff, jp_reserve=50_000_000)
+    captured = {}
+    for organisations in (2, 8):
+        proposal, c = engine_proposal(jp_partner_share=1_000_000)
+        project = award(proposal, staff)
+        ProjectOrganisation.objects.bulk_create(
+            ProjectOrganisation(
+                project=project,
+                organisation=jp_org(),
+                role="partner",
+                side="JP",
+                currency="JPY",
+                budget=1_000_000 + i,
+                order=10 + i,
+            )
+            for i in range(organisations - 2)
+        )
+        first = tranche(project, 1, "JP")
+        Tranche.objects.filter(pk=first.pk).update(multiplier=Decimal(multiplier))
+
+        with CaptureQueriesContext(connection) as queries:
+            released = tranche_release(tranche_id=first.pk)
+
+        assert released.state == TrancheState.RELEASED
+        assert Disbursement.objects.filter(tranche=first).count() == organisations
+        captured[organisations] = queries.captured_queries
+    call_command("check_ledger")
+
+    assert len(captured[2]) == len(captured[8])
+    # project lock, tranche lock (with the side's budgets), open accounts, lock accounts,
+    # transaction, entries, disbursements, tranche update, recipients, notifications
+    assert len(_non_audit_statements(captured[2])) == 10
+    assert len(_non_audit_statements(captured[8])) == 10
