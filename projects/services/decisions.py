@@ -71,6 +71,7 @@ from .notices import (
     officers,
     project_organisation_ids,
     project_url,
+    project_urls,
 )
 from .projects import (
     lock_project,
@@ -607,6 +608,7 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
         )
     if waiting:
         fund_officers = officers(roles=[Role.FUND_OFFICER])
+        urls = project_urls([item.project for item, _reason in waiting])
         notify_people_many(
             PeopleNotice(
                 users=fund_officers,
@@ -618,7 +620,7 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
                     outcome=GateOutcome(item.evaluation.outcome).label,
                 ),
                 body=reason,
-                url=project_url(item.project),
+                url=urls[item.project.pk],
             )
             for item, reason in waiting
         )

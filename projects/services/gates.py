@@ -7,15 +7,18 @@ hands the snapshot to the automatic decision (``projects.services.decisions``).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import DateField, Max, Value
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -35,7 +38,6 @@ from projects.models import (
     GateEvaluation,
     GateOutcome,
     GateState,
-    Measurement,
     Project,
     ProjectOrganisation,
     ProjectState,
@@ -53,7 +55,7 @@ from projects.services.notices import (
     notify_people_many,
     project_organisation_ids,
     project_pis_many,
-    project_url,
+    project_urls,
 )
 
 Decision = tuple[bool, str]
@@ -278,9 +280,117 @@ def gates_evaluate(
     return result
 
 
-def _measurement_row(row: tuple[int, int, Any, Any]) -> dict[str, Any]:
-    m_id, k_id, value, at = row
-    return {"id": m_id, "kpi_id": k_id, "value": str(value), "measured_at": at.isoformat()}
+@dataclass(frozen=True)
+class _Aggregate:
+    """One KPI's non-rejected measurements in its window, aggregated by the database."""
+
+    ids: list[int]  # every measurement counted, ascending
+    latest: tuple[int, Decimal, datetime]  # greatest measured_at, ties by greatest id
+    maximum: Decimal
+    minimum: Decimal
+    total: Decimal
+    values: list[Decimal]  # every value (for ``mean``, which the rule computes)
+
+
+# The database aggregates each KPI's window (§8) for the whole batch in one statement:
+# ``latest``, ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its
+# 28-digit rounding is the rule's), so its values come along.
+_AGGREGATES_SQL = """
+SELECT w.kpi_id,
+       array_agg(m.id ORDER BY m.id),
+       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC))[1],
+       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC))[1],
+       max(m.measured_at),
+       max(m.value), min(m.value), sum(m.value),
+       CASE WHEN bool_or(k.aggregation = 'mean') THEN array_agg(m.value ORDER BY m.id) END
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(kpi_id, ws, co)
+JOIN projects_kpi k ON k.id = w.kpi_id
+JOIN projects_measurement m
+  ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
+GROUP BY w.kpi_id
+"""
+
+# The snapshot's inputs (§8): every counted measurement of the gate's window, in
+# (measured_at, id) order, as the JSON the snapshot stores (``measured_at`` in UTC ISO 8601
+# as Python writes it), built by the database for the whole batch in one statement.
+_INPUTS_SQL = """
+SELECT w.gate_id,
+       json_agg(json_build_object(
+         'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
+         'measured_at',
+           to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+           || CASE WHEN date_part('microseconds', m.measured_at)::bigint %% 1000000 = 0 THEN ''
+                   ELSE to_char(m.measured_at AT TIME ZONE 'UTC', '.US') END
+           || '+00:00'
+       ) ORDER BY m.measured_at, m.id)::text
+FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])
+     AS w(gate_id, kpi_id, ws, co)
+JOIN projects_measurement m
+  ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
+GROUP BY w.gate_id
+"""
+
+
+def _kpi_aggregates(
+    windowed: list[tuple[int, int, datetime, datetime]],
+) -> dict[int, _Aggregate]:
+    """Per KPI with at least one counted measurement: its aggregates. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AGGREGATES_SQL,
+            [[w[1] for w in windowed], [w[2] for w in windowed], [w[3] for w in windowed]],
+        )
+        return {
+            kpi_id: _Aggregate(
+                ids=ids,
+                latest=(latest_id, latest_value, latest_at),
+                maximum=maximum,
+                minimum=minimum,
+                total=total,
+                values=values or [],
+            )
+            for (
+                kpi_id,
+                ids,
+                latest_id,
+                latest_value,
+                latest_at,
+                maximum,
+                minimum,
+                total,
+                values,
+            ) in cursor.fetchall()
+        }
+
+
+def _recorded_measurements(
+    windowed: list[tuple[int, int, datetime, datetime]],
+) -> dict[int, list[dict[str, Any]]]:
+    """Per gate: the measurements its snapshot records (``inputs.measurements``). One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INPUTS_SQL, [list(column) for column in zip(*windowed, strict=True)])
+        return {gate_id: json.loads(document) for gate_id, document in cursor.fetchall()}
+
+
+def _aggregate_points(kpi: KPI, found: _Aggregate, start: datetime) -> list[rules.MeasurementPoint]:
+    """Points from which the rule's ``aggregate`` gives the database's aggregate: the one
+    value that decides for ``latest``/``max``/``min``/``sum``, every value for ``mean``.
+    ``measurement_ids`` of the result are the database's (all counted measurements)."""
+
+    def point(value: Decimal, measurement_id: int = 0, at: datetime = start) -> Any:
+        return rules.MeasurementPoint(
+            measurement_id=measurement_id, kpi_id=kpi.pk, value=value, measured_at=at
+        )
+
+    if kpi.aggregation == rules.LATEST:
+        return [point(found.latest[1], found.latest[0], found.latest[2])]
+    if kpi.aggregation == rules.MAX:
+        return [point(found.maximum)]
+    if kpi.aggregation == rules.MIN:
+        return [point(found.minimum)]
+    if kpi.aggregation == rules.SUM:
+        return [point(found.total)]
+    return [point(value) for value in found.values]
 
 
 def _evaluate_batch(
@@ -365,18 +475,13 @@ def _evaluate_batch(
             )
         if not running:
             return result
-        rows_by_kpi: dict[int, list[tuple[int, int, Any, Any]]] = defaultdict(list)
-        for row in (
-            Measurement.objects.filter(
-                kpi_id__in=[k.pk for _g, stage, _p in running for k in kpis[stage.pk]],
-                rejected_at__isnull=True,
-                measured_at__gte=min(start for start, _cutoff in windows.values()),
-                measured_at__lte=max(cutoff for _start, cutoff in windows.values()),
-            )
-            .order_by("measured_at", "id")
-            .values_list("id", "kpi_id", "value", "measured_at")
-        ):
-            rows_by_kpi[row[1]].append(row)
+        windowed = [
+            (gate.pk, k.pk, *windows[gate.pk])
+            for gate, stage, _p in running
+            for k in kpis[stage.pk]
+        ]
+        aggregates = _kpi_aggregates(windowed)
+        recorded = _recorded_measurements(windowed)
         last_number = dict(
             Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
             .values("project_id")
@@ -385,20 +490,17 @@ def _evaluate_batch(
         )
         pis = project_pis_many([project.pk for _g, _s, project in running])
         organisations = project_organisation_ids([project.pk for _g, _s, project in running])
+        urls = project_urls([project for _g, _s, project in running])
         now = timezone.now()
         snapshots: list[GateEvaluation] = []
         for gate, stage, project in running:
             start, cutoff = windows[gate.pk]
             stage_kpis = kpis[stage.pk]
-            rows = sorted(
-                (row for k in stage_kpis for row in rows_by_kpi[k.pk] if start <= row[3] <= cutoff),
-                key=lambda row: (row[3], row[0]),
-            )
             points = [
-                rules.MeasurementPoint(
-                    measurement_id=m_id, kpi_id=k_id, value=value, measured_at=at
-                )
-                for m_id, k_id, value, at in rows
+                point
+                for k in stage_kpis
+                if k.pk in aggregates
+                for point in _aggregate_points(k, aggregates[k.pk], start)
             ]
             policy = gate_policy_for_call(project.call)
             outcome = rules.evaluate_gate(
@@ -409,12 +511,25 @@ def _evaluate_batch(
                 policy=policy,
             )
             by_id = {k.pk: k for k in stage_kpis}
+            results = [
+                dataclasses.replace(
+                    r,
+                    measurement_ids=tuple(
+                        aggregates[r.kpi_id].ids if r.kpi_id in aggregates else ()
+                    ),
+                )
+                for r in outcome.kpis
+            ]
             snapshots.append(
                 GateEvaluation(
                     gate=gate,
                     round=gate.round,
                     evaluated_at=now,
-                    as_of=as_of,
+                    # An expression keeps Django's bulk insert off its UNNEST form, whose
+                    # arrays psycopg quotes element by element in Python (client-side
+                    # binding): for the large ``inputs`` documents that costs more than
+                    # the rest of the batch. Row by row, libpq quotes them.
+                    as_of=Value(as_of, output_field=DateField()),
                     window_start=start,
                     cutoff=cutoff,
                     score=outcome.score,
@@ -422,14 +537,16 @@ def _evaluate_batch(
                     policy=policy.as_dict(),
                     inputs={
                         "kpis": [_kpi_input(k) for k in stage_kpis],
-                        "measurements": [_measurement_row(row) for row in rows],
+                        "measurements": recorded.get(gate.pk, []),
                     },
-                    kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in outcome.kpis],
+                    kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in results],
                     evaluated_by=actor if isinstance(actor, User) else None,
                     evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
                 )
             )
         GateEvaluation.objects.bulk_create(snapshots)
+        for snapshot in snapshots:
+            snapshot.as_of = as_of
         entries: list[AuditEntry] = []
         notices: list[PeopleNotice] = []
         events: list[Event] = []
@@ -477,7 +594,7 @@ def _evaluate_batch(
                         outcome=GateOutcome(evaluation.outcome).label,
                         score=str(evaluation.score),
                     ),
-                    url=project_url(project),
+                    url=urls[project.pk],
                 )
             )
             events.append(

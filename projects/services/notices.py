@@ -13,7 +13,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve, reverse
 from django.utils.functional import Promise
 
 from fundapp.accounts.models import Role, User
@@ -40,6 +40,18 @@ def project_url(project: Project) -> str:
         except NoReverseMatch:
             continue
     return ""
+
+
+def project_urls(projects: Iterable[Project]) -> dict[int, str]:
+    """``project_url`` of many projects, by id; the URL name is looked up once."""
+    wanted = list(projects)
+    if not wanted:
+        return {}
+    first = project_url(wanted[0])
+    if not first:
+        return {project.pk: "" for project in wanted}
+    name = resolve(first).view_name
+    return {project.pk: reverse(name, args=[project.pk]) for project in wanted}
 
 
 def project_pis(project: Project) -> list[User]:
