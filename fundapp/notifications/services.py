@@ -154,19 +154,29 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     e-mails enqueued only after commit), in a fixed number of queries whatever the number
     of notices and people: one bulk insert and one after-commit enqueue for the whole batch.
     """
-    rows = []
     now = timezone.now()
+    recipients: list[list[User]] = []
+    links: list[str] = []
     for notice in notices:
         if notice.kind not in NotificationKind.values:
             raise ValueError(f"unknown notification kind: {notice.kind!r}")
-        link = _check_url(notice.url)
-        rendered: dict[str, tuple[str, str]] = {}
-        for user in _distinct_recipients(notice.users):
-            language = recipient_language(user)
-            if language not in rendered:
-                with translation.override(language):
-                    rendered[language] = (_fit_title(str(notice.title)), str(notice.body).strip())
-            title, body = rendered[language]
+        links.append(_check_url(notice.url))
+        recipients.append(_distinct_recipients(notice.users))
+    # Each language is switched on once for the whole batch, not once per notice.
+    languages = {user.pk: recipient_language(user) for users in recipients for user in users}
+    rendered: dict[tuple[int, str], tuple[str, str]] = {}
+    for language in sorted(set(languages.values())):
+        with translation.override(language):
+            for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
+                if any(languages[user.pk] == language for user in users):
+                    rendered[index, language] = (
+                        _fit_title(str(notice.title)),
+                        str(notice.body).strip(),
+                    )
+    rows = []
+    for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
+        for user in users:
+            title, body = rendered[index, languages[user.pk]]
             wants_email = notice.email and is_email_deliverable(user)
             rows.append(
                 Notification(
@@ -174,7 +184,7 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
                     kind=notice.kind,
                     title=title,
                     body=body,
-                    url=link,
+                    url=links[index],
                     created_at=now,
                     email_state=EmailState.PENDING if wants_email else EmailState.NOT_REQUESTED,
                 )

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import DateField, Max, Value
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -310,25 +310,73 @@ JOIN projects_measurement m
 GROUP BY w.kpi_id
 """
 
-# The snapshot's inputs (§8): every counted measurement of the gate's window, in
-# (measured_at, id) order, as the JSON the snapshot stores (``measured_at`` in UTC ISO 8601
-# as Python writes it), built by the database for the whole batch in one statement.
-_INPUTS_SQL = """
-SELECT w.gate_id,
-       json_agg(json_build_object(
-         'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
-         'measured_at',
-           to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-           || CASE WHEN date_part('microseconds', m.measured_at)::bigint %% 1000000 = 0 THEN ''
-                   ELSE to_char(m.measured_at AT TIME ZONE 'UTC', '.US') END
-           || '+00:00'
-       ) ORDER BY m.measured_at, m.id)::text
-FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])
-     AS w(gate_id, kpi_id, ws, co)
-JOIN projects_measurement m
-  ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
-GROUP BY w.gate_id
+# Snapshots are inserted by one statement that also writes their inputs (§8): every
+# counted measurement of the gate's window, in (measured_at, id) order, as the snapshot
+# stores it (``value`` as its decimal text, ``measured_at`` in UTC ISO 8601 as Python writes
+# it). The measurements never travel to Python and back; the rows come as one JSON document.
+_INSERT_SNAPSHOTS_SQL = """
+WITH rows AS (
+  SELECT r.doc, r.ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(doc, ord)
+)
+INSERT INTO projects_gateevaluation (
+  gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
+  kpi_results, evaluated_by_id, evaluated_by_api_key_id)
+SELECT (doc->>'gate')::bigint, (doc->>'round')::integer, (doc->>'evaluated_at')::timestamptz,
+  (doc->>'as_of')::date, (doc->>'window_start')::timestamptz, (doc->>'cutoff')::timestamptz,
+  (doc->>'score')::numeric, doc->>'outcome', doc->'policy',
+  jsonb_build_object('kpis', doc->'kpis', 'measurements', COALESCE((
+    SELECT jsonb_agg(jsonb_build_object(
+      'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
+      'measured_at',
+        to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN date_part('microseconds', m.measured_at)::bigint %% 1000000 = 0 THEN ''
+                ELSE to_char(m.measured_at AT TIME ZONE 'UTC', '.US') END
+        || '+00:00'
+    ) ORDER BY m.measured_at, m.id)
+    FROM projects_measurement m
+    WHERE m.kpi_id IN (SELECT (k->>'id')::bigint FROM jsonb_array_elements(doc->'kpis') AS k)
+      AND m.rejected_at IS NULL
+      AND m.measured_at BETWEEN (doc->>'window_start')::timestamptz
+                            AND (doc->>'cutoff')::timestamptz
+  ), '[]'::jsonb)),
+  doc->'kpi_results', (doc->>'evaluated_by')::bigint, (doc->>'evaluated_by_api_key')::bigint
+FROM rows ORDER BY ord
+RETURNING gate_id, id
 """
+
+
+def _insert_snapshots(snapshots: list[GateEvaluation]) -> None:
+    """Insert the snapshots (``inputs`` holding only ``kpis``) in one statement, the
+    database adding ``inputs.measurements``; set their ids. ``inputs`` is left deferred on
+    the instances (read on first access)."""
+    document = json.dumps(
+        [
+            {
+                "gate": e.gate_id,
+                "round": e.round,
+                "evaluated_at": e.evaluated_at.isoformat(),
+                "as_of": e.as_of.isoformat(),
+                "window_start": e.window_start.isoformat(),
+                "cutoff": e.cutoff.isoformat(),
+                "score": str(e.score),
+                "outcome": e.outcome,
+                "policy": e.policy,
+                "kpis": e.inputs["kpis"],
+                "kpi_results": e.kpi_results,
+                "evaluated_by": e.evaluated_by_id,
+                "evaluated_by_api_key": e.evaluated_by_api_key_id,
+            }
+            for e in snapshots
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SNAPSHOTS_SQL, [document])
+        ids = dict(cursor.fetchall())
+    for snapshot in snapshots:
+        snapshot.pk = ids[snapshot.gate_id]
+        snapshot._state.adding = False
+        snapshot._state.db = connection.alias
+        del snapshot.__dict__["inputs"]
 
 
 def _kpi_aggregates(
@@ -361,15 +409,6 @@ def _kpi_aggregates(
                 values,
             ) in cursor.fetchall()
         }
-
-
-def _recorded_measurements(
-    windowed: list[tuple[int, int, datetime, datetime]],
-) -> dict[int, list[dict[str, Any]]]:
-    """Per gate: the measurements its snapshot records (``inputs.measurements``). One query."""
-    with connection.cursor() as cursor:
-        cursor.execute(_INPUTS_SQL, [list(column) for column in zip(*windowed, strict=True)])
-        return {gate_id: json.loads(document) for gate_id, document in cursor.fetchall()}
 
 
 def _aggregate_points(kpi: KPI, found: _Aggregate, start: datetime) -> list[rules.MeasurementPoint]:
@@ -481,7 +520,6 @@ def _evaluate_batch(
             for k in kpis[stage.pk]
         ]
         aggregates = _kpi_aggregates(windowed)
-        recorded = _recorded_measurements(windowed)
         last_number = dict(
             Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
             .values("project_id")
@@ -525,28 +563,19 @@ def _evaluate_batch(
                     gate=gate,
                     round=gate.round,
                     evaluated_at=now,
-                    # An expression keeps Django's bulk insert off its UNNEST form, whose
-                    # arrays psycopg quotes element by element in Python (client-side
-                    # binding): for the large ``inputs`` documents that costs more than
-                    # the rest of the batch. Row by row, libpq quotes them.
-                    as_of=Value(as_of, output_field=DateField()),
+                    as_of=as_of,
                     window_start=start,
                     cutoff=cutoff,
                     score=outcome.score,
                     outcome=outcome.outcome,
                     policy=policy.as_dict(),
-                    inputs={
-                        "kpis": [_kpi_input(k) for k in stage_kpis],
-                        "measurements": recorded.get(gate.pk, []),
-                    },
+                    inputs={"kpis": [_kpi_input(k) for k in stage_kpis]},
                     kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in results],
                     evaluated_by=actor if isinstance(actor, User) else None,
                     evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
                 )
             )
-        GateEvaluation.objects.bulk_create(snapshots)
-        for snapshot in snapshots:
-            snapshot.as_of = as_of
+        _insert_snapshots(snapshots)
         entries: list[AuditEntry] = []
         notices: list[PeopleNotice] = []
         events: list[Event] = []

@@ -275,9 +275,9 @@ def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
 
 
 # The batch of one: a savepoint pair, three locks (gate, project, stage), live decisions,
-# previous rounds, the KPIs, the measurements (one query aggregating every KPI's window and
-# one building the snapshot's inputs), the last stage, the
+# previous rounds, the KPIs, the measurements (one query aggregating every KPI's window; the
+# snapshot's insert adds the inputs itself), the last stage, the
 # PIs, the organisations, the snapshot, the stage and gate updates, the audit events (one
 # append for both), the notifications and the outbox event — pinned so a per-row or per-KPI
 # query cannot slip in.
-QUERIES = 26
+QUERIES = 25
