@@ -325,14 +325,12 @@ SELECT (doc->>'gate')::bigint, (doc->>'round')::integer, (doc->>'evaluated_at'):
   (doc->>'as_of')::date, (doc->>'window_start')::timestamptz, (doc->>'cutoff')::timestamptz,
   (doc->>'score')::numeric, doc->>'outcome', doc->'policy',
   jsonb_build_object('kpis', doc->'kpis', 'measurements', COALESCE((
-    SELECT jsonb_agg(jsonb_build_object(
+    SELECT json_agg(json_build_object(
       'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
       'measured_at',
-        to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-        || CASE WHEN date_part('microseconds', m.measured_at)::bigint %% 1000000 = 0 THEN ''
-                ELSE to_char(m.measured_at AT TIME ZONE 'UTC', '.US') END
-        || '+00:00'
-    ) ORDER BY m.measured_at, m.id)
+        replace(to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                '.000000', '') || '+00:00'
+    ) ORDER BY m.measured_at, m.id)::jsonb
     FROM projects_measurement m
     WHERE m.kpi_id IN (SELECT (k->>'id')::bigint FROM jsonb_array_elements(doc->'kpis') AS k)
       AND m.rejected_at IS NULL

@@ -227,7 +227,7 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
     start = stage_window_start(STARTED)
     for kpi, k in zip(project.kpis.order_by("code"), spec["kpis"], strict=True):
         for value, offset, rejected in k["measurements"]:
-            at = start + timedelta(days=offset)
+            at = start + timedelta(days=offset, microseconds=offset * 1111)
             if offset == 177:
                 at = gate_cutoff(GATE_DAY) + timedelta(microseconds=1)
             m = MeasurementFactory(kpi=kpi, value=Decimal(value), measured_at=at)
@@ -286,7 +286,7 @@ def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
             )
             for r in result.kpis
         ],
-        "measurements": [(m, k, str(v), at) for m, k, v, at in rows],
+        "measurements": [(m, k, str(v), at.isoformat()) for m, k, v, at in rows],
     }
 
 
@@ -306,7 +306,7 @@ def _as_recorded(evaluation: GateEvaluation) -> dict[str, Any]:
             for k in evaluation.kpi_results
         ],
         "measurements": [
-            (m["id"], m["kpi_id"], m["value"], datetime.fromisoformat(m["measured_at"]))
+            (m["id"], m["kpi_id"], m["value"], m["measured_at"])
             for m in evaluation.inputs["measurements"]
         ],
     }
