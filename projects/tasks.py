@@ -138,6 +138,7 @@ def evaluate_gates_batch(gate_ids: list[int], as_of: str) -> dict[str, object]:
         "evaluated": sorted(result.evaluations),
         "decided": sorted(result.decisions),
         "skipped": {str(pk): exc.code for pk, exc in sorted(result.skipped.items())},
+        "failed": sorted(result.failed),
     }
 
 

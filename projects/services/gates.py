@@ -243,7 +243,8 @@ def gates_evaluate(
     measurements:
 
     - the gates are locked in ``pk`` order with ``SKIP LOCKED`` (a gate another worker or
-      an officer holds is theirs: it is skipped, code ``locked``), then their projects,
+      an officer holds is theirs: it is skipped, code ``locked``, as is a gate that no
+      longer exists), then their projects,
       then their stages, each kind in ``pk`` order (the documented lock order); under the
       locks every gate is checked again, so one decided, with a live decision, already
       evaluated in its round (by someone else since it was found due), of a project not

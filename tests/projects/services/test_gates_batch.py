@@ -423,3 +423,21 @@ def test_the_beat_batch_and_the_api_on_one_gate_store_one_snapshot_round_and_one
         assert GateDecision.objects.get(gate=gate).state == DecisionState.COMPLETED
         assert _gate(project).state == GateState.DECIDED
         assert Tranche.objects.filter(project=project, state=TrancheState.DECIDED).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_batch_task_evaluates_its_gates_and_reports_the_rest(calls):
+    from projects.tasks import evaluate_gates_batch
+
+    due = running_project(call=calls["manual"])
+    later = running_project(call=calls["manual"], gate_days=(date(2026, 8, 1), date(2027, 1, 1)))
+
+    result = evaluate_gates_batch([_gate(due).pk, _gate(later).pk, 10**9], AS_OF.isoformat())
+
+    assert result == {
+        "evaluated": [_gate(due).pk],
+        "decided": [],
+        "skipped": {str(_gate(later).pk): "not_due", str(10**9): "locked"},
+        "failed": [],
+    }
+    assert evaluate_gates_batch.acks_late is True
