@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
@@ -64,11 +65,20 @@ def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
     """The IP registry's part of the final gate (§7, §10.1): the project's results are
     registered, i.e. at least one IP asset names the project (each asset has its one owner
     by construction). ``(False, reason)`` otherwise, the reason in the active language."""
-    if project_results(project.pk).exists():
-        return True, ""
-    return False, _(
-        "Register the project's results (IP assets with their owner) before the final gate."
+    return final_gate_requirements_met_many([project.pk])[project.pk]
+
+
+def final_gate_requirements_met_many(project_ids: Iterable[int]) -> dict[int, tuple[bool, str]]:
+    """``final_gate_requirements_met`` for many projects at once, by project id. One query
+    whatever the number of projects (none for an empty set)."""
+    ids = sorted({int(pk) for pk in project_ids})
+    if not ids:
+        return {}
+    registered = set(
+        IPAsset.objects.filter(project_id__in=ids).values_list("project_id", flat=True).distinct()
     )
+    reason = _("Register the project's results (IP assets with their owner) before the final gate.")
+    return {pk: (True, "") if pk in registered else (False, reason) for pk in ids}
 
 
 # -- licences ------------------------------------------------------------------------------

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
 from fundapp.accounts.models import Membership, Organisation, Role, User
-from projects.models import Call, CallState, Fund, ResearchArea
+from projects.models import (
+    KPI,
+    Call,
+    CallState,
+    Fund,
+    Gate,
+    Measurement,
+    MeasurementSource,
+    Project,
+    ProjectOrganisation,
+    ProjectPerson,
+    Proposal,
+    ProposalState,
+    ResearchArea,
+    Stage,
+    StageState,
+    Tranche,
+)
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -108,3 +125,147 @@ class CallFactory(factory.django.DjangoModelFactory):
             return
         areas = extracted or [ResearchAreaFactory(code="semiconductor.ai")]
         obj.research_areas.set(areas)
+
+
+# --------------------------------------------------------------------------- running projects
+# Projects with stages, gates, KPIs, tranches and measurements written directly with the
+# models (the award services are tested on their own), for the gate engine's tests.
+
+
+class ProposalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Proposal
+
+    call = factory.SubFactory(CallFactory)
+    state = ProposalState.AWARDED
+    title_en = factory.Sequence(lambda n: f"Project {n}")
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Project
+
+    call = factory.SubFactory(CallFactory)
+    proposal = factory.SubFactory(
+        ProposalFactory,
+        call=factory.SelfAttribute("..call"),
+        title_en=factory.SelfAttribute("..title_en"),
+    )
+    title_en = factory.Sequence(lambda n: f"Project {n}")
+    started_on = date(2026, 1, 5)
+
+
+class StageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Stage
+
+    project = factory.SubFactory(ProjectFactory)
+    number = 1
+    title = factory.LazyAttribute(lambda s: f"Stage {s.number}")
+    months = 6
+
+
+class GateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Gate
+
+    stage = factory.SubFactory(StageFactory)
+    due_on = date(2026, 6, 30)
+
+
+class KPIFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KPI
+
+    stage = factory.SubFactory(StageFactory)
+    project = factory.SelfAttribute("stage.project")
+    code = factory.Sequence(lambda n: f"K{n}")
+    name_en = factory.LazyAttribute(lambda k: f"KPI {k.code}")
+    unit = "TOPS/W"
+    direction = "higher_is_better"
+    baseline = Decimal("10")
+    target = Decimal("20")
+    weight = Decimal("1")
+    mandatory = True
+    aggregation = "latest"
+
+
+class MeasurementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Measurement
+
+    kpi = factory.SubFactory(KPIFactory)
+    project = factory.SelfAttribute("kpi.project")
+    value = Decimal("15")
+    measured_at = factory.LazyFunction(timezone.now)
+    source = MeasurementSource.BROWSER
+
+
+class TrancheFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tranche
+
+    stage = factory.SubFactory(StageFactory)
+    project = factory.SelfAttribute("stage.project")
+    side = "JP"
+    currency = "JPY"
+    planned = 40_000_000
+
+
+def running_project(
+    *,
+    call: Call | None = None,
+    started_on: date = date(2026, 1, 5),
+    gate_days: tuple[date, ...] = (date(2026, 6, 30), date(2026, 12, 31)),
+    kpis: list[dict] | None = None,
+    pi: User | None = None,
+    tranches: bool = True,
+) -> Project:
+    """An active project whose first stage runs from ``started_on`` to its gate (due on
+    ``gate_days[0]``), later stages planned; both sides' organisations; a PI (``pi`` or a
+    new researcher); the first stage's ``kpis`` (field overrides, default one mandatory
+    ``latest`` KPI 10 → 20); a JP and a KR tranche planned for every stage after the first."""
+    call = call or CallFactory()
+    project = ProjectFactory(call=call, started_on=started_on)
+    jp, kr = jp_org(), kr_org()
+    ProjectOrganisation.objects.create(
+        project=project,
+        organisation=jp,
+        role="lead_jp",
+        side="JP",
+        currency="JPY",
+        budget=100_000_000,
+        order=0,
+    )
+    ProjectOrganisation.objects.create(
+        project=project,
+        organisation=kr,
+        role="lead_kr",
+        side="KR",
+        currency="KRW",
+        budget=1_000_000_000,
+        order=1,
+    )
+    person = pi or member_of(jp)
+    ProjectPerson.objects.create(
+        project=project, organisation=jp, user=person, role="pi", effort_percent=30
+    )
+    stages = []
+    for number, due_on in enumerate(gate_days, start=1):
+        first = number == 1
+        stage = StageFactory(
+            project=project,
+            number=number,
+            state=StageState.ACTIVE if first else StageState.PLANNED,
+            started_on=started_on if first else None,
+        )
+        GateFactory(stage=stage, due_on=due_on)
+        if tranches and not first:
+            TrancheFactory(stage=stage, side="JP", currency="JPY", planned=40_000_000)
+            TrancheFactory(stage=stage, side="KR", currency="KRW", planned=400_000_000)
+        stages.append(stage)
+    project.current_stage = stages[0]
+    project.save(update_fields=["current_stage"])
+    for spec in kpis if kpis is not None else [{}]:
+        KPIFactory(stage=stages[0], **spec)
+    return project

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fundapp.audit.services import to_jsonable
@@ -21,4 +22,31 @@ def event_record(
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         payload=to_jsonable(payload),
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a batch for ``event_record_many``: the arguments of ``event_record``."""
+
+    kind: str
+    obj: Any
+    organisation_ids: Iterable[int]
+    payload: dict[str, Any]
+
+
+def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
+    """Append several events in one insert, in the given order; like ``event_record`` they
+    commit or roll back with the caller's transaction."""
+    return OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(
+                kind=event.kind,
+                organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
+                object_type=event.obj._meta.label_lower,
+                object_id=str(event.obj.pk),
+                payload=to_jsonable(event.payload),
+            )
+            for event in events
+        ]
     )

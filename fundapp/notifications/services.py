@@ -134,6 +134,71 @@ def notify(
     return created
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One ``notify`` call of a batch: the same arguments, for ``notify_many``."""
+
+    users: Sequence[User | None]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+    email: bool = True
+
+
+def notify_many(notices: Sequence[Notice]) -> list[Notification]:
+    """``notify`` for a batch of notices: the set-based counterpart for periodic jobs.
+
+    Same guarantees as ``notify`` for each notice (one row per distinct person of that
+    notice, rendered in the person's language, rolled back with the caller's transaction,
+    e-mails enqueued only after commit), in a fixed number of queries whatever the number
+    of notices and people: one bulk insert and one after-commit enqueue for the whole batch.
+    """
+    now = timezone.now()
+    recipients: list[list[User]] = []
+    links: list[str] = []
+    for notice in notices:
+        if notice.kind not in NotificationKind.values:
+            raise ValueError(f"unknown notification kind: {notice.kind!r}")
+        links.append(_check_url(notice.url))
+        recipients.append(_distinct_recipients(notice.users))
+    # Each language is switched on once for the whole batch, not once per notice.
+    languages = {user.pk: recipient_language(user) for users in recipients for user in users}
+    rendered: dict[tuple[int, str], tuple[str, str]] = {}
+    for language in sorted(set(languages.values())):
+        with translation.override(language):
+            for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
+                if any(languages[user.pk] == language for user in users):
+                    rendered[index, language] = (
+                        _fit_title(str(notice.title)),
+                        str(notice.body).strip(),
+                    )
+    rows = []
+    for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
+        for user in users:
+            title, body = rendered[index, languages[user.pk]]
+            wants_email = notice.email and is_email_deliverable(user)
+            rows.append(
+                Notification(
+                    user=user,
+                    kind=notice.kind,
+                    title=title,
+                    body=body,
+                    url=links[index],
+                    created_at=now,
+                    email_state=EmailState.PENDING if wants_email else EmailState.NOT_REQUESTED,
+                )
+            )
+    if not rows:
+        return []
+    with transaction.atomic():
+        created = Notification.objects.bulk_create(rows)
+        pending = [row.pk for row in created if row.email_state == EmailState.PENDING]
+        if pending:
+            transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
+    return created
+
+
 def _enqueue_emails(notification_ids: list[int]) -> None:
     from .tasks import send_notification_emails
 

@@ -20,6 +20,9 @@ Lock order: gate → project → stage → tranche → disbursement → ledger a
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,8 +34,9 @@ from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import audit_record
+from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fundapp.notifications.outbox import Event, event_record_many
 from projects import permissions_engine as perms
 from projects.models import (
     Call,
@@ -47,6 +51,7 @@ from projects.models import (
     ProjectState,
     Stage,
     StageState,
+    Tranche,
     TrancheState,
 )
 from projects.rules.gates import (
@@ -57,18 +62,25 @@ from projects.rules.gates import (
     extension_allowed,
     release_multiplier,
 )
-from projects.rules.schedule import add_months, next_stage_start
+from projects.rules.schedule import add_months, chained_gate_days, gate_day, next_stage_start
 
-from .notices import notify_people, officers, project_url
+from .notices import (
+    PeopleNotice,
+    notify_people,
+    notify_people_many,
+    officers,
+    project_organisation_ids,
+    project_url,
+    project_urls,
+)
 from .projects import (
     lock_project,
     project_terminate,
     project_transition,
-    stage_start,
     stage_transition,
     stages_reschedule_after,
 )
-from .tranches import tranches_decide
+from .tranches import TrancheDecision, tranches_decide_many
 
 # Allowed gate transitions: evaluated when a snapshot exists, decided by a release or a
 # termination, back to pending (a new round) by an extension.
@@ -96,6 +108,13 @@ def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
     from ip_licensing.selectors import final_gate_requirements_met as results_registered
 
     return results_registered(project)
+
+
+def final_gate_requirements_met_many(project_ids: Sequence[int]) -> dict[int, tuple[bool, str]]:
+    """``final_gate_requirements_met`` for many projects, by id, in one query."""
+    from ip_licensing.selectors import final_gate_requirements_met_many as registered_many
+
+    return registered_many(project_ids)
 
 
 def policy_from_call(call: Call) -> GatePolicy:
@@ -253,57 +272,12 @@ def _apply(
     """Carry out a completed decision (the gate, project and stage rows are locked)."""
     kind = decision.kind
     if kind in RELEASING:
-        last = _is_last(stage)
-        if last:
+        if _is_last(stage):
             met, reason = final_gate_requirements_met(project)
             if not met:
                 raise Conflict(reason, code="final_gate_requirements")
-        target = StageState.PASSED if kind == GateDecisionKind.RELEASE else StageState.CONDITIONAL
-        stage_before = stage_transition(stage, target)
-        stage.save(update_fields=["state"])
-        gate_before = _gate_transition(gate, GateState.DECIDED)
-        gate.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action=f"stage.{target}",
-            obj=stage,
-            before={"state": stage_before},
-            after={"state": stage.state, "decision": decision.pk},
-        )
-        audit_record(
-            actor=actor,
-            action="gate.decided",
-            obj=gate,
-            before={"state": gate_before},
-            after={"state": gate.state, "decision": decision.pk, "kind": kind},
-        )
-        if last:
-            before = project_transition(project, ProjectState.COMPLETED)
-            project.ended_at = timezone.now()
-            project.save(update_fields=["state", "ended_at"])
-            audit_record(
-                actor=actor,
-                action="project.completed",
-                obj=project,
-                before={"state": before},
-                after={"state": project.state, "decision": decision.pk},
-            )
-            return
-        following = (
-            Stage.objects.select_for_update(of=("self",))
-            .select_related("gate")
-            .get(project=project, number=stage.number + 1)
-        )
-        stage_start(stage=following, started_on=next_stage_start(gate.due_on), actor=actor)
-        project.current_stage = following
-        project.save(update_fields=["current_stage"])
-        assert decision.multiplier is not None
-        tranches_decide(
-            tranches=list(following.tranches.filter(state=TrancheState.PLANNED)),
-            multiplier=decision.multiplier,
-            decision=decision,
-            actor=actor,
-        )
+        released = _release_many([_Releasing(decision, gate, project, stage)], actor=actor)
+        released.write()
     elif kind == GateDecisionKind.EXTEND:
         months = decision.extension_months or 0
         stage_before = stage_transition(stage, StageState.EXTENDED)
@@ -363,6 +337,309 @@ def _apply(
         assert actor is not None
         project_terminate(project=project, actor=actor, reason=reason, clawback=True)
         project.refresh_from_db()
+
+
+@dataclass(frozen=True)
+class _Releasing:
+    """A completed releasing decision with its gate, project and stage (all locked)."""
+
+    decision: GateDecision
+    gate: Gate
+    project: Project
+    stage: Stage
+
+
+@dataclass
+class _Writes:
+    """What applying a batch of decisions writes, gathered so it is written in bulk."""
+
+    audit: dict[int, list[AuditEntry]] = field(default_factory=lambda: defaultdict(list))
+    events: list[Event] = field(default_factory=list)
+    tranches: list[TrancheDecision] = field(default_factory=list)
+
+    def write(self) -> None:
+        audit_record_many([entry for entries in self.audit.values() for entry in entries])
+        event_record_many(self.events)
+        tranches_decide_many(self.tranches, actor=self.actor)
+
+    actor: Actor | None = None
+
+
+def _gate_event_data(gate: Gate, stage: Stage, project: Project) -> dict[str, Any]:
+    return {
+        "id": gate.pk,
+        "stage": stage.pk,
+        "stage_number": stage.number,
+        "project": project.pk,
+        "state": gate.state,
+        "round": gate.round,
+        "due_on": gate.due_on,
+    }
+
+
+def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Writes:
+    """Apply completed ``release`` / ``release_reduced`` decisions (§8), in bulk.
+
+    The gates, projects and current stages are locked by the caller, who has checked the
+    final gate's requirements. Each stage becomes passed / conditional and its gate
+    decided; after the last stage the project is completed, otherwise the next stage
+    starts the day after the gate day (the later planned gates re-chained) and its planned
+    tranches are decided with the decision's multiplier. The stages of the projects are
+    locked in ``pk`` order (one query); state changes are written in one statement per
+    table. Returns the audit entries, events and tranche decisions, for ``write()``.
+    """
+    writes = _Writes(actor=actor)
+    if not items:
+        return writes
+    now = timezone.now()
+    current = {item.stage.pk for item in items}
+    by_project: dict[int, list[Stage]] = defaultdict(list)
+    for other in (
+        Stage.objects.select_for_update(of=("self",))
+        .select_related("gate")
+        .filter(project_id__in=sorted({item.project.pk for item in items}))
+        .order_by("pk")
+    ):
+        if other.pk not in current:
+            by_project[other.project_id].append(other)
+    organisations = project_organisation_ids([item.project.pk for item in items])
+    stages: list[Stage] = []
+    gates: list[Gate] = []
+    moved_projects: list[Project] = []
+    completed: list[Project] = []
+    following_of: dict[int, tuple[Stage, GateDecision]] = {}
+    for item in items:
+        decision, gate, project, stage = item.decision, item.gate, item.project, item.stage
+        entries = writes.audit[gate.pk]
+        later = sorted(
+            (s for s in by_project[project.pk] if s.number > stage.number), key=lambda s: s.number
+        )
+        target = (
+            StageState.PASSED
+            if decision.kind == GateDecisionKind.RELEASE
+            else StageState.CONDITIONAL
+        )
+        stage_before = stage_transition(stage, target)
+        gate_before = _gate_transition(gate, GateState.DECIDED)
+        stages.append(stage)
+        gates.append(gate)
+        entries.append(
+            AuditEntry(
+                actor=actor,
+                action=f"stage.{target}",
+                obj=stage,
+                before={"state": stage_before},
+                after={"state": stage.state, "decision": decision.pk},
+            )
+        )
+        entries.append(
+            AuditEntry(
+                actor=actor,
+                action="gate.decided",
+                obj=gate,
+                before={"state": gate_before},
+                after={"state": gate.state, "decision": decision.pk, "kind": decision.kind},
+            )
+        )
+        writes.events.append(
+            Event(
+                kind="gate.decided",
+                obj=gate,
+                organisation_ids=organisations.get(project.pk, []),
+                payload={
+                    **_gate_event_data(gate, stage, project),
+                    "decision": {
+                        "id": decision.pk,
+                        "kind": decision.kind,
+                        "automatic": decision.automatic,
+                        "multiplier": decision.multiplier,
+                        "evaluation": decision.evaluation_id,
+                    },
+                },
+            )
+        )
+        if not later:
+            before = project_transition(project, ProjectState.COMPLETED)
+            project.ended_at = now
+            completed.append(project)
+            entries.append(
+                AuditEntry(
+                    actor=actor,
+                    action="project.completed",
+                    obj=project,
+                    before={"state": before},
+                    after={"state": project.state, "decision": decision.pk},
+                )
+            )
+            continue
+        following = later[0]
+        started_on = next_stage_start(gate.due_on)
+        before = stage_transition(following, StageState.ACTIVE)
+        following.started_on = started_on
+        stages.append(following)
+        following_gate = following.gate
+        following_gate.due_on = gate_day(started_on, following.months)
+        gates.append(following_gate)
+        moved = []
+        days = chained_gate_days(
+            next_stage_start(following_gate.due_on), [s.months for s in later[1:]]
+        )
+        for planned, (_start, due) in zip(later[1:], days, strict=True):
+            if planned.state != StageState.PLANNED:
+                break
+            if planned.gate.due_on != due:
+                moved.append({"stage": planned.number, "from": planned.gate.due_on, "to": due})
+                planned.gate.due_on = due
+                gates.append(planned.gate)
+        entries.append(
+            AuditEntry(
+                actor=actor,
+                action="stage.started",
+                obj=following,
+                before={"state": before},
+                after={
+                    "state": following.state,
+                    "started_on": started_on,
+                    "gate_due_on": following_gate.due_on,
+                    "later_gates_moved": moved,
+                },
+            )
+        )
+        project.current_stage = following
+        moved_projects.append(project)
+        following_of[following.pk] = (following, decision)
+    Stage.objects.bulk_update(stages, ["state", "started_on"])
+    Gate.objects.bulk_update(gates, ["state", "due_on"])
+    if moved_projects:
+        Project.objects.bulk_update(moved_projects, ["current_stage"])
+    if completed:
+        Project.objects.bulk_update(completed, ["state", "ended_at"])
+    planned_tranches: dict[int, list[int]] = defaultdict(list)
+    if following_of:
+        for pk, stage_id in (
+            Tranche.objects.filter(stage_id__in=sorted(following_of), state=TrancheState.PLANNED)
+            .order_by("pk")
+            .values_list("pk", "stage_id")
+        ):
+            planned_tranches[stage_id].append(pk)
+    for stage_id, (_following, decision) in following_of.items():
+        assert decision.multiplier is not None
+        writes.tranches.append(
+            TrancheDecision(
+                tranche_ids=planned_tranches[stage_id],
+                multiplier=decision.multiplier,
+                decision=decision,
+            )
+        )
+    return writes
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A snapshot just stored by the batch evaluation, with its locked rows (§8)."""
+
+    evaluation: GateEvaluation
+    gate: Gate
+    project: Project
+    stage: Stage
+    last: bool
+
+
+def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDecision]:
+    """``gate_decide_automatically`` for a batch of snapshots just stored, in bulk.
+
+    The caller (``gates_evaluate``) holds the gates, projects and stages locked, has
+    checked that no live decision exists for the rounds and that each snapshot is its
+    round's latest, and has moved the stages and gates to gate_pending / evaluated. Each
+    PASS with ``auto_release_on_pass`` of an active project (and, on the final gate, with
+    its results registered) gets a completed automatic ``release`` decision, applied as
+    ``_release_many`` does; the others tell the fund officers a decision is needed.
+    Decisions, audit events, outbox events, notifications and tranche decisions are each
+    written in one statement (or a fixed few) for the whole batch. Returns the decisions
+    by gate id.
+    """
+    if not items:
+        return {}
+    final = final_gate_requirements_met_many(
+        [item.project.pk for item in items if item.last and item.evaluation.outcome == PASS]
+    )
+    organisations = project_organisation_ids([item.project.pk for item in items])
+    now = timezone.now()
+    automatic: list[tuple[Evaluated, GateDecision]] = []
+    waiting: list[tuple[Evaluated, str]] = []
+    for item in items:
+        policy = evaluation_policy(item.evaluation, item.project.call)
+        kind = automatic_decision(item.evaluation.outcome, policy)
+        final_ok = final.get(item.project.pk, (True, "")) if item.last else (True, "")
+        if kind is None or item.project.state != ProjectState.ACTIVE or not final_ok[0]:
+            waiting.append((item, final_ok[1]))
+            continue
+        automatic.append(
+            (
+                item,
+                GateDecision(
+                    state=DecisionState.COMPLETED,
+                    gate=item.gate,
+                    round=item.gate.round,
+                    evaluation=item.evaluation,
+                    kind=GateDecisionKind.RELEASE,
+                    automatic=True,
+                    multiplier=decision_multiplier(
+                        GateDecisionKind.RELEASE, item.evaluation, policy
+                    ),
+                    first_at=now,
+                    completed_at=now,
+                ),
+            )
+        )
+    GateDecision.objects.bulk_create([decision for _item, decision in automatic])
+    writes = _release_many(
+        [_Releasing(d, item.gate, item.project, item.stage) for item, d in automatic], actor=None
+    )
+    for item, decision in automatic:
+        writes.audit[item.gate.pk].insert(
+            0,
+            AuditEntry(
+                actor=None,
+                action="gate_decision.automatic",
+                obj=decision,
+                after=_decision_payload(decision),
+            ),
+        )
+    if waiting:
+        fund_officers = officers(roles=[Role.FUND_OFFICER])
+        urls = project_urls([item.project for item, _reason in waiting])
+        notify_people_many(
+            PeopleNotice(
+                users=fund_officers,
+                kind="decision_needed",
+                title=format_lazy(
+                    gettext_lazy("Gate of “{project}”, stage {stage}: {outcome}"),
+                    project=item.project.title,
+                    stage=item.stage.number,
+                    outcome=GateOutcome(item.evaluation.outcome).label,
+                ),
+                body=reason,
+                url=urls[item.project.pk],
+            )
+            for item, reason in waiting
+        )
+        writes.events.extend(
+            Event(
+                kind="gate.decision_needed",
+                obj=item.gate,
+                organisation_ids=organisations.get(item.project.pk, []),
+                payload={
+                    **_gate_event_data(item.gate, item.stage, item.project),
+                    "evaluation": item.evaluation.pk,
+                    "outcome": item.evaluation.outcome,
+                    "score": item.evaluation.score,
+                },
+            )
+            for item, reason in waiting
+        )
+    writes.write()
+    return {item.gate.pk: decision for item, decision in automatic}
 
 
 # --------------------------------------------------------------------------- services

@@ -7,10 +7,18 @@ hands the snapshot to the automatic decision (``projects.services.decisions``).
 
 from __future__ import annotations
 
-from datetime import date
+import dataclasses
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
@@ -18,8 +26,9 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from fundapp.accounts.models import ApiKey, Scope, User
 from fundapp.actors import Actor, is_fund_officer
-from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, NotFound, PermissionDenied
+from fundapp.audit.services import AuditEntry, audit_record_many
+from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fundapp.notifications.outbox import Event, event_record_many
 from projects.models import (
     KPI,
     Call,
@@ -29,7 +38,6 @@ from projects.models import (
     GateEvaluation,
     GateOutcome,
     GateState,
-    Measurement,
     Project,
     ProjectOrganisation,
     ProjectState,
@@ -41,10 +49,18 @@ from projects.models import (
 from projects.models.projects import STAGE_TRANSITIONS
 from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
-from projects.services.decisions import gate_decide_automatically
-from projects.services.notices import notify_people, project_pis, project_url
+from projects.services.decisions import Evaluated, gates_decide_automatically
+from projects.services.notices import (
+    PeopleNotice,
+    notify_people_many,
+    project_organisation_ids,
+    project_pis_many,
+    project_urls,
+)
 
 Decision = tuple[bool, str]
+
+logger = logging.getLogger(__name__)
 
 # The stage states in which its gate can be evaluated; gate_pending is a re-evaluation.
 EVALUABLE_STAGE_STATES = (StageState.ACTIVE, StageState.EXTENDED, StageState.GATE_PENDING)
@@ -88,15 +104,14 @@ def _conflict(message: str, code: str) -> Conflict:
     return Conflict(message, code=code)
 
 
-def _check_evaluable(gate: Gate, stage: Stage, project: Project, as_of: date) -> None:
+def _refusal(
+    gate: Gate, stage: Stage, project: Project, as_of: date, *, live: bool
+) -> Conflict | None:
+    """Why the gate cannot be evaluated now (``live``: a decision of its round is live)."""
     if gate.state == GateState.DECIDED:
-        raise _conflict(_("This gate has already been decided."), "already_decided")
-    if (
-        GateDecision.objects.filter(gate=gate, round=gate.round)
-        .exclude(state=DecisionState.CANCELLED)
-        .exists()
-    ):
-        raise _conflict(
+        return _conflict(_("This gate has already been decided."), "already_decided")
+    if live:
+        return _conflict(
             _(
                 "A decision on this gate is awaiting its second approval; cancel it before "
                 "evaluating again."
@@ -104,23 +119,24 @@ def _check_evaluable(gate: Gate, stage: Stage, project: Project, as_of: date) ->
             "decision_pending",
         )
     if project.state != ProjectState.ACTIVE:
-        raise _conflict(
+        return _conflict(
             _("The project is “%(state)s”; its gates are not evaluated.")
             % {"state": ProjectState(project.state).label},
             "project_not_active",
         )
     if stage.state not in EVALUABLE_STAGE_STATES or stage.started_on is None:
-        raise _conflict(
+        return _conflict(
             _("Stage %(number)d is “%(state)s”; its gate cannot be evaluated.")
             % {"number": stage.number, "state": StageState(stage.state).label},
             "stage_not_running",
         )
     if gate.due_on > as_of:
-        raise _conflict(
+        return _conflict(
             _("This gate is due on %(day)s; it cannot be evaluated before then.")
             % {"day": gate.due_on.isoformat()},
             "not_due",
         )
+    return None
 
 
 def _kpi_spec(kpi: KPI) -> rules.KpiSpec:
@@ -172,15 +188,11 @@ def gate_evaluate(
     decides whether the gate is due (``due_on ≤ as_of``); the window is always
     ``[stage_window_start(stage.started_on), gate_cutoff(gate.due_on)]``.
 
-    Guarantees: in one transaction, the gate, its project and its stage are locked (in that order); a decided gate,
-    a gate with a live decision for its round, a project that is not active, a stage not
-    running and a gate not yet due are refused (``Conflict``) with nothing written. All the
-    stage's KPIs' measurements are read in one query (the query count does not grow with
-    the number of measurements or KPIs). The snapshot is immutable (the database refuses
-    UPDATE and DELETE); re-evaluating before a decision adds a new one, and the latest is
-    decided. The stage becomes ``gate_pending`` and the gate ``evaluated``, both audited;
-    ``gate_decide_automatically`` runs inside the same transaction, under the gate lock, so
-    a concurrent evaluation cannot slip a newer snapshot under the decision.
+    The same code as ``gates_evaluate`` with a batch of one, except that the gate's lock is
+    waited for, a gate already evaluated in its round is evaluated again (a new snapshot,
+    the latest is decided), and a refusal is raised: a decided gate, a gate with a live
+    decision for its round, a project that is not active, a stage not running, a gate not
+    yet due and a stage without KPIs are refused (``Conflict``) with nothing written.
     """
     as_of = as_of or today_in_tokyo()
     if actor is not None:
@@ -191,109 +203,497 @@ def gate_evaluate(
         allowed, reason = can_evaluate_gate(actor, visible)
         if not allowed:
             raise PermissionDenied(reason)
-    with transaction.atomic():
-        # Gate, project, stage: the order the decision services lock them in too.
-        locked = Gate.objects.select_for_update(of=("self",), no_key=True).get(pk=gate.pk)
-        project = (
-            Project.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("call")
-            .get(stages__pk=locked.stage_id)
-        )
-        stage = Stage.objects.select_for_update(of=("self",)).get(pk=locked.stage_id)
-        _check_evaluable(locked, stage, project, as_of)
-        assert stage.started_on is not None
-        kpis = list(KPI.objects.filter(stage=stage).order_by("id"))
-        if not kpis:
-            raise _conflict(_("This stage has no KPIs to evaluate."), "no_kpis")
-        start = rules.stage_window_start(stage.started_on)
-        cutoff = rules.gate_cutoff(locked.due_on)
-        rows = list(
-            Measurement.objects.filter(
-                kpi_id__in=[k.pk for k in kpis],
-                rejected_at__isnull=True,
-                measured_at__gte=start,
-                measured_at__lte=cutoff,
-            )
-            .order_by("measured_at", "id")
-            .values_list("id", "kpi_id", "value", "measured_at")
-        )
-        points = [
-            rules.MeasurementPoint(measurement_id=m_id, kpi_id=k_id, value=value, measured_at=at)
-            for m_id, k_id, value, at in rows
+    result = _evaluate_batch([gate.pk], as_of=as_of, actor=actor, single=True)
+    return result.evaluations[gate.pk]
+
+
+BATCH_SIZE = 500
+
+
+@dataclass
+class GateBatchResult:
+    """What a batch evaluation did, by gate id."""
+
+    evaluations: dict[int, GateEvaluation] = field(default_factory=dict)
+    decisions: dict[int, GateDecision] = field(default_factory=dict)
+    skipped: dict[int, Conflict] = field(default_factory=dict)
+    failed: dict[int, Exception] = field(default_factory=dict)
+    # Tranches decided by the automatic decisions, to be released (after commit).
+    tranches: dict[int, list[int]] = field(default_factory=dict)
+
+    def merge(self, other: GateBatchResult) -> None:
+        self.evaluations.update(other.evaluations)
+        self.decisions.update(other.decisions)
+        self.skipped.update(other.skipped)
+        self.failed.update(other.failed)
+        self.tranches.update(other.tranches)
+
+
+def gates_evaluate(
+    *,
+    gate_ids: Sequence[int],
+    as_of: date,
+    actor: Actor | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> GateBatchResult:
+    """Evaluate many due gates (§8, §16), ``batch_size`` at a time, each batch in one
+    transaction, and let them be decided automatically.
+
+    Per batch, in a fixed number of queries whatever the number of gates, KPIs and
+    measurements:
+
+    - the gates are locked in ``pk`` order with ``SKIP LOCKED`` (a gate another worker or
+      an officer holds is theirs: it is skipped, code ``locked``, as is a gate that no
+      longer exists), then their projects,
+      then their stages, each kind in ``pk`` order (the documented lock order); under the
+      locks every gate is checked again, so one decided, with a live decision, already
+      evaluated in its round (by someone else since it was found due), of a project not
+      active, of a stage not running, not yet due or without KPIs is skipped with the
+      reason, and nothing of it is written;
+    - the inputs (KPIs, the non-rejected measurements of every window, the policies,
+      previous evaluations, live decisions, last-stage facts, the final gate's
+      requirement) are read for the whole batch; the pure rule (``projects.rules.gates``)
+      runs per gate in Python;
+    - snapshots, stage and gate states, audit events, notifications and outbox events are
+      written in bulk, then the automatic decisions (``gates_decide_automatically``) with
+      their tranche decisions; releases are enqueued after commit.
+
+    A batch that fails on one gate's data (a ``DomainError`` or an arithmetic error) is
+    rolled back and run again gate by gate; the failing gate is reported in ``failed``.
+
+    The caller authorises: ``actor`` is recorded, not checked (``None`` for the scheduler).
+    """
+    result = GateBatchResult()
+    ids = sorted({int(pk) for pk in gate_ids})
+    for offset in range(0, len(ids), batch_size):
+        chunk = ids[offset : offset + batch_size]
+        try:
+            result.merge(_evaluate_batch(chunk, as_of=as_of, actor=actor, single=False))
+        except (DomainError, ValueError, ArithmeticError) as exc:
+            if len(chunk) == 1:
+                result.failed[chunk[0]] = exc
+                continue
+            # One gate's bad data must not hold up the others: its batch is rolled back
+            # and run again gate by gate, so only that gate fails.
+            logger.warning("gate batch %s–%s failed (%s); one by one", chunk[0], chunk[-1], exc)
+            for gate_id in chunk:
+                result.merge(gates_evaluate(gate_ids=[gate_id], as_of=as_of, actor=actor))
+    return result
+
+
+@dataclass(frozen=True)
+class _Aggregate:
+    """One KPI's non-rejected measurements in its window, aggregated by the database."""
+
+    ids: list[int]  # every measurement counted, ascending
+    latest: tuple[int, Decimal, datetime]  # greatest measured_at, ties by greatest id
+    maximum: Decimal
+    minimum: Decimal
+    total: Decimal
+    values: list[Decimal]  # every value (for ``mean``, which the rule computes)
+
+
+# The database aggregates each KPI's window (§8) for the whole batch in one statement:
+# ``latest``, ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its
+# 28-digit rounding is the rule's), so its values come along.
+_AGGREGATES_SQL = """
+SELECT w.kpi_id,
+       array_agg(m.id ORDER BY m.id),
+       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC))[1],
+       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC))[1],
+       max(m.measured_at),
+       max(m.value), min(m.value), sum(m.value),
+       CASE WHEN bool_or(k.aggregation = 'mean') THEN array_agg(m.value ORDER BY m.id) END
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(kpi_id, ws, co)
+JOIN projects_kpi k ON k.id = w.kpi_id
+JOIN projects_measurement m
+  ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
+GROUP BY w.kpi_id
+"""
+
+# Snapshots are inserted by one statement that also writes their inputs (§8): every
+# counted measurement of the gate's window, in (measured_at, id) order, as the snapshot
+# stores it (``value`` as its decimal text, ``measured_at`` in UTC ISO 8601 as Python writes
+# it). The measurements never travel to Python and back; the rows come as one JSON document.
+_INSERT_SNAPSHOTS_SQL = """
+WITH rows AS (
+  SELECT r.doc, r.ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(doc, ord)
+)
+INSERT INTO projects_gateevaluation (
+  gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
+  kpi_results, evaluated_by_id, evaluated_by_api_key_id)
+SELECT (doc->>'gate')::bigint, (doc->>'round')::integer, (doc->>'evaluated_at')::timestamptz,
+  (doc->>'as_of')::date, (doc->>'window_start')::timestamptz, (doc->>'cutoff')::timestamptz,
+  (doc->>'score')::numeric, doc->>'outcome', doc->'policy',
+  jsonb_build_object('kpis', doc->'kpis', 'measurements', COALESCE((
+    SELECT json_agg(json_build_object(
+      'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
+      'measured_at',
+        replace(to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                '.000000', '') || '+00:00'
+    ) ORDER BY m.measured_at, m.id)::jsonb
+    FROM projects_measurement m
+    WHERE m.kpi_id IN (SELECT (k->>'id')::bigint FROM jsonb_array_elements(doc->'kpis') AS k)
+      AND m.rejected_at IS NULL
+      AND m.measured_at BETWEEN (doc->>'window_start')::timestamptz
+                            AND (doc->>'cutoff')::timestamptz
+  ), '[]'::jsonb)),
+  doc->'kpi_results', (doc->>'evaluated_by')::bigint, (doc->>'evaluated_by_api_key')::bigint
+FROM rows ORDER BY ord
+RETURNING gate_id, id
+"""
+
+
+def _insert_snapshots(snapshots: list[GateEvaluation]) -> None:
+    """Insert the snapshots (``inputs`` holding only ``kpis``) in one statement, the
+    database adding ``inputs.measurements``; set their ids. ``inputs`` is left deferred on
+    the instances (read on first access)."""
+    document = json.dumps(
+        [
+            {
+                "gate": e.gate_id,
+                "round": e.round,
+                "evaluated_at": e.evaluated_at.isoformat(),
+                "as_of": e.as_of.isoformat(),
+                "window_start": e.window_start.isoformat(),
+                "cutoff": e.cutoff.isoformat(),
+                "score": str(e.score),
+                "outcome": e.outcome,
+                "policy": e.policy,
+                "kpis": e.inputs["kpis"],
+                "kpi_results": e.kpi_results,
+                "evaluated_by": e.evaluated_by_id,
+                "evaluated_by_api_key": e.evaluated_by_api_key_id,
+            }
+            for e in snapshots
         ]
-        policy = gate_policy_for_call(project.call)
-        result = rules.evaluate_gate(
-            [_kpi_spec(k) for k in kpis], points, start=start, cutoff=cutoff, policy=policy
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SNAPSHOTS_SQL, [document])
+        ids = dict(cursor.fetchall())
+    for snapshot in snapshots:
+        snapshot.pk = ids[snapshot.gate_id]
+        snapshot._state.adding = False
+        snapshot._state.db = connection.alias
+        del snapshot.__dict__["inputs"]
+
+
+def _kpi_aggregates(
+    windowed: list[tuple[int, int, datetime, datetime]],
+) -> dict[int, _Aggregate]:
+    """Per KPI with at least one counted measurement: its aggregates. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _AGGREGATES_SQL,
+            [[w[1] for w in windowed], [w[2] for w in windowed], [w[3] for w in windowed]],
         )
-        by_id = {k.pk: k for k in kpis}
-        evaluation = GateEvaluation.objects.create(
-            gate=locked,
-            round=locked.round,
-            evaluated_at=timezone.now(),
-            as_of=as_of,
-            window_start=start,
-            cutoff=cutoff,
-            score=result.score,
-            outcome=result.outcome,
-            policy=policy.as_dict(),
-            inputs={
-                "kpis": [_kpi_input(k) for k in kpis],
-                "measurements": [
-                    {
-                        "id": m_id,
-                        "kpi_id": k_id,
-                        "value": str(value),
-                        "measured_at": at.isoformat(),
-                    }
-                    for m_id, k_id, value, at in rows
-                ],
-            },
-            kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in result.kpis],
-            evaluated_by=actor if isinstance(actor, User) else None,
-            evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
-        )
-        if stage.state != StageState.GATE_PENDING:
-            assert StageState.GATE_PENDING in STAGE_TRANSITIONS[stage.state]
-            stage_before = stage.state
-            stage.state = StageState.GATE_PENDING
-            stage.save(update_fields=["state"])
-            audit_record(
-                actor=actor,
-                action="stage.gate_pending",
-                obj=stage,
-                before={"state": stage_before},
-                after={"state": stage.state, "gate": locked.pk},
+        return {
+            kpi_id: _Aggregate(
+                ids=ids,
+                latest=(latest_id, latest_value, latest_at),
+                maximum=maximum,
+                minimum=minimum,
+                total=total,
+                values=values or [],
             )
-        gate_before = locked.state
-        locked.state = GateState.EVALUATED
-        locked.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action="gate.evaluated",
-            obj=locked,
-            before={"state": gate_before},
-            after={
-                "state": locked.state,
-                "round": locked.round,
-                "evaluation": evaluation.pk,
-                "score": str(result.score),
-                "outcome": result.outcome,
-                "as_of": as_of.isoformat(),
-            },
+            for (
+                kpi_id,
+                ids,
+                latest_id,
+                latest_value,
+                latest_at,
+                maximum,
+                minimum,
+                total,
+                values,
+            ) in cursor.fetchall()
+        }
+
+
+def _aggregate_points(kpi: KPI, found: _Aggregate, start: datetime) -> list[rules.MeasurementPoint]:
+    """Points from which the rule's ``aggregate`` gives the database's aggregate: the one
+    value that decides for ``latest``/``max``/``min``/``sum``, every value for ``mean``.
+    ``measurement_ids`` of the result are the database's (all counted measurements)."""
+
+    def point(value: Decimal, measurement_id: int = 0, at: datetime = start) -> Any:
+        return rules.MeasurementPoint(
+            measurement_id=measurement_id, kpi_id=kpi.pk, value=value, measured_at=at
         )
-        notify_people(
-            users=project_pis(project),
-            kind="gate_evaluated",
-            title=format_lazy(
-                _lazy("Stage {number} gate evaluated: {outcome} (score {score})"),
-                number=stage.number,
-                outcome=GateOutcome(result.outcome).label,
-                score=str(result.score),
-            ),
-            url=project_url(project),
+
+    if kpi.aggregation == rules.LATEST:
+        return [point(found.latest[1], found.latest[0], found.latest[2])]
+    if kpi.aggregation == rules.MAX:
+        return [point(found.maximum)]
+    if kpi.aggregation == rules.MIN:
+        return [point(found.minimum)]
+    if kpi.aggregation == rules.SUM:
+        return [point(found.total)]
+    return [point(value) for value in found.values]
+
+
+def _evaluate_batch(
+    ids: list[int], *, as_of: date, actor: Actor | None, single: bool
+) -> GateBatchResult:
+    result = GateBatchResult()
+    with transaction.atomic():
+        gates = list(
+            Gate.objects.select_for_update(of=("self",), no_key=True, skip_locked=not single)
+            .select_related("stage")
+            .filter(pk__in=ids)
+            .order_by("pk")
         )
-        gate_decide_automatically(evaluation=evaluation)
-    return evaluation
+        if single and not gates:
+            raise NotFound()
+        for pk in sorted(set(ids) - {gate.pk for gate in gates}):
+            result.skipped[pk] = _conflict(
+                _("This gate is being evaluated or decided by someone else."), "locked"
+            )
+        if not gates:
+            return result
+        projects = {
+            project.pk: project
+            for project in Project.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("call")
+            .filter(pk__in=sorted({gate.stage.project_id for gate in gates}))
+            .order_by("pk")
+        }
+        stages = {
+            stage.pk: stage
+            for stage in Stage.objects.select_for_update(of=("self",))
+            .filter(pk__in=sorted(gate.stage_id for gate in gates))
+            .order_by("pk")
+        }
+        gate_ids = [gate.pk for gate in gates]
+        live = set(
+            GateDecision.objects.filter(gate_id__in=gate_ids)
+            .exclude(state=DecisionState.CANCELLED)
+            .values_list("gate_id", "round")
+        )
+        evaluated = set(
+            GateEvaluation.objects.filter(gate_id__in=gate_ids)
+            .values_list("gate_id", "round")
+            .distinct()
+        )
+        running: list[tuple[Gate, Stage, Project]] = []
+        for gate in gates:
+            stage = stages[gate.stage_id]
+            project = projects[stage.project_id]
+            gate.stage = stage
+            refusal = _refusal(gate, stage, project, as_of, live=(gate.pk, gate.round) in live)
+            if refusal is None and not single and (gate.pk, gate.round) in evaluated:
+                refusal = _conflict(
+                    _("This gate has already been evaluated in this round."), "already_evaluated"
+                )
+            if refusal is not None:
+                if single:
+                    raise refusal
+                result.skipped[gate.pk] = refusal
+                continue
+            running.append((gate, stage, project))
+        if not running:
+            return result
+        kpis: dict[int, list[KPI]] = defaultdict(list)
+        for kpi in KPI.objects.filter(
+            stage_id__in=[stage.pk for _g, stage, _p in running]
+        ).order_by("id"):
+            kpis[kpi.stage_id].append(kpi)
+        windows: dict[int, tuple[datetime, datetime]] = {}
+        for gate, stage, project in list(running):
+            if not kpis[stage.pk]:
+                refusal = _conflict(_("This stage has no KPIs to evaluate."), "no_kpis")
+                if single:
+                    raise refusal
+                result.skipped[gate.pk] = refusal
+                running.remove((gate, stage, project))
+                continue
+            assert stage.started_on is not None
+            windows[gate.pk] = (
+                rules.stage_window_start(stage.started_on),
+                rules.gate_cutoff(gate.due_on),
+            )
+        if not running:
+            return result
+        windowed = [
+            (gate.pk, k.pk, *windows[gate.pk])
+            for gate, stage, _p in running
+            for k in kpis[stage.pk]
+        ]
+        aggregates = _kpi_aggregates(windowed)
+        last_number = dict(
+            Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
+            .values("project_id")
+            .annotate(last=Max("number"))
+            .values_list("project_id", "last")
+        )
+        pis = project_pis_many([project.pk for _g, _s, project in running])
+        organisations = project_organisation_ids([project.pk for _g, _s, project in running])
+        urls = project_urls([project for _g, _s, project in running])
+        now = timezone.now()
+        snapshots: list[GateEvaluation] = []
+        for gate, stage, project in running:
+            start, cutoff = windows[gate.pk]
+            stage_kpis = kpis[stage.pk]
+            points = [
+                point
+                for k in stage_kpis
+                if k.pk in aggregates
+                for point in _aggregate_points(k, aggregates[k.pk], start)
+            ]
+            policy = gate_policy_for_call(project.call)
+            outcome = rules.evaluate_gate(
+                [_kpi_spec(k) for k in stage_kpis],
+                points,
+                start=start,
+                cutoff=cutoff,
+                policy=policy,
+            )
+            by_id = {k.pk: k for k in stage_kpis}
+            results = [
+                dataclasses.replace(
+                    r,
+                    measurement_ids=tuple(
+                        aggregates[r.kpi_id].ids if r.kpi_id in aggregates else ()
+                    ),
+                )
+                for r in outcome.kpis
+            ]
+            snapshots.append(
+                GateEvaluation(
+                    gate=gate,
+                    round=gate.round,
+                    evaluated_at=now,
+                    as_of=as_of,
+                    window_start=start,
+                    cutoff=cutoff,
+                    score=outcome.score,
+                    outcome=outcome.outcome,
+                    policy=policy.as_dict(),
+                    inputs={"kpis": [_kpi_input(k) for k in stage_kpis]},
+                    kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in results],
+                    evaluated_by=actor if isinstance(actor, User) else None,
+                    evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
+                )
+            )
+        _insert_snapshots(snapshots)
+        entries: list[AuditEntry] = []
+        notices: list[PeopleNotice] = []
+        events: list[Event] = []
+        to_pending: list[int] = []
+        for (gate, stage, project), evaluation in zip(running, snapshots, strict=True):
+            if stage.state != StageState.GATE_PENDING:
+                assert StageState.GATE_PENDING in STAGE_TRANSITIONS[stage.state]
+                stage_before = stage.state
+                stage.state = StageState.GATE_PENDING
+                to_pending.append(stage.pk)
+                entries.append(
+                    AuditEntry(
+                        actor=actor,
+                        action="stage.gate_pending",
+                        obj=stage,
+                        before={"state": stage_before},
+                        after={"state": stage.state, "gate": gate.pk},
+                    )
+                )
+            gate_before = gate.state
+            gate.state = GateState.EVALUATED
+            entries.append(
+                AuditEntry(
+                    actor=actor,
+                    action="gate.evaluated",
+                    obj=gate,
+                    before={"state": gate_before},
+                    after={
+                        "state": gate.state,
+                        "round": gate.round,
+                        "evaluation": evaluation.pk,
+                        "score": str(evaluation.score),
+                        "outcome": evaluation.outcome,
+                        "as_of": as_of.isoformat(),
+                    },
+                )
+            )
+            notices.append(
+                PeopleNotice(
+                    users=pis[project.pk],
+                    kind="gate_evaluated",
+                    title=format_lazy(
+                        _lazy("Stage {number} gate evaluated: {outcome} (score {score})"),
+                        number=stage.number,
+                        outcome=GateOutcome(evaluation.outcome).label,
+                        score=str(evaluation.score),
+                    ),
+                    url=urls[project.pk],
+                )
+            )
+            events.append(
+                Event(
+                    kind="gate.evaluated",
+                    obj=gate,
+                    organisation_ids=organisations[project.pk],
+                    payload=_gate_evaluated_payload(gate, stage, project, evaluation),
+                )
+            )
+            result.evaluations[gate.pk] = evaluation
+        Stage.objects.filter(pk__in=to_pending).update(state=StageState.GATE_PENDING)
+        Gate.objects.filter(pk__in=[gate.pk for gate, _s, _p in running]).update(
+            state=GateState.EVALUATED
+        )
+        audit_record_many(entries)
+        notify_people_many(notices)
+        event_record_many(events)
+        result.decisions = gates_decide_automatically(
+            [
+                Evaluated(
+                    evaluation=evaluation,
+                    gate=gate,
+                    project=project,
+                    stage=stage,
+                    last=stage.number >= last_number.get(project.pk, stage.number),
+                )
+                for (gate, stage, project), evaluation in zip(running, snapshots, strict=True)
+            ]
+        )
+        if result.decisions:
+            by_decision = {d.pk: gate_id for gate_id, d in result.decisions.items()}
+            for tranche_id, decision_id in (
+                Tranche.objects.filter(
+                    decision_id__in=list(by_decision), state=TrancheState.DECIDED
+                )
+                .order_by("pk")
+                .values_list("pk", "decision_id")
+            ):
+                result.tranches.setdefault(by_decision[decision_id], []).append(tranche_id)
+    return result
+
+
+def _gate_evaluated_payload(
+    gate: Gate, stage: Stage, project: Project, evaluation: GateEvaluation
+) -> dict[str, Any]:
+    """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2)."""
+    return {
+        "id": gate.pk,
+        "stage": stage.pk,
+        "project": project.pk,
+        "state": gate.state,
+        "round": gate.round,
+        "due_on": gate.due_on,
+        "latest_evaluation": {
+            "id": evaluation.pk,
+            "score": evaluation.score,
+            "outcome": evaluation.outcome,
+            "evaluated_at": evaluation.evaluated_at,
+            "kpis": [
+                {
+                    "code": k["code"],
+                    "value": k["value"],
+                    "achievement": k["achievement"],
+                    "met": k["met"],
+                    "missing": k["missing"],
+                }
+                for k in evaluation.kpi_results
+            ],
+        },
+    }
 
 
 def tranches_to_release(evaluation: GateEvaluation) -> list[int]:

@@ -7,28 +7,29 @@ installed (a slimmed-down deployment), the engine's services run the same and te
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, resolve, reverse
 from django.utils.functional import Promise
 
 from fundapp.accounts.models import Role, User
-from projects.models import Project, ProjectPerson
+from projects.models import Project, ProjectOrganisation, ProjectPerson
 
 Text = str | Promise
 
 
-def _notify_function() -> Any:
+def _notify_function(name: str = "notify") -> Any:
     if not apps.is_installed("fundapp.notifications"):
         return None
     try:
         module = importlib.import_module("fundapp.notifications.services")
     except ImportError:
         return None
-    return getattr(module, "notify", None)
+    return getattr(module, name, None)
 
 
 def project_url(project: Project) -> str:
@@ -41,9 +42,52 @@ def project_url(project: Project) -> str:
     return ""
 
 
+def project_urls(projects: Iterable[Project]) -> dict[int, str]:
+    """``project_url`` of many projects, by id; the URL name is looked up once."""
+    wanted = list(projects)
+    if not wanted:
+        return {}
+    first = project_url(wanted[0])
+    if not first:
+        return {project.pk: "" for project in wanted}
+    name = resolve(first).view_name
+    return {project.pk: reverse(name, args=[project.pk]) for project in wanted}
+
+
 def project_pis(project: Project) -> list[User]:
     user_ids = ProjectPerson.objects.filter(project=project, role="pi").values("user_id")
     return list(User.objects.filter(pk__in=user_ids, is_active=True))
+
+
+def project_pis_many(project_ids: Iterable[int]) -> dict[int, list[User]]:
+    """``project_pis`` of many projects, by project id, in one query."""
+    ids = sorted(set(project_ids))
+    found: dict[int, list[User]] = {pk: [] for pk in ids}
+    if not ids:
+        return found
+    people = (
+        ProjectPerson.objects.filter(project_id__in=ids, role="pi", user__is_active=True)
+        .select_related("user")
+        .order_by("project_id", "user_id")
+    )
+    for person in people:
+        if all(user.pk != person.user_id for user in found[person.project_id]):
+            found[person.project_id].append(person.user)
+    return found
+
+
+def project_organisation_ids(project_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The organisations of each project (whom its webhook events concern), in one query."""
+    ids = sorted(set(project_ids))
+    found: dict[int, list[int]] = {pk: [] for pk in ids}
+    if ids:
+        for project_id, organisation_id in (
+            ProjectOrganisation.objects.filter(project_id__in=ids)
+            .order_by("project_id", "order", "id")
+            .values_list("project_id", "organisation_id")
+        ):
+            found[project_id].append(organisation_id)
+    return found
 
 
 def officers(*, roles: Iterable[str], side: str | None = None) -> list[User]:
@@ -70,3 +114,35 @@ def notify_people(
     if notify is None or not unique:
         return
     notify(users=unique, kind=kind, title=title, body=body, url=url)
+
+
+@dataclass(frozen=True)
+class PeopleNotice:
+    """One ``notify_people`` call of a batch, for ``notify_people_many``."""
+
+    users: Sequence[User]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+
+
+def notify_people_many(notices: Iterable[PeopleNotice]) -> None:
+    """``notify_people`` for a batch, in one insert (``notify_many``), if notifications exist."""
+    wanted = [n for n in notices if n.users]
+    notify_many = _notify_function("notify_many")
+    notice_class = _notify_function("Notice")
+    if notify_many is None or notice_class is None or not wanted:
+        return
+    notify_many(
+        [
+            notice_class(
+                users=list({user.pk: user for user in n.users}.values()),
+                kind=n.kind,
+                title=n.title,
+                body=n.body,
+                url=n.url,
+            )
+            for n in wanted
+        ]
+    )

@@ -7,6 +7,8 @@ accounts in ``pk`` order). Rows of one kind are locked in ``pk`` order.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -114,32 +116,78 @@ def tranches_decide(
     The caller holds the project's lock inside its transaction; the tranches are re-read
     locked in ``pk`` order here. Audited per tranche; release runs after commit.
     """
+    return tranches_decide_many(
+        [
+            TrancheDecision(
+                tranche_ids=[t.pk for t in tranches], multiplier=multiplier, decision=decision
+            )
+        ],
+        actor=actor,
+    )
+
+
+@dataclass(frozen=True)
+class TrancheDecision:
+    """Tranches to decide with one multiplier, by one gate decision."""
+
+    tranche_ids: Sequence[int]
+    multiplier: Decimal
+    decision: GateDecision | None
+
+
+def tranches_decide_many(
+    groups: Sequence[TrancheDecision], *, actor: Actor | None
+) -> list[Tranche]:
+    """``tranches_decide`` for several decisions at once, in a fixed number of queries.
+
+    The caller holds the projects' locks inside its transaction. Every tranche is re-read
+    locked in ``pk`` order (one query), checked against ``TRANCHE_TRANSITIONS``, updated in
+    one statement and audited per tranche (``tranche.decided``, in the order of ``groups``);
+    each release is enqueued after commit.
+    """
+    wanted = {pk: group for group in groups for pk in group.tranche_ids}
+    if not wanted:
+        return []
     now = timezone.now()
+    locked = {
+        t.pk: t
+        for t in Tranche.objects.select_for_update(of=("self",))
+        .filter(pk__in=sorted(wanted))
+        .order_by("pk")
+    }
     decided: list[Tranche] = []
-    ids = sorted(t.pk for t in tranches)
-    for tranche in (
-        Tranche.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
-    ):
-        before = tranche_transition(tranche, TrancheState.DECIDED)
-        tranche.multiplier = multiplier
-        tranche.decision = decision
-        tranche.decided_at = now
-        tranche.save(update_fields=["state", "multiplier", "decision", "decided_at"])
-        audit_record(
-            actor=actor,
-            action="tranche.decided",
-            obj=tranche,
-            before={"state": before},
-            after={
-                "state": tranche.state,
-                "multiplier": multiplier,
-                "decision": decision.pk if decision else None,
-                "planned": tranche.planned,
-                "currency": tranche.currency,
-            },
-        )
+    entries: list[AuditEntry] = []
+    for group in groups:
+        for pk in sorted(group.tranche_ids):
+            tranche = locked.get(pk)
+            if tranche is None:
+                continue
+            before = tranche_transition(tranche, TrancheState.DECIDED)
+            tranche.multiplier = group.multiplier
+            tranche.decision = group.decision
+            tranche.decided_at = now
+            entries.append(
+                AuditEntry(
+                    actor=actor,
+                    action="tranche.decided",
+                    obj=tranche,
+                    before={"state": before},
+                    after={
+                        "state": tranche.state,
+                        "multiplier": group.multiplier,
+                        "decision": group.decision.pk if group.decision else None,
+                        "planned": tranche.planned,
+                        "currency": tranche.currency,
+                    },
+                )
+            )
+            decided.append(tranche)
+    Tranche.objects.bulk_update(decided, ["state", "multiplier", "decision", "decided_at"])
+    audit_record_many(entries)
+    for tranche in decided:
+        # One after-commit callback per tranche, no query: a lost one is re-enqueued by
+        # the reconciler.
         tranche_enqueue_release(tranche.pk)
-        decided.append(tranche)
     return decided
 
 

@@ -1,7 +1,8 @@
 """``manage.py evaluate_gates [--gate ID] [--as-of YYYY-MM-DD]`` (§21).
 
-Evaluates synchronously through ``gate_evaluate``, the service the Celery task
-``evaluate_gate`` calls: each snapshot is stored, decided automatically when the call
+Evaluates synchronously through the batch service the Celery tasks call
+(``gates_evaluate``, ``BATCH_SIZE`` gates per transaction; ``--gate`` is a batch of one
+through ``gate_evaluate``): each snapshot is stored, decided automatically when the call
 allows it, and the tranches that decision released are posted here and now
 (``tranche_release`` is idempotent, so the release message queued on commit finds them
 done). Without ``--gate`` every due gate is evaluated (``gates_due``). One line per gate:
@@ -21,7 +22,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from fundapp.errors import Conflict, DomainError
 from projects.models import Gate
 from projects.selectors.gates import gates_due
-from projects.services.gates import gate_evaluate, today_in_tokyo, tranches_to_release
+from projects.services.gates import (
+    BATCH_SIZE,
+    gate_evaluate,
+    gates_evaluate,
+    today_in_tokyo,
+    tranches_to_release,
+)
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -64,16 +71,21 @@ class Command(BaseCommand):
             raise CommandError(f"Gate {raw} does not exist.")
         return gate
 
-    def _evaluate(self, gate: Gate, as_of: date) -> str:
-        evaluation = gate_evaluate(gate=gate, as_of=as_of)
+    def _line(self, gate_id: int, score: object, outcome: str, tranche_ids: list[int]) -> str:
         released = []
-        for tranche_id in tranches_to_release(evaluation):
+        for tranche_id in tranche_ids:
             _release_tranche(tranche_id)
             released.append(str(tranche_id))
-        line = f"gate {gate.pk}: score {evaluation.score}, outcome {evaluation.outcome}"
+        line = f"gate {gate_id}: score {score}, outcome {outcome}"
         if released:
             line += f", released tranches {','.join(released)}"
         return line
+
+    def _evaluate(self, gate: Gate, as_of: date) -> str:
+        evaluation = gate_evaluate(gate=gate, as_of=as_of)
+        return self._line(
+            gate.pk, evaluation.score, evaluation.outcome, tranches_to_release(evaluation)
+        )
 
     def handle(self, *args, **options) -> None:
         as_of = self._as_of(options["as_of"])
@@ -85,17 +97,35 @@ class Command(BaseCommand):
                 raise CommandError(f"gate {gate.pk}: {exc.message}") from exc
             return
         failures = 0
-        gates = list(gates_due(as_of))
-        for gate in gates:
-            try:
-                self.stdout.write(self._evaluate(gate, as_of))
-            except Conflict as exc:
-                # Decided or taken by a concurrent worker since the list was read.
-                self.stdout.write(f"gate {gate.pk}: skipped, {exc.message}")
-            except Exception as exc:  # report it and go on with the other gates
-                failures += 1
-                self.stderr.write(f"gate {gate.pk}: failed, {exc}")
-        if not gates:
+        ids = list(gates_due(as_of).values_list("pk", flat=True))
+        for offset in range(0, len(ids), BATCH_SIZE):
+            chunk = ids[offset : offset + BATCH_SIZE]
+            result = gates_evaluate(gate_ids=chunk, as_of=as_of, batch_size=BATCH_SIZE)
+            for gate_id in chunk:
+                if gate_id in result.failed:
+                    failures += 1
+                    self.stderr.write(f"gate {gate_id}: failed, {result.failed[gate_id]}")
+                    continue
+                evaluation = result.evaluations.get(gate_id)
+                if evaluation is None:
+                    # Decided or taken by a concurrent worker since the list was read.
+                    skipped = result.skipped.get(gate_id)
+                    reason = skipped.message if isinstance(skipped, Conflict) else ""
+                    self.stdout.write(f"gate {gate_id}: skipped, {reason}")
+                    continue
+                try:
+                    line = self._line(
+                        gate_id,
+                        evaluation.score,
+                        evaluation.outcome,
+                        result.tranches.get(gate_id, []),
+                    )
+                except Exception as exc:  # the release failed: the reconciler retries it
+                    failures += 1
+                    self.stderr.write(f"gate {gate_id}: failed, {exc}")
+                    continue
+                self.stdout.write(line)
+        if not ids:
             self.stdout.write(f"No gate is due on {as_of.isoformat()}.")
         if failures:
             raise CommandError(f"{failures} gate(s) could not be evaluated.")

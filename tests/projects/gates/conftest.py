@@ -14,8 +14,9 @@ def no_automatic_decision(monkeypatch):
     """Keep gate_evaluate to its own rows: the Engine's decision is tested on its side."""
     calls: list = []
 
-    def fake_decide(*, evaluation):
-        calls.append(evaluation)
+    def fake_decide(items):
+        calls.extend(item.evaluation for item in items)
+        return {}
 
-    monkeypatch.setattr("projects.services.gates.gate_decide_automatically", fake_decide)
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", fake_decide)
     return calls

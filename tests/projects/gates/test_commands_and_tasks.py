@@ -21,7 +21,7 @@ from projects.models import (
 from projects.schedules import ensure_schedules
 from projects.selectors.gates import gates_due
 from projects.services.gates import gate_evaluate, today_in_tokyo
-from projects.tasks import evaluate_due_gates, evaluate_gate
+from projects.tasks import evaluate_due_gates, evaluate_gate, evaluate_gates_batch
 
 from .factory import build_project, measure, tokyo
 
@@ -171,7 +171,7 @@ def test_gates_due_lists_only_due_undecided_gates_of_active_projects():
     assert future.gates[0].pk not in found
 
 
-def test_evaluate_due_gates_enqueues_after_commit_one_task_per_due_gate(
+def test_evaluate_due_gates_enqueues_after_commit_one_batch_of_the_due_gates(
     django_capture_on_commit_callbacks, monkeypatch
 ):
     today = today_in_tokyo()
@@ -183,7 +183,13 @@ def test_evaluate_due_gates_enqueues_after_commit_one_task_per_due_gate(
     decided.gates[0].state = GateState.DECIDED
     decided.gates[0].save()
     sent: list[int] = []
-    monkeypatch.setattr(evaluate_gate, "delay", lambda gate_id: sent.append(gate_id))
+    batches: list[tuple[list[int], str]] = []
+
+    def delay(gate_ids: list[int], as_of: str) -> None:
+        batches.append((gate_ids, as_of))
+        sent.extend(gate_ids)
+
+    monkeypatch.setattr(evaluate_gates_batch, "delay", delay)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         result = evaluate_due_gates()
@@ -193,6 +199,7 @@ def test_evaluate_due_gates_enqueues_after_commit_one_task_per_due_gate(
 
     assert result == {"gates": [due.gates[0].pk]}
     assert sent == [due.gates[0].pk]
+    assert batches == [([due.gates[0].pk], today.isoformat())]
     assert evaluate_due_gates.acks_late is True
 
 
@@ -214,7 +221,9 @@ def test_command_releases_what_the_automatic_decision_decided(monkeypatch):
         project=built.project, stage=built.stages[1], side="JP", currency="JPY", planned=1000
     )
 
-    def decide(*, evaluation):
+    def decide(items):
+        (item,) = items
+        evaluation = item.evaluation
         decision = GateDecision.objects.create(
             gate=evaluation.gate,
             round=evaluation.round,
@@ -225,10 +234,10 @@ def test_command_releases_what_the_automatic_decision_decided(monkeypatch):
             completed_at=timezone.now(),
         )
         Tranche.objects.filter(pk=tranche.pk).update(state=TrancheState.DECIDED, decision=decision)
-        return decision
+        return {item.gate.pk: decision}
 
     released: list[int] = []
-    monkeypatch.setattr("projects.services.gates.gate_decide_automatically", decide)
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", decide)
     monkeypatch.setattr(
         "projects.management.commands.evaluate_gates._release_tranche", released.append
     )

@@ -274,7 +274,10 @@ def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
     )
 
 
-# A savepoint pair, three locks (gate, project, stage), the live-decision check, the KPIs,
-# the measurements (one query for all KPIs), the snapshot, the stage and gate updates, and
-# two audit events of one query each — pinned so a per-row or per-KPI query cannot slip in.
-QUERIES = 17  # includes telling the PIs (notifications)
+# The batch of one: a savepoint pair, three locks (gate, project, stage), live decisions,
+# previous rounds, the KPIs, the measurements (one query aggregating every KPI's window; the
+# snapshot's insert adds the inputs itself), the last stage, the
+# PIs, the organisations, the snapshot, the stage and gate updates, the audit events (one
+# append for both, one statement), the notifications and the outbox event — pinned so a per-row or per-KPI
+# query cannot slip in.
+QUERIES = 20

@@ -1,0 +1,443 @@
+"""gates_evaluate (§8, §16, §19): due gates evaluated in batches, on sets.
+
+Given due gates, when they are evaluated in one batch, then the queries do not grow with
+the number of gates, and the result is the one evaluating each gate alone would give.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fundapp.audit.models import AuditEvent
+from fundapp.errors import Conflict
+from fundapp.notifications.models import Notification, OutboxEvent
+from ip_licensing.models import IPAsset
+from projects.models import (
+    DecisionState,
+    Gate,
+    GateDecision,
+    GateEvaluation,
+    GateState,
+    Measurement,
+    Project,
+    ProjectState,
+    StageState,
+    Tranche,
+    TrancheState,
+)
+from projects.rules import gates as rules
+from projects.rules.gates import GATE_TIMEZONE, gate_cutoff, stage_window_start
+from projects.services.gates import gate_evaluate, gates_evaluate
+from tests.concurrency import run_at_once
+from tests.factories import CallFactory, MeasurementFactory, officer, running_project
+
+AS_OF = date(2026, 7, 1)
+STARTED = date(2026, 1, 5)
+GATE_DAY = date(2026, 6, 30)
+
+
+def tokyo(day: date, hour: int = 12) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=GATE_TIMEZONE)
+
+
+def _gate(project: Project) -> Gate:
+    return Gate.objects.get(stage__project=project, stage__number=1)
+
+
+def _measure(project: Project, value: str, day: date = date(2026, 6, 1)) -> None:
+    for kpi in project.kpis.filter(stage__number=1):
+        MeasurementFactory(kpi=kpi, value=Decimal(value), measured_at=tokyo(day))
+
+
+def _mixed_world(n: int, calls: dict[str, Any]) -> list[int]:
+    """``n`` due gates cycling through: a PASS released automatically, a FAIL left to the
+    officers, a PASS on a final gate with its results registered (the project completes),
+    a PASS on a final gate without results (left to the officers)."""
+    ids = []
+    for i in range(n):
+        kind = i % 4
+        days = (GATE_DAY,) if kind >= 2 else (GATE_DAY, date(2026, 12, 31))
+        project = running_project(call=calls["auto"], gate_days=days)
+        _measure(project, "20" if kind != 1 else "12")
+        if kind == 2:
+            IPAsset.objects.create(
+                kind="patent",
+                title_en="Result",
+                owner=project.organisations.first().organisation,
+                project=project,
+            )
+        ids.append(_gate(project).pk)
+    return ids
+
+
+@pytest.fixture
+def calls():
+    officer("JP")
+    officer("KR")
+    return {
+        "auto": CallFactory(auto_release_on_pass=True),
+        "manual": CallFactory(auto_release_on_pass=False),
+    }
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@pytest.mark.django_db
+def test_ten_and_two_hundred_due_gates_take_the_same_number_of_queries(
+    calls, django_assert_num_queries
+):
+    few = _mixed_world(10, calls)
+    with CaptureQueriesContext(connection) as small:
+        result = gates_evaluate(gate_ids=few, as_of=AS_OF)
+    assert len(result.evaluations) == 10
+    assert len(result.decisions) == 5  # the automatic releases and the completed projects
+
+    many = _mixed_world(200, calls)
+    with django_assert_num_queries(len(small.captured_queries)):
+        result = gates_evaluate(gate_ids=many, as_of=AS_OF)
+
+    assert len(result.evaluations) == 200
+    assert len(result.decisions) == 100
+    assert result.skipped == {}
+    assert Tranche.objects.filter(state=TrancheState.DECIDED).count() == 2 * (3 + 50)
+    assert Project.objects.filter(state=ProjectState.COMPLETED).count() == 2 + 50
+
+
+@pytest.mark.django_db
+def test_a_batch_writes_what_gate_evaluate_writes_and_skips_what_it_refuses(calls):
+    passing = running_project(call=calls["auto"])
+    _measure(passing, "20")
+    failing = running_project(call=calls["auto"])
+    not_due = running_project(call=calls["auto"], gate_days=(date(2026, 7, 2), date(2026, 12, 31)))
+    decided = running_project(call=calls["auto"])
+    Gate.objects.filter(pk=_gate(decided).pk).update(state=GateState.DECIDED)
+    no_kpis = running_project(call=calls["auto"], kpis=[])
+    ids = [_gate(p).pk for p in (passing, failing, not_due, decided, no_kpis)]
+
+    result = gates_evaluate(gate_ids=ids, as_of=AS_OF, batch_size=2)
+
+    assert sorted(result.evaluations) == [_gate(passing).pk, _gate(failing).pk]
+    assert {pk: exc.code for pk, exc in result.skipped.items()} == {
+        _gate(not_due).pk: "not_due",
+        _gate(decided).pk: "already_decided",
+        _gate(no_kpis).pk: "no_kpis",
+    }
+    assert list(result.decisions) == [_gate(passing).pk]
+    assert _gate(passing).state == GateState.DECIDED
+    assert _gate(failing).state == GateState.EVALUATED
+    assert passing.stages.get(number=2).state == StageState.ACTIVE
+    assert sorted(result.tranches[_gate(passing).pk]) == sorted(
+        Tranche.objects.filter(project=passing).values_list("pk", flat=True)
+    )
+    actions = list(
+        AuditEvent.objects.filter(object_type="projects.gate").values_list("action", flat=True)
+    )
+    assert sorted(actions) == ["gate.decided", "gate.evaluated", "gate.evaluated"]
+    kinds = sorted(OutboxEvent.objects.values_list("kind", flat=True))
+    assert kinds == ["gate.decided", "gate.decision_needed", "gate.evaluated", "gate.evaluated"]
+    event = OutboxEvent.objects.get(kind="gate.evaluated", object_id=str(_gate(passing).pk))
+    assert event.payload["latest_evaluation"]["outcome"] == "pass"
+    assert set(event.organisation_ids) == set(
+        passing.organisations.values_list("organisation_id", flat=True)
+    )
+    assert Notification.objects.filter(kind="gate_evaluated").count() == 2
+    assert Notification.objects.filter(kind="decision_needed").count() == 2  # both officers
+
+    # Evaluated in its round already: the next beat run skips it, nothing is written twice.
+    again = gates_evaluate(gate_ids=[_gate(failing).pk], as_of=AS_OF)
+    assert again.skipped[_gate(failing).pk].code == "already_evaluated"
+    assert GateEvaluation.objects.filter(gate=_gate(failing)).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_single_gate_keeps_its_refusals(calls):
+    project = running_project(call=calls["auto"])
+    with pytest.raises(Conflict) as refused:
+        gate_evaluate(gate=_gate(project), as_of=date(2026, 6, 29))
+    assert refused.value.code == "not_due"
+    assert not GateEvaluation.objects.exists()
+
+
+# --------------------------------------------------------------------------- equivalence
+
+AGGREGATIONS = ("latest", "max", "min", "sum", "mean")
+
+kpi_specs = st.fixed_dictionaries(
+    {
+        "aggregation": st.sampled_from(AGGREGATIONS),
+        "direction": st.sampled_from(("higher_is_better", "lower_is_better")),
+        "mandatory": st.booleans(),
+        "weight": st.sampled_from(("1", "2", "0.5")),
+        # (value, day offset from the window, rejected): offsets -1 and 177+ fall outside.
+        "measurements": st.lists(
+            st.tuples(
+                st.integers(min_value=0, max_value=30),
+                st.sampled_from((-1, 0, 30, 90, 176, 177)),
+                st.booleans(),
+            ),
+            max_size=4,
+        ),
+    }
+)
+gate_specs = st.fixed_dictionaries(
+    {
+        "auto": st.booleans(),
+        "final": st.booleans(),
+        "results": st.booleans(),
+        "kpis": st.lists(kpi_specs, min_size=1, max_size=3),
+    }
+)
+
+
+def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
+    kpis = []
+    for i, k in enumerate(spec["kpis"]):
+        lower = k["direction"] == "lower_is_better"
+        kpis.append(
+            {
+                "code": f"K{i}",
+                "aggregation": k["aggregation"],
+                "direction": k["direction"],
+                "mandatory": k["mandatory"],
+                "weight": Decimal(k["weight"]),
+                "baseline": Decimal("20" if lower else "10"),
+                "target": Decimal("10" if lower else "20"),
+            }
+        )
+    days = (GATE_DAY,) if spec["final"] else (GATE_DAY, date(2026, 12, 31))
+    project = running_project(
+        call=calls["auto" if spec["auto"] else "manual"], gate_days=days, kpis=kpis
+    )
+    if spec["final"] and spec["results"]:
+        IPAsset.objects.create(
+            kind="patent",
+            title_en="Result",
+            owner=project.organisations.first().organisation,
+            project=project,
+        )
+    start = stage_window_start(STARTED)
+    for kpi, k in zip(project.kpis.order_by("code"), spec["kpis"], strict=True):
+        for value, offset, rejected in k["measurements"]:
+            at = start + timedelta(days=offset, microseconds=offset * 1111)
+            if offset == 177:
+                at = gate_cutoff(GATE_DAY) + timedelta(microseconds=1)
+            m = MeasurementFactory(kpi=kpi, value=Decimal(value), measured_at=at)
+            if rejected:
+                Measurement.objects.filter(pk=m.pk).update(
+                    rejected_at=at, rejection_reason="wrong instrument"
+                )
+    return _gate(project).pk
+
+
+def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
+    """The snapshot §8 asks for, from the pure rule over every measurement row (loaded
+    one by one, aggregated in Python): what the database's aggregation must reproduce."""
+    stage = evaluation.gate.stage
+    kpis = list(stage.kpis.order_by("id"))
+    rows = list(
+        Measurement.objects.filter(
+            kpi__in=kpis,
+            rejected_at__isnull=True,
+            measured_at__gte=evaluation.window_start,
+            measured_at__lte=evaluation.cutoff,
+        )
+        .order_by("measured_at", "id")
+        .values_list("id", "kpi_id", "value", "measured_at")
+    )
+    result = rules.evaluate_gate(
+        [
+            rules.KpiSpec(
+                kpi_id=k.pk,
+                code=k.code,
+                direction=k.direction,
+                baseline=k.baseline,
+                target=k.target,
+                weight=k.weight,
+                mandatory=k.mandatory,
+                aggregation=k.aggregation,
+            )
+            for k in kpis
+        ],
+        [rules.MeasurementPoint(m, k, v, at) for m, k, v, at in rows],
+        start=evaluation.window_start,
+        cutoff=evaluation.cutoff,
+        policy=rules.GatePolicy.from_dict(evaluation.policy),
+    )
+    return {
+        "score": result.score,
+        "outcome": result.outcome,
+        "kpis": [
+            (
+                r.kpi_id,
+                None if r.value is None else str(r.value),
+                str(r.achievement),
+                r.met,
+                r.missing,
+                list(r.measurement_ids),
+            )
+            for r in result.kpis
+        ],
+        "measurements": [(m, k, str(v), at.isoformat()) for m, k, v, at in rows],
+    }
+
+
+def _as_recorded(evaluation: GateEvaluation) -> dict[str, Any]:
+    return {
+        "score": evaluation.score,
+        "outcome": evaluation.outcome,
+        "kpis": [
+            (
+                k["kpi_id"],
+                k["value"],
+                k["achievement"],
+                k["met"],
+                k["missing"],
+                k["measurement_ids"],
+            )
+            for k in evaluation.kpi_results
+        ],
+        "measurements": [
+            (m["id"], m["kpi_id"], m["value"], m["measured_at"])
+            for m in evaluation.inputs["measurements"]
+        ],
+    }
+
+
+def _state(gate_ids: list[int]) -> list[dict[str, Any]]:
+    """What the evaluations decided, without ids and times that differ between runs."""
+    out = []
+    for gate in (
+        Gate.objects.filter(pk__in=gate_ids).select_related("stage__project").order_by("pk")
+    ):
+        project = gate.stage.project
+        evaluation = GateEvaluation.objects.filter(gate=gate).order_by("-id").first()
+        assert evaluation is not None
+        out.append(
+            {
+                "gate": (gate.state, gate.round, gate.due_on),
+                "snapshot": (
+                    evaluation.round,
+                    evaluation.score,
+                    evaluation.outcome,
+                    evaluation.kpi_results,
+                    evaluation.inputs,
+                    evaluation.policy,
+                    evaluation.window_start,
+                    evaluation.cutoff,
+                ),
+                "decisions": list(
+                    GateDecision.objects.filter(gate=gate).values_list(
+                        "state", "kind", "automatic", "multiplier", "round"
+                    )
+                ),
+                "stages": list(
+                    project.stages.order_by("number").values_list(
+                        "number", "state", "started_on", "gate__due_on"
+                    )
+                ),
+                "tranches": list(
+                    Tranche.objects.filter(project=project)
+                    .order_by("stage__number", "side")
+                    .values_list("side", "state", "multiplier", "decision__kind")
+                ),
+                "project": (
+                    Project.objects.filter(pk=project.pk)
+                    .values_list("state", "current_stage__number")
+                    .get()
+                ),
+                "evaluations": GateEvaluation.objects.filter(gate=gate).count(),
+            }
+        )
+    return out
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(specs=st.lists(gate_specs, min_size=1, max_size=4))
+def test_a_batch_decides_what_each_gate_alone_decides(calls, specs):
+    with transaction.atomic():
+        ids = [_build(spec, calls) for spec in specs]
+        before = transaction.savepoint()
+        batched = gates_evaluate(gate_ids=ids, as_of=AS_OF, batch_size=3)
+        assert sorted(batched.evaluations) == sorted(ids)
+        for evaluation in batched.evaluations.values():
+            evaluation.refresh_from_db()
+            assert _as_recorded(evaluation) == _reference(evaluation)
+        together = _state(ids)
+        transaction.savepoint_rollback(before)
+
+        for gate_id in ids:
+            gate_evaluate(gate=Gate.objects.get(pk=gate_id), as_of=AS_OF)
+        alone = _state(ids)
+        transaction.set_rollback(True)
+
+    assert together == alone
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_batch_and_the_api_on_one_gate_store_one_snapshot_round_and_one_decision(
+    monkeypatch,
+):
+    monkeypatch.setattr(
+        "projects.services.tranches.tranche_enqueue_release", lambda tranche_id: None
+    )
+    staff = officer("JP")
+    call = CallFactory(auto_release_on_pass=True)
+    projects = [running_project(call=call) for _ in range(3)]
+    for project in projects:
+        _measure(project, "20")
+
+    for project in projects:
+        gate = _gate(project)
+
+        def work(index: int, gate: Gate = gate) -> object:
+            if index == 0:
+                return gates_evaluate(gate_ids=[gate.pk], as_of=AS_OF)
+            return gate_evaluate(gate=gate, actor=staff, as_of=AS_OF)  # the API's call
+
+        results, errors = run_at_once(work, threads=2)
+
+        assert errors[0] is None
+        assert errors[1] is None or (
+            isinstance(errors[1], Conflict) and errors[1].code == "already_decided"
+        )
+        assert GateEvaluation.objects.filter(gate=gate).count() == 1
+        assert GateEvaluation.objects.filter(gate=gate).values_list("round", flat=True).get() == 1
+        assert GateDecision.objects.filter(gate=gate).count() == 1
+        assert GateDecision.objects.get(gate=gate).state == DecisionState.COMPLETED
+        assert _gate(project).state == GateState.DECIDED
+        assert Tranche.objects.filter(project=project, state=TrancheState.DECIDED).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_batch_task_evaluates_its_gates_and_reports_the_rest(calls):
+    from projects.tasks import evaluate_gates_batch
+
+    due = running_project(call=calls["manual"])
+    later = running_project(call=calls["manual"], gate_days=(date(2026, 8, 1), date(2027, 1, 1)))
+
+    result = evaluate_gates_batch([_gate(due).pk, _gate(later).pk, 10**9], AS_OF.isoformat())
+
+    assert result == {
+        "evaluated": [_gate(due).pk],
+        "decided": [],
+        "skipped": {str(_gate(later).pk): "not_due", str(10**9): "locked"},
+        "failed": [],
+    }
+    assert evaluate_gates_batch.acks_late is True
