@@ -135,13 +135,14 @@ def run(scale: float, repeat: int) -> Row:
     assert response.status_code == 200, response.content[:300]
     decision = response.json()["decision"]
     connection.close()
-    seconds = max(3.0, 10.0 * min(1.0, scale * 3))
+    seconds = max(1.0, 10.0 * min(1.0, scale * 3))
     port = _free_port()
     server = start_server(port)
     project_rates, baseline_rates, refused = [], [], 0
     try:
-        load(port, "/bench/ping/", None, {}, 1.0)  # warm both workers
-        load(port, "/api/v1/licences/check/", body, headers, 1.0)
+        warm = min(1.0, seconds / 2)
+        load(port, "/bench/ping/", None, {}, warm)  # warm both workers
+        load(port, "/api/v1/licences/check/", body, headers, warm)
         for _ in range(repeat):
             rate, bad = load(port, "/api/v1/licences/check/", body, headers, seconds)
             project_rates.append(rate)

@@ -101,3 +101,51 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def n(scale: float, full: int, minimum: int = 1) -> int:
     return max(minimum, round(full * scale))
+
+
+def _child(fn, chunk, barrier, out) -> None:
+    import os
+    import traceback
+
+    from django.db import connections
+
+    code = 0
+    try:
+        barrier.wait()
+        begun = time.monotonic()
+        queries = fn(chunk)
+        out.put(("ok", begun, time.monotonic(), queries))
+    except BaseException:
+        out.put(("error", 0.0, 0.0, traceback.format_exc()))
+        code = 1
+    finally:
+        connections.close_all()
+        out.close()
+        out.join_thread()
+        os._exit(code)
+
+
+def parallel(fn: Callable[[Any], int], chunks: list[Any]) -> tuple[float, int]:
+    """Run ``fn(chunk)`` in one forked process per chunk, all released at once; returns the
+    wall time from the release to the last finish and the sum of what ``fn`` returned
+    (its query count). Each process opens its own database connection."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(chunks))
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(fn, c, barrier, out)) for c in chunks]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=3600) for _ in procs]
+    for p in procs:
+        p.join()
+    errors = [r[3] for r in results if r[0] == "error"]
+    if errors:
+        raise RuntimeError("a worker failed:\n" + errors[0])
+    begun = min(r[1] for r in results)
+    ended = max(r[2] for r in results)
+    return ended - begun, sum(r[3] for r in results)
