@@ -16,6 +16,11 @@ from django.core.management import call_command
 from django.db import connections
 
 WORK = settings.DATABASES["default"]["NAME"]
+if "bench" not in WORK:
+    raise RuntimeError(
+        f"refusing to create and drop database {WORK!r}: run with DJANGO_SETTINGS_MODULE="
+        "bench.settings (the benchmarks' databases have 'bench' in their name)"
+    )
 EMPTY = f"{WORK}_empty"
 SNAPSHOT = f"{WORK}_snap"
 

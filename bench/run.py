@@ -19,7 +19,9 @@ import traceback
 
 
 def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    # Always the bench settings: fundapp.testenv exports fundapp.settings, whose database
+    # is the development one, which the runner must never drop.
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     import django
 
     django.setup()
