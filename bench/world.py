@@ -407,8 +407,17 @@ def open_payables(org_ids: list[int], currency: str) -> None:
     _accounts([ledger_rules.account_code_org_payable(o, currency) for o in org_ids], currency)
 
 
-def commit_budgets(project_ids: list[int]) -> None:
-    """One award commitment per side and project, pool → committed, as the award posts it."""
+def commit_budgets(project_ids: list[int], batch: int = 500) -> None:
+    """One award commitment per side and project, pool → committed, as the award posts it.
+
+    Posted in database transactions of ``batch`` projects: each entry's trigger updates the
+    pool's balance row, and one transaction updating one row 100,000 times would walk an
+    ever longer chain of row versions."""
+    for start in range(0, len(project_ids), batch):
+        _commit_batch(project_ids[start : start + batch])
+
+
+def _commit_batch(project_ids: list[int]) -> None:
     with transaction.atomic():
         for side, currency, plan in (("JP", "JPY", JP_TRANCHES), ("KR", "KRW", KR_TRANCHES)):
             total = sum(plan)
