@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
 
-.PHONY: install run test lint typecheck pytest messages compilemessages browser-deps clean
+.PHONY: install run test lint typecheck pytest messages compilemessages browser-deps clean bench bench-quick
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ test: install browser-deps compilemessages lint typecheck pytest
 
 run: install
 	$(BIN)/python -m fundapp.runstack
+
+# §19 benchmarks on a database of their own (jkfund_bench, dropped afterwards); not part of
+# `make test`. BENCH_ARGS passes options, e.g. BENCH_ARGS="--only gates --repeat 5".
+bench: install
+	$(BIN)/python -m fundapp.testenv $(BIN)/python -m bench --scale 1.0 $(BENCH_ARGS)
+
+bench-quick: install
+	$(BIN)/python -m fundapp.testenv $(BIN)/python -m bench --scale 0.1 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -1,0 +1,1 @@
+"""Benchmarks of §19: each against a baseline measured side by side in the same run."""

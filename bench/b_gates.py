@@ -1,0 +1,138 @@
+"""1. Gate evaluation of every due gate: ``evaluate_gates --as-of`` (the beat task's path,
+snapshots, automatic decisions and releases included) against one SQL query computing the
+same per-KPI aggregates, achievements and scores. The database is restored from a snapshot
+before every run, so each run evaluates the same due gates."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+
+from django.core.management import call_command
+from django.db import connection
+
+from bench import db, world
+from bench.core import Row, counting, n, timed
+from projects.models import GateEvaluation
+
+FULL_GATES = 10_000
+KPIS = 5
+MEASUREMENTS = 20
+
+BASELINE_SQL = """
+WITH due AS (
+    SELECT g.id AS gate_id, s.id AS stage_id, s.started_on, g.due_on
+    FROM projects_gate g
+    JOIN projects_stage s ON s.id = g.stage_id
+    JOIN projects_project p ON p.id = s.project_id
+    WHERE g.due_on <= %(as_of)s AND g.state <> 'decided' AND p.state = 'active'
+      AND s.state IN ('active', 'extended', 'gate_pending') AND s.started_on IS NOT NULL
+), agg AS (
+    SELECT d.gate_id, k.id AS kpi_id, k.direction, k.baseline, k.target, k.weight,
+        CASE k.aggregation
+            WHEN 'latest' THEN (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC))[1]
+            WHEN 'max' THEN max(m.value)
+            WHEN 'min' THEN min(m.value)
+            WHEN 'sum' THEN sum(m.value)
+            WHEN 'mean' THEN avg(m.value)
+        END AS value
+    FROM due d
+    JOIN projects_kpi k ON k.stage_id = d.stage_id
+    LEFT JOIN projects_measurement m
+        ON m.kpi_id = k.id AND m.rejected_at IS NULL
+        AND m.measured_at >= (d.started_on::timestamp AT TIME ZONE 'Asia/Tokyo')
+        AND m.measured_at < ((d.due_on + 1)::timestamp AT TIME ZONE 'Asia/Tokyo')
+    GROUP BY d.gate_id, k.id
+), ach AS (
+    SELECT gate_id, kpi_id, value, weight,
+        CASE WHEN value IS NULL THEN 0 ELSE round(least(1.5, greatest(0,
+            CASE direction
+                WHEN 'higher_is_better' THEN (value - baseline) / (target - baseline)
+                ELSE (baseline - value) / (baseline - target)
+            END)), 4)
+        END AS achievement
+    FROM agg
+)
+SELECT gate_id, kpi_id, value, achievement, achievement >= 1 AS met,
+    round(sum(weight * achievement) OVER w / sum(weight) OVER w, 4) AS score
+FROM ach
+WINDOW w AS (PARTITION BY gate_id)
+"""
+
+
+def setup(scale: float, repeat: int) -> dict:
+    gates = n(scale, FULL_GATES, 10)
+    db.fresh()
+    base = world.make_base(jp_pool=10**13, kr_pool=10**14)
+    projects = world.make_projects(base, gates, kpis_per_stage=KPIS)
+    world.make_measurements(projects, MEASUREMENTS, officer=base.officer_jp)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    if repeat > 1:
+        db.snapshot()
+    return {"gates": gates}
+
+
+def baseline() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE_SQL, {"as_of": world.AS_OF})
+        return cursor.fetchall()
+
+
+def project() -> int:
+    with counting() as counter:
+        call_command("evaluate_gates", as_of=world.AS_OF.isoformat(), stdout=io.StringIO())
+    return counter.count
+
+
+def compare(rows: list[tuple]) -> list[str]:
+    """Every gate's stored score and achievements equal the SQL's."""
+    expected: dict[int, tuple[Decimal, dict[int, Decimal]]] = {}
+    for gate_id, kpi_id, _value, achievement, _met, score in rows:
+        expected.setdefault(gate_id, (score, {}))[1][kpi_id] = achievement
+    problems = []
+    seen = set()
+    for ev in GateEvaluation.objects.order_by("gate_id", "-id").only(
+        "gate_id", "score", "kpi_results"
+    ):
+        if ev.gate_id in seen:
+            continue
+        seen.add(ev.gate_id)
+        if ev.gate_id not in expected:
+            problems.append(f"gate {ev.gate_id} evaluated but not due in SQL")
+            continue
+        score, kpis = expected[ev.gate_id]
+        got = {r["kpi_id"]: Decimal(r["achievement"]) for r in ev.kpi_results}
+        if ev.score != score or got != kpis:
+            problems.append(f"gate {ev.gate_id}: score {ev.score} vs SQL {score}")
+    missing = set(expected) - seen
+    if missing:
+        problems.append(f"{len(missing)} due gates not evaluated")
+    return problems
+
+
+def run(scale: float, repeat: int) -> Row:
+    size = setup(scale, repeat)
+    project_times, baseline_times, queries = [], [], []
+    rows: list[tuple] = []
+    for i in range(repeat):
+        if i:
+            db.restore()
+        seconds, rows = timed(baseline)
+        baseline_times.append(seconds)
+        seconds, count = timed(project)
+        project_times.append(seconds)
+        queries.append(count)
+    problems = compare(rows)
+    gates = size["gates"]
+    per_gate = queries[-1] / gates
+    return Row(
+        name="Gate evaluation of every due gate (`evaluate_gates --as-of`)",
+        size=f"{gates:,} gates × {KPIS} KPIs × {MEASUREMENTS} measurements",
+        project=project_times,
+        baseline=baseline_times,
+        queries=f"{queries[-1]:,} ({per_gate:.1f} per gate)",
+        ok=not problems,
+        notes=problems[:5],
+        scale=scale,
+    )
