@@ -106,7 +106,10 @@ class AuditLink(models.Model):
         ordering = ["position"]
         verbose_name = _("audit chain link")
         verbose_name_plural = _("audit chain links")
-        triggers = [_append_only("audit_link_append_only"), refuse_truncate("audit_link_no_truncate")]
+        triggers = [
+            _append_only("audit_link_append_only"),
+            refuse_truncate("audit_link_no_truncate"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.position}: event #{self.event_id}"

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
+from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, NotFound
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account, TransactionKind
