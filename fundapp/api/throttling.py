@@ -1,8 +1,8 @@
 """Rate limits per API key and per signed-in person (§14): 429 with Retry-After.
 
-The count is one atomic ``INCR`` in Redis per request (with the window's expiry set in the
-same round trip), so a burst from many connections at once gets no more than the limit,
-and the cost of a request does not grow with the rate: DRF's stock throttle keeps a list of
+The count is one atomic ``INCR`` in Redis per request (the window's key created with its
+expiry in the same round trip), so a burst from many connections at once gets no more than
+the limit, and the cost of a request does not grow with the rate: DRF's stock throttle keeps a list of
 every request's time in the cache and reads, prunes and rewrites it on each call (neither
 atomic nor cheap at thousands of requests a minute).
 """
@@ -66,9 +66,11 @@ class ClientRateThrottle(SimpleRateThrottle):
         pipe = _redis_client(backend._cache._get_connection_pool(write=True)).pipeline(
             transaction=False
         )
+        # SET NX EX before INCR rather than EXPIRE NX after it: EXPIRE's NX option needs
+        # Redis 7, and the embedded server of ``make run`` is Redis 6.2.
+        pipe.set(counter, 0, ex=self.duration + 1, nx=True)
         pipe.incr(counter)
-        pipe.expire(counter, self.duration + 1, nx=True)
-        count, _expiry = pipe.execute()
+        _created, count = pipe.execute()
         return int(count) <= self.num_requests
 
     def wait(self):
