@@ -212,22 +212,9 @@ class TrancheFactory(factory.django.DjangoModelFactory):
     planned = 40_000_000
 
 
-def running_project(
-    *,
-    call: Call | None = None,
-    started_on: date = date(2026, 1, 5),
-    gate_days: tuple[date, ...] = (date(2026, 6, 30), date(2026, 12, 31)),
-    kpis: list[dict] | None = None,
-    pi: User | None = None,
-    tranches: bool = True,
-) -> Project:
-    """An active project whose first stage runs from ``started_on`` to its gate (due on
-    ``gate_days[0]``), later stages planned; both sides' organisations; a PI (``pi`` or a
-    new researcher); the first stage's ``kpis`` (field overrides, default one mandatory
-    ``latest`` KPI 10 → 20); a JP and a KR tranche planned for every stage after the first."""
-    call = call or CallFactory()
-    project = ProjectFactory(call=call, started_on=started_on)
-    jp, kr = jp_org(), kr_org()
+def add_leads(project: Project, jp: Organisation, kr: Organisation) -> None:
+    """The two lead organisations of a project's consortium, each side's budget in its
+    currency (JP 100,000,000 JPY, KR 1,000,000,000 KRW), JP listed first."""
     ProjectOrganisation.objects.create(
         project=project,
         organisation=jp,
@@ -246,6 +233,25 @@ def running_project(
         budget=1_000_000_000,
         order=1,
     )
+
+
+def running_project(
+    *,
+    call: Call | None = None,
+    started_on: date = date(2026, 1, 5),
+    gate_days: tuple[date, ...] = (date(2026, 6, 30), date(2026, 12, 31)),
+    kpis: list[dict] | None = None,
+    pi: User | None = None,
+    tranches: bool = True,
+) -> Project:
+    """An active project whose first stage runs from ``started_on`` to its gate (due on
+    ``gate_days[0]``), later stages planned; both sides' organisations; a PI (``pi`` or a
+    new researcher); the first stage's ``kpis`` (field overrides, default one mandatory
+    ``latest`` KPI 10 → 20); a JP and a KR tranche planned for every stage after the first."""
+    call = call or CallFactory()
+    project = ProjectFactory(call=call, started_on=started_on)
+    jp, kr = jp_org(), kr_org()
+    add_leads(project, jp, kr)
     person = pi or member_of(jp)
     ProjectPerson.objects.create(
         project=project, organisation=jp, user=person, role="pi", effort_percent=30

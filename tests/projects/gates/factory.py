@@ -18,7 +18,6 @@ from projects.models import (
     Measurement,
     MeasurementSource,
     Project,
-    ProjectOrganisation,
     ProjectPerson,
     Proposal,
     ProposalState,
@@ -26,7 +25,7 @@ from projects.models import (
     StageState,
 )
 from projects.rules.gates import GATE_TIMEZONE
-from tests.factories import CallFactory, UserFactory, jp_org, kr_org, member_of
+from tests.factories import CallFactory, UserFactory, add_leads, jp_org, kr_org, member_of
 
 _keys = itertools.count(1)
 
@@ -81,24 +80,7 @@ def build_project(
     project = Project.objects.create(
         proposal=proposal, call=call, title_en="Edge AI accelerators", started_on=started_on
     )
-    ProjectOrganisation.objects.create(
-        project=project,
-        organisation=jp,
-        role="lead_jp",
-        side="JP",
-        currency="JPY",
-        budget=100_000_000,
-        order=0,
-    )
-    ProjectOrganisation.objects.create(
-        project=project,
-        organisation=kr,
-        role="lead_kr",
-        side="KR",
-        currency="KRW",
-        budget=1_000_000_000,
-        order=1,
-    )
+    add_leads(project, jp, kr)
     for person, org in ((researcher, jp), (researcher_kr, kr)):
         ProjectPerson.objects.create(
             project=project, organisation=org, user=person, role="pi", effort_percent=30
