@@ -15,9 +15,11 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # Static files are collected at build time and served by WhiteNoise from var/static.
-# Attachments live in var/private (a volume in docker-compose.yml), outside the web root.
+# Attachments live in var/private (a volume in docker-compose.yml), outside the web root;
+# the audit checkpoint key in var/audit-key, its public half and log in var/audit (§12).
 RUN python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p var/private \
+    && mkdir -p var/private var/audit var/audit-key \
+    && chmod 0700 var/audit-key \
     && chown -R jkfund:jkfund var
 
 USER jkfund

@@ -142,17 +142,24 @@ def _seed_demo_once(env: dict[str, str], var_dir: Path, embedded_db: bool) -> bo
     return True
 
 
-def _start_children(env: dict[str, str], host: str, port: int, into: list[_Child]) -> None:
+def _commands(env: dict[str, str], host: str, port: int) -> dict[str, list[str]]:
+    """The children's command lines: web, worker and beat."""
     celery = [sys.executable, "-m", "celery", "-A", "fundapp"]
-    commands = {
+    return {
         "web": [sys.executable, "-m", "gunicorn", "fundapp.wsgi", "--bind", f"{host}:{port}"]
         + ["--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket"],
+        # One worker for both queues here; a deployment gives the checkpoint queue (and the
+        # signing key) to a worker of its own.
         "worker": [*celery, "worker", "-l", "info"]
+        + ["--queues", "celery," + env.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints")]
         + ["--concurrency", env.get("WORKER_CONCURRENCY", "2")],
         "beat": [*celery, "beat", "-l", "info"]
         + ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
     }
-    for name, command in commands.items():
+
+
+def _start_children(env: dict[str, str], host: str, port: int, into: list[_Child]) -> None:
+    for name, command in _commands(env, host, port).items():
         # Each child leads its own process group: we stop the whole tree (gunicorn workers,
         # the worker's pool) and decide the order, instead of the terminal's Ctrl-C.
         proc = subprocess.Popen(  # noqa: S603 - fixed commands

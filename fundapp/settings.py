@@ -207,6 +207,11 @@ AUDIT_CHECKPOINT_PUBLIC_KEY_FILE = Path(
 AUDIT_CHECKPOINT_LOG = Path(
     os.environ.get("AUDIT_CHECKPOINT_LOG", BASE_DIR / "var" / "audit" / "checkpoints.jsonl")
 )
+# The checkpoint task runs on a queue of its own, consumed in a deployment by the one worker
+# that mounts the private key (docker-compose.yml: ``checkpointer``); ``make run``'s worker
+# consumes both queues.
+AUDIT_CHECKPOINT_QUEUE = os.environ.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints")
+CELERY_TASK_ROUTES = {"fundapp.audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE}}
 
 # REST framework
 REST_FRAMEWORK = {

@@ -41,29 +41,43 @@ class CheckpointKeyError(Exception):
 
 
 def keygen(out_dir: Path) -> tuple[Path, Path]:
-    """Write a new key pair into ``out_dir``: the private key readable by its owner only.
+    """Write a new key pair into ``out_dir`` (``checkpoint.key`` and ``checkpoint.pub``)."""
+    return keygen_files(out_dir / PRIVATE_KEY_NAME, out_dir / PUBLIC_KEY_NAME)
 
-    Refuses to overwrite an existing private key (checkpoints signed with it would become
-    unverifiable if its public half were lost).
+
+def keygen_files(private_path: Path, public_path: Path) -> tuple[Path, Path]:
+    """Write a new key pair: the private key readable by its owner only.
+
+    A deployment keeps the private key on a volume only the checkpoint worker mounts, and
+    the public key where every process that verifies can read it. Refuses to overwrite an
+    existing private key (checkpoints signed with it would become unverifiable if its
+    public half were lost).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = out_dir / PRIVATE_KEY_NAME, out_dir / PUBLIC_KEY_NAME
+    private_path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     # O_EXCL with mode 0600 from the start: the key is never readable by others, not even
     # for an instant, and an existing key is never replaced.
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(private_pem)
-    public_path.write_bytes(public_pem)
+    write_public_key(key, public_path)
     return private_path, public_path
+
+
+def write_public_key(key: Ed25519PrivateKey, public_path: Path) -> Path:
+    """Write the public half of ``key`` (PEM) to ``public_path``."""
+    public_path.parent.mkdir(parents=True, exist_ok=True)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return public_path
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

@@ -115,3 +115,23 @@ def test_log_lines_are_one_json_object_each():
     text = Path(settings.AUDIT_CHECKPOINT_LOG).read_text()
     assert text.endswith("\n") and len(text.splitlines()) == 1
     assert set(json.loads(text)) >= {"number", "position", "chain_hash", "signature"}
+
+
+def test_keygen_puts_each_half_where_the_settings_point(settings, tmp_path):
+    """A deployment keeps the private key apart from the public key and the log (§12)."""
+    settings.AUDIT_CHECKPOINT_KEY_FILE = tmp_path / "secret" / "signing.key"
+    settings.AUDIT_CHECKPOINT_PUBLIC_KEY_FILE = tmp_path / "shared" / "signing.pub"
+
+    call_command("audit_keygen")
+
+    private = tmp_path / "secret" / "signing.key"
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert not (tmp_path / "secret" / "checkpoint.pub").exists()
+    first = load_public_key(tmp_path / "shared" / "signing.pub")
+    # The shared volume was recreated: --if-missing writes the public half again from the
+    # private key, and never a new pair.
+    (tmp_path / "shared" / "signing.pub").unlink()
+    call_command("audit_keygen", "--if-missing")
+    again = load_public_key(tmp_path / "shared" / "signing.pub")
+    assert again.public_bytes_raw() == first.public_bytes_raw()
+    assert private.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")

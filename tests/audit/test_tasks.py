@@ -76,3 +76,13 @@ def test_beat_seals_every_minute_and_checkpoints_every_hour():
 
     assert by_task["fundapp.audit.seal_chain"] == Every(minutes=1)
     assert by_task["fundapp.audit.checkpoint"] == Every(minutes=60)
+
+
+def test_checkpoints_go_to_their_own_queue_and_everything_else_to_the_default():
+    """Only the worker holding the signing key consumes the checkpoint queue (§12)."""
+    from fundapp.celery import app
+
+    router = app.amqp.router
+    assert router.route({}, "fundapp.audit.checkpoint")["queue"].name == "audit_checkpoints"
+    assert router.route({}, "fundapp.audit.seal_chain")["queue"].name == "celery"
+    assert router.route({}, "projects.release_tranche")["queue"].name == "celery"

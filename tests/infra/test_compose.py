@@ -11,7 +11,7 @@ from fundapp.dbroles import APP_ROLE, OWNER_ROLE
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO / "deploy" / "postgres-init" / "10-roles.sh"
-APP_SERVICES = ["web", "worker", "beat"]
+APP_SERVICES = ["web", "worker", "beat", "checkpointer"]
 REQUIRED_ENV = {
     "DATABASE_URL",
     "REDIS_URL",
@@ -156,3 +156,50 @@ def test_app_services_start_after_the_migration(services, name):
     assert services[name]["depends_on"]["migrate"] == {
         "condition": "service_completed_successfully"
     }
+
+
+def volume_mounts(service: dict) -> dict[str, str]:
+    """Container path → "volume" or "volume:ro" for each named volume the service mounts."""
+    mounts = {}
+    for item in service.get("volumes", []):
+        source, target, *mode = item.split(":")
+        mounts[target] = source + (":" + mode[0] if mode else "")
+    return mounts
+
+
+def test_only_the_checkpointer_holds_the_signing_key(services):
+    """§12: the app processes cannot read the checkpoint key back; one worker signs."""
+    checkpointer = services["checkpointer"]
+    key_file = environment(checkpointer)["AUDIT_CHECKPOINT_KEY_FILE"]
+    key_dir = str(Path(key_file).parent)
+    assert volume_mounts(checkpointer)[key_dir] == "audit-key"
+    assert "audit-key" in yaml.safe_load((REPO / "docker-compose.yml").read_text())["volumes"]
+    for name, service in services.items():
+        if name == "checkpointer":
+            continue
+        mounted = {source.split(":")[0] for source in volume_mounts(service).values()}
+        assert "audit-key" not in mounted, name
+        assert "AUDIT_CHECKPOINT_KEY_FILE" not in environment(service), name
+    # The public key and the log: written by the checkpointer, read-only elsewhere.
+    public = str(Path(environment(checkpointer)["AUDIT_CHECKPOINT_PUBLIC_KEY_FILE"]).parent)
+    assert volume_mounts(checkpointer)[public] == "audit-public"
+    for name in ("web", "worker", "beat"):
+        assert volume_mounts(services[name])[public] == "audit-public:ro", name
+        assert environment(services[name])["AUDIT_CHECKPOINT_LOG"].startswith(public + "/")
+
+
+def test_checkpoints_have_a_queue_only_the_checkpointer_consumes(services):
+    queue = environment(services["web"])["AUDIT_CHECKPOINT_QUEUE"]
+    signer = command(services["checkpointer"])
+    assert "audit_keygen --if-missing" in signer  # the key pair on its first start
+    assert re.search(rf"celery -A fundapp worker .*--queues {queue} --concurrency 1\b", signer)
+    worker = command(services["worker"])
+    queues = worker.split("--queues ", 1)[1].split()[0].split(",")
+    assert queues == ["celery"] and queue not in queues
+    assert "--queues" not in command(services["beat"])
+
+
+def test_dockerfile_creates_the_audit_directories_for_the_volumes():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "var/audit var/audit-key" in dockerfile
+    assert "chmod 0700 var/audit-key" in dockerfile

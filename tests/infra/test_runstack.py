@@ -28,3 +28,13 @@ def test_without_an_owner_url_migrate_uses_the_given_database_url(tmp_path: Path
         False,
         "postgres://me@db.example/jkfund",
     )
+
+
+def test_the_worker_consumes_the_checkpoint_queue_too():
+    """``make run`` has one worker: it signs checkpoints as well as everything else (§12)."""
+    worker = runstack._commands({}, "127.0.0.1", 8000)["worker"]
+    queues = worker[worker.index("--queues") + 1].split(",")
+
+    assert queues == ["celery", "audit_checkpoints"]
+    custom = runstack._commands({"AUDIT_CHECKPOINT_QUEUE": "signing"}, "127.0.0.1", 8000)
+    assert custom["worker"][custom["worker"].index("--queues") + 1] == "celery,signing"
