@@ -40,8 +40,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy fundapp projects ip_licensing
 
+# In parallel, one pytest-xdist worker per core (at most 4); each worker has a test database
+# and a Redis database of its own (fundapp/settings.py). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= auto
 pytest: install browser-deps
-	$(BIN)/python -m fundapp.testenv $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m fundapp.testenv $(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: install browser-deps compilemessages lint typecheck pytest
 

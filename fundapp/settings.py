@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
@@ -117,6 +118,25 @@ DATABASES["default"]["TEST"]["NAME"] = os.environ.get("DATABASE_TEST_NAME", "tes
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_url_of_test_worker(url: str, worker: str) -> str:
+    """``url`` moved to the Redis database ``N + 1`` after its own, for pytest-xdist's ``gwN``."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw")) + 1
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+# Parallel tests (pytest-xdist): every worker process empties its Redis database before each
+# test (tests/conftest.py), so each worker gets a database of its own for the cache, the
+# throttle counters, the broker and the results. The environment is rewritten once, so the
+# Celery workers and commands a test starts inherit the worker's database.
+_TEST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _TEST_WORKER and os.environ.get("JKFUND_REDIS_TEST_WORKER") != _TEST_WORKER:
+    REDIS_URL = redis_url_of_test_worker(REDIS_URL, _TEST_WORKER)
+    for _name in ("REDIS_URL", "CACHE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        os.environ[_name] = REDIS_URL
+    os.environ["JKFUND_REDIS_TEST_WORKER"] = _TEST_WORKER
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -109,6 +109,20 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language, whichever test the process ran before it.
+
+    A request through LocaleMiddleware leaves its language active in the thread; in a
+    parallel run the next test in that process is a different one each time.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """PBKDF2 costs ~0.2 s a person; tests that check login still use real hashing paths."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -22,8 +22,12 @@ def test_every_benchmark_runs_at_a_tiny_size(tmp_path):
     out = tmp_path / "bench.json"
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    # A database of its own beside the test database, so parallel runs never share one.
-    env["BENCH_DATABASE_NAME"] = os.environ.get("DATABASE_TEST_NAME", "test_jkfund") + "_bench"
+    # A database of its own beside the test database (of this xdist worker, if any), so
+    # parallel runs never share one.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    env["BENCH_DATABASE_NAME"] = "_".join(
+        filter(None, [os.environ.get("DATABASE_TEST_NAME", "test_jkfund"), worker, "bench"])
+    )
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--scale", "0.0008", "--repeat", "1", "--json", str(out)],
         cwd=ROOT,

@@ -13,7 +13,12 @@ from fundapp.celery import app as celery_app
 from projects.models import DecisionState, GateDecision, TrancheState
 from tests.projects.pages.world import build_world
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# One Chromium for a parallel run: every journey goes to the same xdist worker.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.django_db(transaction=True),
+]
 
 PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
 

@@ -10,7 +10,12 @@ from django.urls import reverse
 from tests.factories import member_of
 from tests.ip_licensing.api.world import make_licence, make_world
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# One Chromium for a parallel run: every journey goes to the same xdist worker.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.django_db(transaction=True),
+]
 
 PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
 

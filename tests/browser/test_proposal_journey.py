@@ -14,7 +14,12 @@ from projects.models import Endorsement, Proposal, ProposalState
 from tests.factories import CallFactory, ResearchAreaFactory, jp_org, kr_org, member_of
 from tests.projects.builders import MINIMAL_PDF
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+# One Chromium for a parallel run: every journey goes to the same xdist worker.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.django_db(transaction=True),
+]
 
 PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
 
