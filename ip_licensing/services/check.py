@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from django.db import connection
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import Organisation
 from fundapp.actors import Actor, is_fund_staff, organisation_ids
 from fundapp.errors import PayloadTooLarge, PermissionDenied, ValidationFailed
+from fundapp.prepared import prepared_cursor
 from ip_licensing import rules
 from ip_licensing.models import IPAsset, Licence, LicenceAsset, LicenceState
 
@@ -294,7 +294,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     pair_assets = [asset_id for asset_id, _licensee in pairs]
     pair_codes = [licensee if isinstance(licensee, str) else None for _a, licensee in pairs]
     pair_ids = [licensee if isinstance(licensee, int) else None for _a, licensee in pairs]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _LOAD_SQL,
             {
