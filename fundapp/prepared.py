@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -52,10 +52,12 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
         raw = _PreparingCursor(connection.connection)
+    # django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.
+    driver_cursor = cast(Any, raw)
     cursor = (
-        connection.make_debug_cursor(raw)
+        connection.make_debug_cursor(driver_cursor)
         if connection.queries_logged
-        else connection.make_cursor(raw)
+        else connection.make_cursor(driver_cursor)
     )
     with cursor:
         yield cursor
