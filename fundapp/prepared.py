@@ -30,6 +30,7 @@ from typing import Any, cast
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresDebugCursor
 from django.db.backends.utils import CursorWrapper
 
 
@@ -40,6 +41,20 @@ class _PreparingCursor(psycopg.Cursor[Any]):
         return super().execute(
             query, params, prepare=True if prepare is None else prepare, binary=binary
         )
+
+
+class _DebugCursor(PostgresDebugCursor):
+    """Logs a statement with its values bound in, as Django logs its own cursors'.
+
+    Django's debug cursor asks the driver for the text it sent, which a prepared
+    statement's execution does not have; the text is composed here instead (only when
+    queries are logged: tests, ``DEBUG``).
+    """
+
+    def execute(self, sql, params=None):
+        logged = sql if params is None else self.db.ops.compose_sql(sql, params)
+        with self.debug_sql(logged):
+            return CursorWrapper.execute(self, sql, params)
 
 
 @contextmanager
@@ -55,7 +70,7 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     # django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.
     driver_cursor = cast(Any, raw)
     cursor = (
-        connection.make_debug_cursor(driver_cursor)
+        _DebugCursor(driver_cursor, connection)
         if connection.queries_logged
         else connection.make_cursor(driver_cursor)
     )

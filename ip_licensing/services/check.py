@@ -280,7 +280,9 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     licences of exactly the (asset, licensee) pairs asked about.
 
     Each list of values is one array parameter, so a thousand checks cost no more to send
-    than one; the pairs are joined row by row (``unnest``) and each is one probe of
+    than one, and the text of the statement never changes: it is a prepared statement
+    (``fundapp.prepared``), parsed and planned once per connection rather than on every
+    check, where planning it cost several times executing it. The pairs are joined row by row (``unnest``) and each is one probe of
     ``licence_asset_lookup_idx`` and the licence's primary key, never a hash of every
     link in the table. A licence of several assets gives one ``LicenceTerms`` per asset
     (as the rules want). Licences are read before the caller's right to ask is judged,
