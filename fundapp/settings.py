@@ -113,6 +113,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The hottest reads (fundapp.prepared) are prepared statements; Django's own cursors never
+# are. "none" turns them back into plain statements (behind a transaction-pooling proxy).
+_prepare_threshold = os.environ.get("DATABASE_PREPARE_THRESHOLD", "1").strip().lower()
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+    None if _prepare_threshold in ("", "none") else int(_prepare_threshold)
+)
+# Only prepared statements have a plan cache: plan them once, not on every execution.
+DATABASES["default"]["OPTIONS"].setdefault("options", "-c plan_cache_mode=force_generic_plan")
 DATABASES["default"].setdefault("TEST", {})
 DATABASES["default"]["TEST"]["NAME"] = os.environ.get("DATABASE_TEST_NAME", "test_jkfund")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

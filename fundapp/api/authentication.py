@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from fundapp.accounts.models import API_KEY_PREFIX, ApiKey, Organisation
+from fundapp.prepared import prepared_cursor
 
 
 def parse_key(raw: str) -> tuple[str, str] | None:
@@ -63,9 +63,11 @@ def find_key(key_id: str) -> ApiKey | None:
 
     Every API request runs this first, so it is plain SQL over the two tables: the same
     rows ``select_related("organisation")`` would read, without building the query anew
-    each time (which costs more than PostgreSQL's answer).
+    each time (which costs more than PostgreSQL's answer), and a prepared statement, so
+    PostgreSQL does not parse and plan it anew either. The row is read on every request:
+    a revoked or expired key stops working at once.
     """
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_FIND_KEY_SQL, [key_id])
         row = cursor.fetchone()
     if row is None:

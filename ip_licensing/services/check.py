@@ -31,13 +31,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
-from django.db import connection
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import Organisation
 from fundapp.actors import Actor, is_fund_staff, organisation_ids
 from fundapp.errors import PayloadTooLarge, PermissionDenied, ValidationFailed
+from fundapp.prepared import prepared_cursor
 from ip_licensing import rules
 from ip_licensing.models import IPAsset, Licence, LicenceAsset, LicenceState
 
@@ -280,7 +280,9 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     licences of exactly the (asset, licensee) pairs asked about.
 
     Each list of values is one array parameter, so a thousand checks cost no more to send
-    than one; the pairs are joined row by row (``unnest``) and each is one probe of
+    than one, and the text of the statement never changes: it is a prepared statement
+    (``fundapp.prepared``), parsed and planned once per connection rather than on every
+    check, where planning it cost several times executing it. The pairs are joined row by row (``unnest``) and each is one probe of
     ``licence_asset_lookup_idx`` and the licence's primary key, never a hash of every
     link in the table. A licence of several assets gives one ``LicenceTerms`` per asset
     (as the rules want). Licences are read before the caller's right to ask is judged,
@@ -294,7 +296,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     pair_assets = [asset_id for asset_id, _licensee in pairs]
     pair_codes = [licensee if isinstance(licensee, str) else None for _a, licensee in pairs]
     pair_ids = [licensee if isinstance(licensee, int) else None for _a, licensee in pairs]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _LOAD_SQL,
             {

@@ -451,3 +451,43 @@ def test_the_key_is_stamped_as_used_at_most_once_a_minute(world, active):
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=stamped - timedelta(seconds=61))
     _post_counting(client, headers, ask_body(world))
     assert ApiKey.objects.get(pk=key.pk).last_used_at > stamped
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_the_key_lookup_and_the_load_are_prepared_once_per_connection(world, active):
+    """PostgreSQL parses and plans the two statements of a check once per connection, not
+    on every request; they are still counted as queries."""
+    client, headers = _bearer_client(world.licensee)
+    _post_counting(client, headers, ask_body(world))
+    prepared = _prepared_statements()
+
+    queries, result = _post_counting(client, headers, ask_body(world))
+
+    assert result["decision"] == "allow"
+    assert queries == 2
+    assert any("FROM accounts_apikey" in statement for statement in prepared)
+    assert any("unnest(" in statement for statement in prepared)
+    assert _prepared_statements() == prepared  # reused, not prepared again
+
+
+@pytest.mark.parametrize("change", ["revoked_at", "expires_at"])
+def test_a_revoked_or_expired_key_stops_working_on_the_next_request(world, active, change):
+    """The prepared key lookup reads the row on every request: nothing is cached."""
+    client, headers = _bearer_client(world.licensee)
+    _post_counting(client, headers, ask_body(world))
+    _post_counting(client, headers, ask_body(world))
+
+    ApiKey.objects.filter(organisation=world.licensee, name="partner system").update(
+        **{change: datetime.now(UTC) - timedelta(seconds=1)}
+    )
+    response = client.post(
+        URL, json.dumps(ask_body(world)), content_type="application/json", **headers
+    )
+
+    assert response.status_code == 401
+    assert response["Content-Type"].startswith("application/problem+json")

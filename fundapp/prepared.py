@@ -1,0 +1,78 @@
+"""Statements PostgreSQL parses and plans once per connection, for the hottest read paths.
+
+Django sends every statement with its values bound on the client (psycopg's
+``ClientCursor``), so PostgreSQL parses, analyses and plans it anew each time. For a query
+every API request runs (the API key's lookup) or one as involved as the licence check's
+(CTEs, a union, a lateral join), that work costs several times the execution itself.
+:func:`prepared_cursor` gives a cursor that binds on the server instead: psycopg prepares a
+statement the first time it is sent on a connection and from then on sends only its values,
+and PostgreSQL reuses the parsed statement (and, once it has seen that a generic plan is as
+good as the custom ones, the plan).
+
+The cursor is Django's own wrapper around it, so the statements are counted, logged and
+passed through ``execute_wrapper`` like any other, and database errors are Django's. The
+connection's health check and thread checks run as for ``connection.cursor()``.
+
+Preparing needs psycopg's ``prepare_threshold`` to be a number (Django leaves it ``None``;
+the settings set it from ``DATABASE_PREPARE_THRESHOLD``). It only ever applies to these
+cursors: Django's own bind on the client and are never prepared. Prepared statements live on
+one server connection, so behind a transaction-pooling proxy (PgBouncer before 1.21 in
+``transaction`` mode) set ``DATABASE_PREPARE_THRESHOLD=none``, which turns this back into
+plain statements. Only plain SQL with ``%(name)s`` or ``%s`` placeholders whose values
+psycopg can bind on the server belongs here (every array is cast in the SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
+
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresDebugCursor
+from django.db.backends.utils import CursorWrapper
+
+
+class _PreparingCursor(psycopg.Cursor[Any]):
+    """Binds on the server and asks for every statement to be prepared."""
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
+        return super().execute(
+            query, params, prepare=True if prepare is None else prepare, binary=binary
+        )
+
+
+class _DebugCursor(PostgresDebugCursor):
+    """Logs a statement with its values bound in, as Django logs its own cursors'.
+
+    Django's debug cursor asks the driver for the text it sent, which a prepared
+    statement's execution does not have; the text is composed here instead (only when
+    queries are logged: tests, ``DEBUG``).
+    """
+
+    def execute(self, sql, params=None):
+        logged = sql if params is None else self.db.ops.compose_sql(sql, params)
+        with self.debug_sql(logged):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@contextmanager
+def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
+    """A cursor of the ``using`` connection whose statements bind on the server (see the
+    module docstring); closed on leaving the block."""
+    connection = connections[using]
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = _PreparingCursor(connection.connection)
+    # django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.
+    driver_cursor = cast(Any, raw)
+    cursor = (
+        _DebugCursor(driver_cursor, connection)
+        if connection.queries_logged
+        else connection.make_cursor(driver_cursor)
+    )
+    with cursor:
+        yield cursor
