@@ -60,8 +60,8 @@ _COLUMNS = (
     "object_id, before, after, request_id, client_address"
 )
 _ROW = (
-    "%s::timestamptz, %s::bigint, %s::bigint, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, "
-    "%s::inet, %s, %s"
+    "%s::timestamptz, %s::bigint, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
+    "%s::jsonb, %s::jsonb, %s::text, %s::inet, %s::text, %s::text"
 )
 _VALUES = ", ".join(f"v.{column.strip()}" for column in _COLUMNS.split(","))
 _HASH = "encode(sha256(convert_to(v.json_head || n.id::text || v.json_tail, 'UTF8')), 'hex')"
@@ -76,7 +76,7 @@ RETURNING id, hash
 # entries' order.
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
-    SELECT {_NEXTVAL} AS id FROM generate_series(1, %s)
+    SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
 ), numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ids
 )
@@ -168,7 +168,9 @@ def _append_sql(events: Sequence[AuditEvent]) -> tuple[str, list[Any]]:
             json_tail,
         )
     if several:
-        return _APPEND_MANY_SQL.format(rows=", ".join([f"(%s, {_ROW})"] * len(events))), params
+        return _APPEND_MANY_SQL.format(
+            rows=", ".join([f"(%s::bigint, {_ROW})"] * len(events))
+        ), params
     return _APPEND_ONE_SQL, params
 
 

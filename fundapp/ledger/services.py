@@ -482,7 +482,7 @@ def ledger_post_parts(
         Part(
             "ledger_opened",
             f"""INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
-            SELECT wanted.code, %s, wanted.kind, wanted.name, 0
+            SELECT wanted.code, %s::text, wanted.kind, wanted.name, 0
               FROM unnest(%s::text[], %s::text[], %s::text[]) AS wanted(code, kind, name)
              WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
              ORDER BY wanted.code
@@ -493,7 +493,7 @@ def ledger_post_parts(
         Part(
             "ledger_transaction",
             f"""INSERT INTO {_TRANSACTION_TABLE} (id, kind, currency, reference, memo)
-            VALUES (%s, %s, %s, %s, %s)
+            VALUES (%s::bigint, %s::text, %s::text, %s::text, %s::text)
             ON CONFLICT DO NOTHING
             RETURNING id, created_at""",  # noqa: S608
             [transaction_id, posting.kind, currency, posting.reference, posting.memo],
@@ -502,7 +502,7 @@ def ledger_post_parts(
         Part(
             "ledger_entries",
             f"""INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, currency, amount)
-            SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, %s, leg.amount
+            SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, %s::text, leg.amount
               FROM ledger_transaction posted
              CROSS JOIN unnest(%s::text[], %s::bigint[]) AS leg(code, amount)
               LEFT JOIN ledger_opened opened ON opened.code = leg.code

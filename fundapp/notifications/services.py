@@ -10,6 +10,8 @@ task enqueues it again (§16).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -220,9 +222,8 @@ class NotifyParts:
 
     def notified(self, results: dict[str, Any]) -> list[int]:
         rows = results.get("notifications") or []
-        pending = [pk for pk, state in rows if state == EmailState.PENDING]
-        if pending:
-            transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
+        if any(state == EmailState.PENDING for _pk, state in rows):
+            _sweep_after_commit()
         return [pk for pk, _state in rows]
 
 
@@ -235,11 +236,15 @@ def notify_parts(
     url: str = "",
     email: bool = True,
 ) -> NotifyParts | None:
-    """``notify`` as a part of the caller's one statement, for a hot path (§19), with the
-    same guarantees: one row per distinct recipient, rendered in their language, written
-    (and rolled back) with the caller's statement; e-mails enqueued only after commit, for
-    active people with an address. ``None`` when there is no one to tell. Recipients are
-    plain values (``Recipient``), so no ``User`` is loaded or instantiated.
+    """``notify`` as a part of the caller's one statement, for a hot path (§19).
+
+    The same rows as ``notify``: one per distinct recipient, rendered in their language,
+    written (and rolled back) with the caller's statement; e-mail requested for active
+    people with an address. Recipients are plain values (``Recipient``), so no ``User`` is
+    loaded or instantiated. ``None`` when there is no one to tell. E-mails go out after
+    commit through the sender of every pending e-mail, enqueued at most once a second per
+    process (``EMAIL_SWEEP_DELAY_SECONDS``) rather than once per transaction; a lost
+    message leaves the rows pending for the reconciler, as with ``notify``.
     """
     if kind not in NotificationKind.values:
         raise ValueError(f"unknown notification kind: {kind!r}")
@@ -266,7 +271,8 @@ def notify_parts(
             "notifications",
             f"""INSERT INTO {table}
                 (user_id, kind, title, body, url, created_at, read_at, email_state, emailed_at)
-            SELECT one.user_id, %s, one.title, one.body, %s, %s, NULL, one.email_state, NULL
+            SELECT one.user_id, %s::text, one.title, one.body, %s::text, %s::timestamptz, NULL,
+                   one.email_state, NULL
               FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
                    AS one(user_id, title, body, email_state)
             RETURNING id, email_state""",  # noqa: S608 (table name from the model)
@@ -275,6 +281,37 @@ def notify_parts(
             "FROM notifications)",
         )
     )
+
+
+# ``notify_parts`` does not enqueue one message per transaction: after commit it enqueues
+# the sender of every pending e-mail at most once per window per process, to run when the
+# window ends. A commit the window skips happened before that run starts, so the run finds
+# its rows pending. The reconciler still catches what a lost message leaves.
+EMAIL_SWEEP_DELAY_SECONDS = 1.0
+_sweep_window_lock = threading.Lock()
+_sweep_enqueued_until = 0.0
+
+
+def _sweep_after_commit() -> None:
+    conn = transaction.get_connection()
+    if conn.in_atomic_block and any(
+        func is _enqueue_sweep for _sids, func, _robust in conn.run_on_commit
+    ):
+        return
+    # robust: a broker outage must not turn the committed change into an error.
+    transaction.on_commit(_enqueue_sweep, robust=True)
+
+
+def _enqueue_sweep() -> None:
+    global _sweep_enqueued_until
+    now = time.monotonic()
+    with _sweep_window_lock:
+        if now < _sweep_enqueued_until:
+            return
+        _sweep_enqueued_until = now + EMAIL_SWEEP_DELAY_SECONDS
+    from .tasks import send_pending_notification_emails
+
+    send_pending_notification_emails.apply_async(countdown=EMAIL_SWEEP_DELAY_SECONDS)
 
 
 def _enqueue_emails(notification_ids: list[int]) -> None:

@@ -33,7 +33,7 @@ from fundapp.ledger.services import (
     ledger_post_parts,
 )
 from fundapp.money import format_amount
-from fundapp.statements import Part, insert_part, statement_run
+from fundapp.statements import Part, execute_prepared, insert_part, statement_run
 from projects.models import (
     Disbursement,
     DisbursementState,
@@ -215,12 +215,12 @@ _PROJECT_FIELDS = ["id", "state", "title_en", "title_ja", "title_ko"]
 _RELEASE_READ_SQL = f"""
 WITH locked_project AS MATERIALIZED (
     SELECT p.id, p.state, p.title_en, p.title_ja, p.title_ko FROM {_table(Project)} p
-     WHERE p.id = (SELECT t.project_id FROM {_table(Tranche)} t WHERE t.id = %(tranche)s)
+     WHERE p.id = (SELECT t.project_id FROM {_table(Tranche)} t WHERE t.id = %s::bigint)
        FOR NO KEY UPDATE
 ), locked_tranche AS MATERIALIZED (
     SELECT {", ".join(f"t.{connection.ops.quote_name(a)}" for a in _TRANCHE_FIELDS)}
       FROM {_table(Tranche)} t
-     WHERE t.id = %(tranche)s AND t.project_id = (SELECT id FROM locked_project)
+     WHERE t.id = %s::bigint AND t.project_id = (SELECT id FROM locked_project)
        FOR UPDATE
 )
 SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
@@ -238,8 +238,8 @@ SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
                 WHERE pp.project_id = t.project_id AND pp.role = 'pi'
                UNION
                SELECT f.id FROM {_table(User)} f
-                WHERE f.role = %(finance)s AND f.side = t.side)),
-       CASE WHEN t.state = %(decided)s AND p.state <> %(suspended)s
+                WHERE f.role = %s::text AND f.side = t.side)),
+       CASE WHEN t.state = %s::text AND p.state <> %s::text
             THEN {NEXT_TRANSACTION_ID_SQL} END
   FROM locked_tranche t
  CROSS JOIN locked_project p
@@ -278,17 +278,16 @@ def tranche_release(*, tranche_id: int) -> Tranche:
     row locks above, the unique reference, and the ledger's triggers and constraints.
     """
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _RELEASE_READ_SQL,
-                {
-                    "tranche": tranche_id,
-                    "finance": Role.FINANCE_OFFICER,
-                    "decided": TrancheState.DECIDED,
-                    "suspended": ProjectState.SUSPENDED,
-                },
-            )
-            row = cursor.fetchone()
+        row = execute_prepared(
+            _RELEASE_READ_SQL,
+            [
+                tranche_id,
+                tranche_id,
+                str(Role.FINANCE_OFFICER),
+                str(TrancheState.DECIDED),
+                str(ProjectState.SUSPENDED),
+            ],
+        )
         if row is None:
             raise NotFound(_("No such tranche."))
         fields = len(_TRANCHE_FIELDS)
@@ -426,10 +425,11 @@ def _release(
         Part(
             "tranche_released",
             f"""UPDATE {_table(Tranche)}
-                   SET state = %s, released = %s, from_reserve = %s, returned_to_pool = %s,
-                       released_at = %s, ledger_transaction_id = posted.id
+                   SET state = %s::text, released = %s::bigint, from_reserve = %s::bigint,
+                       returned_to_pool = %s::bigint, released_at = %s::timestamptz,
+                       ledger_transaction_id = posted.id
                   FROM ledger_transaction posted
-                 WHERE {_table(Tranche)}.id = %s
+                 WHERE {_table(Tranche)}.id = %s::bigint
              RETURNING 1""",  # noqa: S608 (table name from the model, values as parameters)
             [
                 tranche.state,
