@@ -174,9 +174,13 @@ def _append_sql(events: Sequence[AuditEvent]) -> tuple[str, list[Any]]:
     return _APPEND_ONE_SQL, params
 
 
-def _appended(events: Sequence[AuditEvent], returned: Sequence[Sequence[Any]]) -> None:
+def _appended(
+    events: Sequence[AuditEvent], returned: Sequence[tuple[int, str]] | list[list[Any]]
+) -> None:
     """Set the ids and hashes the database gave the events (ids ascend in their order)."""
-    for event, (event_id, event_hash) in zip(events, sorted(returned), strict=True):
+    for event, (event_id, event_hash) in zip(
+        events, sorted(tuple(pair) for pair in returned), strict=True
+    ):
         event.id, event.hash = event_id, event_hash
         event._state.adding = False  # as if saved: the row exists
 
