@@ -21,6 +21,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from fundapp.statements import Part
+
 from .context import RequestContext, current_request_context
 from .hashing import GENESIS_HASH, canonical_payload, canonical_payload_around_id, compute_hash
 from .models import AuditEvent
@@ -29,9 +31,11 @@ from .verification import ChainReport, verify_chain
 __all__ = [
     "GENESIS_HASH",
     "AuditEntry",
+    "AuditParts",
     "ChainReport",
     "audit_record",
     "audit_record_many",
+    "audit_record_many_parts",
     "canonical_payload",
     "compute_hash",
     "history_for",
@@ -56,8 +60,8 @@ _COLUMNS = (
     "object_id, before, after, request_id, client_address"
 )
 _ROW = (
-    "%s::timestamptz, %s::bigint, %s::bigint, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, "
-    "%s::inet, %s, %s"
+    "%s::timestamptz, %s::bigint, %s::bigint, %s::text, %s::text, %s::text, %s::text, "
+    "%s::jsonb, %s::jsonb, %s::text, %s::inet, %s::text, %s::text"
 )
 _VALUES = ", ".join(f"v.{column.strip()}" for column in _COLUMNS.split(","))
 _HASH = "encode(sha256(convert_to(v.json_head || n.id::text || v.json_tail, 'UTF8')), 'hex')"
@@ -72,7 +76,7 @@ RETURNING id, hash
 # entries' order.
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
-    SELECT {_NEXTVAL} AS id FROM generate_series(1, %s)
+    SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
 ), numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ids
 )
@@ -140,8 +144,8 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _append(events: Sequence[AuditEvent]) -> None:
-    """Insert the events in one statement; set the ids and hashes the database gave them."""
+def _append_sql(events: Sequence[AuditEvent]) -> tuple[str, list[Any]]:
+    """The statement appending ``events`` (``RETURNING id, hash``) and its parameters."""
     several = len(events) > 1
     params: list[Any] = [len(events)] if several else []
     for ord_, event in enumerate(events, start=1):
@@ -164,15 +168,29 @@ def _append(events: Sequence[AuditEvent]) -> None:
             json_tail,
         )
     if several:
-        sql = _APPEND_MANY_SQL.format(rows=", ".join([f"(%s, {_ROW})"] * len(events)))
-    else:
-        sql = _APPEND_ONE_SQL
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = sorted(cursor.fetchall())
-    for event, (event_id, event_hash) in zip(events, returned, strict=True):
+        return _APPEND_MANY_SQL.format(
+            rows=", ".join([f"(%s::bigint, {_ROW})"] * len(events))
+        ), params
+    return _APPEND_ONE_SQL, params
+
+
+def _appended(
+    events: Sequence[AuditEvent], returned: Sequence[tuple[int, str]] | list[list[Any]]
+) -> None:
+    """Set the ids and hashes the database gave the events (ids ascend in their order)."""
+    for event, (event_id, event_hash) in zip(
+        events, sorted(tuple(pair) for pair in returned), strict=True
+    ):
         event.id, event.hash = event_id, event_hash
         event._state.adding = False  # as if saved: the row exists
+
+
+def _append(events: Sequence[AuditEvent]) -> None:
+    """Insert the events in one statement; set the ids and hashes the database gave them."""
+    sql, params = _append_sql(events)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        _appended(events, cursor.fetchall())
 
 
 def audit_record(
@@ -215,6 +233,39 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     _append(events)
     _seal_after_commit()
     return events
+
+
+@dataclass(frozen=True)
+class AuditParts:
+    """Events to append as one part (``audit_events``) of a caller's combined statement
+    (``fundapp.statements``); ``appended(results)`` then sets their ids and hashes."""
+
+    events: list[AuditEvent]
+    part: Part
+
+    def appended(self, results: dict[str, Any]) -> list[AuditEvent]:
+        _appended(self.events, results["audit_events"] or [])
+        return self.events
+
+
+def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
+    """``audit_record_many`` as a part of the caller's one statement, with the same
+    guarantees (ids ascend in the order given; each event hashes its own content with its
+    id; the sealer is enqueued after commit). The part is ``audit_events``."""
+    if not entries:
+        raise ValueError("audit_record_many_parts needs at least one entry")
+    now = timezone.now()
+    ctx = current_request_context()
+    events = [_new_event(entry, now=now, ctx=ctx) for entry in entries]
+    sql, params = _append_sql(events)
+    _seal_after_commit()
+    part = Part(
+        "audit_events",
+        sql,  # the appending statement itself (its own WITH nests inside the part)
+        params,
+        result="(SELECT json_agg(json_build_array(id, hash)) FROM audit_events)",
+    )
+    return AuditParts(events, part)
 
 
 def _seal_after_commit() -> None:

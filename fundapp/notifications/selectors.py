@@ -48,12 +48,14 @@ def get_notification_for_actor(actor: Any, pk: object) -> Notification:
         raise NotFound() from None
 
 
-def notification_ids_awaiting_email(*, now: datetime, limit: int = 1000) -> list[int]:
+def notification_ids_awaiting_email(
+    *, now: datetime, limit: int = 1000, grace: timedelta = EMAIL_GRACE
+) -> list[int]:
     """Pending e-mails past the grace period and inside the retry window, oldest first."""
     return list(
         Notification.objects.filter(
             email_state=EmailState.PENDING,
-            created_at__lte=now - EMAIL_GRACE,
+            created_at__lte=now - grace,
             created_at__gt=now - EMAIL_RETRY_WINDOW,
         )
         .order_by("created_at", "id")

@@ -7,12 +7,13 @@ still to send, so redelivery (``acks_late``) and several workers at once are har
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.utils import timezone
 
 from .selectors import notification_ids_awaiting_email
-from .services import notification_emails_expire, notification_emails_send
+from .services import EmailReport, notification_emails_expire, notification_emails_send
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,21 @@ def send_notification_emails(self, notification_ids: list[int]) -> dict[str, lis
         raise self.retry(
             kwargs={"notification_ids": report.failed}, countdown=60 * 2**self.request.retries
         )
+    return report.as_dict()
+
+
+@shared_task(name="notifications.send_pending_notification_emails", acks_late=True)
+def send_pending_notification_emails() -> dict[str, list[int]]:
+    """Send every pending e-mail (``notify_parts`` enqueues this at most once a second per
+    process, after commit). Rows another sender holds are skipped; what fails stays pending
+    for the reconciler."""
+    ids = notification_ids_awaiting_email(now=timezone.now(), limit=10_000, grace=timedelta(0))
+    report = EmailReport()
+    for start in range(0, len(ids), ENQUEUE_BATCH):
+        part = notification_emails_send(notification_ids=ids[start : start + ENQUEUE_BATCH])
+        report.sent += part.sent
+        report.skipped += part.skipped
+        report.failed += part.failed
     return report.as_dict()
 
 

@@ -34,9 +34,14 @@ def _notify_function(name: str = "notify") -> Any:
 
 def project_url(project: Project) -> str:
     """The project's page, or "" while the browser UI does not name one."""
+    return project_url_of(project.pk)
+
+
+def project_url_of(project_id: int) -> str:
+    """``project_url`` by the project's id."""
     for name in ("projects:project_detail", "projects:project"):
         try:
-            return reverse(name, args=[project.pk])
+            return reverse(name, args=[project_id])
         except NoReverseMatch:
             continue
     return ""
@@ -114,6 +119,31 @@ def notify_people(
     if notify is None or not unique:
         return
     notify(users=unique, kind=kind, title=title, body=body, url=url)
+
+
+def notify_people_parts(
+    *,
+    recipients: Iterable[tuple[int, str, bool, str]],
+    kind: str,
+    title: Text,
+    body: Text = "",
+    url: str = "",
+) -> Any:
+    """``notify_people`` as a part of the caller's one statement (``fundapp.statements``):
+    the notifications app's ``NotifyParts``, or ``None`` when it is not installed or there
+    is no one to tell. ``recipients`` are ``(user id, preferred language, active, e-mail)``.
+    """
+    notify_parts = _notify_function("notify_parts")
+    recipient = _notify_function("Recipient")
+    if notify_parts is None or recipient is None:
+        return None
+    return notify_parts(
+        recipients=[recipient(*values) for values in recipients],
+        kind=kind,
+        title=title,
+        body=body,
+        url=url,
+    )
 
 
 @dataclass(frozen=True)
