@@ -328,12 +328,27 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
         return max(values)
     if aggregation == MIN:
         return min(values)
+    if aggregation == SUM:
+        return _total(values)
+    return mean(values)
+
+
+def _total(values: Sequence[Decimal]) -> Decimal:
     total = Decimal(0)
     for value in values:
         total = _MEAN_CONTEXT.add(total, value)
-    if aggregation == SUM:
-        return total
-    return _MEAN_CONTEXT.divide(total, Decimal(len(values)))
+    return total
+
+
+def mean(values: Sequence[Decimal]) -> Decimal:
+    """The ``mean`` aggregation of one or more values, to 28 significant digits.
+
+    Its result is its own mean (``mean([mean(v)]) == mean(v)``), so a caller that has the
+    values may pass the mean as the KPI's one point.
+    """
+    if not values:
+        raise ValueError("the mean of no values")
+    return _MEAN_CONTEXT.divide(_total(values), Decimal(len(values)))
 
 
 def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:

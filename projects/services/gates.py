@@ -139,22 +139,23 @@ def _refusal(
     return None
 
 
-def _kpi_spec(kpi: KPI) -> rules.KpiSpec:
-    return rules.KpiSpec(
-        kpi_id=kpi.pk,
-        code=kpi.code,
-        direction=kpi.direction,
-        baseline=kpi.baseline,
-        target=kpi.target,
-        weight=kpi.weight,
-        mandatory=kpi.mandatory,
-        aggregation=kpi.aggregation,
-    )
+# The KPI columns the evaluation reads, in ``rules.KpiSpec``'s order after the stage id.
+_KPI_COLUMNS = (
+    "stage_id",
+    "id",
+    "code",
+    "direction",
+    "baseline",
+    "target",
+    "weight",
+    "mandatory",
+    "aggregation",
+)
 
 
-def _kpi_input(kpi: KPI) -> dict[str, Any]:
+def _kpi_input(kpi: rules.KpiSpec) -> dict[str, Any]:
     return {
-        "id": kpi.pk,
+        "id": kpi.kpi_id,
         "code": kpi.code,
         "direction": kpi.direction,
         "baseline": str(kpi.baseline),
@@ -165,7 +166,7 @@ def _kpi_input(kpi: KPI) -> dict[str, Any]:
     }
 
 
-def _kpi_result(result: rules.KpiResult, kpi: KPI) -> dict[str, Any]:
+def _kpi_result(result: rules.KpiResult, kpi: rules.KpiSpec) -> dict[str, Any]:
     return {
         "kpi_id": result.kpi_id,
         "code": result.code,
@@ -314,10 +315,27 @@ GROUP BY w.kpi_id
 # Snapshots are inserted by one statement that also writes their inputs (§8): every
 # counted measurement of the gate's window, in (measured_at, id) order, as the snapshot
 # stores it (``value`` as its decimal text, ``measured_at`` in UTC ISO 8601 as Python writes
-# it). The measurements never travel to Python and back; the rows come as one JSON document.
+# it). The measurements never travel to Python and back; the rows come as one JSON document,
+# and the windows of the whole batch are joined to the measurements at once (one hash or
+# index join, not one subquery per snapshot).
 _INSERT_SNAPSHOTS_SQL = """
 WITH rows AS (
   SELECT r.doc, r.ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(doc, ord)
+), windows AS (
+  SELECT rows.ord, (k->>'id')::bigint AS kpi_id,
+    (rows.doc->>'window_start')::timestamptz AS ws, (rows.doc->>'cutoff')::timestamptz AS co
+  FROM rows CROSS JOIN jsonb_array_elements(rows.doc->'kpis') AS k
+), counted AS (
+  SELECT w.ord, json_agg(json_build_object(
+      'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
+      'measured_at',
+        replace(to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+                '.000000', '') || '+00:00'
+    ) ORDER BY m.measured_at, m.id)::jsonb AS measurements
+  FROM windows w
+  JOIN projects_measurement m
+    ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
+  GROUP BY w.ord
 )
 INSERT INTO projects_gateevaluation (
   gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
@@ -325,21 +343,10 @@ INSERT INTO projects_gateevaluation (
 SELECT (doc->>'gate')::bigint, (doc->>'round')::integer, (doc->>'evaluated_at')::timestamptz,
   (doc->>'as_of')::date, (doc->>'window_start')::timestamptz, (doc->>'cutoff')::timestamptz,
   (doc->>'score')::numeric, doc->>'outcome', doc->'policy',
-  jsonb_build_object('kpis', doc->'kpis', 'measurements', COALESCE((
-    SELECT json_agg(json_build_object(
-      'id', m.id, 'kpi_id', m.kpi_id, 'value', m.value::text,
-      'measured_at',
-        replace(to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-                '.000000', '') || '+00:00'
-    ) ORDER BY m.measured_at, m.id)::jsonb
-    FROM projects_measurement m
-    WHERE m.kpi_id IN (SELECT (k->>'id')::bigint FROM jsonb_array_elements(doc->'kpis') AS k)
-      AND m.rejected_at IS NULL
-      AND m.measured_at BETWEEN (doc->>'window_start')::timestamptz
-                            AND (doc->>'cutoff')::timestamptz
-  ), '[]'::jsonb)),
+  jsonb_build_object('kpis', doc->'kpis',
+                     'measurements', COALESCE(counted.measurements, '[]'::jsonb)),
   doc->'kpi_results', (doc->>'evaluated_by')::bigint, (doc->>'evaluated_by_api_key')::bigint
-FROM rows ORDER BY ord
+FROM rows LEFT JOIN counted ON counted.ord = rows.ord ORDER BY rows.ord
 RETURNING gate_id, id
 """
 
@@ -410,25 +417,30 @@ def _kpi_aggregates(
         }
 
 
-def _aggregate_points(kpi: KPI, found: _Aggregate, start: datetime) -> list[rules.MeasurementPoint]:
-    """Points from which the rule's ``aggregate`` gives the database's aggregate: the one
-    value that decides for ``latest``/``max``/``min``/``sum``, every value for ``mean``.
-    ``measurement_ids`` of the result are the database's (all counted measurements)."""
-
-    def point(value: Decimal, measurement_id: int = 0, at: datetime = start) -> Any:
-        return rules.MeasurementPoint(
-            measurement_id=measurement_id, kpi_id=kpi.pk, value=value, measured_at=at
-        )
-
+def _aggregate_points(
+    kpi: rules.KpiSpec, found: _Aggregate, start: datetime
+) -> list[rules.MeasurementPoint]:
+    """One point from which the rule's ``aggregate`` gives the database's aggregate: the
+    value that decides for ``latest``/``max``/``min``/``sum``, the rule's own ``mean`` of
+    every value for ``mean``. ``measurement_ids`` of the result are the database's (all
+    counted measurements)."""
     if kpi.aggregation == rules.LATEST:
-        return [point(found.latest[1], found.latest[0], found.latest[2])]
-    if kpi.aggregation == rules.MAX:
-        return [point(found.maximum)]
-    if kpi.aggregation == rules.MIN:
-        return [point(found.minimum)]
-    if kpi.aggregation == rules.SUM:
-        return [point(found.total)]
-    return [point(value) for value in found.values]
+        value, measurement_id, at = found.latest[1], found.latest[0], found.latest[2]
+    else:
+        measurement_id, at = 0, start
+        if kpi.aggregation == rules.MAX:
+            value = found.maximum
+        elif kpi.aggregation == rules.MIN:
+            value = found.minimum
+        elif kpi.aggregation == rules.SUM:
+            value = found.total
+        else:
+            value = rules.mean(found.values)
+    return [
+        rules.MeasurementPoint(
+            measurement_id=measurement_id, kpi_id=kpi.kpi_id, value=value, measured_at=at
+        )
+    ]
 
 
 def _evaluate_batch(
@@ -492,11 +504,13 @@ def _evaluate_batch(
             running.append((gate, stage, project))
         if not running:
             return result
-        kpis: dict[int, list[KPI]] = defaultdict(list)
-        for kpi in KPI.objects.filter(
-            stage_id__in=[stage.pk for _g, stage, _p in running]
-        ).order_by("id"):
-            kpis[kpi.stage_id].append(kpi)
+        kpis: dict[int, list[rules.KpiSpec]] = defaultdict(list)
+        for stage_id, *spec in (
+            KPI.objects.filter(stage_id__in=[stage.pk for _g, stage, _p in running])
+            .order_by("id")
+            .values_list(*_KPI_COLUMNS)
+        ):
+            kpis[stage_id].append(rules.KpiSpec(*spec))
         windows: dict[int, tuple[datetime, datetime]] = {}
         for gate, stage, project in list(running):
             if not kpis[stage.pk]:
@@ -514,7 +528,7 @@ def _evaluate_batch(
         if not running:
             return result
         windowed = [
-            (gate.pk, k.pk, *windows[gate.pk])
+            (gate.pk, k.kpi_id, *windows[gate.pk])
             for gate, stage, _p in running
             for k in kpis[stage.pk]
         ]
@@ -529,6 +543,7 @@ def _evaluate_batch(
         organisations = project_organisation_ids([project.pk for _g, _s, project in running])
         urls = project_urls([project for _g, _s, project in running])
         now = timezone.now()
+        policies: dict[int, tuple[rules.GatePolicy, dict[str, Any]]] = {}
         snapshots: list[GateEvaluation] = []
         for gate, stage, project in running:
             start, cutoff = windows[gate.pk]
@@ -536,18 +551,21 @@ def _evaluate_batch(
             points = [
                 point
                 for k in stage_kpis
-                if k.pk in aggregates
-                for point in _aggregate_points(k, aggregates[k.pk], start)
+                if k.kpi_id in aggregates
+                for point in _aggregate_points(k, aggregates[k.kpi_id], start)
             ]
-            policy = gate_policy_for_call(project.call)
+            if project.call_id not in policies:
+                policy = gate_policy_for_call(project.call)
+                policies[project.call_id] = (policy, policy.as_dict())
+            policy, policy_dict = policies[project.call_id]
             outcome = rules.evaluate_gate(
-                [_kpi_spec(k) for k in stage_kpis],
+                stage_kpis,
                 points,
                 start=start,
                 cutoff=cutoff,
                 policy=policy,
             )
-            by_id = {k.pk: k for k in stage_kpis}
+            by_id = {k.kpi_id: k for k in stage_kpis}
             results = [
                 dataclasses.replace(
                     r,
@@ -567,7 +585,7 @@ def _evaluate_batch(
                     cutoff=cutoff,
                     score=outcome.score,
                     outcome=outcome.outcome,
-                    policy=policy.as_dict(),
+                    policy=policy_dict,
                     inputs={"kpis": [_kpi_input(k) for k in stage_kpis]},
                     kpi_results=[_kpi_result(r, by_id[r.kpi_id]) for r in results],
                     evaluated_by=actor if isinstance(actor, User) else None,
