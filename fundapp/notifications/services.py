@@ -25,6 +25,7 @@ from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
 from fundapp.errors import Conflict, NotFound
+from fundapp.rows import rows_insert
 
 from .models import (
     EMAIL_TRANSITIONS,
@@ -192,11 +193,14 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     if not rows:
         return []
     with transaction.atomic():
-        created = Notification.objects.bulk_create(rows)
-        pending = [row.pk for row in created if row.email_state == EmailState.PENDING]
+        rows_insert(Notification, rows, _COLUMNS)
+        pending = [row.pk for row in rows if row.email_state == EmailState.PENDING]
         if pending:
             transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
-    return created
+    return rows
+
+
+_COLUMNS = ("user", "kind", "title", "body", "url", "created_at", "email_state")
 
 
 def _enqueue_emails(notification_ids: list[int]) -> None:

@@ -37,6 +37,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.notifications.outbox import Event, event_record_many
+from fundapp.rows import rows_update
 from projects import permissions_engine as perms
 from projects.models import (
     Call,
@@ -64,7 +65,6 @@ from projects.rules.gates import (
 )
 from projects.rules.schedule import add_months, chained_gate_days, gate_day, next_stage_start
 
-from .bulk import rows_update
 from .notices import (
     PeopleNotice,
     notify_people,
