@@ -42,16 +42,18 @@ def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
     """Append several events in one insert, in the given order (ids ascending); like
     ``event_record`` they commit or roll back with the caller's transaction."""
     now = timezone.now()
+    # The payloads normalised together: one encoding and decoding for the batch.
+    payloads = to_jsonable([event.payload for event in events]) or []
     rows = [
         OutboxEvent(
             kind=event.kind,
             organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
             object_type=event.obj._meta.label_lower,
             object_id=str(event.obj.pk),
-            payload=to_jsonable(event.payload),
+            payload=payload,
             created_at=now,
         )
-        for event in events
+        for event, payload in zip(events, payloads, strict=True)
     ]
     rows_insert(OutboxEvent, rows, _COLUMNS)
     return rows
