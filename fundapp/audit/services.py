@@ -69,7 +69,14 @@ FROM (SELECT {_NEXTVAL} AS id) n, (VALUES ({_ROW})) AS v({_COLUMNS}, json_head, 
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 # The ids are drawn once (MATERIALIZED), then numbered in ascending order to match the
-# entries' order.
+# entries' order. The events come as one JSON document (one parameter, whatever their
+# number: a VALUES list costs the client a placeholder per column and row).
+_TYPES = (
+    "occurred_at timestamptz, actor_user_id bigint, actor_api_key_id bigint, "
+    "actor_label text, action text, object_type text, object_id text, before jsonb, "
+    "after jsonb, request_id text, client_address inet, json_head text, json_tail text, "
+    "ord bigint"
+)
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
     SELECT {_NEXTVAL} AS id FROM generate_series(1, %s)
@@ -78,7 +85,7 @@ WITH ids AS MATERIALIZED (
 )
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
 SELECT n.id, {_VALUES}, '', {_HASH}
-FROM numbered n JOIN (VALUES {{rows}}) AS v(ord, {_COLUMNS}, json_head, json_tail) USING (ord)
+FROM numbered n JOIN jsonb_to_recordset(%s::jsonb) AS v({_TYPES}) USING (ord)
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 
@@ -142,13 +149,14 @@ def _json_text(value: Any) -> str | None:
 
 def _append(events: Sequence[AuditEvent]) -> None:
     """Insert the events in one statement; set the ids and hashes the database gave them."""
-    several = len(events) > 1
-    params: list[Any] = [len(events)] if several else []
-    for ord_, event in enumerate(events, start=1):
+    if len(events) > 1:
+        sql = _APPEND_MANY_SQL
+        params: list[Any] = [len(events), _events_document(events)]
+    else:
+        (event,) = events
         json_head, json_tail = canonical_payload_around_id(event)
-        if several:
-            params.append(ord_)
-        params += (
+        sql = _APPEND_ONE_SQL
+        params = [
             event.occurred_at,
             event.actor_user_id,
             event.actor_api_key_id,
@@ -162,17 +170,39 @@ def _append(events: Sequence[AuditEvent]) -> None:
             event.client_address,
             json_head,
             json_tail,
-        )
-    if several:
-        sql = _APPEND_MANY_SQL.format(rows=", ".join([f"(%s, {_ROW})"] * len(events)))
-    else:
-        sql = _APPEND_ONE_SQL
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = sorted(cursor.fetchall())
     for event, (event_id, event_hash) in zip(events, returned, strict=True):
         event.id, event.hash = event_id, event_hash
         event._state.adding = False  # as if saved: the row exists
+
+
+def _events_document(events: Sequence[AuditEvent]) -> str:
+    """The events as the JSON document ``_APPEND_MANY_SQL`` takes apart, numbered from 1."""
+    rows = []
+    for ord_, event in enumerate(events, start=1):
+        json_head, json_tail = canonical_payload_around_id(event)
+        rows.append(
+            {
+                "ord": ord_,
+                "occurred_at": event.occurred_at.isoformat(),
+                "actor_user_id": event.actor_user_id,
+                "actor_api_key_id": event.actor_api_key_id,
+                "actor_label": event.actor_label,
+                "action": event.action,
+                "object_type": event.object_type,
+                "object_id": event.object_id,
+                "before": event.before,
+                "after": event.after,
+                "request_id": event.request_id,
+                "client_address": event.client_address,
+                "json_head": json_head,
+                "json_tail": json_tail,
+            }
+        )
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def audit_record(
