@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import JSONField, Model
+from django.db.models import Field, JSONField, Model
 
 
 def _json_value(value: Any) -> Any:
@@ -28,6 +28,16 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot be sent as a JSON value")
 
 
+def _columns(model: type[Model], fields: Sequence[str]) -> list[Field]:
+    columns = []
+    for name in fields:
+        column = model._meta.get_field(name)
+        if not isinstance(column, Field) or not column.concrete:
+            raise ValueError(f"{model.__name__}.{name} is not a column")
+        columns.append(column)
+    return columns
+
+
 def rows_insert(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
     """``INSERT`` ``rows`` (unsaved instances) in one statement, in the given order, like
     ``bulk_create``: each instance gets its id (ascending in that order) and counts as
@@ -36,7 +46,7 @@ def rows_insert(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     if not rows:
         return
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns = _columns(model, fields)
     document = json.dumps(
         [
             {
@@ -83,12 +93,11 @@ def rows_update(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
     (``UPDATE … FROM unnest(ids, column arrays…)``), like ``bulk_update`` without its
     ``CASE`` per row. The caller holds the rows' locks. A row listed twice is written with
     its first instance's values. Returns the number of rows updated."""
-    seen: set[object] = set()
-    unique = [row for row in rows if not (row.pk in seen or seen.add(row.pk))]
+    unique = list({row.pk: row for row in reversed(rows)}.values())
     if not unique:
         return 0
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns = _columns(model, fields)
     quote = connection.ops.quote_name
     arrays = [f"%s::{meta.pk.db_type(connection)}[]"]
     params: list[list[object]] = [[row.pk for row in unique]]
