@@ -158,8 +158,9 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     now = timezone.now()
     recipients: list[list[User]] = []
     links: list[str] = []
+    kinds = set(NotificationKind.values)
     for notice in notices:
-        if notice.kind not in NotificationKind.values:
+        if notice.kind not in kinds:
             raise ValueError(f"unknown notification kind: {notice.kind!r}")
         links.append(_check_url(notice.url))
         recipients.append(_distinct_recipients(notice.users))
