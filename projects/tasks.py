@@ -11,7 +11,7 @@ Sections: calls; tranches (release and the reconciler).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import date, timedelta
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -92,8 +92,6 @@ def evaluate_gate(gate_id: int, as_of: str | None = None) -> dict[str, object]:
     (``evaluate_gates_batch``). Idempotent: a gate that is gone, decided, awaiting its
     officers' decision or not due is left alone (the service refuses it under the gate's
     row lock)."""
-    from datetime import date
-
     from projects.models import Gate, GateState
     from projects.services.gates import gate_evaluate
 
@@ -129,8 +127,6 @@ def evaluate_gates_batch(gate_ids: list[int], as_of: str) -> dict[str, object]:
     Idempotent under redelivery and concurrent workers: under the gates' row locks a gate
     already evaluated in its round, decided, held by another worker or no longer due is
     skipped."""
-    from datetime import date
-
     from projects.services.gates import gates_evaluate
 
     result = gates_evaluate(gate_ids=gate_ids, as_of=date.fromisoformat(as_of))
@@ -142,28 +138,35 @@ def evaluate_gates_batch(gate_ids: list[int], as_of: str) -> dict[str, object]:
     }
 
 
+def due_gate_batches(as_of: date) -> list[list[int]]:
+    """The ids of the gates due on ``as_of`` (``gates_due``), in sorted batches of
+    ``BATCH_SIZE``: the messages ``evaluate_due_gates`` sends. One query."""
+    from projects.selectors.gates import gates_due
+    from projects.services.gates import BATCH_SIZE
+
+    ids = list(gates_due(as_of).values_list("pk", flat=True))
+    return [sorted(ids[offset : offset + BATCH_SIZE]) for offset in range(0, len(ids), BATCH_SIZE)]
+
+
 @shared_task(name="projects.evaluate_due_gates", acks_late=True)
 def evaluate_due_gates() -> dict[str, list[int]]:
     """Enqueue ``evaluate_gates_batch`` for the due gates without a decision, in batches of
-    ``BATCH_SIZE`` ids, after the read commits; every 15 minutes."""
+    ``BATCH_SIZE`` ids (``due_gate_batches``), after the read commits; every 15 minutes."""
     from collections.abc import Callable
 
     from django.db import transaction
 
-    from projects.selectors.gates import gates_due
-    from projects.services.gates import BATCH_SIZE, today_in_tokyo
+    from projects.services.gates import today_in_tokyo
 
     def enqueue(gate_ids: list[int], as_of: str) -> Callable[[], object]:
         return lambda: evaluate_gates_batch.delay(gate_ids, as_of)
 
     as_of = today_in_tokyo()
     with transaction.atomic():
-        ids = list(gates_due(as_of).values_list("pk", flat=True))
-        for offset in range(0, len(ids), BATCH_SIZE):
-            transaction.on_commit(
-                enqueue(sorted(ids[offset : offset + BATCH_SIZE]), as_of.isoformat())
-            )
-    return {"gates": ids}
+        batches = due_gate_batches(as_of)
+        for batch in batches:
+            transaction.on_commit(enqueue(batch, as_of.isoformat()))
+    return {"gates": [pk for batch in batches for pk in batch]}
 
 
 @shared_task(

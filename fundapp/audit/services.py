@@ -73,7 +73,14 @@ FROM (SELECT {_NEXTVAL} AS id) n, (VALUES ({_ROW})) AS v({_COLUMNS}, json_head, 
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 # The ids are drawn once (MATERIALIZED), then numbered in ascending order to match the
-# entries' order.
+# entries' order. The events come as one JSON document (one parameter, whatever their
+# number: a VALUES list costs the client a placeholder per column and row).
+_TYPES = (
+    "occurred_at timestamptz, actor_user_id bigint, actor_api_key_id bigint, "
+    "actor_label text, action text, object_type text, object_id text, before jsonb, "
+    "after jsonb, request_id text, client_address inet, json_head text, json_tail text, "
+    "ord bigint"
+)
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
     SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
@@ -82,7 +89,7 @@ WITH ids AS MATERIALIZED (
 )
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
 SELECT n.id, {_VALUES}, '', {_HASH}
-FROM numbered n JOIN (VALUES {{rows}}) AS v(ord, {_COLUMNS}, json_head, json_tail) USING (ord)
+FROM numbered n JOIN jsonb_to_recordset(%s::jsonb) AS v({_TYPES}) USING (ord)
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 
@@ -146,32 +153,25 @@ def _json_text(value: Any) -> str | None:
 
 def _append_sql(events: Sequence[AuditEvent]) -> tuple[str, list[Any]]:
     """The statement appending ``events`` (``RETURNING id, hash``) and its parameters."""
-    several = len(events) > 1
-    params: list[Any] = [len(events)] if several else []
-    for ord_, event in enumerate(events, start=1):
-        json_head, json_tail = canonical_payload_around_id(event)
-        if several:
-            params.append(ord_)
-        params += (
-            event.occurred_at,
-            event.actor_user_id,
-            event.actor_api_key_id,
-            event.actor_label,
-            event.action,
-            event.object_type,
-            event.object_id,
-            _json_text(event.before),
-            _json_text(event.after),
-            event.request_id,
-            event.client_address,
-            json_head,
-            json_tail,
-        )
-    if several:
-        return _APPEND_MANY_SQL.format(
-            rows=", ".join([f"(%s::bigint, {_ROW})"] * len(events))
-        ), params
-    return _APPEND_ONE_SQL, params
+    if len(events) > 1:
+        return _APPEND_MANY_SQL, [len(events), _events_document(events)]
+    (event,) = events
+    json_head, json_tail = canonical_payload_around_id(event)
+    return _APPEND_ONE_SQL, [
+        event.occurred_at,
+        event.actor_user_id,
+        event.actor_api_key_id,
+        event.actor_label,
+        event.action,
+        event.object_type,
+        event.object_id,
+        _json_text(event.before),
+        _json_text(event.after),
+        event.request_id,
+        event.client_address,
+        json_head,
+        json_tail,
+    ]
 
 
 def _appended(
@@ -191,6 +191,32 @@ def _append(events: Sequence[AuditEvent]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         _appended(events, cursor.fetchall())
+
+
+def _events_document(events: Sequence[AuditEvent]) -> str:
+    """The events as the JSON document ``_APPEND_MANY_SQL`` takes apart, numbered from 1."""
+    rows = []
+    for ord_, event in enumerate(events, start=1):
+        json_head, json_tail = canonical_payload_around_id(event)
+        rows.append(
+            {
+                "ord": ord_,
+                "occurred_at": event.occurred_at.isoformat(),
+                "actor_user_id": event.actor_user_id,
+                "actor_api_key_id": event.actor_api_key_id,
+                "actor_label": event.actor_label,
+                "action": event.action,
+                "object_type": event.object_type,
+                "object_id": event.object_id,
+                "before": event.before,
+                "after": event.after,
+                "request_id": event.request_id,
+                "client_address": event.client_address,
+                "json_head": json_head,
+                "json_tail": json_tail,
+            }
+        )
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def audit_record(

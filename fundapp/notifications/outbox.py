@@ -6,7 +6,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils import timezone
+
 from fundapp.audit.services import to_jsonable
+from fundapp.rows import rows_insert
 
 from .models import OutboxEvent
 
@@ -36,17 +39,24 @@ class Event:
 
 
 def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
-    """Append several events in one insert, in the given order; like ``event_record`` they
-    commit or roll back with the caller's transaction."""
-    return OutboxEvent.objects.bulk_create(
-        [
-            OutboxEvent(
-                kind=event.kind,
-                organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
-                object_type=event.obj._meta.label_lower,
-                object_id=str(event.obj.pk),
-                payload=to_jsonable(event.payload),
-            )
-            for event in events
-        ]
-    )
+    """Append several events in one insert, in the given order (ids ascending); like
+    ``event_record`` they commit or roll back with the caller's transaction."""
+    now = timezone.now()
+    # The payloads normalised together: one encoding and decoding for the batch.
+    payloads = to_jsonable([event.payload for event in events]) or []
+    rows = [
+        OutboxEvent(
+            kind=event.kind,
+            organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
+            object_type=event.obj._meta.label_lower,
+            object_id=str(event.obj.pk),
+            payload=payload,
+            created_at=now,
+        )
+        for event, payload in zip(events, payloads, strict=True)
+    ]
+    rows_insert(OutboxEvent, rows, _COLUMNS)
+    return rows
+
+
+_COLUMNS = ("kind", "organisation_ids", "object_type", "object_id", "payload", "created_at")

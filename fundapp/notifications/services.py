@@ -27,6 +27,7 @@ from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
 from fundapp.errors import Conflict, NotFound
+from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
 from .models import (
@@ -170,8 +171,9 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     now = timezone.now()
     recipients: list[list[User]] = []
     links: list[str] = []
+    kinds = set(NotificationKind.values)
     for notice in notices:
-        if notice.kind not in NotificationKind.values:
+        if notice.kind not in kinds:
             raise ValueError(f"unknown notification kind: {notice.kind!r}")
         links.append(_check_url(notice.url))
         recipients.append(_distinct_recipients(notice.users))
@@ -205,11 +207,14 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     if not rows:
         return []
     with transaction.atomic():
-        created = Notification.objects.bulk_create(rows)
-        pending = [row.pk for row in created if row.email_state == EmailState.PENDING]
+        rows_insert(Notification, rows, _COLUMNS)
+        pending = [row.pk for row in rows if row.email_state == EmailState.PENDING]
         if pending:
             transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
-    return created
+    return rows
+
+
+_COLUMNS = ("user", "kind", "title", "body", "url", "created_at", "email_state")
 
 
 @dataclass(frozen=True)

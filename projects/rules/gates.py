@@ -74,6 +74,8 @@ DECISIONS: Final = (RELEASE, RELEASE_REDUCED, EXTEND, TERMINATE)
 ACHIEVEMENT_MIN: Final = Decimal("0")
 ACHIEVEMENT_MAX: Final = Decimal("1.5")
 MET_AT: Final = Decimal("1")
+_ACHIEVEMENT_MIN_RATIO: Final = ACHIEVEMENT_MIN.as_integer_ratio()
+_ACHIEVEMENT_MAX_RATIO: Final = ACHIEVEMENT_MAX.as_integer_ratio()
 ONE: Final = Decimal("1")
 
 # Mean and sum of measurement values: 28 significant digits, half-even in the last one.
@@ -272,6 +274,17 @@ def round_half_up_4(value: Fraction) -> Decimal:
     return Decimal(sign * units).scaleb(-4)
 
 
+def _round_ratio_half_up_4(numerator: int, denominator: int) -> Decimal:
+    """``round_half_up_4(Fraction(numerator, denominator))`` for ``denominator > 0``, on
+    integers alone (the rule's hot path builds no ``Fraction``)."""
+    sign = -1 if numerator < 0 else 1
+    units = (2 * abs(numerator) * _FOUR_PLACES + denominator) // (2 * denominator)
+    return Decimal(sign * units).scaleb(-4)
+
+
+_NO_ACHIEVEMENT: Final = round_half_up_4(Fraction(0))
+
+
 def _floor(value: Fraction) -> int:
     """Round down to a whole yen or won (``ROUND_FLOOR``)."""
     return math.floor(value)
@@ -328,12 +341,27 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
         return max(values)
     if aggregation == MIN:
         return min(values)
+    if aggregation == SUM:
+        return _total(values)
+    return mean(values)
+
+
+def _total(values: Sequence[Decimal]) -> Decimal:
     total = Decimal(0)
     for value in values:
         total = _MEAN_CONTEXT.add(total, value)
-    if aggregation == SUM:
-        return total
-    return _MEAN_CONTEXT.divide(total, Decimal(len(values)))
+    return total
+
+
+def mean(values: Sequence[Decimal]) -> Decimal:
+    """The ``mean`` aggregation of one or more values, to 28 significant digits.
+
+    Its result is its own mean (``mean([mean(v)]) == mean(v)``), so a caller that has the
+    values may pass the mean as the KPI's one point.
+    """
+    if not values:
+        raise ValueError("the mean of no values")
+    return _MEAN_CONTEXT.divide(_total(values), Decimal(len(values)))
 
 
 def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:
@@ -342,19 +370,29 @@ def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decim
     Exact, clamped to [0, 1.5], then ``round_half_up_4``. ``ValueError`` if the target
     equals the baseline (the proposal rules forbid it) or the direction is unknown.
     """
-    v = Fraction(_decimal(value, "value"))
-    b = Fraction(_decimal(baseline, "baseline"))
-    t = Fraction(_decimal(target, "target"))
-    if t == b:
+    vn, vd = _decimal(value, "value").as_integer_ratio()
+    bn, bd = _decimal(baseline, "baseline").as_integer_ratio()
+    tn, td = _decimal(target, "target").as_integer_ratio()
+    if tn * bd == bn * td:
         raise ValueError("the target must differ from the baseline")
+    # Exact, on integers: v − b = (vn·bd − bn·vd) / (vd·bd), t − b = (tn·bd − bn·td) / (td·bd).
     if direction == HIGHER_IS_BETTER:
-        exact = (v - b) / (t - b)
+        numerator = (vn * bd - bn * vd) * td
+        denominator = vd * (tn * bd - bn * td)
     elif direction == LOWER_IS_BETTER:
-        exact = (b - v) / (b - t)
+        numerator = (bn * vd - vn * bd) * td
+        denominator = vd * (bn * td - tn * bd)
     else:
         raise ValueError(f"unknown direction {direction!r}")
-    clamped = min(max(exact, Fraction(ACHIEVEMENT_MIN)), Fraction(ACHIEVEMENT_MAX))
-    return round_half_up_4(clamped)
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    low_n, low_d = _ACHIEVEMENT_MIN_RATIO
+    high_n, high_d = _ACHIEVEMENT_MAX_RATIO
+    if numerator * low_d < low_n * denominator:
+        numerator, denominator = low_n, low_d
+    elif numerator * high_d > high_n * denominator:
+        numerator, denominator = high_n, high_d
+    return _round_ratio_half_up_4(numerator, denominator)
 
 
 def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
@@ -367,7 +405,7 @@ def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
             code=kpi.code,
             kpi_id=kpi.kpi_id,
             value=None,
-            achievement=round_half_up_4(Fraction(0)),
+            achievement=_NO_ACHIEVEMENT,
             met=False,
             missing=True,
             measurement_ids=ids,
@@ -391,15 +429,19 @@ def stage_score(results: Sequence[KpiResult], weights: Sequence[Decimal]) -> Dec
     """``S = Σ wᵢ·aᵢ / Σ wᵢ`` over the rounded achievements, exact, then ``round_half_up_4``."""
     if not results or len(results) != len(weights):
         raise ValueError("one weight per KPI, and at least one KPI")
-    weighted = Fraction(0)
-    weight_sum = Fraction(0)
+    # Exact, on integers: weighted = wn / wd and weight_sum = sn / sd, never reduced (a
+    # stage has a handful of KPIs, so the integers stay small).
+    wn, wd = 0, 1
+    sn, sd = 0, 1
     for result, weight in zip(results, weights, strict=True):
-        w = Fraction(_decimal(weight, "weight"))
-        if w <= 0:
+        weight_n, weight_d = _decimal(weight, "weight").as_integer_ratio()
+        if weight_n <= 0:
             raise ValueError("weights must be greater than zero")
-        weighted += w * Fraction(result.achievement)
-        weight_sum += w
-    return round_half_up_4(weighted / weight_sum)
+        a_n, a_d = result.achievement.as_integer_ratio()
+        term_d = weight_d * a_d
+        wn, wd = wn * term_d + weight_n * a_n * wd, wd * term_d
+        sn, sd = sn * weight_d + weight_n * sd, sd * weight_d
+    return _round_ratio_half_up_4(wn * sd, wd * sn)
 
 
 def gate_outcome(score: Decimal, mandatory: Sequence[KpiResult], policy: GatePolicy) -> str:

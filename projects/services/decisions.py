@@ -37,6 +37,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.notifications.outbox import Event, event_record_many
+from fundapp.rows import rows_update
 from projects import permissions_engine as perms
 from projects.models import (
     Call,
@@ -508,12 +509,12 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
         project.current_stage = following
         moved_projects.append(project)
         following_of[following.pk] = (following, decision)
-    Stage.objects.bulk_update(stages, ["state", "started_on"])
-    Gate.objects.bulk_update(gates, ["state", "due_on"])
+    rows_update(Stage, stages, ["state", "started_on"])
+    rows_update(Gate, gates, ["state", "due_on"])
     if moved_projects:
-        Project.objects.bulk_update(moved_projects, ["current_stage"])
+        rows_update(Project, moved_projects, ["current_stage"])
     if completed:
-        Project.objects.bulk_update(completed, ["state", "ended_at"])
+        rows_update(Project, completed, ["state", "ended_at"])
     planned_tranches: dict[int, list[int]] = defaultdict(list)
     if following_of:
         for pk, stage_id in (
