@@ -13,8 +13,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.kernel.problems import Problems, check_amount
 from fundapp.money import MAX_AMOUNT
-from projects.rules.proposals import Problems, check_amount
 
 
 def text(
