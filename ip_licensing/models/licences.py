@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
-from fundapp.money import AmountField
+from fundapp.fields import AmountField
 
 from .assets import IPAsset
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import MultilingualName
+from fundapp.fields import AmountField
 from fundapp.kernel.models import Fund, ResearchArea, localized
-from fundapp.money import AmountField
 
 
 class CallState(models.TextChoices):

@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
+from fundapp.fields import AmountField
 from fundapp.kernel.models import ResearchArea, localized
-from fundapp.money import AmountField
 
 from .calls import Call
 
