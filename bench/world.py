@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from bench.bulk import copy_objects, copy_rows, reserve_ids, with_ids
 from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, User, hash_secret
+from fundapp.kernel.models import Fund, ResearchArea
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account, Entry, Transaction
 from ip_licensing.models import IPAsset, Licence, LicenceAsset
@@ -30,7 +31,6 @@ from projects.models import (
     KPI,
     Call,
     CallState,
-    Fund,
     Gate,
     Measurement,
     Project,
@@ -39,7 +39,6 @@ from projects.models import (
     ProjectUserObjectPermission,
     Proposal,
     ProposalState,
-    ResearchArea,
     Stage,
     StageState,
     Tranche,

@@ -63,9 +63,11 @@ INSTALLED_APPS = [
     "fundapp.notifications",
     "fundapp.ledger",
     "fundapp.screening",
+    "fundapp.kernel",
     "fundapp.api",
     "projects",
     "ip_licensing",
+    "fundapp.demo",
 ]
 
 MIDDLEWARE = [

@@ -47,6 +47,7 @@ from fundapp.actors import Actor, is_fund_staff
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import PermissionDenied, ValidationFailed
+from fundapp.kernel.registry import project_directory
 from ip_licensing.models import (
     AllocationChange,
     AssetKind,
@@ -74,7 +75,6 @@ from ip_licensing.services.allocation import (
 )
 from ip_licensing.services.check import MAX_BATCH, licence_check, licence_check_one
 from ip_licensing.services.royalties import royalty_report_submit
-from projects.models import Project
 
 from .serializers import (
     AllocationChangeCreateSerializer,
@@ -757,7 +757,7 @@ class AllocationChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         body = AllocationChangeCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        project = Project.objects.filter(pk=data["project"]).first()
+        project = project_directory.get().get(data["project"])
         if project is None:
             message = _("Unknown project.")
             raise ValidationFailed(message, errors={"project": [message]})

@@ -5,3 +5,14 @@ from django.utils.translation import gettext_lazy as _
 class IpLicensingConfig(AppConfig):
     name = "ip_licensing"
     verbose_name = _("IP registry and licences")
+
+    def ready(self) -> None:
+        from fundapp.kernel import registry
+        from ip_licensing.selectors import final_gate_requirements_met_many
+        from ip_licensing.services.allocation import allocation_table_start
+
+        # The rules this domain imposes on projects, asked for through the kernel.
+        registry.final_gate_requirement_register(
+            "ip_licensing.results_registered", final_gate_requirements_met_many
+        )
+        registry.return_allocation_start.provide(allocation_table_start)

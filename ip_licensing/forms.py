@@ -14,8 +14,8 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation
+from fundapp.kernel.models import ResearchArea
 from ip_licensing.models import AssetKind, AssetStatus, IPAsset, Purpose
-from projects.models import Project, ResearchArea
 
 
 class ServiceForm(forms.Form):
@@ -73,7 +73,10 @@ class AssetRegisterForm(ServiceForm):
         label=_("Background IP (not a result of a project)"), required=False
     )
     project = _ProjectChoice(
-        label=_("Project it came from"), queryset=Project.objects.none(), required=False
+        # The projects a person may name come from the projects domain, set per request.
+        label=_("Project it came from"),
+        queryset=None,
+        required=False,
     )
     inventors = forms.CharField(
         label=_("Inventors / authors"),
@@ -97,7 +100,7 @@ class AssetRegisterForm(ServiceForm):
         self,
         *args: Any,
         owners: QuerySet[Organisation],
-        projects: QuerySet[Project],
+        projects: QuerySet[Any],
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Membership, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.registry import project_directory
 from ip_licensing.models import IPAsset, Licence, LicenceApproval, LicenceState
 
 Decision = tuple[bool, str]
@@ -54,28 +55,17 @@ def _is_member(user: User, organisation_id: int) -> bool:
 def speaks_for(user: User, organisation_id: int) -> bool:
     """Whether a person may bind the organisation: its research office, or a principal
     investigator of one of its projects."""
-    from projects.models import ProjectPerson
-
-    return (
-        Membership.objects.filter(
-            user=user, organisation_id=organisation_id, research_office=True
-        ).exists()
-        or ProjectPerson.objects.filter(
-            user=user, organisation_id=organisation_id, role="pi"
-        ).exists()
-    )
+    return Membership.objects.filter(
+        user=user, organisation_id=organisation_id, research_office=True
+    ).exists() or project_directory.get().is_pi_for(user.pk, organisation_id)
 
 
 def party_people_filter(organisation_ids: list[int]) -> Q:
     """A ``User`` filter for the people who speak for any of the organisations."""
-    from projects.models import ProjectPerson
-
     office = Membership.objects.filter(
         organisation_id__in=organisation_ids, research_office=True
     ).values("user_id")
-    pis = ProjectPerson.objects.filter(organisation_id__in=organisation_ids, role="pi").values(
-        "user_id"
-    )
+    pis = project_directory.get().pi_user_ids(organisation_ids)
     return Q(pk__in=office) | Q(pk__in=pis)
 
 

@@ -93,7 +93,7 @@ CONFLICTING_STATES: Final = frozenset({"pending", "approved", "active", "suspend
 # allows exactly when it fails for no reason at all.
 _CHECKED_STATES: Final = frozenset({"approved", "active", "expired", "terminated", "suspended"})
 
-# Same spelling as projects.ResearchArea.code (not imported: rules stay free of models).
+# Same spelling as kernel.ResearchArea.code (not imported: rules stay free of models).
 FIELD_CODE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _TERRITORY_PATTERN: Final = re.compile(r"[A-Z]{2}")
 _QUARTER_PATTERN: Final = re.compile(r"([1-9][0-9]{3})-Q([1-4])")

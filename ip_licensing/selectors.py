@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
@@ -19,11 +19,9 @@ from django.utils.translation import gettext as _
 from fundapp.accounts.models import ApiKey, Membership, User
 from fundapp.actors import Actor, is_fund_staff
 from fundapp.errors import NotFound
+from fundapp.kernel.registry import ProjectRow
 from ip_licensing import rules
 from ip_licensing.models import IPAsset, Licence, LicenceAsset, LicenceUserObjectPermission
-
-if TYPE_CHECKING:
-    from projects.models import Project
 
 
 def _signed_in(actor: Actor | None) -> bool:
@@ -61,7 +59,7 @@ def project_results(project_id: int) -> QuerySet[IPAsset]:
     return IPAsset.objects.filter(project_id=project_id)
 
 
-def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
+def final_gate_requirements_met(project: ProjectRow) -> tuple[bool, str]:
     """The IP registry's part of the final gate (§7, §10.1): the project's results are
     registered, i.e. at least one IP asset names the project (each asset has its one owner
     by construction). ``(False, reason)`` otherwise, the reason in the active language."""

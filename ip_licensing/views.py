@@ -32,6 +32,7 @@ from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
+from fundapp.kernel.registry import project_directory
 from fundapp.money import format_amount
 from fundapp.screening.models import LIVE_STATES, ScreeningCase
 from ip_licensing import permissions, rules
@@ -66,7 +67,6 @@ from ip_licensing.services.royalties import (
     can_report_royalties,
     royalty_report_submit,
 )
-from projects.selectors.projects import projects_visible_to
 
 PAGE_SIZE = 25
 
@@ -140,7 +140,10 @@ def _register_form(user: User, data: Any = None) -> AssetRegisterForm | None:
             return None
         owners = Organisation.objects.filter(pk__in=org_ids).order_by("code")
     projects = (
-        projects_visible_to(user).order_by("-id").only("id", "title_en", "title_ja", "title_ko")
+        project_directory.get()
+        .visible_to(user)
+        .order_by("-id")
+        .only("id", "title_en", "title_ja", "title_ko")
     )
     return AssetRegisterForm(data, owners=owners, projects=projects)
 

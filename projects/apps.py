@@ -8,7 +8,11 @@ class ProjectsConfig(AppConfig):
     verbose_name = _("Calls, proposals and projects")
 
     def ready(self) -> None:
+        from fundapp.kernel import registry
+        from projects.directory import ProjectDirectory
         from projects.schedules import ensure_schedules_after_migrate
+
+        registry.project_directory.provide(ProjectDirectory())
 
         # Beat schedules live in the database (§16); every migrate brings them up to date.
         post_migrate.connect(

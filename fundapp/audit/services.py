@@ -127,7 +127,7 @@ def _new_event(entry: AuditEntry, *, now: datetime, ctx: RequestContext) -> Audi
 
     object_type, object_id = entry.object_type, entry.object_id
     if entry.obj is not None:
-        object_type = object_type or entry.obj._meta.label_lower
+        object_type = object_type or object_type_of(entry.obj)
         object_id = entry.obj.pk if object_id is None else object_id
     actor = entry.actor
     return AuditEvent(
@@ -318,7 +318,14 @@ def _enqueue_seal() -> None:
     seal_chain.apply_async(countdown=SEAL_DELAY_SECONDS)
 
 
+def object_type_of(obj: Any) -> str:
+    """The object type events about ``obj`` carry: ``app_label.model``, unless the model
+    names the type it has always been recorded under (``audit_object_type``), so a model
+    that moves between apps keeps its history."""
+    return getattr(obj, "audit_object_type", None) or obj._meta.label_lower
+
+
 def history_for(obj: Any):
     return AuditEvent.objects.filter(
-        object_type=obj._meta.label_lower, object_id=str(obj.pk)
+        object_type=object_type_of(obj), object_id=str(obj.pk)
     ).order_by("id")

@@ -8,6 +8,7 @@ from .licences import (
     LicenceState,
     LicenceUserObjectPermission,
     Purpose,
+    ReturnAllocationEntry,
     RoyaltyReport,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "LicenceState",
     "LicenceUserObjectPermission",
     "Purpose",
+    "ReturnAllocationEntry",
     "RoyaltyReport",
 ]

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation
-from projects.models.calls import localized
+from fundapp.kernel.models import localized
 
 
 class AssetKind(models.TextChoices):
@@ -58,7 +58,7 @@ class IPAsset(models.Model):
         _("status"), max_length=16, choices=AssetStatus.choices, default=AssetStatus.DRAFT
     )
     research_area = models.ForeignKey(
-        "projects.ResearchArea", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "kernel.ResearchArea", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(

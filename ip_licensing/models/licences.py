@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
-from fundapp.money import AmountField
+from fundapp.fields import AmountField
 
 from .assets import IPAsset
 
@@ -279,5 +279,30 @@ class AllocationChange(models.Model):
                 fields=["project"],
                 condition=Q(state="pending"),
                 name="allocation_change_one_pending",
+            ),
+        ]
+
+
+class ReturnAllocationEntry(models.Model):
+    """One row of the project's return-allocation table in basis points (§10.5).
+
+    The table keeps the name it was created with (``projects_returnallocationentry``).
+    """
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="return_allocation"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
+    basis_points = models.PositiveIntegerField()
+
+    class Meta:
+        db_table = "projects_returnallocationentry"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "organisation"], name="return_allocation_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(basis_points__lte=10000), name="return_allocation_bp_range"
             ),
         ]

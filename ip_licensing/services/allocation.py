@@ -8,6 +8,8 @@ the new table; what was posted before stays as it was (the ledger is never rewri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -20,10 +22,11 @@ from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel.notices import notify_people, officers
+from fundapp.kernel.registry import ProjectRow, project_directory
 from fundapp.ledger.rules import BASIS_POINTS_WHOLE
-from ip_licensing.models import AllocationChange
-from projects.models import Project, ProjectOrganisation, ReturnAllocationEntry
-from projects.services.notices import notify_people, officers
+from ip_licensing.models import AllocationChange, ReturnAllocationEntry
+from ip_licensing.rules import default_allocation_table
 
 PENDING = "pending"
 COMPLETED = "completed"
@@ -86,13 +89,9 @@ def _shape(table: Any) -> Table:
     return pairs
 
 
-def _validated(project: Project, pairs: Table) -> Table:
+def _validated(project: ProjectRow, pairs: Table) -> Table:
     """The table over the project's organisations, in their order, summing to 10,000."""
-    order = list(
-        ProjectOrganisation.objects.filter(project=project)
-        .order_by("order", "id")
-        .values_list("organisation_id", flat=True)
-    )
+    order = project_directory.get().organisation_ids(project.pk)
     errors: dict[str, list[str]] = {}
     seen: set[int] = set()
     for index, (org_id, _bp) in enumerate(pairs):
@@ -119,7 +118,7 @@ def _same(a: Table, b: Any) -> bool:
     return {org: bp for org, bp in a if bp} == {int(org): int(bp) for org, bp in b if bp}
 
 
-def current_table(project: Project) -> Table:
+def current_table(project: ProjectRow) -> Table:
     return list(
         ReturnAllocationEntry.objects.filter(project=project)
         .order_by("id")
@@ -127,16 +126,34 @@ def current_table(project: Project) -> Table:
     )
 
 
+def allocation_table_start(
+    project: ProjectRow, budget_by_org: Sequence[tuple[int, str, int]], krw_per_jpy: Decimal
+) -> Table:
+    """Write a new project's default return-allocation table: each organisation's share of
+    the whole budget (``rules.default_allocation_table``), in one insert; in-kind
+    organisations weigh nothing. Runs inside the project's creation (registered with the
+    kernel as ``return_allocation_start``) and returns the table for its audit event.
+    ``ValueError`` for a budget of zero."""
+    table = default_allocation_table(budget_by_org, krw_per_jpy)
+    ReturnAllocationEntry.objects.bulk_create(
+        [
+            ReturnAllocationEntry(project=project, organisation_id=org_id, basis_points=bp)
+            for org_id, bp in table
+        ]
+    )
+    return table
+
+
 def _as_json(table: Table) -> list[list[int]]:
     return [[org_id, bp] for org_id, bp in table]
 
 
-def _lock_project(project: Project) -> Project:
-    return Project.objects.select_for_update(of=("self",)).get(pk=project.pk)
+def _lock_project(project: ProjectRow) -> ProjectRow:
+    return project_directory.get().lock(project.pk)
 
 
 def allocation_change_approve(
-    *, project: Project, actor: Actor, table: Any, reason: str
+    *, project: ProjectRow, actor: Actor, table: Any, reason: str
 ) -> AllocationChange:
     """A fund officer approves a new return-allocation table for ``project``.
 
@@ -199,7 +216,9 @@ def allocation_change_approve(
         return _complete(locked, live, officer, pairs, reason)
 
 
-def _first_approval(project: Project, officer: User, pairs: Table, reason: str) -> AllocationChange:
+def _first_approval(
+    project: ProjectRow, officer: User, pairs: Table, reason: str
+) -> AllocationChange:
     change = AllocationChange.objects.create(
         project=project,
         table=_as_json(pairs),
@@ -235,7 +254,7 @@ def _first_approval(project: Project, officer: User, pairs: Table, reason: str) 
 
 
 def _complete(
-    project: Project, change: AllocationChange, officer: User, pairs: Table, reason: str
+    project: ProjectRow, change: AllocationChange, officer: User, pairs: Table, reason: str
 ) -> AllocationChange:
     before = current_table(project)
     ReturnAllocationEntry.objects.filter(project=project).delete()

@@ -26,11 +26,12 @@ from fundapp.accounts.models import Organisation, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel import inputs
+from fundapp.kernel.models import ResearchArea
+from fundapp.kernel.problems import Problems
+from fundapp.kernel.registry import ProjectRow, project_directory
 from ip_licensing import permissions
 from ip_licensing.models import AssetKind, AssetStatus, IPAsset, LicenceAsset
-from projects.models import Project, ProjectOrganisation, ResearchArea
-from projects.rules.proposals import Problems
-from projects.services import inputs
 
 __all__ = [
     "ASSET_TRANSITIONS",
@@ -136,11 +137,12 @@ def _owner_ref(problems: Problems, data: Mapping[str, Any]) -> tuple[str, Any]:
     return field, named[0]
 
 
-def _project(problems: Problems, value: Any) -> Project | None:
-    if isinstance(value, Project):
+def _project(problems: Problems, value: Any) -> ProjectRow | None:
+    directory = project_directory.get()
+    if isinstance(value, directory.model):
         return value
     pk = _int_id(value)
-    project = Project.objects.filter(pk=pk).first() if pk is not None else None
+    project = directory.get(pk) if pk is not None else None
     if project is None:
         problems.add("project", _("Unknown project."))
     return project
@@ -248,9 +250,7 @@ def _clean(data: Mapping[str, Any], *, current: IPAsset | None) -> tuple[dict[st
         )
     owner = final("owner")
     if project is not None and owner is not None:
-        in_project = ProjectOrganisation.objects.filter(
-            project=project, organisation=owner
-        ).exists()
+        in_project = project_directory.get().has_organisation(project.pk, owner.pk)
         if not in_project:
             field = "owners" if "owners" in data else "owner"
             problems.add(

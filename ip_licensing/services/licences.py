@@ -52,6 +52,10 @@ from fundapp.accounts.models import ApiKey, Organisation, Role, Side, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
+from fundapp.kernel import inputs
+from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
+from fundapp.kernel.notices import notify_people, officers
+from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import event_record
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
@@ -67,10 +71,6 @@ from ip_licensing.models import (
 )
 from ip_licensing.models.licences import LICENCE_TRANSITIONS
 from ip_licensing.selectors import licence_asset_ids, licence_conflicts
-from projects.models import Fund, ResearchArea, Sensitivity
-from projects.rules.proposals import Problems
-from projects.services import inputs
-from projects.services.notices import notify_people, officers
 
 from .assets import organisation_from_input
 

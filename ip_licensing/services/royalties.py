@@ -51,15 +51,15 @@ from fundapp.accounts.models import ApiKey, Scope, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel.models import Fund
+from fundapp.kernel.notices import notify_people
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import InsufficientFunds, ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
 from fundapp.notifications.outbox import event_record
 from ip_licensing import rules
-from ip_licensing.models import Licence, LicenceState, RoyaltyReport
-from projects.models import Fund, ReturnAllocationEntry
-from projects.services.notices import notify_people
+from ip_licensing.models import Licence, LicenceState, ReturnAllocationEntry, RoyaltyReport
 
 # A licence that is or was in force takes reports (see the module docstring).
 REPORTABLE_STATES = (

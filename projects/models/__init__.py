@@ -1,4 +1,6 @@
-from .calls import Call, CallState, Fund, ResearchArea, ReviewCriterion, Sensitivity
+from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
+
+from .calls import Call, CallState, ReviewCriterion
 from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
@@ -18,7 +20,6 @@ from .projects import (
     ProjectPerson,
     ProjectState,
     ProjectUserObjectPermission,
-    ReturnAllocationEntry,
     Stage,
     StageState,
     Tranche,
@@ -78,7 +79,6 @@ __all__ = [
     "ProjectState",
     "ProjectUserObjectPermission",
     "Recommendation",
-    "ReturnAllocationEntry",
     "Review",
     "ReviewScore",
     "ReviewerAssignment",

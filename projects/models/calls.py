@@ -1,79 +1,18 @@
-"""Fund, research areas and calls for proposals (§4)."""
+"""Calls for proposals (§4); the fund and research areas they name live in the kernel."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import MultilingualName
-from fundapp.money import AmountField
-
-
-def localized(obj, field: str) -> str:
-    lang = (get_language() or "en")[:2]
-    return getattr(obj, f"{field}_{lang}", "") or getattr(obj, f"{field}_en", "") or ""
-
-
-class Fund(MultilingualName):
-    jp_agency = models.CharField(_("Japanese agency"), max_length=200)
-    kr_agency = models.CharField(_("Korean agency"), max_length=200)
-    reference_rate_krw_per_jpy = models.DecimalField(
-        _("reference rate (KRW per JPY)"),
-        max_digits=12,
-        decimal_places=4,
-        validators=[MinValueValidator(Decimal("0.0001"))],
-    )
-    fund_share_bp = models.PositiveIntegerField(
-        _("fund share of royalties (basis points)"),
-        default=1000,
-        validators=[MaxValueValidator(10000)],
-    )
-    max_licence_years = models.PositiveSmallIntegerField(
-        _("maximum licence term (years)"), default=5
-    )
-
-    class Meta:
-        verbose_name = _("fund")
-        verbose_name_plural = _("funds")
-
-
-class Sensitivity(models.TextChoices):
-    NORMAL = "normal", _("Normal")
-    SENSITIVE = "sensitive", _("Sensitive")
-    CONTROLLED = "controlled", _("Controlled")
-
-
-class ResearchArea(MultilingualName):
-    code = models.CharField(
-        _("code"),
-        max_length=120,
-        unique=True,
-        validators=[
-            RegexValidator(
-                r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", _("Use dotted lower-case codes.")
-            )
-        ],
-    )
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
-    )
-    sensitivity = models.CharField(
-        _("sensitivity"), max_length=16, choices=Sensitivity.choices, default=Sensitivity.NORMAL
-    )
-
-    class Meta:
-        ordering = ["code"]
-        verbose_name = _("research area")
-        verbose_name_plural = _("research areas")
-
-    def covers(self, code: str) -> bool:
-        return code == self.code or code.startswith(self.code + ".")
+from fundapp.fields import AmountField
+from fundapp.kernel.models import Fund, ResearchArea, localized
 
 
 class CallState(models.TextChoices):

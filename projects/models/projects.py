@@ -11,9 +11,10 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
-from fundapp.money import AmountField
+from fundapp.fields import AmountField
+from fundapp.kernel.models import ResearchArea, localized
 
-from .calls import Call, ResearchArea, localized
+from .calls import Call
 from .proposals import KpiAggregation, KpiDirection, Proposal
 from .reviews import DecisionState
 
@@ -115,25 +116,6 @@ class ProjectPerson(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "user"], name="project_person_unique")
-        ]
-
-
-class ReturnAllocationEntry(models.Model):
-    """One row of the project's return-allocation table in basis points (§10.5)."""
-
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="return_allocation")
-    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="+")
-    basis_points = models.PositiveIntegerField()
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "organisation"], name="return_allocation_unique"
-            ),
-            models.CheckConstraint(
-                condition=Q(basis_points__lte=10000), name="return_allocation_bp_range"
-            ),
         ]
 
 
@@ -508,7 +490,6 @@ __all__ = [
     "ProjectPerson",
     "ProjectState",
     "ProjectUserObjectPermission",
-    "ReturnAllocationEntry",
     "Stage",
     "StageState",
     "Tranche",

@@ -14,9 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
-from fundapp.money import AmountField
+from fundapp.fields import AmountField
+from fundapp.kernel.models import ResearchArea, localized
 
-from .calls import Call, ResearchArea, localized
+from .calls import Call
 
 
 class ProposalState(models.TextChoices):

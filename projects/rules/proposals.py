@@ -6,24 +6,18 @@ the same rule gives the same translated, field-level answer in the browser and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
-from fundapp.money import MAX_AMOUNT
+from fundapp.kernel.problems import Problem
 
 MAX_KPIS_PER_STAGE = 10
 MIN_KPIS_PER_STAGE = 1
 ABSOLUTE_MIN_STAGES = 2
 ABSOLUTE_MAX_STAGES = 5
-
-
-@dataclass(frozen=True)
-class Problem:
-    field: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -57,47 +51,6 @@ class CallBounds:
     max_project_months: int
     max_budget_jpy: int
     max_budget_krw: int
-
-
-@dataclass
-class Problems:
-    items: list[Problem] = field(default_factory=list)
-
-    def add(self, field_path: str, message) -> None:
-        self.items.append(Problem(field_path, str(message)))
-
-    def extend(self, problems: Iterable[Problem]) -> None:
-        self.items.extend(problems)
-
-    def as_dict(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for p in self.items:
-            out.setdefault(p.field, []).append(p.message)
-        return out
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-
-def check_amount(value: object) -> str | None:
-    """A whole, non-negative amount of yen or won no larger than 10¹⁵ (§17)."""
-    if isinstance(value, bool):
-        return str(_("Enter a whole amount."))
-    if isinstance(value, float):
-        value = Decimal(value)  # exact, so 0.1 stays a fraction
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            return str(_("Enter a whole amount."))
-        if value != value.to_integral_value():
-            return str(_("Amounts in yen and won have no fractions."))
-    elif not isinstance(value, int):
-        return str(_("Enter a whole amount."))
-    # Compared as they come, never via int(): int(Decimal("1E+99999999")) takes minutes.
-    if value < 0:
-        return str(_("An amount cannot be negative."))
-    if value > MAX_AMOUNT:
-        return str(_("An amount may not exceed 10¹⁵."))
-    return None
 
 
 def consortium_problems(members: Sequence[MemberFacts], *, complete: bool) -> list[Problem]:

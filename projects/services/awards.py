@@ -23,6 +23,8 @@ from fundapp.accounts.models import Role, Side, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel import inputs
+from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
@@ -37,9 +39,7 @@ from projects.models import (
     ProposalState,
     Sensitivity,
 )
-from projects.rules.proposals import Problems
 from projects.selectors import reviews as selectors
-from projects.services import inputs
 from projects.services.proposals import _lock, _transition
 
 SCREENING_SUBJECT = "proposal"

@@ -36,6 +36,7 @@ from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fundapp.kernel import registry
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.rows import rows_update
 from projects import permissions_engine as perms
@@ -100,22 +101,18 @@ MAX_JUSTIFICATION = 5000
 def final_gate_requirements_met(project: Project) -> tuple[bool, str]:
     """What the final gate requires beyond its KPIs before the project may complete (§7).
 
-    The IP registry (``ip_licensing``) must hold the project's results: at least one IP
-    asset registered for the project, with its one owner. A ``False`` answer carries the
-    reason shown to officers; the final gate is then neither decided automatically nor
-    released.
+    Other domains register these with the kernel (``ip_licensing``: the IP registry holds
+    the project's results, at least one IP asset registered for the project with its one
+    owner). A ``False`` answer carries the reason shown to officers; the final gate is then
+    neither decided automatically nor released.
     """
-    # Imported here: projects may use ip_licensing lazily, never at import time.
-    from ip_licensing.selectors import final_gate_requirements_met as results_registered
-
-    return results_registered(project)
+    return registry.final_gate_requirements_met_many([project.pk])[project.pk]
 
 
 def final_gate_requirements_met_many(project_ids: Sequence[int]) -> dict[int, tuple[bool, str]]:
-    """``final_gate_requirements_met`` for many projects, by id, in one query."""
-    from ip_licensing.selectors import final_gate_requirements_met_many as registered_many
-
-    return registered_many(project_ids)
+    """``final_gate_requirements_met`` for many projects, by id, in one query per
+    registered requirement."""
+    return registry.final_gate_requirements_met_many(project_ids)
 
 
 def policy_from_call(call: Call) -> GatePolicy:

@@ -40,9 +40,9 @@ from fundapp.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from fundapp.kernel.problems import Problems
 from projects.models import KPI, Measurement, MeasurementSource, Project
 from projects.models.imports import IMPORT_TRANSITIONS, ImportJob, ImportState
-from projects.rules.proposals import Problems
 from projects.selectors.projects import projects_visible_to
 
 from .measurements import (

@@ -38,6 +38,8 @@ from fundapp.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from fundapp.kernel import inputs
+from fundapp.kernel.problems import Problems
 from projects.models import (
     KPI,
     Gate,
@@ -50,10 +52,7 @@ from projects.models import (
     ProjectUserObjectPermission,
 )
 from projects.rules.gates import gate_cutoff, stage_window_start
-from projects.rules.proposals import Problems
 from projects.selectors.projects import projects_visible_to
-
-from . import inputs
 
 Decision = tuple[bool, str]
 

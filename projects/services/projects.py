@@ -20,12 +20,12 @@ from fundapp.accounts.models import User, side_for_country
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel import registry
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.selectors import account_balance
 from fundapp.ledger.services import InsufficientFunds, ledger_post
 from fundapp.money import format_amount
-from ip_licensing.rules import default_allocation_table
 from projects import permissions_engine as perms
 from projects.models import (
     KPI,
@@ -38,7 +38,6 @@ from projects.models import (
     ProjectState,
     Proposal,
     ResearchArea,
-    ReturnAllocationEntry,
     Stage,
     StageState,
     Tranche,
@@ -353,15 +352,11 @@ def project_create_from_proposal(
             message = _("The proposal has no budget to fund.")
             raise ValidationFailed(message, errors={"budget": [message]})
         # In-kind organisations (no funded side) weigh nothing: 0 basis points.
-        table = default_allocation_table(
+        # The licensing domain writes the default return-allocation table (§10.5).
+        table = registry.return_allocation_start.get()(
+            project,
             [(po.organisation_id, po.currency or "JPY", po.budget) for po in organisations],
             locked.call.fund.reference_rate_krw_per_jpy,
-        )
-        ReturnAllocationEntry.objects.bulk_create(
-            [
-                ReturnAllocationEntry(project=project, organisation_id=org_id, basis_points=bp)
-                for org_id, bp in table
-            ]
         )
         audit_record(
             actor=actor,

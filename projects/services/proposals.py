@@ -36,6 +36,8 @@ from fundapp.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from fundapp.kernel import inputs
+from fundapp.kernel.problems import Problems
 from projects import permissions
 from projects.models import (
     Attachment,
@@ -59,11 +61,8 @@ from projects.models import (
 )
 from projects.models.proposals import PROPOSAL_TRANSITIONS
 from projects.rules import proposals as rules
-from projects.rules.proposals import Problems
 from projects.selectors.proposals import claimed_effort
 from projects.services.notices import notify_people
-
-from . import inputs
 
 SECTIONS = ("basics", "consortium", "stages", "budget", "ip_plan", "security")
 PDF_MAGIC = b"%PDF-"

@@ -23,6 +23,8 @@ from fundapp.accounts.models import Membership, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel import inputs
+from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from projects.models import (
     AssignmentState,
@@ -39,9 +41,7 @@ from projects.models import (
     ReviewerAssignment,
     ReviewScore,
 )
-from projects.rules.proposals import Problems
 from projects.selectors import reviews as selectors
-from projects.services import inputs
 from projects.services.proposals import _lock, _transition
 
 SCORE_MIN = 1

@@ -15,6 +15,7 @@ from fundapp.accounts.models import Membership, Organisation, User
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import verify_chain
 from fundapp.demo import DEMO_LOGINS, DEMO_PASSWORD
+from fundapp.demo import seed as demo
 from fundapp.ledger.models import Account, Entry, Transaction
 from fundapp.ledger.selectors import account_balance
 from fundapp.notifications.models import Notification
@@ -27,7 +28,6 @@ from ip_licensing.models import (
     LicenceState,
     RoyaltyReport,
 )
-from projects import demo
 from projects.models import (
     KPI,
     Attachment,

@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework.test import APIClient
 
 from fundapp.accounts.models import Organisation, User
-from ip_licensing.models import IPAsset, Licence
+from ip_licensing.models import IPAsset, Licence, ReturnAllocationEntry
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.licences import (
     licence_accept,
@@ -23,7 +23,7 @@ from ip_licensing.services.licences import (
     licences_activate_and_expire,
     tokyo_today,
 )
-from projects.models import Fund, Project, ResearchArea, ReturnAllocationEntry, Sensitivity
+from projects.models import Fund, Project, ResearchArea, Sensitivity
 from tests.factories import (
     FundFactory,
     OrganisationFactory,

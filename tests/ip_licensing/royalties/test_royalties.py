@@ -14,12 +14,11 @@ from fundapp.ledger.models import Account, Transaction
 from fundapp.ledger.selectors import account_balance, ledger_verify
 from fundapp.notifications.models import Notification
 from ip_licensing import rules
-from ip_licensing.models import RoyaltyReport
+from ip_licensing.models import ReturnAllocationEntry, RoyaltyReport
 from ip_licensing.services.royalties import (
     royalty_post_upfront,
     royalty_report_submit,
 )
-from projects.models import ReturnAllocationEntry
 from tests.factories import OrganisationFactory, member_of
 from tests.ip_licensing.api.world import (
     days,

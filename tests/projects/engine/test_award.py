@@ -10,6 +10,7 @@ from django.core.management import call_command
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied
 from fundapp.ledger.models import Transaction
+from ip_licensing.models import ReturnAllocationEntry
 from projects.models import (
     KPI,
     Disbursement,
@@ -17,7 +18,6 @@ from projects.models import (
     Project,
     ProjectOrganisation,
     ProjectState,
-    ReturnAllocationEntry,
     StageState,
     Tranche,
     TrancheState,

@@ -8,11 +8,11 @@ from decimal import Decimal
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from fundapp.kernel.problems import check_amount
 from fundapp.money import MAX_AMOUNT
 from projects.rules.proposals import (
     MemberFacts,
     StageFacts,
-    check_amount,
     consortium_problems,
     non_decreasing_problems,
 )

@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from fundapp.demo import DEMO_LOGINS, DEMO_PASSWORD
+from fundapp.demo import seed as demo
 from fundapp.errors import DomainError
-from projects import demo
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """Coercing untrusted input (form or JSON) into typed values with field-level problems.
 
-The proposal services accept plain dicts from the browser forms and the API alike and run
-every value through these helpers, so both get the same translated message for the same
+The services of both domains accept plain dicts from the browser forms and the API alike and
+run every value through these helpers, so both get the same translated message for the same
 mistake, keyed by the same field path (``stages.0.kpis.1.target``).
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.kernel.problems import Problems, check_amount
 from fundapp.money import MAX_AMOUNT
-from projects.rules.proposals import Problems, check_amount
 
 
 def text(

@@ -1,0 +1,17 @@
+"""Model fields shared by every app. Kept apart from ``fundapp.money`` so that the pure
+rules, which use the money conventions, never import the ORM."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from fundapp.money import MAX_AMOUNT
+
+amount_validators = [MinValueValidator(0), MaxValueValidator(MAX_AMOUNT)]
+
+
+def AmountField(verbose_name=None, **kwargs) -> models.BigIntegerField:  # noqa: N802 - reads like a field class
+    """A non-negative whole amount of yen or won, at most 10¹⁵."""
+    kwargs.setdefault("default", 0)
+    return models.BigIntegerField(verbose_name, validators=amount_validators, **kwargs)

@@ -1,0 +1,113 @@
+"""Telling people about events (§13), through ``fundapp.notifications``, for every domain.
+
+The notifications app sends in-app messages and e-mails after commit. Where it is not
+installed (a slimmed-down deployment), the services run the same and tell no one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Q
+from django.utils.functional import Promise
+
+from fundapp.accounts.models import Role, User
+
+Text = str | Promise
+
+
+def _notify_function(name: str = "notify") -> Any:
+    if not apps.is_installed("fundapp.notifications"):
+        return None
+    try:
+        module = importlib.import_module("fundapp.notifications.services")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
+
+
+def officers(*, roles: Iterable[str], side: str | None = None) -> list[User]:
+    query = Q(role__in=list(roles), is_active=True)
+    if side:
+        query &= Q(side=side)
+    return list(User.objects.filter(query).order_by("pk"))
+
+
+def finance_officers(side: str) -> list[User]:
+    return officers(roles=[Role.FINANCE_OFFICER], side=side)
+
+
+def notify_people(
+    *, users: Iterable[User], kind: str, title: Text, body: Text = "", url: str = ""
+) -> None:
+    """Notify each user once (in-app and e-mail after commit), if notifications exist.
+
+    Pass lazy text (``gettext_lazy`` / ``format_lazy``): each person reads it in their
+    own language.
+    """
+    notify = _notify_function()
+    unique = list({user.pk: user for user in users}.values())
+    if notify is None or not unique:
+        return
+    notify(users=unique, kind=kind, title=title, body=body, url=url)
+
+
+def notify_people_parts(
+    *,
+    recipients: Iterable[tuple[int, str, bool, str]],
+    kind: str,
+    title: Text,
+    body: Text = "",
+    url: str = "",
+) -> Any:
+    """``notify_people`` as a part of the caller's one statement (``fundapp.statements``):
+    the notifications app's ``NotifyParts``, or ``None`` when it is not installed or there
+    is no one to tell. ``recipients`` are ``(user id, preferred language, active, e-mail)``.
+    """
+    notify_parts = _notify_function("notify_parts")
+    recipient = _notify_function("Recipient")
+    if notify_parts is None or recipient is None:
+        return None
+    return notify_parts(
+        recipients=[recipient(*values) for values in recipients],
+        kind=kind,
+        title=title,
+        body=body,
+        url=url,
+    )
+
+
+@dataclass(frozen=True)
+class PeopleNotice:
+    """One ``notify_people`` call of a batch, for ``notify_people_many``."""
+
+    users: Sequence[User]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+
+
+def notify_people_many(notices: Iterable[PeopleNotice]) -> None:
+    """``notify_people`` for a batch, in one insert (``notify_many``), if notifications exist."""
+    wanted = [n for n in notices if n.users]
+    notify_many = _notify_function("notify_many")
+    notice_class = _notify_function("Notice")
+    if notify_many is None or notice_class is None or not wanted:
+        return
+    notify_many(
+        [
+            notice_class(
+                users=list({user.pk: user for user in n.users}.values()),
+                kind=n.kind,
+                title=n.title,
+                body=n.body,
+                url=n.url,
+            )
+            for n in wanted
+        ]
+    )
