@@ -15,9 +15,6 @@ cannot see each other's writes otherwise (they share the statement's snapshot).
 
 from __future__ import annotations
 
-import hashlib
-import re
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,11 +22,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
-# Names of the statements prepared on each open database connection (the driver's
-# connection object, so a reconnect starts afresh).
-_prepared: weakref.WeakKeyDictionary[Any, dict[str, str]] = weakref.WeakKeyDictionary()
-_PREPARED, _UNPREPARED, _UNSURE = "prepared", "unprepared", "unsure"
-_PLACEHOLDER = re.compile(r"%s|%%")
+from fundapp.prepared import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -71,33 +64,13 @@ def execute_prepared(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
     database connection; return its first row.
 
     For a hot path whose statement text is fixed: PostgreSQL parses it once per connection
-    and may keep its plan, instead of parsing and planning every time. The first call on a
-    connection prepares and executes in one round trip. The name comes from the text, so
-    a different text is a different prepared statement. Every parameter's type must follow
-    from the statement (a cast where the context does not say).
+    and may keep its plan, instead of parsing and planning every time. The statement goes
+    through ``fundapp.prepared`` (psycopg prepares it on first use and keeps track of it,
+    also after psycopg itself deallocates its statements on a rollback). Every parameter's
+    type must follow from the statement (a cast where the context does not say).
     """
-    connection.ensure_connection()
-    raw = connection.connection
-    name = "stmt_" + hashlib.sha256(sql.encode()).hexdigest()[:24]
-    arguments = f"({', '.join(['%s'] * len(params))})" if params else ""
-    state = _prepared.setdefault(raw, {})
-    with connection.cursor() as cursor:
-        if state.get(name) == _UNSURE:
-            # A first execution failed: whether its PREPARE ran is for the server to say.
-            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
-            state[name] = _PREPARED if cursor.fetchone() else _UNPREPARED
-        if state.get(name) == _PREPARED:
-            cursor.execute(f"EXECUTE {name}{arguments}", params)
-            return cursor.fetchone()
-        numbered = iter(range(1, len(params) + 1))
-        body = _PLACEHOLDER.sub(
-            lambda m: m.group() if m.group() == "%%" else f"${next(numbered)}", sql
-        )
-        state[name] = _UNSURE
-        # PREPARE is not undone by a rollback: once it has run, the name is taken.
-        cursor.execute(f"PREPARE {name} AS {body}; EXECUTE {name}{arguments}", params)
-        state[name] = _PREPARED
-        cursor.nextset()
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
         return cursor.fetchone()
 
 
