@@ -10,17 +10,16 @@ commit; ``verify_chain`` (``fundapp.audit.verification``) checks both.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
+from fundapp.oncommit import Debounced
 from fundapp.statements import Part
 
 from .context import RequestContext, current_request_context
@@ -46,8 +45,6 @@ __all__ = [
 # After a commit the sealer runs this many seconds later; one process enqueues it at most
 # once per window, since that one run seals everything committed before it starts.
 SEAL_DELAY_SECONDS = 1.0
-_seal_window_lock = threading.Lock()
-_seal_enqueued_until = 0.0
 
 # One statement per append, whatever the number of events: ids come from the sequence in
 # ascending order of the entries, and the database hashes each event's canonical JSON with
@@ -294,28 +291,17 @@ def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
     return AuditParts(events, part)
 
 
-def _seal_after_commit() -> None:
-    """Enqueue the sealer when the current transaction commits, at most once per transaction."""
-    conn = transaction.get_connection()
-    if conn.in_atomic_block and any(
-        func is _enqueue_seal for _sids, func, _robust in conn.run_on_commit
-    ):
-        return
-    # robust: a broker outage must not turn a committed write into an error; the beat
-    # schedule seals the event a minute later at worst.
-    transaction.on_commit(_enqueue_seal, robust=True)
-
-
-def _enqueue_seal() -> None:
-    global _seal_enqueued_until
-    now = time.monotonic()
-    with _seal_window_lock:
-        if now < _seal_enqueued_until:
-            return  # a run is already due after this commit: it will seal this event too
-        _seal_enqueued_until = now + SEAL_DELAY_SECONDS
+def _enqueue_seal(delay: float) -> None:
     from .tasks import seal_chain
 
-    seal_chain.apply_async(countdown=SEAL_DELAY_SECONDS)
+    seal_chain.apply_async(countdown=delay)
+
+
+# The sealer is enqueued when the current transaction commits (at most once per
+# transaction and window); robust, so a broker outage never turns a committed write into an
+# error: the beat schedule seals the event a minute later at worst.
+sealer = Debounced(_enqueue_seal, SEAL_DELAY_SECONDS)
+_seal_after_commit = sealer.after_commit
 
 
 def object_type_of(obj: Any) -> str:

@@ -10,8 +10,6 @@ task enqueues it again (§16).
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +25,7 @@ from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
 from fundapp.errors import Conflict, NotFound
+from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
@@ -293,30 +292,16 @@ def notify_parts(
 # window ends. A commit the window skips happened before that run starts, so the run finds
 # its rows pending. The reconciler still catches what a lost message leaves.
 EMAIL_SWEEP_DELAY_SECONDS = 1.0
-_sweep_window_lock = threading.Lock()
-_sweep_enqueued_until = 0.0
 
 
-def _sweep_after_commit() -> None:
-    conn = transaction.get_connection()
-    if conn.in_atomic_block and any(
-        func is _enqueue_sweep for _sids, func, _robust in conn.run_on_commit
-    ):
-        return
-    # robust: a broker outage must not turn the committed change into an error.
-    transaction.on_commit(_enqueue_sweep, robust=True)
-
-
-def _enqueue_sweep() -> None:
-    global _sweep_enqueued_until
-    now = time.monotonic()
-    with _sweep_window_lock:
-        if now < _sweep_enqueued_until:
-            return
-        _sweep_enqueued_until = now + EMAIL_SWEEP_DELAY_SECONDS
+def _enqueue_sweep(delay: float) -> None:
     from .tasks import send_pending_notification_emails
 
-    send_pending_notification_emails.apply_async(countdown=EMAIL_SWEEP_DELAY_SECONDS)
+    send_pending_notification_emails.apply_async(countdown=delay)
+
+
+email_sweep = Debounced(_enqueue_sweep, EMAIL_SWEEP_DELAY_SECONDS)
+_sweep_after_commit = email_sweep.after_commit
 
 
 def _enqueue_emails(notification_ids: list[int]) -> None:

@@ -22,7 +22,7 @@ def test_one_sealer_enqueue_per_transaction_whatever_the_number_of_events(
         record("test.two")
         audit_record_many([AuditEntry(actor=None, action="test.three", object_type="thing")])
 
-    assert [callback.__name__ for callback in callbacks] == ["_enqueue_seal"]
+    assert callbacks == [services.sealer.fire]
 
 
 def test_a_rolled_back_savepoint_does_not_swallow_the_enqueue(django_capture_on_commit_callbacks):
@@ -35,17 +35,17 @@ def test_a_rolled_back_savepoint_does_not_swallow_the_enqueue(django_capture_on_
             pass
         record("test.kept")
 
-    assert [callback.__name__ for callback in callbacks] == ["_enqueue_seal"]
+    assert callbacks == [services.sealer.fire]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_commit_enqueues_the_sealer_at_most_once_per_window(monkeypatch):
-    monkeypatch.setattr(services, "_seal_enqueued_until", 0.0)
+    monkeypatch.setattr(services.sealer, "enqueued_until", 0.0)
     record("test.one")
-    window = services._seal_enqueued_until
+    window = services.sealer.enqueued_until
     record("test.two")  # within the same window: the run already due seals it too
 
-    assert window > 0 and services._seal_enqueued_until == window
+    assert window > 0 and services.sealer.enqueued_until == window
 
 
 def test_the_seal_task_is_idempotent():
