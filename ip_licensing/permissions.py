@@ -29,10 +29,9 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Membership, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.decisions import Decision
 from fundapp.kernel.registry import project_directory
 from ip_licensing.models import IPAsset, Licence, LicenceApproval, LicenceState
-
-Decision = tuple[bool, str]
 
 LICENSOR = "licensor"
 LICENSEE = "licensee"

@@ -36,12 +36,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Final, NamedTuple
-from zoneinfo import ZoneInfo
 
+from fundapp.kernel.calendar import FUND_TIMEZONE, tokyo_date
 from fundapp.ledger.rules import (
     BASIS_POINTS_WHOLE,
     CURRENCIES,
@@ -98,7 +98,7 @@ FIELD_CODE_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 _TERRITORY_PATTERN: Final = re.compile(r"[A-Z]{2}")
 _QUARTER_PATTERN: Final = re.compile(r"([1-9][0-9]{3})-Q([1-4])")
 
-TOKYO: Final = ZoneInfo("Asia/Tokyo")
+TOKYO: Final = FUND_TIMEZONE
 
 
 # -- coverage ------------------------------------------------------------------------------
@@ -139,11 +139,8 @@ def terms_overlap(a_start: date, a_end: date, b_start: date, b_end: date) -> boo
     return a_start <= b_end and b_start <= a_end
 
 
-def today_in_tokyo(now: datetime) -> date:
-    """The Asia/Tokyo date of an aware datetime: the day licence terms are counted in."""
-    if now.tzinfo is None or now.tzinfo.utcoffset(now) is None:
-        raise ValueError("a timezone-aware datetime is needed")
-    return now.astimezone(TOKYO).date()
+# The Asia/Tokyo date of an aware datetime: the day licence terms are counted in.
+today_in_tokyo = tokyo_date
 
 
 # -- licence terms -------------------------------------------------------------------------

@@ -10,9 +10,8 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Membership, Scope, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.decisions import Decision
 from projects.models import ConsortiumMember, ConsortiumRole, Proposal, ProposalState
-
-Decision = tuple[bool, str]
 
 LEAD_ROLES = (ConsortiumRole.LEAD_JP, ConsortiumRole.LEAD_KR)
 

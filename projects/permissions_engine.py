@@ -11,9 +11,8 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Organisation, Role, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.decisions import Decision
 from projects.models import Disbursement, GateDecision
-
-Decision = tuple[bool, str]
 
 FUNDED_SIDES = (Side.JP, Side.KR)
 

@@ -25,8 +25,9 @@ from django.utils.translation import gettext_lazy
 from fundapp.accounts.models import Organisation, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.models import ResearchArea
 from fundapp.kernel.problems import Problems
 from fundapp.kernel.registry import ProjectRow, project_directory
@@ -288,12 +289,6 @@ def _fail(problems: Problems) -> None:
 
 def _snapshot(asset: IPAsset) -> dict[str, Any]:
     return {name: getattr(asset, name) for name in AUDITED}
-
-
-def _require(decision: tuple[bool, str]) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason or _("You may not do this."))
 
 
 # -- services ------------------------------------------------------------------------------

@@ -53,6 +53,8 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
+from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 from fundapp.kernel.notices import notify_people, officers
 from fundapp.kernel.problems import Problems
@@ -143,23 +145,12 @@ _TERMS_FIELD = {"fields": "fields_of_use", "start": "start_on", "end": "end_on"}
 _REFERENCE_LOCK = 0x4A4B_4C49_4345_4E43  # "JKLICENC": serialises reference numbering
 
 
-def tokyo_today() -> date:
-    """Today in Asia/Tokyo: the day licence terms are counted in (§10.3)."""
-    return rules.today_in_tokyo(timezone.now())
-
-
 def _url(licence: Licence) -> str:
     """The licence's page, for notifications and screening cases."""
     try:
         return reverse("ip:licence", args=[licence.pk])
     except NoReverseMatch:
         return ""
-
-
-def _require(decision: tuple[bool, str], *, code: str | None = None) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason or _("You may not do this."), code=code)
 
 
 def _require_signed_in(actor: Actor | None) -> None:

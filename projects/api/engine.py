@@ -43,7 +43,8 @@ from fundapp.actors import Actor
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import PermissionDenied, ValidationFailed
+from fundapp.errors import ValidationFailed
+from fundapp.kernel.decisions import require as _require
 from projects.models import (
     KPI,
     Disbursement,
@@ -98,14 +99,6 @@ PROBLEM = "application/problem+json"
 
 
 # --------------------------------------------------------------------------- helpers
-
-Decision = tuple[bool, str]
-
-
-def _require(decision: Decision) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason)
 
 
 # --------------------------------------------------------------------------- querysets

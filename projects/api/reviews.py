@@ -28,7 +28,8 @@ from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import ApiKey, User
 from fundapp.api.permissions import actor_of
-from fundapp.errors import NotFound, PermissionDenied, ValidationFailed
+from fundapp.errors import NotFound, ValidationFailed
+from fundapp.kernel.decisions import require as _require
 from projects.models import (
     AwardDecision,
     Call,
@@ -62,12 +63,6 @@ class PeopleOnly(BasePermission):
 
 
 PERMISSIONS = [IsAuthenticated, PeopleOnly]
-
-
-def _require(decision: tuple[bool, str]) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason)
 
 
 def _visible_proposal(actor: Any, value: Any, field: str = "proposal") -> Proposal:

@@ -41,13 +41,13 @@ from decimal import (
 )
 from fractions import Fraction
 from typing import ClassVar, Final
-from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
+from fundapp.kernel.calendar import FUND_TIMEZONE
 from fundapp.ledger.rules import largest_remainder_split
 
-GATE_TIMEZONE: Final = ZoneInfo("Asia/Tokyo")
+GATE_TIMEZONE: Final = FUND_TIMEZONE
 
 HIGHER_IS_BETTER: Final = "higher_is_better"
 LOWER_IS_BETTER: Final = "lower_is_better"

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from fundapp.accounts.models import Role, Side, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.errors import NotFound
+from fundapp.kernel.decisions import Decision
 from projects.models import (
     AssignmentState,
     AwardDecision,
@@ -36,8 +37,6 @@ from projects.models import (
     Review,
     ReviewerAssignment,
 )
-
-Decision = tuple[bool, str]
 
 # States in which a proposal's reviewer panel may still change.
 ASSIGNABLE_STATES = (ProposalState.ELIGIBLE, ProposalState.UNDER_REVIEW)

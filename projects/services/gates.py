@@ -29,6 +29,8 @@ from fundapp.accounts.models import ApiKey, Scope, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
+from fundapp.kernel.decisions import Decision
 from fundapp.notifications.outbox import Event, event_record_many
 from projects.models import (
     KPI,
@@ -59,17 +61,10 @@ from projects.services.notices import (
     project_urls,
 )
 
-Decision = tuple[bool, str]
-
 logger = logging.getLogger(__name__)
 
 # The stage states in which its gate can be evaluated; gate_pending is a re-evaluation.
 EVALUABLE_STAGE_STATES = (StageState.ACTIVE, StageState.EXTENDED, StageState.GATE_PENDING)
-
-
-def today_in_tokyo() -> date:
-    """The gate calendar's today: gate days are Asia/Tokyo days (§8)."""
-    return timezone.now().astimezone(rules.GATE_TIMEZONE).date()
 
 
 def gate_policy_for_call(call: Call) -> rules.GatePolicy:

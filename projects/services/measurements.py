@@ -34,11 +34,12 @@ from fundapp.errors import (
     Conflict,
     NotFound,
     PayloadTooLarge,
-    PermissionDenied,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from fundapp.kernel import inputs
+from fundapp.kernel.decisions import Decision
+from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from projects.models import (
     KPI,
@@ -53,8 +54,6 @@ from projects.models import (
 )
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.projects import projects_visible_to
-
-Decision = tuple[bool, str]
 
 VALUE_MAX_DIGITS = 20
 VALUE_PLACES = 6
@@ -109,12 +108,6 @@ def can_reject_measurement(actor: Actor | None) -> Decision:
 def _require_visible(actor: Actor | None, project: Project) -> None:
     if not projects_visible_to(actor).filter(pk=project.pk).exists():
         raise NotFound()
-
-
-def _require(decision: Decision) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason)
 
 
 def require_active(project: Project) -> None:

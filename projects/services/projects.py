@@ -19,8 +19,10 @@ from guardian.shortcuts import assign_perm
 from fundapp.accounts.models import User, side_for_country
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import registry
+from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
+from fundapp.kernel.decisions import require as _require
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.selectors import account_balance
@@ -44,7 +46,6 @@ from projects.models import (
     TrancheState,
 )
 from projects.models.projects import PROJECT_TRANSITIONS, STAGE_TRANSITIONS
-from projects.rules.gates import GATE_TIMEZONE
 from projects.rules.schedule import chained_gate_days, gate_day, next_stage_start
 
 from .tranches import (
@@ -60,12 +61,6 @@ STAGE_ENDED_BY_TERMINATION = (StageState.ACTIVE, StageState.EXTENDED, StageState
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _require(decision: tuple[bool, str]) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason or _("You may not do this."))
 
 
 def project_transition(project: Project, target: str) -> str:
@@ -103,10 +98,6 @@ def lock_project(project_id: int) -> Project:
         .select_related("call", "call__fund")
         .get(pk=project_id)
     )
-
-
-def tokyo_today() -> date:
-    return timezone.localdate(timezone=GATE_TIMEZONE)
 
 
 def stages_reschedule_after(stage: Stage) -> list[dict[str, Any]]:

@@ -37,6 +37,7 @@ from fundapp.errors import (
     ValidationFailed,
 )
 from fundapp.kernel import inputs
+from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from projects import permissions
 from projects.models import (
@@ -96,12 +97,6 @@ def _require_draft(proposal: Proposal) -> None:
             % {"state": ProposalState(proposal.state).label},
             code="invalid_state",
         )
-
-
-def _require(decision: tuple[bool, str]) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason or _("You may not do this."))
 
 
 def _fail(problems: Problems) -> None:

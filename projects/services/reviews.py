@@ -24,6 +24,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from projects.models import (
@@ -55,12 +56,6 @@ def _url(name: str, *args: Any) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
-
-
-def _require(decision: tuple[bool, str]) -> None:
-    allowed, reason = decision
-    if not allowed:
-        raise PermissionDenied(reason or _("You may not do this."))
 
 
 def weighted_score(pairs: Iterable[tuple[Decimal, int]]) -> Decimal:
