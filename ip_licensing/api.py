@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -44,6 +43,7 @@ from rest_framework.viewsets import GenericViewSet
 from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor, is_fund_staff
+from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import PermissionDenied, ValidationFailed
@@ -118,10 +118,6 @@ def _org_filter(queryset: QuerySet[Any], field: str, value: str) -> QuerySet[Any
     if value.isdigit():
         return queryset.filter(**{f"{field}_id": int(value)})
     return queryset.filter(**{f"{field}__code": value.upper()})
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class AssetFilter(django_filters.FilterSet):

@@ -101,12 +101,12 @@ def problem_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    response = exception_handler(exc, context)
-    if response is None:
+    handled = exception_handler(exc, context)
+    if handled is None:
         return None
     headers = {
         k: v
-        for k, v in response.headers.items()
+        for k, v in handled.headers.items()
         if k in ("Retry-After", "WWW-Authenticate", "Allow")
     }
     if isinstance(exc, exceptions.ValidationError):
@@ -123,6 +123,6 @@ def problem_exception_handler(exc, context):
     if not isinstance(code, str):
         code = "error"
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        response.status_code = 401
+        handled.status_code = 401
         headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
-    return problem_response(response.status_code, str(detail), code=code, headers=headers)
+    return problem_response(handled.status_code, str(detail), code=code, headers=headers)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
@@ -38,6 +38,9 @@ class ClientRateThrottle(SimpleRateThrottle):
     """
 
     scope = "client"
+    # Set by SimpleRateThrottle.__init__ from the rate.
+    num_requests: int
+    duration: int
 
     def get_cache_key(self, request, view):
         user = request.user
@@ -63,7 +66,7 @@ class ClientRateThrottle(SimpleRateThrottle):
         self.window_end = (window + 1) * self.duration
         self.now = now
         counter = backend.make_and_validate_key(f"{key}:{window}")
-        pipe = _redis_client(backend._cache._get_connection_pool(write=True)).pipeline(
+        pipe = _redis_client(cast(Any, backend)._cache._get_connection_pool(write=True)).pipeline(
             transaction=False
         )
         # SET NX EX before INCR rather than EXPIRE NX after it: EXPIRE's NX option needs

@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
 from django.db.models import F, Prefetch, QuerySet, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.urls import reverse
@@ -40,6 +39,7 @@ from rest_framework.viewsets import GenericViewSet
 from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor
+from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.permissions import HasScope, actor_of
@@ -157,10 +157,6 @@ def disbursement_queryset(rows: QuerySet[Disbursement] | None = None) -> QuerySe
 
 
 # --------------------------------------------------------------------------- filters
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class ProjectFilter(django_filters.FilterSet):

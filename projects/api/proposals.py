@@ -13,7 +13,6 @@ import re
 from typing import Any
 
 import django_filters
-from django import forms
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
@@ -39,6 +38,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import Organisation, Scope
+from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from projects import permissions
@@ -120,10 +120,6 @@ def detail_prefetch() -> list[Prefetch]:
 
 
 # --------------------------------------------------------------------------- filters
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class ProposalFilter(django_filters.FilterSet):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django import forms
 from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,6 +26,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import ApiKey, User
+from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import actor_of
 from fundapp.errors import NotFound, ValidationFailed
 from fundapp.kernel.decisions import require as _require
@@ -75,10 +75,6 @@ def _visible_proposal(actor: Any, value: Any, field: str = "proposal") -> Propos
 
 
 # --------------------------------------------------------------------------- filters
-
-
-class IdFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField
 
 
 class ProposalFilter(django_filters.FilterSet):
