@@ -1,17 +1,33 @@
-"""Who may do what to a proposal (§2, §5). Pure questions; views and the API only ask them.
+"""Who may do what in the projects domain (§2): proposals, reviews and awards, projects,
+gates, measurements and money. Every ``can_*`` question of the domain lives here, answers a
+``Decision`` with a reason, and is asked by services before changing anything and by views
+and the API to show or hide actions.
 
-Seeing is decided by ``selectors.proposals.proposals_visible_to`` (404 otherwise); these
-functions decide the actions on an object the actor can already see, with a reason.
+Seeing is decided by the selectors (``proposals_visible_to``, ``projects_visible_to``: 404
+otherwise); these functions decide the actions on an object the actor can already see.
 """
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Membership, Scope, User
+from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.kernel.decisions import Decision
-from projects.models import ConsortiumMember, ConsortiumRole, Proposal, ProposalState
+from projects.models import (
+    AssignmentState,
+    ConsortiumMember,
+    ConsortiumRole,
+    Disbursement,
+    GateDecision,
+    Project,
+    ProjectOrganisation,
+    ProjectUserObjectPermission,
+    Proposal,
+    ProposalState,
+    ReviewerAssignment,
+)
 
 LEAD_ROLES = (ConsortiumRole.LEAD_JP, ConsortiumRole.LEAD_KR)
 
@@ -98,3 +114,194 @@ def can_endorse_proposal(actor: Actor | None, proposal: Proposal) -> Decision:
 def can_view_history(actor: Actor | None, proposal: Proposal) -> bool:
     """Officers see an object's audit history on its page (§12)."""
     return is_fund_officer(actor)
+
+
+# --------------------------------------------------------------------------- projects, gates, money (§2, §8, §9)
+
+FUNDED_SIDES = (Side.JP, Side.KR)
+
+
+def officer_side(actor: Actor | None) -> str:
+    """The side (JP or KR) a fund officer approves for, or "" if none is set."""
+    if isinstance(actor, User) and actor.side in FUNDED_SIDES:
+        return actor.side
+    return ""
+
+
+def can_decide_gate(actor: Actor | None) -> Decision:
+    """Gate decisions are taken by fund officers of the JP or KR side (§2, §8)."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may decide a stage gate.")
+    if not officer_side(actor):
+        return False, _(
+            "Your account has no side (JP or KR); a gate decision needs one officer of each side."
+        )
+    return True, ""
+
+
+def can_complete_gate_decision(actor: Actor | None, pending: GateDecision) -> Decision:
+    """The second approval: a different fund officer, of the other side (§2 two-person rule)."""
+    allowed, reason = can_decide_gate(actor)
+    if not allowed:
+        return allowed, reason
+    assert isinstance(actor, User)
+    if pending.first_officer_id == actor.pk:
+        return False, _(
+            "You have already approved this decision; a fund officer of the other side must "
+            "complete it."
+        )
+    if pending.first_side == actor.side:
+        other = Side.KR if pending.first_side == Side.JP else Side.JP
+        return False, _(
+            "The first approval came from the %(side)s side; the second must come from an "
+            "officer of the %(other)s side."
+        ) % {"side": pending.first_side, "other": other}
+    return True, ""
+
+
+def can_change_project_state(actor: Actor | None) -> Decision:
+    """Suspending, resuming and terminating a project are fund officers' decisions (§7)."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may suspend, resume or terminate a project.")
+    return True, ""
+
+
+def can_award_project(actor: Actor | None) -> Decision:
+    """The project is created by the officer completing the award decision (§6)."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may award a project.")
+    return True, ""
+
+
+def can_contribute(actor: Actor | None) -> Decision:
+    """Recording an agency's contribution to a side's pool or reserve (§9)."""
+    if is_fund_officer(actor):
+        return True, ""
+    if isinstance(actor, User) and actor.is_active and actor.role == Role.FINANCE_OFFICER:
+        return True, ""
+    return False, _("Only fund or finance officers may record a contribution.")
+
+
+def can_confirm_disbursement(actor: Actor | None, disbursement: Disbursement) -> Decision:
+    """Confirming a payment (§2, §14): a finance officer of the disbursement's side, or the
+    side's agency finance system — an API key with ``payments:write`` whose organisation is
+    an agency (kind ``agency``) in the side's country."""
+    side = disbursement.tranche.side
+    if isinstance(actor, ApiKey):
+        if not actor.is_usable():
+            return False, _("This API key is revoked or expired.")
+        if not actor.has_scope(Scope.PAYMENTS_WRITE):
+            return False, _("This API key lacks the payments:write scope.")
+        org = actor.organisation
+        if org.kind != Organisation.Kind.AGENCY or org.side != side:
+            return False, _(
+                "Only the finance system of the %(side)s side's agency may confirm this payment."
+            ) % {"side": side}
+        return True, ""
+    if (
+        isinstance(actor, User)
+        and actor.is_active
+        and actor.role == Role.FINANCE_OFFICER
+        and actor.side == side
+    ):
+        return True, ""
+    return False, _("Only a finance officer of the %(side)s side may confirm this payment.") % {
+        "side": side
+    }
+
+
+# --------------------------------------------------------------------------- reviews, measurements, gate evaluation
+
+
+def can_manage_reviews(actor: Actor | None) -> Decision:
+    """Starting review and assigning reviewers: fund officers."""
+    if is_fund_officer(actor):
+        return True, ""
+    return False, _("Only fund officers may manage the review of proposals.")
+
+
+def can_declare(actor: Actor | None, assignment: ReviewerAssignment) -> Decision:
+    if not isinstance(actor, User) or actor.pk != assignment.reviewer_id:
+        return False, _("Only the assigned reviewer may declare their conflicts of interest.")
+    if assignment.state == AssignmentState.EXCLUDED:
+        return False, _("This assignment was excluded automatically; there is nothing to declare.")
+    if assignment.state != AssignmentState.AWAITING_DECLARATION:
+        return False, _("The conflict declaration for this assignment has already been made.")
+    return True, ""
+
+
+def can_score(actor: Actor | None, assignment: ReviewerAssignment) -> Decision:
+    if not isinstance(actor, User) or actor.pk != assignment.reviewer_id:
+        return False, _("Only the assigned reviewer may score this proposal.")
+    if assignment.state == AssignmentState.SUBMITTED:
+        return False, _("You have already submitted your review of this proposal.")
+    if assignment.state in (AssignmentState.EXCLUDED, AssignmentState.CONFLICTED):
+        return False, _("This assignment is blocked by a conflict of interest.")
+    if assignment.state != AssignmentState.ACTIVE:
+        return False, _("Declare that you have no conflict of interest before scoring.")
+    return True, ""
+
+
+def can_decide_award(actor: Actor | None) -> Decision:
+    """Award decisions: fund officers of the Japanese or the Korean side (§2)."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may decide awards.")
+    assert isinstance(actor, User)
+    if actor.side not in (Side.JP, Side.KR):
+        return False, _(
+            "Only fund officers of the Japanese or the Korean side may decide awards; "
+            "your account has no side."
+        )
+    return True, ""
+
+
+def can_evaluate_gate(actor: Actor | None, project: Project) -> Decision:
+    """Officers, and partner systems of the project's organisations with ``gates:write``."""
+    if is_fund_officer(actor):
+        return True, ""
+    if isinstance(actor, ApiKey):
+        if not actor.has_scope(Scope.GATES_WRITE):
+            return False, _("This API key lacks the gates:write scope.")
+        if ProjectOrganisation.objects.filter(
+            project=project, organisation_id=actor.organisation_id
+        ).exists():
+            return True, ""
+    return False, _("Only fund officers may evaluate a gate.")
+
+
+def _is_named_researcher(user: User, project: Project) -> bool:
+    """A researcher holding ``view_project`` who belongs to a consortium organisation."""
+    if user.role != Role.RESEARCHER:
+        return False
+    granted = ProjectUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename="view_project"
+    )
+    member = ProjectOrganisation.objects.filter(
+        project=OuterRef("pk"), organisation__memberships__user=user
+    )
+    return Project.objects.filter(pk=project.pk).filter(Exists(granted), Exists(member)).exists()
+
+
+def can_record_measurement(actor: Actor | None, project: Project) -> Decision:
+    """May the actor report KPI measurements for this project (§2, §7, §14)?"""
+    if isinstance(actor, ApiKey):
+        if not actor.is_usable():
+            return False, _("This API key has expired or was revoked.")
+        if not actor.has_scope(Scope.KPI_WRITE):
+            return False, _("This API key lacks the kpi:write scope.")
+        if not ProjectOrganisation.objects.filter(
+            project=project, organisation_id=actor.organisation_id
+        ).exists():
+            return False, _("Only the systems of the project's organisations may report.")
+        return True, ""
+    if is_fund_officer(actor):
+        return True, ""
+    if isinstance(actor, User) and actor.is_active and _is_named_researcher(actor, project):
+        return True, ""
+    return False, _("Only the project's researchers and fund officers may report measurements.")
+
+
+def can_reject_measurement(actor: Actor | None) -> Decision:
+    if is_fund_officer(actor):
+        return True, ""
+    return False, _("Only fund officers may reject a measurement.")

@@ -63,7 +63,7 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
-from projects.permissions_engine import can_confirm_disbursement, can_decide_gate
+from projects.permissions import can_confirm_disbursement, can_decide_gate
 from projects.selectors.gates import measurements_visible_to
 from projects.selectors.projects import (
     get_project_for_actor,

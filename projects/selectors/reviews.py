@@ -21,12 +21,10 @@ from django.db.models import (
     QuerySet,
 )
 from django.db.models.functions import Cast
-from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import Role, Side, User
+from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.errors import NotFound
-from fundapp.kernel.decisions import Decision
 from projects.models import (
     AssignmentState,
     AwardDecision,
@@ -37,6 +35,10 @@ from projects.models import (
     Review,
     ReviewerAssignment,
 )
+from projects.permissions import can_decide_award as can_decide_award
+from projects.permissions import can_declare as can_declare
+from projects.permissions import can_manage_reviews as can_manage_reviews
+from projects.permissions import can_score as can_score
 
 # States in which a proposal's reviewer panel may still change.
 ASSIGNABLE_STATES = (ProposalState.ELIGIBLE, ProposalState.UNDER_REVIEW)
@@ -200,48 +202,3 @@ def get_award_decision_for_actor(actor: Actor | None, pk: object) -> AwardDecisi
     if decision is None:
         raise NotFound()
     return decision
-
-
-# --------------------------------------------------------------------------- decisions on actions
-
-
-def can_manage_reviews(actor: Actor | None) -> Decision:
-    """Starting review and assigning reviewers: fund officers."""
-    if is_fund_officer(actor):
-        return True, ""
-    return False, _("Only fund officers may manage the review of proposals.")
-
-
-def can_declare(actor: Actor | None, assignment: ReviewerAssignment) -> Decision:
-    if not isinstance(actor, User) or actor.pk != assignment.reviewer_id:
-        return False, _("Only the assigned reviewer may declare their conflicts of interest.")
-    if assignment.state == AssignmentState.EXCLUDED:
-        return False, _("This assignment was excluded automatically; there is nothing to declare.")
-    if assignment.state != AssignmentState.AWAITING_DECLARATION:
-        return False, _("The conflict declaration for this assignment has already been made.")
-    return True, ""
-
-
-def can_score(actor: Actor | None, assignment: ReviewerAssignment) -> Decision:
-    if not isinstance(actor, User) or actor.pk != assignment.reviewer_id:
-        return False, _("Only the assigned reviewer may score this proposal.")
-    if assignment.state == AssignmentState.SUBMITTED:
-        return False, _("You have already submitted your review of this proposal.")
-    if assignment.state in (AssignmentState.EXCLUDED, AssignmentState.CONFLICTED):
-        return False, _("This assignment is blocked by a conflict of interest.")
-    if assignment.state != AssignmentState.ACTIVE:
-        return False, _("Declare that you have no conflict of interest before scoring.")
-    return True, ""
-
-
-def can_decide_award(actor: Actor | None) -> Decision:
-    """Award decisions: fund officers of the Japanese or the Korean side (§2)."""
-    if not is_fund_officer(actor):
-        return False, _("Only fund officers may decide awards.")
-    assert isinstance(actor, User)
-    if actor.side not in (Side.JP, Side.KR):
-        return False, _(
-            "Only fund officers of the Japanese or the Korean side may decide awards; "
-            "your account has no side."
-        )
-    return True, ""

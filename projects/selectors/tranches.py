@@ -16,7 +16,7 @@ from projects.selectors.projects import (
 
 def agency_side(organisation: Organisation) -> str | None:
     """An agency's finance system speaks for its side's payments (see
-    ``projects.permissions_engine.can_confirm_disbursement``)."""
+    ``projects.permissions.can_confirm_disbursement``)."""
     if organisation.kind == Organisation.Kind.AGENCY and organisation.side in ("JP", "KR"):
         return organisation.side
     return None

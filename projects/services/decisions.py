@@ -39,7 +39,7 @@ from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from fundapp.kernel import registry
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.rows import rows_update
-from projects import permissions_engine as perms
+from projects import permissions as perms
 from projects.models import (
     Call,
     DecisionState,

@@ -25,12 +25,11 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from fundapp.accounts.models import ApiKey, Scope, User
-from fundapp.actors import Actor, is_fund_officer
+from fundapp.accounts.models import ApiKey, User
+from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
-from fundapp.kernel.decisions import Decision
 from fundapp.notifications.outbox import Event, event_record_many
 from projects.models import (
     KPI,
@@ -42,7 +41,6 @@ from projects.models import (
     GateOutcome,
     GateState,
     Project,
-    ProjectOrganisation,
     ProjectState,
     Stage,
     StageState,
@@ -50,6 +48,7 @@ from projects.models import (
     TrancheState,
 )
 from projects.models.projects import STAGE_TRANSITIONS
+from projects.permissions import can_evaluate_gate as can_evaluate_gate
 from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
 from projects.services.decisions import Evaluated, gates_decide_automatically
@@ -80,20 +79,6 @@ def gate_policy_for_call(call: Call) -> rules.GatePolicy:
         max_extension_months=call.max_extension_months,
         auto_release_on_pass=call.auto_release_on_pass,
     )
-
-
-def can_evaluate_gate(actor: Actor | None, project: Project) -> Decision:
-    """Officers, and partner systems of the project's organisations with ``gates:write``."""
-    if is_fund_officer(actor):
-        return True, ""
-    if isinstance(actor, ApiKey):
-        if not actor.has_scope(Scope.GATES_WRITE):
-            return False, _("This API key lacks the gates:write scope.")
-        if ProjectOrganisation.objects.filter(
-            project=project, organisation_id=actor.organisation_id
-        ).exists():
-            return True, ""
-    return False, _("Only fund officers may evaluate a gate.")
 
 
 def _conflict(message: str, code: str) -> Conflict:

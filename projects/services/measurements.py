@@ -22,13 +22,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Role, Scope, User
-from fundapp.actors import Actor, is_fund_officer
+from fundapp.accounts.models import ApiKey, User
+from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import (
     Conflict,
@@ -38,7 +37,6 @@ from fundapp.errors import (
     ValidationFailed,
 )
 from fundapp.kernel import inputs
-from fundapp.kernel.decisions import Decision
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from projects.models import (
@@ -48,10 +46,10 @@ from projects.models import (
     Measurement,
     MeasurementSource,
     Project,
-    ProjectOrganisation,
     ProjectState,
-    ProjectUserObjectPermission,
 )
+from projects.permissions import can_record_measurement as can_record_measurement
+from projects.permissions import can_reject_measurement as can_reject_measurement
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.projects import projects_visible_to
 
@@ -65,44 +63,6 @@ EVIDENCE_CONTENT_TYPES = {"pdf": "application/pdf", "csv": "text/csv; charset=ut
 
 
 # --------------------------------------------------------------------------- permissions
-
-
-def _is_named_researcher(user: User, project: Project) -> bool:
-    """A researcher holding ``view_project`` who belongs to a consortium organisation."""
-    if user.role != Role.RESEARCHER:
-        return False
-    granted = ProjectUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user=user, permission__codename="view_project"
-    )
-    member = ProjectOrganisation.objects.filter(
-        project=OuterRef("pk"), organisation__memberships__user=user
-    )
-    return Project.objects.filter(pk=project.pk).filter(Exists(granted), Exists(member)).exists()
-
-
-def can_record_measurement(actor: Actor | None, project: Project) -> Decision:
-    """May the actor report KPI measurements for this project (§2, §7, §14)?"""
-    if isinstance(actor, ApiKey):
-        if not actor.is_usable():
-            return False, _("This API key has expired or was revoked.")
-        if not actor.has_scope(Scope.KPI_WRITE):
-            return False, _("This API key lacks the kpi:write scope.")
-        if not ProjectOrganisation.objects.filter(
-            project=project, organisation_id=actor.organisation_id
-        ).exists():
-            return False, _("Only the systems of the project's organisations may report.")
-        return True, ""
-    if is_fund_officer(actor):
-        return True, ""
-    if isinstance(actor, User) and actor.is_active and _is_named_researcher(actor, project):
-        return True, ""
-    return False, _("Only the project's researchers and fund officers may report measurements.")
-
-
-def can_reject_measurement(actor: Actor | None) -> Decision:
-    if is_fund_officer(actor):
-        return True, ""
-    return False, _("Only fund officers may reject a measurement.")
 
 
 def _require_visible(actor: Actor | None, project: Project) -> None:

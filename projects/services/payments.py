@@ -19,7 +19,7 @@ from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
-from projects import permissions_engine as perms
+from projects import permissions as perms
 from projects.models import Disbursement, DisbursementState, Fund
 from projects.rules.gates import GATE_TIMEZONE
 

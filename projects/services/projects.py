@@ -28,7 +28,7 @@ from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.selectors import account_balance
 from fundapp.ledger.services import InsufficientFunds, ledger_post
 from fundapp.money import format_amount
-from projects import permissions_engine as perms
+from projects import permissions as perms
 from projects.models import (
     KPI,
     Disbursement,

@@ -37,7 +37,7 @@ from fundapp.actors import is_fund_officer
 from fundapp.errors import DomainError
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
-from projects import permissions_engine as engine_perms
+from projects import permissions as engine_perms
 from projects.models import Disbursement, DisbursementState
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc

@@ -30,7 +30,7 @@ from fundapp.accounts.models import User
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
-from projects import permissions_engine as engine_perms
+from projects import permissions as engine_perms
 from projects.models import (
     KPI,
     Call,
