@@ -209,3 +209,35 @@ def can_change_licence_state(actor: Actor | None) -> Decision:
     if is_fund_officer(actor) and isinstance(actor, User) and actor.is_active:
         return True, ""
     return False, _("Only fund officers may suspend, resume or terminate licences.")
+
+
+# -- return allocation and royalties --------------------------------------------------------
+
+
+def can_change_allocation(actor: Actor | None) -> Decision:
+    """Fund officers of the Japanese or the Korean side (§2, §10.5)."""
+    if not is_fund_officer(actor) or not isinstance(actor, User):
+        return False, _("Only fund officers may change a return-allocation table.")
+    if actor.side not in (Side.JP, Side.KR):
+        return False, _(
+            "Only fund officers of the Japanese or the Korean side may change a "
+            "return-allocation table; your account has no side."
+        )
+    return True, ""
+
+
+def can_report_royalties(actor: Actor | None, licence: Licence) -> Decision:
+    """The licensee's people, or its API keys with ``royalties:write``."""
+    if isinstance(actor, ApiKey):
+        if actor.organisation_id != licence.licensee_id:
+            return False, _("Only the licensee reports royalties for this licence.")
+        if not actor.has_scope(Scope.ROYALTIES_WRITE):
+            return False, _("This API key lacks the royalties:write scope.")
+        return True, ""
+    if (
+        isinstance(actor, User)
+        and actor.is_active
+        and actor.memberships.filter(organisation_id=licence.licensee_id).exists()
+    ):
+        return True, ""
+    return False, _("Only the licensee reports royalties for this licence.")

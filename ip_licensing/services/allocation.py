@@ -19,13 +19,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Side, User
-from fundapp.actors import Actor, is_fund_officer
+from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel.notices import notify_people, officers
 from fundapp.kernel.registry import ProjectRow, project_directory
 from fundapp.ledger.rules import BASIS_POINTS_WHOLE
 from ip_licensing.models import AllocationChange, ReturnAllocationEntry
+from ip_licensing.permissions import can_change_allocation as can_change_allocation
 from ip_licensing.rules import default_allocation_table
 
 PENDING = "pending"
@@ -34,18 +35,6 @@ CANCELLED = "cancelled"
 MAX_REASON_LENGTH = 4000
 
 Table = list[tuple[int, int]]
-
-
-def can_change_allocation(actor: Actor | None) -> tuple[bool, str]:
-    """Fund officers of the Japanese or the Korean side (§2, §10.5)."""
-    if not is_fund_officer(actor) or not isinstance(actor, User):
-        return False, _("Only fund officers may change a return-allocation table.")
-    if actor.side not in (Side.JP, Side.KR):
-        return False, _(
-            "Only fund officers of the Japanese or the Korean side may change a "
-            "return-allocation table; your account has no side."
-        )
-    return True, ""
 
 
 def _require_officer(actor: Actor) -> User:

@@ -47,7 +47,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import ApiKey, Scope, User
+from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
@@ -60,6 +60,7 @@ from fundapp.money import MAX_AMOUNT, format_amount
 from fundapp.notifications.outbox import event_record
 from ip_licensing import rules
 from ip_licensing.models import Licence, LicenceState, ReturnAllocationEntry, RoyaltyReport
+from ip_licensing.permissions import can_report_royalties as can_report_royalties
 
 # A licence that is or was in force takes reports (see the module docstring).
 REPORTABLE_STATES = (
@@ -79,23 +80,6 @@ def _refuse(field: str, message: str, code: str = "validation_failed") -> Valida
 
 
 # --------------------------------------------------------------------------- who
-
-
-def can_report_royalties(actor: Actor | None, licence: Licence) -> tuple[bool, str]:
-    """The licensee's people, or its API keys with ``royalties:write``."""
-    if isinstance(actor, ApiKey):
-        if actor.organisation_id != licence.licensee_id:
-            return False, _("Only the licensee reports royalties for this licence.")
-        if not actor.has_scope(Scope.ROYALTIES_WRITE):
-            return False, _("This API key lacks the royalties:write scope.")
-        return True, ""
-    if (
-        isinstance(actor, User)
-        and actor.is_active
-        and actor.memberships.filter(organisation_id=licence.licensee_id).exists()
-    ):
-        return True, ""
-    return False, _("Only the licensee reports royalties for this licence.")
 
 
 # --------------------------------------------------------------------------- the split
