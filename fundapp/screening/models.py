@@ -7,6 +7,8 @@ a link the caller supplies. Changes go through ``fundapp.screening.services`` on
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -15,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from fundapp.workflow import ADMIN, SCREENING_OFFICER, SYSTEM, Workflow, edges
 
 
 class RestrictedParty(models.Model):
@@ -60,19 +64,27 @@ class ScreeningState(models.TextChoices):
     SUPERSEDED = "superseded", pgettext_lazy("screening state", "Superseded")
 
 
-# Source → targets. Only the services assign ``state``, and only along these edges:
-# open → cleared | blocked by a screening officer (screening_case_decide); cleared →
-# superseded by the system when new matches appear (screening_case_open). Blocked is final.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    ScreeningState.OPEN: frozenset({ScreeningState.CLEARED, ScreeningState.BLOCKED}),
-    ScreeningState.CLEARED: frozenset({ScreeningState.SUPERSEDED}),
-    ScreeningState.BLOCKED: frozenset(),
-    ScreeningState.SUPERSEDED: frozenset(),
-}
+# Only the services assign ``state``, and only along these edges: open → cleared | blocked
+# by a screening officer (screening_case_decide); cleared → superseded by the system when
+# new matches appear (screening_case_open). Blocked is final.
+SCREENING_WORKFLOW = Workflow(
+    name="screening case",
+    states=ScreeningState,
+    refusal=_("This screening case cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {ScreeningState.OPEN: [ScreeningState.CLEARED, ScreeningState.BLOCKED]},
+            by={SCREENING_OFFICER, ADMIN},
+        ),
+        *edges({ScreeningState.CLEARED: [ScreeningState.SUPERSEDED]}, by={SYSTEM}),
+    ],
+)
 LIVE_STATES = (ScreeningState.OPEN, ScreeningState.CLEARED, ScreeningState.BLOCKED)
 
 
 class ScreeningCase(models.Model):
+    workflow: ClassVar[Workflow] = SCREENING_WORKFLOW
+
     subject_type = models.CharField(_("subject type"), max_length=32)
     subject_id = models.BigIntegerField(_("subject id"))
     subject_label = models.CharField(_("subject"), max_length=300)
@@ -109,6 +121,7 @@ class ScreeningCase(models.Model):
 
     class Meta:
         ordering = ["-opened_at", "-pk"]
+        triggers = [SCREENING_WORKFLOW.trigger("screening_case_state_fsm")]
         verbose_name = _("screening case")
         verbose_name_plural = _("screening cases")
         constraints = [

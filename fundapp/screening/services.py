@@ -41,7 +41,7 @@ from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from .importing import PartyRow
 from .models import (
     LIVE_STATES,
-    TRANSITIONS,
+    SCREENING_WORKFLOW,
     RestrictedParty,
     ScreeningCase,
     ScreeningState,
@@ -358,10 +358,11 @@ def _supersede(
 ) -> ScreeningCase:
     """Retire a cleared case in favour of a new open one (new restricted-party matches)."""
     target = ScreeningState.SUPERSEDED
-    if target not in TRANSITIONS[case.state]:
+    if not SCREENING_WORKFLOW.allows(case.state, target):
         raise Conflict(_("This screening case cannot be reopened."))
     before = {"state": case.state}
-    case.state = target
+    # New matches retire the case whoever's change brought them: the fund's move.
+    SCREENING_WORKFLOW.move(case, target, actor=None)
     case.save(update_fields=["state"])
     audit_record(
         actor=actor,
@@ -394,7 +395,7 @@ def screening_case_decide(
     Guarantees: screening officers (and admins) only, else ``PermissionDenied``; a reason
     is required, and for a case with restricted-party matches clearing means the officer
     states why the match is a false positive; the row is locked and its state checked
-    against ``TRANSITIONS`` (a decided case answers ``Conflict``; blocked is final); the
+    against ``SCREENING_WORKFLOW`` (a decided case answers ``Conflict``; blocked is final); the
     decision and its audit event commit together; ``screening_case_decided`` is sent after
     the commit.
     """
@@ -419,12 +420,12 @@ def screening_case_decide(
 
     with transaction.atomic():
         locked = ScreeningCase.objects.select_for_update(of=("self",)).get(pk=case.pk)
-        if target not in TRANSITIONS[locked.state]:
+        if not SCREENING_WORKFLOW.allows(locked.state, target):
             if locked.state == ScreeningState.BLOCKED:
                 raise Conflict(_("This case is blocked for good; the decision is final."))
             raise Conflict(_("This case has already been decided."))
         before = {"state": locked.state}
-        locked.state = target
+        SCREENING_WORKFLOW.move(locked, target, actor=actor)
         locked.decided_by = actor
         locked.decided_at = timezone.now()
         locked.decision_reason = text

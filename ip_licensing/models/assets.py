@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -10,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation
 from fundapp.kernel.models import localized
+from fundapp.workflow import APPLICANTS, OFFICERS, Workflow, edges
 
 
 class AssetKind(models.TextChoices):
@@ -28,7 +31,28 @@ class AssetStatus(models.TextChoices):
     LAPSED = "lapsed", _("Lapsed")
 
 
+# draft → filed → granted → lapsed; a draft or a filed application may also lapse
+# (abandoned before filing, or withdrawn before grant). Lapsed is final. The owner's
+# people (and their systems) and fund officers change it (§10.1).
+ASSET_WORKFLOW = Workflow(
+    name="asset",
+    states=AssetStatus,
+    field="status",
+    refusal=_("An asset that is “%(state)s” cannot become “%(target)s”."),
+    edges=edges(
+        {
+            AssetStatus.DRAFT: [AssetStatus.FILED, AssetStatus.LAPSED],
+            AssetStatus.FILED: [AssetStatus.GRANTED, AssetStatus.LAPSED],
+            AssetStatus.GRANTED: [AssetStatus.LAPSED],
+        },
+        by=APPLICANTS | OFFICERS,
+    ),
+)
+
+
 class IPAsset(models.Model):
+    workflow: ClassVar[Workflow] = ASSET_WORKFLOW
+
     kind = models.CharField(_("kind"), max_length=24, choices=AssetKind.choices)
     title_en = models.CharField(_("title (English)"), max_length=300)
     title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
@@ -74,6 +98,7 @@ class IPAsset(models.Model):
             # The registry's order (newest first), read backwards.
             models.Index(fields=["created_at", "id"], name="ipasset_created_idx"),
         ]
+        triggers = [ASSET_WORKFLOW.trigger("ipasset_status_fsm")]
         constraints = [
             # A result of a project, or background IP: exactly one of the two.
             models.CheckConstraint(

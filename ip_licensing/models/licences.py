@@ -4,6 +4,7 @@ changes of a project's return-allocation table."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 import pgtrigger
 from django.conf import settings
@@ -17,6 +18,7 @@ from guardian.models import UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
+from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
 from .assets import IPAsset
 
@@ -44,18 +46,45 @@ class LicenceState(models.TextChoices):
     SUSPENDED = "suspended", _("Suspended")
 
 
-LICENCE_TRANSITIONS: dict[str, set[str]] = {
-    LicenceState.DRAFT: {LicenceState.PENDING, LicenceState.TERMINATED},
-    LicenceState.PENDING: {LicenceState.APPROVED, LicenceState.DRAFT, LicenceState.TERMINATED},
-    LicenceState.APPROVED: {LicenceState.ACTIVE, LicenceState.EXPIRED, LicenceState.TERMINATED},
-    LicenceState.ACTIVE: {LicenceState.EXPIRED, LicenceState.SUSPENDED, LicenceState.TERMINATED},
-    LicenceState.SUSPENDED: {LicenceState.ACTIVE, LicenceState.EXPIRED, LicenceState.TERMINATED},
-    LicenceState.EXPIRED: set(),
-    LicenceState.TERMINATED: set(),
-}
+# §10.3. The parties accept a draft (pending); two fund officers, one from each side,
+# approve it; it activates on its start day (at once when that has come) and expires after
+# its end day; officers suspend, resume and terminate; a party may withdraw its own draft.
+LICENCE_WORKFLOW = Workflow(
+    name="licence",
+    states=LicenceState,
+    refusal=_("A licence that is “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {LicenceState.DRAFT: [LicenceState.PENDING, LicenceState.TERMINATED]},
+            by=APPLICANTS | OFFICERS,
+        ),
+        *edges({LicenceState.PENDING: [LicenceState.DRAFT]}, by=APPLICANTS | OFFICERS),
+        *edges({LicenceState.PENDING: [LicenceState.APPROVED]}, by=OFFICERS, two_person=True),
+        *edges(
+            {
+                LicenceState.PENDING: [LicenceState.TERMINATED],
+                LicenceState.APPROVED: [LicenceState.TERMINATED],
+                LicenceState.ACTIVE: [LicenceState.SUSPENDED, LicenceState.TERMINATED],
+                LicenceState.SUSPENDED: [LicenceState.ACTIVE, LicenceState.TERMINATED],
+            },
+            by=OFFICERS,
+        ),
+        *edges({LicenceState.APPROVED: [LicenceState.ACTIVE]}, by=OFFICERS | {SYSTEM}),
+        *edges(
+            {
+                LicenceState.APPROVED: [LicenceState.EXPIRED],
+                LicenceState.ACTIVE: [LicenceState.EXPIRED],
+                LicenceState.SUSPENDED: [LicenceState.EXPIRED],
+            },
+            by={SYSTEM},
+        ),
+    ],
+)
 
 
 class Licence(models.Model):
+    workflow: ClassVar[Workflow] = LICENCE_WORKFLOW
+
     reference = models.CharField(_("reference"), max_length=32, unique=True)
     licensor = models.ForeignKey(
         Organisation,
@@ -128,6 +157,7 @@ class Licence(models.Model):
             # the index, not a sort of every licence.
             models.Index(fields=["created_at", "id"], name="licence_created_idx"),
         ]
+        triggers = [LICENCE_WORKFLOW.trigger("licence_state_fsm")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(end_on__gte=F("start_on")), name="licence_end_after_start"

@@ -4,7 +4,7 @@ Results are never co-owned (§0): an asset has one owner organisation, a single 
 A request naming several owners is refused with that sentence, not trimmed to the first.
 A project's result is owned by one of the project's organisations; background IP names no
 project. Status moves draft → filed → granted → lapsed, or lapses earlier
-(:data:`ASSET_TRANSITIONS`).
+(``ASSET_WORKFLOW`` in ip_licensing.models.assets).
 
 Input is a plain dict from a form or the API (``kind``, ``title_en``/``title_ja``/
 ``title_ko``, ``owner`` (id or code), ``project`` (id) or ``is_background``, ``inventors``,
@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 from fundapp.accounts.models import Organisation, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, ValidationFailed
+from fundapp.errors import ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.models import ResearchArea
@@ -33,23 +33,15 @@ from fundapp.kernel.problems import Problems
 from fundapp.kernel.registry import ProjectRow, project_directory
 from ip_licensing import permissions
 from ip_licensing.models import AssetKind, AssetStatus, IPAsset, LicenceAsset
+from ip_licensing.models.assets import ASSET_WORKFLOW
 
 __all__ = [
-    "ASSET_TRANSITIONS",
     "CO_OWNERSHIP_REFUSED",
     "asset_register",
     "asset_update",
     "organisation_from_input",
 ]
 
-# draft → filed → granted → lapsed; a draft or a filed application may also lapse
-# (abandoned before filing, or withdrawn before grant). Lapsed is final.
-ASSET_TRANSITIONS: dict[str, set[str]] = {
-    AssetStatus.DRAFT: {AssetStatus.FILED, AssetStatus.LAPSED},
-    AssetStatus.FILED: {AssetStatus.GRANTED, AssetStatus.LAPSED},
-    AssetStatus.GRANTED: {AssetStatus.LAPSED},
-    AssetStatus.LAPSED: set(),
-}
 # Kinds registered with a patent office: they need a jurisdiction, and a filing number once
 # filed or granted.
 FILED_KINDS = (AssetKind.PATENT, AssetKind.PATENT_APPLICATION)
@@ -321,7 +313,7 @@ def asset_register(*, actor: Actor, data: Mapping[str, Any]) -> IPAsset:
 
 
 def asset_update(*, asset: IPAsset, actor: Actor, data: Mapping[str, Any]) -> IPAsset:
-    """Change an asset's fields, its status along :data:`ASSET_TRANSITIONS`, or its owner.
+    """Change an asset's fields, its status along ``ASSET_WORKFLOW``, or its owner.
 
     Guarantees: a member of the current owner organisation (and of the new one, if it
     changes) or a fund officer only; the row is locked (``FOR NO KEY UPDATE``) and the
@@ -352,17 +344,10 @@ def asset_update(*, asset: IPAsset, actor: Actor, data: Mapping[str, Any]) -> IP
                     ),
                 )
         _fail(problems)
-        status = values.get("status")
-        if status and status != locked.status and status not in ASSET_TRANSITIONS[locked.status]:
-            raise Conflict(
-                _("An asset that is “%(state)s” cannot become “%(target)s”.")
-                % {
-                    "state": AssetStatus(locked.status).label,
-                    "target": AssetStatus(status).label,
-                },
-                code="invalid_state",
-            )
         before = _snapshot(locked)
+        status = values.get("status")
+        if status and status != locked.status:
+            ASSET_WORKFLOW.move(locked, status, actor=actor)
         for name, value in values.items():
             setattr(locked, name, value)
         after = _snapshot(locked)

@@ -71,7 +71,7 @@ from ip_licensing.models import (
     LicenceAsset,
     LicenceState,
 )
-from ip_licensing.models.licences import LICENCE_TRANSITIONS
+from ip_licensing.models.licences import LICENCE_WORKFLOW
 from ip_licensing.selectors import licence_asset_ids, licence_conflicts
 
 from .assets import organisation_from_input
@@ -183,17 +183,10 @@ def _lock(licence: Licence | int) -> Licence:
     )
 
 
-def _transition(licence: Licence, target: str) -> str:
-    """Check the transition table and set the state; return the state before."""
-    if target not in LICENCE_TRANSITIONS[licence.state]:
-        raise Conflict(
-            _("A licence that is “%(state)s” cannot become “%(target)s”.")
-            % {"state": _state_label(licence.state), "target": _state_label(target)},
-            code="invalid_state",
-        )
-    before = licence.state
-    licence.state = target
-    return before
+def _transition(licence: Licence, target: str, *, actor: Actor | None, agreed: bool = False) -> str:
+    """``LICENCE_WORKFLOW``'s check of the move and the actor; sets the state and returns
+    the one before (the caller holds the row lock, saves and audits)."""
+    return LICENCE_WORKFLOW.move(licence, target, actor=actor, agreed=agreed)
 
 
 def _lock_assets(asset_ids: Iterable[int]) -> None:
@@ -818,7 +811,7 @@ def licence_accept(*, licence: Licence, actor: Actor) -> Licence:
         if both:
             _refuse_ended(locked, tokyo_today())
             _refuse_conflicts(locked)
-            _transition(locked, LicenceState.PENDING)
+            _transition(locked, LicenceState.PENDING, actor=actor)
             update.append("state")
         locked.save(update_fields=update)
         if both:
@@ -892,7 +885,7 @@ def _record_event(kind: str, licence: Licence, **extra: Any) -> None:
 def _activate(licence: Licence, *, now: datetime, actor: Actor | None) -> str:
     """approved → active on a locked row; posts the upfront fee in the same transaction.
     Returns the state before; the caller audits."""
-    before = _transition(licence, LicenceState.ACTIVE)
+    before = _transition(licence, LicenceState.ACTIVE, actor=actor)
     licence.activated_at = now
     licence.save(update_fields=["state", "activated_at"])
     _record_event("licence.activated", licence)
@@ -997,7 +990,7 @@ def _complete_approval(licence: Licence, approval: LicenceApproval, officer: Use
     approval.second_at = now
     approval.state = APPROVAL_COMPLETED
     approval.save(update_fields=["second_officer", "second_side", "second_at", "state"])
-    before = _transition(licence, LicenceState.APPROVED)
+    before = _transition(licence, LicenceState.APPROVED, actor=officer, agreed=True)
     licence.approved_at = now
     licence.save(update_fields=["state", "approved_at"])
     activated = licence.start_on <= today
@@ -1066,7 +1059,7 @@ def _change_state(
             raise PermissionDenied(_("Only fund officers may terminate this licence."))
         if target == LicenceState.ACTIVE and locked.state == LicenceState.SUSPENDED:
             _refuse_ended(locked, tokyo_today())
-        before = _transition(locked, target)
+        before = _transition(locked, target, actor=actor)
         update = ["state"]
         if target == LicenceState.TERMINATED:
             locked.ended_at = timezone.now()
@@ -1087,7 +1080,7 @@ def _change_state(
 
 def licence_suspend(*, licence: Licence, actor: Actor, reason: str) -> Licence:
     """active → suspended, by a fund officer with a reason. Locked, checked against
-    ``LICENCE_TRANSITIONS``, audited. A suspended licence still holds its terms against
+    ``LICENCE_WORKFLOW``, audited. A suspended licence still holds its terms against
     exclusive licences and denies every check (§10.4)."""
     _require(permissions.can_change_licence_state(actor))
     return _change_state(
@@ -1115,7 +1108,7 @@ def licence_resume(*, licence: Licence, actor: Actor, reason: str) -> Licence:
 def licence_terminate(*, licence: Licence, actor: Actor, reason: str) -> Licence:
     """Any live licence → terminated, by a fund officer with a reason; a party may also
     withdraw its own draft this way. Records ``ended_at`` and ``end_reason``, cancels a
-    pending first approval, locked, checked against ``LICENCE_TRANSITIONS``, audited."""
+    pending first approval, locked, checked against ``LICENCE_WORKFLOW``, audited."""
     only_from = None
     if not permissions.can_change_licence_state(actor)[0]:
         _require(permissions.can_withdraw_draft(actor, licence))
@@ -1177,7 +1170,7 @@ def licences_activate_and_expire(*, today: date) -> dict[str, list[int]]:
     def expire(locked: Licence) -> bool:
         if locked.state not in TERM_STATES or locked.end_on >= today:
             return False
-        before = _transition(locked, LicenceState.EXPIRED)
+        before = _transition(locked, LicenceState.EXPIRED, actor=None)
         locked.ended_at = now
         locked.end_reason = "term ended"
         locked.save(update_fields=["state", "ended_at", "end_reason"])

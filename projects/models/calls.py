@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from fundapp.accounts.models import MultilingualName
 from fundapp.fields import AmountField
 from fundapp.kernel.models import Fund, ResearchArea, localized
+from fundapp.workflow import OFFICERS, SYSTEM, Workflow, edges
 
 
 class CallState(models.TextChoices):
@@ -22,15 +24,31 @@ class CallState(models.TextChoices):
     ARCHIVED = "archived", _("Archived")
 
 
-CALL_TRANSITIONS: dict[str, set[str]] = {
-    CallState.DRAFT: {CallState.OPEN},
-    CallState.OPEN: {CallState.CLOSED},
-    CallState.CLOSED: {CallState.ARCHIVED},
-    CallState.ARCHIVED: set(),
-}
+# §4: officers open, close and archive; the clock (the system) opens a draft at its
+# opening time and closes an open call at its deadline.
+CALL_WORKFLOW = Workflow(
+    name="call",
+    states=CallState,
+    refusal={
+        CallState.OPEN: _("Only a draft call can be opened (state: %(state)s)."),
+        CallState.CLOSED: _("Only an open call can be closed (state: %(state)s)."),
+        CallState.ARCHIVED: _("Only a closed call can be archived (state: %(state)s)."),
+        CallState.DRAFT: _("A call never returns to draft (state: %(state)s)."),
+    },
+    code="call_state",
+    edges=[
+        *edges(
+            {CallState.DRAFT: [CallState.OPEN], CallState.OPEN: [CallState.CLOSED]},
+            by=OFFICERS | {SYSTEM},
+        ),
+        *edges({CallState.CLOSED: [CallState.ARCHIVED]}, by=OFFICERS),
+    ],
+)
 
 
 class Call(models.Model):
+    workflow: ClassVar[Workflow] = CALL_WORKFLOW
+
     fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="calls")
     title_en = models.CharField(_("title (English)"), max_length=300)
     title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
@@ -73,6 +91,7 @@ class Call(models.Model):
 
     class Meta:
         ordering = ["-opens_at", "id"]
+        triggers = [CALL_WORKFLOW.trigger("call_state_fsm")]
         verbose_name = _("call for proposals")
         verbose_name_plural = _("calls for proposals")
         constraints = [

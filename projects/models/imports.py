@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from fundapp.workflow import SYSTEM, Workflow, edges
 
 from .projects import Project
 
@@ -20,12 +24,18 @@ class ImportState(models.TextChoices):
 
 # RUNNING → RUNNING: a worker that died mid-import left nothing behind (the rows are written
 # in one transaction at the end), so a redelivered message starts the checks again.
-IMPORT_TRANSITIONS: dict[str, set[str]] = {
-    ImportState.QUEUED: {ImportState.RUNNING, ImportState.FAILED},
-    ImportState.RUNNING: {ImportState.RUNNING, ImportState.SUCCEEDED, ImportState.FAILED},
-    ImportState.SUCCEEDED: set(),
-    ImportState.FAILED: set(),
-}
+IMPORT_WORKFLOW = Workflow(
+    name="measurement import",
+    states=ImportState,
+    refusal=_("An import in state “%(state)s” cannot become “%(target)s”."),
+    edges=edges(
+        {
+            ImportState.QUEUED: [ImportState.RUNNING, ImportState.FAILED],
+            ImportState.RUNNING: [ImportState.RUNNING, ImportState.SUCCEEDED, ImportState.FAILED],
+        },
+        by={SYSTEM},
+    ),
+)
 
 
 class ImportJob(models.Model):
@@ -35,6 +45,8 @@ class ImportJob(models.Model):
     ``row`` being the line of the file (the header is line 1). Messages are translated into
     ``language``, the uploader's language at the time of the upload.
     """
+
+    workflow: ClassVar[Workflow] = IMPORT_WORKFLOW
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="import_jobs")
     state = models.CharField(
@@ -65,6 +77,7 @@ class ImportJob(models.Model):
         verbose_name = _("measurement import")
         verbose_name_plural = _("measurement imports")
         indexes = [models.Index(fields=["project", "-created_at"], name="import_job_project_idx")]
+        triggers = [IMPORT_WORKFLOW.trigger("import_job_state_fsm")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(progress_done__lte=models.F("progress_total")),
@@ -92,4 +105,4 @@ class ImportJob(models.Model):
         return min(100, self.progress_done * 100 // self.progress_total)
 
 
-__all__ = ["IMPORT_TRANSITIONS", "ImportJob", "ImportState"]
+__all__ = ["IMPORT_WORKFLOW", "ImportJob", "ImportState"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pgtrigger
 from django.conf import settings
 from django.db import models
@@ -13,6 +15,15 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
 from fundapp.kernel.models import ResearchArea, localized
+from fundapp.workflow import (
+    APPLICANTS,
+    FINANCE_OFFICER,
+    OFFICERS,
+    PARTNER,
+    SYSTEM,
+    Workflow,
+    edges,
+)
 
 from .calls import Call
 from .proposals import KpiAggregation, KpiDirection, Proposal
@@ -26,15 +37,31 @@ class ProjectState(models.TextChoices):
     TERMINATED = "terminated", _("Terminated")
 
 
-PROJECT_TRANSITIONS: dict[str, set[str]] = {
-    ProjectState.ACTIVE: {ProjectState.SUSPENDED, ProjectState.COMPLETED, ProjectState.TERMINATED},
-    ProjectState.SUSPENDED: {ProjectState.ACTIVE, ProjectState.TERMINATED},
-    ProjectState.COMPLETED: set(),
-    ProjectState.TERMINATED: set(),
-}
+# Officers suspend, resume and terminate; a gate decision (an officer's or the fund's
+# automatic one) completes the project at its final gate or terminates it (§7, §8).
+PROJECT_WORKFLOW = Workflow(
+    name="project",
+    states=ProjectState,
+    refusal=_("A project in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {
+                ProjectState.ACTIVE: [ProjectState.SUSPENDED],
+                ProjectState.SUSPENDED: [ProjectState.ACTIVE, ProjectState.TERMINATED],
+            },
+            by=OFFICERS,
+        ),
+        *edges(
+            {ProjectState.ACTIVE: [ProjectState.COMPLETED, ProjectState.TERMINATED]},
+            by=OFFICERS | {SYSTEM},
+        ),
+    ],
+)
 
 
 class Project(models.Model):
+    workflow: ClassVar[Workflow] = PROJECT_WORKFLOW
+
     proposal = models.OneToOneField(Proposal, on_delete=models.PROTECT, related_name="project")
     call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="projects")
     title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
@@ -64,6 +91,7 @@ class Project(models.Model):
             models.Index(fields=["-awarded_at", "-id"], name="project_list_order_idx"),
             models.Index(fields=["state", "-awarded_at", "-id"], name="project_state_order_idx"),
         ]
+        triggers = [PROJECT_WORKFLOW.trigger("project_state_fsm")]
 
     def __str__(self) -> str:
         return self.title
@@ -129,24 +157,46 @@ class StageState(models.TextChoices):
     EXTENDED = "extended", _("Extended")
 
 
-STAGE_TRANSITIONS: dict[str, set[str]] = {
-    StageState.PLANNED: {StageState.ACTIVE},
-    # A termination ends a running stage as failed (§7).
-    StageState.ACTIVE: {StageState.GATE_PENDING, StageState.FAILED},
-    StageState.GATE_PENDING: {
-        StageState.PASSED,
-        StageState.CONDITIONAL,
-        StageState.FAILED,
-        StageState.EXTENDED,
-    },
-    StageState.EXTENDED: {StageState.GATE_PENDING, StageState.FAILED},
-    StageState.PASSED: set(),
-    StageState.CONDITIONAL: set(),
-    StageState.FAILED: set(),
-}
+# A stage starts when its project starts or its predecessor's gate passes; its gate falls
+# due (gate pending) on the gate day or when an officer evaluates early; the gate's decision
+# passes, extends or fails it; a termination ends a running stage as failed (§7, §8).
+# Passing with a release needs two officers of different sides unless the fund decided
+# automatically (§2, §8).
+STAGE_WORKFLOW = Workflow(
+    name="stage",
+    states=StageState,
+    refusal=_("A stage in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges({StageState.PLANNED: [StageState.ACTIVE]}, by=OFFICERS | {SYSTEM}),
+        # Evaluating a due gate early: officers, or the consortium (its researchers or its
+        # system with the gates:write scope) where can_evaluate_gate allows it.
+        *edges(
+            {
+                StageState.ACTIVE: [StageState.GATE_PENDING],
+                StageState.EXTENDED: [StageState.GATE_PENDING],
+            },
+            by=OFFICERS | APPLICANTS | {SYSTEM},
+        ),
+        *edges(
+            {
+                StageState.ACTIVE: [StageState.FAILED],
+                StageState.GATE_PENDING: [StageState.FAILED, StageState.EXTENDED],
+                StageState.EXTENDED: [StageState.FAILED],
+            },
+            by=OFFICERS | {SYSTEM},
+        ),
+        *edges(
+            {StageState.GATE_PENDING: [StageState.PASSED, StageState.CONDITIONAL]},
+            by=OFFICERS | {SYSTEM},
+            two_person=True,
+        ),
+    ],
+)
 
 
 class Stage(models.Model):
+    workflow: ClassVar[Workflow] = STAGE_WORKFLOW
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
     number = models.PositiveSmallIntegerField()
     title = models.CharField(_("title"), max_length=300)
@@ -169,6 +219,7 @@ class Stage(models.Model):
                 name="stage_one_running",
             ),
         ]
+        triggers = [STAGE_WORKFLOW.trigger("stage_state_fsm")]
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.number} {self.title}"
@@ -260,7 +311,28 @@ class GateState(models.TextChoices):
     DECIDED = "decided", _("Decided")
 
 
+# Evaluated when a snapshot exists, decided by a release or a termination, back to pending
+# (a new round) by an extension (§8).
+GATE_WORKFLOW = Workflow(
+    name="gate",
+    states=GateState,
+    refusal=_("A gate in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        # Evaluating again before a decision keeps it evaluated with a newer snapshot.
+        *edges(
+            {GateState.PENDING: [GateState.EVALUATED], GateState.EVALUATED: [GateState.EVALUATED]},
+            by=OFFICERS | APPLICANTS | {SYSTEM},
+        ),
+        *edges(
+            {GateState.EVALUATED: [GateState.DECIDED, GateState.PENDING]}, by=OFFICERS | {SYSTEM}
+        ),
+    ],
+)
+
+
 class Gate(models.Model):
+    workflow: ClassVar[Workflow] = GATE_WORKFLOW
+
     stage = models.OneToOneField(Stage, on_delete=models.CASCADE, related_name="gate")
     due_on = models.DateField(_("gate day"))
     state = models.CharField(
@@ -274,6 +346,7 @@ class Gate(models.Model):
             models.Index(fields=["state", "due_on"], name="gate_state_due_idx"),
             models.Index(fields=["due_on", "id"], name="gate_list_order_idx"),
         ]
+        triggers = [GATE_WORKFLOW.trigger("gate_state_fsm")]
 
 
 class GateOutcome(models.TextChoices):
@@ -382,7 +455,28 @@ class TrancheState(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# A gate's decision fixes a planned tranche (decided); the release task pays it out once
+# (released); a termination cancels what is not yet released (§7, §9).
+TRANCHE_WORKFLOW = Workflow(
+    name="tranche",
+    states=TrancheState,
+    refusal=_("A tranche in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {
+                TrancheState.PLANNED: [TrancheState.DECIDED, TrancheState.CANCELLED],
+                TrancheState.DECIDED: [TrancheState.CANCELLED],
+            },
+            by=OFFICERS | {SYSTEM},
+        ),
+        *edges({TrancheState.DECIDED: [TrancheState.RELEASED]}, by=OFFICERS | {SYSTEM}),
+    ],
+)
+
+
 class Tranche(models.Model):
+    workflow: ClassVar[Workflow] = TRANCHE_WORKFLOW
+
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="tranches")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="tranches")
     side = models.CharField(max_length=2)
@@ -411,6 +505,7 @@ class Tranche(models.Model):
     class Meta:
         ordering = ["project", "stage__number", "side"]
         indexes = [models.Index(fields=["state"], name="tranche_state_idx")]
+        triggers = [TRANCHE_WORKFLOW.trigger("tranche_state_fsm")]
         constraints = [
             models.UniqueConstraint(fields=["stage", "side"], name="tranche_one_per_stage_side"),
             models.CheckConstraint(
@@ -427,8 +522,26 @@ class DisbursementState(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled")
 
 
+# A payable disbursement is paid (finance confirms, in the browser or from its system) or
+# cancelled (clawed back by a termination, §7).
+DISBURSEMENT_WORKFLOW = Workflow(
+    name="disbursement",
+    states=DisbursementState,
+    refusal=_("A disbursement in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {DisbursementState.PAYABLE: [DisbursementState.PAID]},
+            by=OFFICERS | {FINANCE_OFFICER, PARTNER},
+        ),
+        *edges({DisbursementState.PAYABLE: [DisbursementState.CANCELLED]}, by=OFFICERS | {SYSTEM}),
+    ],
+)
+
+
 class Disbursement(models.Model):
     """One organisation's part of a released tranche, payable until finance confirms payment."""
+
+    workflow: ClassVar[Workflow] = DISBURSEMENT_WORKFLOW
 
     tranche = models.ForeignKey(Tranche, on_delete=models.PROTECT, related_name="disbursements")
     organisation = models.ForeignKey(
@@ -469,13 +582,16 @@ class Disbursement(models.Model):
                 name="disbursement_paid_is_posted",
             ),
         ]
+        triggers = [DISBURSEMENT_WORKFLOW.trigger("disbursement_state_fsm")]
 
 
 __all__ = [
     "KPI",
     "DecisionState",
     "Disbursement",
+    "DISBURSEMENT_WORKFLOW",
     "DisbursementState",
+    "GATE_WORKFLOW",
     "Gate",
     "GateDecision",
     "GateDecisionKind",
@@ -484,14 +600,17 @@ __all__ = [
     "GateState",
     "Measurement",
     "MeasurementSource",
+    "PROJECT_WORKFLOW",
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectOrganisation",
     "ProjectPerson",
     "ProjectState",
     "ProjectUserObjectPermission",
+    "STAGE_WORKFLOW",
     "Stage",
     "StageState",
+    "TRANCHE_WORKFLOW",
     "Tranche",
     "TrancheState",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -16,6 +17,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
 from fundapp.kernel.models import ResearchArea, localized
+from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
 from .calls import Call
 
@@ -31,26 +33,36 @@ class ProposalState(models.TextChoices):
     WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
-# Allowed transitions (§5). Only the transition services in projects.services.proposals
-# assign Proposal.state, and each checks this table first.
-PROPOSAL_TRANSITIONS: dict[str, set[str]] = {
-    ProposalState.DRAFT: {ProposalState.SUBMITTED, ProposalState.WITHDRAWN},
-    ProposalState.SUBMITTED: {
-        ProposalState.ELIGIBLE,
-        ProposalState.INELIGIBLE,
-        ProposalState.WITHDRAWN,
-    },
-    ProposalState.ELIGIBLE: {ProposalState.UNDER_REVIEW, ProposalState.WITHDRAWN},
-    ProposalState.INELIGIBLE: set(),
-    ProposalState.UNDER_REVIEW: {
-        ProposalState.AWARDED,
-        ProposalState.REJECTED,
-        ProposalState.WITHDRAWN,
-    },
-    ProposalState.AWARDED: set(),
-    ProposalState.REJECTED: set(),
-    ProposalState.WITHDRAWN: set(),
-}
+# §5, §6. The consortium (its researchers in the browser, its systems through the API)
+# submits and withdraws; the eligibility rules decide at submission and endorsement; an
+# officer opens the review; the award decision of two officers, one from each side, awards
+# or rejects. Only the services of projects.services.proposals/reviews/awards move it.
+PROPOSAL_WORKFLOW = Workflow(
+    name="proposal",
+    states=ProposalState,
+    refusal=_("A proposal in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {
+                ProposalState.DRAFT: [ProposalState.SUBMITTED, ProposalState.WITHDRAWN],
+                ProposalState.SUBMITTED: [ProposalState.WITHDRAWN],
+                ProposalState.ELIGIBLE: [ProposalState.WITHDRAWN],
+                ProposalState.UNDER_REVIEW: [ProposalState.WITHDRAWN],
+            },
+            by=APPLICANTS,
+        ),
+        *edges(
+            {ProposalState.SUBMITTED: [ProposalState.ELIGIBLE, ProposalState.INELIGIBLE]},
+            by={SYSTEM},
+        ),
+        *edges({ProposalState.ELIGIBLE: [ProposalState.UNDER_REVIEW]}, by=OFFICERS),
+        *edges(
+            {ProposalState.UNDER_REVIEW: [ProposalState.AWARDED, ProposalState.REJECTED]},
+            by=OFFICERS,
+            two_person=True,
+        ),
+    ],
+)
 
 # States in which the proposal still claims its people's effort (§5, the e-Rad rule).
 PENDING_STATES = (
@@ -61,6 +73,8 @@ PENDING_STATES = (
 
 
 class Proposal(models.Model):
+    workflow: ClassVar[Workflow] = PROPOSAL_WORKFLOW
+
     call = models.ForeignKey(
         Call, on_delete=models.PROTECT, related_name="proposals", verbose_name=_("call")
     )
@@ -127,6 +141,7 @@ class Proposal(models.Model):
             models.Index(fields=["call", "state"], name="proposal_call_state_idx"),
             models.Index(fields=["-updated_at", "-id"], name="proposal_list_order_idx"),
         ]
+        triggers = [PROPOSAL_WORKFLOW.trigger("proposal_state_fsm")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(trl_now__isnull=True) | Q(trl_now__gte=1, trl_now__lte=9),

@@ -290,7 +290,7 @@ def _complete(
     target = (
         ProposalState.AWARDED if decision.outcome == AwardOutcome.AWARD else ProposalState.REJECTED
     )
-    before = _transition(proposal, target)
+    before = _transition(proposal, target, actor=officer, agreed=True)
     proposal.updated_at = now
     proposal.save(update_fields=["state", "updated_at"])
     if decision.outcome == AwardOutcome.AWARD:

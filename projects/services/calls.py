@@ -25,8 +25,9 @@ from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.money import MAX_AMOUNT
+from fundapp.workflow import transition
 from projects.models import Call, CallState, Fund, ResearchArea, ReviewCriterion
-from projects.models.calls import CALL_TRANSITIONS
+from projects.models.calls import CALL_WORKFLOW
 
 logger = logging.getLogger(__name__)
 
@@ -483,12 +484,6 @@ def call_update(*, actor: Actor | None, call: Call, data: CallData) -> Call:
 
 # --- state transitions --------------------------------------------------------------------
 
-_SOURCE_STATE_MESSAGES: dict[str, Callable[[], str]] = {
-    CallState.OPEN: lambda: _("Only a draft call can be opened (state: %(state)s)."),
-    CallState.CLOSED: lambda: _("Only an open call can be closed (state: %(state)s)."),
-    CallState.ARCHIVED: lambda: _("Only a closed call can be archived (state: %(state)s)."),
-}
-
 
 def _transition(
     *,
@@ -498,27 +493,13 @@ def _transition(
     action: str,
     guard: Callable[[Call], None] | None = None,
 ) -> Call:
-    """Lock, check the CALL_TRANSITIONS table and the guard, set the state, audit."""
+    """The kernel's ``transition`` along ``CALL_WORKFLOW`` (lock, table, actor, guard, save,
+    audit); closing settles the call's proposals in the same transaction."""
     if actor is not None:
         _require_officer(actor)
     with transaction.atomic():
-        locked = Call.objects.select_for_update(of=("self",)).get(pk=call.pk)
-        if target not in CALL_TRANSITIONS[locked.state]:
-            raise Conflict(
-                _SOURCE_STATE_MESSAGES[target]() % {"state": CallState(locked.state).label},
-                code="call_state",
-            )
-        if guard is not None:
-            guard(locked)
-        before = locked.state
-        locked.state = target
-        locked.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action=action,
-            obj=locked,
-            before={"state": before},
-            after={"state": target},
+        locked = transition(
+            call, target, actor=actor, workflow=CALL_WORKFLOW, action=action, guard=guard
         )
         if target == CallState.CLOSED:
             _after_close(locked)

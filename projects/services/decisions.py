@@ -56,6 +56,7 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
+from projects.models.projects import GATE_WORKFLOW, PROJECT_WORKFLOW, STAGE_WORKFLOW
 from projects.rules.gates import (
     PASS,
     GatePolicy,
@@ -78,19 +79,10 @@ from .notices import (
 from .projects import (
     lock_project,
     project_terminate,
-    project_transition,
-    stage_transition,
     stages_reschedule_after,
 )
 from .tranches import TrancheDecision, tranches_decide_many
 
-# Allowed gate transitions: evaluated when a snapshot exists, decided by a release or a
-# termination, back to pending (a new round) by an extension.
-GATE_TRANSITIONS: dict[str, set[str]] = {
-    GateState.PENDING: {GateState.EVALUATED},
-    GateState.EVALUATED: {GateState.DECIDED, GateState.PENDING},
-    GateState.DECIDED: set(),
-}
 RELEASING = (GateDecisionKind.RELEASE, GateDecisionKind.RELEASE_REDUCED)
 MAX_JUSTIFICATION = 5000
 
@@ -171,18 +163,6 @@ def decision_choices(evaluation: GateEvaluation) -> list[tuple[str, bool]]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _gate_transition(gate: Gate, target: str) -> str:
-    if target not in GATE_TRANSITIONS[gate.state]:
-        raise Conflict(
-            _("A gate in state “%(state)s” cannot become “%(target)s”.")
-            % {"state": GateState(gate.state).label, "target": GateState(target).label},
-            code="invalid_state",
-        )
-    before = gate.state
-    gate.state = target
-    return before
-
-
 def _lock(gate_id: int) -> tuple[Gate, Project, Stage]:
     gate = Gate.objects.select_for_update(of=("self",), no_key=True).filter(pk=gate_id).first()
     if gate is None:
@@ -217,7 +197,7 @@ def _is_last(stage: Stage) -> bool:
 def _mark_evaluated(gate: Gate, stage: Stage, actor: Actor | None) -> None:
     """The stage awaits its gate decision once a snapshot exists (§7)."""
     if stage.state in (StageState.ACTIVE, StageState.EXTENDED):
-        before = stage_transition(stage, StageState.GATE_PENDING)
+        before = STAGE_WORKFLOW.move(stage, StageState.GATE_PENDING, actor=actor)
         stage.save(update_fields=["state"])
         audit_record(
             actor=actor,
@@ -227,7 +207,7 @@ def _mark_evaluated(gate: Gate, stage: Stage, actor: Actor | None) -> None:
             after={"state": stage.state, "gate": gate.pk, "round": gate.round},
         )
     if gate.state == GateState.PENDING:
-        before = _gate_transition(gate, GateState.EVALUATED)
+        before = GATE_WORKFLOW.move(gate, GateState.EVALUATED, actor=actor)
         gate.save(update_fields=["state"])
         audit_record(
             actor=actor,
@@ -278,10 +258,10 @@ def _apply(
         released.write()
     elif kind == GateDecisionKind.EXTEND:
         months = decision.extension_months or 0
-        stage_before = stage_transition(stage, StageState.EXTENDED)
+        stage_before = STAGE_WORKFLOW.move(stage, StageState.EXTENDED, actor=actor)
         stage.extensions_used += 1
         stage.save(update_fields=["state", "extensions_used"])
-        gate_before = _gate_transition(gate, GateState.PENDING)
+        gate_before = GATE_WORKFLOW.move(gate, GateState.PENDING, actor=actor)
         due_before = gate.due_on
         gate.round += 1
         gate.due_on = add_months(gate.due_on, months)
@@ -311,9 +291,9 @@ def _apply(
             },
         )
     elif kind == GateDecisionKind.TERMINATE:
-        stage_before = stage_transition(stage, StageState.FAILED)
+        stage_before = STAGE_WORKFLOW.move(stage, StageState.FAILED, actor=actor)
         stage.save(update_fields=["state"])
-        gate_before = _gate_transition(gate, GateState.DECIDED)
+        gate_before = GATE_WORKFLOW.move(gate, GateState.DECIDED, actor=actor)
         gate.save(update_fields=["state"])
         audit_record(
             actor=actor,
@@ -417,8 +397,9 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
             if decision.kind == GateDecisionKind.RELEASE
             else StageState.CONDITIONAL
         )
-        stage_before = stage_transition(stage, target)
-        gate_before = _gate_transition(gate, GateState.DECIDED)
+        # The items are completed decisions: two officers agreed, or the fund decided.
+        stage_before = STAGE_WORKFLOW.move(stage, target, actor=actor, agreed=True)
+        gate_before = GATE_WORKFLOW.move(gate, GateState.DECIDED, actor=actor)
         stages.append(stage)
         gates.append(gate)
         entries.append(
@@ -457,7 +438,7 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
             )
         )
         if not later:
-            before = project_transition(project, ProjectState.COMPLETED)
+            before = PROJECT_WORKFLOW.move(project, ProjectState.COMPLETED, actor=actor)
             project.ended_at = now
             completed.append(project)
             entries.append(
@@ -472,7 +453,7 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
             continue
         following = later[0]
         started_on = next_stage_start(gate.due_on)
-        before = stage_transition(following, StageState.ACTIVE)
+        before = STAGE_WORKFLOW.move(following, StageState.ACTIVE, actor=actor)
         following.started_on = started_on
         stages.append(following)
         following_gate = following.gate

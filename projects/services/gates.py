@@ -47,7 +47,7 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
-from projects.models.projects import STAGE_TRANSITIONS
+from projects.models.projects import GATE_WORKFLOW, STAGE_WORKFLOW
 from projects.permissions import can_evaluate_gate as can_evaluate_gate
 from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
@@ -603,9 +603,7 @@ def _evaluate_batch(
         to_pending: list[int] = []
         for (gate, stage, project), evaluation in zip(running, snapshots, strict=True):
             if stage.state != StageState.GATE_PENDING:
-                assert StageState.GATE_PENDING in STAGE_TRANSITIONS[stage.state]
-                stage_before = stage.state
-                stage.state = StageState.GATE_PENDING
+                stage_before = STAGE_WORKFLOW.move(stage, StageState.GATE_PENDING, actor=actor)
                 to_pending.append(stage.pk)
                 entries.append(
                     AuditEntry(
@@ -616,8 +614,7 @@ def _evaluate_batch(
                         after={"state": stage.state, "gate": gate.pk},
                     )
                 )
-            gate_before = gate.state
-            gate.state = GateState.EVALUATED
+            gate_before = GATE_WORKFLOW.move(gate, GateState.EVALUATED, actor=actor)
             entries.append(
                 AuditEntry(
                     actor=actor,

@@ -42,7 +42,7 @@ from fundapp.errors import (
 )
 from fundapp.kernel.problems import Problems
 from projects.models import KPI, Measurement, MeasurementSource, Project
-from projects.models.imports import IMPORT_TRANSITIONS, ImportJob, ImportState
+from projects.models.imports import IMPORT_WORKFLOW, ImportJob, ImportState
 from projects.selectors.projects import projects_visible_to
 
 from .measurements import (
@@ -216,9 +216,8 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
 
 
 def _transition(job: ImportJob, target: str) -> None:
-    if target not in IMPORT_TRANSITIONS[job.state]:
-        raise ValueError(f"an import cannot go from {job.state} to {target}")
-    job.state = target
+    """The import task moves its job (the fund's own work, no person acting)."""
+    IMPORT_WORKFLOW.move(job, target, actor=None)
 
 
 def _report_progress(job_id: int, done: int) -> None:

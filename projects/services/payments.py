@@ -21,10 +21,10 @@ from fundapp.ledger.services import ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
 from projects import permissions as perms
 from projects.models import Disbursement, DisbursementState, Fund
+from projects.models.projects import DISBURSEMENT_WORKFLOW
 from projects.rules.gates import GATE_TIMEZONE
 
 from .notices import finance_officers, notify_people, project_pis, project_url
-from .tranches import disbursement_transition
 
 CONTRIBUTION_TARGETS = ("pool", "reserve")
 MAX_PAYMENT_REFERENCE = 100
@@ -156,7 +156,7 @@ def disbursement_confirm(
             memo=f"Payment {text} on {paid_on.isoformat()}",
             actor=actor,
         )
-        before = disbursement_transition(locked, DisbursementState.PAID)
+        before = DISBURSEMENT_WORKFLOW.move(locked, DisbursementState.PAID, actor=actor)
         locked.paid_on = paid_on
         locked.reference = text
         locked.confirmed_at = timezone.now()

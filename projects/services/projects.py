@@ -45,13 +45,16 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
-from projects.models.projects import PROJECT_TRANSITIONS, STAGE_TRANSITIONS
+from projects.models.projects import (
+    DISBURSEMENT_WORKFLOW,
+    PROJECT_WORKFLOW,
+    STAGE_WORKFLOW,
+    TRANCHE_WORKFLOW,
+)
 from projects.rules.schedule import chained_gate_days, gate_day, next_stage_start
 
 from .tranches import (
-    disbursement_transition,
     tranche_enqueue_release,
-    tranche_transition,
     tranches_decide,
 )
 
@@ -61,35 +64,6 @@ STAGE_ENDED_BY_TERMINATION = (StageState.ACTIVE, StageState.EXTENDED, StageState
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def project_transition(project: Project, target: str) -> str:
-    """Check PROJECT_TRANSITIONS and set the state; the caller saves and audits."""
-    if target not in PROJECT_TRANSITIONS[project.state]:
-        raise Conflict(
-            _("A project in state “%(state)s” cannot become “%(target)s”.")
-            % {"state": ProjectState(project.state).label, "target": ProjectState(target).label},
-            code="invalid_state",
-        )
-    before = project.state
-    project.state = target
-    return before
-
-
-def stage_transition(stage: Stage, target: str, *, termination: bool = False) -> str:
-    """Check STAGE_TRANSITIONS (and, for a termination, STAGE_ENDED_BY_TERMINATION)."""
-    allowed = target in STAGE_TRANSITIONS[stage.state] or (
-        termination and target == StageState.FAILED and stage.state in STAGE_ENDED_BY_TERMINATION
-    )
-    if not allowed:
-        raise Conflict(
-            _("A stage in state “%(state)s” cannot become “%(target)s”.")
-            % {"state": StageState(stage.state).label, "target": StageState(target).label},
-            code="invalid_state",
-        )
-    before = stage.state
-    stage.state = target
-    return before
 
 
 def lock_project(project_id: int) -> Project:
@@ -131,7 +105,7 @@ def stage_start(*, stage: Stage, started_on: date, actor: Actor | None) -> Stage
 
     The caller holds the project's lock and has ended the previous stage.
     """
-    before = stage_transition(stage, StageState.ACTIVE)
+    before = STAGE_WORKFLOW.move(stage, StageState.ACTIVE, actor=actor)
     stage.started_on = started_on
     stage.save(update_fields=["state", "started_on"])
     gate = stage.gate
@@ -397,7 +371,7 @@ def project_suspend(*, project: Project, actor: Actor, reason: str) -> Project:
     text = _clean_reason(reason)
     with transaction.atomic():
         locked = lock_project(project.pk)
-        before = project_transition(locked, ProjectState.SUSPENDED)
+        before = PROJECT_WORKFLOW.move(locked, ProjectState.SUSPENDED, actor=actor)
         locked.save(update_fields=["state"])
         audit_record(
             actor=actor,
@@ -414,7 +388,7 @@ def project_resume(*, project: Project, actor: Actor, reason: str = "") -> Proje
     _require(perms.can_change_project_state(actor))
     with transaction.atomic():
         locked = lock_project(project.pk)
-        before = project_transition(locked, ProjectState.ACTIVE)
+        before = PROJECT_WORKFLOW.move(locked, ProjectState.ACTIVE, actor=actor)
         locked.save(update_fields=["state"])
         audit_record(
             actor=actor,
@@ -447,14 +421,14 @@ def project_terminate(
     text = _clean_reason(reason)
     with transaction.atomic():
         locked = lock_project(project.pk)
-        before = project_transition(locked, ProjectState.TERMINATED)
+        before = PROJECT_WORKFLOW.move(locked, ProjectState.TERMINATED, actor=actor)
         ended_stages = []
         for stage in (
             Stage.objects.select_for_update(of=("self",))
             .filter(project=locked, state__in=STAGE_ENDED_BY_TERMINATION)
             .order_by("pk")
         ):
-            stage_before = stage_transition(stage, StageState.FAILED, termination=True)
+            stage_before = STAGE_WORKFLOW.move(stage, StageState.FAILED, actor=actor)
             stage.save(update_fields=["state"])
             ended_stages.append(stage.number)
             audit_record(
@@ -472,7 +446,7 @@ def project_terminate(
             .filter(project=locked, state__in=[TrancheState.PLANNED, TrancheState.DECIDED])
             .order_by("pk")
         ):
-            tranche_transition(tranche, TrancheState.CANCELLED)
+            TRANCHE_WORKFLOW.move(tranche, TrancheState.CANCELLED, actor=actor)
             tranche.save(update_fields=["state"])
             committed[tranche.side] += tranche.planned
             cancelled_tranches.append(tranche.pk)
@@ -485,7 +459,7 @@ def project_terminate(
                 .select_related("tranche")
                 .order_by("pk")
             ):
-                disbursement_transition(disbursement, DisbursementState.CANCELLED)
+                DISBURSEMENT_WORKFLOW.move(disbursement, DisbursementState.CANCELLED, actor=actor)
                 disbursement.save(update_fields=["state"])
                 side = disbursement.tranche.side
                 clawed[side] += disbursement.amount

@@ -60,7 +60,7 @@ from projects.models import (
     ProposalVersion,
     ResearchArea,
 )
-from projects.models.proposals import PROPOSAL_TRANSITIONS
+from projects.models.proposals import PROPOSAL_WORKFLOW
 from projects.rules import proposals as rules
 from projects.selectors.proposals import claimed_effort
 from projects.services.notices import notify_people
@@ -78,16 +78,12 @@ def _lock(proposal: Proposal) -> Proposal:
     )
 
 
-def _transition(proposal: Proposal, target: str) -> str:
-    if target not in PROPOSAL_TRANSITIONS[proposal.state]:
-        raise Conflict(
-            _("A proposal in state “%(state)s” cannot become “%(target)s”.")
-            % {"state": ProposalState(proposal.state).label, "target": ProposalState(target).label},
-            code="invalid_state",
-        )
-    before = proposal.state
-    proposal.state = target
-    return before
+def _transition(
+    proposal: Proposal, target: str, *, actor: Actor | None, agreed: bool = False
+) -> str:
+    """``PROPOSAL_WORKFLOW``'s check of the move and the actor; sets the state and returns
+    the one before (the caller holds the row lock, saves and audits)."""
+    return PROPOSAL_WORKFLOW.move(proposal, target, actor=actor, agreed=agreed)
 
 
 def _require_draft(proposal: Proposal) -> None:
@@ -986,7 +982,7 @@ def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = 
                 code="not_eligible",
                 errors=problems.as_dict(),
             )
-        before = _transition(locked, ProposalState.SUBMITTED)
+        before = _transition(locked, ProposalState.SUBMITTED, actor=actor)
         locked.submitted_at = now
         locked.updated_at = now
         locked.eligibility_reasons = []
@@ -1083,7 +1079,8 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
     # The call-open rule was met at submission; endorsement timing is checked separately.
     reasons = [msg for field, msgs in problems.as_dict().items() if field != "call" for msg in msgs]
     target = ProposalState.INELIGIBLE if reasons else ProposalState.ELIGIBLE
-    before = _transition(locked, target)
+    # The eligibility rules decide, whoever's submission or endorsement completed the file.
+    before = _transition(locked, target, actor=None)
     locked.eligibility_reasons = reasons
     locked.updated_at = now
     locked.save(update_fields=["state", "eligibility_reasons", "updated_at"])
@@ -1110,7 +1107,7 @@ def proposal_withdraw(*, proposal: Proposal, actor: Actor, reason: str = "") -> 
     with transaction.atomic():
         locked = _lock(proposal)
         _require(permissions.can_withdraw_proposal(actor, locked))
-        before = _transition(locked, ProposalState.WITHDRAWN)
+        before = _transition(locked, ProposalState.WITHDRAWN, actor=actor)
         locked.withdrawn_at = timezone.now()
         locked.updated_at = locked.withdrawn_at
         locked.save(update_fields=["state", "withdrawn_at", "updated_at"])
@@ -1147,7 +1144,7 @@ def proposals_close_for_call(*, call: Call) -> int:
             reason = _("Not endorsed by the research office of %(orgs)s before the deadline.") % {
                 "orgs": names
             }
-            before = _transition(locked, ProposalState.INELIGIBLE)
+            before = _transition(locked, ProposalState.INELIGIBLE, actor=None)
             locked.eligibility_reasons = [str(reason)]
             locked.updated_at = timezone.now()
             locked.save(update_fields=["state", "eligibility_reasons", "updated_at"])

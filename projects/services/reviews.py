@@ -80,7 +80,7 @@ def proposal_start_review(*, proposal: Proposal, actor: Actor) -> Proposal:
     _require(selectors.can_manage_reviews(actor))
     with transaction.atomic():
         locked = _lock(proposal)
-        before = _transition(locked, ProposalState.UNDER_REVIEW)
+        before = _transition(locked, ProposalState.UNDER_REVIEW, actor=actor)
         locked.updated_at = timezone.now()
         locked.save(update_fields=["state", "updated_at"])
         audit_record(

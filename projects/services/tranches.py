@@ -36,7 +36,6 @@ from fundapp.money import format_amount
 from fundapp.statements import Part, execute_prepared, insert_part, statement_run
 from projects.models import (
     Disbursement,
-    DisbursementState,
     GateDecision,
     Project,
     ProjectOrganisation,
@@ -46,58 +45,15 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
+from projects.models.projects import TRANCHE_WORKFLOW
 from projects.rules.gates import split_by_budget, tranche_amounts
 
 from .notices import notify_people_parts, project_url_of
-
-# Allowed transitions. Only the engine's services assign these states, through
-# ``tranche_transition`` and ``disbursement_transition``.
-TRANCHE_TRANSITIONS: dict[str, set[str]] = {
-    TrancheState.PLANNED: {TrancheState.DECIDED, TrancheState.CANCELLED},
-    TrancheState.DECIDED: {TrancheState.RELEASED, TrancheState.CANCELLED},
-    TrancheState.RELEASED: set(),
-    TrancheState.CANCELLED: set(),
-}
-# A payable disbursement is paid (finance confirms) or cancelled (clawed back, §7).
-DISBURSEMENT_TRANSITIONS: dict[str, set[str]] = {
-    DisbursementState.PAYABLE: {DisbursementState.PAID, DisbursementState.CANCELLED},
-    DisbursementState.PAID: set(),
-    DisbursementState.CANCELLED: set(),
-}
 
 
 def release_reference(tranche_id: int) -> str:
     """The ledger's idempotency reference of a tranche's release."""
     return f"tranche:{tranche_id}:release"
-
-
-def tranche_transition(tranche: Tranche, target: str) -> str:
-    """Check TRANCHE_TRANSITIONS and set the state; the caller saves and audits."""
-    if target not in TRANCHE_TRANSITIONS[tranche.state]:
-        raise Conflict(
-            _("A tranche in state “%(state)s” cannot become “%(target)s”.")
-            % {"state": TrancheState(tranche.state).label, "target": TrancheState(target).label},
-            code="invalid_state",
-        )
-    before = tranche.state
-    tranche.state = target
-    return before
-
-
-def disbursement_transition(disbursement: Disbursement, target: str) -> str:
-    """Check DISBURSEMENT_TRANSITIONS and set the state; the caller saves and audits."""
-    if target not in DISBURSEMENT_TRANSITIONS[disbursement.state]:
-        raise Conflict(
-            _("A disbursement in state “%(state)s” cannot become “%(target)s”.")
-            % {
-                "state": DisbursementState(disbursement.state).label,
-                "target": DisbursementState(target).label,
-            },
-            code="invalid_state",
-        )
-    before = disbursement.state
-    disbursement.state = target
-    return before
 
 
 def tranche_enqueue_release(tranche_id: int) -> None:
@@ -148,7 +104,7 @@ def tranches_decide_many(
     """``tranches_decide`` for several decisions at once, in a fixed number of queries.
 
     The caller holds the projects' locks inside its transaction. Every tranche is re-read
-    locked in ``pk`` order (one query), checked against ``TRANCHE_TRANSITIONS``, updated in
+    locked in ``pk`` order (one query), checked against ``TRANCHE_WORKFLOW``, updated in
     one statement and audited per tranche (``tranche.decided``, in the order of ``groups``);
     each release is enqueued after commit.
     """
@@ -169,7 +125,7 @@ def tranches_decide_many(
             tranche = locked.get(pk)
             if tranche is None:
                 continue
-            before = tranche_transition(tranche, TrancheState.DECIDED)
+            before = TRANCHE_WORKFLOW.move(tranche, TrancheState.DECIDED, actor=actor)
             tranche.multiplier = group.multiplier
             tranche.decision = group.decision
             tranche.decided_at = now
@@ -384,7 +340,8 @@ def _release(
         memo=f"Project {project_id}, stage {stage_number}, {side} tranche",
         locked=locked,
     )
-    before = tranche_transition(tranche, TrancheState.RELEASED)
+    # The release task (or an officer's retry) pays out what a decision fixed.
+    before = TRANCHE_WORKFLOW.move(tranche, TrancheState.RELEASED, actor=None)
     tranche.released = sizing.released
     tranche.from_reserve = sizing.from_reserve
     tranche.returned_to_pool = sizing.returned_to_pool

@@ -43,6 +43,7 @@ from projects.models import (
     TrancheState,
 )
 from tests.projects.builders import Consortium, submitted_proposal
+from tests.workflow_states import force_state
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 # Stage 1 (12 months of 30 days) started 400 days ago: its gate fell due 40 days ago.
@@ -295,6 +296,7 @@ def release(built: Built, stage_number: int, side: str) -> list[Disbursement]:
         legs=[(committed, -tranche.planned), (payable, tranche.planned)],
         reference=f"tranche:{tranche.pk}:release",
     )
+    force_state(tranche, TrancheState.DECIDED)
     tranche.state = TrancheState.RELEASED
     tranche.released = tranche.planned
     tranche.multiplier = Decimal("1")

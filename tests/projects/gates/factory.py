@@ -68,6 +68,7 @@ def build_project(
     second_gate_day: date = date(2026, 12, 31),
     call: Call | None = None,
     kpis: list[dict[str, Any]] | None = None,
+    first_stage_state: str = StageState.ACTIVE,
 ) -> Built:
     call = call or CallFactory()
     jp, kr = jp_org(), kr_org()
@@ -91,7 +92,7 @@ def build_project(
         number=1,
         title="Stage 1",
         months=6,
-        state=StageState.ACTIVE,
+        state=first_stage_state,
         started_on=started_on,
     )
     stage2 = Stage.objects.create(project=project, number=2, title="Stage 2", months=6)

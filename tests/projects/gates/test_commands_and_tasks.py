@@ -22,6 +22,7 @@ from projects.schedules import ensure_schedules
 from projects.selectors.gates import gates_due
 from projects.services.gates import gate_evaluate, today_in_tokyo
 from projects.tasks import evaluate_due_gates, evaluate_gate, evaluate_gates_batch
+from tests.workflow_states import force_state
 
 from .factory import build_project, measure, tokyo
 
@@ -135,14 +136,11 @@ def test_gates_due_lists_only_due_undecided_gates_of_active_projects():
     due = build_project(gate_day=date(2026, 6, 30))
     future = build_project(gate_day=date(2026, 7, 2))
     decided = build_project()
-    decided.gates[0].state = GateState.DECIDED
-    decided.gates[0].save()
+    force_state(decided.gates[0], GateState.DECIDED)
     suspended = build_project()
     suspended.project.state = ProjectState.SUSPENDED
     suspended.project.save()
-    planned = build_project()
-    planned.stages[0].state = StageState.PLANNED
-    planned.stages[0].save()
+    build_project(first_stage_state=StageState.PLANNED)  # its first stage not yet running
     awaiting_officers = build_project()  # evaluated, FAIL: officers decide, no re-evaluation
     gate_evaluate(gate=awaiting_officers.gates[0], as_of=AS_OF)
     pending_decision = build_project()
@@ -180,8 +178,7 @@ def test_evaluate_due_gates_enqueues_after_commit_one_batch_of_the_due_gates(
     decided = build_project(
         started_on=today - timedelta(days=90), gate_day=today - timedelta(days=2)
     )
-    decided.gates[0].state = GateState.DECIDED
-    decided.gates[0].save()
+    force_state(decided.gates[0], GateState.DECIDED)
     sent: list[int] = []
     batches: list[tuple[list[int], str]] = []
 

@@ -24,6 +24,7 @@ from projects.models import (
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.gates import evaluation_history, latest_evaluation
 from projects.services.gates import gate_evaluate
+from tests.workflow_states import force_state
 
 from .factory import api_key, build_project, measure, tokyo
 
@@ -213,11 +214,12 @@ def test_as_of_defaults_to_today_in_tokyo():
     ("change", "code"),
     [
         (lambda b: setattr(b.project, "state", ProjectState.SUSPENDED), "project_not_active"),
-        (lambda b: setattr(b.stages[0], "state", StageState.PLANNED), "stage_not_running"),
+        (lambda b: None, "stage_not_running"),
     ],
 )
 def test_stopped_projects_and_planned_stages_are_refused(change, code):
-    built = build_project()
+    planned = code == "stage_not_running"
+    built = build_project(first_stage_state=StageState.PLANNED if planned else StageState.ACTIVE)
     change(built)
     built.project.save()
     built.stages[0].save()
@@ -229,8 +231,7 @@ def test_stopped_projects_and_planned_stages_are_refused(change, code):
 def test_an_extended_stage_is_evaluated_again_with_its_new_cutoff():
     built = build_project()
     gate, stage = built.gates[0], built.stages[0]
-    stage.state = StageState.EXTENDED
-    stage.save()
+    force_state(stage, StageState.EXTENDED)
     gate.round = 2
     gate.due_on = date(2026, 9, 30)
     gate.save()

@@ -24,6 +24,7 @@ from projects.models import GateState, Measurement, MeasurementSource, ProjectSt
 from projects.selectors.gates import get_measurement_for_actor, measurements_visible_to
 from projects.services.measurements import measurement_record, measurement_reject
 from tests.factories import UserFactory
+from tests.workflow_states import force_state
 
 from .factory import api_key, build_project, measure, tokyo
 
@@ -332,8 +333,7 @@ def test_no_rejection_once_the_gate_holding_it_is_decided():
     gate = built.gates[0]
     inside = measure(built.kpis["K1A"], "15", tokyo(gate.due_on, 23, 59))
     after = measure(built.kpis["K1A"], "15", tokyo(gate.due_on + timedelta(days=1), 0, 0))
-    gate.state = GateState.DECIDED
-    gate.save()
+    force_state(gate, GateState.DECIDED)
 
     with pytest.raises(Conflict) as info:
         measurement_reject(measurement=inside, actor=built.officer, reason="Late")

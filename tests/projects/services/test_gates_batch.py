@@ -38,6 +38,7 @@ from projects.rules.gates import GATE_TIMEZONE, gate_cutoff, stage_window_start
 from projects.services.gates import gate_evaluate, gates_evaluate
 from tests.concurrency import run_at_once
 from tests.factories import CallFactory, MeasurementFactory, officer, running_project
+from tests.workflow_states import force_state
 
 AS_OF = date(2026, 7, 1)
 STARTED = date(2026, 1, 5)
@@ -119,7 +120,7 @@ def test_a_batch_writes_what_gate_evaluate_writes_and_skips_what_it_refuses(call
     failing = running_project(call=calls["auto"])
     not_due = running_project(call=calls["auto"], gate_days=(date(2026, 7, 2), date(2026, 12, 31)))
     decided = running_project(call=calls["auto"])
-    Gate.objects.filter(pk=_gate(decided).pk).update(state=GateState.DECIDED)
+    force_state(_gate(decided), GateState.DECIDED)
     no_kpis = running_project(call=calls["auto"], kpis=[])
     ids = [_gate(p).pk for p in (passing, failing, not_due, decided, no_kpis)]
 

@@ -11,6 +11,7 @@ from fundapp.errors import ValidationFailed
 from projects.models import Call, CallState, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory
+from tests.workflow_states import force_state
 
 from ..builders import complete_proposal, make_consortium
 from .refusals import refused, submit
@@ -51,7 +52,7 @@ def test_the_server_clock_decides_when_the_deadline_has_passed():
 
 def test_a_call_that_is_not_open_refuses_submissions():
     proposal, c = complete_proposal()
-    Call.objects.filter(pk=c.call.pk).update(state=CallState.DRAFT)
+    force_state(c.call, CallState.CLOSED)
     with refused(proposal, field="call", message="This call is not open for proposals."):
         submit(proposal, c.pi_jp)
 
