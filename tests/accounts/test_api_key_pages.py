@@ -23,7 +23,7 @@ def revoke(key):
 @pytest.mark.parametrize("role", ["researcher", "reviewer", "finance_officer", "admin"])
 def test_others_than_fund_officers_get_404(client, issued_key, role):
     key, _full = issued_key
-    client.force_login(UserFactory(role=role))
+    client.force_login(UserFactory.create(role=role))
 
     for response in (
         client.get(LIST),

@@ -73,7 +73,7 @@ def test_no_scope_no_name_and_past_expiry_are_refused_together(org, fund_officer
 
 
 def test_only_fund_officers_issue_keys(org):
-    researcher = UserFactory()
+    researcher = UserFactory.create()
     with pytest.raises(PermissionDenied):
         api_key_issue(organisation=org, name="x", scopes=["proposals:read"], actor=researcher)
     assert not ApiKey.objects.exists()
@@ -102,5 +102,5 @@ def test_revoke_sets_revoked_at_once_and_is_idempotent(issued_key, fund_officer)
 def test_only_fund_officers_revoke(issued_key):
     key, _full = issued_key
     with pytest.raises(PermissionDenied):
-        api_key_revoke(key=key, actor=UserFactory())
+        api_key_revoke(key=key, actor=UserFactory.create())
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None

@@ -36,7 +36,7 @@ def test_create_refuses_a_duplicate_or_malformed_code(fund_officer, org):
 
 def test_researchers_and_keys_may_not_write(org, issued_key):
     key, _full = issued_key
-    for actor in (UserFactory(), key):
+    for actor in (UserFactory.create(), key):
         with pytest.raises(PermissionDenied):
             organisation_create(
                 actor=actor, code="KR-X-01", name_en="X", country="KR", kind="company"

@@ -43,7 +43,8 @@ def test_concurrent_opens_converge_on_one_case_with_every_reason():
 
 def test_concurrent_decisions_record_exactly_one():
     officers = [
-        UserFactory(username=f"screener{i}", role=Role.SCREENING_OFFICER) for i in range(THREADS)
+        UserFactory.create(username=f"screener{i}", role=Role.SCREENING_OFFICER)
+        for i in range(THREADS)
     ]
     case = screening_case_open(
         subject_type="licence", subject_id=7, reasons=[{"code": "controlled_field"}], parties=[]

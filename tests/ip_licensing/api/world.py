@@ -49,7 +49,7 @@ def areas() -> None:
         "semiconductor.memory",
         "quantum",
     ):
-        area = ResearchAreaFactory(code=code)
+        area = ResearchAreaFactory.create(code=code)
         if area.sensitivity != Sensitivity.NORMAL:
             ResearchArea.objects.filter(pk=area.pk).update(sensitivity=Sensitivity.NORMAL)
 
@@ -94,7 +94,7 @@ def background_asset(owner: Organisation, by: User, title: str) -> IPAsset:
 
 
 def make_world() -> World:
-    fund = FundFactory()
+    fund = FundFactory.create()
     areas()
     licensor = jp_org(name_en="Osaka Institute of Technology", kind="university")
     licensee = jp_org(name_en="Naniwa Devices", kind="company")
@@ -215,7 +215,7 @@ def make_project_world(table: list[tuple[str, int]] | None = (("jp", 6000), ("kr
         ReturnAllocationEntry.objects.create(
             project=built.project, organisation=orgs[key], basis_points=bp
         )
-    licensee = OrganisationFactory(code="JP-BUY-01", country="JP", kind="company")
+    licensee = OrganisationFactory.create(code="JP-BUY-01", country="JP", kind="company")
     asset = asset_register(
         actor=c.office_jp,
         data={

@@ -130,7 +130,7 @@ def test_posting_splits_fund_share_then_the_allocation_table(pw, licence):
 )
 def test_split_sums_exactly(table, due, fund_share_bp):
     pw = make_project_world(table=None)
-    third = OrganisationFactory(code="KR-THR-01", country="KR")
+    third = OrganisationFactory.create(code="KR-THR-01", country="KR")
     from projects.models import ProjectOrganisation
 
     ProjectOrganisation.objects.create(
@@ -349,7 +349,7 @@ def test_a_currency_the_fund_pool_cannot_hold_is_refused_and_writes_nothing(worl
 
 
 def test_a_licensor_outside_jp_and_kr_pays_the_fund_share_to_the_currencys_side(world):
-    us = OrganisationFactory(code="US-ACME-01", country="US", kind="company")
+    us = OrganisationFactory.create(code="US-ACME-01", country="US", kind="company")
     office_us = member_of(us, research_office=True)
     from tests.ip_licensing.api.world import background_asset
 

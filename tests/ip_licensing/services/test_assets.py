@@ -176,7 +176,7 @@ def test_only_members_of_the_owner_or_fund_officers_register(world, who):
     actor = {
         "outsider": world.outsider,
         "licensee_member": world.office_licensee,
-        "reviewer": UserFactory(role="reviewer"),
+        "reviewer": UserFactory.create(role="reviewer"),
         "api_key": api_key(world.licensor),
         "nobody": None,
     }[who]

@@ -463,8 +463,8 @@ def test_only_fund_officers_with_a_side_approve(world, who):
     actor = {
         "researcher": world.office_licensor,
         "screener": world.screener,
-        "finance": UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
-        "sideless_officer": UserFactory(role=Role.FUND_OFFICER, side=""),
+        "finance": UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
+        "sideless_officer": UserFactory.create(role=Role.FUND_OFFICER, side=""),
         "key": api_key(world.licensee, Scope.LICENCES_CHECK),
     }[who]
     with pytest.raises(PermissionDenied):

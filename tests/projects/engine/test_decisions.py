@@ -177,7 +177,7 @@ def test_non_officers_and_officers_without_a_side_cannot_decide(project, staff):
     with pytest.raises(PermissionDenied, match="no side"):
         gate_decision_approve(gate=gate, actor=officer(side=""), kind="release_reduced")
     with pytest.raises(PermissionDenied):
-        gate_decision_approve(gate=gate, actor=UserFactory(), kind="release_reduced")
+        gate_decision_approve(gate=gate, actor=UserFactory.create(), kind="release_reduced")
 
 
 def test_an_override_needs_a_written_justification(project, staff):

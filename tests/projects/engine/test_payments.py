@@ -38,7 +38,9 @@ def released(staff):
 
 
 def _key(country: str, kind: str, scopes: list[str]) -> ApiKey:
-    org = OrganisationFactory(code=f"AG-{country}-{kind[:3].upper()}", country=country, kind=kind)
+    org = OrganisationFactory.create(
+        code=f"AG-{country}-{kind[:3].upper()}", country=country, kind=kind
+    )
     key_id, secret, _full = ApiKey.generate()
     return ApiKey.objects.create(
         organisation=org, name="finance", key_id=key_id, secret_hash=secret, scopes=scopes
@@ -122,7 +124,7 @@ def test_bad_payment_input_is_refused_with_field_errors(staff, released):
 
 
 def test_contributions_are_idempotent_by_reference_and_validated(staff):
-    fund = FundFactory()
+    fund = FundFactory.create()
 
     first = fund_contribute(
         fund=fund, side="KR", amount=5_000, to="reserve", actor=staff.kr, reference="NRF-2026-1"

@@ -235,7 +235,7 @@ def test_a_release_issues_the_same_queries_for_2_and_8_organisations(
             ProjectPerson(
                 project=project,
                 organisation=c.jp,
-                user=UserFactory(),
+                user=UserFactory.create(),
                 role="pi",
                 effort_percent=10,
             )

@@ -69,7 +69,7 @@ def build_project(
     call: Call | None = None,
     kpis: list[dict[str, Any]] | None = None,
 ) -> Built:
-    call = call or CallFactory()
+    call = call or CallFactory.create()
     jp, kr = jp_org(), kr_org()
     researcher, researcher_kr = member_of(jp), member_of(kr)
     office = member_of(jp, research_office=True)
@@ -139,8 +139,8 @@ def build_project(
         researcher_kr=researcher_kr,
         office=office,
         stranger=stranger,
-        officer=UserFactory(role=Role.FUND_OFFICER, side="JP"),
-        officer_kr=UserFactory(role=Role.FUND_OFFICER, side="KR"),
+        officer=UserFactory.create(role=Role.FUND_OFFICER, side="JP"),
+        officer_kr=UserFactory.create(role=Role.FUND_OFFICER, side="KR"),
         extra={"jp": jp, "kr": kr},
     )
 

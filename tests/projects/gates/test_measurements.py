@@ -65,8 +65,8 @@ def record(built, actor, *, value="12.5", at=None, **kw):
 def test_who_may_report_a_measurement(who, expected):
     built = build_project()
     actor = {
-        "reviewer": lambda: UserFactory(role=Role.REVIEWER),
-        "finance": lambda: UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
+        "reviewer": lambda: UserFactory.create(role=Role.REVIEWER),
+        "finance": lambda: UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
     }.get(who, lambda: getattr(built, who))()
 
     if expected is None:
@@ -308,7 +308,7 @@ def test_only_fund_officers_reject(who):
     built = build_project()
     measurement = record(built, built.researcher)
     actor = (
-        UserFactory(role=Role.FINANCE_OFFICER, side="JP")
+        UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")
         if who == "finance"
         else getattr(built, who)
     )

@@ -94,7 +94,7 @@ def test_only_people_with_the_reviewer_role_can_be_assigned():
     officers = make_officers()
     proposal, _c = proposal_under_review(officers.jp)
     with pytest.raises(ValidationFailed) as refused:
-        svc.reviewer_assign(proposal=proposal, reviewer=UserFactory(), actor=officers.jp)
+        svc.reviewer_assign(proposal=proposal, reviewer=UserFactory.create(), actor=officers.jp)
     assert "reviewer" in refused.value.errors
     with pytest.raises(PermissionDenied):
         svc.reviewer_assign(proposal=proposal, reviewer=reviewer(), actor=reviewer())
@@ -181,7 +181,7 @@ def _proposal_naming(person) -> tuple[object, Consortium]:
 
 def test_a_reviewer_sharing_an_active_project_with_a_consortium_member_is_excluded():
     officers = make_officers()
-    colleague = UserFactory()
+    colleague = UserFactory.create()
     expert = reviewer()
     project = _active_project_with(colleague, expert, officers)
     proposal, _c = _proposal_naming(colleague)
@@ -196,7 +196,7 @@ def test_a_reviewer_sharing_an_active_project_with_a_consortium_member_is_exclud
 
 def test_a_shared_project_that_is_no_longer_active_does_not_exclude():
     officers = make_officers()
-    colleague = UserFactory()
+    colleague = UserFactory.create()
     expert = reviewer()
     project = _active_project_with(colleague, expert, officers)
     project_svc.project_suspend(project=project, actor=officers.jp, reason="Screening finding")

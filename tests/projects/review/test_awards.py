@@ -47,7 +47,7 @@ def screening_case(proposal) -> ScreeningCase | None:
 
 
 def screening_officer():
-    return UserFactory(role=Role.SCREENING_OFFICER)
+    return UserFactory.create(role=Role.SCREENING_OFFICER)
 
 
 # --------------------------------------------------------------------------- two-person rule
@@ -151,8 +151,8 @@ def test_only_fund_officers_with_a_side_decide(who):
     proposal, c = proposal_under_review(officers.jp)
     actor = {
         "researcher": c.pi_jp,
-        "reviewer": UserFactory(role=Role.REVIEWER),
-        "finance": UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
+        "reviewer": UserFactory.create(role=Role.REVIEWER),
+        "finance": UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
         "screening": screening_officer(),
         "sideless": officer(side=""),
     }[who]
