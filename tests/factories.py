@@ -68,7 +68,7 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.PostGenerationMethodCall("set_password", "pw-Secret-123")
 
     @factory.post_generation
-    def save_password(obj, create, extracted, **kwargs):  # noqa: N805
+    def save_password(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
         if create:
             obj.save()
 
@@ -120,7 +120,9 @@ class CallFactory(factory.django.DjangoModelFactory[Call]):
     max_budget_krw = 3_000_000_000
 
     @factory.post_generation
-    def research_areas(obj, create, extracted, **kwargs):  # noqa: N805
+    def research_areas(  # noqa: N805
+        obj: Call, create: bool, extracted: list[ResearchArea] | None, **kwargs: object
+    ) -> None:
         if not create:
             return
         areas = extracted or [ResearchAreaFactory.create(code="semiconductor.ai")]

@@ -41,6 +41,7 @@ def test_issue_writes_an_audit_event_without_the_secret(org, fund_officer):
     event = AuditEvent.objects.get(action="api_key.issued")
     assert event.object_type == "accounts.apikey" and event.object_id == str(key.pk)
     assert event.actor_user_id == fund_officer.pk
+    assert event.after is not None
     assert event.after["organisation"] == "JP-OSK-01"
     assert event.after["scopes"] == ["kpi:write"]
     secret = full_key.split("_", 2)[2]

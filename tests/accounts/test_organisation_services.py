@@ -16,6 +16,7 @@ def test_create_derives_the_side_and_audits(fund_officer):
 
     assert (org.country, org.side) == ("US", "OTHER")
     event = AuditEvent.objects.get(action="organisation.created")
+    assert event.after is not None
     assert event.after["side"] == "OTHER" and event.actor_user_id == fund_officer.pk
 
 

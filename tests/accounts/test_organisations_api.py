@@ -187,6 +187,7 @@ def test_officer_creates_an_organisation_with_audit(api_client, fund_officer):
     assert body["country"] == "KR" and body["side"] == "KR" and body["name_ja"] == ""
     event = AuditEvent.objects.get(action="organisation.created")
     assert event.object_id == str(body["id"]) and event.actor_user_id == fund_officer.pk
+    assert event.after is not None
     assert event.after["code"] == "KR-KAIST-01"
 
 

@@ -6,13 +6,15 @@ import dataclasses
 import sys
 import types
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from fundapp.accounts.models import ApiKey
+from fundapp.accounts.models import ApiKey, User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from projects.models import Call, CallState, ReviewCriterion
@@ -41,10 +43,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def call_data(**overrides) -> CallData:
+def call_data(**overrides: Any) -> CallData:
     """A valid call opening tomorrow; override what the test is about."""
     now = timezone.now()
-    values = {
+    values: dict[str, Any] = {
         "title_en": "Quantum communication 2026",
         "title_ja": "量子通信 2026",
         "title_ko": "양자 통신 2026",
@@ -94,6 +96,7 @@ def test_officer_creates_a_draft_call_with_areas_criteria_and_an_audit_event():
     (event,) = events("call.created")
     assert event.actor_user_id == who.pk
     assert event.object_type == "projects.call" and event.object_id == str(call.pk)
+    assert event.after is not None
     assert event.after["state"] == "draft"
     assert event.after["research_areas"] == ["green.grid", "green.hydrogen"]
 
@@ -194,13 +197,14 @@ def test_the_largest_budget_allowed_is_ten_to_the_fifteenth():
 
 @pytest.mark.parametrize("who", ["researcher", "api_key", "system"])
 def test_only_fund_officers_create_calls(who):
-    actor = {
+    makers: dict[str, Callable[[], User | ApiKey | None]] = {
         "researcher": lambda: UserFactory.create(),
         "api_key": lambda: ApiKey.objects.create(
             organisation=OrganisationFactory.create(), name="k", key_id="abc", secret_hash="x" * 64
         ),
         "system": lambda: None,
-    }[who]()
+    }
+    actor = makers[who]()
     with pytest.raises(PermissionDenied):
         call_create(actor=actor, fund=FundFactory.create(), data=call_data())
     assert Call.objects.count() == 0
@@ -240,6 +244,7 @@ def test_a_draft_changes_in_every_respect_and_only_the_changes_are_audited():
     assert rows[0].id == joint.id
     assert not ReviewCriterion.objects.filter(pk=merit.pk).exists()
     (event,) = events("call.updated")
+    assert event.before is not None and event.after is not None
     assert set(event.before) == {"max_budget_jpy", "research_areas", "criteria"}
     assert event.before["max_budget_jpy"] == 200_000_000
     assert event.after["max_budget_jpy"] == 250_000_000
@@ -256,6 +261,7 @@ def test_a_criterion_of_another_call_cannot_be_named():
     other = draft_call()
     call = draft_call()
     foreign = other.criteria.first()
+    assert foreign is not None
     data = dataclasses.replace(
         CallData.from_call(call),
         criteria=[CriterionData(id=foreign.id, name_en="Stolen", weight=Decimal("1"))],
@@ -279,7 +285,7 @@ def test_an_open_call_keeps_its_published_rules():
     call = open_call()
     current = CallData.from_call(call)
     first = current.criteria[0]
-    for change, field in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"max_budget_jpy": 1}, "max_budget_jpy"),
         ({"min_stages": 3}, "min_stages"),
         ({"opens_at": current.opens_at - timedelta(days=1)}, "opens_at"),
@@ -287,7 +293,8 @@ def test_an_open_call_keeps_its_published_rules():
         ({"research_areas": [ResearchAreaFactory.create(code="other.area")]}, "research_areas"),
         ({"criteria": [dataclasses.replace(first, weight=Decimal("9"))]}, "criteria"),
         ({"closes_at": timezone.now() - timedelta(minutes=1)}, "closes_at"),
-    ]:
+    ]
+    for change, field in changes:
         with pytest.raises(ValidationFailed) as refused:
             call_update(actor=officer(), call=call, data=dataclasses.replace(current, **change))
         assert field in refused.value.errors, change
@@ -318,8 +325,10 @@ def test_an_open_call_can_be_reworded_and_its_deadline_moved_ahead():
 
     assert updated.closes_at == later
     assert updated.title_en.endswith("(extended)")
-    assert updated.criteria.first().name_ja == "学術的価値"
+    first_criterion = updated.criteria.first()
+    assert first_criterion is not None and first_criterion.name_ja == "学術的価値"
     (event,) = events("call.updated")
+    assert event.after is not None
     assert set(event.after) == {"title_en", "closes_at", "criteria"}
 
 

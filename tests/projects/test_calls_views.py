@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -148,9 +149,9 @@ def test_the_management_list_shows_every_state_and_filters(officer_client):
     assert "Drafted" in drafts and "Running" not in drafts
 
 
-def form_body(**overrides) -> dict[str, str]:
+def form_body(**overrides: Any) -> dict[str, str | list[str]]:
     area = ResearchAreaFactory.create(code="green.hydrogen")
-    body = {
+    body: dict[str, str | list[str]] = {
         "fund": str(FundFactory.create().pk),
         "title_en": "Green hydrogen",
         "title_ja": "グリーン水素",
@@ -218,9 +219,9 @@ def test_a_refused_form_shows_the_error_and_saves_nothing(officer_client, overri
     assert AuditEvent.objects.count() == 0
 
 
-def make_draft(**overrides) -> Call:
+def make_draft(**overrides: Any) -> Call:
     now = timezone.now()
-    values = {
+    values: dict[str, Any] = {
         "title_en": "Green hydrogen",
         "research_areas": [ResearchAreaFactory.create(code="green.hydrogen")],
         "opens_at": now - timedelta(hours=1),

@@ -33,6 +33,7 @@ def test_officer_changes_the_reference_rate_and_it_is_audited(client, fund):
     fund.refresh_from_db()
     assert fund.reference_rate_krw_per_jpy == Decimal("9.1234")
     event = AuditEvent.objects.filter(action="fund.updated").get()
+    assert event.before is not None
     assert event.before["reference_rate_krw_per_jpy"] == "9.0000"
 
 

@@ -270,6 +270,7 @@ def test_a_lower_correction_after_payout_is_refused_whole(pw, licence):
 def test_a_report_is_audited(pw, licence):
     row = report(pw, licence, 10_000_000)
     event = AuditEvent.objects.get(action="royalty_report.submitted", object_id=str(row.pk))
+    assert event.after is not None
     assert event.after["royalty_due"] == 350_000
     assert event.after["ledger_transaction"] == row.ledger_transaction_id
 

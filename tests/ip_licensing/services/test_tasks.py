@@ -49,6 +49,7 @@ def test_an_approved_licence_activates_on_its_start_day_once(world, upfront_post
     assert licence.activated_at is not None
     assert upfront_posts == [licence.pk]
     event = AuditEvent.objects.get(action="licence.activated", object_id=str(licence.pk))
+    assert event.after is not None
     assert (event.actor_label, event.before, event.after["state"]) == (
         "system",
         {"state": "approved"},

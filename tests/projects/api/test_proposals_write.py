@@ -345,6 +345,7 @@ def test_withdraw_with_a_reason():
     assert response.status_code == 200, response.content
     assert response.json()["state"] == "withdrawn"
     event = AuditEvent.objects.filter(action="proposal.withdrawn", object_id=str(proposal.pk)).get()
+    assert event.after is not None
     assert event.after["reason"] == "Consortium dissolved"
 
 

@@ -91,6 +91,7 @@ def test_termination_returns_the_commitment_claws_back_unpaid_money_and_claims_p
             disbursement=unpaid, actor=staff.finance_kr, paid_on=tokyo_today(), reference="LATE"
         )
     claim = AuditEvent.objects.get(action="project.recovery_claim")
+    assert claim.after is not None
     assert claim.after["paid"] == {"JPY": 40_000_000}
     assert AuditEvent.objects.filter(action="project.terminated").count() == 1
     call_command("check_ledger")

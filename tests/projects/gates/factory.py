@@ -46,8 +46,8 @@ class Built:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def tokyo(day: date, hour: int = 12, minute: int = 0, **kw: int) -> datetime:
-    return datetime.combine(day, time(hour, minute, **kw), tzinfo=GATE_TIMEZONE)
+def tokyo(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, second), tzinfo=GATE_TIMEZONE)
 
 
 def api_key(organisation, scopes: list[str]) -> ApiKey:

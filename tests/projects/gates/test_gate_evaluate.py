@@ -90,7 +90,8 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
     assert gate.state == GateState.EVALUATED
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["stage.gate_pending", "gate.evaluated"]
-    assert AuditEvent.objects.get(action="gate.evaluated").after["evaluation"] == evaluation.pk
+    event = AuditEvent.objects.get(action="gate.evaluated")
+    assert event.after is not None and event.after["evaluation"] == evaluation.pk
     assert no_automatic_decision == [evaluation]
 
 

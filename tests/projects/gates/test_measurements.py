@@ -143,6 +143,7 @@ def test_any_kpi_of_the_project_may_be_measured_and_it_is_audited():
     assert measurement.created_by == built.researcher
     event = AuditEvent.objects.get(action="measurement.recorded")
     assert event.object_id == str(measurement.pk)
+    assert event.after is not None
     assert event.after["value"] == "12.5"
     assert event.after["project"] == built.project.pk
 
@@ -296,6 +297,7 @@ def test_an_officer_rejects_with_a_reason_once():
     assert rejected.rejection_reason == "Instrument not calibrated"
     assert rejected.rejected_at is not None
     event = AuditEvent.objects.get(action="measurement.rejected")
+    assert event.before is not None and event.after is not None
     assert event.before["rejected_at"] is None
     assert event.after["rejection_reason"] == "Instrument not calibrated"
     with pytest.raises(Conflict) as again:
