@@ -5,6 +5,7 @@ accept, approve, suspend, terminate, the daily job); projects with the models di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -204,7 +205,7 @@ class ProjectWorld:
         return {self.licensee.pk: self.office_licensee, self.partner_jp.pk: self.office_jp}[org_id]
 
 
-def make_project_world(table: list[tuple[str, int]] | None = (("jp", 6000), ("kr", 4000))):
+def make_project_world(table: Sequence[tuple[str, int]] | None = (("jp", 6000), ("kr", 4000))):
     """An active JP–KR project whose JP partner owns a registered result, with a
     return-allocation table (``None``: none), and a JP company to license it to."""
     areas()

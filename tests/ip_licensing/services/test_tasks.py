@@ -201,4 +201,5 @@ def test_the_beat_schedules_run_daily_in_tokyo():
     by_task = {schedule.task: schedule.when for schedule in SCHEDULES}
     assert by_task["ip_licensing.activate_and_expire_licences"] == DailyAt(hour=0, minute=5)
     assert by_task["ip_licensing.licence_expiry_reminders"] == DailyAt(hour=0, minute=15)
-    assert by_task["ip_licensing.activate_and_expire_licences"].timezone == "Asia/Tokyo"
+    daily = by_task["ip_licensing.activate_and_expire_licences"]
+    assert isinstance(daily, DailyAt) and daily.timezone == "Asia/Tokyo"

@@ -78,7 +78,9 @@ def test_termination_returns_the_commitment_claws_back_unpaid_money_and_claims_p
     assert payable(c.kr.pk, "KRW") == 0
     assert pool("JP") == jp_pool + 60_000_000
     assert pool("KR") == kr_pool + 600_000_000 + 400_000_000
-    legs = transaction_legs(transaction_get_by_reference(f"project:{project.pk}:KR:terminate"))
+    terminated = transaction_get_by_reference(f"project:{project.pk}:KR:terminate")
+    assert terminated is not None
+    legs = transaction_legs(terminated)
     assert sorted(legs) == sorted(
         [
             (f"org:{c.kr.pk}:KRW:payable", -400_000_000),

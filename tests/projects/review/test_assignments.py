@@ -8,7 +8,7 @@ from fundapp.accounts.models import Membership, Role
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.notifications.models import Notification
-from projects.models import AssignmentState, ProposalState, ReviewerAssignment
+from projects.models import AssignmentState, Project, Proposal, ProposalState, ReviewerAssignment
 from projects.selectors.proposals import get_proposal_for_actor
 from projects.services import projects as project_svc
 from projects.services import reviews as svc
@@ -126,7 +126,7 @@ def test_a_member_of_a_consortium_organisation_is_excluded_with_the_reason():
         svc.assignment_declare(assignment=assignment, actor=insider, conflict=False)
 
 
-def _active_project_with(person_a, person_b, officers) -> object:
+def _active_project_with(person_a, person_b, officers) -> Project:
     """An active project on which both people are named (built through the services)."""
     c = make_consortium()
     Membership.objects.get_or_create(user=person_a, organisation=c.jp)
@@ -162,7 +162,7 @@ def _active_project_with(person_a, person_b, officers) -> object:
     return project_svc.project_create_from_proposal(proposal=proposal, actor=officers.jp)
 
 
-def _proposal_naming(person) -> tuple[object, Consortium]:
+def _proposal_naming(person) -> tuple[Proposal, Consortium]:
     """An eligible proposal whose JP PI is ``person`` (member of a fresh JP organisation)."""
     jp = jp_org()
     kr = kr_org()

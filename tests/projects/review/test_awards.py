@@ -258,8 +258,10 @@ def test_a_blocked_screening_refuses_the_award_for_good():
     proposal, c = proposal_under_review(officers.jp, dual_use=True)
     fund_pools(c.call, officers.jp)
     svc.award_approve(proposal=proposal, actor=officers.jp, outcome="award", reason="Top.")
+    case = screening_case(proposal)
+    assert case is not None
     screening_case_decide(
-        case=screening_case(proposal),
+        case=case,
         actor=screening_officer(),
         decision="block",
         reason="Controlled end use.",

@@ -68,10 +68,12 @@ def _mixed_world(n: int, calls: dict[str, Any]) -> list[int]:
         project = running_project(call=calls["auto"], gate_days=days)
         _measure(project, "20" if kind != 1 else "12")
         if kind == 2:
+            lead = project.organisations.first()
+            assert lead is not None
             IPAsset.objects.create(
                 kind="patent",
                 title_en="Result",
-                owner=project.organisations.first().organisation,
+                owner=lead.organisation,
                 project=project,
             )
         ids.append(_gate(project).pk)
@@ -218,10 +220,12 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
         call=calls["auto" if spec["auto"] else "manual"], gate_days=days, kpis=kpis
     )
     if spec["final"] and spec["results"]:
+        lead = project.organisations.first()
+        assert lead is not None
         IPAsset.objects.create(
             kind="patent",
             title_en="Result",
-            owner=project.organisations.first().organisation,
+            owner=lead.organisation,
             project=project,
         )
     start = stage_window_start(STARTED)
