@@ -1,4 +1,7 @@
-"""Shared factories for the kernel and projects. Area-specific ones live beside their tests."""
+"""Shared factories for the kernel and projects. Area-specific ones live beside their tests.
+
+Call them as ``UserFactory.create(...)``, which mypy types as the model (a ``User``);
+``UserFactory(...)`` does the same at run time but mypy types it as the factory."""
 
 from __future__ import annotations
 
