@@ -35,11 +35,13 @@ def _plain(legs: list[tuple[int, str, int, int, int]]) -> int:
     with psycopg.connect(db.conninfo(db.WORK)) as conn:
         for tranche_id, currency, amount, committed, payable in legs:
             with conn.transaction():
-                txn = conn.execute(
+                row = conn.execute(
                     "INSERT INTO ledger_transaction (kind, currency, reference, memo) "
                     "VALUES ('tranche_release', %s, %s, '') RETURNING id",
                     [currency, f"tranche:{tranche_id}:baseline"],
-                ).fetchone()[0]
+                ).fetchone()
+                assert row is not None
+                txn = row[0]
                 conn.execute(
                     "INSERT INTO ledger_entry (transaction_id, account_id, currency, amount) "
                     "VALUES (%s, %s, %s, %s), (%s, %s, %s, %s)",

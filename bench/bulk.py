@@ -5,7 +5,7 @@ database. Triggers and constraints run as for any insert, so generated data obey
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import connection, models
 from django.db.models.expressions import DatabaseDefault
@@ -40,7 +40,10 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]])
     return n
 
 
-def copy_objects(model: type[models.Model], objs: Sequence[models.Model]) -> int:
+M = TypeVar("M", bound=models.Model)
+
+
+def copy_objects(model: type[models.Model], objs: Sequence[M]) -> int:
     """COPY unsaved model instances (their ``pk`` set, e.g. from ``reserve_ids``)."""
     if not objs:
         return 0
@@ -58,7 +61,7 @@ def copy_objects(model: type[models.Model], objs: Sequence[models.Model]) -> int
     return copy_rows(model._meta.db_table, columns, rows())
 
 
-def with_ids(model: type[models.Model], objs: list[models.Model]) -> list[models.Model]:
+def with_ids(model: type[models.Model], objs: list[M]) -> list[M]:
     for obj, pk in zip(objs, reserve_ids(model, len(objs)), strict=True):
         obj.pk = pk
     return objs

@@ -19,7 +19,7 @@ them off: ALTER TABLE holds an exclusive lock until the commit).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -37,7 +37,7 @@ TRUNCATE_GUARDED_TABLES = """
 LOCK_TIMEOUT = "30s"
 
 
-def url_of(params: dict[str, Any], dbname: str | None = None) -> str:
+def url_of(params: Mapping[str, Any], dbname: str | None = None) -> str:
     """A settings_dict as a ``postgres://`` URL."""
     user = quote(params.get("USER") or "", safe="")
     password = quote(params.get("PASSWORD") or "", safe="")
@@ -47,7 +47,7 @@ def url_of(params: dict[str, Any], dbname: str | None = None) -> str:
     return f"postgres://{auth}{host}:{port}/{quote(dbname or params['NAME'], safe='')}"
 
 
-def roles_for(admin: dict[str, Any]) -> dbroles.Roles:
+def roles_for(admin: Mapping[str, Any]) -> dbroles.Roles:
     # A server that asks for passwords gets the admin's for both roles (a test server only).
     password = admin.get("PASSWORD") or None
     return dbroles.Roles(owner_password=password, app_password=password)

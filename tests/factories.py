@@ -1,4 +1,7 @@
-"""Shared factories for the kernel and projects. Area-specific ones live beside their tests."""
+"""Shared factories for the kernel and projects. Area-specific ones live beside their tests.
+
+Call them as ``UserFactory.create(...)``, which mypy types as the model (a ``User``);
+``UserFactory(...)`` does the same at run time but mypy types it as the factory."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from projects.models import (
 )
 
 
-class OrganisationFactory(factory.django.DjangoModelFactory):
+class OrganisationFactory(factory.django.DjangoModelFactory[Organisation]):
     class Meta:
         model = Organisation
         django_get_or_create = ("code",)
@@ -48,15 +51,15 @@ _org_counter = itertools.count(1)
 
 def jp_org(**kwargs) -> Organisation:
     kwargs.setdefault("code", f"JP-T{next(_org_counter):04d}")
-    return OrganisationFactory(country="JP", **kwargs)
+    return OrganisationFactory.create(country="JP", **kwargs)
 
 
 def kr_org(**kwargs) -> Organisation:
     kwargs.setdefault("code", f"KR-T{next(_org_counter):04d}")
-    return OrganisationFactory(country="KR", **kwargs)
+    return OrganisationFactory.create(country="KR", **kwargs)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         django_get_or_create = ("username",)
@@ -68,22 +71,22 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pw-Secret-123")
 
     @factory.post_generation
-    def save_password(obj, create, extracted, **kwargs):  # noqa: N805
+    def save_password(obj: User, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
         if create:
             obj.save()
 
 
 def member_of(org: Organisation, *, research_office: bool = False, **kwargs) -> User:
-    user = UserFactory(**kwargs)
+    user = UserFactory.create(**kwargs)
     Membership.objects.create(user=user, organisation=org, research_office=research_office)
     return user
 
 
 def officer(side: str = "JP", **kwargs) -> User:
-    return UserFactory(role=Role.FUND_OFFICER, side=side, **kwargs)
+    return UserFactory.create(role=Role.FUND_OFFICER, side=side, **kwargs)
 
 
-class FundFactory(factory.django.DjangoModelFactory):
+class FundFactory(factory.django.DjangoModelFactory[Fund]):
     class Meta:
         model = Fund
 
@@ -95,7 +98,7 @@ class FundFactory(factory.django.DjangoModelFactory):
     reference_rate_krw_per_jpy = Decimal("9.0000")
 
 
-class ResearchAreaFactory(factory.django.DjangoModelFactory):
+class ResearchAreaFactory(factory.django.DjangoModelFactory[ResearchArea]):
     class Meta:
         model = ResearchArea
         django_get_or_create = ("code",)
@@ -104,7 +107,7 @@ class ResearchAreaFactory(factory.django.DjangoModelFactory):
     name_en = factory.LazyAttribute(lambda a: a.code)
 
 
-class CallFactory(factory.django.DjangoModelFactory):
+class CallFactory(factory.django.DjangoModelFactory[Call]):
     class Meta:
         model = Call
         skip_postgeneration_save = True
@@ -120,10 +123,12 @@ class CallFactory(factory.django.DjangoModelFactory):
     max_budget_krw = 3_000_000_000
 
     @factory.post_generation
-    def research_areas(obj, create, extracted, **kwargs):  # noqa: N805
+    def research_areas(  # noqa: N805
+        obj: Call, create: bool, extracted: list[ResearchArea] | None, **kwargs: object
+    ) -> None:
         if not create:
             return
-        areas = extracted or [ResearchAreaFactory(code="semiconductor.ai")]
+        areas = extracted or [ResearchAreaFactory.create(code="semiconductor.ai")]
         obj.research_areas.set(areas)
 
 
@@ -132,7 +137,7 @@ class CallFactory(factory.django.DjangoModelFactory):
 # models (the award services are tested on their own), for the gate engine's tests.
 
 
-class ProposalFactory(factory.django.DjangoModelFactory):
+class ProposalFactory(factory.django.DjangoModelFactory[Proposal]):
     class Meta:
         model = Proposal
 
@@ -141,7 +146,7 @@ class ProposalFactory(factory.django.DjangoModelFactory):
     title_en = factory.Sequence(lambda n: f"Project {n}")
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = Project
 
@@ -155,7 +160,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     started_on = date(2026, 1, 5)
 
 
-class StageFactory(factory.django.DjangoModelFactory):
+class StageFactory(factory.django.DjangoModelFactory[Stage]):
     class Meta:
         model = Stage
 
@@ -165,7 +170,7 @@ class StageFactory(factory.django.DjangoModelFactory):
     months = 6
 
 
-class GateFactory(factory.django.DjangoModelFactory):
+class GateFactory(factory.django.DjangoModelFactory[Gate]):
     class Meta:
         model = Gate
 
@@ -173,7 +178,7 @@ class GateFactory(factory.django.DjangoModelFactory):
     due_on = date(2026, 6, 30)
 
 
-class KPIFactory(factory.django.DjangoModelFactory):
+class KPIFactory(factory.django.DjangoModelFactory[KPI]):
     class Meta:
         model = KPI
 
@@ -190,7 +195,7 @@ class KPIFactory(factory.django.DjangoModelFactory):
     aggregation = "latest"
 
 
-class MeasurementFactory(factory.django.DjangoModelFactory):
+class MeasurementFactory(factory.django.DjangoModelFactory[Measurement]):
     class Meta:
         model = Measurement
 
@@ -201,7 +206,7 @@ class MeasurementFactory(factory.django.DjangoModelFactory):
     source = MeasurementSource.BROWSER
 
 
-class TrancheFactory(factory.django.DjangoModelFactory):
+class TrancheFactory(factory.django.DjangoModelFactory[Tranche]):
     class Meta:
         model = Tranche
 
@@ -248,8 +253,8 @@ def running_project(
     ``gate_days[0]``), later stages planned; both sides' organisations; a PI (``pi`` or a
     new researcher); the first stage's ``kpis`` (field overrides, default one mandatory
     ``latest`` KPI 10 → 20); a JP and a KR tranche planned for every stage after the first."""
-    call = call or CallFactory()
-    project = ProjectFactory(call=call, started_on=started_on)
+    call = call or CallFactory.create()
+    project = ProjectFactory.create(call=call, started_on=started_on)
     jp, kr = jp_org(), kr_org()
     add_leads(project, jp, kr)
     person = pi or member_of(jp)
@@ -259,19 +264,19 @@ def running_project(
     stages = []
     for number, due_on in enumerate(gate_days, start=1):
         first = number == 1
-        stage = StageFactory(
+        stage = StageFactory.create(
             project=project,
             number=number,
             state=StageState.ACTIVE if first else StageState.PLANNED,
             started_on=started_on if first else None,
         )
-        GateFactory(stage=stage, due_on=due_on)
+        GateFactory.create(stage=stage, due_on=due_on)
         if tranches and not first:
-            TrancheFactory(stage=stage, side="JP", currency="JPY", planned=40_000_000)
-            TrancheFactory(stage=stage, side="KR", currency="KRW", planned=400_000_000)
+            TrancheFactory.create(stage=stage, side="JP", currency="JPY", planned=40_000_000)
+            TrancheFactory.create(stage=stage, side="KR", currency="KRW", planned=400_000_000)
         stages.append(stage)
     project.current_stage = stages[0]
     project.save(update_fields=["current_stage"])
     for spec in kpis if kpis is not None else [{}]:
-        KPIFactory(stage=stages[0], **spec)
+        KPIFactory.create(stage=stages[0], **spec)
     return project

@@ -53,7 +53,7 @@ def test_insert_of_nothing_sends_nothing(django_assert_num_queries):
 def test_update_sets_only_the_named_columns_to_what_the_instances_hold(
     django_assert_num_queries,
 ):
-    user = UserFactory()
+    user = UserFactory.create()
     rows = [
         Notification.objects.create(
             user=user, kind="gate_evaluated", title=f"t{n}", body="b", url="/u/"
@@ -78,7 +78,7 @@ def test_update_sets_only_the_named_columns_to_what_the_instances_hold(
 
 
 def test_update_writes_a_row_listed_twice_with_its_first_instance():
-    user = UserFactory()
+    user = UserFactory.create()
     row = Notification.objects.create(user=user, kind="gate_evaluated", title="t")
     first = Notification.objects.get(pk=row.pk)
     second = Notification.objects.get(pk=row.pk)
@@ -96,7 +96,7 @@ def test_update_of_nothing_sends_nothing(django_assert_num_queries):
 
 
 def test_a_relation_that_is_not_a_column_is_refused():
-    user = UserFactory()
+    user = UserFactory.create()
 
     with pytest.raises(ValueError, match="not a column"):
         rows_update(type(user), [user], ["notifications"])

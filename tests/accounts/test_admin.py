@@ -9,13 +9,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True, role=Role.ADMIN))
+    client.force_login(UserFactory.create(is_staff=True, is_superuser=True, role=Role.ADMIN))
     return client
 
 
 def test_admin_pages_open(admin_client, issued_key, org):
     key, _full = issued_key
-    user = UserFactory()
+    user = UserFactory.create()
     for url in (
         "/admin/accounts/organisation/",
         f"/admin/accounts/organisation/{org.pk}/change/",
@@ -81,7 +81,7 @@ def test_api_keys_are_revoked_by_an_admin_action(admin_client, issued_key):
 
 
 def test_a_role_or_membership_change_in_admin_is_audited(admin_client, org):
-    user = UserFactory(role=Role.RESEARCHER)
+    user = UserFactory.create(role=Role.RESEARCHER)
     data = {
         "username": user.username,
         "email": user.email,

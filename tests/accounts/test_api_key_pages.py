@@ -23,7 +23,7 @@ def revoke(key):
 @pytest.mark.parametrize("role", ["researcher", "reviewer", "finance_officer", "admin"])
 def test_others_than_fund_officers_get_404(client, issued_key, role):
     key, _full = issued_key
-    client.force_login(UserFactory(role=role))
+    client.force_login(UserFactory.create(role=role))
 
     for response in (
         client.get(LIST),
@@ -62,7 +62,9 @@ def test_officer_issues_a_key_and_sees_it_once(client, fund_officer, org):
 
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
-    full_key = re.search(r'id="new-api-key">([^<]+)<', response.content.decode()).group(1)
+    shown = re.search(r'id="new-api-key">([^<]+)<', response.content.decode())
+    assert shown is not None
+    full_key = shown.group(1)
     key = ApiKey.objects.get()
     assert full_key.startswith(f"jkf_{key.key_id}_")
     assert key.scopes == ["kpi:write", "gates:read"] and key.created_by == fund_officer
@@ -83,6 +85,7 @@ def test_issue_with_an_expiry_date(client, fund_officer, org):
     )
     key = ApiKey.objects.get()
     # Valid through 31 March in Japan/Korea time: expires at 00:00 JST on 1 April.
+    assert key.expires_at is not None
     assert key.expires_at.isoformat() == "2099-03-31T15:00:00+00:00"
 
 

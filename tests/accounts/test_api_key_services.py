@@ -41,6 +41,7 @@ def test_issue_writes_an_audit_event_without_the_secret(org, fund_officer):
     event = AuditEvent.objects.get(action="api_key.issued")
     assert event.object_type == "accounts.apikey" and event.object_id == str(key.pk)
     assert event.actor_user_id == fund_officer.pk
+    assert event.after is not None
     assert event.after["organisation"] == "JP-OSK-01"
     assert event.after["scopes"] == ["kpi:write"]
     secret = full_key.split("_", 2)[2]
@@ -73,7 +74,7 @@ def test_no_scope_no_name_and_past_expiry_are_refused_together(org, fund_officer
 
 
 def test_only_fund_officers_issue_keys(org):
-    researcher = UserFactory()
+    researcher = UserFactory.create()
     with pytest.raises(PermissionDenied):
         api_key_issue(organisation=org, name="x", scopes=["proposals:read"], actor=researcher)
     assert not ApiKey.objects.exists()
@@ -102,5 +103,5 @@ def test_revoke_sets_revoked_at_once_and_is_idempotent(issued_key, fund_officer)
 def test_only_fund_officers_revoke(issued_key):
     key, _full = issued_key
     with pytest.raises(PermissionDenied):
-        api_key_revoke(key=key, actor=UserFactory())
+        api_key_revoke(key=key, actor=UserFactory.create())
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None

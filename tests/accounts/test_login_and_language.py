@@ -37,7 +37,7 @@ def test_login_page_renders_with_the_layout(client):
 
 
 def test_login_signs_in_and_redirects_to_next(client):
-    user = UserFactory()
+    user = UserFactory.create()
 
     response = sign_in(client, user, next_url="/api/docs/")
 
@@ -46,7 +46,7 @@ def test_login_signs_in_and_redirects_to_next(client):
 
 
 def test_wrong_password_shows_a_form_error(client):
-    user = UserFactory()
+    user = UserFactory.create()
 
     response = sign_in(client, user, password="wrong")
 
@@ -56,7 +56,7 @@ def test_wrong_password_shows_a_form_error(client):
 
 
 def test_logout_signs_out(client):
-    user = UserFactory()
+    user = UserFactory.create()
     client.force_login(user)
 
     response = client.post(LOGOUT, {"next": LOGIN})
@@ -67,7 +67,7 @@ def test_logout_signs_out(client):
 
 @override_settings(AXES_FAILURE_LIMIT=3)
 def test_lockout_after_the_failure_limit_shows_a_clear_message(client):
-    user = UserFactory()
+    user = UserFactory.create()
     for _attempt in range(2):
         assert sign_in(client, user, password="wrong").status_code == 200
 
@@ -86,7 +86,7 @@ def test_lockout_after_the_failure_limit_shows_a_clear_message(client):
 
 @override_settings(AXES_FAILURE_LIMIT=2)
 def test_lockout_message_is_translated(client):
-    user = UserFactory()
+    user = UserFactory.create()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ja"
     sign_in(client, user, password="wrong")
 
@@ -105,7 +105,7 @@ def test_switching_to_japanese_renders_the_page_in_japanese(client):
 
 
 def test_an_unknown_language_changes_nothing(client):
-    user = UserFactory(preferred_language="en")
+    user = UserFactory.create(preferred_language="en")
     client.force_login(user)
 
     response = client.post(SET_LANGUAGE, {"language": "xx", "next": LOGIN}, follow=True)
@@ -126,7 +126,7 @@ def test_an_unsafe_next_is_not_followed(client):
 
 
 def test_the_choice_is_remembered_across_logout_and_login(client):
-    user = UserFactory()
+    user = UserFactory.create()
     sign_in(client, user)
 
     client.post(SET_LANGUAGE, {"language": "ko", "next": LOGIN})

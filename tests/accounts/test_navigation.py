@@ -26,7 +26,7 @@ def test_anonymous_sees_public_calls():
 
 @pytest.mark.urls("tests.accounts.nav_urls")
 def test_researcher_sees_dashboard_and_own_proposals():
-    labels = [label for label, _url, _active in nav_for(UserFactory(role=Role.RESEARCHER))]
+    labels = [label for label, _url, _active in nav_for(UserFactory.create(role=Role.RESEARCHER))]
     assert labels == ["Dashboard", "My proposals", "Calls"]
 
 

@@ -16,6 +16,7 @@ def test_create_derives_the_side_and_audits(fund_officer):
 
     assert (org.country, org.side) == ("US", "OTHER")
     event = AuditEvent.objects.get(action="organisation.created")
+    assert event.after is not None
     assert event.after["side"] == "OTHER" and event.actor_user_id == fund_officer.pk
 
 
@@ -36,7 +37,7 @@ def test_create_refuses_a_duplicate_or_malformed_code(fund_officer, org):
 
 def test_researchers_and_keys_may_not_write(org, issued_key):
     key, _full = issued_key
-    for actor in (UserFactory(), key):
+    for actor in (UserFactory.create(), key):
         with pytest.raises(PermissionDenied):
             organisation_create(
                 actor=actor, code="KR-X-01", name_en="X", country="KR", kind="company"

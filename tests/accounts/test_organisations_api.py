@@ -72,8 +72,8 @@ def test_anonymous_answers_401(api_client, org):
 
 def test_list_fields_and_order_by_code(api_client, org):
     kr_org(code="KR-SNU-01")
-    OrganisationFactory(code="US-MIT-01", country="US", kind=Organisation.Kind.UNIVERSITY)
-    api_client.force_authenticate(UserFactory())
+    OrganisationFactory.create(code="US-MIT-01", country="US", kind=Organisation.Kind.UNIVERSITY)
+    api_client.force_authenticate(UserFactory.create())
 
     body = api_client.get(LIST_URL).json()
 
@@ -94,8 +94,8 @@ def test_list_fields_and_order_by_code(api_client, org):
 )
 def test_list_filters(api_client, org, query, codes):
     kr_org(code="KR-SNU-01", kind=Organisation.Kind.COMPANY)
-    OrganisationFactory(code="US-MIT-01", country="US")
-    api_client.force_authenticate(UserFactory())
+    OrganisationFactory.create(code="US-MIT-01", country="US")
+    api_client.force_authenticate(UserFactory.create())
 
     body = api_client.get(f"{LIST_URL}?{query}").json()
 
@@ -103,7 +103,7 @@ def test_list_filters(api_client, org, query, codes):
 
 
 def test_an_invalid_filter_value_is_a_400_problem(api_client, org):
-    api_client.force_authenticate(UserFactory())
+    api_client.force_authenticate(UserFactory.create())
     body = assert_problem(api_client.get(f"{LIST_URL}?side=MARS"), 400)
     assert "side" in body["errors"]
 
@@ -121,8 +121,8 @@ def test_retrieve_by_id_and_by_code(api_client, org, issued_key):
 
 
 def test_an_all_digit_code_is_found_when_no_id_matches(api_client, org):
-    numeric = OrganisationFactory(code="990001", country="JP")
-    api_client.force_authenticate(UserFactory())
+    numeric = OrganisationFactory.create(code="990001", country="JP")
+    api_client.force_authenticate(UserFactory.create())
 
     response = api_client.get(f"{LIST_URL}990001/")
 
@@ -130,7 +130,7 @@ def test_an_all_digit_code_is_found_when_no_id_matches(api_client, org):
 
 
 def test_unknown_code_is_a_404_problem(api_client, org):
-    api_client.force_authenticate(UserFactory())
+    api_client.force_authenticate(UserFactory.create())
     assert_problem(api_client.get(f"{LIST_URL}XX-NOPE-99/"), 404)
     assert_problem(api_client.get(f"{LIST_URL}987654321/"), 404)
 
@@ -141,7 +141,7 @@ def test_list_query_count_does_not_grow_with_page_size(
 ):
     _key, full_key = issued_key
     for n in range(60):
-        OrganisationFactory(code=f"JP-Q{n:03d}")
+        OrganisationFactory.create(code=f"JP-Q{n:03d}")
     api_client.get(LIST_URL, **bearer(full_key))  # marks the key as used: no update next time
 
     # key lookup, count, page
@@ -153,7 +153,7 @@ def test_list_query_count_does_not_grow_with_page_size(
 
 def test_list_query_count_is_the_same_for_small_and_large_pages(api_client, fund_officer):
     for n in range(60):
-        OrganisationFactory(code=f"JP-Q{n:03d}")
+        OrganisationFactory.create(code=f"JP-Q{n:03d}")
     api_client.force_login(fund_officer)
 
     counts = []
@@ -187,6 +187,7 @@ def test_officer_creates_an_organisation_with_audit(api_client, fund_officer):
     assert body["country"] == "KR" and body["side"] == "KR" and body["name_ja"] == ""
     event = AuditEvent.objects.get(action="organisation.created")
     assert event.object_id == str(body["id"]) and event.actor_user_id == fund_officer.pk
+    assert event.after is not None
     assert event.after["code"] == "KR-KAIST-01"
 
 
@@ -272,7 +273,7 @@ def test_keys_may_not_write(api_client, issued_key, org):
 
 
 def test_researchers_may_read_but_not_write(api_client, org):
-    api_client.force_authenticate(UserFactory())
+    api_client.force_authenticate(UserFactory.create())
     assert api_client.get(f"{LIST_URL}{org.pk}/").status_code == 200
     assert_problem(api_client.post(LIST_URL, NEW_ORG, format="json"), 403)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from django.db import connection, connections
@@ -31,7 +32,7 @@ def _no_hold():
 
 
 def post(client: APIClient, body: dict, key: str | None = "key-1", path: str = URL):
-    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+    headers: dict[str, Any] = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     return client.post(path, body, format="json", **headers)
 
 
@@ -183,7 +184,8 @@ def test_a_concurrent_duplicate_waits_and_replays_one_write():
     first_client, second_client = key_client(org, SCOPES), None
     # the second request comes from the same key: copy its credentials
     second_client = APIClient()
-    second_client._credentials = dict(first_client._credentials)
+    # The stubs don't declare APIClient's private credentials; copying them is the point.
+    second_client._credentials = dict(first_client._credentials)  # type: ignore[attr-defined]
     Gates.reset(hold=True)
     results: list = [None, None]
 
@@ -212,7 +214,8 @@ def test_when_the_first_fails_the_waiting_duplicate_performs_the_write():
     org = jp_org()
     first_client = key_client(org, SCOPES)
     second_client = APIClient()
-    second_client._credentials = dict(first_client._credentials)
+    # The stubs don't declare APIClient's private credentials; copying them is the point.
+    second_client._credentials = dict(first_client._credentials)  # type: ignore[attr-defined]
     Gates.reset(hold=True)
     results: list = [None, None]
 

@@ -32,7 +32,7 @@ def contribute(side: str, amount: int, n: int, to: str = "pool"):
 
 
 def finance_client():
-    return user_client(UserFactory(role=Role.FINANCE_OFFICER, side="KR"))
+    return user_client(UserFactory.create(role=Role.FINANCE_OFFICER, side="KR"))
 
 
 def follow(client: APIClient, url: str, **params) -> list[list[dict]]:
@@ -137,11 +137,11 @@ def test_only_fund_and_finance_officers_read_the_ledger():
     for url in (ACCOUNTS, TRANSACTIONS):
         assert ok(finance_client().get(url))["results"]
         assert ok(user_client(officer("KR")).get(url))["results"]
-        assert ok(user_client(UserFactory(role=Role.ADMIN)).get(url))["results"]
+        assert ok(user_client(UserFactory.create(role=Role.ADMIN)).get(url))["results"]
         assert_problem(key_client(org, every_scope).get(url), 403)
         assert_problem(user_client(member_of(org)).get(url), 403)
-        assert_problem(user_client(UserFactory(role=Role.SCREENING_OFFICER)).get(url), 403)
-        assert_problem(user_client(UserFactory(role=Role.REVIEWER)).get(url), 403)
+        assert_problem(user_client(UserFactory.create(role=Role.SCREENING_OFFICER)).get(url), 403)
+        assert_problem(user_client(UserFactory.create(role=Role.REVIEWER)).get(url), 403)
         assert_problem(APIClient().get(url), 401)
         assert_problem(finance_client().post(url, {}, format="json"), 405)
 

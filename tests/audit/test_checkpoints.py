@@ -1,6 +1,7 @@
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -25,8 +26,12 @@ def record(action: str = "test.one"):
     return audit_record(actor=None, action=action, object_type="thing", object_id=1)
 
 
-def logged() -> list[dict]:
-    return [line for _, line in read_log(Path(settings.AUDIT_CHECKPOINT_LOG))]
+def logged() -> list[dict[str, Any]]:
+    records = []
+    for _, line in read_log(Path(settings.AUDIT_CHECKPOINT_LOG)):
+        assert line is not None, "the checkpoint log has an unreadable line"
+        records.append(line)
+    return records
 
 
 def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path, capsys):

@@ -44,7 +44,7 @@ def save_and_continue(page, next_step: str) -> None:
 
 
 def test_proposal_from_draft_to_eligible(browser, live_server, tmp_path):
-    CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")])
+    CallFactory.create(research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")])
     jp = jp_org(name_en="Tokyo Institute of Semiconductors", name_ja="東京半導体研究所")
     kr = kr_org(name_en="Seoul AI Chip Lab", name_ko="서울 AI 칩 연구소")
     pi_jp = member_of(jp, username="sato")

@@ -53,10 +53,12 @@ def test_the_script_hands_the_database_to_the_owner_and_grants_the_app_by_defaul
         assert result.returncode == 0, result.stderr
 
     with psycopg.connect(dbroles.conninfo(database_admin_url, scratch_database)) as conn:
-        owner = conn.execute(
+        row = conn.execute(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-        ).fetchone()[0]
-        defaults = dict(
+        ).fetchone()
+        assert row is not None
+        owner = row[0]
+        defaults: dict[str, str] = dict(
             conn.execute(
                 "SELECT defaclobjtype, defaclacl::text FROM pg_default_acl "
                 "WHERE pg_get_userbyid(defaclrole) = %s",

@@ -55,5 +55,7 @@ def test_embedded_servers_are_the_last_resort_and_are_stopped_afterwards(server_
     assert urlparse(database_url).path == "/jkfund"
     assert broker_url == redis_url
     for url in (database_url, redis_url):
-        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", urlparse(url).port)):
+        port = urlparse(url).port
+        assert port is not None
+        with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port)):
             pass

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -58,9 +59,9 @@ END = date(2028, 12, 31)
 DAY = timedelta(days=1)
 
 
-def lic(**overrides) -> LicenceTerms:
+def lic(**overrides: Any) -> LicenceTerms:
     """An active non-exclusive licence of ASSET to LICENSEE, JP and KR, research+development."""
-    values = {
+    values: dict[str, Any] = {
         "licence_id": 1,
         "asset_id": ASSET,
         "licensee_id": LICENSEE,
@@ -76,8 +77,8 @@ def lic(**overrides) -> LicenceTerms:
     return LicenceTerms(**values)
 
 
-def check(licences, **query) -> CheckResult:
-    values = {
+def check(licences: list[LicenceTerms], **query: Any) -> CheckResult:
+    values: dict[str, Any] = {
         "licensee_id": LICENSEE,
         "asset_id": ASSET,
         "purpose": "research",
@@ -476,7 +477,7 @@ def test_exclusive_conflicts_are_listed_once_in_id_order():
 
 # -- licence terms ---------------------------------------------------------------------------
 
-VALID_TERMS = {
+VALID_TERMS: dict[str, Any] = {
     "fields": ["semiconductor.ai"],
     "purposes": ["research", "manufacturing"],
     "territories": ["JP", "KR", "WW"],

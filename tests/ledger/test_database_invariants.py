@@ -129,6 +129,7 @@ def test_mixed_currencies_are_refused():
 def test_entries_and_transactions_cannot_be_updated_or_deleted():
     txn = fund_pool(1_000)
     entry = Entry.objects.filter(transaction=txn).first()
+    assert entry is not None
 
     for sql, pk in (
         ("UPDATE ledger_entry SET amount = 5 WHERE id = %s", entry.pk),

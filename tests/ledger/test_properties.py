@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from fundapp.errors import Conflict
 from fundapp.ledger import rules
+from fundapp.ledger.models import Transaction
 from fundapp.ledger.selectors import account_balances, transaction_legs
 from fundapp.ledger.services import InsufficientFunds, ledger_post, ledger_reverse
 
@@ -94,7 +95,7 @@ class Model:
 
 def run(sequence):
     model = Model()
-    posted = []  # (transaction, kind, currency, legs)
+    posted: list[tuple[Transaction, str, str, list[tuple[str, int]]]] = []
     reversed_ids = set()
     for step, operation in enumerate(sequence):
         reference = f"step:{step}"

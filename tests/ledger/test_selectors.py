@@ -56,5 +56,6 @@ def test_statement_has_running_balances_and_pages_by_cursor(ledger):
 def test_totals_per_kind(ledger):
     assert totals_by_kind(currency="JPY") == {"award_commitment": 900, "contribution": 1_500}
     assert totals_by_kind() == {"award_commitment": 900, "contribution": 10_500}
-    assert transaction_get_by_reference("a:1").kind == "award_commitment"
+    found = transaction_get_by_reference("a:1")
+    assert found is not None and found.kind == "award_commitment"
     assert transaction_get_by_reference("missing") is None

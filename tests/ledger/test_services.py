@@ -49,6 +49,7 @@ def test_posting_balanced_legs_moves_balances_and_writes_audit():
     assert Account.objects.get(code="agency:JP").kind == "external"
     event = AuditEvent.objects.get(action="ledger.posted")
     assert event.object_type == "ledger.transaction" and event.object_id == str(txn.pk)
+    assert event.after is not None
     assert event.after["legs"] == [["agency:JP", -1_000_000], ["fund:JP:pool", 1_000_000]]
     assert event.after["reference"] == "contribution:1"
 

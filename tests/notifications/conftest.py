@@ -23,9 +23,9 @@ def _eager_celery():
 
 @pytest.fixture
 def alice(db):
-    return UserFactory(username="alice", display_name="Alice", preferred_language="en")
+    return UserFactory.create(username="alice", display_name="Alice", preferred_language="en")
 
 
 @pytest.fixture
 def kenji(db):
-    return UserFactory(username="kenji", display_name="Kenji", preferred_language="ja")
+    return UserFactory.create(username="kenji", display_name="Kenji", preferred_language="ja")

@@ -51,7 +51,7 @@ def test_someone_switched_off_before_sending_is_skipped(alice):
 
 
 def test_a_failed_email_stays_pending_and_does_not_hold_up_the_others(alice, monkeypatch):
-    bob = UserFactory(username="bob", email="bob@example.org")
+    bob = UserFactory.create(username="bob", email="bob@example.org")
     rows = pending_for(alice, bob)
     real_send = EmailMessage.send
 
@@ -73,7 +73,9 @@ def test_a_failed_email_stays_pending_and_does_not_hold_up_the_others(alice, mon
 
 def test_the_reconciler_sends_what_a_lost_message_left_and_gives_up_after_a_day(alice):
     now = timezone.now()
-    fresh, lost, ancient = pending_for(alice, UserFactory(username="b"), UserFactory(username="c"))
+    fresh, lost, ancient = pending_for(
+        alice, UserFactory.create(username="b"), UserFactory.create(username="c")
+    )
     Notification.objects.filter(pk=lost.pk).update(created_at=now - timedelta(hours=1))
     Notification.objects.filter(pk=ancient.pk).update(created_at=now - timedelta(hours=25))
 

@@ -71,8 +71,8 @@ def test_the_email_goes_out_only_after_the_commit(alice, django_capture_on_commi
 def test_each_person_gets_title_and_email_in_their_own_language(
     alice, kenji, django_capture_on_commit_callbacks
 ):
-    korean = UserFactory(username="minji", preferred_language="ko")
-    unset = UserFactory(username="nolang", preferred_language="")
+    korean = UserFactory.create(username="minji", preferred_language="ko")
+    unset = UserFactory.create(username="nolang", preferred_language="")
 
     with translation.override("ko"), django_capture_on_commit_callbacks(execute=True):
         rows = notify(
@@ -137,8 +137,8 @@ def test_plain_text_emails_are_not_html_escaped(alice, django_capture_on_commit_
 def test_no_email_for_inactive_people_or_people_without_an_address(
     alice, django_capture_on_commit_callbacks
 ):
-    inactive = UserFactory(username="gone", is_active=False)
-    no_address = UserFactory(username="noaddress", email="")
+    inactive = UserFactory.create(username="gone", is_active=False)
+    no_address = UserFactory.create(username="noaddress", email="")
 
     with django_capture_on_commit_callbacks(execute=True):
         rows = notify(users=[alice, inactive, no_address], kind="award_decided", title="Award")
@@ -204,8 +204,8 @@ def test_a_savepoint_rolled_back_takes_its_rows_and_emails_with_it(
 
 @pytest.mark.django_db(transaction=True)
 def test_real_commit_sends_and_real_rollback_sends_nothing():
-    alice = UserFactory(username="alice-tx")
-    bob = UserFactory(username="bob-tx")
+    alice = UserFactory.create(username="alice-tx")
+    bob = UserFactory.create(username="bob-tx")
 
     with pytest.raises(RuntimeError), transaction.atomic():
         notify(users=[bob], kind="payment_confirmed", title="Rolled back")
@@ -227,7 +227,7 @@ def test_real_commit_sends_and_real_rollback_sends_nothing():
 def test_a_broker_outage_after_commit_keeps_the_change_and_the_email_stays_pending(monkeypatch):
     from fundapp.notifications import tasks
 
-    alice = UserFactory(username="alice-outage")
+    alice = UserFactory.create(username="alice-outage")
 
     def broker_down(**kwargs):
         raise ConnectionError("broker unavailable")

@@ -25,9 +25,9 @@ def _title(n: int):
 def test_a_batch_writes_what_notify_writes_one_by_one_in_a_fixed_number_of_queries(
     django_assert_num_queries,
 ):
-    en = UserFactory(preferred_language="en")
-    ja = UserFactory(preferred_language="ja")
-    ko = UserFactory(preferred_language="ko", email="")
+    en = UserFactory.create(preferred_language="en")
+    ja = UserFactory.create(preferred_language="ja")
+    ko = UserFactory.create(preferred_language="ko", email="")
     notices = [
         Notice(users=[en, ja, ja, None], kind="gate_evaluated", title=_title(1), url="/p/1/"),
         Notice(users=[ko, en], kind="decision_needed", title=_title(2), body="Why"),
@@ -51,7 +51,7 @@ def test_a_batch_writes_what_notify_writes_one_by_one_in_a_fixed_number_of_queri
 
 
 def test_an_unknown_kind_is_refused_before_anything_is_written():
-    user = UserFactory()
+    user = UserFactory.create()
     with pytest.raises(ValueError):
         notify_many([Notice(users=[user], kind="nonsense", title="x")])
     assert not Notification.objects.exists()

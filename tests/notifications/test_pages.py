@@ -37,7 +37,7 @@ def tell(user, title, **kwargs):
 
 @pytest.fixture
 def bob(db):
-    return UserFactory(username="bob", display_name="Bob")
+    return UserFactory.create(username="bob", display_name="Bob")
 
 
 # --------------------------------------------------------------------------- services

@@ -36,7 +36,9 @@ class Consortium:
 
 
 def make_consortium(call: Call | None = None) -> Consortium:
-    call = call or CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")])
+    call = call or CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")]
+    )
     jp = jp_org()
     kr = kr_org()
     return Consortium(

@@ -112,8 +112,8 @@ def issue_key(org: Organisation, scopes: tuple[str, ...]) -> str:
 
 
 def build_matrix_world() -> MatrixWorld:
-    area = ResearchAreaFactory(code="semiconductor.ai")
-    call = CallFactory(research_areas=[area], auto_release_on_pass=False)
+    area = ResearchAreaFactory.create(code="semiconductor.ai")
+    call = CallFactory.create(research_areas=[area], auto_release_on_pass=False)
     officer_jp, officer_kr = officer("JP"), officer("KR")
     fund_the_pools(officer_jp, call)
 
@@ -173,9 +173,9 @@ def build_matrix_world() -> MatrixWorld:
         consortium=consortium,
         officer_jp=officer_jp,
         officer_kr=officer_kr,
-        finance_jp=UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
-        finance_kr=UserFactory(role=Role.FINANCE_OFFICER, side="KR"),
-        screening=UserFactory(role=Role.SCREENING_OFFICER),
+        finance_jp=UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
+        finance_kr=UserFactory.create(role=Role.FINANCE_OFFICER, side="KR"),
+        screening=UserFactory.create(role=Role.SCREENING_OFFICER),
         reviewer=reviewer,
         stranger=stranger,
         key_own=issue_key(consortium.jp, ALL_SCOPES),

@@ -48,7 +48,7 @@ def api():
 @pytest.fixture
 def researcher_api():
     client = APIClient()
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     return client
 
 
@@ -69,7 +69,7 @@ def key_client(*scopes: str) -> APIClient:
 
 
 def new_call_body(**overrides) -> dict:
-    ResearchAreaFactory(code="semiconductor.ai")
+    ResearchAreaFactory.create(code="semiconductor.ai")
     now = timezone.now()
     body = {
         "title_en": "AI semiconductors 2026",
@@ -88,14 +88,14 @@ def new_call_body(**overrides) -> dict:
 
 
 def test_a_researcher_reads_published_calls_in_the_published_shape(researcher_api):
-    edge = ResearchAreaFactory(code="semiconductor.ai.edge", name_ja="エッジAI")
-    call = CallFactory(
-        research_areas=[ResearchAreaFactory(code="semiconductor.ai"), edge],
+    edge = ResearchAreaFactory.create(code="semiconductor.ai.edge", name_ja="エッジAI")
+    call = CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai"), edge],
         max_budget_jpy=300_000_000,
         max_budget_krw=2_700_000_000,
     )
     criteria_for(call, "2", "1.5")
-    CallFactory(state=CallState.DRAFT)
+    CallFactory.create(state=CallState.DRAFT)
 
     response = researcher_api.get("/api/v1/calls/")
 
@@ -133,13 +133,13 @@ def test_a_researcher_reads_published_calls_in_the_published_shape(researcher_ap
 
 
 def test_calls_filter_by_state_and_by_research_area_and_below(researcher_api):
-    ai = ResearchAreaFactory(code="semiconductor.ai")
-    edge = ResearchAreaFactory(code="semiconductor.ai.edge")
-    quantum = ResearchAreaFactory(code="quantum.comm")
-    on_ai = CallFactory(research_areas=[ai])
-    on_edge = CallFactory(research_areas=[edge], state=CallState.CLOSED)
-    CallFactory(research_areas=[quantum])
-    CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.aix")])
+    ai = ResearchAreaFactory.create(code="semiconductor.ai")
+    edge = ResearchAreaFactory.create(code="semiconductor.ai.edge")
+    quantum = ResearchAreaFactory.create(code="quantum.comm")
+    on_ai = CallFactory.create(research_areas=[ai])
+    on_edge = CallFactory.create(research_areas=[edge], state=CallState.CLOSED)
+    CallFactory.create(research_areas=[quantum])
+    CallFactory.create(research_areas=[ResearchAreaFactory.create(code="semiconductor.aix")])
 
     def ids(query: str) -> set[int]:
         response = researcher_api.get(f"/api/v1/calls/?{query}")
@@ -160,7 +160,7 @@ def test_an_unknown_state_filter_is_a_field_error(researcher_api):
 
 
 def test_drafts_are_for_fund_officers_only(researcher_api, officer_api):
-    draft = CallFactory(state=CallState.DRAFT)
+    draft = CallFactory.create(state=CallState.DRAFT)
 
     assert officer_api.get(f"/api/v1/calls/{draft.pk}/").status_code == 200
     assert officer_api.get("/api/v1/calls/").json()["count"] == 1
@@ -179,7 +179,7 @@ def test_an_unknown_call_is_a_404_problem(researcher_api, path):
 
 
 def test_a_key_with_a_read_scope_reads_calls_and_areas():
-    call = CallFactory()
+    call = CallFactory.create()
     client = key_client("proposals:read")
 
     assert client.get(f"/api/v1/calls/{call.pk}/").json()["id"] == call.pk
@@ -187,7 +187,7 @@ def test_a_key_with_a_read_scope_reads_calls_and_areas():
 
 
 def test_a_key_without_the_scope_is_refused():
-    CallFactory()
+    CallFactory.create()
     client = key_client("licences:check")
 
     for path in ("/api/v1/calls/", "/api/v1/research-areas/"):
@@ -203,7 +203,7 @@ def test_reading_needs_authentication(api):
 
 
 def test_research_areas_carry_their_published_fields(researcher_api):
-    parent = ResearchAreaFactory(code="quantum", name_en="Quantum")
+    parent = ResearchAreaFactory.create(code="quantum", name_en="Quantum")
     child = ResearchArea.objects.create(
         code="quantum.comm",
         name_en="Quantum communication",
@@ -237,8 +237,11 @@ def _count_queries(client: APIClient, path: str) -> int:
 def test_list_queries_do_not_grow_with_the_page(researcher_api, django_assert_max_num_queries):
     def add_calls(n: int) -> None:
         for _ in range(n):
-            call = CallFactory(
-                research_areas=[ResearchAreaFactory(), ResearchAreaFactory(code="semiconductor.ai")]
+            call = CallFactory.create(
+                research_areas=[
+                    ResearchAreaFactory.create(),
+                    ResearchAreaFactory.create(code="semiconductor.ai"),
+                ]
             )
             criteria_for(call)
 
@@ -258,7 +261,7 @@ def test_list_queries_do_not_grow_with_the_page(researcher_api, django_assert_ma
 
 
 def test_an_officer_creates_a_draft_call(officer_api):
-    FundFactory()
+    FundFactory.create()
 
     response = officer_api.post("/api/v1/calls/", new_call_body(), format="json")
 
@@ -289,7 +292,7 @@ def test_an_officer_creates_a_draft_call(officer_api):
 def test_a_refused_call_is_a_problem_with_field_errors_and_nothing_is_saved(
     officer_api, change, status, field
 ):
-    FundFactory()
+    FundFactory.create()
 
     response = officer_api.post("/api/v1/calls/", new_call_body(**change), format="json")
 
@@ -301,8 +304,8 @@ def test_a_refused_call_is_a_problem_with_field_errors_and_nothing_is_saved(
 
 
 def test_a_researcher_cannot_write(researcher_api):
-    FundFactory()
-    call = CallFactory()
+    FundFactory.create()
+    call = CallFactory.create()
 
     created = researcher_api.post("/api/v1/calls/", new_call_body(), format="json")
     patched = researcher_api.patch(f"/api/v1/calls/{call.pk}/", {"title_en": "x"}, format="json")
@@ -316,8 +319,8 @@ def test_a_researcher_cannot_write(researcher_api):
 
 
 def test_a_key_cannot_write_whatever_its_scopes():
-    FundFactory()
-    call = CallFactory()
+    FundFactory.create()
+    call = CallFactory.create()
     client = key_client("proposals:read", "proposals:write", "gates:write")
 
     assert client.post("/api/v1/calls/", new_call_body(), format="json").status_code == 403
@@ -329,7 +332,7 @@ def test_a_key_cannot_write_whatever_its_scopes():
 
 
 def test_an_officer_moves_the_deadline_of_an_open_call_but_not_its_budget(officer_api):
-    call = CallFactory()
+    call = CallFactory.create()
     criteria_for(call)
     later = call.closes_at + timedelta(days=7)
 
@@ -349,13 +352,13 @@ def test_an_officer_moves_the_deadline_of_an_open_call_but_not_its_budget(office
 
 
 def test_put_is_not_offered(officer_api):
-    call = CallFactory()
+    call = CallFactory.create()
     assert officer_api.put(f"/api/v1/calls/{call.pk}/", {}, format="json").status_code == 405
 
 
 def test_an_officer_opens_and_closes_a_call(officer_api):
     now = timezone.now()
-    call = CallFactory(
+    call = CallFactory.create(
         state=CallState.DRAFT, opens_at=now - timedelta(hours=1), closes_at=now + timedelta(days=9)
     )
 

@@ -6,13 +6,15 @@ import dataclasses
 import sys
 import types
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
-from fundapp.accounts.models import ApiKey
+from fundapp.accounts.models import ApiKey, User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from projects.models import Call, CallState, ReviewCriterion
@@ -41,14 +43,14 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-def call_data(**overrides) -> CallData:
+def call_data(**overrides: Any) -> CallData:
     """A valid call opening tomorrow; override what the test is about."""
     now = timezone.now()
-    values = {
+    values: dict[str, Any] = {
         "title_en": "Quantum communication 2026",
         "title_ja": "量子通信 2026",
         "title_ko": "양자 통신 2026",
-        "research_areas": [ResearchAreaFactory(code="quantum.comm")],
+        "research_areas": [ResearchAreaFactory.create(code="quantum.comm")],
         "opens_at": now + timedelta(days=1),
         "closes_at": now + timedelta(days=60),
         "max_budget_jpy": 200_000_000,
@@ -63,7 +65,9 @@ def call_data(**overrides) -> CallData:
 
 
 def draft_call(actor=None, **overrides) -> Call:
-    return call_create(actor=actor or officer(), fund=FundFactory(), data=call_data(**overrides))
+    return call_create(
+        actor=actor or officer(), fund=FundFactory.create(), data=call_data(**overrides)
+    )
 
 
 def events(action: str) -> list[AuditEvent]:
@@ -75,9 +79,12 @@ def events(action: str) -> list[AuditEvent]:
 
 def test_officer_creates_a_draft_call_with_areas_criteria_and_an_audit_event():
     who = officer("KR")
-    areas = [ResearchAreaFactory(code="green.hydrogen"), ResearchAreaFactory(code="green.grid")]
+    areas = [
+        ResearchAreaFactory.create(code="green.hydrogen"),
+        ResearchAreaFactory.create(code="green.grid"),
+    ]
 
-    call = call_create(actor=who, fund=FundFactory(), data=call_data(research_areas=areas))
+    call = call_create(actor=who, fund=FundFactory.create(), data=call_data(research_areas=areas))
 
     call.refresh_from_db()
     assert call.state == CallState.DRAFT
@@ -89,6 +96,7 @@ def test_officer_creates_a_draft_call_with_areas_criteria_and_an_audit_event():
     (event,) = events("call.created")
     assert event.actor_user_id == who.pk
     assert event.object_type == "projects.call" and event.object_id == str(call.pk)
+    assert event.after is not None
     assert event.after["state"] == "draft"
     assert event.after["research_areas"] == ["green.grid", "green.hydrogen"]
 
@@ -166,7 +174,7 @@ def test_a_broken_rule_is_refused_with_a_field_error_and_nothing_is_saved(overri
     data = call_data(**overrides)
 
     with pytest.raises(ValidationFailed) as refused:
-        call_create(actor=officer(), fund=FundFactory(), data=data)
+        call_create(actor=officer(), fund=FundFactory.create(), data=data)
 
     assert field in refused.value.errors, refused.value.errors
     assert all(refused.value.errors[field])
@@ -189,15 +197,16 @@ def test_the_largest_budget_allowed_is_ten_to_the_fifteenth():
 
 @pytest.mark.parametrize("who", ["researcher", "api_key", "system"])
 def test_only_fund_officers_create_calls(who):
-    actor = {
-        "researcher": lambda: UserFactory(),
+    makers: dict[str, Callable[[], User | ApiKey | None]] = {
+        "researcher": lambda: UserFactory.create(),
         "api_key": lambda: ApiKey.objects.create(
-            organisation=OrganisationFactory(), name="k", key_id="abc", secret_hash="x" * 64
+            organisation=OrganisationFactory.create(), name="k", key_id="abc", secret_hash="x" * 64
         ),
         "system": lambda: None,
-    }[who]()
+    }
+    actor = makers[who]()
     with pytest.raises(PermissionDenied):
-        call_create(actor=actor, fund=FundFactory(), data=call_data())
+        call_create(actor=actor, fund=FundFactory.create(), data=call_data())
     assert Call.objects.count() == 0
     assert AuditEvent.objects.count() == 0
 
@@ -208,7 +217,7 @@ def test_only_fund_officers_create_calls(who):
 def test_a_draft_changes_in_every_respect_and_only_the_changes_are_audited():
     call = draft_call()
     merit, joint = call.criteria.all()
-    new_area = ResearchAreaFactory(code="quantum.sensing")
+    new_area = ResearchAreaFactory.create(code="quantum.sensing")
     current = CallData.from_call(call)
 
     updated = call_update(
@@ -235,6 +244,7 @@ def test_a_draft_changes_in_every_respect_and_only_the_changes_are_audited():
     assert rows[0].id == joint.id
     assert not ReviewCriterion.objects.filter(pk=merit.pk).exists()
     (event,) = events("call.updated")
+    assert event.before is not None and event.after is not None
     assert set(event.before) == {"max_budget_jpy", "research_areas", "criteria"}
     assert event.before["max_budget_jpy"] == 200_000_000
     assert event.after["max_budget_jpy"] == 250_000_000
@@ -251,6 +261,7 @@ def test_a_criterion_of_another_call_cannot_be_named():
     other = draft_call()
     call = draft_call()
     foreign = other.criteria.first()
+    assert foreign is not None
     data = dataclasses.replace(
         CallData.from_call(call),
         criteria=[CriterionData(id=foreign.id, name_en="Stolen", weight=Decimal("1"))],
@@ -274,15 +285,16 @@ def test_an_open_call_keeps_its_published_rules():
     call = open_call()
     current = CallData.from_call(call)
     first = current.criteria[0]
-    for change, field in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"max_budget_jpy": 1}, "max_budget_jpy"),
         ({"min_stages": 3}, "min_stages"),
         ({"opens_at": current.opens_at - timedelta(days=1)}, "opens_at"),
         ({"pass_threshold": Decimal("1.1")}, "pass_threshold"),
-        ({"research_areas": [ResearchAreaFactory(code="other.area")]}, "research_areas"),
+        ({"research_areas": [ResearchAreaFactory.create(code="other.area")]}, "research_areas"),
         ({"criteria": [dataclasses.replace(first, weight=Decimal("9"))]}, "criteria"),
         ({"closes_at": timezone.now() - timedelta(minutes=1)}, "closes_at"),
-    ]:
+    ]
+    for change, field in changes:
         with pytest.raises(ValidationFailed) as refused:
             call_update(actor=officer(), call=call, data=dataclasses.replace(current, **change))
         assert field in refused.value.errors, change
@@ -313,8 +325,10 @@ def test_an_open_call_can_be_reworded_and_its_deadline_moved_ahead():
 
     assert updated.closes_at == later
     assert updated.title_en.endswith("(extended)")
-    assert updated.criteria.first().name_ja == "学術的価値"
+    first_criterion = updated.criteria.first()
+    assert first_criterion is not None and first_criterion.name_ja == "学術的価値"
     (event,) = events("call.updated")
+    assert event.after is not None
     assert set(event.after) == {"title_en", "closes_at", "criteria"}
 
 
@@ -335,7 +349,7 @@ def test_only_fund_officers_edit_calls():
     call = draft_call()
     with pytest.raises(PermissionDenied):
         call_update(
-            actor=UserFactory(),
+            actor=UserFactory.create(),
             call=call,
             data=dataclasses.replace(CallData.from_call(call), title_en="Mine now"),
         )
@@ -384,7 +398,7 @@ def test_a_call_opens_only_inside_its_window():
 )
 def test_transitions_follow_the_table(source, service, target):
     now = timezone.now()
-    call = CallFactory(
+    call = CallFactory.create(
         state=source, opens_at=now - timedelta(days=1), closes_at=now + timedelta(days=1)
     )
     allowed = CALL_WORKFLOW.allows(source, target)
@@ -401,9 +415,9 @@ def test_transitions_follow_the_table(source, service, target):
 
 
 def test_only_fund_officers_move_calls():
-    call = CallFactory(state=CallState.OPEN)
+    call = CallFactory.create(state=CallState.OPEN)
     with pytest.raises(PermissionDenied):
-        call_close(actor=UserFactory(), call=call)
+        call_close(actor=UserFactory.create(), call=call)
     call.refresh_from_db()
     assert call.state == CallState.OPEN
 
@@ -424,7 +438,7 @@ def proposals_hook(monkeypatch):
 
 def test_closing_settles_the_proposals_in_the_same_transaction(proposals_hook):
     _module, seen = proposals_hook
-    call = CallFactory(state=CallState.OPEN)
+    call = CallFactory.create(state=CallState.OPEN)
 
     call_close(actor=officer(), call=call)
 
@@ -438,7 +452,7 @@ def test_when_settling_the_proposals_fails_the_call_stays_open(proposals_hook):
         raise RuntimeError("proposals unavailable")
 
     module.proposals_close_for_call = broken
-    call = CallFactory(state=CallState.OPEN)
+    call = CallFactory.create(state=CallState.OPEN)
 
     with pytest.raises(RuntimeError):
         call_close(actor=officer(), call=call)
@@ -454,17 +468,19 @@ def test_when_settling_the_proposals_fails_the_call_stays_open(proposals_hook):
 def test_the_clock_opens_and_closes_calls_at_the_boundary_and_only_once():
     now = timezone.now()
     tick = timedelta(microseconds=1)
-    due_to_open = CallFactory(
+    due_to_open = CallFactory.create(
         state=CallState.DRAFT, opens_at=now, closes_at=now + timedelta(days=1)
     )
-    not_yet_open = CallFactory(
+    not_yet_open = CallFactory.create(
         state=CallState.DRAFT, opens_at=now + tick, closes_at=now + timedelta(days=1)
     )
-    missed = CallFactory(state=CallState.DRAFT, opens_at=now - timedelta(days=2), closes_at=now)
-    due_to_close = CallFactory(
+    missed = CallFactory.create(
+        state=CallState.DRAFT, opens_at=now - timedelta(days=2), closes_at=now
+    )
+    due_to_close = CallFactory.create(
         state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now
     )
-    still_open = CallFactory(
+    still_open = CallFactory.create(
         state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now + tick
     )
 
@@ -494,8 +510,12 @@ def test_the_clock_opens_and_closes_calls_at_the_boundary_and_only_once():
 def test_one_failing_call_does_not_hold_up_the_others(proposals_hook):
     module, _seen = proposals_hook
     now = timezone.now()
-    first = CallFactory(state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now)
-    second = CallFactory(state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now)
+    first = CallFactory.create(
+        state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now
+    )
+    second = CallFactory.create(
+        state=CallState.OPEN, opens_at=now - timedelta(days=2), closes_at=now
+    )
 
     def fails_for_first(*, call):
         if call.pk == first.pk:
@@ -516,7 +536,7 @@ def test_one_failing_call_does_not_hold_up_the_others(proposals_hook):
 
 def test_a_call_accepts_submissions_by_the_server_clock_only():
     now = timezone.now()
-    call = CallFactory(state=CallState.OPEN, opens_at=now - timedelta(days=1), closes_at=now)
+    call = CallFactory.create(state=CallState.OPEN, opens_at=now - timedelta(days=1), closes_at=now)
     assert call_accepts_submissions(call, now - timedelta(microseconds=1))
     assert not call_accepts_submissions(call, now)  # the deadline itself is too late
     assert not call_accepts_submissions(call, call.opens_at - timedelta(microseconds=1))

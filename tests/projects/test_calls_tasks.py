@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 
 def test_the_task_is_registered_late_acknowledged_and_calls_the_service():
     now = timezone.now()
-    due = CallFactory(state=CallState.OPEN, opens_at=now - timedelta(days=3), closes_at=now)
-    upcoming = CallFactory(
+    due = CallFactory.create(state=CallState.OPEN, opens_at=now - timedelta(days=3), closes_at=now)
+    upcoming = CallFactory.create(
         state=CallState.DRAFT,
         opens_at=now - timedelta(minutes=1),
         closes_at=now + timedelta(days=30),
@@ -46,7 +46,7 @@ def test_the_task_is_registered_late_acknowledged_and_calls_the_service():
 @pytest.mark.django_db(transaction=True)
 def test_several_workers_at_once_close_a_call_exactly_once():
     now = timezone.now()
-    call = CallFactory(state=CallState.OPEN, opens_at=now - timedelta(days=3), closes_at=now)
+    call = CallFactory.create(state=CallState.OPEN, opens_at=now - timedelta(days=3), closes_at=now)
     start = threading.Barrier(4)
     results: list[tuple[int, ...]] = []
     errors: list[BaseException] = []

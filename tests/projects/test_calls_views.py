@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -28,7 +29,7 @@ def officer_client(client):
 
 @pytest.fixture
 def researcher_client(client):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     return client
 
 
@@ -37,16 +38,16 @@ def researcher_client(client):
 
 def test_the_home_page_lists_only_calls_open_now_with_areas_and_deadlines(client):
     now = timezone.now()
-    area = ResearchAreaFactory(code="quantum.comm", name_en="Quantum communication")
-    shown = CallFactory(
+    area = ResearchAreaFactory.create(code="quantum.comm", name_en="Quantum communication")
+    shown = CallFactory.create(
         title_en="Quantum links",
         research_areas=[area],
         closes_at=datetime(2099, 1, 1, 4, 30, tzinfo=UTC),  # 13:30 in Tokyo
     )
-    CallFactory(title_en="Drafted", state=CallState.DRAFT)
-    CallFactory(title_en="Finished", state=CallState.CLOSED)
-    CallFactory(title_en="Shelved", state=CallState.ARCHIVED)
-    CallFactory(title_en="Overdue", closes_at=now - timedelta(minutes=1))  # beat not run yet
+    CallFactory.create(title_en="Drafted", state=CallState.DRAFT)
+    CallFactory.create(title_en="Finished", state=CallState.CLOSED)
+    CallFactory.create(title_en="Shelved", state=CallState.ARCHIVED)
+    CallFactory.create(title_en="Overdue", closes_at=now - timedelta(minutes=1))  # beat not run yet
 
     response = client.get(reverse("home"))
 
@@ -62,7 +63,7 @@ def test_the_home_page_lists_only_calls_open_now_with_areas_and_deadlines(client
 
 
 def test_the_home_page_shows_titles_in_the_visitors_language(client):
-    CallFactory(title_en="Green steel", title_ja="グリーン製鉄")
+    CallFactory.create(title_en="Green steel", title_ja="グリーン製鉄")
     client.cookies["jkfund_language"] = "ja"
     assert "グリーン製鉄" in client.get(reverse("home")).content.decode()
 
@@ -75,17 +76,19 @@ def test_the_home_page_queries_do_not_grow_with_the_number_of_calls(
             assert client.get(reverse("home")).status_code == 200
         return len(ctx.captured_queries)
 
-    CallFactory(research_areas=[ResearchAreaFactory(), ResearchAreaFactory()])
+    CallFactory.create(research_areas=[ResearchAreaFactory.create(), ResearchAreaFactory.create()])
     one = count()
     for _ in range(10):
-        CallFactory(research_areas=[ResearchAreaFactory(), ResearchAreaFactory()])
+        CallFactory.create(
+            research_areas=[ResearchAreaFactory.create(), ResearchAreaFactory.create()]
+        )
     assert count() == one
     with django_assert_max_num_queries(2):  # the calls, their areas
         client.get(reverse("home"))
 
 
 def test_the_public_detail_shows_the_call(client):
-    call = CallFactory(
+    call = CallFactory.create(
         title_en="AI chips",
         description_en="Edge inference.",
         max_budget_jpy=12_000_000,
@@ -106,7 +109,7 @@ def test_the_public_detail_shows_the_call(client):
 
 
 def test_a_draft_has_no_public_page_except_for_officers(client, officer_client):
-    draft = CallFactory(state=CallState.DRAFT)
+    draft = CallFactory.create(state=CallState.DRAFT)
     url = reverse("calls_public_detail", args=[draft.pk])
     assert Client().get(url).status_code == 404
     assert officer_client.get(url).status_code == 200
@@ -127,8 +130,8 @@ def management_urls(call: Call) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("who", ["anonymous", "researcher", "finance_officer"])
 def test_management_pages_answer_404_to_everyone_but_fund_officers(client, who):
     if who != "anonymous":
-        client.force_login(UserFactory(role=who))
-    call = CallFactory()
+        client.force_login(UserFactory.create(role=who))
+    call = CallFactory.create()
     for method, url in management_urls(call):
         assert getattr(client, method)(url).status_code == 404, url
     call.refresh_from_db()
@@ -136,8 +139,8 @@ def test_management_pages_answer_404_to_everyone_but_fund_officers(client, who):
 
 
 def test_the_management_list_shows_every_state_and_filters(officer_client):
-    CallFactory(title_en="Drafted", state=CallState.DRAFT)
-    CallFactory(title_en="Running")
+    CallFactory.create(title_en="Drafted", state=CallState.DRAFT)
+    CallFactory.create(title_en="Running")
 
     everything = officer_client.get(reverse("calls_manage_list")).content.decode()
     drafts = officer_client.get(reverse("calls_manage_list") + "?state=draft").content.decode()
@@ -146,10 +149,10 @@ def test_the_management_list_shows_every_state_and_filters(officer_client):
     assert "Drafted" in drafts and "Running" not in drafts
 
 
-def form_body(**overrides) -> dict[str, str]:
-    area = ResearchAreaFactory(code="green.hydrogen")
-    body = {
-        "fund": str(FundFactory().pk),
+def form_body(**overrides: Any) -> dict[str, str | list[str]]:
+    area = ResearchAreaFactory.create(code="green.hydrogen")
+    body: dict[str, str | list[str]] = {
+        "fund": str(FundFactory.create().pk),
         "title_en": "Green hydrogen",
         "title_ja": "グリーン水素",
         "title_ko": "그린 수소",
@@ -216,11 +219,11 @@ def test_a_refused_form_shows_the_error_and_saves_nothing(officer_client, overri
     assert AuditEvent.objects.count() == 0
 
 
-def make_draft(**overrides) -> Call:
+def make_draft(**overrides: Any) -> Call:
     now = timezone.now()
-    values = {
+    values: dict[str, Any] = {
         "title_en": "Green hydrogen",
-        "research_areas": [ResearchAreaFactory(code="green.hydrogen")],
+        "research_areas": [ResearchAreaFactory.create(code="green.hydrogen")],
         "opens_at": now - timedelta(hours=1),
         "closes_at": now + timedelta(days=30),
         "max_budget_jpy": 100_000_000,
@@ -229,7 +232,7 @@ def make_draft(**overrides) -> Call:
     values.update(overrides)
     return call_create(
         actor=officer(),
-        fund=FundFactory(),
+        fund=FundFactory.create(),
         data=CallData(**values, criteria=[CriterionData(name_en="Merit", weight=Decimal(1))]),
     )
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fund():
-    return FundFactory()
+    return FundFactory.create()
 
 
 def test_officer_changes_the_reference_rate_and_it_is_audited(client, fund):
@@ -33,6 +33,7 @@ def test_officer_changes_the_reference_rate_and_it_is_audited(client, fund):
     fund.refresh_from_db()
     assert fund.reference_rate_krw_per_jpy == Decimal("9.1234")
     event = AuditEvent.objects.filter(action="fund.updated").get()
+    assert event.before is not None
     assert event.before["reference_rate_krw_per_jpy"] == "9.0000"
 
 
@@ -64,7 +65,7 @@ def test_research_area_needs_its_parent_and_keeps_its_code(client):
     assert orphan.status_code == 422
     assert "code" in orphan.context["form"].errors
 
-    parent = ResearchAreaFactory(code="quantum")
+    parent = ResearchAreaFactory.create(code="quantum")
     created = client.post(
         "/manage/areas/new/",
         {"code": "quantum.sensing", "name_en": "Sensing", "sensitivity": "sensitive"},
@@ -91,5 +92,5 @@ def test_research_area_needs_its_parent_and_keeps_its_code(client):
 
 @pytest.mark.parametrize("url", ["/manage/fund/", "/manage/areas/", "/manage/areas/new/"])
 def test_pages_are_404_for_researchers(client, fund, url):
-    client.force_login(UserFactory())
+    client.force_login(UserFactory.create())
     assert client.get(url).status_code == 404

@@ -186,6 +186,7 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
             Decimal("0.3"),
         ]
     qkd = ResearchArea.objects.get(code="quantum.communication.qkd")
+    assert qkd.parent is not None
     assert qkd.parent.code == "quantum.communication" and qkd.sensitivity == "controlled"
 
     # The e-Rad rule holds for everybody.
@@ -248,17 +249,20 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
         StageState.PLANNED,
     } <= stage_states
     fresh = Project.objects.get(proposal__title_en=demo.EDGE_AI.title_en)
-    assert fresh.state == ProjectState.ACTIVE and fresh.current_stage.number == 1
+    assert fresh.state == ProjectState.ACTIVE and fresh.current_stage is not None
+    assert fresh.current_stage.number == 1
     assert fresh.current_stage.state == StageState.ACTIVE
     terminated = Project.objects.get(state=ProjectState.TERMINATED)
     assert terminated.stages.get(number=1).state == StageState.FAILED
 
     passed = Stage.objects.get(state=StageState.PASSED)
     evaluation = passed.gate.evaluations.get()
-    assert evaluation.outcome == GateOutcome.PASS and evaluation.score > 1
+    assert evaluation.outcome == GateOutcome.PASS
+    assert evaluation.score is not None and evaluation.score > 1
     assert evaluation.as_of == passed.gate.due_on
     automatic = passed.gate.decisions.get()
-    assert automatic.automatic and automatic.multiplier > 1
+    assert automatic.automatic and automatic.multiplier is not None
+    assert automatic.multiplier > 1
 
     conditional = Stage.objects.get(state=StageState.CONDITIONAL)
     reduced = conditional.gate.decisions.get()
@@ -270,7 +274,8 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert awaiting.gate.state == GateState.EVALUATED
     assert awaiting.gate.evaluations.get().outcome == GateOutcome.FAIL
     first = awaiting.gate.decisions.get()
-    assert first.state == DecisionState.PENDING and first.first_officer.username == "officer_jp"
+    assert first.state == DecisionState.PENDING and first.first_officer is not None
+    assert first.first_officer.username == "officer_jp"
 
     # Money: tranches released (with and without a bonus, and reduced), payments confirmed.
     released = Tranche.objects.filter(state=TrancheState.RELEASED)
@@ -300,17 +305,17 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert active.fields_of_use == ["semiconductor.ai"]
     assert active.exclusivity == "non_exclusive" and active.upfront_posted
     assert active.licensor.country == "JP" and active.licensee.kind == "company"
-    pending = licences[LicenceState.PENDING]
-    assert pending.licensor_accepted_at and pending.licensee_accepted_at
-    assert LicenceApproval.objects.get(licence=pending).state == "pending"
-    assert pending.approved_at is None
+    pending_licence = licences[LicenceState.PENDING]
+    assert pending_licence.licensor_accepted_at and pending_licence.licensee_accepted_at
+    assert LicenceApproval.objects.get(licence=pending_licence).state == "pending"
+    assert pending_licence.approved_at is None
     assert licences[LicenceState.TERMINATED].end_reason
     assert licences[LicenceState.EXPIRED].end_on <= demo.tokyo_today()  # job ran for tomorrow
-    first, correction = RoyaltyReport.objects.filter(licence=active).order_by("pk")
-    assert first.quarter == correction.quarter == demo.previous_quarter(demo.tokyo_today())
-    assert correction.supersedes == first
-    assert correction.posted_amount == correction.royalty_due - first.royalty_due > 0
-    assert first.ledger_transaction and correction.ledger_transaction
+    original, correction = RoyaltyReport.objects.filter(licence=active).order_by("pk")
+    assert original.quarter == correction.quarter == demo.previous_quarter(demo.tokyo_today())
+    assert correction.supersedes == original
+    assert correction.posted_amount == correction.royalty_due - original.royalty_due > 0
+    assert original.ledger_transaction and correction.ledger_transaction
 
     out = StringIO()
     call_command("check_ledger", stdout=out)

@@ -54,12 +54,12 @@ def restricted_list(db) -> None:
 
 @pytest.fixture
 def screener(db):
-    return UserFactory(username="screener", role=Role.SCREENING_OFFICER)
+    return UserFactory.create(username="screener", role=Role.SCREENING_OFFICER)
 
 
 @pytest.fixture
 def second_screener(db):
-    return UserFactory(username="screener2", role=Role.SCREENING_OFFICER)
+    return UserFactory.create(username="screener2", role=Role.SCREENING_OFFICER)
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def fund_officer(db):
 
 @pytest.fixture
 def admin_user(db):
-    return UserFactory(username="operator", role=Role.ADMIN)
+    return UserFactory.create(username="operator", role=Role.ADMIN)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def researcher(db):
 
 @pytest.fixture
 def finance_officer(db):
-    return UserFactory(username="finance", role=Role.FINANCE_OFFICER, side="JP")
+    return UserFactory.create(username="finance", role=Role.FINANCE_OFFICER, side="JP")
 
 
 @pytest.fixture

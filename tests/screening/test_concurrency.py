@@ -24,13 +24,15 @@ def run_at_once(work):
 
 def test_concurrent_opens_converge_on_one_case_with_every_reason():
     def open_with(index):
-        return screening_case_open(
+        case = screening_case_open(
             subject_type="proposal",
             subject_id=42,
             subject_label="Race",
             reasons=[{"code": f"reason_{index}"}],
             parties=[],
-        ).pk
+        )
+        assert case is not None
+        return case.pk
 
     results, errors = run_at_once(open_with)
 
@@ -43,11 +45,13 @@ def test_concurrent_opens_converge_on_one_case_with_every_reason():
 
 def test_concurrent_decisions_record_exactly_one():
     officers = [
-        UserFactory(username=f"screener{i}", role=Role.SCREENING_OFFICER) for i in range(THREADS)
+        UserFactory.create(username=f"screener{i}", role=Role.SCREENING_OFFICER)
+        for i in range(THREADS)
     ]
     case = screening_case_open(
         subject_type="licence", subject_id=7, reasons=[{"code": "controlled_field"}], parties=[]
     )
+    assert case is not None
 
     def decide(index):
         return screening_case_decide(

@@ -48,6 +48,7 @@ def test_good_file_imports_every_row_with_normalized_names(tmp_path):
     hanbit = RestrictedParty.objects.get(country="KR")
     assert hanbit.aliases == [] and hanbit.normalized_names == ["한빛반도체"]
     event = AuditEvent.objects.get(action="screening.restricted_parties_imported")
+    assert event.after is not None
     assert event.after["created"] == 3 and event.actor_label == "system"
 
 

@@ -172,6 +172,7 @@ def test_subject_label_is_escaped(client, screener):
         reasons=[{"code": "dual_use", "detail": "<b>x</b>"}],
         parties=[],
     )
+    assert case is not None
     client.force_login(screener)
     html = client.get(reverse("screening:case", args=[case.pk])).content.decode()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -301,7 +302,7 @@ def test_a_body_that_is_neither_a_check_nor_a_batch_is_refused(world, officer_cl
 def _mixed_checks(world: World, count: int) -> list[dict]:
     """``count`` checks cycling over allow and every kind of deny, two assets and three
     organisations."""
-    variants = [
+    variants: list[dict[str, Any]] = [
         {"field": "semiconductor.ai.edge"},
         {"purpose": "sale"},
         {"territory": "US"},
@@ -384,7 +385,7 @@ def test_more_than_1000_checks_are_refused(world, officer_client):
 # --------------------------------------------------------------------------- the full stack
 
 
-def _bearer_client(org) -> tuple[Client, dict[str, str]]:
+def _bearer_client(org) -> tuple[Client, dict[str, Any]]:
     """A plain Django client (the whole middleware stack, no DRF test shortcuts) and the
     ``Authorization`` header of a fresh key with ``licences:check``."""
     key_id, secret, full_key = ApiKey.generate()
@@ -398,7 +399,7 @@ def _bearer_client(org) -> tuple[Client, dict[str, str]]:
     return Client(), {"HTTP_AUTHORIZATION": f"Bearer {full_key}"}
 
 
-def _post_counting(client: Client, headers: dict[str, str], body: object) -> tuple[int, dict]:
+def _post_counting(client: Client, headers: dict[str, Any], body: object) -> tuple[int, dict]:
     with CaptureQueriesContext(connection) as context:
         response = client.post(URL, json.dumps(body), content_type="application/json", **headers)
     assert response.status_code == 200, response.content
@@ -450,7 +451,8 @@ def test_the_key_is_stamped_as_used_at_most_once_a_minute(world, active):
 
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=stamped - timedelta(seconds=61))
     _post_counting(client, headers, ask_body(world))
-    assert ApiKey.objects.get(pk=key.pk).last_used_at > stamped
+    restamped = ApiKey.objects.get(pk=key.pk).last_used_at
+    assert restamped is not None and restamped > stamped
 
 
 def _prepared_statements() -> list[str]:

@@ -142,7 +142,7 @@ def active(world):
     return make_licence(world, start_on=days(-200).isoformat())
 
 
-def post_report(client, licence: Licence, net_sales: int, key: str = "r-1", **extra):
+def post_report(client, licence: Licence, net_sales: int | str, key: str = "r-1", **extra):
     body = {"licence": licence.pk, "quarter": current_quarter(), "net_sales": net_sales, **extra}
     return client.post("/api/v1/royalty-reports/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 

@@ -5,6 +5,7 @@ accept, approve, suspend, terminate, the daily job); projects with the models di
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -49,7 +50,7 @@ def areas() -> None:
         "semiconductor.memory",
         "quantum",
     ):
-        area = ResearchAreaFactory(code=code)
+        area = ResearchAreaFactory.create(code=code)
         if area.sensitivity != Sensitivity.NORMAL:
             ResearchArea.objects.filter(pk=area.pk).update(sensitivity=Sensitivity.NORMAL)
 
@@ -94,7 +95,7 @@ def background_asset(owner: Organisation, by: User, title: str) -> IPAsset:
 
 
 def make_world() -> World:
-    fund = FundFactory()
+    fund = FundFactory.create()
     areas()
     licensor = jp_org(name_en="Osaka Institute of Technology", kind="university")
     licensee = jp_org(name_en="Naniwa Devices", kind="company")
@@ -204,7 +205,7 @@ class ProjectWorld:
         return {self.licensee.pk: self.office_licensee, self.partner_jp.pk: self.office_jp}[org_id]
 
 
-def make_project_world(table: list[tuple[str, int]] | None = (("jp", 6000), ("kr", 4000))):
+def make_project_world(table: Sequence[tuple[str, int]] | None = (("jp", 6000), ("kr", 4000))):
     """An active JP–KR project whose JP partner owns a registered result, with a
     return-allocation table (``None``: none), and a JP company to license it to."""
     areas()
@@ -215,7 +216,7 @@ def make_project_world(table: list[tuple[str, int]] | None = (("jp", 6000), ("kr
         ReturnAllocationEntry.objects.create(
             project=built.project, organisation=orgs[key], basis_points=bp
         )
-    licensee = OrganisationFactory(code="JP-BUY-01", country="JP", kind="company")
+    licensee = OrganisationFactory.create(code="JP-BUY-01", country="JP", kind="company")
     asset = asset_register(
         actor=c.office_jp,
         data={

@@ -89,5 +89,7 @@ def test_malformed_input_is_422(world, client_for):
 
 
 def test_check_page_404_for_people_without_organisation(world, client_for):
-    assert client_for(UserFactory(role="reviewer")).get(reverse("ip:check")).status_code == 404
+    assert (
+        client_for(UserFactory.create(role="reviewer")).get(reverse("ip:check")).status_code == 404
+    )
     assert client_for(world.jp).get(reverse("ip:check")).status_code == 200

@@ -103,7 +103,7 @@ def test_service_errors_are_shown_beside_the_fields(world, client_for):
 
 
 def test_person_without_organisation_sees_no_register_form(world, client_for):
-    reviewer = UserFactory(role="reviewer")
+    reviewer = UserFactory.create(role="reviewer")
     html = client_for(reviewer).get(reverse("ip:registry")).content.decode()
     assert 'id="register-form"' not in html
     response = client_for(reviewer).post(reverse("ip:registry"), {"kind": "software"})

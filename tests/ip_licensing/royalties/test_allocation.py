@@ -50,6 +50,7 @@ def test_two_officers_of_both_sides_replace_the_table(pw):
     event = AuditEvent.objects.get(action="project.return_allocation_changed")
     assert event.object_id == str(pw.project.pk)
     assert event.before == {"table": [[pw.partner_jp.pk, 6000], [pw.partner_kr.pk, 4000]]}
+    assert event.after is not None
     assert event.after["table"] == [[pw.partner_jp.pk, 3000], [pw.partner_kr.pk, 7000]]
     assert AuditEvent.objects.filter(action="allocation_change.approved").count() == 1
     assert AuditEvent.objects.filter(action="allocation_change.completed").count() == 1

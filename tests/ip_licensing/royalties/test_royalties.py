@@ -130,7 +130,7 @@ def test_posting_splits_fund_share_then_the_allocation_table(pw, licence):
 )
 def test_split_sums_exactly(table, due, fund_share_bp):
     pw = make_project_world(table=None)
-    third = OrganisationFactory(code="KR-THR-01", country="KR")
+    third = OrganisationFactory.create(code="KR-THR-01", country="KR")
     from projects.models import ProjectOrganisation
 
     ProjectOrganisation.objects.create(
@@ -270,6 +270,7 @@ def test_a_lower_correction_after_payout_is_refused_whole(pw, licence):
 def test_a_report_is_audited(pw, licence):
     row = report(pw, licence, 10_000_000)
     event = AuditEvent.objects.get(action="royalty_report.submitted", object_id=str(row.pk))
+    assert event.after is not None
     assert event.after["royalty_due"] == 350_000
     assert event.after["ledger_transaction"] == row.ledger_transaction_id
 
@@ -349,7 +350,7 @@ def test_a_currency_the_fund_pool_cannot_hold_is_refused_and_writes_nothing(worl
 
 
 def test_a_licensor_outside_jp_and_kr_pays_the_fund_share_to_the_currencys_side(world):
-    us = OrganisationFactory(code="US-ACME-01", country="US", kind="company")
+    us = OrganisationFactory.create(code="US-ACME-01", country="US", kind="company")
     office_us = member_of(us, research_office=True)
     from tests.ip_licensing.api.world import background_asset
 

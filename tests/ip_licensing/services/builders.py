@@ -61,7 +61,7 @@ def areas() -> None:
         ("quantum.crypto", Sensitivity.CONTROLLED),
         ("green", Sensitivity.NORMAL),
     ):
-        area = ResearchAreaFactory(code=code)
+        area = ResearchAreaFactory.create(code=code)
         if area.sensitivity != sensitivity:
             ResearchArea.objects.filter(pk=area.pk).update(sensitivity=sensitivity)
 
@@ -79,11 +79,11 @@ def background_asset(owner_member: User, owner: Organisation, title: str = "Edge
 
 
 def make_world() -> World:
-    fund = FundFactory()
+    fund = FundFactory.create()
     areas()
     licensor = jp_org(name_en="Osaka Institute of Technology")
     licensee = kr_org(name_en="Hanbit Devices")
-    abroad = OrganisationFactory(code="US-ACME-01", country="US", name_en="Acme Chips Inc.")
+    abroad = OrganisationFactory.create(code="US-ACME-01", country="US", name_en="Acme Chips Inc.")
     office_licensor = member_of(licensor, research_office=True)
     world = World(
         fund=fund,
@@ -99,7 +99,7 @@ def make_world() -> World:
         kr=officer("KR"),
         jp2=officer("JP"),
         kr2=officer("KR"),
-        screener=UserFactory(role=Role.SCREENING_OFFICER),
+        screener=UserFactory.create(role=Role.SCREENING_OFFICER),
         asset=background_asset(office_licensor, licensor),
         asset2=background_asset(office_licensor, licensor, "Sparse compiler"),
     )

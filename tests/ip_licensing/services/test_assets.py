@@ -58,6 +58,7 @@ def test_a_member_of_the_owner_registers_background_ip_with_an_audit_event(world
     assert asset.inventors == ["Sato Hanako", "Kim Minjun"]
     event = AuditEvent.objects.get(action="ip_asset.registered", object_id=str(asset.pk))
     assert event.actor_user == world.researcher
+    assert event.after is not None
     assert event.after["owner_id"] == world.licensor.pk
 
 
@@ -176,7 +177,7 @@ def test_only_members_of_the_owner_or_fund_officers_register(world, who):
     actor = {
         "outsider": world.outsider,
         "licensee_member": world.office_licensee,
-        "reviewer": UserFactory(role="reviewer"),
+        "reviewer": UserFactory.create(role="reviewer"),
         "api_key": api_key(world.licensor),
         "nobody": None,
     }[who]
@@ -203,7 +204,11 @@ def test_status_moves_draft_filed_granted_lapsed_with_audit(world):
     events = AuditEvent.objects.filter(action="ip_asset.updated", object_id=str(asset.pk)).order_by(
         "id"
     )
-    assert [(e.before["status"], e.after["status"]) for e in events] == [
+    changes = []
+    for e in events:
+        assert e.before is not None and e.after is not None
+        changes.append((e.before["status"], e.after["status"]))
+    assert changes == [
         ("draft", "filed"),
         ("filed", "granted"),
         ("granted", "lapsed"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -83,8 +84,8 @@ def test_two_overlapping_exclusive_licences_agreed_at_once_exactly_one_stands():
             licence_accept(licence=licence, actor=world.office_licensor)
 
         outcomes = race(
-            lambda licence=first: licence_accept(licence=licence, actor=world.office_licensee),
-            lambda licence=second: licence_accept(licence=licence, actor=world.office_licensee),
+            partial(licence_accept, licence=first, actor=world.office_licensee),
+            partial(licence_accept, licence=second, actor=world.office_licensee),
         )
 
         won = [o for o in outcomes if isinstance(o, Licence)]
@@ -105,8 +106,8 @@ def test_officers_of_both_sides_approving_at_once_complete_one_approval(upfront_
         licence = pending(world, territories=["KR"], fields_of_use=["green"])
 
         outcomes = race(
-            lambda licence=licence: licence_approve(licence=licence, actor=world.jp),
-            lambda licence=licence: licence_approve(licence=licence, actor=world.kr),
+            partial(licence_approve, licence=licence, actor=world.jp),
+            partial(licence_approve, licence=licence, actor=world.kr),
         )
 
         assert all(isinstance(o, Licence) for o in outcomes), outcomes

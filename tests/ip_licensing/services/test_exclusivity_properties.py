@@ -69,7 +69,7 @@ def shared_world(db) -> World:
     return make_world()
 
 
-def standing_conflicts() -> list[tuple[str, str]]:
+def standing_conflicts() -> list[tuple[int, int]]:
     """Pairs of licences that hold their terms together although one is exclusive."""
     links = LicenceAsset.objects.filter(licence__state__in=rules.CONFLICTING_STATES).select_related(
         "licence"
@@ -136,7 +136,7 @@ def steps(world: World, name: str, args: list) -> list[tuple[Callable[..., Any],
     officers = [world.jp, world.kr, world.jp2, world.kr2]
     office = {"licensor": world.office_licensor, "licensee": world.office_licensee}
     agree = [(licence_accept, world.office_licensor), (licence_accept, world.office_licensee)]
-    return {
+    plans: dict[str, Callable[[], list[tuple[Callable[..., Any], Any]]]] = {
         "accept": lambda: [(licence_accept, office.get(args[-1]))],
         "agree": lambda: agree,
         "approve": lambda: [(licence_approve, officers[args[-1]])],
@@ -147,7 +147,8 @@ def steps(world: World, name: str, args: list) -> list[tuple[Callable[..., Any],
         "push": lambda: [*agree, (licence_approve, world.jp), (licence_approve, world.kr)],
         "terminate": lambda: [(licence_terminate, world.jp)],
         "suspend": lambda: [(licence_suspend, world.kr)],
-    }[name]()
+    }
+    return plans[name]()
 
 
 def attempt(service: Callable[..., Any], licence: Licence, actor: Any) -> None:

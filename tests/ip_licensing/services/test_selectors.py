@@ -68,13 +68,13 @@ def test_licences_visible_to_each_actor(world, licences, who, expected):
     inactive = member_of(world.licensor, research_office=True, is_active=False)
     actor = {
         "fund_officer": world.jp,
-        "finance_officer": UserFactory(role=Role.FINANCE_OFFICER, side="KR"),
+        "finance_officer": UserFactory.create(role=Role.FINANCE_OFFICER, side="KR"),
         "screening_officer": world.screener,
         "licensor_researcher": world.researcher,
         "licensee_office": world.office_licensee,
         "abroad_office": world.office_abroad,
         "outsider": world.outsider,
-        "reviewer": UserFactory(role=Role.REVIEWER),
+        "reviewer": UserFactory.create(role=Role.REVIEWER),
         "licensee_key": api_key(world.licensee, Scope.LICENCES_READ),
         "licensor_key_any_scope": api_key(world.licensor, Scope.ROYALTIES_WRITE),
         "inactive_member": inactive,
@@ -91,7 +91,7 @@ def test_licences_visible_to_each_actor(world, licences, who, expected):
 
 
 def test_a_guardian_grant_shares_one_licence(world, licences):
-    counsel = UserFactory()
+    counsel = UserFactory.create()
     LicenceUserObjectPermission.objects.create(
         user=counsel,
         permission=Permission.objects.get(codename="view_licence"),
@@ -122,13 +122,13 @@ def test_the_registry_is_open_to_every_signed_in_person_and_key(world):
     asset = world.asset
     for actor in (
         world.outsider,
-        UserFactory(role=Role.REVIEWER),
+        UserFactory.create(role=Role.REVIEWER),
         api_key(jp_org(), Scope.LICENCES_CHECK),
         world.kr,
     ):
         assert asset in assets_visible_to(actor)
         assert get_asset_for_actor(actor, asset.pk) == asset
-    for actor in (None, UserFactory(is_active=False)):
+    for actor in (None, UserFactory.create(is_active=False)):
         assert not assets_visible_to(actor).exists()
         with pytest.raises(NotFound):
             get_asset_for_actor(actor, asset.pk)

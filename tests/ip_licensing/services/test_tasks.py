@@ -49,6 +49,7 @@ def test_an_approved_licence_activates_on_its_start_day_once(world, upfront_post
     assert licence.activated_at is not None
     assert upfront_posts == [licence.pk]
     event = AuditEvent.objects.get(action="licence.activated", object_id=str(licence.pk))
+    assert event.after is not None
     assert (event.actor_label, event.before, event.after["state"]) == (
         "system",
         {"state": "approved"},
@@ -200,4 +201,5 @@ def test_the_beat_schedules_run_daily_in_tokyo():
     by_task = {schedule.task: schedule.when for schedule in SCHEDULES}
     assert by_task["ip_licensing.activate_and_expire_licences"] == DailyAt(hour=0, minute=5)
     assert by_task["ip_licensing.licence_expiry_reminders"] == DailyAt(hour=0, minute=15)
-    assert by_task["ip_licensing.activate_and_expire_licences"].timezone == "Asia/Tokyo"
+    daily = by_task["ip_licensing.activate_and_expire_licences"]
+    assert isinstance(daily, DailyAt) and daily.timezone == "Asia/Tokyo"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+from django.http.response import HttpResponseBase
 
 from projects.models import Attachment
 from projects.services import proposals as svc
@@ -33,7 +34,7 @@ def attachment_url(proposal, attachment_id) -> str:
     return f"{detail_url(proposal)}attachments/{attachment_id}/"
 
 
-def download(client, url, **headers) -> tuple[int, bytes, object]:
+def download(client, url, **headers) -> tuple[int, bytes, HttpResponseBase]:
     response = client.get(url, **headers)
     content = b"".join(response.streaming_content) if response.streaming else response.content
     return response.status_code, content, response

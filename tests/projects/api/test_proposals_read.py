@@ -69,9 +69,9 @@ def test_an_unrelated_organisation_sees_nothing_and_gets_404():
 
 
 def test_list_filters_by_call_state_and_research_area():
-    area = ResearchAreaFactory(code="quantum.comm")
+    area = ResearchAreaFactory.create(code="quantum.comm")
     submitted, c = submitted_proposal()
-    other_call = CallFactory(research_areas=[area])
+    other_call = CallFactory.create(research_areas=[area])
     other = svc.proposal_create(actor=c.pi_jp, call=other_call)
     other = svc.proposal_update(
         proposal=other,

@@ -82,7 +82,7 @@ def test_create_with_an_invalid_section_leaves_nothing_behind():
 
 def test_create_in_an_unknown_or_closed_call_is_422_on_call():
     c = make_consortium()
-    closed = CallFactory(
+    closed = CallFactory.create(
         opens_at=timezone.now() - timedelta(days=30), closes_at=timezone.now() - timedelta(days=1)
     )
     client = user_client(c.pi_jp)
@@ -345,6 +345,7 @@ def test_withdraw_with_a_reason():
     assert response.status_code == 200, response.content
     assert response.json()["state"] == "withdrawn"
     event = AuditEvent.objects.filter(action="proposal.withdrawn", object_id=str(proposal.pk)).get()
+    assert event.after is not None
     assert event.after["reason"] == "Consortium dissolved"
 
 

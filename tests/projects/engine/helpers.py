@@ -60,8 +60,8 @@ def make_staff() -> Staff:
         kr=officer("KR"),
         jp2=officer("JP"),
         kr2=officer("KR"),
-        finance_jp=UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
-        finance_kr=UserFactory(role=Role.FINANCE_OFFICER, side="KR"),
+        finance_jp=UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
+        finance_kr=UserFactory.create(role=Role.FINANCE_OFFICER, side="KR"),
     )
 
 
@@ -77,7 +77,7 @@ def fund_pools(
     kr_reserve: int = 0,
     call: Call | None = None,
 ) -> None:
-    fund = call.fund if call is not None else FundFactory()
+    fund = call.fund if call is not None else FundFactory.create()
     for side, to, amount in (
         ("JP", "pool", jp),
         ("KR", "pool", kr),
@@ -105,7 +105,9 @@ def engine_proposal(
 ) -> tuple[Proposal, Consortium]:
     """A submitted proposal with the given tranches; with ``jp_partner_share`` a second JP
     organisation (a partner) budgets that much of the JP side."""
-    call = call or CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")])
+    call = call or CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")]
+    )
     c = make_consortium(call)
     changes: dict[str, Any] = complete_changes(c, jp_total=sum(jp), kr_total=sum(krw))
     changes["stages"] = [

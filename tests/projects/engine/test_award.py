@@ -62,6 +62,7 @@ def test_award_creates_the_project_commits_the_budget_and_releases_tranche_one(
     assert project.state == ProjectState.ACTIVE
     assert project.title_en == "Edge AI accelerators"
     assert project.title_ja == "エッジAIアクセラレータ"
+    assert project.research_area is not None
     assert project.research_area.code == "semiconductor.ai"
     assert project.started_on == tokyo_today()
     assert project.current_stage == stage(project, 1)
@@ -83,6 +84,7 @@ def test_award_creates_the_project_commits_the_budget_and_releases_tranche_one(
     t1_jp, t1_kr = tranche(project, 1, "JP"), tranche(project, 1, "KR")
     assert (t1_jp.state, t1_jp.released, t1_jp.multiplier) == (TrancheState.RELEASED, 40_000_000, 1)
     assert (t1_kr.state, t1_kr.released) == (TrancheState.RELEASED, 400_000_000)
+    assert t1_jp.ledger_transaction is not None
     assert t1_jp.ledger_transaction.reference == f"tranche:{t1_jp.pk}:release"
     assert tranche(project, 2, "JP").state == TrancheState.PLANNED
     assert list(

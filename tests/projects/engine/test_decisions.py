@@ -111,6 +111,7 @@ def test_a_pass_without_auto_release_is_released_by_two_officers_with_the_bonus(
     done = gate_decision_approve(gate=gate, actor=staff.kr, kind="release")
 
     assert pending.state == DecisionState.PENDING
+    assert shown is not None
     assert (shown.first_officer_id, shown.first_side, shown.needed_side) == (
         staff.jp.pk,
         "JP",
@@ -177,7 +178,7 @@ def test_non_officers_and_officers_without_a_side_cannot_decide(project, staff):
     with pytest.raises(PermissionDenied, match="no side"):
         gate_decision_approve(gate=gate, actor=officer(side=""), kind="release_reduced")
     with pytest.raises(PermissionDenied):
-        gate_decision_approve(gate=gate, actor=UserFactory(), kind="release_reduced")
+        gate_decision_approve(gate=gate, actor=UserFactory.create(), kind="release_reduced")
 
 
 def test_an_override_needs_a_written_justification(project, staff):
@@ -322,7 +323,8 @@ def test_re_evaluating_after_a_first_approval_cancels_it(project, staff):
     record_evaluation(gate, outcome="conditional", score="0.9000")
     stale = gate_decision_approve(gate=gate, actor=staff.jp, kind="release_reduced")
     later = record_evaluation(gate, outcome="fail", score="0.6000")
-    assert gate_pending_approval(gate).stale is True
+    shown = gate_pending_approval(gate)
+    assert shown is not None and shown.stale is True
 
     fresh = gate_decision_approve(gate=gate, actor=staff.kr, kind="terminate")
 

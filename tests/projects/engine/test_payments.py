@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -38,7 +39,9 @@ def released(staff):
 
 
 def _key(country: str, kind: str, scopes: list[str]) -> ApiKey:
-    org = OrganisationFactory(code=f"AG-{country}-{kind[:3].upper()}", country=country, kind=kind)
+    org = OrganisationFactory.create(
+        code=f"AG-{country}-{kind[:3].upper()}", country=country, kind=kind
+    )
     key_id, secret, _full = ApiKey.generate()
     return ApiKey.objects.create(
         organisation=org, name="finance", key_id=key_id, secret_hash=secret, scopes=scopes
@@ -122,7 +125,7 @@ def test_bad_payment_input_is_refused_with_field_errors(staff, released):
 
 
 def test_contributions_are_idempotent_by_reference_and_validated(staff):
-    fund = FundFactory()
+    fund = FundFactory.create()
 
     first = fund_contribute(
         fund=fund, side="KR", amount=5_000, to="reserve", actor=staff.kr, reference="NRF-2026-1"
@@ -139,8 +142,15 @@ def test_contributions_are_idempotent_by_reference_and_validated(staff):
             fund=fund, side="KR", amount=6_000, to="reserve", actor=staff.kr, reference="NRF-2026-1"
         )
     for bad in ({"amount": 0}, {"amount": 1.5}, {"side": "US"}, {"to": "project"}):
-        kwargs = {"side": "JP", "amount": 1, "to": "pool", "reference": "r"} | bad
+        kwargs: dict[str, Any] = {"side": "JP", "amount": 1, "to": "pool", "reference": "r"} | bad
         with pytest.raises(ValidationFailed):
             fund_contribute(fund=fund, actor=staff.jp, **kwargs)
     with pytest.raises(PermissionDenied):
-        fund_contribute(fund=fund, side="JP", amount=1, to="pool", actor=None, reference="r")
+        fund_contribute(
+            fund=fund,
+            side="JP",
+            amount=1,
+            to="pool",
+            actor=None,  # type: ignore[arg-type]  # a missing actor, on purpose
+            reference="r",
+        )

@@ -295,6 +295,7 @@ def test_releasing_a_tranche_posts_exactly_its_sizing_and_split(
             }
             for org, amount in parts:
                 expected[f"org:{org}:JPY:payable"] = amount
+            assert released.ledger_transaction is not None
             assert sorted(transaction_legs(released.ledger_transaction)) == sorted(
                 (code, amount) for code, amount in expected.items() if amount
             )

@@ -75,6 +75,7 @@ def test_worked_example_pass_at_1_2_releases_44_million_with_4_million_from_the_
         4_000_000,
         0,
     )
+    assert jp.ledger_transaction is not None
     assert sorted(transaction_legs(jp.ledger_transaction)) == sorted(
         [
             (f"project:{project.pk}:JP:committed", -40_000_000),
@@ -125,6 +126,7 @@ def test_release_reduced_returns_the_unreleased_part_to_the_pool(staff):
     assert (jp.released, jp.returned_to_pool, jp.from_reserve) == (32_000_000, 8_000_000, 0)
     assert pool("JP") == pool_before + 8_000_000
     assert committed(project, "JP") == 0
+    assert jp.ledger_transaction is not None
     assert sorted(transaction_legs(jp.ledger_transaction)) == sorted(
         [
             (f"project:{project.pk}:JP:committed", -40_000_000),
@@ -235,7 +237,7 @@ def test_a_release_issues_the_same_queries_for_2_and_8_organisations(
             ProjectPerson(
                 project=project,
                 organisation=c.jp,
-                user=UserFactory(),
+                user=UserFactory.create(),
                 role="pi",
                 effort_percent=10,
             )

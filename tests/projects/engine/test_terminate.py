@@ -78,7 +78,9 @@ def test_termination_returns_the_commitment_claws_back_unpaid_money_and_claims_p
     assert payable(c.kr.pk, "KRW") == 0
     assert pool("JP") == jp_pool + 60_000_000
     assert pool("KR") == kr_pool + 600_000_000 + 400_000_000
-    legs = transaction_legs(transaction_get_by_reference(f"project:{project.pk}:KR:terminate"))
+    terminated = transaction_get_by_reference(f"project:{project.pk}:KR:terminate")
+    assert terminated is not None
+    legs = transaction_legs(terminated)
     assert sorted(legs) == sorted(
         [
             (f"org:{c.kr.pk}:KRW:payable", -400_000_000),
@@ -91,6 +93,7 @@ def test_termination_returns_the_commitment_claws_back_unpaid_money_and_claims_p
             disbursement=unpaid, actor=staff.finance_kr, paid_on=tokyo_today(), reference="LATE"
         )
     claim = AuditEvent.objects.get(action="project.recovery_claim")
+    assert claim.after is not None
     assert claim.after["paid"] == {"JPY": 40_000_000}
     assert AuditEvent.objects.filter(action="project.terminated").count() == 1
     call_command("check_ledger")

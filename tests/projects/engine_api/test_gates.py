@@ -265,7 +265,7 @@ def test_only_fund_officers_decide_in_the_session():
     assert_problem(
         user_client(built.c.pi_jp).post(gate_url(gate, "decisions/"), decision, format="json"), 403
     )
-    finance = UserFactory(role=Role.FINANCE_OFFICER, side="JP")
+    finance = UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")
     assert_problem(
         user_client(finance).post(gate_url(gate, "decisions/"), decision, format="json"), 403
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -30,7 +31,7 @@ def body(kpi, value="18.5", **extra):
 
 
 def post(client: APIClient, data: dict, key: str | None = "m-1"):
-    headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
+    headers: dict[str, Any] = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     return client.post(URL, data, format="json", **headers)
 
 
@@ -158,7 +159,8 @@ def test_concurrent_duplicates_record_one_measurement():
 
     def run(i: int) -> None:
         client = APIClient()
-        client._credentials = dict(first._credentials)
+        # The stubs don't declare APIClient's private credentials; copying them is the point.
+        client._credentials = dict(first._credentials)  # type: ignore[attr-defined]
         try:
             start.wait(timeout=10)
             responses[i] = post(client, data, key="race")

@@ -34,11 +34,11 @@ TRANCHE_FIELDS = {
 
 
 def finance(side: str = "JP"):
-    return UserFactory(role=Role.FINANCE_OFFICER, side=side)
+    return UserFactory.create(role=Role.FINANCE_OFFICER, side=side)
 
 
 def agency(country: str = "JP") -> Organisation:
-    return OrganisationFactory(
+    return OrganisationFactory.create(
         code=f"{country}-AGENCY", country=country, kind=Organisation.Kind.AGENCY
     )
 

@@ -89,7 +89,7 @@ def test_other_organisations_get_404_and_see_nothing():
     assert ids(user_client(stranger).get(LIST)) == set()
     assert ids(stranger_key.get(LIST)) == set()
     # a reviewer never sees running projects
-    reviewer = UserFactory(role=Role.REVIEWER)
+    reviewer = UserFactory.create(role=Role.REVIEWER)
     assert_problem(user_client(reviewer).get(detail(built.project)), 404)
     # a missing id answers the same
     assert_problem(user_client(built.c.pi_jp).get(f"{LIST}999999/"), 404)
@@ -99,7 +99,7 @@ def test_other_organisations_get_404_and_see_nothing():
 def test_officers_see_every_project():
     a, b = make_project(), make_project()
     assert ids(user_client(officer("KR")).get(LIST)) == {a.project.pk, b.project.pk}
-    finance = UserFactory(role=Role.FINANCE_OFFICER, side="JP")
+    finance = UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")
     assert ok(user_client(finance).get(detail(b.project)))["id"] == b.project.pk
 
 

@@ -46,8 +46,8 @@ class Built:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def tokyo(day: date, hour: int = 12, minute: int = 0, **kw: int) -> datetime:
-    return datetime.combine(day, time(hour, minute, **kw), tzinfo=GATE_TIMEZONE)
+def tokyo(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute, second), tzinfo=GATE_TIMEZONE)
 
 
 def api_key(organisation, scopes: list[str]) -> ApiKey:
@@ -70,7 +70,7 @@ def build_project(
     kpis: list[dict[str, Any]] | None = None,
     first_stage_state: str = StageState.ACTIVE,
 ) -> Built:
-    call = call or CallFactory()
+    call = call or CallFactory.create()
     jp, kr = jp_org(), kr_org()
     researcher, researcher_kr = member_of(jp), member_of(kr)
     office = member_of(jp, research_office=True)
@@ -140,8 +140,8 @@ def build_project(
         researcher_kr=researcher_kr,
         office=office,
         stranger=stranger,
-        officer=UserFactory(role=Role.FUND_OFFICER, side="JP"),
-        officer_kr=UserFactory(role=Role.FUND_OFFICER, side="KR"),
+        officer=UserFactory.create(role=Role.FUND_OFFICER, side="JP"),
+        officer_kr=UserFactory.create(role=Role.FUND_OFFICER, side="KR"),
         extra={"jp": jp, "kr": kr},
     )
 

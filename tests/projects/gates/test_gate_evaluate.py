@@ -46,6 +46,7 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
     assert evaluation.outcome == "fail"
     assert evaluation.round == 1
     assert evaluation.as_of == AS_OF
+    assert stage.started_on is not None
     assert evaluation.window_start == stage_window_start(stage.started_on)
     assert evaluation.cutoff == gate_cutoff(gate.due_on)
     assert evaluation.evaluated_by == built.officer
@@ -91,7 +92,8 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
     assert gate.state == GateState.EVALUATED
     actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
     assert actions == ["stage.gate_pending", "gate.evaluated"]
-    assert AuditEvent.objects.get(action="gate.evaluated").after["evaluation"] == evaluation.pk
+    event = AuditEvent.objects.get(action="gate.evaluated")
+    assert event.after is not None and event.after["evaluation"] == evaluation.pk
     assert no_automatic_decision == [evaluation]
 
 
@@ -111,6 +113,7 @@ def test_window_boundaries_start_and_cutoff_are_included_one_microsecond_later_i
     built = build_project()
     gate, stage = built.gates[0], built.stages[0]
     k = built.kpis["K1A"]
+    assert stage.started_on is not None
     before_start = measure(
         k, "30", stage_window_start(stage.started_on) - timedelta(microseconds=1)
     )

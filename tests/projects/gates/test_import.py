@@ -82,6 +82,7 @@ def test_a_good_file_is_imported_whole_and_progress_reaches_the_total(queued, se
     ]
     assert all(m.created_by == built.researcher for m in rows)
     event = AuditEvent.objects.get(action="measurement.imported")
+    assert event.after is not None
     assert event.after["measurements"] == [m.pk for m in rows]
     assert AuditEvent.objects.filter(action="measurement_import.queued").count() == 1
 

@@ -66,8 +66,8 @@ def record(built, actor, *, value="12.5", at=None, **kw):
 def test_who_may_report_a_measurement(who, expected):
     built = build_project()
     actor = {
-        "reviewer": lambda: UserFactory(role=Role.REVIEWER),
-        "finance": lambda: UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
+        "reviewer": lambda: UserFactory.create(role=Role.REVIEWER),
+        "finance": lambda: UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
     }.get(who, lambda: getattr(built, who))()
 
     if expected is None:
@@ -144,6 +144,7 @@ def test_any_kpi_of_the_project_may_be_measured_and_it_is_audited():
     assert measurement.created_by == built.researcher
     event = AuditEvent.objects.get(action="measurement.recorded")
     assert event.object_id == str(measurement.pk)
+    assert event.after is not None
     assert event.after["value"] == "12.5"
     assert event.after["project"] == built.project.pk
 
@@ -297,6 +298,7 @@ def test_an_officer_rejects_with_a_reason_once():
     assert rejected.rejection_reason == "Instrument not calibrated"
     assert rejected.rejected_at is not None
     event = AuditEvent.objects.get(action="measurement.rejected")
+    assert event.before is not None and event.after is not None
     assert event.before["rejected_at"] is None
     assert event.after["rejection_reason"] == "Instrument not calibrated"
     with pytest.raises(Conflict) as again:
@@ -309,7 +311,7 @@ def test_only_fund_officers_reject(who):
     built = build_project()
     measurement = record(built, built.researcher)
     actor = (
-        UserFactory(role=Role.FINANCE_OFFICER, side="JP")
+        UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")
         if who == "finance"
         else getattr(built, who)
     )

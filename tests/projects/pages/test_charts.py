@@ -53,18 +53,19 @@ def test_line_chart_draws_baseline_target_window_and_the_counted_points_joined()
     assert (root.get("data-baseline"), root.get("data-target")) == ("10", "20")
     baseline, target = role(root, "baseline")[0], role(root, "target")[0]
     # Higher values are drawn higher: the target line sits above the baseline line.
-    assert float(target.get("y1")) < float(baseline.get("y1"))
+    assert float(target.attrib["y1"]) < float(baseline.attrib["y1"])
     assert baseline.get("y1") == baseline.get("y2")
     window = role(root, "window")[0]
-    assert float(window.get("width")) > 0
+    assert float(window.attrib["width"]) > 0
     circles = role(root, "point")
     assert len(circles) == 3
-    assert "chart-point--rejected" in circles[1].get("class")
+    assert "chart-point--rejected" in circles[1].attrib["class"]
     # The line joins only the two counted points, left to right.
-    series = role(root, "series")[0].get("points").split()
+    series = role(root, "series")[0].attrib["points"].split()
     assert len(series) == 2
     assert float(series[0].split(",")[0]) < float(series[1].split(",")[0])
-    desc = root.find(f"{SVG}desc").text
+    desc = root.findtext(f"{SVG}desc")
+    assert desc is not None
     assert "3 measurements" in desc and "18.5 TOPS/W" in desc
 
 
@@ -82,10 +83,10 @@ def test_a_point_above_target_and_one_below_baseline_stay_inside_the_plot():
         )
     )
     frame = next(el for el in root.iter() if el.get("class") == "chart-frame")
-    top = float(frame.get("y"))
-    bottom = top + float(frame.get("height"))
+    top = float(frame.attrib["y"])
+    bottom = top + float(frame.attrib["height"])
     for circle in role(root, "point"):
-        assert top <= float(circle.get("cy")) <= bottom
+        assert top <= float(circle.attrib["cy"]) <= bottom
 
 
 def test_an_empty_chart_still_shows_baseline_and_target_and_says_so():
@@ -95,7 +96,9 @@ def test_an_empty_chart_still_shows_baseline_and_target_and_says_so():
     root = parse(svg)
     assert role(root, "baseline") and role(root, "target")
     # Lower is better here: the target is below the baseline.
-    assert float(role(root, "target")[0].get("y1")) > float(role(root, "baseline")[0].get("y1"))
+    assert float(role(root, "target")[0].attrib["y1"]) > float(
+        role(root, "baseline")[0].attrib["y1"]
+    )
     assert "No measurements yet" in svg
 
 
@@ -122,9 +125,9 @@ def test_bar_chart_uses_one_scale_and_labels_amounts_in_the_currency():
     assert root.get("data-currency") == "JPY"
     committed = role(root, "committed")
     released = role(root, "released")
-    assert float(committed[0].get("width")) == 2 * float(committed[1].get("width"))
-    assert float(released[0].get("width")) == 0.4 * float(committed[0].get("width"))
-    assert float(released[1].get("width")) == 0
+    assert float(committed[0].attrib["width"]) == 2 * float(committed[1].attrib["width"])
+    assert float(released[0].attrib["width"]) == 0.4 * float(committed[0].attrib["width"])
+    assert float(released[1].attrib["width"]) == 0
     assert "¥100,000,000" in svg and "Area &amp; Co" in svg
     assert "₩" not in svg
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -33,7 +34,9 @@ def world():
 
 def csv_of(response) -> tuple[str, list[list[str]]]:
     assert isinstance(response, StreamingHttpResponse)
-    body = b"".join(response.streaming_content).decode("utf-8")
+    chunks = response.streaming_content
+    assert isinstance(chunks, Iterator)  # a synchronous response
+    body = b"".join(chunks).decode("utf-8")
     return body, list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
 
 
@@ -178,6 +181,7 @@ def test_csv_export_has_a_bom_a_header_and_one_row_per_entry(client, world):
     ]
     assert len(rows) - 1 == Entry.objects.count()
     entry = Entry.objects.select_related("transaction", "account").order_by("id").first()
+    assert entry is not None
     first = rows[1]
     assert first[0] == str(entry.transaction_id)
     assert first[1].endswith("+09:00")  # Asia/Tokyo

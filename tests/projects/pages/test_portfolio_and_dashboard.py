@@ -46,6 +46,7 @@ def test_portfolio_by_role(client, world, who, status):
 
 def test_portfolio_figures_per_side_area_and_call_never_mix_currencies(world):
     jp = Disbursement.objects.get(tranche__project=world.project, currency="JPY")
+    assert jp.tranche.released_at is not None
     disbursement_confirm(
         disbursement=jp,
         actor=world.finance_jp,

@@ -117,8 +117,9 @@ def build_world(
 ) -> World:
     """A project whose stage 1 gate is due, measured with ``values`` for K1A and K1B
     (baseline 10, target 20: the defaults pass), and evaluated unless told not to."""
-    call = CallFactory(
-        research_areas=[ResearchAreaFactory(code=area_code)], auto_release_on_pass=auto_release
+    call = CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code=area_code)],
+        auto_release_on_pass=auto_release,
     )
     officer_jp, officer_kr = officer("JP"), officer("KR")
     fund_the_pools(officer_jp, call)
@@ -138,9 +139,9 @@ def build_world(
         officer_jp=officer_jp,
         officer_kr=officer_kr,
         officer_jp2=officer("JP"),
-        finance_jp=UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
-        finance_kr=UserFactory(role=Role.FINANCE_OFFICER, side="KR"),
-        reviewer=UserFactory(role=Role.REVIEWER),
+        finance_jp=UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
+        finance_kr=UserFactory.create(role=Role.FINANCE_OFFICER, side="KR"),
+        reviewer=UserFactory.create(role=Role.REVIEWER),
         stranger=member_of(jp_org()),
     )
     measured = at_noon(started_on + timedelta(days=30))

@@ -36,7 +36,7 @@ def make_officers() -> Officers:
 
 
 def reviewer(**kwargs: Any) -> User:
-    return UserFactory(role=Role.REVIEWER, **kwargs)
+    return UserFactory.create(role=Role.REVIEWER, **kwargs)
 
 
 def add_criteria(call: Call, weights: Sequence[str] = ("2", "1", "1")) -> list[ReviewCriterion]:

@@ -207,7 +207,7 @@ def test_award_decisions_over_the_api_follow_the_two_person_rule():
     assert_problem(user_client(c.pi_jp).get("/api/v1/award-decisions/"), 403)
     assert_problem(key_client(c.jp).post("/api/v1/award-decisions/", body, format="json"), 403)
     assert_problem(
-        user_client(UserFactory(role=Role.FINANCE_OFFICER, side="JP")).post(
+        user_client(UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")).post(
             "/api/v1/award-decisions/", body, format="json"
         ),
         403,
@@ -257,7 +257,7 @@ def test_the_ranking_endpoint():
 
 
 def test_the_schema_documents_the_review_endpoints():
-    response = user_client(UserFactory()).get("/api/schema/", {"format": "json"})
+    response = user_client(UserFactory.create()).get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     paths = response.json()["paths"]
     for path in (

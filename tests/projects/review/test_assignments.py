@@ -8,7 +8,7 @@ from fundapp.accounts.models import Membership, Role
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.notifications.models import Notification
-from projects.models import AssignmentState, ProposalState, ReviewerAssignment
+from projects.models import AssignmentState, Project, Proposal, ProposalState, ReviewerAssignment
 from projects.selectors.proposals import get_proposal_for_actor
 from projects.services import projects as project_svc
 from projects.services import reviews as svc
@@ -94,7 +94,7 @@ def test_only_people_with_the_reviewer_role_can_be_assigned():
     officers = make_officers()
     proposal, _c = proposal_under_review(officers.jp)
     with pytest.raises(ValidationFailed) as refused:
-        svc.reviewer_assign(proposal=proposal, reviewer=UserFactory(), actor=officers.jp)
+        svc.reviewer_assign(proposal=proposal, reviewer=UserFactory.create(), actor=officers.jp)
     assert "reviewer" in refused.value.errors
     with pytest.raises(PermissionDenied):
         svc.reviewer_assign(proposal=proposal, reviewer=reviewer(), actor=reviewer())
@@ -126,7 +126,7 @@ def test_a_member_of_a_consortium_organisation_is_excluded_with_the_reason():
         svc.assignment_declare(assignment=assignment, actor=insider, conflict=False)
 
 
-def _active_project_with(person_a, person_b, officers) -> object:
+def _active_project_with(person_a, person_b, officers) -> Project:
     """An active project on which both people are named (built through the services)."""
     c = make_consortium()
     Membership.objects.get_or_create(user=person_a, organisation=c.jp)
@@ -162,7 +162,7 @@ def _active_project_with(person_a, person_b, officers) -> object:
     return project_svc.project_create_from_proposal(proposal=proposal, actor=officers.jp)
 
 
-def _proposal_naming(person) -> tuple[object, Consortium]:
+def _proposal_naming(person) -> tuple[Proposal, Consortium]:
     """An eligible proposal whose JP PI is ``person`` (member of a fresh JP organisation)."""
     jp = jp_org()
     kr = kr_org()
@@ -181,7 +181,7 @@ def _proposal_naming(person) -> tuple[object, Consortium]:
 
 def test_a_reviewer_sharing_an_active_project_with_a_consortium_member_is_excluded():
     officers = make_officers()
-    colleague = UserFactory()
+    colleague = UserFactory.create()
     expert = reviewer()
     project = _active_project_with(colleague, expert, officers)
     proposal, _c = _proposal_naming(colleague)
@@ -196,7 +196,7 @@ def test_a_reviewer_sharing_an_active_project_with_a_consortium_member_is_exclud
 
 def test_a_shared_project_that_is_no_longer_active_does_not_exclude():
     officers = make_officers()
-    colleague = UserFactory()
+    colleague = UserFactory.create()
     expert = reviewer()
     project = _active_project_with(colleague, expert, officers)
     project_svc.project_suspend(project=project, actor=officers.jp, reason="Screening finding")

@@ -47,7 +47,7 @@ def screening_case(proposal) -> ScreeningCase | None:
 
 
 def screening_officer():
-    return UserFactory(role=Role.SCREENING_OFFICER)
+    return UserFactory.create(role=Role.SCREENING_OFFICER)
 
 
 # --------------------------------------------------------------------------- two-person rule
@@ -151,8 +151,8 @@ def test_only_fund_officers_with_a_side_decide(who):
     proposal, c = proposal_under_review(officers.jp)
     actor = {
         "researcher": c.pi_jp,
-        "reviewer": UserFactory(role=Role.REVIEWER),
-        "finance": UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
+        "reviewer": UserFactory.create(role=Role.REVIEWER),
+        "finance": UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
         "screening": screening_officer(),
         "sideless": officer(side=""),
     }[who]
@@ -258,8 +258,10 @@ def test_a_blocked_screening_refuses_the_award_for_good():
     proposal, c = proposal_under_review(officers.jp, dual_use=True)
     fund_pools(c.call, officers.jp)
     svc.award_approve(proposal=proposal, actor=officers.jp, outcome="award", reason="Top.")
+    case = screening_case(proposal)
+    assert case is not None
     screening_case_decide(
-        case=screening_case(proposal),
+        case=case,
         actor=screening_officer(),
         decision="block",
         reason="Controlled end use.",

@@ -50,7 +50,7 @@ def world() -> World:
             "reviewer_unassigned": reviewer(),
             "officer_jp": officers.jp,
             "officer_kr": officers.kr,
-            "finance_officer": UserFactory(role=Role.FINANCE_OFFICER, side="JP"),
+            "finance_officer": UserFactory.create(role=Role.FINANCE_OFFICER, side="JP"),
         },
         awaiting=awaiting,
         active=active,

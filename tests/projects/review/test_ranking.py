@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 def test_ranking_orders_by_mean_weighted_score_with_review_counts(django_assert_num_queries):
     officers = make_officers()
-    call = CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")])
+    call = CallFactory.create(research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")])
     add_criteria(call, ("2", "1", "1"))
     middle, _ = proposal_under_review(officers.jp, make_consortium(call))
     best, _ = proposal_under_review(officers.jp, make_consortium(call))

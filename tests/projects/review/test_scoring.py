@@ -79,6 +79,7 @@ def test_submitting_a_review_stores_it_and_audits():
     assignment.refresh_from_db()
     assert assignment.state == AssignmentState.SUBMITTED
     event = AuditEvent.objects.get(action="review.submitted", object_id=str(assignment.pk))
+    assert event.after is not None
     assert event.after["weighted_score"] == "3.5000"
     assert event.before == {"state": "active"}
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -56,8 +57,8 @@ US = timedelta(microseconds=1)
 fast = settings(database=None, max_examples=200, deadline=None)
 
 
-def kpi(kpi_id: int = 1, **overrides) -> KpiSpec:
-    values = {
+def kpi(kpi_id: int = 1, **overrides: Any) -> KpiSpec:
+    values: dict[str, Any] = {
         "kpi_id": kpi_id,
         "code": f"K{kpi_id}",
         "direction": HIGHER_IS_BETTER,
@@ -120,7 +121,7 @@ def test_policy_round_trips_through_its_json_form():
 
 def test_policy_refuses_floats():
     with pytest.raises(TypeError):
-        replace(DEFAULTS, bonus_rate=0.5)
+        replace(DEFAULTS, bonus_rate=0.5)  # type: ignore[arg-type]  # a float, on purpose
 
 
 @pytest.mark.parametrize(

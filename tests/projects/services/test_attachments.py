@@ -53,6 +53,7 @@ def test_a_pdf_is_stored_under_the_private_root_outside_the_web_root(private_med
     assert proposal.version == version + 1
     [event] = AuditEvent.objects.order_by("id")[audit_before:]
     assert event.action == "proposal.attachment_added"
+    assert event.after is not None
     assert event.after["attachment"] == attachment.pk
 
 

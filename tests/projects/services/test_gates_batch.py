@@ -55,7 +55,7 @@ def _gate(project: Project) -> Gate:
 
 def _measure(project: Project, value: str, day: date = date(2026, 6, 1)) -> None:
     for kpi in project.kpis.filter(stage__number=1):
-        MeasurementFactory(kpi=kpi, value=Decimal(value), measured_at=tokyo(day))
+        MeasurementFactory.create(kpi=kpi, value=Decimal(value), measured_at=tokyo(day))
 
 
 def _mixed_world(n: int, calls: dict[str, Any]) -> list[int]:
@@ -69,10 +69,12 @@ def _mixed_world(n: int, calls: dict[str, Any]) -> list[int]:
         project = running_project(call=calls["auto"], gate_days=days)
         _measure(project, "20" if kind != 1 else "12")
         if kind == 2:
+            lead = project.organisations.first()
+            assert lead is not None
             IPAsset.objects.create(
                 kind="patent",
                 title_en="Result",
-                owner=project.organisations.first().organisation,
+                owner=lead.organisation,
                 project=project,
             )
         ids.append(_gate(project).pk)
@@ -84,8 +86,8 @@ def calls():
     officer("JP")
     officer("KR")
     return {
-        "auto": CallFactory(auto_release_on_pass=True),
-        "manual": CallFactory(auto_release_on_pass=False),
+        "auto": CallFactory.create(auto_release_on_pass=True),
+        "manual": CallFactory.create(auto_release_on_pass=False),
     }
 
 
@@ -219,10 +221,12 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
         call=calls["auto" if spec["auto"] else "manual"], gate_days=days, kpis=kpis
     )
     if spec["final"] and spec["results"]:
+        lead = project.organisations.first()
+        assert lead is not None
         IPAsset.objects.create(
             kind="patent",
             title_en="Result",
-            owner=project.organisations.first().organisation,
+            owner=lead.organisation,
             project=project,
         )
     start = stage_window_start(STARTED)
@@ -231,7 +235,7 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
             at = start + timedelta(days=offset, microseconds=offset * 1111)
             if offset == 177:
                 at = gate_cutoff(GATE_DAY) + timedelta(microseconds=1)
-            m = MeasurementFactory(kpi=kpi, value=Decimal(value), measured_at=at)
+            m = MeasurementFactory.create(kpi=kpi, value=Decimal(value), measured_at=at)
             if rejected:
                 Measurement.objects.filter(pk=m.pk).update(
                     rejected_at=at, rejection_reason="wrong instrument"
@@ -399,7 +403,7 @@ def test_the_beat_batch_and_the_api_on_one_gate_store_one_snapshot_round_and_one
         "projects.services.tranches.tranche_enqueue_release", lambda tranche_id: None
     )
     staff = officer("JP")
-    call = CallFactory(auto_release_on_pass=True)
+    call = CallFactory.create(auto_release_on_pass=True)
     projects = [running_project(call=call) for _ in range(3)]
     for project in projects:
         _measure(project, "20")

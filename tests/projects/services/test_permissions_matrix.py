@@ -211,12 +211,13 @@ def test_listing_visible_proposals_takes_the_same_queries_for_3_and_30(
 ):
     c = make_consortium()
     stranger = member_of(jp_org())
-    actor = {
+    actors: dict[str, User | ApiKey] = {
         "pi": c.pi_jp,
         "other researcher": stranger,
         "officer": officer("JP"),
         "key": api_key(c.jp, Scope.PROPOSALS_READ),
-    }[who]
+    }
+    actor = actors[who]
     svc.proposal_create(actor=stranger, call=c.call)  # someone else's draft in the same call
     _many_proposals(c, 3)
     qs = proposals_visible_to(actor)

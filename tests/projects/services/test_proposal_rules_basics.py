@@ -100,7 +100,7 @@ def test_text_must_be_text():
 
 def test_a_research_area_outside_the_call_is_refused():
     proposal, c = complete_proposal()  # the call covers semiconductor.ai
-    ResearchAreaFactory(code="quantum.communication")
+    ResearchAreaFactory.create(code="quantum.communication")
     with refused(
         proposal,
         field="research_area",
@@ -111,14 +111,14 @@ def test_a_research_area_outside_the_call_is_refused():
 
 def test_a_sibling_whose_code_merely_starts_the_same_is_outside_the_call():
     proposal, c = complete_proposal()
-    ResearchAreaFactory(code="semiconductor.aix")
+    ResearchAreaFactory.create(code="semiconductor.aix")
     with refused(proposal, field="research_area"):
         save(proposal, c.pi_jp, basics={"research_area": "semiconductor.aix"})
 
 
 def test_a_sub_area_of_a_call_area_is_accepted():
     proposal, c = complete_proposal()
-    edge = ResearchAreaFactory(code="semiconductor.ai.edge")
+    edge = ResearchAreaFactory.create(code="semiconductor.ai.edge")
     save(proposal, c.pi_jp, basics={"title_en": "Edge", "research_area": "semiconductor.ai.edge"})
     assert Proposal.objects.get(pk=proposal.pk).research_area == edge
 

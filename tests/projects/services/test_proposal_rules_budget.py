@@ -83,7 +83,7 @@ def test_a_budget_split_over_categories_and_partners_that_adds_up_is_accepted():
 
 def test_an_in_kind_partner_outside_japan_and_korea_gets_no_budget():
     proposal, c = complete_proposal()
-    us = OrganisationFactory(code="US-LAB", country="US")
+    us = OrganisationFactory.create(code="US-LAB", country="US")
     save(proposal, c.pi_jp, consortium=consortium_with(c, (us, "in_kind")))
     with refused(
         proposal,

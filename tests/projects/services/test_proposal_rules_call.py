@@ -76,7 +76,9 @@ def test_a_call_before_its_opening_time_refuses_submissions():
     ids=["draft call", "closed call", "open call past its deadline"],
 )
 def test_no_draft_can_be_started_in_a_call_that_is_not_open(call_kwargs):
-    call = CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")], **call_kwargs)
+    call = CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")], **call_kwargs
+    )
     c = make_consortium(call)
     audit_before = AuditEvent.objects.count()
     with pytest.raises(ValidationFailed) as info:

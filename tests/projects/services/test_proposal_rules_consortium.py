@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def us_org():
-    return OrganisationFactory(code="US-MIT", country="US", name_en="US Institute")
+    return OrganisationFactory.create(code="US-MIT", country="US", name_en="US Institute")
 
 
 def members(*pairs):

@@ -32,7 +32,9 @@ def plan(c, jp, krw, *, months=12):
 
 
 def bounded_call(**kwargs):
-    return CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")], **kwargs)
+    return CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")], **kwargs
+    )
 
 
 # --------------------------------------------------------------------------- stage counts

@@ -151,7 +151,9 @@ def test_fund_officer_list_filters_by_call_and_state_with_counts(
     client, django_assert_max_num_queries
 ):
     c = make_consortium()
-    other_call = CallFactory(research_areas=[ResearchAreaFactory(code="semiconductor.ai")])
+    other_call = CallFactory.create(
+        research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")]
+    )
     _drafts(c.pi_jp, c.call, 3)
     _drafts(c.pi_jp, other_call, 2)
     submitted, _ = submitted_proposal(make_consortium(call=c.call))

@@ -188,7 +188,9 @@ def test_member_role_error_lands_on_the_row_and_list_errors_on_the_table(client,
 
 def test_stale_version_answers_409_and_keeps_what_was_typed(client, consortium, draft):
     page = client.get(step_url(draft, "basics"))
-    version = re.search(r'name="version" value="(\d+)"', page.content.decode()).group(1)
+    found = re.search(r'name="version" value="(\d+)"', page.content.decode())
+    assert found is not None
+    version = found.group(1)
     # Someone else saves first.
     svc.proposal_update(
         proposal=draft,
