@@ -32,10 +32,10 @@ def path(workflow: Workflow, source: str, target: str) -> list[str]:
     if target not in previous:
         raise ValueError(f"{workflow.name}: no path from {source} to {target}")
     steps: list[str] = []
-    state: str | None = target
-    while state is not None and state != source:
-        steps.append(state)
-        state = previous[state]
+    step: str | None = target
+    while step is not None and step != source:
+        steps.append(step)
+        step = previous[step]
     return steps[::-1]
 
 

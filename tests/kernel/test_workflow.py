@@ -161,12 +161,12 @@ def test_actor_kinds():
 
 
 def _officer() -> User:
-    return UserFactory(role=Role.FUND_OFFICER, side="JP")
+    return UserFactory.create(role=Role.FUND_OFFICER, side="JP")
 
 
 def test_transition_locks_checks_saves_and_audits():
     now = timezone.now()
-    call = CallFactory(state=CallState.DRAFT, opens_at=now - timedelta(days=1))
+    call = CallFactory.create(state=CallState.DRAFT, opens_at=now - timedelta(days=1))
     officer = _officer()
 
     moved = transition(
@@ -182,7 +182,7 @@ def test_transition_locks_checks_saves_and_audits():
 
 def test_transition_rereads_the_row_so_a_stale_copy_cannot_move_twice():
     now = timezone.now()
-    call = CallFactory(state=CallState.DRAFT, opens_at=now - timedelta(days=1))
+    call = CallFactory.create(state=CallState.DRAFT, opens_at=now - timedelta(days=1))
     stale = Call.objects.get(pk=call.pk)
     transition(call, CallState.OPEN, actor=None, workflow=CALL_WORKFLOW, action="call.opened")
 
@@ -195,14 +195,14 @@ def test_transition_rereads_the_row_so_a_stale_copy_cannot_move_twice():
 @pytest.mark.parametrize(
     "actor_factory",
     [
-        lambda: UserFactory(role=Role.RESEARCHER),
-        lambda: UserFactory(role=Role.FINANCE_OFFICER),
-        lambda: UserFactory(role=Role.REVIEWER),
+        lambda: UserFactory.create(role=Role.RESEARCHER),
+        lambda: UserFactory.create(role=Role.FINANCE_OFFICER),
+        lambda: UserFactory.create(role=Role.REVIEWER),
     ],
     ids=["researcher", "finance officer", "reviewer"],
 )
 def test_transition_refuses_an_actor_the_table_does_not_name_and_changes_nothing(actor_factory):
-    call = CallFactory(state=CallState.CLOSED)
+    call = CallFactory.create(state=CallState.CLOSED)
 
     with pytest.raises(PermissionDenied):
         transition(
@@ -218,7 +218,7 @@ def test_transition_refuses_an_actor_the_table_does_not_name_and_changes_nothing
 
 
 def test_a_failing_guard_changes_nothing():
-    call = CallFactory(state=CallState.DRAFT)
+    call = CallFactory.create(state=CallState.DRAFT)
 
     def guard(locked: Call) -> None:
         raise Conflict("not yet", code="call_not_due")
@@ -271,8 +271,8 @@ def _licence(state: str) -> Licence:
     stamped = timezone.now()
     return Licence.objects.create(
         reference=f"L-{Licence.objects.count() + 1:05d}-{state}"[:32],
-        licensor=OrganisationFactory(country="JP"),
-        licensee=OrganisationFactory(country="KR"),
+        licensor=OrganisationFactory.create(country="JP"),
+        licensee=OrganisationFactory.create(country="KR"),
         fields_of_use=["edge inference"],
         purposes=["research"],
         territories=["JP", "KR"],
@@ -303,8 +303,8 @@ def _screening_case(state: str) -> ScreeningCase:
 
 def _disbursement(state: str) -> Disbursement:
     return Disbursement.objects.create(
-        tranche=TrancheFactory(state="decided"),
-        organisation=OrganisationFactory(),
+        tranche=TrancheFactory.create(state="decided"),
+        organisation=OrganisationFactory.create(),
         currency="JPY",
         amount=1_000,
         state=state,
@@ -315,7 +315,7 @@ def _asset(state: str) -> IPAsset:
     return IPAsset.objects.create(
         kind="software",
         title_en="Edge NPU compiler",
-        owner=OrganisationFactory(country="JP"),
+        owner=OrganisationFactory.create(country="JP"),
         is_background=True,
         status=state,
     )
@@ -323,12 +323,12 @@ def _asset(state: str) -> IPAsset:
 
 def _import_job(state: str) -> ImportJob:
     return ImportJob.objects.create(
-        project=ProjectFactory(),
+        project=ProjectFactory.create(),
         state=state,
         original_name="m.csv",
         storage_name="m.csv",
         sha256="0" * 64,
-        created_by=UserFactory(),
+        created_by=UserFactory.create(),
     )
 
 
@@ -336,12 +336,12 @@ def _import_job(state: str) -> ImportJob:
 # (a released tranche, a paid disbursement) are not built: their moves are covered by the
 # trigger's table above, which is the same function for every source state.
 BUILDERS: dict[type[models.Model], Callable[[str], models.Model | None]] = {
-    Call: lambda s: CallFactory(state=s),
-    Proposal: lambda s: ProposalFactory(state=s),
-    Project: lambda s: ProjectFactory(state=s),
-    Stage: lambda s: StageFactory(state=s),
-    Gate: lambda s: GateFactory(state=s),
-    Tranche: lambda s: None if s == "released" else TrancheFactory(state=s),
+    Call: lambda s: CallFactory.create(state=s),
+    Proposal: lambda s: ProposalFactory.create(state=s),
+    Project: lambda s: ProjectFactory.create(state=s),
+    Stage: lambda s: StageFactory.create(state=s),
+    Gate: lambda s: GateFactory.create(state=s),
+    Tranche: lambda s: None if s == "released" else TrancheFactory.create(state=s),
     Disbursement: lambda s: None if s == "paid" else _disbursement(s),
     ImportJob: _import_job,
     Licence: _licence,
@@ -376,7 +376,7 @@ def test_a_raw_update_off_the_table_is_refused_by_the_database(model, workflow):
 
 
 def test_an_update_that_keeps_the_state_is_not_checked():
-    call = CallFactory(state=CallState.ARCHIVED)
+    call = CallFactory.create(state=CallState.ARCHIVED)
 
     Call.objects.filter(pk=call.pk).update(state=CallState.ARCHIVED, title_en="Renamed")
 
