@@ -47,6 +47,7 @@ from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import PermissionDenied, ValidationFailed
+from fundapp.kernel.approvals import DecisionState
 from fundapp.kernel.registry import project_directory
 from ip_licensing.models import (
     AllocationChange,
@@ -183,9 +184,7 @@ class RoyaltyReportFilter(django_filters.FilterSet):
 
 class AllocationChangeFilter(django_filters.FilterSet):
     project = IdFilter(field_name="project_id", help_text="Project id.")
-    state = django_filters.ChoiceFilter(
-        choices=[("pending", "pending"), ("completed", "completed"), ("cancelled", "cancelled")]
-    )
+    state = django_filters.ChoiceFilter(choices=DecisionState.choices)
 
     class Meta:
         model = AllocationChange
@@ -701,7 +700,7 @@ class FundStaffOnly(BasePermission):
 @extend_schema_view(
     list=extend_schema(
         summary="List return-allocation changes (fund staff)",
-        description="Filter by project and state (pending, completed, cancelled).",
+        description="Filter by project and state (pending, completed, withdrawn, declined).",
         examples=[example("A page of changes", page(ALLOCATION_EXAMPLE))],
         responses={200: AllocationChangeSerializer(many=True), **problems(400, 403)},
     ),

@@ -32,6 +32,7 @@ from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
+from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
 from fundapp.kernel.registry import project_directory
 from fundapp.money import format_amount
 from fundapp.screening.models import LIVE_STATES, ScreeningCase
@@ -430,7 +431,7 @@ def royalty_chart(quarters: Sequence[QuarterRoyalty], currency: str) -> SafeStri
 def _live_approval(licence: Licence) -> LicenceApproval | None:
     return (
         LicenceApproval.objects.filter(licence=licence)
-        .exclude(state=licence_svc.APPROVAL_CANCELLED)
+        .filter(state__in=LIVE_DECISION_STATES)
         .select_related("first_officer", "second_officer")
         .order_by("-id")
         .first()

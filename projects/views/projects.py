@@ -30,6 +30,7 @@ from fundapp.accounts.models import User
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
+from fundapp.kernel.approvals import LIVE_STATES
 from projects import permissions as engine_perms
 from projects.models import (
     KPI,
@@ -167,7 +168,7 @@ def _live_decisions(gate_ids: Sequence[int]) -> dict[int, GateDecision]:
         return {}
     rows = (
         GateDecision.objects.filter(gate_id__in=gate_ids)
-        .exclude(state=DecisionState.CANCELLED)
+        .filter(state__in=LIVE_STATES)
         .order_by("gate_id", "-round", "-id")
         .distinct("gate_id")
     )

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from fundapp.accounts.models import Side, User
 from fundapp.errors import DomainError, NotFound, PermissionDenied
+from fundapp.kernel.approvals import ENDED_STATES
 from fundapp.screening.reasons import reason_label
 from fundapp.screening.selectors import live_case
 from projects.forms.reviews import AssignForm, AwardForm, DeclarationForm, ScoreForm
@@ -253,7 +254,7 @@ def _award_panel(user: User, proposal: Proposal) -> dict[str, Any]:
     """Who approved first, on which side, and what is still needed (§2 two-person rule)."""
     live = selectors.live_award_decision(proposal)
     cancelled = list(
-        AwardDecision.objects.filter(proposal=proposal, state=DecisionState.CANCELLED)
+        AwardDecision.objects.filter(proposal=proposal, state__in=ENDED_STATES)
         .select_related("first_officer")
         .order_by("-first_at")
     )
