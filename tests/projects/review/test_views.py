@@ -171,7 +171,7 @@ def test_the_award_panel_shows_who_approved_what_is_needed_and_screening():
 
     own = client_for(officers.jp).get(reverse("reviews:proposal", args=[proposal.pk]))
     assert 'data-action="award"' not in own.content.decode()
-    assert 'data-action="cancel-decision"' in own.content.decode()
+    assert 'data-action="withdraw-decision"' in own.content.decode()
 
     refused = client_for(officers.kr).post(
         reverse("reviews:award", args=[proposal.pk]), {"outcome": "award", "reason": "Agreed."}
