@@ -47,7 +47,7 @@ from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
 from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
 from fundapp.kernel.approvals import DecisionState
 from fundapp.kernel.registry import project_directory
@@ -521,6 +521,23 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
                 _("This licence has no approval to withdraw or decline."), code="invalid_state"
             )
         return approval
+
+    @extend_schema(
+        summary="Read a licence's latest two-person approval (fund staff)",
+        description="Who approved, when, for which side, what is still needed, or who "
+        "withdrew or declined it and why. 404 while no approval was ever started.",
+        request=None,
+        responses={200: LicenceApprovalSerializer, **problems(403, 404)},
+        examples=[example("Pending", APPROVAL_EXAMPLE)],
+    )
+    @action(detail=True, methods=["get"], url_path="approval")
+    def approval(self, request: Request, pk: str | None = None) -> Response:
+        if not is_fund_staff(self.actor):
+            raise PermissionDenied(_("Only fund staff may see licence approvals."))
+        approval = LicenceApproval.objects.filter(licence=self.get_object()).order_by("-id").first()
+        if approval is None:
+            raise NotFound(_("This licence has no approval yet."))
+        return Response(LicenceApprovalSerializer(approval).data)
 
     @extend_schema(
         summary="Withdraw your pending approval of a licence",

@@ -416,12 +416,3 @@ def decision_decline(
             reason=text,
         )
     return locked
-
-
-def decision_actions(actor: Actor | None, decision: TwoPersonDecision | None) -> dict[str, Any]:
-    """What the page and the API offer ``actor`` on ``decision``: each action's
-    ``(allowed, reason)``."""
-    if decision is None:
-        return {"withdraw": (False, ""), "decline": (False, ""), "approve": (False, "")}
-    actions: tuple[Action, ...] = ("approve", "withdraw", "decline")
-    return {action: can_act_on_decision(actor, decision, action) for action in actions}

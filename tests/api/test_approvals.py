@@ -112,3 +112,16 @@ def test_the_pending_block_says_what_is_still_needed(case, kind):
     block = TwoPersonDecisionSerializer(decision).data
     assert (block["state"], block["first_side"], block["needed_side"]) == ("pending", "JP", "KR")
     assert block["first_officer"] == case.jp.pk
+
+
+def test_a_licence_shows_its_latest_approval_to_fund_staff():
+    case = CASES["licence_approval"]()
+    decision = case.approve(case.jp)
+    url = f"/api/v1/licences/{decision.licence_id}/approval/"
+
+    shown = client_of(case.kr).get(url)
+
+    assert shown.status_code == 200, shown.content
+    assert shown.json()["two_person"]["needed_side"] == "KR"
+    assert shown.json()["two_person"]["first_officer"] == case.jp.pk
+    problem(client_of(case.kr).get(f"/api/v1/licences/{decision.licence_id + 999}/approval/"), 404)
