@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -38,6 +39,7 @@ from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import Decision
+from fundapp.kernel.notices import notify_people
 from fundapp.kernel.problems import Problems
 
 FUNDED_SIDES = (Side.JP, Side.KR)
@@ -393,7 +395,8 @@ def decision_decline(
     """An officer of the other side declines a pending decision, with a reason; it has
     ended and a new one can be started. The reason is checked before anything is locked
     (422); then the subject and the decision are locked; 409 unless pending, 403 unless
-    another fund officer of the other side. Audited ``<kind>.declined``."""
+    another fund officer of the other side. Audited ``<kind>.declined``; the first approver
+    is told (``decision_needed``) with the reason."""
     text = clean_decline_reason(reason)
     with transaction.atomic():
         locked = _locked(decision, lock_subject)
@@ -415,4 +418,16 @@ def decision_decline(
             side=officer.side,
             reason=text,
         )
+        if locked.first_officer is not None:
+            # The first approver learns why; a new decision can be started.
+            notify_people(
+                users=[locked.first_officer],
+                kind="decision_needed",
+                title=format_lazy(
+                    gettext_lazy("Your approval was declined by {officer} ({side} side)"),
+                    officer=str(officer),
+                    side=_side_label(officer.side),
+                ),
+                body=text,
+            )
     return locked

@@ -22,6 +22,7 @@ from fundapp.accounts.models import User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel.approvals import DecisionState, TwoPersonDecision
+from fundapp.notifications.models import Notification
 from ip_licensing.models import AllocationChange, LicenceApproval, LicenceState
 from ip_licensing.services import allocation as allocation_svc
 from ip_licensing.services import licences as licence_svc
@@ -319,6 +320,8 @@ def test_the_other_side_declines_with_a_reason(case, kind):
     assert (declined.declined_by_id, declined.declined_side) == (case.kr.pk, "KR")
     assert declined.decline_reason == "The evidence does not support it."
     assert actions(first)[-1] == f"{AUDIT_KIND[kind]}.declined"
+    told = Notification.objects.filter(kind="decision_needed", user=case.jp).latest("id")
+    assert told.body == "The evidence does not support it."
     assert not case.consequence()
     with pytest.raises(Conflict):
         case.withdraw(first, case.jp)
