@@ -272,7 +272,7 @@ def decision_start(decision: D, *, actor: User, audit: Mapping[str, Any] | None 
     holds the lock of the decision's subject and has checked no live decision exists."""
     side = officer_side(actor)
     if not is_fund_officer(actor) or not side:
-        allowed, reason = can_act_on_decision(actor, decision)
+        _allowed, reason = can_act_on_decision(actor, decision)
         raise PermissionDenied(reason, code="forbidden")
     decision.state = DecisionState.PENDING
     decision.first_officer = actor
