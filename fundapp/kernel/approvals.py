@@ -18,6 +18,14 @@ changes — and every later approval — are rows of a concrete model inheriting
 
 Every step writes one audit event on the decision: ``<audit_kind>.approved``,
 ``.completed``, ``.withdrawn``, ``.declined`` (``audit_kind`` is the concrete model's).
+
+A new two-person approval (those §22–§24 add) is a model inheriting ``TwoPersonDecision``
+with its ``audit_kind``, ``two_person_constraints(<prefix>)`` and a unique constraint on
+``live_condition()`` in its Meta; its service locks the subject, reads the live decision
+with ``select_for_update`` and calls ``decision_approve`` (its consequence as
+``on_complete``), ``decision_withdraw`` and ``decision_decline`` (``lock_subject``); its
+page includes ``templates/includes/two_person.html`` with ``approval_pages.two_person_panel``
+and its API nests ``fundapp.api.approvals.TwoPersonDecisionSerializer``.
 """
 
 from __future__ import annotations

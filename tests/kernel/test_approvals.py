@@ -357,3 +357,37 @@ def test_officers_of_both_sides_at_once_complete_it_once(name):
     assert {decision.first_side, decision.second_side} == {"JP", "KR"}
     assert actions(decision).count(f"{AUDIT_KIND[name]}.completed") == 1
     assert case.consequence()
+
+
+@pytest.mark.parametrize(
+    ("app", "module", "function", "kind"),
+    [
+        (
+            "projects",
+            "0008_two_person_decisions",
+            "award_cancellations_are_withdrawals",
+            "award",
+        ),
+        (
+            "ip_licensing",
+            "0004_two_person_decisions",
+            "allocation_cancellations_are_withdrawals",
+            "allocation_change",
+        ),
+    ],
+)
+def test_existing_cancellations_by_the_first_approver_become_withdrawals(
+    app, module, function, kind, db
+):
+    import importlib
+
+    from django.apps import apps
+
+    case = CASES[kind]()
+    decision = case.approve(case.jp)
+    type(decision).objects.filter(pk=decision.pk).update(state="cancelled")
+
+    getattr(importlib.import_module(f"{app}.migrations.{module}"), function)(apps, None)
+
+    decision.refresh_from_db()
+    assert (decision.state, decision.withdrawn_at) == ("withdrawn", decision.first_at)
