@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from fundapp.accounts.models import Side, User
 from fundapp.errors import DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
-from fundapp.kernel.approvals import ENDED_STATES
+from fundapp.kernel.approvals import ENDED_STATES, can_act_on_decision
 from fundapp.screening.reasons import reason_label
 from fundapp.screening.selectors import live_case
 from projects.forms.reviews import AssignForm, AwardForm, DeclarationForm, ScoreForm
@@ -275,9 +275,7 @@ def _award_panel(
             "side": Side(other).label,
             "outcome": live.get_outcome_display(),
         }
-        can_approve = (
-            can_approve and live.first_officer_id != user.pk and live.first_side != user.side
-        )
+        can_approve = can_approve and can_act_on_decision(user, live, "approve")[0]
     else:
         can_approve = False
     clearance = ""
