@@ -43,10 +43,13 @@ from rest_framework.viewsets import GenericViewSet
 from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor, is_fund_staff
+from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
 from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import PermissionDenied, ValidationFailed
+from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
+from fundapp.kernel.approvals import DecisionState
 from fundapp.kernel.registry import project_directory
 from ip_licensing.models import (
     AllocationChange,
@@ -55,6 +58,7 @@ from ip_licensing.models import (
     Exclusivity,
     IPAsset,
     Licence,
+    LicenceApproval,
     LicenceAsset,
     LicenceState,
     RoyaltyReport,
@@ -70,7 +74,8 @@ from ip_licensing.services import assets as asset_services
 from ip_licensing.services import licences as licence_services
 from ip_licensing.services.allocation import (
     allocation_change_approve,
-    allocation_change_cancel,
+    allocation_change_decline,
+    allocation_change_withdraw,
     can_change_allocation,
 )
 from ip_licensing.services.check import MAX_BATCH, licence_check, licence_check_one
@@ -81,6 +86,7 @@ from .serializers import (
     AllocationChangeSerializer,
     AssetCreateSerializer,
     AssetSerializer,
+    LicenceApprovalSerializer,
     LicenceCheckBatchResultSerializer,
     LicenceCheckBatchSerializer,
     LicenceCheckResultSerializer,
@@ -183,9 +189,7 @@ class RoyaltyReportFilter(django_filters.FilterSet):
 
 class AllocationChangeFilter(django_filters.FilterSet):
     project = IdFilter(field_name="project_id", help_text="Project id.")
-    state = django_filters.ChoiceFilter(
-        choices=[("pending", "pending"), ("completed", "completed"), ("cancelled", "cancelled")]
-    )
+    state = django_filters.ChoiceFilter(choices=DecisionState.choices)
 
     class Meta:
         model = AllocationChange
@@ -319,6 +323,14 @@ ALLOCATION_EXAMPLE = {
     "second_officer": None,
     "second_side": "",
     "second_at": None,
+    "two_person": DECISION_BLOCK_EXAMPLE,
+}
+APPROVAL_EXAMPLE = {"id": 9, "licence": 33, "two_person": DECISION_BLOCK_EXAMPLE}
+WITHDRAWN_BLOCK = {
+    **DECISION_BLOCK_EXAMPLE,
+    "state": "withdrawn",
+    "needed_side": "",
+    "withdrawn_at": "2026-11-30T02:00:00Z",
 }
 
 
@@ -496,6 +508,73 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
     def approve(self, request: Request, pk: str | None = None) -> Response:
         licence = licence_services.licence_approve(licence=self.get_object(), actor=self.actor)
         return self._licence_response(licence.pk)
+
+    def _live_approval(self) -> LicenceApproval:
+        licence = self.get_object()
+        approval = (
+            LicenceApproval.objects.filter(licence=licence, state__in=LIVE_DECISION_STATES)
+            .order_by("-id")
+            .first()
+        )
+        if approval is None:
+            raise Conflict(
+                _("This licence has no approval to withdraw or decline."), code="invalid_state"
+            )
+        return approval
+
+    @extend_schema(
+        summary="Read a licence's latest two-person approval (fund staff)",
+        description="Who approved, when, for which side, what is still needed, or who "
+        "withdrew or declined it and why. 404 while no approval was ever started.",
+        request=None,
+        responses={200: LicenceApprovalSerializer, **problems(403, 404)},
+        examples=[example("Pending", APPROVAL_EXAMPLE)],
+    )
+    @action(detail=True, methods=["get"], url_path="approval")
+    def approval(self, request: Request, pk: str | None = None) -> Response:
+        if not is_fund_staff(self.actor):
+            raise PermissionDenied(_("Only fund staff may see licence approvals."))
+        approval = LicenceApproval.objects.filter(licence=self.get_object()).order_by("-id").first()
+        if approval is None:
+            raise NotFound(_("This licence has no approval yet."))
+        return Response(LicenceApprovalSerializer(approval).data)
+
+    @extend_schema(
+        summary="Withdraw your pending approval of a licence",
+        description="Only the officer who approved first, while it is pending (403 for "
+        "anyone else, 409 once it is no longer pending). The licence stays pending; a new "
+        "approval can be started. Browser only.",
+        request=None,
+        responses={200: LicenceApprovalSerializer, **problems(403, 404, 409)},
+        examples=[example("Withdrawn", {**APPROVAL_EXAMPLE, "two_person": WITHDRAWN_BLOCK})],
+    )
+    @action(detail=True, methods=["post"], url_path="approval/withdraw")
+    def withdraw_approval(self, request: Request, pk: str | None = None) -> Response:
+        approval = licence_services.licence_approval_withdraw(
+            approval=self._live_approval(), actor=self.actor
+        )
+        return Response(LicenceApprovalSerializer(approval).data)
+
+    @extend_schema(
+        summary="Decline a licence's pending approval (an officer of the other side)",
+        description="A fund officer of the other side than the first approval, with a reason "
+        "(422 without). The licence stays pending; a new approval can be started. Browser "
+        "only.",
+        request=DeclineSerializer,
+        responses={200: LicenceApprovalSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Decline", {"reason": "The field of use is too broad."}, request=True),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="approval/decline")
+    def decline_approval(self, request: Request, pk: str | None = None) -> Response:
+        approval = self._live_approval()
+        body = DeclineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        approval = licence_services.licence_approval_decline(
+            approval=approval, actor=self.actor, reason=body.validated_data["reason"]
+        )
+        return Response(LicenceApprovalSerializer(approval).data)
 
     def _state_change(self, service: Any, request: Request) -> Response:
         licence = self.get_object()
@@ -701,7 +780,7 @@ class FundStaffOnly(BasePermission):
 @extend_schema_view(
     list=extend_schema(
         summary="List return-allocation changes (fund staff)",
-        description="Filter by project and state (pending, completed, cancelled).",
+        description="Filter by project and state (pending, completed, withdrawn, declined).",
         examples=[example("A page of changes", page(ALLOCATION_EXAMPLE))],
         responses={200: AllocationChangeSerializer(many=True), **problems(400, 403)},
     ),
@@ -767,14 +846,48 @@ class AllocationChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
         )
 
     @extend_schema(
-        summary="Cancel a pending change (the officer who approved first)",
+        summary="Cancel a pending change (the same as withdraw)",
+        description="Kept for callers of the first version; use `withdraw`.",
         request=None,
         responses={200: AllocationChangeSerializer, **problems(403, 404, 409)},
-        examples=[example("Cancelled", {**ALLOCATION_EXAMPLE, "state": "cancelled"})],
+        examples=[example("Withdrawn", {**ALLOCATION_EXAMPLE, "state": "withdrawn"})],
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        change = allocation_change_cancel(change=self.get_object(), actor=self.actor)
+        return self._withdraw()
+
+    @extend_schema(
+        summary="Withdraw your pending approval of a change (the officer who approved first)",
+        description="403 for anyone else, 409 once it is no longer pending. The change ends; "
+        "a new one can be started.",
+        request=None,
+        responses={200: AllocationChangeSerializer, **problems(403, 404, 409)},
+        examples=[example("Withdrawn", {**ALLOCATION_EXAMPLE, "state": "withdrawn"})],
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        return self._withdraw()
+
+    def _withdraw(self) -> Response:
+        change = allocation_change_withdraw(change=self.get_object(), actor=self.actor)
+        return Response(AllocationChangeSerializer(change).data)
+
+    @extend_schema(
+        summary="Decline a pending change (an officer of the other side)",
+        description="A fund officer of the other side than the first approval, with a reason "
+        "(422 without). The table stays as it is; a new change can be started.",
+        request=DeclineSerializer,
+        responses={200: AllocationChangeSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[example("Decline", {"reason": "Agree the split first."}, request=True)],
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        change = self.get_object()
+        body = DeclineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        change = allocation_change_decline(
+            change=change, actor=self.actor, reason=body.validated_data["reason"]
+        )
         return Response(AllocationChangeSerializer(change).data)
 
 

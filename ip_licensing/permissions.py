@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Membership, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.approvals import can_act_on_decision
 from fundapp.kernel.decisions import Decision
 from fundapp.kernel.registry import project_directory
 from ip_licensing.models import IPAsset, Licence, LicenceApproval, LicenceState
@@ -185,23 +186,12 @@ def can_approve_licence(actor: Actor | None) -> Decision:
 
 
 def can_complete_licence_approval(actor: Actor | None, pending: LicenceApproval) -> Decision:
-    """The second approval: a different fund officer, of the other side."""
+    """The second approval: a different fund officer, of the other side, with the messages
+    every two-person decision gives (§2)."""
     allowed, reason = can_approve_licence(actor)
     if not allowed:
         return allowed, reason
-    assert isinstance(actor, User)
-    if pending.first_officer_id == actor.pk:
-        return False, _(
-            "You have already approved this licence; a fund officer of the other side must "
-            "complete the approval."
-        )
-    if pending.first_side == actor.side:
-        other = Side.KR if pending.first_side == Side.JP else Side.JP
-        return False, _(
-            "The first approval came from the %(side)s side; the second must come from an "
-            "officer of the %(other)s side."
-        ) % {"side": pending.first_side, "other": other}
-    return True, ""
+    return can_act_on_decision(actor, pending, "approve")
 
 
 def can_change_licence_state(actor: Actor | None) -> Decision:

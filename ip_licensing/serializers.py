@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fundapp.api.approvals import TwoPersonDecisionSerializer
 from fundapp.ledger.models import Currency as LedgerCurrency
 from fundapp.money import MAX_AMOUNT
 from ip_licensing import rules
@@ -24,6 +25,7 @@ from ip_licensing.models import (
     Exclusivity,
     IPAsset,
     Licence,
+    LicenceApproval,
     Purpose,
     RoyaltyReport,
 )
@@ -295,6 +297,7 @@ class AllocationChangeSerializer(serializers.ModelSerializer):
     second_officer = serializers.IntegerField(
         source="second_officer_id", read_only=True, allow_null=True
     )
+    two_person = TwoPersonDecisionSerializer(source="*", read_only=True)
 
     class Meta:
         model = AllocationChange
@@ -310,7 +313,20 @@ class AllocationChangeSerializer(serializers.ModelSerializer):
             "second_officer",
             "second_side",
             "second_at",
+            "two_person",
         ]
+        read_only_fields = fields
+
+
+class LicenceApprovalSerializer(serializers.ModelSerializer):
+    """A licence's two-person approval (§2, §10.3)."""
+
+    licence = serializers.IntegerField(source="licence_id", read_only=True)
+    two_person = TwoPersonDecisionSerializer(source="*", read_only=True)
+
+    class Meta:
+        model = LicenceApproval
+        fields = ["id", "licence", "two_person"]
         read_only_fields = fields
 
 

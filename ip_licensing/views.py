@@ -20,7 +20,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
@@ -31,7 +31,9 @@ from fundapp.accounts.models import Membership, Organisation, User
 from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
-from fundapp.errors import DomainError, NotFound
+from fundapp.errors import Conflict, DomainError, NotFound
+from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
+from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
 from fundapp.kernel.registry import project_directory
 from fundapp.money import format_amount
 from fundapp.screening.models import LIVE_STATES, ScreeningCase
@@ -430,11 +432,20 @@ def royalty_chart(quarters: Sequence[QuarterRoyalty], currency: str) -> SafeStri
 def _live_approval(licence: Licence) -> LicenceApproval | None:
     return (
         LicenceApproval.objects.filter(licence=licence)
-        .exclude(state=licence_svc.APPROVAL_CANCELLED)
+        .filter(state__in=LIVE_DECISION_STATES)
         .select_related("first_officer", "second_officer")
         .order_by("-id")
         .first()
     )
+
+
+def _approval_to_end(licence: Licence) -> LicenceApproval:
+    approval = _live_approval(licence)
+    if approval is None:
+        raise Conflict(
+            _("This licence has no approval to withdraw or decline."), code="invalid_state"
+        )
+    return approval
 
 
 def _actions(user: User, licence: Licence, approval: LicenceApproval | None) -> dict[str, Any]:
@@ -491,6 +502,22 @@ def _render_licence(
     needed_side = ""
     if approval is not None and approval.state == licence_svc.APPROVAL_PENDING:
         needed_side = "KR" if approval.first_side == "JP" else "JP"
+    shown = approval
+    if shown is None and licence.state == LicenceState.PENDING:
+        # The last withdrawn or declined approval: who ended it and why.
+        shown = (
+            LicenceApproval.objects.filter(licence=licence)
+            .select_related("first_officer", "declined_by")
+            .order_by("-id")
+            .first()
+        )
+    two_person = two_person_panel(
+        user,
+        shown,
+        withdraw_url=reverse("ip:licence_act", args=[licence.pk, "withdraw_approval"]),
+        decline_url=reverse("ip:licence_act", args=[licence.pk, "decline_approval"]),
+        decline_form=forms.get("decline_approval"),
+    )
     actions = _actions(user, licence, approval)
     reason_forms = [
         (name, forms.get(name) or ReasonForm(prefix=name), label)
@@ -510,6 +537,7 @@ def _render_licence(
         "reason_forms": reason_forms,
         "assets": list(licence_assets(licence).select_related("owner")),
         "approval": approval,
+        "two_person": two_person,
         "needed_side": needed_side,
         "clearance": clearance,
         "actions": actions,
@@ -532,7 +560,17 @@ def licence_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_licence(request, _licence_or_404(_user(request), pk))
 
 
-ACTIONS = ("accept", "approve", "suspend", "resume", "terminate", "renew", "royalty")
+ACTIONS = (
+    "accept",
+    "approve",
+    "withdraw_approval",
+    "decline_approval",
+    "suspend",
+    "resume",
+    "terminate",
+    "renew",
+    "royalty",
+)
 
 
 @login_required
@@ -555,6 +593,19 @@ def licence_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 if updated.state == LicenceState.PENDING
                 else _("The licence is approved.")
             )
+        elif action == "withdraw_approval":
+            licence_svc.licence_approval_withdraw(approval=_approval_to_end(licence), actor=user)
+            done = _("Your pending approval has been withdrawn.")
+        elif action == "decline_approval":
+            form = DeclineForm(request.POST)
+            if not form.is_valid():
+                return _render_licence(
+                    request, licence, forms={action: form}, failed=action, status=422
+                )
+            licence_svc.licence_approval_decline(
+                approval=_approval_to_end(licence), actor=user, reason=form.cleaned_data["reason"]
+            )
+            done = _("The pending approval has been declined.")
         elif action in ("suspend", "resume", "terminate"):
             form = ReasonForm(request.POST, prefix=action)
             if not form.is_valid():

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, Scope, Side, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.kernel.approvals import can_act_on_decision
 from fundapp.kernel.decisions import Decision
 from projects.models import (
     AssignmentState,
@@ -140,23 +141,12 @@ def can_decide_gate(actor: Actor | None) -> Decision:
 
 
 def can_complete_gate_decision(actor: Actor | None, pending: GateDecision) -> Decision:
-    """The second approval: a different fund officer, of the other side (§2 two-person rule)."""
+    """The second approval: a different fund officer, of the other side (§2 two-person
+    rule), with the messages every two-person decision gives."""
     allowed, reason = can_decide_gate(actor)
     if not allowed:
         return allowed, reason
-    assert isinstance(actor, User)
-    if pending.first_officer_id == actor.pk:
-        return False, _(
-            "You have already approved this decision; a fund officer of the other side must "
-            "complete it."
-        )
-    if pending.first_side == actor.side:
-        other = Side.KR if pending.first_side == Side.JP else Side.JP
-        return False, _(
-            "The first approval came from the %(side)s side; the second must come from an "
-            "officer of the %(other)s side."
-        ) % {"side": pending.first_side, "other": other}
-    return True, ""
+    return can_act_on_decision(actor, pending, "approve")
 
 
 def can_change_project_state(actor: Actor | None) -> Decision:

@@ -38,6 +38,7 @@ from fundapp.accounts.models import Membership, Organisation, Role, Side, User
 from fundapp.accounts.services import organisation_create, user_access_snapshot
 from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
+from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.ledger.models import Transaction
 from ip_licensing.models import AssetKind, Exclusivity, IPAsset, Licence, LicenceState
 from ip_licensing.rules import format_quarter
@@ -2237,11 +2238,7 @@ def seed_awards(report: SeedReport, *, users: dict[str, User]) -> None:
         proposal = _demo_proposal(story)
         if proposal is None:
             continue
-        live = (
-            AwardDecision.objects.filter(proposal=proposal)
-            .exclude(state=DecisionState.CANCELLED)
-            .first()
-        )
+        live = AwardDecision.objects.filter(proposal=proposal).filter(state__in=LIVE_STATES).first()
         given = 0 if live is None else 1 if live.state == DecisionState.PENDING else 2
         for approval in story.approvals[given:]:
             proposal.refresh_from_db()
@@ -2370,7 +2367,7 @@ def _gate_approvals(story: GateStory, gate: Gate, users: dict[str, User]) -> boo
         return False
     live = (
         GateDecision.objects.filter(gate=gate, round=gate.round)
-        .exclude(state=DecisionState.CANCELLED)
+        .filter(state__in=LIVE_STATES)
         .first()
     )
     given = 0 if live is None else 1 if live.state == DecisionState.PENDING else 2

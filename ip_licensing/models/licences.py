@@ -18,6 +18,7 @@ from guardian.models import UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
+from fundapp.kernel.approvals import TwoPersonDecision, live_condition, two_person_constraints
 from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
 from .assets import IPAsset
@@ -189,35 +190,19 @@ class LicenceAsset(models.Model):
         indexes = [models.Index(fields=["asset", "licence"], name="licence_asset_lookup_idx")]
 
 
-class LicenceApproval(models.Model):
+class LicenceApproval(TwoPersonDecision):
     """The two-person approval of a licence (§2): a fund officer of each side."""
 
+    audit_kind = "licence_approval"
+
     licence = models.ForeignKey(Licence, on_delete=models.PROTECT, related_name="approvals")
-    state = models.CharField(max_length=16, default="pending")  # pending | completed | cancelled
-    first_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    first_side = models.CharField(max_length=2)
-    first_at = models.DateTimeField(default=timezone.now)
-    second_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    second_side = models.CharField(max_length=2, blank=True)
-    second_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
-                name="licence_approval_two_people",
-            ),
-            models.CheckConstraint(
-                condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
-                name="licence_approval_two_sides",
-            ),
+            *two_person_constraints("licence_approval"),
             models.UniqueConstraint(
                 fields=["licence"],
-                condition=~Q(state="cancelled"),
+                condition=live_condition(),
                 name="licence_approval_one_live",
             ),
         ]
@@ -274,37 +259,21 @@ class RoyaltyReport(models.Model):
         ]
 
 
-class AllocationChange(models.Model):
+class AllocationChange(TwoPersonDecision):
     """A proposed new return-allocation table for a project, applied on the second
     approval (two-person rule, §10.5)."""
+
+    audit_kind = "allocation_change"
 
     project = models.ForeignKey(
         "projects.Project", on_delete=models.PROTECT, related_name="allocation_changes"
     )
     table = models.JSONField(help_text=_("[[organisation id, basis points], …] summing to 10,000"))
     reason = models.TextField(_("reason"))
-    state = models.CharField(max_length=16, default="pending")
-    first_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    first_side = models.CharField(max_length=2)
-    first_at = models.DateTimeField(default=timezone.now)
-    second_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    second_side = models.CharField(max_length=2, blank=True)
-    second_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
-                name="allocation_change_two_people",
-            ),
-            models.CheckConstraint(
-                condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
-                name="allocation_change_two_sides",
-            ),
+            *two_person_constraints("allocation_change"),
             models.UniqueConstraint(
                 fields=["project"],
                 condition=Q(state="pending"),

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,6 +21,12 @@ from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel.approvals import (
+    DecisionState,
+    decision_approve,
+    decision_decline,
+    decision_withdraw,
+)
 from fundapp.kernel.notices import notify_people, officers
 from fundapp.kernel.registry import ProjectRow, project_directory
 from fundapp.ledger.rules import BASIS_POINTS_WHOLE
@@ -29,9 +34,8 @@ from ip_licensing.models import AllocationChange, ReturnAllocationEntry
 from ip_licensing.permissions import can_change_allocation as can_change_allocation
 from ip_licensing.rules import default_allocation_table
 
-PENDING = "pending"
-COMPLETED = "completed"
-CANCELLED = "cancelled"
+PENDING = DecisionState.PENDING
+COMPLETED = DecisionState.COMPLETED
 MAX_REASON_LENGTH = 4000
 
 Table = list[tuple[int, int]]
@@ -179,56 +183,40 @@ def allocation_change_approve(
             .select_related("first_officer")
             .first()
         )
+
+        def same_table(pending: AllocationChange) -> None:
+            if not _same(pairs, pending.table):
+                raise Conflict(
+                    _(
+                        "The pending change proposes another table. Approve the same table, "
+                        "or ask %(first)s to withdraw the pending change first."
+                    )
+                    % {"first": pending.first_officer},
+                    code="table_differs",
+                    errors={"table": [_("This is not the table awaiting approval.")]},
+                )
+
+        before = current_table(locked) if live is None else []
+        change = decision_approve(
+            live=live,
+            new=lambda: AllocationChange(project=locked, table=_as_json(pairs), reason=reason),
+            actor=officer,
+            matches=same_table,
+            on_complete=lambda completed: _apply(locked, completed, officer, pairs),
+            audit_first={
+                "project": locked.pk,
+                "table": _as_json(pairs),
+                "reason": reason,
+                "before": {"table": _as_json(before)},
+            },
+            audit_complete={"second_reason": reason},
+        )
         if live is None:
-            return _first_approval(locked, officer, pairs, reason)
-        if live.first_officer_id == officer.pk:
-            raise PermissionDenied(_("You already approved this change."), code="same_person")
-        if live.first_side == officer.side:
-            raise PermissionDenied(
-                _(
-                    "The second approval must come from the other side: %(first)s approved "
-                    "for the %(side)s side."
-                )
-                % {"first": live.first_officer, "side": Side(live.first_side).label},
-                code="same_side",
-            )
-        if not _same(pairs, live.table):
-            raise Conflict(
-                _(
-                    "The pending change proposes another table. Approve the same table, or ask "
-                    "%(first)s to cancel the pending change first."
-                )
-                % {"first": live.first_officer},
-                code="table_differs",
-                errors={"table": [_("This is not the table awaiting approval.")]},
-            )
-        return _complete(locked, live, officer, pairs, reason)
+            _tell_other_side(locked, officer, reason)
+        return change
 
 
-def _first_approval(
-    project: ProjectRow, officer: User, pairs: Table, reason: str
-) -> AllocationChange:
-    change = AllocationChange.objects.create(
-        project=project,
-        table=_as_json(pairs),
-        reason=reason,
-        state=PENDING,
-        first_officer=officer,
-        first_side=officer.side,
-    )
-    audit_record(
-        actor=officer,
-        action="allocation_change.approved",
-        obj=change,
-        before={"table": _as_json(current_table(project))},
-        after={
-            "project": project.pk,
-            "table": change.table,
-            "reason": reason,
-            "side": officer.side,
-            "state": PENDING,
-        },
-    )
+def _tell_other_side(project: ProjectRow, officer: User, reason: str) -> None:
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify_people(
         users=officers(roles=["fund_officer"], side=other_side),
@@ -239,12 +227,11 @@ def _first_approval(
         ),
         body=reason,
     )
-    return change
 
 
-def _complete(
-    project: ProjectRow, change: AllocationChange, officer: User, pairs: Table, reason: str
-) -> AllocationChange:
+def _apply(project: ProjectRow, change: AllocationChange, officer: User, pairs: Table) -> None:
+    """The completed change's consequence, in the same transaction: the project's table is
+    replaced and the change audited on the project."""
     before = current_table(project)
     ReturnAllocationEntry.objects.filter(project=project).delete()
     ReturnAllocationEntry.objects.bulk_create(
@@ -253,18 +240,6 @@ def _complete(
             for org_id, bp in pairs
         ]
     )
-    change.second_officer = officer
-    change.second_side = officer.side
-    change.second_at = timezone.now()
-    change.state = COMPLETED
-    change.save(update_fields=["second_officer", "second_side", "second_at", "state"])
-    audit_record(
-        actor=officer,
-        action="allocation_change.completed",
-        obj=change,
-        before={"state": PENDING},
-        after={"state": COMPLETED, "second_side": officer.side, "second_reason": reason},
-    )
     audit_record(
         actor=officer,
         action="project.return_allocation_changed",
@@ -272,27 +247,31 @@ def _complete(
         before={"table": _as_json(before)},
         after={"table": _as_json(pairs), "allocation_change": change.pk},
     )
-    return change
 
 
-def allocation_change_cancel(*, change: AllocationChange, actor: Actor) -> AllocationChange:
-    """The officer who approved first withdraws a pending change. Locks the project, then
-    the change; audited."""
-    officer = _require_officer(actor)
-    with transaction.atomic():
-        _lock_project(change.project)
-        locked = AllocationChange.objects.select_for_update(of=("self",)).get(pk=change.pk)
-        if locked.state != PENDING:
-            raise Conflict(_("Only a pending change can be cancelled."), code="invalid_state")
-        if locked.first_officer_id != officer.pk:
-            raise PermissionDenied(_("Only the officer who approved first may cancel this change."))
-        locked.state = CANCELLED
-        locked.save(update_fields=["state"])
-        audit_record(
-            actor=officer,
-            action="allocation_change.cancelled",
-            obj=locked,
-            before={"state": PENDING},
-            after={"state": CANCELLED},
-        )
-    return locked
+def allocation_change_withdraw(*, change: AllocationChange, actor: Actor) -> AllocationChange:
+    """The officer who approved first withdraws a pending change; a new one can be started.
+    Locks the project, then the change; audited ``allocation_change.withdrawn``."""
+    _require_officer(actor)
+    return decision_withdraw(
+        decision=change, actor=actor, lock_subject=lambda: _lock_project(change.project)
+    )
+
+
+# The name the API used first.
+allocation_change_cancel = allocation_change_withdraw
+
+
+def allocation_change_decline(
+    *, change: AllocationChange, actor: Actor, reason: Any
+) -> AllocationChange:
+    """A fund officer of the other side declines a pending change with a reason; the table
+    stays as it is and a new change can be started. Locks the project, then the change;
+    audited ``allocation_change.declined``."""
+    _require_officer(actor)
+    return decision_decline(
+        decision=change,
+        actor=actor,
+        reason=reason,
+        lock_subject=lambda: _lock_project(change.project),
+    )

@@ -53,6 +53,13 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.approvals import (
+    LIVE_STATES,
+    decision_complete,
+    decision_decline,
+    decision_start,
+    decision_withdraw,
+)
 from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
@@ -934,32 +941,28 @@ def licence_approve(*, licence: Licence, actor: Actor) -> Licence:
         live = (
             LicenceApproval.objects.select_for_update(of=("self",))
             .filter(licence=locked)
-            .exclude(state=APPROVAL_CANCELLED)
+            .filter(state__in=LIVE_STATES)
+            .select_related("first_officer")
             .first()
         )
         if live is None:
             return _first_approval(locked, officer)
-        allowed, reason = permissions.can_complete_licence_approval(officer, live)
-        if not allowed:
-            code = "same_person" if live.first_officer_id == officer.pk else "same_side"
-            raise PermissionDenied(reason, code=code)
-        return _complete_approval(locked, live, officer)
+        decision_complete(
+            live,
+            actor=officer,
+            on_complete=lambda approval: _complete_approval(locked, approval, officer),
+            audit={"licence": locked.pk},
+        )
+        return locked
 
 
 def _first_approval(licence: Licence, officer: User) -> Licence:
     _refuse_ended(licence, tokyo_today())
     _refuse_conflicts(licence)
-    approval = LicenceApproval.objects.create(
-        licence=licence,
-        state=APPROVAL_PENDING,
-        first_officer=officer,
-        first_side=officer.side,
-    )
-    audit_record(
+    decision_start(
+        LicenceApproval(licence=licence),
         actor=officer,
-        action="licence.approval_recorded",
-        obj=licence,
-        after={"approval": approval.pk, "side": officer.side, "state": licence.state},
+        audit={"licence": licence.pk, "licence_state": licence.state},
     )
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify_people(
@@ -980,16 +983,12 @@ def _first_approval(licence: Licence, officer: User) -> Licence:
 
 
 def _complete_approval(licence: Licence, approval: LicenceApproval, officer: User) -> Licence:
+    """The licence's consequence of a completed approval, in the same transaction."""
     _refuse_unless_cleared(licence_screening_clearance(licence))
     today = tokyo_today()
     _refuse_ended(licence, today)
     _refuse_conflicts(licence)
-    now = timezone.now()
-    approval.second_officer = officer
-    approval.second_side = officer.side
-    approval.second_at = now
-    approval.state = APPROVAL_COMPLETED
-    approval.save(update_fields=["second_officer", "second_side", "second_at", "state"])
+    now = approval.second_at or timezone.now()
     before = _transition(licence, LicenceState.APPROVED, actor=officer, agreed=True)
     licence.approved_at = now
     licence.save(update_fields=["state", "approved_at"])
@@ -1032,6 +1031,31 @@ def _complete_approval(licence: Licence, approval: LicenceApproval, officer: Use
     return licence
 
 
+def licence_approval_withdraw(*, approval: LicenceApproval, actor: Actor) -> LicenceApproval:
+    """The officer who approved first withdraws a pending licence approval; the licence
+    stays pending and a new approval can be started. Locks the licence, then the approval;
+    audited ``licence_approval.withdrawn`` (``decision_withdraw``)."""
+    _require_approver(actor)
+    return decision_withdraw(
+        decision=approval, actor=actor, lock_subject=lambda: _lock(approval.licence_id)
+    )
+
+
+def licence_approval_decline(
+    *, approval: LicenceApproval, actor: Actor, reason: Any
+) -> LicenceApproval:
+    """A fund officer of the other side declines a pending licence approval with a reason;
+    the licence stays pending and a new approval can be started. Locks the licence, then the
+    approval; audited ``licence_approval.declined`` (``decision_decline``)."""
+    _require_approver(actor)
+    return decision_decline(
+        decision=approval,
+        actor=actor,
+        reason=reason,
+        lock_subject=lambda: _lock(approval.licence_id),
+    )
+
+
 # -- suspend, resume, terminate ------------------------------------------------------------
 
 
@@ -1065,6 +1089,7 @@ def _change_state(
             locked.ended_at = timezone.now()
             locked.end_reason = text
             update += ["ended_at", "end_reason"]
+            # The licence it would approve has ended: ended by the system, not withdrawn.
             cancelled = LicenceApproval.objects.filter(
                 licence=locked, state=APPROVAL_PENDING
             ).update(state=APPROVAL_CANCELLED)

@@ -39,11 +39,12 @@ from rest_framework.viewsets import GenericViewSet
 from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor
+from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
 from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import ValidationFailed
+from fundapp.errors import NotFound, ValidationFailed
 from fundapp.kernel.decisions import require as _require
 from projects.models import (
     KPI,
@@ -400,6 +401,7 @@ DECISION_EXAMPLE = {
     "extension_months": None,
     "multiplier": None,
     "completed_at": None,
+    "two_person": DECISION_BLOCK_EXAMPLE,
 }
 TRANCHE_EXAMPLE = {
     "id": 81,
@@ -780,6 +782,66 @@ class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSe
             DecisionSerializer(decision).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+    def _decision_of(self, decision_id: str | None) -> GateDecision:
+        gate = self.get_object()
+        decision = GateDecision.objects.filter(gate=gate, pk=int(decision_id or 0)).first()
+        if decision is None:
+            raise NotFound(_("No such decision at this gate."))
+        return decision
+
+    @extend_schema(
+        summary="Withdraw your pending approval of a gate decision or override",
+        description="Only the officer who approved first, while it is pending (403 for "
+        "anyone else, 409 once it is no longer pending). The decision ends; a new one can be "
+        "started. Browser session only.",
+        request=None,
+        filters=False,
+        responses={200: DecisionSerializer, **problems(403, 404, 409)},
+        examples=[example("Withdrawn", {**DECISION_EXAMPLE, "state": "withdrawn"})],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"decisions/(?P<decision_id>[0-9]+)/withdraw",
+        url_name="decision-withdraw",
+    )
+    def withdraw_decision(
+        self, request: Request, pk: str | None = None, decision_id: str | None = None
+    ) -> Response:
+        from projects.services.decisions import gate_decision_withdraw
+
+        decision = gate_decision_withdraw(decision=self._decision_of(decision_id), actor=self.actor)
+        return Response(DecisionSerializer(decision).data)
+
+    @extend_schema(
+        summary="Decline a pending gate decision or override (an officer of the other side)",
+        description="A fund officer of the other side than the first approval, with a reason "
+        "(422 without). The decision ends; the gate stays evaluated and a new decision can be "
+        "started. Browser session only.",
+        request=DeclineSerializer,
+        filters=False,
+        responses={200: DecisionSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[example("Decline", {"reason": "The evidence is incomplete."}, request=True)],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"decisions/(?P<decision_id>[0-9]+)/decline",
+        url_name="decision-decline",
+    )
+    def decline_decision(
+        self, request: Request, pk: str | None = None, decision_id: str | None = None
+    ) -> Response:
+        from projects.services.decisions import gate_decision_decline
+
+        decision = self._decision_of(decision_id)
+        body = DeclineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decision = gate_decision_decline(
+            decision=decision, actor=self.actor, reason=body.validated_data["reason"]
+        )
+        return Response(DecisionSerializer(decision).data)
 
 
 @extend_schema_view(

@@ -26,6 +26,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import ApiKey, User
+from fundapp.api.approvals import DeclineSerializer, TwoPersonDecisionSerializer
 from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import actor_of
 from fundapp.errors import NotFound, ValidationFailed
@@ -187,6 +188,7 @@ class ReviewSubmitSerializer(serializers.Serializer):
 
 class AwardDecisionSerializer(serializers.ModelSerializer):
     screening = serializers.SerializerMethodField()
+    two_person = TwoPersonDecisionSerializer(source="*", read_only=True)
 
     class Meta:
         model = AwardDecision
@@ -203,6 +205,7 @@ class AwardDecisionSerializer(serializers.ModelSerializer):
             "second_side",
             "second_at",
             "screening",
+            "two_person",
         ]
 
     def get_screening(self, decision: AwardDecision) -> str | None:
@@ -559,16 +562,58 @@ class AwardDecisionViewSet(GenericViewSet):
         )
 
     @extend_schema(
-        summary="Cancel a pending award decision",
-        description="Only the officer who approved first, while it is pending.",
+        summary="Cancel a pending award decision (the same as withdraw)",
+        description="Only the officer who approved first, while it is pending. Kept for "
+        "callers of the first version; use `withdraw`.",
         request=None,
         responses={200: AwardDecisionSerializer, **problems(403, 404, 409)},
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
+        return self._withdraw(request, pk)
+
+    @extend_schema(
+        summary="Withdraw your pending approval of an award decision",
+        description="Only the officer who approved first, while it is pending (403 for "
+        "anyone else, 409 once it is no longer pending). The decision ends; a new one can "
+        "be started.",
+        request=None,
+        responses={200: AwardDecisionSerializer, **problems(403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        return self._withdraw(request, pk)
+
+    def _withdraw(self, request: Request, pk: str | None) -> Response:
         actor = actor_of(request)
         decision = selectors.get_award_decision_for_actor(actor, pk)
-        decision = award_svc.award_decision_cancel(decision=decision, actor=actor)
+        decision = award_svc.award_decision_withdraw(decision=decision, actor=actor)
+        return Response(AwardDecisionSerializer(decision).data)
+
+    @extend_schema(
+        summary="Decline a pending award decision (an officer of the other side)",
+        description="A fund officer of the other side than the first approval, with a "
+        "reason (422 without). The decision ends; the proposal stays under review and a new "
+        "decision can be started.",
+        request=DeclineSerializer,
+        responses={200: AwardDecisionSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            OpenApiExample(
+                "Decline",
+                value={"reason": "The reviews do not support an award."},
+                request_only=True,
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        actor = actor_of(request)
+        decision = selectors.get_award_decision_for_actor(actor, pk)
+        body = DeclineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        decision = award_svc.award_decision_decline(
+            decision=decision, actor=actor, reason=body.validated_data["reason"]
+        )
         return Response(AwardDecisionSerializer(decision).data)
 
 

@@ -18,6 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from fundapp.api.approvals import TwoPersonDecisionSerializer
 from projects.models import (
     KPI,
     Disbursement,
@@ -375,6 +376,7 @@ class DecisionSerializer(serializers.ModelSerializer):
     second_officer = serializers.IntegerField(
         source="second_officer_id", read_only=True, allow_null=True
     )
+    two_person = TwoPersonDecisionSerializer(source="*", read_only=True)
 
     class Meta:
         model = GateDecision
@@ -397,6 +399,7 @@ class DecisionSerializer(serializers.ModelSerializer):
             "extension_months",
             "multiplier",
             "completed_at",
+            "two_person",
         ]
         read_only_fields = fields
 

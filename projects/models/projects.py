@@ -14,6 +14,8 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
+from fundapp.kernel.approvals import DecisionState as DecisionState
+from fundapp.kernel.approvals import TwoPersonDecision, live_condition, two_person_constraints
 from fundapp.kernel.models import ResearchArea, localized
 from fundapp.workflow import (
     APPLICANTS,
@@ -27,7 +29,6 @@ from fundapp.workflow import (
 
 from .calls import Call
 from .proposals import KpiAggregation, KpiDirection, Proposal
-from .reviews import DecisionState
 
 
 class ProjectState(models.TextChoices):
@@ -392,23 +393,17 @@ class GateDecisionKind(models.TextChoices):
     TERMINATE = "terminate", _("Terminate")
 
 
-class GateDecision(models.Model):
+class GateDecision(TwoPersonDecision):
     """A gate's decision for one round (§8). Automatic decisions have no officer; the others
     need two fund officers, one from each side (§2), which the database also enforces."""
 
-    state = models.CharField(
-        _("state"), max_length=16, choices=DecisionState.choices, default=DecisionState.PENDING
-    )
-    first_officer = models.ForeignKey(
+    audit_kind = "gate_decision"
+
+    # An automatic decision has no officer.
+    first_officer = models.ForeignKey(  # type: ignore[assignment]
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     first_side = models.CharField(max_length=2, blank=True)
-    first_at = models.DateTimeField(default=timezone.now)
-    second_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    second_side = models.CharField(max_length=2, blank=True)
-    second_at = models.DateTimeField(null=True, blank=True)
     gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="decisions")
     round = models.PositiveSmallIntegerField()
     evaluation = models.ForeignKey(
@@ -425,24 +420,14 @@ class GateDecision(models.Model):
     class Meta:
         ordering = ["-first_at", "-id"]
         constraints = [
+            *two_person_constraints("gate_decision", exempt=Q(automatic=True)),
             models.CheckConstraint(
-                condition=Q(second_officer__isnull=True)
-                | ~Q(second_officer=models.F("first_officer")),
-                name="gate_decision_two_people",
-            ),
-            models.CheckConstraint(
-                condition=Q(second_officer__isnull=True) | ~Q(second_side=models.F("first_side")),
-                name="gate_decision_two_sides",
-            ),
-            models.CheckConstraint(
-                condition=~Q(state="completed")
-                | Q(automatic=True)
-                | Q(second_officer__isnull=False),
-                name="gate_decision_completed_has_second",
+                condition=Q(automatic=True) | Q(first_officer__isnull=False),
+                name="gate_decision_officer_unless_automatic",
             ),
             models.UniqueConstraint(
                 fields=["gate", "round"],
-                condition=~Q(state="cancelled"),
+                condition=live_condition(),
                 name="gate_decision_one_live_per_round",
             ),
         ]

@@ -6,9 +6,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.approvals import (
+    DecisionState as DecisionState,
+)
+from fundapp.kernel.approvals import (
+    TwoPersonDecision,
+    live_condition,
+    two_person_constraints,
+)
 
 from .calls import ReviewCriterion
 from .proposals import Proposal
@@ -82,59 +91,14 @@ class ReviewScore(models.Model):
         ]
 
 
-class DecisionState(models.TextChoices):
-    PENDING = "pending", _("Awaiting second approval")
-    COMPLETED = "completed", _("Completed")
-    CANCELLED = "cancelled", _("Cancelled")
-
-
-class TwoPersonDecision(models.Model):
-    """Abstract: the first approval is pending; a fund officer of the other side completes it.
-
-    The database refuses one person approving twice and two approvals from one side.
-    """
-
-    state = models.CharField(
-        _("state"), max_length=16, choices=DecisionState.choices, default=DecisionState.PENDING
-    )
-    first_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    first_side = models.CharField(max_length=2)
-    first_at = models.DateTimeField(default=timezone.now)
-    second_officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    second_side = models.CharField(max_length=2, blank=True)
-    second_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        abstract = True
-
-
-def two_person_constraints(prefix: str) -> list[models.BaseConstraint]:
-    return [
-        models.CheckConstraint(
-            condition=Q(second_officer__isnull=True) | ~Q(second_officer=F("first_officer")),
-            name=f"{prefix}_two_people",
-        ),
-        models.CheckConstraint(
-            condition=Q(second_officer__isnull=True) | ~Q(second_side=F("first_side")),
-            name=f"{prefix}_two_sides",
-        ),
-        models.CheckConstraint(
-            condition=~Q(state="completed") | Q(second_officer__isnull=False),
-            name=f"{prefix}_completed_has_second",
-        ),
-    ]
-
-
 class AwardOutcome(models.TextChoices):
     AWARD = "award", _("Award")
     REJECT = "reject", _("Reject")
 
 
 class AwardDecision(TwoPersonDecision):
+    audit_kind = "award"
+
     proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="award_decisions")
     outcome = models.CharField(_("decision"), max_length=8, choices=AwardOutcome.choices)
     reason = models.TextField(_("reason"))
@@ -145,7 +109,7 @@ class AwardDecision(TwoPersonDecision):
             *two_person_constraints("award_decision"),
             models.UniqueConstraint(
                 fields=["proposal"],
-                condition=~Q(state="cancelled"),
+                condition=live_condition(),
                 name="award_decision_one_live_per_proposal",
             ),
         ]

@@ -15,9 +15,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from fundapp.actors import Actor
 from fundapp.errors import NotFound
+from fundapp.kernel.approvals import LIVE_STATES
 from projects.models import (
     KPI,
-    DecisionState,
     Gate,
     GateDecision,
     GateEvaluation,
@@ -51,7 +51,7 @@ def gates_due(as_of: date) -> QuerySet[Gate]:
     transaction, so a failed one leaves no snapshot and the gate is picked again.
     """
     this_round = {"gate": OuterRef("pk"), "round": OuterRef("round")}
-    decided = GateDecision.objects.filter(**this_round).exclude(state=DecisionState.CANCELLED)
+    decided = GateDecision.objects.filter(**this_round).filter(state__in=LIVE_STATES)
     evaluated = GateEvaluation.objects.filter(**this_round)
     return (
         Gate.objects.filter(

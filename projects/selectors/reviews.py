@@ -25,11 +25,11 @@ from django.db.models.functions import Cast
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.errors import NotFound
+from fundapp.kernel.approvals import LIVE_STATES
 from projects.models import (
     AssignmentState,
     AwardDecision,
     Call,
-    DecisionState,
     Proposal,
     ProposalState,
     Review,
@@ -182,7 +182,7 @@ def live_award_decision(proposal: Proposal) -> AwardDecision | None:
     """The pending or completed decision of a proposal (at most one, by a constraint)."""
     return (
         AwardDecision.objects.filter(proposal=proposal)
-        .exclude(state=DecisionState.CANCELLED)
+        .filter(state__in=LIVE_STATES)
         .select_related("first_officer", "second_officer")
         .first()
     )

@@ -24,6 +24,12 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.approvals import (
+    LIVE_STATES,
+    decision_approve,
+    decision_decline,
+    decision_withdraw,
+)
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from fundapp.screening import reasons as screening_reasons
@@ -199,63 +205,43 @@ def award_approve(*, proposal: Proposal, actor: Actor, outcome: str, reason: str
             )
         live = (
             AwardDecision.objects.select_for_update(of=("self",))
-            .filter(proposal=locked)
-            .exclude(state=DecisionState.CANCELLED)
+            .filter(proposal=locked, state__in=LIVE_STATES)
             .select_related("first_officer")
             .first()
         )
-        if live is None:
-            return _first_approval(locked, officer, outcome, reason)
-        if live.state == DecisionState.COMPLETED:
+        if live is not None and live.state == DecisionState.COMPLETED:
             raise Conflict(_("This proposal has already been decided."), code="invalid_state")
-        if live.first_officer_id == officer.pk:
-            raise PermissionDenied(_("You already approved this decision."), code="same_person")
-        if live.first_side == officer.side:
-            raise PermissionDenied(
-                _(
-                    "The second approval must come from the other side: %(first)s approved "
-                    "for the %(side)s side."
+
+        def same_outcome(pending: AwardDecision) -> None:
+            if pending.outcome != outcome:
+                raise Conflict(
+                    _(
+                        "The pending decision is to %(pending)s, not to %(yours)s. Approve the "
+                        "same outcome, or ask %(first)s to withdraw the pending decision first."
+                    )
+                    % {
+                        "pending": AwardOutcome(pending.outcome).label.lower(),
+                        "yours": AwardOutcome(outcome).label.lower(),
+                        "first": pending.first_officer,
+                    },
+                    code="outcome_differs",
                 )
-                % {"first": live.first_officer, "side": Side(live.first_side).label},
-                code="same_side",
-            )
-        if live.outcome != outcome:
-            raise Conflict(
-                _(
-                    "The pending decision is to %(pending)s, not to %(yours)s. Approve the same "
-                    "outcome, or ask %(first)s to cancel the pending decision first."
-                )
-                % {
-                    "pending": AwardOutcome(live.outcome).label.lower(),
-                    "yours": AwardOutcome(outcome).label.lower(),
-                    "first": live.first_officer,
-                },
-                code="outcome_differs",
-            )
-        return _complete(locked, live, officer, reason)
+
+        decision = decision_approve(
+            live=live,
+            new=lambda: AwardDecision(proposal=locked, outcome=outcome, reason=reason),
+            actor=officer,
+            matches=same_outcome,
+            on_complete=lambda completed: _complete(locked, completed, officer),
+            audit_first={"proposal": locked.pk, "outcome": outcome, "reason": reason},
+            audit_complete={"outcome": outcome, "second_reason": reason},
+        )
+        if live is None:
+            _tell_other_side(locked, decision, officer)
+        return decision
 
 
-def _first_approval(proposal: Proposal, officer: User, outcome: str, reason: str) -> AwardDecision:
-    decision = AwardDecision.objects.create(
-        proposal=proposal,
-        outcome=outcome,
-        reason=reason,
-        first_officer=officer,
-        first_side=officer.side,
-        state=DecisionState.PENDING,
-    )
-    audit_record(
-        actor=officer,
-        action="award.approved",
-        obj=decision,
-        after={
-            "proposal": proposal.pk,
-            "outcome": outcome,
-            "reason": reason,
-            "side": officer.side,
-            "state": decision.state,
-        },
-    )
+def _tell_other_side(proposal: Proposal, decision: AwardDecision, officer: User) -> None:
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify(
         users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
@@ -267,26 +253,20 @@ def _first_approval(proposal: Proposal, officer: User, outcome: str, reason: str
         body=format_lazy(
             gettext_lazy("{officer} approved “{outcome}” for the {side} side."),
             officer=str(officer),
-            outcome=AwardOutcome(outcome).label,
+            outcome=AwardOutcome(decision.outcome).label,
             side=Side(officer.side).label,
         ),
         url=_url("reviews:proposal", proposal.pk),
     )
-    return decision
 
 
-def _complete(
-    proposal: Proposal, decision: AwardDecision, officer: User, reason: str
-) -> AwardDecision:
+def _complete(proposal: Proposal, decision: AwardDecision, officer: User) -> None:
+    """The award's consequence, inside the completion's transaction: the proposal is
+    awarded (the project created) or rejected; a refusal rolls the completion back."""
     project_id = None
     if decision.outcome == AwardOutcome.AWARD:
         _refuse_unless_cleared(proposal_screening_clearance(proposal))
-    now = timezone.now()
-    decision.second_officer = officer
-    decision.second_side = officer.side
-    decision.second_at = now
-    decision.state = DecisionState.COMPLETED
-    decision.save(update_fields=["second_officer", "second_side", "second_at", "state"])
+    now = decision.second_at or timezone.now()
     target = (
         ProposalState.AWARDED if decision.outcome == AwardOutcome.AWARD else ProposalState.REJECTED
     )
@@ -299,18 +279,6 @@ def _complete(
 
         project = project_create_from_proposal(proposal=proposal, actor=officer)
         project_id = project.pk
-    audit_record(
-        actor=officer,
-        action="award.completed",
-        obj=decision,
-        before={"state": DecisionState.PENDING},
-        after={
-            "state": decision.state,
-            "outcome": decision.outcome,
-            "second_side": officer.side,
-            "second_reason": reason,
-        },
-    )
     audit_record(
         actor=officer,
         action=f"proposal.{target}",
@@ -337,32 +305,33 @@ def _complete(
         body=decision.reason,
         url=_url("proposals:detail", proposal.pk),
     )
-    return decision
 
 
-# --------------------------------------------------------------------------- cancel
+# --------------------------------------------------------------------------- withdraw, decline
 
 
-def award_decision_cancel(*, decision: AwardDecision, actor: Actor) -> AwardDecision:
+def award_decision_withdraw(*, decision: AwardDecision, actor: Actor) -> AwardDecision:
     """The officer who approved first withdraws a pending decision (e.g. to change the
-    outcome). Locks the proposal then the decision; audited."""
-    officer = _require_award_officer(actor)
-    with transaction.atomic():
-        _lock(decision.proposal)
-        locked = AwardDecision.objects.select_for_update(of=("self",)).get(pk=decision.pk)
-        if locked.state != DecisionState.PENDING:
-            raise Conflict(_("Only a pending decision can be cancelled."), code="invalid_state")
-        if locked.first_officer_id != officer.pk:
-            raise PermissionDenied(
-                _("Only the officer who approved first may cancel this decision.")
-            )
-        locked.state = DecisionState.CANCELLED
-        locked.save(update_fields=["state"])
-        audit_record(
-            actor=officer,
-            action="award.cancelled",
-            obj=locked,
-            before={"state": DecisionState.PENDING},
-            after={"state": locked.state},
-        )
-    return locked
+    outcome); a new one can be started. Locks the proposal then the decision; audited
+    ``award.withdrawn`` (``decision_withdraw``)."""
+    _require_award_officer(actor)
+    return decision_withdraw(
+        decision=decision, actor=actor, lock_subject=lambda: _lock(decision.proposal)
+    )
+
+
+# The name the browser and the API used first.
+award_decision_cancel = award_decision_withdraw
+
+
+def award_decision_decline(*, decision: AwardDecision, actor: Actor, reason: Any) -> AwardDecision:
+    """A fund officer of the other side declines a pending decision with a reason; the
+    proposal stays under review and a new decision can be started. Locks the proposal then
+    the decision; audited ``award.declined`` (``decision_decline``)."""
+    _require_award_officer(actor)
+    return decision_decline(
+        decision=decision,
+        actor=actor,
+        reason=reason,
+        lock_subject=lambda: _lock(decision.proposal),
+    )

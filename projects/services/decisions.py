@@ -37,6 +37,15 @@ from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel import registry
+from fundapp.kernel.approvals import (
+    LIVE_STATES,
+    decision_complete,
+    decision_decline,
+    decision_start,
+    decision_withdraw,
+    require_decision_action,
+)
+from fundapp.kernel.decisions import require
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.rows import rows_update
 from projects import permissions as perms
@@ -185,7 +194,7 @@ def _latest_evaluation(gate: Gate) -> GateEvaluation | None:
 def _live_decision(gate: Gate) -> GateDecision | None:
     return (
         GateDecision.objects.filter(gate=gate, round=gate.round)
-        .exclude(state=DecisionState.CANCELLED)
+        .filter(state__in=LIVE_STATES)
         .first()
     )
 
@@ -748,24 +757,28 @@ def _approve_first(
         stage=stage,
         policy=policy,
     )
-    decision = GateDecision.objects.create(
-        state=DecisionState.PENDING,
-        first_officer=actor,
-        first_side=actor.side,
-        gate=gate,
-        round=gate.round,
-        evaluation=evaluation,
-        kind=kind,
-        override=override,
-        justification=text,
-        extension_months=months,
-        multiplier=decision_multiplier(kind, evaluation, policy),
-    )
-    audit_record(
+    decision = decision_start(
+        GateDecision(
+            gate=gate,
+            round=gate.round,
+            evaluation=evaluation,
+            kind=kind,
+            override=override,
+            justification=text,
+            extension_months=months,
+            multiplier=decision_multiplier(kind, evaluation, policy),
+        ),
         actor=actor,
-        action="gate_decision.approved_first",
-        obj=decision,
-        after=_decision_payload(decision),
+        audit={
+            "gate": gate.pk,
+            "round": gate.round,
+            "evaluation": evaluation.pk,
+            "kind": kind,
+            "override": override,
+            "justification": text,
+            "extension_months": months,
+            "multiplier": decision_multiplier(kind, evaluation, policy),
+        },
     )
     other = "KR" if actor.side == "JP" else "JP"
     notify_people(
@@ -859,9 +872,7 @@ def gate_decision_approve(
                 justification=justification,
                 extension_months=extension_months,
             )
-        allowed, reason = perms.can_complete_gate_decision(actor, live)
-        if not allowed:
-            raise PermissionDenied(reason)
+        require_decision_action(actor, live, "approve")
         if kind != live.kind:
             raise Conflict(
                 _(
@@ -884,22 +895,43 @@ def gate_decision_approve(
                 errors={"extension_months": [_("Approve the same number of months.")]},
             )
         text = justification.strip() if isinstance(justification, str) else ""
-        before = live.state
-        live.state = DecisionState.COMPLETED
-        live.second_officer = actor
-        live.second_side = actor.side
-        live.second_at = timezone.now()
-        live.completed_at = live.second_at
-        live.save(
-            update_fields=["state", "second_officer", "second_side", "second_at", "completed_at"]
-        )
-        audit_record(
+
+        def apply(completed: GateDecision) -> None:
+            completed.evaluation = evaluation
+            _apply(completed, gate, project, stage, actor=actor)
+
+        return decision_complete(
+            live,
             actor=actor,
-            action="gate_decision.completed",
-            obj=live,
-            before={"state": before},
-            after={**_decision_payload(live), "second_note": text},
+            on_complete=apply,
+            audit={
+                **_decision_payload(live),
+                "state": DecisionState.COMPLETED,
+                "second_officer": actor.pk,
+                "second_side": actor.side,
+                "second_note": text,
+            },
         )
-        live.evaluation = evaluation
-        _apply(live, gate, project, stage, actor=actor)
-    return live
+
+
+def gate_decision_withdraw(*, decision: GateDecision, actor: Actor) -> GateDecision:
+    """The officer who approved first withdraws a pending gate decision (or override); a
+    new one can be started on the gate. Locks the gate, project and stage, then the
+    decision; audited ``gate_decision.withdrawn`` (``decision_withdraw``)."""
+    require(perms.can_decide_gate(actor))
+    return decision_withdraw(
+        decision=decision, actor=actor, lock_subject=lambda: _lock(decision.gate_id)
+    )
+
+
+def gate_decision_decline(*, decision: GateDecision, actor: Actor, reason: Any) -> GateDecision:
+    """A fund officer of the other side declines a pending gate decision (or override) with
+    a reason; the gate stays evaluated and a new decision can be started. Locks the gate,
+    project and stage, then the decision; audited ``gate_decision.declined``."""
+    require(perms.can_decide_gate(actor))
+    return decision_decline(
+        decision=decision,
+        actor=actor,
+        reason=reason,
+        lock_subject=lambda: _lock(decision.gate_id),
+    )

@@ -29,12 +29,12 @@ from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
+from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
 from fundapp.notifications.outbox import Event, event_record_many
 from projects.models import (
     KPI,
     Call,
-    DecisionState,
     Gate,
     GateDecision,
     GateEvaluation,
@@ -493,7 +493,7 @@ def _evaluate_batch(
         gate_ids = [gate.pk for gate in gates]
         live = set(
             GateDecision.objects.filter(gate_id__in=gate_ids)
-            .exclude(state=DecisionState.CANCELLED)
+            .filter(state__in=LIVE_STATES)
             .values_list("gate_id", "round")
         )
         evaluated = set(

@@ -29,6 +29,8 @@ _BADGES = {
     "fail": "badge--danger",
     # decisions
     "pending": "badge--warning",
+    "withdrawn": "",
+    "declined": "badge--danger",
     # tranches and disbursements
     "released": "badge--success",
     "cancelled": "badge--danger",

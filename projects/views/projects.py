@@ -21,7 +21,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -30,6 +30,9 @@ from fundapp.accounts.models import User
 from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
+from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
+from fundapp.kernel.approvals import LIVE_STATES
+from fundapp.kernel.approvals import DecisionState as TwoPersonState
 from projects import permissions as engine_perms
 from projects.models import (
     KPI,
@@ -74,6 +77,10 @@ def _project_or_404(user: User, pk: object) -> Project:
         return get_project_for_actor(user, pk)
     except NotFound:
         raise Http404 from None
+
+
+# Ended by an officer (not by a re-evaluation): shown on the gate with who and why.
+ENDED_BY_OFFICERS = (TwoPersonState.WITHDRAWN, TwoPersonState.DECLINED)
 
 
 def _gate_or_404(user: User, pk: object) -> Gate:
@@ -167,7 +174,7 @@ def _live_decisions(gate_ids: Sequence[int]) -> dict[int, GateDecision]:
         return {}
     rows = (
         GateDecision.objects.filter(gate_id__in=gate_ids)
-        .exclude(state=DecisionState.CANCELLED)
+        .filter(state__in=LIVE_STATES)
         .order_by("gate_id", "-round", "-id")
         .distinct("gate_id")
     )
@@ -357,6 +364,7 @@ def _render_gate(
     gate: Gate,
     *,
     form: GateDecisionForm | None = None,
+    decline_form: DeclineForm | None = None,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -393,6 +401,27 @@ def _render_gate(
     can_approve, approve_reason = _decision_status(user, live_pending)
     if is_officer and open_for_decision and form is None:
         form = GateDecisionForm(evaluation=evaluation, pending=live_pending)
+    # The two-person block: the pending approval, the completed officers' decision, or the
+    # round's last withdrawn or declined one (who declined it and why).
+    shown = (
+        pending.decision
+        if pending is not None
+        else completed
+        if completed is not None and not completed.automatic
+        else next(
+            (d for d in decisions if d.round == gate.round and d.state in ENDED_BY_OFFICERS),
+            None,
+        )
+        if completed is None
+        else None
+    )
+    two_person = two_person_panel(
+        user,
+        shown,
+        withdraw_url=reverse("projects:gate_decision_withdraw", args=[shown.pk]) if shown else "",
+        decline_url=reverse("projects:gate_decision_decline", args=[shown.pk]) if shown else "",
+        decline_form=decline_form,
+    )
     can_evaluate = (
         is_officer
         and gate.state != GateState.DECIDED
@@ -414,6 +443,7 @@ def _render_gate(
             "evidence": _evidence(stage, window_start, cutoff),
             "history": list(evaluation_history(gate)),
             "decisions": decisions,
+            "two_person": two_person,
             "completed": completed,
             "pending": pending,
             "is_officer": is_officer,
@@ -503,12 +533,69 @@ def gate_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("projects:gate", pk=gate.pk)
 
 
+def _gate_decision_or_404(user: User, pk: int) -> GateDecision:
+    decision = GateDecision.objects.filter(pk=pk).only("pk", "gate_id").first()
+    if decision is None:
+        raise Http404
+    _gate_or_404(user, decision.gate_id)
+    return GateDecision.objects.get(pk=pk)
+
+
+@login_required
+@require_POST
+def gate_decision_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The first approver withdraws a pending gate decision or override (§2)."""
+    user = _user(request)
+    decision = _gate_decision_or_404(user, pk)
+    try:
+        decision_svc.gate_decision_withdraw(decision=decision, actor=user)
+    except DomainError as exc:
+        gate = _gate_or_404(user, decision.gate_id)
+        return _render_gate(request, gate, error=str(exc.message), status=exc.status)
+    messages.success(request, _("Your pending approval has been withdrawn."))
+    return redirect("projects:gate", pk=decision.gate_id)
+
+
+@login_required
+@require_POST
+def gate_decision_decline_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An officer of the other side declines a pending gate decision with a reason (§2)."""
+    user = _user(request)
+    decision = _gate_decision_or_404(user, pk)
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        gate = _gate_or_404(user, decision.gate_id)
+        return _render_gate(request, gate, decline_form=form, status=422)
+    try:
+        decision_svc.gate_decision_decline(
+            decision=decision, actor=user, reason=form.cleaned_data["reason"]
+        )
+    except DomainError as exc:
+        form.add_service_errors(exc.errors, exc.message)
+        gate = _gate_or_404(user, decision.gate_id)
+        return _render_gate(
+            request, gate, decline_form=form, error=str(exc.message), status=exc.status
+        )
+    messages.success(request, _("The pending decision has been declined."))
+    return redirect("projects:gate", pk=decision.gate_id)
+
+
 _routes: list[URLPattern | URLResolver] = [
     path("projects/", project_list, name="list"),
     path("projects/<int:pk>/", project_detail, name="project"),
     path("gates/<int:pk>/", gate_review, name="gate"),
     path("gates/<int:pk>/evaluate/", gate_evaluate_now, name="gate_evaluate"),
     path("gates/<int:pk>/decide/", gate_decide, name="gate_decide"),
+    path(
+        "gate-decisions/<int:pk>/withdraw/",
+        gate_decision_withdraw_view,
+        name="gate_decision_withdraw",
+    ),
+    path(
+        "gate-decisions/<int:pk>/decline/",
+        gate_decision_decline_view,
+        name="gate_decision_decline",
+    ),
 ]
 
 # Namespaced "projects:…" (``projects:project`` is the name the notifications link to).

@@ -20,12 +20,14 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fundapp.accounts.models import Side, User
 from fundapp.errors import DomainError, NotFound, PermissionDenied
+from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
+from fundapp.kernel.approvals import ENDED_STATES, can_act_on_decision
 from fundapp.screening.reasons import reason_label
 from fundapp.screening.selectors import live_case
 from projects.forms.reviews import AssignForm, AwardForm, DeclarationForm, ScoreForm
@@ -249,11 +251,13 @@ def _officer_proposal(request: HttpRequest, pk: int) -> Proposal | HttpResponse:
     return proposal
 
 
-def _award_panel(user: User, proposal: Proposal) -> dict[str, Any]:
+def _award_panel(
+    user: User, proposal: Proposal, decline_form: DeclineForm | None = None
+) -> dict[str, Any]:
     """Who approved first, on which side, and what is still needed (§2 two-person rule)."""
     live = selectors.live_award_decision(proposal)
     cancelled = list(
-        AwardDecision.objects.filter(proposal=proposal, state=DecisionState.CANCELLED)
+        AwardDecision.objects.filter(proposal=proposal, state__in=ENDED_STATES)
         .select_related("first_officer")
         .order_by("-first_at")
     )
@@ -271,9 +275,7 @@ def _award_panel(user: User, proposal: Proposal) -> dict[str, Any]:
             "side": Side(other).label,
             "outcome": live.get_outcome_display(),
         }
-        can_approve = (
-            can_approve and live.first_officer_id != user.pk and live.first_side != user.side
-        )
+        can_approve = can_approve and can_act_on_decision(user, live, "approve")[0]
     else:
         can_approve = False
     clearance = ""
@@ -286,14 +288,19 @@ def _award_panel(user: User, proposal: Proposal) -> dict[str, Any]:
                 {"label": reason_label(r.get("code", "")), "detail": r.get("detail", "")}
                 for r in case.reasons
             ]
+    shown = live or (cancelled[0] if cancelled else None)
     return {
         "decision": live,
+        "two_person": two_person_panel(
+            user,
+            shown,
+            withdraw_url=reverse("reviews:award_withdraw", args=[shown.pk]) if shown else "",
+            decline_url=reverse("reviews:award_decline", args=[shown.pk]) if shown else "",
+            decline_form=decline_form,
+        ),
         "cancelled_decisions": cancelled,
         "needed": needed,
         "can_approve": can_approve,
-        "can_cancel": live is not None
-        and live.state == DecisionState.PENDING
-        and live.first_officer_id == user.pk,
         "user_side": Side(user.side).label if user.side in (Side.JP, Side.KR) else "",
         "screening": clearance,
         "screening_reasons": reasons,
@@ -313,6 +320,7 @@ def _render_panel(
     *,
     assign_form: AssignForm | None = None,
     award_form: AwardForm | None = None,
+    decline_form: DeclineForm | None = None,
     error: str = "",
     status: int = 200,
 ) -> HttpResponse:
@@ -332,7 +340,7 @@ def _render_panel(
             "has_candidates": candidates.exists(),
             "award_form": award_form or AwardForm(),
             "error": error,
-            **_award_panel(user, proposal),
+            **_award_panel(user, proposal, decline_form),
         },
         status=status,
     )
@@ -436,21 +444,51 @@ def proposal_award(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def award_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def award_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """The first approver withdraws a pending award decision (§2)."""
     user = _user(request)
     try:
         decision = selectors.get_award_decision_for_actor(user, pk)
     except NotFound:
         raise Http404 from None
     try:
-        award_svc.award_decision_cancel(decision=decision, actor=user)
+        award_svc.award_decision_withdraw(decision=decision, actor=user)
     except PermissionDenied as exc:
         return _forbidden(request, exc.message, decision.proposal)
     except DomainError as exc:
         proposal = decision.proposal
         proposal.refresh_from_db()
         return _render_panel(request, proposal, error=str(exc.message), status=exc.status)
-    messages.success(request, _("The pending decision has been cancelled."))
+    messages.success(request, _("Your pending approval has been withdrawn."))
+    return redirect("reviews:proposal", pk=decision.proposal_id)
+
+
+@login_required
+@require_POST
+def award_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    """An officer of the other side declines a pending award decision with a reason (§2)."""
+    user = _user(request)
+    try:
+        decision = selectors.get_award_decision_for_actor(user, pk)
+    except NotFound:
+        raise Http404 from None
+    proposal = decision.proposal
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        return _render_panel(request, proposal, decline_form=form, status=422)
+    try:
+        award_svc.award_decision_decline(
+            decision=decision, actor=user, reason=form.cleaned_data["reason"]
+        )
+    except PermissionDenied as exc:
+        return _forbidden(request, exc.message, proposal)
+    except DomainError as exc:
+        form.add_service_errors(exc.errors, exc.message)
+        proposal.refresh_from_db()
+        return _render_panel(
+            request, proposal, decline_form=form, error=str(exc.message), status=exc.status
+        )
+    messages.success(request, _("The pending decision has been declined."))
     return redirect("reviews:proposal", pk=decision.proposal_id)
 
 
@@ -521,7 +559,9 @@ _routes = [
     path("proposals/<int:pk>/start/", proposal_start, name="start"),
     path("proposals/<int:pk>/assign/", proposal_assign, name="assign"),
     path("proposals/<int:pk>/award/", proposal_award, name="award"),
-    path("award-decisions/<int:pk>/cancel/", award_cancel, name="award_cancel"),
+    path("award-decisions/<int:pk>/cancel/", award_withdraw, name="award_cancel"),
+    path("award-decisions/<int:pk>/withdraw/", award_withdraw, name="award_withdraw"),
+    path("award-decisions/<int:pk>/decline/", award_decline, name="award_decline"),
     path("calls/<int:pk>/ranking/", call_ranking, name="ranking"),
 ]
 

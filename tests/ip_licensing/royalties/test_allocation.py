@@ -126,7 +126,7 @@ def test_the_first_officer_may_cancel(pw):
     with pytest.raises(PermissionDenied):
         allocation_change_cancel(change=change, actor=pw.kr)
     cancelled = allocation_change_cancel(change=change, actor=pw.jp)
-    assert cancelled.state == "cancelled"
+    assert cancelled.state == "withdrawn"
     # A new change may start; the KR officer may now be first.
     assert approve(pw, pw.kr, [[pw.partner_kr.pk, 10000]]).state == "pending"
 

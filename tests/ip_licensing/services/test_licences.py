@@ -421,11 +421,14 @@ def test_two_officers_of_both_sides_approve_and_it_is_active_from_today(world, u
         world.kr,
         "KR",
     )
-    assert actions(licence)[-3:] == [
-        "licence.approval_recorded",
-        "licence.approved",
-        "licence.activated",
-    ]
+    assert actions(licence)[-2:] == ["licence.approved", "licence.activated"]
+    assert list(
+        AuditEvent.objects.filter(
+            object_type="ip_licensing.licenceapproval", object_id=str(approval.pk)
+        )
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == ["licence_approval.approved", "licence_approval.completed"]
     assert upfront_posts == [licence.pk]
     told = set(Notification.objects.filter(kind="licence_approved").values_list("user", flat=True))
     assert {world.office_licensor.pk, world.office_licensee.pk} <= told

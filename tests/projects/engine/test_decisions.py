@@ -140,7 +140,7 @@ def test_the_second_approval_must_come_from_the_other_side(project, staff):
     record_evaluation(gate, outcome="conditional", score="0.9000")
     gate_decision_approve(gate=gate, actor=staff.jp, kind="release_reduced")
 
-    with pytest.raises(PermissionDenied, match="KR side"):
+    with pytest.raises(PermissionDenied, match="Korea side"):
         gate_decision_approve(gate=gate, actor=staff.jp2, kind="release_reduced")
     assert GateDecision.objects.get().state == DecisionState.PENDING
 

@@ -162,7 +162,9 @@ def test_a_second_officer_of_the_same_side_is_refused(client, world):
     approve(client, world.officer_jp, world, kind="release")
     response = approve(client, world.officer_jp2, world, kind="release")
     assert response.status_code == 403
-    assertContains(response, "the second must come from an officer of the KR side", status_code=403)
+    assertContains(
+        response, "an officer of the Korea side must complete or decline it", status_code=403
+    )
 
 
 def test_the_other_sides_form_offers_only_the_pending_kind(client, world):

@@ -187,7 +187,9 @@ def test_award_decisions_over_the_api_follow_the_two_person_rule():
     assert first.json()["state"] == "pending" and first.json()["first_side"] == "JP"
 
     same = user_client(officers.jp).post("/api/v1/award-decisions/", body, format="json")
-    assert assert_problem(same, 403)["detail"] == "You already approved this decision."
+    assert assert_problem(same, 403)["detail"] == (
+        "You have already approved this decision; a fund officer of the other side must complete it."
+    )
     side = user_client(officers.jp2).post("/api/v1/award-decisions/", body, format="json")
     assert "other side" in assert_problem(side, 403)["detail"]
     other = user_client(officers.kr).post(
@@ -230,8 +232,8 @@ def test_the_first_officer_cancels_through_the_api():
         user_client(officers.jp).post(f"/api/v1/award-decisions/{decision['id']}/cancel/"), 403
     )
     cancelled = user_client(officers.kr).post(f"/api/v1/award-decisions/{decision['id']}/cancel/")
-    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
-    assert AwardDecision.objects.get(pk=decision["id"]).state == "cancelled"
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "withdrawn"
+    assert AwardDecision.objects.get(pk=decision["id"]).state == "withdrawn"
 
 
 def test_the_ranking_endpoint():

@@ -79,7 +79,9 @@ def test_the_same_person_cannot_approve_twice():
     with pytest.raises(PermissionDenied) as refused:
         svc.award_approve(proposal=proposal, actor=officers.jp, outcome="reject", reason="Again.")
 
-    assert str(refused.value.message) == "You already approved this decision."
+    assert str(refused.value.message) == (
+        "You have already approved this decision; a fund officer of the other side must complete it."
+    )
     assert AwardDecision.objects.get(proposal=proposal).state == DecisionState.PENDING
 
 
@@ -105,13 +107,13 @@ def test_a_different_outcome_is_refused_until_the_first_officer_cancels():
     with pytest.raises(Conflict) as refused:
         svc.award_approve(proposal=proposal, actor=officers.kr, outcome="award", reason="Strong.")
     assert refused.value.code == "outcome_differs"
-    assert "cancel" in str(refused.value.message)
+    assert "withdraw" in str(refused.value.message)
 
     with pytest.raises(PermissionDenied):
         svc.award_decision_cancel(decision=pending, actor=officers.kr)
     cancelled = svc.award_decision_cancel(decision=pending, actor=officers.jp)
-    assert cancelled.state == DecisionState.CANCELLED
-    assert events(pending, "award.cancelled").count() == 1
+    assert cancelled.state == DecisionState.WITHDRAWN
+    assert events(pending, "award.withdrawn").count() == 1
     with pytest.raises(Conflict):
         svc.award_decision_cancel(decision=pending, actor=officers.jp)
 

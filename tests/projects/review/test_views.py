@@ -171,7 +171,7 @@ def test_the_award_panel_shows_who_approved_what_is_needed_and_screening():
 
     own = client_for(officers.jp).get(reverse("reviews:proposal", args=[proposal.pk]))
     assert 'data-action="award"' not in own.content.decode()
-    assert 'data-action="cancel-decision"' in own.content.decode()
+    assert 'data-action="withdraw-decision"' in own.content.decode()
 
     refused = client_for(officers.kr).post(
         reverse("reviews:award", args=[proposal.pk]), {"outcome": "award", "reason": "Agreed."}
@@ -190,7 +190,7 @@ def test_the_award_panel_shows_who_approved_what_is_needed_and_screening():
     cancel = client_for(officers.jp).post(reverse("reviews:award_cancel", args=[decision.pk]))
     assert cancel.status_code == 302
     decision.refresh_from_db()
-    assert decision.state == "cancelled"
+    assert decision.state == "withdrawn"
 
 
 def test_the_ranking_page_lists_proposals_best_first_with_filters():

@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('projects', '0007_fund_areas_allocation_moved_out'),
+        ('projects', '0008_two_person_decisions'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ip_licensing', '0003_return_allocation_moved_here'),
+        ('ip_licensing', '0004_two_person_decisions'),
     ]
 
     operations = [
