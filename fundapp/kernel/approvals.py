@@ -49,6 +49,7 @@ from fundapp.kernel import inputs
 from fundapp.kernel.decisions import Decision
 from fundapp.kernel.notices import notify_people
 from fundapp.kernel.problems import Problems
+from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
 FUNDED_SIDES = (Side.JP, Side.KR)
 MAX_DECLINE_REASON = 4000
@@ -70,6 +71,33 @@ ENDED_STATES = (DecisionState.WITHDRAWN, DecisionState.DECLINED, DecisionState.C
 
 Action = Literal["approve", "withdraw", "decline"]
 
+# A pending decision is completed by the second officer, withdrawn by the first or declined
+# by the other side; the fund cancels it when its ground goes (the gate is evaluated again,
+# whoever asked for that; the licence is terminated). Every other state is final. The
+# services check this table; the database holds the decisions to their CHECK constraints
+# (two_person_constraints) rather than a trigger, so that the data migration of 0008/0004
+# (cancelled → withdrawn, a move the fund no longer makes) stays testable.
+DECISION_WORKFLOW = Workflow(
+    name="two-person decision",
+    states=DecisionState,
+    refusal=gettext_lazy("A decision that is “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {
+                DecisionState.PENDING: [
+                    DecisionState.COMPLETED,
+                    DecisionState.WITHDRAWN,
+                    DecisionState.DECLINED,
+                ]
+            },
+            by=OFFICERS,
+        ),
+        *edges(
+            {DecisionState.PENDING: [DecisionState.CANCELLED]}, by=OFFICERS | APPLICANTS | {SYSTEM}
+        ),
+    ],
+)
+
 
 class TwoPersonDecision(models.Model):
     """Abstract: the first approval is pending; a fund officer of the other side completes
@@ -82,6 +110,7 @@ class TwoPersonDecision(models.Model):
 
     # The first word of the decision's audit actions (``award`` → ``award.approved``).
     audit_kind: ClassVar[str] = "decision"
+    workflow: ClassVar[Workflow] = DECISION_WORKFLOW
 
     state = models.CharField(
         gettext_lazy("state"),
@@ -312,7 +341,7 @@ def decision_complete(
     decision.second_officer = officer
     decision.second_side = officer.side
     decision.second_at = timezone.now()
-    decision.state = DecisionState.COMPLETED
+    DECISION_WORKFLOW.move(decision, DecisionState.COMPLETED, actor=officer)
     update = ["second_officer", "second_side", "second_at", "state"]
     if hasattr(decision, "completed_at"):
         decision.completed_at = decision.second_at
@@ -371,7 +400,7 @@ def decision_withdraw(
     with transaction.atomic():
         locked = _locked(decision, lock_subject)
         officer = require_decision_action(actor, locked, "withdraw")
-        locked.state = DecisionState.WITHDRAWN
+        DECISION_WORKFLOW.move(locked, DecisionState.WITHDRAWN, actor=officer)
         locked.withdrawn_at = timezone.now()
         locked.save(update_fields=["state", "withdrawn_at"])
         _audit(
@@ -409,7 +438,7 @@ def decision_decline(
     with transaction.atomic():
         locked = _locked(decision, lock_subject)
         officer = require_decision_action(actor, locked, "decline")
-        locked.state = DecisionState.DECLINED
+        DECISION_WORKFLOW.move(locked, DecisionState.DECLINED, actor=officer)
         locked.declined_by = officer
         locked.declined_side = officer.side
         locked.declined_at = timezone.now()

@@ -18,7 +18,11 @@ from guardian.models import UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
-from fundapp.kernel.approvals import TwoPersonDecision, live_condition, two_person_constraints
+from fundapp.kernel.approvals import (
+    TwoPersonDecision,
+    live_condition,
+    two_person_constraints,
+)
 from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
 from .assets import IPAsset

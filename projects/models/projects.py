@@ -15,7 +15,11 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from fundapp.accounts.models import Organisation
 from fundapp.fields import AmountField
 from fundapp.kernel.approvals import DecisionState as DecisionState
-from fundapp.kernel.approvals import TwoPersonDecision, live_condition, two_person_constraints
+from fundapp.kernel.approvals import (
+    TwoPersonDecision,
+    live_condition,
+    two_person_constraints,
+)
 from fundapp.kernel.models import ResearchArea, localized
 from fundapp.workflow import (
     APPLICANTS,

@@ -38,6 +38,7 @@ from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel import registry
 from fundapp.kernel.approvals import (
+    DECISION_WORKFLOW,
     LIVE_STATES,
     decision_complete,
     decision_decline,
@@ -850,7 +851,7 @@ def gate_decision_approve(
             raise Conflict(_("This gate has already been decided."), code="already_decided")
         if live is not None and live.evaluation_id != evaluation.pk:
             # Re-evaluated after the first approval: that approval decided on an old snapshot.
-            live.state = DecisionState.CANCELLED
+            DECISION_WORKFLOW.move(live, DecisionState.CANCELLED, actor=actor)
             live.save(update_fields=["state"])
             audit_record(
                 actor=actor,
