@@ -1,18 +1,34 @@
-"""A database outage answers 503 with a clear message and changes nothing (§17)."""
+"""A database or Redis outage answers 503 with a clear message and changes nothing (§17).
+
+Redis holds the cache, the API's rate-limit counters and the Celery broker; when it does not
+answer, a request that needs it answers 503 problem+json (API) or the 503 page, with
+``Retry-After``, never a 500. Pages that need neither keep working (sessions live in the
+database), and work enqueued after a commit is picked up by the periodic jobs once the
+broker is back (every enqueue after commit is ``robust``).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 
+import redis.exceptions
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerOperationalError
 
 logger = logging.getLogger(__name__)
 
-OUTAGE_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+    BrokerOperationalError,
+)
 RETRY_AFTER_SECONDS = "30"
 
 
@@ -38,7 +54,7 @@ class ServiceUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OUTAGE_ERRORS):
             return None
-        logger.error("Database unavailable: %s", exception)
+        logger.error("Database or Redis unavailable: %s", exception)
         return outage_response(request)
 
 

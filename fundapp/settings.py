@@ -266,8 +266,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
+        "fundapp.api.parsers.JSONParser",
+        "fundapp.api.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "COERCE_DECIMAL_TO_STRING": True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -84,6 +85,12 @@ def problem_exception_handler(exc, context):
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
         return response
+    if isinstance(exc, RequestDataTooBig):
+        return problem_response(
+            413, _("The request body is larger than the limit."), code="payload_too_large"
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return problem_response(400, _("The request has too many fields."), code="invalid")
     if isinstance(exc, DomainError):
         errors = {k: [str(m) for m in v] for k, v in exc.errors.items()}
         return problem_response(

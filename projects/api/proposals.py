@@ -29,7 +29,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -39,6 +39,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import Organisation, Scope
 from fundapp.api.filters import IdFilter
+from fundapp.api.parsers import MultiPartParser
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import NotFound, PayloadTooLarge, PermissionDenied, ValidationFailed
 from projects import permissions
