@@ -1,4 +1,10 @@
-"""Recording webhook-ready events in the caller's transaction (§13 outbox)."""
+"""Recording webhook-ready events in the caller's transaction (§13 outbox).
+
+Every ``kind`` must be a registered outbox event type (``fundapp.kernel.events``):
+anything else raises ``UnregisteredEventType`` before a row is written. ``payload`` is the
+event's ``data``; ``OutboxEvent.envelope()`` adds the §13.2 envelope and the
+``resource_version``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from fundapp.audit.services import to_jsonable
+from fundapp.kernel.events import event_type_require
 from fundapp.rows import rows_insert
 
 from .models import OutboxEvent
@@ -19,6 +26,7 @@ def event_record(
 ) -> OutboxEvent:
     """Append one event; it commits or rolls back with the change it describes. The payload
     is stored as JSON (dates as ISO strings, decimals as strings)."""
+    event_type_require([kind], outbox=True)
     return OutboxEvent.objects.create(
         kind=kind,
         organisation_ids=sorted({int(i) for i in organisation_ids if i is not None}),
@@ -41,6 +49,9 @@ class Event:
 def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
     """Append several events in one insert, in the given order (ids ascending); like
     ``event_record`` they commit or roll back with the caller's transaction."""
+    if not events:
+        return []
+    event_type_require({event.kind for event in events}, outbox=True)
     now = timezone.now()
     # The payloads normalised together: one encoding and decoding for the batch.
     payloads = to_jsonable([event.payload for event in events]) or []
