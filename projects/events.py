@@ -282,6 +282,22 @@ _TRANCHE_EXAMPLE = {
     "resource_version": 80,
 }
 
+
+def tranche_data(tranche: Any, *, stage_number: int) -> dict[str, Any]:
+    return {
+        "id": tranche.pk,
+        "project": tranche.project_id,
+        "stage_number": stage_number,
+        "side": tranche.side,
+        "currency": tranche.currency,
+        "planned": tranche.planned,
+        "released": tranche.released,
+        "from_reserve": tranche.from_reserve,
+        "state": tranche.state,
+        "released_at": tranche.released_at,
+    }
+
+
 _DISBURSEMENT = {
     "id": ID,
     "tranche": ID,
@@ -457,7 +473,7 @@ EVENT_TYPES = [
     ),
     EventType(
         "measurement.rejected",
-        _("{actor} rejected a KPI measurement: {reason}"),
+        _("{actor} rejected a KPI measurement: {rejection_reason}"),
         ORGANISATIONS,
         outbox=True,
         schema=data_schema(_MEASUREMENT),

@@ -8,6 +8,7 @@ event's ``data``; ``OutboxEvent.envelope()`` adds the §13.2 envelope and the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from django.utils import timezone
 from fundapp.audit.services import to_jsonable
 from fundapp.kernel.events import event_type_require
 from fundapp.rows import rows_insert
+from fundapp.statements import Part
 
 from .models import OutboxEvent
 
@@ -46,11 +48,7 @@ class Event:
     payload: dict[str, Any]
 
 
-def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
-    """Append several events in one insert, in the given order (ids ascending); like
-    ``event_record`` they commit or roll back with the caller's transaction."""
-    if not events:
-        return []
+def _rows(events: Sequence[Event]) -> list[OutboxEvent]:
     event_type_require({event.kind for event in events}, outbox=True)
     now = timezone.now()
     # The payloads normalised together: one encoding and decoding for the batch.
@@ -66,8 +64,56 @@ def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
         )
         for event, payload in zip(events, payloads, strict=True)
     ]
+    return rows
+
+
+def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
+    """Append several events in one insert, in the given order (ids ascending); like
+    ``event_record`` they commit or roll back with the caller's transaction."""
+    if not events:
+        return []
+    rows = _rows(events)
     rows_insert(OutboxEvent, rows, _COLUMNS)
     return rows
+
+
+_TABLE = OutboxEvent._meta.db_table
+_PART_SQL = f"""INSERT INTO {_TABLE} (kind, organisation_ids, object_type, object_id, payload,
+                                   created_at)
+SELECT r.kind, r.organisation_ids, r.object_type, r.object_id, r.payload, r.created_at
+  FROM jsonb_to_recordset(%s::jsonb) AS r(
+       kind text, organisation_ids bigint[], object_type text, object_id text, payload jsonb,
+       created_at timestamptz, ord bigint)"""  # noqa: S608 - our own constants
+
+
+def event_record_many_part(
+    name: str, events: Sequence[Event], *, only_if: str | None = None
+) -> Part:
+    """``event_record_many`` as a part of the caller's one statement (``fundapp.statements``):
+    the events are inserted (in order) with the rest of the statement, and only if the part
+    named ``only_if`` returned a row. Unregistered types raise before any part is built."""
+    if not events:
+        raise ValueError("event_record_many_part needs at least one event")
+    rows = _rows(events)
+    document = json.dumps(
+        [
+            {
+                "ord": ord_,
+                "kind": row.kind,
+                "organisation_ids": row.organisation_ids,
+                "object_type": row.object_type,
+                "object_id": row.object_id,
+                "payload": row.payload,
+                "created_at": row.created_at.isoformat(),
+            }
+            for ord_, row in enumerate(rows, start=1)
+        ],
+        ensure_ascii=False,
+    )
+    sql = _PART_SQL
+    if only_if:
+        sql += f" WHERE EXISTS (SELECT 1 FROM {only_if})"  # noqa: S608 (a part's name)
+    return Part(name, sql + " ORDER BY ord", [document])
 
 
 _COLUMNS = ("kind", "organisation_ids", "object_type", "object_id", "payload", "created_at")

@@ -40,6 +40,7 @@ from fundapp.kernel import registry
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.rows import rows_update
 from projects import permissions as perms
+from projects.events import project_data
 from projects.models import (
     Call,
     DecisionState,
@@ -467,6 +468,14 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
                     obj=project,
                     before={"state": before},
                     after={"state": project.state, "decision": decision.pk},
+                )
+            )
+            writes.events.append(
+                Event(
+                    kind="project.state_changed",
+                    obj=project,
+                    organisation_ids=organisations.get(project.pk, []),
+                    payload=project_data(project, previous_state=before),
                 )
             )
             continue

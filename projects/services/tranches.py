@@ -33,7 +33,9 @@ from fundapp.ledger.services import (
     ledger_post_parts,
 )
 from fundapp.money import format_amount
+from fundapp.notifications.outbox import Event, event_record_many_part
 from fundapp.statements import Part, execute_prepared, insert_part, statement_run
+from projects.events import tranche_data
 from projects.models import (
     Disbursement,
     DisbursementState,
@@ -442,6 +444,22 @@ def _release(
         )
     )
     statement.append(audit.part)
+    # The partner-facing event, for the project's organisations, only if the posting was
+    # written (like the disbursements): one more part of the same statement.
+    statement.append(
+        event_record_many_part(
+            "outbox_events",
+            [
+                Event(
+                    kind="tranche.released",
+                    obj=tranche,
+                    organisation_ids=[org_id for org_id, _budget in budgets],
+                    payload=tranche_data(tranche, stage_number=stage_number),
+                )
+            ],
+            only_if="ledger_transaction",
+        )
+    )
     notices = notify_people_parts(
         recipients=[tuple(values) for values in recipients],
         kind="tranche_released",
