@@ -693,6 +693,21 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
                 body=final_ok[1],
                 url=project_url(project),
             )
+            event_record_many(
+                [
+                    Event(
+                        kind="gate.decision_needed",
+                        obj=gate,
+                        organisation_ids=project_organisation_ids([project.pk])[project.pk],
+                        payload={
+                            **_gate_event_data(gate, stage, project),
+                            "evaluation": evaluation.pk,
+                            "outcome": evaluation.outcome,
+                            "score": evaluation.score,
+                        },
+                    )
+                ]
+            )
             return None
         now = timezone.now()
         decision = GateDecision.objects.create(

@@ -242,7 +242,9 @@ SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
                SELECT f.id FROM {_table(User)} f
                 WHERE f.role = %s::text AND f.side = t.side)),
        CASE WHEN t.state = %s::text AND p.state <> %s::text
-            THEN {NEXT_TRANSACTION_ID_SQL} END
+            THEN {NEXT_TRANSACTION_ID_SQL} END,
+       ARRAY(SELECT po.organisation_id FROM {_table(ProjectOrganisation)} po
+              WHERE po.project_id = t.project_id ORDER BY po.id)
   FROM locked_tranche t
  CROSS JOIN locked_project p
   JOIN {_table(Stage)} s ON s.id = t.stage_id
@@ -306,6 +308,7 @@ def tranche_release(*, tranche_id: int) -> Tranche:
             organisation_budgets,
             recipients,
             transaction_id,
+            project_organisation_ids,
         ) = row[fields + 4 :]
         if tranche.state == TrancheState.RELEASED:
             return tranche
@@ -325,6 +328,7 @@ def tranche_release(*, tranche_id: int) -> Tranche:
             stage_number=stage_number,
             budgets=list(zip(organisation_ids, organisation_budgets, strict=True)),
             recipients=recipients or [],
+            project_organisation_ids=project_organisation_ids,
         )
 
 
@@ -336,6 +340,7 @@ def _release(
     stage_number: int,
     budgets: list[tuple[int, int]],
     recipients: list[list[Any]],
+    project_organisation_ids: list[int],
 ) -> Tranche:
     """The locked, decided tranche's release: size, then write it all in one statement."""
     project_id, side, currency = tranche.project_id, tranche.side, tranche.currency
@@ -453,7 +458,7 @@ def _release(
                 Event(
                     kind="tranche.released",
                     obj=tranche,
-                    organisation_ids=[org_id for org_id, _budget in budgets],
+                    organisation_ids=project_organisation_ids,
                     payload=tranche_data(tranche, stage_number=stage_number),
                 )
             ],
