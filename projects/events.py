@@ -5,6 +5,7 @@ holds (no query of its own). See ``fundapp.kernel.events``."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +24,13 @@ from fundapp.kernel.events import (
     event_type_register,
     nullable,
 )
-from projects.models import AwardOutcome, GateDecisionKind, GateOutcome, ProjectState
+from projects.models import (
+    AwardOutcome,
+    GateDecisionKind,
+    GateOutcome,
+    Measurement,
+    ProjectState,
+)
 
 OFFICERS = Visibility.OFFICERS
 ORGANISATIONS = Visibility.ORGANISATIONS
@@ -186,12 +193,16 @@ _MEASUREMENT_EXAMPLE = {
 }
 
 
+_VALUE_PLACES = Measurement._meta.get_field("value").decimal_places  # type: ignore[union-attr]
+
+
 def measurement_data(measurement: Any) -> dict[str, Any]:
     return {
         "id": measurement.pk,
         "project": measurement.project_id,
         "kpi": measurement.kpi_id,
-        "value": measurement.value,
+        # As stored and as the API shows it, whatever the input's number of places.
+        "value": f"{Decimal(measurement.value):.{_VALUE_PLACES}f}",
         "measured_at": measurement.measured_at,
         "note": measurement.note,
         "source": measurement.source,

@@ -127,7 +127,7 @@ def test_recording_and_rejecting_a_measurement_write_created_and_rejected(staff,
         source=MeasurementSource.BROWSER,
     )
     created = the_event("measurement.created", measurement, organisations=organisations)
-    assert (created["kpi"], created["value"], created["rejected"]) == (kpi.pk, "12.5", False)
+    assert (created["kpi"], created["value"], created["rejected"]) == (kpi.pk, "12.500000", False)
 
     measurement_reject(measurement=measurement, actor=staff.jp, reason="Wrong unit")
 
