@@ -16,7 +16,7 @@ from typing import Any
 from django.utils import timezone
 
 from fundapp.audit.services import to_jsonable
-from fundapp.kernel.events import event_type_require
+from fundapp.kernel.events import Visibility, event_type, event_type_require
 from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
@@ -31,11 +31,20 @@ def event_record(
     event_type_require([kind], outbox=True)
     return OutboxEvent.objects.create(
         kind=kind,
-        organisation_ids=sorted({int(i) for i in organisation_ids if i is not None}),
+        organisation_ids=_audience(kind, organisation_ids),
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         payload=to_jsonable(payload),
     )
+
+
+def _audience(kind: str, organisation_ids: Iterable[int]) -> list[int]:
+    """The organisations allowed to see the event, sorted; a type only fund staff may see
+    names none (a partner system must never receive it, §13.3)."""
+    ids = sorted({int(i) for i in organisation_ids if i is not None})
+    if ids and event_type(kind).visibility == Visibility.OFFICERS:
+        raise ValueError(f"{kind!r} is for fund staff only; it cannot name organisations")
+    return ids
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def _rows(events: Sequence[Event]) -> list[OutboxEvent]:
     rows = [
         OutboxEvent(
             kind=event.kind,
-            organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
+            organisation_ids=_audience(event.kind, event.organisation_ids),
             object_type=event.obj._meta.label_lower,
             object_id=str(event.obj.pk),
             payload=payload,

@@ -192,3 +192,15 @@ def test_an_outbox_event_carries_the_envelope_and_a_growing_resource_version(dja
     assert envelopes[0]["id"] != envelopes[1]["id"]
     assert envelopes[0]["data"]["resource_version"] < envelopes[1]["data"]["resource_version"]
     assert stored[0].organisation_ids == [1, 3]
+
+
+@pytest.mark.django_db
+def test_an_event_for_fund_staff_only_cannot_name_organisations(django_user_model):
+    user = django_user_model.objects.create(username="someone", email="someone@example.org")
+    with pytest.raises(ValueError, match="fund staff only"):
+        event_record(kind="review.assigned", obj=user, organisation_ids=[1], payload={})
+    with pytest.raises(ValueError, match="fund staff only"):
+        event_record_many(
+            [Event(kind="review.assigned", obj=user, organisation_ids=[1], payload={})]
+        )
+    assert not OutboxEvent.objects.exists()
