@@ -155,3 +155,26 @@ def test_a_decision_left_to_officers_writes_gate_decision_needed(awarded):
     data = the_event("gate.decision_needed", gate, organisations=organisations)
     assert data["outcome"] == "conditional" and data["score"] == "0.8000"
     assert events_of("gate.decided") == []
+
+
+def test_passing_the_last_gate_writes_project_state_changed_to_completed(staff, awarded):
+    from ip_licensing.services.assets import asset_register
+
+    project, _c, organisations = awarded
+    evaluate(gate_of(project, 1), outcome="pass", score="1.0000")
+    owner = project.organisations.order_by("order").first().organisation
+    asset_register(
+        actor=staff.jp,
+        data={
+            "kind": "software",
+            "title_en": "Inference runtime",
+            "owner": owner.code,
+            "project": project.pk,
+        },
+    )
+
+    evaluate(gate_of(project, 2), outcome="pass", score="1.0000")
+
+    data = the_event("project.state_changed", project, organisations=organisations)
+    assert (data["state"], data["previous_state"]) == ("completed", "active")
+    assert data["ended_at"] is not None
