@@ -525,6 +525,7 @@ EVENT_TYPES = [
             },
         },
         labels={"outcome": GateOutcome},
+        short=_("The gate was evaluated"),
     ),
     EventType(
         "gate.decision_needed",
@@ -553,6 +554,7 @@ EVENT_TYPES = [
             },
         },
         labels={"kind": GateDecisionKind},
+        short=_("The gate was decided"),
     ),
     EventType("gate.extended", _("{actor} extended the gate's due date"), ORGANISATIONS),
     EventType(
@@ -576,6 +578,7 @@ EVENT_TYPES = [
         outbox=True,
         schema=data_schema(_TRANCHE),
         example=_TRANCHE_EXAMPLE,
+        short=_("The tranche was released"),
     ),
     EventType(
         "disbursement.confirmed",

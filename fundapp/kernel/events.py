@@ -69,6 +69,9 @@ class EventType:
     schema: Mapping[str, Any] | None = None
     # An example ``data``, which the tests validate against ``schema``.
     example: Mapping[str, Any] | None = None
+    # The sentence for an event recorded without the values the full one names (an older
+    # event, or a path that records less): "The gate was evaluated".
+    short: Promise | str | None = None
     # Translated labels for coded values shown in the sentence: placeholder -> code -> label
     # (``{"outcome": GateOutcome}`` for a ``TextChoices``, or a plain mapping).
     labels: Mapping[str, Any] | None = None
@@ -159,12 +162,16 @@ class _Missing(dict[str, Any]):
 
 
 def event_sentence(name: str, values: Mapping[str, Any]) -> str:
-    """The type's sentence in the current language with ``values`` filled in (a missing
-    placeholder shows as "—"); the bare name for a type that is no longer registered."""
+    """The type's sentence in the current language with ``values`` filled in; when a
+    placeholder has no value, its ``short`` sentence if it has one, otherwise "—" in its
+    place; the bare name for a type that is no longer registered."""
     registered = _registry.get(name)
     if registered is None:
         return name
-    return str(registered.sentence).format_map(_Missing(values))
+    sentence = str(registered.sentence)
+    if registered.short is not None and not registered.placeholders() <= set(values):
+        sentence = str(registered.short)
+    return sentence.format_map(_Missing(values))
 
 
 # --------------------------------------------------------------------------- payloads

@@ -410,6 +410,7 @@ def _release(
                     "planned": tranche.planned,
                     "multiplier": multiplier,
                     "released": sizing.released,
+                    "currency": currency,
                     "from_reserve": sizing.from_reserve,
                     "returned_to_pool": sizing.returned_to_pool,
                     "bonus_cut": sizing.bonus_cut,

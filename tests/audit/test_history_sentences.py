@@ -96,7 +96,13 @@ def test_coded_values_read_as_their_labels_and_missing_values_as_a_dash():
         )
         missing = audit_sentence(event("gate.evaluated", after={}))
     assert evaluated == "ステージゲートが評価されました：合格（スコア 1.0500）"
-    assert missing == "ステージゲートが評価されました：—（スコア —）"
+    assert missing == "ステージゲートが評価されました"
+
+
+def test_an_event_recorded_without_the_details_reads_as_the_short_sentence():
+    with translation.override("ko"):
+        sentence = audit_sentence(event("gate.evaluated", after={"state": "evaluated"}))
+    assert sentence == "단계 평가(게이트)가 완료되었습니다"
 
 
 def test_an_event_of_a_type_no_longer_registered_shows_its_action():

@@ -112,6 +112,12 @@ def test_each_type_reads_as_a_translated_sentence_in_japanese_and_korean(event_t
         # The same placeholders: a translation never loses a name, amount or date.
         assert placeholders(sentences[language]) == placeholders(english), language
     assert sentences["ja"] != sentences["ko"]
+    if registered.short is not None:
+        with translation.override("en"):
+            short = str(registered.short)
+        for language in ("ja", "ko"):
+            with translation.override(language):
+                assert str(registered.short) != short, (language, short)
 
 
 @pytest.mark.parametrize("event_type_name", [t.name for t in domain_types() if t.outbox])
