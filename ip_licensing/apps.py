@@ -8,6 +8,7 @@ class IpLicensingConfig(AppConfig):
 
     def ready(self) -> None:
         from fundapp.kernel import registry
+        from ip_licensing import events
         from ip_licensing.selectors import final_gate_requirements_met_many
         from ip_licensing.services.allocation import allocation_table_start
 
@@ -16,3 +17,4 @@ class IpLicensingConfig(AppConfig):
             "ip_licensing.results_registered", final_gate_requirements_met_many
         )
         registry.return_allocation_start.provide(allocation_table_start)
+        events.register()

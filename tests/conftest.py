@@ -98,6 +98,16 @@ def owner_cursor(request, django_db_setup) -> Callable[[], AbstractContextManage
     return open_cursor
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _test_event_types():
+    """The suite's own audit actions (``test.one`` …), registered like any domain's."""
+    from fundapp.kernel.events import event_types_registered
+    from tests.events import TEST_EVENT_TYPES
+
+    with event_types_registered(*TEST_EVENT_TYPES):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters and cached pages live in Redis; each test starts clean."""

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from fundapp.kernel.events import event_type_require
 from fundapp.oncommit import Debounced
 from fundapp.statements import Part
 
@@ -228,6 +229,9 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event inside the caller's transaction.
 
+    ``action`` must be a registered event type (``fundapp.kernel.events``); otherwise
+    ``UnregisteredEventType`` is raised and nothing is written.
+
     Guarantees: the event commits or rolls back with the change it describes; it stores
     the hash of its own content (id included) and takes no lock, so unrelated audited
     writes never wait for each other. One query (the database takes the id from the
@@ -235,6 +239,7 @@ def audit_record(
     commit the sealer is enqueued (at most once per transaction, never failing the write),
     which links the event into the chain.
     """
+    event_type_require([action])
     entry = AuditEntry(actor, action, obj, object_type, object_id, before, after)
     event = _new_event(entry, now=timezone.now(), ctx=current_request_context())
     _append([event])
@@ -250,6 +255,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     """
     if not entries:
         return []
+    event_type_require({entry.action for entry in entries})
     now = timezone.now()
     ctx = current_request_context()
     events = [_new_event(entry, now=now, ctx=ctx) for entry in entries]
@@ -277,6 +283,7 @@ def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
     id; the sealer is enqueued after commit). The part is ``audit_events``."""
     if not entries:
         raise ValueError("audit_record_many_parts needs at least one entry")
+    event_type_require({entry.action for entry in entries})
     now = timezone.now()
     ctx = current_request_context()
     events = [_new_event(entry, now=now, ctx=ctx) for entry in entries]

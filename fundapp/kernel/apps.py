@@ -6,3 +6,8 @@ class KernelConfig(AppConfig):
     name = "fundapp.kernel"
     label = "kernel"
     verbose_name = _("Fund and research areas")
+
+    def ready(self) -> None:
+        from fundapp import events
+
+        events.register()

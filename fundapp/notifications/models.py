@@ -6,6 +6,8 @@ person's preferred language, so the list and the e-mail say the same thing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -13,6 +15,8 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import API_VERSION
 
 
 class NotificationKind(models.TextChoices):
@@ -102,9 +106,31 @@ class Notification(models.Model):
 class OutboxEvent(models.Model):
     """A domain event for partner systems, written in the same transaction as the change
     that causes it (the outbox of §13). Webhook delivery reads these rows; an event whose
-    change rolled back was never written."""
+    change rolled back was never written.
+
+    ``kind`` is a registered outbox event type (``fundapp.kernel.events``) and ``payload``
+    its ``data`` (the resource under its API field names, §21). ``envelope()`` is what a
+    partner receives (§13.2): ``{"id": "evt_…", "type", "created_at", "api_version",
+    "data": {…, "resource_version"}}``.
+
+    ``resource_version`` is the row's own id. Ids are drawn from the table's sequence when
+    the row is inserted, and every writer inserts its event after it has locked the
+    resource it changes (the transition services lock first), so of two changes to one
+    resource the later one always draws the larger number: it grows with every change of
+    that resource (with gaps), at no cost — no counter column on every resource, no extra
+    query, nothing to keep in step across the batch and one-statement paths. Receivers
+    keep the highest version they have applied and drop an older delivery.
+    """
 
     kind = models.CharField(_("event"), max_length=64, db_index=True)
+    # The event's public id (``evt_`` + hex): the ``webhook-id`` of every delivery of it.
+    # Drawn by the database, so the bulk and one-statement writers need not send it.
+    uuid = models.UUIDField(
+        db_default=models.Func(function="gen_random_uuid", output_field=models.UUIDField()),
+        unique=True,
+        editable=False,
+    )
+    api_version = models.CharField(max_length=8, db_default=API_VERSION, editable=False)
     organisation_ids = ArrayField(
         models.BigIntegerField(), default=list, help_text=_("Organisations the event concerns.")
     )
@@ -123,3 +149,25 @@ class OutboxEvent(models.Model):
                 name="outbox_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type}:{self.object_id}"
+
+    @property
+    def event_id(self) -> str:
+        return f"evt_{self.uuid.hex}"
+
+    @property
+    def resource_version(self) -> int:
+        assert self.pk is not None
+        return int(self.pk)
+
+    def envelope(self) -> dict[str, Any]:
+        """The event as a partner receives it (§13.2)."""
+        return {
+            "id": self.event_id,
+            "type": self.kind,
+            "created_at": self.created_at.isoformat(),
+            "api_version": self.api_version,
+            "data": {**self.payload, "resource_version": self.resource_version},
+        }

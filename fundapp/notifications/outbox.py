@@ -1,7 +1,14 @@
-"""Recording webhook-ready events in the caller's transaction (§13 outbox)."""
+"""Recording webhook-ready events in the caller's transaction (§13 outbox).
+
+Every ``kind`` must be a registered outbox event type (``fundapp.kernel.events``):
+anything else raises ``UnregisteredEventType`` before a row is written. ``payload`` is the
+event's ``data``; ``OutboxEvent.envelope()`` adds the §13.2 envelope and the
+``resource_version``.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +16,9 @@ from typing import Any
 from django.utils import timezone
 
 from fundapp.audit.services import to_jsonable
+from fundapp.kernel.events import Visibility, event_type, event_type_require
 from fundapp.rows import rows_insert
+from fundapp.statements import Part
 
 from .models import OutboxEvent
 
@@ -19,13 +28,23 @@ def event_record(
 ) -> OutboxEvent:
     """Append one event; it commits or rolls back with the change it describes. The payload
     is stored as JSON (dates as ISO strings, decimals as strings)."""
+    event_type_require([kind], outbox=True)
     return OutboxEvent.objects.create(
         kind=kind,
-        organisation_ids=sorted({int(i) for i in organisation_ids if i is not None}),
+        organisation_ids=_audience(kind, organisation_ids),
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         payload=to_jsonable(payload),
     )
+
+
+def _audience(kind: str, organisation_ids: Iterable[int]) -> list[int]:
+    """The organisations allowed to see the event, sorted; a type only fund staff may see
+    names none (a partner system must never receive it, §13.3)."""
+    ids = sorted({int(i) for i in organisation_ids if i is not None})
+    if ids and event_type(kind).visibility == Visibility.OFFICERS:
+        raise ValueError(f"{kind!r} is for fund staff only; it cannot name organisations")
+    return ids
 
 
 @dataclass(frozen=True)
@@ -38,16 +57,15 @@ class Event:
     payload: dict[str, Any]
 
 
-def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
-    """Append several events in one insert, in the given order (ids ascending); like
-    ``event_record`` they commit or roll back with the caller's transaction."""
+def _rows(events: Sequence[Event]) -> list[OutboxEvent]:
+    event_type_require({event.kind for event in events}, outbox=True)
     now = timezone.now()
     # The payloads normalised together: one encoding and decoding for the batch.
     payloads = to_jsonable([event.payload for event in events]) or []
     rows = [
         OutboxEvent(
             kind=event.kind,
-            organisation_ids=sorted({int(i) for i in event.organisation_ids if i is not None}),
+            organisation_ids=_audience(event.kind, event.organisation_ids),
             object_type=event.obj._meta.label_lower,
             object_id=str(event.obj.pk),
             payload=payload,
@@ -55,8 +73,56 @@ def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
         )
         for event, payload in zip(events, payloads, strict=True)
     ]
+    return rows
+
+
+def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
+    """Append several events in one insert, in the given order (ids ascending); like
+    ``event_record`` they commit or roll back with the caller's transaction."""
+    if not events:
+        return []
+    rows = _rows(events)
     rows_insert(OutboxEvent, rows, _COLUMNS)
     return rows
+
+
+_TABLE = OutboxEvent._meta.db_table
+_PART_SQL = f"""INSERT INTO {_TABLE} (kind, organisation_ids, object_type, object_id, payload,
+                                   created_at)
+SELECT r.kind, r.organisation_ids, r.object_type, r.object_id, r.payload, r.created_at
+  FROM jsonb_to_recordset(%s::jsonb) AS r(
+       kind text, organisation_ids bigint[], object_type text, object_id text, payload jsonb,
+       created_at timestamptz, ord bigint)"""  # noqa: S608 - our own constants
+
+
+def event_record_many_part(
+    name: str, events: Sequence[Event], *, only_if: str | None = None
+) -> Part:
+    """``event_record_many`` as a part of the caller's one statement (``fundapp.statements``):
+    the events are inserted (in order) with the rest of the statement, and only if the part
+    named ``only_if`` returned a row. Unregistered types raise before any part is built."""
+    if not events:
+        raise ValueError("event_record_many_part needs at least one event")
+    rows = _rows(events)
+    document = json.dumps(
+        [
+            {
+                "ord": ord_,
+                "kind": row.kind,
+                "organisation_ids": row.organisation_ids,
+                "object_type": row.object_type,
+                "object_id": row.object_id,
+                "payload": row.payload,
+                "created_at": row.created_at.isoformat(),
+            }
+            for ord_, row in enumerate(rows, start=1)
+        ],
+        ensure_ascii=False,
+    )
+    sql = _PART_SQL
+    if only_if:
+        sql += f" WHERE EXISTS (SELECT 1 FROM {only_if})"  # noqa: S608 (a part's name)
+    return Part(name, sql + " ORDER BY ord", [document])
 
 
 _COLUMNS = ("kind", "organisation_ids", "object_type", "object_id", "payload", "created_at")

@@ -69,6 +69,7 @@ from fundapp.notifications.outbox import event_record
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
 from ip_licensing import permissions, rules
+from ip_licensing.events import licence_data
 from ip_licensing.models import (
     AssetStatus,
     Exclusivity,
@@ -831,6 +832,8 @@ def licence_accept(*, licence: Licence, actor: Actor) -> Licence:
             after={"state": locked.state, "parties": todo},
         )
         if both:
+            _record_event("licence.pending", locked)
+        if both:
             notify_people(
                 users=officers(roles=[Role.FUND_OFFICER]),
                 kind="licence_pending",
@@ -876,16 +879,7 @@ def _record_event(kind: str, licence: Licence, **extra: Any) -> None:
         kind=kind,
         obj=licence,
         organisation_ids=[licence.licensor_id, licence.licensee_id],
-        payload={
-            "licence": licence.pk,
-            "reference": licence.reference,
-            "state": licence.state,
-            "licensor": licence.licensor_id,
-            "licensee": licence.licensee_id,
-            "start_on": licence.start_on,
-            "end_on": licence.end_on,
-            **extra,
-        },
+        payload=licence_data(licence, **extra),
     )
 
 
@@ -992,6 +986,7 @@ def _complete_approval(licence: Licence, approval: LicenceApproval, officer: Use
     before = _transition(licence, LicenceState.APPROVED, actor=officer, agreed=True)
     licence.approved_at = now
     licence.save(update_fields=["state", "approved_at"])
+    _record_event("licence.approved", licence)
     activated = licence.start_on <= today
     if activated:
         _activate(licence, now=now, actor=officer)
@@ -1100,7 +1095,13 @@ def _change_state(
         if cancelled:
             after["approval_cancelled"] = True
         audit_record(actor=actor, action=action, obj=locked, before={"state": before}, after=after)
+        if action in _STATE_CHANGE_EVENTS:
+            _record_event(action, locked)
     return locked
+
+
+# The state changes partner systems are told about (§13.2); a resumption is not one.
+_STATE_CHANGE_EVENTS = frozenset({"licence.suspended", "licence.terminated"})
 
 
 def licence_suspend(*, licence: Licence, actor: Actor, reason: str) -> Licence:

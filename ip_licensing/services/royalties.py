@@ -217,6 +217,7 @@ def _post(
         obj=licence,
         organisation_ids=[licence.licensor_id, licence.licensee_id, *allocation_org_ids(legs)],
         payload={
+            "id": licence.pk,
             "licence": licence.pk,
             "reference": licence.reference,
             "transaction": txn.reference,

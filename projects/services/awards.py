@@ -31,9 +31,11 @@ from fundapp.kernel.approvals import (
     decision_withdraw,
 )
 from fundapp.kernel.problems import Problems
+from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
+from projects.events import award_data
 from projects.models import (
     AwardDecision,
     AwardOutcome,
@@ -46,6 +48,7 @@ from projects.models import (
     Sensitivity,
 )
 from projects.selectors import reviews as selectors
+from projects.services.outbox import proposal_organisation_ids
 from projects.services.proposals import _lock, _transition
 
 SCREENING_SUBJECT = "proposal"
@@ -290,6 +293,12 @@ def _complete(proposal: Proposal, decision: AwardDecision, officer: User) -> Non
             "reason": decision.reason,
             "project": project_id,
         },
+    )
+    event_record(
+        kind="award.decided",
+        obj=decision,
+        organisation_ids=proposal_organisation_ids(proposal.pk),
+        payload=award_data(decision, project_id=project_id),
     )
     pis = User.objects.filter(
         pk__in=ProposalPerson.objects.filter(proposal=proposal, role=PersonRole.PI).values("user")

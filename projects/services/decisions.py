@@ -50,6 +50,7 @@ from fundapp.kernel.decisions import require
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.rows import rows_update
 from projects import permissions as perms
+from projects.events import project_data
 from projects.models import (
     Call,
     DecisionState,
@@ -460,6 +461,14 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
                     after={"state": project.state, "decision": decision.pk},
                 )
             )
+            writes.events.append(
+                Event(
+                    kind="project.state_changed",
+                    obj=project,
+                    organisation_ids=organisations.get(project.pk, []),
+                    payload=project_data(project, previous_state=before),
+                )
+            )
             continue
         following = later[0]
         started_on = next_stage_start(gate.due_on)
@@ -674,6 +683,21 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
                 ),
                 body=final_ok[1],
                 url=project_url(project),
+            )
+            event_record_many(
+                [
+                    Event(
+                        kind="gate.decision_needed",
+                        obj=gate,
+                        organisation_ids=project_organisation_ids([project.pk])[project.pk],
+                        payload={
+                            **_gate_event_data(gate, stage, project),
+                            "evaluation": evaluation.pk,
+                            "outcome": evaluation.outcome,
+                            "score": evaluation.score,
+                        },
+                    )
+                ]
             )
             return None
         now = timezone.now()

@@ -692,6 +692,7 @@ def _gate_evaluated_payload(
     return {
         "id": gate.pk,
         "stage": stage.pk,
+        "stage_number": stage.number,
         "project": project.pk,
         "state": gate.state,
         "round": gate.round,

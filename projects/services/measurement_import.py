@@ -41,9 +41,12 @@ from fundapp.errors import (
     ValidationFailed,
 )
 from fundapp.kernel.problems import Problems
+from fundapp.notifications.outbox import Event, event_record_many
+from projects.events import measurement_data
 from projects.models import KPI, Measurement, MeasurementSource, Project
 from projects.models.imports import IMPORT_WORKFLOW, ImportJob, ImportState
 from projects.selectors.projects import projects_visible_to
+from projects.services.notices import project_organisation_ids
 
 from .measurements import (
     can_record_measurement,
@@ -380,6 +383,19 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
                         "count": len(created),
                         "measurements": [m.pk for m in created],
                     },
+                )
+                # One measurement.created per row, written in one insert.
+                organisations = project_organisation_ids([project.pk])[project.pk]
+                event_record_many(
+                    [
+                        Event(
+                            kind="measurement.created",
+                            obj=measurement,
+                            organisation_ids=organisations,
+                            payload=measurement_data(measurement),
+                        )
+                        for measurement in created
+                    ]
                 )
                 return locked_job
         except Conflict as exc:  # the project left "active" after the upload

@@ -39,6 +39,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from projects.events import measurement_data
 from projects.models import (
     KPI,
     Gate,
@@ -52,6 +53,7 @@ from projects.permissions import can_record_measurement as can_record_measuremen
 from projects.permissions import can_reject_measurement as can_reject_measurement
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.projects import projects_visible_to
+from projects.services.outbox import project_event_for
 
 VALUE_MAX_DIGITS = 20
 VALUE_PLACES = 6
@@ -326,6 +328,9 @@ def measurement_record(
                 obj=measurement,
                 after={**measurement_snapshot(measurement), "project": locked.pk},
             )
+            project_event_for(
+                "measurement.created", measurement, project_id=locked.pk, data=measurement_data
+            )
     except BaseException:
         if storage_name:
             (Path(settings.PRIVATE_MEDIA_ROOT) / storage_name).unlink(missing_ok=True)
@@ -387,5 +392,8 @@ def measurement_reject(*, measurement: Measurement, actor: Actor, reason: Any) -
             obj=locked,
             before=before,
             after=measurement_snapshot(locked),
+        )
+        project_event_for(
+            "measurement.rejected", locked, project_id=locked.project_id, data=measurement_data
         )
     return locked

@@ -19,7 +19,9 @@ from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
+from fundapp.notifications.outbox import event_record
 from projects import permissions as perms
+from projects.events import disbursement_data
 from projects.models import Disbursement, DisbursementState, Fund
 from projects.models.projects import DISBURSEMENT_WORKFLOW
 from projects.rules.gates import GATE_TIMEZONE
@@ -187,6 +189,13 @@ def disbursement_confirm(
                 "currency": locked.currency,
                 "ledger_transaction": txn.pk,
             },
+        )
+        # For the paid organisation: its payments are its own business (§13.3).
+        event_record(
+            kind="disbursement.confirmed",
+            obj=locked,
+            organisation_ids=[locked.organisation_id],
+            payload=disbursement_data(locked),
         )
         project = locked.tranche.project
         notify_people(

@@ -52,6 +52,7 @@ from projects.models.projects import (
     TRANCHE_WORKFLOW,
 )
 from projects.rules.schedule import chained_gate_days, gate_day, next_stage_start
+from projects.services.outbox import project_event
 
 from .tranches import (
     tranche_enqueue_release,
@@ -343,6 +344,11 @@ def project_create_from_proposal(
                 "committed": totals,
             },
         )
+        project_event(
+            "project.created",
+            project,
+            organisation_ids=[po.organisation_id for po in organisations],
+        )
         for side in FUNDED_SIDES:
             if totals[side]:
                 _commit_budget(project, side, totals[side], actor)
@@ -380,6 +386,7 @@ def project_suspend(*, project: Project, actor: Actor, reason: str) -> Project:
             before={"state": before},
             after={"state": locked.state, "reason": text},
         )
+        project_event("project.state_changed", locked, previous_state=before)
     return locked
 
 
@@ -397,6 +404,7 @@ def project_resume(*, project: Project, actor: Actor, reason: str = "") -> Proje
             before={"state": before},
             after={"state": locked.state, "reason": (reason or "").strip()},
         )
+        project_event("project.state_changed", locked, previous_state=before)
         for tranche_id in Tranche.objects.filter(
             project=locked, state=TrancheState.DECIDED
         ).values_list("pk", flat=True):
@@ -529,6 +537,7 @@ def project_terminate(
                 "ledger_transactions": postings,
             },
         )
+        project_event("project.state_changed", locked, previous_state=before)
         if any(paid.values()):
             audit_record(
                 actor=actor,

@@ -64,6 +64,7 @@ from projects.models.proposals import PROPOSAL_WORKFLOW
 from projects.rules import proposals as rules
 from projects.selectors.proposals import claimed_effort
 from projects.services.notices import notify_people
+from projects.services.outbox import proposal_event
 
 SECTIONS = ("basics", "consortium", "stages", "budget", "ip_plan", "security")
 PDF_MAGIC = b"%PDF-"
@@ -997,6 +998,7 @@ def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = 
             before={"state": before},
             after={"state": locked.state, "version": version.number},
         )
+        proposal_event("proposal.submitted", locked)
         _notify_submitted(locked)
     return locked
 
@@ -1091,6 +1093,7 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
         before={"state": before},
         after={"state": target, "reasons": reasons},
     )
+    proposal_event("proposal.eligibility_decided", locked, eligibility_reasons=reasons)
     notify_people(
         users=_named_pis(locked),
         kind="eligibility_decided",
@@ -1121,6 +1124,7 @@ def proposal_withdraw(*, proposal: Proposal, actor: Actor, reason: str = "") -> 
                 "reason": inputs.text(Problems(), "reason", reason, max_length=2000),
             },
         )
+        proposal_event("proposal.withdrawn", locked)
     return locked
 
 
@@ -1154,6 +1158,11 @@ def proposals_close_for_call(*, call: Call) -> int:
                 obj=locked,
                 before={"state": before},
                 after={"state": locked.state, "reasons": [str(reason)]},
+            )
+            proposal_event(
+                "proposal.eligibility_decided",
+                locked,
+                eligibility_reasons=locked.eligibility_reasons,
             )
             count += 1
     return count

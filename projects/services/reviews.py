@@ -26,7 +26,9 @@ from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
+from projects.events import assignment_data
 from projects.models import (
     AssignmentState,
     ConsortiumMember,
@@ -178,6 +180,14 @@ def reviewer_assign(*, proposal: Proposal, reviewer: User, actor: Actor) -> Revi
                 "state": assignment.state,
                 "exclusion_reason": assignment.exclusion_reason,
             },
+        )
+        # Who reviews a proposal is for fund staff only: no organisation's partner system
+        # is told (§6, §13.3).
+        event_record(
+            kind="review.assigned",
+            obj=assignment,
+            organisation_ids=[],
+            payload=assignment_data(assignment),
         )
         if not reasons:
             notify(

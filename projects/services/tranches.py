@@ -33,7 +33,9 @@ from fundapp.ledger.services import (
     ledger_post_parts,
 )
 from fundapp.money import format_amount
+from fundapp.notifications.outbox import Event, event_record_many_part
 from fundapp.statements import Part, execute_prepared, insert_part, statement_run
+from projects.events import tranche_data
 from projects.models import (
     Disbursement,
     GateDecision,
@@ -196,7 +198,9 @@ SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
                SELECT f.id FROM {_table(User)} f
                 WHERE f.role = %s::text AND f.side = t.side)),
        CASE WHEN t.state = %s::text AND p.state <> %s::text
-            THEN {NEXT_TRANSACTION_ID_SQL} END
+            THEN {NEXT_TRANSACTION_ID_SQL} END,
+       ARRAY(SELECT po.organisation_id FROM {_table(ProjectOrganisation)} po
+              WHERE po.project_id = t.project_id ORDER BY po.id)
   FROM locked_tranche t
  CROSS JOIN locked_project p
   JOIN {_table(Stage)} s ON s.id = t.stage_id
@@ -260,6 +264,7 @@ def tranche_release(*, tranche_id: int) -> Tranche:
             organisation_budgets,
             recipients,
             transaction_id,
+            project_organisation_ids,
         ) = row[fields + 4 :]
         if tranche.state == TrancheState.RELEASED:
             return tranche
@@ -279,6 +284,7 @@ def tranche_release(*, tranche_id: int) -> Tranche:
             stage_number=stage_number,
             budgets=list(zip(organisation_ids, organisation_budgets, strict=True)),
             recipients=recipients or [],
+            project_organisation_ids=project_organisation_ids,
         )
 
 
@@ -290,6 +296,7 @@ def _release(
     stage_number: int,
     budgets: list[tuple[int, int]],
     recipients: list[list[Any]],
+    project_organisation_ids: list[int],
 ) -> Tranche:
     """The locked, decided tranche's release: size, then write it all in one statement."""
     project_id, side, currency = tranche.project_id, tranche.side, tranche.currency
@@ -360,6 +367,7 @@ def _release(
                     "planned": tranche.planned,
                     "multiplier": multiplier,
                     "released": sizing.released,
+                    "currency": currency,
                     "from_reserve": sizing.from_reserve,
                     "returned_to_pool": sizing.returned_to_pool,
                     "bonus_cut": sizing.bonus_cut,
@@ -399,6 +407,22 @@ def _release(
         )
     )
     statement.append(audit.part)
+    # The partner-facing event, for the project's organisations, only if the posting was
+    # written (like the disbursements): one more part of the same statement.
+    statement.append(
+        event_record_many_part(
+            "outbox_events",
+            [
+                Event(
+                    kind="tranche.released",
+                    obj=tranche,
+                    organisation_ids=project_organisation_ids,
+                    payload=tranche_data(tranche, stage_number=stage_number),
+                )
+            ],
+            only_if="ledger_transaction",
+        )
+    )
     notices = notify_people_parts(
         recipients=[tuple(values) for values in recipients],
         kind="tranche_released",

@@ -13,8 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import template
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext
 
+from fundapp.kernel.events import event_sentence, event_type_get
 from fundapp.money import format_amount
 
 register = template.Library()
@@ -128,3 +129,46 @@ def audit_changes(event: Any) -> list[tuple[str, str, str]]:
         for key in keys
         if before.get(key) != after.get(key)
     ]
+
+
+# Keys whose integer values are amounts in the event's ``currency``.
+_MONEY_KEYS = frozenset({"amount", "planned", "released", "from_reserve", "returned_to_pool"})
+
+
+def _sentence_value(key: str, value: Any, currency: Any, language: str) -> str:
+    if key.removeprefix("before_") in _MONEY_KEYS and isinstance(value, int) and currency:
+        return format_amount(value, str(currency))
+    if isinstance(value, str) and len(value) == 10 and value[4:5] == "-" and value[7:8] == "-":
+        try:
+            return format_local_date(date.fromisoformat(value), language)
+        except ValueError:
+            return value
+    return audit_value(value, language)
+
+
+@register.filter
+def audit_sentence(event: Any) -> str:
+    """An audit event as the sentence its type registered (``fundapp.kernel.events``), in
+    the reader's language: ``{actor}`` is who did it; the other placeholders take the
+    event's ``after`` values (``before_<key>`` its ``before``), coded values as their
+    translated labels, amounts and dates as the language writes them (§12, §15). Uses only
+    the row itself: no query per event."""
+    registered = event_type_get(event.action)
+    if registered is None:
+        return str(event.action)
+    language = _language()
+    before = event.before if isinstance(event.before, dict) else {}
+    after = event.after if isinstance(event.after, dict) else {}
+    currency = after.get("currency") or before.get("currency")
+    values: dict[str, Any] = {}
+    for prefix, side in (("before_", before), ("", after)):
+        for key, value in side.items():
+            name = prefix + key
+            label = registered.label(name, value)
+            values[name] = (
+                str(label)
+                if label is not value
+                else _sentence_value(name, value, currency, language)
+            )
+    values["actor"] = event.actor_label or gettext("system")
+    return event_sentence(event.action, values)

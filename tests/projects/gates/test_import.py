@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from fundapp.accounts.models import Scope
@@ -23,6 +25,7 @@ from projects.models.imports import ImportJob, ImportState
 from projects.services import measurement_import
 from projects.services.measurement_import import measurements_import_csv
 from projects.tasks import import_measurements
+from tests.outbox import the_event
 
 from .factory import api_key, build_project
 
@@ -243,3 +246,23 @@ def test_progress_is_reported_while_rows_are_checked(queued, monkeypatch):
     assert seen == sorted(seen) and seen[-1] == 120 and len(seen) >= 50
     job.refresh_from_db()
     assert job.progress_done == job.progress_total == 120
+
+
+def test_an_import_writes_one_measurement_created_per_row_in_one_insert(queued):
+    built = build_project()
+    job, _sent = queued(built, GOOD)
+    organisations = built.project.organisations.values_list("organisation_id", flat=True)
+
+    with CaptureQueriesContext(connection) as queries:
+        import_measurements(job.pk)
+
+    rows = list(Measurement.objects.order_by("id"))
+    for measurement in rows:
+        data = the_event("measurement.created", measurement, organisations=organisations)
+        assert (data["id"], data["kpi"], data["value"]) == (
+            measurement.pk,
+            measurement.kpi_id,
+            str(measurement.value),
+        )
+    inserts = [q for q in queries if "notifications_outboxevent" in q["sql"]]
+    assert len(inserts) == 1

@@ -38,6 +38,7 @@ from projects.rules.gates import GATE_TIMEZONE, gate_cutoff, stage_window_start
 from projects.services.gates import gate_evaluate, gates_evaluate
 from tests.concurrency import run_at_once
 from tests.factories import CallFactory, MeasurementFactory, officer, running_project
+from tests.outbox import the_event
 from tests.workflow_states import force_state
 
 AS_OF = date(2026, 7, 1)
@@ -159,6 +160,24 @@ def test_a_batch_writes_what_gate_evaluate_writes_and_skips_what_it_refuses(call
     again = gates_evaluate(gate_ids=[_gate(failing).pk], as_of=AS_OF)
     assert again.skipped[_gate(failing).pk].code == "already_evaluated"
     assert GateEvaluation.objects.filter(gate=_gate(failing)).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_batchs_outbox_events_carry_the_gate_under_its_schema(calls):
+    passing = running_project(call=calls["auto"])
+    _measure(passing, "20")
+    failing = running_project(call=calls["auto"])
+
+    gates_evaluate(gate_ids=[_gate(passing).pk, _gate(failing).pk], as_of=AS_OF)
+
+    for project, kinds in (
+        (passing, ("gate.evaluated", "gate.decided")),
+        (failing, ("gate.evaluated", "gate.decision_needed")),
+    ):
+        organisations = project.organisations.values_list("organisation_id", flat=True)
+        for kind in kinds:
+            data = the_event(kind, _gate(project), organisations=organisations)
+            assert (data["id"], data["project"]) == (_gate(project).pk, project.pk)
 
 
 @pytest.mark.django_db

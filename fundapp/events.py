@@ -1,0 +1,61 @@
+"""The event types the kernel's own apps write (accounts, API keys, the fund and its
+research areas, the ledger, screening), registered by ``KernelConfig.ready``. See
+``fundapp.kernel.events``."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import EventType, Visibility, event_type_register
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+PUBLIC = Visibility.PUBLIC
+
+EVENT_TYPES = [
+    # Organisations and people
+    EventType("organisation.created", _("{actor} registered the organisation"), ORGANISATIONS),
+    EventType(
+        "organisation.updated", _("{actor} updated the organisation's details"), ORGANISATIONS
+    ),
+    EventType("user.created", _("{actor} created the account"), OFFICERS),
+    EventType("user.access_changed", _("{actor} changed the account's role or access"), OFFICERS),
+    EventType(
+        "user.demo_login_enabled", _("{actor} enabled demo sign-in for the account"), OFFICERS
+    ),
+    EventType(
+        "user.demo_login_disabled", _("{actor} disabled demo sign-in for the account"), OFFICERS
+    ),
+    # API keys
+    EventType("api_key.issued", _("{actor} issued the API key"), ORGANISATIONS),
+    EventType("api_key.revoked", _("{actor} revoked the API key"), ORGANISATIONS),
+    # The fund and its research areas
+    EventType("fund.created", _("{actor} set up the fund"), OFFICERS),
+    EventType("fund.updated", _("{actor} changed the fund's settings"), OFFICERS),
+    EventType("fund.contribution", _("{actor} recorded a contribution to the fund"), OFFICERS),
+    EventType("research_area.created", _("{actor} added the research area"), PUBLIC),
+    EventType("research_area.updated", _("{actor} updated the research area"), PUBLIC),
+    # The ledger
+    EventType("ledger.posted", _("{actor} posted the ledger transaction {reference}"), OFFICERS),
+    # Research security screening
+    EventType("screening.case_opened", _("{actor} opened the screening case"), OFFICERS),
+    EventType(
+        "screening.case_updated", _("{actor} updated the screening case's matches"), OFFICERS
+    ),
+    EventType("screening.case_cleared", _("{actor} cleared the screening case"), OFFICERS),
+    EventType("screening.case_blocked", _("{actor} blocked the screening case"), OFFICERS),
+    EventType(
+        "screening.case_superseded",
+        _("{actor} replaced the cleared screening case with a new one after new matches"),
+        OFFICERS,
+    ),
+    EventType(
+        "screening.restricted_parties_imported",
+        _("{actor} imported the restricted-party list"),
+        OFFICERS,
+    ),
+]
+
+
+def register() -> None:
+    event_type_register(*EVENT_TYPES)

@@ -1,0 +1,175 @@
+"""The event types the IP and licensing domain writes (§12 audit actions, §13.2 outbox
+events), registered by ``IpLicensingConfig.ready``, and the ``data`` of its licence
+events (the licence under its API field names, §21). See ``fundapp.kernel.events``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import (
+    DATE,
+    DATETIME,
+    ID,
+    INTEGER,
+    STRING,
+    EventType,
+    Visibility,
+    data_schema,
+    event_type_register,
+    nullable,
+)
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+
+_LICENCE = {
+    "id": ID,
+    # Kept under its earlier name too, for receivers built against it.
+    "licence": ID,
+    "reference": STRING,
+    "state": {
+        "enum": ["draft", "pending", "approved", "active", "expired", "terminated", "suspended"]
+    },
+    "licensor": ID,
+    "licensee": ID,
+    "start_on": DATE,
+    "end_on": DATE,
+    "approved_at": nullable(DATETIME),
+    "activated_at": nullable(DATETIME),
+    "ended_at": nullable(DATETIME),
+}
+_LICENCE_EXAMPLE = {
+    "id": 14,
+    "licence": 14,
+    "reference": "LIC-2026-0014",
+    "state": "active",
+    "licensor": 4,
+    "licensee": 9,
+    "start_on": "2026-06-01",
+    "end_on": "2029-05-31",
+    "approved_at": "2026-05-20T01:00:00+00:00",
+    "activated_at": "2026-06-01T01:00:00+00:00",
+    "ended_at": None,
+    "resource_version": 88,
+}
+
+
+def licence_data(licence: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": licence.pk,
+        "licence": licence.pk,
+        "reference": licence.reference,
+        "state": licence.state,
+        "licensor": licence.licensor_id,
+        "licensee": licence.licensee_id,
+        "start_on": licence.start_on,
+        "end_on": licence.end_on,
+        "approved_at": licence.approved_at,
+        "activated_at": licence.activated_at,
+        "ended_at": licence.ended_at,
+        **extra,
+    }
+
+
+def _licence_event(name: str, sentence: Any, state: str, **extra: Any) -> EventType:
+    example = {**_LICENCE_EXAMPLE, "state": state}
+    extra_schema = {
+        key: INTEGER if isinstance(value, int) else STRING for key, value in extra.items()
+    }
+    return EventType(
+        name,
+        sentence,
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_LICENCE, **extra_schema),
+        example={**example, **extra},
+    )
+
+
+EVENT_TYPES = [
+    # Assets
+    EventType("ip_asset.registered", _("{actor} registered the IP asset"), ORGANISATIONS),
+    EventType("ip_asset.updated", _("{actor} updated the IP asset"), ORGANISATIONS),
+    # Licences
+    EventType("licence.created", _("{actor} drafted the licence"), ORGANISATIONS),
+    EventType("licence.renewed", _("{actor} drafted a renewal of the licence"), ORGANISATIONS),
+    EventType("licence.accepted", _("{actor} accepted the licence terms"), ORGANISATIONS),
+    EventType(
+        "licence.approval_recorded",
+        _("{actor} approved the licence; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    _licence_event(
+        "licence.pending",
+        _("Both parties accepted the licence; it awaits the fund's approval"),
+        "pending",
+    ),
+    _licence_event("licence.approved", _("{actor} approved the licence"), "approved"),
+    _licence_event("licence.activated", _("The licence became active"), "active"),
+    _licence_event(
+        "licence.expiring",
+        _("The licence expires in {days_left} days"),
+        "active",
+        days_left=30,
+    ),
+    _licence_event("licence.expired", _("The licence expired"), "expired"),
+    _licence_event("licence.suspended", _("{actor} suspended the licence"), "suspended"),
+    EventType("licence.resumed", _("{actor} resumed the licence"), ORGANISATIONS),
+    _licence_event("licence.terminated", _("{actor} terminated the licence"), "terminated"),
+    EventType("licence.upfront_posted", _("The licence's upfront fee was posted"), ORGANISATIONS),
+    # Royalties and return allocation
+    EventType("royalty_report.submitted", _("{actor} submitted a royalty report"), ORGANISATIONS),
+    EventType(
+        "royalty.posted",
+        _("A royalty of {amount} was posted"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(
+            {
+                "id": ID,
+                "licence": ID,
+                "reference": STRING,
+                "transaction": STRING,
+                "amount": INTEGER,
+                "currency": {"enum": ["JPY", "KRW"]},
+            }
+        ),
+        example={
+            "id": 14,
+            "licence": 14,
+            "reference": "LIC-2026-0014",
+            "transaction": "ROY-14-2026Q3",
+            "amount": 350_000,
+            "currency": "JPY",
+            "resource_version": 90,
+        },
+    ),
+    EventType(
+        "allocation_change.approved",
+        _(
+            "{actor} approved the change of return allocation; the other side's approval is still needed"
+        ),
+        OFFICERS,
+    ),
+    EventType(
+        "allocation_change.completed",
+        _("{actor} completed the change of return allocation"),
+        OFFICERS,
+    ),
+    EventType(
+        "allocation_change.cancelled",
+        _("{actor} cancelled the change of return allocation"),
+        OFFICERS,
+    ),
+    EventType(
+        "project.return_allocation_changed",
+        _("The project's return allocation changed"),
+        ORGANISATIONS,
+    ),
+]
+
+
+def register() -> None:
+    event_type_register(*EVENT_TYPES)

@@ -1,0 +1,606 @@
+"""The event types the projects domain writes (§12 audit actions, §13.2 outbox events),
+registered by ``ProjectsConfig.ready``, and the ``data`` of its outbox events: each
+resource under the field names its API uses (§21), built from rows the service already
+holds (no query of its own). See ``fundapp.kernel.events``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    DECIMAL,
+    ID,
+    INTEGER,
+    STRING,
+    EventType,
+    Visibility,
+    data_schema,
+    event_type_register,
+    nullable,
+)
+from projects.models import (
+    AwardOutcome,
+    GateDecisionKind,
+    GateOutcome,
+    Measurement,
+    ProjectState,
+)
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+PUBLIC = Visibility.PUBLIC
+
+# --------------------------------------------------------------------------- data
+
+_PROPOSAL = {
+    "id": ID,
+    "call": ID,
+    "state": STRING,
+    "version": INTEGER,
+    "title_en": STRING,
+    "title_ja": STRING,
+    "title_ko": STRING,
+    "submitted_at": nullable(DATETIME),
+    "updated_at": DATETIME,
+}
+_PROPOSAL_EXAMPLE = {
+    "id": 7,
+    "call": 2,
+    "state": "submitted",
+    "version": 3,
+    "title_en": "Solid-state batteries",
+    "title_ja": "全固体電池",
+    "title_ko": "전고체 배터리",
+    "submitted_at": "2026-05-01T01:00:00+00:00",
+    "updated_at": "2026-05-01T01:00:00+00:00",
+    "resource_version": 41,
+}
+
+
+def proposal_data(proposal: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": proposal.pk,
+        "call": proposal.call_id,
+        "state": proposal.state,
+        "version": proposal.version,
+        "title_en": proposal.title_en,
+        "title_ja": proposal.title_ja,
+        "title_ko": proposal.title_ko,
+        "submitted_at": proposal.submitted_at,
+        "updated_at": proposal.updated_at,
+        **extra,
+    }
+
+
+_ASSIGNMENT = {
+    "id": ID,
+    "proposal": ID,
+    "reviewer": ID,
+    "state": STRING,
+    "assigned_at": DATETIME,
+    "assigned_by": ID,
+}
+
+
+def assignment_data(assignment: Any) -> dict[str, Any]:
+    return {
+        "id": assignment.pk,
+        "proposal": assignment.proposal_id,
+        "reviewer": assignment.reviewer_id,
+        "state": assignment.state,
+        "assigned_at": assignment.assigned_at,
+        "assigned_by": assignment.assigned_by_id,
+    }
+
+
+_AWARD = {
+    "id": ID,
+    "proposal": ID,
+    "outcome": {"enum": ["award", "reject"]},
+    "state": STRING,
+    "project": nullable(ID),
+}
+
+
+def award_data(decision: Any, *, project_id: int | None) -> dict[str, Any]:
+    return {
+        "id": decision.pk,
+        "proposal": decision.proposal_id,
+        "outcome": decision.outcome,
+        "state": decision.state,
+        "project": project_id,
+    }
+
+
+_PROJECT = {
+    "id": ID,
+    "title_en": STRING,
+    "title_ja": STRING,
+    "title_ko": STRING,
+    "state": {"enum": ["active", "suspended", "completed", "terminated"]},
+    "call": ID,
+    "proposal": ID,
+    "current_stage": nullable(ID),
+    "awarded_at": nullable(DATETIME),
+    "started_on": nullable(DATE),
+    "ended_at": nullable(DATETIME),
+}
+_PROJECT_EXAMPLE = {
+    "id": 3,
+    "title_en": "Solid-state batteries",
+    "title_ja": "全固体電池",
+    "title_ko": "전고체 배터리",
+    "state": "active",
+    "call": 2,
+    "proposal": 7,
+    "current_stage": 11,
+    "awarded_at": "2026-06-01T01:00:00+00:00",
+    "started_on": "2026-06-01",
+    "ended_at": None,
+    "resource_version": 57,
+}
+
+
+def project_data(project: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": project.pk,
+        "title_en": project.title_en,
+        "title_ja": project.title_ja,
+        "title_ko": project.title_ko,
+        "state": project.state,
+        "call": project.call_id,
+        "proposal": project.proposal_id,
+        "current_stage": project.current_stage_id,
+        "awarded_at": project.awarded_at,
+        "started_on": project.started_on,
+        "ended_at": project.ended_at,
+        **extra,
+    }
+
+
+_MEASUREMENT = {
+    "id": ID,
+    "project": ID,
+    "kpi": ID,
+    "value": DECIMAL,
+    "measured_at": DATETIME,
+    "note": STRING,
+    "source": STRING,
+    "created_at": DATETIME,
+    "rejected": BOOLEAN,
+    "rejected_at": nullable(DATETIME),
+    "rejection_reason": STRING,
+}
+_MEASUREMENT_EXAMPLE = {
+    "id": 90,
+    "project": 3,
+    "kpi": 12,
+    "value": "1.2000",
+    "measured_at": "2026-07-01T01:00:00+00:00",
+    "note": "",
+    "source": "api",
+    "created_at": "2026-07-01T01:00:00+00:00",
+    "rejected": False,
+    "rejected_at": None,
+    "rejection_reason": "",
+    "resource_version": 60,
+}
+
+
+_VALUE_PLACES = Measurement._meta.get_field("value").decimal_places  # type: ignore[union-attr]
+
+
+def measurement_data(measurement: Any) -> dict[str, Any]:
+    return {
+        "id": measurement.pk,
+        "project": measurement.project_id,
+        "kpi": measurement.kpi_id,
+        # As stored and as the API shows it, whatever the input's number of places.
+        "value": f"{Decimal(measurement.value):.{_VALUE_PLACES}f}",
+        "measured_at": measurement.measured_at,
+        "note": measurement.note,
+        "source": measurement.source,
+        "created_at": measurement.created_at,
+        "rejected": measurement.rejected_at is not None,
+        "rejected_at": measurement.rejected_at,
+        "rejection_reason": measurement.rejection_reason,
+    }
+
+
+_GATE = {
+    "id": ID,
+    "stage": ID,
+    "stage_number": INTEGER,
+    "project": ID,
+    "state": STRING,
+    "round": INTEGER,
+    "due_on": DATE,
+}
+_GATE_EXAMPLE = {
+    "id": 5,
+    "stage": 11,
+    "stage_number": 1,
+    "project": 3,
+    "state": "evaluated",
+    "round": 1,
+    "due_on": "2026-12-01",
+    "resource_version": 77,
+}
+_EVALUATION = {
+    "type": "object",
+    "required": ["id", "score", "outcome", "evaluated_at", "kpis"],
+    "properties": {
+        "id": ID,
+        "score": DECIMAL,
+        "outcome": {"enum": ["pass", "conditional", "fail"]},
+        "evaluated_at": DATETIME,
+        "kpis": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "value", "achievement", "met", "missing"],
+                "properties": {
+                    "code": STRING,
+                    "value": nullable(DECIMAL),
+                    "met": BOOLEAN,
+                    "missing": BOOLEAN,
+                },
+            },
+        },
+    },
+}
+_DECISION = {
+    "type": "object",
+    "required": ["id", "kind", "automatic", "multiplier", "evaluation"],
+    "properties": {
+        "id": ID,
+        "kind": STRING,
+        "automatic": BOOLEAN,
+        "multiplier": nullable(DECIMAL),
+        "evaluation": nullable(ID),
+    },
+}
+
+_TRANCHE = {
+    "id": ID,
+    "project": ID,
+    "stage_number": INTEGER,
+    "side": {"enum": ["JP", "KR"]},
+    "currency": {"enum": ["JPY", "KRW"]},
+    "planned": INTEGER,
+    "released": INTEGER,
+    "from_reserve": INTEGER,
+    "state": {"enum": ["planned", "decided", "released", "cancelled"]},
+    "released_at": nullable(DATETIME),
+}
+_TRANCHE_EXAMPLE = {
+    "id": 21,
+    "project": 3,
+    "stage_number": 1,
+    "side": "JP",
+    "currency": "JPY",
+    "planned": 12_000_000,
+    "released": 12_000_000,
+    "from_reserve": 0,
+    "state": "released",
+    "released_at": "2026-12-02T01:00:00+00:00",
+    "resource_version": 80,
+}
+
+
+def tranche_data(tranche: Any, *, stage_number: int) -> dict[str, Any]:
+    return {
+        "id": tranche.pk,
+        "project": tranche.project_id,
+        "stage_number": stage_number,
+        "side": tranche.side,
+        "currency": tranche.currency,
+        "planned": tranche.planned,
+        "released": tranche.released,
+        "from_reserve": tranche.from_reserve,
+        "state": tranche.state,
+        "released_at": tranche.released_at,
+    }
+
+
+_DISBURSEMENT = {
+    "id": ID,
+    "tranche": ID,
+    "organisation": ID,
+    "currency": {"enum": ["JPY", "KRW"]},
+    "amount": INTEGER,
+    "state": STRING,
+    "paid_on": nullable(DATE),
+    "reference": STRING,
+    "confirmed_at": nullable(DATETIME),
+}
+
+
+def disbursement_data(disbursement: Any) -> dict[str, Any]:
+    return {
+        "id": disbursement.pk,
+        "tranche": disbursement.tranche_id,
+        "organisation": disbursement.organisation_id,
+        "currency": disbursement.currency,
+        "amount": disbursement.amount,
+        "state": disbursement.state,
+        "paid_on": disbursement.paid_on,
+        "reference": disbursement.reference,
+        "confirmed_at": disbursement.confirmed_at,
+    }
+
+
+# --------------------------------------------------------------------------- types
+
+EVENT_TYPES = [
+    # Calls
+    EventType("call.created", _("{actor} created the call"), OFFICERS),
+    EventType("call.updated", _("{actor} updated the call"), OFFICERS),
+    EventType("call.opened", _("{actor} opened the call for proposals"), PUBLIC),
+    EventType("call.closed", _("{actor} closed the call"), PUBLIC),
+    EventType("call.archived", _("{actor} archived the call"), OFFICERS),
+    # Proposals
+    EventType("proposal.created", _("{actor} started the proposal"), ORGANISATIONS),
+    EventType("proposal.updated", _("{actor} edited the proposal"), ORGANISATIONS),
+    EventType(
+        "proposal.attachment_added", _("{actor} attached a file to the proposal"), ORGANISATIONS
+    ),
+    EventType(
+        "proposal.attachment_removed",
+        _("{actor} removed a file from the proposal"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "proposal.submitted",
+        _("{actor} submitted the proposal"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROPOSAL),
+        example=_PROPOSAL_EXAMPLE,
+    ),
+    EventType(
+        "proposal.endorsed",
+        _("{actor} endorsed the proposal for their organisation"),
+        ORGANISATIONS,
+    ),
+    EventType("proposal.eligible", _("{actor} found the proposal eligible"), ORGANISATIONS),
+    EventType(
+        "proposal.ineligible",
+        _("{actor} found the proposal ineligible: {reasons}"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "proposal.eligibility_decided",
+        _("The proposal's eligibility was decided"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROPOSAL, eligibility_reasons={"type": "array"}),
+        example={**_PROPOSAL_EXAMPLE, "state": "eligible", "eligibility_reasons": []},
+    ),
+    EventType("proposal.under_review", _("{actor} sent the proposal to review"), ORGANISATIONS),
+    EventType("proposal.awarded", _("{actor} awarded the proposal"), ORGANISATIONS),
+    EventType("proposal.rejected", _("{actor} rejected the proposal"), ORGANISATIONS),
+    EventType(
+        "proposal.withdrawn",
+        _("{actor} withdrew the proposal"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROPOSAL),
+        example={**_PROPOSAL_EXAMPLE, "state": "withdrawn"},
+    ),
+    # Review and award
+    EventType(
+        "review.assigned",
+        _("{actor} assigned a reviewer to the proposal"),
+        OFFICERS,
+        outbox=True,
+        schema=data_schema(_ASSIGNMENT),
+        example={
+            "id": 4,
+            "proposal": 7,
+            "reviewer": 12,
+            "state": "awaiting_declaration",
+            "assigned_at": "2026-05-10T01:00:00+00:00",
+            "assigned_by": 2,
+            "resource_version": 44,
+        },
+    ),
+    EventType("review.declared", _("{actor} declared their conflicts of interest"), OFFICERS),
+    EventType("review.submitted", _("{actor} submitted a review"), OFFICERS),
+    EventType(
+        "award.approved",
+        _("{actor} approved the award decision; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType("award.completed", _("{actor} completed the award decision"), OFFICERS),
+    EventType("award.cancelled", _("{actor} cancelled the award decision"), OFFICERS),
+    EventType(
+        "award.decided",
+        _("The award decision was made: {outcome}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_AWARD),
+        example={
+            "id": 9,
+            "proposal": 7,
+            "outcome": "award",
+            "state": "completed",
+            "project": 3,
+            "resource_version": 50,
+        },
+        labels={"outcome": AwardOutcome},
+    ),
+    # Projects
+    EventType(
+        "project.created",
+        _("{actor} started the project"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROJECT),
+        example=_PROJECT_EXAMPLE,
+    ),
+    EventType(
+        "project.state_changed",
+        _("The project became {state}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROJECT, previous_state=STRING),
+        example={**_PROJECT_EXAMPLE, "state": "suspended", "previous_state": "active"},
+        labels={"state": ProjectState},
+    ),
+    EventType("project.suspended", _("{actor} suspended the project"), ORGANISATIONS),
+    EventType("project.resumed", _("{actor} resumed the project"), ORGANISATIONS),
+    EventType("project.terminated", _("{actor} terminated the project"), ORGANISATIONS),
+    EventType("project.completed", _("The project was completed"), ORGANISATIONS),
+    EventType(
+        "project.recovery_claim",
+        _("{actor} recorded a claim to recover funds from the project"),
+        OFFICERS,
+    ),
+    # Stages and measurements
+    EventType("stage.started", _("The stage started on {started_on}"), ORGANISATIONS),
+    EventType("stage.gate_pending", _("The stage is waiting for its gate decision"), ORGANISATIONS),
+    EventType("stage.passed", _("The stage passed its gate"), ORGANISATIONS),
+    EventType("stage.conditional", _("The stage passed its gate conditionally"), ORGANISATIONS),
+    EventType("stage.failed", _("The stage failed its gate"), ORGANISATIONS),
+    EventType("stage.extended", _("{actor} extended the stage"), ORGANISATIONS),
+    EventType("measurement.recorded", _("{actor} recorded a KPI measurement"), ORGANISATIONS),
+    EventType(
+        "measurement.imported", _("{actor} imported KPI measurements from a file"), ORGANISATIONS
+    ),
+    EventType(
+        "measurement.created",
+        _("A KPI measurement was recorded"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_MEASUREMENT),
+        example=_MEASUREMENT_EXAMPLE,
+    ),
+    EventType(
+        "measurement.rejected",
+        _("{actor} rejected a KPI measurement: {rejection_reason}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_MEASUREMENT),
+        example={
+            **_MEASUREMENT_EXAMPLE,
+            "rejected": True,
+            "rejected_at": "2026-07-02T01:00:00+00:00",
+            "rejection_reason": "Wrong unit",
+        },
+    ),
+    EventType("measurement_import.queued", _("{actor} uploaded a measurement file"), ORGANISATIONS),
+    EventType(
+        "measurement_import.failed", _("The measurement file could not be imported"), ORGANISATIONS
+    ),
+    # Gates
+    EventType(
+        "gate.evaluated",
+        _("The gate was evaluated: {outcome} (score {score})"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_GATE, latest_evaluation=_EVALUATION),
+        example={
+            **_GATE_EXAMPLE,
+            "latest_evaluation": {
+                "id": 8,
+                "score": "1.0500",
+                "outcome": "pass",
+                "evaluated_at": "2026-12-01T01:00:00+00:00",
+                "kpis": [
+                    {
+                        "code": "yield",
+                        "value": "1.2000",
+                        "achievement": "1.0500",
+                        "met": True,
+                        "missing": False,
+                    }
+                ],
+            },
+        },
+        labels={"outcome": GateOutcome},
+        short=_("The gate was evaluated"),
+    ),
+    EventType(
+        "gate.decision_needed",
+        _("The gate needs a decision by fund officers: {outcome}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_GATE, evaluation=ID, outcome=STRING, score=DECIMAL),
+        example={**_GATE_EXAMPLE, "evaluation": 8, "outcome": "conditional", "score": "0.8000"},
+        labels={"outcome": GateOutcome},
+    ),
+    EventType(
+        "gate.decided",
+        _("The gate was decided: {kind}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_GATE, decision=_DECISION),
+        example={
+            **_GATE_EXAMPLE,
+            "state": "decided",
+            "decision": {
+                "id": 6,
+                "kind": "release",
+                "automatic": True,
+                "multiplier": "1.00",
+                "evaluation": 8,
+            },
+        },
+        labels={"kind": GateDecisionKind},
+        short=_("The gate was decided"),
+    ),
+    EventType("gate.extended", _("{actor} extended the gate's due date"), ORGANISATIONS),
+    EventType(
+        "gate_decision.automatic",
+        _("The gate was decided automatically from its evaluation"),
+        OFFICERS,
+    ),
+    EventType(
+        "gate_decision.approved_first",
+        _("{actor} approved the gate decision; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType("gate_decision.completed", _("{actor} completed the gate decision"), OFFICERS),
+    EventType("gate_decision.cancelled", _("{actor} cancelled the gate decision"), OFFICERS),
+    # Money
+    EventType("tranche.decided", _("The tranche was decided"), ORGANISATIONS),
+    EventType(
+        "tranche.released",
+        _("The tranche was released: {released}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_TRANCHE),
+        example=_TRANCHE_EXAMPLE,
+        short=_("The tranche was released"),
+    ),
+    EventType(
+        "disbursement.confirmed",
+        _("{actor} confirmed the payment"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_DISBURSEMENT),
+        example={
+            "id": 30,
+            "tranche": 21,
+            "organisation": 4,
+            "currency": "JPY",
+            "amount": 6_000_000,
+            "state": "paid",
+            "paid_on": "2026-12-05",
+            "reference": "PAY-1",
+            "confirmed_at": "2026-12-05T01:00:00+00:00",
+            "resource_version": 81,
+        },
+    ),
+]
+
+
+def register() -> None:
+    event_type_register(*EVENT_TYPES)
