@@ -97,6 +97,26 @@ EVENT_TYPES = [
     EventType("licence.renewed", _("{actor} drafted a renewal of the licence"), ORGANISATIONS),
     EventType("licence.accepted", _("{actor} accepted the licence terms"), ORGANISATIONS),
     EventType(
+        "licence_approval.approved",
+        _("{actor} approved the licence; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType(
+        "licence_approval.completed",
+        _("{actor} completed the approval of the licence"),
+        OFFICERS,
+    ),
+    EventType(
+        "licence_approval.withdrawn",
+        _("{actor} withdrew their approval of the licence"),
+        OFFICERS,
+    ),
+    EventType(
+        "licence_approval.declined",
+        _("{actor} declined the approval of the licence: {reason}"),
+        OFFICERS,
+    ),
+    EventType(
         "licence.approval_recorded",
         _("{actor} approved the licence; the other side's approval is still needed"),
         OFFICERS,
@@ -156,6 +176,16 @@ EVENT_TYPES = [
     EventType(
         "allocation_change.completed",
         _("{actor} completed the change of return allocation"),
+        OFFICERS,
+    ),
+    EventType(
+        "allocation_change.withdrawn",
+        _("{actor} withdrew their approval of the change of return allocation"),
+        OFFICERS,
+    ),
+    EventType(
+        "allocation_change.declined",
+        _("{actor} declined the change of return allocation: {reason}"),
         OFFICERS,
     ),
     EventType(

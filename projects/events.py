@@ -421,6 +421,14 @@ EVENT_TYPES = [
     EventType("award.completed", _("{actor} completed the award decision"), OFFICERS),
     EventType("award.cancelled", _("{actor} cancelled the award decision"), OFFICERS),
     EventType(
+        "award.withdrawn", _("{actor} withdrew their approval of the award decision"), OFFICERS
+    ),
+    EventType(
+        "award.declined",
+        _("{actor} declined the award decision: {reason}"),
+        OFFICERS,
+    ),
+    EventType(
         "award.decided",
         _("The award decision was made: {outcome}"),
         ORGANISATIONS,
@@ -569,6 +577,21 @@ EVENT_TYPES = [
     ),
     EventType("gate_decision.completed", _("{actor} completed the gate decision"), OFFICERS),
     EventType("gate_decision.cancelled", _("{actor} cancelled the gate decision"), OFFICERS),
+    EventType(
+        "gate_decision.approved",
+        _("{actor} approved the gate decision; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType(
+        "gate_decision.withdrawn",
+        _("{actor} withdrew their approval of the gate decision"),
+        OFFICERS,
+    ),
+    EventType(
+        "gate_decision.declined",
+        _("{actor} declined the gate decision: {reason}"),
+        OFFICERS,
+    ),
     # Money
     EventType("tranche.decided", _("The tranche was decided"), ORGANISATIONS),
     EventType(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.utils import translation
 
@@ -21,6 +22,7 @@ from fundapp.audit.services import (
     audit_record_many,
     audit_record_many_parts,
 )
+from fundapp.kernel.approvals import TwoPersonDecision
 from fundapp.kernel.events import (
     ENVELOPE_SCHEMA,
     EventType,
@@ -85,6 +87,13 @@ def placeholders(text: str) -> set[str]:
 
 def test_every_action_written_in_the_code_is_registered():
     written: set[str] = set(FORMATTED_ACTIONS)
+    # The two-person component writes ``<audit_kind>.<verb>`` for every decision model.
+    written |= {
+        f"{model.audit_kind}.{verb}"
+        for model in apps.get_models()
+        if issubclass(model, TwoPersonDecision)
+        for verb in ("approved", "completed", "withdrawn", "declined")
+    }
     pattern = re.compile(r'action(?:=|, change = )"([a-z_]+\.[a-z_]+)"')
     for app in ("fundapp", "projects", "ip_licensing"):
         for path in (Path(settings.BASE_DIR) / app).rglob("*.py"):
