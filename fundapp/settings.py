@@ -134,11 +134,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
+def redis_url_after(url: str, offset: int = 1) -> str:
+    """``url`` moved ``offset`` Redis databases after its own."""
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + offset
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
 def redis_url_of_test_worker(url: str, worker: str) -> str:
     """``url`` moved to the Redis database ``N + 1`` after its own, for pytest-xdist's ``gwN``."""
-    parts = urlsplit(url)
-    database = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw")) + 1
-    return urlunsplit(parts._replace(path=f"/{database}"))
+    return redis_url_after(url, int(worker.removeprefix("gw")) + 1)
 
 
 # Parallel tests (pytest-xdist): every worker process empties its Redis database before each
@@ -217,8 +222,9 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
-# Celery
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+# Celery. The broker defaults to the Redis database after the cache's (§17: a flushed or
+# full cache never takes queued work with it); the test launcher sets it explicitly.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or redis_url_after(REDIS_URL)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,6 +1,8 @@
 """fundapp.settings: a Redis database of its own for each parallel test worker."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -26,3 +28,30 @@ def test_a_parallel_worker_keeps_cache_broker_and_results_in_its_database(worker
     # Inherited by the Celery workers and commands a test starts.
     assert os.environ["REDIS_URL"] == os.environ["CELERY_BROKER_URL"] == settings.REDIS_URL
     assert os.environ["JKFUND_REDIS_TEST_WORKER"] == worker_id
+
+
+def test_by_default_cache_and_broker_are_separate_redis_databases():
+    # A fresh process with only REDIS_URL set, as a deployment that sets nothing else (§17).
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in (
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "CACHE_URL",
+            "PYTEST_XDIST_WORKER",
+            "JKFUND_REDIS_TEST_WORKER",
+        )
+    }
+    env["REDIS_URL"] = "redis://redis.example:6379/0"
+    code = (
+        "from django.conf import settings;"
+        "print(settings.CACHES['default']['LOCATION'], settings.CELERY_BROKER_URL)"
+    )
+
+    shown = subprocess.run(  # noqa: S603 - our own interpreter and settings
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+    assert shown == ["redis://redis.example:6379/0", "redis://redis.example:6379/1"]
