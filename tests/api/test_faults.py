@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from fundapp.accounts.models import Role
 from fundapp.api.parsers import MAX_JSON_DEPTH, json_depth
+from fundapp.ledger.services import ledger_post
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -92,3 +93,48 @@ def test_redis_down_answers_503_problem_with_retry_after_and_pages_keep_working(
     assert response.json()["code"] == "service_unavailable"
     # The portfolio page needs the database only.
     assert page.status_code == 200
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=abc", "page_size=0", "page_size=x"])
+def test_bad_page_parameters_answer_400_naming_the_parameter(query):
+    response = _officer_client().get(f"/api/v1/projects/?{query}")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert query.split("=")[0] in response.json()["errors"]
+
+
+def test_a_page_past_the_end_is_not_found_and_the_last_page_is_found():
+    client = _officer_client()
+
+    assert client.get("/api/v1/projects/?page=99").status_code == 404
+    assert client.get("/api/v1/projects/?page=last").status_code == 200
+
+
+@pytest.mark.parametrize("cursor", ["", "!!!", "bm90IGEgY3Vyc29y", "eD0x", "bz0tMQ==", "bz14"])
+def test_a_bad_cursor_answers_400_never_a_silent_first_page(cursor):
+    response = _officer_client().get(f"/api/v1/ledger/transactions/?cursor={cursor}")
+
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert "cursor" in response.json()["errors"]
+
+
+def test_a_cursor_from_a_page_still_works():
+    for number in range(2):
+        ledger_post(
+            kind="contribution",
+            currency="JPY",
+            legs=[("agency:JP", -1_000), ("fund:JP:pool", 1_000)],
+            reference=f"faults:{number}",
+        )
+    client = _officer_client()
+    first = client.get("/api/v1/ledger/transactions/?page_size=1")
+    assert first.status_code == 200
+    following = first.json()["next"]
+    assert following
+
+    second = client.get(following)
+
+    assert second.status_code == 200
+    assert second.json()["results"][0]["id"] != first.json()["results"][0]["id"]
