@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from base64 import b64decode
 from binascii import Error as Base64Error
+from typing import Any
 from urllib import parse
 
 from django.utils.translation import gettext as _
@@ -70,5 +71,5 @@ class CursorPagination(pagination.CursorPagination):
             reverse = bool(int(fields.get("r", ["0"])[0]))
         except ValueError:
             raise refused from None
-        position = fields.get("p", [None])[0]
+        position: Any = fields.get("p", [None])[0]  # the ordering field's value, as text
         return pagination.Cursor(offset=offset, reverse=reverse, position=position)
