@@ -168,6 +168,7 @@ class Scope(models.TextChoices):
     GATES_READ = "gates:read", "gates:read"
     GATES_WRITE = "gates:write", "gates:write"
     PAYMENTS_WRITE = "payments:write", "payments:write"
+    LEDGER_READ = "ledger:read", "ledger:read"
     LICENCES_READ = "licences:read", "licences:read"
     LICENCES_CHECK = "licences:check", "licences:check"
     ROYALTIES_WRITE = "royalties:write", "royalties:write"

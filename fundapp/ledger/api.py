@@ -1,12 +1,16 @@
 """The ledger over the REST API, read-only (§9, §14): accounts and transactions.
 
-Who reads: fund officers, finance officers and admins, in the browser session. No API-key
-scope covers the ledger, so every key gets 403 — a partner system reads its own money
-through tranches and disbursements instead. Both lists use cursor pagination (stable under
-concurrent posting, no COUNT over a growing table). Amounts are JSON integers.
+Who reads: fund officers, finance officers and admins, in the browser session, the whole
+ledger; an agency's system (an API key of an organisation of kind ``agency`` with the
+``ledger:read`` scope) its own side's accounts and transactions, those in its side's
+currency (JP: JPY, KR: KRW; §14); any other key gets 403, and another side's account or
+transaction answers 404. Both lists use cursor pagination (stable under concurrent posting,
+no COUNT over a growing table). Amounts are JSON integers.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import django_filters
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
@@ -23,7 +27,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.api import ProblemSerializer
-from fundapp.accounts.models import Role, User
+from fundapp.accounts.models import ApiKey, Organisation, Role, Scope, Side, User
 from fundapp.api.pagination import CursorPagination
 
 from .models import Account, Currency, Entry, Transaction, TransactionKind
@@ -32,8 +36,25 @@ LEDGER_READER_ROLES = {Role.FUND_OFFICER, Role.FINANCE_OFFICER, Role.ADMIN}
 PROBLEM = "application/problem+json"
 
 
+SIDE_CURRENCY = {Side.JP: Currency.JPY, Side.KR: Currency.KRW}
+
+
+def agency_ledger_currency(actor: object) -> str | None:
+    """The currency of the side whose ledger an agency's key reads, or ``None``."""
+    if (
+        isinstance(actor, ApiKey)
+        and actor.has_scope(Scope.LEDGER_READ)
+        and actor.organisation.kind == Organisation.Kind.AGENCY
+    ):
+        return SIDE_CURRENCY.get(actor.organisation.side)
+    return None
+
+
 def can_read_ledger(actor: object) -> bool:
-    """Fund and finance officers and admins; never an API key."""
+    """Fund and finance officers and admins (all of it); an agency's key with
+    ``ledger:read`` (its side's part)."""
+    if agency_ledger_currency(actor) is not None:
+        return True
     return (
         isinstance(actor, User)
         and actor.is_active
@@ -42,10 +63,18 @@ def can_read_ledger(actor: object) -> bool:
 
 
 class CanReadLedger(BasePermission):
-    message = _("Only fund and finance officers read the ledger.")
+    message = _(
+        "Only fund and finance officers, and agencies' systems with the ledger:read scope, "
+        "read the ledger."
+    )
 
     def has_permission(self, request, view) -> bool:
         return can_read_ledger(request.user)
+
+
+def _for_reader(queryset: QuerySet[Any], actor: object) -> QuerySet[Any]:
+    currency = agency_ledger_currency(actor)
+    return queryset if currency is None else queryset.filter(currency=currency)
 
 
 # --------------------------------------------------------------------------- serializers
@@ -186,11 +215,13 @@ def cursor_page(row: dict) -> dict:
 )
 class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
     lookup_field = "code"
-    queryset = Account.objects.order_by("code")
     serializer_class = AccountSerializer
     filterset_class = AccountFilter
     pagination_class = CodeCursorPagination
     permission_classes = [IsAuthenticated, CanReadLedger]
+
+    def get_queryset(self) -> QuerySet[Account]:
+        return _for_reader(Account.objects.order_by("code"), self.request.user)
 
 
 @extend_schema_view(
@@ -227,7 +258,10 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
 
     def get_queryset(self) -> QuerySet[Transaction]:
         entries = Entry.objects.select_related("account").order_by("id")
-        return Transaction.objects.prefetch_related(Prefetch("entries", queryset=entries))
+        return _for_reader(
+            Transaction.objects.prefetch_related(Prefetch("entries", queryset=entries)),
+            self.request.user,
+        )
 
 
 def register(router: DefaultRouter) -> None:
