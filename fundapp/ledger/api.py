@@ -36,7 +36,7 @@ LEDGER_READER_ROLES = {Role.FUND_OFFICER, Role.FINANCE_OFFICER, Role.ADMIN}
 PROBLEM = "application/problem+json"
 
 
-SIDE_CURRENCY = {Side.JP: Currency.JPY, Side.KR: Currency.KRW}
+SIDE_CURRENCY: dict[str, str] = {Side.JP: Currency.JPY, Side.KR: Currency.KRW}
 
 
 def agency_ledger_currency(actor: object) -> str | None:
