@@ -87,6 +87,28 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return HttpResponse(html, status=500)
 
 
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    """The last URL pattern under /api/: what no endpoint matched is a problem+json 404,
+    also with DEBUG on (Django's technical 404 page is HTML). A path that exists with a
+    trailing slash is redirected there, as Django's APPEND_SLASH does."""
+    from django.conf import settings
+    from django.http import HttpResponsePermanentRedirect
+
+    path = request.path_info
+    if settings.APPEND_SLASH and not path.endswith("/") and _resolves_to_an_endpoint(f"{path}/"):
+        return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return page_not_found(request)
+
+
+def _resolves_to_an_endpoint(path: str) -> bool:
+    from django.urls import Resolver404, resolve
+
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False
+
+
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: problem+json under /api/, the site's page elsewhere."""
     from django.views.defaults import page_not_found as html_not_found

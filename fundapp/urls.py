@@ -1,6 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from fundapp.outage import api_not_found
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
@@ -8,6 +10,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("api/v1/", include("fundapp.api.urls")),
+    # Any other /api/ URL: a problem+json 404 whatever DEBUG is (§14).
+    re_path(r"^api/", api_not_found),
     path("admin/", admin.site.urls),
     path("accounts/", include("fundapp.accounts.urls")),
     path("notifications/", include("fundapp.notifications.urls")),

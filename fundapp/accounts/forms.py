@@ -22,6 +22,7 @@ SCOPE_DESCRIPTIONS = {
     Scope.GATES_READ: _("read stage gates and their evaluations"),
     Scope.GATES_WRITE: _("evaluate stage gates"),
     Scope.PAYMENTS_WRITE: _("confirm payments of disbursements"),
+    Scope.LEDGER_READ: _("read its side's ledger (agencies only)"),
     Scope.LICENCES_READ: _("read licences"),
     Scope.LICENCES_CHECK: _("check whether a use is licensed"),
     Scope.ROYALTIES_WRITE: _("submit royalty reports"),

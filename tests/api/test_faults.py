@@ -138,3 +138,22 @@ def test_a_cursor_from_a_page_still_works():
 
     assert second.status_code == 200
     assert second.json()["results"][0]["id"] != first.json()["results"][0]["id"]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_url_answers_a_problem_404_whatever_debug_is(debug, settings):
+    settings.DEBUG = debug
+    client = _officer_client()
+
+    for url in ("/api/v1/no-such-thing/", "/api/nothing", "/api/v1/projects/1/nope/"):
+        response = client.get(url)
+        assert response.status_code == 404, url
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "not_found"
+
+
+def test_an_api_url_without_its_trailing_slash_is_redirected():
+    response = _officer_client().get("/api/v1/projects?page_size=1")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/projects/?page_size=1"
