@@ -51,6 +51,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Re-enqueue tranche releases the database says are still pending (§16).",
     ),
     Schedule(
+        "projects.reconcile_imports",
+        Every(minutes=5),
+        "Re-enqueue measurement imports a lost broker message left queued (§16, §17).",
+    ),
+    Schedule(
         "projects.evaluate_due_gates",
         Every(minutes=15),
         "Evaluate every gate past its day that has no decision yet (§8, §16).",

@@ -74,6 +74,25 @@ def reconcile_pending(grace_seconds: int = 60) -> dict[str, list[int]]:
     return {"tranches": ids}
 
 
+@shared_task(name="projects.reconcile_imports", acks_late=True)
+def reconcile_imports(grace_seconds: int = 300) -> dict[str, list[int]]:
+    """Re-enqueue every measurement import still queued ``grace_seconds`` after its upload
+    (§16, §17): its message was lost (the broker was down when the upload committed, or a
+    worker died before taking it). Harmless when the message was only slow: an import runs
+    under its job's row lock and writes its rows once."""
+    from projects.models.imports import ImportJob, ImportState
+
+    queued_before = timezone.now() - timedelta(seconds=grace_seconds)
+    ids = list(
+        ImportJob.objects.filter(state=ImportState.QUEUED, created_at__lte=queued_before)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for job_id in ids:
+        import_measurements.delay(job_id)
+    return {"imports": ids}
+
+
 # --- gates and measurements (§7, §8, §16) -------------------------------------------------
 
 

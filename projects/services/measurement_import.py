@@ -208,7 +208,9 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
             from projects.tasks import import_measurements
 
             job_id = job.pk
-            transaction.on_commit(lambda: import_measurements.delay(job_id))
+            # Robust: with the broker down the upload still succeeds; reconcile_imports
+            # enqueues it again once the broker is back.
+            transaction.on_commit(lambda: import_measurements.delay(job_id), robust=True)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
