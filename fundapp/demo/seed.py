@@ -23,6 +23,7 @@ so a failed run leaves nothing half-made behind.
 
 from __future__ import annotations
 
+import calendar
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -79,6 +80,7 @@ from projects.models import (
     TrancheState,
 )
 from projects.rules.gates import GATE_TIMEZONE, stage_window_start
+from projects.rules.schedule import gate_day
 from projects.services import awards as award_services
 from projects.services import calls as call_services
 from projects.services import decisions as decision_services
@@ -2044,11 +2046,15 @@ class AwardStory:
     approvals: tuple[Approval, ...] = ()
     payments: tuple[tuple[str, str], ...] = ()  # (finance officer, side) paying stage 1
     gate: GateStory | None = None
+    # The project started a whole stage 1 ago, so its stage-1 gate falls due on the day the
+    # demo is seeded (or just before): "evaluate now" works on it from the first start.
+    gate_due_now: bool = False
 
 
 AWARD_STORIES = (
-    AwardStory(  # awarded today: stage 1 active, tranche 1 released
+    AwardStory(  # stage 1 active, tranche 1 released, its gate due today: evaluate it now
         proposal=EDGE_AI,
+        gate_due_now=True,
         scores=(5, 4, 4),
         recommendation=Recommendation.FUND,
         comment=(
@@ -2240,6 +2246,7 @@ def seed_awards(report: SeedReport, *, users: dict[str, User]) -> None:
             continue
         live = AwardDecision.objects.filter(proposal=proposal).filter(state__in=LIVE_STATES).first()
         given = 0 if live is None else 1 if live.state == DecisionState.PENDING else 2
+        starts_on = _start_for_gate_due_now(proposal) if story.gate_due_now else None
         for approval in story.approvals[given:]:
             proposal.refresh_from_db()
             award_services.award_approve(
@@ -2247,11 +2254,27 @@ def seed_awards(report: SeedReport, *, users: dict[str, User]) -> None:
                 actor=users[approval.officer],
                 outcome=story.outcome,
                 reason=approval.reason,
+                starts_on=starts_on,
             )
         report.made("award decisions", given < len(story.approvals))
         project = Project.objects.filter(proposal=proposal).first()
         if project is not None:
             _release_decided(project)
+
+
+def _start_for_gate_due_now(proposal: Proposal) -> date:
+    """The latest start date whose stage-1 gate day is not after today (Asia/Tokyo): the
+    first stage's months back from today, clamped to the end of that month."""
+    today = tokyo_today()
+    version = proposal.versions.order_by("-number").first()
+    assert version is not None, "an awarded proposal has a submitted version"
+    first = min(version.content["stages"], key=lambda stage: stage["number"])
+    months = int(first["months"])
+    index = today.year * 12 + today.month - 1 - months
+    year, month = divmod(index, 12)
+    start = date(year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1]))
+    assert gate_day(start, months) <= today
+    return start
 
 
 def _release_decided(project: Project) -> None:

@@ -10,6 +10,7 @@ changed.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.db import transaction
@@ -163,8 +164,19 @@ def _refuse_unless_cleared(clearance: str) -> None:
 # --------------------------------------------------------------------------- approve
 
 
-def award_approve(*, proposal: Proposal, actor: Actor, outcome: str, reason: str) -> AwardDecision:
+def award_approve(
+    *,
+    proposal: Proposal,
+    actor: Actor,
+    outcome: str,
+    reason: str,
+    starts_on: date | None = None,
+) -> AwardDecision:
     """A fund officer approves awarding or rejecting a proposal under review.
+
+    ``starts_on`` is the project's start date when this approval completes an award (today
+    in Asia/Tokyo when not given; an earlier date records work begun before the award,
+    and the stage-1 gate day follows from it).
 
     Guarantees:
 
@@ -235,7 +247,7 @@ def award_approve(*, proposal: Proposal, actor: Actor, outcome: str, reason: str
             new=lambda: AwardDecision(proposal=locked, outcome=outcome, reason=reason),
             actor=officer,
             matches=same_outcome,
-            on_complete=lambda completed: _complete(locked, completed, officer),
+            on_complete=lambda completed: _complete(locked, completed, officer, starts_on),
             audit_first={"proposal": locked.pk, "outcome": outcome, "reason": reason},
             audit_complete={"outcome": outcome, "second_reason": reason},
         )
@@ -263,7 +275,9 @@ def _tell_other_side(proposal: Proposal, decision: AwardDecision, officer: User)
     )
 
 
-def _complete(proposal: Proposal, decision: AwardDecision, officer: User) -> None:
+def _complete(
+    proposal: Proposal, decision: AwardDecision, officer: User, starts_on: date | None
+) -> None:
     """The award's consequence, inside the completion's transaction: the proposal is
     awarded (the project created) or rejected; a refusal rolls the completion back."""
     project_id = None
@@ -280,7 +294,9 @@ def _complete(proposal: Proposal, decision: AwardDecision, officer: User) -> Non
         # Written by the engine in parallel; imported here so the review app loads without it.
         from projects.services.projects import project_create_from_proposal
 
-        project = project_create_from_proposal(proposal=proposal, actor=officer)
+        project = project_create_from_proposal(
+            proposal=proposal, actor=officer, started_on=starts_on
+        )
         project_id = project.pk
     audit_record(
         actor=officer,

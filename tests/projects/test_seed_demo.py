@@ -28,6 +28,7 @@ from ip_licensing.models import (
     LicenceState,
     RoyaltyReport,
 )
+from ip_licensing.services.licences import tokyo_today
 from projects.models import (
     KPI,
     Attachment,
@@ -211,7 +212,7 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert report.ok, report
 
 
-def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, media):
+def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, media, client):
     settings.DEBUG = False
     seed()
 
@@ -252,6 +253,10 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert fresh.state == ProjectState.ACTIVE and fresh.current_stage is not None
     assert fresh.current_stage.number == 1
     assert fresh.current_stage.state == StageState.ACTIVE
+    # Its stage-1 gate is due on the day the demo is seeded: "evaluate now" works at once.
+    due_now = fresh.current_stage.gate
+    assert due_now.state == GateState.PENDING and due_now.due_on <= tokyo_today()
+    assert Gate.objects.filter(due_on__gt=tokyo_today(), state=GateState.PENDING).exists()
     terminated = Project.objects.get(state=ProjectState.TERMINATED)
     assert terminated.stages.get(number=1).state == StageState.FAILED
 
@@ -332,6 +337,13 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
         assert sum(pending_effort) + sum(active_effort) <= 100, user.username
 
     assert verify_chain().ok
+
+    # "Evaluate now" on the gate due today, as the JP officer would in the browser.
+    client.force_login(User.objects.get(username="officer_jp"))
+    answer = client.post(f"/api/v1/gates/{due_now.pk}/evaluate/")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["state"] == GateState.EVALUATED
+    assert answer.json()["latest_evaluation"]["outcome"] == GateOutcome.FAIL  # nothing reported
 
 
 def test_without_debug_the_demo_people_cannot_sign_in_until_asked(settings, media):
