@@ -12,7 +12,8 @@ leaves the same audit trail and keeps the ledger balanced. Where no service exis
 
 Awards start their projects today, so the demo reaches a stage-1 gate by evaluating it as
 of its gate day (``gate_evaluate(as_of=...)``) with measurements reported now, inside the
-stage's window. Tranches a decision releases are released at once (``tranche_release``,
+stage's window. One award (the edge-AI project) names a start date a whole stage back, so
+its stage-1 gate is due the day the demo is seeded and "evaluate now" works on it. Tranches a decision releases are released at once (``tranche_release``,
 idempotent) instead of waiting for the worker.
 
 Idempotent: each object has a stable key (username, organisation code, area code, call
