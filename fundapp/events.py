@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from fundapp.kernel.events import EventType, Visibility, event_type_register
+from fundapp.kernel.events import (
+    ID,
+    STRING,
+    EventType,
+    Visibility,
+    data_schema,
+    event_type_register,
+)
 
 OFFICERS = Visibility.OFFICERS
 ORGANISATIONS = Visibility.ORGANISATIONS
@@ -29,6 +36,15 @@ EVENT_TYPES = [
     # API keys
     EventType("api_key.issued", _("{actor} issued the API key"), ORGANISATIONS),
     EventType("api_key.revoked", _("{actor} revoked the API key"), ORGANISATIONS),
+    # Webhooks (§13.3): a test event for one subscription only.
+    EventType(
+        "webhook.ping",
+        _("{actor} sent a test event to a webhook subscription"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema({"subscription_id": ID, "message": STRING}),
+        example={"subscription_id": 7, "message": "ping", "resource_version": 90},
+    ),
     # The fund and its research areas
     EventType("fund.created", _("{actor} set up the fund"), OFFICERS),
     EventType("fund.updated", _("{actor} changed the fund's settings"), OFFICERS),

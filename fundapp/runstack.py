@@ -148,10 +148,19 @@ def _commands(env: dict[str, str], host: str, port: int) -> dict[str, list[str]]
     return {
         "web": [sys.executable, "-m", "gunicorn", "fundapp.wsgi", "--bind", f"{host}:{port}"]
         + ["--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket"],
-        # One worker for both queues here; a deployment gives the checkpoint queue (and the
-        # signing key) to a worker of its own.
+        # One worker for every queue here; a deployment gives the checkpoint queue (and the
+        # signing key) and the webhook queue to workers of their own.
         "worker": [*celery, "worker", "-l", "info"]
-        + ["--queues", "celery," + env.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints")]
+        + [
+            "--queues",
+            ",".join(
+                [
+                    "celery",
+                    env.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints"),
+                    env.get("WEBHOOKS_QUEUE", "webhooks"),
+                ]
+            ),
+        ]
         + ["--concurrency", env.get("WORKER_CONCURRENCY", "2")],
         "beat": [*celery, "beat", "-l", "info"]
         + ["--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],

@@ -251,7 +251,18 @@ AUDIT_CHECKPOINT_LOG = Path(
 # that mounts the private key (docker-compose.yml: ``checkpointer``); ``make run``'s worker
 # consumes both queues.
 AUDIT_CHECKPOINT_QUEUE = os.environ.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints")
-CELERY_TASK_ROUTES = {"fundapp.audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE}}
+# Webhook delivery (§13.3) runs on its own queue so slow receivers never delay other work.
+WEBHOOKS_QUEUE = os.environ.get("WEBHOOKS_QUEUE", "webhooks")
+CELERY_TASK_ROUTES = {
+    "fundapp.audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE},
+    "notifications.deliver_webhook": {"queue": WEBHOOKS_QUEUE},
+    "notifications.fan_out_webhooks": {"queue": WEBHOOKS_QUEUE},
+    "notifications.reconcile_webhooks": {"queue": WEBHOOKS_QUEUE},
+}
+# Webhooks: http:// and 127.0.0.1 receivers are refused unless this is on (tests only).
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
+WEBHOOKS_TIMEOUT_SECONDS = 10.0
+WEBHOOKS_USER_AGENT = "JK-Joint-RD-Fund-Webhooks/1 (Japan-Korea Joint R&D Fund)"
 
 # REST framework
 REST_FRAMEWORK = {

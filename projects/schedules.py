@@ -66,6 +66,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Re-enqueue notification e-mails a lost broker message left unsent; give up after 24 hours (§13, §16).",
     ),
     Schedule(
+        "notifications.reconcile_webhooks",
+        Every(minutes=1),
+        "Fan recent outbox events out to webhook subscriptions and re-enqueue deliveries that are due (§13.3, §16).",
+    ),
+    Schedule(
         "api.purge_idempotency_records",
         DailyAt(hour=3, minute=30),
         "Forget idempotency keys older than 30 days (§14).",

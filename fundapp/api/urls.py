@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.api import register as register_accounts
 from fundapp.ledger.api import register as register_ledger
+from fundapp.notifications.webhooks.api import register as register_webhooks
 from fundapp.screening.api import register as register_screening
 from ip_licensing.api import register as register_ip
 from projects.api import register as register_projects
@@ -15,5 +16,6 @@ register_projects(router)
 register_ledger(router)
 register_screening(router)
 register_ip(router)
+register_webhooks(router)
 
 urlpatterns = [path("", include(router.urls))]

@@ -33,6 +33,7 @@ class NotificationKind(models.TextChoices):
     LICENCE_EXPIRING = "licence_expiring", _("Licence expiring")
     LICENCE_EXPIRED = "licence_expired", _("Licence expired")
     ROYALTY_POSTED = "royalty_posted", _("Royalty posted")
+    WEBHOOK_DISABLED = "webhook_disabled", _("Webhook disabled")
 
 
 class EmailState(models.TextChoices):
@@ -171,3 +172,24 @@ class OutboxEvent(models.Model):
             "api_version": self.api_version,
             "data": {**self.payload, "resource_version": self.resource_version},
         }
+
+
+from fundapp.notifications.webhooks.models import (  # noqa: E402  (registered with this app)
+    DeliveryState,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSecret,
+    WebhookSubscription,
+)
+
+__all__ = [
+    "DeliveryState",
+    "EmailState",
+    "Notification",
+    "NotificationKind",
+    "OutboxEvent",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSecret",
+    "WebhookSubscription",
+]

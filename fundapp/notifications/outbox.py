@@ -17,10 +17,25 @@ from django.utils import timezone
 
 from fundapp.audit.services import to_jsonable
 from fundapp.kernel.events import Visibility, event_type, event_type_require
+from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
 from .models import OutboxEvent
+
+# Webhook fan-out after commit (§13.3): at most one sweep enqueued per second and process;
+# the sweep covers every event committed before it runs, and the beat reconciler catches
+# what a lost message leaves.
+WEBHOOK_FAN_OUT_DELAY_SECONDS = 1.0
+
+
+def _enqueue_fan_out(delay: float) -> None:
+    from .webhooks.tasks import fan_out_webhooks
+
+    fan_out_webhooks.apply_async(countdown=delay)
+
+
+webhook_fan_out = Debounced(_enqueue_fan_out, WEBHOOK_FAN_OUT_DELAY_SECONDS)
 
 
 def event_record(
@@ -29,6 +44,7 @@ def event_record(
     """Append one event; it commits or rolls back with the change it describes. The payload
     is stored as JSON (dates as ISO strings, decimals as strings)."""
     event_type_require([kind], outbox=True)
+    webhook_fan_out.after_commit()
     return OutboxEvent.objects.create(
         kind=kind,
         organisation_ids=_audience(kind, organisation_ids),
@@ -83,6 +99,7 @@ def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
         return []
     rows = _rows(events)
     rows_insert(OutboxEvent, rows, _COLUMNS)
+    webhook_fan_out.after_commit()
     return rows
 
 
@@ -104,6 +121,7 @@ def event_record_many_part(
     if not events:
         raise ValueError("event_record_many_part needs at least one event")
     rows = _rows(events)
+    webhook_fan_out.after_commit()
     document = json.dumps(
         [
             {

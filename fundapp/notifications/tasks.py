@@ -68,3 +68,7 @@ def reconcile_notification_emails() -> dict[str, int]:
     for start in range(0, len(ids), ENQUEUE_BATCH):
         send_notification_emails.delay(notification_ids=ids[start : start + ENQUEUE_BATCH])
     return {"enqueued": len(ids), "expired": expired}
+
+
+# The webhook tasks live with their services; imported here so autodiscovery finds them.
+from .webhooks import tasks as webhook_tasks  # noqa: E402,F401
