@@ -11,7 +11,7 @@ from django.urls import NoReverseMatch, clear_url_caches, reverse
 
 from fundapp.celery import app as celery_app
 from projects.models import DecisionState, GateDecision, TrancheState
-from tests.projects.pages.world import build_world
+from tests.factories.pages import build_world
 
 # One Chromium for a parallel run: every journey goes to the same xdist worker.
 pytestmark = [

@@ -1,6 +1,6 @@
 """The funding engine's permission matrix: role × own / other organisation × action (§2, §14).
 
-One world (``tests.projects.matrix_world``) is built once for the module through the real
+One world (``tests.factories.matrix``) is built once for the module through the real
 services: an awarded project whose stage-1 gate is due and evaluated (PASS, waiting for the
 officers), with tranche 1 released and a payable JPY disbursement. Every test runs in a
 savepoint of the module's transaction, so the writes one cell makes (an evaluation, a
@@ -43,7 +43,7 @@ from rest_framework.test import APIClient
 
 from projects.models import Disbursement, GateDecision, GateEvaluation
 from projects.services.gates import today_in_tokyo
-from tests.projects.matrix_world import MatrixWorld, build_matrix_world
+from tests.factories.matrix import MatrixWorld, build_matrix_world
 
 # fmt: off
 MATRIX = """

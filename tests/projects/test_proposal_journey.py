@@ -6,8 +6,7 @@ from fundapp.audit.models import AuditEvent
 from projects.models import ProposalState
 from projects.selectors.proposals import proposals_visible_to
 from projects.services import proposals as svc
-
-from .builders import complete_proposal, submitted_proposal
+from tests.factories.proposals import complete_proposal, submitted_proposal
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from projects.models import ImportJob, Measurement
 from projects.models.imports import ImportState
 from projects.services.measurement_import import measurements_import_csv
 from projects.tasks import import_measurements, reconcile_imports
-from tests.projects.gates.factory import build_project
+from tests.factories.gates import build_project
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from .world import World, make_world
+from tests.factories.licensing import World, make_world
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from fundapp.accounts.models import ApiKey, hash_secret
 from ip_licensing import rules
-
-from .world import World, days, key_client, make_licence, user_client
+from tests.factories.licensing import World, days, key_client, make_licence, user_client
 
 URL = "/api/v1/licences/check/"
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,7 @@ from rest_framework.test import APIClient
 from fundapp.ledger.selectors import account_balance
 from ip_licensing.models import Licence, RoyaltyReport
 from tests.factories import member_of
-
-from .world import (
+from tests.factories.licensing import (
     ALL_SCOPES,
     World,
     days,

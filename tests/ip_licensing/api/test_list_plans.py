@@ -19,8 +19,7 @@ from guardian.shortcuts import assign_perm
 
 from fundapp.accounts.models import User
 from tests.factories import member_of
-
-from .world import World, key_client, make_licence, user_client
+from tests.factories.licensing import World, key_client, make_licence, user_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 from django.test import Client
 
-from tests.ip_licensing.api.world import World, make_world
+from tests.factories.licensing import World, make_world
 
 
 @pytest.fixture(autouse=True)

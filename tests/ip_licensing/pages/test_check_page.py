@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from tests.factories import UserFactory
-from tests.ip_licensing.api.world import days, make_licence
+from tests.factories.licensing import days, make_licence
 
 pytestmark = pytest.mark.django_db
 

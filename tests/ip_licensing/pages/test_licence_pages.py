@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from ip_licensing.models import Licence, LicenceApproval, LicenceState, RoyaltyReport
 from tests.factories import member_of
-from tests.ip_licensing.api.world import days, make_licence
+from tests.factories.licensing import days, make_licence
 
 pytestmark = pytest.mark.django_db
 

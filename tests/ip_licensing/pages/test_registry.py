@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from ip_licensing.models import IPAsset
 from tests.factories import UserFactory, member_of
-from tests.ip_licensing.api.world import background_asset, make_licence
+from tests.factories.licensing import background_asset, make_licence
 
 pytestmark = pytest.mark.django_db
 

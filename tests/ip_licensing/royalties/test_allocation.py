@@ -16,7 +16,7 @@ from ip_licensing.services.allocation import (
 )
 from ip_licensing.services.royalties import royalty_report_submit
 from tests.factories import officer
-from tests.ip_licensing.api.world import days, make_project_world, project_licence, user_client
+from tests.factories.licensing import days, make_project_world, project_licence, user_client
 
 from .test_royalties import current_quarter
 
@@ -147,7 +147,7 @@ def test_the_api_records_then_completes(pw):
 
 
 def test_the_api_is_for_fund_officers(pw):
-    from tests.ip_licensing.api.world import key_client
+    from tests.factories.licensing import key_client
 
     body = {"project": pw.project.pk, "table": [[pw.partner_jp.pk, 10000]], "reason": "Moved."}
     assert user_client(pw.office_jp).post(URL, body, format="json").status_code == 403

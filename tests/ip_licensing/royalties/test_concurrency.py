@@ -12,7 +12,7 @@ from ip_licensing.models import AllocationChange, Licence, RoyaltyReport
 from ip_licensing.services.allocation import allocation_change_approve, current_table
 from ip_licensing.services.royalties import royalty_post_upfront, royalty_report_submit
 from tests.concurrency import run_at_once
-from tests.ip_licensing.api.world import days, make_project_world, project_licence
+from tests.factories.licensing import days, make_project_world, project_licence
 
 from .test_royalties import current_quarter
 

@@ -20,7 +20,7 @@ from ip_licensing.services.royalties import (
     royalty_report_submit,
 )
 from tests.factories import OrganisationFactory, member_of
-from tests.ip_licensing.api.world import (
+from tests.factories.licensing import (
     days,
     make_licence,
     make_project_world,
@@ -352,7 +352,7 @@ def test_a_currency_the_fund_pool_cannot_hold_is_refused_and_writes_nothing(worl
 def test_a_licensor_outside_jp_and_kr_pays_the_fund_share_to_the_currencys_side(world):
     us = OrganisationFactory.create(code="US-ACME-01", country="US", kind="company")
     office_us = member_of(us, research_office=True)
-    from tests.ip_licensing.api.world import background_asset
+    from tests.factories.licensing import background_asset
 
     asset = background_asset(us, office_us, "US background IP")
     licence = make_licence(

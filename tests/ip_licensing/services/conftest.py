@@ -4,7 +4,7 @@ import types
 
 import pytest
 
-from .builders import World, make_world
+from tests.factories.licences import World, make_world
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from ip_licensing.services.licences import (
     licence_approve,
     licences_activate_and_expire,
 )
-
-from .builders import approved, background_asset, days, draft, make_world, pending
+from tests.factories.licences import approved, background_asset, days, draft, make_world, pending
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -26,8 +26,7 @@ from ip_licensing.services.licences import (
     licence_terminate,
     tokyo_today,
 )
-
-from .builders import World, make_world
+from tests.factories.licences import World, make_world
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,7 @@ from ip_licensing.selectors import (
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.licences import licence_create
 from tests.factories import UserFactory, jp_org, member_of
-
-from .builders import api_key, draft, terms
+from tests.factories.licences import api_key, draft, terms
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,7 @@ from ip_licensing.services.licences import (
     tokyo_today,
 )
 from projects.schedules import SCHEDULES, DailyAt
-
-from .builders import approved, days, draft
+from tests.factories.licences import approved, days, draft
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ import pytest
 
 from fundapp.ledger.models import Transaction
 from ip_licensing.services.licences import licences_activate_and_expire
-
-from .builders import approved, days
+from tests.factories.licences import approved, days
 
 pytestmark = pytest.mark.django_db
 

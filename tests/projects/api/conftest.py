@@ -13,7 +13,7 @@ from fundapp.accounts.models import ApiKey, Organisation, User, hash_secret
 from projects.models import Attachment, Proposal
 from projects.services import proposals as svc
 from tests.factories import member_of
-from tests.projects.builders import Consortium, complete_changes, make_consortium, pdf_upload
+from tests.factories.proposals import Consortium, complete_changes, make_consortium, pdf_upload
 
 READ = "proposals:read"
 WRITE = "proposals:write"

@@ -9,7 +9,7 @@ from django.http.response import HttpResponseBase
 from projects.models import Attachment
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of
-from tests.projects.builders import MINIMAL_PDF, complete_proposal, pdf_upload, submitted_proposal
+from tests.factories.proposals import MINIMAL_PDF, complete_proposal, pdf_upload, submitted_proposal
 
 from .conftest import (
     READ,

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from fundapp.api.throttling import ClientRateThrottle
 from projects.api.proposals import register
-from tests.projects.builders import complete_proposal
+from tests.factories.proposals import complete_proposal
 
 from .conftest import assert_problem, detail_url, key_client, user_client
 

@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory, jp_org, member_of
-from tests.projects.builders import complete_proposal, make_consortium, submitted_proposal
+from tests.factories.proposals import complete_proposal, make_consortium, submitted_proposal
 
 from .conftest import assert_problem, bare_draft, detail_url, key_client, user_client
 

@@ -12,7 +12,7 @@ from fundapp.audit.models import AuditEvent
 from projects.models import Call, Proposal, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, jp_org
-from tests.projects.builders import (
+from tests.factories.proposals import (
     complete_changes,
     complete_proposal,
     make_consortium,

@@ -24,8 +24,7 @@ from projects.models import (
 )
 from projects.selectors.projects import projects_visible_to
 from projects.services.projects import project_create_from_proposal, tokyo_today
-
-from .helpers import (
+from tests.factories.engine import (
     award,
     committed,
     engine_proposal,

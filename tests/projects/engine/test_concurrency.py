@@ -15,8 +15,7 @@ from projects.services.decisions import gate_decision_approve
 from projects.services.payments import disbursement_confirm
 from projects.services.projects import tokyo_today
 from projects.services.tranches import tranche_release
-
-from .helpers import (
+from tests.factories.engine import (
     award,
     engine_proposal,
     fund_pools,

@@ -26,8 +26,7 @@ from projects.services.decisions import (
     gate_decision_approve,
 )
 from tests.factories import UserFactory, officer
-
-from .helpers import (
+from tests.factories.engine import (
     award,
     committed,
     engine_proposal,

@@ -15,9 +15,16 @@ from projects.services.measurements import measurement_record, measurement_rejec
 from projects.services.payments import disbursement_confirm
 from projects.services.projects import project_resume, project_suspend, tokyo_today
 from projects.services.tranches import tranche_release
+from tests.factories.engine import (
+    award,
+    engine_proposal,
+    evaluate,
+    fund_pools,
+    gate_of,
+    make_staff,
+    tranche,
+)
 from tests.outbox import events_of, the_event
-
-from .helpers import award, engine_proposal, evaluate, fund_pools, gate_of, make_staff, tranche
 
 pytestmark = pytest.mark.django_db
 

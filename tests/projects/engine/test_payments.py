@@ -18,8 +18,7 @@ from projects.services.payments import disbursement_confirm, fund_contribute
 from projects.services.projects import tokyo_today
 from projects.services.tranches import tranche_release
 from tests.factories import FundFactory, OrganisationFactory
-
-from .helpers import award, engine_proposal, fund_pools, make_staff, payable, tranche
+from tests.factories.engine import award, engine_proposal, fund_pools, make_staff, payable, tranche
 
 pytestmark = pytest.mark.django_db
 

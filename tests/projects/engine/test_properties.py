@@ -43,8 +43,7 @@ from projects.services.projects import (
 )
 from projects.services.tranches import tranche_release
 from tests.factories import jp_org
-
-from .helpers import engine_proposal, fund_pools, make_staff, record_evaluation
+from tests.factories.engine import engine_proposal, fund_pools, make_staff, record_evaluation
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,7 @@ from projects.services.projects import project_resume, project_suspend
 from projects.services.tranches import tranche_release
 from projects.tasks import reconcile_pending, release_tranche
 from tests.factories import UserFactory, jp_org
-
-from .helpers import (
+from tests.factories.engine import (
     award,
     committed,
     engine_proposal,

@@ -23,8 +23,7 @@ from projects.services.projects import (
     tokyo_today,
 )
 from projects.services.tranches import tranche_release
-
-from .helpers import (
+from tests.factories.engine import (
     award,
     committed,
     engine_proposal,

@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 
 from fundapp.ledger.api import register as register_ledger
 from projects.api.engine import register as register_engine
-
-from .helpers import assert_problem, make_project, user_client
+from tests.factories.projects_api import assert_problem, make_project, user_client
 
 ENGINE_URLS = [
     "/api/v1/projects/",

@@ -12,8 +12,7 @@ from django.utils import timezone
 from fundapp.accounts.models import Role
 from projects.models import GateDecision, GateEvaluation, GateState
 from tests.factories import UserFactory, jp_org, member_of, officer
-
-from .helpers import (
+from tests.factories.projects_api import (
     assert_problem,
     automatic_decision,
     evaluation,

@@ -16,8 +16,14 @@ from rest_framework.test import APIClient
 from fundapp.api.models import IdempotencyRecord
 from projects.models import Measurement, ProjectState
 from tests.factories import jp_org, member_of, officer
-
-from .helpers import assert_problem, key_client, make_project, measure, ok, user_client
+from tests.factories.projects_api import (
+    assert_problem,
+    key_client,
+    make_project,
+    measure,
+    ok,
+    user_client,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,14 @@ from fundapp.api.models import IdempotencyRecord
 from fundapp.ledger.selectors import account_balance
 from projects.models import Disbursement
 from tests.factories import OrganisationFactory, UserFactory, jp_org, member_of, officer
-
-from .helpers import assert_problem, key_client, make_project, ok, release, user_client
+from tests.factories.projects_api import (
+    assert_problem,
+    key_client,
+    make_project,
+    ok,
+    release,
+    user_client,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from tests.factories import officer
-
-from .helpers import clone_projects, key_client, make_project, ok, user_client
+from tests.factories.projects_api import clone_projects, key_client, make_project, ok, user_client
 
 pytestmark = pytest.mark.django_db
 

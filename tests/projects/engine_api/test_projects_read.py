@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from fundapp.accounts.models import Role
 from projects.models import ProjectState
 from tests.factories import UserFactory, jp_org, member_of, officer
-
-from .helpers import assert_problem, key_client, make_project, ok, user_client
+from tests.factories.projects_api import assert_problem, key_client, make_project, ok, user_client
 
 pytestmark = pytest.mark.django_db
 
@@ -184,9 +183,8 @@ def test_stage_and_kpi_lists_have_constant_queries():
 
 def test_a_project_made_by_the_award_service_reads_in_the_published_shape():
     from projects.services.projects import project_create_from_proposal
-    from tests.projects.builders import submitted_proposal
-
-    from .helpers import fund_side
+    from tests.factories.projects_api import fund_side
+    from tests.factories.proposals import submitted_proposal
 
     proposal, c = submitted_proposal()
     fund_side("JP", 100_000_000)

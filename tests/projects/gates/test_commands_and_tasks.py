@@ -22,9 +22,8 @@ from projects.schedules import ensure_schedules
 from projects.selectors.gates import gates_due
 from projects.services.gates import gate_evaluate, today_in_tokyo
 from projects.tasks import evaluate_due_gates, evaluate_gate, evaluate_gates_batch
+from tests.factories.gates import build_project, measure, tokyo
 from tests.workflow_states import force_state
-
-from .factory import build_project, measure, tokyo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_automatic_decision")]
 

@@ -12,8 +12,7 @@ from projects.models import Measurement
 from projects.models.imports import ImportJob, ImportState
 from projects.services.measurement_import import measurements_import_csv, measurements_import_run
 from projects.tasks import import_measurements
-
-from .factory import build_project
+from tests.factories.gates import build_project
 
 
 @pytest.mark.django_db(transaction=True)

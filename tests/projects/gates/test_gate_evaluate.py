@@ -24,9 +24,8 @@ from projects.models import (
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.gates import evaluation_history, latest_evaluation
 from projects.services.gates import gate_evaluate
+from tests.factories.gates import api_key, build_project, measure, tokyo
 from tests.workflow_states import force_state
-
-from .factory import api_key, build_project, measure, tokyo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_automatic_decision")]
 

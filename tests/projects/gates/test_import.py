@@ -25,9 +25,8 @@ from projects.models.imports import ImportJob, ImportState
 from projects.services import measurement_import
 from projects.services.measurement_import import measurements_import_csv
 from projects.tasks import import_measurements
+from tests.factories.gates import api_key, build_project
 from tests.outbox import the_event
-
-from .factory import api_key, build_project
 
 pytestmark = pytest.mark.django_db
 

@@ -24,9 +24,8 @@ from projects.models import GateState, Measurement, MeasurementSource, ProjectSt
 from projects.selectors.gates import get_measurement_for_actor, measurements_visible_to
 from projects.services.measurements import measurement_record, measurement_reject
 from tests.factories import UserFactory
+from tests.factories.gates import api_key, build_project, measure, tokyo
 from tests.workflow_states import force_state
-
-from .factory import api_key, build_project, measure, tokyo
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,7 @@ from projects.selectors.gates import (
 )
 from projects.services.gates import gate_evaluate
 from projects.services.measurements import measurement_reject
-
-from .factory import build_project, measure, tokyo
+from tests.factories.gates import build_project, measure, tokyo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_automatic_decision")]
 

@@ -13,8 +13,7 @@ from projects.models import Measurement
 from projects.models.imports import ImportJob, ImportState
 from projects.rules.gates import GATE_TIMEZONE
 from projects.tasks import import_measurements
-
-from .factory import build_project, measure, tokyo
+from tests.factories.gates import build_project, measure, tokyo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.projects.gates.urls")]
 

@@ -9,8 +9,7 @@ import pytest
 
 from projects.models import GateDecision, GateState, StageState
 from projects.services.gates import gate_evaluate
-
-from .factory import build_project, measure, tokyo
+from tests.factories.gates import build_project, measure, tokyo
 
 pytestmark = [
     pytest.mark.django_db,

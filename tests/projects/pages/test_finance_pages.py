@@ -19,8 +19,7 @@ from fundapp.ledger.models import Entry, Transaction
 from projects.models import Disbursement, DisbursementState
 from projects.services.gates import today_in_tokyo
 from projects.views import finance
-
-from .world import build_world, fund_the_pools
+from tests.factories.pages import build_world, fund_the_pools
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,7 @@ from projects.models import (
 )
 from projects.services.gates import gate_evaluate
 from projects.services.measurements import measurement_reject
-
-from .world import build_world
+from tests.factories.pages import build_world
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from projects.models import Disbursement
 from projects.selectors.portfolio import kpis_behind_target, portfolio_summary
 from projects.services.payments import disbursement_confirm
-
-from .world import build_world
+from tests.factories.pages import build_world
 
 pytestmark = pytest.mark.django_db
 

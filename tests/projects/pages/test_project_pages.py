@@ -14,8 +14,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from projects.models import ProjectState
 from projects.services.measurements import measurement_record
-
-from .world import at_noon, build_world
+from tests.factories.pages import at_noon, build_world
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from rest_framework.test import APIClient
 from fundapp.accounts.models import ApiKey, Role, hash_secret
 from projects.models import AwardDecision, ReviewCriterion
 from tests.factories import UserFactory, member_of
-
-from .builders import (
+from tests.factories.review import (
     active_assignment,
     make_officers,
     proposal_under_review,

@@ -13,9 +13,8 @@ from projects.selectors.proposals import get_proposal_for_actor
 from projects.services import projects as project_svc
 from projects.services import reviews as svc
 from tests.factories import UserFactory, jp_org, kr_org, member_of
-from tests.projects.builders import Consortium, complete_changes, make_consortium
-
-from .builders import (
+from tests.factories.proposals import Consortium, complete_changes, make_consortium
+from tests.factories.review import (
     eligible_proposal,
     fund_pools,
     make_officers,
@@ -101,7 +100,7 @@ def test_only_people_with_the_reviewer_role_can_be_assigned():
 
 
 def test_assignment_is_refused_before_eligibility():
-    from tests.projects.builders import submitted_proposal
+    from tests.factories.proposals import submitted_proposal
 
     officers = make_officers()
     proposal, _c = submitted_proposal()
@@ -148,7 +147,7 @@ def _active_project_with(person_a, person_b, officers) -> Project:
     ]
     from projects.models import Attachment
     from projects.services import proposals as proposal_svc
-    from tests.projects.builders import pdf_upload
+    from tests.factories.proposals import pdf_upload
 
     proposal = proposal_svc.proposal_create(actor=c.pi_jp, call=c.call)
     proposal = proposal_svc.proposal_update(

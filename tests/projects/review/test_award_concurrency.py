@@ -16,8 +16,7 @@ from fundapp.audit.services import verify_chain
 from fundapp.errors import PermissionDenied
 from projects.models import AwardDecision, DecisionState, Project, Proposal, ProposalState
 from projects.services import awards as svc
-
-from .builders import fund_pools, make_officers, proposal_under_review
+from tests.factories.review import fund_pools, make_officers, proposal_under_review
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,7 @@ from fundapp.screening.services import restricted_parties_import, screening_case
 from projects.models import AwardDecision, DecisionState, Project, ProposalState
 from projects.services import awards as svc
 from tests.factories import UserFactory, officer
-
-from .builders import fund_pools, make_officers, proposal_under_review
+from tests.factories.review import fund_pools, make_officers, proposal_under_review
 
 pytestmark = pytest.mark.django_db
 
@@ -172,7 +171,7 @@ def test_a_reason_and_a_known_outcome_are_required():
 
 
 def test_only_a_proposal_under_review_can_be_decided():
-    from .builders import eligible_proposal
+    from tests.factories.review import eligible_proposal
 
     officers = make_officers()
     proposal, _c = eligible_proposal()

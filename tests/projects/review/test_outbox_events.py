@@ -11,10 +11,9 @@ from projects.models import ProposalState
 from projects.services import awards as award_svc
 from projects.services import proposals as proposal_svc
 from projects.services import reviews as review_svc
+from tests.factories.proposals import complete_proposal, submitted_proposal
+from tests.factories.review import eligible_proposal, make_officers, proposal_under_review, reviewer
 from tests.outbox import events_of, the_event
-from tests.projects.builders import complete_proposal, submitted_proposal
-
-from .builders import eligible_proposal, make_officers, proposal_under_review, reviewer
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,7 @@ from fundapp.accounts.models import Role, User
 from projects.models import AssignmentState, AwardDecision, Proposal, ReviewerAssignment
 from projects.services import reviews as svc
 from tests.factories import UserFactory
-
-from .builders import make_officers, proposal_under_review, reviewer, scores_for
+from tests.factories.review import make_officers, proposal_under_review, reviewer, scores_for
 
 pytestmark = pytest.mark.django_db
 

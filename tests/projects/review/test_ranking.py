@@ -8,9 +8,8 @@ import pytest
 
 from projects.selectors.reviews import ranking
 from tests.factories import CallFactory, ResearchAreaFactory
-from tests.projects.builders import make_consortium
-
-from .builders import (
+from tests.factories.proposals import make_consortium
+from tests.factories.review import (
     add_criteria,
     eligible_proposal,
     make_officers,

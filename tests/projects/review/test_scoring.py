@@ -11,8 +11,7 @@ from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from projects.models import AssignmentState, ReviewCriterion, ReviewScore
 from projects.selectors import reviews as selectors
 from projects.services import reviews as svc
-
-from .builders import (
+from tests.factories.review import (
     active_assignment,
     add_criteria,
     eligible_proposal,

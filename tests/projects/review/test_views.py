@@ -11,8 +11,7 @@ from projects.models import AssignmentState, AwardDecision, ProposalState, Revie
 from projects.services import awards as award_svc
 from projects.services import reviews as svc
 from tests.factories import member_of
-
-from .builders import (
+from tests.factories.review import (
     active_assignment,
     eligible_proposal,
     make_officers,
@@ -196,7 +195,7 @@ def test_the_award_panel_shows_who_approved_what_is_needed_and_screening():
 def test_the_ranking_page_lists_proposals_best_first_with_filters():
     officers = make_officers()
     low, c = proposal_under_review(officers.jp)
-    from tests.projects.builders import make_consortium
+    from tests.factories.proposals import make_consortium
 
     high, _ = proposal_under_review(officers.jp, make_consortium(c.call))
     submit_review(low, reviewer(), officers.jp, 2, 2, 2)

@@ -15,8 +15,7 @@ from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict
 from projects.models import Endorsement, Proposal, ProposalState
 from projects.services import proposals as svc
-
-from ..builders import complete_changes, complete_proposal, submitted_proposal
+from tests.factories.proposals import complete_changes, complete_proposal, submitted_proposal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

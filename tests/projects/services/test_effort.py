@@ -5,8 +5,13 @@ import pytest
 
 from projects.models import ProposalState
 from projects.services import proposals as svc
+from tests.factories.proposals import (
+    complete_changes,
+    complete_proposal,
+    make_consortium,
+    submitted_proposal,
+)
 
-from ..builders import complete_changes, complete_proposal, make_consortium, submitted_proposal
 from .refusals import refused, save, submit
 
 pytestmark = pytest.mark.django_db

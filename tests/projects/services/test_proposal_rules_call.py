@@ -11,9 +11,9 @@ from fundapp.errors import ValidationFailed
 from projects.models import Call, CallState, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory
+from tests.factories.proposals import complete_proposal, make_consortium
 from tests.workflow_states import force_state
 
-from ..builders import complete_proposal, make_consortium
 from .refusals import refused, submit
 
 pytestmark = pytest.mark.django_db

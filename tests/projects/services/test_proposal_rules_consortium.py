@@ -6,8 +6,8 @@ import pytest
 from fundapp.errors import ValidationFailed
 from projects.models import ProposalState
 from tests.factories import OrganisationFactory, jp_org, kr_org, member_of
+from tests.factories.proposals import complete_proposal
 
-from ..builders import complete_proposal
 from .refusals import refused, save, submit
 
 pytestmark = pytest.mark.django_db

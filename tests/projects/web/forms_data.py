@@ -6,7 +6,7 @@ import re
 from html import unescape
 from typing import Any
 
-from tests.projects.builders import Consortium, kpi
+from tests.factories.proposals import Consortium, kpi
 
 
 def management(prefix: str, total: int, initial: int = 0) -> dict[str, str]:

@@ -9,7 +9,7 @@ from fundapp.audit.models import AuditEvent
 from projects.models import Endorsement, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory, officer
-from tests.projects.builders import make_consortium, submitted_proposal
+from tests.factories.proposals import make_consortium, submitted_proposal
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from projects.models import Endorsement, ProposalState
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of, officer
-from tests.projects.builders import complete_changes, make_consortium, pdf_upload
+from tests.factories.proposals import complete_changes, make_consortium, pdf_upload
 
 pytestmark = pytest.mark.django_db
 

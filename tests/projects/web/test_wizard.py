@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from projects.models import Attachment, Proposal, ProposalState
 from projects.services import proposals as svc
-from tests.projects.builders import MINIMAL_PDF, complete_proposal, kpi, make_consortium
+from tests.factories.proposals import MINIMAL_PDF, complete_proposal, kpi, make_consortium
 
 from . import forms_data as fd
 

@@ -42,7 +42,7 @@ from projects.models import (
     Tranche,
     TrancheState,
 )
-from tests.projects.builders import Consortium, submitted_proposal
+from tests.factories.proposals import Consortium, submitted_proposal
 from tests.workflow_states import force_state
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}

@@ -32,7 +32,7 @@ from tests.factories import (
     jp_org,
     officer,
 )
-from tests.projects.builders import (
+from tests.factories.proposals import (
     Consortium,
     complete_changes,
     kpi,

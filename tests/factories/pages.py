@@ -37,7 +37,7 @@ from tests.factories import (
     member_of,
     officer,
 )
-from tests.projects.builders import Consortium, complete_changes, make_consortium, pdf_upload
+from tests.factories.proposals import Consortium, complete_changes, make_consortium, pdf_upload
 
 _references = itertools.count(1)
 

@@ -1,7 +1,7 @@
 """Organisations, people, assets, licences and a project for the licensing API and
 royalty tests. Assets and licences are built through the services (register, create,
 accept, approve, suspend, terminate, the daily job); projects with the models directly
-(``tests.projects.engine_api.helpers.make_project``)."""
+(``tests.factories.projects_api.make_project``)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from tests.factories import (
     member_of,
     officer,
 )
-from tests.projects.engine_api.helpers import Built, key_client, make_project, user_client
+from tests.factories.projects_api import Built, key_client, make_project, user_client
 
 __all__ = ["key_client", "user_client"]
 

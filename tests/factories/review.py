@@ -20,7 +20,7 @@ from projects.services import proposals as proposal_svc
 from projects.services import reviews as svc
 from projects.services.payments import fund_contribute
 from tests.factories import UserFactory, officer
-from tests.projects.builders import Consortium, complete_proposal, submitted_proposal
+from tests.factories.proposals import Consortium, complete_proposal, submitted_proposal
 
 
 @dataclass

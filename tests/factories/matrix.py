@@ -45,14 +45,14 @@ from tests.factories import (
     member_of,
     officer,
 )
-from tests.projects.builders import Consortium, make_consortium
-from tests.projects.pages.world import at_noon, fund_the_pools
-from tests.projects.review.builders import (
+from tests.factories.pages import at_noon, fund_the_pools
+from tests.factories.proposals import Consortium, make_consortium
+from tests.factories.review import (
     add_criteria,
     eligible_proposal,
     submit_review,
 )
-from tests.projects.review.builders import reviewer as make_reviewer
+from tests.factories.review import reviewer as make_reviewer
 
 ALL_SCOPES = tuple(Scope.values)
 AWARD_DAYS_AGO = 400
