@@ -30,7 +30,7 @@ def _routes_and_eager_release(settings) -> Iterator[None]:
     try:
         reverse("projects:gate", args=[1])
     except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.projects.pages.urls"
+        settings.ROOT_URLCONF = "tests.projects.views.urls_pages"
         clear_url_caches()
     before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
     celery_app.conf.task_always_eager = True

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from rest_framework.test import APIClient
 
 from fundapp.accounts.models import ApiKey, Organisation, User, hash_secret
@@ -18,17 +17,6 @@ from tests.factories.proposals import Consortium, complete_changes, make_consort
 READ = "proposals:read"
 WRITE = "proposals:write"
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
-
-
-@pytest.fixture(autouse=True)
-def _private_media(settings, tmp_path):
-    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    # The factories set a password on every person; PBKDF2 would make each ~0.2 s.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def key_client(org: Organisation, scopes: Iterable[str] = (READ, WRITE)) -> APIClient:

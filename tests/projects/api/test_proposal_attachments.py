@@ -21,7 +21,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 MB = 1024 * 1024
 

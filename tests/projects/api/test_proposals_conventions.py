@@ -14,7 +14,7 @@ from tests.factories.proposals import complete_proposal
 
 from .conftest import assert_problem, detail_url, key_client, user_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def test_anonymous_callers_get_401_with_a_challenge():

@@ -24,7 +24,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 ACTORS: dict[str, Callable[[Team], APIClient]] = {
     "pi_of_lead_org": lambda t: user_client(t.c.pi_jp),

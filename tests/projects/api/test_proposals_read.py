@@ -12,7 +12,7 @@ from tests.factories.proposals import complete_proposal, make_consortium, submit
 
 from .conftest import assert_problem, bare_draft, detail_url, key_client, user_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 LIST_URL = "/api/v1/proposals/"
 

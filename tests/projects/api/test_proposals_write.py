@@ -30,7 +30,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 LIST_URL = "/api/v1/proposals/"
 

@@ -17,7 +17,7 @@ from tests.factories.proposals import MINIMAL_PDF, complete_proposal, pdf_upload
 
 from .refusals import refused, stored_files, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def upload(name, content):

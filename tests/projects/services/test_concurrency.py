@@ -17,7 +17,7 @@ from projects.models import Endorsement, Proposal, ProposalState
 from projects.services import proposals as svc
 from tests.factories.proposals import complete_changes, complete_proposal, submitted_proposal
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("private_media")]
 
 
 def race(*calls: Callable[[], Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from tests.factories.proposals import (
 
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def with_effort(proposal, c, jp_pi_effort):

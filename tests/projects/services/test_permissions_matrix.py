@@ -27,7 +27,7 @@ from tests.factories.proposals import (
 
 from .refusals import fingerprint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 ALLOWED, DENIED, HIDDEN = "allowed", "PermissionDenied", "not visible"
 

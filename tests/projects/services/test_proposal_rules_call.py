@@ -16,7 +16,7 @@ from tests.workflow_states import force_state
 
 from .refusals import refused, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def deadline_text(call: Call) -> str:

@@ -10,7 +10,7 @@ from tests.factories.proposals import complete_proposal
 
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def us_org():

@@ -13,7 +13,7 @@ from tests.factories.proposals import complete_proposal, kpi, make_consortium, s
 
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def budget(c, jpy, krw):

@@ -14,7 +14,7 @@ from tests.factories.proposals import complete_proposal, pdf_upload, submitted_p
 
 from .refusals import refused, save, stored_files, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def events(proposal, action=None):
