@@ -24,7 +24,7 @@ from ip_licensing.services.licences import (
 )
 from tests.factories.licences import approved, background_asset, days, draft, make_world, pending
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("upfront_posts")]
 
 ROUNDS = 3
 

@@ -18,7 +18,7 @@ from tests.factories.engine import (
 )
 from tests.factories.licences import background_asset
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 MESSAGE = "Register the project's results (IP assets with their owner) before the final gate."
 

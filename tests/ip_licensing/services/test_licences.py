@@ -43,7 +43,7 @@ from tests.factories.licences import (
     terms,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 
 def counts() -> tuple[int, int, int]:

@@ -13,10 +13,9 @@ from ip_licensing.services.allocation import allocation_change_approve, current_
 from ip_licensing.services.royalties import royalty_post_upfront, royalty_report_submit
 from tests.concurrency import run_at_once
 from tests.factories.licensing import days, make_project_world, project_licence
+from tests.ip_licensing.services.test_royalties import current_quarter
 
-from .test_royalties import current_quarter
-
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("private_media")]
 THREADS = 6
 
 

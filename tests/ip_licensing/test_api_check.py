@@ -16,7 +16,7 @@ from ip_licensing import rules
 from tests.factories.licensing import World, days, key_client, make_licence, user_client
 
 URL = "/api/v1/licences/check/"
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def ask_body(world: World, **overrides) -> dict:

@@ -20,18 +20,27 @@ from ip_licensing.services.royalties import (
     royalty_report_submit,
 )
 from tests.factories import OrganisationFactory, member_of
+from tests.factories.licensing import World as LicensingWorld
 from tests.factories.licensing import (
     days,
     make_licence,
     make_project_world,
     project_licence,
 )
+from tests.factories.licensing import make_world as make_licensing_world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
+
+
+@pytest.fixture
+def world(db) -> LicensingWorld:
+    """The licensing world of the API and page tests (tests.factories.licensing)."""
+    return make_licensing_world()
 
 
 def current_quarter() -> str:
     today = days(0)
+
     return rules.format_quarter(today.year, (today.month - 1) // 3 + 1)
 
 

@@ -17,10 +17,9 @@ from ip_licensing.services.allocation import (
 from ip_licensing.services.royalties import royalty_report_submit
 from tests.factories import officer
 from tests.factories.licensing import days, make_project_world, project_licence, user_client
+from tests.ip_licensing.services.test_royalties import current_quarter
 
-from .test_royalties import current_quarter
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 URL = "/api/v1/allocation-changes/"
 
 

@@ -9,7 +9,7 @@ from ip_licensing.models import IPAsset
 from tests.factories import UserFactory, member_of
 from tests.factories.licensing import background_asset, make_licence
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media", "axes_off")]
 
 
 def test_registry_lists_assets_for_any_signed_in_person(world, client_for):

@@ -20,13 +20,22 @@ from ip_licensing.services.licences import (
     tokyo_today,
 )
 from projects.schedules import SCHEDULES, DailyAt
+from tests.factories.licences import World as LicencesWorld
 from tests.factories.licences import approved, days, draft
+from tests.factories.licences import make_world as make_licences_world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
+
+
+@pytest.fixture
+def world(db) -> LicencesWorld:
+    """The licence services' world (tests.factories.licences)."""
+    return make_licences_world()
 
 
 def state(licence: Licence) -> str:
     licence.refresh_from_db()
+
     return licence.state
 
 

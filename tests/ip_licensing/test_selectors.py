@@ -19,9 +19,17 @@ from ip_licensing.selectors import (
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.licences import licence_create
 from tests.factories import UserFactory, jp_org, member_of
+from tests.factories.licences import World as LicencesWorld
 from tests.factories.licences import api_key, draft, terms
+from tests.factories.licences import make_world as make_licences_world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
+
+
+@pytest.fixture
+def world(db) -> LicencesWorld:
+    """The licence services' world (tests.factories.licences)."""
+    return make_licences_world()
 
 
 @pytest.fixture
@@ -29,6 +37,7 @@ def licences(world):
     """Two licences of the world's licensor (to its licensee and abroad) and one between
     two other organisations."""
     other_owner = jp_org()
+
     owner_office = member_of(other_owner, research_office=True)
     foreign_asset = asset_register(
         actor=owner_office,

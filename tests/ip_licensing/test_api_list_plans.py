@@ -21,7 +21,7 @@ from fundapp.accounts.models import User
 from tests.factories import member_of
 from tests.factories.licensing import World, key_client, make_licence, user_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 BIG_TABLES = ("ip_licensing_licence", "ip_licensing_ipasset", "ip_licensing_royaltyreport")
 LISTS = ("/api/v1/licences/", "/api/v1/ip-assets/", "/api/v1/royalty-reports/")

@@ -9,7 +9,7 @@ from ip_licensing.models import Licence, LicenceApproval, LicenceState, RoyaltyR
 from tests.factories import member_of
 from tests.factories.licensing import days, make_licence
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media", "axes_off")]
 
 
 def act(client, licence, action, data=None):

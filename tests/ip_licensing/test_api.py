@@ -19,7 +19,7 @@ from tests.factories.licensing import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from tests.factories import UserFactory
 from tests.factories.licensing import days, make_licence
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media", "axes_off")]
 
 
 def check(client, world, **overrides):
