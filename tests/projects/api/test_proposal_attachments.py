@@ -10,8 +10,7 @@ from projects.models import Attachment
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of
 from tests.factories.proposals import MINIMAL_PDF, complete_proposal, pdf_upload, submitted_proposal
-
-from .conftest import (
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     assert_problem,

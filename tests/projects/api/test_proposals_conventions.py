@@ -11,8 +11,7 @@ from rest_framework.test import APIClient
 from fundapp.api.throttling import ClientRateThrottle
 from projects.api.proposals import register
 from tests.factories.proposals import complete_proposal
-
-from .conftest import assert_problem, detail_url, key_client, user_client
+from tests.factories.proposals_api import assert_problem, detail_url, key_client, user_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 

@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of, officer
-
-from .conftest import (
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     Team,

@@ -19,8 +19,7 @@ from tests.factories.proposals import (
     stages,
     submitted_proposal,
 )
-
-from .conftest import (
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     assert_problem,

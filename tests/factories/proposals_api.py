@@ -1,4 +1,4 @@
-"""Clients and proposals for the proposals API tests."""
+"""Clients and proposals for the proposals API tests (API keys, session clients, problem+json)."""
 
 from __future__ import annotations
 
