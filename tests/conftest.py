@@ -1,5 +1,9 @@
+import importlib
+import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import psycopg
 import pytest
@@ -135,3 +139,108 @@ def _default_language():
 def _fast_password_hashing(settings):
     """PBKDF2 costs ~0.2 s a person; tests that check login still use real hashing paths."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# Named fixtures that test modules apply with ``pytestmark = pytest.mark.usefixtures(...)``.
+
+
+@pytest.fixture
+def private_media(settings, tmp_path):
+    """Attachments, evidence and imports go to a per-test directory outside the web root."""
+    root = tmp_path / "private"
+    settings.PRIVATE_MEDIA_ROOT = root
+    return root
+
+
+@pytest.fixture
+def axes_off(settings):
+    """Sign-in lockouts off: the role and permission matrices log in many times."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def eager_celery():
+    """Tasks enqueued after commit run inline, so a test sees the release it caused."""
+    from fundapp.celery import app as celery_app
+
+    before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
+
+
+def _routes_wired(*names: tuple[Any, ...]) -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        for name, *args in names:
+            reverse(name, args=args or None)
+    except NoReverseMatch:
+        return False
+    return True
+
+
+@pytest.fixture
+def pages_urls(settings):
+    """The project, finance and portfolio pages' routes are present."""
+    from django.urls import clear_url_caches
+
+    wired = (
+        ("projects:list",),
+        ("finance:accounts",),
+        ("portfolio:dashboard",),
+        ("measurements:list", 1),
+    )
+    if not _routes_wired(*wired):
+        settings.ROOT_URLCONF = "tests.projects.views.urls_pages"
+        clear_url_caches()
+    yield
+    clear_url_caches()
+
+
+@pytest.fixture
+def review_urls(settings):
+    """The review routes are present."""
+    from django.urls import clear_url_caches
+
+    if not _routes_wired(("reviews:queue",), ("award-decision-list",)):
+        settings.ROOT_URLCONF = "tests.projects.views.urls_review"
+        clear_url_caches()
+    yield
+    clear_url_caches()
+
+
+@pytest.fixture
+def no_automatic_decision(monkeypatch):
+    """Keep gate_evaluate to its own rows: the Engine's decision is tested on its side."""
+    calls: list = []
+
+    def fake_decide(items):
+        calls.extend(item.evaluation for item in items)
+        return {}
+
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", fake_decide)
+    return calls
+
+
+@pytest.fixture
+def upfront_posts(monkeypatch):
+    """Record each ``royalty_post_upfront`` call the licence services make on activation
+    and mark the fee posted, in place of the royalties service's ledger posting (its own
+    tests pin that), so these tests pin the hook alone. Stands in for the whole module where it is missing."""
+    calls: list[int] = []
+
+    def royalty_post_upfront(*, licence, actor=None):
+        from ip_licensing.models import Licence
+
+        calls.append(licence.pk)
+        Licence.objects.filter(pk=licence.pk).update(upfront_posted=True)
+
+    try:
+        module = importlib.import_module("ip_licensing.services.royalties")
+    except ModuleNotFoundError:
+        module = types.ModuleType("ip_licensing.services.royalties")
+        monkeypatch.setitem(sys.modules, "ip_licensing.services.royalties", module)
+    monkeypatch.setattr(module, "royalty_post_upfront", royalty_post_upfront, raising=False)
+    return calls

@@ -14,7 +14,7 @@ from fundapp.accounts.models import Organisation
 from fundapp.api.idempotency import canonical_json, request_hash
 from fundapp.api.models import IdempotencyRecord
 from tests.factories import jp_org, member_of
-from tests.projects.engine_api.helpers import assert_problem, key_client, user_client
+from tests.factories.projects_api import assert_problem, key_client, user_client
 
 from .urls import Gates
 

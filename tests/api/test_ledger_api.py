@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from fundapp.accounts.models import Role, Scope
 from fundapp.ledger.services import ledger_post
 from tests.factories import UserFactory, jp_org, member_of, officer
-from tests.projects.engine_api.helpers import assert_problem, key_client, ok, user_client
+from tests.factories.projects_api import assert_problem, key_client, ok, user_client
 
 pytestmark = pytest.mark.django_db
 

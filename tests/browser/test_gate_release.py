@@ -11,7 +11,7 @@ from django.urls import NoReverseMatch, clear_url_caches, reverse
 
 from fundapp.celery import app as celery_app
 from projects.models import DecisionState, GateDecision, TrancheState
-from tests.projects.pages.world import build_world
+from tests.factories.pages import build_world
 
 # One Chromium for a parallel run: every journey goes to the same xdist worker.
 pytestmark = [
@@ -30,7 +30,7 @@ def _routes_and_eager_release(settings) -> Iterator[None]:
     try:
         reverse("projects:gate", args=[1])
     except NoReverseMatch:
-        settings.ROOT_URLCONF = "tests.projects.pages.urls"
+        settings.ROOT_URLCONF = "tests.projects.views.urls_pages"
         clear_url_caches()
     before = (celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates)
     celery_app.conf.task_always_eager = True

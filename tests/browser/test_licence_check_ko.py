@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from tests.factories import member_of
-from tests.ip_licensing.api.world import make_licence, make_world
+from tests.factories.licensing import make_licence, make_world
 
 # One Chromium for a parallel run: every journey goes to the same xdist worker.
 pytestmark = [

@@ -12,7 +12,7 @@ from django.urls import reverse
 from fundapp.accounts.models import ApiKey, Scope, hash_secret
 from projects.models import Endorsement, Proposal, ProposalState
 from tests.factories import CallFactory, ResearchAreaFactory, jp_org, kr_org, member_of
-from tests.projects.builders import MINIMAL_PDF
+from tests.factories.proposals import MINIMAL_PDF
 
 # One Chromium for a parallel run: every journey goes to the same xdist worker.
 pytestmark = [

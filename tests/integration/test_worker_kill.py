@@ -17,7 +17,7 @@ from django.db import connection
 from fundapp.ledger.models import Transaction
 from projects.models import Disbursement, Tranche, TrancheState
 from projects.tasks import reconcile_pending, release_tranche
-from tests.projects.engine.helpers import award, engine_proposal, fund_pools, make_staff, tranche
+from tests.factories.engine import award, engine_proposal, fund_pools, make_staff, tranche
 
 from .conftest import wait_for
 

@@ -11,7 +11,7 @@ from fundapp.notifications.models import OutboxEvent
 from ip_licensing import rules
 from ip_licensing.services.licences import licence_expiry_reminders, licences_activate_and_expire
 from ip_licensing.services.royalties import royalty_report_submit
-from tests.ip_licensing.api.world import days, make_project_world, make_world, project_licence
+from tests.factories.licensing import days, make_project_world, make_world, project_licence
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def events(kind: str):
 
 def test_activation_expiry_and_reminders_are_recorded_for_both_parties():
     w = make_world()
-    from tests.ip_licensing.api.world import make_licence
+    from tests.factories.licensing import make_licence
 
     licence = make_licence(w, state="active", end_on=days(20).isoformat())
     (activated,) = events("licence.activated")
@@ -61,7 +61,7 @@ def test_a_royalty_posting_is_recorded_with_the_paid_partners():
 
 def test_an_event_rolls_back_with_its_change_and_is_never_rewritten():
     w = make_world()
-    from tests.ip_licensing.api.world import make_licence
+    from tests.factories.licensing import make_licence
 
     with pytest.raises(RuntimeError), transaction.atomic():
         make_licence(w, state="active")

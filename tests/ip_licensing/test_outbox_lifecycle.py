@@ -16,7 +16,7 @@ from ip_licensing.services.licences import (
     licences_activate_and_expire,
 )
 from ip_licensing.services.royalties import royalty_report_submit
-from tests.ip_licensing.api.world import (
+from tests.factories.licensing import (
     days,
     make_licence,
     make_project_world,

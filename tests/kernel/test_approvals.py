@@ -60,7 +60,7 @@ class Case:
 
 
 def award_case() -> Case:
-    from tests.projects.review.builders import fund_pools, make_officers, proposal_under_review
+    from tests.factories.review import fund_pools, make_officers, proposal_under_review
 
     officers = make_officers()
     proposal, c = proposal_under_review(officers.jp)
@@ -83,7 +83,7 @@ def award_case() -> Case:
 
 
 def _gate_case(*, outcome: str, kind: str, justification: str = "") -> Case:
-    from tests.projects.engine.helpers import (
+    from tests.factories.engine import (
         award,
         engine_proposal,
         fund_pools,
@@ -133,7 +133,7 @@ def gate_override_case() -> Case:
 
 
 def licence_case() -> Case:
-    from tests.ip_licensing.services.builders import days, make_world, pending
+    from tests.factories.licences import days, make_world, pending
 
     world = make_world()
     # Starting later: approval completes without activation (no upfront fee posted here).
@@ -161,7 +161,7 @@ def licence_case() -> Case:
 
 
 def allocation_case() -> Case:
-    from tests.ip_licensing.api.world import make_project_world
+    from tests.factories.licensing import make_project_world
 
     pw = make_project_world()
     table = [[pw.partner_jp.pk, 2500], [pw.partner_kr.pk, 7500]]

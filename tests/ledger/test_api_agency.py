@@ -7,7 +7,7 @@ import pytest
 from fundapp.accounts.models import Organisation
 from fundapp.ledger.services import ledger_post
 from tests.factories import jp_org, kr_org
-from tests.projects.engine_api.helpers import assert_problem, key_client, ok
+from tests.factories.projects_api import assert_problem, key_client, ok
 
 pytestmark = pytest.mark.django_db
 

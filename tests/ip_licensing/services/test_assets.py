@@ -11,11 +11,10 @@ from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from ip_licensing.models import IPAsset
 from ip_licensing.services.assets import asset_register, asset_update
 from tests.factories import UserFactory, jp_org, kr_org, member_of
-from tests.projects.engine.helpers import award, engine_proposal, fund_pools, make_staff
+from tests.factories.engine import award, engine_proposal, fund_pools, make_staff
+from tests.factories.licences import World, api_key, draft
 
-from .builders import World, api_key, draft
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 CO_OWNED = "Results are never co-owned: choose one owner organisation."
 

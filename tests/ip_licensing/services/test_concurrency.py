@@ -22,10 +22,9 @@ from ip_licensing.services.licences import (
     licence_approve,
     licences_activate_and_expire,
 )
+from tests.factories.licences import approved, background_asset, days, draft, make_world, pending
 
-from .builders import approved, background_asset, days, draft, make_world, pending
-
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("upfront_posts")]
 
 ROUNDS = 3
 

@@ -26,10 +26,9 @@ from ip_licensing.services.licences import (
     licence_terminate,
     tokyo_today,
 )
+from tests.factories.licences import World, make_world
 
-from .builders import World, make_world
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 FIELDS = ["semiconductor", "semiconductor.ai", "semiconductor.ai.edge", "semiconductor.memory"]
 TERRITORIES = [["JP"], ["KR"], ["WW"], ["JP", "KR"]]

@@ -8,7 +8,7 @@ from fundapp.errors import Conflict
 from ip_licensing.services.assets import asset_register
 from projects.models import ProjectState
 from projects.services.decisions import final_gate_requirements_met, gate_decision_approve
-from tests.projects.engine.helpers import (
+from tests.factories.engine import (
     award,
     engine_proposal,
     evaluate,
@@ -16,10 +16,9 @@ from tests.projects.engine.helpers import (
     gate_of,
     make_staff,
 )
+from tests.factories.licences import background_asset
 
-from .builders import background_asset
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 MESSAGE = "Register the project's results (IP assets with their owner) before the final gate."
 

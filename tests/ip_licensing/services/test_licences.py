@@ -31,11 +31,19 @@ from ip_licensing.services.licences import (
 )
 from projects.models import Fund
 from tests.factories import UserFactory, jp_org, member_of
-from tests.projects.engine.helpers import award, engine_proposal, fund_pools, make_staff
+from tests.factories.engine import award, engine_proposal, fund_pools, make_staff
+from tests.factories.licences import (
+    World,
+    api_key,
+    approved,
+    background_asset,
+    days,
+    draft,
+    pending,
+    terms,
+)
 
-from .builders import World, api_key, approved, background_asset, days, draft, pending, terms
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 
 def counts() -> tuple[int, int, int]:

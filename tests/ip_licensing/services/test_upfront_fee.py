@@ -6,10 +6,9 @@ import pytest
 
 from fundapp.ledger.models import Transaction
 from ip_licensing.services.licences import licences_activate_and_expire
+from tests.factories.licences import approved, days
 
-from .builders import approved, days
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("upfront_posts")]
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,8 @@ from django.http.response import HttpResponseBase
 from projects.models import Attachment
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of
-from tests.projects.builders import MINIMAL_PDF, complete_proposal, pdf_upload, submitted_proposal
-
-from .conftest import (
+from tests.factories.proposals import MINIMAL_PDF, complete_proposal, pdf_upload, submitted_proposal
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     assert_problem,
@@ -21,7 +20,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 MB = 1024 * 1024
 

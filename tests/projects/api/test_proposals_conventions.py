@@ -10,11 +10,10 @@ from rest_framework.test import APIClient
 
 from fundapp.api.throttling import ClientRateThrottle
 from projects.api.proposals import register
-from tests.projects.builders import complete_proposal
+from tests.factories.proposals import complete_proposal
+from tests.factories.proposals_api import assert_problem, detail_url, key_client, user_client
 
-from .conftest import assert_problem, detail_url, key_client, user_client
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def test_anonymous_callers_get_401_with_a_challenge():

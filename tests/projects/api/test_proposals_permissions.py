@@ -12,8 +12,7 @@ from rest_framework.test import APIClient
 
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of, officer
-
-from .conftest import (
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     Team,
@@ -24,7 +23,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 ACTORS: dict[str, Callable[[Team], APIClient]] = {
     "pi_of_lead_org": lambda t: user_client(t.c.pi_jp),

@@ -8,11 +8,16 @@ from django.test.utils import CaptureQueriesContext
 
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory, jp_org, member_of
-from tests.projects.builders import complete_proposal, make_consortium, submitted_proposal
+from tests.factories.proposals import complete_proposal, make_consortium, submitted_proposal
+from tests.factories.proposals_api import (
+    assert_problem,
+    bare_draft,
+    detail_url,
+    key_client,
+    user_client,
+)
 
-from .conftest import assert_problem, bare_draft, detail_url, key_client, user_client
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 LIST_URL = "/api/v1/proposals/"
 

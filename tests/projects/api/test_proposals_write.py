@@ -12,15 +12,14 @@ from fundapp.audit.models import AuditEvent
 from projects.models import Call, Proposal, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, jp_org
-from tests.projects.builders import (
+from tests.factories.proposals import (
     complete_changes,
     complete_proposal,
     make_consortium,
     stages,
     submitted_proposal,
 )
-
-from .conftest import (
+from tests.factories.proposals_api import (
     READ,
     WRITE,
     assert_problem,
@@ -30,7 +29,7 @@ from .conftest import (
     user_client,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 LIST_URL = "/api/v1/proposals/"
 

@@ -25,7 +25,7 @@ from django.test.utils import CaptureQueriesContext
 
 from projects.models import ProposalUserObjectPermission
 from tests.factories import jp_org, member_of
-from tests.projects.engine_api.helpers import (
+from tests.factories.projects_api import (
     clone_projects,
     key_client,
     make_project,

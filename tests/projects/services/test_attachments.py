@@ -13,11 +13,11 @@ from fundapp.errors import PayloadTooLarge, PermissionDenied, UnsupportedMediaTy
 from projects.models import Attachment
 from projects.services import proposals as svc
 from tests.factories import member_of
+from tests.factories.proposals import MINIMAL_PDF, complete_proposal, pdf_upload
 
-from ..builders import MINIMAL_PDF, complete_proposal, pdf_upload
 from .refusals import refused, stored_files, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def upload(name, content):

@@ -15,10 +15,9 @@ from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict
 from projects.models import Endorsement, Proposal, ProposalState
 from projects.services import proposals as svc
+from tests.factories.proposals import complete_changes, complete_proposal, submitted_proposal
 
-from ..builders import complete_changes, complete_proposal, submitted_proposal
-
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("private_media")]
 
 
 def race(*calls: Callable[[], Any]) -> list[Any]:

@@ -5,11 +5,16 @@ import pytest
 
 from projects.models import ProposalState
 from projects.services import proposals as svc
+from tests.factories.proposals import (
+    complete_changes,
+    complete_proposal,
+    make_consortium,
+    submitted_proposal,
+)
 
-from ..builders import complete_changes, complete_proposal, make_consortium, submitted_proposal
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def with_effort(proposal, c, jp_pi_effort):

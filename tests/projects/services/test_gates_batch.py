@@ -41,6 +41,8 @@ from tests.factories import CallFactory, MeasurementFactory, officer, running_pr
 from tests.outbox import the_event
 from tests.workflow_states import force_state
 
+pytestmark = pytest.mark.usefixtures("private_media")
+
 AS_OF = date(2026, 7, 1)
 STARTED = date(2026, 1, 5)
 GATE_DAY = date(2026, 6, 30)

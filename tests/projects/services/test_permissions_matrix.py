@@ -18,11 +18,16 @@ from projects.models import Endorsement, Proposal, ProposalState
 from projects.selectors.proposals import get_proposal_for_actor, proposals_visible_to
 from projects.services import proposals as svc
 from tests.factories import jp_org, member_of, officer
+from tests.factories.proposals import (
+    Consortium,
+    complete_changes,
+    complete_proposal,
+    make_consortium,
+)
 
-from ..builders import Consortium, complete_changes, complete_proposal, make_consortium
 from .refusals import fingerprint
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 ALLOWED, DENIED, HIDDEN = "allowed", "PermissionDenied", "not visible"
 

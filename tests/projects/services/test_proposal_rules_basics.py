@@ -7,11 +7,11 @@ import pytest
 
 from projects.models import Proposal
 from tests.factories import ResearchAreaFactory
+from tests.factories.proposals import complete_proposal
 
-from ..builders import complete_proposal
 from .refusals import refused, save
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import pytest
 
 from projects.models import BudgetLine, ProposalStage, ProposalState
 from tests.factories import OrganisationFactory, jp_org, member_of
+from tests.factories.proposals import complete_proposal
 
-from ..builders import complete_proposal
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def line(org, amount, category="personnel"):
@@ -196,7 +196,7 @@ def test_bad_budget_amounts_are_refused(value, message):
     ("value", "message"), BAD_AMOUNTS[:8], ids=[repr(v) for v, _ in BAD_AMOUNTS[:8]]
 )
 def test_bad_tranche_amounts_are_refused(value, message):
-    from ..builders import stages
+    from tests.factories.proposals import stages
 
     proposal, c = complete_proposal()
     plan = stages()
@@ -224,7 +224,7 @@ def test_whole_amounts_are_accepted_and_stored_as_integers(value, stored):
 
 
 def test_a_tranche_written_with_thousands_separators_is_stored_as_an_integer():
-    from ..builders import stages
+    from tests.factories.proposals import stages
 
     proposal, c = complete_proposal()
     plan = stages()

@@ -11,12 +11,12 @@ from fundapp.errors import ValidationFailed
 from projects.models import Call, CallState, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory
+from tests.factories.proposals import complete_proposal, make_consortium
 from tests.workflow_states import force_state
 
-from ..builders import complete_proposal, make_consortium
 from .refusals import refused, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def deadline_text(call: Call) -> str:

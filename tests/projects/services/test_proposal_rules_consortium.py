@@ -6,11 +6,11 @@ import pytest
 from fundapp.errors import ValidationFailed
 from projects.models import ProposalState
 from tests.factories import OrganisationFactory, jp_org, kr_org, member_of
+from tests.factories.proposals import complete_proposal
 
-from ..builders import complete_proposal
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def us_org():

@@ -9,11 +9,11 @@ import pytest
 from projects.models import ProposalKPI, ProposalState
 from projects.rules import proposals as rules
 from tests.factories import CallFactory, ResearchAreaFactory
+from tests.factories.proposals import complete_proposal, kpi, make_consortium, stages
 
-from ..builders import complete_proposal, kpi, make_consortium, stages
 from .refusals import refused, save, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def budget(c, jpy, krw):

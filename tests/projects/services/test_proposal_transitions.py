@@ -10,11 +10,11 @@ from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from projects.models import Attachment, Endorsement, Proposal, ProposalState, ProposalVersion
 from projects.services import proposals as svc
+from tests.factories.proposals import complete_proposal, pdf_upload, submitted_proposal
 
-from ..builders import complete_proposal, pdf_upload, submitted_proposal
 from .refusals import refused, save, stored_files, submit
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
 
 
 def events(proposal, action=None):
@@ -284,13 +284,13 @@ def test_the_deadline_makes_unendorsed_proposals_ineligible_naming_the_missing_o
 
 
 def _same_call(c):
-    from ..builders import make_consortium
+    from tests.factories.proposals import make_consortium
 
     return make_consortium(c.call)
 
 
 def eligible_in(call):
-    from ..builders import make_consortium
+    from tests.factories.proposals import make_consortium
 
     proposal, c = submitted_proposal(make_consortium(call))
     svc.proposal_endorse(proposal=proposal, actor=c.office_jp)

@@ -1,0 +1,290 @@
+"""gate_evaluate (§8): the snapshot, its window, re-evaluation and what it refuses."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, InternalError, ProgrammingError, transaction
+from django.utils import timezone
+
+from fundapp.accounts.models import Scope
+from fundapp.audit.models import AuditEvent
+from fundapp.errors import Conflict, NotFound, PermissionDenied
+from projects.models import (
+    DecisionState,
+    GateDecision,
+    GateDecisionKind,
+    GateEvaluation,
+    GateState,
+    ProjectState,
+    StageState,
+)
+from projects.rules.gates import gate_cutoff, stage_window_start
+from projects.selectors.gates import evaluation_history, latest_evaluation
+from projects.services.gates import gate_evaluate
+from tests.factories.gates import api_key, build_project, measure, tokyo
+from tests.workflow_states import force_state
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("no_automatic_decision"),
+    pytest.mark.usefixtures("private_media", "axes_off"),
+]
+
+AS_OF = date(2026, 7, 1)
+
+
+def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_decision):
+    built = build_project()
+    gate, stage = built.gates[0], built.stages[0]
+    a1 = measure(built.kpis["K1A"], "15", tokyo(date(2026, 3, 1)))
+    a2 = measure(built.kpis["K1A"], "21", tokyo(date(2026, 6, 1)))  # latest: met
+
+    evaluation = gate_evaluate(gate=gate, actor=built.officer, as_of=AS_OF)
+
+    # K1A: (21-10)/10 = 1.1 → met; K1B missing → 0. S = (1×1.1 + 2×0) / 3 = 0.3667.
+    assert evaluation.score == Decimal("0.3667")
+    assert evaluation.outcome == "fail"
+    assert evaluation.round == 1
+    assert evaluation.as_of == AS_OF
+    assert stage.started_on is not None
+    assert evaluation.window_start == stage_window_start(stage.started_on)
+    assert evaluation.cutoff == gate_cutoff(gate.due_on)
+    assert evaluation.evaluated_by == built.officer
+    assert evaluation.policy["pass_threshold"] == "1.0000"
+    assert evaluation.policy["auto_release_on_pass"] is True
+    recorded = evaluation.inputs["measurements"]
+    assert [(m["id"], m["kpi_id"], m["value"]) for m in recorded] == [
+        (a1.pk, a1.kpi_id, "15.000000"),
+        (a2.pk, a2.kpi_id, "21.000000"),
+    ]
+    assert [datetime.fromisoformat(m["measured_at"]) for m in recorded] == [
+        a1.measured_at,
+        a2.measured_at,
+    ]
+    assert [k["code"] for k in evaluation.inputs["kpis"]] == ["K1A", "K1B"]
+    assert evaluation.kpi_results == [
+        {
+            "kpi_id": built.kpis["K1A"].pk,
+            "code": "K1A",
+            "value": "21.000000",
+            "achievement": "1.1000",
+            "met": True,
+            "missing": False,
+            "weight": "1.0000",
+            "mandatory": True,
+            "measurement_ids": [a1.pk, a2.pk],
+        },
+        {
+            "kpi_id": built.kpis["K1B"].pk,
+            "code": "K1B",
+            "value": None,
+            "achievement": "0.0000",
+            "met": False,
+            "missing": True,
+            "weight": "2.0000",
+            "mandatory": False,
+            "measurement_ids": [],
+        },
+    ]
+    stage.refresh_from_db()
+    gate.refresh_from_db()
+    assert stage.state == StageState.GATE_PENDING
+    assert gate.state == GateState.EVALUATED
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    assert actions == ["stage.gate_pending", "gate.evaluated"]
+    event = AuditEvent.objects.get(action="gate.evaluated")
+    assert event.after is not None and event.after["evaluation"] == evaluation.pk
+    assert no_automatic_decision == [evaluation]
+
+
+def test_the_database_refuses_to_change_or_delete_a_snapshot():
+    built = build_project()
+    evaluation = gate_evaluate(gate=built.gates[0], as_of=AS_OF)
+    errors = (InternalError, IntegrityError, ProgrammingError)
+    with pytest.raises(errors), transaction.atomic():
+        GateEvaluation.objects.filter(pk=evaluation.pk).update(score=Decimal("1.5"))
+    with pytest.raises(errors), transaction.atomic():
+        GateEvaluation.objects.filter(pk=evaluation.pk).delete()
+    evaluation.refresh_from_db()
+    assert evaluation.score == Decimal("0")
+
+
+def test_window_boundaries_start_and_cutoff_are_included_one_microsecond_later_is_not():
+    built = build_project()
+    gate, stage = built.gates[0], built.stages[0]
+    k = built.kpis["K1A"]
+    assert stage.started_on is not None
+    before_start = measure(
+        k, "30", stage_window_start(stage.started_on) - timedelta(microseconds=1)
+    )
+    at_start = measure(k, "11", stage_window_start(stage.started_on))
+    at_cutoff = measure(k, "20", gate_cutoff(gate.due_on))
+    after_cutoff = measure(k, "12", gate_cutoff(gate.due_on) + timedelta(microseconds=1))
+
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+
+    ids = [m["id"] for m in evaluation.inputs["measurements"]]
+    assert ids == [at_start.pk, at_cutoff.pk]
+    assert before_start.pk not in ids and after_cutoff.pk not in ids
+    assert evaluation.kpi_results[0]["value"] == "20.000000"  # the one at the cutoff is latest
+    assert evaluation.kpi_results[0]["met"] is True
+
+
+def test_cutoff_is_the_end_of_the_gate_day_in_tokyo_not_utc():
+    built = build_project()
+    gate = built.gates[0]
+    # 23:30 JST on the gate day is 14:30 UTC: still inside.
+    late = measure(built.kpis["K1A"], "20", tokyo(gate.due_on, 23, 30))
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    assert [m["id"] for m in evaluation.inputs["measurements"]] == [late.pk]
+
+
+def test_rejected_measurements_do_not_count():
+    from projects.services.measurements import measurement_reject
+
+    built = build_project()
+    good = measure(built.kpis["K1A"], "14", tokyo(date(2026, 3, 1)))
+    bad = measure(built.kpis["K1A"], "25", tokyo(date(2026, 4, 1)))
+    measurement_reject(measurement=bad, actor=built.officer, reason="Wrong unit")
+
+    evaluation = gate_evaluate(gate=built.gates[0], as_of=AS_OF)
+
+    assert [m["id"] for m in evaluation.inputs["measurements"]] == [good.pk]
+    assert evaluation.kpi_results[0]["achievement"] == "0.4000"
+
+
+def test_re_evaluating_before_a_decision_makes_a_new_snapshot_the_latest():
+    built = build_project()
+    gate = built.gates[0]
+    first = gate_evaluate(gate=gate, as_of=AS_OF)
+    measure(built.kpis["K1A"], "20", tokyo(date(2026, 6, 1)))
+    measure(built.kpis["K1B"], "20", tokyo(date(2026, 6, 1)))
+
+    second = gate_evaluate(gate=gate, as_of=AS_OF)
+
+    assert second.pk != first.pk
+    assert (first.score, first.outcome) == (Decimal("0"), "fail")
+    assert (second.score, second.outcome) == (Decimal("1.0000"), "pass")
+    assert latest_evaluation(gate) == second
+    assert list(evaluation_history(gate)) == [second, first]
+    first.refresh_from_db()
+    assert first.score == Decimal("0")  # the old snapshot is untouched
+    assert built.stages[0].__class__.objects.get(pk=built.stages[0].pk).state == "gate_pending"
+
+
+def test_a_decided_gate_or_one_with_a_live_decision_is_refused():
+    built = build_project()
+    gate = built.gates[0]
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    GateDecision.objects.create(
+        gate=gate,
+        round=1,
+        evaluation=evaluation,
+        kind=GateDecisionKind.EXTEND,
+        state=DecisionState.PENDING,
+        first_officer=built.officer,
+        first_side="JP",
+    )
+    with pytest.raises(Conflict) as pending:
+        gate_evaluate(gate=gate, as_of=AS_OF)
+    assert pending.value.code == "decision_pending"
+
+    gate.state = GateState.DECIDED
+    gate.save()
+    with pytest.raises(Conflict) as decided:
+        gate_evaluate(gate=gate, as_of=AS_OF)
+    assert decided.value.code == "already_decided"
+    assert GateEvaluation.objects.count() == 1
+
+
+def test_a_gate_is_evaluated_from_its_day_on():
+    built = build_project()
+    gate = built.gates[0]
+    with pytest.raises(Conflict) as early:
+        gate_evaluate(gate=gate, as_of=gate.due_on - timedelta(days=1))
+    assert early.value.code == "not_due"
+    assert gate_evaluate(gate=gate, as_of=gate.due_on)
+
+
+def test_as_of_defaults_to_today_in_tokyo():
+    today = timezone.now().astimezone(tokyo(date(2026, 1, 1)).tzinfo).date()
+    built = build_project(started_on=today - timedelta(days=30), gate_day=today)
+    evaluation = gate_evaluate(gate=built.gates[0])
+    assert evaluation.as_of == today
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (lambda b: setattr(b.project, "state", ProjectState.SUSPENDED), "project_not_active"),
+        (lambda b: None, "stage_not_running"),
+    ],
+)
+def test_stopped_projects_and_planned_stages_are_refused(change, code):
+    planned = code == "stage_not_running"
+    built = build_project(first_stage_state=StageState.PLANNED if planned else StageState.ACTIVE)
+    change(built)
+    built.project.save()
+    built.stages[0].save()
+    with pytest.raises(Conflict) as info:
+        gate_evaluate(gate=built.gates[0], as_of=AS_OF)
+    assert info.value.code == code
+
+
+def test_an_extended_stage_is_evaluated_again_with_its_new_cutoff():
+    built = build_project()
+    gate, stage = built.gates[0], built.stages[0]
+    force_state(stage, StageState.EXTENDED)
+    gate.round = 2
+    gate.due_on = date(2026, 9, 30)
+    gate.save()
+    late = measure(built.kpis["K1A"], "20", tokyo(date(2026, 8, 1)))
+
+    evaluation = gate_evaluate(gate=gate, as_of=date(2026, 10, 1))
+
+    assert evaluation.round == 2
+    assert [m["id"] for m in evaluation.inputs["measurements"]] == [late.pk]
+    stage.refresh_from_db()
+    assert stage.state == StageState.GATE_PENDING
+
+
+def test_who_may_evaluate():
+    built = build_project()
+    gate = built.gates[0]
+    with pytest.raises(NotFound):
+        gate_evaluate(gate=gate, actor=built.stranger, as_of=AS_OF)
+    with pytest.raises(PermissionDenied):
+        gate_evaluate(gate=gate, actor=built.researcher, as_of=AS_OF)
+    with pytest.raises(PermissionDenied):
+        gate_evaluate(gate=gate, actor=api_key(built.extra["jp"], [Scope.GATES_READ]), as_of=AS_OF)
+    key = api_key(built.extra["kr"], [Scope.GATES_WRITE])
+    assert gate_evaluate(gate=gate, actor=key, as_of=AS_OF).evaluated_by_api_key == key
+
+
+def _evaluate_counting(django_assert_num_queries, measurements_per_kpi: int) -> int:
+    built = build_project()
+    for i in range(measurements_per_kpi):
+        measure(built.kpis["K1A"], str(11 + i % 9), tokyo(date(2026, 3, 1), 0, i))
+        measure(built.kpis["K1B"], str(12 + i % 7), tokyo(date(2026, 4, 1), 0, i))
+    with django_assert_num_queries(QUERIES) as counted:
+        evaluation = gate_evaluate(gate=built.gates[0], as_of=AS_OF)
+    assert len(evaluation.inputs["measurements"]) == 2 * measurements_per_kpi
+    return len(counted.captured_queries)
+
+
+def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
+    assert _evaluate_counting(django_assert_num_queries, 1) == _evaluate_counting(
+        django_assert_num_queries, 60
+    )
+
+
+# The batch of one: a savepoint pair, three locks (gate, project, stage), live decisions,
+# previous rounds, the KPIs, the measurements (one query aggregating every KPI's window; the
+# snapshot's insert adds the inputs itself), the last stage, the
+# PIs, the organisations, the snapshot, the stage and gate updates, the audit events (one
+# append for both, one statement), the notifications and the outbox event — pinned so a per-row or per-KPI
+# query cannot slip in.
+QUERIES = 20

@@ -1,0 +1,286 @@
+"""The gate review (§8, §15): the per-KPI table, charts, evidence and history; "Evaluate
+now"; the decision form under the two-person rule, from the first approval to the release."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from pytest_django.asserts import assertContains, assertNotContains
+
+from fundapp.audit.models import AuditEvent
+from projects.models import (
+    DecisionState,
+    GateDecision,
+    GateEvaluation,
+    GateState,
+    Measurement,
+    StageState,
+    TrancheState,
+)
+from projects.services.gates import gate_evaluate
+from projects.services.measurements import measurement_reject
+from tests.factories.pages import build_world
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("private_media", "axes_off", "pages_urls", "eager_celery"),
+]
+
+
+@pytest.fixture
+def world():
+    return build_world()  # stage 1 passes; the call does not release automatically
+
+
+def gate_url(world, name="projects:gate"):
+    return reverse(name, args=[world.gate(1).pk])
+
+
+def approve(client, user, world, **data):
+    client.force_login(user)
+    return client.post(gate_url(world, "projects:gate_decide"), data)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@pytest.mark.parametrize(
+    ("who", "status", "has_form"),
+    [
+        ("officer_jp", 200, True),
+        ("finance_jp", 200, False),
+        ("researcher", 200, False),
+        ("stranger", 404, False),
+        ("reviewer", 404, False),
+    ],
+)
+def test_gate_review_by_role(client, world, who, status, has_form):
+    client.force_login(getattr(world, who))
+    response = client.get(gate_url(world))
+    assert response.status_code == status
+    if status == 200:
+        html = response.content.decode()
+        assert ('id="decision-form"' in html) is has_form
+        assert ('id="evaluate-form"' in html) is has_form
+        assert ("data-read-only" in html) is (not has_form)
+
+
+def test_gate_review_shows_the_latest_evaluations_kpis(client, world):
+    client.force_login(world.officer_jp)
+    html = client.get(gate_url(world)).content.decode()
+    assert 'data-kpi="K1A" data-met="true" data-missing="false"' in html
+    assert 'data-kpi="K1B" data-met="true" data-missing="false"' in html
+    assert "120.0%" in html and "110.0%" in html  # (22−10)/(20−10), (21−10)/(20−10)
+    assert 'data-outcome="pass"' in html and "1.1333" in html
+    # Charts with the window marked, and the evidence notes.
+    assert html.count('data-chart="kpi"') == 2
+    assert 'data-role="window"' in html and 'data-role="target"' in html
+    assert "Lab report for K1A" in html and "Lab report for K1B" in html
+    # History: the one snapshot, with who evaluated.
+    assert html.count("data-evaluation=") == 1
+    assert str(world.officer_jp) in html
+
+
+def test_the_form_offers_what_the_outcome_allows_and_marks_overrides(client, world):
+    client.force_login(world.officer_jp)
+    html = client.get(gate_url(world)).content.decode()
+    # PASS: release and extend are §8's kinds; terminate and release_reduced are overrides.
+    assert html.index('value="release"') < html.index('value="release_reduced"')
+    assert "Release reduced — override, written justification required" in html
+    assert "Terminate — override, written justification required" in html
+    assert "Extend — override" not in html
+
+
+def test_a_rejected_measurement_leaves_its_kpi_missing(client):
+    world = build_world(evaluate=False)
+    measurement_reject(
+        measurement=Measurement.objects.get(kpi=world.kpi("K1B")),
+        actor=world.officer_jp,
+        reason="Wrong instrument",
+    )
+    gate_evaluate(gate=world.gate(1), actor=world.officer_jp)
+    client.force_login(world.researcher)
+    html = client.get(gate_url(world)).content.decode()
+    assert 'data-kpi="K1B" data-met="false" data-missing="true"' in html
+    assert "chart-point--rejected" in html and "Wrong instrument" in html
+
+
+# --------------------------------------------------------------------------- evaluate now
+
+
+def test_evaluate_now_stores_a_new_snapshot(client, world):
+    client.force_login(world.officer_kr)
+    response = client.post(gate_url(world, "projects:gate_evaluate"))
+    assert response.status_code == 302
+    assert GateEvaluation.objects.filter(gate=world.gate(1)).count() == 2
+    html = client.get(gate_url(world)).content.decode()
+    assert html.count("data-evaluation=") == 2
+    assert str(world.officer_kr) in html
+
+
+def test_evaluate_now_is_refused_to_researchers_with_the_reason(client, world):
+    client.force_login(world.researcher)
+    response = client.post(gate_url(world, "projects:gate_evaluate"))
+    assert response.status_code == 403
+    assertContains(response, "Only fund officers may evaluate a gate.", status_code=403)
+    assert GateEvaluation.objects.filter(gate=world.gate(1)).count() == 1
+
+
+def test_evaluate_now_answers_404_to_strangers(client, world):
+    client.force_login(world.stranger)
+    assert client.post(gate_url(world, "projects:gate_evaluate")).status_code == 404
+
+
+# --------------------------------------------------------------------------- two-person rule
+
+
+def test_first_approval_is_pending_and_says_what_is_still_needed(client, world):
+    response = approve(client, world.officer_jp, world, kind="release")
+    assert response.status_code == 302
+    decision = GateDecision.objects.get(gate=world.gate(1))
+    assert (decision.state, decision.first_officer, decision.first_side) == (
+        DecisionState.PENDING,
+        world.officer_jp,
+        "JP",
+    )
+    page = client.get(gate_url(world))
+    assertContains(page, 'data-pending="release" data-needed-side="KR"')
+    assertContains(page, "Awaiting a fund officer from the Korean side.")
+    assertContains(page, str(world.officer_jp))
+    # The first officer cannot approve again: no form, the reason instead.
+    assertNotContains(page, 'id="decision-form"')
+    assertContains(page, "data-approve-reason")
+
+
+def test_the_same_officer_approving_twice_is_refused_with_the_status(client, world):
+    approve(client, world.officer_jp, world, kind="release")
+    response = approve(client, world.officer_jp, world, kind="release")
+    assert response.status_code == 403
+    assertContains(response, "You have already approved this decision", status_code=403)
+    assert GateDecision.objects.get(gate=world.gate(1)).state == DecisionState.PENDING
+
+
+def test_a_second_officer_of_the_same_side_is_refused(client, world):
+    approve(client, world.officer_jp, world, kind="release")
+    response = approve(client, world.officer_jp2, world, kind="release")
+    assert response.status_code == 403
+    assertContains(
+        response, "an officer of the Korea side must complete or decline it", status_code=403
+    )
+
+
+def test_the_other_sides_form_offers_only_the_pending_kind(client, world):
+    approve(client, world.officer_jp, world, kind="release")
+    client.force_login(world.officer_kr)
+    html = client.get(gate_url(world)).content.decode()
+    assert 'id="decision-form"' in html
+    assert 'value="release"' in html and 'value="extend"' not in html
+    assert "Approve as second officer" in html
+
+
+def test_the_second_officer_of_the_other_side_completes_and_the_next_tranche_is_released(
+    client, world, django_capture_on_commit_callbacks
+):
+    approve(client, world.officer_jp, world, kind="release")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = approve(client, world.officer_kr, world, kind="release")
+    assert response.status_code == 302
+    decision = GateDecision.objects.get(gate=world.gate(1))
+    assert decision.state == DecisionState.COMPLETED
+    assert (decision.second_officer, decision.second_side) == (world.officer_kr, "KR")
+    assert world.gate(1).state == GateState.DECIDED
+    assert world.stage(1).state == StageState.PASSED
+    assert world.stage(2).state == StageState.ACTIVE
+    t2 = world.tranche(2, "JP")
+    assert t2.state == TrancheState.RELEASED
+    # S = 1.1333, m = 1 + 0.5 × 0.1333 = 1.06665 → floor(60,000,000 × 1.06665)
+    assert t2.released == 63_999_000 and t2.from_reserve == 3_999_000
+
+    page = client.get(gate_url(world))
+    assertContains(page, 'data-decision-complete="release"')
+    assertNotContains(page, 'id="decision-form"')
+    assertContains(page, str(world.officer_kr))
+    project_page = client.get(reverse("projects:project", args=[world.project.pk]))
+    assertContains(
+        project_page, f'data-tranche="{t2.pk}" data-side="JP" data-tranche-state="released"'
+    )
+    assertContains(project_page, "¥63,999,000")
+
+
+def test_an_override_without_justification_is_refused_on_the_form(client, world):
+    response = approve(client, world.officer_jp, world, kind="release_reduced")
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "overrides the evaluation; write the justification." in html
+    assert 'data-status="422"' in html
+    assert not GateDecision.objects.exists()
+
+
+def test_an_override_with_justification_is_recorded_as_one(client, world):
+    response = approve(
+        client,
+        world.officer_jp,
+        world,
+        kind="release_reduced",
+        justification="The KR partner's lab was closed for two months.",
+    )
+    assert response.status_code == 302
+    decision = GateDecision.objects.get(gate=world.gate(1))
+    assert decision.override and decision.kind == "release_reduced"
+    assertContains(client.get(gate_url(world)), "The KR partner&#x27;s lab was closed")
+
+
+def test_an_extension_needs_its_months(client, world):
+    response = approve(client, world.officer_jp, world, kind="extend")
+    assert response.status_code == 422
+    assertContains(response, "Give the extension in whole months.", status_code=422)
+    response = approve(client, world.officer_jp, world, kind="extend", extension_months="48")
+    assert response.status_code == 422
+    assertContains(response, "at most 6 months", status_code=422)
+    assert not GateDecision.objects.exists()
+
+
+def test_a_kind_the_form_does_not_offer_is_refused(client, world):
+    response = approve(client, world.officer_jp, world, kind="pay-everyone")
+    assert response.status_code == 422
+    assert not GateDecision.objects.exists()
+
+
+def test_researchers_cannot_decide(client, world):
+    response = approve(client, world.researcher, world, kind="release")
+    assert response.status_code == 403
+    assertContains(response, "Only fund officers may decide a stage gate.", status_code=403)
+    assert not GateDecision.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="gate_decision").exists()
+
+
+def test_strangers_get_404_on_the_decision_too(client, world):
+    assert approve(client, world.stranger, world, kind="release").status_code == 404
+    assert approve(client, world.reviewer, world, kind="release").status_code == 404
+
+
+def test_approving_a_decided_gate_is_a_conflict_shown_with_its_status(client, world):
+    approve(client, world.officer_jp, world, kind="release")
+    approve(client, world.officer_kr, world, kind="release")
+    response = approve(client, world.officer_jp2, world, kind="release")
+    assert response.status_code == 409
+    assertContains(response, "This gate has already been decided.", status_code=409)
+    assertContains(response, 'data-status="409"', status_code=409)
+
+
+def test_an_automatic_pass_shows_the_decision_and_no_form(client):
+    world = build_world(auto_release=True)
+    client.force_login(world.officer_jp)
+    response = client.get(gate_url(world))
+    assertContains(response, 'data-decision-complete="release"')
+    assertContains(response, "decided automatically on a pass")
+    assertNotContains(response, 'id="decision-form"')
+    assertNotContains(response, 'id="evaluate-form"')
+
+
+def test_deciding_before_an_evaluation_says_to_evaluate_first(client):
+    world = build_world(evaluate=False)
+    response = approve(client, world.officer_jp, world, kind="release")
+    assert response.status_code == 409
+    assertContains(response, "Evaluate the gate first", status_code=409)
+    assert not GateDecision.objects.exists()

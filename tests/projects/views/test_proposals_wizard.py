@@ -1,0 +1,305 @@
+"""The proposal wizard in the browser: each step saves, errors land beside their fields."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from projects.models import Attachment, Proposal, ProposalState
+from projects.services import proposals as svc
+from tests.factories import proposal_forms as fd
+from tests.factories.proposals import MINIMAL_PDF, complete_proposal, kpi, make_consortium
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media", "axes_off")]
+
+
+def step_url(proposal: Proposal, step: str) -> str:
+    return reverse("proposals:step", args=[proposal.pk, step])
+
+
+def post_step(client, proposal: Proposal, step: str, data: dict, *, go_on: bool = True):
+    proposal.refresh_from_db()
+    body = {"version": str(proposal.version), **data}
+    body["continue" if go_on else "save"] = "1"
+    return client.post(step_url(proposal, step), body)
+
+
+@pytest.fixture
+def consortium():
+    return make_consortium()
+
+
+@pytest.fixture
+def draft(client, consortium):
+    """A draft started in the browser by the Japanese PI."""
+    client.force_login(consortium.pi_jp)
+    response = client.post(reverse("proposals:new"), {"call": consortium.call.pk})
+    proposal = Proposal.objects.get(created_by=consortium.pi_jp)
+    assert response.status_code == 302
+    assert response["Location"] == step_url(proposal, "basics")
+    return proposal
+
+
+def test_new_proposal_page_lists_open_calls(client, consortium):
+    client.force_login(consortium.pi_jp)
+    response = client.get(reverse("proposals:new"))
+    assert response.status_code == 200
+    assert consortium.call.title_en in response.content.decode()
+
+
+def test_every_step_saves_and_a_complete_draft_submits(client, consortium, draft):
+    c = consortium
+    steps = [
+        ("basics", fd.basics(), "consortium"),
+        ("consortium", fd.consortium(c), "stages"),
+        ("stages", fd.stages(), "budget"),
+        ("budget", fd.budget(c), "ip"),
+        ("ip", fd.ip_plan(c), "security"),
+        ("security", fd.security(), "attachments"),
+    ]
+    for step, data, following in steps:
+        page = client.get(step_url(draft, step))
+        assert page.status_code == 200, step
+        response = post_step(client, draft, step, data)
+        assert response.status_code == 302, (step, response.content.decode()[:3000])
+        assert response["Location"] == step_url(draft, following)
+
+    draft.refresh_from_db()
+    assert draft.title_ja == "エッジAIアクセラレータ"
+    assert draft.keywords == ["edge", "ai"]
+    assert draft.trl_target == 6
+    assert [(m.organisation.code, m.role) for m in draft.members.all()] == [
+        (c.jp.code, "lead_jp"),
+        (c.kr.code, "lead_kr"),
+    ]
+    assert {p.user_id for p in draft.people.all()} == {c.pi_jp.pk, c.pi_kr.pk}
+    assert [(s.title, s.planned_jpy, s.planned_krw) for s in draft.stages.all()] == [
+        ("Prototype", 40_000_000, 400_000_000),
+        ("Pilot", 60_000_000, 600_000_000),
+    ]
+    assert sorted(draft.kpis.values_list("code", flat=True)) == ["K1A", "K2A", "K2B"]
+    assert sorted(draft.budget_lines.values_list("currency", "amount")) == [
+        ("JPY", 100_000_000),
+        ("KRW", 1_000_000_000),
+    ]
+    assert draft.background_ip.get().owner == c.jp
+    assert draft.security_notes == "No export-controlled items."
+
+    upload = SimpleUploadedFile("plan.pdf", MINIMAL_PDF, content_type="application/pdf")
+    response = client.post(
+        step_url(draft, "attachments"), {"kind": "research_plan", "file": upload, "continue": "1"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == step_url(draft, "review")
+
+    review = client.get(step_url(draft, "review"))
+    html = review.content.decode()
+    assert "Every rule is met" in html
+    assert "¥40,000,000" in html and "₩1,000,000,000" in html
+
+    response = client.post(reverse("proposals:submit", args=[draft.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("proposals:detail", args=[draft.pk])
+    draft.refresh_from_db()
+    assert draft.state == ProposalState.SUBMITTED
+
+    # Submitted: read-only from now on.
+    assert client.get(step_url(draft, "basics")).status_code == 403
+    assert post_step(client, draft, "basics", fd.basics(title_en="Changed")).status_code == 403
+
+
+def test_save_draft_stays_on_the_step_and_the_step_bar_shows_problems(client, draft):
+    response = post_step(client, draft, "basics", fd.basics(), go_on=False)
+    assert response["Location"] == step_url(draft, "basics")
+    html = client.get(step_url(draft, "basics")).content.decode()
+    assert re.search(r'data-step="basics" data-status="ok"', html)
+    assert re.search(r'data-step="stages" data-status="attention"', html)
+    assert re.search(r'data-step="attachments" data-status="attention"', html)
+
+
+def test_kpi_target_equal_to_baseline_shows_beside_that_kpi(client, consortium, draft):
+    post_step(client, draft, "consortium", fd.consortium(consortium))
+    # Stage 1 has a blank spare row between its two KPIs: the service's kpis.1 is form row 2.
+    kpis = [
+        [kpi("K1A")],
+        [
+            kpi("K2A"),
+            {"direction": "higher_is_better", "weight": "1", "aggregation": "latest"},
+            kpi("K2B", baseline="5", target="5"),
+        ],
+    ]
+    response = post_step(client, draft, "stages", fd.stages(kpis))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "stages-1-kpis-2-target") == [
+        "The target must differ from the baseline."
+    ]
+    assert fd.field_errors(html, "stages-1-kpis-1-target") == []
+    # What was typed is still there, and nothing was saved.
+    assert 'name="stages-1-kpis-2-code" value="K2B"' in html
+    assert not draft.stages.exists()
+    assert re.search(r'data-step="stages" data-status="error"', html)
+
+
+def test_non_numeric_amount_shows_beside_the_amount(client, consortium, draft):
+    post_step(client, draft, "consortium", fd.consortium(consortium))
+    response = post_step(client, draft, "budget", fd.budget(consortium, kr_amount="lots"))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "budget-1-amount") == ["Enter a whole amount."]
+    assert fd.field_errors(html, "budget-0-amount") == []
+    assert 'value="lots"' in html
+    assert "KRW" in html  # the currency follows the organisation
+
+
+def test_fractional_amount_is_refused_beside_the_field(client, consortium, draft):
+    response = post_step(
+        client, draft, "stages", {**fd.stages(), "stages-0-planned_jpy": "1,000.5"}
+    )
+    assert response.status_code == 422
+    assert fd.field_errors(response.content.decode(), "stages-0-planned_jpy") == [
+        "Amounts in yen and won have no fractions."
+    ]
+
+
+def test_member_role_error_lands_on_the_row_and_list_errors_on_the_table(client, consortium, draft):
+    data = fd.rows(
+        "members",
+        [
+            {"organisation": consortium.jp.code, "role": "lead_jp"},
+            {"organisation": consortium.kr.code, "role": "lead_jp"},
+        ],
+    )
+    data.update(fd.rows("people", []))
+    response = post_step(client, draft, "consortium", data)
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "members-1-role") == [
+        "The Japanese lead must be an organisation in Japan."
+    ]
+    assert fd.block_errors(html, "members_errors") == [
+        "A consortium has exactly one Japanese lead organisation."
+    ]
+
+
+def test_stale_version_answers_409_and_keeps_what_was_typed(client, consortium, draft):
+    page = client.get(step_url(draft, "basics"))
+    found = re.search(r'name="version" value="(\d+)"', page.content.decode())
+    assert found is not None
+    version = found.group(1)
+    # Someone else saves first.
+    svc.proposal_update(
+        proposal=draft,
+        actor=consortium.pi_jp,
+        expected_version=int(version),
+        changes={"basics": {"title_en": "Their title"}},
+    )
+    typed = fd.basics(title_en="My careful title", abstract_en="Three paragraphs of work")
+    response = client.post(step_url(draft, "basics"), {"version": version, **typed, "save": "1"})
+
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert "Someone saved this proposal after you opened it" in html
+    assert 'value="My careful title"' in html
+    assert "Three paragraphs of work" in html
+    assert f'name="version" value="{version}"' in html  # a second click is refused too
+    draft.refresh_from_db()
+    assert draft.title_en == "Their title"
+
+
+def test_missing_version_is_refused_without_saving(client, draft):
+    response = client.post(step_url(draft, "basics"), {**fd.basics(), "save": "1"})
+    assert response.status_code == 400
+    draft.refresh_from_db()
+    assert draft.title_en == ""
+
+
+def test_text_file_named_pdf_is_refused_on_the_file_field(client, draft):
+    fake = SimpleUploadedFile("plan.pdf", b"just some text\n" * 20, content_type="application/pdf")
+    response = client.post(step_url(draft, "attachments"), {"kind": "research_plan", "file": fake})
+    assert response.status_code == 415
+    assert fd.field_errors(response.content.decode(), "file") == [
+        "This file is not a PDF document."
+    ]
+    assert not draft.attachments.exists()
+
+
+def test_too_large_upload_is_refused_on_the_file_field(client, draft, settings):
+    settings.MAX_ATTACHMENT_BYTES = 100
+    pdf = SimpleUploadedFile("plan.pdf", MINIMAL_PDF, content_type="application/pdf")
+    response = client.post(step_url(draft, "attachments"), {"kind": "cv", "file": pdf})
+    assert response.status_code == 413
+    assert fd.field_errors(response.content.decode(), "file") == ["The file is larger than 20 MB."]
+
+
+def test_attachments_list_sizes_and_can_be_deleted(client, draft):
+    pdf = SimpleUploadedFile("plan.pdf", MINIMAL_PDF, content_type="application/pdf")
+    assert (
+        client.post(step_url(draft, "attachments"), {"kind": "cv", "file": pdf}).status_code == 302
+    )
+    attachment = draft.attachments.get()
+    html = client.get(step_url(draft, "attachments")).content.decode()
+    assert "plan.pdf" in html and f"{len(MINIMAL_PDF)}" in html
+    assert attachment.kind == Attachment.Kind.CV
+
+    url = reverse("proposals:attachment_delete", args=[draft.pk, attachment.pk])
+    assert client.post(url).status_code == 302
+    assert not draft.attachments.exists()
+
+
+def test_attachment_download_only_for_those_who_see_the_proposal(client, consortium):
+    proposal, c = complete_proposal(consortium)
+    attachment = proposal.attachments.get()
+    url = reverse("proposals:attachment", args=[proposal.pk, attachment.pk])
+
+    client.force_login(c.pi_kr)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert b"".join(response.streaming_content) == MINIMAL_PDF
+
+    client.force_login(c.office_kr)  # draft: the research office does not see it yet
+    assert client.get(url).status_code == 404
+    other = make_consortium()
+    client.force_login(other.pi_jp)
+    assert client.get(url).status_code == 404
+
+
+def test_submit_of_an_incomplete_proposal_lists_each_failed_rule(client, draft):
+    response = client.post(reverse("proposals:submit", args=[draft.pk]))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert "The proposal cannot be submitted yet" in html
+    checklist = html.split('id="eligibility-checklist"', 1)[1].split("</ul>", 1)[0]
+    for rule in (
+        "Give a title in at least one language.",
+        "Name a Korean lead organisation.",
+        "Attach the research plan as a PDF.",
+    ):
+        assert rule in checklist
+    assert step_url(draft, "attachments") in checklist
+    assert step_url(draft, "consortium") in checklist
+    draft.refresh_from_db()
+    assert draft.state == ProposalState.DRAFT
+
+
+def test_complete_proposal_submits_from_the_review_page(client, consortium):
+    proposal, c = complete_proposal(consortium)
+    client.force_login(c.pi_jp)
+    review = client.get(step_url(proposal, "review"))
+    assert "Every rule is met" in review.content.decode()
+    response = client.post(reverse("proposals:submit", args=[proposal.pk]))
+    assert response.status_code == 302
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.SUBMITTED
+    detail = client.get(response["Location"]).content.decode()
+    assert 'data-state="submitted"' in detail
+    assert "Version 2" in detail or "Version" in detail
+
+
+def test_unknown_step_is_404(client, draft):
+    assert client.get(step_url(draft, "nonsense")).status_code == 404
