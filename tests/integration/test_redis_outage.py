@@ -30,8 +30,8 @@ from projects.models.imports import ImportState
 from projects.services.measurement_import import measurements_import_csv
 from projects.tasks import reconcile_imports
 from tests.factories import UserFactory
+from tests.factories.gates import build_project
 from tests.integration.conftest import wait_for
-from tests.projects.gates.factory import build_project
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="needs the redis-server binary"

@@ -8,7 +8,7 @@ from fundapp.accounts.models import Scope
 from fundapp.notifications.models import WebhookDelivery
 from fundapp.notifications.webhooks.services import webhook_subscription_create
 from tests.factories import jp_org, member_of, officer
-from tests.projects.api.conftest import key_client, user_client
+from tests.factories.proposals_api import key_client, user_client
 
 pytestmark = pytest.mark.django_db
 
