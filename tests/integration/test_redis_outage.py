@@ -110,8 +110,8 @@ def broker(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     app: Any = celery_app  # the pools are private attributes, rebuilt on next use
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Dropped, not closed: kombu keeps one pool per URL for the whole process, and the
+        # shared broker's pool is used again by the next test.
         app._pool = None
         app.amqp._producer_pool = None
 
