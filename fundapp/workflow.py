@@ -45,6 +45,7 @@ FUND_OFFICER: str = Role.FUND_OFFICER.value
 FINANCE_OFFICER: str = Role.FINANCE_OFFICER.value
 SCREENING_OFFICER: str = Role.SCREENING_OFFICER.value
 RESEARCHER: str = Role.RESEARCHER.value
+REVIEWER: str = Role.REVIEWER.value
 ADMIN: str = Role.ADMIN.value
 
 # The people who act for the fund on its objects (an administrator may stand in for them).
@@ -103,8 +104,12 @@ class Workflow:
         refusal: Any,
         field: str = "state",
         code: str = "invalid_state",
+        initial: Iterable[str] = (),
     ) -> None:
         self.name = name
+        # States a row may be created in besides its field's default (an assignment the
+        # rules of §6 exclude at once, an e-mail asked for with the notification).
+        self.initial = frozenset(str(s) for s in initial)
         self.states = states
         self.field = field
         # The translated refusal, with ``%(state)s`` and ``%(target)s`` placeholders; or one
@@ -112,6 +117,8 @@ class Workflow:
         self.refusal = refusal
         self.code = code
         self._edges: dict[tuple[str, str], Edge] = {}
+        if not self.initial <= set(states.values):
+            raise ValueError(f"{name}: unknown initial state in {sorted(self.initial)}")
         for edge in edges:
             if edge.source not in states.values or edge.target not in states.values:
                 raise ValueError(f"{name}: unknown state in {edge.source} → {edge.target}")
@@ -265,6 +272,7 @@ __all__ = [
     "OFFICERS",
     "PARTNER",
     "RESEARCHER",
+    "REVIEWER",
     "SCREENING_OFFICER",
     "SYSTEM",
     "Edge",

@@ -6,7 +6,7 @@ person's preferred language, so the list and the e-mail say the same thing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pgtrigger
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.kernel.events import API_VERSION
+from fundapp.workflow import SYSTEM, Workflow, edges
 
 
 class NotificationKind(models.TextChoices):
@@ -49,13 +50,18 @@ class EmailState(models.TextChoices):
 
 
 # pending -> sent | skipped | failed; the others are final.
-EMAIL_TRANSITIONS: dict[str, frozenset[str]] = {
-    EmailState.NOT_REQUESTED: frozenset(),
-    EmailState.PENDING: frozenset({EmailState.SENT, EmailState.SKIPPED, EmailState.FAILED}),
-    EmailState.SENT: frozenset(),
-    EmailState.SKIPPED: frozenset(),
-    EmailState.FAILED: frozenset(),
-}
+# Only the fund's own jobs move an e-mail: pending until it is sent, skipped or given up.
+EMAIL_WORKFLOW = Workflow(
+    name="notification e-mail",
+    states=EmailState,
+    field="email_state",
+    initial=[EmailState.PENDING],
+    refusal=_("An e-mail in state “%(state)s” cannot become “%(target)s”."),
+    edges=edges(
+        {EmailState.PENDING: [EmailState.SENT, EmailState.SKIPPED, EmailState.FAILED]},
+        by={SYSTEM},
+    ),
+)
 
 TITLE_MAX_LENGTH = 300
 URL_MAX_LENGTH = 500
@@ -63,6 +69,7 @@ URL_MAX_LENGTH = 500
 
 class Notification(models.Model):
     Kind = NotificationKind
+    workflow: ClassVar[Workflow] = EMAIL_WORKFLOW
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -95,6 +102,7 @@ class Notification(models.Model):
                 condition=models.Q(email_state="pending"),
             ),
         ]
+        triggers = [EMAIL_WORKFLOW.trigger("notification_email_state_fsm")]
 
     def __str__(self) -> str:
         return self.title

@@ -24,13 +24,13 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
-from fundapp.errors import Conflict, NotFound
+from fundapp.errors import NotFound
 from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
 from .models import (
-    EMAIL_TRANSITIONS,
+    EMAIL_WORKFLOW,
     TITLE_MAX_LENGTH,
     URL_MAX_LENGTH,
     EmailState,
@@ -388,9 +388,7 @@ class EmailReport:
 
 
 def _set_email_state(notification: Notification, state: str, *, at: datetime | None) -> None:
-    if state not in EMAIL_TRANSITIONS[notification.email_state]:
-        raise Conflict(f"e-mail state {notification.email_state} cannot become {state}")
-    notification.email_state = state
+    EMAIL_WORKFLOW.move(notification, state)
     notification.emailed_at = at
     notification.save(update_fields=["email_state", "emailed_at"])
 

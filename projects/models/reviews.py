@@ -3,6 +3,8 @@ two-person award decision."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -18,6 +20,7 @@ from fundapp.kernel.approvals import (
     live_condition,
     two_person_constraints,
 )
+from fundapp.workflow import REVIEWER, Workflow, edges
 
 from .calls import ReviewCriterion
 from .proposals import Proposal
@@ -31,7 +34,32 @@ class AssignmentState(models.TextChoices):
     EXCLUDED = "excluded", _("Excluded automatically")
 
 
+# An assignment starts awaiting the reviewer's declaration, or excluded when the rules of
+# §6 exclude the reviewer; the reviewer declares (a conflict ends the assignment) and then
+# submits one review. Excluded, conflicted and submitted assignments are final.
+ASSIGNMENT_WORKFLOW = Workflow(
+    name="reviewer assignment",
+    states=AssignmentState,
+    initial=[AssignmentState.EXCLUDED],
+    refusal=_("A review assignment in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {
+                AssignmentState.AWAITING_DECLARATION: [
+                    AssignmentState.ACTIVE,
+                    AssignmentState.CONFLICTED,
+                ]
+            },
+            by={REVIEWER},
+        ),
+        *edges({AssignmentState.ACTIVE: [AssignmentState.SUBMITTED]}, by={REVIEWER}),
+    ],
+)
+
+
 class ReviewerAssignment(models.Model):
+    workflow: ClassVar[Workflow] = ASSIGNMENT_WORKFLOW
+
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="assignments")
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_assignments"
@@ -55,6 +83,7 @@ class ReviewerAssignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["proposal", "reviewer"], name="assignment_unique")
         ]
+        triggers = [ASSIGNMENT_WORKFLOW.trigger("reviewer_assignment_state_fsm")]
 
 
 class Recommendation(models.TextChoices):

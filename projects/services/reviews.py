@@ -249,8 +249,11 @@ def assignment_declare(
             raise ValidationFailed(
                 _("The declaration has errors; see the fields."), errors=problems.as_dict()
             )
-        before = locked.state
-        locked.state = AssignmentState.CONFLICTED if conflict else AssignmentState.ACTIVE
+        before = ReviewerAssignment.workflow.move(
+            locked,
+            AssignmentState.CONFLICTED if conflict else AssignmentState.ACTIVE,
+            actor=actor,
+        )
         locked.conflict_note = note
         locked.declared_at = timezone.now()
         locked.save(update_fields=["state", "conflict_note", "declared_at"])
@@ -345,8 +348,7 @@ def review_submit(
         ReviewScore.objects.bulk_create(
             [ReviewScore(review=review, criterion=c, score=cleaned[c.pk]) for c in criteria]
         )
-        before = locked.state
-        locked.state = AssignmentState.SUBMITTED
+        before = ReviewerAssignment.workflow.move(locked, AssignmentState.SUBMITTED, actor=actor)
         locked.save(update_fields=["state"])
         audit_record(
             actor=actor,

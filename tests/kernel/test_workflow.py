@@ -18,6 +18,7 @@ from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied
 from fundapp.kernel.approvals import DECISION_WORKFLOW
+from fundapp.notifications.models import EMAIL_WORKFLOW, Notification, NotificationKind
 from fundapp.screening.models import SCREENING_WORKFLOW, ScreeningCase
 from fundapp.workflow import (
     ADMIN,
@@ -38,6 +39,7 @@ from projects.models import (
     GateDecision,
     Project,
     Proposal,
+    ReviewerAssignment,
     Stage,
     Tranche,
 )
@@ -51,6 +53,7 @@ from projects.models.projects import (
     TRANCHE_WORKFLOW,
 )
 from projects.models.proposals import PROPOSAL_WORKFLOW
+from projects.models.reviews import ASSIGNMENT_WORKFLOW
 from tests.factories import (
     CallFactory,
     GateFactory,
@@ -76,6 +79,8 @@ WORKFLOWS: dict[type[models.Model], Workflow] = {
     Licence: LICENCE_WORKFLOW,
     IPAsset: ASSET_WORKFLOW,
     ScreeningCase: SCREENING_WORKFLOW,
+    ReviewerAssignment: ASSIGNMENT_WORKFLOW,
+    Notification: EMAIL_WORKFLOW,
     AwardDecision: DECISION_WORKFLOW,
     GateDecision: DECISION_WORKFLOW,
     LicenceApproval: DECISION_WORKFLOW,
@@ -110,9 +115,9 @@ def test_every_table_names_known_states_and_who_may_move(model, workflow):
     for edge in workflow.edges:
         assert edge.by, f"{workflow.name}: {edge.source} → {edge.target} names nobody"
         assert edge.by <= ALL_KINDS
-    # Every state can be reached from the initial one or is the initial one.
+    # Every state can be reached from an initial one or is one.
     default = str(model._meta.get_field(workflow.field).default)
-    reached, frontier = {default}, [default]
+    reached, frontier = {default, *workflow.initial}, [default, *workflow.initial]
     while frontier:
         for target in workflow.targets(frontier.pop()):
             if target not in reached:
@@ -351,6 +356,24 @@ def _import_job(state: str) -> ImportJob:
     )
 
 
+def _assignment(state: str) -> ReviewerAssignment:
+    return ReviewerAssignment.objects.create(
+        proposal=ProposalFactory.create(state="under_review"),
+        reviewer=UserFactory.create(role=Role.REVIEWER),
+        assigned_by=UserFactory.create(role=Role.FUND_OFFICER),
+        state=state,
+    )
+
+
+def _notification(state: str) -> Notification:
+    return Notification.objects.create(
+        user=UserFactory.create(),
+        kind=NotificationKind.GATE_EVALUATED,
+        title="Gate evaluated",
+        email_state=state,
+    )
+
+
 # A row in a given state. Rows the schema's other rules forbid without a ledger posting
 # (a released tranche, a paid disbursement) are not built: their moves are covered by the
 # trigger's table above, which is the same function for every source state.
@@ -366,6 +389,8 @@ BUILDERS: dict[type[models.Model], Callable[[str], models.Model | None]] = {
     Licence: _licence,
     IPAsset: _asset,
     ScreeningCase: _screening_case,
+    ReviewerAssignment: _assignment,
+    Notification: _notification,
 }
 
 
