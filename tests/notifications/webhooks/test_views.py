@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.translation import trans_real
 
 from fundapp.audit.models import AuditEvent
