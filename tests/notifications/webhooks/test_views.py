@@ -440,7 +440,9 @@ def test_the_pages_are_translated_into_japanese_and_korean(client, world, langua
         left = sorted(m for m in english if f">{m}<" in html or f'"{m}"' in html)
         assert not left, (url, left)
     with translation.override(language):
-        secret_page = client.post(reverse("webhooks:rotate_secret", args=[world.own.pk]))
+        secret_page = client.post(
+            reverse("webhooks:rotate_secret", args=[world.own.pk]), HTTP_ACCEPT_LANGUAGE=language
+        )
     html = secret_page.content.decode()
     assert translate(language, "Copy the secret now.") in html
     assert "every delivery is signed with both" not in html
