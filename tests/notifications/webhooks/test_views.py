@@ -135,12 +135,14 @@ def test_the_office_lists_its_own_and_the_officer_everyones_with_a_filter(client
     assert list(narrowed.context["subscriptions"]) == [world.other]
 
 
-def test_the_api_keys_page_and_the_navigation_link_to_the_webhooks(client, world):
+def test_the_api_keys_page_the_navigation_and_the_dashboard_link_to_the_webhooks(client, world):
     html = as_user(client, world.officer).get(reverse("accounts:api_keys")).content.decode()
     assert f'href="{reverse("webhooks:list")}' in html
-    home = as_user(client, world.office).get(reverse("webhooks:list")).content.decode()
-    assert 'aria-current="page"' in home and f'href="{reverse("webhooks:list")}"' in home
-    plain = as_user(client, world.researcher).get("/").content.decode()
+    nav = as_user(client, world.officer).get(reverse("webhooks:list")).content.decode()
+    assert 'aria-current="page"' in nav and f'href="{reverse("webhooks:list")}"' in nav
+    dashboard = as_user(client, world.office).get(reverse("dashboard")).content.decode()
+    assert f'href="{reverse("webhooks:list")}"' in dashboard
+    plain = as_user(client, world.researcher).get(reverse("dashboard")).content.decode()
     assert f'href="{reverse("webhooks:list")}"' not in plain
 
 
