@@ -19,6 +19,12 @@ OFFICERS = Visibility.OFFICERS
 ORGANISATIONS = Visibility.ORGANISATIONS
 PUBLIC = Visibility.PUBLIC
 
+# Why the delivery system switched a subscription off (``disabled_reason``), as people read it.
+WEBHOOK_DISABLED_REASONS = {
+    "gone (410)": _("the receiver answered 410 Gone"),
+    "failing for 24 hours": _("deliveries kept failing for 24 hours"),
+}
+
 EVENT_TYPES = [
     # Organisations and people
     EventType("organisation.created", _("{actor} registered the organisation"), ORGANISATIONS),
@@ -44,6 +50,44 @@ EVENT_TYPES = [
         outbox=True,
         schema=data_schema({"subscription_id": ID, "message": STRING}),
         example={"subscription_id": 7, "message": "ping", "resource_version": 90},
+    ),
+    # Webhook subscriptions (§13.3): managed by the organisation's research office, its
+    # keys with webhooks:manage and fund officers. Never the secret itself.
+    EventType(
+        "webhook_subscription.created",
+        _("{actor} subscribed {url} to webhook events"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "webhook_subscription.updated",
+        _("{actor} changed the webhook subscription"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "webhook_subscription.deactivated",
+        _("{actor} deactivated the webhook subscription"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "webhook_subscription.reactivated",
+        _("{actor} reactivated the webhook subscription"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "webhook_subscription.disabled",
+        _("The webhook subscription was switched off: {reason}"),
+        ORGANISATIONS,
+        labels={"reason": WEBHOOK_DISABLED_REASONS},
+    ),
+    EventType(
+        "webhook_subscription.deleted",
+        _("{actor} deleted the webhook subscription for {url}"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "webhook_subscription.secret_rotated",
+        _("{actor} rotated the webhook subscription's signing secret"),
+        ORGANISATIONS,
     ),
     # The fund and its research areas
     EventType("fund.created", _("{actor} set up the fund"), OFFICERS),

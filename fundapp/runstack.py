@@ -49,6 +49,10 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "fundapp.settings")
     env.setdefault("DJANGO_DEBUG", "1")  # the demo logins work only with DEBUG on (§20)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The demo's webhook receiver and seed_demo agree on these (settings read the same).
+    env.setdefault("DEMO_WEBHOOK_PORT", "8099")
+    env.setdefault("DEMO_WEBHOOK_SECRET_FILE", str(var_dir / "demo-webhook-secret"))
+    env.setdefault("DEMO_WEBHOOK_LOG", str(var_dir / "demo-webhook-events.log"))
     host = env.get("JKFUND_HOST", "127.0.0.1")
     port = int(env.get("PORT", "8000"))
     children: list[_Child] = []
@@ -143,9 +147,19 @@ def _seed_demo_once(env: dict[str, str], var_dir: Path, embedded_db: bool) -> bo
 
 
 def _commands(env: dict[str, str], host: str, port: int) -> dict[str, list[str]]:
-    """The children's command lines: web, worker and beat."""
+    """The children's command lines: web, worker and beat, and with DEBUG the demo's
+    webhook receiver on loopback (``fundapp.demo.receiver``)."""
     celery = [sys.executable, "-m", "celery", "-A", "fundapp"]
+    receiver = (
+        {
+            "webhook receiver": [sys.executable, "-m", "fundapp.demo.receiver"]
+            + ["--host", "127.0.0.1", "--port", env.get("DEMO_WEBHOOK_PORT", "8099")]
+        }
+        if _debug(env)
+        else {}
+    )
     return {
+        **receiver,
         "web": [sys.executable, "-m", "gunicorn", "fundapp.wsgi", "--bind", f"{host}:{port}"]
         + ["--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket"],
         # One worker for every queue here; a deployment gives the checkpoint queue (and the
@@ -220,8 +234,14 @@ def _announce(env: dict[str, str], host: str, port: int, seeded: bool) -> None:
         f"  Admin:      {url}admin/",
         f"  Database:   {env['DATABASE_URL']}",
         f"  Broker:     {env['CELERY_BROKER_URL']}",
-        "",
     ]
+    if debug:
+        lines.append(
+            f"  Webhooks:   http://127.0.0.1:{env.get('DEMO_WEBHOOK_PORT', '8099')}/webhooks"
+            f" (demo receiver; events logged to {env.get('DEMO_WEBHOOK_LOG', 'var/')},"
+            " deliveries on /webhooks/ as office_tokyo)"
+        )
+    lines.append("")
     if not seeded:
         lines.append("Demo data is not loaded (no seed_demo command), so no demo logins yet.")
     elif not debug:

@@ -259,8 +259,22 @@ CELERY_TASK_ROUTES = {
     "notifications.fan_out_webhooks": {"queue": WEBHOOKS_QUEUE},
     "notifications.reconcile_webhooks": {"queue": WEBHOOKS_QUEUE},
 }
-# Webhooks: http:// and 127.0.0.1 receivers are refused unless this is on (tests only).
-WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
+# Webhooks: http:// and 127.0.0.1 receivers are refused unless this is on: by default only
+# with DEBUG (``make run``'s demo receiver, §20), never in production; the tests turn it on.
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", DEBUG)
+# The demo's webhook receiver (``make run``, ``fundapp.demo.receiver``): seed_demo subscribes
+# one partner organisation to it and writes the signing secret where the receiver reads it.
+DEMO_VAR_DIR = Path(os.environ.get("JKFUND_VAR_DIR") or BASE_DIR / "var")
+DEMO_WEBHOOK_PORT = int(os.environ.get("DEMO_WEBHOOK_PORT", "8099"))
+DEMO_WEBHOOK_URL = os.environ.get(
+    "DEMO_WEBHOOK_URL", f"http://127.0.0.1:{DEMO_WEBHOOK_PORT}/webhooks"
+)
+DEMO_WEBHOOK_SECRET_FILE = Path(
+    os.environ.get("DEMO_WEBHOOK_SECRET_FILE", DEMO_VAR_DIR / "demo-webhook-secret")
+)
+DEMO_WEBHOOK_LOG = Path(
+    os.environ.get("DEMO_WEBHOOK_LOG", DEMO_VAR_DIR / "demo-webhook-events.log")
+)
 WEBHOOKS_TIMEOUT_SECONDS = 10.0
 WEBHOOKS_USER_AGENT = "JK-Joint-RD-Fund-Webhooks/1 (Japan-Korea Joint R&D Fund)"
 

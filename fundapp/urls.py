@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("fundapp.accounts.urls")),
     path("notifications/", include("fundapp.notifications.urls")),
+    path("webhooks/", include("fundapp.notifications.webhooks.urls")),
     path("screening/", include("fundapp.screening.urls")),
     path("", include("ip_licensing.urls")),
     path("", include("projects.urls")),

@@ -153,6 +153,12 @@ def private_media(settings, tmp_path):
 
 
 @pytest.fixture
+def loopback_webhooks(settings):
+    """Webhook receivers on http://127.0.0.1 are allowed (the tests' and the demo's)."""
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+
+
+@pytest.fixture
 def axes_off(settings):
     """Sign-in lockouts off: the role and permission matrices log in many times."""
     settings.AXES_ENABLED = False

@@ -29,9 +29,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -42,6 +44,8 @@ from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.ledger.models import Transaction
+from fundapp.notifications.webhooks.models import WebhookSecret, WebhookSubscription
+from fundapp.notifications.webhooks.services import webhook_subscription_create
 from ip_licensing.models import AssetKind, Exclusivity, IPAsset, Licence, LicenceState
 from ip_licensing.rules import format_quarter
 from ip_licensing.services import licences as licence_services
@@ -2702,6 +2706,56 @@ def _seed_royalties(
 # --------------------------------------------------------------------------- all of it
 
 
+# --------------------------------------------------------------------------- webhooks
+
+DEMO_WEBHOOK_OFFICE = "office_tokyo"
+
+
+def seed_demo_webhook(report: SeedReport, *, users: dict[str, User]) -> WebhookSubscription | None:
+    """The Tokyo research office's subscription to the demo receiver (``make run`` starts
+    it on loopback, ``fundapp.demo.receiver``) for every event type, made through the
+    service like any other. Only where loopback receivers are allowed
+    (``WEBHOOKS_ALLOW_LOOPBACK``: on with DEBUG, never in production). Seeded before the
+    stories, so their events are delivered to it."""
+    if not settings.WEBHOOKS_ALLOW_LOOPBACK:
+        report.notes.append(
+            "Demo webhook receiver: not subscribed (loopback receivers are allowed only with "
+            "DEBUG or WEBHOOKS_ALLOW_LOOPBACK=1)."
+        )
+        return None
+    office = users[DEMO_WEBHOOK_OFFICE]
+    organisation_id = office.memberships.get(research_office=True).organisation_id  # type: ignore[attr-defined]
+    existing = WebhookSubscription.objects.filter(
+        organisation_id=organisation_id, url=settings.DEMO_WEBHOOK_URL
+    ).first()
+    report.made("webhook subscriptions", existing is None)
+    if existing is not None:
+        return existing
+    return webhook_subscription_create(
+        organisation_id=organisation_id,
+        url=settings.DEMO_WEBHOOK_URL,
+        description="Demo receiver (make run)",
+        actor=office,
+    ).subscription
+
+
+def write_demo_webhook_secret(subscription: WebhookSubscription) -> Path | None:
+    """Write the subscription's newest signing secret where the demo receiver reads it."""
+    secret = (
+        WebhookSecret.objects.filter(subscription=subscription, revoked_at__isnull=True)
+        .order_by("-id")
+        .values_list("secret", flat=True)
+        .first()
+    )
+    if secret is None:
+        return None
+    path = Path(settings.DEMO_WEBHOOK_SECRET_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return path
+
+
 def seed_all(*, with_logins: bool) -> SeedReport:
     """Every step, in one transaction: all of the demo data or none of it."""
     report = SeedReport()
@@ -2709,6 +2763,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
     with transaction.atomic():
         orgs = seed_organisations(report)
         users = seed_users(report, orgs=orgs, with_logins=with_logins)
+        demo_webhook = seed_demo_webhook(report, users=users)
         fund, areas = seed_fund_and_areas(report)
         officer = users["officer_jp"]
         calls = seed_calls(report, fund=fund, areas=areas, officer=officer, now=now)
@@ -2732,6 +2787,12 @@ def seed_all(*, with_logins: bool) -> SeedReport:
             .select_related("licensor", "licensee")
             .distinct()
             .order_by("pk")
+        )
+    if demo_webhook is not None:
+        secret_file = write_demo_webhook_secret(demo_webhook)
+        report.notes.append(
+            f"Demo webhook: {demo_webhook.url} receives every event of "
+            f"{DEMO_WEBHOOK_OFFICE}'s organisation; its secret is in {secret_file}"
         )
     report.notes.append(
         "Demo proposals by state: "

@@ -34,6 +34,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         office_orgs = Membership.objects.filter(user=user, research_office=True).values(
             "organisation"
         )
+        # A research office manages its organisation's webhook subscriptions (§13.3).
+        context["research_office"] = office_orgs.exists()
         already = Endorsement.objects.filter(proposal=OuterRef("pk"), organisation__in=office_orgs)
         lead_of_office = ConsortiumMember.objects.filter(
             proposal=OuterRef("pk"), organisation__in=office_orgs, role__in=("lead_jp", "lead_kr")

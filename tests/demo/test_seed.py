@@ -367,3 +367,47 @@ def test_without_debug_the_demo_people_cannot_sign_in_until_asked(settings, medi
     seed()  # DEBUG still off: the published password stops working again
     assert not any(u.has_usable_password() for u in User.objects.all())
     assert verify_chain().ok
+
+
+@pytest.mark.usefixtures("loopback_webhooks")
+def test_seed_demo_subscribes_the_tokyo_office_to_the_demo_receiver(settings, media, tmp_path):
+    from fundapp.notifications.webhooks.models import WebhookDelivery, WebhookSubscription
+    from fundapp.notifications.webhooks.services import active_secrets, webhooks_fan_out
+
+    settings.DEMO_WEBHOOK_URL = "http://127.0.0.1:8099/webhooks"
+    settings.DEMO_WEBHOOK_SECRET_FILE = tmp_path / "var" / "demo-webhook-secret"
+
+    output = seed()
+
+    sub = WebhookSubscription.objects.get(url=settings.DEMO_WEBHOOK_URL)
+    office = User.objects.get(username="office_tokyo")
+    assert sub.organisation.code == "JP-TKY-01" and sub.event_types == [] and sub.active
+    assert sub.created_by == office
+    secret = settings.DEMO_WEBHOOK_SECRET_FILE.read_text().strip()
+    assert secret.startswith("whsec_")
+    assert active_secrets(sub.pk, at=sub.created_at) == [secret]
+    assert AuditEvent.objects.filter(
+        action="webhook_subscription.created", object_id=str(sub.pk), actor_user=office
+    ).exists()
+    assert "Demo webhook: http://127.0.0.1:8099/webhooks" in output
+    # The demo's own stories happened after it: the receiver has deliveries waiting.
+    webhooks_fan_out()
+    assert WebhookDelivery.objects.filter(subscription=sub).count() > 0
+
+    settings.DEMO_WEBHOOK_SECRET_FILE.unlink()
+    seed()
+    assert WebhookSubscription.objects.filter(url=settings.DEMO_WEBHOOK_URL).count() == 1
+    assert settings.DEMO_WEBHOOK_SECRET_FILE.read_text().strip() == secret
+
+
+def test_seed_demo_makes_no_loopback_subscription_where_loopback_is_refused(
+    settings, media, tmp_path
+):
+    from fundapp.notifications.webhooks.models import WebhookSubscription
+
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+    settings.DEMO_WEBHOOK_SECRET_FILE = tmp_path / "demo-webhook-secret"
+    output = seed()
+    assert not WebhookSubscription.objects.exists()
+    assert not settings.DEMO_WEBHOOK_SECRET_FILE.exists()
+    assert "Demo webhook receiver: not subscribed" in output

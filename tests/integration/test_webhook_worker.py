@@ -24,7 +24,7 @@ def test_the_worker_fans_out_retries_and_delivers(start_worker, celery_queue, se
     settings.WEBHOOKS_ALLOW_LOOPBACK = True
     org = jp_org()
     with receiving([500, 200]) as receiver:
-        created = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         event = OutboxEvent.objects.create(
             kind="project.state_changed",
             organisation_ids=[org.pk],

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -34,7 +38,7 @@ from .permissions import (
     get_subscription_for_actor,
     subscriptions_for_actor,
 )
-from .tasks import deliver_webhook
+from .tasks import deliver_after_commit
 
 PROBLEM = "application/problem+json"
 NOT_FOUND = OpenApiResponse(ProblemSerializer, description="No such subscription (or not yours).")
@@ -117,14 +121,22 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-def _enqueue(delivery_id: int) -> None:
-    transaction.on_commit(lambda: deliver_webhook.delay(delivery_id=delivery_id), robust=True)
-
-
 @extend_schema_view(
     list=extend_schema(
         summary="List webhook subscriptions",
-        responses={200: SubscriptionSerializer(many=True), (403, PROBLEM): FORBIDDEN},
+        parameters=[
+            OpenApiParameter(
+                "organisation",
+                int,
+                description="Only this organisation's subscriptions (for fund officers, who "
+                "see every organisation's).",
+            )
+        ],
+        responses={
+            200: SubscriptionSerializer(many=True),
+            (400, PROBLEM): BAD,
+            (403, PROBLEM): FORBIDDEN,
+        },
     ),
     retrieve=extend_schema(
         summary="Read a webhook subscription",
@@ -159,7 +171,16 @@ class WebhookSubscriptionViewSet(GenericViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self) -> Any:
-        return subscriptions_for_actor(actor_of(self.request))
+        rows = subscriptions_for_actor(actor_of(self.request))
+        # Officers see every organisation's subscriptions; ``?organisation=<id>`` narrows them.
+        organisation = self.request.query_params.get("organisation", "")
+        if self.action == "list" and organisation:
+            if not organisation.isdigit():
+                raise serializers.ValidationError(
+                    {"organisation": [_("Give the organisation's id (a number).")]}
+                )
+            rows = rows.filter(organisation_id=int(organisation))
+        return rows
 
     def get_object(self) -> WebhookSubscription:
         return get_subscription_for_actor(actor_of(self.request), self.kwargs["pk"])
@@ -191,7 +212,7 @@ class WebhookSubscriptionViewSet(GenericViewSet):
             url=data["url"],
             event_types=data.get("event_types", []),
             description=data.get("description", ""),
-            created_by=actor if not hasattr(actor, "has_scope") else None,
+            actor=actor,
         )
         body = dict(SubscriptionSerializer(created.subscription).data, secret=created.secret)
         return Response(body, status=status.HTTP_201_CREATED)
@@ -207,11 +228,14 @@ class WebhookSubscriptionViewSet(GenericViewSet):
             event_types=data.get("event_types"),
             description=data.get("description"),
             active=data.get("active"),
+            actor=actor_of(request),
         )
         return Response(SubscriptionSerializer(updated).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        services.webhook_subscription_delete(subscription=self.get_object())
+        services.webhook_subscription_delete(
+            subscription=self.get_object(), actor=actor_of(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -224,7 +248,9 @@ class WebhookSubscriptionViewSet(GenericViewSet):
         serializer = SecretSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         secret = services.webhook_secret_rotate(
-            subscription=self.get_object(), revoke_now=serializer.validated_data["revoke_now"]
+            subscription=self.get_object(),
+            revoke_now=serializer.validated_data["revoke_now"],
+            actor=actor_of(request),
         )
         return Response({"secret": secret})
 
@@ -236,7 +262,7 @@ class WebhookSubscriptionViewSet(GenericViewSet):
     @action(detail=True, methods=["post"])
     def ping(self, request: Request, pk: str) -> Response:
         delivery = services.webhook_subscription_ping(subscription=self.get_object())
-        _enqueue(delivery.pk)
+        deliver_after_commit(delivery.pk)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -268,7 +294,7 @@ class WebhookSubscriptionViewSet(GenericViewSet):
 
             raise Http404
         delivery = services.webhook_delivery_redeliver(delivery=delivery)
-        _enqueue(delivery.pk)
+        deliver_after_commit(delivery.pk)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
 

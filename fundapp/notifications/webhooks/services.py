@@ -34,7 +34,9 @@ from django.utils.translation import gettext_lazy as _
 from standardwebhooks.webhooks import Webhook
 
 from fundapp.accounts.models import User
-from fundapp.errors import DomainError
+from fundapp.actors import Actor
+from fundapp.audit.services import audit_record
+from fundapp.errors import DomainError, PermissionDenied
 from fundapp.notifications.models import OutboxEvent
 from fundapp.notifications.webhooks.models import (
     RESPONSE_BODY_MAX_CHARS,
@@ -44,6 +46,7 @@ from fundapp.notifications.webhooks.models import (
     WebhookSecret,
     WebhookSubscription,
 )
+from fundapp.notifications.webhooks.permissions import can_manage_subscription_of
 
 SECRET_PREFIX = "whsec_"
 EARLY_GRACE = timedelta(seconds=1)
@@ -132,28 +135,60 @@ def _check_event_types(event_types: Iterable[str]) -> list[str]:
     return names
 
 
-@transaction.atomic
+def _permitted(actor: Actor | None, organisation_id: int) -> None:
+    """``None`` is the system (the demo data, a management command)."""
+    if actor is not None and not can_manage_subscription_of(actor, organisation_id):
+        raise PermissionDenied(
+            _("Only the organisation's research office and fund officers manage its webhooks.")
+        )
+
+
+def _audited(subscription: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "organisation": subscription.organisation_id,
+        "url": subscription.url,
+        "event_types": list(subscription.event_types),
+        "description": subscription.description,
+        "active": subscription.active,
+    }
+
+
 def webhook_subscription_create(
     *,
     organisation_id: int,
     url: str,
     event_types: Iterable[str] = (),
     description: str = "",
-    created_by: User | None = None,
+    actor: Actor | None,
 ) -> CreatedSubscription:
-    """Create an active subscription with one signing secret, returned once."""
-    subscription = WebhookSubscription.objects.create(
-        organisation_id=organisation_id,
-        url=webhook_url_check(url),
-        event_types=_check_event_types(event_types),
-        description=description,
-        created_by=created_by,
-    )
-    secret = WebhookSecret.objects.create(subscription=subscription, secret=_new_secret())
+    """Create an active subscription with one signing secret, returned once.
+
+    Guarantees: only who manages the organisation's webhooks (or the system); the URL passes
+    the address guard and the event types are registered outbox types; the subscription,
+    its secret and the ``webhook_subscription.created`` audit event (never the secret)
+    commit together.
+    """
+    _permitted(actor, organisation_id)
+    clean_url = webhook_url_check(url)
+    names = _check_event_types(event_types)
+    with transaction.atomic():
+        subscription = WebhookSubscription.objects.create(
+            organisation_id=organisation_id,
+            url=clean_url,
+            event_types=names,
+            description=description,
+            created_by=actor if isinstance(actor, User) else None,
+        )
+        secret = WebhookSecret.objects.create(subscription=subscription, secret=_new_secret())
+        audit_record(
+            actor=actor,
+            action="webhook_subscription.created",
+            obj=subscription,
+            after=_audited(subscription),
+        )
     return CreatedSubscription(subscription=subscription, secret=secret.secret)
 
 
-@transaction.atomic
 def webhook_subscription_update(
     *,
     subscription: WebhookSubscription,
@@ -161,58 +196,133 @@ def webhook_subscription_update(
     event_types: Iterable[str] | None = None,
     description: str | None = None,
     active: bool | None = None,
+    actor: Actor | None,
 ) -> WebhookSubscription:
-    """Change a subscription (locked). Re-activating clears the reason and failure run."""
-    sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-    fields = ["updated_at"]
-    if url is not None:
-        sub.url = webhook_url_check(url)
-        fields.append("url")
-    if event_types is not None:
-        sub.event_types = _check_event_types(event_types)
-        fields.append("event_types")
-    if description is not None:
-        sub.description = description
-        fields.append("description")
-    if active is not None and active != sub.active:
-        sub.active = active
-        sub.disabled_reason = "" if active else "deactivated"
-        sub.failing_since = None
-        fields += ["active", "disabled_reason", "failing_since"]
-    sub.updated_at = timezone.now()
-    sub.save(update_fields=fields)
+    """Change a subscription. Re-activating clears the reason and the failure run.
+
+    Guarantees: only who manages the organisation's webhooks (or the system); the row is
+    locked while it changes; the changed fields are audited (``webhook_subscription.updated``
+    with before/after), a change of the active flag as ``…deactivated`` / ``…reactivated``;
+    a call that changes nothing writes no event.
+    """
+    _permitted(actor, subscription.organisation_id)
+    clean_url = webhook_url_check(url) if url is not None else None
+    names = _check_event_types(event_types) if event_types is not None else None
+    with transaction.atomic():
+        sub = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        before = _audited(sub)
+        fields = ["updated_at"]
+        if clean_url is not None:
+            sub.url = clean_url
+            fields.append("url")
+        if names is not None:
+            sub.event_types = names
+            fields.append("event_types")
+        if description is not None:
+            sub.description = description
+            fields.append("description")
+        if active is not None and active != sub.active:
+            sub.active = active
+            sub.disabled_reason = "" if active else "deactivated"
+            sub.failing_since = None
+            fields += ["active", "disabled_reason", "failing_since"]
+        after = _audited(sub)
+        changed = [k for k in after if k != "active" and after[k] != before[k]]
+        if not changed and after["active"] == before["active"]:
+            return sub
+        sub.updated_at = timezone.now()
+        sub.save(update_fields=fields)
+        if changed:
+            audit_record(
+                actor=actor,
+                action="webhook_subscription.updated",
+                obj=sub,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
+        if after["active"] != before["active"]:
+            audit_record(
+                actor=actor,
+                action="webhook_subscription." + ("reactivated" if sub.active else "deactivated"),
+                obj=sub,
+                before={"active": before["active"]},
+                after={"active": sub.active},
+            )
     return sub
 
 
-def webhook_subscription_deactivate(*, subscription: WebhookSubscription) -> WebhookSubscription:
-    return webhook_subscription_update(subscription=subscription, active=False)
+def webhook_subscription_deactivate(
+    *, subscription: WebhookSubscription, actor: Actor | None
+) -> WebhookSubscription:
+    return webhook_subscription_update(subscription=subscription, active=False, actor=actor)
 
 
-@transaction.atomic
-def webhook_subscription_delete(*, subscription: WebhookSubscription) -> None:
-    """Delete a subscription with its secrets, deliveries and attempts."""
-    WebhookSubscription.objects.filter(pk=subscription.pk).delete()
+def webhook_subscription_reactivate(
+    *, subscription: WebhookSubscription, actor: Actor | None
+) -> WebhookSubscription:
+    return webhook_subscription_update(subscription=subscription, active=True, actor=actor)
 
 
-@transaction.atomic
+def webhook_subscription_delete(*, subscription: WebhookSubscription, actor: Actor | None) -> None:
+    """Delete a subscription with its secrets, deliveries and attempts.
+
+    Guarantees: only who manages the organisation's webhooks (or the system); the
+    ``webhook_subscription.deleted`` audit event (with what the subscription was) commits
+    with the deletion; deleting one already gone changes nothing.
+    """
+    _permitted(actor, subscription.organisation_id)
+    with transaction.atomic():
+        sub = WebhookSubscription.objects.select_for_update().filter(pk=subscription.pk).first()
+        if sub is None:
+            return
+        audit_record(
+            actor=actor,
+            action="webhook_subscription.deleted",
+            obj=sub,
+            before=_audited(sub),
+            after={"url": sub.url},
+        )
+        WebhookSubscription.objects.filter(pk=sub.pk).delete()
+
+
 def webhook_secret_rotate(
-    *, subscription: WebhookSubscription, revoke_now: bool = False, overlap: timedelta | None = None
+    *,
+    subscription: WebhookSubscription,
+    revoke_now: bool = False,
+    overlap: timedelta | None = None,
+    actor: Actor | None,
 ) -> str:
     """Add a new secret (returned once). The current ones expire after ``overlap``
-    (``WEBHOOKS_SECRET_OVERLAP``, 24 h) or, with ``revoke_now``, are revoked at once."""
-    WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
-    now = timezone.now()
-    current = WebhookSecret.objects.filter(
-        subscription=subscription, revoked_at__isnull=True
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    if revoke_now:
-        current.update(revoked_at=now)
-    else:
-        expiry = now + (overlap or _setting("WEBHOOKS_SECRET_OVERLAP", timedelta(hours=24)))
-        current.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=expiry)).update(
-            expires_at=expiry
+    (``WEBHOOKS_SECRET_OVERLAP``, 24 h) or, with ``revoke_now``, are revoked at once.
+
+    Guarantees: only who manages the organisation's webhooks (or the system); the
+    subscription is locked while its secrets change; the new secret and the
+    ``webhook_subscription.secret_rotated`` audit event (with when the old ones stop
+    signing, never a secret) commit together.
+    """
+    _permitted(actor, subscription.organisation_id)
+    with transaction.atomic():
+        WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
+        now = timezone.now()
+        current = WebhookSecret.objects.filter(
+            subscription=subscription, revoked_at__isnull=True
+        ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        if revoke_now:
+            current.update(revoked_at=now)
+            old_until = now
+        else:
+            old_until = now + (overlap or _setting("WEBHOOKS_SECRET_OVERLAP", timedelta(hours=24)))
+            current.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=old_until)).update(
+                expires_at=old_until
+            )
+        secret = WebhookSecret.objects.create(subscription=subscription, secret=_new_secret())
+        audit_record(
+            actor=actor,
+            action="webhook_subscription.secret_rotated",
+            obj=subscription,
+            after={"revoke_now": revoke_now, "old_secrets_until": old_until},
         )
-    return WebhookSecret.objects.create(subscription=subscription, secret=_new_secret()).secret
+    return secret.secret
 
 
 def active_secrets(subscription_id: int, *, at: datetime) -> list[str]:
@@ -433,6 +543,13 @@ def _subscription_disable(sub: WebhookSubscription, *, reason: str, now: datetim
     sub.disabled_reason = reason
     if not updated:
         return
+    audit_record(
+        actor=None,
+        action="webhook_subscription.disabled",
+        obj=sub,
+        before={"active": True},
+        after={"active": False, "reason": reason},
+    )
     office = User.objects.filter(
         memberships__organisation_id=sub.organisation_id, memberships__research_office=True
     )

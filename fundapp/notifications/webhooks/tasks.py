@@ -9,6 +9,7 @@ costs at most one worker slot for 10 s per attempt.
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import transaction
 from django.utils import timezone
 
 from . import services
@@ -25,6 +26,12 @@ def deliver_webhook(delivery_id: int) -> str | None:
     if result.retry_in is not None:
         deliver_webhook.apply_async(kwargs={"delivery_id": delivery_id}, countdown=result.retry_in)
     return result.delivery.state
+
+
+def deliver_after_commit(delivery_id: int) -> None:
+    """Enqueue one attempt once the caller's transaction commits (a lost message is made
+    good by the reconciler, so a broker outage never fails the request)."""
+    transaction.on_commit(lambda: deliver_webhook.delay(delivery_id=delivery_id), robust=True)
 
 
 def enqueue_due(*, limit: int = ENQUEUE_BATCH) -> int:

@@ -39,8 +39,10 @@ def test_a_key_creates_lists_and_sees_the_secret_only_once():
 
 def test_another_organisations_subscription_is_404_and_an_officer_sees_all():
     mine, theirs = jp_org(), jp_org()
-    other = webhook_subscription_create(organisation_id=theirs.pk, url=HOOK).subscription
-    own = webhook_subscription_create(organisation_id=mine.pk, url=HOOK).subscription
+    other = webhook_subscription_create(
+        actor=None, organisation_id=theirs.pk, url=HOOK
+    ).subscription
+    own = webhook_subscription_create(actor=None, organisation_id=mine.pk, url=HOOK).subscription
     client = key_client(mine, [Scope.WEBHOOKS_MANAGE])
     for method, path in [
         ("get", f"{URL}{other.pk}/"),
@@ -68,7 +70,7 @@ def test_refused_url_is_a_problem_400(settings):
 
 def test_ping_deliveries_and_redeliver():
     org = jp_org()
-    sub = webhook_subscription_create(organisation_id=org.pk, url=HOOK).subscription
+    sub = webhook_subscription_create(actor=None, organisation_id=org.pk, url=HOOK).subscription
     client = key_client(org, [Scope.WEBHOOKS_MANAGE])
     pinged = client.post(f"{URL}{sub.pk}/ping/", format="json")
     assert pinged.status_code == 202 and pinged.json()["event_type"] == "webhook.ping"

@@ -70,7 +70,7 @@ def verify(secret: str, received) -> dict:
 def test_every_partner_event_type_arrives_signed_and_verifiable():
     org = jp_org()
     with receiving([200]) as receiver:
-        created = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         kinds = partner_types()
         assert len(kinds) > 10
         examples = {t.name: dict(t.example or {}) for t in event_types()}
@@ -94,7 +94,7 @@ def test_every_partner_event_type_arrives_signed_and_verifiable():
 def test_500_500_200_succeeds_on_the_third_attempt_with_the_same_webhook_id():
     org = jp_org()
     with receiving([500, 500, 200]) as receiver:
-        webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         event = outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         delivery = WebhookDelivery.objects.get()
@@ -117,7 +117,7 @@ def test_500_500_200_succeeds_on_the_third_attempt_with_the_same_webhook_id():
 def test_an_attempt_not_due_yet_does_nothing():
     org = jp_org()
     with receiving([500]) as receiver:
-        webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         delivery = WebhookDelivery.objects.get()
@@ -131,7 +131,7 @@ def test_an_attempt_not_due_yet_does_nothing():
 def test_410_fails_the_delivery_and_disables_the_subscription():
     org = jp_org()
     with receiving([410]) as receiver:
-        created = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         deliver_all()
@@ -148,7 +148,7 @@ def test_receiver_down_then_back_is_redelivered_by_the_reconciler():
     receiver.start()
     url = receiver.url
     receiver.stop()  # down: the port refuses connections
-    webhook_subscription_create(organisation_id=org.pk, url=url)
+    webhook_subscription_create(actor=None, organisation_id=org.pk, url=url)
     outbox_event("project.state_changed", [org.pk])
     webhooks_fan_out()
     deliver_all()
@@ -174,7 +174,7 @@ def test_failing_for_24_hours_disables_and_tells_the_research_office():
     office = member_of(org, research_office=True)
     member_of(org)  # not in the research office
     with receiving([503]) as receiver:
-        created = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         delivery = WebhookDelivery.objects.get()
@@ -200,8 +200,8 @@ def test_failing_for_24_hours_disables_and_tells_the_research_office():
 def test_other_organisations_and_officer_only_events_never_reach_a_subscription():
     jp, kr, other = jp_org(), kr_org(), jp_org()
     with receiving([200]) as receiver:
-        webhook_subscription_create(organisation_id=other.pk, url=receiver.url)
-        mine = webhook_subscription_create(organisation_id=jp.pk, url=receiver.url)
+        webhook_subscription_create(actor=None, organisation_id=other.pk, url=receiver.url)
+        mine = webhook_subscription_create(actor=None, organisation_id=jp.pk, url=receiver.url)
         outbox_event("project.state_changed", [jp.pk, kr.pk])
         outbox_event("project.state_changed", [])
         webhooks_fan_out()
@@ -215,7 +215,10 @@ def test_other_organisations_and_officer_only_events_never_reach_a_subscription(
 def test_event_type_filter():
     org = jp_org()
     created = webhook_subscription_create(
-        organisation_id=org.pk, url="http://127.0.0.1:9/hook", event_types=["project.state_changed"]
+        actor=None,
+        organisation_id=org.pk,
+        url="http://127.0.0.1:9/hook",
+        event_types=["project.state_changed"],
     )
     outbox_event("project.state_changed", [org.pk])
     outbox_event("proposal.submitted", [org.pk])
@@ -229,7 +232,9 @@ def test_event_type_filter():
 def test_fan_out_query_count_does_not_grow_with_the_batch(size, django_assert_num_queries):
     orgs = [jp_org() for _ in range(3)]
     for org in orgs:
-        webhook_subscription_create(organisation_id=org.pk, url="http://127.0.0.1:9/hook")
+        webhook_subscription_create(
+            actor=None, organisation_id=org.pk, url="http://127.0.0.1:9/hook"
+        )
     for i in range(size):
         outbox_event("project.state_changed", [orgs[i % 3].pk])
     # events, subscriptions, one insert (in its savepoint), the empty next page: fixed.
@@ -242,8 +247,12 @@ def test_fan_out_query_count_does_not_grow_with_the_batch(size, django_assert_nu
 def test_fan_out_twice_concurrently_makes_one_delivery_per_pair():
     orgs = [jp_org() for _ in range(2)]
     for org in orgs:
-        webhook_subscription_create(organisation_id=org.pk, url="http://127.0.0.1:9/hook")
-        webhook_subscription_create(organisation_id=org.pk, url="http://127.0.0.1:9/other")
+        webhook_subscription_create(
+            actor=None, organisation_id=org.pk, url="http://127.0.0.1:9/hook"
+        )
+        webhook_subscription_create(
+            actor=None, organisation_id=org.pk, url="http://127.0.0.1:9/other"
+        )
     for i in range(40):
         outbox_event("project.state_changed", [orgs[i % 2].pk] if i % 3 else [o.pk for o in orgs])
     barrier = threading.Barrier(2)
@@ -272,9 +281,9 @@ def test_fan_out_twice_concurrently_makes_one_delivery_per_pair():
 def test_rotation_overlap_then_expiry_and_revocation():
     org = jp_org()
     with receiving([200]) as receiver:
-        created = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         sub = created.subscription
-        new = webhook_secret_rotate(subscription=sub)
+        new = webhook_secret_rotate(actor=None, subscription=sub)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         deliver_all()
@@ -297,7 +306,7 @@ def test_rotation_overlap_then_expiry_and_revocation():
                 {**after.headers, "webhook-timestamp": str(int(timezone.now().timestamp()))},
             )
         # Revoked at once: only the newest signs.
-        newest = webhook_secret_rotate(subscription=sub, revoke_now=True)
+        newest = webhook_secret_rotate(actor=None, subscription=sub, revoke_now=True)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         deliver_all()
@@ -340,7 +349,7 @@ def test_metadata_address_refused_even_with_loopback_allowed():
 def test_address_guard_is_checked_again_at_delivery(settings):
     org = jp_org()
     with receiving([200]) as receiver:
-        webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
+        webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
         outbox_event("project.state_changed", [org.pk])
         webhooks_fan_out()
         settings.WEBHOOKS_ALLOW_LOOPBACK = False
@@ -353,8 +362,8 @@ def test_address_guard_is_checked_again_at_delivery(settings):
 def test_ping_reaches_only_the_pinged_subscription_and_redeliver_keeps_the_id():
     org = jp_org()
     with receiving([200]) as receiver:
-        one = webhook_subscription_create(organisation_id=org.pk, url=receiver.url)
-        webhook_subscription_create(organisation_id=org.pk, url=receiver.url + "/two")
+        one = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
+        webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url + "/two")
         delivery = services.webhook_subscription_ping(subscription=one.subscription)
         webhooks_fan_out()
         deliver_all()
