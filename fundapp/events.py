@@ -89,6 +89,18 @@ EVENT_TYPES = [
         _("{actor} rotated the webhook subscription's signing secret"),
         ORGANISATIONS,
     ),
+    # Notification e-mails (the in-app notification is the person's own; its e-mail is
+    # the fund's job)
+    EventType(
+        "notification.email_skipped",
+        _("The notification's e-mail was not sent: the person cannot receive e-mail"),
+        OFFICERS,
+    ),
+    EventType(
+        "notification.email_failed",
+        _("The notification's e-mail could not be sent in time and was given up"),
+        OFFICERS,
+    ),
     # The fund and its research areas
     EventType("fund.created", _("{actor} set up the fund"), OFFICERS),
     EventType("fund.updated", _("{actor} changed the fund's settings"), OFFICERS),

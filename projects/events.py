@@ -505,6 +505,9 @@ EVENT_TYPES = [
     ),
     EventType("measurement_import.queued", _("{actor} uploaded a measurement file"), ORGANISATIONS),
     EventType(
+        "measurement_import.started", _("The import of the measurement file started"), ORGANISATIONS
+    ),
+    EventType(
         "measurement_import.failed", _("The measurement file could not be imported"), ORGANISATIONS
     ),
     # Gates

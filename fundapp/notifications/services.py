@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
+from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import NotFound
 from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
@@ -388,9 +389,22 @@ class EmailReport:
 
 
 def _set_email_state(notification: Notification, state: str, *, at: datetime | None) -> None:
-    EMAIL_WORKFLOW.move(notification, state)
+    """Move the locked row along ``EMAIL_WORKFLOW`` (the fund's own job) and save it. A
+    skipped e-mail is audited (``notification.email_skipped``); a sent one is recorded by
+    ``emailed_at`` alone: sending runs after the commit that notified, and adds nothing
+    else to it (no audit event, no sealing of the chain) for every e-mail that goes out."""
+    before = EMAIL_WORKFLOW.move(notification, state)
     notification.emailed_at = at
     notification.save(update_fields=["email_state", "emailed_at"])
+    if state == EmailState.SENT:
+        return
+    audit_record(
+        actor=None,
+        action=f"notification.email_{state}",
+        obj=notification,
+        before={"email_state": before},
+        after={"email_state": state, "kind": notification.kind},
+    )
 
 
 def notification_emails_send(*, notification_ids: Sequence[int]) -> EmailReport:
@@ -433,7 +447,35 @@ def notification_emails_send(*, notification_ids: Sequence[int]) -> EmailReport:
 
 
 def notification_emails_expire(*, now: datetime) -> int:
-    """Give up on e-mails still unsent after the retry window: ``pending`` -> ``failed``."""
-    return Notification.objects.filter(
-        email_state=EmailState.PENDING, created_at__lte=now - EMAIL_RETRY_WINDOW
-    ).update(email_state=EmailState.FAILED)
+    """Give up on e-mails still unsent after the retry window: ``pending`` -> ``failed``.
+
+    Set-based: the expired rows are locked (``skip_locked``: a row a sender holds is being
+    sent), checked against ``EMAIL_WORKFLOW``, updated in one statement and audited
+    (``notification.email_failed``) in one insert, in one transaction."""
+    with transaction.atomic():
+        expired = list(
+            Notification.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(email_state=EmailState.PENDING, created_at__lte=now - EMAIL_RETRY_WINDOW)
+            .order_by("pk")
+            .only("pk", "kind", "email_state")
+        )
+        if not expired:
+            return 0
+        for notification in expired:
+            EMAIL_WORKFLOW.check(notification.email_state, EmailState.FAILED)
+        Notification.objects.filter(pk__in=[n.pk for n in expired]).update(
+            email_state=EmailState.FAILED
+        )
+        audit_record_many(
+            [
+                AuditEntry(
+                    actor=None,
+                    action="notification.email_failed",
+                    obj=notification,
+                    before={"email_state": EmailState.PENDING},
+                    after={"email_state": EmailState.FAILED, "kind": notification.kind},
+                )
+                for notification in expired
+            ]
+        )
+    return len(expired)

@@ -278,6 +278,7 @@ def _finish_failed(job_id: int, *, errors: list[dict], message: str) -> ImportJo
         job = ImportJob.objects.select_for_update(of=("self",)).get(pk=job_id)
         if job.finished:
             return job
+        before = job.state
         _transition(job, ImportState.FAILED)
         job.errors = errors
         job.message = message
@@ -287,7 +288,8 @@ def _finish_failed(job_id: int, *, errors: list[dict], message: str) -> ImportJo
             actor=job.created_by or job.created_by_api_key,
             action="measurement_import.failed",
             obj=job,
-            after={"errors": len(errors), "message": message},
+            before={"state": before},
+            after={"state": job.state, "errors": len(errors), "message": message},
         )
     return job
 
@@ -310,10 +312,19 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
         )
         if job is None or job.finished:
             return job
+        before = job.state
         _transition(job, ImportState.RUNNING)
         job.started_at = timezone.now()
         job.progress_done = 0
         job.save(update_fields=["state", "started_at", "progress_done"])
+        audit_record(
+            actor=None,
+            action="measurement_import.started",
+            obj=job,
+            before={"state": before},
+            # A job found running was left by a worker that died: checked again from the start.
+            after={"state": job.state, "restarted": before == ImportState.RUNNING},
+        )
     actor: Actor | None = job.created_by or job.created_by_api_key
     with translation.override(job.language or settings.LANGUAGE_CODE):
         try:
@@ -380,7 +391,9 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
                     actor=actor,
                     action="measurement.imported",
                     obj=locked_job,
+                    before={"state": ImportState.RUNNING},
                     after={
+                        "state": locked_job.state,
                         "project": project.pk,
                         "count": len(created),
                         "measurements": [m.pk for m in created],

@@ -21,6 +21,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import registry
+from fundapp.kernel.approvals import DECISION_WORKFLOW, DecisionState
 from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
 from fundapp.kernel.decisions import require as _require
 from fundapp.ledger import rules as ledger_rules
@@ -34,6 +35,7 @@ from projects.models import (
     Disbursement,
     DisbursementState,
     Gate,
+    GateDecision,
     Project,
     ProjectOrganisation,
     ProjectPerson,
@@ -412,14 +414,35 @@ def project_resume(*, project: Project, actor: Actor, reason: str = "") -> Proje
     return locked
 
 
+def _cancel_pending_gate_decisions(project: Project, *, actor: Actor) -> None:
+    """A pending approval at a gate of a terminated project has lost its ground: it is
+    cancelled (``gate_decision.cancelled``), so it is neither completed nor left waiting.
+    The caller holds the project's and its stages' locks."""
+    for decision in (
+        GateDecision.objects.select_for_update(of=("self",))
+        .filter(gate__stage__project=project, state=DecisionState.PENDING)
+        .order_by("pk")
+    ):
+        DECISION_WORKFLOW.move(decision, DecisionState.CANCELLED, actor=actor)
+        decision.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action="gate_decision.cancelled",
+            obj=decision,
+            before={"state": DecisionState.PENDING},
+            after={"state": decision.state, "reason": "project terminated"},
+        )
+
+
 def project_terminate(
     *, project: Project, actor: Actor, reason: str, clawback: bool = True
 ) -> Project:
     """Terminate an active or suspended project (§7, §9).
 
     In one transaction, after locking the project, its stages, tranches and (with
-    ``clawback``) its payable disbursements in ``pk`` order: the running stage fails; every
-    planned or decided tranche is cancelled; per side, ONE ledger transaction (reference
+    ``clawback``) its payable disbursements in ``pk`` order: the running stage fails; a
+    pending gate decision is cancelled; every planned or decided tranche is cancelled;
+    per side, ONE ledger transaction (reference
     ``project:{id}:{side}:terminate``) returns the committed money — and with ``clawback``
     the released-but-unpaid money, whose disbursements are cancelled — to the side's pool;
     money already paid is recorded as a recovery claim (an audit event, and in
@@ -446,6 +469,7 @@ def project_terminate(
                 before={"state": stage_before},
                 after={"state": stage.state, "by": "termination"},
             )
+        _cancel_pending_gate_decisions(locked, actor=actor)
         returned: dict[str, list[tuple[str, int]]] = {side: [] for side in FUNDED_SIDES}
         committed = dict.fromkeys(FUNDED_SIDES, 0)
         cancelled_tranches = []

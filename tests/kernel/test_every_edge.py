@@ -1,0 +1,1298 @@
+"""Every edge of every transition table is performed by the service that performs it in
+production (issue 8): for each allowed move, by an actor the table names, the row ends in
+the target state, an audit event of a registered type records the move in the same
+transaction, and the §13.2 events it causes are in the outbox with data that meets their
+schemas.
+
+The edges are read from the models (``workflow`` on every model), so a new edge without a
+case here fails ``test_every_edge_has_a_case``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import partial
+from typing import Any
+from unittest import mock
+
+import jsonschema
+import pytest
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, models
+from django.utils import timezone
+
+from fundapp.accounts.models import ApiKey, Role, User
+from fundapp.audit.models import AuditEvent
+from fundapp.audit.services import object_type_of
+from fundapp.errors import Conflict
+from fundapp.kernel.events import ENVELOPE_SCHEMA, event_type
+from fundapp.notifications.models import Notification, OutboxEvent
+from fundapp.notifications.services import (
+    notification_emails_expire,
+    notification_emails_send,
+    notify,
+)
+from fundapp.screening.services import screening_case_decide
+from fundapp.workflow import Workflow, actor_kinds
+from ip_licensing.models import AllocationChange, IPAsset, Licence, LicenceApproval
+from ip_licensing.services import allocation as allocation_svc
+from ip_licensing.services import licences as licence_svc
+from ip_licensing.services.assets import asset_register, asset_update
+from projects.models import (
+    AwardDecision,
+    Disbursement,
+    GateDecision,
+    Project,
+    Proposal,
+    ReviewerAssignment,
+    Tranche,
+)
+from projects.models.imports import ImportJob
+from projects.services import awards as award_svc
+from projects.services import calls as call_svc
+from projects.services import measurement_import as import_svc
+from projects.services import proposals as proposal_svc
+from projects.services import reviews as review_svc
+from projects.services.decisions import (
+    gate_decision_approve,
+    gate_decision_decline,
+    gate_decision_withdraw,
+)
+from projects.services.gates import gate_evaluate
+from projects.services.payments import disbursement_confirm
+from projects.services.projects import (
+    project_resume,
+    project_suspend,
+    project_terminate,
+)
+from projects.services.tranches import tranche_release
+from tests.factories import CallFactory, UserFactory, officer
+from tests.factories import licences as lic
+from tests.factories.engine import award, engine_proposal, fund_pools, gate_of, make_staff, stage
+from tests.factories.licensing import make_project_world
+from tests.factories.proposals import complete_proposal, submitted_proposal
+from tests.factories.review import (
+    eligible_proposal,
+    make_officers,
+    proposal_under_review,
+    reviewer,
+    scores_for,
+)
+from tests.factories.review import fund_pools as review_fund_pools
+from tests.screening.conftest import load_list, open_case, party
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("private_media", "axes_off", "review_urls", "eager_celery"),
+]
+
+
+# --------------------------------------------------------------------------- the edges
+
+
+def _stateful_models() -> dict[str, type[models.Model]]:
+    return {
+        model.__name__: model
+        for model in apps.get_models()
+        if isinstance(getattr(model, "workflow", None), Workflow)
+    }
+
+
+MODELS = _stateful_models()
+EDGES = sorted(
+    (name, edge.source, edge.target)
+    for name, model in MODELS.items()
+    for edge in model.workflow.edges  # type: ignore[attr-defined]
+)
+
+
+@dataclass
+class Move:
+    """One move to perform: ``run`` calls the service as ``actor``; ``obj`` is the row that
+    moves. The move is audited as ``action`` about ``about`` (default ``obj``: a move the
+    service makes as the consequence of another is recorded on the object it acted on);
+    ``outbox`` names the §13.2 events it causes besides its action's own."""
+
+    run: Callable[[], Any]
+    actor: Any
+    obj: models.Model
+    action: str
+    about: models.Model | None = None
+    outbox: tuple[str, ...] = ()
+
+
+CASES: dict[tuple[str, str, str], Callable[[], Move]] = {}
+
+# Edges no code performs, with the reason; listed so that they are seen, not silently kept.
+NOT_PERFORMED: dict[tuple[str, str, str], str] = {}
+
+# Moves recorded on the row itself rather than in the audit trail, with the reason.
+NOT_AUDITED: dict[tuple[str, str, str], str] = {}
+
+
+def case(model: str, source: str, target: str, /, **kwargs: Any) -> Callable[[Any], Any]:
+    def register(fn: Callable[..., Move]) -> Callable[..., Move]:
+        key = (model, source, target)
+        assert key not in CASES, key
+        CASES[key] = partial(fn, **kwargs) if kwargs else fn
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- worlds
+
+
+def _today() -> date:
+    return timezone.localdate()
+
+
+@dataclass
+class Engine:
+    project: Project
+    staff: Any
+    consortium: Any
+
+
+START = date(2026, 4, 1)
+
+
+def engine_project() -> Engine:
+    """An awarded, active project of two stages (stage 1 running, its tranches decided),
+    both pools funded."""
+    staff = make_staff()
+    fund_pools(staff)
+    proposal, c = engine_proposal()
+    return Engine(award(proposal, staff, started_on=START), staff, c)
+
+
+def evaluated(e: Engine, number: int = 1) -> Any:
+    """Stage ``number``'s gate evaluated by the scheduler (no measurements: a fail, left
+    to the officers)."""
+    gate = gate_of(e.project, number)
+    gate_evaluate(gate=gate, actor=None, as_of=gate.due_on)
+    gate.refresh_from_db()
+    return gate
+
+
+def decided_by_two(e: Engine, gate: Any, kind: str, **extra: Any) -> Callable[[], Any]:
+    gate_decision_approve(gate=gate, actor=e.staff.jp, kind=kind, justification="Agreed.", **extra)
+    return lambda: gate_decision_approve(
+        gate=gate, actor=e.staff.kr, kind=kind, justification="Agreed.", **extra
+    )
+
+
+def register_result(e: Engine) -> None:
+    """The final gate needs the project's results in the IP registry."""
+    c = e.consortium
+    asset_register(
+        actor=c.office_jp,
+        data={
+            "kind": "software",
+            "title_en": "Result",
+            "owner": c.jp.code,
+            "project": e.project.pk,
+        },
+    )
+
+
+def released_disbursement(e: Engine) -> Disbursement:
+    tranche = Tranche.objects.get(project=e.project, stage__number=1, side="JP")
+    tranche_release(tranche_id=tranche.pk)
+    return Disbursement.objects.filter(tranche=tranche).order_by("pk").first()  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- calls
+
+
+@case("Call", "draft", "open")
+def _call_open() -> Move:
+    call = CallFactory.create(state="draft", opens_at=timezone.now() - timedelta(days=1))
+    who = officer()
+    return Move(lambda: call_svc.call_open(actor=who, call=call), who, call, "call.opened")
+
+
+@case("Call", "open", "closed")
+def _call_close() -> Move:
+    call = CallFactory.create(closes_at=timezone.now() - timedelta(minutes=1))
+    return Move(
+        lambda: call_svc.calls_open_and_close(now=timezone.now()), None, call, "call.closed"
+    )
+
+
+@case("Call", "closed", "archived")
+def _call_archive() -> Move:
+    call = CallFactory.create(state="closed")
+    who = officer("KR")
+    return Move(lambda: call_svc.call_archive(actor=who, call=call), who, call, "call.archived")
+
+
+# --------------------------------------------------------------------------- proposals
+
+
+@case("Proposal", "draft", "submitted")
+def _proposal_submit() -> Move:
+    proposal, c = complete_proposal()
+    return Move(
+        lambda: proposal_svc.proposal_submit(proposal=proposal, actor=c.pi_jp),
+        c.pi_jp,
+        proposal,
+        "proposal.submitted",
+    )
+
+
+def _withdraw(proposal: Proposal, who: Any) -> Move:
+    return Move(
+        lambda: proposal_svc.proposal_withdraw(
+            proposal=proposal, actor=who, reason="Changed plans."
+        ),
+        who,
+        proposal,
+        "proposal.withdrawn",
+    )
+
+
+@case("Proposal", "draft", "withdrawn")
+def _proposal_withdraw_draft() -> Move:
+    proposal, c = complete_proposal()
+    return _withdraw(proposal, c.pi_kr)
+
+
+@case("Proposal", "submitted", "withdrawn")
+def _proposal_withdraw_submitted() -> Move:
+    proposal, c = submitted_proposal()
+    key = ApiKey.objects.create(
+        organisation=c.jp,
+        name="partner",
+        key_id="kwithdraw01",
+        secret_hash="x",
+        scopes=["proposals:write"],
+    )
+    return _withdraw(proposal, key)
+
+
+@case("Proposal", "eligible", "withdrawn")
+def _proposal_withdraw_eligible() -> Move:
+    proposal, c = eligible_proposal()
+    return _withdraw(proposal, c.pi_jp)
+
+
+@case("Proposal", "under_review", "withdrawn")
+def _proposal_withdraw_under_review() -> Move:
+    proposal, c = proposal_under_review(officer())
+    return _withdraw(proposal, c.pi_jp)
+
+
+@case("Proposal", "submitted", "eligible")
+def _proposal_eligible() -> Move:
+    proposal, c = submitted_proposal()
+    proposal_svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+    # The second endorsement completes the file; the eligibility rules decide (the system).
+    return Move(
+        lambda: proposal_svc.proposal_endorse(proposal=proposal, actor=c.office_kr),
+        None,
+        proposal,
+        "proposal.eligible",
+        outbox=("proposal.eligibility_decided",),
+    )
+
+
+@case("Proposal", "submitted", "ineligible")
+def _proposal_ineligible() -> Move:
+    proposal, c = submitted_proposal()
+    call = c.call
+    call.closes_at = timezone.now() - timedelta(minutes=1)
+    call.save(update_fields=["closes_at"])
+    # The deadline passes without the research offices' endorsements.
+    return Move(
+        lambda: call_svc.calls_open_and_close(now=timezone.now()),
+        None,
+        proposal,
+        "proposal.ineligible",
+        outbox=("proposal.eligibility_decided",),
+    )
+
+
+@case("Proposal", "eligible", "under_review")
+def _proposal_start_review() -> Move:
+    proposal, _c = eligible_proposal()
+    who = officer()
+    return Move(
+        lambda: review_svc.proposal_start_review(proposal=proposal, actor=who),
+        who,
+        proposal,
+        "proposal.under_review",
+    )
+
+
+@case("Proposal", "under_review", "awarded")
+def _proposal_awarded() -> Move:
+    officers = make_officers()
+    proposal, c = proposal_under_review(officers.jp)
+    review_fund_pools(c.call, officers.jp)
+    award_svc.award_approve(proposal=proposal, actor=officers.jp, outcome="award", reason="Top.")
+    return Move(
+        lambda: award_svc.award_approve(
+            proposal=proposal, actor=officers.kr, outcome="award", reason="Agreed."
+        ),
+        officers.kr,
+        proposal,
+        "proposal.awarded",
+        outbox=("award.decided", "project.created"),
+    )
+
+
+def _award_pending(outcome: str = "reject") -> tuple[Proposal, Any, AwardDecision]:
+    officers = make_officers()
+    proposal, c = proposal_under_review(officers.jp)
+    decision = award_svc.award_approve(
+        proposal=proposal, actor=officers.jp, outcome=outcome, reason="Weak reviews."
+    )
+    return proposal, (officers, c), decision
+
+
+@case("Proposal", "under_review", "rejected")
+def _proposal_rejected() -> Move:
+    proposal, (officers, _c), _decision = _award_pending()
+    return Move(
+        lambda: award_svc.award_approve(
+            proposal=proposal, actor=officers.kr, outcome="reject", reason="Agreed."
+        ),
+        officers.kr,
+        proposal,
+        "proposal.rejected",
+        outbox=("award.decided",),
+    )
+
+
+# --------------------------------------------------------------------------- award decisions
+
+
+@case("AwardDecision", "pending", "completed")
+def _award_completed() -> Move:
+    proposal, (officers, _c), decision = _award_pending()
+    return Move(
+        lambda: award_svc.award_approve(
+            proposal=proposal, actor=officers.kr2, outcome="reject", reason="Agreed."
+        ),
+        officers.kr2,
+        decision,
+        "award.completed",
+        outbox=("award.decided",),
+    )
+
+
+@case("AwardDecision", "pending", "withdrawn")
+def _award_withdrawn() -> Move:
+    _proposal, (officers, _c), decision = _award_pending()
+    return Move(
+        lambda: award_svc.award_decision_withdraw(decision=decision, actor=officers.jp),
+        officers.jp,
+        decision,
+        "award.withdrawn",
+    )
+
+
+@case("AwardDecision", "pending", "declined")
+def _award_declined() -> Move:
+    _proposal, (officers, _c), decision = _award_pending()
+    return Move(
+        lambda: award_svc.award_decision_decline(
+            decision=decision, actor=officers.kr, reason="The reviews disagree."
+        ),
+        officers.kr,
+        decision,
+        "award.declined",
+    )
+
+
+@case("AwardDecision", "pending", "cancelled")
+def _award_cancelled() -> Move:
+    proposal, (_officers, c), decision = _award_pending()
+    # The consortium withdraws the proposal the decision was about.
+    return Move(
+        lambda: proposal_svc.proposal_withdraw(proposal=proposal, actor=c.pi_jp, reason="Merged."),
+        c.pi_jp,
+        decision,
+        "award.cancelled",
+    )
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+def _assignment() -> tuple[ReviewerAssignment, User]:
+    by = officer()
+    proposal, _c = proposal_under_review(by)
+    who = reviewer()
+    return review_svc.reviewer_assign(proposal=proposal, reviewer=who, actor=by), who
+
+
+@case("ReviewerAssignment", "awaiting_declaration", "active", conflict=False)
+@case("ReviewerAssignment", "awaiting_declaration", "conflicted", conflict=True)
+def _assignment_declare(conflict: bool) -> Move:
+    assignment, who = _assignment()
+    return Move(
+        lambda: review_svc.assignment_declare(
+            assignment=assignment, actor=who, conflict=conflict, note="Former colleague."
+        ),
+        who,
+        assignment,
+        "review.declared",
+    )
+
+
+@case("ReviewerAssignment", "active", "submitted")
+def _review_submit() -> Move:
+    assignment, who = _assignment()
+    assignment = review_svc.assignment_declare(
+        assignment=assignment, actor=who, conflict=False, note=""
+    )
+    proposal = assignment.proposal
+    return Move(
+        lambda: review_svc.review_submit(
+            assignment=assignment,
+            actor=who,
+            scores=scores_for(proposal.call, 4, 3, 5),
+            comment="Solid plan.",
+            recommendation="fund",
+        ),
+        who,
+        assignment,
+        "review.submitted",
+    )
+
+
+# --------------------------------------------------------------------------- projects
+
+
+@case("Project", "active", "suspended")
+def _project_suspend() -> Move:
+    e = engine_project()
+    who = e.staff.jp
+    return Move(
+        lambda: project_suspend(project=e.project, actor=who, reason="Audit."),
+        who,
+        e.project,
+        "project.suspended",
+        outbox=("project.state_changed",),
+    )
+
+
+@case("Project", "suspended", "active")
+def _project_resume() -> Move:
+    e = engine_project()
+    project_suspend(project=e.project, actor=e.staff.jp, reason="Audit.")
+    who = e.staff.kr
+    return Move(
+        lambda: project_resume(project=e.project, actor=who, reason="Cleared."),
+        who,
+        e.project,
+        "project.resumed",
+        outbox=("project.state_changed",),
+    )
+
+
+@case("Project", "active", "terminated")
+@case("Project", "suspended", "terminated", suspended=True)
+def _project_terminate(suspended: bool = False) -> Move:
+    e = engine_project()
+    if suspended:
+        project_suspend(project=e.project, actor=e.staff.jp, reason="Audit.")
+    who = e.staff.kr
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        e.project,
+        "project.terminated",
+        outbox=("project.state_changed",),
+    )
+
+
+@case("Project", "active", "completed")
+def _project_completed() -> Move:
+    e = engine_project()
+    register_result(e)
+    decided_by_two(e, evaluated(e, 1), "release")()
+    second = decided_by_two(e, evaluated(e, 2), "release")
+    return Move(
+        second,
+        e.staff.kr,
+        e.project,
+        "project.completed",
+        outbox=("project.state_changed", "gate.decided"),
+    )
+
+
+# --------------------------------------------------------------------------- stages, gates
+
+
+@case("Stage", "planned", "active")
+def _stage_started() -> Move:
+    e = engine_project()
+    second = decided_by_two(e, evaluated(e), "release")
+    return Move(second, e.staff.kr, stage(e.project, 2), "stage.started")
+
+
+@case("Stage", "active", "gate_pending")
+def _stage_gate_pending() -> Move:
+    e = engine_project()
+    gate = gate_of(e.project, 1)
+    return Move(
+        lambda: gate_evaluate(gate=gate, actor=None, as_of=gate.due_on),
+        None,
+        stage(e.project, 1),
+        "stage.gate_pending",
+        outbox=("gate.evaluated", "gate.decision_needed"),
+    )
+
+
+def _extended(e: Engine) -> Any:
+    gate = evaluated(e)
+    decided_by_two(e, gate, "extend", extension_months=3)()
+    gate.refresh_from_db()
+    return gate
+
+
+@case("Stage", "extended", "gate_pending")
+def _stage_gate_pending_again() -> Move:
+    e = engine_project()
+    gate = _extended(e)
+    who = e.staff.kr
+    return Move(
+        lambda: gate_evaluate(gate=gate, actor=who, as_of=gate.due_on),
+        who,
+        stage(e.project, 1),
+        "stage.gate_pending",
+        outbox=("gate.evaluated",),
+    )
+
+
+@case("Stage", "active", "failed")
+def _stage_failed_on_termination() -> Move:
+    e = engine_project()
+    who = e.staff.jp
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        stage(e.project, 1),
+        "stage.failed",
+    )
+
+
+@case("Stage", "extended", "failed")
+def _stage_extended_failed() -> Move:
+    e = engine_project()
+    _extended(e)
+    who = e.staff.kr
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        stage(e.project, 1),
+        "stage.failed",
+    )
+
+
+@case("Stage", "gate_pending", "failed")
+def _stage_failed_at_gate() -> Move:
+    e = engine_project()
+    second = decided_by_two(e, evaluated(e), "terminate")
+    return Move(
+        second,
+        e.staff.kr,
+        stage(e.project, 1),
+        "stage.failed",
+        outbox=("project.state_changed",),
+    )
+
+
+@case("Stage", "gate_pending", "extended")
+def _stage_extended() -> Move:
+    e = engine_project()
+    second = decided_by_two(e, evaluated(e), "extend", extension_months=3)
+    return Move(second, e.staff.kr, stage(e.project, 1), "stage.extended")
+
+
+@case("Stage", "gate_pending", "passed", kind="release")
+@case("Stage", "gate_pending", "conditional", kind="release_reduced")
+def _stage_released(kind: str) -> Move:
+    e = engine_project()
+    second = decided_by_two(e, evaluated(e), kind)
+    return Move(
+        second,
+        e.staff.kr,
+        stage(e.project, 1),
+        f"stage.{'passed' if kind == 'release' else 'conditional'}",
+        outbox=("gate.decided",),
+    )
+
+
+@case("Gate", "pending", "evaluated")
+def _gate_evaluated() -> Move:
+    e = engine_project()
+    gate = gate_of(e.project, 1)
+    who = e.staff.jp
+    return Move(
+        lambda: gate_evaluate(gate=gate, actor=who, as_of=gate.due_on),
+        who,
+        gate,
+        "gate.evaluated",
+        outbox=("gate.decision_needed",),
+    )
+
+
+@case("Gate", "evaluated", "evaluated")
+def _gate_evaluated_again() -> Move:
+    e = engine_project()
+    gate = evaluated(e)
+    return Move(
+        lambda: gate_evaluate(gate=gate, actor=None, as_of=gate.due_on),
+        None,
+        gate,
+        "gate.evaluated",
+    )
+
+
+@case("Gate", "evaluated", "decided")
+def _gate_decided() -> Move:
+    e = engine_project()
+    gate = evaluated(e)
+    second = decided_by_two(e, gate, "release")
+    return Move(second, e.staff.kr, gate, "gate.decided")
+
+
+@case("Gate", "evaluated", "pending")
+def _gate_extended() -> Move:
+    e = engine_project()
+    gate = evaluated(e)
+    second = decided_by_two(e, gate, "extend", extension_months=3)
+    return Move(second, e.staff.kr, gate, "gate.extended")
+
+
+# --------------------------------------------------------------------------- gate decisions
+
+
+def _gate_pending_decision() -> tuple[Engine, Any, GateDecision]:
+    e = engine_project()
+    gate = evaluated(e)
+    decision = gate_decision_approve(
+        gate=gate, actor=e.staff.jp, kind="extend", extension_months=3, justification="More data."
+    )
+    return e, gate, decision
+
+
+@case("GateDecision", "pending", "completed")
+def _gate_decision_completed() -> Move:
+    e, gate, decision = _gate_pending_decision()
+    return Move(
+        lambda: gate_decision_approve(
+            gate=gate, actor=e.staff.kr, kind="extend", extension_months=3
+        ),
+        e.staff.kr,
+        decision,
+        "gate_decision.completed",
+    )
+
+
+@case("GateDecision", "pending", "withdrawn")
+def _gate_decision_withdrawn() -> Move:
+    e, _gate, decision = _gate_pending_decision()
+    return Move(
+        lambda: gate_decision_withdraw(decision=decision, actor=e.staff.jp),
+        e.staff.jp,
+        decision,
+        "gate_decision.withdrawn",
+    )
+
+
+@case("GateDecision", "pending", "declined")
+def _gate_decision_declined() -> Move:
+    e, _gate, decision = _gate_pending_decision()
+    return Move(
+        lambda: gate_decision_decline(decision=decision, actor=e.staff.kr2, reason="Too long."),
+        e.staff.kr2,
+        decision,
+        "gate_decision.declined",
+    )
+
+
+@case("GateDecision", "pending", "cancelled")
+def _gate_decision_cancelled() -> Move:
+    e, _gate, decision = _gate_pending_decision()
+    # The project is terminated while the second approval is awaited.
+    who = e.staff.kr
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        decision,
+        "gate_decision.cancelled",
+    )
+
+
+# --------------------------------------------------------------------------- money
+
+
+@case("Tranche", "planned", "decided")
+def _tranche_decided() -> Move:
+    e = engine_project()
+    second = decided_by_two(e, evaluated(e), "release")
+    tranche = Tranche.objects.get(project=e.project, stage__number=2, side="KR")
+    return Move(second, e.staff.kr, tranche, "tranche.decided")
+
+
+@case("Tranche", "planned", "cancelled", number=2)
+@case("Tranche", "decided", "cancelled", number=1)
+def _tranche_cancelled(number: int) -> Move:
+    e = engine_project()
+    tranche = Tranche.objects.get(project=e.project, stage__number=number, side="JP")
+    who = e.staff.jp
+    # Recorded on the project the termination ends, in the same transaction.
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        tranche,
+        "project.terminated",
+        about=e.project,
+        outbox=("project.state_changed",),
+    )
+
+
+@case("Tranche", "decided", "released")
+def _tranche_released() -> Move:
+    e = engine_project()
+    tranche = Tranche.objects.get(project=e.project, stage__number=1, side="KR")
+    return Move(lambda: tranche_release(tranche_id=tranche.pk), None, tranche, "tranche.released")
+
+
+@case("Disbursement", "payable", "paid")
+def _disbursement_paid() -> Move:
+    e = engine_project()
+    disbursement = released_disbursement(e)
+    who = e.staff.finance_jp
+    return Move(
+        lambda: disbursement_confirm(
+            disbursement=disbursement, actor=who, paid_on=_today(), reference="PAY-1"
+        ),
+        who,
+        disbursement,
+        "disbursement.confirmed",
+    )
+
+
+@case("Disbursement", "payable", "cancelled")
+def _disbursement_clawed_back() -> Move:
+    e = engine_project()
+    disbursement = released_disbursement(e)
+    who = e.staff.jp
+    return Move(
+        lambda: project_terminate(project=e.project, actor=who, reason="Misconduct."),
+        who,
+        disbursement,
+        "project.terminated",
+        about=e.project,
+        outbox=("project.state_changed",),
+    )
+
+
+# --------------------------------------------------------------------------- imports
+
+
+CSV = b"kpi_code,value,measured_at,note\nK1A,15,2026-05-01T10:00:00+09:00,bench\n"
+
+
+def _import_job(content: bytes = CSV) -> ImportJob:
+    e = engine_project()
+    pi = e.consortium.pi_jp
+    upload = SimpleUploadedFile("m.csv", content, content_type="text/csv")
+    return import_svc.measurements_import_csv(project=e.project, actor=pi, file=upload)
+
+
+class WorkerDied(Exception):
+    pass
+
+
+def _run_until_the_worker_dies(job: ImportJob) -> None:
+    with (
+        mock.patch.object(import_svc, "_check_rows", side_effect=WorkerDied),
+        pytest.raises(WorkerDied),
+    ):
+        import_svc.measurements_import_run(job_id=job.pk)
+
+
+@case("ImportJob", "queued", "running")
+def _import_running() -> Move:
+    job = _import_job()
+    return Move(lambda: _run_until_the_worker_dies(job), None, job, "measurement_import.started")
+
+
+@case("ImportJob", "running", "running")
+def _import_restarted() -> Move:
+    job = _import_job()
+    _run_until_the_worker_dies(job)
+    return Move(lambda: _run_until_the_worker_dies(job), None, job, "measurement_import.started")
+
+
+@case("ImportJob", "running", "succeeded")
+def _import_succeeded() -> Move:
+    job = _import_job()
+    _run_until_the_worker_dies(job)
+    return Move(
+        lambda: import_svc.measurements_import_run(job_id=job.pk),
+        None,
+        job,
+        "measurement.imported",
+        outbox=("measurement.created",),
+    )
+
+
+@case("ImportJob", "running", "failed")
+def _import_failed() -> Move:
+    job = _import_job(b"kpi_code,value,measured_at,note\nNOPE,15,2026-05-01T10:00:00+09:00,\n")
+    _run_until_the_worker_dies(job)
+    return Move(
+        lambda: import_svc.measurements_import_run(job_id=job.pk),
+        None,
+        job,
+        "measurement_import.failed",
+    )
+
+
+NOT_PERFORMED[("ImportJob", "queued", "failed")] = (
+    "the import task marks its job running before it reads the file; every failure it "
+    "records is of a running job"
+)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def _notification(**user: Any) -> Notification:
+    (notification,) = notify(
+        users=[UserFactory.create(**user)], kind="gate_evaluated", title="Gate evaluated"
+    )
+    return notification
+
+
+@case("Notification", "pending", "sent")
+def _email_sent() -> Move:
+    notification = _notification()
+    return Move(
+        lambda: notification_emails_send(notification_ids=[notification.pk]),
+        None,
+        notification,
+        action="",
+    )
+
+
+NOT_AUDITED[("Notification", "pending", "sent")] = (
+    "an e-mail that goes out is recorded by the notification's emailed_at; sending runs "
+    "after the commit that notified and writes nothing else"
+)
+
+
+@case("Notification", "pending", "skipped")
+def _email_skipped() -> Move:
+    notification = _notification()
+    User.objects.filter(pk=notification.user_id).update(email="")
+    return Move(
+        lambda: notification_emails_send(notification_ids=[notification.pk]),
+        None,
+        notification,
+        "notification.email_skipped",
+    )
+
+
+@case("Notification", "pending", "failed")
+def _email_failed() -> Move:
+    notification = _notification()
+    return Move(
+        lambda: notification_emails_expire(now=timezone.now() + timedelta(days=30)),
+        None,
+        notification,
+        "notification.email_failed",
+    )
+
+
+# --------------------------------------------------------------------------- screening
+
+
+@case("ScreeningCase", "open", "cleared", decision="clear")
+@case("ScreeningCase", "open", "blocked", decision="block")
+def _screening_decided(decision: str) -> Move:
+    screening_case = open_case(subject_id=1)
+    who = UserFactory.create(role=Role.SCREENING_OFFICER)
+    return Move(
+        lambda: screening_case_decide(
+            case=screening_case, actor=who, decision=decision, reason="Checked the end use."
+        ),
+        who,
+        screening_case,
+        f"screening.case_{'cleared' if decision == 'clear' else 'blocked'}",
+    )
+
+
+@case("ScreeningCase", "cleared", "superseded")
+def _screening_superseded() -> Move:
+    load_list()
+    screening_case = open_case(parties=[party(1, "Toyo Denshi Ltd")])
+    who = UserFactory.create(role=Role.SCREENING_OFFICER)
+    screening_case_decide(case=screening_case, actor=who, decision="clear", reason="Civil use.")
+    parties = [party(1, "Toyo Denshi Ltd"), party(2, "Northwind Dynamics", country="US")]
+    return Move(
+        lambda: open_case(parties=parties), None, screening_case, "screening.case_superseded"
+    )
+
+
+# --------------------------------------------------------------------------- IP assets
+
+
+FILING = {"jurisdiction": "JP", "filing_number": "2026-000321"}
+
+
+def _asset(status: str) -> tuple[IPAsset, User]:
+    world = lic.make_world()
+    asset, who = world.asset, world.office_licensor
+    for step in ("filed", "granted")[: ("draft", "filed", "granted").index(status)]:
+        asset = asset_update(asset=asset, actor=who, data={"status": step, **FILING})
+    return asset, who
+
+
+@case("IPAsset", "draft", "filed")
+@case("IPAsset", "draft", "lapsed", target="lapsed")
+@case("IPAsset", "filed", "granted", source="filed", target="granted")
+@case("IPAsset", "filed", "lapsed", source="filed", target="lapsed")
+@case("IPAsset", "granted", "lapsed", source="granted", target="lapsed")
+def _asset_status(source: str = "draft", target: str = "filed") -> Move:
+    asset, who = _asset(source)
+    data: dict[str, Any] = {"status": target}
+    if target in ("filed", "granted"):
+        data.update(FILING)
+    return Move(
+        lambda: asset_update(asset=asset, actor=who, data=data), who, asset, "ip_asset.updated"
+    )
+
+
+# --------------------------------------------------------------------------- licences
+
+
+def _licence(state: str, *, start_in: int = 10, days: int = 365) -> tuple[Licence, lic.World]:
+    """A licence walked to ``state`` through the services; its term starts in ``start_in``
+    days (an approval then leaves it approved) and lasts ``days``."""
+    world = lic.make_world()
+    overrides = {
+        "start_on": lic.days(start_in).isoformat(),
+        "end_on": lic.days(start_in + days).isoformat(),
+    }
+    licence = lic.draft(world, **overrides)
+    if state in ("pending", "approved", "active", "suspended"):
+        licence_svc.licence_accept(licence=licence, actor=world.office_licensor)
+        licence = licence_svc.licence_accept(licence=licence, actor=world.office_licensee)
+    if state in ("approved", "active", "suspended"):
+        licence_svc.licence_approve(licence=licence, actor=world.jp)
+        licence = licence_svc.licence_approve(licence=licence, actor=world.kr)
+    if state in ("active", "suspended") and licence.state != "active":
+        licence_svc.licences_activate_and_expire(today=licence.start_on)
+    if state == "suspended":
+        licence_svc.licence_suspend(licence=licence, actor=world.jp, reason="Audit.")
+    licence.refresh_from_db()
+    assert licence.state == state, licence.state
+    return licence, world
+
+
+@case("Licence", "draft", "pending")
+def _licence_pending() -> Move:
+    licence, world = _licence("draft")
+    licence_svc.licence_accept(licence=licence, actor=world.office_licensor)
+    who = world.office_licensee
+    return Move(
+        lambda: licence_svc.licence_accept(licence=licence, actor=who),
+        who,
+        licence,
+        "licence.accepted",
+        outbox=("licence.pending",),
+    )
+
+
+@case("Licence", "draft", "terminated", by="party")
+@case("Licence", "pending", "terminated", source="pending")
+@case("Licence", "approved", "terminated", source="approved")
+@case("Licence", "active", "terminated", source="active")
+@case("Licence", "suspended", "terminated", source="suspended")
+def _licence_terminated(source: str = "draft", by: str = "officer") -> Move:
+    licence, world = _licence(source)
+    who = world.office_licensor if by == "party" else world.kr
+    return Move(
+        lambda: licence_svc.licence_terminate(licence=licence, actor=who, reason="Withdrawn."),
+        who,
+        licence,
+        "licence.terminated",
+    )
+
+
+@case("Licence", "pending", "approved")
+def _licence_approved() -> Move:
+    licence, world = _licence("pending")
+    licence_svc.licence_approve(licence=licence, actor=world.jp)
+    return Move(
+        lambda: licence_svc.licence_approve(licence=licence, actor=world.kr),
+        world.kr,
+        licence,
+        "licence.approved",
+    )
+
+
+@case("Licence", "approved", "active")
+def _licence_activated() -> Move:
+    licence, _world = _licence("approved")
+    return Move(
+        lambda: licence_svc.licences_activate_and_expire(today=licence.start_on),
+        None,
+        licence,
+        "licence.activated",
+    )
+
+
+@case("Licence", "active", "suspended")
+def _licence_suspended() -> Move:
+    licence, world = _licence("active")
+    return Move(
+        lambda: licence_svc.licence_suspend(licence=licence, actor=world.jp, reason="Audit."),
+        world.jp,
+        licence,
+        "licence.suspended",
+    )
+
+
+@case("Licence", "suspended", "active")
+def _licence_resumed() -> Move:
+    licence, world = _licence("suspended")
+    return Move(
+        lambda: licence_svc.licence_resume(licence=licence, actor=world.kr, reason="Cleared."),
+        world.kr,
+        licence,
+        "licence.resumed",
+    )
+
+
+@case("Licence", "approved", "expired", source="approved")
+@case("Licence", "active", "expired", source="active")
+@case("Licence", "suspended", "expired", source="suspended")
+def _licence_expired(source: str) -> Move:
+    licence, _world = _licence(source)
+    after_the_term = licence.end_on + timedelta(days=1)
+
+    def run() -> Any:
+        if source != "approved":
+            return licence_svc.licences_activate_and_expire(today=after_the_term)
+        # The daily job activates an approved licence before it expires it; only one whose
+        # activation is refused (its upfront fee cannot be posted) expires from approved.
+        refused = Conflict("The upfront fee cannot be posted.", code="ledger_refused")
+        with mock.patch.object(licence_svc, "_activate", side_effect=refused):
+            return licence_svc.licences_activate_and_expire(today=after_the_term)
+
+    return Move(run, None, licence, "licence.expired")
+
+
+NOT_PERFORMED[("Licence", "pending", "draft")] = (
+    "no service takes a party's acceptance back: a pending licence is approved or terminated"
+)
+
+
+# --------------------------------------------------------------------------- licence approvals
+
+
+def _licence_approval() -> tuple[Licence, lic.World, LicenceApproval]:
+    licence, world = _licence("pending")
+    licence_svc.licence_approve(licence=licence, actor=world.jp)
+    return licence, world, LicenceApproval.objects.get(licence=licence, state="pending")
+
+
+@case("LicenceApproval", "pending", "completed")
+def _licence_approval_completed() -> Move:
+    licence, world, approval = _licence_approval()
+    return Move(
+        lambda: licence_svc.licence_approve(licence=licence, actor=world.kr2),
+        world.kr2,
+        approval,
+        "licence_approval.completed",
+        outbox=("licence.approved",),
+    )
+
+
+@case("LicenceApproval", "pending", "withdrawn")
+def _licence_approval_withdrawn() -> Move:
+    _licence_row, world, approval = _licence_approval()
+    return Move(
+        lambda: licence_svc.licence_approval_withdraw(approval=approval, actor=world.jp),
+        world.jp,
+        approval,
+        "licence_approval.withdrawn",
+    )
+
+
+@case("LicenceApproval", "pending", "declined")
+def _licence_approval_declined() -> Move:
+    _licence_row, world, approval = _licence_approval()
+    return Move(
+        lambda: licence_svc.licence_approval_decline(
+            approval=approval, actor=world.kr, reason="Terms unclear."
+        ),
+        world.kr,
+        approval,
+        "licence_approval.declined",
+    )
+
+
+@case("LicenceApproval", "pending", "cancelled")
+def _licence_approval_cancelled() -> Move:
+    licence, world, approval = _licence_approval()
+    # The licence it would approve is terminated: recorded on the licence.
+    return Move(
+        lambda: licence_svc.licence_terminate(licence=licence, actor=world.kr, reason="Ended."),
+        world.kr,
+        approval,
+        "licence.terminated",
+        about=licence,
+    )
+
+
+# --------------------------------------------------------------------------- allocation changes
+
+
+def _allocation_change() -> tuple[Any, AllocationChange]:
+    pw = make_project_world()
+    table = [[pw.partner_jp.pk, 5000], [pw.partner_kr.pk, 5000]]
+    change = allocation_svc.allocation_change_approve(
+        project=pw.project, actor=pw.jp, table=table, reason="The KR partner builds the line."
+    )
+    return (pw, table), change
+
+
+@case("AllocationChange", "pending", "completed")
+def _allocation_completed() -> Move:
+    (pw, table), change = _allocation_change()
+    return Move(
+        lambda: allocation_svc.allocation_change_approve(
+            project=pw.project, actor=pw.kr, table=table, reason="Agreed."
+        ),
+        pw.kr,
+        change,
+        "allocation_change.completed",
+    )
+
+
+@case("AllocationChange", "pending", "withdrawn")
+def _allocation_withdrawn() -> Move:
+    (pw, _table), change = _allocation_change()
+    return Move(
+        lambda: allocation_svc.allocation_change_withdraw(change=change, actor=pw.jp),
+        pw.jp,
+        change,
+        "allocation_change.withdrawn",
+    )
+
+
+@case("AllocationChange", "pending", "declined")
+def _allocation_declined() -> Move:
+    (pw, _table), change = _allocation_change()
+    return Move(
+        lambda: allocation_svc.allocation_change_decline(
+            change=change, actor=pw.kr, reason="Not agreed with the partners."
+        ),
+        pw.kr,
+        change,
+        "allocation_change.declined",
+    )
+
+
+NOT_PERFORMED[("AllocationChange", "pending", "cancelled")] = (
+    "nothing ends a pending change of return allocation on the fund's side; the first "
+    "approver withdraws it (``allocation_change_cancel`` is another name for the withdrawal)"
+)
+
+
+# --------------------------------------------------------------------------- the test
+
+
+def test_every_edge_has_a_case():
+    assert set(CASES).isdisjoint(NOT_PERFORMED)
+    assert set(CASES) | set(NOT_PERFORMED) == set(EDGES)
+    assert set(NOT_AUDITED) <= set(CASES)
+
+
+def _current_txid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+        return int(cursor.fetchone()[0])
+
+
+def _last_id(model: type[models.Model]) -> int:
+    return model._default_manager.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def _outbox_checked(kind: str, after: int) -> Iterator[OutboxEvent]:
+    found = list(OutboxEvent.objects.filter(kind=kind, pk__gt=after))
+    assert found, f"no {kind} event in the outbox"
+    schema = event_type(kind).schema
+    assert schema is not None
+    for event in found:
+        envelope = event.envelope()
+        jsonschema.validate(envelope, ENVELOPE_SCHEMA)
+        jsonschema.validate(envelope["data"], schema)
+        yield event
+
+
+PERFORMED = [pytest.param(key, id="-".join(key)) for key in EDGES if key not in NOT_PERFORMED]
+
+
+@pytest.mark.parametrize("key", PERFORMED)
+def test_the_service_performs_the_move(key):
+    name, source, target = key
+    model = MODELS[name]
+    workflow: Workflow = model.workflow  # type: ignore[attr-defined]
+    edge = workflow.edge(source, target)
+    assert edge is not None
+    move = CASES[key]()
+    assert type(move.obj) is model
+    assert actor_kinds(move.actor) & edge.by, (move.actor, edge.by)
+    row = model._default_manager.get(pk=move.obj.pk)
+    assert getattr(row, workflow.field) == source
+    audit_mark, outbox_mark = _last_id(AuditEvent), _last_id(OutboxEvent)
+
+    move.run()
+
+    row = model._default_manager.get(pk=move.obj.pk)
+    assert getattr(row, workflow.field) == target
+    if key in NOT_AUDITED:
+        assert not move.action
+        return
+    about = move.about or move.obj
+    events = list(
+        AuditEvent.objects.filter(
+            pk__gt=audit_mark,
+            object_type=object_type_of(about),
+            object_id=str(about.pk),
+            action=move.action,
+        )
+    )
+    assert events, f"no {move.action} audit event about {about!r}"
+    event_type(move.action)  # registered (an unregistered one cannot be written anyway)
+    txid = _current_txid()
+    assert all(event.txid == txid for event in events)
+    if about is move.obj:
+        # The event records this move: the state it left and the state it reached.
+        assert any(
+            (e.after or {}).get(workflow.field) == target
+            and (e.before or {}).get(workflow.field, source) == source
+            for e in events
+        ), [(e.before, e.after) for e in events]
+    if isinstance(move.actor, User):
+        assert any(e.actor_user_id == move.actor.pk for e in events)
+    elif isinstance(move.actor, ApiKey):
+        assert any(e.actor_api_key_id == move.actor.pk for e in events)
+    kinds = set(move.outbox) | ({move.action} if event_type(move.action).outbox else set())
+    for kind in sorted(kinds):
+        list(_outbox_checked(kind, outbox_mark))
