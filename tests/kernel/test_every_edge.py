@@ -22,6 +22,7 @@ import pytest
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, models
+from django.test import override_settings
 from django.utils import timezone
 
 from fundapp.accounts.models import ApiKey, Role, User
@@ -34,6 +35,13 @@ from fundapp.notifications.services import (
     notification_emails_expire,
     notification_emails_send,
     notify,
+)
+from fundapp.notifications.webhooks.models import WebhookDelivery
+from fundapp.notifications.webhooks.services import (
+    webhook_delivery_attempt,
+    webhook_delivery_redeliver,
+    webhook_subscription_create,
+    webhook_subscription_ping,
 )
 from fundapp.screening.services import screening_case_decide
 from fundapp.workflow import Workflow, actor_kinds
@@ -69,7 +77,7 @@ from projects.services.projects import (
     project_terminate,
 )
 from projects.services.tranches import tranche_release
-from tests.factories import CallFactory, UserFactory, officer
+from tests.factories import CallFactory, OrganisationFactory, UserFactory, member_of, officer
 from tests.factories import licences as lic
 from tests.factories.engine import award, engine_proposal, fund_pools, gate_of, make_staff, stage
 from tests.factories.licensing import make_project_world
@@ -83,6 +91,7 @@ from tests.factories.review import (
 )
 from tests.factories.review import fund_pools as review_fund_pools
 from tests.screening.conftest import load_list, open_case, party
+from tests.webhook_receiver import Receiver
 
 pytestmark = [
     pytest.mark.django_db,
@@ -913,6 +922,81 @@ def _email_failed() -> Move:
         None,
         notification,
         "notification.email_failed",
+    )
+
+
+# --------------------------------------------------------------------------- webhook deliveries
+
+
+def _delivery(statuses: list[int], *, finished: str | None = None) -> WebhookDelivery:
+    """A ping's delivery to a receiver on loopback answering ``statuses`` in turn; with
+    ``finished``, already delivered until it reached that state."""
+    receiver = Receiver(statuses=statuses)
+    receiver.start()
+    with override_settings(WEBHOOKS_ALLOW_LOOPBACK=True):
+        created = webhook_subscription_create(
+            actor=None, organisation_id=OrganisationFactory.create().pk, url=receiver.url
+        )
+        delivery = webhook_subscription_ping(subscription=created.subscription)
+        if finished is not None:
+            webhook_delivery_attempt(delivery_id=delivery.pk)
+            assert WebhookDelivery.objects.get(pk=delivery.pk).state == finished
+    _RECEIVERS.append(receiver)
+    return delivery
+
+
+_RECEIVERS: list[Receiver] = []
+
+
+@pytest.fixture(autouse=True)
+def _receivers_stopped() -> Iterator[None]:
+    yield
+    while _RECEIVERS:
+        _RECEIVERS.pop().stop()
+
+
+def _attempt(delivery: WebhookDelivery) -> Callable[[], Any]:
+    def run() -> Any:
+        with override_settings(WEBHOOKS_ALLOW_LOOPBACK=True):
+            return webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    return run
+
+
+@case("WebhookDelivery", "pending", "succeeded")
+def _delivery_succeeded() -> Move:
+    delivery = _delivery([204])
+    return Move(_attempt(delivery), None, delivery, action="")
+
+
+@case("WebhookDelivery", "pending", "failed")
+def _delivery_gone() -> Move:
+    delivery = _delivery([410])
+    return Move(_attempt(delivery), None, delivery, action="")
+
+
+@case("WebhookDelivery", "succeeded", "pending", finished="succeeded", status=200)
+@case("WebhookDelivery", "failed", "pending", finished="failed", status=410)
+def _delivery_again(finished: str, status: int) -> Move:
+    delivery = _delivery([status], finished=finished)
+    office = member_of(delivery.subscription.organisation, research_office=True)
+    return Move(
+        lambda: webhook_delivery_redeliver(delivery=delivery, actor=office),
+        office,
+        delivery,
+        action="",
+    )
+
+
+for _edge in (("pending", "succeeded"), ("pending", "failed")):
+    NOT_AUDITED[("WebhookDelivery", *_edge)] = (
+        "a delivery's attempts are its record: each is a WebhookAttempt row with its time, "
+        "status, duration and error, shown on the subscription's page and in the API"
+    )
+for _edge in (("succeeded", "pending"), ("failed", "pending")):
+    NOT_AUDITED[("WebhookDelivery", *_edge)] = (
+        "a redelivery sends an event already recorded once more; it shows as a new attempt "
+        "in the delivery's log, like the first"
     )
 
 

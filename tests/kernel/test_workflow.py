@@ -18,7 +18,12 @@ from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied
 from fundapp.kernel.approvals import DECISION_WORKFLOW
-from fundapp.notifications.models import EMAIL_WORKFLOW, Notification, NotificationKind
+from fundapp.notifications.models import EMAIL_WORKFLOW, Notification, NotificationKind, OutboxEvent
+from fundapp.notifications.webhooks.models import (
+    DELIVERY_WORKFLOW,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from fundapp.screening.models import SCREENING_WORKFLOW, ScreeningCase
 from fundapp.workflow import (
     ADMIN,
@@ -81,6 +86,7 @@ WORKFLOWS: dict[type[models.Model], Workflow] = {
     ScreeningCase: SCREENING_WORKFLOW,
     ReviewerAssignment: ASSIGNMENT_WORKFLOW,
     Notification: EMAIL_WORKFLOW,
+    WebhookDelivery: DELIVERY_WORKFLOW,
     AwardDecision: DECISION_WORKFLOW,
     GateDecision: DECISION_WORKFLOW,
     LicenceApproval: DECISION_WORKFLOW,
@@ -374,6 +380,21 @@ def _notification(state: str) -> Notification:
     )
 
 
+def _delivery(state: str) -> WebhookDelivery:
+    subscription = WebhookSubscription.objects.create(
+        organisation=OrganisationFactory.create(), url="https://receiver.example/hooks"
+    )
+    event = OutboxEvent.objects.create(
+        kind="webhook.ping", object_type="subscription", object_id=str(subscription.pk), payload={}
+    )
+    return WebhookDelivery.objects.create(
+        event=event,
+        subscription=subscription,
+        state=state,
+        next_attempt_at=timezone.now() if state == "pending" else None,
+    )
+
+
 # A row in a given state. Rows the schema's other rules forbid without a ledger posting
 # (a released tranche, a paid disbursement) are not built: their moves are covered by the
 # trigger's table above, which is the same function for every source state.
@@ -391,6 +412,7 @@ BUILDERS: dict[type[models.Model], Callable[[str], models.Model | None]] = {
     ScreeningCase: _screening_case,
     ReviewerAssignment: _assignment,
     Notification: _notification,
+    WebhookDelivery: _delivery,
 }
 
 

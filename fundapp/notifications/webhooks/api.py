@@ -293,7 +293,7 @@ class WebhookSubscriptionViewSet(GenericViewSet):
             from django.http import Http404
 
             raise Http404
-        delivery = services.webhook_delivery_redeliver(delivery=delivery)
+        delivery = services.webhook_delivery_redeliver(delivery=delivery, actor=actor_of(request))
         deliver_after_commit(delivery.pk)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 

@@ -10,12 +10,15 @@ HTTP request made for it is a ``WebhookAttempt``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from fundapp.workflow import OFFICERS, PARTNER, RESEARCHER, SYSTEM, Workflow, edges
 
 URL_MAX_LENGTH = 500
 RESPONSE_BODY_MAX_CHARS = 1024
@@ -105,7 +108,33 @@ class DeliveryState(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+# The fund's delivery task retries a pending delivery (pending → pending, no change of
+# state) until it succeeds or gives up; whoever manages the subscription (its research
+# office, a key with webhooks:manage, a fund officer) may put a finished delivery back to
+# pending for redelivery (§13.3).
+DELIVERY_WORKFLOW = Workflow(
+    name="webhook delivery",
+    states=DeliveryState,
+    refusal=_("A webhook delivery in state “%(state)s” cannot become “%(target)s”."),
+    edges=[
+        *edges(
+            {DeliveryState.PENDING: [DeliveryState.SUCCEEDED, DeliveryState.FAILED]},
+            by={SYSTEM},
+        ),
+        *edges(
+            {
+                DeliveryState.SUCCEEDED: [DeliveryState.PENDING],
+                DeliveryState.FAILED: [DeliveryState.PENDING],
+            },
+            by={RESEARCHER, PARTNER, *OFFICERS},
+        ),
+    ],
+)
+
+
 class WebhookDelivery(models.Model):
+    workflow: ClassVar[Workflow] = DELIVERY_WORKFLOW
+
     event = models.ForeignKey(
         "notifications.OutboxEvent", on_delete=models.PROTECT, related_name="deliveries"
     )
@@ -146,6 +175,7 @@ class WebhookDelivery(models.Model):
             ),
             models.Index(fields=["subscription", "-id"], name="webhook_delivery_by_sub"),
         ]
+        triggers = [DELIVERY_WORKFLOW.trigger("webhook_delivery_state_fsm")]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} ({self.state})"

@@ -522,7 +522,8 @@ def _finish(
     *,
     retry_in: float | None = None,
 ) -> AttemptResult:
-    delivery.state = state
+    if state != delivery.state:
+        WebhookDelivery.workflow.move(delivery, state)
     delivery.next_attempt_at = next_attempt_at
     delivery.updated_at = now
     delivery.save(
@@ -566,12 +567,15 @@ def _subscription_disable(sub: WebhookSubscription, *, reason: str, now: datetim
 
 @transaction.atomic
 def webhook_delivery_redeliver(
-    *, delivery: WebhookDelivery, now: datetime | None = None
+    *, delivery: WebhookDelivery, actor: Actor | None, now: datetime | None = None
 ) -> WebhookDelivery:
-    """Put a delivery back to pending, due now; its webhook-id stays the event's id."""
+    """Put a delivery back to pending, due now; its webhook-id stays the event's id. A
+    delivery still pending is left as it is (its next attempt is already planned)."""
     now = now or timezone.now()
     row = WebhookDelivery.objects.select_for_update(of=("self",)).get(pk=delivery.pk)
-    row.state = DeliveryState.PENDING
+    if row.state == DeliveryState.PENDING:
+        return row
+    WebhookDelivery.workflow.move(row, DeliveryState.PENDING, actor=actor)
     row.next_attempt_at = now
     row.created_at = now  # a new retry window
     row.updated_at = now

@@ -306,7 +306,10 @@ def delivery_redeliver(request: HttpRequest, pk: int, delivery_id: int) -> HttpR
     delivery = WebhookDelivery.objects.filter(subscription=subscription, pk=delivery_id).first()
     if delivery is None:
         raise Http404
-    delivery = services.webhook_delivery_redeliver(delivery=delivery)
+    delivery = services.webhook_delivery_redeliver(
+        delivery=delivery,
+        actor=request.user,  # type: ignore[arg-type]
+    )
     deliver_after_commit(delivery.pk)
     messages.success(request, _("The event will be delivered again, with the same webhook-id."))
     return redirect("webhooks:detail", pk=subscription.pk)

@@ -11,6 +11,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from fundapp.errors import PermissionDenied
 from fundapp.kernel.events import Visibility, event_types
 from fundapp.notifications.models import (
     DeliveryState,
@@ -29,7 +30,7 @@ from fundapp.notifications.webhooks.services import (
     webhook_subscription_create,
     webhooks_fan_out,
 )
-from tests.factories import jp_org, kr_org, member_of
+from tests.factories import jp_org, kr_org, member_of, officer
 from tests.webhook_receiver import Receiver, receiving
 
 pytestmark = pytest.mark.django_db
@@ -370,7 +371,8 @@ def test_ping_reaches_only_the_pinged_subscription_and_redeliver_keeps_the_id():
         assert WebhookDelivery.objects.count() == 1
         body = json.loads(receiver.requests[0].body)
         assert body["type"] == "webhook.ping"
-        services.webhook_delivery_redeliver(delivery=delivery)
+        office = member_of(org, research_office=True)
+        services.webhook_delivery_redeliver(delivery=delivery, actor=office)
         deliver_all()
         assert len(receiver.requests) == 2
         assert (
@@ -378,3 +380,23 @@ def test_ping_reaches_only_the_pinged_subscription_and_redeliver_keeps_the_id():
         )
     delivery.refresh_from_db()
     assert delivery.attempts == 2 and delivery.state == DeliveryState.SUCCEEDED
+
+
+def test_redelivery_is_asked_for_by_a_person_and_leaves_a_pending_delivery_alone():
+    org = jp_org()
+    with receiving([500, 200]) as receiver:
+        created = webhook_subscription_create(actor=None, organisation_id=org.pk, url=receiver.url)
+        delivery = services.webhook_subscription_ping(subscription=created.subscription)
+        planned = WebhookDelivery.objects.get(pk=delivery.pk).next_attempt_at
+
+        again = services.webhook_delivery_redeliver(delivery=delivery, actor=officer())
+
+        assert again.state == DeliveryState.PENDING and again.next_attempt_at == planned
+        deliver_all()
+        deliver_all(timezone.now() + timedelta(hours=1))
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.SUCCEEDED
+    # The fund's own jobs do not redeliver: only whoever manages the subscription does.
+    with pytest.raises(PermissionDenied):
+        services.webhook_delivery_redeliver(delivery=delivery, actor=None)
+    assert WebhookDelivery.objects.get(pk=delivery.pk).state == DeliveryState.SUCCEEDED
