@@ -54,6 +54,7 @@ from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.approvals import (
+    DECISION_WORKFLOW,
     LIVE_STATES,
     decision_complete,
     decision_decline,
@@ -1084,7 +1085,9 @@ def _change_state(
             locked.ended_at = timezone.now()
             locked.end_reason = text
             update += ["ended_at", "end_reason"]
-            # The licence it would approve has ended: ended by the system, not withdrawn.
+            # The licence it would approve has ended: ended by the system, not withdrawn
+            # (a move of the decisions' table, checked as such before the set update).
+            DECISION_WORKFLOW.check(APPROVAL_PENDING, APPROVAL_CANCELLED, actor=None)
             cancelled = LicenceApproval.objects.filter(
                 licence=locked, state=APPROVAL_PENDING
             ).update(state=APPROVAL_CANCELLED)
