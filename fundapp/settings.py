@@ -282,11 +282,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "fundapp.api.parsers.JSONParser",
-        "fundapp.api.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (§14); the one upload view (proposal attachments) adds multipart itself.
+    "DEFAULT_PARSER_CLASSES": ["fundapp.api.parsers.JSONParser"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {

@@ -29,7 +29,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -704,7 +703,7 @@ class ProposalViewSet(GenericViewSet):
         detail=True,
         methods=["post"],
         url_path="attachments",
-        parser_classes=[MultiPartParser, FormParser],
+        parser_classes=[MultiPartParser],
     )
     def attachments(self, request: Request, pk: str | None = None) -> Response:
         actor = actor_of(request)
