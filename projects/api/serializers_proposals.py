@@ -277,6 +277,12 @@ class StrictSerializerScheme(OpenApiSerializerExtension):
     def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
         schema = auto_schema._map_basic_serializer(self.target, direction)
         schema["additionalProperties"] = False
+        # drf-spectacular makes every field of a PATCH body optional; some are not.
+        required = set(schema.get("required", [])) | set(
+            getattr(self.target, "always_required", ())
+        )
+        if required and direction == "request":
+            schema["required"] = sorted(required)
         return schema
 
 
@@ -336,6 +342,8 @@ class ProposalChangesSerializer(SectionsSerializer):
 class ProposalChangesRequestSerializer(ProposalChangesSerializer):
     """The PATCH body as published: ``version`` is required there, so a client built from
     the schema always sends it; the If-Match header alone is still understood."""
+
+    always_required = ("version",)
 
     version = serializers.IntegerField(
         min_value=1,
