@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return HttpResponse(html, status=500)
 
 
+@csrf_exempt  # a 404 whatever the method: no CSRF 403 page for an unknown API URL
 def api_not_found(request: HttpRequest) -> HttpResponse:
     """The last URL pattern under /api/: what no endpoint matched is a problem+json 404,
     also with DEBUG on (Django's technical 404 page is HTML). A path that exists with a

@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "fundapp.accounts.middleware.UserLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "fundapp.api.middleware.MethodNotAllowedMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -288,7 +289,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "fundapp.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "fundapp.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "fundapp.api.errors.problem_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["fundapp.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"client": os.environ.get("API_RATE_LIMIT", "600/min")},
@@ -296,11 +297,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": [
-        "fundapp.api.parsers.JSONParser",
-        "fundapp.api.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (§14); the one upload view (proposal attachments) adds multipart itself.
+    "DEFAULT_PARSER_CLASSES": ["fundapp.api.parsers.JSONParser"],
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
@@ -313,6 +311,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SECURITY": [{"bearerAuth": []}],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fundapp.api.schema.postprocess_problems",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrganisationKindEnum": "fundapp.accounts.models.Organisation.Kind",
         "ProposalStateEnum": "projects.models.proposals.ProposalState",

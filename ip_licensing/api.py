@@ -44,7 +44,7 @@ from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor, is_fund_staff
 from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
-from fundapp.api.filters import IdFilter
+from fundapp.api.filters import BooleanFilter, IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -133,7 +133,7 @@ class AssetFilter(django_filters.FilterSet):
     project = IdFilter(field_name="project_id", help_text="Project id.")
     kind = django_filters.ChoiceFilter(choices=AssetKind.choices)
     status = django_filters.ChoiceFilter(choices=AssetStatus.choices)
-    is_background = django_filters.BooleanFilter()
+    is_background = BooleanFilter()
 
     class Meta:
         model = IPAsset
@@ -174,7 +174,7 @@ class LicenceFilter(django_filters.FilterSet):
 class RoyaltyReportFilter(django_filters.FilterSet):
     licence = IdFilter(field_name="licence_id", help_text="Licence id.")
     quarter = django_filters.CharFilter(help_text="YYYY-Qn, e.g. 2026-Q3.")
-    current = django_filters.BooleanFilter(
+    current = BooleanFilter(
         method="filter_current",
         help_text="true: only the reports in force (not superseded by a correction).",
     )

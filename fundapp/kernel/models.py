@@ -64,7 +64,7 @@ class ResearchArea(MultilingualName):
         unique=True,
         validators=[
             RegexValidator(
-                r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", _("Use dotted lower-case codes.")
+                r"^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)*$", _("Use dotted lower-case codes.")
             )
         ],
     )

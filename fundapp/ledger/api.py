@@ -153,6 +153,7 @@ class TransactionFilter(django_filters.FilterSet):
 
 class CodeCursorPagination(CursorPagination):
     ordering = "code"
+    position_pattern = "[a-zA-Z0-9:_.-]{1,100}"
 
 
 FORBIDDEN = OpenApiResponse(

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.api import ProblemSerializer
+from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import PermissionDenied
 
@@ -199,7 +200,7 @@ class ScreeningDecisionSerializer(serializers.Serializer):
 class ScreeningCaseFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=ScreeningState.choices)
     subject_type = django_filters.CharFilter()
-    subject_id = django_filters.NumberFilter()
+    subject_id = IdFilter(help_text="The subject's id.")
 
     class Meta:
         model = ScreeningCase

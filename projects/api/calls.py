@@ -30,6 +30,7 @@ from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.models import Scope
 from fundapp.actors import is_fund_officer
+from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import ValidationFailed
 from projects.models import Call, CallState, Fund, ResearchArea, Sensitivity
@@ -99,7 +100,7 @@ class ResearchAreaSerializer(serializers.ModelSerializer):
 
 class ResearchAreaFilter(django_filters.FilterSet):
     sensitivity = django_filters.ChoiceFilter(choices=Sensitivity.choices)
-    parent = django_filters.NumberFilter(field_name="parent_id")
+    parent = IdFilter(field_name="parent_id", help_text="Parent area id.")
 
     class Meta:
         model = ResearchArea

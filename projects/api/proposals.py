@@ -29,7 +29,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -64,6 +63,7 @@ from .serializers_proposals import (
     AttachmentUploadSerializer,
     EndorseSerializer,
     ProblemSerializer,
+    ProposalChangesRequestSerializer,
     ProposalChangesSerializer,
     ProposalCreateSerializer,
     ProposalDetailSerializer,
@@ -445,13 +445,6 @@ CHANGES_EXAMPLE = OpenApiExample(
 )
 
 ATTACHMENT_ID = OpenApiParameter("attachment_id", OpenApiTypes.INT, OpenApiParameter.PATH)
-IF_MATCH = OpenApiParameter(
-    "If-Match",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description='The version the change is based on, e.g. "4" (instead of the body\'s version).',
-)
 
 
 # --------------------------------------------------------------------------- views
@@ -489,10 +482,10 @@ IF_MATCH = OpenApiParameter(
     ),
     partial_update=extend_schema(
         summary="Save sections of a draft",
-        description="Each section given replaces that section. `version` (or If-Match) must be "
-        "the current version: a stale one answers 409 and changes nothing.",
-        request=ProposalChangesSerializer,
-        parameters=[IF_MATCH],
+        description="Each section given replaces that section. `version` must be the current "
+        'version: a stale one answers 409 and changes nothing. (An `If-Match: "<version>"` '
+        "header is understood as well; sent with the body's `version`, the two must agree.)",
+        request=ProposalChangesRequestSerializer,
         responses={
             200: ProposalDetailSerializer,
             **problems(400, 403, 404, 409, 422),
@@ -704,7 +697,7 @@ class ProposalViewSet(GenericViewSet):
         detail=True,
         methods=["post"],
         url_path="attachments",
-        parser_classes=[MultiPartParser, FormParser],
+        parser_classes=[MultiPartParser],
     )
     def attachments(self, request: Request, pk: str | None = None) -> Response:
         actor = actor_of(request)

@@ -27,7 +27,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import ApiKey, User
 from fundapp.api.approvals import DeclineSerializer, TwoPersonDecisionSerializer
-from fundapp.api.filters import IdFilter
+from fundapp.api.filters import MAX_ID, IdFilter
 from fundapp.api.permissions import actor_of
 from fundapp.errors import NotFound, ValidationFailed
 from fundapp.kernel.decisions import require as _require
@@ -618,7 +618,9 @@ class AwardDecisionViewSet(GenericViewSet):
 
 
 class RankingFilterSerializer(serializers.Serializer):
-    call = serializers.IntegerField()
+    call = serializers.IntegerField(
+        min_value=1, max_value=MAX_ID, help_text=gettext_lazy("Call id.")
+    )
 
 
 @extend_schema_view(

@@ -202,12 +202,12 @@ class ProjectListSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_current_stage_number(self, project: Project) -> int | None:
         stage = project.current_stage  # select_related
         return stage.number if stage is not None else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_research_area(self, project: Project) -> str | None:
         area = project.research_area  # select_related
         return area.code if area is not None else None
@@ -279,13 +279,9 @@ class PassThroughField(serializers.Field):
 class MeasurementCreateSerializer(serializers.Serializer):
     kpi = serializers.IntegerField(min_value=1, help_text=_("The KPI's id."))
     value = PassThroughField(
-        required=False,
-        default=None,
         help_text=_('A decimal, preferably as a string ("12.5"); at most 6 decimal places.'),
     )
     measured_at = PassThroughField(
-        required=False,
-        default=None,
         help_text=_("ISO 8601 with its offset, e.g. 2026-05-01T10:00:00+09:00; not in the future."),
     )
     note = PassThroughField(required=False, default="", help_text=_("Evidence note."))

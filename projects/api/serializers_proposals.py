@@ -13,6 +13,7 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
@@ -77,7 +78,7 @@ class ProposalListSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_research_area(self, proposal: Proposal) -> str | None:
         area = proposal.research_area
         return area.code if area is not None else None
@@ -267,6 +268,24 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class StrictSerializerScheme(OpenApiSerializerExtension):
+    """The schema says what StrictSerializer does: no properties but the declared ones."""
+
+    target_class = StrictSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["additionalProperties"] = False
+        # drf-spectacular makes every field of a PATCH body optional; some are not.
+        required = set(schema.get("required", [])) | set(
+            getattr(self.target, "always_required", ())
+        )
+        if required and direction == "request":
+            schema["required"] = sorted(required)
+        return schema
+
+
 def _section_fields() -> dict[str, serializers.Field]:
     def obj(help_text: str) -> serializers.Field:
         return serializers.DictField(required=False, help_text=help_text)
@@ -315,6 +334,21 @@ class ProposalChangesSerializer(SectionsSerializer):
         min_value=1,
         help_text=_(
             "The version the change is based on (or send the If-Match header); "
+            "a stale version answers 409."
+        ),
+    )
+
+
+class ProposalChangesRequestSerializer(ProposalChangesSerializer):
+    """The PATCH body as published: ``version`` is required there, so a client built from
+    the schema always sends it; the If-Match header alone is still understood."""
+
+    always_required = ("version",)
+
+    version = serializers.IntegerField(
+        min_value=1,
+        help_text=_(
+            "The version the change is based on (If-Match may carry it as well); "
             "a stale version answers 409."
         ),
     )

@@ -61,7 +61,10 @@ def _setting(name: str, default: Any) -> Any:
 
 
 class WebhookUrlRefused(DomainError):
+    """A well-formed URL the fund will not call (not https, not public, not resolvable)."""
+
     code = "webhook_url_refused"
+    status = 422
 
 
 def _address_refused(address: str) -> bool:

@@ -60,11 +60,11 @@ def test_another_organisations_subscription_is_404_and_an_officer_sees_all():
     assert user_client(member_of(mine)).get(URL).status_code == 403
 
 
-def test_refused_url_is_a_problem_400(settings):
+def test_refused_url_is_a_problem_422(settings):
     settings.WEBHOOKS_ALLOW_LOOPBACK = False
     client = key_client(jp_org(), [Scope.WEBHOOKS_MANAGE])
     response = client.post(URL, {"url": "https://127.0.0.1/hook"}, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response["content-type"].startswith("application/problem+json")
 
 

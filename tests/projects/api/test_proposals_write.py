@@ -365,9 +365,13 @@ def test_the_kr_leads_system_endorses_and_the_proposal_becomes_eligible():
 def test_endorsing_for_an_unknown_or_foreign_organisation():
     proposal, c = submitted_proposal()
     client = key_client(c.kr)
-    unknown = client.post(f"{detail_url(proposal)}endorse/", {"organisation": "XX-NONE"})
+    unknown = client.post(
+        f"{detail_url(proposal)}endorse/", {"organisation": "XX-NONE"}, format="json"
+    )
     assert "organisation" in assert_problem(unknown, 422)["errors"]
-    foreign = client.post(f"{detail_url(proposal)}endorse/", {"organisation": c.jp.code})
+    foreign = client.post(
+        f"{detail_url(proposal)}endorse/", {"organisation": c.jp.code}, format="json"
+    )
     assert_problem(foreign, 403)
 
 
