@@ -1,10 +1,11 @@
 """A real HTTP receiver for webhook tests: ``http.server`` on 127.0.0.1, a random port,
-in a thread. It answers with the next status of ``statuses`` (the last one repeats) and
-keeps every request it received."""
+in a thread. It answers with the next status of ``statuses`` (the last one repeats), after
+``delay`` seconds (a slow receiver), and keeps every request it received."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class Receiver:
     statuses: list[int] = field(default_factory=lambda: [200])
     requests: list[Received] = field(default_factory=list)
     port: int = 0
+    delay: float = 0.0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -42,6 +44,8 @@ class Receiver:
                 receiver.requests.append(
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
+                if receiver.delay:
+                    time.sleep(receiver.delay)
                 status = receiver.answer()
                 self.send_response(status)
                 self.send_header("content-type", "text/plain")
@@ -63,8 +67,8 @@ class Receiver:
 
 
 @contextmanager
-def receiving(statuses: list[int] | None = None) -> Iterator[Receiver]:
-    receiver = Receiver(statuses=list(statuses or [200]))
+def receiving(statuses: list[int] | None = None, *, delay: float = 0.0) -> Iterator[Receiver]:
+    receiver = Receiver(statuses=list(statuses or [200]), delay=delay)
     receiver.start()
     try:
         yield receiver
