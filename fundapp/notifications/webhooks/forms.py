@@ -6,7 +6,6 @@ types, who may manage which organisation) and their refusals land on the fields 
 
 from __future__ import annotations
 
-import string
 from typing import Any
 
 from django import forms
@@ -16,28 +15,16 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation
 from fundapp.errors import DomainError
-from fundapp.kernel.events import event_type_get, event_types
+from fundapp.kernel.events import event_sentence, event_types
 
 from .models import URL_MAX_LENGTH, WebhookSubscription
 from .services import PING
 
 
-class _Generic(dict[str, Any]):
-    """Fills a sentence's placeholders for a description of the type, not of one event."""
-
-    def __missing__(self, key: str) -> str:
-        return gettext("someone") if key == "actor" else "…"
-
-
 def event_type_description(name: str) -> str:
     """The registered sentence of an outbox event type in the current language, read as a
-    description of every event of that type ("someone approved the licence")."""
-    registered = event_type_get(name)
-    if registered is None:
-        return name
-    text = str(registered.short or registered.sentence)
-    fields = {f for _t, f, _s, _c in string.Formatter().parse(text) if f}
-    described = text.format_map(_Generic()) if fields else text
+    description of every event of that type ("Someone approved the licence")."""
+    described = event_sentence(name, {"actor": gettext("someone")})
     return described[:1].upper() + described[1:]
 
 
