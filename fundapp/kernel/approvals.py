@@ -413,6 +413,29 @@ def decision_withdraw(
     return locked
 
 
+def decisions_cancel(
+    decisions: models.QuerySet[D], *, actor: Actor | None, reason: str, **audit: Any
+) -> list[D]:
+    """Cancel the pending decisions among ``decisions`` whose ground has gone (their
+    proposal withdrawn, their project terminated, their gate re-evaluated): each is locked
+    in ``pk`` order, moved along ``DECISION_WORKFLOW`` and audited ``<kind>.cancelled`` with
+    ``reason`` (and ``audit``). The caller holds the subject's lock and the transaction."""
+    cancelled = list(
+        decisions.select_for_update(of=("self",)).filter(state=DecisionState.PENDING).order_by("pk")
+    )
+    for decision in cancelled:
+        DECISION_WORKFLOW.move(decision, DecisionState.CANCELLED, actor=actor)
+        decision.save(update_fields=["state"])
+        audit_record(
+            actor=actor,
+            action=f"{decision.audit_kind}.cancelled",
+            obj=decision,
+            before={"state": DecisionState.PENDING},
+            after={"state": decision.state, "reason": reason, **audit},
+        )
+    return cancelled
+
+
 def clean_decline_reason(reason: Any) -> str:
     """The reason for declining, required (422 with a field error on ``reason``)."""
     problems = Problems()

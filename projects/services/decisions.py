@@ -38,12 +38,12 @@ from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel import registry
 from fundapp.kernel.approvals import (
-    DECISION_WORKFLOW,
     LIVE_STATES,
     decision_complete,
     decision_decline,
     decision_start,
     decision_withdraw,
+    decisions_cancel,
     require_decision_action,
 )
 from fundapp.kernel.decisions import require
@@ -875,14 +875,11 @@ def gate_decision_approve(
             raise Conflict(_("This gate has already been decided."), code="already_decided")
         if live is not None and live.evaluation_id != evaluation.pk:
             # Re-evaluated after the first approval: that approval decided on an old snapshot.
-            DECISION_WORKFLOW.move(live, DecisionState.CANCELLED, actor=actor)
-            live.save(update_fields=["state"])
-            audit_record(
+            decisions_cancel(
+                GateDecision.objects.filter(pk=live.pk),
                 actor=actor,
-                action="gate_decision.cancelled",
-                obj=live,
-                before={"state": DecisionState.PENDING},
-                after={"state": live.state, "reason": "re-evaluated", "evaluation": evaluation.pk},
+                reason="re-evaluated",
+                evaluation=evaluation.pk,
             )
             live = None
         if live is None:

@@ -21,7 +21,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import registry
-from fundapp.kernel.approvals import DECISION_WORKFLOW, DecisionState
+from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
 from fundapp.kernel.decisions import require as _require
 from fundapp.ledger import rules as ledger_rules
@@ -414,26 +414,6 @@ def project_resume(*, project: Project, actor: Actor, reason: str = "") -> Proje
     return locked
 
 
-def _cancel_pending_gate_decisions(project: Project, *, actor: Actor) -> None:
-    """A pending approval at a gate of a terminated project has lost its ground: it is
-    cancelled (``gate_decision.cancelled``), so it is neither completed nor left waiting.
-    The caller holds the project's and its stages' locks."""
-    for decision in (
-        GateDecision.objects.select_for_update(of=("self",))
-        .filter(gate__stage__project=project, state=DecisionState.PENDING)
-        .order_by("pk")
-    ):
-        DECISION_WORKFLOW.move(decision, DecisionState.CANCELLED, actor=actor)
-        decision.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action="gate_decision.cancelled",
-            obj=decision,
-            before={"state": DecisionState.PENDING},
-            after={"state": decision.state, "reason": "project terminated"},
-        )
-
-
 def project_terminate(
     *, project: Project, actor: Actor, reason: str, clawback: bool = True
 ) -> Project:
@@ -469,7 +449,11 @@ def project_terminate(
                 before={"state": stage_before},
                 after={"state": stage.state, "by": "termination"},
             )
-        _cancel_pending_gate_decisions(locked, actor=actor)
+        decisions_cancel(
+            GateDecision.objects.filter(gate__stage__project=locked),
+            actor=actor,
+            reason="project terminated",
+        )
         returned: dict[str, list[tuple[str, int]]] = {side: [] for side in FUNDED_SIDES}
         committed = dict.fromkeys(FUNDED_SIDES, 0)
         cancelled_tranches = []

@@ -37,7 +37,7 @@ from fundapp.errors import (
     ValidationFailed,
 )
 from fundapp.kernel import inputs
-from fundapp.kernel.approvals import DECISION_WORKFLOW, DecisionState
+from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from projects import permissions
@@ -1119,7 +1119,9 @@ def proposal_withdraw(*, proposal: Proposal, actor: Actor, reason: str = "") -> 
         locked = _lock(proposal)
         _require(permissions.can_withdraw_proposal(actor, locked))
         before = _transition(locked, ProposalState.WITHDRAWN, actor=actor)
-        _cancel_pending_award(locked, actor=actor)
+        decisions_cancel(
+            AwardDecision.objects.filter(proposal=locked), actor=actor, reason="proposal withdrawn"
+        )
         locked.withdrawn_at = timezone.now()
         locked.updated_at = locked.withdrawn_at
         locked.save(update_fields=["state", "withdrawn_at", "updated_at"])
@@ -1135,27 +1137,6 @@ def proposal_withdraw(*, proposal: Proposal, actor: Actor, reason: str = "") -> 
         )
         proposal_event("proposal.withdrawn", locked)
     return locked
-
-
-def _cancel_pending_award(proposal: Proposal, *, actor: Actor) -> None:
-    """Cancel the proposal's pending award decision, if any (the caller holds the
-    proposal's lock, which every award approval takes first)."""
-    pending = (
-        AwardDecision.objects.select_for_update(of=("self",))
-        .filter(proposal=proposal, state=DecisionState.PENDING)
-        .first()
-    )
-    if pending is None:
-        return
-    DECISION_WORKFLOW.move(pending, DecisionState.CANCELLED, actor=actor)
-    pending.save(update_fields=["state"])
-    audit_record(
-        actor=actor,
-        action="award.cancelled",
-        obj=pending,
-        before={"state": DecisionState.PENDING},
-        after={"state": pending.state, "reason": "proposal withdrawn"},
-    )
 
 
 def proposals_close_for_call(*, call: Call) -> int:
