@@ -696,7 +696,28 @@ class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSe
                         "window_start": "2025-03-31T15:00:00Z",
                         "cutoff": "2026-03-31T14:59:59.999999Z",
                         "policy": {"pass_threshold": "1.0", "auto_release_on_pass": True},
-                        "inputs": [{"measurement": 901, "kpi": 31, "value": "22.000000"}],
+                        "inputs": {
+                            "kpis": [
+                                {
+                                    "id": 31,
+                                    "code": "ACC",
+                                    "direction": "higher_is_better",
+                                    "baseline": "10.000000",
+                                    "target": "20.000000",
+                                    "weight": "1.0000",
+                                    "mandatory": True,
+                                    "aggregation": "latest",
+                                }
+                            ],
+                            "measurements": [
+                                {
+                                    "id": 901,
+                                    "kpi_id": 31,
+                                    "value": "22.000000",
+                                    "measured_at": "2026-03-20T01:00:00+00:00",
+                                }
+                            ],
+                        },
                     }
                 ),
             )

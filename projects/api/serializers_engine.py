@@ -315,6 +315,11 @@ class EvaluationDetailSerializer(EvaluationSerializer):
     """The whole snapshot: window, policy and the measurements it used (§8)."""
 
     gate = serializers.IntegerField(source="gate_id", read_only=True)
+    inputs = serializers.JSONField(
+        source="published_inputs",
+        read_only=True,
+        help_text=_("The KPIs as evaluated and every measurement counted (id, KPI, value, time)."),
+    )
 
     class Meta(EvaluationSerializer.Meta):
         fields = [

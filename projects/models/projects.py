@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import pgtrigger
 from django.conf import settings
@@ -380,6 +381,46 @@ class GateEvaluation(models.Model):
     evaluated_by_api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+
+    def counted_measurements(self) -> list[dict[str, Any]]:
+        """Every measurement the snapshot counted, as ``{"id", "kpi_id", "value",
+        "measured_at"}`` (value as decimal text, time in UTC ISO 8601), in ``(measured_at,
+        id)`` order.
+
+        Snapshots store them per KPI as parallel arrays (``inputs.kpis[].measurements``);
+        snapshots written before that hold this list as ``inputs.measurements``."""
+        inputs = self.inputs or {}
+        if isinstance(inputs, dict) and isinstance(inputs.get("measurements"), list):
+            return list(inputs["measurements"])
+        rows = []
+        for kpi in inputs.get("kpis", []) if isinstance(inputs, dict) else []:
+            counted = kpi.get("measurements") or {}
+            for measurement_id, value, measured_at in zip(
+                counted.get("ids", []),
+                counted.get("values", []),
+                counted.get("measured_at", []),
+                strict=True,
+            ):
+                at = datetime.fromisoformat(measured_at).astimezone(UTC)
+                rows.append((at, measurement_id, kpi["id"], value))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return [
+            {"id": m_id, "kpi_id": kpi_id, "value": value, "measured_at": at.isoformat()}
+            for at, m_id, kpi_id, value in rows
+        ]
+
+    @property
+    def published_inputs(self) -> dict[str, Any]:
+        """The inputs as the API publishes them (§21): the KPIs as evaluated and every
+        counted measurement in one list (``counted_measurements``)."""
+        inputs = self.inputs if isinstance(self.inputs, dict) else {}
+        return {
+            "kpis": [
+                {key: value for key, value in kpi.items() if key != "measurements"}
+                for kpi in inputs.get("kpis", [])
+            ],
+            "measurements": self.counted_measurements(),
+        }
 
     class Meta:
         ordering = ["-evaluated_at", "-id"]

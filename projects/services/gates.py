@@ -32,6 +32,7 @@ from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
 from fundapp.notifications.outbox import Event, event_record_many
+from fundapp.prepared import prepared_cursor
 from projects.models import (
     KPI,
     Call,
@@ -147,11 +148,10 @@ def _kpi_input(kpi: rules.KpiSpec) -> dict[str, Any]:
     }
 
 
-def _kpi_result(
-    result: rules.KpiResult, kpi: rules.KpiSpec, found: _Aggregate | None
-) -> dict[str, Any]:
-    """The snapshot's record of one KPI; its measurements are every one the database
-    counted (``found``), not only the points the rule was given."""
+def _kpi_result(result: rules.KpiResult, kpi: rules.KpiSpec) -> dict[str, Any]:
+    """The snapshot's record of one KPI, without ``measurement_ids``: those are every
+    measurement the database counted (not only the points the rule was given), and go into
+    the stored JSON as the database wrote them (``_snapshot_row``)."""
     return {
         "kpi_id": result.kpi_id,
         "code": result.code,
@@ -161,7 +161,6 @@ def _kpi_result(
         "missing": result.missing,
         "weight": str(kpi.weight),
         "mandatory": kpi.mandatory,
-        "measurement_ids": list(found.ids) if found is not None else [],
     }
 
 
@@ -298,25 +297,36 @@ def _evaluate_chunk(
 class _Aggregate:
     """One KPI's non-rejected measurements in its window, aggregated by the database."""
 
-    ids: list[int]  # every measurement counted, ascending
     latest: tuple[int, Decimal, datetime]  # greatest measured_at, ties by greatest id
     maximum: Decimal
     minimum: Decimal
     total: Decimal
     values: list[Decimal]  # every value (for ``mean``, which the rule computes)
+    # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
+    # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
+    # they are, never parsed in Python.
+    ids_json: str
+    values_json: str
+    measured_at_json: str
 
+
+_NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
 
 # The database aggregates each KPI's window (§8) for the whole batch in one statement:
 # ``latest``, ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its
-# 28-digit rounding is the rule's), so its values come along.
+# 28-digit rounding is the rule's), so its values come along. The same pass writes what the
+# snapshot stores of every counted measurement (§8: ids and values, and when each was
+# measured), as JSON text: one scan of the measurements serves the rule and the snapshot.
 _AGGREGATES_SQL = """
 SELECT k.id,
-       array_agg(m.id ORDER BY m.id),
        (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC))[1],
        (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC))[1],
        max(m.measured_at),
        max(m.value), min(m.value), sum(m.value),
-       CASE WHEN bool_or(k.aggregation = 'mean') THEN array_agg(m.value ORDER BY m.id) END
+       CASE WHEN bool_or(k.aggregation = 'mean') THEN array_agg(m.value ORDER BY m.id) END,
+       array_to_json(array_agg(m.id ORDER BY m.id))::text,
+       array_to_json(array_agg(m.value::text ORDER BY m.id))::text,
+       array_to_json(array_agg(m.measured_at ORDER BY m.id))::text
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
 JOIN projects_kpi k ON k.stage_id = w.stage_id
 JOIN projects_measurement m
@@ -324,79 +334,91 @@ JOIN projects_measurement m
 GROUP BY k.id
 """
 
-# Snapshots are inserted by one statement that also writes their inputs (§8): every
-# counted measurement of the gate's window, in (measured_at, id) order, as the snapshot
-# stores it (``value`` as its decimal text, ``measured_at`` in UTC ISO 8601 as Python writes
-# it). The measurements never travel to Python and back; the rows come as one JSON document,
-# and the windows of the whole batch are joined to the measurements at once (one hash or
-# index join, not one subquery per snapshot). Each gate's list is written as JSON text and
-# parsed once (numbers and fixed-format text only, so nothing needs escaping): a third
-# cheaper than building one JSON object per measurement.
+# Snapshots are inserted by one statement, one typed array per column; ``policy``,
+# ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
+# (``%b``: sent as they are, where the text format would escape every quote in Python) and
+# are parsed by the database once each.
 _INSERT_SNAPSHOTS_SQL = """
-WITH rows AS (
-  SELECT r.doc, r.ord FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS r(doc, ord)
-), windows AS (
-  SELECT rows.ord, (k->>'id')::bigint AS kpi_id,
-    (rows.doc->>'window_start')::timestamptz AS ws, (rows.doc->>'cutoff')::timestamptz AS co
-  FROM rows CROSS JOIN jsonb_array_elements(rows.doc->'kpis') AS k
-), counted AS (
-  SELECT w.ord, ('[' || string_agg(
-      '{"id":' || m.id || ',"kpi_id":' || m.kpi_id || ',"value":"' || m.value::text
-      || '","measured_at":"'
-      || replace(to_char(m.measured_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
-                 '.000000', '')
-      || '+00:00"}', ',' ORDER BY m.measured_at, m.id) || ']')::jsonb AS measurements
-  FROM windows w
-  JOIN projects_measurement m
-    ON m.kpi_id = w.kpi_id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
-  GROUP BY w.ord
-)
 INSERT INTO projects_gateevaluation (
   gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
   kpi_results, evaluated_by_id, evaluated_by_api_key_id)
-SELECT (doc->>'gate')::bigint, (doc->>'round')::integer, (doc->>'evaluated_at')::timestamptz,
-  (doc->>'as_of')::date, (doc->>'window_start')::timestamptz, (doc->>'cutoff')::timestamptz,
-  (doc->>'score')::numeric, doc->>'outcome', doc->'policy',
-  jsonb_build_object('kpis', doc->'kpis',
-                     'measurements', COALESCE(counted.measurements, '[]'::jsonb)),
-  doc->'kpi_results', (doc->>'evaluated_by')::bigint, (doc->>'evaluated_by_api_key')::bigint
-FROM rows LEFT JOIN counted ON counted.ord = rows.ord ORDER BY rows.ord
+SELECT * FROM unnest(
+  %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
+  %s::timestamptz[], %s::numeric[], %s::text[], %b::text[]::jsonb[], %b::text[]::jsonb[],
+  %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
 RETURNING gate_id, id
 """
 
 
-def _insert_snapshots(snapshots: list[GateEvaluation]) -> None:
-    """Insert the snapshots (``inputs`` holding only ``kpis``) in one statement, the
-    database adding ``inputs.measurements``; set their ids. ``inputs`` is left deferred on
-    the instances (read on first access)."""
-    document = json.dumps(
-        [
-            {
-                "gate": e.gate_id,
-                "round": e.round,
-                "evaluated_at": e.evaluated_at.isoformat(),
-                "as_of": e.as_of.isoformat(),
-                "window_start": e.window_start.isoformat(),
-                "cutoff": e.cutoff.isoformat(),
-                "score": str(e.score),
-                "outcome": e.outcome,
-                "policy": e.policy,
-                "kpis": e.inputs["kpis"],
-                "kpi_results": e.kpi_results,
-                "evaluated_by": e.evaluated_by_id,
-                "evaluated_by_api_key": e.evaluated_by_api_key_id,
-            }
-            for e in snapshots
-        ]
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SNAPSHOTS_SQL, [document])
+@dataclass
+class _Snapshot:
+    """A snapshot to insert: the instance (``inputs`` and ``kpi_results`` left deferred)
+    and those two as the JSON text stored."""
+
+    evaluation: GateEvaluation
+    inputs: str
+    kpi_results: str
+
+
+def _snapshot_json(
+    stage_kpis: list[rules.KpiSpec],
+    results: list[dict[str, Any]],
+    aggregates: dict[int, _Aggregate],
+) -> tuple[str, str]:
+    """``inputs`` and ``kpi_results`` as JSON text: each KPI's counted measurements spliced
+    in as the database wrote them.
+
+    ``inputs`` is ``{"kpis": [{…the KPI…, "measurements": {"ids": […], "values": […],
+    "measured_at": […]}}]}`` (ascending ids; ``GateEvaluation.counted_measurements`` reads it
+    back as one list); each of ``kpi_results`` carries ``measurement_ids``, the same ids."""
+    dumps = json.dumps
+    kpis = []
+    for kpi in stage_kpis:
+        found = aggregates.get(kpi.kpi_id)
+        measurements = (
+            _NO_MEASUREMENTS
+            if found is None
+            else f'{{"ids":{found.ids_json},"values":{found.values_json},'
+            f'"measured_at":{found.measured_at_json}}}'
+        )
+        kpis.append(f'{dumps(_kpi_input(kpi))[:-1]},"measurements":{measurements}}}')
+    lines = []
+    for result in results:
+        found = aggregates.get(result["kpi_id"])
+        ids = "[]" if found is None else found.ids_json
+        lines.append(f'{dumps(result)[:-1]},"measurement_ids":{ids}}}')
+    return '{"kpis":[' + ",".join(kpis) + "]}", "[" + ",".join(lines) + "]"
+
+
+def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
+    """Insert the snapshots in one statement and set their ids; ``inputs`` and
+    ``kpi_results`` are left deferred on the instances (read on first access)."""
+    evaluations = [s.evaluation for s in snapshots]
+    columns: list[Any] = [
+        [e.gate_id for e in evaluations],
+        [e.round for e in evaluations],
+        [e.evaluated_at for e in evaluations],
+        [e.as_of for e in evaluations],
+        [e.window_start for e in evaluations],
+        [e.cutoff for e in evaluations],
+        [e.score for e in evaluations],
+        [e.outcome for e in evaluations],
+        [json.dumps(e.policy) for e in evaluations],
+        [s.inputs for s in snapshots],
+        [s.kpi_results for s in snapshots],
+        [e.evaluated_by_id for e in evaluations],
+        [e.evaluated_by_api_key_id for e in evaluations],
+    ]
+    # Bound on the server: megabytes of JSON text are sent as values, not quoted into SQL.
+    with prepared_cursor() as cursor:
+        cursor.execute(_INSERT_SNAPSHOTS_SQL, columns)
         ids = dict(cursor.fetchall())
-    for snapshot in snapshots:
-        snapshot.pk = ids[snapshot.gate_id]
-        snapshot._state.adding = False
-        snapshot._state.db = connection.alias
-        del snapshot.__dict__["inputs"]
+    for evaluation in evaluations:
+        evaluation.pk = ids[evaluation.gate_id]
+        evaluation._state.adding = False
+        evaluation._state.db = connection.alias
+        evaluation.__dict__.pop("inputs", None)
+        evaluation.__dict__.pop("kpi_results", None)
 
 
 def _kpi_aggregates(
@@ -404,23 +426,24 @@ def _kpi_aggregates(
 ) -> dict[int, _Aggregate]:
     """Per KPI of the stages with a window ``(stage id, start, cutoff)`` and at least one
     counted measurement: its aggregates. One query."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _AGGREGATES_SQL,
             [[w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows]],
         )
         return {
             kpi_id: _Aggregate(
-                ids=ids,
                 latest=(latest_id, latest_value, latest_at),
                 maximum=maximum,
                 minimum=minimum,
                 total=total,
                 values=values or [],
+                ids_json=ids_json,
+                values_json=values_json,
+                measured_at_json=measured_at_json,
             )
             for (
                 kpi_id,
-                ids,
                 latest_id,
                 latest_value,
                 latest_at,
@@ -428,6 +451,9 @@ def _kpi_aggregates(
                 minimum,
                 total,
                 values,
+                ids_json,
+                values_json,
+                measured_at_json,
             ) in cursor.fetchall()
         }
 
@@ -554,7 +580,8 @@ def _evaluate_batch(
         urls = project_urls([project for _g, _s, project in running])
         now = timezone.now()
         policies: dict[int, tuple[rules.GatePolicy, dict[str, Any]]] = {}
-        snapshots: list[GateEvaluation] = []
+        snapshots: list[_Snapshot] = []
+        outcomes: list[rules.GateResult] = []
         for gate, stage, project in running:
             start, cutoff = windows[gate.pk]
             stage_kpis = kpis[stage.pk]
@@ -576,32 +603,40 @@ def _evaluate_batch(
                 policy=policy,
             )
             by_id = {k.kpi_id: k for k in stage_kpis}
+            inputs_json, results_json = _snapshot_json(
+                stage_kpis,
+                [_kpi_result(r, by_id[r.kpi_id]) for r in outcome.kpis],
+                aggregates,
+            )
+            outcomes.append(outcome)
             snapshots.append(
-                GateEvaluation(
-                    gate=gate,
-                    round=gate.round,
-                    evaluated_at=now,
-                    as_of=as_of,
-                    window_start=start,
-                    cutoff=cutoff,
-                    score=outcome.score,
-                    outcome=outcome.outcome,
-                    policy=policy_dict,
-                    inputs={"kpis": [_kpi_input(k) for k in stage_kpis]},
-                    kpi_results=[
-                        _kpi_result(r, by_id[r.kpi_id], aggregates.get(r.kpi_id))
-                        for r in outcome.kpis
-                    ],
-                    evaluated_by=actor if isinstance(actor, User) else None,
-                    evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
+                _Snapshot(
+                    GateEvaluation(
+                        gate=gate,
+                        round=gate.round,
+                        evaluated_at=now,
+                        as_of=as_of,
+                        window_start=start,
+                        cutoff=cutoff,
+                        score=outcome.score,
+                        outcome=outcome.outcome,
+                        policy=policy_dict,
+                        evaluated_by=actor if isinstance(actor, User) else None,
+                        evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
+                    ),
+                    inputs_json,
+                    results_json,
                 )
             )
         _insert_snapshots(snapshots)
+        evaluations = [snapshot.evaluation for snapshot in snapshots]
         entries: list[AuditEntry] = []
         notices: list[PeopleNotice] = []
         events: list[Event] = []
         to_pending: list[int] = []
-        for (gate, stage, project), evaluation in zip(running, snapshots, strict=True):
+        for (gate, stage, project), evaluation, outcome in zip(
+            running, evaluations, outcomes, strict=True
+        ):
             if stage.state != StageState.GATE_PENDING:
                 stage_before = STAGE_WORKFLOW.move(stage, StageState.GATE_PENDING, actor=actor)
                 to_pending.append(stage.pk)
@@ -649,7 +684,7 @@ def _evaluate_batch(
                     kind="gate.evaluated",
                     obj=gate,
                     organisation_ids=organisations[project.pk],
-                    payload=_gate_evaluated_payload(gate, stage, project, evaluation),
+                    payload=_gate_evaluated_payload(gate, stage, project, evaluation, outcome),
                 )
             )
             result.evaluations[gate.pk] = evaluation
@@ -669,7 +704,7 @@ def _evaluate_batch(
                     stage=stage,
                     last=stage.number >= last_number.get(project.pk, stage.number),
                 )
-                for (gate, stage, project), evaluation in zip(running, snapshots, strict=True)
+                for (gate, stage, project), evaluation in zip(running, evaluations, strict=True)
             ]
         )
         if result.decisions:
@@ -686,7 +721,11 @@ def _evaluate_batch(
 
 
 def _gate_evaluated_payload(
-    gate: Gate, stage: Stage, project: Project, evaluation: GateEvaluation
+    gate: Gate,
+    stage: Stage,
+    project: Project,
+    evaluation: GateEvaluation,
+    outcome: rules.GateResult,
 ) -> dict[str, Any]:
     """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2)."""
     return {
@@ -704,13 +743,13 @@ def _gate_evaluated_payload(
             "evaluated_at": evaluation.evaluated_at,
             "kpis": [
                 {
-                    "code": k["code"],
-                    "value": k["value"],
-                    "achievement": k["achievement"],
-                    "met": k["met"],
-                    "missing": k["missing"],
+                    "code": k.code,
+                    "value": None if k.value is None else str(k.value),
+                    "achievement": str(k.achievement),
+                    "met": k.met,
+                    "missing": k.missing,
                 }
-                for k in evaluation.kpi_results
+                for k in outcome.kpis
             ],
         },
     }

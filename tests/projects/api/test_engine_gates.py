@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.db import connection
@@ -192,6 +192,25 @@ def test_an_officer_evaluates_a_due_gate_now():
         ("K1A", "20.000000", "1.0000", True),
         ("K1B", "25.000000", "1.5000", True),
     ]
+
+
+def test_an_evaluation_publishes_every_counted_measurement_in_one_list():
+    built = make_project()
+    k1, k2 = built.kpis()
+    first = measure(k1, "20", at=timezone.now() - timedelta(days=60))
+    second = measure(k2, "25", at=timezone.now() - timedelta(days=50))
+    gate = built.gates[0]
+    ok(user_client(officer()).post(gate_url(gate, "evaluate/")))
+
+    rows = ok(key_client(built.c.jp, READ).get(gate_url(gate, "evaluations/")))["results"]
+
+    inputs = rows[0]["inputs"]
+    assert [k["code"] for k in inputs["kpis"]] == ["K1A", "K1B"]
+    assert [(m["id"], m["kpi_id"], m["value"]) for m in inputs["measurements"]] == [
+        (first.pk, k1.pk, "20.000000"),
+        (second.pk, k2.pk, "25.000000"),
+    ]
+    assert inputs["measurements"][0]["measured_at"] == first.measured_at.astimezone(UTC).isoformat()
 
 
 def test_a_consortium_key_with_gates_write_evaluates_and_others_may_not():

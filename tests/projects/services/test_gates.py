@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -55,7 +55,7 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
     assert evaluation.evaluated_by == built.officer
     assert evaluation.policy["pass_threshold"] == "1.0000"
     assert evaluation.policy["auto_release_on_pass"] is True
-    recorded = evaluation.inputs["measurements"]
+    recorded = evaluation.counted_measurements()
     assert [(m["id"], m["kpi_id"], m["value"]) for m in recorded] == [
         (a1.pk, a1.kpi_id, "15.000000"),
         (a2.pk, a2.kpi_id, "21.000000"),
@@ -89,6 +89,20 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
             "measurement_ids": [],
         },
     ]
+    # Stored per KPI as parallel arrays (ids ascending), as the database wrote them.
+    stored = GateEvaluation.objects.get(pk=evaluation.pk).inputs
+    assert [k["measurements"] for k in stored["kpis"]] == [
+        {
+            "ids": [a1.pk, a2.pk],
+            "values": ["15.000000", "21.000000"],
+            "measured_at": [
+                a1.measured_at.astimezone(UTC).isoformat(),
+                a2.measured_at.astimezone(UTC).isoformat(),
+            ],
+        },
+        {"ids": [], "values": [], "measured_at": []},
+    ]
+    assert "measurements" not in stored
     stage.refresh_from_db()
     gate.refresh_from_db()
     assert stage.state == StageState.GATE_PENDING
@@ -126,7 +140,7 @@ def test_window_boundaries_start_and_cutoff_are_included_one_microsecond_later_i
 
     evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
 
-    ids = [m["id"] for m in evaluation.inputs["measurements"]]
+    ids = [m["id"] for m in evaluation.counted_measurements()]
     assert ids == [at_start.pk, at_cutoff.pk]
     assert before_start.pk not in ids and after_cutoff.pk not in ids
     assert evaluation.kpi_results[0]["value"] == "20.000000"  # the one at the cutoff is latest
@@ -139,7 +153,7 @@ def test_cutoff_is_the_end_of_the_gate_day_in_tokyo_not_utc():
     # 23:30 JST on the gate day is 14:30 UTC: still inside.
     late = measure(built.kpis["K1A"], "20", tokyo(gate.due_on, 23, 30))
     evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
-    assert [m["id"] for m in evaluation.inputs["measurements"]] == [late.pk]
+    assert [m["id"] for m in evaluation.counted_measurements()] == [late.pk]
 
 
 def test_rejected_measurements_do_not_count():
@@ -152,7 +166,7 @@ def test_rejected_measurements_do_not_count():
 
     evaluation = gate_evaluate(gate=built.gates[0], as_of=AS_OF)
 
-    assert [m["id"] for m in evaluation.inputs["measurements"]] == [good.pk]
+    assert [m["id"] for m in evaluation.counted_measurements()] == [good.pk]
     assert evaluation.kpi_results[0]["achievement"] == "0.4000"
 
 
@@ -246,7 +260,7 @@ def test_an_extended_stage_is_evaluated_again_with_its_new_cutoff():
     evaluation = gate_evaluate(gate=gate, as_of=date(2026, 10, 1))
 
     assert evaluation.round == 2
-    assert [m["id"] for m in evaluation.inputs["measurements"]] == [late.pk]
+    assert [m["id"] for m in evaluation.counted_measurements()] == [late.pk]
     stage.refresh_from_db()
     assert stage.state == StageState.GATE_PENDING
 
@@ -271,7 +285,7 @@ def _evaluate_counting(django_assert_num_queries, measurements_per_kpi: int) -> 
         measure(built.kpis["K1B"], str(12 + i % 7), tokyo(date(2026, 4, 1), 0, i))
     with django_assert_num_queries(QUERIES) as counted:
         evaluation = gate_evaluate(gate=built.gates[0], as_of=AS_OF)
-    assert len(evaluation.inputs["measurements"]) == 2 * measurements_per_kpi
+    assert len(evaluation.counted_measurements()) == 2 * measurements_per_kpi
     return len(counted.captured_queries)
 
 
@@ -288,3 +302,47 @@ def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
 # append for both, one statement), the notifications and the outbox event — pinned so a per-row or per-KPI
 # query cannot slip in.
 QUERIES = 20
+
+
+def test_a_snapshot_stored_as_one_list_of_measurements_still_reads():
+    """Snapshots written before the per-KPI arrays hold every counted measurement as one
+    list under ``inputs.measurements``; they read back the same."""
+    built = build_project()
+    listed = [
+        {"id": 7, "kpi_id": 3, "value": "1.500000", "measured_at": "2026-03-01T00:00:00+00:00"}
+    ]
+    evaluation = GateEvaluation.objects.create(
+        gate=built.gates[0],
+        round=1,
+        as_of=AS_OF,
+        window_start=timezone.now(),
+        cutoff=timezone.now(),
+        score=Decimal("0"),
+        outcome="fail",
+        policy={},
+        inputs={"kpis": [{"id": 3, "code": "K"}], "measurements": listed},
+        kpi_results=[],
+    )
+
+    assert evaluation.counted_measurements() == listed
+    assert evaluation.published_inputs == {"kpis": [{"id": 3, "code": "K"}], "measurements": listed}
+
+
+def test_measurements_of_several_kpis_read_back_in_time_order():
+    built = build_project()
+    gate = built.gates[0]
+    late_a = measure(built.kpis["K1A"], "30", tokyo(date(2026, 6, 2)))
+    early_b = measure(built.kpis["K1B"], "5", tokyo(date(2026, 2, 1)))
+    early_a = measure(built.kpis["K1A"], "12.25", tokyo(date(2026, 3, 1)))
+
+    evaluation = gate_evaluate(gate=gate, actor=built.officer, as_of=AS_OF)
+
+    assert [(m["id"], m["kpi_id"], m["value"]) for m in evaluation.counted_measurements()] == [
+        (early_b.pk, early_b.kpi_id, "5.000000"),
+        (early_a.pk, early_a.kpi_id, "12.250000"),
+        (late_a.pk, late_a.kpi_id, "30.000000"),
+    ]
+    published = evaluation.published_inputs
+    assert [k["code"] for k in published["kpis"]] == ["K1A", "K1B"]
+    assert all("measurements" not in k for k in published["kpis"])
+    assert [m["id"] for m in published["measurements"]] == [early_b.pk, early_a.pk, late_a.pk]

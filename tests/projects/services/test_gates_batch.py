@@ -333,7 +333,7 @@ def _as_recorded(evaluation: GateEvaluation) -> dict[str, Any]:
         ],
         "measurements": [
             (m["id"], m["kpi_id"], m["value"], m["measured_at"])
-            for m in evaluation.inputs["measurements"]
+            for m in evaluation.counted_measurements()
         ],
     }
 
