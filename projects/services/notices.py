@@ -41,8 +41,17 @@ def project_urls(projects: Iterable[Project]) -> dict[int, str]:
     first = project_url(wanted[0])
     if not first:
         return {project.pk: "" for project in wanted}
-    name = resolve(first).view_name
-    return {project.pk: reverse(name, args=[project.pk]) for project in wanted}
+    # One reverse for the batch: the project's page with a stand-in id, then each id put in
+    # its place (the id is the path's only number-only segment of this length).
+    stand_in = str(_STAND_IN_ID)
+    template = reverse(resolve(first).view_name, args=[_STAND_IN_ID])
+    if template.count(stand_in) != 1:
+        name = resolve(first).view_name
+        return {project.pk: reverse(name, args=[project.pk]) for project in wanted}
+    return {project.pk: template.replace(stand_in, str(project.pk)) for project in wanted}
+
+
+_STAND_IN_ID = 987654321987654321
 
 
 def project_pis(project: Project) -> list[User]:
