@@ -346,3 +346,17 @@ def test_measurements_of_several_kpis_read_back_in_time_order():
     assert [k["code"] for k in published["kpis"]] == ["K1A", "K1B"]
     assert all("measurements" not in k for k in published["kpis"])
     assert [m["id"] for m in published["measurements"]] == [early_b.pk, early_a.pk, late_a.pk]
+
+
+def test_snapshots_are_compressed_with_lz4():
+    """The snapshot's JSON is compressed with lz4 (cheaper to write than pglz, §19); this
+    server has lz4, so the migration set it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute "
+            "WHERE attrelid = 'projects_gateevaluation'::regclass "
+            "AND attname IN ('inputs', 'kpi_results') ORDER BY attname"
+        )
+        assert cursor.fetchall() == [("inputs", "l"), ("kpi_results", "l")]
