@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fundapp.accounts.models import MultilingualName
 from fundapp.fields import AmountField
@@ -19,7 +20,7 @@ from fundapp.workflow import OFFICERS, SYSTEM, Workflow, edges
 
 class CallState(models.TextChoices):
     DRAFT = "draft", _("Draft")
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("call state", "Open")
     CLOSED = "closed", _("Closed")
     ARCHIVED = "archived", _("Archived")
 

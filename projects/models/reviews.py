@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fundapp.kernel.approvals import (
     DecisionState as DecisionState,
@@ -87,7 +88,7 @@ class ReviewerAssignment(models.Model):
 
 
 class Recommendation(models.TextChoices):
-    FUND = "fund", _("Fund")
+    FUND = "fund", pgettext_lazy("review recommendation", "Fund")
     FUND_WITH_CHANGES = "fund_with_changes", _("Fund with changes")
     DO_NOT_FUND = "do_not_fund", _("Do not fund")
 

@@ -1,7 +1,7 @@
 """Amounts, times and state badges on the proposal pages (§1, §15).
 
-Kept here rather than borrowed from another app's tag library so the proposal pages
-depend only on ``fundapp.money`` for how an amount is written.
+Amounts are written by ``fundapp.money``; times as every page writes them
+(``fundapp.accounts``' ``local_dt``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
-from django.utils import timezone
 
+from fundapp.accounts.templatetags.fund_format import local_dt
 from fundapp.money import format_amount
 
 register = template.Library()
@@ -41,11 +41,11 @@ def amount(value: Any, currency: str) -> str:
 
 @register.filter
 def when(value: Any) -> str:
-    """An aware datetime in the fund's display zone (Asia/Tokyo), e.g. ``2026-11-24 14:30 JST``."""
+    """An aware datetime as every page shows one: in the reader's language and zone, with
+    its zone's name (``2026年11月24日 14:30 JST``, ``2026년 11월 24일 14:30 KST``)."""
     if not isinstance(value, datetime):
         return ""
-    local = timezone.localtime(value)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+    return local_dt(value)
 
 
 @register.filter
