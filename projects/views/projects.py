@@ -18,7 +18,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path, reverse
@@ -33,6 +33,7 @@ from fundapp.errors import DomainError, NotFound
 from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.approvals import DecisionState as TwoPersonState
+from fundapp.kernel.calendar import today_in_tokyo
 from projects import permissions as engine_perms
 from projects.models import (
     KPI,
@@ -65,7 +66,7 @@ from projects.services import decisions as decision_svc
 from projects.services import gates as gate_svc
 
 PAGE_SIZE = 25
-EVIDENCE_LIMIT = 200
+EVIDENCE_PAGE = 50
 
 
 def _user(request: HttpRequest) -> User:
@@ -244,6 +245,8 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "window_start": window_start,
             "cutoff": cutoff,
             "is_staff_view": is_fund_staff(user),
+            # The CSV import is offered to those who may record measurements (§7).
+            "can_import": engine_perms.can_record_measurement(user, project)[0],
             "history": list(history_for(project)) if is_fund_staff(user) else [],
         },
     )
@@ -337,8 +340,10 @@ def _decision_status(user: User, pending: PendingApproval | None) -> tuple[bool,
     return True, ""
 
 
-def _evidence(stage: Stage, start: Any, cutoff: Any) -> list[Measurement]:
-    """The stage's measurements in its window with their notes and evidence files."""
+def _evidence(stage: Stage, start: Any, cutoff: Any, page: Any) -> Page:
+    """One page (``EVIDENCE_PAGE`` rows, newest first) of the stage's measurements in its
+    window, with their notes and evidence files; a page number out of range gives the
+    nearest page."""
     rows = Measurement.objects.filter(kpi__stage=stage).select_related(
         "kpi", "created_by", "created_by_api_key", "rejected_by"
     )
@@ -346,7 +351,7 @@ def _evidence(stage: Stage, start: Any, cutoff: Any) -> list[Measurement]:
         rows = rows.filter(measured_at__gte=start)
     if cutoff is not None:
         rows = rows.filter(measured_at__lte=cutoff)
-    return list(rows.order_by("-measured_at", "-id")[:EVIDENCE_LIMIT])
+    return Paginator(rows.order_by("-measured_at", "-id"), EVIDENCE_PAGE).get_page(page)
 
 
 def _kpi_rows(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
@@ -374,9 +379,10 @@ def _render_gate(
     evaluation = latest_evaluation(gate)
     pending = gate_pending_approval(gate)
     kpis = list(KPI.objects.filter(stage=stage).order_by("id"))
-    if evaluation is not None:
+    if evaluation is not None and evaluation.round == gate.round:
         window_start, cutoff = evaluation.window_start, evaluation.cutoff
     else:
+        # Not evaluated in this round (e.g. extended since): the window as it now stands.
         window_start, cutoff = _window(stage)
     decisions = list(
         GateDecision.objects.filter(gate=gate)
@@ -422,12 +428,16 @@ def _render_gate(
         decline_url=reverse("projects:gate_decision_decline", args=[shown.pk]) if shown else "",
         decline_form=decline_form,
     )
-    can_evaluate = (
+    may_evaluate = (
         is_officer
         and gate.state != GateState.DECIDED
         and pending is None
         and project.state == ProjectState.ACTIVE
+        and stage.state in gate_svc.EVALUABLE_STAGE_STATES
     )
+    # Before the gate day evaluating is refused (§8): the button waits for the day.
+    can_evaluate = may_evaluate and gate.due_on <= today_in_tokyo()
+    evaluable_from = gate.due_on if may_evaluate and not can_evaluate else None
     return render(
         request,
         "projects/projects/gate.html",
@@ -440,7 +450,7 @@ def _render_gate(
             "series": kpi_progress(project, stage=stage),
             "window_start": window_start,
             "cutoff": cutoff,
-            "evidence": _evidence(stage, window_start, cutoff),
+            "evidence": _evidence(stage, window_start, cutoff, request.GET.get("evidence_page")),
             "history": list(evaluation_history(gate)),
             "decisions": decisions,
             "two_person": two_person,
@@ -452,6 +462,7 @@ def _render_gate(
             "can_approve": can_approve and open_for_decision,
             "approve_reason": approve_reason,
             "can_evaluate": can_evaluate,
+            "evaluable_from": evaluable_from,
             "form": form,
             "error": error,
             "error_status": status if error else "",

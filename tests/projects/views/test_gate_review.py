@@ -3,11 +3,18 @@ now"; the decision form under the two-person rule, from the first approval to th
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
+from django.utils import translation
 from pytest_django.asserts import assertContains, assertNotContains
 
+from fundapp.accounts.templatetags.fund_format import format_local_date, local_dt
 from fundapp.audit.models import AuditEvent
+from fundapp.kernel.calendar import today_in_tokyo
 from projects.models import (
     DecisionState,
     GateDecision,
@@ -17,9 +24,10 @@ from projects.models import (
     StageState,
     TrancheState,
 )
+from projects.rules.gates import gate_cutoff
 from projects.services.gates import gate_evaluate
 from projects.services.measurements import measurement_reject
-from tests.factories.pages import build_world
+from tests.factories.pages import at_noon, build_world
 
 pytestmark = [
     pytest.mark.django_db,
@@ -284,3 +292,72 @@ def test_deciding_before_an_evaluation_says_to_evaluate_first(client):
     assert response.status_code == 409
     assertContains(response, "Evaluate the gate first", status_code=409)
     assert not GateDecision.objects.exists()
+
+
+def test_before_the_gate_day_evaluate_now_is_not_offered_and_the_day_is_said(client, world):
+    gate = world.gate(1)
+    gate.due_on = today_in_tokyo() + timedelta(days=3)
+    gate.save(update_fields=["due_on"])
+    client.force_login(world.officer_jp)
+
+    html = client.get(gate_url(world)).content.decode()
+
+    assert 'id="evaluate-form"' not in html
+    assert 'id="evaluable-from"' in html
+    with translation.override("ja"):
+        day = format_local_date(gate.due_on, "ja")
+    client.cookies["django_language"] = "ja"
+    assert day in client.get(gate_url(world), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+
+def test_on_the_gate_day_evaluate_now_is_offered(client, world):
+    gate = world.gate(1)
+    gate.due_on = today_in_tokyo()
+    gate.save(update_fields=["due_on"])
+    client.force_login(world.officer_jp)
+
+    html = client.get(gate_url(world)).content.decode()
+
+    assert 'id="evaluate-form"' in html and 'id="evaluable-from"' not in html
+
+
+def test_a_gate_not_evaluated_in_its_round_shows_the_window_as_it_now_stands(client, world):
+    """After an extension the gate has a later day and a new round; the last snapshot's
+    window is the old one, the page shows the new."""
+    gate = world.gate(1)
+    old = GateEvaluation.objects.get(gate=gate)
+    gate.due_on = gate.due_on + timedelta(days=90)
+    gate.round = old.round + 1
+    gate.save(update_fields=["due_on", "round"])
+    client.force_login(world.officer_jp)
+
+    html = client.get(gate_url(world)).content.decode()
+
+    assert local_dt(gate_cutoff(gate.due_on)) in html
+    assert local_dt(old.cutoff) not in html
+
+
+def test_a_long_evidence_table_is_paged(client, world):
+    stage = world.gate(1).stage
+    assert stage.started_on is not None
+    start = at_noon(stage.started_on + timedelta(days=40))
+    Measurement.objects.bulk_create(
+        Measurement(
+            project=world.project,
+            kpi=world.kpi("K1A"),
+            value=Decimal(15),
+            measured_at=start + timedelta(hours=i),
+            source="api",
+            note=f"row {i}",
+        )
+        for i in range(60)
+    )
+    client.force_login(world.officer_jp)
+
+    first = client.get(gate_url(world)).content.decode()
+    second = client.get(gate_url(world) + "?evidence_page=2").content.decode()
+
+    evidence = re.compile(r'<tr data-measurement="\d+"')
+    assert len(evidence.findall(first)) == 50
+    assert len(evidence.findall(second)) == 12  # 62 in the window: 60 here, 2 from the world
+    assert 'id="evidence-pages"' in first and "evidence_page=2" in first

@@ -177,6 +177,8 @@ def test_a_failed_import_lists_each_row_error(client, monkeypatch):
     assert 'id="import-errors"' in content
     assert content.count('data-row="3"') == 3  # code, value and time of line 3
     assert not Measurement.objects.exists()
+    # The heading names the import, not an import still running.
+    assert "Import of “m.csv”" in content and "Importing" not in content
 
 
 def test_a_bad_upload_is_refused_on_the_form(client):

@@ -15,6 +15,7 @@ from pytest_django.asserts import assertContains, assertNotContains
 from projects.models import ProjectState
 from projects.services.measurements import measurement_record
 from tests.factories.pages import at_noon, build_world
+from tests.workflow_states import force_state
 
 pytestmark = [
     pytest.mark.django_db,
@@ -196,3 +197,27 @@ def test_project_page_queries_do_not_grow_with_measurements(client, world):
         client.get(url)
     # The audit history grows by rows, not by queries.
     assert len(after) == len(before)
+
+
+@pytest.mark.parametrize(
+    ("who", "offered"),
+    [("researcher", True), ("officer_jp", True), ("finance_jp", False)],
+)
+def test_the_csv_import_is_offered_only_to_those_who_may_record(client, world, who, offered):
+    """A finance officer sees the project but may not record measurements: no link that
+    would answer 403."""
+    url = reverse("projects:project", args=[world.project.pk])
+    html = page_of(client, getattr(world, who), url).content.decode()
+    assert reverse("measurements:list", args=[world.project.pk]) in html
+    assert (reverse("measurements:import", args=[world.project.pk]) in html) is offered
+
+
+def test_a_terminated_project_has_no_next_gate_in_the_list(client, world):
+    gate_url = reverse("projects:gate", args=[world.gate(1).pk])
+    listed = page_of(client, world.officer_jp, reverse("projects:list")).content.decode()
+    assert gate_url in listed
+    force_state(world.project, ProjectState.TERMINATED)
+
+    listed = page_of(client, world.officer_jp, reverse("projects:list")).content.decode()
+
+    assert gate_url not in listed
