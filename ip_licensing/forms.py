@@ -180,12 +180,23 @@ class LicenceCheckForm(ServiceForm):
 
     asset = forms.ModelChoiceField(label=_("Asset"), queryset=IPAsset.objects.none())
     licensee = forms.CharField(label=_("Licensee (organisation code)"), max_length=32)
-    field = forms.ChoiceField(label=_("Field of use"), choices=())
-    purpose = forms.ChoiceField(label=_("Purpose"), choices=Purpose.choices)
+    # No silent defaults: each choice starts empty and must be made.
+    field = forms.ChoiceField(
+        label=_("Field of use"),
+        choices=(),
+        error_messages={"required": _("Choose the field of use.")},
+    )
+    purpose = forms.ChoiceField(
+        label=_("Purpose"),
+        choices=[("", _("— choose —")), *Purpose.choices],
+        error_messages={"required": _("Choose the purpose.")},
+    )
+    # No maxlength on the input: a browser would cut "Korea" to "Ko" without a word; the
+    # code is checked here and refused with the reason.
     territory = forms.RegexField(
         label=_("Territory"),
         regex=r"^[A-Za-z]{2}$",
-        max_length=2,
+        strip=True,
         help_text=_("ISO 3166-1 alpha-2 code (JP, KR, US …)."),
         error_messages={"invalid": _("Use an ISO 3166-1 alpha-2 code (JP, KR, US …).")},
     )
@@ -199,9 +210,12 @@ class LicenceCheckForm(ServiceForm):
         field_field = self.fields["field"]
         assert isinstance(field_field, forms.ChoiceField)
         field_field.choices = [
-            (code, f"{code} — {area.name}")
-            for area in ResearchArea.objects.order_by("code")
-            for code in [area.code]
+            ("", _("— choose —")),
+            *(
+                (code, f"{code} — {area.name}")
+                for area in ResearchArea.objects.order_by("code")
+                for code in [area.code]
+            ),
         ]
 
     def service_check(self) -> dict[str, Any]:

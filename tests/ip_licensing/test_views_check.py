@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -93,3 +95,30 @@ def test_check_page_404_for_people_without_organisation(world, client_for):
         client_for(UserFactory.create(role="reviewer")).get(reverse("ip:check")).status_code == 404
     )
     assert client_for(world.jp).get(reverse("ip:check")).status_code == 200
+
+
+def test_the_form_makes_no_choice_for_the_user(world, client_for):
+    """Field of use and purpose start empty; nothing is checked until they are chosen."""
+    html = client_for(world.office_licensee).get(reverse("ip:check")).content.decode()
+    for name in ("field", "purpose"):
+        select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', html, re.S)
+        assert select is not None
+        first = re.search(r"<option([^>]*)>", select.group(1))
+        assert first is not None and 'value=""' in first.group(1)
+        assert "selected" not in select.group(1).split("</option>", 1)[1]
+    response = check(client_for(world.office_licensee), world, field="", purpose="")
+    text = response.content.decode()
+    assert "data-decision" not in text
+    assert "Choose the field of use." in text and "Choose the purpose." in text
+
+
+def test_a_country_name_is_refused_not_cut_to_two_letters(world, client_for):
+    make_licence(world, state="active")
+    html = client_for(world.office_licensee).get(reverse("ip:check")).content.decode()
+    territory = re.search(r'<input[^>]*name="territory"[^>]*>', html)
+    assert territory is not None and "maxlength" not in territory.group(0)
+
+    text = check(client_for(world.office_licensee), world, territory="Korea").content.decode()
+
+    assert "data-decision" not in text
+    assert "Use an ISO 3166-1 alpha-2 code (JP, KR, US …)." in text
