@@ -179,7 +179,7 @@ def scan(data: bytes) -> Finding | None:
         finding = _forbidden(data[position:start])
         if finding is not None:
             return finding
-        if b"endobj" in raw or OBJ_RE.search(raw):
+        if b"obj" in raw and (b"endobj" in raw or OBJ_RE.search(raw)):
             # Objects inside what looks like stream data: a malformed or deceptive layout.
             # Scan it as text too (compressed bytes do not spell "N G obj" by chance).
             finding = _forbidden(raw)
