@@ -39,6 +39,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import measurement_data
 from projects.models import (
     KPI,
@@ -210,6 +211,7 @@ def check_evidence(upload: Any) -> Evidence:
                 _("Evidence must be a PDF or a CSV file."),
                 errors={"evidence": [_("This PDF file is incomplete.")]},
             )
+        check_pdf_upload(upload, field="evidence")  # active content, trailing data (§17)
         kind = "pdf"
     elif _is_utf8_text(upload):
         kind = "csv"

@@ -40,6 +40,7 @@ from fundapp.kernel import inputs
 from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from fundapp.uploads.pdf import check_pdf_upload
 from projects import permissions
 from projects.models import (
     Attachment,
@@ -672,6 +673,7 @@ def attachment_add(
             _("Only PDF files are accepted."),
             errors={"file": [_("This file is not a PDF document.")]},
         )
+    check_pdf_upload(upload, field="file")  # active content, trailing data (§17)
     name = (
         inputs.text(
             problems,

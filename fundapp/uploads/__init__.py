@@ -1,0 +1,1 @@
+"""Checks of uploaded files by content (§17)."""
