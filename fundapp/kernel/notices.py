@@ -82,6 +82,40 @@ def notify_people_parts(
 
 
 @dataclass(frozen=True)
+class RecipientsNotice:
+    """One ``notify_people_parts`` call of a batch, for ``notify_people_many_parts``."""
+
+    recipients: Sequence[tuple[int, str, bool, str]]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+
+
+def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
+    """``notify_people_parts`` for a batch, as one part of the caller's statement: the
+    notifications app's ``NotifyParts``, or ``None`` when it is not installed or there is
+    no one to tell."""
+    notify_many_parts = _notify_function("notify_many_parts")
+    recipient = _notify_function("Recipient")
+    notice_class = _notify_function("RecipientsNotice")
+    if notify_many_parts is None or recipient is None or notice_class is None:
+        return None
+    return notify_many_parts(
+        [
+            notice_class(
+                recipients=[recipient(*values) for values in n.recipients],
+                kind=n.kind,
+                title=n.title,
+                body=n.body,
+                url=n.url,
+            )
+            for n in notices
+        ]
+    )
+
+
+@dataclass(frozen=True)
 class PeopleNotice:
     """One ``notify_people`` call of a batch, for ``notify_people_many``."""
 

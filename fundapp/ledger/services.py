@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection
@@ -528,6 +529,189 @@ def ledger_post_parts(
             actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting)
         ),
         legs=posting.legs,
+        locked=locked,
+    )
+
+
+@dataclass(frozen=True)
+class NewPosting:
+    """One posting of a batch for ``ledger_post_many_parts``: ``ledger_post_parts``'s
+    arguments (its ``transaction_id`` drawn with ``NEXT_TRANSACTION_ID_SQL``)."""
+
+    transaction_id: int
+    kind: str
+    currency: str
+    legs: Sequence[tuple[str, int]]
+    reference: str
+    memo: str = ""
+
+
+@dataclass(frozen=True)
+class PostingsParts:
+    """Validated postings, as parts of a caller's combined statement: ``PostingParts`` for a
+    batch. ``audits`` are the ``ledger.posted`` events, one per posting, in order.
+    ``posted(results)`` gives back the transactions written (a reference already taken
+    writes nothing), in the order of the postings."""
+
+    transactions: list[Transaction]
+    parts: list[Part]
+    audits: list[AuditEntry]
+    legs: list[list[tuple[str, int]]]
+    locked: Mapping[str, Account] | None
+
+    def posted(self, results: Mapping[str, Any]) -> list[Transaction]:
+        row = results.get("ledger_transaction")
+        if not row or not row[0]:
+            return []
+        ids, stamp = set(row[0]), datetime.fromisoformat(row[1])
+        posted = []
+        for txn, legs in zip(self.transactions, self.legs, strict=True):
+            if txn.pk not in ids:
+                continue
+            txn.created_at = stamp
+            if self.locked is not None:
+                for code, amount in legs:
+                    self.locked[code].balance += amount
+            posted.append(txn)
+        return posted
+
+
+_OPEN_MANY_SQL = f"""INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
+SELECT wanted.code, wanted.currency, wanted.kind, wanted.name, 0
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+       AS wanted(code, currency, kind, name)
+ WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
+ ORDER BY wanted.code
+ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code
+RETURNING id, code"""  # noqa: S608 (table name from the model, values as parameters)
+_POST_MANY_SQL = f"""INSERT INTO {_TRANSACTION_TABLE} (id, kind, currency, reference, memo)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
+ON CONFLICT DO NOTHING
+RETURNING id, created_at"""  # noqa: S608
+# Entries in (currency, account pk) order: the balance triggers lock the accounts in that
+# order, as ``ledger_accounts_lock`` does currency by currency.
+_ENTRIES_MANY_SQL = f"""INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, currency, amount)
+SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, leg.currency, leg.amount
+  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[])
+       AS leg(transaction_id, code, currency, amount)
+  JOIN ledger_transaction posted ON posted.id = leg.transaction_id
+  LEFT JOIN ledger_opened opened ON opened.code = leg.code
+  LEFT JOIN {_ACCOUNT_TABLE} held ON held.code = leg.code
+ ORDER BY leg.currency, account_id
+RETURNING id"""  # noqa: S608
+
+
+def ledger_post_many_parts(
+    postings: Sequence[NewPosting],
+    *,
+    actor: Actor | None = None,
+    locked: Mapping[str, Account] | None = None,
+) -> PostingsParts:
+    """``ledger_post_parts`` for a batch of postings: the same three parts
+    (``ledger_opened``, ``ledger_transaction``, ``ledger_entries``), each one statement
+    whatever the number of postings, with every guarantee of ``ledger_post_parts`` per
+    posting (each reference unique: a taken one writes nothing for that posting; accounts
+    opened at most once; the triggers' balance, currency and append-only rules). Entries
+    are inserted in (currency, account ``pk``) order. With ``locked`` (the accounts of
+    every posting, locked by the caller), the postings are checked in order against the
+    balances the earlier ones leave, and ``InsufficientFunds`` is raised before anything
+    is sent.
+    """
+    if not postings:
+        raise ValueError("ledger_post_many_parts needs at least one posting")
+    validated = [
+        _validated(
+            kind=p.kind,
+            currency=p.currency,
+            legs=p.legs,
+            reference=p.reference,
+            memo=p.memo,
+            reverses=None,
+        )
+        for p in postings
+    ]
+    if locked is not None:
+        unlocked = sorted({code for v in validated for code, _a in v.legs} - set(locked))
+        if unlocked:
+            raise ValueError(f"accounts not locked by the caller: {unlocked}")
+        balances = {code: account.balance for code, account in locked.items()}
+        for posting in validated:
+            _check_funds(
+                {
+                    code: Account(
+                        code=code,
+                        kind=locked[code].kind,
+                        balance=balances[code],
+                        currency=locked[code].currency,
+                    )
+                    for code, _a in posting.legs
+                },
+                posting.legs,
+            )
+            for code, amount in posting.legs:
+                balances[code] += amount
+    opened: dict[str, str] = {}
+    txn_ids, leg_codes, leg_currencies, leg_amounts = [], [], [], []
+    for new, posting in zip(postings, validated, strict=True):
+        for code, amount in posting.legs:
+            opened.setdefault(code, posting.currency)
+            txn_ids.append(new.transaction_id)
+            leg_codes.append(code)
+            leg_currencies.append(posting.currency)
+            leg_amounts.append(amount)
+    codes = sorted(opened)
+    try:
+        kinds = [rules.parse_account_code(code).kind for code in codes]
+    except ValueError as exc:  # pragma: no cover - normalise_legs parsed them already
+        raise _invalid("legs", str(exc)) from None
+    parts = [
+        Part(
+            "ledger_opened",
+            _OPEN_MANY_SQL,
+            [
+                codes,
+                [opened[c] for c in codes],
+                kinds,
+                [rules.account_default_name(c) for c in codes],
+            ],
+        ),
+        Part(
+            "ledger_transaction",
+            _POST_MANY_SQL,
+            [
+                [p.transaction_id for p in postings],
+                [v.kind for v in validated],
+                [v.currency for v in validated],
+                [v.reference for v in validated],
+                [v.memo for v in validated],
+            ],
+            result="(SELECT json_build_array(array_agg(id), max(created_at)) "
+            "FROM ledger_transaction)",
+        ),
+        Part(
+            "ledger_entries", _ENTRIES_MANY_SQL, [txn_ids, leg_codes, leg_currencies, leg_amounts]
+        ),
+    ]
+    transactions = []
+    for new, posting in zip(postings, validated, strict=True):
+        txn = Transaction(
+            id=new.transaction_id,
+            kind=posting.kind,
+            currency=posting.currency,
+            reference=posting.reference,
+            memo=posting.memo,
+        )
+        txn._state.adding = False
+        txn._state.db = connection.alias
+        transactions.append(txn)
+    return PostingsParts(
+        transactions=transactions,
+        parts=parts,
+        audits=[
+            AuditEntry(actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting))
+            for txn, posting in zip(transactions, validated, strict=True)
+        ],
+        legs=[posting.legs for posting in validated],
         locked=locked,
     )
 
