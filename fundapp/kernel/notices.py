@@ -56,34 +56,10 @@ def notify_people(
     notify(users=unique, kind=kind, title=title, body=body, url=url)
 
 
-def notify_people_parts(
-    *,
-    recipients: Iterable[tuple[int, str, bool, str]],
-    kind: str,
-    title: Text,
-    body: Text = "",
-    url: str = "",
-) -> Any:
-    """``notify_people`` as a part of the caller's one statement (``fundapp.statements``):
-    the notifications app's ``NotifyParts``, or ``None`` when it is not installed or there
-    is no one to tell. ``recipients`` are ``(user id, preferred language, active, e-mail)``.
-    """
-    notify_parts = _notify_function("notify_parts")
-    recipient = _notify_function("Recipient")
-    if notify_parts is None or recipient is None:
-        return None
-    return notify_parts(
-        recipients=[recipient(*values) for values in recipients],
-        kind=kind,
-        title=title,
-        body=body,
-        url=url,
-    )
-
-
 @dataclass(frozen=True)
 class RecipientsNotice:
-    """One ``notify_people_parts`` call of a batch, for ``notify_people_many_parts``."""
+    """One notice of a batch for ``notify_people_many_parts``: whom (``(user id, preferred
+    language, active, e-mail)``, read without loading the ``User``) and what."""
 
     recipients: Sequence[tuple[int, str, bool, str]]
     kind: str
@@ -93,9 +69,9 @@ class RecipientsNotice:
 
 
 def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
-    """``notify_people_parts`` for a batch, as one part of the caller's statement: the
-    notifications app's ``NotifyParts``, or ``None`` when it is not installed or there is
-    no one to tell."""
+    """``notify_people`` for a batch, as one part of the caller's one statement
+    (``fundapp.statements``): the notifications app's ``NotifyParts``, or ``None`` when it
+    is not installed or there is no one to tell."""
     notify_many_parts = _notify_function("notify_many_parts")
     recipient = _notify_function("Recipient")
     notice_class = _notify_function("RecipientsNotice")

@@ -396,147 +396,17 @@ def _insert_transaction(posting: _Posting) -> Transaction | None:
     return txn
 
 
-# Draws the id of a transaction to be written by ``ledger_post_parts``: a caller selects it
+# Draws the id of a transaction to be written by ``ledger_post_many_parts``: a caller selects it
 # in the statement that reads and locks what it needs, so that every later part (and the
 # audit events naming the transaction) can carry the id.
 NEXT_TRANSACTION_ID_SQL = f"nextval(pg_get_serial_sequence('{_TRANSACTION_TABLE}', 'id'))"
 
 
 @dataclass(frozen=True)
-class PostingParts:
-    """A validated posting, as parts of a caller's combined statement (``fundapp.statements``).
-
-    ``parts`` open the missing accounts (``ledger_opened``), insert the transaction
-    (``ledger_transaction``, one row ``(id)`` if it was posted, none if its reference was
-    already taken) and its entries (``ledger_entries``); a caller's own part that must
-    happen only if the posting did selects from ``ledger_transaction``. ``audit`` is the
-    ``ledger.posted`` event, for the caller to write in the same statement. After running,
-    ``posted(results)`` says whether the transaction was written and gives it back.
-    """
-
-    transaction: Transaction
-    parts: list[Part]
-    audit: AuditEntry
-    legs: list[tuple[str, int]]
-    locked: Mapping[str, Account] | None
-
-    def posted(self, results: Mapping[str, Any]) -> Transaction | None:
-        row = results.get("ledger_transaction")
-        if row is None:
-            return None
-        self.transaction.created_at = row
-        if self.locked is not None:
-            for code, amount in self.legs:
-                self.locked[code].balance += amount
-        return self.transaction
-
-
-def ledger_post_parts(
-    *,
-    transaction_id: int,
-    kind: str,
-    currency: str,
-    legs: Sequence[tuple[str, int]],
-    reference: str,
-    memo: str = "",
-    actor: Actor | None = None,
-    locked: Mapping[str, Account] | None = None,
-) -> PostingParts:
-    """``ledger_post`` as parts of the caller's one statement, for a hot path (§19).
-
-    ``transaction_id`` was drawn with ``NEXT_TRANSACTION_ID_SQL`` in the caller's
-    transaction. Validation is ``ledger_post``'s (``ValidationFailed`` before anything is
-    sent). The database keeps every guarantee of ``ledger_post``:
-
-    - the reference is unique: a reference already taken writes nothing (the
-      transaction's ``INSERT … ON CONFLICT DO NOTHING`` returns no row, and the entries
-      select from it), and ``PostingParts.posted`` answers ``None``;
-    - missing accounts are opened (at most one per code: a concurrent opener's row is
-      taken instead); entries are inserted in account ``pk`` order, so the balance
-      triggers lock the accounts in ``pk`` order like ``ledger_accounts_lock``;
-    - an internal account taken below zero is refused by its CHECK constraint:
-      ``IntegrityError`` on ``ledger_account_internal_not_negative``, which
-      ``insufficient_funds_from`` turns into ``InsufficientFunds``. A caller that locked
-      the accounts first (``ledger_accounts_lock``) passes them as ``locked`` and gets
-      ``InsufficientFunds`` before anything is sent;
-    - balance, one currency and append-only are the triggers' (``fundapp.ledger.models``).
-    """
-    posting = _validated(
-        kind=kind, currency=currency, legs=legs, reference=reference, memo=memo, reverses=None
-    )
-    codes = [code for code, _amount in posting.legs]
-    if locked is not None:
-        unlocked = sorted(set(codes) - set(locked))
-        if unlocked:
-            raise ValueError(f"accounts not locked by the caller: {unlocked}")
-        _check_funds(locked, posting.legs)
-    try:
-        parsed = [rules.parse_account_code(code) for code in codes]
-    except ValueError as exc:  # pragma: no cover - normalise_legs parsed them already
-        raise _invalid("legs", str(exc)) from None
-    amounts = [amount for _code, amount in posting.legs]
-    account_kinds = [account_code.kind for account_code in parsed]
-    names = [rules.account_default_name(code) for code in codes]
-    parts = [
-        # The race (another transaction opens the same account between our snapshot and
-        # this insert) takes the winner's row through DO UPDATE, which changes nothing.
-        Part(
-            "ledger_opened",
-            f"""INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
-            SELECT wanted.code, %s::text, wanted.kind, wanted.name, 0
-              FROM unnest(%s::text[], %s::text[], %s::text[]) AS wanted(code, kind, name)
-             WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
-             ORDER BY wanted.code
-            ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code
-            RETURNING id, code""",  # noqa: S608 (table name from the model, values as parameters)
-            [currency, codes, account_kinds, names],
-        ),
-        Part(
-            "ledger_transaction",
-            f"""INSERT INTO {_TRANSACTION_TABLE} (id, kind, currency, reference, memo)
-            VALUES (%s::bigint, %s::text, %s::text, %s::text, %s::text)
-            ON CONFLICT DO NOTHING
-            RETURNING id, created_at""",  # noqa: S608
-            [transaction_id, posting.kind, currency, posting.reference, posting.memo],
-            result="(SELECT created_at FROM ledger_transaction)",
-        ),
-        Part(
-            "ledger_entries",
-            f"""INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, currency, amount)
-            SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, %s::text, leg.amount
-              FROM ledger_transaction posted
-             CROSS JOIN unnest(%s::text[], %s::bigint[]) AS leg(code, amount)
-              LEFT JOIN ledger_opened opened ON opened.code = leg.code
-              LEFT JOIN {_ACCOUNT_TABLE} held ON held.code = leg.code
-             ORDER BY account_id
-            RETURNING id""",  # noqa: S608
-            [currency, codes, amounts],
-        ),
-    ]
-    txn = Transaction(
-        id=transaction_id,
-        kind=posting.kind,
-        currency=currency,
-        reference=posting.reference,
-        memo=posting.memo,
-    )
-    txn._state.adding = False
-    txn._state.db = connection.alias
-    return PostingParts(
-        transaction=txn,
-        parts=parts,
-        audit=AuditEntry(
-            actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting)
-        ),
-        legs=posting.legs,
-        locked=locked,
-    )
-
-
-@dataclass(frozen=True)
 class NewPosting:
-    """One posting of a batch for ``ledger_post_many_parts``: ``ledger_post_parts``'s
-    arguments (its ``transaction_id`` drawn with ``NEXT_TRANSACTION_ID_SQL``)."""
+    """One posting of a batch for ``ledger_post_many_parts``: ``ledger_post``'s arguments,
+    and the id of its transaction, drawn with ``NEXT_TRANSACTION_ID_SQL`` in the caller's
+    transaction."""
 
     transaction_id: int
     kind: str
@@ -548,10 +418,15 @@ class NewPosting:
 
 @dataclass(frozen=True)
 class PostingsParts:
-    """Validated postings, as parts of a caller's combined statement: ``PostingParts`` for a
-    batch. ``audits`` are the ``ledger.posted`` events, one per posting, in order.
-    ``posted(results)`` gives back the transactions written (a reference already taken
-    writes nothing), in the order of the postings."""
+    """Validated postings, as parts of a caller's combined statement (``fundapp.statements``).
+
+    ``parts`` open the missing accounts (``ledger_opened``), insert the transactions
+    (``ledger_transaction``, one row ``(id, created_at)`` per posting written, none for a
+    reference already taken) and their entries (``ledger_entries``); a caller's own part
+    that must happen only if a posting did selects from ``ledger_transaction``. ``audits``
+    are the ``ledger.posted`` events, one per posting, in order, for the caller to write in
+    the same statement. After running, ``posted(results)`` gives back the transactions
+    written, in the order of the postings."""
 
     transactions: list[Transaction]
     parts: list[Part]
@@ -607,15 +482,26 @@ def ledger_post_many_parts(
     actor: Actor | None = None,
     locked: Mapping[str, Account] | None = None,
 ) -> PostingsParts:
-    """``ledger_post_parts`` for a batch of postings: the same three parts
-    (``ledger_opened``, ``ledger_transaction``, ``ledger_entries``), each one statement
-    whatever the number of postings, with every guarantee of ``ledger_post_parts`` per
-    posting (each reference unique: a taken one writes nothing for that posting; accounts
-    opened at most once; the triggers' balance, currency and append-only rules). Entries
-    are inserted in (currency, account ``pk``) order. With ``locked`` (the accounts of
-    every posting, locked by the caller), the postings are checked in order against the
-    balances the earlier ones leave, and ``InsufficientFunds`` is raised before anything
-    is sent.
+    """``ledger_post`` as parts of the caller's one statement, for a batch of postings on a
+    hot path (§19): three parts, each one statement whatever the number of postings.
+
+    Validation is ``ledger_post``'s (``ValidationFailed`` before anything is sent). The
+    database keeps every guarantee of ``ledger_post``, per posting:
+
+    - the reference is unique: a reference already taken writes nothing for that posting
+      (the transactions' ``INSERT … ON CONFLICT DO NOTHING`` returns no row for it, and
+      the entries select from what it returned); ``PostingsParts.posted`` leaves it out;
+    - missing accounts are opened (at most one per code: a concurrent opener's row is
+      taken instead); entries are inserted in (currency, account ``pk``) order, so the
+      balance triggers lock the accounts in the order ``ledger_accounts_lock`` takes them
+      currency by currency;
+    - an internal account taken below zero is refused by its CHECK constraint:
+      ``IntegrityError`` on ``ledger_account_internal_not_negative``, which
+      ``insufficient_funds_from`` turns into ``InsufficientFunds``. A caller that locked
+      every account of the postings first (``ledger_accounts_lock``) passes them as
+      ``locked``: the postings are checked in order against the balances the earlier ones
+      leave, and ``InsufficientFunds`` is raised before anything is sent;
+    - balance, one currency and append-only are the triggers' (``fundapp.ledger.models``).
     """
     if not postings:
         raise ValueError("ledger_post_many_parts needs at least one posting")

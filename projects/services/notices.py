@@ -15,7 +15,6 @@ from fundapp.kernel.notices import finance_officers as finance_officers
 from fundapp.kernel.notices import notify_people as notify_people
 from fundapp.kernel.notices import notify_people_many as notify_people_many
 from fundapp.kernel.notices import notify_people_many_parts as notify_people_many_parts
-from fundapp.kernel.notices import notify_people_parts as notify_people_parts
 from fundapp.kernel.notices import officers as officers
 from projects.models import Project, ProjectOrganisation, ProjectPerson
 

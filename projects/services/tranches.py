@@ -2,7 +2,9 @@
 
 Lock order across the engine's services, so concurrent work waits instead of deadlocking:
 gate → project → stage → tranche → disbursement → ledger accounts (the ledger locks its
-accounts in ``pk`` order). Rows of one kind are locked in ``pk`` order.
+accounts in ``pk`` order, currency by currency when one statement posts in both). Rows of
+one kind are locked in ``pk`` order; a batch of releases locks all its projects, then all
+its tranches, then all its accounts.
 """
 
 from __future__ import annotations
