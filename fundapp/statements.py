@@ -109,3 +109,10 @@ def insert_part(
     if returning:
         sql += f" RETURNING {returning}"
     return Part(name=name, sql=sql, params=params, result=result)
+
+
+def execute_prepared_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """``execute_prepared`` returning every row, for a statement reading a set."""
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

@@ -18,8 +18,14 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from fundapp.errors import Conflict, NotFound
+from projects.models import TrancheState
 from projects.services.calls import calls_open_and_close
-from projects.services.tranches import tranche_release, tranches_awaiting_release
+from projects.services.tranches import (
+    RELEASE_BATCH_SIZE,
+    tranche_release,
+    tranches_awaiting_release,
+    tranches_release,
+)
 
 # --- calls (§4) ---------------------------------------------------------------------------
 
@@ -56,6 +62,30 @@ def release_tranche(tranche_id: int) -> dict[str, object]:
     return {"tranche": tranche.pk, "state": tranche.state, "released": tranche.released}
 
 
+@shared_task(
+    name="projects.release_tranches",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def release_tranches(tranche_ids: list[int]) -> dict[str, object]:
+    """Release a batch of decided tranches (``tranches_release``): one transaction, each
+    tranche exactly once, whatever retries, redeliveries and concurrent workers happen. A
+    tranche that cannot be released is logged and left without holding back the others; a
+    database outage is retried with backoff."""
+    result = tranches_release(tranche_ids=tranche_ids)
+    for tranche_id, exc in result.refused.items():
+        logger.info("tranche %s not released: %s", tranche_id, exc)
+    return {
+        "released": [t.pk for t in result.tranches if t.state == TrancheState.RELEASED],
+        "left": [t.pk for t in result.tranches if t.state != TrancheState.RELEASED],
+        "refused": {str(pk): str(exc) for pk, exc in result.refused.items()},
+    }
+
+
 @shared_task(name="projects.reconcile_pending", acks_late=True)
 def reconcile_pending(grace_seconds: int = 60) -> dict[str, list[int]]:
     """Re-enqueue every release the database says is pending (§16), every minute from beat.
@@ -69,8 +99,8 @@ def reconcile_pending(grace_seconds: int = 60) -> dict[str, list[int]]:
             "pk", flat=True
         )
     )
-    for tranche_id in ids:
-        release_tranche.delay(tranche_id=tranche_id)
+    for start in range(0, len(ids), RELEASE_BATCH_SIZE):
+        release_tranches.delay(tranche_ids=ids[start : start + RELEASE_BATCH_SIZE])
     return {"tranches": ids}
 
 

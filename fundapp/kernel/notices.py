@@ -56,28 +56,38 @@ def notify_people(
     notify(users=unique, kind=kind, title=title, body=body, url=url)
 
 
-def notify_people_parts(
-    *,
-    recipients: Iterable[tuple[int, str, bool, str]],
-    kind: str,
-    title: Text,
-    body: Text = "",
-    url: str = "",
-) -> Any:
-    """``notify_people`` as a part of the caller's one statement (``fundapp.statements``):
-    the notifications app's ``NotifyParts``, or ``None`` when it is not installed or there
-    is no one to tell. ``recipients`` are ``(user id, preferred language, active, e-mail)``.
-    """
-    notify_parts = _notify_function("notify_parts")
+@dataclass(frozen=True)
+class RecipientsNotice:
+    """One notice of a batch for ``notify_people_many_parts``: whom (``(user id, preferred
+    language, active, e-mail)``, read without loading the ``User``) and what."""
+
+    recipients: Sequence[tuple[int, str, bool, str]]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+
+
+def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
+    """``notify_people`` for a batch, as one part of the caller's one statement
+    (``fundapp.statements``): the notifications app's ``NotifyParts``, or ``None`` when it
+    is not installed or there is no one to tell."""
+    notify_many_parts = _notify_function("notify_many_parts")
     recipient = _notify_function("Recipient")
-    if notify_parts is None or recipient is None:
+    notice_class = _notify_function("RecipientsNotice")
+    if notify_many_parts is None or recipient is None or notice_class is None:
         return None
-    return notify_parts(
-        recipients=[recipient(*values) for values in recipients],
-        kind=kind,
-        title=title,
-        body=body,
-        url=url,
+    return notify_many_parts(
+        [
+            notice_class(
+                recipients=[recipient(*values) for values in n.recipients],
+                kind=n.kind,
+                title=n.title,
+                body=n.body,
+                url=n.url,
+            )
+            for n in notices
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connection
@@ -395,139 +396,208 @@ def _insert_transaction(posting: _Posting) -> Transaction | None:
     return txn
 
 
-# Draws the id of a transaction to be written by ``ledger_post_parts``: a caller selects it
+# Draws the id of a transaction to be written by ``ledger_post_many_parts``: a caller selects it
 # in the statement that reads and locks what it needs, so that every later part (and the
 # audit events naming the transaction) can carry the id.
 NEXT_TRANSACTION_ID_SQL = f"nextval(pg_get_serial_sequence('{_TRANSACTION_TABLE}', 'id'))"
 
 
 @dataclass(frozen=True)
-class PostingParts:
-    """A validated posting, as parts of a caller's combined statement (``fundapp.statements``).
+class NewPosting:
+    """One posting of a batch for ``ledger_post_many_parts``: ``ledger_post``'s arguments,
+    and the id of its transaction, drawn with ``NEXT_TRANSACTION_ID_SQL`` in the caller's
+    transaction."""
 
-    ``parts`` open the missing accounts (``ledger_opened``), insert the transaction
-    (``ledger_transaction``, one row ``(id)`` if it was posted, none if its reference was
-    already taken) and its entries (``ledger_entries``); a caller's own part that must
-    happen only if the posting did selects from ``ledger_transaction``. ``audit`` is the
-    ``ledger.posted`` event, for the caller to write in the same statement. After running,
-    ``posted(results)`` says whether the transaction was written and gives it back.
-    """
+    transaction_id: int
+    kind: str
+    currency: str
+    legs: Sequence[tuple[str, int]]
+    reference: str
+    memo: str = ""
 
-    transaction: Transaction
+
+@dataclass(frozen=True)
+class PostingsParts:
+    """Validated postings, as parts of a caller's combined statement (``fundapp.statements``).
+
+    ``parts`` open the missing accounts (``ledger_opened``), insert the transactions
+    (``ledger_transaction``, one row ``(id, created_at)`` per posting written, none for a
+    reference already taken) and their entries (``ledger_entries``); a caller's own part
+    that must happen only if a posting did selects from ``ledger_transaction``. ``audits``
+    are the ``ledger.posted`` events, one per posting, in order, for the caller to write in
+    the same statement. After running, ``posted(results)`` gives back the transactions
+    written, in the order of the postings."""
+
+    transactions: list[Transaction]
     parts: list[Part]
-    audit: AuditEntry
-    legs: list[tuple[str, int]]
+    audits: list[AuditEntry]
+    legs: list[list[tuple[str, int]]]
     locked: Mapping[str, Account] | None
 
-    def posted(self, results: Mapping[str, Any]) -> Transaction | None:
+    def posted(self, results: Mapping[str, Any]) -> list[Transaction]:
         row = results.get("ledger_transaction")
-        if row is None:
-            return None
-        self.transaction.created_at = row
-        if self.locked is not None:
-            for code, amount in self.legs:
-                self.locked[code].balance += amount
-        return self.transaction
+        if not row or not row[0]:
+            return []
+        ids, stamp = set(row[0]), datetime.fromisoformat(row[1])
+        posted = []
+        for txn, legs in zip(self.transactions, self.legs, strict=True):
+            if txn.pk not in ids:
+                continue
+            txn.created_at = stamp
+            if self.locked is not None:
+                for code, amount in legs:
+                    self.locked[code].balance += amount
+            posted.append(txn)
+        return posted
 
 
-def ledger_post_parts(
+_OPEN_MANY_SQL = f"""INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
+SELECT wanted.code, wanted.currency, wanted.kind, wanted.name, 0
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])
+       AS wanted(code, currency, kind, name)
+ WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
+ ORDER BY wanted.code
+ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code
+RETURNING id, code"""  # noqa: S608 (table name from the model, values as parameters)
+_POST_MANY_SQL = f"""INSERT INTO {_TRANSACTION_TABLE} (id, kind, currency, reference, memo)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])
+ON CONFLICT DO NOTHING
+RETURNING id, created_at"""  # noqa: S608
+# Entries in (currency, account pk) order: the balance triggers lock the accounts in that
+# order, as ``ledger_accounts_lock`` does currency by currency.
+_ENTRIES_MANY_SQL = f"""INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, currency, amount)
+SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, leg.currency, leg.amount
+  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bigint[])
+       AS leg(transaction_id, code, currency, amount)
+  JOIN ledger_transaction posted ON posted.id = leg.transaction_id
+  LEFT JOIN ledger_opened opened ON opened.code = leg.code
+  LEFT JOIN {_ACCOUNT_TABLE} held ON held.code = leg.code
+ ORDER BY leg.currency, account_id
+RETURNING id"""  # noqa: S608
+
+
+def ledger_post_many_parts(
+    postings: Sequence[NewPosting],
     *,
-    transaction_id: int,
-    kind: str,
-    currency: str,
-    legs: Sequence[tuple[str, int]],
-    reference: str,
-    memo: str = "",
     actor: Actor | None = None,
     locked: Mapping[str, Account] | None = None,
-) -> PostingParts:
-    """``ledger_post`` as parts of the caller's one statement, for a hot path (§19).
+) -> PostingsParts:
+    """``ledger_post`` as parts of the caller's one statement, for a batch of postings on a
+    hot path (§19): three parts, each one statement whatever the number of postings.
 
-    ``transaction_id`` was drawn with ``NEXT_TRANSACTION_ID_SQL`` in the caller's
-    transaction. Validation is ``ledger_post``'s (``ValidationFailed`` before anything is
-    sent). The database keeps every guarantee of ``ledger_post``:
+    Validation is ``ledger_post``'s (``ValidationFailed`` before anything is sent). The
+    database keeps every guarantee of ``ledger_post``, per posting:
 
-    - the reference is unique: a reference already taken writes nothing (the
-      transaction's ``INSERT … ON CONFLICT DO NOTHING`` returns no row, and the entries
-      select from it), and ``PostingParts.posted`` answers ``None``;
+    - the reference is unique: a reference already taken writes nothing for that posting
+      (the transactions' ``INSERT … ON CONFLICT DO NOTHING`` returns no row for it, and
+      the entries select from what it returned); ``PostingsParts.posted`` leaves it out;
     - missing accounts are opened (at most one per code: a concurrent opener's row is
-      taken instead); entries are inserted in account ``pk`` order, so the balance
-      triggers lock the accounts in ``pk`` order like ``ledger_accounts_lock``;
+      taken instead); entries are inserted in (currency, account ``pk``) order, so the
+      balance triggers lock the accounts in the order ``ledger_accounts_lock`` takes them
+      currency by currency;
     - an internal account taken below zero is refused by its CHECK constraint:
       ``IntegrityError`` on ``ledger_account_internal_not_negative``, which
       ``insufficient_funds_from`` turns into ``InsufficientFunds``. A caller that locked
-      the accounts first (``ledger_accounts_lock``) passes them as ``locked`` and gets
-      ``InsufficientFunds`` before anything is sent;
+      every account of the postings first (``ledger_accounts_lock``) passes them as
+      ``locked``: the postings are checked in order against the balances the earlier ones
+      leave, and ``InsufficientFunds`` is raised before anything is sent;
     - balance, one currency and append-only are the triggers' (``fundapp.ledger.models``).
     """
-    posting = _validated(
-        kind=kind, currency=currency, legs=legs, reference=reference, memo=memo, reverses=None
-    )
-    codes = [code for code, _amount in posting.legs]
+    if not postings:
+        raise ValueError("ledger_post_many_parts needs at least one posting")
+    validated = [
+        _validated(
+            kind=p.kind,
+            currency=p.currency,
+            legs=p.legs,
+            reference=p.reference,
+            memo=p.memo,
+            reverses=None,
+        )
+        for p in postings
+    ]
     if locked is not None:
-        unlocked = sorted(set(codes) - set(locked))
+        unlocked = sorted({code for v in validated for code, _a in v.legs} - set(locked))
         if unlocked:
             raise ValueError(f"accounts not locked by the caller: {unlocked}")
-        _check_funds(locked, posting.legs)
+        balances = {code: account.balance for code, account in locked.items()}
+        for posting in validated:
+            _check_funds(
+                {
+                    code: Account(
+                        code=code,
+                        kind=locked[code].kind,
+                        balance=balances[code],
+                        currency=locked[code].currency,
+                    )
+                    for code, _a in posting.legs
+                },
+                posting.legs,
+            )
+            for code, amount in posting.legs:
+                balances[code] += amount
+    opened: dict[str, str] = {}
+    txn_ids, leg_codes, leg_currencies, leg_amounts = [], [], [], []
+    for new, posting in zip(postings, validated, strict=True):
+        for code, amount in posting.legs:
+            opened.setdefault(code, posting.currency)
+            txn_ids.append(new.transaction_id)
+            leg_codes.append(code)
+            leg_currencies.append(posting.currency)
+            leg_amounts.append(amount)
+    codes = sorted(opened)
     try:
-        parsed = [rules.parse_account_code(code) for code in codes]
+        kinds = [rules.parse_account_code(code).kind for code in codes]
     except ValueError as exc:  # pragma: no cover - normalise_legs parsed them already
         raise _invalid("legs", str(exc)) from None
-    amounts = [amount for _code, amount in posting.legs]
-    account_kinds = [account_code.kind for account_code in parsed]
-    names = [rules.account_default_name(code) for code in codes]
     parts = [
-        # The race (another transaction opens the same account between our snapshot and
-        # this insert) takes the winner's row through DO UPDATE, which changes nothing.
         Part(
             "ledger_opened",
-            f"""INSERT INTO {_ACCOUNT_TABLE} (code, currency, kind, name, balance)
-            SELECT wanted.code, %s::text, wanted.kind, wanted.name, 0
-              FROM unnest(%s::text[], %s::text[], %s::text[]) AS wanted(code, kind, name)
-             WHERE NOT EXISTS (SELECT 1 FROM {_ACCOUNT_TABLE} held WHERE held.code = wanted.code)
-             ORDER BY wanted.code
-            ON CONFLICT (code) DO UPDATE SET code = EXCLUDED.code
-            RETURNING id, code""",  # noqa: S608 (table name from the model, values as parameters)
-            [currency, codes, account_kinds, names],
+            _OPEN_MANY_SQL,
+            [
+                codes,
+                [opened[c] for c in codes],
+                kinds,
+                [rules.account_default_name(c) for c in codes],
+            ],
         ),
         Part(
             "ledger_transaction",
-            f"""INSERT INTO {_TRANSACTION_TABLE} (id, kind, currency, reference, memo)
-            VALUES (%s::bigint, %s::text, %s::text, %s::text, %s::text)
-            ON CONFLICT DO NOTHING
-            RETURNING id, created_at""",  # noqa: S608
-            [transaction_id, posting.kind, currency, posting.reference, posting.memo],
-            result="(SELECT created_at FROM ledger_transaction)",
+            _POST_MANY_SQL,
+            [
+                [p.transaction_id for p in postings],
+                [v.kind for v in validated],
+                [v.currency for v in validated],
+                [v.reference for v in validated],
+                [v.memo for v in validated],
+            ],
+            result="(SELECT json_build_array(array_agg(id), max(created_at)) "
+            "FROM ledger_transaction)",
         ),
         Part(
-            "ledger_entries",
-            f"""INSERT INTO {Entry._meta.db_table} (transaction_id, account_id, currency, amount)
-            SELECT posted.id, COALESCE(opened.id, held.id) AS account_id, %s::text, leg.amount
-              FROM ledger_transaction posted
-             CROSS JOIN unnest(%s::text[], %s::bigint[]) AS leg(code, amount)
-              LEFT JOIN ledger_opened opened ON opened.code = leg.code
-              LEFT JOIN {_ACCOUNT_TABLE} held ON held.code = leg.code
-             ORDER BY account_id
-            RETURNING id""",  # noqa: S608
-            [currency, codes, amounts],
+            "ledger_entries", _ENTRIES_MANY_SQL, [txn_ids, leg_codes, leg_currencies, leg_amounts]
         ),
     ]
-    txn = Transaction(
-        id=transaction_id,
-        kind=posting.kind,
-        currency=currency,
-        reference=posting.reference,
-        memo=posting.memo,
-    )
-    txn._state.adding = False
-    txn._state.db = connection.alias
-    return PostingParts(
-        transaction=txn,
+    transactions = []
+    for new, posting in zip(postings, validated, strict=True):
+        txn = Transaction(
+            id=new.transaction_id,
+            kind=posting.kind,
+            currency=posting.currency,
+            reference=posting.reference,
+            memo=posting.memo,
+        )
+        txn._state.adding = False
+        txn._state.db = connection.alias
+        transactions.append(txn)
+    return PostingsParts(
+        transactions=transactions,
         parts=parts,
-        audit=AuditEntry(
-            actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting)
-        ),
-        legs=posting.legs,
+        audits=[
+            AuditEntry(actor=actor, action="ledger.posted", obj=txn, after=_audit_payload(posting))
+            for txn, posting in zip(transactions, validated, strict=True)
+        ],
+        legs=[posting.legs for posting in validated],
         locked=locked,
     )
 

@@ -251,37 +251,80 @@ def notify_parts(
     process (``EMAIL_SWEEP_DELAY_SECONDS``) rather than once per transaction; a lost
     message leaves the rows pending for the reconciler, as with ``notify``.
     """
-    if kind not in NotificationKind.values:
-        raise ValueError(f"unknown notification kind: {kind!r}")
-    link = _check_url(url)
-    unique = list({r.pk: r for r in recipients}.values())
-    if not unique:
+    return notify_many_parts(
+        [
+            RecipientsNotice(
+                recipients=recipients, kind=kind, title=title, body=body, url=url, email=email
+            )
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class RecipientsNotice:
+    """One notice of a batch for ``notify_many_parts``: the arguments of ``notify_parts``."""
+
+    recipients: Sequence[Recipient]
+    kind: str
+    title: Text
+    body: Text = ""
+    url: str = ""
+    email: bool = True
+
+
+_PARTS_SQL = f"""INSERT INTO {Notification._meta.db_table}
+    (user_id, kind, title, body, url, created_at, read_at, email_state, emailed_at)
+SELECT one.user_id, one.kind, one.title, one.body, one.url, %s::timestamptz, NULL,
+       one.email_state, NULL
+  FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
+       AS one(user_id, kind, title, body, url, email_state)
+RETURNING id, email_state"""  # noqa: S608 (table name from the model)
+
+
+def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None:
+    """``notify_parts`` for a batch of notices, as one part (``notifications``) whatever
+    their number: per notice, one row per distinct recipient rendered in their language
+    (each language switched on once for the whole batch), in the order given. ``None``
+    when there is no one to tell."""
+    kinds = set(NotificationKind.values)
+    wanted = []
+    for notice in notices:
+        if notice.kind not in kinds:
+            raise ValueError(f"unknown notification kind: {notice.kind!r}")
+        unique = list({r.pk: r for r in notice.recipients}.values())
+        if unique:
+            wanted.append((notice, _check_url(notice.url), unique))
+    if not wanted:
         return None
-    languages = {r.pk: recipient_language(r) for r in unique}
-    rendered: dict[str, tuple[str, str]] = {}
+    languages = {r.pk: recipient_language(r) for _n, _u, unique in wanted for r in unique}
+    rendered: dict[tuple[int, str], tuple[str, str]] = {}
     for language in sorted(set(languages.values())):
         with translation.override(language):
-            rendered[language] = (_fit_title(str(title)), str(body).strip())
-    now = timezone.now()
-    user_ids = [r.pk for r in unique]
-    titles = [rendered[languages[r.pk]][0] for r in unique]
-    bodies = [rendered[languages[r.pk]][1] for r in unique]
-    states = [
-        EmailState.PENDING if email and is_email_deliverable(r) else EmailState.NOT_REQUESTED
-        for r in unique
-    ]
-    table = Notification._meta.db_table
+            for index, (notice, _link, unique) in enumerate(wanted):
+                if any(languages[r.pk] == language for r in unique):
+                    rendered[index, language] = (
+                        _fit_title(str(notice.title)),
+                        str(notice.body).strip(),
+                    )
+    user_ids, row_kinds, titles, bodies, links, states = [], [], [], [], [], []
+    for index, (notice, link, unique) in enumerate(wanted):
+        for r in unique:
+            title, body = rendered[index, languages[r.pk]]
+            user_ids.append(r.pk)
+            row_kinds.append(notice.kind)
+            titles.append(title)
+            bodies.append(body)
+            links.append(link)
+            states.append(
+                str(EmailState.PENDING)
+                if notice.email and is_email_deliverable(r)
+                else str(EmailState.NOT_REQUESTED)
+            )
     return NotifyParts(
         Part(
             "notifications",
-            f"""INSERT INTO {table}
-                (user_id, kind, title, body, url, created_at, read_at, email_state, emailed_at)
-            SELECT one.user_id, %s::text, one.title, one.body, %s::text, %s::timestamptz, NULL,
-                   one.email_state, NULL
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
-                   AS one(user_id, title, body, email_state)
-            RETURNING id, email_state""",  # noqa: S608 (table name from the model)
-            [kind, link, now, user_ids, titles, bodies, [str(state) for state in states]],
+            _PARTS_SQL,
+            [timezone.now(), user_ids, row_kinds, titles, bodies, links, states],
             result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
             "FROM notifications)",
         )

@@ -10,10 +10,11 @@ from django.urls import NoReverseMatch, resolve, reverse
 
 from fundapp.accounts.models import User
 from fundapp.kernel.notices import PeopleNotice as PeopleNotice
+from fundapp.kernel.notices import RecipientsNotice as RecipientsNotice
 from fundapp.kernel.notices import finance_officers as finance_officers
 from fundapp.kernel.notices import notify_people as notify_people
 from fundapp.kernel.notices import notify_people_many as notify_people_many
-from fundapp.kernel.notices import notify_people_parts as notify_people_parts
+from fundapp.kernel.notices import notify_people_many_parts as notify_people_many_parts
 from fundapp.kernel.notices import officers as officers
 from projects.models import Project, ProjectOrganisation, ProjectPerson
 
@@ -31,6 +32,18 @@ def project_url_of(project_id: int) -> str:
         except NoReverseMatch:
             continue
     return ""
+
+
+# Stands for a project's id in a URL reversed once (``project_urls_by_id``); a number no
+# other part of a project's path can spell.
+_ID_SENTINEL = 987_654_321_987_654_321
+
+
+def project_urls_by_id(project_ids: Iterable[int]) -> dict[int, str]:
+    """``project_url_of`` of many projects, by id: reversed once, then the id put in."""
+    ids = sorted(set(project_ids))
+    template = project_url_of(_ID_SENTINEL) if ids else ""
+    return {pk: template.replace(str(_ID_SENTINEL), str(pk)) for pk in ids}
 
 
 def project_urls(projects: Iterable[Project]) -> dict[int, str]:

@@ -2,16 +2,20 @@
 
 Lock order across the engine's services, so concurrent work waits instead of deadlocking:
 gate → project → stage → tranche → disbursement → ledger accounts (the ledger locks its
-accounts in ``pk`` order). Rows of one kind are locked in ``pk`` order.
+accounts in ``pk`` order, currency by currency when one statement posts in both). Rows of
+one kind are locked in ``pk`` order; a batch of releases locks all its projects, then all
+its tranches, then all its accounts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
@@ -23,18 +27,19 @@ from django.utils.translation import gettext_lazy
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many, audit_record_many_parts
-from fundapp.errors import Conflict, NotFound
+from fundapp.errors import Conflict, DomainError, NotFound
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account, TransactionKind
 from fundapp.ledger.services import (
     NEXT_TRANSACTION_ID_SQL,
+    NewPosting,
     insufficient_funds_from,
     ledger_accounts_lock,
-    ledger_post_parts,
+    ledger_post_many_parts,
 )
 from fundapp.money import format_amount
 from fundapp.notifications.outbox import Event, event_record_many_part
-from fundapp.statements import Part, execute_prepared, insert_part, statement_run
+from fundapp.statements import Part, execute_prepared_rows, insert_part, statement_run
 from projects.events import tranche_data
 from projects.models import (
     Disbursement,
@@ -50,7 +55,9 @@ from projects.models import (
 from projects.models.projects import TRANCHE_WORKFLOW
 from projects.rules.gates import split_by_budget, tranche_amounts
 
-from .notices import notify_people_parts, project_url_of
+from .notices import RecipientsNotice, notify_people_many_parts, project_urls_by_id
+
+logger = logging.getLogger(__name__)
 
 
 def release_reference(tranche_id: int) -> str:
@@ -61,12 +68,59 @@ def release_reference(tranche_id: int) -> str:
 def tranche_enqueue_release(tranche_id: int) -> None:
     """Ask a worker to release the tranche once the current transaction commits (§16).
 
+    The releases asked for in one transaction go out together, as batches of
+    ``RELEASE_BATCH_SIZE`` (``release_tranches``, one message per batch): each call adds
+    its own after-commit callback, and the first of them to run sends the ids of every
+    callback of its transaction still due to run (a callback rolled back with a savepoint
+    is gone, and so is its id); the others then find nothing left to send.
+
     A broker that cannot take the message does not fail the committed change (the
     callback is robust: logged, not raised); the reconciler enqueues the release again.
     """
-    from projects.tasks import release_tranche
+    conn = transaction.get_connection()
+    batch = next(
+        (
+            getattr(func, "release_batch")  # noqa: B009 (set on our own callbacks only)
+            for _sids, func, _robust in reversed(conn.run_on_commit)
+            if hasattr(func, "release_batch")
+        ),
+        None,
+    )
+    if not isinstance(batch, _ReleaseBatch) or batch.sent:
+        batch = _ReleaseBatch()
 
-    transaction.on_commit(lambda: release_tranche.delay(tranche_id=tranche_id), robust=True)
+    def send_releases() -> None:
+        batch.send(tranche_id, conn)
+
+    send_releases.release_batch = batch  # type: ignore[attr-defined]
+    send_releases.tranche_id = tranche_id  # type: ignore[attr-defined]
+    transaction.on_commit(send_releases, robust=True)
+
+
+class _ReleaseBatch:
+    """The releases asked for in one transaction (``tranche_enqueue_release``)."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def send(self, tranche_id: int, conn: Any) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        from projects.tasks import release_tranches
+
+        # The callbacks of this transaction not run yet are still on the connection's list
+        # (Django takes them off one at a time as it runs them).
+        ids = sorted(
+            {tranche_id}
+            | {
+                func.tranche_id
+                for _sids, func, _robust in conn.run_on_commit
+                if getattr(func, "release_batch", None) is self
+            }
+        )
+        for start in range(0, len(ids), RELEASE_BATCH_SIZE):
+            release_tranches.delay(tranche_ids=ids[start : start + RELEASE_BATCH_SIZE])
 
 
 def tranches_decide(
@@ -161,27 +215,40 @@ def _table(model: type[models.Model]) -> str:
 
 
 _TRANCHE_FIELDS = [field.attname for field in Tranche._meta.concrete_fields]
-_PROJECT_FIELDS = ["id", "state", "title_en", "title_ja", "title_ko"]
+_PROJECT_TITLES = [
+    f.attname for f in Project._meta.concrete_fields if f.attname.startswith("title_")
+]
 
-# One statement locks the project, then the tranche (the InitPlan on ``locked_project``
-# runs before the tranche is scanned, so the documented lock order holds), and reads all
-# a release needs: the tranche as locked now, the project's state and title, the stage's
-# number, the side's organisations and budgets in split order (ties go to the organisation
-# listed first), the people to notify (the project's active PIs and the side's active
-# finance officers; a UNION, so each half can use its own index) and, only when the
-# tranche will be released, the id of its ledger transaction.
+# How many tranches one release task takes (``tranches_release``): enough to spread a
+# transaction's fixed cost, few enough that a batch holds its locks briefly and that the
+# one-by-one fallback of a refused batch stays cheap.
+RELEASE_BATCH_SIZE = 100
+
+_project_title = cast(Callable[[Any], str], cast(property, vars(Project)["title"]).fget)
+
+# One statement locks the projects (in ``pk`` order), then the tranches (in ``pk`` order;
+# the InitPlan over ``locked_project`` runs before the first tranche is locked, so the
+# documented lock order holds), and reads per tranche all its release needs: the tranche
+# as locked now, the project's state and title, the stage's number, the side's
+# organisations and budgets in split order (ties go to the organisation listed first), the
+# people to notify (the project's active PIs and the side's active finance officers; a
+# UNION, so each half can use its own index), the project's organisations and, only when
+# the tranche will be released, the id of its ledger transaction.
 _RELEASE_READ_SQL = f"""
 WITH locked_project AS MATERIALIZED (
-    SELECT p.id, p.state, p.title_en, p.title_ja, p.title_ko FROM {_table(Project)} p
-     WHERE p.id = (SELECT t.project_id FROM {_table(Tranche)} t WHERE t.id = %s::bigint)
+    SELECT p.id, p.state, {", ".join(f"p.{a}" for a in _PROJECT_TITLES)} FROM {_table(Project)} p
+     WHERE p.id IN (SELECT t.project_id FROM {_table(Tranche)} t WHERE t.id = ANY(%s::bigint[]))
+     ORDER BY p.id
        FOR NO KEY UPDATE
 ), locked_tranche AS MATERIALIZED (
     SELECT {", ".join(f"t.{connection.ops.quote_name(a)}" for a in _TRANCHE_FIELDS)}
       FROM {_table(Tranche)} t
-     WHERE t.id = %s::bigint AND t.project_id = (SELECT id FROM locked_project)
+     WHERE t.id = ANY(%s::bigint[])
+       AND t.project_id = ANY(ARRAY(SELECT id FROM locked_project))
+     ORDER BY t.id
        FOR UPDATE
 )
-SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
+SELECT t.*, p.state, {", ".join(f"p.{a}" for a in _PROJECT_TITLES)}, s.number,
        ARRAY(SELECT po.organisation_id FROM {_table(ProjectOrganisation)} po
               WHERE po.project_id = t.project_id AND po.side = t.side
               ORDER BY po."order", po.id),
@@ -202,62 +269,141 @@ SELECT t.*, p.state, p.title_en, p.title_ja, p.title_ko, s.number,
        ARRAY(SELECT po.organisation_id FROM {_table(ProjectOrganisation)} po
               WHERE po.project_id = t.project_id ORDER BY po.id)
   FROM locked_tranche t
- CROSS JOIN locked_project p
+  JOIN locked_project p ON p.id = t.project_id
   JOIN {_table(Stage)} s ON s.id = t.stage_id
+ ORDER BY t.id
 """  # noqa: S608 (table and column names from the models, values as parameters)
+
+# The tranches the posting wrote are marked released (a tranche whose reference was taken
+# by another movement is left as it is).
+_RELEASED_SQL = f"""UPDATE {_table(Tranche)}
+   SET state = %s::text, released = r.released, from_reserve = r.from_reserve,
+       returned_to_pool = r.returned_to_pool, released_at = %s::timestamptz,
+       ledger_transaction_id = posted.id
+  FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])
+       AS r(id, transaction_id, released, from_reserve, returned_to_pool)
+  JOIN ledger_transaction posted ON posted.id = r.transaction_id
+ WHERE {_table(Tranche)}.id = r.id
+RETURNING 1"""  # noqa: S608 (table name from the model, values as parameters)
+
+
+@dataclass(frozen=True)
+class TranchesReleased:
+    """What ``tranches_release`` did: ``tranches``, every tranche found, as it is now
+    (released, or left decided while its project is suspended), in ``pk`` order; and
+    ``refused``, why each of the others was not released, by tranche id."""
+
+    tranches: list[Tranche]
+    refused: dict[int, DomainError]
 
 
 def tranche_release(*, tranche_id: int) -> Tranche:
-    """Release one decided tranche into the ledger, exactly once (§8, §9).
+    """Release one decided tranche into the ledger, exactly once (§8, §9): a batch of one
+    of ``tranches_release``, whose guarantees it has, except that a tranche that cannot be
+    released raises (``NotFound``; ``Conflict`` for a planned or cancelled tranche, a side
+    without budget or a reference already taken; ``InsufficientFunds``) instead of being
+    reported. Two statements at or below plan, four above it."""
+    with transaction.atomic():
+        return _release_set([tranche_id], strict=True).tranches[0]
+
+
+def tranches_release(*, tranche_ids: Sequence[int]) -> TranchesReleased:
+    """Release a batch of decided tranches into the ledger, each exactly once (§8, §9, §19).
 
     Guarantees, inside one transaction and in a fixed number of statements whatever the
-    number of organisations and people (two at or below plan; two more above it):
+    number of tranches, organisations and people (two when no tranche is above plan; two
+    more per currency of the batch otherwise):
 
-    - the project row, then the tranche row, are locked; a tranche already released is
-      returned unchanged (idempotent under retries, redelivery and concurrent workers), a
-      planned or cancelled one raises ``Conflict``, and one whose project is suspended is
-      left decided (nothing moves; the reconciler retries after resume). A completed
-      project still receives its last decided tranche;
+    - the projects' rows, then the tranches' rows, are locked, each in ``pk`` order; a
+      tranche already released is returned unchanged (idempotent under retries,
+      redelivery and concurrent workers, also for overlapping batches), a missing one,
+      a planned or cancelled one, or one whose side has no organisation with a budget is
+      refused (``refused``), and one whose project is suspended is left decided (nothing
+      moves; the reconciler retries after resume). A completed project still receives its
+      last decided tranche;
     - sizing follows ``projects.rules.gates.tranche_amounts`` with the side's reserve as
-      locked now: the bonus above plan comes from the reserve and is cut to what it holds,
-      a reduction returns the unreleased part to the side's pool. Only when a bonus is
-      possible (m > 1) are the accounts locked before sizing — the reserve with every
-      other account of the posting, in ``pk`` order — so a release at or below plan never
-      waits on the reserve;
-    - ONE ledger transaction with reference ``tranche:{id}:release`` moves committed →
-      each organisation's payable (split by budget share, largest remainder, ties to the
-      organisation listed first), reserve → payables for the bonus, committed → pool for a
-      reduction; the ledger's unique reference makes a second posting impossible;
+      locked now: the bonus above plan comes from the reserve and is cut to what it holds
+      (tranches of one side take from it in ``pk`` order), a reduction returns the
+      unreleased part to the side's pool. Only when a tranche of the batch is above plan
+      are the accounts locked before sizing — every account the batch may post to,
+      currency by currency in ``pk`` order, the order in which the postings' entries lock
+      them — so a batch at or below plan never waits on the reserve;
+    - per tranche ONE ledger transaction with reference ``tranche:{id}:release`` moves
+      committed → each organisation's payable (split by budget share, largest remainder,
+      ties to the organisation listed first), reserve → payables for the bonus,
+      committed → pool for a reduction; the ledger's unique reference makes a second
+      posting impossible;
     - one payable ``Disbursement`` per organisation with a non-zero part;
-    - the ledger's ``ledger.posted`` and a ``tranche.released`` audit event; the project's
-      PIs and the side's finance officers are notified (e-mails after commit).
+    - per tranche the ledger's ``ledger.posted`` and a ``tranche.released`` audit event and
+      a ``tranche.released`` outbox event; the project's PIs and the side's finance
+      officers are notified (e-mails after commit).
 
-    The writes — accounts opened, the transaction and its entries, the disbursements, the
-    tranche, the audit events and the notifications — are one statement
-    (``fundapp.statements``), each part owned by its app; the database still decides: the
-    row locks above, the unique reference, and the ledger's triggers and constraints.
+    The writes are one statement (``fundapp.statements``), each part owned by its app; the
+    database still decides: the row locks above, the unique references, and the ledger's
+    triggers and constraints. When the database refuses the batch (an account that would
+    go below zero, a reference taken by another movement), nothing of it is kept and its
+    tranches are released one by one (``tranche_release``), so one tranche that cannot be
+    released never holds back the others.
     """
-    with transaction.atomic():
-        row = execute_prepared(
-            _RELEASE_READ_SQL,
-            [
-                tranche_id,
-                tranche_id,
-                str(Role.FINANCE_OFFICER),
-                str(TrancheState.DECIDED),
-                str(ProjectState.SUSPENDED),
-            ],
-        )
-        if row is None:
-            raise NotFound(_("No such tranche."))
-        fields = len(_TRANCHE_FIELDS)
+    ids = sorted(set(tranche_ids))
+    if not ids:
+        return TranchesReleased([], {})
+    try:
+        with transaction.atomic():
+            return _release_set(ids, strict=False)
+    except (DomainError, IntegrityError) as exc:
+        logger.info("batch of %d tranches refused (%s); releasing them one by one", len(ids), exc)
+    tranches: list[Tranche] = []
+    refused: dict[int, DomainError] = {}
+    for pk in ids:
+        try:
+            tranches.append(tranche_release(tranche_id=pk))
+        except DomainError as exc:
+            refused[pk] = exc
+    return TranchesReleased(tranches, refused)
+
+
+@dataclass
+class _Releasing:
+    """A locked, decided tranche of a batch, with what its release reads."""
+
+    tranche: Tranche
+    transaction_id: int
+    project_title: str
+    stage_number: int
+    budgets: list[tuple[int, int]]
+    recipients: list[list[Any]]
+    project_organisation_ids: list[int]
+    multiplier: Decimal
+
+
+def _release_set(ids: Sequence[int], *, strict: bool) -> TranchesReleased:
+    """Lock and read the tranches ``ids`` (sorted), then release the releasable ones in one
+    statement. ``strict``: raise what refuses a tranche instead of reporting it."""
+    rows = execute_prepared_rows(
+        _RELEASE_READ_SQL,
+        [
+            list(ids),
+            list(ids),
+            str(Role.FINANCE_OFFICER),
+            str(TrancheState.DECIDED),
+            str(ProjectState.SUSPENDED),
+        ],
+    )
+    refused: dict[int, DomainError] = {}
+
+    def refuse(pk: int, error: DomainError) -> None:
+        if strict:
+            raise error
+        refused[pk] = error
+
+    fields = len(_TRANCHE_FIELDS)
+    titles = len(_PROJECT_TITLES)
+    found: list[Tranche] = []
+    releasing: list[_Releasing] = []
+    for row in rows:
         tranche = Tranche.from_db(connection.alias, _TRANCHE_FIELDS, row[:fields])
-        read = dict(
-            zip(_PROJECT_FIELDS, (tranche.project_id, *row[fields : fields + 4]), strict=True)
-        )
-        # from_db takes the values in the model's field order.
-        names = [f.attname for f in Project._meta.concrete_fields if f.attname in read]
-        project = Project.from_db(connection.alias, names, [read[name] for name in names])
+        project_state = row[fields]
         (
             stage_number,
             organisation_ids,
@@ -265,149 +411,191 @@ def tranche_release(*, tranche_id: int) -> Tranche:
             recipients,
             transaction_id,
             project_organisation_ids,
-        ) = row[fields + 4 :]
+        ) = row[fields + 1 + titles :]
         if tranche.state == TrancheState.RELEASED:
-            return tranche
+            found.append(tranche)
+            continue
         if tranche.state != TrancheState.DECIDED:
-            raise Conflict(
-                _("Only a decided tranche can be released; this one is “%(state)s”.")
-                % {"state": TrancheState(tranche.state).label},
-                code="invalid_state",
-            )
-        if project.state == ProjectState.SUSPENDED:
-            # A suspended project releases nothing; the reconciler retries after resume (§7).
-            return tranche
-        return _release(
-            tranche,
-            transaction_id=transaction_id,
-            project_title=project.title,
-            stage_number=stage_number,
-            budgets=list(zip(organisation_ids, organisation_budgets, strict=True)),
-            recipients=recipients or [],
-            project_organisation_ids=project_organisation_ids,
-        )
-
-
-def _release(
-    tranche: Tranche,
-    *,
-    transaction_id: int,
-    project_title: str,
-    stage_number: int,
-    budgets: list[tuple[int, int]],
-    recipients: list[list[Any]],
-    project_organisation_ids: list[int],
-) -> Tranche:
-    """The locked, decided tranche's release: size, then write it all in one statement."""
-    project_id, side, currency = tranche.project_id, tranche.side, tranche.currency
-    multiplier = tranche.multiplier if tranche.multiplier is not None else Decimal(1)
-    committed_code = ledger_rules.account_code_project_committed(project_id, side)
-    reserve_code = ledger_rules.account_code_fund_reserve(side)
-    locked: dict[str, Account] | None = None
-    reserve = 0
-    if multiplier > 1:
-        # Every account the posting may touch, so the reserve is read under the same
-        # pk-ordered lock the posting relies on.
-        locked = ledger_accounts_lock(
-            codes=[
-                committed_code,
-                reserve_code,
-                *(
-                    ledger_rules.account_code_org_payable(org_id, currency)
-                    for org_id, budget in budgets
-                    if budget
+            refuse(
+                tranche.pk,
+                Conflict(
+                    _("Only a decided tranche can be released; this one is “%(state)s”.")
+                    % {"state": TrancheState(tranche.state).label},
+                    code="invalid_state",
                 ),
-            ],
-            currency=currency,
+            )
+            continue
+        if project_state == ProjectState.SUSPENDED:
+            # A suspended project releases nothing; the reconciler retries after resume (§7).
+            found.append(tranche)
+            continue
+        # ``Project.title`` in the worker's language, without building a ``Project``.
+        project_title = _project_title(
+            SimpleNamespace(
+                **dict(zip(_PROJECT_TITLES, row[fields + 1 : fields + 1 + titles], strict=True))
+            )
         )
-        reserve = locked[reserve_code].balance
-    sizing = tranche_amounts(tranche.planned, multiplier, reserve)
-    if sizing.released and not any(budget for _org, budget in budgets):
-        raise Conflict(
-            _("The %(side)s side has no organisation with a budget to receive this tranche.")
-            % {"side": side},
-            code="no_budget",
+        releasing.append(
+            _Releasing(
+                tranche=tranche,
+                transaction_id=transaction_id,
+                project_title=project_title,
+                stage_number=stage_number,
+                budgets=list(zip(organisation_ids, organisation_budgets, strict=True)),
+                recipients=recipients or [],
+                project_organisation_ids=project_organisation_ids,
+                multiplier=tranche.multiplier if tranche.multiplier is not None else Decimal(1),
+            )
         )
-    parts = split_by_budget(sizing.released, budgets) if sizing.released else []
-    legs: list[tuple[str, int]] = [
-        (committed_code, -(sizing.from_committed + sizing.returned_to_pool)),
-        (reserve_code, -sizing.from_reserve),
-        (ledger_rules.account_code_fund_pool(side), sizing.returned_to_pool),
-    ]
-    legs += [
-        (ledger_rules.account_code_org_payable(org_id, currency), amount)
-        for org_id, amount in parts
-    ]
-    posting = ledger_post_parts(
-        transaction_id=transaction_id,
-        kind=TransactionKind.TRANCHE_RELEASE,
-        currency=currency,
-        legs=[(code, amount) for code, amount in legs if amount],
-        reference=release_reference(tranche.pk),
-        memo=f"Project {project_id}, stage {stage_number}, {side} tranche",
-        locked=locked,
-    )
-    # The release task (or an officer's retry) pays out what a decision fixed.
-    before = TRANCHE_WORKFLOW.move(tranche, TrancheState.RELEASED, actor=None)
-    tranche.released = sizing.released
-    tranche.from_reserve = sizing.from_reserve
-    tranche.returned_to_pool = sizing.returned_to_pool
-    tranche.released_at = timezone.now()
-    tranche.ledger_transaction_id = transaction_id
-    audit = audit_record_many_parts(
-        [
-            posting.audit,
+    missing = sorted(set(ids) - {row[0] for row in rows})
+    for pk in missing:
+        refuse(pk, NotFound(_("No such tranche.")))
+    released = _release(releasing, refuse) if releasing else []
+    tranches = sorted([*found, *released], key=lambda t: t.pk)
+    return TranchesReleased(tranches, refused)
+
+
+def _lock_accounts(releasing: Sequence[_Releasing]) -> dict[str, Account]:
+    """Open and lock every account the batch may post to, currency by currency, each in
+    ``pk`` order: the order in which the postings' entries would lock them."""
+    codes: dict[str, set[str]] = {}
+    for r in releasing:
+        t = r.tranche
+        wanted = codes.setdefault(t.currency, set())
+        wanted.add(ledger_rules.account_code_project_committed(t.project_id, t.side))
+        if r.multiplier > 1:
+            wanted.add(ledger_rules.account_code_fund_reserve(t.side))
+        elif r.multiplier < 1:
+            wanted.add(ledger_rules.account_code_fund_pool(t.side))
+        wanted.update(
+            ledger_rules.account_code_org_payable(org_id, t.currency)
+            for org_id, budget in r.budgets
+            if budget
+        )
+    locked: dict[str, Account] = {}
+    for currency in sorted(codes):
+        locked.update(ledger_accounts_lock(codes=sorted(codes[currency]), currency=currency))
+    return locked
+
+
+def _release(releasing: list[_Releasing], refuse: Any) -> list[Tranche]:
+    """Size the locked, decided tranches, then write all their releases in one statement."""
+    locked: dict[str, Account] | None = None
+    reserves: dict[str, int] = {}
+    if any(r.multiplier > 1 for r in releasing):
+        locked = _lock_accounts(releasing)
+    now = timezone.now()
+    postings: list[NewPosting] = []
+    sized: list[tuple[_Releasing, Any, list[tuple[int, int]]]] = []
+    for r in releasing:
+        tranche = r.tranche
+        project_id, side, currency = tranche.project_id, tranche.side, tranche.currency
+        committed_code = ledger_rules.account_code_project_committed(project_id, side)
+        reserve_code = ledger_rules.account_code_fund_reserve(side)
+        reserve = 0
+        if r.multiplier > 1:
+            assert locked is not None
+            reserve = reserves.setdefault(reserve_code, locked[reserve_code].balance)
+        sizing = tranche_amounts(tranche.planned, r.multiplier, reserve)
+        if sizing.released and not any(budget for _org, budget in r.budgets):
+            refuse(
+                tranche.pk,
+                Conflict(
+                    _(
+                        "The %(side)s side has no organisation with a budget to receive "
+                        "this tranche."
+                    )
+                    % {"side": side},
+                    code="no_budget",
+                ),
+            )
+            continue
+        if r.multiplier > 1:
+            reserves[reserve_code] = reserve - sizing.from_reserve
+        parts = split_by_budget(sizing.released, r.budgets) if sizing.released else []
+        legs: list[tuple[str, int]] = [
+            (committed_code, -(sizing.from_committed + sizing.returned_to_pool)),
+            (reserve_code, -sizing.from_reserve),
+            (ledger_rules.account_code_fund_pool(side), sizing.returned_to_pool),
+        ]
+        legs += [
+            (ledger_rules.account_code_org_payable(org_id, currency), amount)
+            for org_id, amount in parts
+        ]
+        postings.append(
+            NewPosting(
+                transaction_id=r.transaction_id,
+                kind=TransactionKind.TRANCHE_RELEASE,
+                currency=currency,
+                legs=[(code, amount) for code, amount in legs if amount],
+                reference=release_reference(tranche.pk),
+                memo=f"Project {project_id}, stage {r.stage_number}, {side} tranche",
+            )
+        )
+        # The release task (or an officer's retry) pays out what a decision fixed.
+        TRANCHE_WORKFLOW.move(tranche, TrancheState.RELEASED, actor=None)
+        tranche.released = sizing.released
+        tranche.from_reserve = sizing.from_reserve
+        tranche.returned_to_pool = sizing.returned_to_pool
+        tranche.released_at = now
+        tranche.ledger_transaction_id = r.transaction_id
+        sized.append((r, sizing, parts))
+    if not sized:
+        return []
+    posting = ledger_post_many_parts(postings, locked=locked)
+    entries: list[AuditEntry] = []
+    for (r, sizing, parts), ledger_audit in zip(sized, posting.audits, strict=True):
+        tranche = r.tranche
+        entries.append(ledger_audit)
+        entries.append(
             AuditEntry(
                 actor=None,
                 action="tranche.released",
                 obj=tranche,
-                before={"state": before},
+                before={"state": TrancheState.DECIDED},
                 after={
                     "state": tranche.state,
                     "planned": tranche.planned,
-                    "multiplier": multiplier,
+                    "multiplier": r.multiplier,
                     "released": sizing.released,
-                    "currency": currency,
+                    "currency": tranche.currency,
                     "from_reserve": sizing.from_reserve,
                     "returned_to_pool": sizing.returned_to_pool,
                     "bonus_cut": sizing.bonus_cut,
                     "parts": [[org_id, amount] for org_id, amount in parts],
-                    "ledger_transaction": transaction_id,
+                    "ledger_transaction": r.transaction_id,
                 },
-            ),
-        ]
-    )
+            )
+        )
+    audit = audit_record_many_parts(entries)
     statement = [*posting.parts]
     disbursements = [
-        Disbursement(tranche=tranche, organisation_id=org_id, currency=currency, amount=amount)
+        Disbursement(
+            tranche=r.tranche, organisation_id=org_id, currency=r.tranche.currency, amount=amount
+        )
+        for r, _sizing, parts in sized
         for org_id, amount in parts
         if amount
     ]
     if disbursements:
         statement.append(insert_part("disbursements", disbursements, only_if="ledger_transaction"))
-    # Only if the posting was written: a reference already taken leaves the tranche as it is.
     statement.append(
         Part(
             "tranche_released",
-            f"""UPDATE {_table(Tranche)}
-                   SET state = %s::text, released = %s::bigint, from_reserve = %s::bigint,
-                       returned_to_pool = %s::bigint, released_at = %s::timestamptz,
-                       ledger_transaction_id = posted.id
-                  FROM ledger_transaction posted
-                 WHERE {_table(Tranche)}.id = %s::bigint
-             RETURNING 1""",  # noqa: S608 (table name from the model, values as parameters)
+            _RELEASED_SQL,
             [
-                tranche.state,
-                tranche.released,
-                tranche.from_reserve,
-                tranche.returned_to_pool,
-                tranche.released_at,
-                tranche.pk,
+                str(TrancheState.RELEASED),
+                now,
+                [r.tranche.pk for r, _s, _p in sized],
+                [r.transaction_id for r, _s, _p in sized],
+                [r.tranche.released for r, _s, _p in sized],
+                [r.tranche.from_reserve for r, _s, _p in sized],
+                [r.tranche.returned_to_pool for r, _s, _p in sized],
             ],
         )
     )
     statement.append(audit.part)
-    # The partner-facing event, for the project's organisations, only if the posting was
+    # The partner-facing events, for the projects' organisations, only if the postings were
     # written (like the disbursements): one more part of the same statement.
     statement.append(
         event_record_many_part(
@@ -415,24 +603,31 @@ def _release(
             [
                 Event(
                     kind="tranche.released",
-                    obj=tranche,
-                    organisation_ids=project_organisation_ids,
-                    payload=tranche_data(tranche, stage_number=stage_number),
+                    obj=r.tranche,
+                    organisation_ids=r.project_organisation_ids,
+                    payload=tranche_data(r.tranche, stage_number=r.stage_number),
                 )
+                for r, _s, _p in sized
             ],
             only_if="ledger_transaction",
         )
     )
-    notices = notify_people_parts(
-        recipients=[tuple(values) for values in recipients],
-        kind="tranche_released",
-        title=format_lazy(
-            gettext_lazy("{amount} for “{project}”, stage {stage}"),
-            amount=format_amount(sizing.released, currency),
-            project=project_title,
-            stage=stage_number,
-        ),
-        url=project_url_of(project_id),
+    urls = project_urls_by_id(r.tranche.project_id for r, _s, _p in sized)
+    notices = notify_people_many_parts(
+        [
+            RecipientsNotice(
+                recipients=[tuple(values) for values in r.recipients],
+                kind="tranche_released",
+                title=format_lazy(
+                    gettext_lazy("{amount} for “{project}”, stage {stage}"),
+                    amount=format_amount(sizing.released, r.tranche.currency),
+                    project=r.project_title,
+                    stage=r.stage_number,
+                ),
+                url=urls[r.tranche.project_id],
+            )
+            for r, sizing, _p in sized
+        ]
     )
     if notices is not None:
         statement.append(notices.part)
@@ -443,20 +638,22 @@ def _release(
         if refused is not None:
             raise refused from exc
         raise
-    txn = posting.posted(results)
-    if txn is None:
-        # Another movement holds the reference: nothing was written (every part above
-        # selects from the posting); the ledger names it.
-        raise Conflict(
-            _("Reference %(reference)s is already posted with other legs.")
-            % {"reference": release_reference(tranche.pk)},
-            code="ledger_reference_reused",
-        )
+    posted = {txn.pk: txn for txn in posting.posted(results)}
+    for r, _s, _p in sized:
+        if r.transaction_id not in posted:
+            # Another movement holds the reference: nothing of this tranche was written
+            # (its parts select from the posting); the ledger names it. The caller's
+            # transaction is rolled back with the exception.
+            raise Conflict(
+                _("Reference %(reference)s is already posted with other legs.")
+                % {"reference": release_reference(r.tranche.pk)},
+                code="ledger_reference_reused",
+            )
+        r.tranche.ledger_transaction = posted[r.transaction_id]
     audit.appended(results)
     if notices is not None:
         notices.notified(results)
-    tranche.ledger_transaction = txn
-    return tranche
+    return [r.tranche for r, _s, _p in sized]
 
 
 def tranches_awaiting_release(*, decided_before: timedelta | None = None) -> QuerySet[Tranche]:
