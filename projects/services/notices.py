@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.urls import NoReverseMatch, resolve, reverse
+from django.urls import NoReverseMatch, reverse
 
 from fundapp.accounts.models import User
 from fundapp.kernel.notices import PeopleNotice as PeopleNotice
@@ -47,24 +47,8 @@ def project_urls_by_id(project_ids: Iterable[int]) -> dict[int, str]:
 
 
 def project_urls(projects: Iterable[Project]) -> dict[int, str]:
-    """``project_url`` of many projects, by id; the URL name is looked up once."""
-    wanted = list(projects)
-    if not wanted:
-        return {}
-    first = project_url(wanted[0])
-    if not first:
-        return {project.pk: "" for project in wanted}
-    # One reverse for the batch: the project's page with a stand-in id, then each id put in
-    # its place (the id is the path's only number-only segment of this length).
-    stand_in = str(_STAND_IN_ID)
-    template = reverse(resolve(first).view_name, args=[_STAND_IN_ID])
-    if template.count(stand_in) != 1:
-        name = resolve(first).view_name
-        return {project.pk: reverse(name, args=[project.pk]) for project in wanted}
-    return {project.pk: template.replace(stand_in, str(project.pk)) for project in wanted}
-
-
-_STAND_IN_ID = 987654321987654321
+    """``project_url`` of many projects, by id (``project_urls_by_id``)."""
+    return project_urls_by_id(project.pk for project in projects)
 
 
 def project_pis(project: Project) -> list[User]:
