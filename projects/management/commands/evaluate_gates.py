@@ -3,9 +3,9 @@
 Evaluates synchronously through the batch service the Celery tasks call
 (``gates_evaluate``, ``BATCH_SIZE`` gates per transaction; ``--gate`` is a batch of one
 through ``gate_evaluate``): each snapshot is stored, decided automatically when the call
-allows it, and the tranches that decision released are posted here and now
-(``tranche_release`` is idempotent, so the release message queued on commit finds them
-done). Without ``--gate`` every due gate is evaluated (``gates_due``). One line per gate:
+allows it, and the tranches those decisions released are posted here and now, a batch's
+together (``tranches_release``; idempotent, so the release message queued on commit finds
+them done). Without ``--gate`` every due gate is evaluated (``gates_due``). One line per gate:
 ``gate <id>: score <S>, outcome <outcome>``. Exits non-zero for an unknown gate, a bad date
 or any gate that could not be evaluated.
 """
@@ -33,13 +33,26 @@ from projects.services.gates import (
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+_TRANCHES = "projects.services.tranches"
+
+
 def _release_tranche(tranche_id: int) -> None:
-    name = "projects.services.tranches"
-    if importlib.util.find_spec(name) is None:
+    if importlib.util.find_spec(_TRANCHES) is None:
         return
-    release = getattr(importlib.import_module(name), "tranche_release", None)
+    release = getattr(importlib.import_module(_TRANCHES), "tranche_release", None)
     if release is not None:
         release(tranche_id=tranche_id)
+
+
+def _release_tranches(tranche_ids: list[int]) -> dict[int, Exception]:
+    """Release a batch's decided tranches together (``tranches_release``: one transaction,
+    each exactly once); why each refused one was not released, by tranche id."""
+    if not tranche_ids or importlib.util.find_spec(_TRANCHES) is None:
+        return {}
+    release = getattr(importlib.import_module(_TRANCHES), "tranches_release", None)
+    if release is None:
+        return {}
+    return dict(release(tranche_ids=tranche_ids).refused)
 
 
 class Command(BaseCommand):
@@ -71,21 +84,18 @@ class Command(BaseCommand):
             raise CommandError(f"Gate {raw} does not exist.")
         return gate
 
-    def _line(self, gate_id: int, score: object, outcome: str, tranche_ids: list[int]) -> str:
-        released = []
-        for tranche_id in tranche_ids:
-            _release_tranche(tranche_id)
-            released.append(str(tranche_id))
+    def _line(self, gate_id: int, score: object, outcome: str, released: list[int]) -> str:
         line = f"gate {gate_id}: score {score}, outcome {outcome}"
         if released:
-            line += f", released tranches {','.join(released)}"
+            line += f", released tranches {','.join(str(pk) for pk in released)}"
         return line
 
     def _evaluate(self, gate: Gate, as_of: date) -> str:
         evaluation = gate_evaluate(gate=gate, as_of=as_of)
-        return self._line(
-            gate.pk, evaluation.score, evaluation.outcome, tranches_to_release(evaluation)
-        )
+        tranche_ids = tranches_to_release(evaluation)
+        for tranche_id in tranche_ids:
+            _release_tranche(tranche_id)
+        return self._line(gate.pk, evaluation.score, evaluation.outcome, tranche_ids)
 
     def handle(self, *args, **options) -> None:
         as_of = self._as_of(options["as_of"])
@@ -101,6 +111,14 @@ class Command(BaseCommand):
         for offset in range(0, len(ids), BATCH_SIZE):
             chunk = ids[offset : offset + BATCH_SIZE]
             result = gates_evaluate(gate_ids=chunk, as_of=as_of, batch_size=BATCH_SIZE)
+            # The releases the batch decided, posted here together (the message queued on
+            # commit then finds them done); a failed release is retried by the reconciler.
+            try:
+                refused = _release_tranches(
+                    sorted(pk for ids in result.tranches.values() for pk in ids)
+                )
+            except Exception as exc:  # reported per gate below; the reconciler retries
+                refused = {pk: exc for ids in result.tranches.values() for pk in ids}
             for gate_id in chunk:
                 if gate_id in result.failed:
                     failures += 1
@@ -113,18 +131,15 @@ class Command(BaseCommand):
                     reason = skipped.message if isinstance(skipped, Conflict) else ""
                     self.stdout.write(f"gate {gate_id}: skipped, {reason}")
                     continue
-                try:
-                    line = self._line(
-                        gate_id,
-                        evaluation.score,
-                        evaluation.outcome,
-                        result.tranches.get(gate_id, []),
-                    )
-                except Exception as exc:  # the release failed: the reconciler retries it
+                tranche_ids = result.tranches.get(gate_id, [])
+                failed = [refused[pk] for pk in tranche_ids if pk in refused]
+                if failed:
                     failures += 1
-                    self.stderr.write(f"gate {gate_id}: failed, {exc}")
+                    self.stderr.write(f"gate {gate_id}: failed, {failed[0]}")
                     continue
-                self.stdout.write(line)
+                self.stdout.write(
+                    self._line(gate_id, evaluation.score, evaluation.outcome, tranche_ids)
+                )
         if not ids:
             self.stdout.write(f"No gate is due on {as_of.isoformat()}.")
         if failures:

@@ -246,3 +246,57 @@ def test_command_releases_what_the_automatic_decision_decided(monkeypatch):
 
     assert released == [tranche.pk]
     assert out.strip().endswith(f"released tranches {tranche.pk}")
+
+
+def test_command_releases_a_batchs_tranches_together_and_names_a_refused_one(monkeypatch):
+    """Without --gate the releases every gate of a batch decided go out in one call
+    (``tranches_release``); a tranche it refuses fails its gate's line and the command."""
+    from django.utils import timezone
+
+    from fundapp.errors import Conflict
+    from projects.models import Tranche, TrancheState
+
+    built = [build_project(gate_day=date(2026, 6, 30)) for _ in range(2)]
+    tranches = {
+        b.gates[0].pk: Tranche.objects.create(
+            project=b.project, stage=b.stages[1], side="JP", currency="JPY", planned=1000
+        )
+        for b in built
+    }
+
+    def decide(items):
+        decided = {}
+        for item in items:
+            evaluation = item.evaluation
+            decided[item.gate.pk] = GateDecision.objects.create(
+                gate=evaluation.gate,
+                round=evaluation.round,
+                evaluation=evaluation,
+                kind=GateDecisionKind.RELEASE,
+                state=DecisionState.COMPLETED,
+                automatic=True,
+                completed_at=timezone.now(),
+            )
+            Tranche.objects.filter(pk=tranches[item.gate.pk].pk).update(
+                state=TrancheState.DECIDED, decision=decided[item.gate.pk]
+            )
+        return decided
+
+    calls: list[list[int]] = []
+    refused_id = tranches[built[1].gates[0].pk].pk
+
+    def release(tranche_ids):
+        calls.append(list(tranche_ids))
+        return {refused_id: Conflict("The reserve is empty.", code="insufficient")}
+
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", decide)
+    monkeypatch.setattr("projects.management.commands.evaluate_gates._release_tranches", release)
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 gate"):
+        call_command("evaluate_gates", "--as-of", "2026-07-01", stdout=out, stderr=err)
+
+    assert calls == [sorted(t.pk for t in tranches.values())]
+    first = tranches[built[0].gates[0].pk].pk
+    assert out.getvalue().strip().endswith(f"released tranches {first}")
+    assert f"gate {built[1].gates[0].pk}: failed, The reserve is empty." in err.getvalue()
