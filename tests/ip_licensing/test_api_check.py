@@ -10,9 +10,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve, reverse
 
 from fundapp.accounts.models import ApiKey, hash_secret
+from fundapp.api import urls as api_urls
 from ip_licensing import rules
+from ip_licensing.api import LicenceCheckView
 from tests.factories.licensing import World, days, key_client, make_licence, user_client
 
 URL = "/api/v1/licences/check/"
@@ -322,6 +325,28 @@ def _mixed_checks(world: World, count: int) -> list[dict]:
     return [{**base, **variants[i % len(variants)]} for i in range(count)]
 
 
+def test_a_single_check_answers_as_the_same_check_in_a_batch(world, active, officer_client):
+    """A single check has a load statement of its own (``_LOAD_ONE_*``); it answers every
+    kind of check (licensee by code or by id, allow and every deny, unknown asset or
+    organisation) as the batch statement does."""
+    make_licence(world, licensee=world.other, purposes=["sale"])
+    checks = _mixed_checks(world, 8)
+    checks += [{**check, "licensee": world.licensee.pk} for check in checks[:3]]
+    checks += [{**check, "licensee": f"  {world.licensee.code.lower()} "} for check in checks[:1]]
+    batch = officer_client.post(URL, {"checks": checks}, format="json")
+    assert batch.status_code == 200, batch.content
+
+    singles = [officer_client.post(URL, check, format="json").json() for check in checks]
+
+    assert singles == batch.json()["results"]
+    assert {result["decision"] for result in singles} == {"allow", "deny"}
+    for unknown in ({"asset": 10**12}, {"licensee": "XX-NONE-01"}, {"licensee": 10**12}):
+        one = ask(officer_client, world, **unknown)
+        many = officer_client.post(URL, {"checks": [ask_body(world, **unknown)]}, format="json")
+        assert one.status_code == many.status_code == 422
+        assert {f"checks.0.{name}" for name in one.json()["errors"]} == set(many.json()["errors"])
+
+
 def test_a_batch_answers_in_the_order_asked(world, active, officer_client):
     make_licence(world, licensee=world.other, purposes=["sale"])
     checks = _mixed_checks(world, 16)
@@ -454,6 +479,19 @@ def test_the_key_is_stamped_as_used_at_most_once_a_minute(world, active):
     assert restamped is not None and restamped > stamped
 
 
+def test_the_check_is_routed_before_the_router_to_its_own_view():
+    """The router tries a dozen routes per resource before reaching a dynamic one; the
+    check is matched first of the API's routes (§19's load test), with its format suffix."""
+    match = resolve(URL)
+    suffixed = resolve("/api/v1/licences/check.json")
+
+    assert match.func.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert suffixed.func.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert suffixed.kwargs == {"format": "json"}
+    assert api_urls.urlpatterns[0].callback.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert reverse("licence-check") == URL
+
+
 def _prepared_statements() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -462,17 +500,23 @@ def _prepared_statements() -> list[str]:
 
 def test_the_key_lookup_and_the_load_are_prepared_once_per_connection(world, active):
     """PostgreSQL parses and plans the two statements of a check once per connection, not
-    on every request; they are still counted as queries."""
+    on every request; they are still counted as queries. A single check has a load
+    statement of its own (two plain parameters); a batch the one with arrays."""
     client, headers = _bearer_client(world.licensee)
     _post_counting(client, headers, ask_body(world))
+    _post_counting(client, headers, {"checks": [ask_body(world)] * 2})
     prepared = _prepared_statements()
 
     queries, result = _post_counting(client, headers, ask_body(world))
+    batch_queries, batch = _post_counting(client, headers, {"checks": [ask_body(world)] * 2})
 
     assert result["decision"] == "allow"
-    assert queries == 2
+    assert batch["results"] == [result, result]
+    assert queries == batch_queries == 2
     assert any("FROM accounts_apikey" in statement for statement in prepared)
-    assert any("unnest(" in statement for statement in prepared)
+    load_statements = [s for s in prepared if "ip_licensing_licenceasset" in s]
+    assert len(load_statements) == 2
+    assert sum("unnest(" in statement for statement in load_statements) == 1
     assert _prepared_statements() == prepared  # reused, not prepared again
 
 
