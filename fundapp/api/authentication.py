@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Final
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from fundapp.accounts.models import API_KEY_PREFIX, ApiKey, Organisation
-from fundapp.prepared import prepared_cursor
+from fundapp.prepared import fetch_prepared
 
 
 def parse_key(raw: str) -> tuple[str, str] | None:
@@ -64,17 +65,17 @@ def find_key(key_id: str) -> ApiKey | None:
     Every API request runs this first, so it is plain SQL over the two tables: the same
     rows ``select_related("organisation")`` would read, without building the query anew
     each time (which costs more than PostgreSQL's answer), and a prepared statement, so
-    PostgreSQL does not parse and plan it anew either. The row is read on every request:
-    a revoked or expired key stops working at once.
+    PostgreSQL does not parse and plan it anew either; being the first statement of the
+    request, it is also the connection's health check (:func:`fetch_prepared`). The row
+    is read on every request: a revoked or expired key stops working at once.
     """
-    with prepared_cursor() as cursor:
-        cursor.execute(_FIND_KEY_SQL, [key_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_prepared(_FIND_KEY_SQL, [key_id])
+    if not rows:
         return None
+    row = rows[0]
     split = len(_KEY_FIELDS)
-    key = ApiKey.from_db(cursor.db.alias, _KEY_FIELDS, row[:split])
-    key.organisation = Organisation.from_db(cursor.db.alias, _ORGANISATION_FIELDS, row[split:])
+    key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, row[:split])
+    key.organisation = Organisation.from_db(DEFAULT_DB_ALIAS, _ORGANISATION_FIELDS, row[split:])
     return key
 
 

@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from fundapp.accounts.models import Organisation
 from fundapp.actors import Actor, is_fund_staff, organisation_ids
 from fundapp.errors import PayloadTooLarge, PermissionDenied, ValidationFailed
-from fundapp.prepared import prepared_cursor
+from fundapp.prepared import fetch_prepared
 from ip_licensing import rules
 from ip_licensing.models import IPAsset, Licence, LicenceAsset, LicenceState
 
@@ -297,12 +297,12 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
         check = checks[0]
         by_code = isinstance(check.licensee, str)
         if by_code or int(check.licensee) <= _MAX_ID:
-            with prepared_cursor() as cursor:
-                cursor.execute(
+            return _loaded(
+                fetch_prepared(
                     _LOAD_ONE_BY_CODE_SQL if by_code else _LOAD_ONE_BY_ID_SQL,
                     {"asset": check.asset_id, "licensee": check.licensee},
                 )
-                return _loaded(cursor.fetchall())
+            )
     pairs = {
         (c.asset_id, c.licensee)
         for c in checks
@@ -311,8 +311,8 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     pair_assets = [asset_id for asset_id, _licensee in pairs]
     pair_codes = [licensee if isinstance(licensee, str) else None for _a, licensee in pairs]
     pair_ids = [licensee if isinstance(licensee, int) else None for _a, licensee in pairs]
-    with prepared_cursor() as cursor:
-        cursor.execute(
+    return _loaded(
+        fetch_prepared(
             _LOAD_SQL,
             {
                 "pair_assets": pair_assets,
@@ -324,7 +324,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
                 "not_granted": _NOT_GRANTED,
             },
         )
-        return _loaded(cursor.fetchall())
+    )
 
 
 def _loaded(rows: Sequence[Sequence[Any]]) -> _Loaded:
