@@ -439,12 +439,44 @@ _LOAD_ONE_BY_CODE_SQL: Final = _load_one_sql("code")
 _LOAD_ONE_BY_ID_SQL: Final = _load_one_sql("id")
 
 
+@dataclass(frozen=True)
+class SingleCheckLoad:
+    """A body that is one well-formed check, and the statement (text and parameters) that
+    loads what answering it needs: for a caller that sends it along with another read in
+    one round trip (the API key's lookup, ``fundapp.api.authentication.find_key_with``)."""
+
+    check: _Check
+    sql: str
+    params: dict[str, Any]
+
+
+def single_check_load(item: Any) -> SingleCheckLoad | None:
+    """The load of ``item`` if it is one well-formed check naming its licensee by code
+    (a partner system's common request); None for anything else, which is parsed, worded
+    and loaded the usual way. Nothing is checked here that :func:`licence_check_one` does
+    not check again: the rows answer only the same check, for an actor allowed to ask."""
+    check = _WellFormed().parse(item)
+    if check is None or check.asset_id > _MAX_ID:
+        return None
+    return SingleCheckLoad(
+        check, _LOAD_ONE_BY_CODE_SQL, {"asset": check.asset_id, "licensee": check.licensee}
+    )
+
+
+Preloaded = tuple[SingleCheckLoad, Sequence[Sequence[Any]]]
+
+
 # --------------------------------------------------------------------------- the check
 
 
-def _run(*, actor: Actor, checks: Any, key: ErrorKey) -> list[dict[str, object]]:
+def _run(
+    *, actor: Actor, checks: Any, key: ErrorKey, preloaded: Preloaded | None = None
+) -> list[dict[str, object]]:
     parsed = _parse(checks, key)
-    loaded = _load(parsed)
+    if preloaded is not None and parsed == [preloaded[0].check]:
+        loaded = _loaded(preloaded[1])
+    else:
+        loaded = _load(parsed)
     asset_owner = loaded.asset_owner
 
     errors: dict[str, list[str]] = {}
@@ -506,6 +538,12 @@ def licence_check(*, actor: Actor, checks: list[dict[str, Any]]) -> list[dict[st
     return _run(actor=actor, checks=checks, key=_batch_key)
 
 
-def licence_check_one(*, actor: Actor, check: dict[str, Any]) -> dict[str, object]:
-    """One check, as :func:`licence_check`, with its field errors keyed by field name."""
-    return _run(actor=actor, checks=[check], key=_single_key)[0]
+def licence_check_one(
+    *, actor: Actor, check: dict[str, Any], preloaded: Preloaded | None = None
+) -> dict[str, object]:
+    """One check, as :func:`licence_check`, with its field errors keyed by field name.
+
+    ``preloaded``: the rows of :func:`single_check_load`'s statement, read by the caller
+    in this request; used if they load this very check, else it is loaded anew.
+    """
+    return _run(actor=actor, checks=[check], key=_single_key, preloaded=preloaded)[0]
