@@ -11,7 +11,9 @@ Guarantees:
   (people only), then one query for the assets and organisations named and the granted
   licences of exactly the (asset, licensee) pairs asked about (:func:`_load`), then
   ``rules.check_use`` in memory. With the API key's lookup that is two queries per
-  request for a partner system, for one check or a thousand;
+  request for a partner system, for one check or a thousand — one for a single
+  well-formed check, whose load the API view sends with the key's lookup in one
+  statement (:func:`single_check_load`);
 - **all or nothing**: one malformed or unknown item refuses the whole batch (422, errors
   keyed ``checks.<index>.<field>``); a use the actor may not ask about refuses it too (403,
   same keys). An answered batch has one result per check, in the same order;
