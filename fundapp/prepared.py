@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import psycopg
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.backends.postgresql.base import CursorDebugWrapper as PostgresDebugCursor
 from django.db.backends.utils import CursorWrapper
 
@@ -76,3 +76,42 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
     )
     with cursor:
         yield cursor
+
+
+def fetch_prepared(
+    sql: str, params: Any, *, using: str = DEFAULT_DB_ALIAS
+) -> list[tuple[Any, ...]]:
+    """The rows of a read-only statement, prepared once per connection
+    (:func:`prepared_cursor`), with the connection's health check folded into it.
+
+    With ``CONN_HEALTH_CHECKS`` on, Django checks a reused connection before the first
+    statement of each request with a ``SELECT 1`` of its own: a round trip as long as the
+    statement itself on the API's hot paths (the key lookup, the licence check). Here, the
+    statement is the check: outside a transaction, if it fails and the connection turns
+    out to be unusable (the server restarted or dropped it), the connection is closed and
+    the statement sent once more on a new one — it only reads, so running it again
+    changes nothing. A failure on a healthy connection is raised as it is; inside a
+    transaction Django's own check runs first, as for any other statement.
+    """
+    # django-stubs do not know the health-check attributes of Django's connection.
+    connection: Any = connections[using]
+    if (
+        connection.connection is not None
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and not connection.in_atomic_block
+    ):
+        connection.health_check_done = True
+        try:
+            return _fetch_all(sql, params, using)
+        except (OperationalError, InterfaceError):
+            if connection.is_usable():
+                raise
+            connection.close()
+    return _fetch_all(sql, params, using)
+
+
+def _fetch_all(sql: str, params: Any, using: str) -> list[tuple[Any, ...]]:
+    with prepared_cursor(using) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()

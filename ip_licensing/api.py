@@ -19,11 +19,14 @@ check in a constant number whatever the batch size (pinned by the tests).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import django_filters
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.urls import reverse
+from django.http import HttpRequest
+from django.http.request import RawPostDataException
+from django.urls import URLPattern, re_path, reverse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -38,14 +41,17 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor, is_fund_staff
 from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
+from fundapp.api.authentication import bearer_key_id, find_key_with, use_found_key
 from fundapp.api.filters import BooleanFilter, IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
+from fundapp.api.negotiation import JsonFirstNegotiation
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
@@ -78,7 +84,14 @@ from ip_licensing.services.allocation import (
     allocation_change_withdraw,
     can_change_allocation,
 )
-from ip_licensing.services.check import MAX_BATCH, licence_check, licence_check_one
+from ip_licensing.services.check import (
+    MAX_BATCH,
+    Preloaded,
+    SingleCheckLoad,
+    licence_check,
+    licence_check_one,
+    single_check_load,
+)
 from ip_licensing.services.royalties import royalty_report_submit
 
 from .serializers import (
@@ -436,7 +449,6 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
     required_scopes = {
         "list": LICENCES_READ,
         "retrieve": LICENCES_READ,
-        "check": LICENCES_CHECK,
         # A partner system drafts, accepts and renews its own organisation's licences
         # with licences:check (see ip_licensing.permissions).
         "create": LICENCES_CHECK,
@@ -644,6 +656,66 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
         location = request.build_absolute_uri(reverse("licence-detail", args=[renewal.pk]))
         return self._licence_response(renewal.pk, status.HTTP_201_CREATED, Location=location)
 
+
+# A single check is about 150 bytes; a body larger than this is left to the parser.
+_PRELOAD_MAX_BODY = 4096
+
+
+def _single_check_load(request: HttpRequest) -> SingleCheckLoad | None:
+    """The load of the request's body if it is one well-formed check; None for anything
+    else, without a word: the parser and the service refuse what is to be refused."""
+    if request.method != "POST" or request.content_type != "application/json":
+        return None
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if not 0 < length <= _PRELOAD_MAX_BODY:
+        return None
+    try:
+        item = json.loads(request.body)
+    except (ValueError, RawPostDataException):
+        return None
+    return single_check_load(item)
+
+
+class LicenceCheckView(APIView):
+    """``POST /api/v1/licences/check/``: the partner systems' hot path (§19: a single check
+    under load within twice a trivial view's cost).
+
+    Its own view rather than an action of :class:`LicenceViewSet`, so that its URL is
+    matched first of the API's (:func:`urls_before_router`) rather than after every other
+    route of the router, and so that it carries nothing a check does not use (no queryset,
+    filters or pagination). Authentication, scope, rate limit, parser, renderers and
+    problem+json errors are the API's, as for every other endpoint; content negotiation
+    takes the common case (JSON, or no preference) without parsing the Accept header.
+    """
+
+    permission_classes = [IsAuthenticated, HasScope]
+    required_scopes = {"POST": LICENCES_CHECK}
+    content_negotiation_class = JsonFirstNegotiation
+    preloaded: Preloaded | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return actor_of(self.request)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """A partner system's single check reads its API key and its licences in one
+        statement (one round trip, not two): when the body is one well-formed check, they
+        are read together before authentication, which then checks that key as any other
+        (:func:`~fundapp.api.authentication.use_found_key`); the licences are answered only
+        after authentication, scope, rate limit and the check's own rules, as always.
+        Anything else (a batch, a session, a body to be refused) goes the usual way."""
+        http = request._request
+        key_id = bearer_key_id(http)
+        load = _single_check_load(http) if key_id is not None else None
+        if key_id is not None and load is not None:
+            key, rows = find_key_with(key_id, load.sql, load.params)
+            use_found_key(http, key_id, key)
+            self.preloaded = (load, rows)
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         summary="Check uses of assets against licences (single or batch)",
         description=(
@@ -673,15 +745,14 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
             example("Batch results", {"results": [ALLOW_EXAMPLE, DENY_EXAMPLE]}),
         ],
     )
-    @action(detail=False, methods=["post"])
-    def check(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:
         data = request.data
         if isinstance(data, dict) and "checks" in data:
             return Response({"results": licence_check(actor=self.actor, checks=data["checks"])})
         if not isinstance(data, dict):
             message = _('Send one check object, or {"checks": [...]}.')
             raise ValidationFailed(message, errors={"non_field_errors": [message]})
-        return Response(licence_check_one(actor=self.actor, check=data))
+        return Response(licence_check_one(actor=self.actor, check=data, preloaded=self.preloaded))
 
 
 def royalty_queryset(actor: Actor | None) -> QuerySet[RoyaltyReport]:
@@ -889,6 +960,17 @@ class AllocationChangeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             change=change, actor=self.actor, reason=body.validated_data["reason"]
         )
         return Response(AllocationChangeSerializer(change).data)
+
+
+def urls_before_router() -> list[URLPattern]:
+    """Routes matched before the router's: the licence check, the one endpoint whose URL
+    resolution shows in its cost (§19), at the URLs the router gave it (``check/`` and a
+    format suffix, ``check.json``)."""
+    view = LicenceCheckView.as_view()
+    return [
+        re_path(r"^licences/check/$", view, name="licence-check"),
+        re_path(r"^licences/check\.(?P<format>[a-z0-9]+)/?$", view, name="licence-check"),
+    ]
 
 
 def register(router: DefaultRouter) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 from fundapp.accounts.models import API_KEY_PREFIX, ApiKey, Organisation
-from fundapp.prepared import prepared_cursor
+from fundapp.prepared import fetch_prepared
 
 
 def parse_key(raw: str) -> tuple[str, str] | None:
@@ -45,17 +49,28 @@ _KEY_FIELDS: Final = [f.attname for f in ApiKey._meta.concrete_fields]
 _ORGANISATION_FIELDS: Final = [f.attname for f in Organisation._meta.concrete_fields]
 
 
-def _find_key_sql() -> str:
+def _find_key_sql(placeholder: str) -> str:
     key, organisation = ApiKey._meta, Organisation._meta
     columns = [f"k.{f.column}" for f in key.concrete_fields]
     columns += [f"o.{f.column}" for f in organisation.concrete_fields]
     return (
         f"SELECT {', '.join(columns)} FROM {key.db_table} k "  # noqa: S608 - model names only
-        f"JOIN {organisation.db_table} o ON o.id = k.organisation_id WHERE k.key_id = %s"
+        f"JOIN {organisation.db_table} o ON o.id = k.organisation_id "
+        f"WHERE k.key_id = {placeholder}"
     )
 
 
-_FIND_KEY_SQL: Final = _find_key_sql()
+_FIND_KEY_SQL: Final = _find_key_sql("%s")
+_KEY_WIDTH: Final = len(_KEY_FIELDS) + len(_ORGANISATION_FIELDS)
+
+
+def _key_from_row(row: Sequence[Any]) -> ApiKey:
+    split = len(_KEY_FIELDS)
+    key = ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_FIELDS, row[:split])
+    key.organisation = Organisation.from_db(
+        DEFAULT_DB_ALIAS, _ORGANISATION_FIELDS, row[split:_KEY_WIDTH]
+    )
+    return key
 
 
 def find_key(key_id: str) -> ApiKey | None:
@@ -64,18 +79,69 @@ def find_key(key_id: str) -> ApiKey | None:
     Every API request runs this first, so it is plain SQL over the two tables: the same
     rows ``select_related("organisation")`` would read, without building the query anew
     each time (which costs more than PostgreSQL's answer), and a prepared statement, so
-    PostgreSQL does not parse and plan it anew either. The row is read on every request:
-    a revoked or expired key stops working at once.
+    PostgreSQL does not parse and plan it anew either; being the first statement of the
+    request, it is also the connection's health check (:func:`fetch_prepared`). The row
+    is read on every request: a revoked or expired key stops working at once.
     """
-    with prepared_cursor() as cursor:
-        cursor.execute(_FIND_KEY_SQL, [key_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_prepared(_FIND_KEY_SQL, [key_id])
+    return _key_from_row(rows[0]) if rows else None
+
+
+@functools.cache
+def _with_key_sql(sql: str) -> str:
+    key = _find_key_sql("%(api_key_id)s")
+    # The caller's statement text and model names, never a value.
+    return (
+        f"WITH found_key AS ({key}), found AS ({sql}) "  # noqa: S608
+        "SELECT found_key.*, found.* FROM (SELECT) AS one "
+        "LEFT JOIN found_key ON TRUE LEFT JOIN found ON TRUE"
+    )
+
+
+def find_key_with(
+    key_id: str, sql: str, params: dict[str, Any]
+) -> tuple[ApiKey | None, list[tuple[Any, ...]]]:
+    """The key, as :func:`find_key`, and the rows of the read-only statement ``sql``
+    (named parameters ``params``), in one statement: one round trip where a view knows
+    before authenticating what it will read (the single licence check, §19).
+
+    The rows are read whether or not the key is valid; the caller uses them only once
+    the key has been authenticated and authorised as on any request (:func:`use_found_key`
+    hands the key to :class:`ApiKeyAuthentication`, which checks it as always). A row of
+    ``sql`` whose first column is NULL cannot be told from "no rows": ``sql``'s first
+    column must never be NULL.
+    """
+    rows = fetch_prepared(_with_key_sql(sql), {**params, "api_key_id": key_id})
+    key = _key_from_row(rows[0]) if rows and rows[0][0] is not None else None
+    found = [row[_KEY_WIDTH:] for row in rows if row[_KEY_WIDTH] is not None]
+    return key, found
+
+
+_FOUND_KEY: Final = "api_key_found"
+
+
+def bearer_key_id(request: HttpRequest) -> str | None:
+    """The public id of the API key in the request's ``Authorization`` header, if any
+    (the key is not looked up, let alone checked)."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _sep, raw = header.partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    split = len(_KEY_FIELDS)
-    key = ApiKey.from_db(cursor.db.alias, _KEY_FIELDS, row[:split])
-    key.organisation = Organisation.from_db(cursor.db.alias, _ORGANISATION_FIELDS, row[split:])
-    return key
+    parsed = parse_key(raw.strip())
+    return parsed[0] if parsed else None
+
+
+def use_found_key(request: HttpRequest, key_id: str, key: ApiKey | None) -> None:
+    """Let :class:`ApiKeyAuthentication` take ``key`` (read by :func:`find_key_with` in
+    this request) for ``key_id`` instead of reading it again. It checks it as any key."""
+    setattr(request, _FOUND_KEY, (key_id, key))
+
+
+def _key_for(request: Any, key_id: str) -> ApiKey | None:
+    found = getattr(getattr(request, "_request", request), _FOUND_KEY, None)
+    if found is not None and found[0] == key_id:
+        return found[1]
+    return find_key(key_id)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -94,7 +160,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         key_id, secret = parsed
-        key = find_key(key_id)
+        key = _key_for(request, key_id)
         if key is None or not key.matches(secret):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         if key.revoked_at is not None:

@@ -53,3 +53,17 @@ def test_a_refused_caller_is_told_when_to_come_back_and_others_are_not_refused(t
     assert results == [True] * 10 + [False]
     assert 1 <= throttle.wait() <= 60
     assert ClientRateThrottle().allow_request(_request("192.0.2.3"), None)
+
+
+def test_a_window_counter_expires_with_its_window(ten_a_minute):
+    from django.core.cache import cache
+
+    throttle = ClientRateThrottle()
+    assert throttle.allow_request(_request("192.0.2.4"), None)
+    assert throttle.allow_request(_request("192.0.2.4"), None)
+
+    window = int(throttle.now // throttle.duration)
+    counter = cache.make_key(f"throttle_client_ip:192.0.2.4:{window}")
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    assert int(client.get(counter)) == 2
+    assert 0 < client.ttl(counter) <= throttle.duration + 1

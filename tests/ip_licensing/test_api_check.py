@@ -10,9 +10,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import resolve, reverse
 
 from fundapp.accounts.models import ApiKey, hash_secret
+from fundapp.api import urls as api_urls
 from ip_licensing import rules
+from ip_licensing.api import LicenceCheckView
 from tests.factories.licensing import World, days, key_client, make_licence, user_client
 
 URL = "/api/v1/licences/check/"
@@ -322,6 +325,28 @@ def _mixed_checks(world: World, count: int) -> list[dict]:
     return [{**base, **variants[i % len(variants)]} for i in range(count)]
 
 
+def test_a_single_check_answers_as_the_same_check_in_a_batch(world, active, officer_client):
+    """A single check has a load statement of its own (``_LOAD_ONE_*``); it answers every
+    kind of check (licensee by code or by id, allow and every deny, unknown asset or
+    organisation) as the batch statement does."""
+    make_licence(world, licensee=world.other, purposes=["sale"])
+    checks = _mixed_checks(world, 8)
+    checks += [{**check, "licensee": world.licensee.pk} for check in checks[:3]]
+    checks += [{**check, "licensee": f"  {world.licensee.code.lower()} "} for check in checks[:1]]
+    batch = officer_client.post(URL, {"checks": checks}, format="json")
+    assert batch.status_code == 200, batch.content
+
+    singles = [officer_client.post(URL, check, format="json").json() for check in checks]
+
+    assert singles == batch.json()["results"]
+    assert {result["decision"] for result in singles} == {"allow", "deny"}
+    for unknown in ({"asset": 10**12}, {"licensee": "XX-NONE-01"}, {"licensee": 10**12}):
+        one = ask(officer_client, world, **unknown)
+        many = officer_client.post(URL, {"checks": [ask_body(world, **unknown)]}, format="json")
+        assert one.status_code == many.status_code == 422
+        assert {f"checks.0.{name}" for name in one.json()["errors"]} == set(many.json()["errors"])
+
+
 def test_a_batch_answers_in_the_order_asked(world, active, officer_client):
     make_licence(world, licensee=world.other, purposes=["sale"])
     checks = _mixed_checks(world, 16)
@@ -408,9 +433,9 @@ def _post_counting(client: Client, headers: dict[str, Any], body: object) -> tup
 def test_a_single_check_costs_at_most_three_queries_with_authentication_and_throttling(
     world, active
 ):
-    """The key (with its organisation), then the assets, organisations and licences asked
-    about: nothing from the middleware (sessions, language, axes, audit context) nor from
-    the rate limit (Redis)."""
+    """The key (with its organisation) and the assets, organisations and licences asked
+    about, in one statement: nothing from the middleware (sessions, language, axes, audit
+    context) nor from the rate limit (Redis)."""
     client, headers = _bearer_client(world.licensee)
     body = ask_body(world)
     _post_counting(client, headers, body)  # the key's first use is stamped (once a minute)
@@ -418,7 +443,7 @@ def test_a_single_check_costs_at_most_three_queries_with_authentication_and_thro
     queries, result = _post_counting(client, headers, body)
 
     assert result == {"decision": "allow", "licence": active.pk, "reasons": []}
-    assert queries <= 3
+    assert queries == 1
 
 
 def test_batches_of_ten_and_a_thousand_cost_the_same_queries_as_one_check(world, active):
@@ -430,7 +455,9 @@ def test_batches_of_ten_and_a_thousand_cost_the_same_queries_as_one_check(world,
     ten, small = _post_counting(client, headers, {"checks": _mixed_checks(world, 10)})
     thousand, large = _post_counting(client, headers, {"checks": _mixed_checks(world, 1000)})
 
-    assert one == ten == thousand <= 3
+    # A single check reads its key and licences in one statement, a batch in two.
+    assert one == 1
+    assert ten == thousand == 2
     assert len(small["results"]) == 10 and len(large["results"]) == 1000
     assert large["results"][:10] == small["results"]
 
@@ -454,6 +481,19 @@ def test_the_key_is_stamped_as_used_at_most_once_a_minute(world, active):
     assert restamped is not None and restamped > stamped
 
 
+def test_the_check_is_routed_before_the_router_to_its_own_view():
+    """The router tries a dozen routes per resource before reaching a dynamic one; the
+    check is matched first of the API's routes (§19's load test), with its format suffix."""
+    match = resolve(URL)
+    suffixed = resolve("/api/v1/licences/check.json")
+
+    assert match.func.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert suffixed.func.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert suffixed.kwargs == {"format": "json"}
+    assert api_urls.urlpatterns[0].callback.view_class is LicenceCheckView  # type: ignore[attr-defined]
+    assert reverse("licence-check") == URL
+
+
 def _prepared_statements() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
@@ -461,19 +501,75 @@ def _prepared_statements() -> list[str]:
 
 
 def test_the_key_lookup_and_the_load_are_prepared_once_per_connection(world, active):
-    """PostgreSQL parses and plans the two statements of a check once per connection, not
-    on every request; they are still counted as queries."""
+    """PostgreSQL parses and plans the statements of a check once per connection, not on
+    every request; they are still counted as queries. A single check reads its key and
+    its licences in one statement (two plain parameters besides the key's id); a batch
+    looks the key up, then loads with the statement of arrays."""
     client, headers = _bearer_client(world.licensee)
     _post_counting(client, headers, ask_body(world))
+    _post_counting(client, headers, {"checks": [ask_body(world)] * 2})
     prepared = _prepared_statements()
 
     queries, result = _post_counting(client, headers, ask_body(world))
+    batch_queries, batch = _post_counting(client, headers, {"checks": [ask_body(world)] * 2})
 
     assert result["decision"] == "allow"
-    assert queries == 2
-    assert any("FROM accounts_apikey" in statement for statement in prepared)
-    assert any("unnest(" in statement for statement in prepared)
+    assert batch["results"] == [result, result]
+    assert (queries, batch_queries) == (1, 2)
+    key_only = [s for s in prepared if "accounts_apikey" in s and "licence" not in s]
+    key_and_load = [s for s in prepared if "accounts_apikey" in s and "licenceasset" in s]
+    batch_load = [s for s in prepared if "unnest(" in s]
+    assert (len(key_only), len(key_and_load), len(batch_load)) == (1, 1, 1)
+    assert "unnest(" not in key_and_load[0]
     assert _prepared_statements() == prepared  # reused, not prepared again
+
+
+def test_a_single_check_read_with_its_key_is_authenticated_and_authorised_as_any(world, active):
+    """The key read together with the licences is checked as any key: a wrong secret, a
+    key without the scope, a use the organisation may not ask about and a throttled key
+    are refused as without the combined statement, and nothing of the licences shows."""
+    client, headers = _bearer_client(world.licensee)
+    body = json.dumps(ask_body(world))
+    wrong: dict[str, Any] = {"HTTP_AUTHORIZATION": headers["HTTP_AUTHORIZATION"][:-2] + "xx"}
+    refused = client.post(URL, body, content_type="application/json", **wrong)
+    assert refused.status_code == 401
+    assert "licence" not in refused.json()
+
+    ApiKey.objects.filter(organisation=world.licensee).update(scopes=["licences:read"])
+    unscoped = client.post(URL, body, content_type="application/json", **headers)
+    assert unscoped.status_code == 403
+
+    _other_client, other_headers = _bearer_client(world.unrelated)
+    not_own = client.post(URL, body, content_type="application/json", **other_headers)
+    assert not_own.status_code == 403
+    assert not_own.json()["code"] == "check_not_own_use"
+
+
+def test_a_malformed_body_with_a_bad_key_is_refused_for_the_key_first(world, active):
+    """The body is read quietly for the combined statement: a bad key is still a 401
+    whatever the body, and a malformed body with a good key the parser's 400."""
+    client, headers = _bearer_client(world.licensee)
+    bad_key: dict[str, Any] = {"HTTP_AUTHORIZATION": "Bearer jkf_nosuchkey_secret"}
+
+    for body in ("{not json", json.dumps(ask_body(world))):
+        response = client.post(URL, body, content_type="application/json", **bad_key)
+        assert response.status_code == 401, body
+    malformed = client.post(URL, "{not json", content_type="application/json", **headers)
+    assert malformed.status_code == 400
+    assert malformed["Content-Type"].startswith("application/problem+json")
+
+
+def test_a_throttled_single_check_answers_429_with_retry_after(world, active, monkeypatch):
+    from fundapp.api.throttling import ClientRateThrottle
+
+    monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "2/min"})
+    client, headers = _bearer_client(world.licensee)
+    body = json.dumps(ask_body(world))
+    answers = [client.post(URL, body, content_type="application/json", **headers) for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert int(answers[2]["Retry-After"]) >= 1
+    assert answers[2]["Content-Type"].startswith("application/problem+json")
 
 
 @pytest.mark.parametrize("change", ["revoked_at", "expires_at"])

@@ -1,0 +1,89 @@
+"""``fundapp.prepared.fetch_prepared``: the first statement of a request is the
+connection's health check (one round trip, not two), and a connection the server dropped
+is replaced without failing the request."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+import psycopg
+import pytest
+from django.db import OperationalError, connection, transaction
+
+from fundapp.prepared import fetch_prepared
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STATEMENT = "SELECT %s::int + 1"
+
+
+def _request_starts() -> None:
+    # What Django does for every request (``close_old_connections``): the next statement
+    # is to check the connection first.
+    connection.close_if_unusable_or_obsolete()
+
+
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def _terminate(pid: int) -> None:
+    params: Any = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("prepare_threshold", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_the_statement_is_the_health_check_of_a_reused_connection():
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
+    fetch_prepared(STATEMENT, [0])
+    _request_starts()
+
+    with mock.patch.object(connection, "is_usable", wraps=connection.is_usable) as checked:
+        assert fetch_prepared(STATEMENT, [1]) == [(2,)]
+        assert fetch_prepared(STATEMENT, [2]) == [(3,)]
+
+    assert checked.call_count == 0
+    assert connection.health_check_done  # type: ignore[attr-defined]
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_statement_answers():
+    fetch_prepared(STATEMENT, [0])
+    dropped = _backend_pid()
+    _terminate(dropped)
+    _request_starts()
+
+    assert fetch_prepared(STATEMENT, [41]) == [(42,)]
+    assert _backend_pid() != dropped
+
+
+def test_an_error_on_a_healthy_connection_is_raised_and_not_retried():
+    fetch_prepared(STATEMENT, [0])
+    _request_starts()
+
+    failure = OperationalError("canceling statement due to statement timeout")
+    with (
+        mock.patch("fundapp.prepared._fetch_all", side_effect=[failure]) as sent,
+        pytest.raises(OperationalError),
+    ):
+        fetch_prepared(STATEMENT, [1])
+
+    assert sent.call_count == 1
+
+
+def test_inside_a_transaction_django_checks_the_connection_first():
+    fetch_prepared(STATEMENT, [0])
+    _request_starts()
+
+    with (
+        mock.patch.object(connection, "is_usable", wraps=connection.is_usable) as checked,
+        transaction.atomic(),
+    ):
+        assert fetch_prepared(STATEMENT, [1]) == [(2,)]
+
+    assert checked.call_count == 1
