@@ -28,6 +28,26 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} cannot be sent as a JSON value")
 
 
+# The value types each field type's ``get_db_prep_save`` returns unchanged.
+_PASSED_AS_IS: dict[str, type] = {
+    **dict.fromkeys(("CharField", "TextField", "SlugField", "EmailField", "URLField"), str),
+    **dict.fromkeys(
+        (
+            "IntegerField",
+            "BigIntegerField",
+            "SmallIntegerField",
+            "PositiveIntegerField",
+            "PositiveBigIntegerField",
+            "PositiveSmallIntegerField",
+            "ForeignKey",
+        ),
+        int,
+    ),
+    "BooleanField": bool,
+    "DateTimeField": datetime,
+}
+
+
 def _columns(model: type[Model], fields: Sequence[str]) -> list[Field]:
     columns = []
     for name in fields:
@@ -47,15 +67,33 @@ def rows_insert(model: type[Model], rows: Sequence[Model], fields: Sequence[str]
         return
     meta = model._meta
     columns = _columns(model, fields)
+    plan = [
+        (
+            column.column,
+            column.attname,
+            None if isinstance(column, JSONField) else column,
+            _PASSED_AS_IS.get(column.get_internal_type()),
+        )
+        for column in columns
+    ]
+
+    def prepared(field: Field | None, as_is: type | None, value: Any) -> Any:
+        # A JSON field's value is sent as it is; so is a value its field would return
+        # unchanged (a str of a text field, an int of an integer or key, an aware datetime);
+        # anything else (lazy text, enum members, naive times, arrays…) goes through it.
+        if field is None or value is None:
+            return value
+        if type(value) is as_is and (as_is is not datetime or value.tzinfo is not None):
+            return value
+        return field.get_db_prep_save(value, connection)
+
     document = json.dumps(
         [
             {
                 "ord": ord_,
                 **{
-                    column.column: getattr(row, column.attname)
-                    if isinstance(column, JSONField)
-                    else column.get_db_prep_save(getattr(row, column.attname), connection)
-                    for column in columns
+                    name: prepared(field, as_is, getattr(row, attname))
+                    for name, attname, field, as_is in plan
                 },
             }
             for ord_, row in enumerate(rows)

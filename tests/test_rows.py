@@ -100,3 +100,43 @@ def test_a_relation_that_is_not_a_column_is_refused():
 
     with pytest.raises(ValueError, match="not a column"):
         rows_update(type(user), [user], ["notifications"])
+
+
+def test_values_sent_as_they_are_and_values_prepared_by_their_field_are_stored_alike():
+    """Plain values (a str, an int key, an aware time) skip their field's preparation;
+    lazy text, an enum member and a number given as text for an integer key still go
+    through it, and every row reads back the same."""
+    from django.utils.translation import gettext_lazy
+
+    from fundapp.notifications.models import EmailState, NotificationKind
+
+    user = UserFactory.create()
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    plain = Notification(
+        user_id=user.pk, kind="gate_evaluated", title="Plain", body="", url="", created_at=at
+    )
+    prepared = Notification(
+        user_id=str(user.pk),
+        kind=NotificationKind.GATE_EVALUATED,
+        title=gettext_lazy("History"),
+        body="",
+        url="",
+        created_at=at,
+        email_state=EmailState.NOT_REQUESTED,
+    )
+
+    rows_insert(
+        Notification,
+        [plain, prepared],
+        ["user", "kind", "title", "body", "url", "created_at", "email_state"],
+    )
+
+    stored = list(
+        Notification.objects.filter(pk__in=[plain.pk, prepared.pk])
+        .order_by("pk")
+        .values_list("user_id", "kind", "title", "created_at")
+    )
+    assert stored == [
+        (user.pk, "gate_evaluated", "Plain", at),
+        (user.pk, "gate_evaluated", "History", at),
+    ]
