@@ -368,6 +368,7 @@ DETAIL_EXAMPLE = OpenApiExample(
                 "kpis": [
                     {
                         "code": "K1",
+                        "name": "Energy efficiency",
                         "name_en": "Energy efficiency",
                         "name_ja": "エネルギー効率",
                         "name_ko": "에너지 효율",
@@ -429,7 +430,7 @@ CHANGES_EXAMPLE = OpenApiExample(
                 "kpis": [
                     {
                         "code": "K1",
-                        "name_en": "Energy efficiency",
+                        "name_ja": "エネルギー効率",
                         "direction": "higher_is_better",
                         "baseline": "10",
                         "target": "20",

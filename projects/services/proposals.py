@@ -21,8 +21,8 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from fundapp.accounts.models import ApiKey, Membership, Organisation, User
@@ -435,22 +435,23 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
                         direction=str(kpi.get("direction") or ""),
                     )
                 )
+            names = {
+                f"name_{lang}": inputs.text(
+                    problems, f"{kpath}.name_{lang}", kpi.get(f"name_{lang}"), max_length=200
+                )
+                for lang in rules.NAME_LANGUAGES
+            }
+            problems.extend(
+                rules.kpi_name_problems(
+                    kpath,
+                    {lang: names[f"name_{lang}"] for lang in rules.NAME_LANGUAGES},
+                    language=(get_language() or "en")[:2],
+                )
+            )
             kpis.append(
                 {
                     "code": code,
-                    "name_en": inputs.text(
-                        problems,
-                        f"{kpath}.name_en",
-                        kpi.get("name_en"),
-                        max_length=200,
-                        required=True,
-                    ),
-                    "name_ja": inputs.text(
-                        problems, f"{kpath}.name_ja", kpi.get("name_ja"), max_length=200
-                    ),
-                    "name_ko": inputs.text(
-                        problems, f"{kpath}.name_ko", kpi.get("name_ko"), max_length=200
-                    ),
+                    **names,
                     "unit": inputs.text(problems, f"{kpath}.unit", kpi.get("unit"), max_length=40),
                     "direction": inputs.choice(
                         problems, f"{kpath}.direction", kpi.get("direction"), KpiDirection
@@ -963,7 +964,7 @@ def _notify_submitted(proposal: Proposal) -> None:
         users=[*_named_pis(proposal), *offices],
         kind="proposal_submitted",
         title=format_lazy(
-            _lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
+            gettext_lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
         ),
         url=_proposal_url(proposal),
     )
@@ -1100,7 +1101,7 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
         users=_named_pis(locked),
         kind="eligibility_decided",
         title=format_lazy(
-            _lazy("Your proposal “{title}” is {state}"),
+            gettext_lazy("Your proposal “{title}” is {state}"),
             title=locked.title,
             state=ProposalState(target).label,
         ),

@@ -111,6 +111,39 @@ def test_patch_saves_sections_and_bumps_the_version():
     assert response["ETag"] == f'"{proposal.version + 1}"'
 
 
+def test_a_kpi_named_only_in_japanese_is_saved_and_read_back_in_japanese():
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[0]["kpis"][0].update(name_en="", name_ja="エネルギー効率", name_ko="")
+    client = user_client(c.pi_jp)
+    response = client.patch(
+        detail_url(proposal), {"version": proposal.version, "stages": plan}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    read = client.get(detail_url(proposal), HTTP_ACCEPT_LANGUAGE="en").json()
+    first = read["stages"][0]["kpis"][0]
+    assert (first["name"], first["name_en"], first["name_ja"]) == (
+        "エネルギー効率",
+        "",
+        "エネルギー効率",
+    )
+
+
+def test_a_kpi_without_any_name_is_422_on_its_name_field():
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[1]["kpis"][1].update(name_en="", name_ja="", name_ko="")
+    response = user_client(c.pi_jp).patch(
+        detail_url(proposal),
+        {"version": proposal.version, "stages": plan},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    errors = assert_problem(response, 422)["errors"]
+    assert list(errors) == ["stages.1.kpis.1.name_ko"]
+    assert "성과지표 (KPI)" in errors["stages.1.kpis.1.name_ko"][0]
+
+
 def test_patch_takes_the_expected_version_from_if_match():
     proposal, c = complete_proposal()
     response = user_client(c.pi_jp).patch(
