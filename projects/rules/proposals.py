@@ -237,6 +237,13 @@ def budget_problems(
             )
     if not complete:
         return problems
+    if not lines:
+        problems.append(
+            Problem(
+                "budget",
+                str(_("The budget is empty: add each funded organisation's lines by category.")),
+            )
+        )
     budget_jpy = sum(line.amount for line in lines if line.currency == "JPY")
     budget_krw = sum(line.amount for line in lines if line.currency == "KRW")
     planned_jpy = sum(s.planned_jpy for s in stages)

@@ -96,15 +96,28 @@ def proposal_sections(proposal: Proposal) -> dict[str, Any]:
     }
 
 
+# ``?check=1`` on a step's address: show the rules the saved draft breaks beside the fields
+# (after a save, or from the review's checklist), not on a first visit before any input.
+CHECK = "check"
+
+
+def _step_url(proposal: Proposal, step: str, *, check: bool = False) -> str:
+    url = reverse("proposals:step", args=[proposal.pk, step])
+    return f"{url}?{CHECK}=1" if check else url
+
+
+def _problems_of_step(problems: dict[str, list[Any]], step: str) -> dict[str, list[Any]]:
+    """The eligibility problems (§6) whose values are entered on ``step``."""
+    return {path: msgs for path, msgs in problems.items() if step_for_field(path) == step}
+
+
 def _checklist(proposal: Proposal, errors: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Each failed rule with the wizard step where it is fixed."""
     labels = {s.slug: s.label for s in STEPS}
     items = []
     for field_path, msgs in errors.items():
         step = step_for_field(field_path)
-        url = (
-            reverse("proposals:step", args=[proposal.pk, step]) if step and step != "review" else ""
-        )
+        url = _step_url(proposal, step, check=True) if step and step != "review" else ""
         for message in msgs:
             items.append(
                 {
@@ -154,11 +167,15 @@ def _render_wizard(
     has_errors: bool = False,
     status: int = 200,
     problems: dict[str, list[Any]] | None = None,
+    shown_problems: list[str] | None = None,
 ) -> HttpResponse:
+    """A wizard page. ``shown_problems``: the step's problems are being shown (beside the
+    fields; the list holds those no field of the step takes), else ``None``."""
     if problems is None:
         problems = svc.eligibility_problems(proposal).as_dict()
     labels = {s.slug: s.label for s in STEPS}
     index = STEP_SLUGS.index(step)
+    following = STEP_SLUGS[index + 1] if index + 1 < len(STEP_SLUGS) else None
     return render(
         request,
         "projects/proposals/wizard.html",
@@ -169,6 +186,11 @@ def _render_wizard(
             "step_number": index + 1,
             "step_count": len(STEPS),
             "steps": _step_bar(proposal, step, problems, has_errors),
+            "step_has_problems": step != "review" and bool(_problems_of_step(problems, step)),
+            "shown_problems": shown_problems,
+            "check_url": _step_url(proposal, step, check=True),
+            "following_step": following,
+            "following_label": labels[following] if following else "",
             "previous_step": STEP_SLUGS[index - 1] if index else None,
             "is_last_form_step": step == "attachments",
             "problems": problems,
@@ -291,7 +313,11 @@ def proposal_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     if request.method == "GET":
         forms = step_class(proposal)
         return _render_form_step(
-            request, proposal, forms, VersionForm(initial={"version": proposal.version})
+            request,
+            proposal,
+            forms,
+            VersionForm(initial={"version": proposal.version}),
+            show_problems=request.GET.get(CHECK) == "1",
         )
 
     forms = step_class(proposal, data=request.POST)
@@ -321,6 +347,18 @@ def proposal_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         return _render_form_step(
             request, proposal, forms, version_form, status=exc.status, message=exc.message
         )
+    # A wizard keeps incomplete work, but says at once which rules the saved step still
+    # breaks, beside the fields, rather than only on the review step.
+    if _problems_of_step(svc.eligibility_problems(proposal).as_dict(), step):
+        messages.warning(
+            request,
+            _(
+                "Draft saved (version %(version)d). This step does not yet meet every rule "
+                "for submission; each problem is explained beside its field."
+            )
+            % {"version": proposal.version},
+        )
+        return redirect(_step_url(proposal, step, check=True))
     messages.success(
         request, _("Draft saved (version %(version)d).") % {"version": proposal.version}
     )
@@ -337,7 +375,12 @@ def _render_form_step(
     status: int = 200,
     message: object = "",
     stale: bool = False,
+    show_problems: bool = False,
 ) -> HttpResponse:
+    # Errors of a refused save mark the step ✗; the saved draft's problems only "!".
+    refused = forms.has_errors
+    problems = svc.eligibility_problems(proposal).as_dict()
+    shown = forms.show_problems(_problems_of_step(problems, forms.slug)) if show_problems else None
     return _render_wizard(
         request,
         proposal,
@@ -351,8 +394,10 @@ def _render_form_step(
             "stale": stale,
             **forms.context(),
         },
-        has_errors=forms.has_errors,
+        has_errors=refused,
         status=status,
+        problems=problems,
+        shown_problems=shown,
     )
 
 
@@ -387,6 +432,12 @@ def _attachments_step(request: HttpRequest, user: User, proposal: Proposal) -> H
     else:
         form = AttachmentForm()
     proposal.refresh_from_db(fields=["version"])
+    problems = svc.eligibility_problems(proposal).as_dict()
+    shown = None
+    if request.method == "GET" and request.GET.get(CHECK) == "1":
+        shown = [
+            str(m) for msgs in _problems_of_step(problems, "attachments").values() for m in msgs
+        ]
     return _render_wizard(
         request,
         proposal,
@@ -399,6 +450,8 @@ def _attachments_step(request: HttpRequest, user: User, proposal: Proposal) -> H
         },
         has_errors=bool(form.errors),
         status=status,
+        problems=problems,
+        shown_problems=shown,
     )
 
 
