@@ -385,6 +385,26 @@ class EndorseSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class ReturnSerializer(StrictSerializer):
+    organisation = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "Code of the lead organisation returning the proposal; by default the caller's "
+            "own lead organisation."
+        ),
+    )
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=_(
+            "Why the proposal goes back to its principal investigators (required, at most "
+            "2,000 characters; a blank reason answers 422). They are notified with it."
+        ),
+    )
+
+
 class AttachmentUploadSerializer(serializers.Serializer):
     """Documents the multipart body of an upload; the view streams the file itself."""
 

@@ -934,3 +934,29 @@ class WithdrawForm(forms.Form):
 class EndorseForm(forms.Form):
     organisation = forms.IntegerField(required=False, widget=forms.HiddenInput)
     comment = _text(_("Comment"), rows=2)
+
+
+class ReturnForm(forms.Form):
+    """A research office returns a submission to the PIs instead of endorsing it; the
+    reason is required (the service says so beside the field)."""
+
+    organisation = forms.TypedChoiceField(
+        label=_("For organisation"), coerce=int, required=False, empty_value=None
+    )
+    reason = _text(_("Reason"), rows=3)
+
+    def __init__(self, *args: Any, organisations: Iterable[Organisation] = (), **kwargs: Any):
+        # Its own ids: the withdraw form on the same page has a "reason" too.
+        kwargs.setdefault("auto_id", "id_return_%s")
+        super().__init__(*args, **kwargs)
+        choices = [(o.pk, o.name) for o in organisations]
+        field = self.fields["organisation"]
+        field.choices = choices  # type: ignore[attr-defined]
+        if len(choices) <= 1:
+            field.widget = forms.HiddenInput()
+            if choices:
+                field.initial = choices[0][0]
+        self.fields["reason"].help_text = _(
+            "What the principal investigators should change before submitting again. "
+            "They receive it in a notification."
+        )

@@ -34,9 +34,11 @@ class ProposalState(models.TextChoices):
 
 
 # §5, §6. The consortium (its researchers in the browser, its systems through the API)
-# submits and withdraws; the eligibility rules decide at submission and endorsement; an
-# officer opens the review; the award decision of two officers, one from each side, awards
-# or rejects. Only the services of projects.services.proposals/reviews/awards move it.
+# submits and withdraws; a lead organisation's research office (or its system) may return
+# a submission awaiting endorsement to the PIs as a draft; the eligibility rules decide at
+# submission and endorsement; an officer opens the review; the award decision of two
+# officers, one from each side, awards or rejects. Only the services of
+# projects.services.proposals/reviews/awards move it.
 PROPOSAL_WORKFLOW = Workflow(
     name="proposal",
     states=ProposalState,
@@ -45,7 +47,7 @@ PROPOSAL_WORKFLOW = Workflow(
         *edges(
             {
                 ProposalState.DRAFT: [ProposalState.SUBMITTED, ProposalState.WITHDRAWN],
-                ProposalState.SUBMITTED: [ProposalState.WITHDRAWN],
+                ProposalState.SUBMITTED: [ProposalState.WITHDRAWN, ProposalState.DRAFT],
                 ProposalState.ELIGIBLE: [ProposalState.WITHDRAWN],
                 ProposalState.UNDER_REVIEW: [ProposalState.WITHDRAWN],
             },

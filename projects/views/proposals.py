@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from fundapp.accounts.models import User
+from fundapp.accounts.models import Organisation, User
 from fundapp.audit.services import history_for
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from projects import permissions
@@ -34,6 +34,7 @@ from projects.forms.proposals import (
     STEPS,
     AttachmentForm,
     EndorseForm,
+    ReturnForm,
     VersionForm,
     WithdrawForm,
     WizardStep,
@@ -42,7 +43,11 @@ from projects.forms.proposals import (
 )
 from projects.models import ConsortiumMember, Proposal, ProposalState
 from projects.selectors.calls import calls_visible_to, open_calls
-from projects.selectors.proposals import get_proposal_for_actor, proposals_visible_to
+from projects.selectors.proposals import (
+    get_proposal_for_actor,
+    last_return,
+    proposals_visible_to,
+)
 from projects.services import proposals as svc
 
 PAGE_SIZE = 25
@@ -194,6 +199,7 @@ def _render_wizard(
             "previous_step": STEP_SLUGS[index - 1] if index else None,
             "is_last_form_step": step == "attachments",
             "problems": problems,
+            "returned": last_return(proposal),
             **context,
         },
         status=status,
@@ -552,7 +558,12 @@ def attachment_delete(request: HttpRequest, pk: int, attachment_id: int) -> Http
 
 
 def _render_detail(
-    request: HttpRequest, proposal: Proposal, *, action_error: str = "", status: int = 200
+    request: HttpRequest,
+    proposal: Proposal,
+    *,
+    action_error: str = "",
+    status: int = 200,
+    return_form: ReturnForm | None = None,
 ) -> HttpResponse:
     user = _user(request)
     sections = proposal_sections(proposal)
@@ -566,15 +577,20 @@ def _render_detail(
         if proposal.state == ProposalState.SUBMITTED
         else set()
     )
+    # Endorsing and returning both end at the call's deadline: past it, say so instead of
+    # offering buttons the service would refuse.
+    call_closed = timezone.now() >= proposal.call.closes_at
     endorsement_rows = [
         {
             "member": m,
             "endorsement": endorsements.get(m.organisation_id),
-            "can_endorse": m.organisation_id in endorsable
+            "can_endorse": not call_closed
+            and m.organisation_id in endorsable
             and m.organisation_id not in endorsements,
         }
         for m in leads
     ]
+    returnable = [m.organisation for m in leads if m.organisation_id in endorsable]
     can_history = permissions.can_view_history(user, proposal)
     return render(
         request,
@@ -584,6 +600,10 @@ def _render_detail(
             "can_edit": permissions.can_edit_proposal(user, proposal)[0],
             "can_withdraw": permissions.can_withdraw_proposal(user, proposal)[0],
             "endorsement_rows": endorsement_rows,
+            "office_past_deadline": call_closed and bool(endorsable),
+            "can_return": bool(returnable) and not call_closed,
+            "return_form": return_form or ReturnForm(organisations=returnable),
+            "returned": last_return(proposal),
             "versions": list(proposal.versions.all()),
             "history": list(history_for(proposal)) if can_history else None,
             "withdraw_form": WithdrawForm(),
@@ -641,6 +661,62 @@ def proposal_endorse_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def proposal_return_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A lead organisation's research office returns a submission to the PIs with a reason,
+    instead of endorsing it (§5). The draft is then the consortium's again: an office that
+    no longer sees it lands on its list of proposals."""
+    user = _user(request)
+    proposal = _proposal_or_404(user, pk)
+    allowed, reason = permissions.can_return_proposal(user, proposal)
+    if not allowed:
+        return _forbidden(request, reason, proposal)
+    returnable = list(
+        Organisation.objects.filter(
+            pk__in=permissions.endorsable_organisation_ids(user, proposal)
+        ).order_by("pk")
+    )
+    form = ReturnForm(request.POST, organisations=returnable)
+    if not form.is_valid() and "organisation" in form.errors:
+        return _forbidden(request, _("You may not return the proposal for this organisation."))
+    organisation = next(
+        (o for o in returnable if o.pk == form.cleaned_data.get("organisation")), None
+    )
+    try:
+        svc.proposal_return(
+            proposal=proposal,
+            actor=user,
+            organisation=organisation,
+            reason=form.cleaned_data.get("reason", ""),
+        )
+    except PermissionDenied as exc:
+        return _forbidden(request, exc.message, proposal)
+    except DomainError as exc:
+        proposal.refresh_from_db()
+        for field, field_messages in exc.errors.items():
+            if field == "reason":
+                for message in field_messages:
+                    form.add_error("reason", str(message))
+        return _render_detail(
+            request,
+            proposal,
+            action_error=str(exc.message),
+            status=exc.status,
+            return_form=form,
+        )
+    messages.success(
+        request,
+        _(
+            "The proposal was returned to its principal investigators as a draft, with your "
+            "reason. Once they submit it again, your office will be asked to endorse it."
+        ),
+    )
+    if proposals_visible_to(user).filter(pk=proposal.pk).exists():
+        return redirect("proposals:detail", pk=proposal.pk)
+    return redirect("proposals:list")
+
+
+@login_required
+@require_POST
 def proposal_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     proposal = _proposal_or_404(user, pk)
@@ -668,6 +744,7 @@ _routes = [
     path("<int:pk>/edit/<slug:step>/", proposal_step, name="step"),
     path("<int:pk>/submit/", proposal_submit_view, name="submit"),
     path("<int:pk>/endorse/", proposal_endorse_view, name="endorse"),
+    path("<int:pk>/return/", proposal_return_view, name="return"),
     path("<int:pk>/withdraw/", proposal_withdraw_view, name="withdraw"),
     path("<int:pk>/attachments/<int:attachment_id>/", attachment_download, name="attachment"),
     path(
