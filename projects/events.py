@@ -369,6 +369,22 @@ EVENT_TYPES = [
         _("{actor} endorsed the proposal for their organisation"),
         ORGANISATIONS,
     ),
+    EventType(
+        "proposal.returned",
+        _("{actor} returned the proposal to the principal investigators: {reason}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROPOSAL, organisation=STRING, reason=STRING),
+        example={
+            **_PROPOSAL_EXAMPLE,
+            "state": "draft",
+            "version": 4,
+            "submitted_at": None,
+            "organisation": "KR-SNU-01",
+            "reason": "The budget of stage 2 needs the office's sign-off first.",
+        },
+        short=_("{actor} returned the proposal to the principal investigators"),
+    ),
     EventType("proposal.eligible", _("{actor} found the proposal eligible"), ORGANISATIONS),
     EventType(
         "proposal.ineligible",

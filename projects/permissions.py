@@ -112,6 +112,16 @@ def can_endorse_proposal(actor: Actor | None, proposal: Proposal) -> Decision:
     return True, ""
 
 
+def can_return_proposal(actor: Actor | None, proposal: Proposal) -> Decision:
+    """Returning a submission to its PIs instead of endorsing it: the same research offices
+    (and partner systems) that may endorse, while it awaits endorsement."""
+    if proposal.state != ProposalState.SUBMITTED:
+        return False, _("Only a submitted proposal awaiting endorsement can be returned.")
+    if not endorsable_organisation_ids(actor, proposal):
+        return False, _("Only the research office of a lead organisation may return this proposal.")
+    return True, ""
+
+
 def can_view_history(actor: Actor | None, proposal: Proposal) -> bool:
     """Officers see an object's audit history on its page (§12)."""
     return is_fund_officer(actor)

@@ -16,11 +16,19 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import MultilingualName
 
+LANGUAGES = ("en", "ja", "ko")
+
 
 def localized(obj, field: str) -> str:
-    """``obj.<field>_<active language>``, falling back to English, then to ""."""
+    """``obj.<field>_<active language>``, falling back to English, then to whichever of
+    Japanese and Korean has one (a Japanese-only KPI reads in Japanese to everyone), then
+    to ""."""
     lang = (get_language() or "en")[:2]
-    return getattr(obj, f"{field}_{lang}", "") or getattr(obj, f"{field}_en", "") or ""
+    for candidate in (lang, *LANGUAGES):
+        value = getattr(obj, f"{field}_{candidate}", "")
+        if value:
+            return value
+    return ""
 
 
 class Fund(MultilingualName):

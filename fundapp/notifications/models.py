@@ -22,6 +22,7 @@ from fundapp.workflow import SYSTEM, Workflow, edges
 
 class NotificationKind(models.TextChoices):
     PROPOSAL_SUBMITTED = "proposal_submitted", _("Proposal submitted")
+    PROPOSAL_RETURNED = "proposal_returned", _("Proposal returned to the PI")
     ELIGIBILITY_DECIDED = "eligibility_decided", _("Eligibility decided")
     REVIEW_ASSIGNED = "review_assigned", _("Review assigned")
     AWARD_DECIDED = "award_decided", _("Award decided")

@@ -68,6 +68,7 @@ from .serializers_proposals import (
     ProposalCreateSerializer,
     ProposalDetailSerializer,
     ProposalListSerializer,
+    ReturnSerializer,
     WithdrawSerializer,
 )
 
@@ -368,6 +369,7 @@ DETAIL_EXAMPLE = OpenApiExample(
                 "kpis": [
                     {
                         "code": "K1",
+                        "name": "Energy efficiency",
                         "name_en": "Energy efficiency",
                         "name_ja": "エネルギー効率",
                         "name_ko": "에너지 효율",
@@ -429,7 +431,7 @@ CHANGES_EXAMPLE = OpenApiExample(
                 "kpis": [
                     {
                         "code": "K1",
-                        "name_en": "Energy efficiency",
+                        "name_ja": "エネルギー効率",
                         "direction": "higher_is_better",
                         "baseline": "10",
                         "target": "20",
@@ -511,6 +513,7 @@ class ProposalViewSet(GenericViewSet):
         "submit": WRITE,
         "withdraw": WRITE,
         "endorse": WRITE,
+        "return_to_pis": WRITE,
         "attachments": WRITE,
         "attachment_delete": WRITE,
     }
@@ -663,6 +666,54 @@ class ProposalViewSet(GenericViewSet):
             actor=actor_of(request),
             organisation=organisation,
             comment=body.validated_data["comment"],
+        )
+        return self._detail_response(proposal.pk)
+
+    @extend_schema(
+        summary="Return a submitted proposal to its principal investigators",
+        description="Instead of endorsing, a lead organisation's research office (or its "
+        "partner system with proposals:write) sends the submission back with a reason, "
+        "before the call closes. The proposal becomes a draft again at a new version, the "
+        "endorsements given so far are removed, the PIs are notified with the reason and a "
+        "`proposal.returned` event is sent; it is endorsed afresh once resubmitted. Anyone "
+        "else who can see the proposal gets 403; anyone who cannot, 404. The response is "
+        "the proposal as it now is (a partner system no longer sees a draft it did not "
+        "start: a later read answers 404).",
+        request=ReturnSerializer,
+        responses={
+            200: ProposalDetailSerializer,
+            **problems(400, 403, 404, 409, 422),
+        },
+        examples=[
+            OpenApiExample(
+                "Return",
+                value={
+                    "organisation": "KR-SNU-01",
+                    "reason": "Stage 2's KR budget needs the office's sign-off; please split "
+                    "equipment from personnel.",
+                },
+                request_only=True,
+            ),
+            DETAIL_EXAMPLE,
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="return", url_name="return")
+    def return_to_pis(self, request: Request, pk: str | None = None) -> Response:
+        proposal = self._visible(pk)
+        body = ReturnSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        organisation = None
+        code = (body.validated_data["organisation"] or "").strip()
+        if code:
+            organisation = Organisation.objects.filter(code=code).first()
+            if organisation is None:
+                message = _("Unknown organisation.")
+                raise ValidationFailed(message, errors={"organisation": [message]})
+        svc.proposal_return(
+            proposal=proposal,
+            actor=actor_of(request),
+            organisation=organisation,
+            reason=body.validated_data["reason"],
         )
         return self._detail_response(proposal.pk)
 

@@ -101,7 +101,10 @@ PlannedTrancheSerializer = inline_serializer(
 class ProjectKpiSerializer(serializers.ModelSerializer):
     project = serializers.IntegerField(source="project_id", read_only=True)
     stage = serializers.IntegerField(source="stage_id", read_only=True)
-    name = serializers.CharField(read_only=True, help_text=_("In the request's language."))
+    name = serializers.CharField(
+        read_only=True,
+        help_text=_("In the request's language, else in any language the KPI is named in."),
+    )
 
     class Meta:
         model = KPI

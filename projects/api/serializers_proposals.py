@@ -118,10 +118,16 @@ class ConsortiumSerializer(serializers.Serializer):
 
 
 class KpiSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(
+        read_only=True,
+        help_text=_("In the request's language, else in any language the KPI is named in."),
+    )
+
     class Meta:
         model = ProposalKPI
         fields = [
             "code",
+            "name",
             "name_en",
             "name_ja",
             "name_ko",
@@ -306,7 +312,8 @@ def _section_fields() -> dict[str, serializers.Field]:
         "stages": objs(
             "[{title, months, deliverable, planned_jpy, planned_krw, kpis: [{code, name_en, "
             "name_ja, name_ko, unit, direction, baseline, target, weight, mandatory, "
-            "aggregation}]}]; the whole plan is replaced"
+            "aggregation}]}]; each KPI is named in at least one of name_en, name_ja and "
+            "name_ko; the whole plan is replaced"
         ),
         "budget": objs("[{organisation (code), category, amount}]; all lines are replaced"),
         "ip_plan": obj("{background_ip: [{title, owner (code), description}], licence_terms}"),
@@ -376,6 +383,26 @@ class EndorseSerializer(StrictSerializer):
         ),
     )
     comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ReturnSerializer(StrictSerializer):
+    organisation = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "Code of the lead organisation returning the proposal; by default the caller's "
+            "own lead organisation."
+        ),
+    )
+    reason = serializers.CharField(
+        allow_blank=True,
+        help_text=_(
+            "Why the proposal goes back to its principal investigators (required, at most "
+            "2,000 characters; a blank reason answers 422). They are notified with it."
+        ),
+    )
 
 
 class AttachmentUploadSerializer(serializers.Serializer):

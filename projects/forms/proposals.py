@@ -177,6 +177,10 @@ def _rows_included(formset: forms.BaseFormSet) -> list[RowForm]:
 
 def _place_on_form(form: forms.Form, name: str | None, messages: Sequence[str]) -> None:
     target = name if name in form.fields else None
+    if not form.is_bound and not hasattr(form, "cleaned_data"):
+        # A form showing the saved draft explains the rules it breaks (``show_problems``);
+        # ``add_error`` expects the cleaned data an unbound form never gets.
+        form.cleaned_data = {}
     for message in messages:
         form.add_error(target, str(message))
 
@@ -193,14 +197,22 @@ class RowSet:
         self.sent = _rows_included(self.formset)
         return self.sent
 
+    def rows(self) -> list[RowForm]:
+        """The rows in the order the service numbers them: those sent, or, for a formset
+        showing the saved draft, its saved rows."""
+        if self.formset.is_bound:
+            return self.sent
+        return list(self.formset.forms[: self.formset.initial_form_count()])
+
     def place(self, parts: Sequence[str], messages: Sequence[str]) -> bool:
         """Put messages for ``<index>.<field>`` on that row; none for the whole list."""
         if not parts:
             self.errors.extend(str(m) for m in messages)
             return True
-        if not parts[0].isdigit() or int(parts[0]) >= len(self.sent):
+        rows = self.rows()
+        if not parts[0].isdigit() or int(parts[0]) >= len(rows):
             return False
-        form = self.sent[int(parts[0])]
+        form = rows[int(parts[0])]
         rest = list(parts[1:])
         placer = getattr(form, "place_nested", None)
         if placer is not None and placer(rest, messages):
@@ -258,6 +270,16 @@ class WizardStep(ABC):
             texts = [str(m) for m in messages]
             if not self.place(path.split("."), texts):
                 self.top_errors.extend(texts)
+
+    def show_problems(self, problems: dict[str, list[Any]]) -> list[str]:
+        """Put the saved draft's problems (the eligibility rules it still breaks, §6) beside
+        the fields they concern; returns those that belong to no field of the step."""
+        elsewhere: list[str] = []
+        for path, messages in problems.items():
+            texts = [str(m) for m in messages]
+            if not self.place(path.split("."), texts):
+                elsewhere.extend(texts)
+        return elsewhere
 
     @property
     def has_errors(self) -> bool:
@@ -912,3 +934,29 @@ class WithdrawForm(forms.Form):
 class EndorseForm(forms.Form):
     organisation = forms.IntegerField(required=False, widget=forms.HiddenInput)
     comment = _text(_("Comment"), rows=2)
+
+
+class ReturnForm(forms.Form):
+    """A research office returns a submission to the PIs instead of endorsing it; the
+    reason is required (the service says so beside the field)."""
+
+    organisation = forms.TypedChoiceField(
+        label=_("For organisation"), coerce=int, required=False, empty_value=None
+    )
+    reason = _text(_("Reason"), rows=3)
+
+    def __init__(self, *args: Any, organisations: Iterable[Organisation] = (), **kwargs: Any):
+        # Its own ids: the withdraw form on the same page has a "reason" too.
+        kwargs.setdefault("auto_id", "id_return_%s")
+        super().__init__(*args, **kwargs)
+        choices = [(o.pk, o.name) for o in organisations]
+        field = self.fields["organisation"]
+        field.choices = choices  # type: ignore[attr-defined]
+        if len(choices) <= 1:
+            field.widget = forms.HiddenInput()
+            if choices:
+                field.initial = choices[0][0]
+        self.fields["reason"].help_text = _(
+            "What the principal investigators should change before submitting again. "
+            "They receive it in a notification."
+        )

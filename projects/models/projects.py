@@ -104,7 +104,7 @@ class Project(models.Model):
 
     @property
     def title(self) -> str:
-        return localized(self, "title") or self.title_ja or self.title_ko
+        return localized(self, "title")
 
 
 class ProjectUserObjectPermission(UserObjectPermissionBase):
@@ -235,7 +235,7 @@ class KPI(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="kpis")
     stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="kpis")
     code = models.CharField(_("code"), max_length=40)
-    name_en = models.CharField(max_length=200)
+    name_en = models.CharField(max_length=200, blank=True)
     name_ja = models.CharField(max_length=200, blank=True)
     name_ko = models.CharField(max_length=200, blank=True)
     unit = models.CharField(max_length=40, blank=True)

@@ -34,9 +34,11 @@ class ProposalState(models.TextChoices):
 
 
 # §5, §6. The consortium (its researchers in the browser, its systems through the API)
-# submits and withdraws; the eligibility rules decide at submission and endorsement; an
-# officer opens the review; the award decision of two officers, one from each side, awards
-# or rejects. Only the services of projects.services.proposals/reviews/awards move it.
+# submits and withdraws; a lead organisation's research office (or its system) may return
+# a submission awaiting endorsement to the PIs as a draft; the eligibility rules decide at
+# submission and endorsement; an officer opens the review; the award decision of two
+# officers, one from each side, awards or rejects. Only the services of
+# projects.services.proposals/reviews/awards move it.
 PROPOSAL_WORKFLOW = Workflow(
     name="proposal",
     states=ProposalState,
@@ -45,7 +47,7 @@ PROPOSAL_WORKFLOW = Workflow(
         *edges(
             {
                 ProposalState.DRAFT: [ProposalState.SUBMITTED, ProposalState.WITHDRAWN],
-                ProposalState.SUBMITTED: [ProposalState.WITHDRAWN],
+                ProposalState.SUBMITTED: [ProposalState.WITHDRAWN, ProposalState.DRAFT],
                 ProposalState.ELIGIBLE: [ProposalState.WITHDRAWN],
                 ProposalState.UNDER_REVIEW: [ProposalState.WITHDRAWN],
             },
@@ -158,11 +160,11 @@ class Proposal(models.Model):
 
     @property
     def title(self) -> str:
-        return localized(self, "title") or self.title_ja or self.title_ko
+        return localized(self, "title")
 
     @property
     def abstract(self) -> str:
-        return localized(self, "abstract") or self.abstract_ja or self.abstract_ko
+        return localized(self, "abstract")
 
     @property
     def is_editable(self) -> bool:
@@ -280,7 +282,8 @@ class ProposalKPI(models.Model):
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="kpis")
     stage = models.ForeignKey(ProposalStage, on_delete=models.CASCADE, related_name="kpis")
     code = models.CharField(_("code"), max_length=40)
-    name_en = models.CharField(_("name (English)"), max_length=200)
+    # A name in at least one language (§5): a Japanese-only or Korean-only KPI is fine.
+    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
     name_ja = models.CharField(_("name (Japanese)"), max_length=200, blank=True)
     name_ko = models.CharField(_("name (Korean)"), max_length=200, blank=True)
     unit = models.CharField(_("unit"), max_length=40, blank=True)
@@ -309,10 +312,14 @@ class ProposalKPI(models.Model):
                 condition=~Q(target=F("baseline")), name="proposal_kpi_target_differs"
             ),
             models.CheckConstraint(condition=Q(weight__gt=0), name="proposal_kpi_weight_positive"),
+            models.CheckConstraint(
+                condition=~Q(name_en="", name_ja="", name_ko=""), name="proposal_kpi_named"
+            ),
         ]
 
     @property
     def name(self) -> str:
+        """In the reader's language, else in any language it has one."""
         return localized(self, "name")
 
 

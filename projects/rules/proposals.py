@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.kernel.problems import Problem
 
+NAME_LANGUAGES = ("en", "ja", "ko")
 MAX_KPIS_PER_STAGE = 10
 MIN_KPIS_PER_STAGE = 1
 ABSOLUTE_MIN_STAGES = 2
@@ -236,6 +237,13 @@ def budget_problems(
             )
     if not complete:
         return problems
+    if not lines:
+        problems.append(
+            Problem(
+                "budget",
+                str(_("The budget is empty: add each funded organisation's lines by category.")),
+            )
+        )
     budget_jpy = sum(line.amount for line in lines if line.currency == "JPY")
     budget_krw = sum(line.amount for line in lines if line.currency == "KRW")
     planned_jpy = sum(s.planned_jpy for s in stages)
@@ -314,3 +322,18 @@ def kpi_problems(
             Problem(f"{prefix}.weight", str(_("The weight must be greater than zero.")))
         )
     return problems
+
+
+def kpi_name_problems(prefix: str, names: dict[str, str], *, language: str = "en") -> list[Problem]:
+    """A KPI is named in at least one of English, Japanese and Korean (§5), not necessarily
+    English. The message goes on the name field of the reader's ``language``, the one they
+    most likely meant to fill in."""
+    if any(names.get(lang) for lang in NAME_LANGUAGES):
+        return []
+    field = f"name_{language}" if language in NAME_LANGUAGES else "name_en"
+    return [
+        Problem(
+            f"{prefix}.{field}",
+            str(_("Give the KPI a name in at least one language (English, Japanese or Korean).")),
+        )
+    ]

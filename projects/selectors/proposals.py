@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 
-from fundapp.accounts.models import ApiKey, Membership, Role, User
+from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, User
 from fundapp.actors import Actor, is_fund_officer
+from fundapp.audit.services import history_for
 from fundapp.errors import NotFound
 from fundapp.screening.models import ScreeningCase
 from projects.models import (
@@ -121,3 +125,42 @@ def claimed_effort(user_ids: list[int], *, exclude_proposal_id: int | None) -> d
         .annotate(total=Sum("effort_percent"))
     )
     return {r["user_id"]: int(r["total"] or 0) for r in rows}
+
+
+@dataclass(frozen=True)
+class ReturnNotice:
+    """Why a draft is back with its PIs: who returned it, when, and the reason given."""
+
+    organisation: Organisation | None
+    reason: str
+    returned_at: datetime
+    by: str
+
+
+def last_return(proposal: Proposal) -> ReturnNotice | None:
+    """For a draft that a research office returned (§5), the latest return; else ``None``.
+    Read from the audit trail, where the service recorded it (one query, two if found)."""
+    if proposal.state != ProposalState.DRAFT:
+        return None
+    event = (
+        history_for(proposal)
+        .filter(action="proposal.returned")
+        .order_by("-id")
+        .only("after", "occurred_at", "actor_label")
+        .first()
+    )
+    if event is None:
+        return None
+    after = event.after or {}
+    organisation_id = after.get("organisation")
+    organisation = (
+        Organisation.objects.filter(pk=organisation_id).first()
+        if isinstance(organisation_id, int)
+        else None
+    )
+    return ReturnNotice(
+        organisation=organisation,
+        reason=str(after.get("reason") or ""),
+        returned_at=event.occurred_at,
+        by=event.actor_label,
+    )

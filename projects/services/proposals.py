@@ -20,9 +20,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.text import format_lazy
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from guardian.shortcuts import assign_perm, remove_perm
 
 from fundapp.accounts.models import ApiKey, Membership, Organisation, User
@@ -436,22 +437,23 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
                         direction=str(kpi.get("direction") or ""),
                     )
                 )
+            names = {
+                f"name_{lang}": inputs.text(
+                    problems, f"{kpath}.name_{lang}", kpi.get(f"name_{lang}"), max_length=200
+                )
+                for lang in rules.NAME_LANGUAGES
+            }
+            problems.extend(
+                rules.kpi_name_problems(
+                    kpath,
+                    {lang: names[f"name_{lang}"] for lang in rules.NAME_LANGUAGES},
+                    language=(get_language() or "en")[:2],
+                )
+            )
             kpis.append(
                 {
                     "code": code,
-                    "name_en": inputs.text(
-                        problems,
-                        f"{kpath}.name_en",
-                        kpi.get("name_en"),
-                        max_length=200,
-                        required=True,
-                    ),
-                    "name_ja": inputs.text(
-                        problems, f"{kpath}.name_ja", kpi.get("name_ja"), max_length=200
-                    ),
-                    "name_ko": inputs.text(
-                        problems, f"{kpath}.name_ko", kpi.get("name_ko"), max_length=200
-                    ),
+                    **names,
                     "unit": inputs.text(problems, f"{kpath}.unit", kpi.get("unit"), max_length=40),
                     "direction": inputs.choice(
                         problems, f"{kpath}.direction", kpi.get("direction"), KpiDirection
@@ -965,7 +967,7 @@ def _notify_submitted(proposal: Proposal) -> None:
         users=[*_named_pis(proposal), *offices],
         kind="proposal_submitted",
         title=format_lazy(
-            _lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
+            gettext_lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
         ),
         url=_proposal_url(proposal),
     )
@@ -1080,6 +1082,106 @@ def proposal_endorse(
     return locked
 
 
+def proposal_return(
+    *,
+    proposal: Proposal,
+    actor: Actor,
+    reason: str,
+    organisation: Organisation | None = None,
+    now: datetime | None = None,
+) -> Proposal:
+    """A lead organisation's research office (or its partner system) declines to endorse a
+    submitted proposal for now and returns it to the PIs with a reason (§5).
+
+    Guarantees: the row is locked; only a proposal awaiting endorsement, before the call
+    closes, by whoever may endorse it, with a reason. The proposal moves submitted → draft
+    along ``PROPOSAL_WORKFLOW``, at a new version (the next submission freezes a version of
+    its own); the endorsements of the returned submission are removed, so the next one is
+    endorsed afresh. Audited ``proposal.returned`` (organisation, reason, endorsements
+    removed) with its outbox event; the PIs are told in their own language. A refusal
+    changes nothing.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(proposal)
+        if locked.state != ProposalState.SUBMITTED:
+            raise Conflict(
+                _("Only a submitted proposal awaiting endorsement can be returned."),
+                code="invalid_state",
+            )
+        allowed = permissions.endorsable_organisation_ids(actor, locked)
+        if not allowed:
+            raise PermissionDenied(
+                _("Only the research office of a lead organisation may return this proposal.")
+            )
+        if organisation is None:
+            org_id = allowed[0]
+        elif organisation.pk in allowed:
+            org_id = organisation.pk
+        else:
+            raise PermissionDenied(_("You may not return the proposal for this organisation."))
+        problems = Problems()
+        reason = inputs.text(problems, "reason", reason, max_length=2000, required=True)
+        if problems:
+            raise ValidationFailed(
+                _("Say why the proposal goes back to the principal investigators."),
+                errors=problems.as_dict(),
+            )
+        if now >= locked.call.closes_at:
+            message = _("The call has closed; the proposal can no longer be returned.")
+            raise ValidationFailed(message, errors={"call": [message]})
+        before = _transition(locked, ProposalState.DRAFT, actor=actor)
+        cleared = sorted(locked.endorsements.values_list("organisation_id", flat=True))
+        locked.endorsements.all().delete()
+        locked.version += 1
+        locked.updated_at = now
+        locked.submitted_at = None
+        locked.eligibility_reasons = []
+        locked.save(
+            update_fields=["state", "version", "updated_at", "submitted_at", "eligibility_reasons"]
+        )
+        audit_record(
+            actor=actor,
+            action="proposal.returned",
+            obj=locked,
+            before={"state": before, "endorsements": cleared},
+            after={
+                "state": locked.state,
+                "organisation": org_id,
+                "reason": reason,
+                "version": locked.version,
+            },
+        )
+        returned_by = Organisation.objects.get(pk=org_id)
+        proposal_event("proposal.returned", locked, organisation=returned_by.code, reason=reason)
+        notify_people(
+            users=_named_pis(locked),
+            kind="proposal_returned",
+            title=format_lazy(
+                gettext_lazy("Your proposal “{title}” was returned to you by {organisation}"),
+                title=_read_lazily(lambda: locked.title),
+                organisation=_read_lazily(lambda: returned_by.name),
+            ),
+            body=format_lazy(
+                gettext_lazy(
+                    "The research office of {organisation} did not endorse the proposal and "
+                    "returned it to you as a draft: {reason} Edit it and submit it again; "
+                    "each lead organisation's research office will then be asked to endorse it."
+                ),
+                organisation=_read_lazily(lambda: returned_by.name),
+                reason=reason,
+            ),
+            url=_proposal_url(locked),
+        )
+    return locked
+
+
+def _read_lazily(read: Callable[[], str]) -> Any:
+    """A name read in the language of whoever reads the text (a notification is rendered
+    per recipient, in their language)."""
+    return lazy(read, str)()
+
+
 def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime) -> None:
     problems = eligibility_problems(locked, now=now)
     # The call-open rule was met at submission; endorsement timing is checked separately.
@@ -1102,7 +1204,7 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
         users=_named_pis(locked),
         kind="eligibility_decided",
         title=format_lazy(
-            _lazy("Your proposal “{title}” is {state}"),
+            gettext_lazy("Your proposal “{title}” is {state}"),
             title=locked.title,
             state=ProposalState(target).label,
         ),

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from fundapp.accounts.models import User
+from fundapp.accounts.models import Organisation, User
 from fundapp.audit.services import history_for
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from projects import permissions
@@ -34,6 +34,7 @@ from projects.forms.proposals import (
     STEPS,
     AttachmentForm,
     EndorseForm,
+    ReturnForm,
     VersionForm,
     WithdrawForm,
     WizardStep,
@@ -42,7 +43,11 @@ from projects.forms.proposals import (
 )
 from projects.models import ConsortiumMember, Proposal, ProposalState
 from projects.selectors.calls import calls_visible_to, open_calls
-from projects.selectors.proposals import get_proposal_for_actor, proposals_visible_to
+from projects.selectors.proposals import (
+    get_proposal_for_actor,
+    last_return,
+    proposals_visible_to,
+)
 from projects.services import proposals as svc
 
 PAGE_SIZE = 25
@@ -96,15 +101,28 @@ def proposal_sections(proposal: Proposal) -> dict[str, Any]:
     }
 
 
+# ``?check=1`` on a step's address: show the rules the saved draft breaks beside the fields
+# (after a save, or from the review's checklist), not on a first visit before any input.
+CHECK = "check"
+
+
+def _step_url(proposal: Proposal, step: str, *, check: bool = False) -> str:
+    url = reverse("proposals:step", args=[proposal.pk, step])
+    return f"{url}?{CHECK}=1" if check else url
+
+
+def _problems_of_step(problems: dict[str, list[Any]], step: str) -> dict[str, list[Any]]:
+    """The eligibility problems (§6) whose values are entered on ``step``."""
+    return {path: msgs for path, msgs in problems.items() if step_for_field(path) == step}
+
+
 def _checklist(proposal: Proposal, errors: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Each failed rule with the wizard step where it is fixed."""
     labels = {s.slug: s.label for s in STEPS}
     items = []
     for field_path, msgs in errors.items():
         step = step_for_field(field_path)
-        url = (
-            reverse("proposals:step", args=[proposal.pk, step]) if step and step != "review" else ""
-        )
+        url = _step_url(proposal, step, check=True) if step and step != "review" else ""
         for message in msgs:
             items.append(
                 {
@@ -154,11 +172,15 @@ def _render_wizard(
     has_errors: bool = False,
     status: int = 200,
     problems: dict[str, list[Any]] | None = None,
+    shown_problems: list[str] | None = None,
 ) -> HttpResponse:
+    """A wizard page. ``shown_problems``: the step's problems are being shown (beside the
+    fields; the list holds those no field of the step takes), else ``None``."""
     if problems is None:
         problems = svc.eligibility_problems(proposal).as_dict()
     labels = {s.slug: s.label for s in STEPS}
     index = STEP_SLUGS.index(step)
+    following = STEP_SLUGS[index + 1] if index + 1 < len(STEP_SLUGS) else None
     return render(
         request,
         "projects/proposals/wizard.html",
@@ -169,9 +191,15 @@ def _render_wizard(
             "step_number": index + 1,
             "step_count": len(STEPS),
             "steps": _step_bar(proposal, step, problems, has_errors),
+            "step_has_problems": step != "review" and bool(_problems_of_step(problems, step)),
+            "shown_problems": shown_problems,
+            "check_url": _step_url(proposal, step, check=True),
+            "following_step": following,
+            "following_label": labels[following] if following else "",
             "previous_step": STEP_SLUGS[index - 1] if index else None,
             "is_last_form_step": step == "attachments",
             "problems": problems,
+            "returned": last_return(proposal),
             **context,
         },
         status=status,
@@ -291,7 +319,11 @@ def proposal_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
     if request.method == "GET":
         forms = step_class(proposal)
         return _render_form_step(
-            request, proposal, forms, VersionForm(initial={"version": proposal.version})
+            request,
+            proposal,
+            forms,
+            VersionForm(initial={"version": proposal.version}),
+            show_problems=request.GET.get(CHECK) == "1",
         )
 
     forms = step_class(proposal, data=request.POST)
@@ -321,6 +353,18 @@ def proposal_step(request: HttpRequest, pk: int, step: str) -> HttpResponse:
         return _render_form_step(
             request, proposal, forms, version_form, status=exc.status, message=exc.message
         )
+    # A wizard keeps incomplete work, but says at once which rules the saved step still
+    # breaks, beside the fields, rather than only on the review step.
+    if _problems_of_step(svc.eligibility_problems(proposal).as_dict(), step):
+        messages.warning(
+            request,
+            _(
+                "Draft saved (version %(version)d). This step does not yet meet every rule "
+                "for submission; each problem is explained beside its field."
+            )
+            % {"version": proposal.version},
+        )
+        return redirect(_step_url(proposal, step, check=True))
     messages.success(
         request, _("Draft saved (version %(version)d).") % {"version": proposal.version}
     )
@@ -337,7 +381,12 @@ def _render_form_step(
     status: int = 200,
     message: object = "",
     stale: bool = False,
+    show_problems: bool = False,
 ) -> HttpResponse:
+    # Errors of a refused save mark the step ✗; the saved draft's problems only "!".
+    refused = forms.has_errors
+    problems = svc.eligibility_problems(proposal).as_dict()
+    shown = forms.show_problems(_problems_of_step(problems, forms.slug)) if show_problems else None
     return _render_wizard(
         request,
         proposal,
@@ -351,8 +400,10 @@ def _render_form_step(
             "stale": stale,
             **forms.context(),
         },
-        has_errors=forms.has_errors,
+        has_errors=refused,
         status=status,
+        problems=problems,
+        shown_problems=shown,
     )
 
 
@@ -387,6 +438,12 @@ def _attachments_step(request: HttpRequest, user: User, proposal: Proposal) -> H
     else:
         form = AttachmentForm()
     proposal.refresh_from_db(fields=["version"])
+    problems = svc.eligibility_problems(proposal).as_dict()
+    shown = None
+    if request.method == "GET" and request.GET.get(CHECK) == "1":
+        shown = [
+            str(m) for msgs in _problems_of_step(problems, "attachments").values() for m in msgs
+        ]
     return _render_wizard(
         request,
         proposal,
@@ -399,6 +456,8 @@ def _attachments_step(request: HttpRequest, user: User, proposal: Proposal) -> H
         },
         has_errors=bool(form.errors),
         status=status,
+        problems=problems,
+        shown_problems=shown,
     )
 
 
@@ -499,7 +558,12 @@ def attachment_delete(request: HttpRequest, pk: int, attachment_id: int) -> Http
 
 
 def _render_detail(
-    request: HttpRequest, proposal: Proposal, *, action_error: str = "", status: int = 200
+    request: HttpRequest,
+    proposal: Proposal,
+    *,
+    action_error: str = "",
+    status: int = 200,
+    return_form: ReturnForm | None = None,
 ) -> HttpResponse:
     user = _user(request)
     sections = proposal_sections(proposal)
@@ -513,15 +577,20 @@ def _render_detail(
         if proposal.state == ProposalState.SUBMITTED
         else set()
     )
+    # Endorsing and returning both end at the call's deadline: past it, say so instead of
+    # offering buttons the service would refuse.
+    call_closed = timezone.now() >= proposal.call.closes_at
     endorsement_rows = [
         {
             "member": m,
             "endorsement": endorsements.get(m.organisation_id),
-            "can_endorse": m.organisation_id in endorsable
+            "can_endorse": not call_closed
+            and m.organisation_id in endorsable
             and m.organisation_id not in endorsements,
         }
         for m in leads
     ]
+    returnable = [m.organisation for m in leads if m.organisation_id in endorsable]
     can_history = permissions.can_view_history(user, proposal)
     return render(
         request,
@@ -531,6 +600,10 @@ def _render_detail(
             "can_edit": permissions.can_edit_proposal(user, proposal)[0],
             "can_withdraw": permissions.can_withdraw_proposal(user, proposal)[0],
             "endorsement_rows": endorsement_rows,
+            "office_past_deadline": call_closed and bool(endorsable),
+            "can_return": bool(returnable) and not call_closed,
+            "return_form": return_form or ReturnForm(organisations=returnable),
+            "returned": last_return(proposal),
             "versions": list(proposal.versions.all()),
             "history": list(history_for(proposal)) if can_history else None,
             "withdraw_form": WithdrawForm(),
@@ -588,6 +661,62 @@ def proposal_endorse_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def proposal_return_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A lead organisation's research office returns a submission to the PIs with a reason,
+    instead of endorsing it (§5). The draft is then the consortium's again: an office that
+    no longer sees it lands on its list of proposals."""
+    user = _user(request)
+    proposal = _proposal_or_404(user, pk)
+    allowed, reason = permissions.can_return_proposal(user, proposal)
+    if not allowed:
+        return _forbidden(request, reason, proposal)
+    returnable = list(
+        Organisation.objects.filter(
+            pk__in=permissions.endorsable_organisation_ids(user, proposal)
+        ).order_by("pk")
+    )
+    form = ReturnForm(request.POST, organisations=returnable)
+    if not form.is_valid() and "organisation" in form.errors:
+        return _forbidden(request, _("You may not return the proposal for this organisation."))
+    organisation = next(
+        (o for o in returnable if o.pk == form.cleaned_data.get("organisation")), None
+    )
+    try:
+        svc.proposal_return(
+            proposal=proposal,
+            actor=user,
+            organisation=organisation,
+            reason=form.cleaned_data.get("reason", ""),
+        )
+    except PermissionDenied as exc:
+        return _forbidden(request, exc.message, proposal)
+    except DomainError as exc:
+        proposal.refresh_from_db()
+        for field, field_messages in exc.errors.items():
+            if field == "reason":
+                for message in field_messages:
+                    form.add_error("reason", str(message))
+        return _render_detail(
+            request,
+            proposal,
+            action_error=str(exc.message),
+            status=exc.status,
+            return_form=form,
+        )
+    messages.success(
+        request,
+        _(
+            "The proposal was returned to its principal investigators as a draft, with your "
+            "reason. Once they submit it again, your office will be asked to endorse it."
+        ),
+    )
+    if proposals_visible_to(user).filter(pk=proposal.pk).exists():
+        return redirect("proposals:detail", pk=proposal.pk)
+    return redirect("proposals:list")
+
+
+@login_required
+@require_POST
 def proposal_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     proposal = _proposal_or_404(user, pk)
@@ -615,6 +744,7 @@ _routes = [
     path("<int:pk>/edit/<slug:step>/", proposal_step, name="step"),
     path("<int:pk>/submit/", proposal_submit_view, name="submit"),
     path("<int:pk>/endorse/", proposal_endorse_view, name="endorse"),
+    path("<int:pk>/return/", proposal_return_view, name="return"),
     path("<int:pk>/withdraw/", proposal_withdraw_view, name="withdraw"),
     path("<int:pk>/attachments/<int:attachment_id>/", attachment_download, name="attachment"),
     path(

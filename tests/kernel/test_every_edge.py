@@ -295,6 +295,21 @@ def _proposal_withdraw_under_review() -> Move:
     return _withdraw(proposal, c.pi_jp)
 
 
+@case("Proposal", "submitted", "draft")
+def _proposal_returned() -> Move:
+    proposal, c = submitted_proposal()
+    proposal_svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+    # The other lead's research office returns it to the PIs instead of endorsing.
+    return Move(
+        lambda: proposal_svc.proposal_return(
+            proposal=proposal, actor=c.office_kr, reason="The KR budget needs our sign-off."
+        ),
+        c.office_kr,
+        proposal,
+        "proposal.returned",
+    )
+
+
 @case("Proposal", "submitted", "eligible")
 def _proposal_eligible() -> Move:
     proposal, c = submitted_proposal()

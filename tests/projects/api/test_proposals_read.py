@@ -159,6 +159,7 @@ def test_detail_has_every_section_in_the_published_shape():
     assert second["planned_tranche"] == {"JPY": 60_000_000, "KRW": 600_000_000}
     assert first["kpis"][1] == {
         "code": "K1B",
+        "name": "KPI K1B",
         "name_en": "KPI K1B",
         "name_ja": "指標 K1B",
         "name_ko": "지표 K1B",

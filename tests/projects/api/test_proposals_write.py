@@ -111,6 +111,39 @@ def test_patch_saves_sections_and_bumps_the_version():
     assert response["ETag"] == f'"{proposal.version + 1}"'
 
 
+def test_a_kpi_named_only_in_japanese_is_saved_and_read_back_in_japanese():
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[0]["kpis"][0].update(name_en="", name_ja="エネルギー効率", name_ko="")
+    client = user_client(c.pi_jp)
+    response = client.patch(
+        detail_url(proposal), {"version": proposal.version, "stages": plan}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    read = client.get(detail_url(proposal), HTTP_ACCEPT_LANGUAGE="en").json()
+    first = read["stages"][0]["kpis"][0]
+    assert (first["name"], first["name_en"], first["name_ja"]) == (
+        "エネルギー効率",
+        "",
+        "エネルギー効率",
+    )
+
+
+def test_a_kpi_without_any_name_is_422_on_its_name_field():
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[1]["kpis"][1].update(name_en="", name_ja="", name_ko="")
+    response = user_client(c.pi_jp).patch(
+        detail_url(proposal),
+        {"version": proposal.version, "stages": plan},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="ko",
+    )
+    errors = assert_problem(response, 422)["errors"]
+    assert list(errors) == ["stages.1.kpis.1.name_ko"]
+    assert "성과지표 (KPI)" in errors["stages.1.kpis.1.name_ko"][0]
+
+
 def test_patch_takes_the_expected_version_from_if_match():
     proposal, c = complete_proposal()
     response = user_client(c.pi_jp).patch(
@@ -373,6 +406,57 @@ def test_endorsing_for_an_unknown_or_foreign_organisation():
         f"{detail_url(proposal)}endorse/", {"organisation": c.jp.code}, format="json"
     )
     assert_problem(foreign, 403)
+
+
+def test_the_kr_leads_system_returns_the_proposal_to_the_pis():
+    proposal, c = submitted_proposal()
+    svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+
+    response = key_client(c.kr).post(
+        f"{detail_url(proposal)}return/",
+        {"organisation": c.kr.code, "reason": "Our finance office must sign the KR budget."},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["state"], body["endorsements"], body["submitted_at"]) == ("draft", [], None)
+    assert body["version"] == proposal.version + 1
+    event = AuditEvent.objects.get(action="proposal.returned", object_id=str(proposal.pk))
+    assert event.actor_api_key_id is not None
+    assert event.after is not None and event.after["organisation"] == c.kr.pk
+    # The PI edits and submits again through the same API.
+    pi = user_client(c.pi_jp)
+    resubmitted = pi.post(f"{detail_url(proposal)}submit/")
+    assert resubmitted.status_code == 200, resubmitted.content
+    assert resubmitted.json()["state"] == "submitted"
+
+
+def test_returning_needs_a_reason_and_a_proposal_awaiting_endorsement():
+    proposal, c = submitted_proposal()
+    client = user_client(c.office_jp)
+    missing = client.post(f"{detail_url(proposal)}return/", {}, format="json")
+    assert "reason" in assert_problem(missing, 400)["errors"]
+    blank = client.post(f"{detail_url(proposal)}return/", {"reason": " "}, format="json")
+    assert "reason" in assert_problem(blank, 422)["errors"]
+    svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+    svc.proposal_endorse(proposal=proposal, actor=c.office_kr)  # eligible now
+    late = client.post(f"{detail_url(proposal)}return/", {"reason": "Too late."}, format="json")
+    assert_problem(late, 409)
+
+
+def test_only_a_lead_office_may_return_and_others_do_not_learn_it_exists():
+    proposal, c = submitted_proposal()
+    url = f"{detail_url(proposal)}return/"
+    assert_problem(user_client(c.pi_jp).post(url, {"reason": "x"}, format="json"), 403)
+    foreign = key_client(c.kr).post(url, {"organisation": c.jp.code, "reason": "x"}, format="json")
+    assert_problem(foreign, 403)
+    read_only = key_client(c.kr, scopes=[READ]).post(url, {"reason": "x"}, format="json")
+    assert_problem(read_only, 403)
+    stranger = make_consortium()
+    assert_problem(key_client(stranger.jp).post(url, {"reason": "x"}, format="json"), 404)
+    assert_problem(user_client(stranger.office_kr).post(url, {"reason": "x"}, format="json"), 404)
+    assert Proposal.objects.get(pk=proposal.pk).state == ProposalState.SUBMITTED
 
 
 def test_endorsing_a_draft_is_a_conflict():

@@ -5,6 +5,8 @@ totals within the call's budget and duration."""
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from projects.models import ProposalKPI, ProposalState
 from projects.rules import proposals as rules
@@ -112,6 +114,48 @@ def test_ten_kpis_in_a_stage_are_accepted():
     sections["stages"][0]["kpis"] = [kpi(f"K{n:02d}") for n in range(10)]
     save(proposal, c.pi_jp, **sections)
     assert ProposalKPI.objects.filter(proposal=proposal, stage__number=1).count() == 10
+
+
+@pytest.mark.parametrize("named", ["name_en", "name_ja", "name_ko"])
+def test_a_kpi_named_in_any_one_language_is_accepted(named):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    first = sections["stages"][0]["kpis"][0]
+    first.update(name_en="", name_ja="", name_ko="")
+    first[named] = "エネルギー効率" if named != "name_en" else "Energy efficiency"
+    save(proposal, c.pi_jp, **sections)
+    saved = ProposalKPI.objects.get(proposal=proposal, code=first["code"])
+    assert getattr(saved, named) == first[named]
+    # Shown in the reader's language, else in the language it has.
+    with translation.override("ko"):
+        assert saved.name == first[named]
+
+
+@pytest.mark.parametrize(
+    ("language", "field"), [("en", "name_en"), ("ja", "name_ja"), ("ko", "name_ko")]
+)
+def test_a_kpi_without_any_name_is_refused_on_the_readers_name_field(language, field):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0].update(name_en=" ", name_ja="", name_ko=None)
+    with translation.override(language):
+        with refused(proposal, field=f"stages.0.kpis.0.{field}") as info:
+            save(proposal, c.pi_jp, **sections)
+        message = str(info.value.errors[f"stages.0.kpis.0.{field}"][0])
+    expected = {
+        "en": "Give the KPI a name in at least one language",
+        "ja": "成果指標 (KPI)",
+        "ko": "성과지표 (KPI)",
+    }[language]
+    assert expected in message
+
+
+def test_the_database_refuses_a_kpi_without_any_name():
+    proposal, c = complete_proposal()
+    kpi_row = ProposalKPI.objects.filter(proposal=proposal).first()
+    assert kpi_row is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ProposalKPI.objects.filter(pk=kpi_row.pk).update(name_en="", name_ja="", name_ko="")
 
 
 @pytest.mark.parametrize(("baseline", "target"), [("10", "10"), ("10", "10.000"), ("0.5", "0.50")])

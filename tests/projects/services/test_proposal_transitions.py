@@ -3,14 +3,18 @@ eligible; both lead research offices endorse (idempotently) before the fund sees
 deadline makes the unendorsed ineligible; every transition is one audit event; a stale save
 is a 409 that loses nothing."""
 
+from datetime import timedelta
+
 import pytest
 
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.notifications.models import Notification
 from projects.models import Attachment, Endorsement, Proposal, ProposalState, ProposalVersion
 from projects.services import proposals as svc
 from tests.factories.proposals import complete_proposal, pdf_upload, submitted_proposal
+from tests.outbox import the_event
 
 from .refusals import refused, save, stored_files, submit
 
@@ -378,3 +382,103 @@ def test_a_refused_save_keeps_every_section_even_those_that_were_valid():
             stages=[],
             budget=[{"organisation": c.jp.code, "category": "personnel", "amount": "1.5"}],
         )
+
+
+# --------------------------------------------------------------------------- return to the PI
+
+
+REASON = "The KR personnel line needs the office's sign-off; split it by person."
+
+
+def test_an_office_returns_a_submission_to_its_pis_with_a_reason():
+    proposal, c = submitted_proposal()
+    svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+    c.pi_kr.preferred_language = "ko"
+    c.pi_kr.save(update_fields=["preferred_language"])
+    submitted_version = Proposal.objects.get(pk=proposal.pk).version
+
+    returned = svc.proposal_return(proposal=proposal, actor=c.office_kr, reason=REASON)
+
+    # Back with the consortium as an editable draft, at a version of its own.
+    assert returned.state == ProposalState.DRAFT
+    row = Proposal.objects.get(pk=proposal.pk)
+    assert (row.state, row.version, row.submitted_at) == (
+        ProposalState.DRAFT,
+        submitted_version + 1,
+        None,
+    )
+    # The JP endorsement was of the returned submission: the next one is endorsed afresh.
+    assert not Endorsement.objects.filter(proposal=proposal).exists()
+    [event] = events(proposal, "proposal.returned")
+    assert event.actor_user_id == c.office_kr.pk
+    assert event.before == {"state": "submitted", "endorsements": [c.jp.pk]}
+    assert event.after == {
+        "state": "draft",
+        "organisation": c.kr.pk,
+        "reason": REASON,
+        "version": submitted_version + 1,
+    }
+    data = the_event("proposal.returned", proposal, organisations=[c.jp.pk, c.kr.pk])
+    assert (data["state"], data["organisation"], data["reason"]) == ("draft", c.kr.code, REASON)
+    # Each PI is told why, in their own language.
+    notes = {n.user_id: n for n in Notification.objects.filter(kind="proposal_returned")}
+    assert set(notes) == {c.pi_jp.pk, c.pi_kr.pk}
+    assert "returned" in notes[c.pi_jp.pk].title and REASON in notes[c.pi_jp.pk].body
+    assert "반환" in notes[c.pi_kr.pk].title and REASON in notes[c.pi_kr.pk].body
+
+
+def test_a_returned_proposal_is_edited_resubmitted_and_endorsed_afresh():
+    proposal, c = submitted_proposal()
+    svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+    svc.proposal_return(proposal=proposal, actor=c.office_kr, reason=REASON)
+
+    save(proposal, c.pi_kr, basics={"title_en": "Edge AI accelerators, revised"})
+    again = submit(proposal, c.pi_jp)
+    assert again.state == ProposalState.SUBMITTED
+    assert ProposalVersion.objects.filter(proposal=proposal).count() == 2
+    # One endorsement is not enough any more: both offices endorse the new submission.
+    assert svc.proposal_endorse(proposal=proposal, actor=c.office_kr).state == "submitted"
+    assert svc.proposal_endorse(proposal=proposal, actor=c.office_jp).state == "eligible"
+
+
+def test_a_returned_proposal_can_be_resubmitted_unchanged():
+    proposal, c = submitted_proposal()
+    svc.proposal_return(proposal=proposal, actor=c.office_jp, reason=REASON)
+    assert submit(proposal, c.pi_jp).state == ProposalState.SUBMITTED
+    numbers = list(
+        ProposalVersion.objects.filter(proposal=proposal).values_list("number", flat=True)
+    )
+    assert len(numbers) == len(set(numbers)) == 2
+
+
+@pytest.mark.parametrize("reason", ["", "   ", None])
+def test_a_return_without_a_reason_is_refused_on_the_reason(reason):
+    proposal, c = submitted_proposal()
+    with refused(proposal, ValidationFailed, field="reason", message="This field is required."):
+        svc.proposal_return(proposal=proposal, actor=c.office_jp, reason=reason)  # type: ignore[arg-type]
+
+
+def test_only_a_lead_organisations_research_office_may_return_it():
+    proposal, c = submitted_proposal()
+    with refused(proposal, PermissionDenied):
+        svc.proposal_return(proposal=proposal, actor=c.pi_jp, reason=REASON)
+    with refused(
+        proposal,
+        PermissionDenied,
+        message="You may not return the proposal for this organisation.",
+    ):
+        svc.proposal_return(proposal=proposal, actor=c.office_jp, organisation=c.kr, reason=REASON)
+
+
+@pytest.mark.parametrize("build", [complete_proposal, eligible_proposal], ids=["draft", "eligible"])
+def test_only_a_proposal_awaiting_endorsement_can_be_returned(build):
+    proposal, c = build()
+    with refused(proposal, Conflict, code="invalid_state"):
+        svc.proposal_return(proposal=proposal, actor=c.office_jp, reason=REASON)
+
+
+def test_after_the_call_closes_a_proposal_can_no_longer_be_returned():
+    proposal, c = submitted_proposal()
+    later = c.call.closes_at + timedelta(seconds=1)
+    with refused(proposal, ValidationFailed, field="call"):
+        svc.proposal_return(proposal=proposal, actor=c.office_jp, reason=REASON, now=later)

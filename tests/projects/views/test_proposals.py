@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from fundapp.audit.models import AuditEvent
 from projects.models import Endorsement, ProposalState
 from projects.services import proposals as svc
 from tests.factories import CallFactory, ResearchAreaFactory, officer
+from tests.factories import proposal_forms as fd
 from tests.factories.proposals import make_consortium, submitted_proposal
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media", "axes_off")]
@@ -52,6 +56,81 @@ def test_endorsing_for_an_organisation_one_does_not_staff_is_403(client):
     )
     assert response.status_code == 403
     assert not Endorsement.objects.exists()
+
+
+def return_url(proposal) -> str:
+    return reverse("proposals:return", args=[proposal.pk])
+
+
+def test_research_office_returns_the_proposal_to_the_pi_with_a_reason(client):
+    proposal, c = submitted_proposal()
+    svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
+
+    client.force_login(c.office_kr)
+    html = client.get(detail_url(proposal)).content.decode()
+    assert 'id="return-to-pi"' in html and 'data-action="return"' in html
+    response = client.post(
+        return_url(proposal), {"organisation": c.kr.pk, "reason": "Split the KR budget."}
+    )
+
+    # The office no longer sees a draft: it lands on its list, told what happened.
+    assert response.status_code == 302
+    assert response["Location"] == reverse("proposals:list")
+    assert client.get(detail_url(proposal)).status_code == 404
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.DRAFT
+    assert not Endorsement.objects.filter(proposal=proposal).exists()
+
+    # The PI sees why, on the proposal and in the wizard, and may edit it again.
+    client.force_login(c.pi_jp)
+    for url in (detail_url(proposal), reverse("proposals:step", args=[proposal.pk, "basics"])):
+        page = client.get(url).content.decode()
+        notice = page.split('id="returned-notice"', 1)[1].split("</div>", 1)[0]
+        assert c.kr.name_en in notice and "Split the KR budget." in notice
+    assert "Continue editing" in client.get(detail_url(proposal)).content.decode()
+    response = client.post(reverse("proposals:submit", args=[proposal.pk]))
+    assert response.status_code == 302
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.SUBMITTED
+    assert 'id="returned-notice"' not in client.get(detail_url(proposal)).content.decode()
+
+
+def test_returning_without_a_reason_shows_the_error_beside_the_reason(client):
+    proposal, c = submitted_proposal()
+    client.force_login(c.office_jp)
+    response = client.post(return_url(proposal), {"organisation": c.jp.pk, "reason": "  "})
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "return_reason") == ["This field is required."]
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.SUBMITTED
+
+
+def test_the_return_form_is_offered_only_to_the_lead_offices(client):
+    proposal, c = submitted_proposal()
+    client.force_login(c.pi_jp)
+    assert 'id="return-to-pi"' not in client.get(detail_url(proposal)).content.decode()
+    response = client.post(return_url(proposal), {"reason": "Mine."})
+    assert response.status_code == 403
+    client.force_login(c.office_jp)
+    response = client.post(return_url(proposal), {"organisation": c.kr.pk, "reason": "Theirs."})
+    assert response.status_code == 403
+    client.force_login(make_consortium().office_jp)
+    assert client.post(return_url(proposal), {"reason": "Not ours."}).status_code == 404
+    proposal.refresh_from_db()
+    assert proposal.state == ProposalState.SUBMITTED
+
+
+def test_after_the_deadline_the_office_is_told_instead_of_offered_buttons(client):
+    proposal, c = submitted_proposal()
+    call = c.call
+    call.closes_at = timezone.now() - timedelta(minutes=1)
+    call.save(update_fields=["closes_at"])
+    client.force_login(c.office_jp)
+    html = client.get(detail_url(proposal)).content.decode()
+    assert 'data-action="endorse"' not in html
+    assert 'data-action="return"' not in html
+    assert 'id="endorsement-closed"' in html
 
 
 def test_pi_sees_withdraw_and_withdraws(client):

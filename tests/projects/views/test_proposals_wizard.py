@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from projects.models import Attachment, Proposal, ProposalState
+from projects.rules import proposals as rules
 from projects.services import proposals as svc
 from tests.factories import proposal_forms as fd
 from tests.factories.proposals import MINIMAL_PDF, complete_proposal, kpi, make_consortium
@@ -98,6 +99,7 @@ def test_every_step_saves_and_a_complete_draft_submits(client, consortium, draft
     review = client.get(step_url(draft, "review"))
     html = review.content.decode()
     assert "Every rule is met" in html
+    assert not re.search(r'id="submit-proposal" disabled', html)
     assert "¥40,000,000" in html and "₩1,000,000,000" in html
 
     response = client.post(reverse("proposals:submit", args=[draft.pk]))
@@ -283,6 +285,9 @@ def test_submit_of_an_incomplete_proposal_lists_each_failed_rule(client, draft):
         assert rule in checklist
     assert step_url(draft, "attachments") in checklist
     assert step_url(draft, "consortium") in checklist
+    # The button that would fail again is not offered; the page says why.
+    assert re.search(r'id="submit-proposal" disabled', html)
+    assert 'id="submit-blocked"' in html
     draft.refresh_from_db()
     assert draft.state == ProposalState.DRAFT
 
@@ -303,3 +308,125 @@ def test_complete_proposal_submits_from_the_review_page(client, consortium):
 
 def test_unknown_step_is_404(client, draft):
     assert client.get(step_url(draft, "nonsense")).status_code == 404
+
+
+# --------------------------------------------------------------------------- rules on their step
+
+
+def step_status(html: str, step: str) -> str:
+    found = re.search(rf'data-step="{step}" data-status="(\w+)"', html)
+    assert found is not None, step
+    return found.group(1)
+
+
+def test_shrinking_tranches_are_saved_and_explained_beside_the_tranche_on_the_stage_step(
+    client, consortium, draft
+):
+    shrinking = {**fd.stages(), "stages-1-planned_jpy": "30,000,000"}
+
+    response = post_step(client, draft, "stages", shrinking, go_on=True)
+
+    # Saved (a wizard keeps incomplete work), but the step stays open with its problem.
+    assert response.status_code == 302
+    assert response["Location"] == step_url(draft, "stages") + "?check=1"
+    assert [s.planned_jpy for s in draft.stages.all()] == [40_000_000, 30_000_000]
+    html = client.get(response["Location"]).content.decode()
+    # The message of the final validation (the same rule), beside the offending field.
+    [rule] = rules.non_decreasing_problems(
+        [
+            rules.StageFacts(s.number, s.months, s.planned_jpy, s.planned_krw, 1)
+            for s in draft.stages.all()
+        ]
+    )
+    assert rule.field == "stages.1.planned_jpy"
+    assert fd.field_errors(html, "stages-1-planned_jpy") == [rule.message]
+    assert fd.field_errors(html, "stages-0-planned_jpy") == []
+    assert fd.field_errors(html, "stages-1-planned_krw") == []
+    assert 'id="step-problems"' in html
+    assert step_url(draft, "budget") in html.split('id="step-problems"', 1)[1]
+    assert step_status(html, "stages") == "attention"
+    review = client.get(step_url(draft, "review")).content.decode()
+    assert rule.message in review
+
+
+def test_a_fixed_stage_plan_goes_on_to_the_budget_step(client, consortium, draft):
+    post_step(client, draft, "stages", {**fd.stages(), "stages-1-planned_jpy": "30,000,000"})
+    response = post_step(client, draft, "stages", fd.stages())
+    assert response["Location"] == step_url(draft, "budget")
+    html = client.get(step_url(draft, "stages")).content.decode()
+    assert step_status(html, "stages") == "ok"
+    assert 'id="step-problems' not in html
+
+
+def test_a_first_visit_shows_no_problems_but_offers_to_show_them(client, draft):
+    html = client.get(step_url(draft, "stages")).content.decode()
+    assert fd.block_errors(html, "stages_errors") == []
+    assert 'id="step-problems-hint"' in html
+    assert step_url(draft, "stages") + "?check=1" in html
+    shown = client.get(step_url(draft, "stages") + "?check=1").content.decode()
+    assert "This call needs at least 2 stages." in fd.block_errors(shown, "stages_errors")
+
+
+def test_an_empty_budget_is_a_problem_shown_on_the_budget_step_not_a_tick(client, draft):
+    html = client.get(step_url(draft, "basics")).content.decode()
+    assert step_status(html, "budget") == "attention"
+
+    response = post_step(client, draft, "budget", fd.rows("budget", []), go_on=True)
+
+    assert response["Location"] == step_url(draft, "budget") + "?check=1"
+    shown = client.get(response["Location"]).content.decode()
+    assert fd.block_errors(shown, "budget_errors") == [
+        "The budget is empty: add each funded organisation's lines by category."
+    ]
+
+
+def test_budget_totals_that_miss_the_tranches_are_shown_on_the_budget_step(
+    client, consortium, draft
+):
+    post_step(client, draft, "consortium", fd.consortium(consortium))
+    post_step(client, draft, "stages", fd.stages())
+    response = post_step(client, draft, "budget", fd.budget(consortium, jp_amount="90,000,000"))
+
+    assert response["Location"] == step_url(draft, "budget") + "?check=1"
+    assert draft.budget_lines.count() == 2
+    shown = client.get(response["Location"]).content.decode()
+    assert fd.block_errors(shown, "budget_errors") == [
+        "The JP budget (¥90,000,000) must equal the JP tranches (¥100,000,000)."
+    ]
+    assert step_status(shown, "budget") == "attention"
+    # Fixed: the step is done and the wizard goes on.
+    response = post_step(client, draft, "budget", fd.budget(consortium))
+    assert response["Location"] == step_url(draft, "ip")
+    assert step_status(client.get(response["Location"]).content.decode(), "budget") == "ok"
+
+
+def test_the_review_checklist_links_to_the_step_showing_its_problems(client, draft):
+    html = client.get(step_url(draft, "review")).content.decode()
+    checklist = html.split('id="eligibility-checklist"', 1)[1].split("</ul>", 1)[0]
+    assert step_url(draft, "budget") + "?check=1" in checklist
+
+
+# --------------------------------------------------------------------------- KPI names
+
+
+def test_a_kpi_named_only_in_japanese_is_saved_from_the_wizard(client, consortium, draft):
+    named = [[kpi("K1A", name_en="", name_ko="")], [kpi("K2A", name_en="", name_ja="")]]
+    response = post_step(client, draft, "stages", fd.stages(named))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert sorted(draft.kpis.values_list("name_en", "name_ja", "name_ko")) == [
+        ("", "", "지표 K2A"),
+        ("", "指標 K1A", ""),
+    ]
+    detail = client.get(reverse("proposals:detail", args=[draft.pk])).content.decode()
+    assert "指標 K1A" in detail and "지표 K2A" in detail
+
+
+def test_a_kpi_without_any_name_is_refused_beside_its_name(client, consortium, draft):
+    unnamed = [[kpi("K1A", name_en="", name_ja="", name_ko="")], [kpi("K2A")]]
+    response = post_step(client, draft, "stages", fd.stages(unnamed))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "stages-0-kpis-0-name_en") == [
+        "Give the KPI a name in at least one language (English, Japanese or Korean)."
+    ]
+    assert not draft.kpis.exists()
