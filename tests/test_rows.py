@@ -118,7 +118,7 @@ def test_values_sent_as_they_are_and_values_prepared_by_their_field_are_stored_a
     prepared = Notification(
         user_id=str(user.pk),
         kind=NotificationKind.GATE_EVALUATED,
-        title=gettext_lazy("History"),
+        title=gettext_lazy("History"),  # type: ignore[misc]  # lazy text, as services pass it
         body="",
         url="",
         created_at=at,
