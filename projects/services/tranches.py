@@ -70,9 +70,9 @@ def tranche_enqueue_release(tranche_id: int) -> None:
 
     The releases asked for in one transaction go out together, as batches of
     ``RELEASE_BATCH_SIZE`` (``release_tranches``, one message per batch): each call adds
-    its own after-commit callback, and the first of them to run sends the ids of every
-    callback of its transaction still due to run (a callback rolled back with a savepoint
-    is gone, and so is its id); the others then find nothing left to send.
+    its id to the transaction's batch and its own after-commit callback; the first of them
+    to run sends every id of the batch whose tranche is decided now (one query: an id whose
+    decision was rolled back with a savepoint is left out), and the others find it sent.
 
     A broker that cannot take the message does not fail the committed change (the
     callback is robust: logged, not raised); the reconciler enqueues the release again.
@@ -88,9 +88,10 @@ def tranche_enqueue_release(tranche_id: int) -> None:
     )
     if not isinstance(batch, _ReleaseBatch) or batch.sent:
         batch = _ReleaseBatch()
+    batch.ids.append(tranche_id)
 
     def send_releases() -> None:
-        batch.send(tranche_id, conn)
+        batch.send()
 
     send_releases.release_batch = batch  # type: ignore[attr-defined]
     send_releases.tranche_id = tranche_id  # type: ignore[attr-defined]
@@ -102,22 +103,21 @@ class _ReleaseBatch:
 
     def __init__(self) -> None:
         self.sent = False
+        self.ids: list[int] = []
 
-    def send(self, tranche_id: int, conn: Any) -> None:
+    def send(self) -> None:
         if self.sent:
             return
         self.sent = True
         from projects.tasks import release_tranches
 
-        # The callbacks of this transaction not run yet are still on the connection's list
-        # (Django takes them off one at a time as it runs them).
+        # Django has taken the transaction's callbacks off the connection before running
+        # them, so which of them a savepoint rolled back is read from the tranches: those
+        # decided now are the ones to release (a release is idempotent either way).
         ids = sorted(
-            {tranche_id}
-            | {
-                func.tranche_id
-                for _sids, func, _robust in conn.run_on_commit
-                if getattr(func, "release_batch", None) is self
-            }
+            Tranche.objects.filter(
+                pk__in=sorted(set(self.ids)), state=TrancheState.DECIDED
+            ).values_list("pk", flat=True)
         )
         for start in range(0, len(ids), RELEASE_BATCH_SIZE):
             release_tranches.delay(tranche_ids=ids[start : start + RELEASE_BATCH_SIZE])

@@ -248,6 +248,34 @@ def test_decided_tranches_of_one_transaction_go_out_as_one_release_message(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_on_a_real_commit_every_decided_tranche_of_the_transaction_is_sent(staff, monkeypatch):
+    """Django takes a transaction's callbacks off the connection before it runs them on
+    commit: the first callback still sends every tranche of its transaction, once, and a
+    tranche whose decision a savepoint rolled back is left out."""
+    fund_pools(staff)
+    enqueue = tranches_module.tranche_enqueue_release
+    monkeypatch.setattr(tranches_module, "tranche_enqueue_release", lambda tranche_id: None)
+    projects = _projects(staff, 2)
+    monkeypatch.setattr(tranches_module, "tranche_enqueue_release", enqueue)
+    sent: list[list[int]] = []
+    monkeypatch.setattr(
+        "projects.tasks.release_tranches.delay", lambda tranche_ids: sent.append(tranche_ids)
+    )
+    second = sorted(tranche(p, 2, side).pk for p in projects for side in ("JP", "KR"))
+
+    with transaction.atomic():
+        tranches_decide_many([TrancheDecision(second[:3], Decimal(1), None)], actor=None)
+        try:
+            with transaction.atomic():
+                tranches_decide_many([TrancheDecision(second[3:], Decimal(1), None)], actor=None)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+
+    assert sent == [second[:3]]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_overlapping_batches_at_the_same_moment_release_each_tranche_exactly_once(staff, quiet):
     fund_pools(staff, jp_reserve=10**9, kr_reserve=10**10)
     ids = _first_tranches(_projects(staff, 4))
