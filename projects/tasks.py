@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from typing import Any
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -41,15 +42,18 @@ def open_and_close_calls() -> dict[str, list[int]]:
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    name="projects.release_tranche",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=12,
-)
+# Releases are late-acknowledged and retried with backoff through a database outage.
+_RELEASE_TASK: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 12,
+}
+
+
+@shared_task(name="projects.release_tranche", **_RELEASE_TASK)
 def release_tranche(tranche_id: int) -> dict[str, object]:
     """Release one decided tranche (``tranche_release``): exactly once, whatever retries,
     redeliveries and concurrent workers happen. A tranche that is gone, planned or
@@ -62,15 +66,7 @@ def release_tranche(tranche_id: int) -> dict[str, object]:
     return {"tranche": tranche.pk, "state": tranche.state, "released": tranche.released}
 
 
-@shared_task(
-    name="projects.release_tranches",
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError),
-    retry_backoff=True,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=12,
-)
+@shared_task(name="projects.release_tranches", **_RELEASE_TASK)
 def release_tranches(tranche_ids: list[int]) -> dict[str, object]:
     """Release a batch of decided tranches (``tranches_release``): one transaction, each
     tranche exactly once, whatever retries, redeliveries and concurrent workers happen. A

@@ -452,6 +452,19 @@ ATTACHMENT_ID = OpenApiParameter("attachment_id", OpenApiTypes.INT, OpenApiParam
 # --------------------------------------------------------------------------- views
 
 
+def _office_organisation(code: str | None) -> Organisation | None:
+    """The organisation an endorsement or a return is given for, by its code (none given:
+    the service takes the caller's own); an unknown code is a field error."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    organisation = Organisation.objects.filter(code=code).first()
+    if organisation is None:
+        message = _("Unknown organisation.")
+        raise ValidationFailed(message, errors={"organisation": [message]})
+    return organisation
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List the proposals visible to the caller",
@@ -654,17 +667,10 @@ class ProposalViewSet(GenericViewSet):
         proposal = self._visible(pk)
         body = EndorseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        organisation = None
-        code = (body.validated_data["organisation"] or "").strip()
-        if code:
-            organisation = Organisation.objects.filter(code=code).first()
-            if organisation is None:
-                message = _("Unknown organisation.")
-                raise ValidationFailed(message, errors={"organisation": [message]})
         svc.proposal_endorse(
             proposal=proposal,
             actor=actor_of(request),
-            organisation=organisation,
+            organisation=_office_organisation(body.validated_data["organisation"]),
             comment=body.validated_data["comment"],
         )
         return self._detail_response(proposal.pk)
@@ -702,17 +708,10 @@ class ProposalViewSet(GenericViewSet):
         proposal = self._visible(pk)
         body = ReturnSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        organisation = None
-        code = (body.validated_data["organisation"] or "").strip()
-        if code:
-            organisation = Organisation.objects.filter(code=code).first()
-            if organisation is None:
-                message = _("Unknown organisation.")
-                raise ValidationFailed(message, errors={"organisation": [message]})
         svc.proposal_return(
             proposal=proposal,
             actor=actor_of(request),
-            organisation=organisation,
+            organisation=_office_organisation(body.validated_data["organisation"]),
             reason=body.validated_data["reason"],
         )
         return self._detail_response(proposal.pk)

@@ -10,6 +10,7 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.urls import clear_url_caches, include, path, reverse
 
+from tests.browser.session import log_in
 from tests.factories.pages import build_world
 from tests.factories.proposals import complete_proposal
 
@@ -19,7 +20,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
 
 # Runs before any script of the page (Playwright's init scripts are not subject to the
 # page's policy) and records every violation the browser reports.
@@ -116,14 +116,6 @@ def test_an_inline_script_is_blocked_and_reported(watched, live_server):
     assert violation["directive"].startswith("script-src")
     assert violation["blocked"] == "inline"
     assert any("Content Security Policy" in line for line in watched.errors())
-
-
-def log_in(page, base_url: str, username: str, next_path: str) -> None:
-    page.goto(f"{base_url}{reverse('accounts:login')}?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}{next_path}")
 
 
 def visit(watched: Watched, url: str) -> None:

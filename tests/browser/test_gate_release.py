@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, clear_url_caches, reverse
 
 from fundapp.celery import app as celery_app
 from projects.models import DecisionState, GateDecision, TrancheState
+from tests.browser.session import log_in
 from tests.factories.pages import build_world
 
 # One Chromium for a parallel run: every journey goes to the same xdist worker.
@@ -19,8 +20,6 @@ pytestmark = [
     pytest.mark.xdist_group("browser"),
     pytest.mark.django_db(transaction=True),
 ]
-
-PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -38,14 +37,6 @@ def _routes_and_eager_release(settings) -> Iterator[None]:
     yield
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = before
     clear_url_caches()
-
-
-def log_in(page, base_url: str, username: str, next_path: str) -> None:
-    page.goto(f"{base_url}{reverse('accounts:login')}?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}{next_path}")
 
 
 def test_two_officers_release_the_next_tranche(browser, live_server):

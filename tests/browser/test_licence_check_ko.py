@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from tests.browser.session import log_in
 from tests.factories import member_of
 from tests.factories.licensing import make_licence, make_world
 
@@ -16,16 +17,6 @@ pytestmark = [
     pytest.mark.xdist_group("browser"),
     pytest.mark.django_db(transaction=True),
 ]
-
-PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
-
-
-def log_in(page, base_url: str, username: str, next_path: str) -> None:
-    page.goto(f"{base_url}{reverse('accounts:login')}?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}{next_path}")
 
 
 def test_korean_licensee_checks_its_uses(browser, live_server):

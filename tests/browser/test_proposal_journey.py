@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from fundapp.accounts.models import ApiKey, Scope, hash_secret
 from projects.models import Endorsement, Proposal, ProposalState
+from tests.browser.session import log_in
 from tests.factories import CallFactory, ResearchAreaFactory, jp_org, kr_org, member_of
 from tests.factories.proposals import MINIMAL_PDF
 
@@ -20,16 +21,6 @@ pytestmark = [
     pytest.mark.xdist_group("browser"),
     pytest.mark.django_db(transaction=True),
 ]
-
-PASSWORD = "pw-Secret-123"  # set by tests.factories.UserFactory
-
-
-def log_in(page, base_url: str, username: str, next_path: str) -> None:
-    page.goto(f"{base_url}{reverse('accounts:login')}?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(f"{base_url}{next_path}")
 
 
 def switch_to_japanese(page) -> None:
