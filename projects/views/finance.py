@@ -39,6 +39,7 @@ from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
 from projects.models import Disbursement, DisbursementState
+from projects.selectors.finance import account_labels
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 
@@ -93,6 +94,9 @@ def account_list(request: HttpRequest) -> HttpResponse:
     if prefix:
         accounts = accounts.filter(code__startswith=prefix)
     page = Paginator(accounts.order_by("code"), ACCOUNT_PAGE_SIZE).get_page(request.GET.get("page"))
+    labels = account_labels(account.code for account in page.object_list)
+    for account in page.object_list:
+        account.label = labels[account.code]  # type: ignore[attr-defined]
     sides = [side for side, ccy in SIDE_CURRENCY.items() if ccy in currencies]
     fund_codes = [f"fund:{side}:{kind}" for side in sides for kind in ("pool", "reserve")]
     balances = dict(Account.objects.filter(code__in=fund_codes).values_list("code", "balance"))
@@ -207,6 +211,10 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
         has_older = len(chunk) > TRANSACTION_PAGE_SIZE
         transactions = chunk[:TRANSACTION_PAGE_SIZE]
         has_newer = before is not None
+    entries = [entry for txn in transactions for entry in txn.entries.all()]
+    labels = account_labels(entry.account.code for entry in entries)
+    for entry in entries:
+        entry.account.label = labels[entry.account.code]  # type: ignore[attr-defined]
     query = request.GET.copy()
     for key in ("before", "after"):
         query.pop(key, None)

@@ -13,8 +13,10 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 from pytest_django.asserts import assertContains, assertNotContains
 
+from fundapp.accounts.models import Organisation
 from fundapp.ledger.models import Entry, Transaction
 from projects.models import Disbursement, DisbursementState
 from projects.services.gates import today_in_tokyo
@@ -329,4 +331,40 @@ def test_finance_lists_keep_their_query_count_as_rows_grow(client, world, name):
     with CaptureQueriesContext(connection) as after:
         response = client.get(url)
     assert response.status_code == 200
-    assert len(after) == len(before) <= 7
+    # Two of them name the page's accounts (their organisations, their projects).
+    assert len(after) == len(before) <= 9
+
+
+def test_accounts_are_named_in_the_readers_language_with_organisation_and_project(
+    client, world
+):
+    """Account names read as sentences in the reader's language (issue 10): the
+    organisation's name and the project's title as the reader reads them, not the English
+    default name stored with the account."""
+    from django.conf import settings
+
+    from fundapp.ledger.models import Account
+    from projects.selectors.finance import account_labels
+
+    payable = Account.objects.filter(code__startswith="org:", code__endswith=":payable").first()
+    committed = Account.objects.filter(code__startswith=f"project:{world.project.pk}:").first()
+    assert payable is not None and committed is not None
+    org_id = int(payable.code.split(":")[1])
+    organisation = Organisation.objects.get(pk=org_id)
+    Organisation.objects.filter(pk=org_id).update(name_ko="서울 연구소")
+    type(world.project).objects.filter(pk=world.project.pk).update(title_ko="엣지 AI 가속기")
+
+    with translation.override("ko"):
+        labels = account_labels([payable.code, committed.code, "fund:JP:pool", "agency:KR"])
+    assert labels[payable.code] == f"서울 연구소: 지급 예정 ({payable.code.split(':')[2]})"
+    assert labels[committed.code].startswith("“엣지 AI 가속기”")
+    assert labels["fund:JP:pool"] == "기금 풀, 일본"
+    with translation.override("en"):
+        assert account_labels([payable.code])[payable.code] == (
+            f"{organisation.name_en}: payable ({payable.code.split(':')[2]})"
+        )
+
+    client.force_login(world.officer_jp)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
+    html = client.get(reverse("finance:accounts"), {"prefix": "org:"}).content.decode()
+    assert "서울 연구소: 지급 예정" in html
