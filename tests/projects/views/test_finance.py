@@ -335,9 +335,7 @@ def test_finance_lists_keep_their_query_count_as_rows_grow(client, world, name):
     assert len(after) == len(before) <= 9
 
 
-def test_accounts_are_named_in_the_readers_language_with_organisation_and_project(
-    client, world
-):
+def test_accounts_are_named_in_the_readers_language_with_organisation_and_project(client, world):
     """Account names read as sentences in the reader's language (issue 10): the
     organisation's name and the project's title as the reader reads them, not the English
     default name stored with the account."""
