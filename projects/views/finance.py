@@ -39,7 +39,7 @@ from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
 from projects.models import Disbursement, DisbursementState
-from projects.selectors.finance import account_labels
+from projects.selectors.finance import account_labels, transaction_descriptions
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 
@@ -211,6 +211,9 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
         has_older = len(chunk) > TRANSACTION_PAGE_SIZE
         transactions = chunk[:TRANSACTION_PAGE_SIZE]
         has_newer = before is not None
+    descriptions = transaction_descriptions(transactions)
+    for txn in transactions:
+        txn.description = descriptions[txn.pk]  # type: ignore[attr-defined]
     entries = [entry for txn in transactions for entry in txn.entries.all()]
     labels = account_labels(entry.account.code for entry in entries)
     for entry in entries:

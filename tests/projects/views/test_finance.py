@@ -366,3 +366,37 @@ def test_accounts_are_named_in_the_readers_language_with_organisation_and_projec
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
     html = client.get(reverse("finance:accounts"), {"prefix": "org:"}).content.decode()
     assert "서울 연구소: 지급 예정" in html
+
+
+def test_transactions_are_described_in_the_readers_language(client, world):
+    """An award's commitment and a tranche's release read as sentences with the project's
+    title in the reader's language, not as the English memo they were posted with."""
+    from django.conf import settings
+
+    from projects.models import Tranche
+    from projects.selectors.finance import transaction_descriptions
+
+    type(world.project).objects.filter(pk=world.project.pk).update(title_ko="엣지 AI 가속기")
+    award = Transaction.objects.get(reference=f"project:{world.project.pk}:JP:commit")
+    released = Tranche.objects.filter(project=world.project, ledger_transaction__isnull=False)
+    tranche = released.order_by("pk").first()
+    assert tranche is not None and tranche.ledger_transaction_id is not None
+    release = Transaction.objects.get(pk=tranche.ledger_transaction_id)
+    other = Transaction.objects.exclude(
+        reference__regex=r"^(project|tranche|disbursement):"
+    ).first()
+
+    with translation.override("ko"):
+        described = transaction_descriptions([award, release, *([other] if other else [])])
+    assert described[award.pk] == "“엣지 AI 가속기” 선정: 예산 확정, 일본"
+    assert described[release.pk] == (
+        f"“엣지 AI 가속기”, {tranche.stage.number}단계: 트랜치 지급, "
+        + ("일본" if tranche.side == "JP" else "한국")
+    )
+    if other is not None:
+        assert described[other.pk] == other.memo
+
+    client.force_login(world.officer_jp)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
+    html = client.get(reverse("finance:transactions")).content.decode()
+    assert "“엣지 AI 가속기” 선정: 예산 확정, 일본" in html
