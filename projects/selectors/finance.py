@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Organisation, Side
 from fundapp.ledger.models import Transaction
@@ -18,6 +19,18 @@ def _side(side: str | None) -> str:
     return str(Side(side).label) if side in Side.values else str(side or "")
 
 
+# Each §9 account family's name; the values are filled in by ``_label``.
+_FAMILY_LABELS = {
+    "agency": gettext_lazy("Funding agency, %(side)s"),
+    "fund_pool": gettext_lazy("Fund pool, %(side)s"),
+    "fund_reserve": gettext_lazy("Performance reserve, %(side)s"),
+    "project_committed": gettext_lazy("“%(project)s”: committed budget, %(side)s"),
+    "org_payable": gettext_lazy("%(organisation)s: payable (%(currency)s)"),
+    "org_paid": gettext_lazy("%(organisation)s: paid (%(currency)s)"),
+    "licensee": gettext_lazy("%(organisation)s: royalties paid in (%(currency)s)"),
+}
+
+
 def _label(parsed: AccountCode, organisations: dict[int, str], projects: dict[int, str]) -> str:
     owner = parsed.owner_id or 0
     values = {
@@ -26,21 +39,8 @@ def _label(parsed: AccountCode, organisations: dict[int, str], projects: dict[in
         "organisation": organisations.get(owner, f"#{owner}"),
         "project": projects.get(owner, f"#{owner}"),
     }
-    if parsed.family == "agency":
-        return _("Funding agency, %(side)s") % values
-    if parsed.family == "fund_pool":
-        return _("Fund pool, %(side)s") % values
-    if parsed.family == "fund_reserve":
-        return _("Performance reserve, %(side)s") % values
-    if parsed.family == "project_committed":
-        return _("“%(project)s”: committed budget, %(side)s") % values
-    if parsed.family == "org_payable":
-        return _("%(organisation)s: payable (%(currency)s)") % values
-    if parsed.family == "org_paid":
-        return _("%(organisation)s: paid (%(currency)s)") % values
-    if parsed.family == "licensee":
-        return _("%(organisation)s: royalties paid in (%(currency)s)") % values
-    return parsed.code
+    message = _FAMILY_LABELS.get(parsed.family)
+    return str(message) % values if message is not None else parsed.code
 
 
 def account_labels(codes: Iterable[str]) -> dict[str, str]:

@@ -216,10 +216,9 @@ def test_the_release_task_takes_a_batch(staff, quiet):
     assert Tranche.objects.filter(pk__in=ids, state=TrancheState.RELEASED).count() == len(ids)
 
 
-@pytest.mark.django_db
-def test_decided_tranches_of_one_transaction_go_out_as_one_release_message(
-    staff, monkeypatch, django_capture_on_commit_callbacks
-):
+def _stage_two_with_sends_recorded(staff, monkeypatch) -> tuple[list[list[int]], list[int]]:
+    """Two funded projects (their awards' releases not enqueued) and the list every
+    ``release_tranches`` message is recorded in; returns it with the stage-2 tranche ids."""
     fund_pools(staff)
     enqueue = tranches_module.tranche_enqueue_release
     monkeypatch.setattr(tranches_module, "tranche_enqueue_release", lambda tranche_id: None)
@@ -229,7 +228,14 @@ def test_decided_tranches_of_one_transaction_go_out_as_one_release_message(
     monkeypatch.setattr(
         "projects.tasks.release_tranches.delay", lambda tranche_ids: sent.append(tranche_ids)
     )
-    second = sorted(tranche(p, 2, side).pk for p in projects for side in ("JP", "KR"))
+    return sent, sorted(tranche(p, 2, side).pk for p in projects for side in ("JP", "KR"))
+
+
+@pytest.mark.django_db
+def test_decided_tranches_of_one_transaction_go_out_as_one_release_message(
+    staff, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent, second = _stage_two_with_sends_recorded(staff, monkeypatch)
 
     # Stage 2 decided in one transaction; one of its tranches in a savepoint rolled back.
     with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
@@ -252,16 +258,7 @@ def test_on_a_real_commit_every_decided_tranche_of_the_transaction_is_sent(staff
     """Django takes a transaction's callbacks off the connection before it runs them on
     commit: the first callback still sends every tranche of its transaction, once, and a
     tranche whose decision a savepoint rolled back is left out."""
-    fund_pools(staff)
-    enqueue = tranches_module.tranche_enqueue_release
-    monkeypatch.setattr(tranches_module, "tranche_enqueue_release", lambda tranche_id: None)
-    projects = _projects(staff, 2)
-    monkeypatch.setattr(tranches_module, "tranche_enqueue_release", enqueue)
-    sent: list[list[int]] = []
-    monkeypatch.setattr(
-        "projects.tasks.release_tranches.delay", lambda tranche_ids: sent.append(tranche_ids)
-    )
-    second = sorted(tranche(p, 2, side).pk for p in projects for side in ("JP", "KR"))
+    sent, second = _stage_two_with_sends_recorded(staff, monkeypatch)
 
     with transaction.atomic():
         tranches_decide_many([TrancheDecision(second[:3], Decimal(1), None)], actor=None)
