@@ -24,7 +24,7 @@ from typing import Any
 
 import django_filters
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.http.request import RawPostDataException
 from django.urls import URLPattern, re_path, reverse
 from django.utils.translation import gettext as _
@@ -48,12 +48,20 @@ from fundapp.accounts.api import ProblemSerializer
 from fundapp.accounts.models import Scope
 from fundapp.actors import Actor, is_fund_staff
 from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
-from fundapp.api.authentication import bearer_key_id, find_key_with, use_found_key
+from fundapp.api.authentication import (
+    accepts_key,
+    bearer_key,
+    bearer_key_id,
+    find_key_with,
+    stamp_last_use,
+    use_found_key,
+)
 from fundapp.api.filters import BooleanFilter, IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.negotiation import JsonFirstNegotiation
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fundapp.api.throttling import ClientRateThrottle
+from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.approvals import LIVE_STATES as LIVE_DECISION_STATES
 from fundapp.kernel.approvals import DecisionState
 from fundapp.kernel.registry import project_directory
@@ -661,8 +669,8 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
 _PRELOAD_MAX_BODY = 4096
 
 
-def _single_check_load(request: HttpRequest) -> SingleCheckLoad | None:
-    """The load of the request's body if it is one well-formed check; None for anything
+def _single_check_load(request: HttpRequest) -> tuple[Any, SingleCheckLoad] | None:
+    """The body and its load if the body is one well-formed check; None for anything
     else, without a word: the parser and the service refuse what is to be refused."""
     if request.method != "POST" or request.content_type != "application/json":
         return None
@@ -676,7 +684,58 @@ def _single_check_load(request: HttpRequest) -> SingleCheckLoad | None:
         item = json.loads(request.body)
     except (ValueError, RawPostDataException):
         return None
-    return single_check_load(item)
+    load = single_check_load(item)
+    return (item, load) if load is not None else None
+
+
+# Where the direct path leaves the rows it read for the API's view, if it hands over.
+_PRELOADED = "licence_check_preloaded"
+# Accept headers the direct path answers (JSON, as the API's view would choose).
+_JSON_OR_ANY = frozenset({"", "*/*", "application/json"})
+
+
+def _answer_directly(request: HttpRequest) -> HttpResponse | None:
+    """The answer to a partner system's single check, or None to let the API's view
+    answer (anything else, and every refusal).
+
+    The common request — one well-formed check, a usable key with ``licences:check``,
+    within the rate limit, a check the key may ask — is answered here with what the
+    API's view would answer, without DRF's request, negotiation and response machinery,
+    which on this path cost more than the check itself (§19). Everything is checked as
+    on the view: the key as :class:`~fundapp.api.authentication.ApiKeyAuthentication`
+    checks it, its scope, the rate limit (counted once: the view takes over the count
+    if it answers), then the check's own rules. Whatever is read here (the key, the
+    rows) the view takes over rather than reading again.
+    """
+    meta = request.META
+    if meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "").strip() not in _JSON_OR_ANY:
+        return None
+    bearer = bearer_key(request)
+    body = _single_check_load(request) if bearer is not None else None
+    if bearer is None or body is None:
+        return None
+    (key_id, secret), (item, load) = bearer, body
+    key, rows = find_key_with(key_id, load.sql, load.params)
+    use_found_key(request, key_id, key)
+    preloaded: Preloaded = (load, rows)
+    setattr(request, _PRELOADED, preloaded)
+    if key is None or not accepts_key(key, secret) or not key.has_scope(LICENCES_CHECK):
+        return None
+    stamp_last_use(key)
+    request.user = key  # type: ignore[assignment]  # as DRF sets it
+    if not ClientRateThrottle().allow_api_key(request, key):
+        return None
+    try:
+        result = licence_check_one(actor=key, check=item, preloaded=preloaded)
+    except DomainError:
+        return None
+    response = HttpResponse(
+        json.dumps(result, ensure_ascii=False, separators=(",", ":")),
+        content_type="application/json",
+    )
+    response["Vary"] = "Accept"
+    response["Allow"] = "POST, OPTIONS"
+    return response
 
 
 class LicenceCheckView(APIView):
@@ -708,9 +767,11 @@ class LicenceCheckView(APIView):
         after authentication, scope, rate limit and the check's own rules, as always.
         Anything else (a batch, a session, a body to be refused) goes the usual way."""
         http = request._request
-        key_id = bearer_key_id(http)
-        load = _single_check_load(http) if key_id is not None else None
-        if key_id is not None and load is not None:
+        self.preloaded = getattr(http, _PRELOADED, None)
+        key_id = bearer_key_id(http) if self.preloaded is None else None
+        body = _single_check_load(http) if key_id is not None else None
+        if key_id is not None and body is not None:
+            load = body[1]
             key, rows = find_key_with(key_id, load.sql, load.params)
             use_found_key(http, key_id, key)
             self.preloaded = (load, rows)
@@ -967,8 +1028,15 @@ def urls_before_router() -> list[URLPattern]:
     resolution shows in its cost (§19), at the URLs the router gave it (``check/`` and a
     format suffix, ``check.json``)."""
     view = LicenceCheckView.as_view()
+
+    def licence_check(request: HttpRequest) -> HttpResponse:
+        return _answer_directly(request) or view(request)
+
+    # What the schema, the API's middleware and Django read of the view (its class, its
+    # methods, CSRF exemption): the view's own.
+    licence_check.__dict__.update(view.__dict__)
     return [
-        re_path(r"^licences/check/$", view, name="licence-check"),
+        re_path(r"^licences/check/$", licence_check, name="licence-check"),
         re_path(r"^licences/check\.(?P<format>[a-z0-9]+)/?$", view, name="licence-check"),
     ]
 

@@ -120,15 +120,27 @@ def find_key_with(
 _FOUND_KEY: Final = "api_key_found"
 
 
-def bearer_key_id(request: HttpRequest) -> str | None:
-    """The public id of the API key in the request's ``Authorization`` header, if any
-    (the key is not looked up, let alone checked)."""
+def bearer_key(request: HttpRequest) -> tuple[str, str] | None:
+    """The public id and the secret of the API key in the request's ``Authorization``
+    header, if any (the key is not looked up, let alone checked)."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _sep, raw = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
-    parsed = parse_key(raw.strip())
+    return parse_key(raw.strip())
+
+
+def bearer_key_id(request: HttpRequest) -> str | None:
+    """The public id of the API key in the request's ``Authorization`` header, if any."""
+    parsed = bearer_key(request)
     return parsed[0] if parsed else None
+
+
+def accepts_key(key: ApiKey | None, secret: str) -> bool:
+    """Whether :class:`ApiKeyAuthentication` would accept ``key`` (found for the request's
+    key id) with ``secret``: the secret matches and the key is neither revoked nor
+    expired. A caller that finds it would not lets the API's view answer (401)."""
+    return key is not None and key.matches(secret) and key.is_usable()
 
 
 def use_found_key(request: HttpRequest, key_id: str, key: ApiKey | None) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, Final, cast
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
@@ -53,6 +54,16 @@ def _count_script(pool: Any) -> Any:
     return _redis_client(pool).register_script(_COUNT_SCRIPT)
 
 
+_COUNTED: Final = "api_rate_counted"
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    allowed: bool
+    window_end: float
+    now: float
+
+
 class ClientRateThrottle(SimpleRateThrottle):
     """At most ``num_requests`` per ``duration`` seconds per caller, in fixed windows.
 
@@ -76,14 +87,27 @@ class ClientRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request, view):
+        counted = getattr(getattr(request, "_request", request), _COUNTED, None)
+        if counted is not None:
+            # Already counted in this request (the licence check's direct path, which
+            # hands a refusal over to the API's view): its verdict, not a second count.
+            self.window_end, self.now = counted.window_end, counted.now
+            return counted.allowed
         if self.rate is None:
             return True
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        backend = caches[DEFAULT_CACHE_ALIAS]
-        if not isinstance(backend, RedisCache):  # pragma: no cover - Redis in every setting
-            return super().allow_request(request, view)
+        if not isinstance(caches[DEFAULT_CACHE_ALIAS], RedisCache):  # pragma: no cover
+            return super().allow_request(request, view)  # Redis in every setting
+        return self.allow_key(key)
+
+    def allow_key(self, key: str) -> bool:
+        """Count one request of the caller whose cache key is ``key``; True if it is
+        within the limit. One atomic round trip to Redis."""
+        if self.rate is None:
+            return True
+        backend = cast(RedisCache, caches[DEFAULT_CACHE_ALIAS])
         now = self.timer()
         window = int(now // self.duration)
         self.window_end = (window + 1) * self.duration
@@ -93,6 +117,16 @@ class ClientRateThrottle(SimpleRateThrottle):
             keys=[counter], args=[self.duration + 1]
         )
         return int(count) <= self.num_requests
+
+    def allow_api_key(self, request: Any, key: ApiKey) -> bool:
+        """Count one request of ``key`` outside DRF, as :meth:`allow_request` would for it,
+        and remember the verdict on ``request`` so that the API's view, if it takes the
+        request over, uses it instead of counting the request again."""
+        ident = f"key:{key.pk}"
+        allowed = self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
+        window_end = getattr(self, "window_end", 0.0)
+        setattr(request, _COUNTED, _Counted(allowed, window_end, getattr(self, "now", 0.0)))
+        return allowed
 
     def wait(self):
         if not hasattr(self, "window_end"):  # pragma: no cover - the stock path

@@ -572,6 +572,55 @@ def test_a_throttled_single_check_answers_429_with_retry_after(world, active, mo
     assert answers[2]["Content-Type"].startswith("application/problem+json")
 
 
+def test_the_common_single_check_is_answered_without_the_api_view(world, active, monkeypatch):
+    """A well-formed single check with a usable key is answered before DRF's request cycle
+    (§19): the view is not reached, and the answer (body and headers) is the view's own
+    answer to the same request, which a preference the direct path does not read (a
+    weighted Accept) sends to the view."""
+    client, headers = _bearer_client(world.licensee)
+    body = json.dumps(ask_body(world))
+    through_view = client.post(
+        URL,
+        body,
+        content_type="application/json",
+        HTTP_ACCEPT="application/json;q=0.9, */*;q=0.1",
+        **headers,
+    )
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the single check reached the API view")
+
+    monkeypatch.setattr(LicenceCheckView, "post", refuse)
+    direct = client.post(URL, body, content_type="application/json", **headers)
+
+    assert direct.status_code == through_view.status_code == 200
+    assert direct.content == through_view.content
+    for header in ("Content-Type", "Vary", "Allow", "Content-Language"):
+        assert direct.get(header) == through_view.get(header), header
+
+
+def test_a_refusal_after_the_direct_path_counted_the_request_is_not_counted_again(
+    world, active, monkeypatch
+):
+    """The direct path counts the request against the key's rate limit; when it hands the
+    request to the view (here: a use the key's organisation may not ask about), the view
+    uses that count rather than counting the request a second time."""
+    from fundapp.api.throttling import ClientRateThrottle
+
+    monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "2/min"})
+    client, headers = _bearer_client(world.licensee)
+    not_own = json.dumps(ask_body(world, licensee=world.other.code))
+    own = json.dumps(ask_body(world))
+
+    answers = [
+        client.post(URL, payload, content_type="application/json", **headers)
+        for payload in (not_own, own, own)
+    ]
+
+    assert [a.status_code for a in answers] == [403, 200, 429]
+    assert answers[0].json()["code"] == "check_not_own_use"
+
+
 @pytest.mark.parametrize("change", ["revoked_at", "expires_at"])
 def test_a_revoked_or_expired_key_stops_working_on_the_next_request(world, active, change):
     """The prepared key lookup reads the row on every request: nothing is cached."""
