@@ -106,6 +106,14 @@ def test_each_product_word_is_translated_the_same_way_everywhere(lang):
         ("ko", "call state", "Open", "접수 중"),
         ("ja", "link", "Open", "開く"),
         ("ko", "link", "Open", "열기"),
+        ("ja", "gate evaluation result", "Score", "スコア"),
+        ("ko", "gate evaluation result", "Score", "점수"),
+        ("ja", "review criterion mark", "Score", "評点"),
+        ("ko", "review criterion mark", "Score", "평점"),
+        ("ja", "action: score a proposal", "Score", "採点する"),
+        ("ko", "action: score a proposal", "Score", "채점하기"),
+        ("ja", "amount", "Planned", "計画額"),
+        ("ko", "amount", "Planned", "계획액"),
     ],
 )
 def test_one_english_word_with_two_meanings_has_a_context(lang, context, msgid, expected):
@@ -113,3 +121,19 @@ def test_one_english_word_with_two_meanings_has_a_context(lang, context, msgid, 
         assert translation.pgettext(context, msgid) == expected
         # The Fund itself keeps its glossary word.
         assert translation.gettext("Fund") in ("基金", "기금")
+
+
+# English words that mean different things on different pages: every template use names its
+# meaning with a context, so one translation never serves two meanings.
+AMBIGUOUS_WORDS = ("Fund", "Open", "Score")
+
+
+@pytest.mark.parametrize("word", AMBIGUOUS_WORDS)
+def test_templates_give_an_ambiguous_word_its_context(word):
+    bare = re.compile(r"\{%\s*translate\s+" + re.escape(f'"{word}"') + r"\s*(?:as\s+\w+\s*)?%\}")
+    found = [
+        str(path.relative_to(settings.BASE_DIR))
+        for path in sorted((settings.BASE_DIR / "templates").rglob("*.html"))
+        if bare.search(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, f"{word!r} translated without a context in: {found}"
