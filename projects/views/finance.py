@@ -35,11 +35,12 @@ from django.views.decorators.http import require_GET, require_POST
 from fundapp.accounts.models import Role, User
 from fundapp.actors import is_fund_officer
 from fundapp.errors import DomainError
+from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
 from projects.models import Disbursement, DisbursementState
-from projects.selectors.finance import account_labels, transaction_descriptions
+from projects.selectors.finance import account_labels
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 

@@ -373,8 +373,8 @@ def test_transactions_are_described_in_the_readers_language(client, world):
     title in the reader's language, not as the English memo they were posted with."""
     from django.conf import settings
 
+    from fundapp.ledger.descriptions import transaction_descriptions
     from projects.models import Tranche
-    from projects.selectors.finance import transaction_descriptions
 
     type(world.project).objects.filter(pk=world.project.pk).update(title_ko="엣지 AI 가속기")
     award = Transaction.objects.get(reference=f"project:{world.project.pk}:JP:commit")
@@ -382,19 +382,18 @@ def test_transactions_are_described_in_the_readers_language(client, world):
     tranche = released.order_by("pk").first()
     assert tranche is not None and tranche.ledger_transaction_id is not None
     release = Transaction.objects.get(pk=tranche.ledger_transaction_id)
-    other = Transaction.objects.exclude(
-        reference__regex=r"^(project|tranche|disbursement):"
-    ).first()
+    contribution = Transaction.objects.filter(reference__startswith="contribution:").first()
+    assert contribution is not None
 
     with translation.override("ko"):
-        described = transaction_descriptions([award, release, *([other] if other else [])])
+        described = transaction_descriptions([award, release, contribution])
     assert described[award.pk] == "“엣지 AI 가속기” 선정: 예산 확정, 일본"
     assert described[release.pk] == (
         f"“엣지 AI 가속기”, {tranche.stage.number}단계: 트랜치 지급, "
         + ("일본" if tranche.side == "JP" else "한국")
     )
-    if other is not None:
-        assert described[other.pk] == other.memo
+    assert described[contribution.pk] != contribution.memo
+    assert described[contribution.pk].endswith("기관의 기금 풀 출연")
 
     client.force_login(world.officer_jp)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
