@@ -4,15 +4,65 @@ the organisation's name and the project's title as the reader reads them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Organisation, Side
+from fundapp.accounts.models import Organisation, Role, Side, User
+from fundapp.actors import is_fund_officer
 from fundapp.ledger.models import Entry, Transaction
-from fundapp.ledger.rules import AccountCode, parse_account_code
+from fundapp.ledger.rules import SIDE_CURRENCY, AccountCode, parse_account_code
 from projects.models import Disbursement, Project, Tranche
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+CURRENCIES = ("JPY", "KRW")
+
+
+def finance_currencies(user: User) -> tuple[str, ...]:
+    """The currencies a person may see on the finance pages; empty: none (404).
+
+    Fund officers see both; a finance officer sees their side's currency only.
+    """
+    if is_fund_officer(user):
+        return CURRENCIES
+    if user.is_active and user.role == Role.FINANCE_OFFICER and user.side in SIDE_CURRENCY:
+        return (SIDE_CURRENCY[user.side],)
+    return ()
+
+
+def _tokyo_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=TOKYO)
+
+
+def transaction_filter(data: Mapping[str, Any], currencies: tuple[str, ...]) -> Q:
+    """The filter on transactions of the finance pages: kind, currency and Asia/Tokyo days
+    (both ends included), within the currencies the reader may see."""
+    query = Q(currency__in=currencies)
+    if data.get("kind"):
+        query &= Q(kind=data["kind"])
+    if data.get("currency"):
+        query &= Q(currency=data["currency"])
+    if data.get("date_from"):
+        query &= Q(created_at__gte=_tokyo_start(data["date_from"]))
+    if data.get("date_to"):
+        query &= Q(created_at__lt=_tokyo_start(data["date_to"] + timedelta(days=1)))
+    return query
+
+
+def transaction_entries(data: Mapping[str, Any], currencies: tuple[str, ...]) -> QuerySet[Entry]:
+    """The entries of the filtered transactions (one row each in the CSV)."""
+    # The same filter, seen from the entry: every condition is on its transaction.
+    return Entry.objects.filter(
+        transaction__in=Transaction.objects.filter(transaction_filter(data, currencies)).values(
+            "id"
+        ),
+        currency__in=currencies,
+    )
 
 
 def _side(side: str | None) -> str:
