@@ -8,7 +8,9 @@ class IpLicensingConfig(AppConfig):
 
     def ready(self) -> None:
         from fundapp.kernel import registry
+        from fundapp.ledger.descriptions import transaction_describer_register
         from ip_licensing import events
+        from ip_licensing.descriptions import TRANSACTION_DESCRIBERS
         from ip_licensing.selectors import final_gate_requirements_met_many
         from ip_licensing.services.allocation import allocation_table_start
 
@@ -18,3 +20,5 @@ class IpLicensingConfig(AppConfig):
         )
         registry.return_allocation_start.provide(allocation_table_start)
         events.register()
+        for kind, describer in TRANSACTION_DESCRIBERS.items():
+            transaction_describer_register(kind, describer)

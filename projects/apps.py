@@ -9,12 +9,16 @@ class ProjectsConfig(AppConfig):
 
     def ready(self) -> None:
         from fundapp.kernel import registry
+        from fundapp.ledger.descriptions import transaction_describer_register
         from projects import events
         from projects.directory import ProjectDirectory
         from projects.schedules import ensure_schedules_after_migrate
+        from projects.selectors.finance import TRANSACTION_DESCRIBERS
 
         registry.project_directory.provide(ProjectDirectory())
         events.register()
+        for kind, describer in TRANSACTION_DESCRIBERS.items():
+            transaction_describer_register(kind, describer)
 
         # Beat schedules live in the database (§16); every migrate brings them up to date.
         post_migrate.connect(

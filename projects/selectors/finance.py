@@ -4,15 +4,65 @@ the organisation's name and the project's title as the reader reads them."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Organisation, Side
-from fundapp.ledger.models import Transaction
-from fundapp.ledger.rules import AccountCode, parse_account_code
+from fundapp.accounts.models import Organisation, Role, Side, User
+from fundapp.actors import is_fund_officer
+from fundapp.ledger.models import Entry, Transaction
+from fundapp.ledger.rules import SIDE_CURRENCY, AccountCode, parse_account_code
 from projects.models import Disbursement, Project, Tranche
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+CURRENCIES = ("JPY", "KRW")
+
+
+def finance_currencies(user: User) -> tuple[str, ...]:
+    """The currencies a person may see on the finance pages; empty: none (404).
+
+    Fund officers see both; a finance officer sees their side's currency only.
+    """
+    if is_fund_officer(user):
+        return CURRENCIES
+    if user.is_active and user.role == Role.FINANCE_OFFICER and user.side in SIDE_CURRENCY:
+        return (SIDE_CURRENCY[user.side],)
+    return ()
+
+
+def _tokyo_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=TOKYO)
+
+
+def transaction_filter(data: Mapping[str, Any], currencies: tuple[str, ...]) -> Q:
+    """The filter on transactions of the finance pages: kind, currency and Asia/Tokyo days
+    (both ends included), within the currencies the reader may see."""
+    query = Q(currency__in=currencies)
+    if data.get("kind"):
+        query &= Q(kind=data["kind"])
+    if data.get("currency"):
+        query &= Q(currency=data["currency"])
+    if data.get("date_from"):
+        query &= Q(created_at__gte=_tokyo_start(data["date_from"]))
+    if data.get("date_to"):
+        query &= Q(created_at__lt=_tokyo_start(data["date_to"] + timedelta(days=1)))
+    return query
+
+
+def transaction_entries(data: Mapping[str, Any], currencies: tuple[str, ...]) -> QuerySet[Entry]:
+    """The entries of the filtered transactions (one row each in the CSV)."""
+    # The same filter, seen from the entry: every condition is on its transaction.
+    return Entry.objects.filter(
+        transaction__in=Transaction.objects.filter(transaction_filter(data, currencies)).values(
+            "id"
+        ),
+        currency__in=currencies,
+    )
 
 
 def _side(side: str | None) -> str:
@@ -78,31 +128,51 @@ def account_labels(codes: Iterable[str]) -> dict[str, str]:
     return {code: labels.get(code, code) for code in wanted}
 
 
-_REFERENCE = re.compile(
-    r"(?:project:(?P<project>\d+):(?P<side>[A-Z]{2}):(?P<action>commit|terminate)"
-    r"|tranche:(?P<tranche>\d+):release"
-    r"|disbursement:(?P<disbursement>\d+):confirm)"
+_PROJECT_REFERENCE = re.compile(
+    r"project:(?P<project>\d+):(?P<side>[A-Z]{2}):(?P<action>commit|terminate)"
 )
+_TRANCHE_REFERENCE = re.compile(r"tranche:(?P<tranche>\d+):release")
+_DISBURSEMENT_REFERENCE = re.compile(r"disbursement:(?P<disbursement>\d+):confirm")
 
 
-def transaction_descriptions(transactions: Iterable[Transaction]) -> dict[int, str]:
-    """Each transaction's description for the reader, by id, in the active language, from
-    its reference (an award's commitment, a termination, a tranche's release, a confirmed
-    payment) with the project's title and the organisation's name as the reader reads
-    them; any other keeps the memo it was posted with. Three queries at most, whatever the
-    number of transactions."""
-    rows = list(transactions)
-    matches = {t.pk: _REFERENCE.fullmatch(t.reference or "") for t in rows}
-    wanted: dict[str, set[int]] = {"project": set(), "tranche": set(), "disbursement": set()}
-    for match in matches.values():
-        if match is None:
+def _matches(
+    pattern: re.Pattern[str], transactions: Sequence[Transaction], group: str
+) -> tuple[dict[int, re.Match[str]], list[int]]:
+    matches = {
+        t.pk: match
+        for t in transactions
+        if (match := pattern.fullmatch(t.reference or "")) is not None
+    }
+    return matches, sorted({int(m.group(group)) for m in matches.values()})
+
+
+def describe_project_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """An award's commitment and a termination, with the project's title (one query)."""
+    matches, ids = _matches(_PROJECT_REFERENCE, transactions, "project")
+    titles = {
+        p.pk: p.title
+        for p in Project.objects.filter(pk__in=ids).only("pk", "title_en", "title_ja", "title_ko")
+    }
+    described: dict[int, str] = {}
+    for pk, match in matches.items():
+        title = titles.get(int(match.group("project")))
+        if not title:
             continue
-        for group in wanted:
-            if match.group(group):
-                wanted[group].add(int(match.group(group)))
+        values = {"project": title, "side": _side(match.group("side"))}
+        described[pk] = (
+            _("Award of “%(project)s”: budget committed, %(side)s")
+            if match.group("action") == "commit"
+            else _("Termination of “%(project)s”: budget returned, %(side)s")
+        ) % values
+    return described
+
+
+def describe_tranche_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """A tranche's release, with the project's title and the stage (one query)."""
+    matches, ids = _matches(_TRANCHE_REFERENCE, transactions, "tranche")
     tranches = {
         t.pk: t
-        for t in Tranche.objects.filter(pk__in=sorted(wanted["tranche"]))
+        for t in Tranche.objects.filter(pk__in=ids)
         .select_related("project", "stage")
         .only(
             "pk",
@@ -113,44 +183,65 @@ def transaction_descriptions(transactions: Iterable[Transaction]) -> dict[int, s
             "project__title_ko",
         )
     }
-    projects = {
-        p.pk: p.title
-        for p in Project.objects.filter(pk__in=sorted(wanted["project"])).only(
-            "pk", "title_en", "title_ja", "title_ko"
-        )
-    }
-    payments = {
+    described: dict[int, str] = {}
+    for pk, match in matches.items():
+        tranche = tranches.get(int(match.group("tranche")))
+        if tranche is not None:
+            described[pk] = _("“%(project)s”, stage %(stage)d: tranche released, %(side)s") % {
+                "project": tranche.project.title,
+                "stage": tranche.stage.number,
+                "side": _side(tranche.side),
+            }
+    return described
+
+
+def describe_disbursement_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """A confirmed payment, with the organisation's name (one query)."""
+    matches, ids = _matches(_DISBURSEMENT_REFERENCE, transactions, "disbursement")
+    payees = {
         d.pk: d.organisation.name
-        for d in Disbursement.objects.filter(pk__in=sorted(wanted["disbursement"]))
+        for d in Disbursement.objects.filter(pk__in=ids)
         .select_related("organisation")
         .only("pk", "organisation__name_en", "organisation__name_ja", "organisation__name_ko")
     }
     described: dict[int, str] = {}
-    for t in rows:
-        match = matches[t.pk]
-        text = ""
-        if match is not None and match.group("project"):
-            values = {
-                "project": projects.get(int(match.group("project")), ""),
-                "side": _side(match.group("side")),
+    for pk, match in matches.items():
+        organisation = payees.get(int(match.group("disbursement")))
+        if organisation:
+            described[pk] = _("Payment to %(organisation)s confirmed") % {
+                "organisation": organisation
             }
-            if values["project"]:
-                text = (
-                    _("Award of “%(project)s”: budget committed, %(side)s")
-                    if match.group("action") == "commit"
-                    else _("Termination of “%(project)s”: budget returned, %(side)s")
-                ) % values
-        elif match is not None and match.group("tranche"):
-            tranche = tranches.get(int(match.group("tranche")))
-            if tranche is not None:
-                text = _("“%(project)s”, stage %(stage)d: tranche released, %(side)s") % {
-                    "project": tranche.project.title,
-                    "stage": tranche.stage.number,
-                    "side": _side(tranche.side),
-                }
-        elif match is not None and match.group("disbursement"):
-            organisation = payments.get(int(match.group("disbursement")))
-            if organisation:
-                text = _("Payment to %(organisation)s confirmed") % {"organisation": organisation}
-        described[t.pk] = text or t.memo
     return described
+
+
+def describe_contribution_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """A side's agency contributing to the pool or the reserve, read from the account the
+    money went into (one query for the transactions' entries)."""
+    ids = [t.pk for t in transactions if t.reference.startswith("contribution:")]
+    targets = {
+        txn_id: parse_account_code(code)
+        for txn_id, code in Entry.objects.filter(transaction_id__in=ids, amount__gt=0)
+        .order_by("id")
+        .values_list("transaction_id", "account__code")
+    }
+    described: dict[int, str] = {}
+    for txn_id, target in targets.items():
+        if target.family == "fund_pool":
+            described[txn_id] = _("Contribution of the %(side)s agency to the fund pool") % {
+                "side": _side(target.side)
+            }
+        elif target.family == "fund_reserve":
+            described[txn_id] = _(
+                "Contribution of the %(side)s agency to the performance reserve"
+            ) % {"side": _side(target.side)}
+    return described
+
+
+# The reference kinds the projects domain posts (§9), each with its describer; registered
+# with the ledger by ``ProjectsConfig.ready``.
+TRANSACTION_DESCRIBERS = {
+    "project": describe_project_transactions,
+    "tranche": describe_tranche_transactions,
+    "disbursement": describe_disbursement_transactions,
+    "contribution": describe_contribution_transactions,
+}

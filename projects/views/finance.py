@@ -11,19 +11,14 @@ SQL; the CSV export streams the entries in batches by id and never loads the tab
 
 from __future__ import annotations
 
-import codecs
-import csv
-from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path
@@ -32,39 +27,32 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from fundapp.accounts.models import Role, User
-from fundapp.actors import is_fund_officer
+from fundapp.accounts.models import User
 from fundapp.errors import DomainError
+from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
 from projects.models import Disbursement, DisbursementState
-from projects.selectors.finance import account_labels, transaction_descriptions
+from projects.selectors.finance import (
+    TOKYO,
+    account_labels,
+    finance_currencies,
+    transaction_entries,
+    transaction_filter,
+)
+from projects.selectors.finance_csv import transaction_csv_rows
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 ACCOUNT_PAGE_SIZE = 50
 TRANSACTION_PAGE_SIZE = 50
 DISBURSEMENT_PAGE_SIZE = 50
 CSV_BATCH = 2000
-CURRENCIES = ("JPY", "KRW")
 
 
 def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
-
-
-def finance_currencies(user: User) -> tuple[str, ...]:
-    """The currencies a person may see on the finance pages; empty: none (404).
-
-    Fund officers see both; a finance officer sees their side's currency only.
-    """
-    if is_fund_officer(user):
-        return CURRENCIES
-    if user.is_active and user.role == Role.FINANCE_OFFICER and user.side in SIDE_CURRENCY:
-        return (SIDE_CURRENCY[user.side],)
-    return ()
 
 
 def _currencies_or_404(request: HttpRequest) -> tuple[str, ...]:
@@ -155,24 +143,6 @@ class TransactionFilterForm(forms.Form):
         return data
 
 
-def _tokyo_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=TOKYO)
-
-
-def _transaction_filter(data: dict[str, Any], currencies: tuple[str, ...]) -> Q:
-    """The filter on transactions (dates are Asia/Tokyo days, both ends included)."""
-    query = Q(currency__in=currencies)
-    if data.get("kind"):
-        query &= Q(kind=data["kind"])
-    if data.get("currency"):
-        query &= Q(currency=data["currency"])
-    if data.get("date_from"):
-        query &= Q(created_at__gte=_tokyo_start(data["date_from"]))
-    if data.get("date_to"):
-        query &= Q(created_at__lt=_tokyo_start(data["date_to"] + timedelta(days=1)))
-    return query
-
-
 def _cursor(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
@@ -193,7 +163,7 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
         )
     data = form.cleaned_data if form.is_bound else {}
     rows: QuerySet[Transaction] = Transaction.objects.filter(
-        _transaction_filter(data, currencies)
+        transaction_filter(data, currencies)
     ).prefetch_related(
         Prefetch("entries", queryset=Entry.objects.select_related("account").order_by("id"))
     )
@@ -234,71 +204,6 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    """A file-like object whose ``write`` hands back what it is given (for csv.writer)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-CSV_INJECTION_LEADS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    """Text a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    return f"'{text}" if text.startswith(CSV_INJECTION_LEADS) else text
-
-
-def transaction_csv_rows(entries: QuerySet[Entry]) -> Iterator[str]:
-    """The CSV, line by line: a UTF-8 BOM (so Excel reads the encoding), the header, then
-    one row per entry in id order, read in batches of ``CSV_BATCH`` by keyset on the id."""
-    writer = csv.writer(_Echo())
-    yield codecs.BOM_UTF8.decode("utf-8") + writer.writerow(
-        [
-            "transaction_id",
-            "created_at",
-            "kind",
-            "reference",
-            "account",
-            "amount",
-            "currency",
-        ]
-    )
-    last = 0
-    while True:
-        batch = list(
-            entries.filter(id__gt=last)
-            .order_by("id")
-            .values_list(
-                "id",
-                "transaction_id",
-                "transaction__created_at",
-                "transaction__kind",
-                "transaction__reference",
-                "account__code",
-                "amount",
-                "currency",
-            )[:CSV_BATCH]
-        )
-        if not batch:
-            return
-        for entry_id, txn_id, created_at, kind, reference, account, amount, currency in batch:
-            last = entry_id
-            yield writer.writerow(
-                [
-                    txn_id,
-                    created_at.astimezone(TOKYO).isoformat(timespec="seconds"),
-                    kind,
-                    _cell(reference),
-                    _cell(account),
-                    amount,
-                    currency,
-                ]
-            )
-        if len(batch) < CSV_BATCH:
-            return
-
-
 @login_required
 @require_GET
 def transaction_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
@@ -313,15 +218,10 @@ def transaction_export(request: HttpRequest) -> HttpResponse | StreamingHttpResp
             status=422,
         )
     data = form.cleaned_data if form.is_bound else {}
-    txn_filter = _transaction_filter(data, currencies)
-    # The same filter, seen from the entry: every condition is on its transaction.
-    entry_filter = Q(transaction__in=Transaction.objects.filter(txn_filter).values("id")) & Q(
-        currency__in=currencies
-    )
-    entries = Entry.objects.filter(entry_filter)
+    entries = transaction_entries(data, currencies)
     stamp = timezone.now().astimezone(TOKYO).strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(
-        transaction_csv_rows(entries), content_type="text/csv; charset=utf-8"
+        transaction_csv_rows(entries, batch=CSV_BATCH), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="transactions-{stamp}.csv"'
     response["Cache-Control"] = "no-store"

@@ -17,8 +17,11 @@ from django.utils import translation
 from pytest_django.asserts import assertContains, assertNotContains
 
 from fundapp.accounts.models import Organisation
+from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Entry, Transaction
 from projects.models import Disbursement, DisbursementState
+from projects.selectors import finance_csv
+from projects.selectors.finance import account_labels
 from projects.services.gates import today_in_tokyo
 from projects.views import finance
 from tests.factories.pages import build_world, fund_the_pools
@@ -175,13 +178,18 @@ def test_csv_export_has_a_bom_a_header_and_one_row_per_entry(client, world):
     body, rows = csv_of(response)
     assert body.startswith("\ufeff")
     assert rows[0] == [
-        "transaction_id",
-        "created_at",
-        "kind",
-        "reference",
-        "account",
-        "amount",
-        "currency",
+        "Transaction",
+        "Date and time (Japan)",
+        "Kind",
+        "Description",
+        "Reference",
+        "Account",
+        "Account code",
+        "Account kind",
+        "Direction",
+        "Amount",
+        "Currency",
+        "Currency name",
     ]
     assert len(rows) - 1 == Entry.objects.count()
     entry = Entry.objects.select_related("transaction", "account").order_by("id").first()
@@ -189,28 +197,63 @@ def test_csv_export_has_a_bom_a_header_and_one_row_per_entry(client, world):
     first = rows[1]
     assert first[0] == str(entry.transaction_id)
     assert first[1].endswith("+09:00")  # Asia/Tokyo
-    assert first[2:] == [
-        entry.transaction.kind,
-        entry.transaction.reference,
+    assert first[2] == entry.transaction.get_kind_display()
+    assert first[3] == transaction_descriptions([entry.transaction])[entry.transaction_id]
+    assert first[4] == entry.transaction.reference
+    assert first[5] == account_labels([entry.account.code])[entry.account.code]
+    assert first[6:] == [
         entry.account.code,
+        entry.account.get_kind_display(),
+        "Into the account" if entry.amount > 0 else "Out of the account",
         str(entry.amount),
         entry.currency,
+        entry.get_currency_display(),
     ]
     # Balanced: every transaction's rows sum to zero.
     totals: dict[str, int] = {}
     for row in rows[1:]:
-        totals[row[0]] = totals.get(row[0], 0) + int(row[5])
+        totals[row[0]] = totals.get(row[0], 0) + int(row[9])
     assert set(totals.values()) == {0}
+
+
+@pytest.mark.parametrize(
+    ("language", "header", "kind", "direction"),
+    [
+        ("ja", "取引", "トランシェ交付", "勘定から出金"),
+        ("ko", "거래", "트랜치 집행", "계정에서 출금"),
+    ],
+)
+def test_csv_export_in_the_readers_language(client, world, language, header, kind, direction):
+    from django.conf import settings
+
+    type(world.project).objects.filter(pk=world.project.pk).update(
+        title_ja="エッジAIアクセラレータ", title_ko="엣지 AI 가속기"
+    )
+    client.force_login(world.officer_jp)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    _body, rows = csv_of(
+        client.get(reverse("finance:transactions_csv"), {"kind": "tranche_release"})
+    )
+    with translation.override(language):
+        assert rows[0] == finance_csv.csv_header()
+    assert rows[0][0] == header
+    assert {row[2] for row in rows[1:]} == {kind}
+    assert direction in {row[8] for row in rows[1:]}
+    title = "エッジAIアクセラレータ" if language == "ja" else "엣지 AI 가속기"
+    assert all(title in row[3] for row in rows[1:])
+    assert all(
+        not row[9].lstrip("-").startswith("0") and row[9].lstrip("-").isdigit() for row in rows[1:]
+    )
 
 
 def test_csv_export_is_filtered_and_limited_to_the_officers_currency(client, world):
     client.force_login(world.finance_kr)
     _body, rows = csv_of(client.get(reverse("finance:transactions_csv")))
-    assert {row[6] for row in rows[1:]} == {"KRW"}
+    assert {row[10] for row in rows[1:]} == {"KRW"}
     _body, rows = csv_of(
         client.get(reverse("finance:transactions_csv"), {"kind": "tranche_release"})
     )
-    assert {row[2] for row in rows[1:]} == {"tranche_release"}
+    assert {row[2] for row in rows[1:]} == {"tranche release"}
     assert len(rows) == 3  # header + the KR release's two legs
 
 
@@ -222,14 +265,16 @@ def test_csv_export_streams_in_batches(client, world, monkeypatch):
         _body, rows = csv_of(response)
     entries = Entry.objects.count()
     assert len(rows) - 1 == entries
-    # One query per batch of three (plus the final empty or short one), never one per row.
-    assert len(queries) == entries // 3 + 1
-    assert all("LIMIT 3" in q["sql"] for q in queries.captured_queries)
+    # One query per batch of three for the entries (plus the final empty or short one),
+    # never one per row; the names and descriptions of each batch in a fixed few more.
+    batches = [q for q in queries.captured_queries if "LIMIT 3" in q["sql"]]
+    assert len(batches) == entries // 3 + 1
+    assert len(queries) <= len(batches) * 8
 
 
 def test_csv_cells_that_look_like_formulas_are_defused():
-    assert finance._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
-    assert finance._cell("tranche:1:release") == "tranche:1:release"
+    assert finance_csv.csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert finance_csv.csv_cell("tranche:1:release") == "tranche:1:release"
 
 
 # --------------------------------------------------------------------------- disbursements
@@ -373,8 +418,8 @@ def test_transactions_are_described_in_the_readers_language(client, world):
     title in the reader's language, not as the English memo they were posted with."""
     from django.conf import settings
 
+    from fundapp.ledger.descriptions import transaction_descriptions
     from projects.models import Tranche
-    from projects.selectors.finance import transaction_descriptions
 
     type(world.project).objects.filter(pk=world.project.pk).update(title_ko="엣지 AI 가속기")
     award = Transaction.objects.get(reference=f"project:{world.project.pk}:JP:commit")
@@ -382,19 +427,18 @@ def test_transactions_are_described_in_the_readers_language(client, world):
     tranche = released.order_by("pk").first()
     assert tranche is not None and tranche.ledger_transaction_id is not None
     release = Transaction.objects.get(pk=tranche.ledger_transaction_id)
-    other = Transaction.objects.exclude(
-        reference__regex=r"^(project|tranche|disbursement):"
-    ).first()
+    contribution = Transaction.objects.filter(reference__startswith="contribution:").first()
+    assert contribution is not None
 
     with translation.override("ko"):
-        described = transaction_descriptions([award, release, *([other] if other else [])])
+        described = transaction_descriptions([award, release, contribution])
     assert described[award.pk] == "“엣지 AI 가속기” 선정: 예산 확정, 일본"
     assert described[release.pk] == (
         f"“엣지 AI 가속기”, {tranche.stage.number}단계: 트랜치 지급, "
         + ("일본" if tranche.side == "JP" else "한국")
     )
-    if other is not None:
-        assert described[other.pk] == other.memo
+    assert described[contribution.pk] != contribution.memo
+    assert described[contribution.pk].endswith("기관의 기금 풀 출연")
 
     client.force_login(world.officer_jp)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
