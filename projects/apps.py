@@ -9,12 +9,13 @@ class ProjectsConfig(AppConfig):
 
     def ready(self) -> None:
         from fundapp.kernel import registry
-        from projects import events
+        from projects import events, notifications
         from projects.directory import ProjectDirectory
         from projects.schedules import ensure_schedules_after_migrate
 
         registry.project_directory.provide(ProjectDirectory())
         events.register()
+        notifications.register()
 
         # Beat schedules live in the database (§16); every migrate brings them up to date.
         post_migrate.connect(
