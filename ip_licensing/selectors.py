@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import QuerySet
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import ApiKey, Membership, User
 from fundapp.actors import Actor, is_fund_staff
@@ -59,6 +59,11 @@ def project_results(project_id: int) -> QuerySet[IPAsset]:
     return IPAsset.objects.filter(project_id=project_id)
 
 
+RESULTS_NOT_REGISTERED = gettext_lazy(
+    "Register the project's results (IP assets with their owner) before the final gate."
+)
+
+
 def final_gate_requirements_met(project: ProjectRow) -> tuple[bool, str]:
     """The IP registry's part of the final gate (§7, §10.1): the project's results are
     registered, i.e. at least one IP asset names the project (each asset has its one owner
@@ -75,7 +80,7 @@ def final_gate_requirements_met_many(project_ids: Iterable[int]) -> dict[int, tu
     registered = set(
         IPAsset.objects.filter(project_id__in=ids).values_list("project_id", flat=True).distinct()
     )
-    reason = _("Register the project's results (IP assets with their owner) before the final gate.")
+    reason = str(RESULTS_NOT_REGISTERED)
     return {pk: (True, "") if pk in registered else (False, reason) for pk in ids}
 
 

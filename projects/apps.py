@@ -10,7 +10,7 @@ class ProjectsConfig(AppConfig):
     def ready(self) -> None:
         from fundapp.kernel import registry
         from fundapp.ledger.descriptions import transaction_describer_register
-        from projects import events
+        from projects import events, notifications
         from projects.directory import ProjectDirectory
         from projects.schedules import ensure_schedules_after_migrate
         from projects.selectors.finance import TRANSACTION_DESCRIBERS
@@ -19,6 +19,7 @@ class ProjectsConfig(AppConfig):
         events.register()
         for kind, describer in TRANSACTION_DESCRIBERS.items():
             transaction_describer_register(kind, describer)
+        notifications.register()
 
         # Beat schedules live in the database (§16); every migrate brings them up to date.
         post_migrate.connect(

@@ -37,7 +37,6 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -482,12 +481,7 @@ def decision_decline(
             # The first approver learns why; a new decision can be started.
             notify_people(
                 users=[locked.first_officer],
-                kind="decision_needed",
-                title=format_lazy(
-                    gettext_lazy("Your approval was declined by {officer} ({side} side)"),
-                    officer=str(officer),
-                    side=_side_label(officer.side),
-                ),
-                body=text,
+                message="decision.declined",
+                params={"officer": officer.pk, "side": officer.side, "reason": text},
             )
     return locked

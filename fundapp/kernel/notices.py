@@ -7,17 +7,14 @@ installed (a slimmed-down deployment), the services run the same and tell no one
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.db.models import Q
-from django.utils.functional import Promise
 
 from fundapp.accounts.models import Role, User
-
-Text = str | Promise
 
 
 def _notify_function(name: str = "notify") -> Any:
@@ -42,18 +39,23 @@ def finance_officers(side: str) -> list[User]:
 
 
 def notify_people(
-    *, users: Iterable[User], kind: str, title: Text, body: Text = "", url: str = ""
+    *,
+    users: Iterable[User],
+    message: str,
+    params: Mapping[str, Any] | None = None,
+    url: str = "",
 ) -> None:
     """Notify each user once (in-app and e-mail after commit), if notifications exist.
 
-    Pass lazy text (``gettext_lazy`` / ``format_lazy``): each person reads it in their
-    own language.
+    ``message`` is a registered notification message and ``params`` its parameters (ids,
+    codes, numbers, ISO dates): each person reads it in their own language when they read
+    it.
     """
     notify = _notify_function()
     unique = list({user.pk: user for user in users}.values())
     if notify is None or not unique:
         return
-    notify(users=unique, kind=kind, title=title, body=body, url=url)
+    notify(users=unique, message=message, params=params, url=url)
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,8 @@ class RecipientsNotice:
     language, active, e-mail)``, read without loading the ``User``) and what."""
 
     recipients: Sequence[tuple[int, str, bool, str]]
-    kind: str
-    title: Text
-    body: Text = ""
+    message: str
+    params: Mapping[str, Any] | None = None
     url: str = ""
 
 
@@ -81,9 +82,8 @@ def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
         [
             notice_class(
                 recipients=[recipient(*values) for values in n.recipients],
-                kind=n.kind,
-                title=n.title,
-                body=n.body,
+                message=n.message,
+                params=n.params,
                 url=n.url,
             )
             for n in notices
@@ -96,9 +96,8 @@ class PeopleNotice:
     """One ``notify_people`` call of a batch, for ``notify_people_many``."""
 
     users: Sequence[User]
-    kind: str
-    title: Text
-    body: Text = ""
+    message: str
+    params: Mapping[str, Any] | None = None
     url: str = ""
 
 
@@ -113,9 +112,8 @@ def notify_people_many(notices: Iterable[PeopleNotice]) -> None:
         [
             notice_class(
                 users=list({user.pk: user for user in n.users}.values()),
-                kind=n.kind,
-                title=n.title,
-                body=n.body,
+                message=n.message,
+                params=n.params,
                 url=n.url,
             )
             for n in wanted

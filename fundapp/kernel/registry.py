@@ -13,6 +13,8 @@ asking domain calls through this module:
 - ``final_gate_requirements_met_many``: the requirements other domains put on a
   project's final gate (§7), registered by name (``ip_licensing``: the project's results
   are registered); asked for by ``projects`` before the final gate completes a project.
+  ``final_gate_requirements_unmet_many`` answers with the names, which a notification
+  stores and ``final_gate_requirement_reason`` explains when it is read.
 """
 
 from __future__ import annotations
@@ -100,11 +102,22 @@ return_allocation_start: Slot[ReturnAllocationStart] = Slot(
 FinalGateRequirement: TypeAlias = Callable[[Sequence[int]], dict[int, tuple[bool, str]]]
 
 _final_gate_requirements: dict[str, FinalGateRequirement] = {}
+_final_gate_reasons: dict[str, Any] = {}
 
 
-def final_gate_requirement_register(name: str, requirement: FinalGateRequirement) -> None:
-    """Register (or replace) the named requirement on every project's final gate."""
+def final_gate_requirement_register(
+    name: str, requirement: FinalGateRequirement, *, reason: Any = ""
+) -> None:
+    """Register (or replace) the named requirement on every project's final gate, with the
+    reason (lazy text) a notification names, by the requirement's name, when it is not met."""
     _final_gate_requirements[name] = requirement
+    _final_gate_reasons[name] = reason
+
+
+def final_gate_requirement_reason(name: str) -> str:
+    """Why the named requirement holds a final gate, in the active language ("" for a
+    requirement no longer registered)."""
+    return str(_final_gate_reasons.get(name) or "")
 
 
 def final_gate_requirements_met_many(
@@ -122,3 +135,18 @@ def final_gate_requirements_met_many(
             if not met and answers[pk][0]:
                 answers[pk] = (False, reason)
     return answers
+
+
+def final_gate_requirements_unmet_many(project_ids: Iterable[int]) -> dict[int, str]:
+    """``final_gate_requirements_met_many`` by the requirements' names: for each project
+    that does not meet them all, the name of the first one (in registration order) it does
+    not meet; the projects that meet them all are left out. Same queries."""
+    ids = sorted({int(pk) for pk in project_ids})
+    unmet: dict[int, str] = {}
+    if not ids:
+        return unmet
+    for name, requirement in _final_gate_requirements.items():
+        for pk, (met, _reason) in requirement(ids).items():
+            if not met:
+                unmet.setdefault(pk, name)
+    return unmet

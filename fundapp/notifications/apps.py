@@ -6,3 +6,8 @@ class NotificationsConfig(AppConfig):
     name = "fundapp.notifications"
     label = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from fundapp.notifications import messages
+
+        messages.register()

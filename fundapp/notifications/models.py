@@ -1,7 +1,10 @@
 """In-app notifications and the state of their e-mail (§13).
 
-A row belongs to one person. Its title and body are stored already translated into that
-person's preferred language, so the list and the e-mail say the same thing.
+A row belongs to one person. It stores a registered message and its parameters
+(``fundapp.notifications.messages``), not rendered text: the list, the e-mail and anything
+else that shows it renders it when it is read, in the reader's language, with names in
+that language. Rows written before messages existed keep the title and body they were
+stored with (rendered then, in the recipient's language of the time) and show those.
 """
 
 from __future__ import annotations
@@ -76,8 +79,17 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
-    title = models.CharField(_("title"), max_length=TITLE_MAX_LENGTH)
-    body = models.TextField(_("message"), blank=True)
+    # The registered message (``messages.notification_message``) and its parameters; empty
+    # on rows written before messages existed, which show their stored title and body.
+    message = models.CharField(_("message"), max_length=64, blank=True, default="", db_default="")
+    params = models.JSONField(
+        _("parameters"),
+        blank=True,
+        default=dict,
+        db_default=models.Value({}, output_field=models.JSONField()),
+    )
+    title = models.CharField(_("title"), max_length=TITLE_MAX_LENGTH, blank=True)
+    body = models.TextField(_("text"), blank=True)
     url = models.CharField(_("link"), max_length=URL_MAX_LENGTH, blank=True)
     created_at = models.DateTimeField(_("received"), default=timezone.now)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
@@ -105,8 +117,30 @@ class Notification(models.Model):
         ]
         triggers = [EMAIL_WORKFLOW.trigger("notification_email_state_fsm")]
 
+    # (title, body) in the reader's language, set by ``messages.notifications_render``.
+    shown: tuple[str, str] | None = None
+
     def __str__(self) -> str:
-        return self.title
+        return self.title or self.message
+
+    def _shown(self) -> tuple[str, str]:
+        if self.shown is None:
+            from .messages import notifications_render
+
+            # A row shown on its own; pages render theirs together (one query per kind).
+            notifications_render([self])
+        assert self.shown is not None
+        return self.shown
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the active language."""
+        return self._shown()[0]
+
+    @property
+    def shown_body(self) -> str:
+        """The body in the active language."""
+        return self._shown()[1]
 
     @property
     def is_unread(self) -> bool:

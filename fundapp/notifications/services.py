@@ -9,8 +9,9 @@ task enqueues it again (§16).
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,10 +19,10 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.functional import Promise
 
 from fundapp.accounts.models import User
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
@@ -30,19 +31,11 @@ from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
 from fundapp.statements import Part
 
-from .models import (
-    EMAIL_WORKFLOW,
-    TITLE_MAX_LENGTH,
-    URL_MAX_LENGTH,
-    EmailState,
-    Notification,
-    NotificationKind,
-)
+from .messages import Message, notification_message, notifications_render
+from .models import EMAIL_WORKFLOW, URL_MAX_LENGTH, EmailState, Notification
 from .selectors import EMAIL_RETRY_WINDOW
 
 logger = logging.getLogger(__name__)
-
-Text = str | Promise
 
 
 @dataclass(frozen=True)
@@ -88,64 +81,40 @@ def _check_url(url: str) -> str:
     return url
 
 
-def _fit_title(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= TITLE_MAX_LENGTH else text[: TITLE_MAX_LENGTH - 1] + "…"
+def _checked(message: str, params: Mapping[str, Any] | None) -> tuple[Message, dict[str, Any]]:
+    registered = notification_message(message)
+    # Plain JSON as it will be read back: dates as ISO dates, decimals as strings.
+    values = json.loads(json.dumps(dict(params or {}), cls=DjangoJSONEncoder))
+    registered.check(values)
+    return registered, values
 
 
 def notify(
     *,
     users: Iterable[User | None],
-    kind: str,
-    title: Text,
-    body: Text = "",
+    message: str,
+    params: Mapping[str, Any] | None = None,
     url: str = "",
     email: bool = True,
 ) -> list[Notification]:
     """Tell each of ``users`` about something, in the app and (after commit) by e-mail.
 
+    ``message`` is a registered message (``fundapp.notifications.messages``) and ``params``
+    exactly its parameters (ids of the objects it names, codes, numbers, ISO dates: plain
+    JSON); ValueError otherwise. Nothing is rendered here: each reader reads the row in
+    their language when they read it, the e-mail in the recipient's language when it is
+    sent.
+
     Guarantees: one row per distinct person, written in the caller's transaction (rolled
-    back with it); each row's title and body are rendered in that person's preferred
-    language (pass ``gettext_lazy`` text; for values inside the sentence use
-    ``django.utils.text.format_lazy`` — ``%`` on a lazy string translates it at once in
-    the current language). E-mails are enqueued only after the outermost transaction
-    commits, only for active people with an address, and each is sent at most once per
-    successful delivery (the row's ``email_state`` decides). Inactive people and people
-    without an address still get the in-app row. No audit event: a notification reports a
-    change that was audited where it happened.
+    back with it). E-mails are enqueued only after the outermost transaction commits, only
+    for active people with an address, and each is sent at most once per successful
+    delivery (the row's ``email_state`` decides). Inactive people and people without an
+    address still get the in-app row. No audit event: a notification reports a change
+    that was audited where it happened.
     """
-    if kind not in NotificationKind.values:
-        raise ValueError(f"unknown notification kind: {kind!r}")
-    link = _check_url(url)
-    recipients = _distinct_recipients(users)
-    if not recipients:
-        return []
-    now = timezone.now()
-    rows = []
-    for user in recipients:
-        with translation.override(recipient_language(user)):
-            rendered_title = _fit_title(str(title))
-            rendered_body = str(body).strip()
-        wants_email = email and is_email_deliverable(user)
-        rows.append(
-            Notification(
-                user=user,
-                kind=kind,
-                title=rendered_title,
-                body=rendered_body,
-                url=link,
-                created_at=now,
-                email_state=EmailState.PENDING if wants_email else EmailState.NOT_REQUESTED,
-            )
-        )
-    with transaction.atomic():
-        created = Notification.objects.bulk_create(rows)
-        pending = [row.pk for row in created if row.email_state == EmailState.PENDING]
-        if pending:
-            # robust: a broker outage after the commit must not turn the caller's committed
-            # change into an error; the reconciler sends these later.
-            transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
-    return created
+    return notify_many(
+        [Notice(users=list(users), message=message, params=params, url=url, email=email)]
+    )
 
 
 @dataclass(frozen=True)
@@ -153,9 +122,8 @@ class Notice:
     """One ``notify`` call of a batch: the same arguments, for ``notify_many``."""
 
     users: Sequence[User | None]
-    kind: str
-    title: Text
-    body: Text = ""
+    message: str
+    params: Mapping[str, Any] | None = None
     url: str = ""
     email: bool = True
 
@@ -164,42 +132,26 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     """``notify`` for a batch of notices: the set-based counterpart for periodic jobs.
 
     Same guarantees as ``notify`` for each notice (one row per distinct person of that
-    notice, rendered in the person's language, rolled back with the caller's transaction,
-    e-mails enqueued only after commit), in a fixed number of queries whatever the number
-    of notices and people: one bulk insert and one after-commit enqueue for the whole batch.
+    notice, rolled back with the caller's transaction, e-mails enqueued only after
+    commit), in a fixed number of queries whatever the number of notices and people: one
+    insert and one after-commit enqueue for the whole batch.
     """
     now = timezone.now()
-    recipients: list[list[User]] = []
-    links: list[str] = []
-    kinds = set(NotificationKind.values)
-    for notice in notices:
-        if notice.kind not in kinds:
-            raise ValueError(f"unknown notification kind: {notice.kind!r}")
-        links.append(_check_url(notice.url))
-        recipients.append(_distinct_recipients(notice.users))
-    # Each language is switched on once for the whole batch, not once per notice.
-    languages = {user.pk: recipient_language(user) for users in recipients for user in users}
-    rendered: dict[tuple[int, str], tuple[str, str]] = {}
-    for language in sorted(set(languages.values())):
-        with translation.override(language):
-            for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
-                if any(languages[user.pk] == language for user in users):
-                    rendered[index, language] = (
-                        _fit_title(str(notice.title)),
-                        str(notice.body).strip(),
-                    )
     rows = []
-    for index, (notice, users) in enumerate(zip(notices, recipients, strict=True)):
-        for user in users:
-            title, body = rendered[index, languages[user.pk]]
+    for notice in notices:
+        registered, params = _checked(notice.message, notice.params)
+        link = _check_url(notice.url)
+        for user in _distinct_recipients(notice.users):
             wants_email = notice.email and is_email_deliverable(user)
             rows.append(
                 Notification(
                     user=user,
-                    kind=notice.kind,
-                    title=title,
-                    body=body,
-                    url=links[index],
+                    kind=registered.kind,
+                    message=registered.key,
+                    params=params,
+                    title="",
+                    body="",
+                    url=link,
                     created_at=now,
                     email_state=EmailState.PENDING if wants_email else EmailState.NOT_REQUESTED,
                 )
@@ -210,11 +162,23 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
         rows_insert(Notification, rows, _COLUMNS)
         pending = [row.pk for row in rows if row.email_state == EmailState.PENDING]
         if pending:
+            # robust: a broker outage after the commit must not turn the caller's committed
+            # change into an error; the reconciler sends these later.
             transaction.on_commit(lambda: _enqueue_emails(pending), robust=True)
     return rows
 
 
-_COLUMNS = ("user", "kind", "title", "body", "url", "created_at", "email_state")
+_COLUMNS = (
+    "user",
+    "kind",
+    "message",
+    "params",
+    "title",
+    "body",
+    "url",
+    "created_at",
+    "email_state",
+)
 
 
 @dataclass(frozen=True)
@@ -235,26 +199,25 @@ class NotifyParts:
 def notify_parts(
     *,
     recipients: Sequence[Recipient],
-    kind: str,
-    title: Text,
-    body: Text = "",
+    message: str,
+    params: Mapping[str, Any] | None = None,
     url: str = "",
     email: bool = True,
 ) -> NotifyParts | None:
     """``notify`` as a part of the caller's one statement, for a hot path (§19).
 
-    The same rows as ``notify``: one per distinct recipient, rendered in their language,
-    written (and rolled back) with the caller's statement; e-mail requested for active
-    people with an address. Recipients are plain values (``Recipient``), so no ``User`` is
-    loaded or instantiated. ``None`` when there is no one to tell. E-mails go out after
-    commit through the sender of every pending e-mail, enqueued at most once a second per
-    process (``EMAIL_SWEEP_DELAY_SECONDS``) rather than once per transaction; a lost
-    message leaves the rows pending for the reconciler, as with ``notify``.
+    The same rows as ``notify``: one per distinct recipient, with the message and its
+    parameters, written (and rolled back) with the caller's statement; e-mail requested
+    for active people with an address. Recipients are plain values (``Recipient``), so no
+    ``User`` is loaded or instantiated. ``None`` when there is no one to tell. E-mails go
+    out after commit through the sender of every pending e-mail, enqueued at most once a
+    second per process (``EMAIL_SWEEP_DELAY_SECONDS``) rather than once per transaction; a
+    lost message leaves the rows pending for the reconciler, as with ``notify``.
     """
     return notify_many_parts(
         [
             RecipientsNotice(
-                recipients=recipients, kind=kind, title=title, body=body, url=url, email=email
+                recipients=recipients, message=message, params=params, url=url, email=email
             )
         ]
     )
@@ -265,66 +228,49 @@ class RecipientsNotice:
     """One notice of a batch for ``notify_many_parts``: the arguments of ``notify_parts``."""
 
     recipients: Sequence[Recipient]
-    kind: str
-    title: Text
-    body: Text = ""
+    message: str
+    params: Mapping[str, Any] | None = None
     url: str = ""
     email: bool = True
 
 
 _PARTS_SQL = f"""INSERT INTO {Notification._meta.db_table}
-    (user_id, kind, title, body, url, created_at, read_at, email_state, emailed_at)
-SELECT one.user_id, one.kind, one.title, one.body, one.url, %s::timestamptz, NULL,
-       one.email_state, NULL
+    (user_id, kind, message, params, title, body, url, created_at, read_at, email_state,
+     emailed_at)
+SELECT one.user_id, one.kind, one.message, one.params::jsonb, '', '', one.url,
+       %s::timestamptz, NULL, one.email_state, NULL
   FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[])
-       AS one(user_id, kind, title, body, url, email_state)
+       AS one(user_id, kind, message, params, url, email_state)
 RETURNING id, email_state"""  # noqa: S608 (table name from the model)
 
 
 def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None:
     """``notify_parts`` for a batch of notices, as one part (``notifications``) whatever
-    their number: per notice, one row per distinct recipient rendered in their language
-    (each language switched on once for the whole batch), in the order given. ``None``
+    their number: per notice, one row per distinct recipient, in the order given. ``None``
     when there is no one to tell."""
-    kinds = set(NotificationKind.values)
-    wanted = []
+    user_ids, kinds, keys, params, links, states = [], [], [], [], [], []
     for notice in notices:
-        if notice.kind not in kinds:
-            raise ValueError(f"unknown notification kind: {notice.kind!r}")
-        unique = list({r.pk: r for r in notice.recipients}.values())
-        if unique:
-            wanted.append((notice, _check_url(notice.url), unique))
-    if not wanted:
-        return None
-    languages = {r.pk: recipient_language(r) for _n, _u, unique in wanted for r in unique}
-    rendered: dict[tuple[int, str], tuple[str, str]] = {}
-    for language in sorted(set(languages.values())):
-        with translation.override(language):
-            for index, (notice, _link, unique) in enumerate(wanted):
-                if any(languages[r.pk] == language for r in unique):
-                    rendered[index, language] = (
-                        _fit_title(str(notice.title)),
-                        str(notice.body).strip(),
-                    )
-    user_ids, row_kinds, titles, bodies, links, states = [], [], [], [], [], []
-    for index, (notice, link, unique) in enumerate(wanted):
-        for r in unique:
-            title, body = rendered[index, languages[r.pk]]
+        registered, values = _checked(notice.message, notice.params)
+        link = _check_url(notice.url)
+        document = json.dumps(values, cls=DjangoJSONEncoder)
+        for r in {r.pk: r for r in notice.recipients}.values():
             user_ids.append(r.pk)
-            row_kinds.append(notice.kind)
-            titles.append(title)
-            bodies.append(body)
+            kinds.append(registered.kind)
+            keys.append(registered.key)
+            params.append(document)
             links.append(link)
             states.append(
                 str(EmailState.PENDING)
                 if notice.email and is_email_deliverable(r)
                 else str(EmailState.NOT_REQUESTED)
             )
+    if not user_ids:
+        return None
     return NotifyParts(
         Part(
             "notifications",
             _PARTS_SQL,
-            [timezone.now(), user_ids, row_kinds, titles, bodies, links, states],
+            [timezone.now(), user_ids, kinds, keys, params, links, states],
             result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
             "FROM notifications)",
         )
@@ -395,17 +341,20 @@ def absolute_url(path: str) -> str:
 def notification_email(
     notification: Notification, *, connection: BaseEmailBackend | None = None
 ) -> EmailMessage:
-    """The e-mail for one notification, rendered in the recipient's preferred language.
+    """The e-mail for one notification, rendered when it is sent, in the recipient's
+    preferred language at that moment, with names in that language.
 
     Templates: ``emails/<kind>_subject.txt`` and ``emails/<kind>_body.txt``.
     """
     user = notification.user
     with translation.override(recipient_language(user)):
+        # Rendered now, in the language the person prefers when it is sent.
+        notifications_render([notification])
         context = {
             "notification": notification,
             "recipient_name": str(user),
-            "title": notification.title,
-            "body": notification.body,
+            "title": notification.shown_title,
+            "body": notification.shown_body,
             "link": absolute_url(notification.url),
             "kind_label": notification.get_kind_display(),
         }

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fundapp.errors import NotFound
 
+from .messages import notifications_render
 from .selectors import get_notification_for_actor, notifications_for
 from .services import notification_mark_all_read, notification_mark_read
 
@@ -41,6 +42,8 @@ def notification_list(request: HttpRequest) -> HttpResponse:
     unread_only = request.GET.get("unread") == "1"
     rows = notifications_for(request.user, unread_only=unread_only)
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    # In the reader's language now, whatever language was active when they were written.
+    notifications_render(page.object_list)
     return render(
         request,
         "notifications/list.html",

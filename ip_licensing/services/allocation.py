@@ -13,9 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor
@@ -220,12 +218,8 @@ def _tell_other_side(project: ProjectRow, officer: User, reason: str) -> None:
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify_people(
         users=officers(roles=["fund_officer"], side=other_side),
-        kind="decision_needed",
-        title=format_lazy(
-            gettext_lazy("A change of the return allocation of “{project}” awaits your approval"),
-            project=project.title_en or project.pk,
-        ),
-        body=reason,
+        message="allocation.awaits_approval",
+        params={"project": project.pk, "reason": reason},
     )
 
 

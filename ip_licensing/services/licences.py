@@ -44,9 +44,7 @@ from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import ApiKey, Organisation, Role, Side, User
 from fundapp.actors import Actor
@@ -534,16 +532,14 @@ def _party_people(licence: Licence) -> list[User]:
     return people
 
 
-def _title(template: Any, licence: Licence, **extra: Any) -> Any:
-    """``template`` is lazy text (``gettext_lazy("… {reference} …")``), so each person
-    reads the title in their own language."""
-    return format_lazy(
-        template,
-        reference=licence.reference,
-        licensor=licence.licensor.name_en,
-        licensee=licence.licensee.name_en,
-        **extra,
-    )
+def _named(licence: Licence) -> dict[str, Any]:
+    """How a notification names the licence: by id, its reference and parties read when
+    the notification is (in the reader's language)."""
+    return {
+        "reference": licence.pk,
+        "licensor": licence.licensor_id,
+        "licensee": licence.licensee_id,
+    }
 
 
 # -- screening (§11) -----------------------------------------------------------------------
@@ -837,14 +833,8 @@ def licence_accept(*, licence: Licence, actor: Actor) -> Licence:
         if both:
             notify_people(
                 users=officers(roles=[Role.FUND_OFFICER]),
-                kind="licence_pending",
-                title=_title(
-                    gettext_lazy("Licence {reference} awaits approval: {licensor} → {licensee}"),
-                    locked,
-                ),
-                body=gettext_lazy(
-                    "Both parties have accepted; two fund officers, one of each side, approve it."
-                ),
+                message="licence.pending",
+                params=_named(locked),
                 url=_url(locked),
             )
     return locked
@@ -962,16 +952,8 @@ def _first_approval(licence: Licence, officer: User) -> Licence:
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify_people(
         users=officers(roles=[Role.FUND_OFFICER], side=other_side),
-        kind="licence_pending",
-        title=_title(
-            gettext_lazy("Licence {reference} awaits your approval: {licensor} → {licensee}"),
-            licence,
-        ),
-        body=format_lazy(
-            gettext_lazy("{officer} approved it for the {side} side."),
-            officer=str(officer),
-            side=Side(officer.side).label,
-        ),
+        message="licence.awaits_approval",
+        params={**_named(licence), "officer": officer.pk, "side": officer.side},
         url=_url(licence),
     )
     return licence
@@ -1013,15 +995,8 @@ def _complete_approval(licence: Licence, approval: LicenceApproval, officer: Use
         )
     notify_people(
         users=_party_people(licence),
-        kind="licence_approved",
-        title=_title(
-            gettext_lazy("Licence {reference} approved: {licensor} → {licensee}"), licence
-        ),
-        body=format_lazy(
-            gettext_lazy("In force from {start} to {end}."),
-            start=licence.start_on.isoformat(),
-            end=licence.end_on.isoformat(),
-        ),
+        message="licence.approved",
+        params={**_named(licence), "start": licence.start_on, "end": licence.end_on},
         url=_url(licence),
     )
     return licence
@@ -1213,13 +1188,8 @@ def licences_activate_and_expire(*, today: date) -> dict[str, list[int]]:
         )
         notify_people(
             users=_party_people(locked),
-            kind="licence_expired",
-            title=_title(
-                gettext_lazy("Licence {reference} has expired: {licensor} → {licensee}"), locked
-            ),
-            body=format_lazy(
-                gettext_lazy("Its term ended on {end}."), end=locked.end_on.isoformat()
-            ),
+            message="licence.expired",
+            params={**_named(locked), "end": locked.end_on},
             url=_url(locked),
         )
         return True
@@ -1293,16 +1263,8 @@ def licence_expiry_reminders(*, today: date) -> dict[str, list[int]]:
             _record_event("licence.expiring", locked, days_left=left)
             notify_people(
                 users=_party_people(locked),
-                kind="licence_expiring",
-                title=_title(
-                    gettext_lazy("Licence {reference} ends on {end}: {licensor} → {licensee}"),
-                    locked,
-                    end=locked.end_on.isoformat(),
-                ),
-                body=gettext_lazy(
-                    "A licence is never extended silently: propose its renewal in time if it "
-                    "should continue."
-                ),
+                message="licence.expiring",
+                params={**_named(locked), "end": locked.end_on},
                 url=_url(locked),
             )
             return True

@@ -43,9 +43,7 @@ from datetime import date
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
@@ -251,7 +249,11 @@ def _recipients(licence: Licence, allocation_org_ids: Iterable[int]) -> list[Use
     )
 
 
-def _notify_posted(licence: Licence, txn: Transaction, what: object) -> None:
+def _notify_posted(
+    licence: Licence, txn: Transaction, amount: int, quarter: str | None = None
+) -> None:
+    """The licensor's and the fund's people hear of a royalty (``quarter``) or, without
+    one, of the upfront fee."""
     org_ids = [
         parsed.owner_id
         for parsed in (
@@ -262,13 +264,14 @@ def _notify_posted(licence: Licence, txn: Transaction, what: object) -> None:
     ]
     notify_people(
         users=_recipients(licence, org_ids),
-        kind="royalty_posted",
-        title=format_lazy(
-            gettext_lazy("Royalty posted for licence {reference}: {what}"),
-            reference=licence.reference,
-            what=what,
-        ),
-        body=format_lazy(gettext_lazy("Ledger transaction {reference}."), reference=txn.reference),
+        message="royalty.upfront_posted" if quarter is None else "royalty.posted",
+        params={
+            "licence": licence.pk,
+            "amount": amount,
+            "currency": licence.currency,
+            "reference": txn.reference,
+            **({} if quarter is None else {"quarter": quarter}),
+        },
     )
 
 
@@ -422,7 +425,7 @@ def royalty_report_submit(
             },
         )
         if txn is not None:
-            _notify_posted(locked, txn, f"{quarter}, {format_amount(delta, locked.currency)}")
+            _notify_posted(locked, txn, delta, quarter=str(quarter))
     return report
 
 
@@ -470,13 +473,6 @@ def royalty_post_upfront(*, licence: Licence, actor: Actor | None = None) -> Tra
             },
         )
         if txn is not None:
-            _notify_posted(
-                locked,
-                txn,
-                format_lazy(
-                    gettext_lazy("upfront fee {amount}"),
-                    amount=format_amount(locked.upfront_fee, locked.currency),
-                ),
-            )
+            _notify_posted(locked, txn, locked.upfront_fee)
     licence.upfront_posted = True
     return txn

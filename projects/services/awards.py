@@ -16,9 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, Side, User
 from fundapp.actors import Actor
@@ -260,17 +258,13 @@ def _tell_other_side(proposal: Proposal, decision: AwardDecision, officer: User)
     other_side = Side.KR if officer.side == Side.JP else Side.JP
     notify(
         users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
-        kind="decision_needed",
-        title=format_lazy(
-            gettext_lazy("An award decision awaits your approval: {title}"),
-            title=proposal.title,
-        ),
-        body=format_lazy(
-            gettext_lazy("{officer} approved “{outcome}” for the {side} side."),
-            officer=str(officer),
-            outcome=AwardOutcome(decision.outcome).label,
-            side=Side(officer.side).label,
-        ),
+        message="award.awaits_approval",
+        params={
+            "title": proposal.pk,
+            "officer": officer.pk,
+            "outcome": decision.outcome,
+            "side": officer.side,
+        },
         url=_url("reviews:proposal", proposal.pk),
     )
 
@@ -321,13 +315,8 @@ def _complete(
     )
     notify(
         users=pis,
-        kind="award_decided",
-        title=format_lazy(
-            gettext_lazy("Award decision on “{title}”: {outcome}"),
-            title=proposal.title,
-            outcome=ProposalState(target).label,
-        ),
-        body=decision.reason,
+        message="award.decided",
+        params={"title": proposal.pk, "outcome": target, "reason": decision.reason},
         url=_url("proposals:detail", proposal.pk),
     )
 

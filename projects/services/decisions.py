@@ -28,9 +28,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
@@ -116,6 +114,17 @@ def final_gate_requirements_met_many(project_ids: Sequence[int]) -> dict[int, tu
     """``final_gate_requirements_met`` for many projects, by id, in one query per
     registered requirement."""
     return registry.final_gate_requirements_met_many(project_ids)
+
+
+def final_gate_requirements_unmet_many(project_ids: Sequence[int]) -> dict[int, str]:
+    """For each of the projects that does not meet every final-gate requirement, the name
+    of the first one it does not meet (one query per registered requirement)."""
+    return registry.final_gate_requirements_unmet_many(project_ids)
+
+
+def final_gate_requirement_unmet(project: Project) -> str:
+    """The name of the first final-gate requirement the project does not meet, or ""."""
+    return final_gate_requirements_unmet_many([project.pk]).get(project.pk, "")
 
 
 def policy_from_call(call: Call) -> GatePolicy:
@@ -558,7 +567,8 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
     """
     if not items:
         return {}
-    final = final_gate_requirements_met_many(
+    # By the requirement's name: a notification stores it and explains it when read.
+    final = final_gate_requirements_unmet_many(
         [item.project.pk for item in items if item.last and item.evaluation.outcome == PASS]
     )
     organisations = project_organisation_ids([item.project.pk for item in items])
@@ -568,9 +578,9 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
     for item in items:
         policy = evaluation_policy(item.evaluation, item.project.call)
         kind = automatic_decision(item.evaluation.outcome, policy)
-        final_ok = final.get(item.project.pk, (True, "")) if item.last else (True, "")
-        if kind is None or item.project.state != ProjectState.ACTIVE or not final_ok[0]:
-            waiting.append((item, final_ok[1]))
+        unmet = final.get(item.project.pk, "") if item.last else ""
+        if kind is None or item.project.state != ProjectState.ACTIVE or unmet:
+            waiting.append((item, unmet))
             continue
         automatic.append(
             (
@@ -610,14 +620,13 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
         notify_people_many(
             PeopleNotice(
                 users=fund_officers,
-                kind="decision_needed",
-                title=format_lazy(
-                    gettext_lazy("Gate of “{project}”, stage {stage}: {outcome}"),
-                    project=item.project.title,
-                    stage=item.stage.number,
-                    outcome=GateOutcome(item.evaluation.outcome).label,
-                ),
-                body=reason,
+                message="gate.decision_needed",
+                params={
+                    "project": item.project.pk,
+                    "stage": item.stage.number,
+                    "outcome": item.evaluation.outcome,
+                    "reason": reason,
+                },
                 url=urls[item.project.pk],
             )
             for item, reason in waiting
@@ -674,14 +683,14 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
         if automatic is None or project.state != ProjectState.ACTIVE or not final_ok[0]:
             notify_people(
                 users=officers(roles=[Role.FUND_OFFICER]),
-                kind="decision_needed",
-                title=format_lazy(
-                    gettext_lazy("Gate of “{project}”, stage {stage}: {outcome}"),
-                    project=project.title,
-                    stage=stage.number,
-                    outcome=GateOutcome(evaluation.outcome).label,
-                ),
-                body=final_ok[1],
+                message="gate.decision_needed",
+                params={
+                    "project": project.pk,
+                    "stage": stage.number,
+                    "outcome": evaluation.outcome,
+                    # The final-gate requirement that holds it, by name (read when shown).
+                    "reason": final_gate_requirement_unmet(project) if not final_ok[0] else "",
+                },
                 url=project_url(project),
             )
             event_record_many(
@@ -808,13 +817,8 @@ def _approve_first(
     other = "KR" if actor.side == "JP" else "JP"
     notify_people(
         users=officers(roles=[Role.FUND_OFFICER], side=other),
-        kind="decision_needed",
-        title=format_lazy(
-            gettext_lazy("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),
-            kind=GateDecisionKind(kind).label,
-            project=project.title,
-            stage=stage.number,
-        ),
+        message="gate_decision.awaits_approval",
+        params={"kind": kind, "project": project.pk, "stage": stage.number},
         url=project_url(project),
     )
     return decision

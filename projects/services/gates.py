@@ -21,9 +21,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
@@ -39,7 +37,6 @@ from projects.models import (
     Gate,
     GateDecision,
     GateEvaluation,
-    GateOutcome,
     GateState,
     Project,
     ProjectState,
@@ -669,13 +666,12 @@ def _evaluate_batch(
             notices.append(
                 PeopleNotice(
                     users=pis[project.pk],
-                    kind="gate_evaluated",
-                    title=format_lazy(
-                        _lazy("Stage {number} gate evaluated: {outcome} (score {score})"),
-                        number=stage.number,
-                        outcome=GateOutcome(evaluation.outcome).label,
-                        score=str(evaluation.score),
-                    ),
+                    message="gate.evaluated",
+                    params={
+                        "number": stage.number,
+                        "outcome": evaluation.outcome,
+                        "score": str(evaluation.score),
+                    },
                     url=urls[project.pk],
                 )
             )

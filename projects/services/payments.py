@@ -7,9 +7,7 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
@@ -18,7 +16,7 @@ from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFaile
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import ledger_post
-from fundapp.money import MAX_AMOUNT, format_amount
+from fundapp.money import MAX_AMOUNT
 from fundapp.notifications.outbox import event_record
 from projects import permissions as perms
 from projects.events import disbursement_data
@@ -200,12 +198,12 @@ def disbursement_confirm(
         project = locked.tranche.project
         notify_people(
             users=[*project_pis(project), *finance_officers(locked.tranche.side)],
-            kind="payment_confirmed",
-            title=format_lazy(
-                gettext_lazy("{amount} to {org}"),
-                amount=format_amount(locked.amount, locked.currency),
-                org=locked.organisation.name_en,
-            ),
+            message="payment.confirmed",
+            params={
+                "amount": locked.amount,
+                "currency": locked.currency,
+                "org": locked.organisation_id,
+            },
             url=project_url(project),
         )
     return locked

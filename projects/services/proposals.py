@@ -20,9 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.functional import lazy
-from django.utils.text import format_lazy
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -965,10 +963,8 @@ def _notify_submitted(proposal: Proposal) -> None:
     )
     notify_people(
         users=[*_named_pis(proposal), *offices],
-        kind="proposal_submitted",
-        title=format_lazy(
-            gettext_lazy("Proposal submitted: “{title}” awaits endorsement"), title=proposal.title
-        ),
+        message="proposal.submitted",
+        params={"title": proposal.pk},
         url=_proposal_url(proposal),
     )
 
@@ -1156,30 +1152,11 @@ def proposal_return(
         proposal_event("proposal.returned", locked, organisation=returned_by.code, reason=reason)
         notify_people(
             users=_named_pis(locked),
-            kind="proposal_returned",
-            title=format_lazy(
-                gettext_lazy("Your proposal “{title}” was returned to you by {organisation}"),
-                title=_read_lazily(lambda: locked.title),
-                organisation=_read_lazily(lambda: returned_by.name),
-            ),
-            body=format_lazy(
-                gettext_lazy(
-                    "The research office of {organisation} did not endorse the proposal and "
-                    "returned it to you as a draft: {reason} Edit it and submit it again; "
-                    "each lead organisation's research office will then be asked to endorse it."
-                ),
-                organisation=_read_lazily(lambda: returned_by.name),
-                reason=reason,
-            ),
+            message="proposal.returned",
+            params={"title": locked.pk, "organisation": returned_by.pk, "reason": reason},
             url=_proposal_url(locked),
         )
     return locked
-
-
-def _read_lazily(read: Callable[[], str]) -> Any:
-    """A name read in the language of whoever reads the text (a notification is rendered
-    per recipient, in their language)."""
-    return lazy(read, str)()
 
 
 def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime) -> None:
@@ -1202,12 +1179,8 @@ def _decide_eligibility(locked: Proposal, *, actor: Actor | None, now: datetime)
     proposal_event("proposal.eligibility_decided", locked, eligibility_reasons=reasons)
     notify_people(
         users=_named_pis(locked),
-        kind="eligibility_decided",
-        title=format_lazy(
-            gettext_lazy("Your proposal “{title}” is {state}"),
-            title=locked.title,
-            state=ProposalState(target).label,
-        ),
+        message="proposal.eligibility_decided",
+        params={"title": locked.pk, "state": target},
         url=_proposal_url(locked),
     )
 

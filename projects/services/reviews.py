@@ -15,9 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Membership, Role, User
 from fundapp.actors import Actor
@@ -192,14 +190,8 @@ def reviewer_assign(*, proposal: Proposal, reviewer: User, actor: Actor) -> Revi
         if not reasons:
             notify(
                 users=[reviewer],
-                kind="review_assigned",
-                title=format_lazy(
-                    gettext_lazy("You are invited to review a proposal in “{call}”"),
-                    call=locked.call.title,
-                ),
-                body=gettext_lazy(
-                    "Please declare any conflict of interest before you read and score it."
-                ),
+                message="review.assigned",
+                params={"call": locked.call_id},
                 url=_url("reviews:assignment", assignment.pk),
             )
     return assignment

@@ -20,9 +20,7 @@ from typing import Any, cast
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
@@ -37,7 +35,6 @@ from fundapp.ledger.services import (
     ledger_accounts_lock,
     ledger_post_many_parts,
 )
-from fundapp.money import format_amount
 from fundapp.notifications.outbox import Event, event_record_many_part
 from fundapp.statements import Part, execute_prepared_rows, insert_part, statement_run
 from projects.events import tranche_data
@@ -617,13 +614,13 @@ def _release(releasing: list[_Releasing], refuse: Any) -> list[Tranche]:
         [
             RecipientsNotice(
                 recipients=[tuple(values) for values in r.recipients],
-                kind="tranche_released",
-                title=format_lazy(
-                    gettext_lazy("{amount} for “{project}”, stage {stage}"),
-                    amount=format_amount(sizing.released, r.tranche.currency),
-                    project=r.project_title,
-                    stage=r.stage_number,
-                ),
+                message="tranche.released",
+                params={
+                    "amount": sizing.released,
+                    "currency": r.tranche.currency,
+                    "project": r.tranche.project_id,
+                    "stage": r.stage_number,
+                },
                 url=urls[r.tranche.project_id],
             )
             for r, sizing, _p in sized

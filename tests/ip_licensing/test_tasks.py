@@ -7,8 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.audit.models import AuditEvent
 from fundapp.celery import app as celery_app
+from fundapp.notifications.messages import notifications_render
 from fundapp.notifications.models import Notification
 from ip_licensing import tasks
 from ip_licensing.models import Licence
@@ -136,11 +138,9 @@ def test_an_active_licence_with_its_upfront_fee_unposted_is_caught_up(world, upf
 
 
 def reminders(licence: Licence) -> list[str]:
-    return list(
-        Notification.objects.filter(kind="licence_expiring", user=licence.created_by)
-        .order_by("id")
-        .values_list("title", flat=True)
-    )
+    """The reminders' titles as an English reader reads them."""
+    rows = Notification.objects.filter(kind="licence_expiring", user=licence.created_by)
+    return [n.shown_title for n in notifications_render(rows.order_by("id"), language="en")]
 
 
 def test_reminders_go_out_30_and_7_days_before_the_end_once_each(world):
@@ -157,7 +157,7 @@ def test_reminders_go_out_30_and_7_days_before_the_end_once_each(world):
     licence.refresh_from_db()
     assert licence.reminded_30_at is not None and licence.reminded_7_at is not None
     assert len(reminders(licence)) == 2
-    assert all(end.isoformat() in title for title in reminders(licence))
+    assert all(format_local_date(end, "en") in title for title in reminders(licence))
     told = set(Notification.objects.filter(kind="licence_expiring").values_list("user", flat=True))
     assert {world.office_licensor.pk, world.office_licensee.pk} <= told
 

@@ -324,7 +324,7 @@ def test_the_other_side_declines_with_a_reason(case, kind):
     assert declined.decline_reason == "The evidence does not support it."
     assert actions(first)[-1] == f"{AUDIT_KIND[kind]}.declined"
     told = Notification.objects.filter(kind="decision_needed", user=case.jp).latest("id")
-    assert told.body == "The evidence does not support it."
+    assert told.shown_body == "The evidence does not support it."
     assert not case.consequence()
     with pytest.raises(Conflict):
         case.withdraw(first, case.jp)

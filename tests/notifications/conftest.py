@@ -2,7 +2,15 @@ import pytest
 from django.core import mail
 
 from fundapp.celery import app as celery_app
+from fundapp.notifications.messages import notification_messages_registered
 from tests.factories import UserFactory
+from tests.notifications.said import TEST_MESSAGES
+
+
+@pytest.fixture(autouse=True)
+def _test_messages():
+    with notification_messages_registered(*TEST_MESSAGES):
+        yield
 
 
 @pytest.fixture(autouse=True)

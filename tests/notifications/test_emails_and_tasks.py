@@ -13,13 +13,14 @@ from fundapp.notifications.models import EmailState, Notification
 from fundapp.notifications.services import notification_emails_send, notify
 from fundapp.notifications.tasks import reconcile_notification_emails, send_notification_emails
 from tests.factories import UserFactory
+from tests.notifications.said import said
 
 pytestmark = pytest.mark.django_db
 
 
 def pending_for(*users, title="Gate 3"):
     """Rows as notify() leaves them when the enqueue after commit was lost."""
-    rows = notify(users=list(users), kind="gate_evaluated", title=title)
+    rows = notify(users=list(users), **said("gate_evaluated", title))
     assert all(row.email_state == EmailState.PENDING for row in rows)
     return rows
 

@@ -12,9 +12,16 @@ from django.utils import translation
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy
 
+from fundapp.notifications.messages import (
+    Message,
+    Plain,
+    notification_messages_registered,
+    notifications_render,
+)
 from fundapp.notifications.models import EmailState, Notification, NotificationKind
-from fundapp.notifications.services import notify
+from fundapp.notifications.services import notify, recipient_language
 from tests.factories import UserFactory
+from tests.notifications.said import said
 
 pytestmark = pytest.mark.django_db
 
@@ -24,16 +31,20 @@ TEST_TEMPLATES = Path(__file__).parent / "templates"
 def test_one_row_per_distinct_person_in_the_callers_transaction(alice, kenji):
     rows = notify(
         users=[alice, kenji, alice, None],
-        kind=NotificationKind.PROPOSAL_SUBMITTED,
-        title="P-2026-0001 submitted",
-        body="The research office endorsed it.",
+        **said(
+            NotificationKind.PROPOSAL_SUBMITTED,
+            "P-2026-0001 submitted",
+            "The research office endorsed it.",
+        ),
         url="/proposals/1/",
     )
 
     assert [row.user_id for row in rows] == [alice.pk, kenji.pk]
     assert all(row.pk for row in rows)
-    stored = Notification.objects.order_by("id")
-    assert [(n.user_id, n.kind, n.title, n.body, n.url, n.read_at) for n in stored] == [
+    stored = notifications_render(Notification.objects.order_by("id"))
+    # The message and its parameters are stored, never rendered text.
+    assert {(n.message, n.title, n.body) for n in stored} == {("test.proposal_submitted", "", "")}
+    assert [(n.user_id, n.kind, n.shown_title, n.shown_body, n.url, n.read_at) for n in stored] == [
         (
             p.pk,
             "proposal_submitted",
@@ -48,9 +59,7 @@ def test_one_row_per_distinct_person_in_the_callers_transaction(alice, kenji):
 
 def test_the_email_goes_out_only_after_the_commit(alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        notify(
-            users=[alice], kind=NotificationKind.GATE_EVALUATED, title="Gate 1 of P-7", url="/p/7/"
-        )
+        notify(users=[alice], **said(NotificationKind.GATE_EVALUATED, "Gate 1 of P-7"), url="/p/7/")
         # Still inside the transaction: nothing has left the building.
         assert mail.outbox == []
         assert Notification.objects.get().email_state == EmailState.PENDING
@@ -74,16 +83,34 @@ def test_each_person_gets_title_and_email_in_their_own_language(
     korean = UserFactory.create(username="minji", preferred_language="ko")
     unset = UserFactory.create(username="nolang", preferred_language="")
 
-    with translation.override("ko"), django_capture_on_commit_callbacks(execute=True):
+    translated = Message(
+        key="test.translated",
+        kind=NotificationKind.PROPOSAL_SUBMITTED,
+        title=format_lazy("{} {{reference}}", gettext_lazy("proposal")),
+        body=gettext_lazy("proposal"),
+        params={"reference": Plain()},
+    )
+
+    with (
+        notification_messages_registered(translated),
+        translation.override("ko"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         rows = notify(
             users=[alice, kenji, korean, unset],
-            kind=NotificationKind.PROPOSAL_SUBMITTED,
-            title=format_lazy("{} P-9", gettext_lazy("proposal")),
-            body=gettext_lazy("proposal"),
+            message="test.translated",
+            params={"reference": "P-9"},
         )
+        for row in rows:
+            notifications_render([row], language=recipient_language(row.user))
 
-    assert [row.title for row in rows] == ["proposal P-9", "提案 P-9", "제안서 P-9", "proposal P-9"]
-    assert [row.body for row in rows] == ["proposal", "提案", "제안서", "proposal"]
+    assert [row.shown_title for row in rows] == [
+        "proposal P-9",
+        "提案 P-9",
+        "제안서 P-9",
+        "proposal P-9",
+    ]
+    assert [row.shown_body for row in rows] == ["proposal", "提案", "제안서", "proposal"]
     subjects = {m.to[0]: m.subject for m in mail.outbox}
     assert subjects[alice.email] == "[JK Fund] Proposal submitted: proposal P-9"
     assert subjects[unset.email] == "[JK Fund] Proposal submitted: proposal P-9"
@@ -100,7 +127,7 @@ def test_the_templates_are_rendered_under_the_recipients_language(
     ]
 
     with django_capture_on_commit_callbacks(execute=True):
-        notify(users=[alice, kenji], kind=NotificationKind.PROPOSAL_SUBMITTED, title="P-1")
+        notify(users=[alice, kenji], **said(NotificationKind.PROPOSAL_SUBMITTED, "P-1"))
 
     subjects = {m.to[0]: m.subject for m in mail.outbox}
     assert subjects == {alice.email: "rendered-in:en P-1", kenji.email: "rendered-in:ja P-1"}
@@ -109,7 +136,7 @@ def test_the_templates_are_rendered_under_the_recipients_language(
 @pytest.mark.parametrize("kind", NotificationKind.values)
 def test_every_kind_has_a_subject_and_a_body(alice, kind, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        notify(users=[alice], kind=kind, title="T-1")
+        notify(users=[alice], **said(kind, "T-1"))
 
     [message] = mail.outbox
     label = str(NotificationKind(kind).label)
@@ -124,9 +151,7 @@ def test_plain_text_emails_are_not_html_escaped(alice, django_capture_on_commit_
     with django_capture_on_commit_callbacks(execute=True):
         notify(
             users=[alice],
-            kind=NotificationKind.ROYALTY_POSTED,
-            title='R&D <Co> "Q3"',
-            body="5 < 6 & 7 > 2",
+            **said(NotificationKind.ROYALTY_POSTED, 'R&D <Co> "Q3"', "5 < 6 & 7 > 2"),
         )
 
     [message] = mail.outbox
@@ -141,7 +166,7 @@ def test_no_email_for_inactive_people_or_people_without_an_address(
     no_address = UserFactory.create(username="noaddress", email="")
 
     with django_capture_on_commit_callbacks(execute=True):
-        rows = notify(users=[alice, inactive, no_address], kind="award_decided", title="Award")
+        rows = notify(users=[alice, inactive, no_address], **said("award_decided", "Award"))
 
     assert len(rows) == 3  # everyone still has the in-app row
     assert [m.to for m in mail.outbox] == [[alice.email]]
@@ -155,7 +180,7 @@ def test_no_email_for_inactive_people_or_people_without_an_address(
 
 def test_email_false_writes_only_the_row(alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        notify(users=[alice], kind="decision_needed", title="Gate 2", email=False)
+        notify(users=[alice], **said("decision_needed", "Gate 2"), email=False)
 
     assert callbacks == [] and mail.outbox == []
     assert Notification.objects.get().email_state == EmailState.NOT_REQUESTED
@@ -163,14 +188,14 @@ def test_email_false_writes_only_the_row(alice, django_capture_on_commit_callbac
 
 def test_nobody_to_tell_writes_nothing(django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        assert notify(users=[], kind="decision_needed", title="x") == []
+        assert notify(users=[], **said("decision_needed", "x")) == []
     assert callbacks == [] and not Notification.objects.exists()
 
 
 def test_a_long_title_is_shortened_to_fit(alice):
-    [row] = notify(users=[alice], kind="decision_needed", title="x" * 400, email=False)
-    row.refresh_from_db()
-    assert len(row.title) == 300 and row.title.endswith("…")
+    [row] = notify(users=[alice], **said("decision_needed", "x" * 400), email=False)
+    [row] = notifications_render([Notification.objects.get(pk=row.pk)])
+    assert len(row.shown_title) == 300 and row.shown_title.endswith("…")
 
 
 @pytest.mark.parametrize(
@@ -178,13 +203,26 @@ def test_a_long_title_is_shortened_to_fit(alice):
 )
 def test_a_link_must_be_a_path_or_a_web_address(alice, url):
     with pytest.raises(ValueError):
-        notify(users=[alice], kind="decision_needed", title="x", url=url)
+        notify(users=[alice], **said("decision_needed", "x"), url=url)
     assert not Notification.objects.exists()
 
 
-def test_an_unknown_kind_is_a_programming_error(alice):
+def test_an_unknown_message_is_a_programming_error(alice):
     with pytest.raises(ValueError):
-        notify(users=[alice], kind="something_else", title="x")
+        notify(users=[alice], **said("something_else", "x"))
+    with pytest.raises(ValueError, match="unknown notification message"):
+        notify(users=[alice], message="proposal.nonsense", params={})
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"title": "x"}, {"title": "x", "body": "", "extra": 1}, {}],
+)
+def test_parameters_other_than_the_messages_own_are_a_programming_error(alice, params):
+    with pytest.raises(ValueError, match="takes"):
+        notify(users=[alice], message="test.decision_needed", params=params)
+    assert not Notification.objects.exists()
 
 
 def test_a_savepoint_rolled_back_takes_its_rows_and_emails_with_it(
@@ -195,7 +233,7 @@ def test_a_savepoint_rolled_back_takes_its_rows_and_emails_with_it(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        notify(users=[alice], kind="tranche_released", title="Tranche 1")
+        notify(users=[alice], **said("tranche_released", "Tranche 1"))
         raise RuntimeError("the change failed")
 
     assert callbacks == [] and mail.outbox == []
@@ -208,13 +246,13 @@ def test_real_commit_sends_and_real_rollback_sends_nothing():
     bob = UserFactory.create(username="bob-tx")
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        notify(users=[bob], kind="payment_confirmed", title="Rolled back")
+        notify(users=[bob], **said("payment_confirmed", "Rolled back"))
         raise RuntimeError("the change failed")
 
     assert mail.outbox == [] and not Notification.objects.exists()
 
     with transaction.atomic():
-        notify(users=[alice], kind="payment_confirmed", title="Paid")
+        notify(users=[alice], **said("payment_confirmed", "Paid"))
         assert mail.outbox == []
 
     assert [(m.to, m.subject) for m in mail.outbox] == [
@@ -234,7 +272,7 @@ def test_a_broker_outage_after_commit_keeps_the_change_and_the_email_stays_pendi
 
     monkeypatch.setattr(tasks.send_notification_emails, "delay", broker_down)
     with transaction.atomic():
-        notify(users=[alice], kind="licence_approved", title="Licence L-1")
+        notify(users=[alice], **said("licence_approved", "Licence L-1"))
 
     # The caller saw no error; the row is there and waits for the reconciler.
     assert Notification.objects.get().email_state == EmailState.PENDING

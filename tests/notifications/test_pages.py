@@ -19,6 +19,7 @@ from fundapp.notifications.services import (
     notify,
 )
 from tests.factories import UserFactory
+from tests.notifications.said import said
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.notifications.urls")]
 
@@ -31,7 +32,7 @@ def read_url(notification):
 
 
 def tell(user, title, **kwargs):
-    [row] = notify(users=[user], kind="decision_needed", title=title, email=False, **kwargs)
+    [row] = notify(users=[user], **said("decision_needed", title), email=False, **kwargs)
     return row
 
 

@@ -29,7 +29,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from standardwebhooks.webhooks import Webhook
 
@@ -537,7 +536,6 @@ def _finish(
 
 def _subscription_disable(sub: WebhookSubscription, *, reason: str, now: datetime) -> None:
     """Disable a subscription and tell its organisation's research office."""
-    from fundapp.notifications.models import NotificationKind
     from fundapp.notifications.services import notify
 
     updated = WebhookSubscription.objects.filter(pk=sub.pk, active=True).update(
@@ -557,15 +555,7 @@ def _subscription_disable(sub: WebhookSubscription, *, reason: str, now: datetim
     office = User.objects.filter(
         memberships__organisation_id=sub.organisation_id, memberships__research_office=True
     )
-    notify(
-        users=office,
-        kind=NotificationKind.WEBHOOK_DISABLED,
-        title=_("A webhook subscription was disabled"),
-        body=format_lazy(
-            _("Deliveries to {url} kept failing, so the subscription was switched off."),
-            url=sub.url,
-        ),
-    )
+    notify(users=office, message="webhook.disabled", params={"url": sub.url})
 
 
 @transaction.atomic

@@ -411,7 +411,7 @@ def test_two_officers_of_both_sides_approve_and_it_is_active_from_today(world, u
     )
     assert set(
         Notification.objects.filter(
-            kind="licence_pending", title__contains="your approval"
+            kind="licence_pending", message="licence.awaits_approval"
         ).values_list("user", flat=True)
     ) == {world.kr.pk, world.kr2.pk}
 

@@ -10,7 +10,9 @@ import pytest
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import verify_chain
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.notifications.messages import notifications_render
 from fundapp.notifications.models import Notification
+from fundapp.notifications.services import recipient_language
 from projects.models import Attachment, Endorsement, Proposal, ProposalState, ProposalVersion
 from projects.services import proposals as svc
 from tests.factories.proposals import complete_proposal, pdf_upload, submitted_proposal
@@ -423,8 +425,11 @@ def test_an_office_returns_a_submission_to_its_pis_with_a_reason():
     # Each PI is told why, in their own language.
     notes = {n.user_id: n for n in Notification.objects.filter(kind="proposal_returned")}
     assert set(notes) == {c.pi_jp.pk, c.pi_kr.pk}
-    assert "returned" in notes[c.pi_jp.pk].title and REASON in notes[c.pi_jp.pk].body
-    assert "반환" in notes[c.pi_kr.pk].title and REASON in notes[c.pi_kr.pk].body
+    english, korean = notes[c.pi_jp.pk], notes[c.pi_kr.pk]
+    notifications_render([english], language=recipient_language(c.pi_jp))
+    notifications_render([korean], language=recipient_language(c.pi_kr))
+    assert "returned" in english.shown_title and REASON in english.shown_body
+    assert "반환" in korean.shown_title and REASON in korean.shown_body
 
 
 def test_a_returned_proposal_is_edited_resubmitted_and_endorsed_afresh():

@@ -1,0 +1,112 @@
+"""The notification messages of licences, royalties and return allocation (§13.1), and how
+licences are named when a notification is read; registered from
+``IpLicensingConfig.ready``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.accounts.models import Side
+from fundapp.notifications.messages import (
+    Amount,
+    Day,
+    Label,
+    Message,
+    Name,
+    Plain,
+    notification_message_register,
+    notification_names_register,
+)
+from ip_licensing.models import Licence
+
+
+def licence_references(ids: Sequence[int]) -> dict[int, str]:
+    return dict(Licence.objects.filter(pk__in=ids).values_list("pk", "reference"))
+
+
+# A licence is named by its reference and its parties, each in the reader's language.
+LICENCE = {
+    "reference": Name("licence"),
+    "licensor": Name("organisation"),
+    "licensee": Name("organisation"),
+}
+
+MESSAGES = (
+    Message(
+        key="licence.pending",
+        kind="licence_pending",
+        title=_("Licence {reference} awaits approval: {licensor} → {licensee}"),
+        body=_("Both parties have accepted; two fund officers, one of each side, approve it."),
+        params=LICENCE,
+    ),
+    Message(
+        key="licence.awaits_approval",
+        kind="licence_pending",
+        title=_("Licence {reference} awaits your approval: {licensor} → {licensee}"),
+        body=_("{officer} approved it for the {side} side."),
+        params={**LICENCE, "officer": Name("person"), "side": Label(Side)},
+    ),
+    Message(
+        key="licence.approved",
+        kind="licence_approved",
+        title=_("Licence {reference} approved: {licensor} → {licensee}"),
+        body=_("In force from {start} to {end}."),
+        params={**LICENCE, "start": Day(), "end": Day()},
+    ),
+    Message(
+        key="licence.expiring",
+        kind="licence_expiring",
+        title=_("Licence {reference} ends on {end}: {licensor} → {licensee}"),
+        body=_(
+            "A licence is never extended silently: propose its renewal in time if it "
+            "should continue."
+        ),
+        params={**LICENCE, "end": Day()},
+    ),
+    Message(
+        key="licence.expired",
+        kind="licence_expired",
+        title=_("Licence {reference} has expired: {licensor} → {licensee}"),
+        body=_("Its term ended on {end}."),
+        params={**LICENCE, "end": Day()},
+    ),
+    Message(
+        key="royalty.posted",
+        kind="royalty_posted",
+        title=_("Royalty posted for licence {licence}: {quarter}, {amount}"),
+        body=_("Ledger transaction {reference}."),
+        params={
+            "licence": Name("licence"),
+            "quarter": Plain(),
+            "amount": Amount(),
+            "currency": Plain(),
+            "reference": Plain(),
+        },
+    ),
+    Message(
+        key="royalty.upfront_posted",
+        kind="royalty_posted",
+        title=_("Royalty posted for licence {licence}: upfront fee {amount}"),
+        body=_("Ledger transaction {reference}."),
+        params={
+            "licence": Name("licence"),
+            "amount": Amount(),
+            "currency": Plain(),
+            "reference": Plain(),
+        },
+    ),
+    Message(
+        key="allocation.awaits_approval",
+        kind="decision_needed",
+        title=_("A change of the return allocation of “{project}” awaits your approval"),
+        body="{reason}",
+        params={"project": Name("project"), "reason": Plain()},
+    ),
+)
+
+
+def register() -> None:
+    notification_names_register("licence", licence_references)
+    notification_message_register(*MESSAGES)

@@ -1,0 +1,146 @@
+"""The notification messages of calls, proposals, reviews, awards and projects (§13.1), and
+how their objects are named when a notification is read; registered from
+``ProjectsConfig.ready``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.accounts.models import Side
+from fundapp.kernel.models import localized
+from fundapp.kernel.registry import final_gate_requirement_reason
+from fundapp.notifications.messages import (
+    Amount,
+    Label,
+    Message,
+    Name,
+    Plain,
+    Reason,
+    notification_message_register,
+    notification_names_register,
+)
+from projects.models import (
+    AwardOutcome,
+    Call,
+    GateDecisionKind,
+    GateOutcome,
+    Project,
+    Proposal,
+    ProposalState,
+)
+
+_TITLES = ("pk", "title_en", "title_ja", "title_ko")
+
+
+def project_titles(ids: Sequence[int]) -> dict[int, str]:
+    return {p.pk: localized(p, "title") for p in Project.objects.filter(pk__in=ids).only(*_TITLES)}
+
+
+def proposal_titles(ids: Sequence[int]) -> dict[int, str]:
+    return {p.pk: str(p) for p in Proposal.objects.filter(pk__in=ids).only(*_TITLES)}
+
+
+def call_titles(ids: Sequence[int]) -> dict[int, str]:
+    return {c.pk: localized(c, "title") for c in Call.objects.filter(pk__in=ids).only(*_TITLES)}
+
+
+PROPOSAL = Name("proposal")
+PROJECT = Name("project")
+
+MESSAGES = (
+    Message(
+        key="proposal.submitted",
+        kind="proposal_submitted",
+        title=_("Proposal submitted: “{title}” awaits endorsement"),
+        params={"title": PROPOSAL},
+    ),
+    Message(
+        key="proposal.returned",
+        kind="proposal_returned",
+        title=_("Your proposal “{title}” was returned to you by {organisation}"),
+        body=_(
+            "The research office of {organisation} did not endorse the proposal and "
+            "returned it to you as a draft: {reason} Edit it and submit it again; "
+            "each lead organisation's research office will then be asked to endorse it."
+        ),
+        params={"title": PROPOSAL, "organisation": Name("organisation"), "reason": Plain()},
+    ),
+    Message(
+        key="proposal.eligibility_decided",
+        kind="eligibility_decided",
+        title=_("Your proposal “{title}” is {state}"),
+        params={"title": PROPOSAL, "state": Label(ProposalState)},
+    ),
+    Message(
+        key="review.assigned",
+        kind="review_assigned",
+        title=_("You are invited to review a proposal in “{call}”"),
+        body=_("Please declare any conflict of interest before you read and score it."),
+        params={"call": Name("call")},
+    ),
+    Message(
+        key="award.awaits_approval",
+        kind="decision_needed",
+        title=_("An award decision awaits your approval: {title}"),
+        body=_("{officer} approved “{outcome}” for the {side} side."),
+        params={
+            "title": PROPOSAL,
+            "officer": Name("person"),
+            "outcome": Label(AwardOutcome),
+            "side": Label(Side),
+        },
+    ),
+    Message(
+        key="award.decided",
+        kind="award_decided",
+        title=_("Award decision on “{title}”: {outcome}"),
+        body="{reason}",
+        params={"title": PROPOSAL, "outcome": Label(ProposalState), "reason": Plain()},
+    ),
+    Message(
+        key="payment.confirmed",
+        kind="payment_confirmed",
+        title=_("{amount} to {org}"),
+        params={"amount": Amount(), "currency": Plain(), "org": Name("organisation")},
+    ),
+    Message(
+        key="tranche.released",
+        kind="tranche_released",
+        title=_("{amount} for “{project}”, stage {stage}"),
+        params={"amount": Amount(), "currency": Plain(), "project": PROJECT, "stage": Plain()},
+    ),
+    Message(
+        key="gate.evaluated",
+        kind="gate_evaluated",
+        title=_("Stage {number} gate evaluated: {outcome} (score {score})"),
+        params={"number": Plain(), "outcome": Label(GateOutcome), "score": Plain()},
+    ),
+    Message(
+        key="gate.decision_needed",
+        kind="decision_needed",
+        title=_("Gate of “{project}”, stage {stage}: {outcome}"),
+        # Why officers must decide, when a final-gate requirement holds it (by its name).
+        body="{reason}",
+        params={
+            "project": PROJECT,
+            "stage": Plain(),
+            "outcome": Label(GateOutcome),
+            "reason": Reason(final_gate_requirement_reason),
+        },
+    ),
+    Message(
+        key="gate_decision.awaits_approval",
+        kind="decision_needed",
+        title=_("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),
+        params={"kind": Label(GateDecisionKind), "project": PROJECT, "stage": Plain()},
+    ),
+)
+
+
+def register() -> None:
+    notification_names_register("project", project_titles)
+    notification_names_register("proposal", proposal_titles)
+    notification_names_register("call", call_titles)
+    notification_message_register(*MESSAGES)
