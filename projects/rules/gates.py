@@ -22,13 +22,17 @@ Time window (§7, §8): a stage's measurements are those with
 ``stage_window_start(stage.started_on) ≤ measured_at ≤ gate_cutoff(gate day)``, both ends
 included: from 00:00:00 Asia/Tokyo on the day the stage started to 23:59:59.999999
 Asia/Tokyo on the gate day. A measurement one microsecond later belongs to the next stage.
+
+Evidence (§22): of a KPI's measurements the rule counts only those that satisfy its
+``evidence`` level; every other one is left out with a reason (``exclusion_reason``),
+which the snapshot records. Without evidence levels (``none``) the rule is §8's.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from decimal import (
     ROUND_HALF_EVEN,
@@ -70,6 +74,32 @@ RELEASE_REDUCED: Final = "release_reduced"
 EXTEND: Final = "extend"
 TERMINATE: Final = "terminate"
 DECISIONS: Final = (RELEASE, RELEASE_REDUCED, EXTEND, TERMINATE)
+
+# A KPI's evidence level (§22): what a measurement needs to count.
+EVIDENCE_NONE: Final = "none"  # nothing beyond being recorded
+EVIDENCE_DOCUMENT: Final = "document"  # at least one evidence file
+EVIDENCE_ATTESTED: Final = "attested"  # an independent verifier's attestation
+EVIDENCE_LEVELS: Final = (EVIDENCE_NONE, EVIDENCE_DOCUMENT, EVIDENCE_ATTESTED)
+
+# A verifier's verdict on a measurement (§22); ``None`` while no verifier has given one.
+VERDICT_ATTESTED: Final = "attested"
+VERDICT_DISPUTED: Final = "disputed"
+VERDICTS: Final = (VERDICT_ATTESTED, VERDICT_DISPUTED)
+
+# Why a measurement of a KPI was left out of its gate (§22), in the order they are checked:
+# the first that applies is the one recorded.
+LEFT_OUT_REJECTED: Final = "rejected"
+LEFT_OUT_OUTSIDE_WINDOW: Final = "outside_window"
+LEFT_OUT_DISPUTED: Final = "disputed"
+LEFT_OUT_NOT_ATTESTED: Final = "not_attested"
+LEFT_OUT_NO_EVIDENCE: Final = "no_evidence"
+EXCLUSION_REASONS: Final = (
+    LEFT_OUT_REJECTED,
+    LEFT_OUT_OUTSIDE_WINDOW,
+    LEFT_OUT_DISPUTED,
+    LEFT_OUT_NOT_ATTESTED,
+    LEFT_OUT_NO_EVIDENCE,
+)
 
 ACHIEVEMENT_MIN: Final = Decimal("0")
 ACHIEVEMENT_MAX: Final = Decimal("1.5")
@@ -189,8 +219,11 @@ class KpiSpec:
     weight: Decimal
     mandatory: bool
     aggregation: str  # latest | max | min | sum | mean
+    evidence: str = EVIDENCE_NONE  # none | document | attested (§22)
 
     def __post_init__(self) -> None:
+        if self.evidence not in EVIDENCE_LEVELS:
+            raise ValueError(f"unknown evidence level {self.evidence!r}")
         if self.direction not in DIRECTIONS:
             raise ValueError(f"unknown direction {self.direction!r}")
         if self.aggregation not in AGGREGATIONS:
@@ -212,10 +245,14 @@ class MeasurementPoint:
     value: Decimal
     measured_at: datetime  # aware
     rejected: bool = False
+    has_evidence: bool = False  # carries at least one evidence file
+    verdict: str | None = None  # the verifier's attested | disputed, None before any
 
     def __post_init__(self) -> None:
         _decimal(self.value, "value")
         _aware(self.measured_at, "measured_at")
+        if self.verdict is not None and self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}")
 
 
 @dataclass(frozen=True)
@@ -223,8 +260,9 @@ class KpiResult:
     """One KPI's line in an evaluation snapshot.
 
     ``measurement_ids`` are every measurement the aggregate was taken over (non-rejected,
-    inside the window), ascending: for ``latest``/``max``/``min`` the others decided which
-    one counts, so they are inputs too.
+    inside the window, meeting the evidence level), ascending: for ``latest``/``max``/``min``
+    the others decided which one counts, so they are inputs too. ``excluded`` are the KPI's
+    other measurements given to the rule, ``(measurement_id, reason)`` ascending by id.
     """
 
     code: str
@@ -234,6 +272,7 @@ class KpiResult:
     met: bool
     missing: bool
     measurement_ids: tuple[int, ...]
+    excluded: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,6 +357,33 @@ def select_window(
     _aware(start, "start")
     _aware(cutoff, "cutoff")
     return [p for p in points if not p.rejected and start <= p.measured_at <= cutoff]
+
+
+def exclusion_reason(
+    evidence: str, point: MeasurementPoint, start: datetime, cutoff: datetime
+) -> str | None:
+    """Why ``point`` does not count for a KPI of evidence level ``evidence`` in the window
+    ``[start, cutoff]`` (§8, §22), or ``None`` if it counts.
+
+    Checked in ``EXCLUSION_REASONS`` order: a rejection, then the window, then the
+    evidence. ``attested`` asks for the verifier's attestation (a dispute is its own
+    reason), ``document`` for an evidence file, ``none`` for nothing more.
+    """
+    if point.rejected:
+        return LEFT_OUT_REJECTED
+    if not start <= point.measured_at <= cutoff:
+        return LEFT_OUT_OUTSIDE_WINDOW
+    if evidence == EVIDENCE_ATTESTED:
+        if point.verdict == VERDICT_DISPUTED:
+            return LEFT_OUT_DISPUTED
+        if point.verdict != VERDICT_ATTESTED:
+            return LEFT_OUT_NOT_ATTESTED
+    elif evidence == EVIDENCE_DOCUMENT:
+        if not point.has_evidence:
+            return LEFT_OUT_NO_EVIDENCE
+    elif evidence != EVIDENCE_NONE:
+        raise ValueError(f"unknown evidence level {evidence!r}")
+    return None
 
 
 # --------------------------------------------------------------------------- per KPI
@@ -464,28 +530,45 @@ def evaluate_gate(
     cutoff: datetime,
     policy: GatePolicy,
 ) -> GateResult:
-    """Evaluate one stage's gate (§8): window, aggregate, achieve, score, outcome.
+    """Evaluate one stage's gate (§8, §22): window, evidence, aggregate, achieve, score,
+    outcome.
 
     ``points`` may hold measurements of any KPI and any time; each KPI takes its own,
-    non-rejected ones with ``start ≤ measured_at ≤ cutoff``. Results keep the order of
-    ``kpis``. ``ValueError`` for no KPIs or a KPI id listed twice.
+    non-rejected ones with ``start ≤ measured_at ≤ cutoff`` that meet its evidence level,
+    and lists the rest of its own in ``excluded`` with their reason. Results keep the order
+    of ``kpis``. ``ValueError`` for no KPIs or a KPI id listed twice.
     """
     if not kpis:
         raise ValueError("a stage has at least one KPI")
+    _aware(start, "start")
+    _aware(cutoff, "cutoff")
     ids = [k.kpi_id for k in kpis]
     if len(set(ids)) != len(ids):
         raise ValueError("a KPI is listed twice")
+    levels = {k.kpi_id: k.evidence for k in kpis}
     by_kpi: dict[int, list[MeasurementPoint]] = {kpi_id: [] for kpi_id in ids}
-    for point in select_window(points, start, cutoff):
-        bucket = by_kpi.get(point.kpi_id)
-        if bucket is not None:
-            bucket.append(point)
-    results = tuple(evaluate_kpi(k, by_kpi[k.kpi_id]) for k in kpis)
+    left_out: dict[int, list[tuple[int, str]]] = {kpi_id: [] for kpi_id in ids}
+    for point in points:
+        level = levels.get(point.kpi_id)
+        if level is None:
+            continue
+        reason = exclusion_reason(level, point, start, cutoff)
+        if reason is None:
+            by_kpi[point.kpi_id].append(point)
+        else:
+            left_out[point.kpi_id].append((point.measurement_id, reason))
+    results = tuple(
+        _with_excluded(evaluate_kpi(k, by_kpi[k.kpi_id]), left_out[k.kpi_id]) for k in kpis
+    )
     score = stage_score(results, [k.weight for k in kpis])
     mandatory = [r for r, k in zip(results, kpis, strict=True) if k.mandatory]
     return GateResult(
         score=score, outcome=gate_outcome(score, mandatory, policy), kpis=results, policy=policy
     )
+
+
+def _with_excluded(result: KpiResult, excluded: list[tuple[int, str]]) -> KpiResult:
+    return replace(result, excluded=tuple(sorted(excluded))) if excluded else result
 
 
 # --------------------------------------------------------------------------- decisions

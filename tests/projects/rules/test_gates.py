@@ -17,14 +17,26 @@ from hypothesis import strategies as st
 from projects.rules.gates import (
     AGGREGATIONS,
     CONDITIONAL,
+    EVIDENCE_ATTESTED,
+    EVIDENCE_DOCUMENT,
+    EVIDENCE_LEVELS,
+    EVIDENCE_NONE,
+    EXCLUSION_REASONS,
     EXTEND,
     FAIL,
     HIGHER_IS_BETTER,
+    LEFT_OUT_DISPUTED,
+    LEFT_OUT_NO_EVIDENCE,
+    LEFT_OUT_NOT_ATTESTED,
+    LEFT_OUT_OUTSIDE_WINDOW,
+    LEFT_OUT_REJECTED,
     LOWER_IS_BETTER,
     PASS,
     RELEASE,
     RELEASE_REDUCED,
     TERMINATE,
+    VERDICT_ATTESTED,
+    VERDICT_DISPUTED,
     GatePolicy,
     KpiSpec,
     MeasurementPoint,
@@ -34,6 +46,7 @@ from projects.rules.gates import (
     automatic_decision,
     decisions_for,
     evaluate_gate,
+    exclusion_reason,
     extension_allowed,
     gate_cutoff,
     release_multiplier,
@@ -79,6 +92,8 @@ def point(
     *,
     kpi_id: int = 1,
     rejected: bool = False,
+    has_evidence: bool = False,
+    verdict: str | None = None,
 ) -> MeasurementPoint:
     return MeasurementPoint(
         measurement_id=measurement_id,
@@ -86,6 +101,8 @@ def point(
         value=D(value),
         measured_at=at,
         rejected=rejected,
+        has_evidence=has_evidence,
+        verdict=verdict,
     )
 
 
@@ -443,6 +460,152 @@ def test_a_gate_needs_kpis_listed_once():
         gate([], [])
     with pytest.raises(ValueError):
         gate([kpi(1), kpi(1)], [])
+
+
+# =========================================================================== evidence (§22)
+
+# One measurement of each kind: (rejected, where, has an evidence file, verdict).
+MEASUREMENT_KINDS: dict[str, tuple[bool, datetime, bool, str | None]] = {
+    "plain": (False, MID, False, None),
+    "with file": (False, MID, True, None),
+    "attested with file": (False, MID, True, VERDICT_ATTESTED),
+    "attested without file": (False, MID, False, VERDICT_ATTESTED),
+    "disputed with file": (False, MID, True, VERDICT_DISPUTED),
+    "disputed without file": (False, MID, False, VERDICT_DISPUTED),
+    "rejected with file, attested": (True, MID, True, VERDICT_ATTESTED),
+    "before the window, with file, attested": (False, START - US, True, VERDICT_ATTESTED),
+    "after the cutoff, with file, attested": (False, CUTOFF + US, True, VERDICT_ATTESTED),
+    "rejected and after the cutoff": (True, CUTOFF + US, True, VERDICT_ATTESTED),
+}
+
+# Why each kind is left out at each level (None: it counts).
+LEFT_OUT: dict[str, dict[str, str | None]] = {
+    EVIDENCE_NONE: {
+        "plain": None,
+        "with file": None,
+        "attested with file": None,
+        "attested without file": None,
+        "disputed with file": None,
+        "disputed without file": None,
+    },
+    EVIDENCE_DOCUMENT: {
+        "plain": LEFT_OUT_NO_EVIDENCE,
+        "with file": None,
+        "attested with file": None,
+        "attested without file": LEFT_OUT_NO_EVIDENCE,
+        "disputed with file": None,
+        "disputed without file": LEFT_OUT_NO_EVIDENCE,
+    },
+    EVIDENCE_ATTESTED: {
+        "plain": LEFT_OUT_NOT_ATTESTED,
+        "with file": LEFT_OUT_NOT_ATTESTED,
+        "attested with file": None,
+        "attested without file": None,
+        "disputed with file": LEFT_OUT_DISPUTED,
+        "disputed without file": LEFT_OUT_DISPUTED,
+    },
+}
+# Whatever the level, a rejection comes first, then the window.
+for _level in LEFT_OUT.values():
+    _level.update(
+        {
+            "rejected with file, attested": LEFT_OUT_REJECTED,
+            "before the window, with file, attested": LEFT_OUT_OUTSIDE_WINDOW,
+            "after the cutoff, with file, attested": LEFT_OUT_OUTSIDE_WINDOW,
+            "rejected and after the cutoff": LEFT_OUT_REJECTED,
+        }
+    )
+
+
+def kind_point(measurement_id: int, kind: str, value: str = "1") -> MeasurementPoint:
+    rejected, at, has_evidence, verdict = MEASUREMENT_KINDS[kind]
+    return point(
+        measurement_id, value, at, rejected=rejected, has_evidence=has_evidence, verdict=verdict
+    )
+
+
+def test_the_table_covers_every_level_kind_and_reason():
+    assert set(LEFT_OUT) == set(EVIDENCE_LEVELS)
+    assert all(set(row) == set(MEASUREMENT_KINDS) for row in LEFT_OUT.values())
+    reasons = {reason for row in LEFT_OUT.values() for reason in row.values()}
+    assert reasons == {None, *EXCLUSION_REASONS}
+
+
+@pytest.mark.parametrize(
+    ("level", "kind", "reason"),
+    [(level, kind, reason) for level, row in LEFT_OUT.items() for kind, reason in row.items()],
+)
+def test_a_measurement_counts_only_at_the_evidence_level_it_meets(level, kind, reason):
+    m = kind_point(7, kind)
+    assert exclusion_reason(level, m, START, CUTOFF) == reason
+    result = gate([kpi(evidence=level)], [m]).kpis[0]
+    if reason is None:
+        assert (result.value, result.measurement_ids, result.excluded) == (D("1"), (7,), ())
+        assert result.met and not result.missing
+    else:
+        assert (result.value, result.measurement_ids, result.excluded) == (None, (), ((7, reason),))
+        assert result.missing and not result.met
+
+
+def test_the_evidence_level_decides_which_measurement_is_the_latest():
+    points = [
+        point(1, "1", T1, has_evidence=True),
+        point(2, "0.25", T2),  # later, but without a file
+    ]
+    plain = gate([kpi()], points).kpis[0]
+    documented = gate([kpi(evidence=EVIDENCE_DOCUMENT)], points).kpis[0]
+    assert (plain.value, plain.measurement_ids, plain.excluded) == (D("0.25"), (1, 2), ())
+    assert (documented.value, documented.measurement_ids, documented.excluded) == (
+        D("1"),
+        (1,),
+        ((2, LEFT_OUT_NO_EVIDENCE),),
+    )
+
+
+def test_a_mandatory_kpi_without_evidence_fails_the_gate_and_others_list_their_own():
+    kpis = [
+        kpi(1, mandatory=True, evidence=EVIDENCE_DOCUMENT),
+        kpi(2, evidence=EVIDENCE_ATTESTED),
+    ]
+    points = [
+        point(5, "1.5", kpi_id=1),
+        point(4, "1", kpi_id=2, has_evidence=True),
+        point(3, "1", kpi_id=2, verdict=VERDICT_ATTESTED),
+        point(9, "1", kpi_id=3),  # a KPI of another stage: neither counted nor listed
+    ]
+    result = gate(kpis, points)
+    assert result.outcome == FAIL
+    assert [(r.measurement_ids, r.excluded) for r in result.kpis] == [
+        ((), ((5, LEFT_OUT_NO_EVIDENCE),)),
+        ((3,), ((4, LEFT_OUT_NOT_ATTESTED),)),
+    ]
+
+
+def test_evidence_levels_and_verdicts_are_checked():
+    with pytest.raises(ValueError):
+        kpi(evidence="notarised")
+    with pytest.raises(ValueError):
+        point(1, "1", verdict="maybe")
+    with pytest.raises(ValueError):
+        exclusion_reason("notarised", point(1, "1"), START, CUTOFF)
+
+
+@fast
+@given(
+    kinds=st.lists(st.sampled_from(sorted(MEASUREMENT_KINDS)), max_size=6),
+    aggregation=st.sampled_from(AGGREGATIONS),
+)
+def test_at_level_none_the_rule_is_that_of_section_8(kinds, aggregation):
+    """Level ``none`` leaves §8 as it was: the non-rejected points of the window count."""
+    points = [kind_point(i, kind, str(i)) for i, kind in enumerate(kinds, start=1)]
+    result = gate([kpi(aggregation=aggregation)], points).kpis[0]
+    kept = select_window(points, START, CUTOFF)
+    assert result.value == aggregate(aggregation, kept)
+    assert result.measurement_ids == tuple(sorted(p.measurement_id for p in kept))
+    assert sorted(result.excluded + tuple((i, "") for i in result.measurement_ids)) == sorted(
+        (p.measurement_id, LEFT_OUT[EVIDENCE_NONE][k] or "")
+        for p, k in zip(points, kinds, strict=True)
+    )
 
 
 # =========================================================================== decisions
