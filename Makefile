@@ -23,6 +23,12 @@ browser-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
+	@# Japanese and Korean glyphs: the browser sweep measures and photographs real text.
+	@if ! fc-list :lang=ja | grep -q .; then \
+		echo "Installing Debian's Noto CJK fonts for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fonts-noto-cjk >/dev/null; \
+	fi
 
 # Regenerate the catalogues after changing strings; translate, then `make compilemessages`.
 messages: install

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.errors import DomainError
@@ -31,7 +32,10 @@ SCOPE_DESCRIPTIONS = {
 
 
 def scope_choices() -> list[tuple[str, Any]]:
-    return [(value, f"{value} — {SCOPE_DESCRIPTIONS[Scope(value)]}") for value in Scope.values]
+    return [
+        (value, format_html("<code>{}</code> — {}", value, SCOPE_DESCRIPTIONS[Scope(value)]))
+        for value in Scope.values
+    ]
 
 
 def end_of_day(day) -> datetime:

@@ -147,8 +147,9 @@ def portfolio_summary() -> Portfolio:
     def area_label(row: dict[str, Any]) -> str:
         if row["project__research_area__code"] is None:
             return _("No research area")
-        name = _localized(row, "project__research_area__name")
-        return f"{name} ({row['project__research_area__code']})"
+        # The code is the row's key, shown beside the name as code: a label stays short
+        # enough for the chart and free of untranslated words.
+        return _localized(row, "project__research_area__name")
 
     by_area = _grouped(
         [

@@ -18,6 +18,7 @@ words what it shows; the pages put an accessible table beside each chart.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -293,8 +294,29 @@ GROUP_GAP = 14
 LEGEND_H = 28
 
 
-def _truncate(text: str, limit: int = 24) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+CATEGORY_FONT_PX = 13  # .chart-category in charts.css
+
+
+def _printed_width(char: str) -> float:
+    """About how wide a character prints at the category font: a Chinese character, kana or
+    hangul takes a full em, Latin letters and digits about six tenths of one."""
+    wide = unicodedata.east_asian_width(char) in ("W", "F")
+    return CATEGORY_FONT_PX * (1.0 if wide else 0.62)
+
+
+def _truncate(text: str, width: float = BAR_LABEL_W - 12) -> str:
+    """``text`` cut to print within ``width`` pixels, with "…" where it was cut: a label's
+    start is never clipped off the chart's left edge."""
+    if sum(_printed_width(c) for c in text) <= width:
+        return text
+    room = width - _printed_width("…")
+    kept = []
+    for char in text:
+        room -= _printed_width(char)
+        if room < 0:
+            break
+        kept.append(char)
+    return "".join(kept).rstrip() + "…"
 
 
 def money_bar_chart(

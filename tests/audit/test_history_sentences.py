@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from fundapp.accounts.services import api_key_issue
-from fundapp.accounts.templatetags.fund_format import audit_sentence
+from fundapp.accounts.templatetags.fund_format import audit_actor, audit_sentence
 from fundapp.audit.models import AuditEvent
 from tests.factories import jp_org, officer
 
@@ -107,3 +107,17 @@ def test_an_event_recorded_without_the_details_reads_as_the_short_sentence():
 
 def test_an_event_of_a_type_no_longer_registered_shows_its_action():
     assert audit_sentence(event("retired.action")) == "retired.action"
+
+
+@pytest.mark.parametrize(("language", "expected"), [("ja", "システム"), ("ko", "시스템")])
+def test_an_event_no_person_caused_names_the_system_in_the_readers_language(language, expected):
+    # Given an event recorded without an actor (its label stored as the word "system")
+    recorded = AuditEvent(action="api_key.issued", actor_label="system")
+
+    # When it is read in Japanese or Korean
+    with translation.override(language):
+        sentence = audit_sentence(recorded)
+        actor = audit_actor(recorded)
+
+    # Then the system is named in that language
+    assert actor == expected and sentence.startswith(expected)

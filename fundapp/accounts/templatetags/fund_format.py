@@ -170,5 +170,16 @@ def audit_sentence(event: Any) -> str:
                 if label is not value
                 else _sentence_value(name, value, currency, language)
             )
-    values["actor"] = event.actor_label or gettext("system")
+    values["actor"] = audit_actor(event)
     return event_sentence(event.action, values)
+
+
+@register.filter
+def audit_actor(event: Any) -> str:
+    """Who an audit event names: the label stored with it, or "system" in the reader's
+    language for an event no person or key caused (stored as the untranslated word)."""
+    # fundapp.audit.services stores "system" as the label of an event with no actor.
+    unattributed = event.actor_user_id is None and event.actor_api_key_id is None
+    if not event.actor_label or (unattributed and event.actor_label == "system"):
+        return gettext("system")
+    return str(event.actor_label)

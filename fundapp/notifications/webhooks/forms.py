@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -31,7 +32,7 @@ def event_type_description(name: str) -> str:
 def event_type_choices() -> list[tuple[str, str]]:
     """Every partner-facing event type (§13.2) but the ping, with its sentence."""
     return [
-        (t.name, f"{t.name} — {event_type_description(t.name)}")
+        (t.name, format_html("<code>{}</code> — {}", t.name, event_type_description(t.name)))
         for t in event_types()
         if t.outbox and t.name != PING
     ]
@@ -54,7 +55,6 @@ class SubscriptionForm(_DomainErrors, forms.Form):
         label=_("URL"),
         max_length=URL_MAX_LENGTH,
         assume_scheme="https",
-        help_text=_("Where we POST each event, e.g. https://partner.example/webhooks."),
     )
     event_types = forms.MultipleChoiceField(
         label=_("Event types"),
@@ -69,6 +69,14 @@ class SubscriptionForm(_DomainErrors, forms.Form):
         required=False,
         help_text=_("What this receiver is, for the people who manage it."),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The example address is code, not words to translate.
+        self.fields["url"].help_text = format_html(
+            gettext("Where we send each event, e.g. {example}."),
+            example=format_html("<code>{}</code>", "https://partner.example/webhooks"),
+        )
 
 
 class SubscriptionCreateForm(SubscriptionForm):

@@ -160,7 +160,7 @@ def test_the_office_subscribes_and_sees_the_secret_once(client, world):
     form = client.get(reverse("webhooks:create"))
     assert form.status_code == 200
     # The event types come from the registry, each with its sentence; no ping.
-    assert "licence.approved — Someone approved the licence" in form.content.decode()
+    assert "<code>licence.approved</code> — Someone approved the licence" in form.content.decode()
     assert 'value="webhook.ping"' not in form.content.decode()
     assert list(form.context["form"].fields["organisation"].queryset) == [world.own_org]
 

@@ -160,3 +160,23 @@ def test_numbers():
     assert percent("1.0500") == "105.0%"
     assert percent(None) == ""
     assert re.fullmatch(r"\d+\.\d%", percent(Decimal("0.3333")))
+
+
+def test_a_long_label_is_cut_by_its_printed_width_keeping_its_start():
+    # Given a Japanese area name wider than the label column, a Korean one that fits, and
+    # a Latin name of as many characters as the Japanese one
+    ja = "データセンター向けAIアクセラレータ"
+    ko = "데이터센터 AI 가속기"
+    latin = "Quantum communication"
+    rows = [BarRow(label=label, committed=1, released=0, paid=0) for label in (ja, ko, latin)]
+
+    # When the bar chart is drawn
+    root = parse(money_bar_chart(chart_id="b3", title="Per area", rows=rows, currency="JPY"))
+
+    # Then the wide label is cut at its end, the others are whole, and each keeps its full
+    # name as its tooltip
+    labels = [t for t in root.iter(f"{SVG}text") if t.get("class") == "chart-category"]
+    shown = [t.text for t in labels]
+    assert shown[0] is not None and shown[0].endswith("…") and ja.startswith(shown[0][:-1])
+    assert shown[1:] == [ko, latin]
+    assert [t.find(f"{SVG}title").text for t in labels] == [ja, ko, latin]  # type: ignore[union-attr]
