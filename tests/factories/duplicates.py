@@ -48,14 +48,14 @@ def flags_of(proposal: Proposal) -> list[DuplicateFundingFlag]:
 
 
 def flagged_pair(
-    c: Consortium | None = None,
+    c: Consortium | None = None, *, erad_number: str = "60011111"
 ) -> tuple[DuplicateFundingFlag, Consortium, Consortium]:
     """An open flag: ``c``'s pending proposal, then the same PI's second one of the same
     work from another consortium (flagged at its submission). Returns the flag, ``c`` and
-    the second consortium."""
+    the second consortium. Pairs with different ``erad_number`` do not match each other."""
     c = c or make_consortium()
     submitted_proposal(c, basics=BATTERIES_JA)
-    other = same_person(c, erad_number="60011111")
+    other = same_person(c, erad_number=erad_number)
     second, _o = submitted_proposal(other, basics=BATTERIES_JA_AGAIN)
     [flag] = flags_of(second)
     return flag, c, other
