@@ -26,6 +26,7 @@ from fundapp.kernel.events import (
 )
 from projects.models import (
     AwardOutcome,
+    DuplicateResolution,
     GateDecisionKind,
     GateOutcome,
     Measurement,
@@ -409,6 +410,23 @@ EVENT_TYPES = [
         outbox=True,
         schema=data_schema(_PROPOSAL),
         example={**_PROPOSAL_EXAMPLE, "state": "withdrawn"},
+    ),
+    # Duplicate funding (§22): advisory to the fund's officers.
+    EventType(
+        "duplicate_flag.raised",
+        _(
+            "The duplicate-funding check flagged the proposal against another pending "
+            "proposal or running project (similarity {best_similarity})"
+        ),
+        OFFICERS,
+        short=_("The duplicate-funding check flagged the proposal"),
+    ),
+    EventType(
+        "duplicate_flag.resolved",
+        _("{actor} resolved the duplicate-funding flag: {resolution} ({resolution_note})"),
+        OFFICERS,
+        labels={"resolution": DuplicateResolution},
+        short=_("{actor} resolved the duplicate-funding flag"),
     ),
     # Review and award
     EventType(

@@ -305,3 +305,18 @@ def can_reject_measurement(actor: Actor | None) -> Decision:
     if is_fund_officer(actor):
         return True, ""
     return False, _("Only fund officers may reject a measurement.")
+
+
+def can_see_duplicate_flags(actor: Actor | None) -> bool:
+    """Duplicate-funding flags (§22) are advisory to the fund's officers: fund officers of
+    either side and administrators; never researchers, reviewers or API keys (a flag names
+    another consortium's proposal)."""
+    if is_fund_officer(actor):
+        return True
+    return isinstance(actor, User) and actor.is_active and actor.role == Role.ADMIN
+
+
+def can_resolve_duplicate_flag(actor: Actor | None) -> Decision:
+    if can_see_duplicate_flags(actor):
+        return True, ""
+    return False, _("Only fund officers may resolve duplicate-funding flags.")

@@ -3,6 +3,7 @@
 from projects.views import (
     calls,
     dashboard,
+    duplicates,
     finance,
     fund,
     measurements,
@@ -19,6 +20,7 @@ urlpatterns = [
     *proposals.urlpatterns,
     *measurements.urlpatterns,
     *reviews.urlpatterns,
+    *duplicates.urlpatterns,
     *project_pages.urlpatterns,
     *finance.urlpatterns,
     *portfolio.urlpatterns,

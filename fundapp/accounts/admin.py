@@ -93,6 +93,7 @@ class UserAdmin(DjangoUserAdmin):
                     "preferred_language",
                     "erad_number",
                     "kr_researcher_number",
+                    "orcid",
                 )
             },
         ),

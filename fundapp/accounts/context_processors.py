@@ -43,6 +43,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Calls"), "calls_manage_list"),
             (_("Proposals"), "proposals:list"),
             (_("Reviews"), "reviews:queue"),
+            (_("Duplicate funding"), "duplicates:list"),
             (_("Projects"), "projects:list"),
             (_("Portfolio"), "portfolio:dashboard"),
             (_("IP registry"), "ip:registry"),

@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from .validators import validate_orcid
+
 
 class Side(models.TextChoices):
     JP = "JP", _("Japan")
@@ -123,6 +125,13 @@ class User(AbstractUser):
     kr_researcher_number = models.CharField(
         _("Korean researcher number"), max_length=16, blank=True
     )
+    orcid = models.CharField(
+        _("ORCID iD"),
+        max_length=19,
+        blank=True,
+        validators=[validate_orcid],
+        help_text=_("As 0000-0000-0000-0000; the last character may be X."),
+    )
     organisations: models.ManyToManyField[Organisation, Membership] = models.ManyToManyField(
         Organisation, through="Membership", related_name="people", blank=True
     )
@@ -130,6 +139,21 @@ class User(AbstractUser):
     class Meta:
         verbose_name = _("person")
         verbose_name_plural = _("people")
+        # The duplicate-funding check (§22) finds people by their national numbers and ORCID.
+        indexes = [
+            models.Index(
+                fields=[field], condition=~models.Q(**{field: ""}), name=f"user_{field}_idx"
+            )
+            for field in ("erad_number", "kr_researcher_number", "orcid")
+        ]
+        constraints = [
+            # The format only; the check digit is the validator's (ISO 7064 11,2).
+            models.CheckConstraint(
+                condition=models.Q(orcid="")
+                | models.Q(orcid__regex=r"^\d{4}-\d{4}-\d{4}-\d{3}[\dX]$"),
+                name="user_orcid_format",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.display_name or self.get_full_name() or self.username

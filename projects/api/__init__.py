@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from . import calls, engine, proposals, reviews
+from . import calls, duplicates, engine, proposals, reviews
 
 
 def register(router: DefaultRouter) -> None:
@@ -10,3 +10,4 @@ def register(router: DefaultRouter) -> None:
     proposals.register(router)
     reviews.register(router)
     engine.register(router)
+    duplicates.register(router)

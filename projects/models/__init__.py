@@ -1,6 +1,12 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
 from .calls import Call, CallState, ReviewCriterion
+from .duplicates import (
+    DuplicateCheckPoint,
+    DuplicateFlagState,
+    DuplicateFundingFlag,
+    DuplicateResolution,
+)
 from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
@@ -62,6 +68,10 @@ __all__ = [
     "AwardDecision",
     "AwardOutcome",
     "DecisionState",
+    "DuplicateCheckPoint",
+    "DuplicateFlagState",
+    "DuplicateFundingFlag",
+    "DuplicateResolution",
     "Disbursement",
     "DisbursementState",
     "Gate",

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -142,6 +143,16 @@ class Proposal(models.Model):
         indexes = [
             models.Index(fields=["call", "state"], name="proposal_call_state_idx"),
             models.Index(fields=["-updated_at", "-id"], name="proposal_list_order_idx"),
+            # Trigram indexes (pg_trgm) for the duplicate-funding similarity of §22.
+            *(
+                GinIndex(
+                    fields=[f"{field}_{lang}"],
+                    opclasses=["gin_trgm_ops"],
+                    name=f"proposal_{field}_{lang}_trgm",
+                )
+                for field in ("title", "abstract")
+                for lang in ("en", "ja", "ko")
+            ),
         ]
         triggers = [PROPOSAL_WORKFLOW.trigger("proposal_state_fsm")]
         constraints = [

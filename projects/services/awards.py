@@ -47,6 +47,7 @@ from projects.models import (
     Sensitivity,
 )
 from projects.selectors import reviews as selectors
+from projects.services.duplicates import award_refusal, duplicate_check_at_award
 from projects.services.outbox import proposal_organisation_ids
 from projects.services.proposals import _lock, _transition
 
@@ -189,6 +190,9 @@ def award_approve(
       only when screening is cleared or not required; completion creates the project
       (``project_create_from_proposal``) in the same transaction — any refusal there rolls
       everything back and the decision stays pending;
+    - an award runs the duplicate-funding check (§22) at every approval, committed on its
+      own like the screening case; it completes only when no flag of the proposal is open
+      or resolved as "refuse" (``projects.services.duplicates.award_refusal``);
     - every step is audited; the other side's officers are told a decision is needed, the
       principal investigators are told the outcome.
     """
@@ -205,6 +209,9 @@ def award_approve(
         # now stays recorded even when the completion below is refused.
         with transaction.atomic():
             proposal_screening_open(proposal=proposal, actor=officer)
+        # §22: checked again at every approval of an award, before it can complete; the
+        # flags it raises stay even when the completion below is refused.
+        duplicate_check_at_award(proposal=proposal, actor=officer)
 
     with transaction.atomic():
         locked = _lock(proposal)
@@ -277,6 +284,9 @@ def _complete(
     project_id = None
     if decision.outcome == AwardOutcome.AWARD:
         _refuse_unless_cleared(proposal_screening_clearance(proposal))
+        refusal = award_refusal(proposal)
+        if refusal is not None:
+            raise refusal
     now = decision.second_at or timezone.now()
     target = (
         ProposalState.AWARDED if decision.outcome == AwardOutcome.AWARD else ProposalState.REJECTED

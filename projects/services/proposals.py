@@ -50,6 +50,7 @@ from projects.models import (
     Call,
     ConsortiumMember,
     ConsortiumRole,
+    DuplicateCheckPoint,
     Endorsement,
     KpiAggregation,
     KpiDirection,
@@ -65,6 +66,7 @@ from projects.models import (
 from projects.models.proposals import PROPOSAL_WORKFLOW
 from projects.rules import proposals as rules
 from projects.selectors.proposals import claimed_effort
+from projects.services.duplicates import duplicate_check
 from projects.services.notices import notify_people
 from projects.services.outbox import proposal_event
 
@@ -1002,6 +1004,7 @@ def proposal_submit(*, proposal: Proposal, actor: Actor, now: datetime | None = 
         )
         proposal_event("proposal.submitted", locked)
         _notify_submitted(locked)
+        duplicate_check(proposal=locked, actor=actor, during=DuplicateCheckPoint.SUBMISSION)
     return locked
 
 

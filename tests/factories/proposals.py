@@ -121,14 +121,20 @@ def complete_changes(
     }
 
 
-def complete_proposal(c: Consortium | None = None) -> tuple[Proposal, Consortium]:
+def complete_proposal(
+    c: Consortium | None = None, *, basics: dict[str, Any] | None = None
+) -> tuple[Proposal, Consortium]:
+    """A draft that meets every eligibility rule; ``basics`` replaces fields of the basics
+    section (titles and abstracts, for the duplicate-funding check)."""
     c = c or make_consortium()
     proposal = svc.proposal_create(actor=c.pi_jp, call=c.call)
+    changes = complete_changes(c)
+    changes["basics"].update(basics or {})
     proposal = svc.proposal_update(
         proposal=proposal,
         actor=c.pi_jp,
         expected_version=proposal.version,
-        changes=complete_changes(c),
+        changes=changes,
     )
     svc.attachment_add(
         proposal=proposal, actor=c.pi_jp, upload=pdf_upload(), kind=Attachment.Kind.RESEARCH_PLAN
@@ -137,6 +143,8 @@ def complete_proposal(c: Consortium | None = None) -> tuple[Proposal, Consortium
     return proposal, c
 
 
-def submitted_proposal(c: Consortium | None = None) -> tuple[Proposal, Consortium]:
-    proposal, c = complete_proposal(c)
+def submitted_proposal(
+    c: Consortium | None = None, *, basics: dict[str, Any] | None = None
+) -> tuple[Proposal, Consortium]:
+    proposal, c = complete_proposal(c, basics=basics)
     return svc.proposal_submit(proposal=proposal, actor=c.pi_jp), c

@@ -55,10 +55,13 @@ def add_criteria(call: Call, weights: Sequence[str] = ("2", "1", "1")) -> list[R
 
 
 def eligible_proposal(
-    c: Consortium | None = None, *, dual_use: bool = False
+    c: Consortium | None = None,
+    *,
+    dual_use: bool = False,
+    basics: dict[str, Any] | None = None,
 ) -> tuple[Proposal, Consortium]:
     if dual_use:
-        draft, c = complete_proposal(c)
+        draft, c = complete_proposal(c, basics=basics)
         draft = proposal_svc.proposal_update(
             proposal=draft,
             actor=c.pi_jp,
@@ -73,7 +76,7 @@ def eligible_proposal(
         )
         proposal = proposal_svc.proposal_submit(proposal=draft, actor=c.pi_jp)
     else:
-        proposal, c = submitted_proposal(c)
+        proposal, c = submitted_proposal(c, basics=basics)
     proposal_svc.proposal_endorse(proposal=proposal, actor=c.office_jp)
     proposal = proposal_svc.proposal_endorse(proposal=proposal, actor=c.office_kr)
     assert proposal.state == ProposalState.ELIGIBLE, proposal.eligibility_reasons
@@ -86,8 +89,9 @@ def proposal_under_review(
     *,
     weights: Sequence[str] | None = ("2", "1", "1"),
     dual_use: bool = False,
+    basics: dict[str, Any] | None = None,
 ) -> tuple[Proposal, Consortium]:
-    proposal, c = eligible_proposal(c, dual_use=dual_use)
+    proposal, c = eligible_proposal(c, dual_use=dual_use, basics=basics)
     if weights is not None and not ReviewCriterion.objects.filter(call=c.call).exists():
         add_criteria(c.call, weights)
     return svc.proposal_start_review(proposal=proposal, actor=by), c

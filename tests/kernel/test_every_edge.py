@@ -69,6 +69,7 @@ from projects.services.decisions import (
     gate_decision_decline,
     gate_decision_withdraw,
 )
+from projects.services.duplicates import duplicate_flag_resolve
 from projects.services.gates import gate_evaluate
 from projects.services.payments import disbursement_confirm
 from projects.services.projects import (
@@ -79,6 +80,7 @@ from projects.services.projects import (
 from projects.services.tranches import tranche_release
 from tests.factories import CallFactory, OrganisationFactory, UserFactory, member_of, officer
 from tests.factories import licences as lic
+from tests.factories.duplicates import flagged_pair
 from tests.factories.engine import award, engine_proposal, fund_pools, gate_of, make_staff, stage
 from tests.factories.licensing import make_project_world
 from tests.factories.proposals import complete_proposal, submitted_proposal
@@ -1016,6 +1018,20 @@ for _edge in (("succeeded", "pending"), ("failed", "pending")):
 
 
 # --------------------------------------------------------------------------- screening
+
+
+@case("DuplicateFundingFlag", "open", "resolved")
+def _duplicate_flag_resolved() -> Move:
+    flag, _c, _other = flagged_pair()
+    who = officer("KR")
+    return Move(
+        lambda: duplicate_flag_resolve(
+            flag=flag, actor=who, resolution="not_duplicate", note="Different chemistry."
+        ),
+        who,
+        flag,
+        "duplicate_flag.resolved",
+    )
 
 
 @case("ScreeningCase", "open", "cleared", decision="clear")
