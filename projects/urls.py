@@ -9,6 +9,7 @@ from projects.views import (
     portfolio,
     proposals,
     reviews,
+    verification,
 )
 from projects.views import projects as project_pages
 
@@ -22,4 +23,5 @@ urlpatterns = [
     *project_pages.urlpatterns,
     *finance.urlpatterns,
     *portfolio.urlpatterns,
+    *verification.urlpatterns,
 ]
