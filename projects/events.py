@@ -214,6 +214,40 @@ def measurement_data(measurement: Any) -> dict[str, Any]:
     }
 
 
+_ATTESTATION = {
+    "type": "object",
+    "required": ["id", "verdict", "note", "verifier", "verifier_organisation", "created_at"],
+    "properties": {
+        "id": ID,
+        "verdict": {"enum": ["attested", "disputed"]},
+        "note": STRING,
+        "verifier": nullable(ID),
+        "verifier_organisation": nullable(ID),
+        "created_at": DATETIME,
+    },
+}
+_ATTESTATION_EXAMPLE = {
+    "id": 14,
+    "verdict": "attested",
+    "note": "Bench log checked against the lab's own run.",
+    "verifier": None,
+    "verifier_organisation": 8,
+    "created_at": "2026-07-03T01:00:00+00:00",
+}
+
+
+def attestation_data(attestation: Any) -> dict[str, Any]:
+    """A verifier's verdict as the API shows it in the measurement's ``attestations``."""
+    return {
+        "id": attestation.pk,
+        "verdict": attestation.verdict,
+        "note": attestation.note,
+        "verifier": attestation.verifier_id,
+        "verifier_organisation": attestation.verifier_organisation_id,
+        "created_at": attestation.created_at,
+    }
+
+
 _GATE = {
     "id": ID,
     "stage": ID,
@@ -536,6 +570,42 @@ EVENT_TYPES = [
             "rejected_at": "2026-07-02T01:00:00+00:00",
             "rejection_reason": "Wrong unit",
         },
+    ),
+    # Verification (§22): designations are the fund's business; verdicts go to the project.
+    EventType(
+        "verifier.designated",
+        _("{actor} designated {verifier} as a verifier of the project"),
+        OFFICERS,
+    ),
+    EventType(
+        "verifier.revoked",
+        _("{actor} revoked the designation of {verifier} as a verifier of the project"),
+        OFFICERS,
+    ),
+    EventType(
+        "measurement.attested",
+        _("{actor} attested a KPI measurement: {note}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_MEASUREMENT, attestation=_ATTESTATION),
+        example={**_MEASUREMENT_EXAMPLE, "attestation": _ATTESTATION_EXAMPLE},
+        short=_("{actor} attested a KPI measurement"),
+    ),
+    EventType(
+        "measurement.disputed",
+        _("{actor} disputed a KPI measurement: {note}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_MEASUREMENT, attestation=_ATTESTATION),
+        example={
+            **_MEASUREMENT_EXAMPLE,
+            "attestation": {
+                **_ATTESTATION_EXAMPLE,
+                "verdict": "disputed",
+                "note": "The log shows a different chip revision.",
+            },
+        },
+        short=_("{actor} disputed a KPI measurement"),
     ),
     EventType("measurement_import.queued", _("{actor} uploaded a measurement file"), ORGANISATIONS),
     EventType(

@@ -320,3 +320,30 @@ def can_resolve_duplicate_flag(actor: Actor | None) -> Decision:
     if can_see_duplicate_flags(actor):
         return True, ""
     return False, _("Only fund officers may resolve duplicate-funding flags.")
+
+
+# --------------------------------------------------------------------------- verifiers (§22)
+
+
+def can_designate_verifier(actor: Actor | None) -> Decision:
+    """Designating and revoking a project's verifiers: fund officers (§22)."""
+    if is_fund_officer(actor):
+        return True, ""
+    return False, _("Only fund officers may designate or revoke verifiers.")
+
+
+def can_attest(actor: Actor | None) -> Decision:
+    """Giving a verdict on a measurement: a designated verifier, i.e. a person who is not
+    fund staff, or a usable API key with ``kpi:attest``. Which measurements each may judge
+    is their designations' business (``projects.selectors.verification``)."""
+    if isinstance(actor, ApiKey):
+        if not actor.is_usable():
+            return False, _("This API key has expired or was revoked.")
+        if not actor.has_scope(Scope.KPI_ATTEST):
+            return False, _("This API key lacks the kpi:attest scope.")
+        return True, ""
+    if isinstance(actor, User) and actor.is_active and not actor.is_fund_staff:
+        return True, ""
+    return False, _(
+        "Only a verifier designated for this KPI may attest or dispute its measurements."
+    )

@@ -10,6 +10,7 @@ from projects.views import (
     portfolio,
     proposals,
     reviews,
+    verification,
 )
 from projects.views import projects as project_pages
 
@@ -24,4 +25,5 @@ urlpatterns = [
     *project_pages.urlpatterns,
     *finance.urlpatterns,
     *portfolio.urlpatterns,
+    *verification.urlpatterns,
 ]

@@ -20,6 +20,7 @@ SCOPE_DESCRIPTIONS = {
     Scope.PROPOSALS_WRITE: _("draft, submit and withdraw proposals"),
     Scope.PROJECTS_READ: _("read projects, stages and KPIs"),
     Scope.KPI_WRITE: _("report KPI measurements"),
+    Scope.KPI_ATTEST: _("attest or dispute the KPI measurements it verifies"),
     Scope.GATES_READ: _("read stage gates and their evaluations"),
     Scope.GATES_WRITE: _("evaluate stage gates"),
     Scope.PAYMENTS_WRITE: _("confirm payments of disbursements"),

@@ -189,6 +189,7 @@ class Scope(models.TextChoices):
     PROPOSALS_WRITE = "proposals:write", "proposals:write"
     PROJECTS_READ = "projects:read", "projects:read"
     KPI_WRITE = "kpi:write", "kpi:write"
+    KPI_ATTEST = "kpi:attest", "kpi:attest"
     GATES_READ = "gates:read", "gates:read"
     GATES_WRITE = "gates:write", "gates:write"
     PAYMENTS_WRITE = "payments:write", "payments:write"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django.db.models import F, Prefetch, QuerySet, Window, prefetch_related_objects
+from django.db.models import F, Prefetch, Q, QuerySet, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -44,10 +44,11 @@ from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import NotFound, ValidationFailed
+from fundapp.errors import NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.decisions import require as _require
 from projects.models import (
     KPI,
+    AttestationVerdict,
     Disbursement,
     DisbursementState,
     Gate,
@@ -55,6 +56,7 @@ from projects.models import (
     GateEvaluation,
     GateState,
     Measurement,
+    MeasurementAttestation,
     MeasurementSource,
     Project,
     ProjectOrganisation,
@@ -72,6 +74,7 @@ from projects.selectors.projects import (
     restrict_to_visible_projects,
 )
 from projects.selectors.tranches import disbursements_visible_to
+from projects.selectors.verification import verifiable_measurements
 
 from .serializers_engine import (
     DecisionCreateSerializer,
@@ -88,6 +91,7 @@ from .serializers_engine import (
     ProjectStageSerializer,
     ProjectTrancheSerializer,
     ReasonSerializer,
+    VerdictNoteSerializer,
 )
 
 PROJECTS_READ = Scope.PROJECTS_READ.value
@@ -95,6 +99,7 @@ KPI_WRITE = Scope.KPI_WRITE.value
 GATES_READ = Scope.GATES_READ.value
 GATES_WRITE = Scope.GATES_WRITE.value
 PAYMENTS_WRITE = Scope.PAYMENTS_WRITE.value
+KPI_ATTEST = Scope.KPI_ATTEST.value
 
 PROBLEM = "application/problem+json"
 
@@ -107,6 +112,13 @@ PROBLEM = "application/problem+json"
 
 def visible_projects(actor: Actor | None) -> QuerySet[Project]:
     return projects_visible_to(actor)
+
+
+def measurement_queryset(qs: QuerySet[Measurement]) -> QuerySet[Measurement]:
+    """Measurements with their KPI and verdicts: two queries for a page of any size."""
+    return qs.select_related("kpi").prefetch_related(
+        Prefetch("attestations", queryset=MeasurementAttestation.objects.order_by("id"))
+    )
 
 
 def kpi_queryset() -> QuerySet[KPI]:
@@ -345,6 +357,16 @@ MEASUREMENT_EXAMPLE = {
     "rejected": False,
     "rejected_at": None,
     "rejection_reason": "",
+    "verification": "unverified",
+    "attestations": [],
+}
+ATTESTATION_EXAMPLE = {
+    "id": 14,
+    "verdict": "attested",
+    "note": "Bench log checked against our run.",
+    "verifier": None,
+    "verifier_organisation": 8,
+    "created_at": "2025-10-02T01:00:00Z",
 }
 EVALUATION_EXAMPLE = {
     "id": 77,
@@ -555,13 +577,22 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
         "retrieve": PROJECTS_READ,
         "create": KPI_WRITE,
         # "reject": officers in the browser only; no scope grants it to a key.
+        "attest": KPI_ATTEST,
+        "dispute": KPI_ATTEST,
     }
 
     def get_queryset(self) -> QuerySet[Measurement]:
-        return measurements_visible_to(self.actor).select_related("kpi")
+        visible = measurements_visible_to(self.actor)
+        if self.action in ("attest", "dispute"):
+            # A verifier judges measurements of projects it cannot otherwise see (§22).
+            verifiable = verifiable_measurements(self.actor).values("pk")
+            visible = Measurement.objects.filter(
+                Q(pk__in=visible.values("pk")) | Q(pk__in=verifiable)
+            )
+        return measurement_queryset(visible)
 
     def _response(self, measurement_id: int, status_code: int = 200, **headers) -> Response:
-        measurement = Measurement.objects.select_related("kpi").get(pk=measurement_id)
+        measurement = measurement_queryset(Measurement.objects.all()).get(pk=measurement_id)
         return Response(
             MeasurementSerializer(measurement).data, status=status_code, headers=headers
         )
@@ -646,6 +677,82 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             measurement=measurement, actor=self.actor, reason=body.validated_data["reason"]
         )
         return self._response(measurement.pk)
+
+    def _verdict(self, request: Request, verdict: str) -> Response:
+        from projects.services.verification import measurement_attest
+
+        measurement = self.get_object()
+        body = VerdictNoteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if not verifiable_measurements(self.actor).filter(pk=measurement.pk).exists():
+            # Visible to the caller (the project's own people, officers), but not theirs
+            # to judge.
+            raise PermissionDenied(
+                _("Only a verifier designated for this KPI may attest or dispute its measurements.")
+            )
+        measurement_attest(
+            measurement=measurement,
+            actor=self.actor,
+            verdict=verdict,
+            note=body.validated_data["note"],
+        )
+        return self._response(measurement.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Attest a measurement (designated verifiers)",
+        description="A verifier designated for the measurement's KPI (a person in the browser "
+        "session, or a verifier organisation's key with kpi:attest) attests it, with an "
+        "optional note. One verdict per verifier and measurement, never changed (a second "
+        "answers 409). Other measurements answer 404. Needs an Idempotency-Key.",
+        request=VerdictNoteSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MeasurementSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Attest", {"note": "Bench log checked against our run."}, request=True),
+            example(
+                "Attested",
+                {
+                    **MEASUREMENT_EXAMPLE,
+                    "verification": "attested",
+                    "attestations": [ATTESTATION_EXAMPLE],
+                },
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def attest(self, request: Request, pk: str | None = None) -> Response:
+        return self._verdict(request, AttestationVerdict.ATTESTED)
+
+    @extend_schema(
+        summary="Dispute a measurement (designated verifiers)",
+        description="As attest, with a note saying why (required). A disputed measurement "
+        "stays disputed whatever other verifiers say. Needs an Idempotency-Key.",
+        request=VerdictNoteSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MeasurementSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Dispute", {"note": "The log shows another chip revision."}, request=True),
+            example(
+                "Disputed",
+                {
+                    **MEASUREMENT_EXAMPLE,
+                    "verification": "disputed",
+                    "attestations": [
+                        {
+                            **ATTESTATION_EXAMPLE,
+                            "verdict": "disputed",
+                            "note": "The log shows another chip revision.",
+                        }
+                    ],
+                },
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def dispute(self, request: Request, pk: str | None = None) -> Response:
+        return self._verdict(request, AttestationVerdict.DISPUTED)
 
 
 @extend_schema_view(

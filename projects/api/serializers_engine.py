@@ -27,10 +27,12 @@ from projects.models import (
     GateDecisionKind,
     GateEvaluation,
     Measurement,
+    MeasurementAttestation,
     Project,
     Stage,
     Tranche,
 )
+from projects.selectors.verification import VERIFICATION_STATES, verification_state_of
 
 # --------------------------------------------------------------------------- helpers
 
@@ -237,11 +239,35 @@ class ProjectDetailSerializer(ProjectListSerializer):
 # --------------------------------------------------------------------------- measurements
 
 
+class AttestationSerializer(serializers.ModelSerializer):
+    """A verifier's verdict (§22): by a person (``verifier``) or by a verifier
+    organisation's system (``verifier_organisation``)."""
+
+    verifier = serializers.IntegerField(source="verifier_id", read_only=True, allow_null=True)
+    verifier_organisation = serializers.IntegerField(
+        source="verifier_organisation_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = MeasurementAttestation
+        fields = ["id", "verdict", "note", "verifier", "verifier_organisation", "created_at"]
+        read_only_fields = fields
+
+
 class MeasurementSerializer(serializers.ModelSerializer):
+    """Reads ``attestations`` from the prefetch cache (``measurement_queryset``)."""
+
     project = serializers.IntegerField(source="project_id", read_only=True)
     kpi = serializers.IntegerField(source="kpi_id", read_only=True)
     kpi_code = serializers.CharField(source="kpi.code", read_only=True)
     rejected = serializers.SerializerMethodField()
+    attestations = AttestationSerializer(many=True, read_only=True)
+    verification = serializers.SerializerMethodField(
+        help_text=_(
+            "disputed when any verifier disputed it; attested when one attested it and none "
+            "disputed it; unverified otherwise."
+        )
+    )
 
     class Meta:
         model = Measurement
@@ -259,12 +285,18 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "rejected",
             "rejected_at",
             "rejection_reason",
+            "verification",
+            "attestations",
         ]
         read_only_fields = fields
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_rejected(self, measurement: Measurement) -> bool:
         return measurement.rejected_at is not None
+
+    @extend_schema_field(serializers.ChoiceField(choices=VERIFICATION_STATES))
+    def get_verification(self, measurement: Measurement) -> str:
+        return verification_state_of(measurement.attestations.all())
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -293,6 +325,14 @@ class MeasurementCreateSerializer(serializers.Serializer):
 class ReasonSerializer(serializers.Serializer):
     reason = PassThroughField(
         required=False, default="", help_text=_("Why; shown to the team and kept in the audit.")
+    )
+
+
+class VerdictNoteSerializer(serializers.Serializer):
+    note = PassThroughField(
+        required=False,
+        default="",
+        help_text=_("What the verifier checked; required to dispute. At most 4,000 characters."),
     )
 
 

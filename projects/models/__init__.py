@@ -61,9 +61,19 @@ from .reviews import (
     ReviewerAssignment,
     ReviewScore,
 )
+from .verification import (
+    AttestationVerdict,
+    MeasurementAttestation,
+    VerifierAssignment,
+    VerifierAssignmentKPI,
+)
 
 __all__ = [
     "KPI",
+    "AttestationVerdict",
+    "MeasurementAttestation",
+    "VerifierAssignment",
+    "VerifierAssignmentKPI",
     "AssignmentState",
     "AwardDecision",
     "AwardOutcome",

@@ -13,6 +13,7 @@ from fundapp.actors import is_fund_staff
 from projects.models import ConsortiumMember, Endorsement, ProposalState
 from projects.selectors.portfolio import kpis_behind_target
 from projects.selectors.proposals import proposals_visible_to
+from projects.selectors.verification import live_assignments_for
 
 
 @login_required
@@ -49,6 +50,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         # KPIs of their running stages not yet at target (§15), as the gate would count them.
         context["kpis_behind"] = kpis_behind_target(user)
+        # Verifiers reach their queue from here (§22); the navigation stays query-free.
+        context["verifying"] = live_assignments_for(user).exists()
     return render(request, "projects/dashboard.html", context)
 
 

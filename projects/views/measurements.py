@@ -36,6 +36,7 @@ from projects.selectors.gates import (
     project_measurements,
 )
 from projects.selectors.projects import get_project_for_actor
+from projects.selectors.verification import get_measurement_for_verifier
 from projects.services import measurement_import as import_svc
 from projects.services import measurements as svc
 
@@ -386,10 +387,18 @@ def measurement_reject_view(request: HttpRequest, pk: int, measurement_id: int) 
 @login_required
 @require_GET
 def evidence_download(request: HttpRequest, pk: int, measurement_id: int) -> FileResponse:
-    """Stream the evidence file to someone who may see the project; 404 for anyone else."""
+    """Stream the evidence file to someone who may see the project, or to a verifier
+    designated for the measurement's KPI (§22); 404 for anyone else."""
     user = _user(request)
-    project = _project_or_404(user, pk)
-    measurement = _measurement_or_404(user, project, measurement_id)
+    try:
+        measurement = get_measurement_for_actor(user, measurement_id)
+    except NotFound:
+        try:
+            measurement = get_measurement_for_verifier(user, measurement_id)
+        except NotFound:
+            raise Http404 from None
+    if measurement.project_id != int(pk):
+        raise Http404
     file_path = svc.evidence_path(measurement)
     if file_path is None or not file_path.is_file():
         raise Http404
