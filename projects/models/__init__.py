@@ -1,6 +1,8 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
 from .calls import Call, CallState, ReviewCriterion
+from .exports import ExportState as ExportState
+from .exports import TransactionExport as TransactionExport
 from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
@@ -64,6 +66,7 @@ __all__ = [
     "DecisionState",
     "Disbursement",
     "DisbursementState",
+    "ExportState",
     "Gate",
     "GateDecision",
     "GateDecisionKind",
@@ -84,6 +87,7 @@ __all__ = [
     "ReviewerAssignment",
     "Stage",
     "StageState",
+    "TransactionExport",
     "Tranche",
     "TrancheState",
     "Attachment",
