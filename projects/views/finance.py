@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fundapp.accounts.models import User
+from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
 from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
@@ -264,7 +265,11 @@ def _export_or_404(request: HttpRequest, pk: int) -> TransactionExport:
 def transaction_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     """An export's page with its progress bar (the requester's alone; others get 404)."""
     export = _export_or_404(request, pk)
-    return render(request, "projects/finance/export.html", {"export": export})
+    return render(
+        request,
+        "projects/finance/export.html",
+        {"export": export, "history": history_for(export)},
+    )
 
 
 @login_required

@@ -126,6 +126,11 @@ def test_an_export_runs_in_the_background_and_its_requester_downloads_it(
         "transaction_export.completed",
         "transaction_export.downloaded",
     ]
+    # The export's history reads as sentences in the reader's language.
+    html = client.get(reverse("finance:transaction_export", args=[export.pk])).content.decode()
+    assert "거래 내보내기를 요청했습니다" in html
+    assert f"거래 내보내기가 완료되었습니다: {jpy_entries}행" in html
+    assert "거래 내보내기를 다운로드했습니다" in html
 
 
 def test_a_running_export_shows_its_progress_and_keeps_polling(client, ledger):
