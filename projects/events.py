@@ -614,6 +614,30 @@ EVENT_TYPES = [
     EventType(
         "measurement_import.failed", _("The measurement file could not be imported"), ORGANISATIONS
     ),
+    # Transaction exports (§9, §15): the finance readers' own; officers only.
+    EventType(
+        "transaction_export.requested",
+        _("{actor} asked for an export of the transactions"),
+        OFFICERS,
+    ),
+    EventType("transaction_export.started", _("The export of the transactions started"), OFFICERS),
+    EventType(
+        "transaction_export.completed",
+        _("The export of the transactions is ready: {rows} rows"),
+        OFFICERS,
+        short=_("The export of the transactions is ready"),
+    ),
+    EventType("transaction_export.failed", _("The export of the transactions failed"), OFFICERS),
+    EventType(
+        "transaction_export.downloaded",
+        _("{actor} downloaded the export of the transactions"),
+        OFFICERS,
+    ),
+    EventType(
+        "transaction_export.expired",
+        _("The export's file expired and was deleted"),
+        OFFICERS,
+    ),
     # Gates
     EventType(
         "gate.evaluated",

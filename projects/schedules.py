@@ -56,6 +56,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Re-enqueue measurement imports a lost broker message left queued (§16, §17).",
     ),
     Schedule(
+        "projects.tidy_transaction_exports",
+        Every(minutes=15),
+        "Delete expired transaction export files, give up stuck exports and re-enqueue lost ones (§15, §16).",
+    ),
+    Schedule(
         "projects.evaluate_due_gates",
         Every(minutes=15),
         "Evaluate every gate past its day that has no decision yet (§8, §16).",

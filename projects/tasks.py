@@ -230,3 +230,33 @@ def import_measurements(job_id: int) -> dict[str, object]:
     if job is None:
         return {"job": job_id, "state": None}
     return {"job": job.pk, "state": job.state, "imported": job.imported_count}
+
+
+# --- finance exports (§9, §15) ---------------------------------------------------------------
+
+
+@shared_task(
+    name="projects.export_transactions",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=12,
+)
+def export_transactions(export_id: int) -> dict[str, object]:
+    """Write one requested transactions CSV (``transaction_export_run``); a finished export
+    is left alone."""
+    from projects.services.transaction_exports import transaction_export_run
+
+    export = transaction_export_run(export_id=export_id)
+    if export is None:
+        return {"export": export_id, "state": None}
+    return {"export": export.pk, "state": export.state, "rows": export.progress_done}
+
+
+@shared_task(name="projects.tidy_transaction_exports", acks_late=True)
+def tidy_transaction_exports() -> dict[str, list[int]]:
+    """Delete expired export files, give up stuck exports, re-enqueue lost ones (§16)."""
+    from projects.services.transaction_exports import transaction_exports_tidy
+
+    return transaction_exports_tidy()

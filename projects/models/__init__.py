@@ -7,6 +7,8 @@ from .duplicates import (
     DuplicateFundingFlag,
     DuplicateResolution,
 )
+from .exports import ExportState as ExportState
+from .exports import TransactionExport as TransactionExport
 from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
@@ -84,6 +86,7 @@ __all__ = [
     "DuplicateResolution",
     "Disbursement",
     "DisbursementState",
+    "ExportState",
     "Gate",
     "GateDecision",
     "GateDecisionKind",
@@ -104,6 +107,7 @@ __all__ = [
     "ReviewerAssignment",
     "Stage",
     "StageState",
+    "TransactionExport",
     "Tranche",
     "TrancheState",
     "Attachment",

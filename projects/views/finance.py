@@ -19,7 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path
 from django.utils import timezone
@@ -28,12 +28,13 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fundapp.accounts.models import User
-from fundapp.errors import DomainError
+from fundapp.audit.services import history_for
+from fundapp.errors import DomainError, NotFound
 from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
-from projects.models import Disbursement, DisbursementState
+from projects.models import Disbursement, DisbursementState, TransactionExport
 from projects.selectors.finance import (
     TOKYO,
     account_labels,
@@ -44,6 +45,7 @@ from projects.selectors.finance import (
 from projects.selectors.finance_csv import transaction_csv_rows
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
+from projects.services import transaction_exports as export_svc
 
 ACCOUNT_PAGE_SIZE = 50
 TRANSACTION_PAGE_SIZE = 50
@@ -228,6 +230,76 @@ def transaction_export(request: HttpRequest) -> HttpResponse | StreamingHttpResp
     return response
 
 
+# --------------------------------------------------------------------------- background exports
+
+
+@login_required
+@require_POST
+def transaction_export_request_view(request: HttpRequest) -> HttpResponse:
+    """Ask for the filtered transactions as a CSV written in the background (any size); the
+    filter comes in the query string, as on the transactions page."""
+    currencies = _currencies_or_404(request)
+    form = TransactionFilterForm(request.GET or None, currencies=currencies)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "projects/finance/transactions.html",
+            {"form": form, "transactions": [], "query": ""},
+            status=422,
+        )
+    export = export_svc.transaction_export_request(
+        actor=_user(request), filters=form.cleaned_data if form.is_bound else {}
+    )
+    return redirect("finance:transaction_export", pk=export.pk)
+
+
+def _export_or_404(request: HttpRequest, pk: int) -> TransactionExport:
+    try:
+        return export_svc.get_export_for_requester(_user(request), pk)
+    except NotFound:
+        raise Http404 from None
+
+
+@login_required
+@require_GET
+def transaction_export_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """An export's page with its progress bar (the requester's alone; others get 404)."""
+    export = _export_or_404(request, pk)
+    return render(
+        request,
+        "projects/finance/export.html",
+        {"export": export, "history": history_for(export)},
+    )
+
+
+@login_required
+@require_GET
+def transaction_export_progress_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The small partial htmx polls every second until the export has finished."""
+    export = _export_or_404(request, pk)
+    return render(request, "projects/finance/_export_progress.html", {"export": export})
+
+
+@login_required
+@require_GET
+def transaction_export_download_view(request: HttpRequest, pk: int) -> FileResponse:
+    """The finished CSV, for its requester, until it expires."""
+    export = _export_or_404(request, pk)
+    try:
+        file_path = export_svc.transaction_export_download(export=export, actor=_user(request))
+    except NotFound:
+        raise Http404 from None
+    stamp = (export.finished_at or timezone.now()).astimezone(TOKYO).strftime("%Y%m%d-%H%M")
+    response = FileResponse(
+        file_path.open("rb"),
+        as_attachment=True,
+        filename=f"transactions-{stamp}.csv",
+        content_type="text/csv; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 # --------------------------------------------------------------------------- disbursements
 
 
@@ -376,6 +448,18 @@ _routes: list[URLPattern | URLResolver] = [
     path("", account_list, name="accounts"),
     path("transactions/", transaction_list, name="transactions"),
     path("transactions/export.csv", transaction_export, name="transactions_csv"),
+    path("transactions/exports/", transaction_export_request_view, name="transaction_exports"),
+    path("exports/<int:pk>/", transaction_export_view, name="transaction_export"),
+    path(
+        "exports/<int:pk>/progress/",
+        transaction_export_progress_view,
+        name="transaction_export_progress",
+    ),
+    path(
+        "exports/<int:pk>/download/",
+        transaction_export_download_view,
+        name="transaction_export_download",
+    ),
     path("disbursements/", disbursement_list, name="disbursements"),
     path("disbursements/<int:pk>/confirm/", disbursement_confirm_view, name="disbursement_confirm"),
 ]

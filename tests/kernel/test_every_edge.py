@@ -58,12 +58,14 @@ from projects.models import (
     ReviewerAssignment,
     Tranche,
 )
+from projects.models.exports import TransactionExport
 from projects.models.imports import ImportJob
 from projects.services import awards as award_svc
 from projects.services import calls as call_svc
 from projects.services import measurement_import as import_svc
 from projects.services import proposals as proposal_svc
 from projects.services import reviews as review_svc
+from projects.services import transaction_exports as export_svc
 from projects.services.decisions import (
     gate_decision_approve,
     gate_decision_decline,
@@ -890,6 +892,94 @@ NOT_PERFORMED[("ImportJob", "queued", "failed")] = (
     "the import task marks its job running before it reads the file; every failure it "
     "records is of a running job"
 )
+
+
+# --------------------------------------------------------------------------- transaction exports
+
+
+def _export() -> TransactionExport:
+    """A queued export of a finance officer (the task's message is not sent: no commit)."""
+    finance = UserFactory.create(role=Role.FINANCE_OFFICER, side="JP")
+    return export_svc.transaction_export_request(actor=finance, filters={})
+
+
+class ExportWorkerKilled(BaseException):
+    """A worker killed mid-export (the export fails any ordinary error it meets)."""
+
+
+def _export_until_the_worker_dies(export: TransactionExport) -> None:
+    with (
+        mock.patch.object(export_svc, "_write", side_effect=ExportWorkerKilled),
+        pytest.raises(ExportWorkerKilled),
+    ):
+        export_svc.transaction_export_run(export_id=export.pk)
+
+
+@case("TransactionExport", "queued", "running")
+def _export_running() -> Move:
+    export = _export()
+    return Move(
+        lambda: _export_until_the_worker_dies(export), None, export, "transaction_export.started"
+    )
+
+
+@case("TransactionExport", "running", "running")
+def _export_restarted() -> Move:
+    export = _export()
+    _export_until_the_worker_dies(export)
+    return Move(
+        lambda: _export_until_the_worker_dies(export), None, export, "transaction_export.started"
+    )
+
+
+@case("TransactionExport", "running", "completed")
+def _export_completed() -> Move:
+    export = _export()
+    _export_until_the_worker_dies(export)
+    return Move(
+        lambda: export_svc.transaction_export_run(export_id=export.pk),
+        None,
+        export,
+        "transaction_export.completed",
+    )
+
+
+@case("TransactionExport", "running", "failed")
+def _export_failed() -> Move:
+    export = _export()
+    _export_until_the_worker_dies(export)
+    User.objects.filter(pk=export.requested_by_id).update(role=Role.RESEARCHER)
+    return Move(
+        lambda: export_svc.transaction_export_run(export_id=export.pk),
+        None,
+        export,
+        "transaction_export.failed",
+    )
+
+
+@case("TransactionExport", "queued", "failed")
+def _export_given_up() -> Move:
+    export = _export()
+    later = timezone.now() + export_svc.EXPORT_STUCK_AFTER + timedelta(minutes=1)
+    return Move(
+        lambda: export_svc.transaction_exports_tidy(now=later),
+        None,
+        export,
+        "transaction_export.failed",
+    )
+
+
+@case("TransactionExport", "completed", "expired")
+def _export_expired() -> Move:
+    export = _export()
+    export_svc.transaction_export_run(export_id=export.pk)
+    later = timezone.now() + export_svc.EXPORT_LIFETIME + timedelta(minutes=1)
+    return Move(
+        lambda: export_svc.transaction_exports_tidy(now=later),
+        None,
+        export,
+        "transaction_export.expired",
+    )
 
 
 # --------------------------------------------------------------------------- notifications

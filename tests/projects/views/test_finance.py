@@ -444,3 +444,51 @@ def test_transactions_are_described_in_the_readers_language(client, world):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
     html = client.get(reverse("finance:transactions")).content.decode()
     assert "“엣지 AI 가속기” 선정: 예산 확정, 일본" in html
+
+
+def test_the_transactions_page_costs_the_same_whatever_its_size(client, world):
+    """Every kind the projects domain posts is on the page (contributions, commitments, a
+    release, a payment, a reversal): the descriptions and account names cost a fixed
+    number of queries, however many transactions of those kinds the page shows."""
+    from fundapp.ledger.services import ledger_reverse
+    from projects.services.payments import disbursement_confirm, fund_contribute
+
+    def more_of_every_kind(n: int) -> None:
+        disbursement = (
+            Disbursement.objects.filter(currency="JPY", state=DisbursementState.PAYABLE)
+            .order_by("pk")
+            .first()
+        )
+        assert disbursement is not None
+        disbursement_confirm(
+            disbursement=disbursement,
+            actor=world.finance_jp,
+            paid_on=today_in_tokyo(),
+            reference=f"BANK-{n}",
+        )
+        extra = fund_contribute(
+            fund=world.call.fund,
+            side="KR",
+            amount=1_000,
+            to="reserve",
+            actor=world.officer_jp,
+            reference=f"extra-{n}",
+        )
+        ledger_reverse(transaction=extra, reference=f"extra-{n}-reversal")
+
+    client.force_login(world.officer_jp)
+    url = reverse("finance:transactions")
+    more_of_every_kind(1)
+    client.get(url)
+    small = Transaction.objects.count()
+    with CaptureQueriesContext(connection) as before:
+        html = client.get(url).content.decode()
+    assert html.count("data-transaction=") == small
+    build_world(evaluate=False, area_code="green.tech")
+    more_of_every_kind(2)
+    large = Transaction.objects.count()
+    assert large >= 2 * small
+    with CaptureQueriesContext(connection) as after:
+        html = client.get(url).content.decode()
+    assert html.count("data-transaction=") == large
+    assert len(after) == len(before) <= 12
