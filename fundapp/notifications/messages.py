@@ -37,6 +37,7 @@ from django.utils.functional import Promise
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.money import format_amount
 
 from .models import TITLE_MAX_LENGTH
@@ -99,9 +100,10 @@ class Amount(Param):
     def show(
         self, value: Any, params: Mapping[str, Any], names: Mapping[str, dict[int, str]]
     ) -> str:
-        if value is None or value == "":
-            return ""
-        return format_amount(int(value), str(params.get(self.currency) or ""))
+        try:
+            return format_amount(int(value), str(params.get(self.currency) or ""))
+        except (TypeError, ValueError):
+            return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,6 @@ class Day(Param):
     def show(
         self, value: Any, params: Mapping[str, Any], names: Mapping[str, dict[int, str]]
     ) -> str:
-        from fundapp.accounts.templatetags.fund_format import format_local_date
-
         try:
             return format_local_date(date.fromisoformat(str(value)), _language())
         except ValueError:

@@ -987,7 +987,9 @@ def _export_expired() -> Move:
 
 def _notification(**user: Any) -> Notification:
     (notification,) = notify(
-        users=[UserFactory.create(**user)], kind="gate_evaluated", title="Gate evaluated"
+        users=[UserFactory.create(**user)],
+        message="gate.evaluated",
+        params={"number": 1, "outcome": "pass", "score": "1.0000"},
     )
     return notification
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
 
 from fundapp.kernel import registry
 from ip_licensing.selectors import final_gate_requirements_met_many as results_registered
@@ -42,6 +43,7 @@ def test_every_final_gate_requirement_must_be_met_and_the_first_unmet_reason_is_
         return {pk: (True, "") if pk < 3 else (False, "too big") for pk in ids}
 
     monkeypatch.setattr(registry, "_final_gate_requirements", {})
+    monkeypatch.setattr(registry, "_final_gate_reasons", {})
     registry.final_gate_requirement_register("odd", odd_ids_only)
     registry.final_gate_requirement_register("small", below_three)
 
@@ -51,6 +53,26 @@ def test_every_final_gate_requirement_must_be_met_and_the_first_unmet_reason_is_
     assert asked == [[1, 2, 3, 4]]
     assert registry.final_gate_requirements_met_many([]) == {}
     assert asked == [[1, 2, 3, 4]]
+
+    # By name: what a notification stores, explained when it is read.
+    assert registry.final_gate_requirements_unmet_many([4, 1, 3, 2]) == {
+        2: "odd",
+        3: "small",
+        4: "odd",
+    }
+    assert asked[-1] == [1, 2, 3, 4]
+    assert registry.final_gate_requirements_unmet_many([]) == {}
+
+
+def test_a_final_gate_requirement_is_explained_by_its_name_in_the_readers_language() -> None:
+    with translation.override("en"):
+        english = registry.final_gate_requirement_reason("ip_licensing.results_registered")
+    with translation.override("ja"):
+        japanese = registry.final_gate_requirement_reason("ip_licensing.results_registered")
+
+    assert english.startswith("Register the project's results")
+    assert japanese and japanese != english
+    assert registry.final_gate_requirement_reason("no.longer.registered") == ""
 
 
 def test_with_no_requirement_registered_every_final_gate_may_complete(
