@@ -34,6 +34,11 @@ EVENT_TYPES = [
     EventType("user.created", _("{actor} created the account"), OFFICERS),
     EventType("user.access_changed", _("{actor} changed the account's role or access"), OFFICERS),
     EventType(
+        "user.identifiers_changed",
+        _("{actor} changed their researcher numbers or ORCID iD"),
+        OFFICERS,
+    ),
+    EventType(
         "user.demo_login_enabled", _("{actor} enabled demo sign-in for the account"), OFFICERS
     ),
     EventType(

@@ -89,3 +89,34 @@ class ApiKeyIssueForm(forms.Form):
             target = self.service_fields.get(field, field)
             for message in messages:
                 self.add_error(target if target in self.fields else None, str(message))
+
+
+class ResearcherNumbersForm(forms.Form):
+    """A person's own researcher numbers and ORCID iD (§5, §22)."""
+
+    erad_number = forms.CharField(
+        label=_("e-Rad researcher number"),
+        max_length=16,
+        required=False,
+        help_text=_("Japan's e-Rad 研究者番号, if you have one."),
+    )
+    kr_researcher_number = forms.CharField(
+        label=_("Korean researcher number"),
+        max_length=16,
+        required=False,
+        help_text=_("Your number in Korea's researcher registry, if you have one."),
+    )
+    orcid = forms.CharField(
+        label=_("ORCID iD"),
+        max_length=40,
+        required=False,
+        help_text=_("As 0000-0000-0000-0000; the last character may be X."),
+    )
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        if not exc.errors:
+            self.add_error(None, str(exc.message))
+            return
+        for field, messages in exc.errors.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, str(message))

@@ -23,6 +23,7 @@ from fundapp.errors import PermissionDenied, ValidationFailed
 
 from .models import ApiKey, Organisation, Scope, User, hash_secret
 from .permissions import can_manage_api_keys, can_manage_organisations
+from .validators import orcid_normalize, validate_orcid
 
 ORGANISATION_FIELDS = ("code", "name_en", "name_ja", "name_ko", "country", "kind")
 # The code is a published identifier (§21): partner systems address organisations by it.
@@ -149,6 +150,61 @@ def user_preferred_language_set(*, user: User, language: str) -> User:
         user.preferred_language = language
         user.save(update_fields=["preferred_language"])
     return user
+
+
+IDENTIFIER_FIELDS = ("erad_number", "kr_researcher_number", "orcid")
+
+
+def user_identifiers_set(
+    *, user: User, actor: Actor, erad_number: str, kr_researcher_number: str, orcid: str
+) -> User:
+    """A person records their own researcher numbers (e-Rad, Korean researcher number) and
+    ORCID iD, which the duplicate-funding check (§22) matches across proposals.
+
+    Guarantees: only the person themselves (an administrator edits anyone's in the admin);
+    the national numbers are digits (up to 16), the ORCID iD is normalized (a pasted
+    orcid.org address, a lower-case x) and its ISO 7064 check digit checked; the row is
+    locked and saved with ``update_fields``; a change is audited ``user.identifiers_changed``
+    with the values before and after; nothing changes on a refusal.
+    """
+    if not isinstance(actor, User) or actor.pk != user.pk:
+        raise PermissionDenied(_("You may only change your own researcher numbers."))
+    values = {
+        "erad_number": (erad_number or "").strip(),
+        "kr_researcher_number": (kr_researcher_number or "").strip(),
+        "orcid": orcid_normalize(orcid or ""),
+    }
+    errors: dict[str, list[Any]] = {}
+    for name in ("erad_number", "kr_researcher_number"):
+        if values[name] and not (values[name].isascii() and values[name].isdigit()):
+            errors[name] = [_("Use digits only.")]
+        elif len(values[name]) > 16:
+            errors[name] = [_("Use at most 16 digits.")]
+    try:
+        validate_orcid(values["orcid"])
+    except ValidationError as exc:
+        errors["orcid"] = list(exc.messages)
+    if errors:
+        raise ValidationFailed(
+            _("The researcher numbers have errors; see the fields."), errors=errors
+        )
+    with transaction.atomic():
+        locked = User.objects.select_for_update(of=("self",)).get(pk=user.pk)
+        before = {name: getattr(locked, name) for name in IDENTIFIER_FIELDS}
+        changed = [name for name in IDENTIFIER_FIELDS if before[name] != values[name]]
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, values[name])
+        locked.save(update_fields=changed)
+        audit_record(
+            actor=actor,
+            action="user.identifiers_changed",
+            obj=locked,
+            before={name: before[name] for name in changed},
+            after={name: values[name] for name in changed},
+        )
+    return locked
 
 
 def _clean_scopes(scopes: Iterable[str]) -> list[str]:

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,10 +21,16 @@ from django.views.i18n import set_language as django_set_language
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError
 
-from .forms import ApiKeyIssueForm
-from .models import ApiKey, Organisation
+from .forms import ApiKeyIssueForm, ResearcherNumbersForm
+from .models import ApiKey, Organisation, User
 from .permissions import can_manage_api_keys
-from .services import LANGUAGE_CODES, api_key_issue, api_key_revoke, user_preferred_language_set
+from .services import (
+    LANGUAGE_CODES,
+    api_key_issue,
+    api_key_revoke,
+    user_identifiers_set,
+    user_preferred_language_set,
+)
 
 SESSION_LANGUAGE_KEY = "preferred_language"
 
@@ -159,3 +166,42 @@ def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("The key “%(name)s” is revoked.") % {"name": key.name})
     return redirect("accounts:api_key_detail", pk=key.pk)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@login_required
+def researcher_numbers(request: HttpRequest) -> HttpResponse:
+    """The signed-in person's own e-Rad number, Korean researcher number and ORCID iD
+    (§22); ``next`` brings them back to where they came from (the proposal's people)."""
+    user = request.user
+    assert isinstance(user, User)
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = ""
+    form = ResearcherNumbersForm(
+        request.POST or None,
+        initial={
+            "erad_number": user.erad_number,
+            "kr_researcher_number": user.kr_researcher_number,
+            "orcid": user.orcid,
+        },
+    )
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                user_identifiers_set(user=user, actor=user, **form.cleaned_data)
+            except DomainError as exc:
+                form.add_domain_error(exc)
+                status = exc.status
+            else:
+                messages.success(request, _("Your researcher numbers are saved."))
+                return redirect(back or "accounts:researcher_numbers")
+        else:
+            status = 422
+    return render(
+        request, "accounts/researcher_numbers.html", {"form": form, "next": back}, status=status
+    )

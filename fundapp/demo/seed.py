@@ -1602,6 +1602,37 @@ CHIPLET_DATACENTRE = ProposalStory(  # awarded; stage 1 failed its KPIs, officer
     },
 )
 
+# §22: while the chiplet project runs, its Sapporo PI submits the same work again with a
+# Busan partner; the duplicate-funding check flags it at submission (the same e-Rad number,
+# a similar title and abstract), and the flag waits for an officer's resolution. Submitted
+# after the awards (``seed_duplicate_funding``), so it is flagged against the running project.
+CHIPLET_AGAIN = ProposalStory(
+    call="ai",
+    author="pi_sapporo",
+    changes={
+        **CHIPLET_DATACENTRE.changes,
+        "basics": {
+            **CHIPLET_DATACENTRE.changes["basics"],
+            "title_en": "Chiplet AI accelerators with 3D-stacked memory for data-centre inference",
+            "title_ja": "3次元積層メモリを用いたデータセンター推論向けチップレットAIアクセラレータ",
+            "title_ko": "3차원 적층 메모리를 이용한 데이터센터 추론용 칩렛 AI 가속기",
+            "abstract_en": (
+                "Memory stacked on the compute chiplets removes the bandwidth wall of "
+                "large-language-model inference in data centres."
+            ),
+            "abstract_ja": "演算チップレット上にメモリを積層し、データセンターでの大規模言語モデル推論の帯域の壁を取り除く。",
+            "abstract_ko": "연산 칩렛 위에 메모리를 적층하여 데이터센터의 대규모 언어모델 추론 대역폭 한계를 없앤다.",
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 10), ("KR-PUS-01", "pi_busan", 10)
+        ),
+        "budget": [
+            *_budget("JP-SPR-01", personnel=100_000_000, equipment=80_000_000),
+            *_budget("KR-PUS-01", personnel=1_000_000_000, equipment=800_000_000),
+        ],
+    },
+)
+
 SOLAR_HYDROGEN = ProposalStory(  # awarded; stage 1 failed and the project was terminated
     call="green",
     author="pi_busan",
@@ -2267,6 +2298,25 @@ def seed_awards(report: SeedReport, *, users: dict[str, User]) -> None:
             _release_decided(project)
 
 
+def seed_duplicate_funding(
+    report: SeedReport, *, calls: dict[str, Call], users: dict[str, User]
+) -> None:
+    """One duplicate-funding flag awaiting resolution (§22): ``CHIPLET_AGAIN`` submitted
+    while the chiplet project runs, flagged by the submission's own check."""
+    proposal = Proposal.objects.filter(title_en=CHIPLET_AGAIN.title_en).first()
+    if proposal is None:
+        call = calls[CHIPLET_AGAIN.call]
+        if not call.is_open_at(timezone.now()):
+            report.notes.append(
+                f"Skipped the proposal “{CHIPLET_AGAIN.title_en}”: its call is no longer open."
+            )
+            return
+        proposal = _play_story(CHIPLET_AGAIN, call, users)
+        report.made("duplicate-funding flags", proposal.duplicate_flags.exists())
+    else:
+        report.made("duplicate-funding flags", False)
+
+
 def _start_for_gate_due_now(proposal: Proposal) -> date:
     """The latest start date whose stage-1 gate day is not after today (Asia/Tokyo): the
     first stage's months back from today, clamped to the end of that month."""
@@ -2772,6 +2822,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_contributions(report, fund=fund, users=users)
         seed_reviews(report, users=users)
         seed_awards(report, users=users)
+        seed_duplicate_funding(report, calls=calls, users=users)
         seed_payments(report, users=users)
         seed_gates(report, users=users)
         seed_licences(report, users=users)

@@ -37,12 +37,15 @@ from projects.models import (
     AwardOutcome,
     Call,
     DecisionState,
+    DuplicateFlagState,
+    DuplicateFundingFlag,
     Proposal,
     ProposalState,
     ResearchArea,
     ReviewCriterion,
     ReviewerAssignment,
 )
+from projects.permissions import can_see_duplicate_flags
 from projects.selectors import reviews as selectors
 from projects.selectors.calls import calls_visible_to
 from projects.selectors.proposals import get_proposal_for_actor
@@ -288,8 +291,15 @@ def _award_panel(
                 {"label": reason_label(r.get("code", "")), "detail": r.get("detail", "")}
                 for r in case.reasons
             ]
+    flags = (
+        list(DuplicateFundingFlag.objects.filter(proposal=proposal).order_by("id"))
+        if can_see_duplicate_flags(user)
+        else []
+    )
     shown = live or (cancelled[0] if cancelled else None)
     return {
+        "duplicate_flags": flags,
+        "duplicate_flags_open": any(f.state == DuplicateFlagState.OPEN for f in flags),
         "decision": live,
         "two_person": two_person_panel(
             user,

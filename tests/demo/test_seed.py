@@ -40,6 +40,7 @@ from projects.models import (
     DecisionState,
     Disbursement,
     DisbursementState,
+    DuplicateFundingFlag,
     Endorsement,
     Fund,
     Gate,
@@ -93,6 +94,7 @@ COUNTED = (
     Review,
     ReviewScore,
     AwardDecision,
+    DuplicateFundingFlag,
     ScreeningCase,
     Project,
     ProjectPerson,
@@ -154,6 +156,16 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert after_first["IPAsset"] == 4 and after_first["Licence"] == 4
     assert after_first["RoyaltyReport"] == 2
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
+
+    # One duplicate-funding flag awaits an officer's resolution (§22): the chiplet work
+    # submitted again by its Sapporo PI while the first project runs.
+    [flag] = DuplicateFundingFlag.objects.all()
+    assert flag.state == "open" and flag.raised_during == "submission"
+    assert flag.proposal.title_en.startswith("Chiplet AI accelerators")
+    assert flag.matched_project is not None
+    assert flag.matched_project.title_en.startswith("Chiplet AI accelerator with")
+    assert [i["kind"] for i in flag.identifiers] == ["erad"]
+    assert re.search(r"duplicate-funding flags +1 new, 0 already there", first_output)
 
     # Every state reachable so far, made through the services.
     states = set(Proposal.objects.values_list("state", flat=True))

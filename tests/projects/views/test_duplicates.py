@@ -16,10 +16,17 @@ from rest_framework.test import APIClient
 from fundapp.accounts.models import Role, Scope, User
 from fundapp.audit.models import AuditEvent
 from projects.models import DuplicateFlagState, DuplicateFundingFlag
+from projects.services import awards as award_svc
 from tests.factories import UserFactory, jp_org, member_of, officer
-from tests.factories.duplicates import flagged_pair
-from tests.factories.proposals import Consortium
+from tests.factories.duplicates import (
+    BATTERIES_JA,
+    BATTERIES_JA_AGAIN,
+    flagged_pair,
+    same_person,
+)
+from tests.factories.proposals import Consortium, make_consortium, submitted_proposal
 from tests.factories.proposals_api import key_client
+from tests.factories.review import fund_pools, make_officers, proposal_under_review
 
 pytestmark = [
     pytest.mark.django_db,
@@ -238,3 +245,41 @@ def test_the_api_list_reads_in_a_fixed_number_of_queries(django_assert_max_num_q
     with django_assert_max_num_queries(8):
         response = api.get(LIST)
     assert response.json()["count"] == size
+
+
+# --------------------------------------------------------------------------- the award page
+
+
+@pytest.mark.parametrize("lang", ["en", "ja", "ko"])
+def test_the_award_page_names_the_flag_and_refuses_the_award_with_a_translated_message(lang):
+    officers = make_officers()
+    c = make_consortium()
+    submitted_proposal(c, basics=BATTERIES_JA)
+    other = same_person(c, erad_number="60011111")
+    proposal, _o = proposal_under_review(officers.jp, other, basics=BATTERIES_JA_AGAIN)
+    fund_pools(other.call, officers.jp)
+    [flag] = DuplicateFundingFlag.objects.filter(proposal=proposal)
+    award_svc.award_approve(proposal=proposal, actor=officers.jp, outcome="award", reason="Top.")
+    officers.kr.preferred_language = lang
+    officers.kr.save(update_fields=["preferred_language"])
+    client = Client()
+    client.force_login(officers.kr)
+
+    page = client.get(reverse("reviews:proposal", args=[proposal.pk]), HTTP_ACCEPT_LANGUAGE=lang)
+    refused = client.post(
+        reverse("reviews:award", args=[proposal.pk]),
+        {"outcome": "award", "reason": "Agreed."},
+        HTTP_ACCEPT_LANGUAGE=lang,
+    )
+
+    assert f'data-flag="{flag.pk}" data-state="open"' in page.content.decode()
+    assert refused.status_code == 409
+    with translation.override(lang):
+        message = translation.gettext(
+            "A possible duplicate funding of this proposal awaits a fund officer's "
+            "resolution; the award cannot complete until it is resolved. The decision "
+            "stays pending."
+        )
+    assert message in refused.content.decode().replace("&#x27;", "'")
+    proposal.refresh_from_db()
+    assert proposal.state == "under_review"
