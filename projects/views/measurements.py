@@ -36,7 +36,7 @@ from projects.selectors.gates import (
     project_measurements,
 )
 from projects.selectors.projects import get_project_for_actor
-from projects.selectors.verification import get_measurement_for_verifier
+from projects.selectors.verification import get_measurement_for_verifier, with_verification
 from projects.services import measurement_import as import_svc
 from projects.services import measurements as svc
 
@@ -214,7 +214,9 @@ def _render_list(
     can_reject = svc.can_reject_measurement(user)[0]
     if form is None and can_record:
         form = MeasurementForm(project=project)
-    page = Paginator(project_measurements(project), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Each row's verification state (§22) is read in the same query as the row.
+    rows = with_verification(project_measurements(project))
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     series = [{"series": s, "chart": chart(s)} for s in kpi_progress(project)]
     return render(
         request,

@@ -58,10 +58,10 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
         for method, op in ops.items()
         if method in ("get", "post", "put", "patch", "delete")
     ]
-    # list + detail of 7 engine resources (14), measurement create and reject (2), gate
-    # evaluations, evaluate and decisions GET/POST (4), a decision's withdraw and decline
-    # (2), confirm (1), ledger list + detail (4)
-    assert len(operations) == 27, sorted((m, u) for m, u, _ in operations)
+    # list + detail of 7 engine resources (14), measurement create, reject, attest and
+    # dispute (4), gate evaluations, evaluate and decisions GET/POST (4), a decision's
+    # withdraw and decline (2), confirm (1), ledger list + detail (4)
+    assert len(operations) == 29, sorted((m, u) for m, u, _ in operations)
     for method, url, op in operations:
         assert op.get("summary"), (method, url)
         contents = [
@@ -83,4 +83,6 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
     assert sorted(idempotent) == [
         ("post", "/api/v1/disbursements/{id}/confirm/"),
         ("post", "/api/v1/measurements/"),
+        ("post", "/api/v1/measurements/{id}/attest/"),
+        ("post", "/api/v1/measurements/{id}/dispute/"),
     ]

@@ -137,6 +137,18 @@ def test_a_kpi_outside_the_labs_designation_is_404(world):
     assert_problem(post(key_client(world["lab"], ATTEST), world["unassigned"]), 404)
 
 
+def test_a_verifier_reads_nothing_else_of_the_project(world):
+    """Designation lets a verifier judge; it does not open the project's records."""
+    lab = key_client(world["lab"], [*ATTEST, "projects:read", "gates:read"])
+    m = world["assigned"]
+
+    assert ok(lab.get("/api/v1/measurements/"))["results"] == []
+    assert_problem(lab.get(f"/api/v1/measurements/{m.pk}/"), 404)
+    assert_problem(lab.get(f"/api/v1/projects/{m.project_id}/"), 404)
+    person = user_client(world["person"])
+    assert_problem(person.get(f"/api/v1/measurements/{m.pk}/"), 404)
+
+
 def test_the_measurement_list_carries_the_verdicts_in_a_fixed_number_of_queries(world):
     built = world["built"]
     post(key_client(world["lab"], ATTEST), world["assigned"])

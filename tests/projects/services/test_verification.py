@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from fundapp.accounts.models import Role, Scope
+from fundapp.accounts.templatetags.fund_format import audit_sentence
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from projects.models import (
@@ -381,3 +382,48 @@ def test_a_dispute_without_a_note_is_refused_by_the_database_too():
         MeasurementAttestation.objects.create(
             measurement=m, assignment=assignment, verdict="disputed", note="", verifier=person
         )
+
+
+# --------------------------------------------------------------------------- the history
+
+
+@pytest.mark.parametrize(
+    ("language", "designated", "attested", "disputed"),
+    [
+        (
+            "en",
+            "An officer designated Dr. Verifier as a verifier of the project",
+            "Dr. Verifier attested a KPI measurement: Log matches",
+            "Dr. Verifier disputed a KPI measurement",
+        ),
+        (
+            "ja",
+            "An officerがDr. Verifierをプロジェクトの検証者に指名しました",
+            "Dr. Verifierが成果指標（KPI）の測定値を確認しました：Log matches",
+            "Dr. Verifierが成果指標（KPI）の測定値に異議を申し立てました",
+        ),
+        (
+            "ko",
+            "An officer이(가) Dr. Verifier을(를) 과제 검증자로 지정했습니다",
+            "Dr. Verifier이(가) 성과지표(KPI) 측정값을 확인했습니다: Log matches",
+            "Dr. Verifier이(가) 성과지표(KPI) 측정값에 이의를 제기했습니다",
+        ),
+    ],
+)
+def test_the_history_reads_verification_in_each_language(language, designated, attested, disputed):
+    def event(action: str, actor: str, after: dict) -> AuditEvent:
+        return AuditEvent(action=action, actor_label=actor, after=after)
+
+    with override(language):
+        assert (
+            audit_sentence(event("verifier.designated", "An officer", {"verifier": "Dr. Verifier"}))
+            == designated
+        )
+        assert (
+            audit_sentence(event("measurement.attested", "Dr. Verifier", {"note": "Log matches"}))
+            == attested
+        )
+        # Recorded without a note: the short sentence.
+        assert audit_sentence(
+            event("measurement.disputed", "Dr. Verifier", {"verdict": "disputed"})
+        ).startswith(disputed)

@@ -270,3 +270,16 @@ def test_a_conflicted_verifier_is_refused_with_the_reason_in_japanese(client):
     assert built.extra["jp"].name_ja in html
     assert "利益相反" in html
     assert not VerifierAssignment.objects.exists()
+
+
+def test_the_projects_measurement_list_shows_each_verdict(client, world):
+    from projects.services.verification import measurement_attest
+
+    built = world["built"]
+    measurement_attest(measurement=world["assigned"], actor=world["verifier"], verdict="attested")
+    client.force_login(built.researcher)
+
+    html = client.get(reverse("measurements:list", args=[built.project.pk])).content.decode()
+
+    assert html.count('data-verification="attested"') == 1
+    assert 'data-verification="disputed"' not in html
