@@ -131,6 +131,17 @@ MESSAGES = (
         },
     ),
     Message(
+        key="proposal.duplicate_flagged",
+        kind="decision_needed",
+        title=_("Possible duplicate funding awaits your resolution: {title}"),
+        body=_(
+            "A person on this proposal is already on another pending proposal or running "
+            "project with a similar title or abstract. Compare both and record a "
+            "resolution before the award can complete."
+        ),
+        params={"title": PROPOSAL},
+    ),
+    Message(
         key="gate_decision.awaits_approval",
         kind="decision_needed",
         title=_("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),

@@ -13,9 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
@@ -107,16 +105,8 @@ def duplicate_check(
         )
         notify(
             users=User.objects.filter(role=Role.FUND_OFFICER, is_active=True),
-            kind="decision_needed",
-            title=format_lazy(
-                gettext_lazy("Possible duplicate funding awaits your resolution: {title}"),
-                title=proposal.title,
-            ),
-            body=gettext_lazy(
-                "A person on this proposal is already on another pending proposal or running "
-                "project with a similar title or abstract. Compare both and record a "
-                "resolution before the award can complete."
-            ),
+            message="proposal.duplicate_flagged",
+            params={"title": proposal.pk},
             url=_flags_url(),
         )
     return new
