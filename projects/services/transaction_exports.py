@@ -84,6 +84,18 @@ def get_export_for_requester(actor: Any, pk: object) -> TransactionExport:
     return export
 
 
+RECENT_EXPORTS = 5
+
+
+def recent_exports_of(actor: User) -> list[TransactionExport]:
+    """The reader's latest exports that are not expired, newest first (one query)."""
+    return list(
+        TransactionExport.objects.filter(requested_by=actor)
+        .exclude(state=ExportState.EXPIRED)
+        .order_by("-created_at", "-id")[:RECENT_EXPORTS]
+    )
+
+
 def transaction_export_request(*, actor: User, filters: Mapping[str, Any]) -> TransactionExport:
     """Queue an export of the transactions matching ``filters`` (the transactions page's
     cleaned filter) for ``actor``; returned at once.

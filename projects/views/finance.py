@@ -202,6 +202,7 @@ def transaction_list(request: HttpRequest) -> HttpResponse:
             "older": transactions[-1].pk if transactions and has_older else None,
             "newer": transactions[0].pk if transactions and has_newer else None,
             "query": query.urlencode(),
+            "exports": export_svc.recent_exports_of(_user(request)),
         },
     )
 

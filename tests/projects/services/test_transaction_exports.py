@@ -126,6 +126,13 @@ def test_an_export_runs_in_the_background_and_its_requester_downloads_it(
         "transaction_export.completed",
         "transaction_export.downloaded",
     ]
+    # The transactions page links the reader's recent exports.
+    html = client.get(reverse("finance:transactions")).content.decode()
+    assert f'data-export-id="{export.pk}"' in html
+    client.force_login(ledger.finance_jp2)
+    html = client.get(reverse("finance:transactions")).content.decode()
+    assert f'data-export-id="{export.pk}"' not in html
+    client.force_login(ledger.finance_jp)
     # The export's history reads as sentences in the reader's language.
     html = client.get(reverse("finance:transaction_export", args=[export.pk])).content.decode()
     assert "거래 내보내기를 요청했습니다" in html
