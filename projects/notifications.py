@@ -142,6 +142,20 @@ MESSAGES = (
         params={"title": PROPOSAL},
     ),
     Message(
+        key="verifier.designated",
+        kind="verifier_designated",
+        title=_("You verify KPI measurements of “{project}”"),
+        params={"project": PROJECT},
+    ),
+    Message(
+        key="measurement.disputed",
+        kind="measurement_disputed",
+        title=_("A verifier disputed a measurement of {kpi}"),
+        # The verifier's note, as they wrote it.
+        body="{note}",
+        params={"kpi": Plain(), "note": Plain()},
+    ),
+    Message(
         key="gate_decision.awaits_approval",
         kind="decision_needed",
         title=_("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),

@@ -39,6 +39,8 @@ class NotificationKind(models.TextChoices):
     LICENCE_EXPIRED = "licence_expired", _("Licence expired")
     ROYALTY_POSTED = "royalty_posted", _("Royalty posted")
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook disabled")
+    VERIFIER_DESIGNATED = "verifier_designated", _("Designated as a verifier")
+    MEASUREMENT_DISPUTED = "measurement_disputed", _("Measurement disputed")
 
 
 class EmailState(models.TextChoices):

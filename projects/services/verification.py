@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -26,6 +27,7 @@ from fundapp.errors import Conflict, NotFound, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from fundapp.notifications.services import notify
 from projects.events import attestation_data, measurement_data
 from projects.models import (
     KPI,
@@ -45,6 +47,14 @@ from projects.services.outbox import project_event_for
 
 NOTE_MAX_LENGTH = 4000
 VERIFIER_ROLES = (Role.RESEARCHER, Role.REVIEWER)
+
+
+def _url(name: str, *args: Any) -> str:
+    """A page's path for a notification link, or "" where the page is not routed."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
 
 
 def verifier_label(assignment: VerifierAssignment) -> str:
@@ -173,6 +183,13 @@ def verifier_designate(
             obj=locked,
             after=_audit_after(assignment, chosen),
         )
+        if verifier is not None:
+            notify(
+                users=[verifier],
+                message="verifier.designated",
+                params={"project": locked.pk},
+                url=_url("verification:queue"),
+            )
     return assignment
 
 
@@ -304,4 +321,14 @@ def measurement_attest(
             project_id=locked.project_id,
             data=lambda m: {**measurement_data(m), "attestation": attestation_data(attestation)},
         )
+        if disputing:
+            # The project's named people hear of it while they can still answer it.
+            notify(
+                users=list(
+                    User.objects.filter(project_roles__project_id=locked.project_id).distinct()
+                ),
+                message="measurement.disputed",
+                params={"kpi": measurement.kpi.code, "note": text},
+                url=_url("measurements:list", locked.project_id),
+            )
     return attestation

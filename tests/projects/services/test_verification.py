@@ -15,6 +15,7 @@ from fundapp.accounts.models import Role, Scope
 from fundapp.accounts.templatetags.fund_format import audit_sentence
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fundapp.notifications.models import Notification
 from projects.models import (
     AttestationVerdict,
     Measurement,
@@ -74,6 +75,10 @@ def test_an_officer_designates_a_verifier_for_some_kpis():
     assert event.after is not None
     assert event.after["verifier"] == "Dr. Verifier"
     assert event.after["kpis"] == ["K1A"]
+    notice = Notification.objects.get(user=person)
+    assert notice.kind == "verifier_designated"
+    assert built.project.title in notice.shown_title
+    assert notice.url == "/verifications/"
 
 
 @pytest.mark.parametrize("who", ["researcher", "office", "stranger", "verifier"])
@@ -229,6 +234,14 @@ def test_a_dispute_needs_a_note_and_is_recorded():
 
     data = the_event("measurement.disputed", m, organisations=consortium_ids(built))
     assert data["attestation"]["note"] == "Wrong chip"
+    # The project's named people are told.
+    told = Notification.objects.filter(kind="measurement_disputed")
+    assert set(told.values_list("user", flat=True)) == {
+        built.researcher.pk,
+        built.researcher_kr.pk,
+    }
+    assert "K1A" in told.first().shown_title  # type: ignore[union-attr]
+    assert "Wrong chip" in told.first().shown_body  # type: ignore[union-attr]
 
 
 def test_one_verdict_per_verifier_and_measurement():
