@@ -40,7 +40,7 @@ from django.utils.translation import gettext_lazy as _
 from fundapp.accounts.templatetags.fund_format import format_local_date
 from fundapp.money import format_amount
 
-from .models import TITLE_MAX_LENGTH
+from .models import TITLE_MAX_LENGTH, NotificationKind
 
 if TYPE_CHECKING:
     from .models import Notification
@@ -182,8 +182,11 @@ _names: dict[str, NameLoader] = {}
 
 def notification_message_register(*messages: Message) -> None:
     """Register messages. The same key with a different definition is a programming error;
-    a placeholder without a declared parameter too."""
+    so are a kind the notifications do not know and a placeholder without a declared
+    parameter."""
     for message in messages:
+        if message.kind not in NotificationKind.values:
+            raise ValueError(f"notification message {message.key!r}: unknown kind {message.kind!r}")
         existing = _messages.get(message.key)
         if existing is not None and existing != message:
             raise ValueError(f"notification message {message.key!r} is registered twice")

@@ -21,6 +21,7 @@ from fundapp.notifications.messages import (
     Name,
     Plain,
     Reason,
+    notification_message_register,
     notification_messages,
     notifications_render,
 )
@@ -134,6 +135,19 @@ def test_every_domain_message_is_registered_with_its_placeholders_declared():
     } <= keys
     for message in domain_messages():
         assert message.placeholders() <= set(message.params), message.key
+
+
+@pytest.mark.parametrize(
+    ("message", "problem"),
+    [
+        (Message(key="test.odd", kind="nonsense", title="x"), "unknown kind"),
+        (Message(key="test.odd", kind="decision_needed", title="{who}"), "lacks"),
+    ],
+)
+def test_a_message_with_an_unknown_kind_or_an_undeclared_placeholder_is_refused(message, problem):
+    with pytest.raises(ValueError, match=problem):
+        notification_message_register(message)
+    assert "test.odd" not in {m.key for m in notification_messages()}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fundapp.errors import Conflict
+from fundapp.notifications.messages import notifications_render
+from fundapp.notifications.models import Notification
 from ip_licensing.services.assets import asset_register
 from projects.models import ProjectState
 from projects.services.decisions import final_gate_requirements_met, gate_decision_approve
@@ -43,6 +45,10 @@ def test_a_project_without_registered_results_cannot_complete(staff, project_and
 
     evaluate(gate_of(project, 1), outcome="pass", score="1.0000")
     assert evaluate(gate_of(project, 2), outcome="pass", score="1.0000") is None
+    # The officers are told why, by the requirement's name, read in their language.
+    told = Notification.objects.filter(message="gate.decision_needed", user=staff.jp).latest("id")
+    assert told.params["reason"] == "ip_licensing.results_registered" and told.body == ""
+    assert notifications_render([told], language="en")[0].shown_body == MESSAGE
     with pytest.raises(Conflict, match="Register the project's results"):
         gate_decision_approve(gate=gate_of(project, 2), actor=staff.jp, kind="release")
     project.refresh_from_db()

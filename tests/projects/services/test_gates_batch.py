@@ -116,6 +116,13 @@ def test_ten_and_two_hundred_due_gates_take_the_same_number_of_queries(
     assert result.skipped == {}
     assert Tranche.objects.filter(state=TrancheState.DECIDED).count() == 2 * (3 + 50)
     assert Project.objects.filter(state=ProjectState.COMPLETED).count() == 2 + 50
+    # Both officers are told each decision needed; a final gate without results names the
+    # requirement that holds it (by name, explained when read), a FAIL names none.
+    needed = Notification.objects.filter(message="gate.decision_needed")
+    held = needed.filter(params__reason="ip_licensing.results_registered")
+    assert held.count() == 2 * (2 + 50)
+    assert needed.filter(params__reason="").count() == 2 * (3 + 50)
+    assert set(needed.values_list("title", "body").distinct()) == {("", "")}
 
 
 @pytest.mark.django_db
