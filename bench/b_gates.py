@@ -46,6 +46,8 @@ WITH due AS (
     JOIN projects_kpi k ON k.stage_id = d.stage_id
     LEFT JOIN projects_measurement m
         ON m.kpi_id = k.id AND m.rejected_at IS NULL
+        -- §22: a document KPI counts readings with a file; nothing is attested yet.
+        AND (k.evidence = 'none' OR (k.evidence = 'document' AND m.evidence_storage <> ''))
         AND m.measured_at >= (d.started_on::timestamp AT TIME ZONE 'Asia/Tokyo')
         AND m.measured_at < ((d.due_on + 1)::timestamp AT TIME ZONE 'Asia/Tokyo')
     GROUP BY d.gate_id, k.id

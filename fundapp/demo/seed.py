@@ -2421,9 +2421,10 @@ def _report_measurements(
             # Earlier readings a few minutes apart, never before the stage began.
             measured_at = max(window_start, now - timedelta(minutes=10 * (len(values) - 1 - i)))
             evidence = None
-            if last and code == story.evidence_for:
+            # A KPI at evidence level ``document`` counts only readings with a file (§22).
+            if (last and code == story.evidence_for) or kpis[code].evidence == "document":
                 evidence = SimpleUploadedFile(
-                    f"{code.lower()}-test-report.pdf",
+                    f"{code.lower()}-test-report-{i + 1}.pdf",
                     demo_pdf(f"{project.title_en}: {code}", "test_report"),
                     content_type="application/pdf",
                 )

@@ -380,6 +380,11 @@ DETAIL_EXAMPLE = OpenApiExample(
                         "weight": "1.0000",
                         "mandatory": True,
                         "aggregation": "latest",
+                        "evidence": "document",
+                        "means_of_verification": "Test report of an accredited laboratory",
+                        "means_of_verification_en": "Test report of an accredited laboratory",
+                        "means_of_verification_ja": "",
+                        "means_of_verification_ko": "",
                     }
                 ],
             }
@@ -438,6 +443,8 @@ CHANGES_EXAMPLE = OpenApiExample(
                         "weight": "1",
                         "mandatory": True,
                         "aggregation": "latest",
+                        "evidence": "document",
+                        "means_of_verification_ja": "認定試験所の試験報告書",
                     }
                 ],
             }

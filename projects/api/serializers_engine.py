@@ -107,6 +107,13 @@ class ProjectKpiSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text=_("In the request's language, else in any language the KPI is named in."),
     )
+    means_of_verification = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "How the KPI is verified (§22), in the request's language, else in any language "
+            "it is given in."
+        ),
+    )
 
     class Meta:
         model = KPI
@@ -126,6 +133,11 @@ class ProjectKpiSerializer(serializers.ModelSerializer):
             "weight",
             "mandatory",
             "aggregation",
+            "evidence",
+            "means_of_verification",
+            "means_of_verification_en",
+            "means_of_verification_ja",
+            "means_of_verification_ko",
         ]
         read_only_fields = fields
 

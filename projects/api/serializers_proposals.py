@@ -122,6 +122,13 @@ class KpiSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text=_("In the request's language, else in any language the KPI is named in."),
     )
+    means_of_verification = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "How the KPI is verified (§22), in the request's language, else in any language "
+            "it is given in."
+        ),
+    )
 
     class Meta:
         model = ProposalKPI
@@ -138,6 +145,11 @@ class KpiSerializer(serializers.ModelSerializer):
             "weight",
             "mandatory",
             "aggregation",
+            "evidence",
+            "means_of_verification",
+            "means_of_verification_en",
+            "means_of_verification_ja",
+            "means_of_verification_ko",
         ]
         read_only_fields = fields
 
@@ -312,8 +324,11 @@ def _section_fields() -> dict[str, serializers.Field]:
         "stages": objs(
             "[{title, months, deliverable, planned_jpy, planned_krw, kpis: [{code, name_en, "
             "name_ja, name_ko, unit, direction, baseline, target, weight, mandatory, "
-            "aggregation}]}]; each KPI is named in at least one of name_en, name_ja and "
-            "name_ko; the whole plan is replaced"
+            "aggregation, evidence, means_of_verification_en, means_of_verification_ja, "
+            "means_of_verification_ko}]}]; each KPI is named in at least one of name_en, "
+            "name_ja and name_ko; evidence is none, document or attested (a mandatory KPI "
+            "needs document or attested; left out: the least allowed); the whole plan is "
+            "replaced"
         ),
         "budget": objs("[{organisation (code), category, amount}]; all lines are replaced"),
         "ip_plan": obj("{background_ip: [{title, owner (code), description}], licence_terms}"),

@@ -27,6 +27,7 @@ from projects.models import (
     Attachment,
     BudgetCategory,
     ConsortiumRole,
+    EvidenceLevel,
     KpiAggregation,
     KpiDirection,
     PersonRole,
@@ -508,6 +509,14 @@ class ConsortiumStep(WizardStep):
 # --------------------------------------------------------------------------- stages
 
 
+class _EvidenceLevelField(forms.ChoiceField):
+    """A row that leaves the evidence level out (a page from before §22, a script) asks for
+    the least the KPI may have, which the service fills in: not a change of the row."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return data not in (None, "") and super().has_changed(initial, data)
+
+
 class KpiForm(RowForm):
     code = _text(_("Code"), attrs={"size": "6"})
     name_en = _text(_("Name (English)"))
@@ -525,6 +534,16 @@ class KpiForm(RowForm):
     )
     mandatory = forms.BooleanField(label=_("Mandatory"), required=False)
     aggregation = _choice(_("Aggregation"), KpiAggregation.choices, initial=KpiAggregation.LATEST)
+    # §22: how each measurement is backed; a mandatory KPI needs at least a file.
+    evidence = _EvidenceLevelField(
+        label=_("Evidence"),
+        required=False,
+        choices=EvidenceLevel.choices,
+        initial=EvidenceLevel.DOCUMENT,
+    )
+    means_of_verification_en = _text(_("Means of verification (English)"), rows=2)
+    means_of_verification_ja = _text(_("Means of verification (Japanese)"), rows=2)
+    means_of_verification_ko = _text(_("Means of verification (Korean)"), rows=2)
 
     def payload(self) -> dict[str, Any]:
         d = self.cleaned_data
@@ -540,6 +559,10 @@ class KpiForm(RowForm):
             "weight": _number(d["weight"]),
             "mandatory": bool(d["mandatory"]),
             "aggregation": d["aggregation"],
+            "evidence": d["evidence"],
+            "means_of_verification_en": d["means_of_verification_en"],
+            "means_of_verification_ja": d["means_of_verification_ja"],
+            "means_of_verification_ko": d["means_of_verification_ko"],
         }
 
 
@@ -610,6 +633,10 @@ class StagesStep(WizardStep):
                     "weight": _plain_decimal(k.weight),
                     "mandatory": k.mandatory,
                     "aggregation": k.aggregation,
+                    "evidence": k.evidence,
+                    "means_of_verification_en": k.means_of_verification_en,
+                    "means_of_verification_ja": k.means_of_verification_ja,
+                    "means_of_verification_ko": k.means_of_verification_ko,
                 }
                 for k in s.kpis.all()
             ]

@@ -33,7 +33,7 @@ from fundapp.workflow import (
 )
 
 from .calls import Call
-from .proposals import KpiAggregation, KpiDirection, Proposal
+from .proposals import EvidenceLevel, KpiAggregation, KpiDirection, Proposal
 
 
 class ProjectState(models.TextChoices):
@@ -245,6 +245,14 @@ class KPI(models.Model):
     weight = models.DecimalField(max_digits=8, decimal_places=4)
     mandatory = models.BooleanField(default=False)
     aggregation = models.CharField(max_length=8, choices=KpiAggregation.choices)
+    # Frozen at award from the proposal's stage plan (§22). KPIs of projects awarded before
+    # evidence levels existed are ``none``: their gates count what they counted before.
+    means_of_verification_en = models.TextField(blank=True)
+    means_of_verification_ja = models.TextField(blank=True)
+    means_of_verification_ko = models.TextField(blank=True)
+    evidence = models.CharField(
+        max_length=8, choices=EvidenceLevel.choices, default=EvidenceLevel.NONE
+    )
 
     class Meta:
         ordering = ["stage__number", "id"]
@@ -256,6 +264,10 @@ class KPI(models.Model):
     @property
     def name(self) -> str:
         return localized(self, "name")
+
+    @property
+    def means_of_verification(self) -> str:
+        return localized(self, "means_of_verification")
 
 
 class MeasurementSource(models.TextChoices):
@@ -309,6 +321,26 @@ class Measurement(models.Model):
                 ),
             ),
         ]
+
+
+class ExclusionReason(models.TextChoices):
+    """Why a gate's snapshot left a measurement out (§22), as the reader is told it; the
+    values are ``projects.rules.gates.EXCLUSION_REASONS``."""
+
+    REJECTED = "rejected", _("A fund officer rejected it.")
+    OUTSIDE_WINDOW = "outside_window", _("It was measured outside the stage's window.")
+    DISPUTED = "disputed", _("An independent verifier disputed it.")
+    NOT_ATTESTED = (
+        "not_attested",
+        _(
+            "No independent verifier has attested it, and this KPI counts only attested "
+            "measurements."
+        ),
+    )
+    NO_EVIDENCE = (
+        "no_evidence",
+        _("It has no evidence file, and this KPI counts only measurements with one."),
+    )
 
 
 class GateState(models.TextChoices):
@@ -409,17 +441,46 @@ class GateEvaluation(models.Model):
             for at, m_id, kpi_id, value in rows
         ]
 
+    def excluded_measurements(self) -> list[dict[str, Any]]:
+        """Every measurement of the stage's KPIs the snapshot left out, and why (§22), as
+        ``{"id", "kpi_id", "value", "measured_at", "reason"}`` (``reason`` one of
+        ``projects.rules.gates.EXCLUSION_REASONS``), in ``(measured_at, id)`` order.
+        Snapshots written before evidence levels list none."""
+        inputs = self.inputs if isinstance(self.inputs, dict) else {}
+        rows = []
+        for kpi in inputs.get("kpis", []):
+            for left_out in kpi.get("excluded") or []:
+                at = datetime.fromisoformat(left_out["measured_at"]).astimezone(UTC)
+                rows.append((at, left_out["id"], kpi["id"], left_out["value"], left_out["reason"]))
+        rows.sort(key=lambda row: (row[0], row[1]))
+        return [
+            {
+                "id": m_id,
+                "kpi_id": kpi_id,
+                "value": value,
+                "measured_at": at.isoformat(),
+                "reason": reason,
+            }
+            for at, m_id, kpi_id, value, reason in rows
+        ]
+
     @property
     def published_inputs(self) -> dict[str, Any]:
-        """The inputs as the API publishes them (§21): the KPIs as evaluated and every
-        counted measurement in one list (``counted_measurements``)."""
+        """The inputs as the API publishes them (§21): the KPIs as evaluated, every
+        counted measurement in one list (``counted_measurements``) and every one left out
+        with its reason in another (``excluded_measurements``, §22)."""
         inputs = self.inputs if isinstance(self.inputs, dict) else {}
         return {
             "kpis": [
-                {key: value for key, value in kpi.items() if key != "measurements"}
+                {
+                    key: value
+                    for key, value in kpi.items()
+                    if key not in ("measurements", "excluded")
+                }
                 for kpi in inputs.get("kpis", [])
             ],
             "measurements": self.counted_measurements(),
+            "excluded": self.excluded_measurements(),
         }
 
     class Meta:

@@ -289,6 +289,14 @@ class KpiAggregation(models.TextChoices):
     MEAN = "mean", _("Mean")
 
 
+class EvidenceLevel(models.TextChoices):
+    """What a measurement of a KPI needs to count at its gate (§22)."""
+
+    NONE = "none", _("No evidence required")
+    DOCUMENT = "document", _("An evidence file")
+    ATTESTED = "attested", _("Attested by an independent verifier")
+
+
 class ProposalKPI(models.Model):
     proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="kpis")
     stage = models.ForeignKey(ProposalStage, on_delete=models.CASCADE, related_name="kpis")
@@ -314,11 +322,26 @@ class ProposalKPI(models.Model):
         choices=KpiAggregation.choices,
         default=KpiAggregation.LATEST,
     )
+    # How the KPI is verified (§22), in any of the three languages, like its name.
+    means_of_verification_en = models.TextField(_("means of verification (English)"), blank=True)
+    means_of_verification_ja = models.TextField(_("means of verification (Japanese)"), blank=True)
+    means_of_verification_ko = models.TextField(_("means of verification (Korean)"), blank=True)
+    evidence = models.CharField(
+        _("evidence level"),
+        max_length=8,
+        choices=EvidenceLevel.choices,
+        default=EvidenceLevel.NONE,
+    )
 
     class Meta:
         ordering = ["stage__number", "id"]
         constraints = [
             models.UniqueConstraint(fields=["proposal", "code"], name="proposal_kpi_code_unique"),
+            # A mandatory KPI needs at least a document behind each measurement (§22).
+            models.CheckConstraint(
+                condition=~Q(mandatory=True, evidence=EvidenceLevel.NONE),
+                name="proposal_kpi_mandatory_evidenced",
+            ),
             models.CheckConstraint(
                 condition=~Q(target=F("baseline")), name="proposal_kpi_target_differs"
             ),
@@ -332,6 +355,11 @@ class ProposalKPI(models.Model):
     def name(self) -> str:
         """In the reader's language, else in any language it has one."""
         return localized(self, "name")
+
+    @property
+    def means_of_verification(self) -> str:
+        """In the reader's language, else in any language it has one."""
+        return localized(self, "means_of_verification")
 
 
 class BudgetCategory(models.TextChoices):

@@ -373,13 +373,19 @@ def exclusion_reason(
         return LEFT_OUT_REJECTED
     if not start <= point.measured_at <= cutoff:
         return LEFT_OUT_OUTSIDE_WINDOW
+    return evidence_shortfall(evidence, has_evidence=point.has_evidence, verdict=point.verdict)
+
+
+def evidence_shortfall(evidence: str, *, has_evidence: bool, verdict: str | None) -> str | None:
+    """What a measurement lacks for a KPI of evidence level ``evidence`` (§22): the reason
+    it is left out (``disputed``, ``not_attested``, ``no_evidence``), or ``None``."""
     if evidence == EVIDENCE_ATTESTED:
-        if point.verdict == VERDICT_DISPUTED:
+        if verdict == VERDICT_DISPUTED:
             return LEFT_OUT_DISPUTED
-        if point.verdict != VERDICT_ATTESTED:
+        if verdict != VERDICT_ATTESTED:
             return LEFT_OUT_NOT_ATTESTED
     elif evidence == EVIDENCE_DOCUMENT:
-        if not point.has_evidence:
+        if not has_evidence:
             return LEFT_OUT_NO_EVIDENCE
     elif evidence != EVIDENCE_NONE:
         raise ValueError(f"unknown evidence level {evidence!r}")

@@ -324,6 +324,25 @@ def kpi_problems(
     return problems
 
 
+def kpi_evidence_problems(prefix: str, *, mandatory: bool, evidence: str) -> list[Problem]:
+    """A mandatory KPI needs at least ``document`` (§22): money follows it, so each of its
+    measurements must carry an evidence file or a verifier's attestation."""
+    if mandatory and evidence == "none":
+        return [
+            Problem(
+                f"{prefix}.evidence",
+                str(
+                    _(
+                        "A mandatory KPI needs evidence behind each measurement: choose an "
+                        "evidence file or an independent verifier's attestation, or make the "
+                        "KPI optional."
+                    )
+                ),
+            )
+        ]
+    return []
+
+
 def kpi_name_problems(prefix: str, names: dict[str, str], *, language: str = "en") -> list[Problem]:
     """A KPI is named in at least one of English, Japanese and Korean (§5), not necessarily
     English. The message goes on the name field of the reader's ``language``, the one they

@@ -29,6 +29,7 @@ from projects.models import (
     Stage,
     StageState,
 )
+from projects.rules import gates as rules
 from projects.selectors.projects import restrict_to_visible_projects
 
 
@@ -142,6 +143,7 @@ class ProgressPoint:
     measured_at: datetime
     value: Decimal
     rejected: bool
+    has_evidence: bool = False
 
 
 @dataclass
@@ -156,7 +158,17 @@ class KpiSeries:
 
     @property
     def latest(self) -> ProgressPoint | None:
-        counted = [p for p in self.points if not p.rejected]
+        """The latest measurement that counts: not rejected, and meeting the KPI's evidence
+        level (§22; no verdicts exist yet, so nothing is attested)."""
+        counted = [
+            p
+            for p in self.points
+            if not p.rejected
+            and rules.evidence_shortfall(
+                self.kpi.evidence, has_evidence=p.has_evidence, verdict=None
+            )
+            is None
+        ]
         return counted[-1] if counted else None
 
 
@@ -172,11 +184,17 @@ def kpi_progress(project: Project, *, stage: Stage | None = None) -> list[KpiSer
     rows = (
         Measurement.objects.filter(kpi_id__in=list(series))
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "measured_at", "value", "rejected_at")
+        .values_list("id", "kpi_id", "measured_at", "value", "rejected_at", "evidence_storage")
     )
-    for m_id, kpi_id, at, value, rejected_at in rows:
+    for m_id, kpi_id, at, value, rejected_at, storage in rows:
         series[kpi_id].points.append(
-            ProgressPoint(id=m_id, measured_at=at, value=value, rejected=rejected_at is not None)
+            ProgressPoint(
+                id=m_id,
+                measured_at=at,
+                value=value,
+                rejected=rejected_at is not None,
+                has_evidence=bool(storage),
+            )
         )
     return list(series.values())
 

@@ -230,11 +230,17 @@ def kpis_behind_target(
     rows = (
         Measurement.objects.filter(kpi_id__in=[k.pk for k in kpis], rejected_at__isnull=True)
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "value", "measured_at")
+        .values_list("id", "kpi_id", "value", "measured_at", "evidence_storage")
     )
-    for m_id, kpi_id, raw, at in rows:
+    for m_id, kpi_id, raw, at, storage in rows:
         points[kpi_id].append(
-            rules.MeasurementPoint(measurement_id=m_id, kpi_id=kpi_id, value=raw, measured_at=at)
+            rules.MeasurementPoint(
+                measurement_id=m_id,
+                kpi_id=kpi_id,
+                value=raw,
+                measured_at=at,
+                has_evidence=bool(storage),
+            )
         )
     behind: list[KpiBehind] = []
     for kpi in kpis:
@@ -243,8 +249,13 @@ def kpis_behind_target(
         gate = getattr(stage, "gate", None)
         start = rules.stage_window_start(stage.started_on)
         end = min(now, rules.gate_cutoff(gate.due_on)) if gate is not None else now
-        window = rules.select_window(points.get(kpi.pk, []), start, end)
-        value = rules.aggregate(kpi.aggregation, window)
+        # Only what the gate will count (§22): its window and the KPI's evidence level.
+        counted = [
+            p
+            for p in points.get(kpi.pk, [])
+            if rules.exclusion_reason(kpi.evidence, p, start, end) is None
+        ]
+        value = rules.aggregate(kpi.aggregation, counted)
         achieved = (
             Decimal(0)
             if value is None

@@ -129,6 +129,7 @@ _KPI_COLUMNS = (
     "weight",
     "mandatory",
     "aggregation",
+    "evidence",
 )
 
 
@@ -142,6 +143,7 @@ def _kpi_input(kpi: rules.KpiSpec) -> dict[str, Any]:
         "weight": str(kpi.weight),
         "mandatory": kpi.mandatory,
         "aggregation": kpi.aggregation,
+        "evidence": kpi.evidence,
     }
 
 
@@ -292,7 +294,7 @@ def _evaluate_chunk(
 
 @dataclass(frozen=True)
 class _Aggregate:
-    """One KPI's non-rejected measurements in its window, aggregated by the database."""
+    """One KPI's counted measurements (§8, §22), aggregated by the database."""
 
     latest: tuple[int, Decimal, datetime]  # greatest measured_at, ties by greatest id
     maximum: Decimal
@@ -309,27 +311,61 @@ class _Aggregate:
 
 _NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
 
-# The database aggregates each KPI's window (§8) for the whole batch in one statement:
-# ``latest``, ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its
-# 28-digit rounding is the rule's), so its values come along. The same pass writes what the
+# A verifier's verdict on measurement ``m`` (§22: ``attested`` | ``disputed``, NULL before
+# any), as a lateral subquery of the aggregation. No verifier has attested anything yet,
+# so nothing is attested: a KPI at level ``attested`` counts nothing. When attestations are
+# recorded this becomes the measurement's latest verdict, e.g.
+# ``SELECT a.verdict FROM projects_attestation a WHERE a.measurement_id = m.id
+#   ORDER BY a.id DESC LIMIT 1`` (one index probe per measurement, still one statement).
+_VERDICT_SQL = "SELECT NULL::text AS verdict"
+
+# Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
+# same checks in the same order, NULL when it counts.
+_LEFT_OUT_SQL = f"""
+CASE
+  WHEN m.rejected_at IS NOT NULL THEN '{rules.LEFT_OUT_REJECTED}'
+  WHEN m.measured_at < w.ws OR m.measured_at > w.co THEN '{rules.LEFT_OUT_OUTSIDE_WINDOW}'
+  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}' AND v.verdict = '{rules.VERDICT_DISPUTED}'
+    THEN '{rules.LEFT_OUT_DISPUTED}'
+  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}'
+       AND v.verdict IS DISTINCT FROM '{rules.VERDICT_ATTESTED}'
+    THEN '{rules.LEFT_OUT_NOT_ATTESTED}'
+  WHEN k.evidence = '{rules.EVIDENCE_DOCUMENT}' AND m.evidence_storage = ''
+    THEN '{rules.LEFT_OUT_NO_EVIDENCE}'
+END
+"""
+
+# The database aggregates each KPI's counted measurements (§8: non-rejected, in the window;
+# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``latest``,
+# ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its 28-digit
+# rounding is the rule's), so its values come along. The same pass writes what the
 # snapshot stores of every counted measurement (§8: ids and values, and when each was
-# measured), as JSON text: one scan of the measurements serves the rule and the snapshot.
-_AGGREGATES_SQL = """
+# measured) and of every one left out (§22: with its reason), as JSON text: one scan of the
+# KPI's measurements serves the rule and the snapshot.
+_AGGREGATES_SQL = f"""
 SELECT k.id,
-       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC))[1],
-       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC))[1],
-       max(m.measured_at),
-       max(m.value), min(m.value), sum(m.value),
-       CASE WHEN bool_or(k.aggregation = 'mean') THEN array_agg(m.value ORDER BY m.id) END,
-       array_to_json(array_agg(m.id ORDER BY m.id))::text,
-       array_to_json(array_agg(m.value::text ORDER BY m.id))::text,
-       array_to_json(array_agg(m.measured_at ORDER BY m.id))::text
+       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC) FILTER (WHERE c.why IS NULL))[1],
+       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC)
+          FILTER (WHERE c.why IS NULL))[1],
+       max(m.measured_at) FILTER (WHERE c.why IS NULL),
+       max(m.value) FILTER (WHERE c.why IS NULL),
+       min(m.value) FILTER (WHERE c.why IS NULL),
+       sum(m.value) FILTER (WHERE c.why IS NULL),
+       CASE WHEN bool_or(k.aggregation = 'mean')
+            THEN array_agg(m.value ORDER BY m.id) FILTER (WHERE c.why IS NULL) END,
+       array_to_json(array_agg(m.id ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
+       array_to_json(array_agg(m.value::text ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
+       array_to_json(array_agg(m.measured_at ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
+       json_agg(json_build_object('id', m.id, 'value', m.value::text,
+                                  'measured_at', m.measured_at, 'reason', c.why)
+                ORDER BY m.id) FILTER (WHERE c.why IS NOT NULL)::text
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
 JOIN projects_kpi k ON k.stage_id = w.stage_id
-JOIN projects_measurement m
-  ON m.kpi_id = k.id AND m.rejected_at IS NULL AND m.measured_at BETWEEN w.ws AND w.co
+JOIN projects_measurement m ON m.kpi_id = k.id
+CROSS JOIN LATERAL ({_VERDICT_SQL}) AS v
+CROSS JOIN LATERAL (SELECT {_LEFT_OUT_SQL} AS why) AS c
 GROUP BY k.id
-"""
+"""  # noqa: S608 (the rule's own constants, values as parameters)
 
 # Snapshots are inserted by one statement, one typed array per column; ``policy``,
 # ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
@@ -361,13 +397,16 @@ def _snapshot_json(
     stage_kpis: list[rules.KpiSpec],
     results: list[dict[str, Any]],
     aggregates: dict[int, _Aggregate],
+    excluded: dict[int, str],
 ) -> tuple[str, str]:
-    """``inputs`` and ``kpi_results`` as JSON text: each KPI's counted measurements spliced
-    in as the database wrote them.
+    """``inputs`` and ``kpi_results`` as JSON text: each KPI's counted measurements and
+    those left out spliced in as the database wrote them.
 
     ``inputs`` is ``{"kpis": [{…the KPI…, "measurements": {"ids": […], "values": […],
-    "measured_at": […]}}]}`` (ascending ids; ``GateEvaluation.counted_measurements`` reads it
-    back as one list); each of ``kpi_results`` carries ``measurement_ids``, the same ids."""
+    "measured_at": […]}, "excluded": [{"id", "value", "measured_at", "reason"}]}]}``
+    (ascending ids; ``GateEvaluation.counted_measurements`` and ``excluded_measurements``
+    read them back as lists); each of ``kpi_results`` carries ``measurement_ids``, the ids
+    counted."""
     dumps = json.dumps
     kpis = []
     for kpi in stage_kpis:
@@ -378,7 +417,10 @@ def _snapshot_json(
             else f'{{"ids":{found.ids_json},"values":{found.values_json},'
             f'"measured_at":{found.measured_at_json}}}'
         )
-        kpis.append(f'{dumps(_kpi_input(kpi))[:-1]},"measurements":{measurements}}}')
+        left_out = excluded.get(kpi.kpi_id, "[]")
+        kpis.append(
+            f'{dumps(_kpi_input(kpi))[:-1]},"measurements":{measurements},"excluded":{left_out}}}'
+        )
     lines = []
     for result in results:
         found = aggregates.get(result["kpi_id"])
@@ -420,39 +462,45 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
 
 def _kpi_aggregates(
     windows: list[tuple[int, datetime, datetime]],
-) -> dict[int, _Aggregate]:
-    """Per KPI of the stages with a window ``(stage id, start, cutoff)`` and at least one
-    counted measurement: its aggregates. One query."""
+) -> tuple[dict[int, _Aggregate], dict[int, str]]:
+    """Per KPI of the stages with a window ``(stage id, start, cutoff)``: the aggregates of
+    its counted measurements (if it has any), and those left out as the snapshot's JSON
+    text (if any). One query."""
+    aggregates: dict[int, _Aggregate] = {}
+    excluded: dict[int, str] = {}
     with prepared_cursor() as cursor:
         cursor.execute(
             _AGGREGATES_SQL,
             [[w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows]],
         )
-        return {
-            kpi_id: _Aggregate(
-                latest=(latest_id, latest_value, latest_at),
-                maximum=maximum,
-                minimum=minimum,
-                total=total,
-                values=values or [],
-                ids_json=ids_json,
-                values_json=values_json,
-                measured_at_json=measured_at_json,
-            )
-            for (
-                kpi_id,
-                latest_id,
-                latest_value,
-                latest_at,
-                maximum,
-                minimum,
-                total,
-                values,
-                ids_json,
-                values_json,
-                measured_at_json,
-            ) in cursor.fetchall()
-        }
+        for (
+            kpi_id,
+            latest_id,
+            latest_value,
+            latest_at,
+            maximum,
+            minimum,
+            total,
+            values,
+            ids_json,
+            values_json,
+            measured_at_json,
+            excluded_json,
+        ) in cursor.fetchall():
+            if latest_id is not None:
+                aggregates[kpi_id] = _Aggregate(
+                    latest=(latest_id, latest_value, latest_at),
+                    maximum=maximum,
+                    minimum=minimum,
+                    total=total,
+                    values=values or [],
+                    ids_json=ids_json,
+                    values_json=values_json,
+                    measured_at_json=measured_at_json,
+                )
+            if excluded_json is not None:
+                excluded[kpi_id] = excluded_json
+    return aggregates, excluded
 
 
 def _aggregate_points(
@@ -461,7 +509,8 @@ def _aggregate_points(
     """One point from which the rule's ``aggregate`` gives the database's aggregate: the
     value that decides for ``latest``/``max``/``min``/``sum``, the rule's own ``mean`` of
     every value for ``mean``. ``measurement_ids`` of the result are the database's (all
-    counted measurements)."""
+    counted measurements). The database has already applied the evidence level (§22), so
+    the point carries everything any level asks for."""
     if kpi.aggregation == rules.LATEST:
         value, measurement_id, at = found.latest[1], found.latest[0], found.latest[2]
     else:
@@ -476,7 +525,12 @@ def _aggregate_points(
             value = rules.mean(found.values)
     return [
         rules.MeasurementPoint(
-            measurement_id=measurement_id, kpi_id=kpi.kpi_id, value=value, measured_at=at
+            measurement_id=measurement_id,
+            kpi_id=kpi.kpi_id,
+            value=value,
+            measured_at=at,
+            has_evidence=True,
+            verdict=rules.VERDICT_ATTESTED,
         )
     ]
 
@@ -565,7 +619,9 @@ def _evaluate_batch(
             )
         if not running:
             return result
-        aggregates = _kpi_aggregates([(stage.pk, *windows[gate.pk]) for gate, stage, _p in running])
+        aggregates, excluded = _kpi_aggregates(
+            [(stage.pk, *windows[gate.pk]) for gate, stage, _p in running]
+        )
         last_number = dict(
             Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
             .values("project_id")
@@ -604,6 +660,7 @@ def _evaluate_batch(
                 stage_kpis,
                 [_kpi_result(r, by_id[r.kpi_id]) for r in outcome.kpis],
                 aggregates,
+                excluded,
             )
             outcomes.append(outcome)
             snapshots.append(

@@ -34,6 +34,7 @@ from projects.models import (
     KPI,
     Disbursement,
     DisbursementState,
+    EvidenceLevel,
     Gate,
     GateDecision,
     Project,
@@ -280,6 +281,8 @@ def project_create_from_proposal(
             stages.append(stage)
             for k in spec.get("kpis", []):
                 names = k.get("name") or {}
+                # Proposals frozen before evidence levels (§22) carry neither field.
+                verification = k.get("means_of_verification") or {}
                 kpis.append(
                     KPI(
                         project=project,
@@ -295,6 +298,10 @@ def project_create_from_proposal(
                         weight=Decimal(str(k["weight"])),
                         mandatory=bool(k.get("mandatory")),
                         aggregation=k["aggregation"],
+                        means_of_verification_en=verification.get("en", ""),
+                        means_of_verification_ja=verification.get("ja", ""),
+                        means_of_verification_ko=verification.get("ko", ""),
+                        evidence=k.get("evidence", EvidenceLevel.NONE),
                     )
                 )
             planned = spec.get("planned") or {}

@@ -52,6 +52,7 @@ from projects.models import (
     ConsortiumRole,
     DuplicateCheckPoint,
     Endorsement,
+    EvidenceLevel,
     KpiAggregation,
     KpiDirection,
     PersonRole,
@@ -72,6 +73,8 @@ from projects.services.outbox import proposal_event
 
 SECTIONS = ("basics", "consortium", "stages", "budget", "ip_plan", "security")
 PDF_MAGIC = b"%PDF-"
+# How a KPI is verified (§22): a paragraph, not a report.
+MEANS_OF_VERIFICATION_MAX = 2000
 
 
 # --------------------------------------------------------------------------- helpers
@@ -450,10 +453,32 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
                     language=(get_language() or "en")[:2],
                 )
             )
+            mandatory = inputs.boolean(problems, f"{kpath}.mandatory", kpi.get("mandatory", False))
+            # Left out, the evidence level is the least the KPI may have (§22).
+            evidence = inputs.choice(
+                problems,
+                f"{kpath}.evidence",
+                kpi.get("evidence")
+                or (EvidenceLevel.DOCUMENT if mandatory else EvidenceLevel.NONE),
+                EvidenceLevel,
+            )
+            problems.extend(
+                rules.kpi_evidence_problems(kpath, mandatory=mandatory, evidence=evidence)
+            )
             kpis.append(
                 {
                     "code": code,
                     **names,
+                    **{
+                        f"means_of_verification_{lang}": inputs.text(
+                            problems,
+                            f"{kpath}.means_of_verification_{lang}",
+                            kpi.get(f"means_of_verification_{lang}"),
+                            max_length=MEANS_OF_VERIFICATION_MAX,
+                        )
+                        for lang in rules.NAME_LANGUAGES
+                    },
+                    "evidence": evidence or EvidenceLevel.NONE,
                     "unit": inputs.text(problems, f"{kpath}.unit", kpi.get("unit"), max_length=40),
                     "direction": inputs.choice(
                         problems, f"{kpath}.direction", kpi.get("direction"), KpiDirection
@@ -461,9 +486,7 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
                     "baseline": baseline,
                     "target": target,
                     "weight": weight,
-                    "mandatory": inputs.boolean(
-                        problems, f"{kpath}.mandatory", kpi.get("mandatory", False)
-                    ),
+                    "mandatory": mandatory,
                     "aggregation": inputs.choice(
                         problems,
                         f"{kpath}.aggregation",
@@ -903,6 +926,12 @@ def proposal_snapshot(proposal: Proposal) -> dict[str, Any]:
                         "weight": str(k.weight),
                         "mandatory": k.mandatory,
                         "aggregation": k.aggregation,
+                        "means_of_verification": {
+                            "en": k.means_of_verification_en,
+                            "ja": k.means_of_verification_ja,
+                            "ko": k.means_of_verification_ko,
+                        },
+                        "evidence": k.evidence,
                     }
                     for k in s.kpis.all()
                 ],

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
@@ -41,6 +43,7 @@ from projects.models import (
     ConsortiumRole,
     DecisionState,
     Disbursement,
+    ExclusionReason,
     Gate,
     GateDecision,
     GateDecisionKind,
@@ -354,6 +357,30 @@ def _evidence(stage: Stage, start: Any, cutoff: Any, page: Any) -> Page:
     return Paginator(rows.order_by("-measured_at", "-id"), EVIDENCE_PAGE).get_page(page)
 
 
+def _left_out(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
+    """The measurements the evaluation left out (§22), each with its KPI and why, as a
+    sentence in the reader's language; in the order they were measured."""
+    if evaluation is None:
+        return []
+    by_id = {kpi.pk: kpi for kpi in kpis}
+    rows = []
+    for row in evaluation.excluded_measurements():
+        reason = row["reason"]
+        rows.append(
+            {
+                "id": row["id"],
+                "kpi": by_id.get(row["kpi_id"]),
+                "value": Decimal(row["value"]),
+                "measured_at": datetime.fromisoformat(row["measured_at"]),
+                "reason": reason,
+                "why": ExclusionReason(reason).label
+                if reason in ExclusionReason.values
+                else reason,
+            }
+        )
+    return rows
+
+
 def _kpi_rows(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
     """One row per KPI of the stage, with the latest evaluation's figures for it."""
     results: dict[int, dict[str, Any]] = {}
@@ -447,6 +474,7 @@ def _render_gate(
             "project": project,
             "evaluation": evaluation,
             "kpi_rows": _kpi_rows(kpis, evaluation),
+            "left_out": _left_out(kpis, evaluation),
             "series": kpi_progress(project, stage=stage),
             "window_start": window_start,
             "cutoff": cutoff,

@@ -102,9 +102,11 @@ def engine_proposal(
     months: tuple[int, ...] | None = None,
     jp_partner_share: int | None = None,
     call: Call | None = None,
+    mandatory_kpi: dict[str, Any] | None = None,
 ) -> tuple[Proposal, Consortium]:
     """A submitted proposal with the given tranches; with ``jp_partner_share`` a second JP
-    organisation (a partner) budgets that much of the JP side."""
+    organisation (a partner) budgets that much of the JP side; ``mandatory_kpi`` overrides
+    fields of each stage's mandatory KPI."""
     call = call or CallFactory.create(
         research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")]
     )
@@ -117,7 +119,10 @@ def engine_proposal(
             "deliverable": "Prototype",
             "planned_jpy": jp[i],
             "planned_krw": krw[i],
-            "kpis": [kpi(f"K{i + 1}A"), kpi(f"K{i + 1}B", mandatory=False, weight="2")],
+            "kpis": [
+                kpi(f"K{i + 1}A", **(mandatory_kpi or {})),
+                kpi(f"K{i + 1}B", mandatory=False, weight="2"),
+            ],
         }
         for i in range(len(jp))
     ]

@@ -146,8 +146,11 @@ def build_project(
     )
 
 
-def measure(kpi: KPI, value: str, at: datetime, *, by: User | None = None) -> Measurement:
-    """A measurement row written directly (the service is tested on its own)."""
+def measure(
+    kpi: KPI, value: str, at: datetime, *, by: User | None = None, evidence: bool = False
+) -> Measurement:
+    """A measurement row written directly (the service is tested on its own); with
+    ``evidence``, it names an evidence file (none is stored)."""
     return Measurement.objects.create(
         project=kpi.project,
         kpi=kpi,
@@ -155,4 +158,6 @@ def measure(kpi: KPI, value: str, at: datetime, *, by: User | None = None) -> Me
         measured_at=at,
         source=MeasurementSource.BROWSER,
         created_by=by,
+        evidence_name="report.pdf" if evidence else "",
+        evidence_storage="evidence/report.pdf" if evidence else "",
     )

@@ -46,7 +46,7 @@ from tests.factories import (
     officer,
 )
 from tests.factories.pages import at_noon, fund_the_pools
-from tests.factories.proposals import Consortium, make_consortium
+from tests.factories.proposals import Consortium, make_consortium, pdf_upload
 from tests.factories.review import (
     add_criteria,
     eligible_proposal,
@@ -148,6 +148,8 @@ def build_matrix_world() -> MatrixWorld:
             measured_at=stage_1_start,
             note=f"Lab report for {code}",
             source="browser",
+            # Mandatory KPIs count only measurements with an evidence file (§22).
+            evidence=pdf_upload(f"report-{code}.pdf"),
         )
     gate = Gate.objects.get(stage__project=project, stage__number=1)
     gate_evaluate(gate=gate, actor=officer_jp)

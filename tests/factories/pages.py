@@ -153,6 +153,8 @@ def build_world(
             measured_at=measured,
             note=f"Lab report for {code}",
             source="browser",
+            # Mandatory KPIs count only measurements with an evidence file (§22).
+            evidence=pdf_upload(f"report-{code}.pdf"),
         )
     if evaluate:
         gate_evaluate(gate=world.gate(1), actor=officer_jp)

@@ -203,6 +203,11 @@ def test_a_project_made_by_the_award_service_reads_in_the_published_shape():
         assert set(stage) >= STAGE_FIELDS
         assert set(stage["gate"]) >= {"id", "due_on"}
         assert [set(k) >= KPI_FIELDS for k in stage["kpis"]] == [True, True]
+    # Frozen at award (§22): the mandatory KPI asks for a document, the other for nothing.
+    assert [
+        (k["code"], k["mandatory"], k["evidence"], k["means_of_verification"])
+        for k in body["stages"][0]["kpis"]
+    ] == [("K1A", True, "document", ""), ("K1B", False, "none", "")]
     assert ids(user_client(c.pi_kr).get(LIST)) == {project.pk}
     tranches = ok(key_client(c.kr).get("/api/v1/tranches/", {"project": project.pk}))["results"]
     assert [(t["stage_number"], t["side"], t["state"]) for t in tranches][:2] == [

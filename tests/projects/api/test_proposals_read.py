@@ -170,7 +170,13 @@ def test_detail_has_every_section_in_the_published_shape():
         "weight": "2.0000",
         "mandatory": False,
         "aggregation": "latest",
+        "evidence": "none",
+        "means_of_verification": "",
+        "means_of_verification_en": "",
+        "means_of_verification_ja": "",
+        "means_of_verification_ko": "",
     }
+    assert first["kpis"][0]["evidence"] == "document"  # mandatory: the least it may have
     assert {"organisation": c.jp.code, "category": "personnel", "currency": "JPY"}.items() <= (
         body["budget"][0].items()
     )

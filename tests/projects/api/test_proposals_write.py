@@ -144,6 +144,61 @@ def test_a_kpi_without_any_name_is_422_on_its_name_field():
     assert "성과지표 (KPI)" in errors["stages.1.kpis.1.name_ko"][0]
 
 
+def test_a_kpis_evidence_level_and_means_of_verification_are_written_and_read_back():
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[0]["kpis"][0].update(
+        evidence="attested",
+        means_of_verification_en="Test report of an accredited laboratory",
+        means_of_verification_ja="認定試験所の試験報告書",
+    )
+    plan[0]["kpis"][1].pop("evidence", None)  # optional: the least it may have
+    client = user_client(c.pi_jp)
+    response = client.patch(
+        detail_url(proposal), {"version": proposal.version, "stages": plan}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    read = client.get(detail_url(proposal), HTTP_ACCEPT_LANGUAGE="ja").json()
+    first, second = read["stages"][0]["kpis"]
+    assert (first["evidence"], first["means_of_verification"]) == (
+        "attested",
+        "認定試験所の試験報告書",
+    )
+    assert first["means_of_verification_en"] == "Test report of an accredited laboratory"
+    assert (second["mandatory"], second["evidence"], second["means_of_verification"]) == (
+        False,
+        "none",
+        "",
+    )
+
+
+@pytest.mark.parametrize(
+    ("evidence", "language", "expected"),
+    [
+        ("none", "en", "A mandatory KPI needs evidence behind each measurement"),
+        ("none", "ja", "必須の成果指標 (KPI) には"),
+        ("none", "ko", "필수 성과지표 (KPI)는"),
+        ("notarised", "en", "is not a valid choice"),
+    ],
+)
+def test_a_mandatory_kpi_without_evidence_is_422_on_its_evidence_field(
+    evidence, language, expected
+):
+    proposal, c = complete_proposal()
+    plan = stages()
+    plan[1]["kpis"][0]["evidence"] = evidence
+    response = user_client(c.pi_jp).patch(
+        detail_url(proposal),
+        {"version": proposal.version, "stages": plan},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    errors = assert_problem(response, 422)["errors"]
+    assert list(errors) == ["stages.1.kpis.0.evidence"]
+    assert expected in errors["stages.1.kpis.0.evidence"][0]
+    assert Proposal.objects.get(pk=proposal.pk).version == proposal.version
+
+
 def test_patch_takes_the_expected_version_from_if_match():
     proposal, c = complete_proposal()
     response = user_client(c.pi_jp).patch(

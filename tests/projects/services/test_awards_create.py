@@ -18,6 +18,7 @@ from projects.models import (
     Project,
     ProjectOrganisation,
     ProjectState,
+    ProposalKPI,
     StageState,
     Tranche,
     TrancheState,
@@ -114,6 +115,46 @@ def test_award_creates_the_project_commits_the_budget_and_releases_tranche_one(
     assert "project.created" in actions
     assert AuditEvent.objects.filter(action="tranche.released").count() == 2
     call_command("check_ledger")
+
+
+def test_award_freezes_each_kpis_evidence_level_and_means_of_verification(staff):
+    fund_pools(staff)
+    proposal, _c = engine_proposal(
+        mandatory_kpi={
+            "evidence": "attested",
+            "means_of_verification_en": "Test report of an accredited laboratory",
+            "means_of_verification_ja": "認定試験所の試験報告書",
+        }
+    )
+
+    project = award(proposal, staff)
+
+    kpis = {k.code: k for k in KPI.objects.filter(project=project)}
+    assert (kpis["K1A"].evidence, kpis["K1A"].means_of_verification_en) == (
+        "attested",
+        "Test report of an accredited laboratory",
+    )
+    assert kpis["K1A"].means_of_verification_ja == "認定試験所の試験報告書"
+    assert (kpis["K1B"].evidence, kpis["K1B"].means_of_verification_en) == ("none", "")
+    # Changing the proposal after award changes nothing of the project's KPIs.
+    ProposalKPI.objects.filter(proposal=proposal).update(evidence="document")
+    assert KPI.objects.get(pk=kpis["K1A"].pk).evidence == "attested"
+
+
+def test_a_proposal_frozen_before_evidence_levels_awards_kpis_at_level_none(staff):
+    fund_pools(staff)
+    proposal, _c = engine_proposal()
+    version = proposal.versions.order_by("-number").first()
+    assert version is not None
+    content = version.content
+    for s in content["stages"]:
+        for k in s["kpis"]:
+            del k["evidence"], k["means_of_verification"]
+    type(version).objects.filter(pk=version.pk).update(content=content)
+
+    project = award(proposal, staff)
+
+    assert set(KPI.objects.filter(project=project).values_list("evidence", flat=True)) == {"none"}
 
 
 def test_gate_days_follow_calendar_months_and_later_stages_chain_from_the_gate_day(staff):

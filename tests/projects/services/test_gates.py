@@ -18,6 +18,7 @@ from projects.models import (
     GateDecisionKind,
     GateEvaluation,
     GateState,
+    Measurement,
     ProjectState,
     StageState,
 )
@@ -325,7 +326,11 @@ def test_a_snapshot_stored_as_one_list_of_measurements_still_reads():
     )
 
     assert evaluation.counted_measurements() == listed
-    assert evaluation.published_inputs == {"kpis": [{"id": 3, "code": "K"}], "measurements": listed}
+    assert evaluation.published_inputs == {
+        "kpis": [{"id": 3, "code": "K"}],
+        "measurements": listed,
+        "excluded": [],
+    }
 
 
 def test_measurements_of_several_kpis_read_back_in_time_order():
@@ -360,3 +365,128 @@ def test_snapshots_are_compressed_with_lz4():
             "AND attname IN ('inputs', 'kpi_results') ORDER BY attname"
         )
         assert cursor.fetchall() == [("inputs", "l"), ("kpi_results", "l")]
+
+
+# --------------------------------------------------------------------------- evidence (§22)
+
+
+def _evidenced_project():
+    return build_project(
+        kpis=[
+            {"code": "DOC", "mandatory": True, "weight": "1", "evidence": "document"},
+            {"code": "ATT", "mandatory": False, "weight": "1", "evidence": "attested"},
+            {"code": "ANY", "mandatory": False, "weight": "1", "evidence": "none"},
+        ]
+    )
+
+
+def test_only_measurements_meeting_the_evidence_level_count_and_the_rest_are_listed_with_why():
+    built = _evidenced_project()
+    gate = built.gates[0]
+    doc, att, any_ = built.kpis["DOC"], built.kpis["ATT"], built.kpis["ANY"]
+    filed = measure(doc, "20", tokyo(date(2026, 3, 1)), evidence=True)
+    unfiled = measure(doc, "25", tokyo(date(2026, 6, 1)))  # later, but no file
+    rejected = measure(doc, "30", tokyo(date(2026, 5, 1)), evidence=True)
+    Measurement.objects.filter(pk=rejected.pk).update(rejected_at=timezone.now())
+    late = measure(doc, "30", gate_cutoff(gate.due_on) + timedelta(microseconds=1), evidence=True)
+    unattested = measure(att, "20", tokyo(date(2026, 4, 1)), evidence=True)
+    plain = measure(any_, "15", tokyo(date(2026, 4, 1)))
+
+    evaluation = gate_evaluate(gate=gate, actor=built.officer, as_of=AS_OF)
+
+    results = {k["code"]: k for k in evaluation.kpi_results}
+    assert (results["DOC"]["value"], results["DOC"]["measurement_ids"]) == ("20.000000", [filed.pk])
+    assert results["DOC"]["met"] is True
+    assert results["ATT"]["missing"] is True and results["ATT"]["measurement_ids"] == []
+    assert (results["ANY"]["value"], results["ANY"]["measurement_ids"]) == ("15.000000", [plain.pk])
+    # DOC a=1, ATT a=0 (missing), ANY a=0.5: S = 1.5 / 3.
+    assert (evaluation.score, evaluation.outcome) == (Decimal("0.5000"), "fail")
+    assert [(m["id"], m["kpi_id"], m["reason"]) for m in evaluation.excluded_measurements()] == [
+        (unattested.pk, att.pk, "not_attested"),
+        (rejected.pk, doc.pk, "rejected"),
+        (unfiled.pk, doc.pk, "no_evidence"),
+        (late.pk, doc.pk, "outside_window"),
+    ]
+    stored = GateEvaluation.objects.get(pk=evaluation.pk).inputs
+    by_code = {k["code"]: k for k in stored["kpis"]}
+    assert [k["evidence"] for k in stored["kpis"]] == ["document", "attested", "none"]
+    assert by_code["DOC"]["excluded"] == [
+        {
+            "id": unfiled.pk,
+            "value": "25.000000",
+            "measured_at": unfiled.measured_at.astimezone(UTC).isoformat(),
+            "reason": "no_evidence",
+        },
+        {
+            "id": rejected.pk,
+            "value": "30.000000",
+            "measured_at": rejected.measured_at.astimezone(UTC).isoformat(),
+            "reason": "rejected",
+        },
+        {
+            "id": late.pk,
+            "value": "30.000000",
+            "measured_at": late.measured_at.astimezone(UTC).isoformat(),
+            "reason": "outside_window",
+        },
+    ]
+    assert by_code["ANY"]["excluded"] == []
+    published = evaluation.published_inputs
+    assert all("excluded" not in k for k in published["kpis"])
+    assert [m["reason"] for m in published["excluded"]] == [
+        "not_attested",
+        "rejected",
+        "no_evidence",
+        "outside_window",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("level", "with_file", "rejected", "counts", "reason"),
+    [
+        ("none", False, False, True, None),
+        ("none", True, False, True, None),
+        ("none", True, True, False, "rejected"),
+        ("document", False, False, False, "no_evidence"),
+        ("document", True, False, True, None),
+        ("document", True, True, False, "rejected"),
+        ("document", False, True, False, "rejected"),
+        # No verifier has attested anything yet (§22): nothing counts at ``attested``.
+        ("attested", False, False, False, "not_attested"),
+        ("attested", True, False, False, "not_attested"),
+        ("attested", True, True, False, "rejected"),
+    ],
+)
+def test_each_evidence_level_with_and_without_a_file(level, with_file, rejected, counts, reason):
+    built = build_project(
+        kpis=[{"code": "K", "mandatory": False, "weight": "1", "evidence": level}]
+    )
+    m = measure(built.kpis["K"], "20", tokyo(date(2026, 3, 1)), evidence=with_file)
+    if rejected:
+        Measurement.objects.filter(pk=m.pk).update(rejected_at=timezone.now(), rejection_reason="x")
+
+    evaluation = gate_evaluate(gate=built.gates[0], actor=built.officer, as_of=AS_OF)
+
+    (result,) = evaluation.kpi_results
+    assert result["measurement_ids"] == ([m.pk] if counts else [])
+    assert result["met"] is counts and result["missing"] is not counts
+    assert [(e["id"], e["reason"]) for e in evaluation.excluded_measurements()] == (
+        [] if reason is None else [(m.pk, reason)]
+    )
+
+
+def test_a_snapshot_written_before_evidence_levels_lists_nothing_left_out():
+    built = build_project()
+    evaluation = GateEvaluation.objects.create(
+        gate=built.gates[0],
+        round=1,
+        as_of=AS_OF,
+        window_start=timezone.now(),
+        cutoff=timezone.now(),
+        score=Decimal("0"),
+        outcome="fail",
+        policy={},
+        inputs={"kpis": [{"id": 3, "code": "K", "measurements": {}}]},
+        kpi_results=[],
+    )
+    assert evaluation.excluded_measurements() == []

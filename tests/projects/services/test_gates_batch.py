@@ -201,6 +201,7 @@ def test_a_single_gate_keeps_its_refusals(calls):
 # --------------------------------------------------------------------------- equivalence
 
 AGGREGATIONS = ("latest", "max", "min", "sum", "mean")
+EVIDENCE_LEVELS = ("none", "document", "attested")
 
 kpi_specs = st.fixed_dictionaries(
     {
@@ -208,11 +209,14 @@ kpi_specs = st.fixed_dictionaries(
         "direction": st.sampled_from(("higher_is_better", "lower_is_better")),
         "mandatory": st.booleans(),
         "weight": st.sampled_from(("1", "2", "0.5")),
-        # (value, day offset from the window, rejected): offsets -1 and 177+ fall outside.
+        "evidence": st.sampled_from(EVIDENCE_LEVELS),
+        # (value, day offset from the window, rejected, with an evidence file): offsets -1
+        # and 177+ fall outside.
         "measurements": st.lists(
             st.tuples(
                 st.integers(min_value=0, max_value=30),
                 st.sampled_from((-1, 0, 30, 90, 176, 177)),
+                st.booleans(),
                 st.booleans(),
             ),
             max_size=4,
@@ -239,6 +243,7 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
                 "aggregation": k["aggregation"],
                 "direction": k["direction"],
                 "mandatory": k["mandatory"],
+                "evidence": k["evidence"],
                 "weight": Decimal(k["weight"]),
                 "baseline": Decimal("20" if lower else "10"),
                 "target": Decimal("10" if lower else "20"),
@@ -259,11 +264,17 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
         )
     start = stage_window_start(STARTED)
     for kpi, k in zip(project.kpis.order_by("code"), spec["kpis"], strict=True):
-        for value, offset, rejected in k["measurements"]:
+        for value, offset, rejected, documented in k["measurements"]:
             at = start + timedelta(days=offset, microseconds=offset * 1111)
             if offset == 177:
                 at = gate_cutoff(GATE_DAY) + timedelta(microseconds=1)
-            m = MeasurementFactory.create(kpi=kpi, value=Decimal(value), measured_at=at)
+            m = MeasurementFactory.create(
+                kpi=kpi,
+                value=Decimal(value),
+                measured_at=at,
+                evidence_name="report.pdf" if documented else "",
+                evidence_storage="evidence/report.pdf" if documented else "",
+            )
             if rejected:
                 Measurement.objects.filter(pk=m.pk).update(
                     rejected_at=at, rejection_reason="wrong instrument"
@@ -272,19 +283,15 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
 
 
 def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
-    """The snapshot §8 asks for, from the pure rule over every measurement row (loaded
-    one by one, aggregated in Python): what the database's aggregation must reproduce."""
+    """The snapshot §8 and §22 ask for, from the pure rule over every measurement row of
+    the stage's KPIs (loaded one by one, windowed, filtered and aggregated in Python): what
+    the database's aggregation must reproduce."""
     stage = evaluation.gate.stage
     kpis = list(stage.kpis.order_by("id"))
-    rows = list(
-        Measurement.objects.filter(
-            kpi__in=kpis,
-            rejected_at__isnull=True,
-            measured_at__gte=evaluation.window_start,
-            measured_at__lte=evaluation.cutoff,
-        )
+    every = list(
+        Measurement.objects.filter(kpi__in=kpis)
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "value", "measured_at")
+        .values_list("id", "kpi_id", "value", "measured_at", "rejected_at", "evidence_storage")
     )
     result = rules.evaluate_gate(
         [
@@ -297,14 +304,22 @@ def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
                 weight=k.weight,
                 mandatory=k.mandatory,
                 aggregation=k.aggregation,
+                evidence=k.evidence,
             )
             for k in kpis
         ],
-        [rules.MeasurementPoint(m, k, v, at) for m, k, v, at in rows],
+        [
+            rules.MeasurementPoint(
+                m, k, v, at, rejected=rejected is not None, has_evidence=bool(storage)
+            )
+            for m, k, v, at, rejected, storage in every
+        ],
         start=evaluation.window_start,
         cutoff=evaluation.cutoff,
         policy=rules.GatePolicy.from_dict(evaluation.policy),
     )
+    counted = {i for r in result.kpis for i in r.measurement_ids}
+    why = {i: reason for r in result.kpis for i, reason in r.excluded}
     return {
         "score": result.score,
         "outcome": result.outcome,
@@ -319,7 +334,12 @@ def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
             )
             for r in result.kpis
         ],
-        "measurements": [(m, k, str(v), at.isoformat()) for m, k, v, at in rows],
+        "measurements": [
+            (m, k, str(v), at.isoformat()) for m, k, v, at, _r, _s in every if m in counted
+        ],
+        "excluded": [
+            (m, k, str(v), at.isoformat(), why[m]) for m, k, v, at, _r, _s in every if m in why
+        ],
     }
 
 
@@ -341,6 +361,10 @@ def _as_recorded(evaluation: GateEvaluation) -> dict[str, Any]:
         "measurements": [
             (m["id"], m["kpi_id"], m["value"], m["measured_at"])
             for m in evaluation.counted_measurements()
+        ],
+        "excluded": [
+            (m["id"], m["kpi_id"], m["value"], m["measured_at"], m["reason"])
+            for m in evaluation.excluded_measurements()
         ],
     }
 

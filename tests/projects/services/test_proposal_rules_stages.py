@@ -221,6 +221,95 @@ def test_duplicate_kpi_codes_are_refused_within_a_stage():
         save(proposal, c.pi_jp, **sections)
 
 
+# --------------------------------------------------------------------------- evidence (§22)
+
+
+@pytest.mark.parametrize(
+    ("mandatory", "evidence", "accepted"),
+    [
+        (True, "none", False),
+        (True, "document", True),
+        (True, "attested", True),
+        (False, "none", True),
+        (False, "document", True),
+        (False, "attested", True),
+    ],
+)
+def test_a_mandatory_kpi_needs_at_least_a_document(mandatory, evidence, accepted):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0].update(mandatory=mandatory, evidence=evidence)
+    if not accepted:
+        with refused(proposal, field="stages.0.kpis.0.evidence") as info:
+            save(proposal, c.pi_jp, **sections)
+        assert "A mandatory KPI needs evidence" in str(
+            info.value.errors["stages.0.kpis.0.evidence"][0]
+        )
+        return
+    save(proposal, c.pi_jp, **sections)
+    saved = ProposalKPI.objects.get(
+        proposal=proposal, code=sections["stages"][0]["kpis"][0]["code"]
+    )
+    assert (saved.mandatory, saved.evidence) == (mandatory, evidence)
+
+
+@pytest.mark.parametrize(("mandatory", "expected"), [(True, "document"), (False, "none")])
+def test_a_kpi_without_an_evidence_level_gets_the_least_it_may_have(mandatory, expected):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    first = sections["stages"][0]["kpis"][0]
+    first.pop("evidence", None)
+    first["mandatory"] = mandatory
+    save(proposal, c.pi_jp, **sections)
+    assert ProposalKPI.objects.get(proposal=proposal, code=first["code"]).evidence == expected
+
+
+def test_an_unknown_evidence_level_is_refused():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0]["evidence"] = "notarised"
+    with refused(proposal, field="stages.0.kpis.0.evidence"):
+        save(proposal, c.pi_jp, **sections)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "Test report of an accredited laboratory"),
+        ("ja", "認定試験所の試験報告書"),
+        ("ko", "Test report of an accredited laboratory"),  # no Korean text: English
+    ],
+)
+def test_the_means_of_verification_is_kept_in_each_language(language, expected):
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    first = sections["stages"][0]["kpis"][0]
+    first.update(
+        means_of_verification_en="Test report of an accredited laboratory",
+        means_of_verification_ja="認定試験所の試験報告書",
+    )
+    save(proposal, c.pi_jp, **sections)
+    saved = ProposalKPI.objects.get(proposal=proposal, code=first["code"])
+    with translation.override(language):
+        assert saved.means_of_verification == expected
+
+
+def test_a_means_of_verification_longer_than_2000_characters_is_refused():
+    proposal, c = complete_proposal()
+    sections = plan(c, (40_000_000, 60_000_000), (400_000_000, 600_000_000))
+    sections["stages"][0]["kpis"][0]["means_of_verification_ko"] = "가" * 2001
+    with refused(proposal, field="stages.0.kpis.0.means_of_verification_ko"):
+        save(proposal, c.pi_jp, **sections)
+
+
+def test_the_database_refuses_a_mandatory_kpi_without_evidence():
+    proposal, c = complete_proposal()
+    kpi_row = ProposalKPI.objects.filter(proposal=proposal, mandatory=True).first()
+    assert kpi_row is not None and kpi_row.evidence == "document"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ProposalKPI.objects.filter(pk=kpi_row.pk).update(evidence="none")
+
+
 # --------------------------------------------------------------------------- tranches
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 from pytest_django.asserts import assertContains, assertNotContains
@@ -26,7 +27,7 @@ from projects.models import (
 )
 from projects.rules.gates import gate_cutoff
 from projects.services.gates import gate_evaluate
-from projects.services.measurements import measurement_reject
+from projects.services.measurements import measurement_record, measurement_reject
 from tests.factories.pages import at_noon, build_world
 
 pytestmark = [
@@ -361,3 +362,63 @@ def test_a_long_evidence_table_is_paged(client, world):
     assert len(evidence.findall(first)) == 50
     assert len(evidence.findall(second)) == 12  # 62 in the window: 60 here, 2 from the world
     assert 'id="evidence-pages"' in first and "evidence_page=2" in first
+
+
+# --------------------------------------------------------------------------- evidence (§22)
+
+
+@pytest.mark.parametrize(
+    ("language", "no_evidence", "rejected"),
+    [
+        (
+            "en",
+            "It has no evidence file, and this KPI counts only measurements with one.",
+            "A fund officer rejected it.",
+        ),
+        (
+            "ja",
+            "根拠資料ファイルがなく、この成果指標 (KPI) は根拠資料ファイルのある測定値のみを算入します。",
+            "プログラムオフィサーが却下しました。",
+        ),
+        (
+            "ko",
+            "증빙 파일이 없으며, 이 성과지표 (KPI)는 증빙 파일이 있는 측정값만 반영합니다.",
+            "사업 담당관이 반려했습니다.",
+        ),
+    ],
+)
+def test_the_gate_page_says_which_measurements_were_left_out_and_why(
+    client, world, language, no_evidence, rejected
+):
+    stage = world.gate(1).stage
+    assert stage.started_on is not None
+    unfiled = measurement_record(
+        kpi=world.kpi("K1A"),
+        actor=world.consortium.pi_jp,
+        value="30",
+        measured_at=at_noon(stage.started_on + timedelta(days=40)),
+        source="browser",
+    )
+    measurement_reject(
+        measurement=Measurement.objects.get(kpi=world.kpi("K1B")),
+        actor=world.officer_jp,
+        reason="Wrong instrument",
+    )
+    gate_evaluate(gate=world.gate(1), actor=world.officer_jp)
+    client.force_login(world.researcher)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    html = client.get(gate_url(world), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert 'id="left-out-table"' in html
+    assert f'data-left-out="{unfiled.pk}" data-reason="no_evidence"' in html
+    assert no_evidence in html and rejected in html
+    # K1A is mandatory, so it asks for a document; K1B asks for nothing.
+    assert 'data-evidence="document"' in html and 'data-evidence="none"' in html
+
+
+def test_the_gate_page_lists_nothing_left_out_when_everything_counted(client, world):
+    client.force_login(world.officer_jp)
+    html = client.get(gate_url(world)).content.decode()
+    assert 'data-kpi="K1A" data-met="true"' in html
+    assert 'id="left-out-table"' not in html

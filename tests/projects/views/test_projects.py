@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -221,3 +222,21 @@ def test_a_terminated_project_has_no_next_gate_in_the_list(client, world):
     listed = page_of(client, world.officer_jp, reverse("projects:list")).content.decode()
 
     assert gate_url not in listed
+
+
+def test_the_project_page_shows_each_kpis_evidence_level_and_means_of_verification(client, world):
+    kpi = world.kpi("K1A")
+    type(kpi).objects.filter(pk=kpi.pk).update(
+        means_of_verification_en="Test report of an accredited laboratory",
+        means_of_verification_ko="공인 시험기관의 시험 성적서",
+    )
+    url = reverse("projects:project", args=[world.project.pk])
+    client.force_login(world.researcher)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "ko"
+
+    html = client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert 'data-evidence="document"' in html  # K1A, mandatory
+    assert 'data-evidence="none"' in html  # K1B
+    assert "공인 시험기관의 시험 성적서" in html
+    assert "Test report of an accredited laboratory" not in html

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
@@ -430,3 +431,74 @@ def test_a_kpi_without_any_name_is_refused_beside_its_name(client, consortium, d
         "Give the KPI a name in at least one language (English, Japanese or Korean)."
     ]
     assert not draft.kpis.exists()
+
+
+# --------------------------------------------------------------------------- evidence (§22)
+
+MANDATORY_WITHOUT_EVIDENCE = {
+    "en": (
+        "A mandatory KPI needs evidence behind each measurement: choose an evidence file or "
+        "an independent verifier's attestation, or make the KPI optional."
+    ),
+    "ja": (
+        "必須の成果指標 (KPI) には、各測定値を裏付ける根拠が必要です。根拠資料のファイルか"
+        "独立した検証者による証明を選ぶか、成果指標 (KPI) を任意にしてください。"
+    ),
+    "ko": (
+        "필수 성과지표 (KPI)는 각 측정값을 뒷받침하는 증빙이 필요합니다. 증빙 파일 또는 "
+        "독립 검증인의 확인을 선택하거나, 성과지표 (KPI)를 선택 항목으로 바꾸십시오."
+    ),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "ja", "ko"])
+def test_a_mandatory_kpi_without_evidence_is_refused_beside_its_evidence_level(
+    client, consortium, draft, language
+):
+    rows = [[kpi("K1A", evidence="none")], [kpi("K2A"), kpi("K2B", mandatory=False)]]
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    response = post_step(client, draft, "stages", fd.stages(rows))
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert fd.field_errors(html, "stages-0-kpis-0-evidence") == [
+        MANDATORY_WITHOUT_EVIDENCE[language]
+    ]
+    assert not draft.kpis.exists()
+
+
+def test_evidence_levels_and_means_of_verification_are_saved_from_the_wizard(
+    client, consortium, draft
+):
+    rows = [
+        [
+            kpi(
+                "K1A",
+                evidence="attested",
+                means_of_verification_en="Test report of an accredited laboratory",
+                means_of_verification_ko="공인 시험기관의 시험 성적서",
+            )
+        ],
+        [kpi("K2A"), kpi("K2B", mandatory=False, evidence="none")],
+    ]
+    response = post_step(client, draft, "stages", fd.stages(rows))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert sorted(
+        draft.kpis.values_list(
+            "code", "evidence", "means_of_verification_en", "means_of_verification_ko"
+        )
+    ) == [
+        (
+            "K1A",
+            "attested",
+            "Test report of an accredited laboratory",
+            "공인 시험기관의 시험 성적서",
+        ),
+        ("K2A", "document", "", ""),  # left blank: the least a mandatory KPI may have
+        ("K2B", "none", "", ""),
+    ]
+    page = client.get(step_url(draft, "stages")).content.decode()
+    assert 'name="stages-0-kpis-0-evidence"' in page
+    assert "Test report of an accredited laboratory" in page
+    detail = client.get(reverse("proposals:detail", args=[draft.pk])).content.decode()
+    assert 'data-evidence="attested"' in detail
+    assert "Attested by an independent verifier" in detail
