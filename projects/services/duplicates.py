@@ -53,8 +53,9 @@ def duplicate_check(
     the proposal's row lock, so two checks of one proposal run one after the other, and the
     unique (proposal, matched proposal) pair keeps one flag per pair — a resolved flag is
     never raised again. Each new flag is audited ``duplicate_flag.raised``; the fund
-    officers of both sides are told once per check that raised any. Two queries when
-    nothing is found.
+    officers of both sides are told once per check that raised any. One query when
+    nothing is found. Two proposals of one person submitted at the same moment cannot see
+    each other's uncommitted submission; the check before the award finds them.
     """
     candidates = duplicate_candidates(proposal.pk)
     if not candidates:
