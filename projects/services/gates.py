@@ -311,13 +311,18 @@ class _Aggregate:
 
 _NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
 
-# A verifier's verdict on measurement ``m`` (§22: ``attested`` | ``disputed``, NULL before
-# any), as a lateral subquery of the aggregation. No verifier has attested anything yet,
-# so nothing is attested: a KPI at level ``attested`` counts nothing. When attestations are
-# recorded this becomes the measurement's latest verdict, e.g.
-# ``SELECT a.verdict FROM projects_attestation a WHERE a.measurement_id = m.id
-#   ORDER BY a.id DESC LIMIT 1`` (one index probe per measurement, still one statement).
-_VERDICT_SQL = "SELECT NULL::text AS verdict"
+# The verifiers' verdict on measurement ``m`` (§22: ``attested`` | ``disputed``, NULL before
+# any), as a lateral subquery of the aggregation: any dispute wins over attestations
+# (``projects.selectors.verification``); verdicts given before a designation was revoked
+# still count. Only KPIs at level ``attested`` look (a one-time filter per row, so the other
+# levels cost no probe); one index probe per measurement there, still one statement.
+_VERDICT_SQL = f"""
+SELECT CASE WHEN bool_or(a.verdict = '{rules.VERDICT_DISPUTED}') THEN '{rules.VERDICT_DISPUTED}'
+            WHEN bool_or(a.verdict = '{rules.VERDICT_ATTESTED}') THEN '{rules.VERDICT_ATTESTED}'
+       END AS verdict
+FROM projects_measurementattestation a
+WHERE k.evidence = '{rules.EVIDENCE_ATTESTED}' AND a.measurement_id = m.id
+"""  # noqa: S608 (the rule's own constants)
 
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
 # same checks in the same order, NULL when it counts.

@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, InternalError, ProgrammingError, transaction
 from django.utils import timezone
 
-from fundapp.accounts.models import Scope
+from fundapp.accounts.models import Role, Scope
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, NotFound, PermissionDenied
 from projects.models import (
@@ -25,6 +25,8 @@ from projects.models import (
 from projects.rules.gates import gate_cutoff, stage_window_start
 from projects.selectors.gates import evaluation_history, latest_evaluation
 from projects.services.gates import gate_evaluate
+from projects.services.verification import measurement_attest, verifier_designate
+from tests.factories import UserFactory
 from tests.factories.gates import api_key, build_project, measure, tokyo
 from tests.workflow_states import force_state
 
@@ -441,27 +443,53 @@ def test_only_measurements_meeting_the_evidence_level_count_and_the_rest_are_lis
     ]
 
 
+def _verdicts(built, measurement, verdicts: str | None) -> None:
+    """Verifiers' verdicts on ``measurement``: None, "attested", "disputed", or "both" (one
+    verifier attests, another disputes)."""
+    if verdicts is None:
+        return
+    wanted = ["attested", "disputed"] if verdicts == "both" else [verdicts]
+    for verdict in wanted:
+        person = UserFactory.create(role=Role.REVIEWER)
+        verifier_designate(project=built.project, actor=built.officer, verifier=person)
+        measurement_attest(measurement=measurement, actor=person, verdict=verdict, note="seen")
+
+
 @pytest.mark.parametrize(
-    ("level", "with_file", "rejected", "counts", "reason"),
+    ("level", "with_file", "rejected", "verdicts", "counts", "reason"),
     [
-        ("none", False, False, True, None),
-        ("none", True, False, True, None),
-        ("none", True, True, False, "rejected"),
-        ("document", False, False, False, "no_evidence"),
-        ("document", True, False, True, None),
-        ("document", True, True, False, "rejected"),
-        ("document", False, True, False, "rejected"),
-        # No verifier has attested anything yet (§22): nothing counts at ``attested``.
-        ("attested", False, False, False, "not_attested"),
-        ("attested", True, False, False, "not_attested"),
-        ("attested", True, True, False, "rejected"),
+        ("none", False, False, None, True, None),
+        ("none", True, False, None, True, None),
+        ("none", True, True, None, False, "rejected"),
+        # A dispute matters only where the level asks for an attestation.
+        ("none", False, False, "disputed", True, None),
+        ("document", False, False, None, False, "no_evidence"),
+        ("document", True, False, None, True, None),
+        ("document", True, True, None, False, "rejected"),
+        ("document", False, True, None, False, "rejected"),
+        ("document", True, False, "disputed", True, None),
+        # An attestation is not a file.
+        ("document", False, False, "attested", False, "no_evidence"),
+        ("attested", False, False, None, False, "not_attested"),
+        ("attested", True, False, None, False, "not_attested"),
+        ("attested", True, True, None, False, "rejected"),
+        ("attested", False, False, "attested", True, None),
+        ("attested", True, False, "attested", True, None),
+        ("attested", True, False, "disputed", False, "disputed"),
+        # Any dispute wins over attestations.
+        ("attested", True, False, "both", False, "disputed"),
+        # Rejected after it was attested.
+        ("attested", True, True, "attested", False, "rejected"),
     ],
 )
-def test_each_evidence_level_with_and_without_a_file(level, with_file, rejected, counts, reason):
+def test_each_evidence_level_with_and_without_a_file(
+    level, with_file, rejected, verdicts, counts, reason
+):
     built = build_project(
         kpis=[{"code": "K", "mandatory": False, "weight": "1", "evidence": level}]
     )
     m = measure(built.kpis["K"], "20", tokyo(date(2026, 3, 1)), evidence=with_file)
+    _verdicts(built, m, verdicts)
     if rejected:
         Measurement.objects.filter(pk=m.pk).update(rejected_at=timezone.now(), rejection_reason="x")
 

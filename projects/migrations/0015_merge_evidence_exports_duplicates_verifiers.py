@@ -7,6 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('projects', '0014_duplicate_funding_flags'),
+        ('projects', '0014_kpi_evidence_levels'),
         ('projects', '0014_transaction_exports'),
         ('projects', '0014_verifiers_and_attestations'),
     ]
