@@ -176,7 +176,11 @@ def _initdb(data: Path, run_as: str | None) -> None:
             "postgres",
             "--auth=trust",
             "--encoding=UTF8",
-            "--no-locale",
+            # Byte-order collation as before, but Unicode character classes: pg_trgm (the
+            # duplicate-funding check, §22) sees Japanese and Korean letters as letters only
+            # under a UTF-8 LC_CTYPE; under "C" they vanish and "AI半導体…" compares as "AI".
+            "--locale=C",
+            "--lc-ctype=C.UTF-8",
         ],
         run_as,
         data.parent,
