@@ -47,6 +47,15 @@ WIDTHS = (1366, 390)
 # Pages a person may open, at most; the demo offers far fewer kinds of page than this.
 MAX_PAGES_PER_PERSON = 60
 DRAFTS = "/proposals/?state=draft"
+EXPECTED_KINDS = {
+    "/proposals/#/edit/stages/",
+    "/portfolio/",
+    "/gates/#/",
+    "/screening/",
+    "/finance/transactions/",
+    "/reviews/",
+    "/webhooks/new/",
+}
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "sweep"
 ALLOW_LIST = Path(__file__).with_name("sweep_allowlist.txt")
 
@@ -329,8 +338,14 @@ def test_every_page_of_every_demo_role_in_japanese_and_korean(browser, live_serv
     if errors:
         raise errors[0]
     elapsed = time.monotonic() - started
-    (SCREENSHOTS / "pages.txt").write_text("\n".join(sweep.log), encoding="utf-8")
-    assert len(sweep.log) > 100, len(sweep.log)  # the crawl really went through the product
+    # For review beside the screenshots: each page, its load and its checking time (s).
+    (SCREENSHOTS / "pages.txt").write_text("\n".join(sweep.log) + "\n", encoding="utf-8")
+    # The crawl really went through the product, in both languages: the wizard of a draft,
+    # the portfolio, a gate, the screening queue, finance and the reviewer's queue.
+    for language in LANGUAGES:
+        kinds = {url_kind(line.split()[2]) for line in sweep.log if line.startswith(language)}
+        assert kinds >= EXPECTED_KINDS, (language, sorted(EXPECTED_KINDS - kinds))
+    assert len(sweep.log) > 150, len(sweep.log)
     assert not sweep.failures, (
         f"{len(sweep.failures)} problems on {len(sweep.log)} pages ({elapsed:.0f}s):\n"
         + "\n".join(sweep.failures)
