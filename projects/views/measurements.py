@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
@@ -143,11 +144,20 @@ class ImportForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("CSV file"),
         widget=forms.ClearableFileInput(attrs={"accept": "text/csv,.csv"}),
-        help_text=gettext_lazy(
-            "UTF-8, with the header line kpi_code,value,measured_at,note; measured_at with "
-            "its offset, e.g. 2026-05-01T10:00:00+09:00. At most 10,000 rows and 5 MB."
-        ),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Column names and the example are code, not words to translate.
+        self.fields["file"].help_text = format_html(
+            _(
+                "UTF-8, with the header line {header}; {column} with its offset, e.g. "
+                "{example}. At most 10,000 rows and 5 MB."
+            ),
+            header=format_html("<code>{}</code>", ",".join(import_svc.COLUMNS)),
+            column=format_html("<code>{}</code>", "measured_at"),
+            example=format_html("<code>{}</code>", "2026-05-01T10:00:00+09:00"),
+        )
 
     def add_domain_errors(self, exc: DomainError) -> None:
         if not exc.errors:
