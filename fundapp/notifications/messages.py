@@ -167,6 +167,18 @@ class Message:
             if name
         )
 
+    @property
+    def body_is_typed(self) -> bool:
+        """Whether the body is only what someone typed (a reason, a note): shown as they
+        wrote it, in their language, rather than as text of the interface."""
+        body = str(self.body)
+        fields = [name for _text, name, _spec, _conv in string.Formatter().parse(body) if name]
+        return (
+            len(fields) == 1
+            and body == f"{{{fields[0]}}}"
+            and isinstance(self.params.get(fields[0]), Plain)
+        )
+
     def check(self, params: Mapping[str, Any]) -> None:
         """ValueError unless ``params`` gives exactly the declared parameters."""
         given, declared = set(params), set(self.params)

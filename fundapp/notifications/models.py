@@ -145,6 +145,18 @@ class Notification(models.Model):
         return self._shown()[1]
 
     @property
+    def body_is_typed(self) -> bool:
+        """Whether the body is what someone typed, shown as written (``Message.body_is_typed``)."""
+        from .messages import notification_message
+
+        if not self.message:
+            return False
+        try:
+            return notification_message(self.message).body_is_typed
+        except ValueError:
+            return False
+
+    @property
     def is_unread(self) -> bool:
         return self.read_at is None
 

@@ -250,6 +250,8 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_staff_view": is_fund_staff(user),
             # The CSV import is offered to those who may record measurements (§7).
             "can_import": engine_perms.can_record_measurement(user, project)[0],
+            # The verifiers' page is the fund officers' (§22): offered only to them.
+            "can_designate_verifiers": engine_perms.can_designate_verifier(user)[0],
             "history": list(history_for(project)) if is_fund_staff(user) else [],
         },
     )

@@ -62,7 +62,7 @@ ALLOW_LIST = Path(__file__).with_name("sweep_allowlist.txt")
 # Never followed: they leave the pages people read (the admin, the API and its docs),
 # sign out, switch language, or answer with a file rather than a page.
 SKIPPED = re.compile(
-    r"^/(admin|api|i18n|static|media)/|/logout/|download|export|/files?/|attachment|\.(csv|pdf|json|txt|zip)$",
+    r"^/(admin|api|i18n|static|media)/|/logout/|download|export|/files?/|attachment|/evidence/|\.(csv|pdf|json|txt|zip)$",
     re.IGNORECASE,
 )
 ID_SEGMENT = re.compile(r"^(\d+|[0-9a-f]{8}-[0-9a-f-]{27}|[0-9a-f]{16,}|[A-Z]{2,5}-[A-Z0-9-]+)$")
@@ -134,7 +134,7 @@ OVERFLOW = """
 class AllowList:
     words: set[str] = field(default_factory=set)
     patterns: list[re.Pattern[str]] = field(default_factory=list)
-    # Elements whose stored text another change is about to translate ("css:" entries).
+    # Elements whose text is not read ("css:" entries), each with its reason in the file.
     selectors: list[str] = field(default_factory=list)
 
     @classmethod

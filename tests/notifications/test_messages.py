@@ -21,6 +21,7 @@ from fundapp.notifications.messages import (
     Name,
     Plain,
     Reason,
+    notification_message,
     notification_message_register,
     notification_messages,
     notifications_render,
@@ -390,3 +391,11 @@ def test_rendering_a_page_costs_the_same_at_two_sizes():
             notifications_render(rows, language="ja")
         counts.append(len(queries))
     assert counts == [3, 3]  # projects, organisations, people
+
+
+def test_a_body_that_is_only_what_someone_typed_is_marked_as_such():
+    # The page marks it as people's text (data-user-text): it reads as they wrote it.
+    assert notification_message("award.decided").body_is_typed
+    assert notification_message("measurement.disputed").body_is_typed
+    assert not notification_message("award.awaits_approval").body_is_typed
+    assert not notification_message("proposal.submitted").body_is_typed
