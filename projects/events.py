@@ -446,6 +446,16 @@ EVENT_TYPES = [
         example={**_PROPOSAL_EXAMPLE, "state": "withdrawn"},
     ),
     # Duplicate funding (§22): advisory to the fund's officers.
+    # The flagged proposal's own consortium learns that its proposal waits for the fund's
+    # resolution (§22) — never what it was compared with: that is another consortium's.
+    EventType(
+        "proposal.duplicate_flagged",
+        _("The duplicate-funding check flagged the proposal for the fund officers' resolution"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_PROPOSAL, flags={"type": "array", "items": INTEGER}, during=STRING),
+        example={**_PROPOSAL_EXAMPLE, "flags": [3], "during": "submission"},
+    ),
     EventType(
         "duplicate_flag.raised",
         _(

@@ -32,6 +32,7 @@ from projects.models import (
 )
 from projects.permissions import can_resolve_duplicate_flag
 from projects.selectors.duplicates import duplicate_candidates
+from projects.services.outbox import proposal_event
 
 MAX_NOTE_LENGTH = 4000
 
@@ -103,6 +104,12 @@ def duplicate_check(
                 )
                 for flag in new
             ]
+        )
+        proposal_event(
+            "proposal.duplicate_flagged",
+            proposal,
+            flags=sorted(flag.pk for flag in new),
+            during=during,
         )
         notify(
             users=User.objects.filter(role=Role.FUND_OFFICER, is_active=True),

@@ -35,6 +35,7 @@ from tests.factories.duplicates import (
 )
 from tests.factories.proposals import make_consortium, submitted_proposal
 from tests.factories.review import fund_pools, make_officers, proposal_under_review
+from tests.outbox import events_of, the_event
 
 pytestmark = [
     pytest.mark.django_db,
@@ -78,6 +79,22 @@ def test_the_same_erad_number_and_a_similar_japanese_title_are_flagged_at_submis
     [event] = events(flag, "duplicate_flag.raised")
     assert event.after["matched_proposal"] == first.pk
     assert event.after["identifiers"] == ["erad"]
+
+
+def test_the_flagged_consortium_is_told_its_proposal_waits_without_learning_the_other():
+    c = make_consortium()
+    first, _c = submitted_proposal(c, basics=BATTERIES_JA)
+    other = same_person(c, erad_number="60011111")
+
+    second, _o = submitted_proposal(other, basics=BATTERIES_JA_AGAIN)
+
+    [flag] = flags_of(second)
+    data = the_event("proposal.duplicate_flagged", second, organisations=[other.jp.pk, other.kr.pk])
+    assert (data["id"], data["flags"], data["during"]) == (second.pk, [flag.pk], "submission")
+    # Nothing of the other consortium's proposal reaches this one's systems.
+    submitted = the_event("proposal.submitted", second, organisations=[other.jp.pk, other.kr.pk])
+    assert set(data) - set(submitted) == {"flags", "during"}
+    assert events_of("proposal.duplicate_flagged", first) == []
 
 
 def test_a_korean_and_an_english_title_of_the_same_work_are_flagged_when_both_are_given():
