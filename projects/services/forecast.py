@@ -10,9 +10,13 @@ reserve holds now (§9).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+
+from django.db.models import Q
 
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.ledger import rules as ledger_rules
@@ -91,94 +95,139 @@ def _gap(kpi: rules.KpiSpec, value: Decimal | None) -> Decimal | None:
 
 def gate_forecast(gate: Gate, *, as_of: date | None = None) -> GateForecast | None:
     """The forecast of ``gate`` (§22), or ``None`` when its stage is not running or has
-    no KPIs. At most five queries whatever the numbers of KPIs and measurements.
+    no KPIs: ``gates_forecast`` with one gate."""
+    return gates_forecast([gate], as_of=as_of).get(gate.pk)
+
+
+def gates_forecast(gates: Sequence[Gate], *, as_of: date | None = None) -> dict[int, GateForecast]:
+    """The forecasts of the gates (§22) by gate id; a gate whose stage is not running or
+    has no KPIs has none. At most five queries whatever the numbers of gates, KPIs and
+    measurements.
 
     The window is the evaluation's, ``[stage_window_start(started_on),
     gate_cutoff(due_on)]``; ``as_of`` (default: today in Asia/Tokyo) is reported only, as
-    the evaluation's ``as_of`` only decides whether the gate is due.
+    the evaluation's ``as_of`` only decides whether the gate is due. Each forecast may
+    count on the whole of a side's reserve (forecasts do not share it).
     """
     as_of = as_of or today_in_tokyo()
-    stage = Stage.objects.select_related("project__call").get(pk=gate.stage_id)
-    if stage.state not in EVALUABLE_STAGE_STATES or stage.started_on is None:
-        return None
-    stage_kpis = _stage_kpis([stage.pk])[stage.pk]
-    if not stage_kpis:
-        return None
-    start = rules.stage_window_start(stage.started_on)
-    cutoff = rules.gate_cutoff(gate.due_on)
-    aggregates, _excluded = _kpi_aggregates([(stage.pk, start, cutoff)])
-    policy = gate_policy_for_call(stage.project.call)
-    result = _rule_result(stage_kpis, aggregates, start, cutoff, policy)
-    by_id = {k.kpi_id: k for k in stage_kpis}
-    kpis = tuple(
-        KpiForecast(
-            kpi_id=r.kpi_id,
-            code=r.code,
-            direction=by_id[r.kpi_id].direction,
-            aggregation=by_id[r.kpi_id].aggregation,
-            mandatory=by_id[r.kpi_id].mandatory,
-            value=r.value,
-            achievement=r.achievement,
-            met=r.met,
-            missing=r.missing,
-            needed=by_id[r.kpi_id].target,
-            gap=_gap(by_id[r.kpi_id], r.value),
+    if not gates:
+        return {}
+    stages = {
+        stage.pk: stage
+        for stage in Stage.objects.select_related("project__call").filter(
+            pk__in=sorted({gate.stage_id for gate in gates}),
+            state__in=EVALUABLE_STAGE_STATES,
+            started_on__isnull=False,
         )
-        for r in result.kpis
-    )
-    decision: str | None = None
-    if result.outcome == rules.PASS:
-        decision = rules.RELEASE
-    elif result.outcome == rules.CONDITIONAL:
-        decision = rules.RELEASE_REDUCED
-    multiplier = (
-        None
-        if decision is None
-        else rules.release_multiplier(result.outcome, result.score, policy, decision)
-    )
-    tranches: list[TrancheForecast] = []
-    if multiplier is not None:
-        planned = list(
-            Tranche.objects.filter(
-                project_id=stage.project_id,
-                stage__number=stage.number + 1,
-                state=TrancheState.PLANNED,
-            ).order_by("pk")
+    }
+    if not stages:
+        return {}
+    kpis = _stage_kpis(sorted(stages))
+    running = [
+        (gate, stages[gate.stage_id])
+        for gate in sorted(gates, key=lambda g: g.pk)
+        if gate.stage_id in stages and kpis[gate.stage_id]
+    ]
+    if not running:
+        return {}
+    windows: dict[int, tuple[datetime, datetime]] = {}
+    for gate, stage in running:
+        assert stage.started_on is not None
+        windows[gate.pk] = (
+            rules.stage_window_start(stage.started_on),
+            rules.gate_cutoff(gate.due_on),
         )
-        reserves: dict[str, int] = {}
-        if multiplier > 1 and planned:
-            reserves = dict(
-                Account.objects.filter(
-                    code__in=sorted(
-                        {ledger_rules.account_code_fund_reserve(t.side) for t in planned}
+    aggregates, _excluded = _kpi_aggregates(
+        [(stage.pk, *windows[gate.pk]) for gate, stage in running]
+    )
+    results: dict[int, tuple[rules.GateResult, str | None, Decimal | None]] = {}
+    for gate, stage in running:
+        start, cutoff = windows[gate.pk]
+        policy = gate_policy_for_call(stage.project.call)
+        result = _rule_result(kpis[stage.pk], aggregates, start, cutoff, policy)
+        decision: str | None = None
+        if result.outcome == rules.PASS:
+            decision = rules.RELEASE
+        elif result.outcome == rules.CONDITIONAL:
+            decision = rules.RELEASE_REDUCED
+        multiplier = (
+            None
+            if decision is None
+            else rules.release_multiplier(result.outcome, result.score, policy, decision)
+        )
+        results[gate.pk] = (result, decision, multiplier)
+    releasing = [(gate, stage) for gate, stage in running if results[gate.pk][2] is not None]
+    planned: dict[tuple[int, int], list[Tranche]] = defaultdict(list)
+    if releasing:
+        wanted = Q()
+        for _gate, stage in releasing:
+            wanted |= Q(project_id=stage.project_id, stage__number=stage.number + 1)
+        for tranche in (
+            Tranche.objects.filter(wanted, state=TrancheState.PLANNED)
+            .select_related("stage")
+            .order_by("pk")
+        ):
+            planned[(tranche.project_id, tranche.stage.number)].append(tranche)
+    sides = {
+        tranche.side
+        for gate, stage in releasing
+        if (results[gate.pk][2] or 0) > 1
+        for tranche in planned[(stage.project_id, stage.number + 1)]
+    }
+    reserves: dict[str, int] = {}
+    if sides:
+        reserves = dict(
+            Account.objects.filter(
+                code__in=sorted(ledger_rules.account_code_fund_reserve(side) for side in sides)
+            ).values_list("code", "balance")
+        )
+    forecasts: dict[int, GateForecast] = {}
+    for gate, stage in running:
+        result, decision, multiplier = results[gate.pk]
+        by_id = {k.kpi_id: k for k in kpis[stage.pk]}
+        tranches: list[TrancheForecast] = []
+        if multiplier is not None:
+            for tranche in planned[(stage.project_id, stage.number + 1)]:
+                reserve = reserves.get(ledger_rules.account_code_fund_reserve(tranche.side), 0)
+                sizing = rules.tranche_amounts(tranche.planned, multiplier, reserve)
+                tranches.append(
+                    TrancheForecast(
+                        tranche_id=tranche.pk,
+                        side=tranche.side,
+                        currency=tranche.currency,
+                        planned=tranche.planned,
+                        released=sizing.released,
+                        from_reserve=sizing.from_reserve,
+                        bonus_cut=sizing.bonus_cut,
+                        returned_to_pool=sizing.returned_to_pool,
                     )
-                ).values_list("code", "balance")
-            )
-        for tranche in planned:
-            reserve = reserves.get(ledger_rules.account_code_fund_reserve(tranche.side), 0)
-            sizing = rules.tranche_amounts(tranche.planned, multiplier, reserve)
-            tranches.append(
-                TrancheForecast(
-                    tranche_id=tranche.pk,
-                    side=tranche.side,
-                    currency=tranche.currency,
-                    planned=tranche.planned,
-                    released=sizing.released,
-                    from_reserve=sizing.from_reserve,
-                    bonus_cut=sizing.bonus_cut,
-                    returned_to_pool=sizing.returned_to_pool,
                 )
-            )
-    return GateForecast(
-        gate_id=gate.pk,
-        as_of=as_of,
-        window_start=start,
-        cutoff=cutoff,
-        score=result.score,
-        outcome=result.outcome,
-        kpis=kpis,
-        decision=decision,
-        automatic=rules.automatic_decision(result.outcome, policy) is not None,
-        multiplier=multiplier,
-        tranches=tuple(tranches),
-    )
+        forecasts[gate.pk] = GateForecast(
+            gate_id=gate.pk,
+            as_of=as_of,
+            window_start=windows[gate.pk][0],
+            cutoff=windows[gate.pk][1],
+            score=result.score,
+            outcome=result.outcome,
+            kpis=tuple(
+                KpiForecast(
+                    kpi_id=r.kpi_id,
+                    code=r.code,
+                    direction=by_id[r.kpi_id].direction,
+                    aggregation=by_id[r.kpi_id].aggregation,
+                    mandatory=by_id[r.kpi_id].mandatory,
+                    value=r.value,
+                    achievement=r.achievement,
+                    met=r.met,
+                    missing=r.missing,
+                    needed=by_id[r.kpi_id].target,
+                    gap=_gap(by_id[r.kpi_id], r.value),
+                )
+                for r in result.kpis
+            ),
+            decision=decision,
+            automatic=rules.automatic_decision(result.outcome, result.policy) is not None,
+            multiplier=multiplier,
+            tranches=tuple(tranches),
+        )
+    return forecasts
