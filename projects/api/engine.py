@@ -44,7 +44,7 @@ from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.permissions import HasScope, actor_of
-from fundapp.errors import NotFound, PermissionDenied, ValidationFailed
+from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.decisions import require as _require
 from projects.models import (
     KPI,
@@ -82,6 +82,7 @@ from .serializers_engine import (
     DisbursementConfirmSerializer,
     DisbursementSerializer,
     EvaluationDetailSerializer,
+    GateForecastSerializer,
     GateSerializer,
     MeasurementCreateSerializer,
     MeasurementSerializer,
@@ -778,6 +779,7 @@ class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSe
         "retrieve": GATES_READ,
         "evaluations": GATES_READ,
         "decisions": GATES_READ,
+        "forecast": GATES_READ,
         "evaluate": GATES_WRITE,
         # "decide": fund officers in the browser only (two-person rule, §2).
     }
@@ -836,6 +838,71 @@ class GateViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, EngineViewSe
         evaluations = gate.evaluations.order_by("-evaluated_at", "-id")
         rows = self.paginate_queryset(evaluations)
         return self.get_paginated_response(EvaluationDetailSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Forecast a gate: its outcome if evaluated now",
+        description="Read-only (§22): the outcome and score a real evaluation would store "
+        "today, each KPI's current value and the value needed to meet it, and the tranches "
+        "the outcome would release, with the bonus the reserve could pay. Nothing is "
+        "stored. 409 when the stage is not running or has no KPIs.",
+        filters=False,
+        responses={200: GateForecastSerializer, **problems(403, 404, 409)},
+        examples=[
+            example(
+                "A PASS with a bonus",
+                {
+                    "gate": 55,
+                    "as_of": "2026-03-20",
+                    "window_start": "2025-03-31T15:00:00Z",
+                    "cutoff": "2026-03-31T14:59:59.999999Z",
+                    "score": "1.1000",
+                    "outcome": "pass",
+                    "decision": "release",
+                    "automatic": True,
+                    "multiplier": "1.0500000000",
+                    "kpis": [
+                        {
+                            "kpi_id": 31,
+                            "code": "ACC",
+                            "direction": "higher_is_better",
+                            "aggregation": "latest",
+                            "mandatory": True,
+                            "value": "22.0000000000",
+                            "achievement": "1.2000",
+                            "met": True,
+                            "missing": False,
+                            "needed": "20.0000000000",
+                            "gap": "0E-10",
+                        }
+                    ],
+                    "tranches": [
+                        {
+                            "tranche_id": 71,
+                            "side": "JP",
+                            "currency": "JPY",
+                            "planned": 10000000,
+                            "released": 10500000,
+                            "from_reserve": 500000,
+                            "bonus_cut": 0,
+                            "returned_to_pool": 0,
+                        }
+                    ],
+                },
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"])
+    def forecast(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.forecast import gate_forecast
+
+        gate = self.get_object()
+        found = gate_forecast(gate)
+        if found is None:
+            raise Conflict(
+                _("This gate's stage is not running or has no KPIs; nothing to forecast."),
+                code="not_forecast",
+            )
+        return Response(GateForecastSerializer(found).data)
 
     @extend_schema(
         summary="Evaluate a gate now",

@@ -541,3 +541,50 @@ class DisbursementConfirmSerializer(serializers.Serializer):
     reference = serializers.CharField(
         max_length=100, help_text=_("The payment's reference in the paying system.")
     )
+
+
+class KpiForecastSerializer(serializers.Serializer):
+    kpi_id = serializers.IntegerField()
+    code = serializers.CharField()
+    direction = serializers.CharField()
+    aggregation = serializers.CharField()
+    mandatory = serializers.BooleanField()
+    value = serializers.DecimalField(max_digits=40, decimal_places=10, allow_null=True)
+    achievement = serializers.DecimalField(max_digits=6, decimal_places=4)
+    met = serializers.BooleanField()
+    missing = serializers.BooleanField()
+    needed = serializers.DecimalField(
+        max_digits=40, decimal_places=10, help_text="The aggregated value that meets the KPI."
+    )
+    gap = serializers.DecimalField(
+        max_digits=40,
+        decimal_places=10,
+        allow_null=True,
+        help_text="How far the current value is from ``needed``: 0 when met, null while no "
+        "measurement counts.",
+    )
+
+
+class TrancheForecastSerializer(serializers.Serializer):
+    tranche_id = serializers.IntegerField()
+    side = serializers.CharField()
+    currency = serializers.CharField()
+    planned = serializers.IntegerField()
+    released = serializers.IntegerField()
+    from_reserve = serializers.IntegerField(help_text="The bonus the side's reserve pays.")
+    bonus_cut = serializers.IntegerField(help_text="The bonus the reserve cannot cover now.")
+    returned_to_pool = serializers.IntegerField()
+
+
+class GateForecastSerializer(serializers.Serializer):
+    gate = serializers.IntegerField(source="gate_id")
+    as_of = serializers.DateField()
+    window_start = serializers.DateTimeField()
+    cutoff = serializers.DateTimeField()
+    score = serializers.DecimalField(max_digits=6, decimal_places=4)
+    outcome = serializers.CharField()
+    decision = serializers.CharField(allow_null=True)
+    automatic = serializers.BooleanField()
+    multiplier = serializers.DecimalField(max_digits=30, decimal_places=10, allow_null=True)
+    kpis = KpiForecastSerializer(many=True)
+    tranches = TrancheForecastSerializer(many=True)

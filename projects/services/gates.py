@@ -540,6 +540,33 @@ def _aggregate_points(
     ]
 
 
+def _stage_kpis(stage_ids: Sequence[int]) -> dict[int, list[rules.KpiSpec]]:
+    """The KPIs of the stages as the rule's values, by stage id, ascending ids. One query."""
+    kpis: dict[int, list[rules.KpiSpec]] = defaultdict(list)
+    for stage_id, *spec in (
+        KPI.objects.filter(stage_id__in=list(stage_ids)).order_by("id").values_list(*_KPI_COLUMNS)
+    ):
+        kpis[stage_id].append(rules.KpiSpec(*spec))
+    return kpis
+
+
+def _rule_result(
+    stage_kpis: list[rules.KpiSpec],
+    aggregates: dict[int, _Aggregate],
+    start: datetime,
+    cutoff: datetime,
+    policy: rules.GatePolicy,
+) -> rules.GateResult:
+    """The pure rule (§8) over the database's aggregates of one stage's KPIs."""
+    points = [
+        point
+        for k in stage_kpis
+        if k.kpi_id in aggregates
+        for point in _aggregate_points(k, aggregates[k.kpi_id], start)
+    ]
+    return rules.evaluate_gate(stage_kpis, points, start=start, cutoff=cutoff, policy=policy)
+
+
 def _evaluate_batch(
     ids: list[int], *, as_of: date, actor: Actor | None, single: bool
 ) -> GateBatchResult:
@@ -601,13 +628,7 @@ def _evaluate_batch(
             running.append((gate, stage, project))
         if not running:
             return result
-        kpis: dict[int, list[rules.KpiSpec]] = defaultdict(list)
-        for stage_id, *spec in (
-            KPI.objects.filter(stage_id__in=[stage.pk for _g, stage, _p in running])
-            .order_by("id")
-            .values_list(*_KPI_COLUMNS)
-        ):
-            kpis[stage_id].append(rules.KpiSpec(*spec))
+        kpis = _stage_kpis([stage.pk for _g, stage, _p in running])
         windows: dict[int, tuple[datetime, datetime]] = {}
         for gate, stage, project in list(running):
             if not kpis[stage.pk]:
@@ -643,23 +664,11 @@ def _evaluate_batch(
         for gate, stage, project in running:
             start, cutoff = windows[gate.pk]
             stage_kpis = kpis[stage.pk]
-            points = [
-                point
-                for k in stage_kpis
-                if k.kpi_id in aggregates
-                for point in _aggregate_points(k, aggregates[k.kpi_id], start)
-            ]
             if project.call_id not in policies:
                 policy = gate_policy_for_call(project.call)
                 policies[project.call_id] = (policy, policy.as_dict())
             policy, policy_dict = policies[project.call_id]
-            outcome = rules.evaluate_gate(
-                stage_kpis,
-                points,
-                start=start,
-                cutoff=cutoff,
-                policy=policy,
-            )
+            outcome = _rule_result(stage_kpis, aggregates, start, cutoff, policy)
             by_id = {k.kpi_id: k for k in stage_kpis}
             inputs_json, results_json = _snapshot_json(
                 stage_kpis,

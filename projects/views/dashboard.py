@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
@@ -10,10 +12,45 @@ from django.urls import URLPattern, path
 
 from fundapp.accounts.models import Membership, User
 from fundapp.actors import is_fund_staff
-from projects.models import ConsortiumMember, Endorsement, ProposalState
+from projects.models import ConsortiumMember, Endorsement, GateOutcome, ProjectState, ProposalState
 from projects.selectors.portfolio import kpis_behind_target
+from projects.selectors.projects import projects_visible_to
 from projects.selectors.proposals import proposals_visible_to
 from projects.selectors.verification import live_assignments_for
+from projects.services.forecast import gates_forecast
+
+FORECAST_LIMIT = 20
+
+
+def _forecasts(user: User) -> list[dict[str, Any]]:
+    """The gate forecasts of the person's active projects' running stages. Six queries."""
+    projects = list(
+        projects_visible_to(user)
+        .filter(state=ProjectState.ACTIVE, current_stage__isnull=False)
+        .select_related("current_stage__gate")
+        .order_by("pk")[:FORECAST_LIMIT]
+    )
+    gates = [
+        gate
+        for project in projects
+        if (gate := getattr(project.current_stage, "gate", None)) is not None
+    ]
+    found = gates_forecast(gates)
+    rows = []
+    for project in projects:
+        gate = getattr(project.current_stage, "gate", None)
+        forecast = found.get(gate.pk) if gate is not None else None
+        if forecast is not None:
+            rows.append(
+                {
+                    "project": project,
+                    "stage": project.current_stage,
+                    "forecast": forecast,
+                    "outcome": GateOutcome(forecast.outcome).label,
+                    "met": f"{sum(k.met for k in forecast.kpis)} / {len(forecast.kpis)}",
+                }
+            )
+    return rows
 
 
 @login_required
@@ -50,6 +87,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         # KPIs of their running stages not yet at target (§15), as the gate would count them.
         context["kpis_behind"] = kpis_behind_target(user)
+        # What each running stage's gate would give if evaluated today (§22).
+        context["forecasts"] = _forecasts(user)
         # Verifiers reach their queue from here (§22); the navigation stays query-free.
         context["verifying"] = live_assignments_for(user).exists()
     return render(request, "projects/dashboard.html", context)

@@ -67,6 +67,7 @@ from projects.selectors.gates import (
 from projects.selectors.projects import get_project_for_actor, projects_visible_to
 from projects.services import decisions as decision_svc
 from projects.services import gates as gate_svc
+from projects.services.forecast import gate_forecast
 
 PAGE_SIZE = 25
 EVIDENCE_PAGE = 50
@@ -235,6 +236,9 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     current = next((s for s in stages if s.pk == project.current_stage_id), None)
     series = kpi_progress(project, stage=current) if current is not None else []
     window_start, cutoff = _window(current)
+    # §22: what the running stage's gate would give if evaluated now (read-only).
+    current_gate = getattr(current, "gate", None) if current is not None else None
+    forecast = gate_forecast(current_gate) if current_gate is not None else None
     return render(
         request,
         "projects/projects/detail.html",
@@ -247,6 +251,8 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "series": series,
             "window_start": window_start,
             "cutoff": cutoff,
+            "forecast": forecast,
+            "forecast_outcome": GateOutcome(forecast.outcome).label if forecast else "",
             "is_staff_view": is_fund_staff(user),
             # The CSV import is offered to those who may record measurements (§7).
             "can_import": engine_perms.can_record_measurement(user, project)[0],

@@ -59,9 +59,9 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
         if method in ("get", "post", "put", "patch", "delete")
     ]
     # list + detail of 7 engine resources (14), measurement create, reject, attest and
-    # dispute (4), gate evaluations, evaluate and decisions GET/POST (4), a decision's
-    # withdraw and decline (2), confirm (1), ledger list + detail (4)
-    assert len(operations) == 29, sorted((m, u) for m, u, _ in operations)
+    # dispute (4), gate evaluations, forecast, evaluate and decisions GET/POST (5), a
+    # decision's withdraw and decline (2), confirm (1), ledger list + detail (4)
+    assert len(operations) == 30, sorted((m, u) for m, u, _ in operations)
     for method, url, op in operations:
         assert op.get("summary"), (method, url)
         contents = [

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django.asserts import assertContains, assertNotContains
 
-from projects.models import Disbursement
+from projects.models import Disbursement, Gate
 from projects.selectors.portfolio import kpis_behind_target, portfolio_summary
+from projects.services.forecast import gates_forecast
 from projects.services.payments import disbursement_confirm
 from tests.factories.pages import build_world
 
@@ -140,3 +141,30 @@ def test_behind_list_takes_two_queries(client):
         items = kpis_behind_target(world.researcher)
     assert {item.kpi.code for item in items} == {"K1A", "K1B"}
     assert len(queries) == 2
+
+
+def test_the_researchers_dashboard_forecasts_their_running_gates_in_every_language(client):
+    world = build_world(values=("22", "12"), evaluate=False)
+    client.force_login(world.researcher)
+    for language, title in (
+        ("en", "Gate forecast"),
+        ("ja", "ステージゲートの予測"),
+        ("ko", "예측"),
+    ):
+        response = client.get(reverse("dashboard"), HTTP_ACCEPT_LANGUAGE=language)
+        assertContains(response, title)
+        assertContains(response, f'data-project="{world.project.pk}" data-forecast-outcome=')
+    client.force_login(world.stranger)
+    assertNotContains(client.get(reverse("dashboard")), 'id="gate-forecasts"')
+
+
+def test_forecasts_take_the_same_queries_for_one_gate_and_three():
+    worlds = [build_world(values=("12", "22"), evaluate=False) for _ in range(3)]
+    gates = [Gate.objects.get(pk=w.stage(1).gate.pk) for w in worlds]
+    counts = []
+    for chosen in (gates[:1], gates):
+        with CaptureQueriesContext(connection) as queries:
+            found = gates_forecast(chosen)
+        assert sorted(found) == sorted(g.pk for g in chosen)
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 5

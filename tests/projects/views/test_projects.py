@@ -240,3 +240,19 @@ def test_the_project_page_shows_each_kpis_evidence_level_and_means_of_verificati
     assert 'data-evidence="none"' in html  # K1B
     assert "공인 시험기관의 시험 성적서" in html
     assert "Test report of an accredited laboratory" not in html
+
+
+def test_the_project_page_forecasts_the_running_stages_gate_in_every_language(client, world):
+    client.force_login(world.researcher)
+    url = reverse("projects:project", args=[world.project.pk])
+    for language, title in (
+        ("en", "Gate forecast"),
+        ("ja", "ステージゲートの予測"),
+        ("ko", "예측"),
+    ):
+        with translation.override(language):
+            response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'id="gate-forecast"' in html and title in html
+        assert html.count("data-met=") == world.stage(1).kpis.count()
