@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account
 from projects.models import Gate, Stage, Tranche, TrancheState
 from projects.rules import gates as rules
+from projects.services.decisions import final_gate_requirements_unmet_many
 from projects.services.gates import (
     EVALUABLE_STAGE_STATES,
     _kpi_aggregates,
@@ -91,6 +92,36 @@ def _gap(kpi: rules.KpiSpec, value: Decimal | None) -> Decimal | None:
     if kpi.direction == rules.LOWER_IS_BETTER:
         return max(value - kpi.target, Decimal(0))
     return max(kpi.target - value, Decimal(0))
+
+
+def _held_by_final_gate(
+    running: Sequence[tuple[Gate, Stage]],
+    results: dict[int, tuple[rules.GateResult, str | None, Decimal | None]],
+) -> set[int]:
+    """The gates whose automatic decision the final gate's requirements would hold (§8,
+    §10: the last stage of a project whose results are not registered goes to the
+    officers, as the evaluation's automatic decision does). Two queries at most (the
+    projects' last stage numbers, then the requirements), none when nothing would be
+    automatic."""
+    automatic = [
+        (gate, stage)
+        for gate, stage in running
+        if rules.automatic_decision(results[gate.pk][0].outcome, results[gate.pk][0].policy)
+        is not None
+    ]
+    if not automatic:
+        return set()
+    last = dict(
+        Stage.objects.filter(project_id__in=sorted({stage.project_id for _g, stage in automatic}))
+        .values("project_id")
+        .annotate(last=Max("number"))
+        .values_list("project_id", "last")
+    )
+    final = [(gate, stage) for gate, stage in automatic if stage.number == last[stage.project_id]]
+    if not final:
+        return set()
+    unmet = final_gate_requirements_unmet_many(sorted({stage.project_id for _g, stage in final}))
+    return {gate.pk for gate, stage in final if stage.project_id in unmet}
 
 
 def gate_forecast(gate: Gate, *, as_of: date | None = None) -> GateForecast | None:
@@ -181,6 +212,7 @@ def gates_forecast(gates: Sequence[Gate], *, as_of: date | None = None) -> dict[
                 code__in=sorted(ledger_rules.account_code_fund_reserve(side) for side in sides)
             ).values_list("code", "balance")
         )
+    held = _held_by_final_gate(running, results)
     forecasts: dict[int, GateForecast] = {}
     for gate, stage in running:
         result, decision, multiplier = results[gate.pk]
@@ -226,7 +258,10 @@ def gates_forecast(gates: Sequence[Gate], *, as_of: date | None = None) -> dict[
                 for r in result.kpis
             ),
             decision=decision,
-            automatic=rules.automatic_decision(result.outcome, result.policy) is not None,
+            automatic=(
+                rules.automatic_decision(result.outcome, result.policy) is not None
+                and gate.pk not in held
+            ),
             multiplier=multiplier,
             tranches=tuple(tranches),
         )
