@@ -323,6 +323,36 @@ class Measurement(models.Model):
         ]
 
 
+class MeasurementEvidence(models.Model):
+    """One evidence file of a measurement (§22): stored once, outside the web root, with the
+    SHA-256 of its bytes; never changed or removed (the measurement's audit event records the
+    hash). A measurement may carry several."""
+
+    measurement = models.ForeignKey(
+        Measurement, on_delete=models.PROTECT, related_name="evidence_files"
+    )
+    name = models.CharField(_("file name"), max_length=255)
+    storage = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["measurement_id", "id"]
+        indexes = [
+            # Shared files between KPIs (§22's anomaly flag) are found by hash.
+            models.Index(fields=["sha256"], name="measurement_evidence_hash_idx"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="measurement_evidence_no_delete", operation=pgtrigger.Delete),
+            pgtrigger.Protect(name="measurement_evidence_immutable", operation=pgtrigger.Update),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measurement_id}: {self.name}"
+
+
 class ExclusionReason(models.TextChoices):
     """Why a gate's snapshot left a measurement out (§22), as the reader is told it; the
     values are ``projects.rules.gates.EXCLUSION_REASONS``."""

@@ -46,6 +46,7 @@ from projects.models import (
     Gate,
     GateState,
     Measurement,
+    MeasurementEvidence,
     MeasurementSource,
     Project,
     ProjectState,
@@ -306,9 +307,9 @@ def measurement_record(
         )
     assert number is not None and when is not None
     checked = check_evidence(evidence) if evidence is not None else None
-    storage_name = ""
+    storage_name, digest = "", ""
     if checked is not None:
-        storage_name, _digest = _store_evidence(evidence, project, checked)
+        storage_name, digest = _store_evidence(evidence, project, checked)
     try:
         with transaction.atomic():
             locked = Project.objects.select_for_update(of=("self",), no_key=True).get(pk=project.pk)
@@ -324,11 +325,27 @@ def measurement_record(
                 source=source,
                 **_actor_fields(actor),
             )
+            files = []
+            if checked is not None:
+                files.append(
+                    MeasurementEvidence.objects.create(
+                        measurement=measurement,
+                        name=checked.name,
+                        storage=storage_name,
+                        content_type=EVIDENCE_CONTENT_TYPES[checked.kind],
+                        size=checked.size,
+                        sha256=digest,
+                    )
+                )
             audit_record(
                 actor=actor,
                 action="measurement.recorded",
                 obj=measurement,
-                after={**measurement_snapshot(measurement), "project": locked.pk},
+                after={
+                    **measurement_snapshot(measurement),
+                    "project": locked.pk,
+                    "evidence_files": [{"name": f.name, "sha256": f.sha256} for f in files],
+                },
             )
             project_event_for(
                 "measurement.created", measurement, project_id=locked.pk, data=measurement_data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -20,7 +21,13 @@ from fundapp.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from projects.models import GateState, Measurement, MeasurementSource, ProjectState
+from projects.models import (
+    GateState,
+    Measurement,
+    MeasurementEvidence,
+    MeasurementSource,
+    ProjectState,
+)
 from projects.selectors.gates import get_measurement_for_actor, measurements_visible_to
 from projects.services.measurements import measurement_record, measurement_reject
 from tests.factories import UserFactory
@@ -242,6 +249,24 @@ def test_pdf_and_csv_evidence_is_stored_outside_the_web_root(settings):
         assert measurement.evidence_storage.endswith(f".{ext}")
         assert path.read_bytes() == content
     assert pdf.evidence_name == "run.pdf"
+
+
+def test_each_evidence_file_is_kept_with_its_sha256_in_the_audit_event():
+    built = build_project()
+    measurement = record(
+        built,
+        built.researcher,
+        evidence=SimpleUploadedFile("run.pdf", MINIMAL_PDF, content_type="application/pdf"),
+    )
+    digest = hashlib.sha256(MINIMAL_PDF).hexdigest()
+    (stored,) = measurement.evidence_files.all()
+    assert (stored.name, stored.sha256, stored.size) == ("run.pdf", digest, len(MINIMAL_PDF))
+    assert stored.content_type == "application/pdf"
+    event = AuditEvent.objects.get(action="measurement.recorded")
+    assert event.after is not None
+    assert event.after["evidence_files"] == [{"name": "run.pdf", "sha256": digest}]
+    with pytest.raises((InternalError, ProgrammingError)), transaction.atomic():
+        MeasurementEvidence.objects.filter(pk=stored.pk).update(sha256="0" * 64)
 
 
 @pytest.mark.parametrize(
