@@ -303,7 +303,7 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     paid = Disbursement.objects.filter(state=DisbursementState.PAID)
     assert paid.filter(confirmed_by__username="finance_jp").exists()
     assert Disbursement.objects.filter(state=DisbursementState.CANCELLED).exists()  # clawback
-    assert Measurement.objects.exclude(evidence_storage="").exists()
+    assert Measurement.objects.filter(evidence_files__isnull=False).exists()
 
     # IP: results of the projects (one owner each) and background IP; licences in every
     # end state, approved by two officers of different sides; royalties with a correction.

@@ -59,10 +59,11 @@ def test_a_named_researcher_records_a_measurement_in_tokyo_time(client):
     assert measurement.measured_at == tokyo(date(2026, 3, 1), 10, 30)
     assert measurement.measured_at.astimezone(GATE_TIMEZONE).hour == 10
     assert measurement.source == "browser"
-    assert measurement.evidence_name == "run.pdf"
+    (evidence,) = measurement.evidence_files.all()
+    assert evidence.name == "run.pdf"
     listing = client.get(url("list", built.project.pk))
     assert f'data-measurement="{measurement.pk}"'.encode() in listing.content
-    download = client.get(url("evidence", built.project.pk, measurement.pk))
+    download = client.get(url("evidence", built.project.pk, measurement.pk, evidence.pk))
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == PDF
 
