@@ -519,7 +519,7 @@ DISBURSEMENT_EXAMPLE = {
 
 class EngineViewSet(GenericViewSet):
     permission_classes = [IsAuthenticated, HasScope]
-    required_scopes: dict[str, str] = {}
+    required_scopes: dict[str, str | tuple[str, ...]] = {}
 
     @property
     def actor(self) -> Actor:
@@ -664,7 +664,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
         "create": KPI_WRITE,
         "evidence": KPI_WRITE,
         # Verifier organisations' keys read the files of what they judge (§22).
-        "evidence_file": PROJECTS_READ,
+        "evidence_file": (PROJECTS_READ, KPI_ATTEST),
         # "reject": officers in the browser only; no scope grants it to a key.
         "attest": KPI_ATTEST,
         "dispute": KPI_ATTEST,

@@ -46,7 +46,9 @@ def jpeg() -> bytes:
 
 
 def upload(name: str, content: bytes, content_type: str = "") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content, content_type=content_type or "application/octet-stream")
+    return SimpleUploadedFile(
+        name, content, content_type=content_type or "application/octet-stream"
+    )
 
 
 def every_kind() -> list[SimpleUploadedFile]:
