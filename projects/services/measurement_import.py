@@ -179,9 +179,7 @@ def _read_upload(upload: Any) -> bytes:
     return data
 
 
-def _archive_error(
-    message: str, exc: type[ValidationFailed] = ValidationFailed
-) -> ValidationFailed:
+def _archive_error(message: str, exc: type[DomainError] = ValidationFailed) -> DomainError:
     return exc(message, errors={"evidence_zip": [message]})
 
 
@@ -462,9 +460,9 @@ def _check_rows(
             )
         elif archive is not None:
             for name in names:
-                problem = archive.check(name)
-                if problem:
-                    problems.add(EVIDENCE_COLUMN, problem)
+                refused = archive.check(name)
+                if refused:
+                    problems.add(EVIDENCE_COLUMN, refused)
         if "__extra__" in cells:
             problems.add("", _("This row has more cells than the header has columns."))
         for problem in problems.items:

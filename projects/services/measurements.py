@@ -704,11 +704,11 @@ def evidence_uploads_expire(*, now: datetime | None = None) -> int:
         if not expired:
             return 0
         EvidenceUpload.objects.filter(pk__in=[pk for pk, _storage in expired]).delete()
-        root = Path(settings.PRIVATE_MEDIA_ROOT)
-        storages = [storage for _pk, storage in expired]
-        transaction.on_commit(
-            lambda: [(root / storage).unlink(missing_ok=True) for storage in storages]
-        )
+        removed = [
+            StoredEvidence(name="", storage=storage, content_type="", size=0, sha256="")
+            for _pk, storage in expired
+        ]
+        transaction.on_commit(lambda: remove_stored(removed))
     return len(expired)
 
 
