@@ -113,6 +113,7 @@ def test_id_filters_are_integers_and_pages_start_at_one(schema):
 def test_idempotent_writes_document_the_header_and_422(schema):
     idempotent = {
         ("post", "/api/v1/measurements/"),
+        ("post", "/api/v1/measurements/{id}/evidence/"),
         ("post", "/api/v1/measurements/{id}/attest/"),
         ("post", "/api/v1/measurements/{id}/dispute/"),
         ("post", "/api/v1/disbursements/{id}/confirm/"),
