@@ -285,3 +285,27 @@ def test_the_measurement_list_carries_the_files_in_a_fixed_number_of_queries(wor
     assert len(rows) == 11
     assert sum(len(r["evidence_files"]) for r in rows) == 2 + sum(n % 3 for n in range(10))
     assert len(small.captured_queries) == len(large.captured_queries)
+
+
+def test_the_same_key_replays_the_same_files_and_refuses_other_bytes():
+    built = build_project()
+    client = key_client(built.extra["jp"], WRITE)
+    kpi = built.kpis["K1A"]
+    data = fields(kpi)
+
+    def send(content: bytes):
+        return client.post(
+            URL,
+            {**data, "evidence": [upload("log.csv", content)]},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="same",
+        )
+
+    first = send(b"a,b\n1,2\n")
+    again = send(b"a,b\n1,2\n")
+    other = send(b"a,b\n3,4\n")  # the same name and size, other bytes
+
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert_problem(other, 422)
+    assert Measurement.objects.count() == 1
