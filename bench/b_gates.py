@@ -47,7 +47,8 @@ WITH due AS (
     LEFT JOIN projects_measurement m
         ON m.kpi_id = k.id AND m.rejected_at IS NULL
         -- §22: a document KPI counts readings with a file; nothing is attested yet.
-        AND (k.evidence = 'none' OR (k.evidence = 'document' AND m.evidence_storage <> ''))
+        AND (k.evidence = 'none' OR (k.evidence = 'document' AND EXISTS (
+            SELECT 1 FROM projects_measurementevidence e WHERE e.measurement_id = m.id)))
         AND m.measured_at >= (d.started_on::timestamp AT TIME ZONE 'Asia/Tokyo')
         AND m.measured_at < ((d.due_on + 1)::timestamp AT TIME ZONE 'Asia/Tokyo')
     GROUP BY d.gate_id, k.id

@@ -214,6 +214,25 @@ def measurement_data(measurement: Any) -> dict[str, Any]:
     }
 
 
+_EVIDENCE_FILE = {
+    "type": "object",
+    "required": ["id", "name", "content_type", "size", "sha256"],
+    "properties": {
+        "id": ID,
+        "name": STRING,
+        "content_type": STRING,
+        "size": INTEGER,
+        "sha256": STRING,
+    },
+}
+_EVIDENCE_FILE_EXAMPLE = {
+    "id": 31,
+    "name": "bench-run-14.pdf",
+    "content_type": "application/pdf",
+    "size": 182044,
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+}
+
 _ATTESTATION = {
     "type": "object",
     "required": ["id", "verdict", "note", "verifier", "verifier_organisation", "created_at"],
@@ -580,6 +599,23 @@ EVENT_TYPES = [
             "rejected_at": "2026-07-02T01:00:00+00:00",
             "rejection_reason": "Wrong unit",
         },
+    ),
+    # Evidence files (§22): added to a measurement after it was recorded; the event carries
+    # the files added, with their hashes.
+    EventType(
+        "measurement.evidence_added",
+        _("{actor} added {count} evidence file(s) to a KPI measurement"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_MEASUREMENT, evidence_files={"type": "array", "items": _EVIDENCE_FILE}),
+        example={**_MEASUREMENT_EXAMPLE, "evidence_files": [_EVIDENCE_FILE_EXAMPLE]},
+        short=_("{actor} added evidence files to a KPI measurement"),
+    ),
+    EventType(
+        "measurement_evidence.uploaded",
+        _("{actor} uploaded an evidence file for a later measurement: {name}"),
+        ORGANISATIONS,
+        short=_("{actor} uploaded an evidence file for a later measurement"),
     ),
     # Verification (§22): designations are the fund's business; verdicts go to the project.
     EventType(

@@ -61,6 +61,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Delete expired transaction export files, give up stuck exports and re-enqueue lost ones (§15, §16).",
     ),
     Schedule(
+        "projects.expire_evidence_uploads",
+        Every(minutes=60),
+        "Delete evidence files uploaded ahead of a measurement that no measurement took within 24 hours (§14, §22).",
+    ),
+    Schedule(
         "projects.evaluate_due_gates",
         Every(minutes=15),
         "Evaluate every gate past its day that has no decision yet (§8, §16).",

@@ -260,3 +260,11 @@ def tidy_transaction_exports() -> dict[str, list[int]]:
     from projects.services.transaction_exports import transaction_exports_tidy
 
     return transaction_exports_tidy()
+
+
+@shared_task(name="projects.expire_evidence_uploads", acks_late=True)
+def expire_evidence_uploads() -> int:
+    """Remove evidence uploads no measurement took within their hold, and their files (§14)."""
+    from projects.services.measurements import evidence_uploads_expire
+
+    return evidence_uploads_expire()

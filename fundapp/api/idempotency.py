@@ -85,7 +85,13 @@ def _jsonable(data: Any) -> Any:
     if isinstance(data, QueryDict):
         return {key: [_jsonable(v) for v in values] for key, values in data.lists()}
     if isinstance(data, UploadedFile):
-        return {"file": data.name, "size": data.size}
+        # Files count by their bytes: the same key with another file of the same name and
+        # size is another request (422), not a replay.
+        digest = hashlib.sha256()
+        for chunk in data.chunks():
+            digest.update(chunk)
+        data.seek(0)
+        return {"file": data.name, "size": data.size, "sha256": digest.hexdigest()}
     if isinstance(data, dict):
         return {str(key): _jsonable(value) for key, value in data.items()}
     if isinstance(data, list | tuple):

@@ -13,7 +13,8 @@ def actor_of(request):
 
 
 class HasScope(BasePermission):
-    """A key needs the view's scope for the method: ``required_scopes = {"GET": "proposals:read", ...}``."""
+    """A key needs the view's scope for the method: ``required_scopes = {"GET": "proposals:read", ...}``;
+    a tuple of scopes means any one of them."""
 
     message = "This API key lacks the scope this request needs."
 
@@ -23,7 +24,8 @@ class HasScope(BasePermission):
         scopes = getattr(view, "required_scopes", {})
         action = getattr(view, "action", None)
         needed = scopes.get(action) or scopes.get(request.method) or scopes.get("*")
-        if needed is not None and request.user.has_scope(needed):
+        alternatives = (needed,) if isinstance(needed, str) else tuple(needed or ())
+        if any(request.user.has_scope(scope) for scope in alternatives):
             return True
         # A detail route answers 404 for an object the key may not see, never 403 (§2):
         # look it up first; only a visible object gets the scope refusal.

@@ -136,6 +136,13 @@ def _require_needed_body(operation: dict[str, Any], schemas: dict[str, Any]) -> 
     body = operation.get("requestBody")
     if not body:
         return
+    if len(body.get("content", {})) > 1:
+        # A body offered in several media types (JSON references, or multipart with the
+        # files) is declared optional: openapi-python-client writes a module that cannot be
+        # imported for a required body with several media types (its template then uses
+        # ``Unset`` without importing it). The server answers a missing body with 400.
+        body.pop("required", None)
+        return
     for media in body.get("content", {}).values():
         schema = media.get("schema", {})
         ref = schema.get("$ref", "")

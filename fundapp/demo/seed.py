@@ -25,6 +25,8 @@ so a failed run leaves nothing half-made behind.
 from __future__ import annotations
 
 import calendar
+import struct
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -95,6 +97,7 @@ from projects.services import payments as payment_services
 from projects.services import proposals as proposal_services
 from projects.services import reviews as review_services
 from projects.services import tranches as tranche_services
+from projects.services import verification as verifier_services
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
@@ -337,6 +340,14 @@ PEOPLE = (
         organisation="KR-PUS-01",
         research_office=True,
         who="university research office in Busan (KR)",
+    ),
+    PersonSpec(
+        "verifier_seoul",
+        "강도윤",
+        Role.REVIEWER,
+        "ko",
+        organisation="KR-SEL-01",
+        who="independent verifier of a Seoul laboratory, designated for a demo KPI",
     ),
     PersonSpec(
         "office_saebyeok",
@@ -726,8 +737,16 @@ def _kpi(
     weight: str = "1",
     mandatory: bool = False,
     aggregation: str = "latest",
+    evidence: str = "",
+    verification: tuple[str, str, str] = ("", "", ""),
 ) -> dict[str, Any]:
+    """A KPI of a stage plan; without ``evidence`` the least its mandatory flag allows
+    (§22: ``document`` for a mandatory KPI, ``none`` otherwise)."""
     return {
+        **({"evidence": evidence} if evidence else {}),
+        "means_of_verification_en": verification[0],
+        "means_of_verification_ja": verification[1],
+        "means_of_verification_ko": verification[2],
         "code": code,
         "name_en": names[0],
         "name_ja": names[1],
@@ -1406,6 +1425,13 @@ HYDROGEN_TANKS = ProposalStory(  # awarded; stage 1 passed with a bonus
                     "1.0",
                     "0.1",
                     lower_is_better=True,
+                    evidence="attested",
+                    verification=(
+                        "Pressure-decay log of a 72-hour hold, checked by an independent "
+                        "laboratory against its own gauge.",
+                        "72時間保持試験の圧力減衰ログを、独立した試験機関が自らの計器で確認する。",
+                        "72시간 유지 시험의 압력 감쇠 기록을 독립 시험 기관이 자체 계측기로 확인한다.",
+                    ),
                 ),
             ),
         ],
@@ -2002,6 +2028,36 @@ def demo_pdf(title: str, kind: str) -> bytes:
     return bytes(out)
 
 
+def demo_png(values: tuple[int, ...], *, width: int = 120, height: int = 60) -> bytes:
+    """A small, valid PNG bar chart of ``values`` (0–100), blue bars on white."""
+    bar = max(1, width // max(1, len(values)))
+    rows = []
+    for y in range(height):
+        row = bytearray(b"\x00")  # filter: none
+        for x in range(width):
+            index = min(x // bar, len(values) - 1)
+            filled = x % bar < bar - 2 and height - y <= values[index] * height // 100
+            row += b"\x1f\x6f\xb4" if filled else b"\xff\xff\xff"
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
+
+
+def demo_csv(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> bytes:
+    """A small UTF-8 CSV file."""
+    lines = [",".join(header), *(",".join(row) for row in rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
 def _pdf_string(value: str) -> bytes:
     raw = str(value).encode("ascii", "replace")
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
@@ -2440,6 +2496,87 @@ def _report_measurements(
     return True
 
 
+# Stage 2 of the hydrogen project, running after its stage-1 PASS (§22): the delivery rate
+# (``document``: each reading with a test report and a chart) and the hydrogen loss
+# (``attested``: each reading with its pressure log, judged by an independent verifier of a
+# Seoul laboratory, who has attested the first and not yet judged the second).
+EVIDENCE_PROJECT = HYDROGEN_TANKS
+EVIDENCE_VERIFIER = "verifier_seoul"
+
+
+def seed_evidence(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Evidence files of every kind the fund accepts, a verifier's designation, a verdict
+    given and one awaiting (§22). Only while the project's stage 2 runs and has nothing
+    reported yet; a second run changes nothing."""
+    project = Project.objects.filter(proposal__title_en=EVIDENCE_PROJECT.title_en).first()
+    stage = Stage.objects.filter(project=project, number=2).first() if project is not None else None
+    if (
+        project is None
+        or stage is None
+        or stage.state != StageState.ACTIVE
+        or Measurement.objects.filter(kpi__stage=stage).exists()
+    ):
+        report.made("evidence files", False)
+        return
+    kpis = {k.code: k for k in KPI.objects.filter(stage=stage)}
+    reporter = users["pi_sapporo"]
+    now = timezone.now()
+
+    def record(code: str, value: str, minutes_ago: int, files: list[SimpleUploadedFile]):
+        return measurement_services.measurement_record(
+            kpi=kpis[code],
+            actor=reporter,
+            value=value,
+            measured_at=now - timedelta(minutes=minutes_ago),
+            note="Port of Busan container trial",
+            source=MeasurementSource.BROWSER,
+            evidence=files,
+        )
+
+    record(
+        "H2S-FLOW-2",
+        "2.4",
+        30,
+        [
+            SimpleUploadedFile(
+                "flow-test-report.pdf",
+                demo_pdf(f"{project.title_en}: H2S-FLOW-2", "test_report"),
+                content_type="application/pdf",
+            ),
+            SimpleUploadedFile(
+                "flow-rate-chart.png", demo_png((20, 35, 48, 60)), content_type="image/png"
+            ),
+        ],
+    )
+    readings = []
+    for number, (value, minutes_ago) in enumerate((("0.6", 20), ("0.4", 10)), start=1):
+        log = demo_csv(
+            ("hour", "pressure_bar"),
+            tuple((str(h), f"{700 - h * float(value):.1f}") for h in range(0, 73, 12)),
+        )
+        readings.append(
+            record(
+                "H2S-LOSS-2",
+                value,
+                minutes_ago,
+                [SimpleUploadedFile(f"pressure-log-{number}.csv", log, content_type="text/csv")],
+            )
+        )
+    verifier_services.verifier_designate(
+        project=project,
+        actor=users["officer_jp"],
+        verifier=users[EVIDENCE_VERIFIER],
+        kpis=[kpis["H2S-LOSS-2"]],
+    )
+    verifier_services.measurement_attest(
+        measurement=readings[0],
+        actor=users[EVIDENCE_VERIFIER],
+        verdict="attested",
+        note="Pressure log checked against our gauge: 0.6 %/day confirmed.",
+    )
+    report.made("evidence files", True)
+
+
 def _gate_approvals(story: GateStory, gate: Gate, users: dict[str, User]) -> bool:
     gate.refresh_from_db()
     if gate.state != GateState.EVALUATED or not story.approvals:
@@ -2826,6 +2963,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_duplicate_funding(report, calls=calls, users=users)
         seed_payments(report, users=users)
         seed_gates(report, users=users)
+        seed_evidence(report, users=users)
         seed_licences(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))

@@ -15,15 +15,19 @@ gate is chosen in SQL with a window function.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import django_filters
 from django.db.models import F, Prefetch, Q, QuerySet, Window, prefetch_related_objects
 from django.db.models.functions import RowNumber
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -31,6 +35,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -43,6 +48,7 @@ from fundapp.api.approvals import DECISION_BLOCK_EXAMPLE, DeclineSerializer
 from fundapp.api.filters import IdFilter
 from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
+from fundapp.api.parsers import JSONParser, MultiPartParser
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.decisions import require as _require
@@ -57,6 +63,7 @@ from projects.models import (
     GateState,
     Measurement,
     MeasurementAttestation,
+    MeasurementEvidence,
     MeasurementSource,
     Project,
     ProjectOrganisation,
@@ -67,7 +74,7 @@ from projects.models import (
     TrancheState,
 )
 from projects.permissions import can_confirm_disbursement, can_decide_gate
-from projects.selectors.gates import measurements_visible_to
+from projects.selectors.gates import get_evidence_file_for_actor, measurements_visible_to
 from projects.selectors.projects import (
     get_project_for_actor,
     projects_visible_to,
@@ -82,10 +89,15 @@ from .serializers_engine import (
     DisbursementConfirmSerializer,
     DisbursementSerializer,
     EvaluationDetailSerializer,
+    EvidenceAddSerializer,
+    EvidenceAddUploadSerializer,
+    EvidenceFileUploadSerializer,
+    EvidenceUploadSerializer,
     GateForecastSerializer,
     GateSerializer,
     MeasurementCreateSerializer,
     MeasurementSerializer,
+    MeasurementUploadSerializer,
     ProjectDetailSerializer,
     ProjectKpiSerializer,
     ProjectListSerializer,
@@ -116,9 +128,11 @@ def visible_projects(actor: Actor | None) -> QuerySet[Project]:
 
 
 def measurement_queryset(qs: QuerySet[Measurement]) -> QuerySet[Measurement]:
-    """Measurements with their KPI and verdicts: two queries for a page of any size."""
+    """Measurements with their KPI, verdicts and evidence files: three queries for a page of
+    any size."""
     return qs.select_related("kpi").prefetch_related(
-        Prefetch("attestations", queryset=MeasurementAttestation.objects.order_by("id"))
+        Prefetch("attestations", queryset=MeasurementAttestation.objects.order_by("id")),
+        Prefetch("evidence_files", queryset=MeasurementEvidence.objects.order_by("id")),
     )
 
 
@@ -258,6 +272,8 @@ ERROR_RESPONSES: dict[int, OpenApiResponse] = {
     403: problem("Visible, but the caller may not do this (or the key lacks the scope)."),
     404: problem("Missing or not visible to the caller (the same answer for both)."),
     409: problem("The object's state does not allow this now."),
+    413: problem("The body or one of its files is too large (files: at most 20 MB each)."),
+    415: problem("A file is not one of the accepted kinds (PDF, CSV, PNG, JPEG), by content."),
     422: problem("Field errors, or an Idempotency-Key reused with another body."),
 }
 
@@ -352,7 +368,16 @@ MEASUREMENT_EXAMPLE = {
     "value": "18.500000",
     "measured_at": "2025-09-30T06:00:00Z",
     "note": "Bench run 14",
-    "evidence_name": "",
+    "evidence_files": [
+        {
+            "id": 55,
+            "name": "bench-run-14.pdf",
+            "content_type": "application/pdf",
+            "size": 182044,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "download_url": "https://fund.example/api/v1/measurements/901/evidence/55/",
+        }
+    ],
     "source": "api",
     "created_at": "2025-10-01T01:00:00Z",
     "rejected": False,
@@ -361,6 +386,35 @@ MEASUREMENT_EXAMPLE = {
     "verification": "unverified",
     "attestations": [],
 }
+EVIDENCE_UPLOAD_EXAMPLE = {
+    "id": 56,
+    "project": 12,
+    "name": "chart-14.png",
+    "content_type": "image/png",
+    "size": 48211,
+    "sha256": "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+    "expires_at": "2025-10-02T01:00:00Z",
+}
+EVIDENCE_MEDIA_TYPES = ("application/pdf", "text/csv", "image/png", "image/jpeg")
+EVIDENCE_FILE_ID = OpenApiParameter(
+    "file_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The evidence file's id."
+)
+
+
+class EvidenceFileRenderer(BaseRenderer):
+    """Lets a client ask for the file's own type on a download; errors stay JSON."""
+
+    media_type = "application/octet-stream"
+    format = "bin"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        return json.dumps(data, ensure_ascii=False).encode()
+
+
 ATTESTATION_EXAMPLE = {
     "id": 14,
     "verdict": "attested",
@@ -465,7 +519,7 @@ DISBURSEMENT_EXAMPLE = {
 
 class EngineViewSet(GenericViewSet):
     permission_classes = [IsAuthenticated, HasScope]
-    required_scopes: dict[str, str] = {}
+    required_scopes: dict[str, str | tuple[str, ...]] = {}
 
     @property
     def actor(self) -> Actor:
@@ -491,10 +545,41 @@ class ProjectViewSet(mixins.ListModelMixin, EngineViewSet):
     queryset = Project.objects.none()
     serializer_class = ProjectListSerializer
     filterset_class = ProjectFilter
-    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ}
+    required_scopes = {"list": PROJECTS_READ, "retrieve": PROJECTS_READ, "evidence": KPI_WRITE}
 
     def get_queryset(self) -> QuerySet[Project]:
         return visible_projects(self.actor).select_related("current_stage", "research_area")
+
+    @extend_schema(
+        summary="Upload an evidence file ahead of its measurement",
+        description="Multipart with `file`: a PDF, CSV, PNG or JPEG of at most 20 MB, checked "
+        "by content (415 for another kind, 422 for a refused PDF or a damaged image, 413 over "
+        "20 MB). Needs kpi:write for keys. The upload is held for the caller alone (the same "
+        "person or key) until `expires_at` (24 hours): report the measurement with its `id` "
+        "in `evidence_ids`, or add it to a measurement with "
+        "`POST /api/v1/measurements/{id}/evidence/`. An upload serves one measurement; "
+        "unreferenced uploads are deleted when they expire.",
+        request={"multipart/form-data": EvidenceFileUploadSerializer},
+        responses={201: EvidenceUploadSerializer, **problems(400, 403, 404, 409, 413, 415, 422)},
+        examples=[example("Uploaded", EVIDENCE_UPLOAD_EXAMPLE)],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="evidence",
+        url_name="evidence-upload",
+        parser_classes=[MultiPartParser],
+    )
+    def evidence(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.measurements import can_record_measurement, evidence_upload
+
+        project = get_project_for_actor(self.actor, pk)
+        # Refuse before the body is parsed: no one may make us store what they can't report.
+        _require(can_record_measurement(self.actor, project))
+        upload = evidence_upload(
+            project=project, actor=self.actor, upload=request.FILES.get("file")
+        )
+        return Response(EvidenceUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         project = get_project_for_actor(self.actor, pk)
@@ -577,10 +662,17 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
         "list": PROJECTS_READ,
         "retrieve": PROJECTS_READ,
         "create": KPI_WRITE,
+        "evidence": KPI_WRITE,
+        # Verifier organisations' keys read the files of what they judge (§22).
+        "evidence_file": (PROJECTS_READ, KPI_ATTEST),
         # "reject": officers in the browser only; no scope grants it to a key.
         "attest": KPI_ATTEST,
         "dispute": KPI_ATTEST,
     }
+
+    # JSON everywhere; reporting a measurement and adding evidence also take multipart (the
+    # files as ``evidence`` parts). Actions that take JSON only say so themselves.
+    parser_classes = [JSONParser, MultiPartParser]
 
     def get_queryset(self) -> QuerySet[Measurement]:
         visible = measurements_visible_to(self.actor)
@@ -595,17 +687,26 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
     def _response(self, measurement_id: int, status_code: int = 200, **headers) -> Response:
         measurement = measurement_queryset(Measurement.objects.all()).get(pk=measurement_id)
         return Response(
-            MeasurementSerializer(measurement).data, status=status_code, headers=headers
+            MeasurementSerializer(measurement, context=self.get_serializer_context()).data,
+            status=status_code,
+            headers=headers,
         )
 
     @extend_schema(
         summary="Report a KPI measurement",
         description="Needs kpi:write for keys and an Idempotency-Key: the same key and body "
         "return the first response again (`Idempotent-Replayed: true`); the same key with "
-        "another body answers 422.",
-        request=MeasurementCreateSerializer,
+        "another body answers 422. Evidence files come either by reference (`evidence_ids`, "
+        "files uploaded before with `POST /api/v1/projects/{id}/evidence/`) or with the "
+        "report itself as multipart (`evidence` parts, each a PDF, CSV, PNG or JPEG of at "
+        "most 20 MB, checked by content; the whole body at most 21 MB: upload larger sets "
+        "by reference). The response lists each file with its SHA-256.",
+        request={
+            "application/json": MeasurementCreateSerializer,
+            "multipart/form-data": MeasurementUploadSerializer,
+        },
         parameters=[IDEMPOTENCY_KEY],
-        responses={201: MeasurementSerializer, **problems(400, 403, 409, 422)},
+        responses={201: MeasurementSerializer, **problems(400, 403, 409, 413, 415, 422)},
         examples=[
             example(
                 "Report a value",
@@ -614,6 +715,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
                     "value": "18.5",
                     "measured_at": "2025-09-30T15:00:00+09:00",
                     "note": "Bench run 14",
+                    "evidence_ids": [55],
                 },
                 request=True,
             ),
@@ -643,9 +745,82 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             measured_at=data["measured_at"],
             note=data["note"],
             source=MeasurementSource.API,
+            evidence=request.FILES.getlist("evidence"),
+            evidence_ids=data["evidence_ids"],
         )
         location = request.build_absolute_uri(reverse("measurement-detail", args=[measurement.pk]))
         return self._response(measurement.pk, status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Add evidence files to a measurement",
+        description="For whoever may report the project's measurements (kpi:write for keys), "
+        "until the gate whose window holds the measurement is decided; not for a rejected "
+        "measurement (409). JSON with `evidence_ids` (files uploaded before) or multipart "
+        "with `evidence` parts, as when reporting. The files join those already there; none "
+        "is ever removed or replaced. Needs an Idempotency-Key. Answers the measurement.",
+        request={
+            "application/json": EvidenceAddSerializer,
+            "multipart/form-data": EvidenceAddUploadSerializer,
+        },
+        parameters=[IDEMPOTENCY_KEY],
+        responses={201: MeasurementSerializer, **problems(400, 403, 404, 409, 413, 415, 422)},
+        examples=[
+            example("Add an uploaded file", {"evidence_ids": [56]}, request=True),
+            example("Added", MEASUREMENT_EXAMPLE),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="evidence")
+    @idempotent
+    def evidence(self, request: Request, pk: str | None = None) -> Response:
+        from projects.services.measurements import measurement_evidence_add
+
+        measurement = self.get_object()
+        body = EvidenceAddSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        measurement_evidence_add(
+            measurement=measurement,
+            actor=self.actor,
+            evidence=request.FILES.getlist("evidence"),
+            evidence_ids=body.validated_data["evidence_ids"],
+        )
+        return self._response(measurement.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Download an evidence file",
+        description="For whoever may see the measurement: the project's people and "
+        "organisations' keys, fund officers, and verifiers designated for its KPI. Anyone "
+        "else, and a file of another measurement, gets 404.",
+        parameters=[EVIDENCE_FILE_ID],
+        responses={
+            **{
+                (200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The file.")
+                for media in EVIDENCE_MEDIA_TYPES
+            },
+            **problems(403, 404),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"evidence/(?P<file_id>[0-9]+)",
+        url_name="evidence-file",
+        renderer_classes=[JSONRenderer, EvidenceFileRenderer],
+    )
+    def evidence_file(
+        self, request: Request, pk: str | None = None, file_id: str | None = None
+    ) -> FileResponse:
+        from projects.services.measurements import evidence_file_path
+
+        evidence = get_evidence_file_for_actor(self.actor, pk, file_id)
+        path = evidence_file_path(evidence)
+        if path is None:
+            raise NotFound()
+        return FileResponse(
+            path.open("rb"),
+            as_attachment=True,
+            filename=evidence.name,
+            content_type=evidence.content_type or "application/octet-stream",
+        )
 
     @extend_schema(
         summary="Reject a measurement (fund officers)",
@@ -666,7 +841,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             ),
         ],
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         from projects.services.measurements import measurement_reject
 
@@ -720,7 +895,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             ),
         ],
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     @idempotent
     def attest(self, request: Request, pk: str | None = None) -> Response:
         return self._verdict(request, AttestationVerdict.ATTESTED)
@@ -750,7 +925,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             ),
         ],
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[JSONParser])
     @idempotent
     def dispute(self, request: Request, pk: str | None = None) -> Response:
         return self._verdict(request, AttestationVerdict.DISPUTED)

@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
@@ -22,12 +23,14 @@ from fundapp.api.approvals import TwoPersonDecisionSerializer
 from projects.models import (
     KPI,
     Disbursement,
+    EvidenceUpload,
     Gate,
     GateDecision,
     GateDecisionKind,
     GateEvaluation,
     Measurement,
     MeasurementAttestation,
+    MeasurementEvidence,
     Project,
     Stage,
     Tranche,
@@ -266,14 +269,54 @@ class AttestationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+SHA256_HELP = _("The SHA-256 of the file's bytes, as 64 lowercase hexadecimal digits.")
+
+
+class EvidenceFileSerializer(serializers.ModelSerializer):
+    """One evidence file of a measurement (§22), immutable, with its hash and where to
+    download it (for those who may see the measurement)."""
+
+    sha256 = serializers.CharField(read_only=True, help_text=SHA256_HELP)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MeasurementEvidence
+        fields = ["id", "name", "content_type", "size", "sha256", "download_url"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, evidence: MeasurementEvidence) -> str:
+        path = reverse(
+            "measurement-evidence-file",
+            kwargs={"pk": evidence.measurement_id, "file_id": evidence.pk},
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+class EvidenceUploadSerializer(serializers.ModelSerializer):
+    """An evidence file uploaded ahead of its measurement, held for its uploader until
+    ``expires_at``; name its ``id`` in ``evidence_ids``."""
+
+    sha256 = serializers.CharField(read_only=True, help_text=SHA256_HELP)
+    project = serializers.IntegerField(source="project_id", read_only=True)
+
+    class Meta:
+        model = EvidenceUpload
+        fields = ["id", "project", "name", "content_type", "size", "sha256", "expires_at"]
+        read_only_fields = fields
+
+
 class MeasurementSerializer(serializers.ModelSerializer):
-    """Reads ``attestations`` from the prefetch cache (``measurement_queryset``)."""
+    """Reads ``attestations`` and ``evidence_files`` from the prefetch cache
+    (``measurement_queryset``)."""
 
     project = serializers.IntegerField(source="project_id", read_only=True)
     kpi = serializers.IntegerField(source="kpi_id", read_only=True)
     kpi_code = serializers.CharField(source="kpi.code", read_only=True)
     rejected = serializers.SerializerMethodField()
     attestations = AttestationSerializer(many=True, read_only=True)
+    evidence_files = EvidenceFileSerializer(many=True, read_only=True)
     verification = serializers.SerializerMethodField(
         help_text=_(
             "disputed when any verifier disputed it; attested when one attested it and none "
@@ -291,7 +334,7 @@ class MeasurementSerializer(serializers.ModelSerializer):
             "value",
             "measured_at",
             "note",
-            "evidence_name",
+            "evidence_files",
             "source",
             "created_at",
             "rejected",
@@ -332,6 +375,55 @@ class MeasurementCreateSerializer(serializers.Serializer):
         help_text=_("ISO 8601 with its offset, e.g. 2026-05-01T10:00:00+09:00; not in the future."),
     )
     note = PassThroughField(required=False, default="", help_text=_("Evidence note."))
+    evidence_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text=_(
+            "Evidence files uploaded before with POST /api/v1/projects/{id}/evidence/ (your "
+            "own, of this project, not expired); each becomes one of the measurement's files."
+        ),
+    )
+
+
+class MeasurementUploadSerializer(MeasurementCreateSerializer):
+    """Documents the multipart form of a report: the fields above as form fields, and the
+    evidence files as repeated ``evidence`` parts."""
+
+    evidence = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        max_length=10,
+        help_text=_("PDF, CSV, PNG or JPEG files, at most 20 MB each; at most 10."),
+    )
+
+
+class EvidenceAddSerializer(serializers.Serializer):
+    """Evidence for a measurement already recorded: references (JSON) or files (multipart)."""
+
+    evidence_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text=_("Evidence files uploaded before (your own, of this project, not expired)."),
+    )
+
+
+class EvidenceAddUploadSerializer(EvidenceAddSerializer):
+    evidence = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        max_length=10,
+        help_text=_("PDF, CSV, PNG or JPEG files, at most 20 MB each; at most 10."),
+    )
+
+
+class EvidenceFileUploadSerializer(serializers.Serializer):
+    """Documents the multipart body of an upload ahead of its measurement."""
+
+    file = serializers.FileField(help_text=_("A PDF, CSV, PNG or JPEG file of at most 20 MB."))
 
 
 class ReasonSerializer(serializers.Serializer):

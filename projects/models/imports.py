@@ -54,6 +54,9 @@ class ImportJob(models.Model):
     )
     original_name = models.CharField(_("file name"), max_length=255)
     storage_name = models.CharField(max_length=255)
+    # The zip of evidence files uploaded with the CSV (§22), stored beside it; "" without one.
+    evidence_archive_name = models.CharField(max_length=255, blank=True)
+    evidence_archive_storage = models.CharField(max_length=255, blank=True)
     size = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64)
     language = models.CharField(max_length=8, default="en")

@@ -282,8 +282,6 @@ class Measurement(models.Model):
     value = models.DecimalField(_("value"), max_digits=20, decimal_places=6)
     measured_at = models.DateTimeField(_("measured at"))
     note = models.TextField(_("evidence note"), blank=True)
-    evidence_name = models.CharField(max_length=255, blank=True)
-    evidence_storage = models.CharField(max_length=255, blank=True)
     source = models.CharField(max_length=8, choices=MeasurementSource.choices)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -351,6 +349,48 @@ class MeasurementEvidence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.measurement_id}: {self.name}"
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+
+class EvidenceUpload(models.Model):
+    """An evidence file uploaded ahead of the measurement it will belong to (§14, §22: "by
+    reference"): checked and stored like any evidence file, held for its uploader alone, and
+    taken over by the measurement that names it (the row then goes; the stored file stays,
+    now a ``MeasurementEvidence``). Unreferenced uploads expire (``evidence_uploads_expire``)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(_("file name"), max_length=255)
+    storage = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    uploaded_by_api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["expires_at"], name="evidence_upload_expiry_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(uploaded_by__isnull=False, uploaded_by_api_key__isnull=True)
+                    | models.Q(uploaded_by__isnull=True, uploaded_by_api_key__isnull=False)
+                ),
+                name="evidence_upload_one_uploader",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ExclusionReason(models.TextChoices):

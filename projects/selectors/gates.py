@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from fundapp.actors import Actor
 from fundapp.errors import NotFound
@@ -24,6 +24,7 @@ from projects.models import (
     GateState,
     ImportJob,
     Measurement,
+    MeasurementEvidence,
     Project,
     ProjectState,
     Stage,
@@ -31,6 +32,7 @@ from projects.models import (
 )
 from projects.rules import gates as rules
 from projects.selectors.projects import restrict_to_visible_projects
+from projects.selectors.verification import verifiable_measurements
 
 
 def _int(pk: object) -> int:
@@ -121,6 +123,40 @@ def get_measurement_for_actor(actor: Actor | None, pk: object) -> Measurement:
     return measurement
 
 
+def has_evidence_files() -> Exists:
+    """Whether the measurement (the outer row) carries at least one evidence file: one
+    probe of the evidence rows' measurement index."""
+    return Exists(MeasurementEvidence.objects.filter(measurement_id=OuterRef("pk")))
+
+
+def with_evidence_files(qs: QuerySet[Measurement]) -> QuerySet[Measurement]:
+    """``qs`` with each measurement's evidence files (``evidence_files.all()``) in one
+    more query, whatever the number of rows."""
+    return qs.prefetch_related(
+        Prefetch("evidence_files", queryset=MeasurementEvidence.objects.order_by("id"))
+    )
+
+
+def get_evidence_file_for_actor(
+    actor: Actor | None, measurement_pk: object, file_pk: object
+) -> MeasurementEvidence:
+    """An evidence file for someone who may see its measurement: whoever sees the project
+    (its people, its organisations' offices and keys, officers) or a verifier whose live
+    designation covers the measurement's KPI (§22). Missing and not-yours are the same 404."""
+    measurement_id = _int(measurement_pk)
+    allowed = Q(measurement_id__in=measurements_visible_to(actor).values("pk")) | Q(
+        measurement_id__in=verifiable_measurements(actor).values("pk")
+    )
+    found = (
+        MeasurementEvidence.objects.filter(pk=_int(file_pk), measurement_id=measurement_id)
+        .filter(allowed)
+        .first()
+    )
+    if found is None:
+        raise NotFound()
+    return found
+
+
 def get_kpi_for_actor(actor: Actor | None, pk: object) -> KPI:
     kpi = kpis_visible_to(actor).select_related("project", "stage").filter(pk=_int(pk)).first()
     if kpi is None:
@@ -183,17 +219,18 @@ def kpi_progress(project: Project, *, stage: Stage | None = None) -> list[KpiSer
     }
     rows = (
         Measurement.objects.filter(kpi_id__in=list(series))
+        .annotate(documented=has_evidence_files())
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "measured_at", "value", "rejected_at", "evidence_storage")
+        .values_list("id", "kpi_id", "measured_at", "value", "rejected_at", "documented")
     )
-    for m_id, kpi_id, at, value, rejected_at, storage in rows:
+    for m_id, kpi_id, at, value, rejected_at, documented in rows:
         series[kpi_id].points.append(
             ProgressPoint(
                 id=m_id,
                 measured_at=at,
                 value=value,
                 rejected=rejected_at is not None,
-                has_evidence=bool(storage),
+                has_evidence=documented,
             )
         )
     return list(series.values())

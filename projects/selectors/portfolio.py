@@ -39,6 +39,7 @@ from projects.models import (
     TrancheState,
 )
 from projects.rules import gates as rules
+from projects.selectors.gates import has_evidence_files
 from projects.selectors.projects import projects_visible_to
 
 CURRENCIES = ("JPY", "KRW")
@@ -229,17 +230,18 @@ def kpis_behind_target(
     points: dict[int, list[rules.MeasurementPoint]] = defaultdict(list)
     rows = (
         Measurement.objects.filter(kpi_id__in=[k.pk for k in kpis], rejected_at__isnull=True)
+        .annotate(documented=has_evidence_files())
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "value", "measured_at", "evidence_storage")
+        .values_list("id", "kpi_id", "value", "measured_at", "documented")
     )
-    for m_id, kpi_id, raw, at, storage in rows:
+    for m_id, kpi_id, raw, at, documented in rows:
         points[kpi_id].append(
             rules.MeasurementPoint(
                 measurement_id=m_id,
                 kpi_id=kpi_id,
                 value=raw,
                 measured_at=at,
-                has_evidence=bool(storage),
+                has_evidence=documented,
             )
         )
     behind: list[KpiBehind] = []

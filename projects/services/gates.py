@@ -325,7 +325,8 @@ WHERE k.evidence = '{rules.EVIDENCE_ATTESTED}' AND a.measurement_id = m.id
 """  # noqa: S608 (the rule's own constants)
 
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
-# same checks in the same order, NULL when it counts.
+# same checks in the same order, NULL when it counts. "No evidence" is a probe of the
+# evidence rows' measurement index, made only for KPIs at level ``document``.
 _LEFT_OUT_SQL = f"""
 CASE
   WHEN m.rejected_at IS NOT NULL THEN '{rules.LEFT_OUT_REJECTED}'
@@ -335,10 +336,12 @@ CASE
   WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}'
        AND v.verdict IS DISTINCT FROM '{rules.VERDICT_ATTESTED}'
     THEN '{rules.LEFT_OUT_NOT_ATTESTED}'
-  WHEN k.evidence = '{rules.EVIDENCE_DOCUMENT}' AND m.evidence_storage = ''
+  WHEN k.evidence = '{rules.EVIDENCE_DOCUMENT}'
+       AND NOT EXISTS (SELECT 1 FROM projects_measurementevidence e
+                       WHERE e.measurement_id = m.id)
     THEN '{rules.LEFT_OUT_NO_EVIDENCE}'
 END
-"""
+"""  # noqa: S608 (the rule's own constants)
 
 # The database aggregates each KPI's counted measurements (§8: non-rejected, in the window;
 # §22: meeting the KPI's evidence level) for the whole batch in one statement: ``latest``,

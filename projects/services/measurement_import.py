@@ -8,8 +8,17 @@ every measurement in one transaction or none. Progress (rows checked of rows in 
 is committed as it goes, so the browser can poll it.
 
 The file: UTF-8 (a byte-order mark is allowed), comma separated, a header line naming the
-columns ``kpi_code,value,measured_at`` and optionally ``note``; ``measured_at`` in ISO 8601
-with its offset (``2026-05-01T10:00:00+09:00``).
+columns ``kpi_code,value,measured_at`` and optionally ``note`` and ``evidence``;
+``measured_at`` in ISO 8601 with its offset (``2026-05-01T10:00:00+09:00``).
+
+Evidence files (§22) come as a zip uploaded with the CSV: the ``evidence`` column names each
+row's files in it, separated by ``;``. The zip is checked when uploaded (a real zip, at most
+``MAX_ARCHIVE_BYTES`` and ``MAX_ARCHIVE_FILES`` files, plain names without folders going
+up or absolute paths, no encryption, each file declared at most 20 MB); the run then checks
+every named file as the browser form does (by content, at most 20 MB once unpacked, a
+suspicious compression ratio refused as a zip bomb) and reports as row errors a name not in
+the zip, a file refused, and a file of the zip no row names. All rows and files are
+imported, or none.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import csv
 import hashlib
 import io
 import uuid
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -34,6 +45,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import (
     Conflict,
+    DomainError,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
@@ -43,21 +55,34 @@ from fundapp.errors import (
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import Event, event_record_many
 from projects.events import measurement_data
-from projects.models import KPI, Measurement, MeasurementSource, Project
+from projects.models import KPI, Measurement, MeasurementEvidence, MeasurementSource, Project
 from projects.models.imports import IMPORT_WORKFLOW, ImportJob, ImportState
 from projects.selectors.projects import projects_visible_to
 from projects.services.notices import project_organisation_ids
 
 from .measurements import (
+    Evidence,
+    StoredEvidence,
     can_record_measurement,
+    check_evidence,
     clean_measured_at,
     clean_note,
     clean_value,
+    evidence_listed,
+    remove_stored,
     require_active,
+    store_evidence,
 )
 
 REQUIRED_COLUMNS = ("kpi_code", "value", "measured_at")
-OPTIONAL_COLUMNS = ("note",)
+OPTIONAL_COLUMNS = ("note", "evidence")
+EVIDENCE_COLUMN = "evidence"
+EVIDENCE_SEPARATOR = ";"
+MAX_ARCHIVE_BYTES = 100 * 1024 * 1024
+MAX_ARCHIVE_FILES = 1000
+# Unpacked bytes per packed byte above which a large file is taken for a zip bomb.
+MAX_COMPRESSION_RATIO = 200
+BOMB_MIN_BYTES = 1024 * 1024
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 10_000
@@ -154,18 +179,85 @@ def _read_upload(upload: Any) -> bytes:
     return data
 
 
+def _archive_error(message: str, exc: type[DomainError] = ValidationFailed) -> DomainError:
+    return exc(message, errors={"evidence_zip": [message]})
+
+
+def _unsafe_name(name: str) -> bool:
+    """A name that is not a plain path inside the archive (absolute, a drive, ``..``)."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts
+
+
+def archive_files(data: bytes) -> dict[str, zipfile.ZipInfo]:
+    """The zip's files by name, checked for what can be checked without unpacking;
+    ``ValidationFailed`` on ``evidence_zip`` naming what is wrong."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError):
+        raise _archive_error(
+            _("The evidence file is not a zip archive."), UnsupportedMediaType
+        ) from None
+    files: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        if _unsafe_name(info.filename):
+            raise _archive_error(
+                _("The zip holds “%(name)s”, outside its own folder; such zips are not accepted.")
+                % {"name": info.filename[:200]}
+            )
+        if info.is_dir():
+            continue
+        if info.flag_bits & 0x1:
+            raise _archive_error(
+                _("“%(name)s” in the zip is encrypted.") % {"name": info.filename[:200]}
+            )
+        if info.file_size > settings.MAX_ATTACHMENT_BYTES:
+            raise _archive_error(
+                _("“%(name)s” in the zip is larger than 20 MB.") % {"name": info.filename[:200]}
+            )
+        if info.filename in files:
+            raise _archive_error(
+                _("The zip holds “%(name)s” twice.") % {"name": info.filename[:200]}
+            )
+        files[info.filename] = info
+        if len(files) > MAX_ARCHIVE_FILES:
+            raise _archive_error(
+                _("A zip may hold at most %(n)d files.") % {"n": MAX_ARCHIVE_FILES}
+            )
+    if not files:
+        raise _archive_error(_("The zip holds no files."))
+    return files
+
+
+def _read_archive_upload(upload: Any) -> bytes:
+    size = int(getattr(upload, "size", 0) or 0)
+    message = _("The zip is larger than %(n)d MB.") % {"n": MAX_ARCHIVE_BYTES // (1024 * 1024)}
+    if size > MAX_ARCHIVE_BYTES:
+        raise _archive_error(message, PayloadTooLarge)
+    upload.seek(0)
+    data = upload.read(MAX_ARCHIVE_BYTES + 1)
+    upload.seek(0)
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise _archive_error(message, PayloadTooLarge)
+    return data
+
+
 def _job_path(job: ImportJob) -> Path:
     return Path(settings.PRIVATE_MEDIA_ROOT) / job.storage_name
 
 
-def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> ImportJob:
-    """Check and store an uploaded CSV, queue its import; the job is returned at once.
+def measurements_import_csv(
+    *, project: Project, actor: Actor, file: Any, evidence_zip: Any = None
+) -> ImportJob:
+    """Check and store an uploaded CSV (and the zip of its evidence files), queue its
+    import; the job is returned at once.
 
     Guarantees: only someone who may record measurements on the (visible, active) project
     may import; the file is checked for size (≤ 5 MB), UTF-8, its header and its row count
-    (≤ 10,000) before anything is stored; the job row and its audit event are written in one
-    transaction with the file already on disk (removed again if that fails), and the task is
-    enqueued only after the commit.
+    (≤ 10,000), and the zip as ``archive_files`` says, before anything is stored; the job
+    row and its audit event are written in one transaction with the files already on disk
+    (removed again if that fails), and the task is enqueued only after the commit.
     """
     if not projects_visible_to(actor).filter(pk=project.pk).exists():
         raise NotFound()
@@ -174,11 +266,27 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
         raise PermissionDenied(reason)
     data = _read_upload(file)
     parsed = parse_csv(data)
+    archive = b""
+    archive_name = ""
+    if evidence_zip is not None:
+        archive = _read_archive_upload(evidence_zip)
+        archive_files(archive)
+        if EVIDENCE_COLUMN not in parsed.header:
+            message = _("With a zip of evidence files, the file needs the column %(column)s.") % {
+                "column": EVIDENCE_COLUMN
+            }
+            raise ValidationFailed(message, errors={"file": [message]})
+        archive_name = (
+            Path(str(getattr(evidence_zip, "name", "") or "")).name[:200] or "evidence.zip"
+        )
     name = Path(str(getattr(file, "name", "") or "")).name[:200] or "measurements.csv"
     storage_name = f"imports/{project.pk}/{uuid.uuid4().hex}.csv"
+    archive_storage = f"imports/{project.pk}/{uuid.uuid4().hex}.zip" if archive else ""
     target = Path(settings.PRIVATE_MEDIA_ROOT) / storage_name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
+    if archive:
+        (Path(settings.PRIVATE_MEDIA_ROOT) / archive_storage).write_bytes(archive)
     try:
         with transaction.atomic():
             locked = Project.objects.select_for_update(of=("self",), no_key=True).get(pk=project.pk)
@@ -187,6 +295,8 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
                 project=locked,
                 original_name=name,
                 storage_name=storage_name,
+                evidence_archive_name=archive_name,
+                evidence_archive_storage=archive_storage,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
                 language=(translation.get_language() or settings.LANGUAGE_CODE)[:8],
@@ -203,6 +313,14 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
                     "file": name,
                     "rows": len(parsed.rows),
                     "sha256": job.sha256,
+                    **(
+                        {
+                            "evidence_zip": archive_name,
+                            "evidence_zip_sha256": hashlib.sha256(archive).hexdigest(),
+                        }
+                        if archive
+                        else {}
+                    ),
                 },
             )
             from projects.tasks import import_measurements
@@ -213,6 +331,8 @@ def measurements_import_csv(*, project: Project, actor: Actor, file: Any) -> Imp
             transaction.on_commit(lambda: import_measurements.delay(job_id), robust=True)
     except BaseException:
         target.unlink(missing_ok=True)
+        if archive_storage:
+            (Path(settings.PRIVATE_MEDIA_ROOT) / archive_storage).unlink(missing_ok=True)
         raise
     return job
 
@@ -237,10 +357,82 @@ class CleanRow:
     value: Decimal
     measured_at: datetime
     note: str
+    evidence: tuple[str, ...] = ()  # names in the zip
 
 
-def _check_rows(job: ImportJob, parsed: ParsedFile) -> tuple[list[CleanRow], list[dict]]:
-    """Check every row; commit progress as it goes. Returns the clean rows and the errors."""
+class ArchiveReader:
+    """The job's zip: each named file read once (bounded), checked like a browser upload;
+    remembers which were named."""
+
+    def __init__(self, data: bytes) -> None:
+        self.files = archive_files(data)
+        self.zip = zipfile.ZipFile(io.BytesIO(data))
+        self.checked: dict[str, tuple[bytes, Evidence] | str] = {}
+
+    def check(self, name: str) -> str | None:
+        """The problem with the named file, or ``None`` when it may be imported."""
+        if _unsafe_name(name):
+            return _("“%(name)s” is not a plain file name in the zip.") % {"name": name[:200]}
+        info = self.files.get(name)
+        if info is None:
+            return _("“%(name)s” is not in the zip.") % {"name": name[:200]}
+        if name not in self.checked:
+            self.checked[name] = self._read(info)
+        found = self.checked[name]
+        return found if isinstance(found, str) else None
+
+    def _read(self, info: zipfile.ZipInfo) -> tuple[bytes, Evidence] | str:
+        limit = settings.MAX_ATTACHMENT_BYTES
+        bomb = _("“%(name)s” unpacks to far more than it holds; it looks like a zip bomb.") % {
+            "name": info.filename[:200]
+        }
+        if info.file_size > BOMB_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
+            return bomb
+        try:
+            with self.zip.open(info) as handle:
+                data = handle.read(limit + 1)
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError):
+            return _("“%(name)s” in the zip cannot be read.") % {"name": info.filename[:200]}
+        if len(data) > limit:
+            return bomb
+        upload = SimpleUploadedFile(Path(info.filename).name, data)
+        try:
+            return data, check_evidence(upload, field=EVIDENCE_COLUMN)
+        except DomainError as exc:
+            return str(exc.message)
+
+    def unused(self) -> list[str]:
+        return sorted(set(self.files) - set(self.checked))
+
+    def store(self, project_id: int) -> dict[str, StoredEvidence]:
+        """Write every named file that passed, once each, outside the web root."""
+        stored: dict[str, StoredEvidence] = {}
+        try:
+            for name, found in self.checked.items():
+                if isinstance(found, str):
+                    continue
+                data, evidence = found
+                stored[name] = store_evidence(
+                    SimpleUploadedFile(evidence.name, data), project_id, evidence
+                )
+        except BaseException:
+            remove_stored(stored.values())
+            raise
+        return stored
+
+
+def _evidence_names(cell: str | None) -> tuple[str, ...]:
+    names = [n.strip() for n in (cell or "").split(EVIDENCE_SEPARATOR)]
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _check_rows(
+    job: ImportJob, parsed: ParsedFile, archive: ArchiveReader | None = None
+) -> tuple[list[CleanRow], list[dict]]:
+    """Check every row (and the files it names); commit progress as it goes. Returns the
+    clean rows and the errors."""
     kpis = {k.code: k for k in KPI.objects.filter(project_id=job.project_id)}
     folded = {code.casefold(): k for code, k in kpis.items()}
     clean: list[CleanRow] = []
@@ -261,15 +453,35 @@ def _check_rows(job: ImportJob, parsed: ParsedFile) -> tuple[list[CleanRow], lis
         value = clean_value(problems, "value", cells.get("value"))
         measured_at = clean_measured_at(problems, "measured_at", cells.get("measured_at"), now=now)
         note = clean_note(problems, "note", cells.get("note", ""))
+        names = _evidence_names(cells.get(EVIDENCE_COLUMN))
+        if names and archive is None:
+            problems.add(
+                EVIDENCE_COLUMN, _("This row names evidence files, but no zip came with the file.")
+            )
+        elif archive is not None:
+            for name in names:
+                refused = archive.check(name)
+                if refused:
+                    problems.add(EVIDENCE_COLUMN, refused)
         if "__extra__" in cells:
             problems.add("", _("This row has more cells than the header has columns."))
         for problem in problems.items:
             errors.append({"row": line, "field": problem.field, "message": problem.message})
         if not problems:
             assert kpi is not None and value is not None and measured_at is not None
-            clean.append(CleanRow(line, kpi, value, measured_at, note))
+            clean.append(CleanRow(line, kpi, value, measured_at, note, names))
         if index % step == 0 or index == len(parsed.rows):
             _report_progress(job.pk, index)
+    if archive is not None:
+        for name in archive.unused():
+            errors.append(
+                {
+                    "row": 1,
+                    "field": EVIDENCE_COLUMN,
+                    "message": _("“%(name)s” in the zip is named by no row.")
+                    % {"name": name[:200]},
+                }
+            )
     return clean, errors
 
 
@@ -335,7 +547,19 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
             )
         except ValidationFailed as exc:
             return _finish_failed(job_id, errors=[], message=str(exc.message))
-        clean, errors = _check_rows(job, parsed)
+        archive: ArchiveReader | None = None
+        if job.evidence_archive_storage:
+            try:
+                archive = ArchiveReader(
+                    (Path(settings.PRIVATE_MEDIA_ROOT) / job.evidence_archive_storage).read_bytes()
+                )
+            except FileNotFoundError:
+                return _finish_failed(
+                    job_id, errors=[], message=_("The uploaded file is no longer available.")
+                )
+            except ValidationFailed as exc:
+                return _finish_failed(job_id, errors=[], message=str(exc.message))
+        clean, errors = _check_rows(job, parsed, archive)
         if errors:
             return _finish_failed(
                 job_id,
@@ -349,10 +573,12 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
         allowed, reason = can_record_measurement(actor, job.project)
         if not allowed:
             return _finish_failed(job_id, errors=[], message=reason)
+        stored = archive.store(job.project_id) if archive is not None else {}
         try:
             with transaction.atomic():
                 locked_job = ImportJob.objects.select_for_update(of=("self",)).get(pk=job_id)
                 if locked_job.finished:
+                    remove_stored(stored.values())
                     return locked_job
                 project = Project.objects.select_for_update(of=("self",), no_key=True).get(
                     pk=job.project_id
@@ -373,6 +599,23 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
                         for row in clean
                     ]
                 )
+                files = MeasurementEvidence.objects.bulk_create(
+                    [
+                        MeasurementEvidence(
+                            measurement=measurement,
+                            name=stored[name].name,
+                            storage=stored[name].storage,
+                            content_type=stored[name].content_type,
+                            size=stored[name].size,
+                            sha256=stored[name].sha256,
+                        )
+                        for row, measurement in zip(clean, created, strict=True)
+                        for name in row.evidence
+                    ]
+                )
+                by_measurement: dict[str, list[MeasurementEvidence]] = {}
+                for evidence in files:
+                    by_measurement.setdefault(str(evidence.measurement_id), []).append(evidence)
                 _transition(locked_job, ImportState.SUCCEEDED)
                 locked_job.imported_count = len(created)
                 locked_job.progress_done = locked_job.progress_total
@@ -397,6 +640,9 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
                         "project": project.pk,
                         "count": len(created),
                         "measurements": [m.pk for m in created],
+                        "evidence_files": {
+                            pk: evidence_listed(items) for pk, items in by_measurement.items()
+                        },
                     },
                 )
                 # One measurement.created per row, written in one insert.
@@ -414,4 +660,8 @@ def measurements_import_run(*, job_id: int) -> ImportJob | None:
                 )
                 return locked_job
         except Conflict as exc:  # the project left "active" after the upload
+            remove_stored(stored.values())
             return _finish_failed(job_id, errors=[], message=str(exc.message))
+        except BaseException:
+            remove_stored(stored.values())
+            raise

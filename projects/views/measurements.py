@@ -31,13 +31,15 @@ from projects.models import KPI, Measurement, MeasurementSource, Project
 from projects.models.imports import ImportJob
 from projects.rules.gates import GATE_TIMEZONE
 from projects.selectors.gates import (
+    get_evidence_file_for_actor,
     get_import_job_for_actor,
     get_measurement_for_actor,
     kpi_progress,
     project_measurements,
+    with_evidence_files,
 )
 from projects.selectors.projects import get_project_for_actor
-from projects.selectors.verification import get_measurement_for_verifier, with_verification
+from projects.selectors.verification import with_verification
 from projects.services import measurement_import as import_svc
 from projects.services import measurements as svc
 
@@ -81,6 +83,39 @@ class KpiChoiceField(forms.ModelChoiceField):
         }
 
 
+EVIDENCE_ACCEPT = "application/pdf,.pdf,text/csv,.csv,image/png,.png,image/jpeg,.jpg,.jpeg"
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one ``<input type=file multiple>``: a list (empty when none was
+    chosen); each file's content is the service's to check."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": EVIDENCE_ACCEPT}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data]
+        cleaned = [super(MultipleFileField, self).clean(f, initial) for f in files if f]
+        if self.required and not cleaned:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+        return cleaned
+
+
+def _evidence_field(*, required: bool) -> MultipleFileField:
+    return MultipleFileField(
+        label=gettext_lazy("Evidence files"),
+        required=required,
+        help_text=gettext_lazy(
+            "PDF, CSV, PNG or JPEG files, at most 20 MB each; choose several at once if needed."
+        ),
+    )
+
+
 class MeasurementForm(forms.Form):
     """What a researcher types; the service checks the values and says what is wrong."""
 
@@ -104,12 +139,7 @@ class MeasurementForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-    evidence = forms.FileField(
-        label=gettext_lazy("Evidence file"),
-        required=False,
-        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,.pdf,text/csv,.csv"}),
-        help_text=gettext_lazy("Optional: a PDF or CSV file, at most 20 MB."),
-    )
+    evidence = _evidence_field(required=False)
 
     def __init__(self, *args: Any, project: Project, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,10 +170,26 @@ class MeasurementForm(forms.Form):
                 self.add_error(target, str(message))
 
 
+class EvidenceAddForm(forms.Form):
+    evidence = _evidence_field(required=True)
+
+    def add_domain_errors(self, exc: DomainError) -> None:
+        if not exc.errors:
+            self.add_error(None, str(exc.message))
+        for key, msgs in exc.errors.items():
+            for message in msgs:
+                self.add_error("evidence" if key == "evidence" else None, str(message))
+
+
 class ImportForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("CSV file"),
         widget=forms.ClearableFileInput(attrs={"accept": "text/csv,.csv"}),
+    )
+    evidence_zip = forms.FileField(
+        label=gettext_lazy("Evidence files (zip)"),
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": "application/zip,.zip"}),
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -158,13 +204,24 @@ class ImportForm(forms.Form):
             column=format_html("<code>{}</code>", "measured_at"),
             example=format_html("<code>{}</code>", "2026-05-01T10:00:00+09:00"),
         )
+        self.fields["evidence_zip"].help_text = format_html(
+            _(
+                "Optional: a zip of the evidence files; the column {column} names each row's "
+                "files in it, separated by {separator}, e.g. {example}. PDF, CSV, PNG or JPEG, "
+                "at most 20 MB each; every file in the zip must be named by a row."
+            ),
+            column=format_html("<code>{}</code>", "evidence"),
+            separator=format_html("<code>{}</code>", ";"),
+            example=format_html("<code>{}</code>", "run-14.pdf;chart-14.png"),
+        )
 
     def add_domain_errors(self, exc: DomainError) -> None:
         if not exc.errors:
             self.add_error(None, str(exc.message))
         for key, msgs in exc.errors.items():
+            target = key if key in ("file", "evidence_zip") else None
             for message in msgs:
-                self.add_error("file" if key == "file" else None, str(message))
+                self.add_error(target, str(message))
 
 
 class RejectForm(forms.Form):
@@ -225,7 +282,7 @@ def _render_list(
     if form is None and can_record:
         form = MeasurementForm(project=project)
     # Each row's verification state (§22) is read in the same query as the row.
-    rows = with_verification(project_measurements(project))
+    rows = with_evidence_files(with_verification(project_measurements(project)))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     series = [{"series": s, "chart": chart(s)} for s in kpi_progress(project)]
     return render(
@@ -236,6 +293,7 @@ def _render_list(
             "form": form if can_record else None,
             "can_record": can_record,
             "can_reject": can_reject,
+            "can_add_evidence": can_record,
             "page": page,
             "series": series,
             "jobs": list(ImportJob.objects.filter(project=project)[:5]) if can_record else [],
@@ -292,7 +350,10 @@ def measurement_import_view(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 job = import_svc.measurements_import_csv(
-                    project=project, actor=user, file=form.cleaned_data["file"]
+                    project=project,
+                    actor=user,
+                    file=form.cleaned_data["file"],
+                    evidence_zip=form.cleaned_data.get("evidence_zip"),
                 )
             except PermissionDenied as exc:
                 return _forbidden(request, exc.message, project)
@@ -397,28 +458,67 @@ def measurement_reject_view(request: HttpRequest, pk: int, measurement_id: int) 
 
 
 @login_required
-@require_GET
-def evidence_download(request: HttpRequest, pk: int, measurement_id: int) -> FileResponse:
-    """Stream the evidence file to someone who may see the project, or to a verifier
-    designated for the measurement's KPI (§22); 404 for anyone else."""
+@require_http_methods(["GET", "POST"])
+def evidence_add_view(request: HttpRequest, pk: int, measurement_id: int) -> HttpResponse:
+    """Add evidence files to a measurement already recorded (§22); the service says when
+    it is too late (a rejected measurement, a decided gate)."""
     user = _user(request)
+    project = _project_or_404(user, pk)
+    measurement = _measurement_or_404(user, project, measurement_id)
+    allowed, reason = svc.can_record_measurement(user, project)
+    if not allowed:
+        return _forbidden(request, reason, project)
+    status = 200
+    if request.method == "POST":
+        form = EvidenceAddForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                svc.measurement_evidence_add(
+                    measurement=measurement, actor=user, evidence=form.cleaned_data["evidence"]
+                )
+            except PermissionDenied as exc:
+                return _forbidden(request, exc.message, project)
+            except DomainError as exc:
+                form.add_domain_errors(exc)
+                status = exc.status
+            else:
+                messages.success(request, _("The evidence files were added."))
+                return redirect("measurements:list", pk=project.pk)
+        else:
+            status = 422
+    else:
+        form = EvidenceAddForm()
+    files = list(measurement.evidence_files.order_by("id"))
+    return render(
+        request,
+        "projects/measurements/add_evidence.html",
+        {"project": project, "measurement": measurement, "files": files, "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def evidence_download(
+    request: HttpRequest, pk: int, measurement_id: int, file_id: int
+) -> FileResponse:
+    """Stream one evidence file to someone who may see its measurement (the project's
+    people and officers) or to a verifier designated for the measurement's KPI (§22); 404
+    for anyone else."""
     try:
-        measurement = get_measurement_for_actor(user, measurement_id)
+        evidence = get_evidence_file_for_actor(_user(request), measurement_id, file_id)
     except NotFound:
-        try:
-            measurement = get_measurement_for_verifier(user, measurement_id)
-        except NotFound:
-            raise Http404 from None
-    if measurement.project_id != int(pk):
+        raise Http404 from None
+    if evidence.measurement.project_id != int(pk):
         raise Http404
-    file_path = svc.evidence_path(measurement)
-    if file_path is None or not file_path.is_file():
+    file_path = svc.evidence_file_path(evidence)
+    if file_path is None:
         raise Http404
     return FileResponse(
         file_path.open("rb"),
         as_attachment=True,
-        filename=measurement.evidence_name or file_path.name,
-        content_type=svc.evidence_content_type(measurement) or "application/octet-stream",
+        filename=evidence.name or file_path.name,
+        content_type=evidence.content_type or "application/octet-stream",
     )
 
 
@@ -428,7 +528,8 @@ _routes = [
     path("import/<int:job_id>/", import_job_view, name="import_job"),
     path("import/<int:job_id>/progress/", import_progress_view, name="import_progress"),
     path("<int:measurement_id>/reject/", measurement_reject_view, name="reject"),
-    path("<int:measurement_id>/evidence/", evidence_download, name="evidence"),
+    path("<int:measurement_id>/evidence/", evidence_add_view, name="add_evidence"),
+    path("<int:measurement_id>/evidence/<int:file_id>/", evidence_download, name="evidence"),
 ]
 
 # Namespaced "measurements:…", under the project they belong to.

@@ -63,6 +63,7 @@ from projects.selectors.gates import (
     get_gate_for_actor,
     kpi_progress,
     latest_evaluation,
+    with_evidence_files,
 )
 from projects.selectors.projects import get_project_for_actor, projects_visible_to
 from projects.services import decisions as decision_svc
@@ -362,7 +363,9 @@ def _evidence(stage: Stage, start: Any, cutoff: Any, page: Any) -> Page:
         rows = rows.filter(measured_at__gte=start)
     if cutoff is not None:
         rows = rows.filter(measured_at__lte=cutoff)
-    return Paginator(rows.order_by("-measured_at", "-id"), EVIDENCE_PAGE).get_page(page)
+    return Paginator(
+        with_evidence_files(rows.order_by("-measured_at", "-id")), EVIDENCE_PAGE
+    ).get_page(page)
 
 
 def _left_out(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:

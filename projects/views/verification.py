@@ -25,6 +25,7 @@ from fundapp.accounts.models import Organisation, User
 from fundapp.errors import DomainError, NotFound, PermissionDenied
 from projects.models import KPI, AttestationVerdict, Measurement, Project, VerifierAssignment
 from projects.permissions import can_designate_verifier
+from projects.selectors.gates import with_evidence_files
 from projects.selectors.projects import get_project_for_actor
 from projects.selectors.verification import (
     get_measurement_for_verifier,
@@ -140,7 +141,9 @@ def _render_queue(
     status: int = 200,
 ) -> HttpResponse:
     user = _user(request)
-    page = Paginator(verification_queue(user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(with_evidence_files(verification_queue(user)), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     rows = []
     for measurement in page.object_list:
         form = (

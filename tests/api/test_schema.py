@@ -74,6 +74,11 @@ def test_request_bodies_are_json_except_the_upload(schema):
 
     upload = ("post", "/api/v1/proposals/{id}/attachments/")
     assert media.pop(upload) == ["multipart/form-data"]
+    # Evidence files (§22): an upload ahead of its measurement, and the two writes that take
+    # files either by reference (JSON) or as parts.
+    assert media.pop(("post", "/api/v1/projects/{id}/evidence/")) == ["multipart/form-data"]
+    for both in ("/api/v1/measurements/", "/api/v1/measurements/{id}/evidence/"):
+        assert media.pop(("post", both)) == ["application/json", "multipart/form-data"]
     assert media
     assert {tuple(types) for types in media.values()} == {("application/json",)}
 
@@ -108,6 +113,7 @@ def test_id_filters_are_integers_and_pages_start_at_one(schema):
 def test_idempotent_writes_document_the_header_and_422(schema):
     idempotent = {
         ("post", "/api/v1/measurements/"),
+        ("post", "/api/v1/measurements/{id}/evidence/"),
         ("post", "/api/v1/measurements/{id}/attest/"),
         ("post", "/api/v1/measurements/{id}/dispute/"),
         ("post", "/api/v1/disbursements/{id}/confirm/"),

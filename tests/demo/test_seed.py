@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal
 from io import StringIO
@@ -50,6 +51,8 @@ from projects.models import (
     GateOutcome,
     GateState,
     Measurement,
+    MeasurementAttestation,
+    MeasurementEvidence,
     Project,
     ProjectPerson,
     ProjectState,
@@ -68,8 +71,10 @@ from projects.models import (
     StageState,
     Tranche,
     TrancheState,
+    VerifierAssignment,
 )
 from projects.models.proposals import PENDING_STATES
+from projects.selectors.verification import verification_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -303,7 +308,24 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     paid = Disbursement.objects.filter(state=DisbursementState.PAID)
     assert paid.filter(confirmed_by__username="finance_jp").exists()
     assert Disbursement.objects.filter(state=DisbursementState.CANCELLED).exists()  # clawback
-    assert Measurement.objects.exclude(evidence_storage="").exists()
+    assert Measurement.objects.filter(evidence_files__isnull=False).exists()
+
+    # Evidence (§22): KPIs at every level, files of every kind with their hashes, and a
+    # verifier with a verdict given and one awaiting.
+    assert set(KPI.objects.values_list("evidence", flat=True)) == {"none", "document", "attested"}
+    files = MeasurementEvidence.objects.all()
+    assert {"application/pdf", "image/png", "text/csv; charset=utf-8"} <= set(
+        files.values_list("content_type", flat=True)
+    )
+    for evidence in files:
+        stored = (settings.PRIVATE_MEDIA_ROOT / evidence.storage).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == evidence.sha256
+    verifier = User.objects.get(username="verifier_seoul")
+    assert VerifierAssignment.objects.filter(verifier=verifier, revoked_at__isnull=True).exists()
+    assert MeasurementAttestation.objects.filter(verifier=verifier, verdict="attested").exists()
+    assert verification_queue(verifier).filter(evidence_files__isnull=False).exists()
+    documented = KPI.objects.filter(evidence="attested", measurements__isnull=False).distinct()
+    assert documented.exists()
 
     # IP: results of the projects (one owner each) and background IP; licences in every
     # end state, approved by two officers of different sides; royalties with a correction.

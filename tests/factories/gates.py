@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -16,6 +17,7 @@ from projects.models import (
     Call,
     Gate,
     Measurement,
+    MeasurementEvidence,
     MeasurementSource,
     Project,
     ProjectPerson,
@@ -147,17 +149,35 @@ def build_project(
 
 
 def measure(
-    kpi: KPI, value: str, at: datetime, *, by: User | None = None, evidence: bool = False
+    kpi: KPI, value: str, at: datetime, *, by: User | None = None, evidence: bool | int = False
 ) -> Measurement:
     """A measurement row written directly (the service is tested on its own); with
-    ``evidence``, it names an evidence file (none is stored)."""
-    return Measurement.objects.create(
+    ``evidence`` (``True`` or a number of files), it carries evidence file rows (no file is
+    stored)."""
+    measurement = Measurement.objects.create(
         project=kpi.project,
         kpi=kpi,
         value=Decimal(value),
         measured_at=at,
         source=MeasurementSource.BROWSER,
         created_by=by,
-        evidence_name="report.pdf" if evidence else "",
-        evidence_storage="evidence/report.pdf" if evidence else "",
+    )
+    evidence_rows(measurement, int(evidence))
+    return measurement
+
+
+def evidence_rows(measurement: Measurement, count: int = 1) -> list[MeasurementEvidence]:
+    """``count`` evidence file rows of a measurement, each with its own hash (no file)."""
+    return MeasurementEvidence.objects.bulk_create(
+        [
+            MeasurementEvidence(
+                measurement=measurement,
+                name=f"report-{n}.pdf",
+                storage=f"evidence/{measurement.pk}-{n}.pdf",
+                content_type="application/pdf",
+                size=100 + n,
+                sha256=hashlib.sha256(f"{measurement.pk}:{n}".encode()).hexdigest(),
+            )
+            for n in range(1, count + 1)
+        ]
     )

@@ -503,6 +503,24 @@ def test_each_evidence_level_with_and_without_a_file(
     )
 
 
+@pytest.mark.parametrize(("files", "counts"), [(0, False), (1, True), (2, True)])
+def test_a_document_kpi_counts_a_measurement_once_whatever_its_number_of_files(files, counts):
+    built = build_project(
+        kpis=[{"code": "K", "mandatory": False, "weight": "1", "evidence": "document"}]
+    )
+    m = measure(built.kpis["K"], "20", tokyo(date(2026, 3, 1)), evidence=files)
+    other = measure(built.kpis["K"], "5", tokyo(date(2026, 2, 1)), evidence=files)
+
+    evaluation = gate_evaluate(gate=built.gates[0], actor=built.officer, as_of=AS_OF)
+
+    (result,) = evaluation.kpi_results
+    assert result["measurement_ids"] == ([m.pk, other.pk] if counts else [])
+    assert result["value"] == ("20.000000" if counts else None)
+    assert sorted((e["id"], e["reason"]) for e in evaluation.excluded_measurements()) == (
+        [] if counts else [(m.pk, "no_evidence"), (other.pk, "no_evidence")]
+    )
+
+
 def test_a_snapshot_written_before_evidence_levels_lists_nothing_left_out():
     built = build_project()
     evaluation = GateEvaluation.objects.create(

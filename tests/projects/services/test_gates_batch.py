@@ -35,9 +35,11 @@ from projects.models import (
 )
 from projects.rules import gates as rules
 from projects.rules.gates import GATE_TIMEZONE, gate_cutoff, stage_window_start
+from projects.selectors.gates import has_evidence_files
 from projects.services.gates import gate_evaluate, gates_evaluate
 from tests.concurrency import run_at_once
 from tests.factories import CallFactory, MeasurementFactory, officer, running_project
+from tests.factories.gates import evidence_rows
 from tests.outbox import the_event
 from tests.workflow_states import force_state
 
@@ -210,14 +212,14 @@ kpi_specs = st.fixed_dictionaries(
         "mandatory": st.booleans(),
         "weight": st.sampled_from(("1", "2", "0.5")),
         "evidence": st.sampled_from(EVIDENCE_LEVELS),
-        # (value, day offset from the window, rejected, with an evidence file): offsets -1
-        # and 177+ fall outside.
+        # (value, day offset from the window, rejected, evidence files): offsets -1 and
+        # 177+ fall outside.
         "measurements": st.lists(
             st.tuples(
                 st.integers(min_value=0, max_value=30),
                 st.sampled_from((-1, 0, 30, 90, 176, 177)),
                 st.booleans(),
-                st.booleans(),
+                st.integers(min_value=0, max_value=2),
             ),
             max_size=4,
         ),
@@ -268,13 +270,8 @@ def _build(spec: dict[str, Any], calls: dict[str, Any]) -> int:
             at = start + timedelta(days=offset, microseconds=offset * 1111)
             if offset == 177:
                 at = gate_cutoff(GATE_DAY) + timedelta(microseconds=1)
-            m = MeasurementFactory.create(
-                kpi=kpi,
-                value=Decimal(value),
-                measured_at=at,
-                evidence_name="report.pdf" if documented else "",
-                evidence_storage="evidence/report.pdf" if documented else "",
-            )
+            m = MeasurementFactory.create(kpi=kpi, value=Decimal(value), measured_at=at)
+            evidence_rows(m, documented)
             if rejected:
                 Measurement.objects.filter(pk=m.pk).update(
                     rejected_at=at, rejection_reason="wrong instrument"
@@ -290,8 +287,9 @@ def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
     kpis = list(stage.kpis.order_by("id"))
     every = list(
         Measurement.objects.filter(kpi__in=kpis)
+        .annotate(documented=has_evidence_files())
         .order_by("measured_at", "id")
-        .values_list("id", "kpi_id", "value", "measured_at", "rejected_at", "evidence_storage")
+        .values_list("id", "kpi_id", "value", "measured_at", "rejected_at", "documented")
     )
     result = rules.evaluate_gate(
         [
@@ -310,9 +308,9 @@ def _reference(evaluation: GateEvaluation) -> dict[str, Any]:
         ],
         [
             rules.MeasurementPoint(
-                m, k, v, at, rejected=rejected is not None, has_evidence=bool(storage)
+                m, k, v, at, rejected=rejected is not None, has_evidence=documented
             )
-            for m, k, v, at, rejected, storage in every
+            for m, k, v, at, rejected, documented in every
         ],
         start=evaluation.window_start,
         cutoff=evaluation.cutoff,

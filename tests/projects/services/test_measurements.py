@@ -245,10 +245,11 @@ def test_pdf_and_csv_evidence_is_stored_outside_the_web_root(settings):
         (pdf, "pdf", MINIMAL_PDF),
         (csv, "csv", "t,値\n1,2\n".encode()),
     ):
-        path = settings.PRIVATE_MEDIA_ROOT / measurement.evidence_storage
-        assert measurement.evidence_storage.endswith(f".{ext}")
+        (stored,) = measurement.evidence_files.all()
+        path = settings.PRIVATE_MEDIA_ROOT / stored.storage
+        assert stored.storage.endswith(f".{ext}")
         assert path.read_bytes() == content
-    assert pdf.evidence_name == "run.pdf"
+    assert pdf.evidence_files.get().name == "run.pdf"
 
 
 def test_each_evidence_file_is_kept_with_its_sha256_in_the_audit_event():

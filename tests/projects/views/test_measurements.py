@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from projects.models import Measurement
 from projects.models.imports import ImportJob, ImportState
 from projects.rules.gates import GATE_TIMEZONE
 from projects.tasks import import_measurements
+from tests.factories.evidence import CSV, jpeg, png, upload
+from tests.factories.evidence import PDF as PDF_FILE
 from tests.factories.gates import build_project, measure, tokyo
 
 pytestmark = [
@@ -59,10 +63,11 @@ def test_a_named_researcher_records_a_measurement_in_tokyo_time(client):
     assert measurement.measured_at == tokyo(date(2026, 3, 1), 10, 30)
     assert measurement.measured_at.astimezone(GATE_TIMEZONE).hour == 10
     assert measurement.source == "browser"
-    assert measurement.evidence_name == "run.pdf"
+    (evidence,) = measurement.evidence_files.all()
+    assert evidence.name == "run.pdf"
     listing = client.get(url("list", built.project.pk))
     assert f'data-measurement="{measurement.pk}"'.encode() in listing.content
-    download = client.get(url("evidence", built.project.pk, measurement.pk))
+    download = client.get(url("evidence", built.project.pk, measurement.pk, evidence.pk))
     assert download.status_code == 200
     assert b"".join(download.streaming_content) == PDF
 
@@ -104,13 +109,14 @@ def test_a_bad_evidence_file_is_an_evidence_field_error(client):
 
 def test_pages_are_404_for_someone_who_cannot_see_the_project(client):
     built = build_project()
-    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)))
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)), evidence=True)
     client.force_login(built.stranger)
     for address in (
         url("list", built.project.pk),
         url("import", built.project.pk),
         url("reject", built.project.pk, m.pk),
-        url("evidence", built.project.pk, m.pk),
+        url("add_evidence", built.project.pk, m.pk),
+        url("evidence", built.project.pk, m.pk, m.evidence_files.get().pk),
     ):
         assert client.get(address).status_code == 404
     assert client.post(url("list", built.project.pk), entry(built)).status_code == 404
@@ -236,3 +242,192 @@ def test_researchers_cannot_reject(client):
     assert client.post(url("reject", built.project.pk, m.pk), {"reason": "x"}).status_code == 403
     m.refresh_from_db()
     assert m.rejected_at is None
+
+
+# --------------------------------------------------------------------------- evidence files
+
+
+def test_the_form_takes_several_files_and_the_list_shows_each_with_a_short_hash(client):
+    built = build_project()
+    client.force_login(built.researcher)
+    page = client.get(url("list", built.project.pk)).content.decode()
+    assert 'type="file" name="evidence"' in page and "multiple" in page
+
+    response = client.post(
+        url("list", built.project.pk),
+        {**entry(built), "evidence": [upload("run.pdf", PDF_FILE), upload("chart.png", png())]},
+    )
+
+    assert response.status_code == 302
+    files = list(Measurement.objects.get().evidence_files.order_by("id"))
+    assert [f.name for f in files] == ["run.pdf", "chart.png"]
+    listing = client.get(url("list", built.project.pk)).content.decode()
+    for f in files:
+        assert f"<code>{f.name}</code>" in listing
+        assert f.sha256[:12] in listing
+        assert url("evidence", built.project.pk, f.measurement_id, f.pk) in listing
+
+
+def test_evidence_is_added_later_from_its_own_page(client):
+    built = build_project()
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)))
+    client.force_login(built.researcher_kr)
+    listing = client.get(url("list", built.project.pk)).content.decode()
+    assert f'href="{url("add_evidence", built.project.pk, m.pk)}"' in listing
+    assert client.get(url("add_evidence", built.project.pk, m.pk)).status_code == 200
+
+    response = client.post(
+        url("add_evidence", built.project.pk, m.pk), {"evidence": [upload("photo.jpg", jpeg())]}
+    )
+
+    assert response.status_code == 302
+    (added,) = m.evidence_files.all()
+    assert added.name == "photo.jpg"
+    page = client.get(url("add_evidence", built.project.pk, m.pk)).content.decode()
+    assert "<code>photo.jpg</code>" in page
+
+
+def test_adding_evidence_is_refused_beside_the_field(client):
+    built = build_project()
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)))
+    client.force_login(built.researcher)
+
+    empty = client.post(url("add_evidence", built.project.pk, m.pk), {})
+    bad = client.post(
+        url("add_evidence", built.project.pk, m.pk),
+        {"evidence": [upload("x.png", b"\x89PNG\r\n\x1a\n")]},
+    )
+
+    assert empty.status_code == 422
+    assert "evidence" in empty.context["form"].errors
+    assert bad.status_code == 415
+    assert "“x.png”" in bad.context["form"].errors["evidence"][0]
+    assert not m.evidence_files.exists()
+
+
+def test_adding_evidence_to_a_rejected_measurement_is_409(client):
+    from projects.services.measurements import measurement_reject
+
+    built = build_project()
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)))
+    measurement_reject(measurement=m, actor=built.officer, reason="wrong unit")
+    client.force_login(built.researcher)
+
+    response = client.post(
+        url("add_evidence", built.project.pk, m.pk), {"evidence": [upload("run.pdf", PDF_FILE)]}
+    )
+
+    assert response.status_code == 409
+    assert not m.evidence_files.exists()
+
+
+def test_the_research_office_sees_the_files_but_adds_none(client):
+    built = build_project()
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)), evidence=True)
+    client.force_login(built.office)
+
+    listing = client.get(url("list", built.project.pk)).content.decode()
+    assert "data-evidence-file=" in listing
+    assert f'href="{url("add_evidence", built.project.pk, m.pk)}"' not in listing
+    assert client.get(url("add_evidence", built.project.pk, m.pk)).status_code == 403
+
+
+# Who may download a file in the browser (§22): the rest get 404.
+BROWSER_DOWNLOAD_MATRIX = [
+    ("researcher", 200),  # a named member of the JP lead
+    ("researcher_kr", 200),  # a named member of the KR lead
+    ("office", 200),  # the lead organisation's research office
+    ("officer", 200),
+    ("officer_kr", 200),
+    ("verifier", 200),  # designated for the KPI
+    ("verifier_elsewhere", 404),  # designated for another project
+    ("verifier_other_kpi", 404),  # designated for another KPI of this project
+    ("stranger", 404),  # a researcher of another organisation
+]
+
+
+@pytest.mark.parametrize(("who", "status"), BROWSER_DOWNLOAD_MATRIX)
+def test_who_may_download_each_evidence_file(client, who, status):
+    from fundapp.accounts.models import Role
+    from projects.services.measurements import measurement_record
+    from projects.services.verification import verifier_designate
+    from tests.factories import UserFactory
+
+    built = build_project()
+    verifiers = {
+        name: UserFactory.create(role=Role.REVIEWER)
+        for name in ("verifier", "verifier_other_kpi", "verifier_elsewhere")
+    }
+    verifier_designate(
+        project=built.project,
+        actor=built.officer,
+        verifier=verifiers["verifier"],
+        kpis=[built.kpis["K1A"]],
+    )
+    verifier_designate(
+        project=built.project,
+        actor=built.officer,
+        verifier=verifiers["verifier_other_kpi"],
+        kpis=[built.kpis["K1B"]],
+    )
+    other = build_project()
+    verifier_designate(
+        project=other.project, actor=other.officer, verifier=verifiers["verifier_elsewhere"]
+    )
+    m = measurement_record(
+        kpi=built.kpis["K1A"],
+        actor=built.researcher,
+        value="15",
+        measured_at=timezone.now() - timedelta(hours=1),
+        source="browser",
+        evidence=[upload("run.pdf", PDF_FILE), upload("series.csv", CSV)],
+    )
+    client.force_login(verifiers.get(who) or getattr(built, who))
+
+    for f, content in zip(m.evidence_files.order_by("id"), (PDF_FILE, CSV), strict=True):
+        response = client.get(url("evidence", built.project.pk, m.pk, f.pk))
+        assert response.status_code == status
+        if status == 200:
+            assert b"".join(response.streaming_content) == content
+            assert response["Content-Type"] == f.content_type
+
+
+def test_a_file_is_served_only_under_its_own_measurement_and_project(client):
+    built = build_project()
+    m = measure(built.kpis["K1A"], "12", tokyo(date(2026, 3, 1)), evidence=True)
+    n = measure(built.kpis["K1B"], "12", tokyo(date(2026, 3, 1)), evidence=True)
+    other = build_project()
+    client.force_login(built.officer)
+
+    assert (
+        client.get(url("evidence", built.project.pk, n.pk, m.evidence_files.get().pk)).status_code
+        == 404
+    )
+    assert (
+        client.get(url("evidence", other.project.pk, m.pk, m.evidence_files.get().pk)).status_code
+        == 404
+    )
+
+
+def _list_queries(client, count: int) -> int:
+    built = build_project()
+    for n in range(count):
+        measure(
+            built.kpis["K1A" if n % 2 else "K1B"],
+            str(10 + n),
+            tokyo(date(2026, 3, 1)),
+            evidence=n % 3,
+        )
+    client.force_login(built.researcher)
+    with CaptureQueriesContext(connection) as ctx:
+        page = client.get(url("list", built.project.pk))
+    assert page.status_code == 200
+    assert page.content.decode().count("data-evidence-file=") == sum(n % 3 for n in range(count))
+    return len(ctx.captured_queries)
+
+
+def test_the_list_with_its_files_answers_in_a_fixed_number_of_queries(client):
+    small = _list_queries(client, 3)
+    large = _list_queries(client, 20)
+
+    assert small == large

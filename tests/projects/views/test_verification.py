@@ -45,7 +45,8 @@ def with_evidence(built, kpi_code: str = "K1A"):
 
 
 def evidence_url(m) -> str:
-    return reverse("measurements:evidence", args=[m.project_id, m.pk])
+    (evidence,) = m.evidence_files.all()
+    return reverse("measurements:evidence", args=[m.project_id, m.pk, evidence.pk])
 
 
 @pytest.fixture
