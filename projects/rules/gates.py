@@ -824,6 +824,12 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
     return [int(v.scaleb(places)) for v in values], places
 
 
+def _shown(value: Decimal, places: int) -> str:
+    """``value`` as text with the values' own decimal places when that is exact."""
+    quantized = value.quantize(Decimal(1).scaleb(-places))
+    return str(quantized if quantized == value else value.normalize())
+
+
 def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Values more than 3 MADs from the median of the KPI's earlier series (§22).
 
@@ -846,14 +852,14 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
         deviation2 = abs(2 * units[index] - median2)
         if mad4:
             jumped = 2 * deviation2 > JUMP_MADS * mad4
-            spread = {"mad": str(Decimal(mad4 * 25).scaleb(-places - 2))}
+            spread = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
         else:
             total2 = sum(deviations)
             jumped = n * deviation2 > JUMP_MADS * total2
             spread = {
                 "mad": "0",
-                "mean_deviation": str(
-                    _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n))
+                "mean_deviation": _shown(
+                    _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
                 ),
             }
         if jumped:
@@ -864,7 +870,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
                     (series.ids[index],),
                     {
                         "value": str(series.values[index]),
-                        "median": str(Decimal(median2 * 5).scaleb(-places - 1)),
+                        "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
                         **spread,
                         "earlier": n,
                     },
