@@ -452,7 +452,7 @@ def test_the_gate_page_shows_each_flag_with_the_measurements_behind_it(
     assert 'id="anomaly-flags"' in html and title in html and label in html
     section = html[html.index('id="anomaly-flags"') : html.index('id="gate-charts-title"')]
     assert 'data-flag="at_target" data-kpi="K1A"' in section
-    assert f'data-measurement="{measurement.pk}"' in section
+    assert f'data-flag-measurement="{measurement.pk}"' in section
     with translation.override(language):
         assert local_dt(measurement.created_at) in section
     assert str(measurement.created_by) in section
