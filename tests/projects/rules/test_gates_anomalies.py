@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,7 +42,7 @@ def kpi(aggregation: str = "latest", direction: str = "higher_is_better") -> Kpi
 
 def series(
     *values: str,
-    entered: list[datetime | None] | None = None,
+    entered: Sequence[datetime | None] | None = None,
     rejected: tuple[tuple[int, Decimal, datetime], ...] = (),
     shared: tuple[tuple[int, str, int, int], ...] = (),
 ) -> KpiSeries:
