@@ -847,7 +847,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     for index in range(JUMP_MIN_SERIES, len(units)):
         n = len(earlier)
         median2 = earlier[(n - 1) // 2] + earlier[n // 2]  # twice the median
-        deviations = sorted(abs(2 * u - median2) for u in earlier)  # twice each deviation
+        deviations = sorted([abs(2 * u - median2) for u in earlier])  # twice each deviation
         mad4 = deviations[(n - 1) // 2] + deviations[n // 2]  # four times the MAD
         deviation2 = abs(2 * units[index] - median2)
         if mad4:
