@@ -309,6 +309,27 @@ _EVALUATION = {
         },
     },
 }
+_ANOMALY_FLAGS = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["kind", "kpi", "measurement_ids", "detail"],
+        "properties": {
+            "kind": {
+                "enum": [
+                    "late_decisive",
+                    "at_target",
+                    "jump",
+                    "reentered_after_rejection",
+                    "shared_evidence",
+                ]
+            },
+            "kpi": ID,
+            "measurement_ids": {"type": "array", "items": ID},
+            "detail": {"type": "object"},
+        },
+    },
+}
 _DECISION = {
     "type": "object",
     "required": ["id", "kind", "automatic", "multiplier", "evaluation"],
@@ -720,6 +741,29 @@ EVENT_TYPES = [
         schema=data_schema(_GATE, evaluation=ID, outcome=STRING, score=DECIMAL),
         example={**_GATE_EXAMPLE, "evaluation": 8, "outcome": "conditional", "score": "0.8000"},
         labels={"outcome": GateOutcome},
+    ),
+    EventType(
+        "gate.flagged",
+        _("Anomalies were flagged at the gate; fund officers decide it"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(
+            _GATE, evaluation=ID, outcome=STRING, score=DECIMAL, flags=_ANOMALY_FLAGS
+        ),
+        example={
+            **_GATE_EXAMPLE,
+            "evaluation": 8,
+            "outcome": "pass",
+            "score": "1.0000",
+            "flags": [
+                {
+                    "kind": "at_target",
+                    "kpi": 21,
+                    "measurement_ids": [140],
+                    "detail": {"value": "20.000000", "target": "20.000000"},
+                }
+            ],
+        },
     ),
     EventType(
         "gate.decided",

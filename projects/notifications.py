@@ -131,6 +131,17 @@ MESSAGES = (
         },
     ),
     Message(
+        key="gate.flagged",
+        kind="decision_needed",
+        title=_("Anomalies flagged at the gate of “{project}”, stage {stage}: {count}"),
+        body=_(
+            "The evaluation found patterns that need a closer look (late, exact-target, "
+            "jumping or re-entered values, or evidence shared between KPIs). The gate is not "
+            "released automatically: two fund officers decide it on its review page."
+        ),
+        params={"project": PROJECT, "stage": Plain(), "count": Plain()},
+    ),
+    Message(
         key="proposal.duplicate_flagged",
         kind="decision_needed",
         title=_("Possible duplicate funding awaits your resolution: {title}"),

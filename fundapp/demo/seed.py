@@ -1454,6 +1454,84 @@ HYDROGEN_TANKS = ProposalStory(  # awarded; stage 1 passed with a bonus
     },
 )
 
+THERMAL_STORAGE = ProposalStory(  # awarded; stage 1 passes with anomaly flags (§22)
+    call="green",
+    author="pi_sapporo",
+    endorsed_by=("office_sapporo", "office_busan"),
+    changes={
+        "basics": {
+            "title_en": "Molten-salt heat batteries for factory waste heat",
+            "title_ja": "工場排熱のための溶融塩蓄熱電池",
+            "title_ko": "공장 폐열을 위한 용융염 축열 전지",
+            "abstract_en": (
+                "Sapporo formulates nitrate salt blends that store heat at 300 °C, Busan "
+                "builds a modular heat exchanger, and both test a 1 MWh unit beside a "
+                "ceramics kiln."
+            ),
+            "abstract_ja": (
+                "札幌側が300 °Cで蓄熱する硝酸塩混合物を設計し、釜山側がモジュール型熱交換器を"
+                "製作して、窯業の焼成炉の隣で1 MWh級ユニットを実証する。"
+            ),
+            "abstract_ko": (
+                "삿포로 측이 300 °C에서 열을 저장하는 질산염 혼합물을 설계하고, 부산 측이 "
+                "모듈형 열교환기를 제작해 도자기 가마 옆에서 1 MWh급 장치를 실증한다."
+            ),
+            "research_area": "green.batteries",
+            "keywords": ["thermal storage", "molten salt", "waste heat"],
+            "trl_now": 3,
+            "trl_target": 5,
+        },
+        "consortium": _lead_consortium(
+            ("JP-SPR-01", "pi_sapporo", 10),
+            ("KR-PUS-01", "pi_busan", 10),
+        ),
+        "stages": [
+            _stage(
+                "Salt blend and heat exchanger",
+                12,
+                "A 50 kWh module cycled between 150 °C and 300 °C.",
+                (30_000_000, 300_000_000),
+                _kpi(
+                    "TS-CAP-1",
+                    ("Stored heat per module", "モジュールあたりの蓄熱量", "모듈당 축열량"),
+                    "kWh",
+                    "10",
+                    "20",
+                    weight="2",
+                    mandatory=True,
+                ),
+                _kpi(
+                    "TS-EFF-1",
+                    ("Round-trip efficiency", "往復効率", "왕복 효율"),
+                    "ratio",
+                    "0.40",
+                    "0.60",
+                ),
+            ),
+            _stage(
+                "1 MWh unit at a ceramics kiln",
+                12,
+                "A 1 MWh unit returning kiln heat to the drying line.",
+                (40_000_000, 400_000_000),
+                _kpi(
+                    "TS-SAVE-2",
+                    ("Fuel saved at the kiln", "焼成炉の燃料削減率", "가마 연료 절감률"),
+                    "%",
+                    "0",
+                    "15",
+                    mandatory=True,
+                ),
+            ),
+        ],
+        "budget": [
+            *_budget("JP-SPR-01", personnel=30_000_000, equipment=40_000_000),
+            *_budget("KR-PUS-01", personnel=300_000_000, equipment=400_000_000),
+        ],
+        "ip_plan": {"background_ip": [], "licence_terms": RESULTS_LICENCE_TERMS},
+        "security": NO_SECURITY_CONCERNS,
+    },
+)
+
 SODIUM_ION = ProposalStory(  # awarded; stage 1 conditional, released reduced
     call="green",
     author="pi_busan",
@@ -1938,6 +2016,7 @@ PROPOSALS = (
     SODIUM_ION,
     CHIPLET_DATACENTRE,
     SOLAR_HYDROGEN,
+    THERMAL_STORAGE,
     HEARING_AID,
     SATELLITE_QKD,
     SPEECH_RISCV,
@@ -2258,6 +2337,17 @@ AWARD_STORIES = (
             ),
         ),
     ),
+    AwardStory(  # its stage-1 gate, due today, passes with every kind of anomaly flag (§22)
+        proposal=THERMAL_STORAGE,
+        gate_due_now=True,
+        scores=(4, 4, 4),
+        recommendation=Recommendation.FUND,
+        comment="Simple materials and a willing host site; the efficiency target is modest.",
+        approvals=(
+            Approval("officer_jp", "Fund: industrial heat is a priority of the green call."),
+            Approval("officer_kr", "Agreed."),
+        ),
+    ),
     AwardStory(  # rejected by both sides
         proposal=HEARING_AID,
         scores=(2, 3, 2),
@@ -2459,6 +2549,60 @@ def seed_gates(report: SeedReport, *, users: dict[str, User]) -> None:
         if project.state == ProjectState.ACTIVE:
             _release_decided(project)
         report.made("stage gates", made)
+
+
+def seed_flagged_gate(report: SeedReport, *, users: dict[str, User]) -> None:
+    """The gate of ``THERMAL_STORAGE``'s first stage, due today, shows every kind of anomaly
+    flag (§22) and waits for the officers' decision although it passes.
+
+    The JP lead reports now, within the last 7 days before the cutoff, values that make both
+    KPIs met (``late_decisive``): TS-CAP-1 five readings around 13 kWh, then exactly its
+    target of 20 (``at_target``, and a ``jump`` from the earlier readings); TS-EFF-1 a value
+    the JP officer rejects and the lead enters again (``reentered_after_rejection``), with
+    the same report file as TS-CAP-1's last reading (``shared_evidence``). The gate is then
+    evaluated as of its gate day; the fund does not release it."""
+    project = Project.objects.filter(proposal__title_en=THERMAL_STORAGE.title_en).first()
+    if project is None:
+        return
+    stage = Stage.objects.select_related("gate").get(project=project, number=1)
+    gate = stage.gate
+    if stage.state != StageState.ACTIVE or Measurement.objects.filter(kpi__stage=stage).exists():
+        report.made("flagged gates", False)
+        return
+    assert stage.started_on is not None
+    kpis = {k.code: k for k in KPI.objects.filter(stage=stage)}
+    reporter, officer = users["pi_sapporo"], users["officer_jp"]
+    now = timezone.now()
+
+    def pdf(name: str, title: str) -> SimpleUploadedFile:
+        return SimpleUploadedFile(
+            name, demo_pdf(f"{project.title_en}: {title}", "test_report"), "application/pdf"
+        )
+
+    def record(code: str, value: str, minutes_ago: int, evidence: Any = None) -> Measurement:
+        return measurement_services.measurement_record(
+            kpi=kpis[code],
+            actor=reporter,
+            value=value,
+            measured_at=now - timedelta(minutes=minutes_ago),
+            note="Laboratory test report" if evidence else "",
+            source=MeasurementSource.BROWSER,
+            evidence=evidence,
+        )
+
+    for i, value in enumerate(("12.5", "13.0", "13.4", "12.8", "13.1")):
+        record("TS-CAP-1", value, 60 - 10 * i, pdf(f"ts-cap-1-run-{i + 1}.pdf", f"run {i + 1}"))
+    record("TS-CAP-1", "20", 5, pdf("ts-cap-1-run-6.pdf", "module test"))
+    first = record("TS-EFF-1", "0.62", 4)
+    measurement_services.measurement_reject(
+        measurement=first,
+        actor=officer,
+        reason="The efficiency was computed from the wrong discharge temperature.",
+    )
+    record("TS-EFF-1", "0.62", 3, pdf("ts-eff-1-report.pdf", "module test"))
+    if gate.state == GateState.PENDING:
+        gate_services.gate_evaluate(gate=gate, actor=None, as_of=gate.due_on)
+    report.made("flagged gates", True)
 
 
 def _report_measurements(
@@ -2964,6 +3108,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_payments(report, users=users)
         seed_gates(report, users=users)
         seed_evidence(report, users=users)
+        seed_flagged_gate(report, users=users)
         seed_licences(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))

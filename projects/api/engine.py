@@ -448,6 +448,20 @@ EVALUATION_EXAMPLE = {
             "missing": True,
         },
     ],
+    # Anomaly flags (§22): any keeps a PASS from being released automatically.
+    "anomaly_flags": [
+        {
+            "kind": "late_decisive",
+            "kpi_id": 31,
+            "code": "K1",
+            "measurement_ids": [912],
+            "detail": {
+                "entered_since": "2026-03-24T23:59:59.999999+09:00",
+                "value": "22.000000",
+                "value_without": "18.000000",
+            },
+        }
+    ],
 }
 GATE_EXAMPLE = {
     "id": 55,

@@ -22,6 +22,7 @@ from rest_framework import serializers
 from fundapp.api.approvals import TwoPersonDecisionSerializer
 from projects.models import (
     KPI,
+    AnomalyKind,
     Disbursement,
     EvidenceUpload,
     Gate,
@@ -92,6 +93,55 @@ class EvaluationKpiSerializer(serializers.Serializer):
     achievement = serializers.CharField(help_text=_("4 decimals, in [0, 1.5]."))
     met = serializers.BooleanField()
     missing = serializers.BooleanField()
+
+
+class AnomalyFlagSerializer(serializers.Serializer):
+    """Documents one anomaly flag of an evaluation (§22); the data is ``evaluation_flags``."""
+
+    kind = serializers.ChoiceField(
+        choices=AnomalyKind.choices,
+        help_text=_(
+            "late_decisive: entered in the last 7 days before the cutoff, and the KPI is met "
+            "only with it; at_target: the value that decides the KPI is exactly its target; "
+            "jump: more than 3 median absolute deviations from the KPI's earlier values; "
+            "reentered_after_rejection: the value of a rejected measurement entered again "
+            "after the rejection; shared_evidence: an evidence file (same SHA-256) that a "
+            "measurement of another KPI of the project carries too."
+        ),
+    )
+    kpi_id = serializers.IntegerField()
+    code = serializers.CharField(allow_null=True, help_text=_("The KPI's code."))
+    measurement_ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text=_("The measurements behind the flag.")
+    )
+    detail = serializers.DictField(
+        help_text=_(
+            "Facts behind the flag, by kind: the value and the target; the median and MAD of "
+            "the earlier values; when the rejection was; the file's SHA-256 and the other "
+            "KPIs; the value without the late entries."
+        )
+    )
+
+
+def evaluation_flags(evaluation: GateEvaluation) -> list[dict[str, Any]]:
+    """The snapshot's anomaly flags (§22) in the published shape, each with its KPI's code
+    (from the snapshot's own results; no query)."""
+    codes = {
+        row.get("kpi_id"): row.get("code")
+        for row in (evaluation.kpi_results if isinstance(evaluation.kpi_results, list) else [])
+        if isinstance(row, dict)
+    }
+    return [
+        {
+            "kind": flag.get("kind"),
+            "kpi_id": flag.get("kpi_id"),
+            "code": codes.get(flag.get("kpi_id")),
+            "measurement_ids": list(flag.get("measurement_ids") or []),
+            "detail": flag.get("detail") or {},
+        }
+        for flag in evaluation.anomaly_flags or []
+        if isinstance(flag, dict)
+    ]
 
 
 PlannedTrancheSerializer = inline_serializer(
@@ -447,15 +497,30 @@ class EvaluationSerializer(serializers.ModelSerializer):
     """The short form, as ``latest_evaluation`` of a gate (§21)."""
 
     kpis = serializers.SerializerMethodField()
+    anomaly_flags = serializers.SerializerMethodField()
 
     class Meta:
         model = GateEvaluation
-        fields = ["id", "round", "score", "outcome", "evaluated_at", "as_of", "kpis"]
+        fields = [
+            "id",
+            "round",
+            "score",
+            "outcome",
+            "evaluated_at",
+            "as_of",
+            "kpis",
+            "anomaly_flags",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(EvaluationKpiSerializer(many=True))
     def get_kpis(self, evaluation: GateEvaluation) -> list[dict[str, Any]]:
         return evaluation_kpis(evaluation.kpi_results)
+
+    @extend_schema_field(AnomalyFlagSerializer(many=True))
+    def get_anomaly_flags(self, evaluation: GateEvaluation) -> list[dict[str, Any]]:
+        """Anomaly flags (§22); any keeps the gate from being released automatically."""
+        return evaluation_flags(evaluation)
 
 
 class EvaluationDetailSerializer(EvaluationSerializer):
@@ -482,6 +547,7 @@ class EvaluationDetailSerializer(EvaluationSerializer):
             "policy",
             "inputs",
             "kpis",
+            "anomaly_flags",
         ]
         read_only_fields = fields
 

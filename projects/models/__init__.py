@@ -12,6 +12,7 @@ from .exports import TransactionExport as TransactionExport
 from .imports import ImportJob as ImportJob
 from .projects import (
     KPI,
+    AnomalyKind,
     Disbursement,
     DisbursementState,
     EvidenceUpload,
@@ -127,6 +128,7 @@ __all__ = [
     "Endorsement",
     "EvidenceLevel",
     "ExclusionReason",
+    "AnomalyKind",
     "Fund",
     "KpiAggregation",
     "KpiDirection",

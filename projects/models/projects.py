@@ -413,6 +413,29 @@ class ExclusionReason(models.TextChoices):
     )
 
 
+class AnomalyKind(models.TextChoices):
+    """The kinds of anomaly flag on a gate (§22), as the reader is told them; the values are
+    ``projects.rules.gates.FLAG_KINDS``."""
+
+    LATE_DECISIVE = (
+        "late_decisive",
+        _("Entered in the last 7 days before the cutoff, and the KPI is met only with it."),
+    )
+    AT_TARGET = "at_target", _("The value that decides the KPI is exactly its target.")
+    JUMP = (
+        "jump",
+        _("The value jumps more than 3 median absolute deviations from the KPI's earlier values."),
+    )
+    REENTERED_AFTER_REJECTION = (
+        "reentered_after_rejection",
+        _("The same value was entered again after a fund officer rejected it."),
+    )
+    SHARED_EVIDENCE = (
+        "shared_evidence",
+        _("The same evidence file (same SHA-256) backs a measurement of another KPI."),
+    )
+
+
 class GateState(models.TextChoices):
     PENDING = "pending", _("Pending")
     EVALUATED = "evaluated", _("Evaluated")
@@ -477,6 +500,10 @@ class GateEvaluation(models.Model):
     policy = models.JSONField()
     inputs = models.JSONField(help_text=_("Measurement ids and values used."))
     kpi_results = models.JSONField()
+    # The anomaly flags of the evaluation (§22): ``{"kind", "kpi_id", "measurement_ids",
+    # "detail"}`` each (``projects.rules.gates.AnomalyFlag``); any flag keeps the gate from
+    # being released automatically.
+    anomaly_flags = models.JSONField(default=list, blank=True)
     evaluated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

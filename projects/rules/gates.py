@@ -30,10 +30,11 @@ which the snapshot records. Without evidence levels (``none``) the rule is §8's
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import (
     ROUND_HALF_EVEN,
     Context,
@@ -682,3 +683,288 @@ def extension_allowed(extensions_so_far: int, months: int, policy: GatePolicy) -
             "n": policy.max_extension_months
         }
     return True, ""
+
+
+# --------------------------------------------------------------------------- anomaly flags
+
+# The kinds of anomaly flag (§22), in the order ``anomaly_flags`` lists them.
+FLAG_LATE_DECISIVE: Final = "late_decisive"
+FLAG_AT_TARGET: Final = "at_target"
+FLAG_JUMP: Final = "jump"
+FLAG_REENTERED: Final = "reentered_after_rejection"
+FLAG_SHARED_EVIDENCE: Final = "shared_evidence"
+FLAG_KINDS: Final = (
+    FLAG_LATE_DECISIVE,
+    FLAG_AT_TARGET,
+    FLAG_JUMP,
+    FLAG_REENTERED,
+    FLAG_SHARED_EVIDENCE,
+)
+
+# Entered within this time before the cutoff (the cutoff itself included): a late entry.
+LATE_ENTRY: Final = timedelta(days=7)
+# A value is compared with the KPI's earlier series once that series holds this many values:
+# the median absolute deviation of fewer says little about the spread.
+JUMP_MIN_SERIES: Final = 5
+# A jump is a deviation from the earlier series' median of more than this many MADs.
+JUMP_MADS: Final = 3
+
+
+@dataclass(frozen=True)
+class KpiSeries:
+    """One KPI's measurements as the anomaly flags read them (§22).
+
+    ``ids``, ``values`` and ``created_at`` are parallel: the measurements the gate counted,
+    in the order of the series (``measured_at``, then id). ``created_at`` is when each was
+    entered; ``None`` stands for "long before the cutoff" (a caller may leave out what
+    cannot matter). ``rejected`` are the KPI's rejected measurements as ``(id, value,
+    rejected_at)``; ``shared`` the evidence files of counted measurements that a
+    measurement of another KPI also carries, as ``(id, sha256, other id, other KPI id)``.
+    """
+
+    ids: Sequence[int]
+    values: Sequence[Decimal]
+    created_at: Sequence[datetime | None]
+    rejected: Sequence[tuple[int, Decimal, datetime]] = ()
+    shared: Sequence[tuple[int, str, int, int]] = ()
+
+
+@dataclass(frozen=True)
+class AnomalyFlag:
+    """One anomaly of a KPI at a gate (§22), with the measurements behind it; ``detail``
+    holds JSON-ready facts (decimals and times as text) for the reader."""
+
+    kind: str
+    kpi_id: int
+    measurement_ids: tuple[int, ...]
+    detail: dict[str, object]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "kpi_id": self.kpi_id,
+            "measurement_ids": list(self.measurement_ids),
+            "detail": self.detail,
+        }
+
+
+def _aggregate_series(aggregation: str, values: Sequence[Decimal]) -> Decimal | None:
+    """``aggregate`` of values already in series order (``latest`` is the last)."""
+    if not values:
+        return None
+    if aggregation == LATEST:
+        return values[-1]
+    if aggregation == MAX:
+        return max(values)
+    if aggregation == MIN:
+        return min(values)
+    if aggregation == SUM:
+        return _total(values)
+    if aggregation == MEAN:
+        return mean(values)
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
+def _met(kpi: KpiSpec, value: Decimal | None) -> bool:
+    return value is not None and (
+        achievement(kpi.direction, value, kpi.baseline, kpi.target) >= MET_AT
+    )
+
+
+def _deciding(kpi: KpiSpec, series: KpiSeries, value: Decimal) -> tuple[int, ...]:
+    """The counted measurements that make the KPI's value: the latest one, those holding the
+    maximum or minimum, or all of them for ``sum`` and ``mean``."""
+    if kpi.aggregation == LATEST:
+        return (series.ids[-1],)
+    if kpi.aggregation in (MAX, MIN):
+        return tuple(
+            sorted(i for i, v in zip(series.ids, series.values, strict=True) if v == value)
+        )
+    return tuple(sorted(series.ids))
+
+
+def _late_decisive(
+    kpi: KpiSpec, series: KpiSeries, value: Decimal | None, cutoff: datetime
+) -> AnomalyFlag | None:
+    """Values entered in the last 7 days before the cutoff that decide the KPI's ``met``:
+    met with them, not met without them."""
+    since = cutoff - LATE_ENTRY
+    late = {
+        i
+        for i, at in zip(series.ids, series.created_at, strict=True)
+        if at is not None and since <= at <= cutoff
+    }
+    if not late or not _met(kpi, value):
+        return None
+    without = _aggregate_series(
+        kpi.aggregation,
+        [v for i, v in zip(series.ids, series.values, strict=True) if i not in late],
+    )
+    if _met(kpi, without):
+        return None
+    return AnomalyFlag(
+        FLAG_LATE_DECISIVE,
+        kpi.kpi_id,
+        tuple(sorted(late)),
+        {
+            "entered_since": since.isoformat(),
+            "value": str(value),
+            "value_without": None if without is None else str(without),
+        },
+    )
+
+
+def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
+    """The values as integers in units of their finest decimal place, and that place."""
+    places = 0
+    for value in values:
+        exponent = value.as_tuple().exponent
+        assert isinstance(exponent, int)  # finite: ``_decimal`` refused the others
+        places = max(places, -exponent)
+    return [int(v.scaleb(places)) for v in values], places
+
+
+def _shown(value: Decimal, places: int) -> str:
+    """``value`` as text with the values' own decimal places when that is exact."""
+    quantized = value.quantize(Decimal(1).scaleb(-places))
+    return str(quantized if quantized == value else value.normalize())
+
+
+def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
+    """Values more than 3 MADs from the median of the KPI's earlier series (§22).
+
+    Each counted value is compared with the values before it in the series once there are
+    ``JUMP_MIN_SERIES`` of them. When the earlier values' MAD is 0 (at least half of them
+    equal), the mean absolute deviation from the median stands in for it; when that is 0
+    too (every earlier value the same), any other value is a jump. Exact: the values are
+    scaled to integers, and medians kept doubled so that no division happens.
+    """
+    if len(series.values) <= JUMP_MIN_SERIES:
+        return []
+    units, places = _scaled(series.values)
+    flags: list[AnomalyFlag] = []
+    earlier = sorted(units[:JUMP_MIN_SERIES])
+    for index in range(JUMP_MIN_SERIES, len(units)):
+        n = len(earlier)
+        median2 = earlier[(n - 1) // 2] + earlier[n // 2]  # twice the median
+        deviations = sorted([abs(2 * u - median2) for u in earlier])  # twice each deviation
+        mad4 = deviations[(n - 1) // 2] + deviations[n // 2]  # four times the MAD
+        deviation2 = abs(2 * units[index] - median2)
+        if mad4:
+            jumped = 2 * deviation2 > JUMP_MADS * mad4
+            spread = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
+        else:
+            total2 = sum(deviations)
+            jumped = n * deviation2 > JUMP_MADS * total2
+            spread = {
+                "mad": "0",
+                "mean_deviation": _shown(
+                    _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
+                ),
+            }
+        if jumped:
+            flags.append(
+                AnomalyFlag(
+                    FLAG_JUMP,
+                    kpi.kpi_id,
+                    (series.ids[index],),
+                    {
+                        "value": str(series.values[index]),
+                        "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
+                        **spread,
+                        "earlier": n,
+                    },
+                )
+            )
+        bisect.insort(earlier, units[index])
+    return flags
+
+
+def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
+    """Counted values equal to a rejected measurement's value and entered after that
+    rejection (§22); each with the rejected measurement first."""
+    flags: list[AnomalyFlag] = []
+    if not series.rejected:
+        return flags
+    for measurement_id, value, created in zip(
+        series.ids, series.values, series.created_at, strict=True
+    ):
+        for rejected_id, rejected_value, rejected_at in sorted(series.rejected):
+            if value == rejected_value and created is not None and created > rejected_at:
+                flags.append(
+                    AnomalyFlag(
+                        FLAG_REENTERED,
+                        kpi.kpi_id,
+                        (rejected_id, measurement_id),
+                        {"value": str(value), "rejected_at": rejected_at.isoformat()},
+                    )
+                )
+                break
+    return flags
+
+
+def _shared(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
+    """Evidence files of counted measurements that a measurement of another KPI carries
+    too (same SHA-256), one flag per file: this KPI's measurements, then the others'."""
+    counted = set(series.ids)
+    by_hash: dict[str, tuple[set[int], set[int], set[int]]] = {}
+    for measurement_id, sha256, other_id, other_kpi_id in series.shared:
+        if measurement_id not in counted or other_kpi_id == kpi.kpi_id:
+            continue
+        own, others, kpis = by_hash.setdefault(sha256, (set(), set(), set()))
+        own.add(measurement_id)
+        others.add(other_id)
+        kpis.add(other_kpi_id)
+    return [
+        AnomalyFlag(
+            FLAG_SHARED_EVIDENCE,
+            kpi.kpi_id,
+            (*sorted(own), *sorted(others - own)),
+            {"sha256": sha256, "other_kpi_ids": sorted(kpis)},
+        )
+        for sha256, (own, others, kpis) in sorted(by_hash.items())
+    ]
+
+
+def anomaly_flags(kpi: KpiSpec, series: KpiSeries, *, cutoff: datetime) -> list[AnomalyFlag]:
+    """The anomaly flags of one KPI at a gate with window end ``cutoff`` (§22).
+
+    - ``late_decisive``: measurements entered (``created_at``) in the 7 days up to the
+      cutoff that decide the KPI's ``met``: it is met with them and would not be without
+      them (entries after the cutoff are not in those 7 days);
+    - ``at_target``: the value that decides the KPI (its aggregate) is exactly the target;
+      the flag names the measurements that make that value (a counted value at target that
+      the aggregate does not take, e.g. an earlier one under ``latest``, is no flag);
+    - ``jump``: a counted value more than 3 MADs from the median of the values before it
+      in the series (``_jumps``: at least ``JUMP_MIN_SERIES`` earlier values; a MAD of 0);
+    - ``reentered_after_rejection``: a counted value equal to a rejected measurement's
+      value of the same KPI, entered after that rejection;
+    - ``shared_evidence``: an evidence file of a counted measurement that a measurement of
+      another KPI carries too.
+
+    Listed in ``FLAG_KINDS`` order; none when nothing counts.
+    """
+    _aware(cutoff, "cutoff")
+    if not (len(series.ids) == len(series.values) == len(series.created_at)):
+        raise ValueError("ids, values and created_at must be parallel")
+    if not series.ids:
+        return []
+    value = _aggregate_series(kpi.aggregation, series.values)
+    assert value is not None
+    flags: list[AnomalyFlag] = []
+    late = _late_decisive(kpi, series, value, cutoff)
+    if late is not None:
+        flags.append(late)
+    if value == kpi.target:
+        flags.append(
+            AnomalyFlag(
+                FLAG_AT_TARGET,
+                kpi.kpi_id,
+                _deciding(kpi, series, value),
+                {"value": str(value), "target": str(kpi.target)},
+            )
+        )
+    flags.extend(_jumps(kpi, series))
+    flags.extend(_reentered(kpi, series))
+    flags.extend(_shared(kpi, series))
+    return flags

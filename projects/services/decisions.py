@@ -559,7 +559,8 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
     checked that no live decision exists for the rounds and that each snapshot is its
     round's latest, and has moved the stages and gates to gate_pending / evaluated. Each
     PASS with ``auto_release_on_pass`` of an active project (and, on the final gate, with
-    its results registered) gets a completed automatic ``release`` decision, applied as
+    its results registered) and without anomaly flags (§22) gets a completed automatic
+    ``release`` decision, applied as
     ``_release_many`` does; the others tell the fund officers a decision is needed.
     Decisions, audit events, outbox events, notifications and tranche decisions are each
     written in one statement (or a fixed few) for the whole batch. Returns the decisions
@@ -579,7 +580,13 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
         policy = evaluation_policy(item.evaluation, item.project.call)
         kind = automatic_decision(item.evaluation.outcome, policy)
         unmet = final.get(item.project.pk, "") if item.last else ""
-        if kind is None or item.project.state != ProjectState.ACTIVE or unmet:
+        # A flagged gate (§22) goes to the officers' two-person decision, even on PASS.
+        if (
+            kind is None
+            or item.project.state != ProjectState.ACTIVE
+            or unmet
+            or item.evaluation.anomaly_flags
+        ):
             waiting.append((item, unmet))
             continue
         automatic.append(
@@ -658,8 +665,9 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
     Called by ``gate_evaluate`` after it stores the snapshot. Locks the gate, project and
     stage; the stage becomes ``gate_pending`` and the gate ``evaluated``. When the snapshot
     is the gate round's latest, its outcome is PASS, the policy has
-    ``auto_release_on_pass``, the project is active, no live decision exists for the round
-    and (on the final gate) ``final_gate_requirements_met`` holds, a completed automatic
+    ``auto_release_on_pass``, the project is active, no live decision exists for the round,
+    the snapshot carries no anomaly flag (§22) and (on the final gate)
+    ``final_gate_requirements_met`` holds, a completed automatic
     ``release`` decision is stored with ``m`` from ``release_multiplier`` and applied.
     Otherwise returns ``None`` and tells the fund officers a decision is needed.
     Idempotent: a second call for the same round finds the live decision and returns None.
@@ -680,7 +688,12 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
         final_ok = (True, "")
         if automatic is not None and _is_last(stage):
             final_ok = final_gate_requirements_met(project)
-        if automatic is None or project.state != ProjectState.ACTIVE or not final_ok[0]:
+        if (
+            automatic is None
+            or project.state != ProjectState.ACTIVE
+            or not final_ok[0]
+            or evaluation.anomaly_flags
+        ):
             notify_people(
                 users=officers(roles=[Role.FUND_OFFICER]),
                 message="gate.decision_needed",

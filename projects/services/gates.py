@@ -13,7 +13,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, User
+from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
@@ -53,6 +53,7 @@ from projects.services.decisions import Evaluated, gates_decide_automatically
 from projects.services.notices import (
     PeopleNotice,
     notify_people_many,
+    officers,
     project_organisation_ids,
     project_pis_many,
     project_urls,
@@ -350,7 +351,7 @@ END
 # snapshot stores of every counted measurement (§8: ids and values, and when each was
 # measured) and of every one left out (§22: with its reason), as JSON text: one scan of the
 # KPI's measurements serves the rule and the snapshot.
-_AGGREGATES_SQL = f"""
+_AGGREGATES_TEMPLATE = f"""
 SELECT k.id,
        (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC) FILTER (WHERE c.why IS NULL))[1],
        (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC)
@@ -366,7 +367,7 @@ SELECT k.id,
        array_to_json(array_agg(m.measured_at ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
        json_agg(json_build_object('id', m.id, 'value', m.value::text,
                                   'measured_at', m.measured_at, 'reason', c.why)
-                ORDER BY m.id) FILTER (WHERE c.why IS NOT NULL)::text
+                ORDER BY m.id) FILTER (WHERE c.why IS NOT NULL)::text{{anomaly_columns}}
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
 JOIN projects_kpi k ON k.stage_id = w.stage_id
 JOIN projects_measurement m ON m.kpi_id = k.id
@@ -375,6 +376,41 @@ CROSS JOIN LATERAL (SELECT {_LEFT_OUT_SQL} AS why) AS c
 GROUP BY k.id
 """  # noqa: S608 (the rule's own constants, values as parameters)
 
+# What the anomaly flags (§22, ``rules.anomaly_flags``) read besides, in the same pass, for
+# the evaluation (the forecast computes no flags): the counted measurements in the order of
+# the series (``measured_at``, then id) with their values and when they were entered, and
+# the rejected ones with their values and when they were rejected. When each was entered
+# matters only within ``rules.LATE_ENTRY`` of the cutoff, or after a rejection of the KPI;
+# the others are sent as NULL, which the rule reads as "long before".
+_ANOMALY_COLUMNS = f""",
+       array_agg(m.id ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
+       array_agg(m.value ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
+       CASE WHEN bool_or(m.rejected_at IS NOT NULL)
+            THEN array_agg(m.created_at ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL)
+            ELSE array_agg(CASE WHEN m.created_at >= w.co - interval '{rules.LATE_ENTRY.days} days'
+                                THEN m.created_at END
+                           ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL)
+       END,
+       array_agg(m.id ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
+       array_agg(m.value ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
+       array_agg(m.rejected_at ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL)"""
+
+_AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", "")
+_EVALUATION_AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", _ANOMALY_COLUMNS)
+
+# The evidence files of the batch's KPIs' measurements that a measurement of another KPI of
+# the same project also carries (same SHA-256, §22): one query per batch, by the hash index.
+_SHARED_EVIDENCE_SQL = """
+SELECT m.kpi_id, e.measurement_id, e.sha256, o.measurement_id, om.kpi_id
+FROM projects_measurement m
+JOIN projects_measurementevidence e ON e.measurement_id = m.id
+JOIN projects_measurementevidence o ON o.sha256 = e.sha256 AND o.measurement_id <> m.id
+JOIN projects_measurement om ON om.id = o.measurement_id
+WHERE m.kpi_id = ANY(%s::bigint[]) AND m.rejected_at IS NULL
+  AND om.project_id = m.project_id AND om.kpi_id <> m.kpi_id
+ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
+"""
+
 # Snapshots are inserted by one statement, one typed array per column; ``policy``,
 # ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
 # (``%b``: sent as they are, where the text format would escape every quote in Python) and
@@ -382,11 +418,11 @@ GROUP BY k.id
 _INSERT_SNAPSHOTS_SQL = """
 INSERT INTO projects_gateevaluation (
   gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
-  kpi_results, evaluated_by_id, evaluated_by_api_key_id)
+  kpi_results, anomaly_flags, evaluated_by_id, evaluated_by_api_key_id)
 SELECT * FROM unnest(
   %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
   %s::timestamptz[], %s::numeric[], %s::text[], %b::text[]::jsonb[], %b::text[]::jsonb[],
-  %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
+  %b::text[]::jsonb[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
 RETURNING gate_id, id
 """
 
@@ -453,6 +489,7 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
         [json.dumps(e.policy) for e in evaluations],
         [s.inputs for s in snapshots],
         [s.kpi_results for s in snapshots],
+        [json.dumps(e.anomaly_flags) for e in evaluations],
         [e.evaluated_by_id for e in evaluations],
         [e.evaluated_by_api_key_id for e in evaluations],
     ]
@@ -474,11 +511,27 @@ def _kpi_aggregates(
     """Per KPI of the stages with a window ``(stage id, start, cutoff)``: the aggregates of
     its counted measurements (if it has any), and those left out as the snapshot's JSON
     text (if any). One query."""
+    aggregates, excluded, _series = _read_aggregates(_AGGREGATES_SQL, windows)
+    return aggregates, excluded
+
+
+def _kpi_aggregates_and_series(
+    windows: list[tuple[int, datetime, datetime]],
+) -> tuple[dict[int, _Aggregate], dict[int, str], dict[int, rules.KpiSeries]]:
+    """``_kpi_aggregates`` and, per KPI with counted or rejected measurements, what its
+    anomaly flags read (``rules.KpiSeries`` without the shared files). One query."""
+    return _read_aggregates(_EVALUATION_AGGREGATES_SQL, windows)
+
+
+def _read_aggregates(
+    sql: str, windows: list[tuple[int, datetime, datetime]]
+) -> tuple[dict[int, _Aggregate], dict[int, str], dict[int, rules.KpiSeries]]:
     aggregates: dict[int, _Aggregate] = {}
     excluded: dict[int, str] = {}
+    series: dict[int, rules.KpiSeries] = {}
     with prepared_cursor() as cursor:
         cursor.execute(
-            _AGGREGATES_SQL,
+            sql,
             [[w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows]],
         )
         for (
@@ -494,6 +547,7 @@ def _kpi_aggregates(
             values_json,
             measured_at_json,
             excluded_json,
+            *anomaly,
         ) in cursor.fetchall():
             if latest_id is not None:
                 aggregates[kpi_id] = _Aggregate(
@@ -508,7 +562,47 @@ def _kpi_aggregates(
                 )
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json
-    return aggregates, excluded
+            if anomaly:
+                ids, counted, entered, rejected_ids, rejected_values, rejected_at = anomaly
+                series[kpi_id] = rules.KpiSeries(
+                    ids=ids or (),
+                    values=counted or (),
+                    created_at=entered or (),
+                    rejected=tuple(zip(rejected_ids, rejected_values, rejected_at, strict=True))
+                    if rejected_ids
+                    else (),
+                )
+    return aggregates, excluded, series
+
+
+def _shared_evidence(kpi_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int, int]]]:
+    """Per KPI, its measurements' evidence files that a measurement of another KPI of the
+    same project carries too, as ``(measurement id, sha256, other id, other KPI id)``. One
+    query."""
+    shared: dict[int, list[tuple[int, str, int, int]]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(_SHARED_EVIDENCE_SQL, [list(kpi_ids)])
+        for kpi_id, measurement_id, sha256, other_id, other_kpi_id in cursor.fetchall():
+            shared[kpi_id].append((measurement_id, sha256, other_id, other_kpi_id))
+    return shared
+
+
+def _gate_flags(
+    stage_kpis: list[rules.KpiSpec],
+    series: dict[int, rules.KpiSeries],
+    shared: dict[int, list[tuple[int, str, int, int]]],
+    cutoff: datetime,
+) -> list[dict[str, Any]]:
+    """The anomaly flags of one stage's KPIs (§22) as the snapshot stores them."""
+    flags: list[dict[str, Any]] = []
+    for kpi in stage_kpis:
+        found = series.get(kpi.kpi_id)
+        if found is None or not found.ids:
+            continue
+        if kpi.kpi_id in shared:
+            found = replace(found, shared=shared[kpi.kpi_id])
+        flags.extend(flag.as_dict() for flag in rules.anomaly_flags(kpi, found, cutoff=cutoff))
+    return flags
 
 
 def _aggregate_points(
@@ -648,9 +742,10 @@ def _evaluate_batch(
             )
         if not running:
             return result
-        aggregates, excluded = _kpi_aggregates(
+        aggregates, excluded, series = _kpi_aggregates_and_series(
             [(stage.pk, *windows[gate.pk]) for gate, stage, _p in running]
         )
+        shared = _shared_evidence([k.kpi_id for _g, stage, _p in running for k in kpis[stage.pk]])
         last_number = dict(
             Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
             .values("project_id")
@@ -672,6 +767,7 @@ def _evaluate_batch(
                 policies[project.call_id] = (policy, policy.as_dict())
             policy, policy_dict = policies[project.call_id]
             outcome = _rule_result(stage_kpis, aggregates, start, cutoff, policy)
+            flags = _gate_flags(stage_kpis, series, shared, cutoff)
             by_id = {k.kpi_id: k for k in stage_kpis}
             inputs_json, results_json = _snapshot_json(
                 stage_kpis,
@@ -692,6 +788,7 @@ def _evaluate_batch(
                         score=outcome.score,
                         outcome=outcome.outcome,
                         policy=policy_dict,
+                        anomaly_flags=flags,
                         evaluated_by=actor if isinstance(actor, User) else None,
                         evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
                     ),
@@ -705,6 +802,7 @@ def _evaluate_batch(
         notices: list[PeopleNotice] = []
         events: list[Event] = []
         to_pending: list[int] = []
+        flagged: list[tuple[Gate, Stage, Project, GateEvaluation]] = []
         for (gate, stage, project), evaluation, outcome in zip(
             running, evaluations, outcomes, strict=True
         ):
@@ -734,6 +832,7 @@ def _evaluate_batch(
                         "score": str(evaluation.score),
                         "outcome": evaluation.outcome,
                         "as_of": as_of.isoformat(),
+                        "anomaly_flags": sorted({f["kind"] for f in evaluation.anomaly_flags}),
                     },
                 )
             )
@@ -757,11 +856,36 @@ def _evaluate_batch(
                     payload=_gate_evaluated_payload(gate, stage, project, evaluation, outcome),
                 )
             )
+            if evaluation.anomaly_flags:
+                flagged.append((gate, stage, project, evaluation))
             result.evaluations[gate.pk] = evaluation
         Stage.objects.filter(pk__in=to_pending).update(state=StageState.GATE_PENDING)
         Gate.objects.filter(pk__in=[gate.pk for gate, _s, _p in running]).update(
             state=GateState.EVALUATED
         )
+        if flagged:
+            fund_officers = officers(roles=[Role.FUND_OFFICER])
+            for gate, stage, project, evaluation in flagged:
+                notices.append(
+                    PeopleNotice(
+                        users=fund_officers,
+                        message="gate.flagged",
+                        params={
+                            "project": project.pk,
+                            "stage": stage.number,
+                            "count": len(evaluation.anomaly_flags),
+                        },
+                        url=urls[project.pk],
+                    )
+                )
+                events.append(
+                    Event(
+                        kind="gate.flagged",
+                        obj=gate,
+                        organisation_ids=organisations[project.pk],
+                        payload=_gate_flagged_payload(gate, stage, project, evaluation),
+                    )
+                )
         audit_record_many(entries)
         notify_people_many(notices)
         event_record_many(events)
@@ -822,6 +946,34 @@ def _gate_evaluated_payload(
                 for k in outcome.kpis
             ],
         },
+    }
+
+
+def _gate_flagged_payload(
+    gate: Gate, stage: Stage, project: Project, evaluation: GateEvaluation
+) -> dict[str, Any]:
+    """The flagged gate for the outbox (§13.2, §22): the gate, the evaluation and its flags
+    (the measurements behind them are the project's own, by id)."""
+    return {
+        "id": gate.pk,
+        "stage": stage.pk,
+        "stage_number": stage.number,
+        "project": project.pk,
+        "state": gate.state,
+        "round": gate.round,
+        "due_on": gate.due_on,
+        "evaluation": evaluation.pk,
+        "outcome": evaluation.outcome,
+        "score": evaluation.score,
+        "flags": [
+            {
+                "kind": flag["kind"],
+                "kpi": flag["kpi_id"],
+                "measurement_ids": flag["measurement_ids"],
+                "detail": flag["detail"],
+            }
+            for flag in evaluation.anomaly_flags
+        ],
     }
 
 

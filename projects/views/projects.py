@@ -39,6 +39,7 @@ from fundapp.kernel.calendar import today_in_tokyo
 from projects import permissions as engine_perms
 from projects.models import (
     KPI,
+    AnomalyKind,
     Call,
     ConsortiumRole,
     DecisionState,
@@ -392,6 +393,63 @@ def _left_out(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[s
     return rows
 
 
+def _decimal_or_none(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _anomaly_flags(
+    project: Project, kpis: list[KPI], evaluation: GateEvaluation | None
+) -> list[dict[str, Any]]:
+    """The evaluation's anomaly flags (§22), each with its kind's sentence, its KPI, the facts
+    behind it and the measurements behind it (value, when measured, when and by whom
+    entered). The measurements are read in one query, from this project only."""
+    flags = [f for f in (evaluation.anomaly_flags if evaluation else None) or [] if f]
+    if not flags:
+        return []
+    wanted = {pk for flag in flags for pk in flag.get("measurement_ids") or []}
+    measurements = {
+        m.pk: m
+        for m in Measurement.objects.filter(project=project, pk__in=sorted(wanted)).select_related(
+            "kpi", "created_by", "created_by_api_key"
+        )
+    }
+    by_id = {kpi.pk: kpi for kpi in kpis}
+    rows = []
+    for flag in flags:
+        kind = flag.get("kind", "")
+        detail = flag.get("detail") or {}
+        behind = [
+            measurements[pk] for pk in flag.get("measurement_ids") or [] if pk in measurements
+        ]
+        other_kpis = sorted(
+            {m.kpi.code for m in behind if m.kpi_id in set(detail.get("other_kpi_ids") or [])}
+        )
+        rows.append(
+            {
+                "kind": kind,
+                "label": AnomalyKind(kind).label if kind in AnomalyKind.values else kind,
+                "kpi": by_id.get(flag.get("kpi_id")),
+                "measurements": behind,
+                "value": _decimal_or_none(detail.get("value")),
+                "target": _decimal_or_none(detail.get("target")),
+                "value_without": _decimal_or_none(detail.get("value_without")),
+                "entered_since": datetime.fromisoformat(detail["entered_since"])
+                if detail.get("entered_since")
+                else None,
+                "median": _decimal_or_none(detail.get("median")),
+                "mad": _decimal_or_none(detail.get("mad")),
+                "mean_deviation": _decimal_or_none(detail.get("mean_deviation")),
+                "earlier": detail.get("earlier"),
+                "rejected_at": datetime.fromisoformat(detail["rejected_at"])
+                if detail.get("rejected_at")
+                else None,
+                "sha256": detail.get("sha256", ""),
+                "other_kpis": other_kpis,
+            }
+        )
+    return rows
+
+
 def _kpi_rows(kpis: list[KPI], evaluation: GateEvaluation | None) -> list[dict[str, Any]]:
     """One row per KPI of the stage, with the latest evaluation's figures for it."""
     results: dict[int, dict[str, Any]] = {}
@@ -490,6 +548,7 @@ def _render_gate(
             "evaluation": evaluation,
             "kpi_rows": _kpi_rows(kpis, evaluation),
             "left_out": _left_out(kpis, evaluation),
+            "anomaly_flags": _anomaly_flags(project, kpis, evaluation),
             "series": kpi_progress(project, stage=stage),
             "window_start": window_start,
             "cutoff": cutoff,

@@ -256,7 +256,7 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert pending.state == DecisionState.PENDING and pending.first_side == "JP"
 
     # Projects: one per award, every stage state the demo promises.
-    assert Project.objects.count() == Proposal.objects.filter(state="awarded").count() == 5
+    assert Project.objects.count() == Proposal.objects.filter(state="awarded").count() == 6
     stage_states = set(Stage.objects.values_list("state", flat=True))
     assert {
         StageState.ACTIVE,
@@ -292,12 +292,34 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert reduced.state == DecisionState.COMPLETED
     assert {reduced.first_side, reduced.second_side} == {"JP", "KR"}
 
-    awaiting = Stage.objects.get(state=StageState.GATE_PENDING)
+    awaiting = Stage.objects.get(
+        state=StageState.GATE_PENDING, project__proposal__title_en=demo.CHIPLET_DATACENTRE.title_en
+    )
     assert awaiting.gate.state == GateState.EVALUATED
     assert awaiting.gate.evaluations.get().outcome == GateOutcome.FAIL
     first = awaiting.gate.decisions.get()
     assert first.state == DecisionState.PENDING and first.first_officer is not None
     assert first.first_officer.username == "officer_jp"
+
+    # A PASS with every kind of anomaly flag (§22) awaits the officers' decision; its next
+    # tranches stay planned.
+    flagged = Stage.objects.get(project__proposal__title_en=demo.THERMAL_STORAGE.title_en, number=1)
+    assert flagged.state == StageState.GATE_PENDING
+    flagged_evaluation = flagged.gate.evaluations.get()
+    assert flagged_evaluation.outcome == GateOutcome.PASS
+    assert {f["kind"] for f in flagged_evaluation.anomaly_flags} == {
+        "late_decisive",
+        "at_target",
+        "jump",
+        "reentered_after_rejection",
+        "shared_evidence",
+    }
+    assert not flagged.gate.decisions.exists()
+    assert set(
+        Tranche.objects.filter(project=flagged.project, stage__number=2).values_list(
+            "state", flat=True
+        )
+    ) == {TrancheState.PLANNED}
 
     # Money: tranches released (with and without a bonus, and reduced), payments confirmed.
     released = Tranche.objects.filter(state=TrancheState.RELEASED)

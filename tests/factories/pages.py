@@ -37,7 +37,13 @@ from tests.factories import (
     member_of,
     officer,
 )
-from tests.factories.proposals import Consortium, complete_changes, make_consortium, pdf_upload
+from tests.factories.proposals import (
+    Consortium,
+    complete_changes,
+    make_consortium,
+    pdf_upload,
+    report_pdf,
+)
 
 _references = itertools.count(1)
 
@@ -154,7 +160,8 @@ def build_world(
             note=f"Lab report for {code}",
             source="browser",
             # Mandatory KPIs count only measurements with an evidence file (§22).
-            evidence=pdf_upload(f"report-{code}.pdf"),
+            # One report per KPI: the same file behind two KPIs is an anomaly (§22).
+            evidence=pdf_upload(f"report-{code}.pdf", report_pdf(code)),
         )
     if evaluate:
         gate_evaluate(gate=world.gate(1), actor=officer_jp)

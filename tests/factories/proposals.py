@@ -20,6 +20,11 @@ MINIMAL_PDF = (
 )
 
 
+def report_pdf(title: str) -> bytes:
+    """A minimal PDF whose bytes (and SHA-256) differ by ``title``."""
+    return MINIMAL_PDF.replace(b"%%EOF", f"% {title}\n%%EOF".encode())
+
+
 def pdf_upload(name: str = "plan.pdf", content: bytes = MINIMAL_PDF) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/pdf")
 

@@ -51,6 +51,8 @@ SPEC_OUTBOX_TYPES = {
     "gate.evaluated",
     "gate.decision_needed",
     "gate.decided",
+    # §22 adds (anomaly flags on a gate):
+    "gate.flagged",
     "tranche.released",
     "disbursement.confirmed",
     "licence.pending",

@@ -122,6 +122,7 @@ def test_every_domain_message_is_registered_with_its_placeholders_declared():
         "tranche.released",
         "gate.evaluated",
         "gate.decision_needed",
+        "gate.flagged",
         "gate_decision.awaits_approval",
         "licence.pending",
         "licence.awaits_approval",

@@ -7,9 +7,13 @@ from datetime import UTC, timedelta
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.models import Role
+from projects.api.engine import register as register_engine
 from projects.models import GateDecision, GateEvaluation, GateState
 from tests.factories import UserFactory, jp_org, member_of, officer
 from tests.factories.projects_api import (
@@ -321,3 +325,56 @@ def test_an_automatic_decision_is_listed():
             "multiplier": "1.1000000000",
         }
     ]
+
+
+def test_a_gate_shows_its_evaluations_anomaly_flags():
+    built = make_project()
+    gate = built.gates[0]
+    kpis = built.kpis()
+    m = measure(kpis[0], "20")
+    flag = {
+        "kind": "at_target",
+        "kpi_id": kpis[0].pk,
+        "measurement_ids": [m.pk],
+        "detail": {"value": "20.000000", "target": "20.000000"},
+    }
+    latest = evaluation(gate, score="1.0", outcome="pass", kpis=kpis, anomaly_flags=[flag])
+
+    body = ok(key_client(built.c.jp, READ).get(gate_url(gate)))
+
+    assert body["latest_evaluation"]["anomaly_flags"] == [{**flag, "code": kpis[0].code}]
+    listed = ok(user_client(officer()).get(gate_url(gate, "evaluations/")))["results"]
+    assert listed[0]["id"] == latest.pk
+    assert listed[0]["anomaly_flags"] == [{**flag, "code": kpis[0].code}]
+    # Not the consortium's: the gate, flags and all, is not there.
+    assert_problem(key_client(jp_org(), READ).get(gate_url(gate)), 404)
+
+
+def test_an_evaluation_without_flags_lists_none():
+    built = make_project()
+    evaluation(built.gates[0], score="0.5", outcome="fail", kpis=built.kpis())
+    body = ok(user_client(built.c.pi_jp).get(gate_url(built.gates[0])))
+    assert body["latest_evaluation"]["anomaly_flags"] == []
+
+
+def test_the_schema_documents_the_flag_kinds():
+    router = DefaultRouter()
+    register_engine(router)
+    generator = SchemaGenerator(patterns=[path("api/v1/", include(router.urls))])
+    schema = generator.get_schema(request=None, public=True)
+    flag = schema["components"]["schemas"]["AnomalyFlag"]
+    assert set(flag["required"]) >= {"kind", "kpi_id", "measurement_ids", "detail"}
+    kind = flag["properties"]["kind"]
+    if "$ref" in kind:
+        kind = schema["components"]["schemas"][kind["$ref"].split("/")[-1]]
+    elif "allOf" in kind:
+        kind = schema["components"]["schemas"][kind["allOf"][0]["$ref"].split("/")[-1]]
+    assert kind["enum"] == [
+        "late_decisive",
+        "at_target",
+        "jump",
+        "reentered_after_rejection",
+        "shared_evidence",
+    ]
+    evaluation_schema = schema["components"]["schemas"]["Evaluation"]
+    assert "anomaly_flags" in evaluation_schema["properties"]

@@ -70,6 +70,10 @@ def test_the_forecast_is_what_the_evaluation_on_the_same_day_stores(calls, spec)
             assert decision.multiplier == forecast.multiplier
             decided = [t.pk for t in decision.tranches.all()]
             assert sorted(decided) == sorted(t.tranche_id for t in forecast.tranches)
+        elif evaluation.anomaly_flags:
+            # Flagged (§22): officers decide, whatever the forecast (which flags nothing)
+            # expected; nothing was decided by the fund.
+            assert decision is None
         else:
             # Officers decide, the final gate's requirements included.
             assert not forecast.automatic

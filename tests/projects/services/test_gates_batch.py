@@ -58,6 +58,11 @@ def _gate(project: Project) -> Gate:
     return Gate.objects.get(stage__project=project, stage__number=1)
 
 
+# A passing value above the target (20): one exactly at it is an anomaly (§22) and keeps the
+# gate from being released automatically.
+PASSING = "21"
+
+
 def _measure(project: Project, value: str, day: date = date(2026, 6, 1)) -> None:
     for kpi in project.kpis.filter(stage__number=1):
         MeasurementFactory.create(kpi=kpi, value=Decimal(value), measured_at=tokyo(day))
@@ -72,7 +77,7 @@ def _mixed_world(n: int, calls: dict[str, Any]) -> list[int]:
         kind = i % 4
         days = (GATE_DAY,) if kind >= 2 else (GATE_DAY, date(2026, 12, 31))
         project = running_project(call=calls["auto"], gate_days=days)
-        _measure(project, "20" if kind != 1 else "12")
+        _measure(project, PASSING if kind != 1 else "12")
         if kind == 2:
             lead = project.organisations.first()
             assert lead is not None
@@ -130,7 +135,7 @@ def test_ten_and_two_hundred_due_gates_take_the_same_number_of_queries(
 @pytest.mark.django_db
 def test_a_batch_writes_what_gate_evaluate_writes_and_skips_what_it_refuses(calls):
     passing = running_project(call=calls["auto"])
-    _measure(passing, "20")
+    _measure(passing, PASSING)
     failing = running_project(call=calls["auto"])
     not_due = running_project(call=calls["auto"], gate_days=(date(2026, 7, 2), date(2026, 12, 31)))
     decided = running_project(call=calls["auto"])
@@ -176,7 +181,7 @@ def test_a_batch_writes_what_gate_evaluate_writes_and_skips_what_it_refuses(call
 @pytest.mark.django_db
 def test_a_batchs_outbox_events_carry_the_gate_under_its_schema(calls):
     passing = running_project(call=calls["auto"])
-    _measure(passing, "20")
+    _measure(passing, PASSING)
     failing = running_project(call=calls["auto"])
 
     gates_evaluate(gate_ids=[_gate(passing).pk, _gate(failing).pk], as_of=AS_OF)
@@ -456,7 +461,7 @@ def test_the_beat_batch_and_the_api_on_one_gate_store_one_snapshot_round_and_one
     call = CallFactory.create(auto_release_on_pass=True)
     projects = [running_project(call=call) for _ in range(3)]
     for project in projects:
-        _measure(project, "20")
+        _measure(project, PASSING)
 
     for project in projects:
         gate = _gate(project)

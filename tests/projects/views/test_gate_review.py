@@ -458,3 +458,42 @@ def test_the_gate_page_forecasts_the_gate_until_it_is_decided_in_every_language(
     assert world.gate(1).state == GateState.DECIDED
     client.force_login(world.researcher)
     assertNotContains(client.get(gate_url(world)), 'id="gate-forecast"')
+
+
+# --------------------------------------------------------------------------- anomaly flags
+
+
+@pytest.mark.parametrize(
+    ("language", "title", "label"),
+    [
+        ("en", "Anomaly flags", "The value that decides the KPI is exactly its target."),
+        ("ja", "異常フラグ", "成果指標 (KPI) を決める値が目標値とちょうど同じです。"),
+        ("ko", "이상 징후 플래그", "성과지표 (KPI)를 결정하는 값이 목표값과 정확히 같습니다."),
+    ],
+)
+def test_the_gate_page_shows_each_flag_with_the_measurements_behind_it(
+    client, language, title, label
+):
+    world = build_world(values=("20", "21"))  # K1A exactly at its target
+    evaluation = GateEvaluation.objects.get(gate=world.gate(1))
+    (flag,) = evaluation.anomaly_flags
+    measurement = Measurement.objects.select_related("created_by").get(
+        pk=flag["measurement_ids"][0]
+    )
+    client.force_login(world.researcher)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+
+    html = client.get(gate_url(world), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert 'id="anomaly-flags"' in html and title in html and label in html
+    section = html[html.index('id="anomaly-flags"') : html.index('id="gate-charts-title"')]
+    assert 'data-flag="at_target" data-kpi="K1A"' in section
+    assert f'data-flag-measurement="{measurement.pk}"' in section
+    with translation.override(language):
+        assert local_dt(measurement.created_at) in section
+    assert str(measurement.created_by) in section
+
+
+def test_a_gate_without_flags_shows_no_flag_section(client, world):
+    client.force_login(world.officer_jp)
+    assert 'id="anomaly-flags"' not in client.get(gate_url(world)).content.decode()

@@ -1,0 +1,267 @@
+"""Anomaly flags of a gate (§22): each fires on a minimal example and not on a near miss."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from projects.rules.gates import (
+    FLAG_AT_TARGET,
+    FLAG_JUMP,
+    FLAG_LATE_DECISIVE,
+    FLAG_REENTERED,
+    FLAG_SHARED_EVIDENCE,
+    GATE_TIMEZONE,
+    JUMP_MIN_SERIES,
+    AnomalyFlag,
+    KpiSeries,
+    KpiSpec,
+    anomaly_flags,
+)
+
+CUTOFF = datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=GATE_TIMEZONE)
+LONG_AGO = datetime(2026, 3, 1, tzinfo=GATE_TIMEZONE)
+
+
+def kpi(aggregation: str = "latest", direction: str = "higher_is_better") -> KpiSpec:
+    lower = direction == "lower_is_better"
+    return KpiSpec(
+        kpi_id=1,
+        code="K",
+        direction=direction,
+        baseline=Decimal(20 if lower else 10),
+        target=Decimal(10 if lower else 20),
+        weight=Decimal(1),
+        mandatory=True,
+        aggregation=aggregation,
+    )
+
+
+def series(
+    *values: str,
+    entered: Sequence[datetime | None] | None = None,
+    rejected: tuple[tuple[int, Decimal, datetime], ...] = (),
+    shared: tuple[tuple[int, str, int, int], ...] = (),
+) -> KpiSeries:
+    ids = list(range(101, 101 + len(values)))
+    return KpiSeries(
+        ids=ids,
+        values=[Decimal(v) for v in values],
+        created_at=entered if entered is not None else [LONG_AGO] * len(values),
+        rejected=rejected,
+        shared=shared,
+    )
+
+
+def kinds(flags: list[AnomalyFlag]) -> list[str]:
+    return [flag.kind for flag in flags]
+
+
+LATE = CUTOFF - timedelta(days=6, hours=23)
+NOT_LATE = CUTOFF - timedelta(days=7, microseconds=1)
+AFTER = CUTOFF + timedelta(microseconds=1)
+
+
+# --------------------------------------------------------------------------- late_decisive
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "values", "entered", "fires"),
+    [
+        # The late value makes the KPI met: flagged.
+        ("latest", ("12", "25"), [LONG_AGO, LATE], True),
+        # Seven days before the cutoff to the microsecond is still late.
+        ("latest", ("12", "25"), [LONG_AGO, CUTOFF - timedelta(days=7)], True),
+        # A microsecond earlier is not.
+        ("latest", ("12", "25"), [LONG_AGO, NOT_LATE], False),
+        # Entered after the cutoff: not in the 7 days before it.
+        ("latest", ("12", "25"), [LONG_AGO, AFTER], False),
+        # Met without the late value too: it decides nothing.
+        ("max", ("25", "22"), [LONG_AGO, LATE], False),
+        # Late, but the KPI is not met with it either.
+        ("latest", ("12", "15"), [LONG_AGO, LATE], False),
+        # A sum that reaches the target only with the late value.
+        ("sum", ("12", "9"), [LONG_AGO, LATE], True),
+        # The late value is the only one: without it the KPI is missing.
+        ("mean", ("25",), [LATE], True),
+    ],
+)
+def test_late_decisive(aggregation, values, entered, fires):
+    flags = anomaly_flags(kpi(aggregation), series(*values, entered=entered), cutoff=CUTOFF)
+    assert (FLAG_LATE_DECISIVE in kinds(flags)) is fires
+    if fires:
+        late = next(f for f in flags if f.kind == FLAG_LATE_DECISIVE)
+        assert late.measurement_ids == (100 + len(values),)
+        assert late.detail["entered_since"] == (CUTOFF - timedelta(days=7)).isoformat()
+
+
+def test_late_decisive_says_what_the_kpi_would_be_without():
+    flags = anomaly_flags(kpi(), series("12", "25", entered=[LONG_AGO, LATE]), cutoff=CUTOFF)
+    assert flags[0].detail == {
+        "entered_since": (CUTOFF - timedelta(days=7)).isoformat(),
+        "value": "25",
+        "value_without": "12",
+    }
+
+
+# --------------------------------------------------------------------------- at_target
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "direction", "values", "ids"),
+    [
+        ("latest", "higher_is_better", ("15", "20"), (102,)),
+        ("latest", "higher_is_better", ("15", "20.000001"), None),  # a near miss
+        ("latest", "higher_is_better", ("20", "21"), None),  # an earlier value at target
+        ("max", "higher_is_better", ("20", "18", "20"), (101, 103)),
+        ("min", "lower_is_better", ("12", "10"), (102,)),
+        ("min", "lower_is_better", ("12", "9.999999"), None),
+        ("sum", "higher_is_better", ("12", "8"), (101, 102)),
+        ("mean", "higher_is_better", ("19", "21"), (101, 102)),
+        ("mean", "higher_is_better", ("19", "21.1"), None),
+    ],
+)
+def test_at_target_is_the_value_that_decides_the_kpi(aggregation, direction, values, ids):
+    flags = anomaly_flags(kpi(aggregation, direction), series(*values), cutoff=CUTOFF)
+    found = [f for f in flags if f.kind == FLAG_AT_TARGET]
+    if ids is None:
+        assert found == []
+    else:
+        assert [f.measurement_ids for f in found] == [ids]
+
+
+# --------------------------------------------------------------------------- jump
+
+
+@pytest.mark.parametrize(
+    ("values", "jumped"),
+    [
+        # Earlier 10, 11, 12, 13, 14: median 12, MAD 1. 15.1 is 3.1 MADs away.
+        (("10", "11", "12", "13", "14", "15.1"), [106]),
+        # Exactly 3 MADs is no jump.
+        (("10", "11", "12", "13", "14", "15"), []),
+        # Below the series as well.
+        (("10", "11", "12", "13", "14", "8.9"), [106]),
+        # Five values are not compared with anything: the series is too short.
+        (("10", "11", "12", "13", "100"), []),
+        # MAD 0 (at least half the earlier values equal): the mean absolute deviation from
+        # the median stands in: earlier 5, 5, 5, 6, 9: median 5, mean deviation 1.
+        (("5", "5", "5", "6", "9", "8.1"), [106]),
+        (("5", "5", "5", "6", "9", "8"), []),
+        # Every earlier value the same: any other value jumps, the same one does not.
+        (("7", "7", "7", "7", "7", "7.000001"), [106]),
+        (("7", "7", "7", "7", "7", "7", "7"), []),
+        # A steady rise is no jump, however long.
+        (tuple(str(v) for v in range(1, 30)), []),
+    ],
+)
+def test_jump(values, jumped):
+    flags = anomaly_flags(kpi("sum"), series(*values), cutoff=CUTOFF)
+    assert [f.measurement_ids[0] for f in flags if f.kind == FLAG_JUMP] == jumped
+
+
+def test_a_jump_names_the_median_and_the_mad_of_the_earlier_series():
+    (flag,) = [
+        f
+        for f in anomaly_flags(
+            kpi("sum"), series("10", "11", "12", "13", "14", "15.1"), cutoff=CUTOFF
+        )
+        if f.kind == FLAG_JUMP
+    ]
+    assert flag.detail == {"value": "15.1", "median": "12.0", "mad": "1.0", "earlier": 5}
+    assert JUMP_MIN_SERIES == 5
+
+
+# --------------------------------------------------------------------------- re-entered
+
+
+REJECTED_AT = datetime(2026, 5, 1, tzinfo=GATE_TIMEZONE)
+
+
+@pytest.mark.parametrize(
+    ("value", "entered", "fires"),
+    [
+        ("18", REJECTED_AT + timedelta(seconds=1), True),
+        ("18", REJECTED_AT - timedelta(seconds=1), False),  # entered before the rejection
+        ("18.000001", REJECTED_AT + timedelta(seconds=1), False),  # another value
+        ("18.000", REJECTED_AT + timedelta(seconds=1), True),  # the same number
+    ],
+)
+def test_reentered_after_rejection(value, entered, fires):
+    flags = anomaly_flags(
+        kpi(),
+        series(value, entered=[entered], rejected=((90, Decimal("18"), REJECTED_AT),)),
+        cutoff=CUTOFF,
+    )
+    found = [f for f in flags if f.kind == FLAG_REENTERED]
+    assert [f.measurement_ids for f in found] == ([(90, 101)] if fires else [])
+
+
+# --------------------------------------------------------------------------- shared evidence
+
+
+def test_shared_evidence_between_kpis():
+    sha = "ab" * 32
+    flags = anomaly_flags(
+        kpi(), series("15", "16", shared=((102, sha, 205, 2), (102, sha, 206, 3))), cutoff=CUTOFF
+    )
+    assert [f.as_dict() for f in flags] == [
+        {
+            "kind": FLAG_SHARED_EVIDENCE,
+            "kpi_id": 1,
+            "measurement_ids": [102, 205, 206],
+            "detail": {"sha256": sha, "other_kpi_ids": [2, 3]},
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [
+        ((102, "ab" * 32, 205, 1),),  # the same KPI's other measurement: no flag
+        ((999, "ab" * 32, 205, 2),),  # a measurement the gate did not count
+        (),
+    ],
+)
+def test_shared_evidence_near_misses(shared):
+    assert anomaly_flags(kpi(), series("15", "16", shared=shared), cutoff=CUTOFF) == []
+
+
+# --------------------------------------------------------------------------- together
+
+
+def test_nothing_counted_flags_nothing():
+    assert anomaly_flags(kpi(), series(), cutoff=CUTOFF) == []
+
+
+def test_flags_come_in_the_order_of_their_kinds():
+    flags = anomaly_flags(
+        kpi(),
+        series(
+            "1",
+            "1",
+            "1",
+            "1",
+            "1",
+            "20",
+            entered=[LONG_AGO] * 5 + [LATE],
+            rejected=((90, Decimal("20"), REJECTED_AT),),
+            shared=((106, "cd" * 32, 300, 2),),
+        ),
+        cutoff=CUTOFF,
+    )
+    assert kinds(flags) == [
+        FLAG_LATE_DECISIVE,
+        FLAG_AT_TARGET,
+        FLAG_JUMP,
+        FLAG_REENTERED,
+        FLAG_SHARED_EVIDENCE,
+    ]
+
+
+def test_the_cutoff_must_be_aware():
+    with pytest.raises(ValueError, match="cutoff"):
+        anomaly_flags(kpi(), series("15"), cutoff=datetime(2026, 6, 30))  # noqa: DTZ001
