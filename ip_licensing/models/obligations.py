@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fundapp.kernel.approvals import (
     TwoPersonDecision,
@@ -34,7 +35,7 @@ class ObligationKind(models.TextChoices):
 
 
 class ObligationState(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("obligation state", "Open")
     MET = "met", _("Met")
     OVERDUE = "overdue", _("Overdue (in cure period)")
     CURED = "cured", _("Cured")
