@@ -336,6 +336,7 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     # and one whose obligation was breached and which the officers converted.
     in_cure = Obligation.objects.get(state="overdue")
     assert in_cure.licence.exclusivity == "exclusive"
+    assert in_cure.overdue_on is not None and in_cure.cure_ends_on is not None
     assert in_cure.overdue_on <= demo.tokyo_today() <= in_cure.cure_ends_on
     assert Obligation.objects.filter(licence=in_cure.licence, state="met").exists()
     breached_one = Obligation.objects.get(state="breached")
