@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "RecommendationEnum": "projects.models.reviews.Recommendation",
         "GateOutcomeEnum": "projects.models.projects.GateOutcome",
         "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
+        "ObligationKindEnum": "ip_licensing.models.obligations.ObligationKind",
+        "ObligationStateEnum": "ip_licensing.models.obligations.ObligationState",
     },
 }
 

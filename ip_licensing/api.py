@@ -785,7 +785,10 @@ class LicenceCheckView(APIView):
             f'{MAX_BATCH} checks: the answer is one result, or `{{"results": [...]}}` in '
             "the same order. A result allows with the licence that allows the use, or denies "
             "with reason codes (no_licence, not_started, expired, suspended, terminated, "
-            "field_not_covered, purpose_not_covered, territory_not_covered). Read-only and "
+            "field_not_covered, purpose_not_covered, territory_not_covered, and for a check "
+            "with `exclusive: true` diligence_breach — the licence lost its exclusivity to "
+            "a breached obligation, from the day officers converted it — or not_exclusive). "
+            "Read-only and "
             "deterministic. Keys need licences:check and may ask only about their own "
             "organisation's use or about assets their organisation owns (403 otherwise); fund "
             "staff about anything. A batch is answered or refused whole: field errors are "
@@ -802,8 +805,15 @@ class LicenceCheckView(APIView):
                 {"checks": [CHECK_EXAMPLE, {**CHECK_EXAMPLE, "territory": "US"}]},
                 request=True,
             ),
+            example(
+                "A use that needs exclusivity", {**CHECK_EXAMPLE, "exclusive": True}, request=True
+            ),
             example("Allowed", ALLOW_EXAMPLE),
             example("Batch results", {"results": [ALLOW_EXAMPLE, DENY_EXAMPLE]}),
+            example(
+                "Denied: the licence lost its exclusivity to a diligence breach",
+                {"decision": "deny", "licence": None, "reasons": ["diligence_breach"]},
+            ),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -1047,3 +1057,6 @@ def register(router: DefaultRouter) -> None:
     router.register("licences", LicenceViewSet, basename="licence")
     router.register("royalty-reports", RoyaltyReportViewSet, basename="royalty-report")
     router.register("allocation-changes", AllocationChangeViewSet, basename="allocation-change")
+    from ip_licensing import api_obligations
+
+    api_obligations.register(router)

@@ -73,6 +73,157 @@ def licence_data(licence: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
+_OBLIGATION = {
+    "id": ID,
+    "licence": ID,
+    "kind": {
+        "enum": [
+            "development_milestone",
+            "first_commercial_sale",
+            "minimum_sales",
+            "report",
+            "other",
+        ]
+    },
+    "state": {"enum": ["open", "met", "overdue", "cured", "breached", "waived"]},
+    "description_en": STRING,
+    "description_ja": STRING,
+    "description_ko": STRING,
+    "due_on": DATE,
+    "overdue_on": nullable(DATE),
+    "cure_ends_on": nullable(DATE),
+    "breached_on": nullable(DATE),
+    "evidence_submitted_at": nullable(DATETIME),
+    "accepted_at": nullable(DATETIME),
+}
+_OBLIGATION_EXAMPLE = {
+    "id": 5,
+    "licence": 14,
+    "kind": "first_commercial_sale",
+    "state": "overdue",
+    "description_en": "First commercial sale in Japan",
+    "description_ja": "日本での最初の商業販売",
+    "description_ko": "일본에서의 첫 상업 판매",
+    "due_on": "2026-09-30",
+    "overdue_on": "2026-10-01",
+    "cure_ends_on": "2026-11-29",
+    "breached_on": None,
+    "evidence_submitted_at": None,
+    "accepted_at": None,
+    "resource_version": 91,
+}
+
+
+def obligation_data(obligation: Any) -> dict[str, Any]:
+    """An obligation under its API field names (the ``data`` of its events, §13.2)."""
+    return {
+        "id": obligation.pk,
+        "licence": obligation.licence_id,
+        "kind": obligation.kind,
+        "state": obligation.state,
+        "description_en": obligation.description_en,
+        "description_ja": obligation.description_ja,
+        "description_ko": obligation.description_ko,
+        "due_on": obligation.due_on,
+        "overdue_on": obligation.overdue_on,
+        "cure_ends_on": obligation.cure_ends_on,
+        "breached_on": obligation.breached_on,
+        "evidence_submitted_at": obligation.evidence_submitted_at,
+        "accepted_at": obligation.accepted_at,
+    }
+
+
+def _obligation_event(name: str, sentence: Any, state: str, **example: Any) -> EventType:
+    return EventType(
+        name,
+        sentence,
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_OBLIGATION),
+        example={**_OBLIGATION_EXAMPLE, "state": state, **example},
+    )
+
+
+OBLIGATION_EVENT_TYPES = [
+    EventType("obligation.created", _("{actor} added an obligation to the licence"), ORGANISATIONS),
+    EventType(
+        "obligation.evidence_submitted",
+        _("{actor} submitted evidence for the obligation"),
+        ORGANISATIONS,
+    ),
+    _obligation_event(
+        "obligation.met",
+        _("{actor} accepted the evidence: the obligation is met"),
+        "met",
+        accepted_at="2026-09-20T01:00:00+00:00",
+        overdue_on=None,
+        cure_ends_on=None,
+    ),
+    _obligation_event(
+        "obligation.overdue",
+        _("The obligation is overdue; its cure period ends on {cure_ends_on}"),
+        "overdue",
+    ),
+    _obligation_event(
+        "obligation.cured",
+        _("{actor} accepted the evidence: the overdue obligation is cured"),
+        "cured",
+        accepted_at="2026-10-20T01:00:00+00:00",
+    ),
+    _obligation_event(
+        "obligation.breached",
+        _("The cure period ended: the obligation is breached"),
+        "breached",
+        breached_on="2026-11-30",
+    ),
+    EventType(
+        "obligation.waived", _("{actor} completed the waiver of the obligation"), ORGANISATIONS
+    ),
+    EventType(
+        "obligation_waiver.approved",
+        _("{actor} approved waiving the obligation; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType(
+        "obligation_waiver.completed", _("{actor} completed the waiver of the obligation"), OFFICERS
+    ),
+    EventType(
+        "obligation_waiver.withdrawn",
+        _("{actor} withdrew their approval of waiving the obligation"),
+        OFFICERS,
+    ),
+    EventType(
+        "obligation_waiver.declined",
+        _("{actor} declined waiving the obligation: {reason}"),
+        OFFICERS,
+    ),
+    EventType(
+        "obligation_waiver.cancelled", _("{actor} cancelled waiving the obligation"), OFFICERS
+    ),
+    EventType(
+        "breach_decision.approved",
+        _("{actor} approved an answer to the breach; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType(
+        "breach_decision.completed", _("{actor} completed the answer to the breach"), OFFICERS
+    ),
+    EventType(
+        "breach_decision.withdrawn",
+        _("{actor} withdrew their approval of the answer to the breach"),
+        OFFICERS,
+    ),
+    EventType(
+        "breach_decision.declined",
+        _("{actor} declined the answer to the breach: {reason}"),
+        OFFICERS,
+    ),
+    EventType(
+        "breach_decision.cancelled", _("{actor} cancelled the answer to the breach"), OFFICERS
+    ),
+]
+
+
 def _licence_event(name: str, sentence: Any, state: str, **extra: Any) -> EventType:
     example = {**_LICENCE_EXAMPLE, "state": state}
     extra_schema = {
@@ -138,6 +289,12 @@ EVENT_TYPES = [
     _licence_event("licence.suspended", _("{actor} suspended the licence"), "suspended"),
     EventType("licence.resumed", _("{actor} resumed the licence"), ORGANISATIONS),
     _licence_event("licence.terminated", _("{actor} terminated the licence"), "terminated"),
+    _licence_event(
+        "licence.converted_non_exclusive",
+        _("{actor} converted the licence to non-exclusive after a diligence breach"),
+        "active",
+        exclusivity_lost_on="2026-12-01",
+    ),
     EventType("licence.upfront_posted", _("The licence's upfront fee was posted"), ORGANISATIONS),
     # Royalties and return allocation
     EventType("royalty_report.submitted", _("{actor} submitted a royalty report"), ORGANISATIONS),
@@ -202,4 +359,4 @@ EVENT_TYPES = [
 
 
 def register() -> None:
-    event_type_register(*EVENT_TYPES)
+    event_type_register(*EVENT_TYPES, *OBLIGATION_EVENT_TYPES)

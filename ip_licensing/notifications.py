@@ -19,7 +19,7 @@ from fundapp.notifications.messages import (
     notification_message_register,
     notification_names_register,
 )
-from ip_licensing.models import Licence
+from ip_licensing.models import Licence, ObligationKind
 
 
 def licence_references(ids: Sequence[int]) -> dict[int, str]:
@@ -32,6 +32,67 @@ LICENCE = {
     "licensor": Name("organisation"),
     "licensee": Name("organisation"),
 }
+
+# An obligation is named by its licence, the licence's parties, its kind and due date.
+OBLIGATION = {**LICENCE, "kind": Label(ObligationKind), "due": Day()}
+
+OBLIGATION_MESSAGES = (
+    Message(
+        key="obligation.evidence_submitted",
+        kind="licence_obligation",
+        title=_("Evidence submitted for licence {reference}: {kind} due {due}"),
+        body=_("{licensee} asks {licensor} to accept it."),
+        params=OBLIGATION,
+    ),
+    Message(
+        key="obligation.met",
+        kind="licence_obligation",
+        title=_("Obligation met under licence {reference}: {kind} due {due}"),
+        body=_("{licensor} accepted the evidence."),
+        params=OBLIGATION,
+    ),
+    Message(
+        key="obligation.cured",
+        kind="licence_obligation",
+        title=_("Overdue obligation cured under licence {reference}: {kind} due {due}"),
+        body=_("{licensor} accepted the evidence within the cure period."),
+        params=OBLIGATION,
+    ),
+    Message(
+        key="obligation.overdue",
+        kind="licence_obligation",
+        title=_("Cure notice: {kind} under licence {reference} was due {due}"),
+        body=_(
+            "{licensee} must cure it by {cure_ends}: submit evidence for {licensor} to "
+            "accept. After that day the obligation is breached."
+        ),
+        params={**OBLIGATION, "cure_ends": Day()},
+    ),
+    Message(
+        key="obligation.breached",
+        kind="licence_obligation",
+        title=_("Obligation breached under licence {reference}: {kind} due {due}"),
+        body=_(
+            "The cure period ended on {cure_ends}. Fund officers may convert an exclusive "
+            "licence to non-exclusive, suspend it or terminate it."
+        ),
+        params={**OBLIGATION, "cure_ends": Day()},
+    ),
+    Message(
+        key="obligation.waiver_awaits",
+        kind="decision_needed",
+        title=_("Waiving an obligation of licence {reference} awaits your approval"),
+        body="{reason}",
+        params={**OBLIGATION, "reason": Plain()},
+    ),
+    Message(
+        key="obligation.remedy_awaits",
+        kind="decision_needed",
+        title=_("An answer to the breach of licence {reference} awaits your approval"),
+        body="{reason}",
+        params={**OBLIGATION, "reason": Plain()},
+    ),
+)
 
 MESSAGES = (
     Message(
@@ -109,4 +170,4 @@ MESSAGES = (
 
 def register() -> None:
     notification_names_register("licence", licence_references)
-    notification_message_register(*MESSAGES)
+    notification_message_register(*MESSAGES, *OBLIGATION_MESSAGES)

@@ -231,3 +231,49 @@ def can_report_royalties(actor: Actor | None, licence: Licence) -> Decision:
     ):
         return True, ""
     return False, _("Only the licensee reports royalties for this licence.")
+
+
+# -- licence obligations (§23) ---------------------------------------------------------------
+
+
+def _party_member(actor: Actor | None, organisation_id: int) -> bool:
+    """A member of the organisation, or its API key with ``licences:check``."""
+    if isinstance(actor, ApiKey):
+        return actor.organisation_id == organisation_id and actor.has_scope(PARTY_WRITE_SCOPE)
+    user = _active_user(actor)
+    return user is not None and _is_member(user, organisation_id)
+
+
+def can_add_obligation(actor: Actor | None, licence: Licence) -> Decision:
+    """The licensor sets the licensee's diligence obligations: its members or its key with
+    ``licences:check``, or a fund officer; while the licence has not ended."""
+    if licence.state in (LicenceState.EXPIRED, LicenceState.TERMINATED):
+        return False, _("This licence has ended; it takes no new obligations.")
+    if is_fund_officer(actor) or _party_member(actor, licence.licensor_id):
+        return True, ""
+    return False, _("Only the licensor's members or fund officers may add obligations.")
+
+
+def can_submit_obligation_evidence(actor: Actor | None, licence: Licence) -> Decision:
+    """The licensee's members, or its key with ``licences:check``."""
+    if _party_member(actor, licence.licensee_id):
+        return True, ""
+    return False, _("Only the licensee's members submit evidence for its obligations.")
+
+
+def can_accept_obligation_evidence(actor: Actor | None, licence: Licence) -> Decision:
+    """The licensor's members or its key with ``licences:check``, or a fund officer."""
+    if is_fund_officer(actor) or _party_member(actor, licence.licensor_id):
+        return True, ""
+    return False, _("Only the licensor's members or fund officers may accept the evidence.")
+
+
+def can_decide_obligation(actor: Actor | None) -> Decision:
+    """Waivers and answers to a breach: fund officers of the JP or KR side, two of them."""
+    if not is_fund_officer(actor):
+        return False, _("Only fund officers may waive obligations or answer a breach.")
+    if not officer_side(actor):
+        return False, _(
+            "Your account has no side (JP or KR); this decision needs one officer of each side."
+        )
+    return True, ""

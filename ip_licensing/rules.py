@@ -67,6 +67,11 @@ TERMINATED: Final = "terminated"
 FIELD_NOT_COVERED: Final = "field_not_covered"
 PURPOSE_NOT_COVERED: Final = "purpose_not_covered"
 TERRITORY_NOT_COVERED: Final = "territory_not_covered"
+# §23: a use asked about as exclusive (``exclusive: true``) of a licence that lost its
+# exclusivity by a diligence breach, from the day it was converted; of a licence that was
+# never exclusive.
+DILIGENCE_BREACH: Final = "diligence_breach"
+NOT_EXCLUSIVE: Final = "not_exclusive"
 REASONS: Final = (
     NO_LICENCE,
     NOT_STARTED,
@@ -76,6 +81,8 @@ REASONS: Final = (
     FIELD_NOT_COVERED,
     PURPOSE_NOT_COVERED,
     TERRITORY_NOT_COVERED,
+    DILIGENCE_BREACH,
+    NOT_EXCLUSIVE,
 )
 _REASON_ORDER: Final = {code: index for index, code in enumerate(REASONS)}
 
@@ -270,6 +277,8 @@ class LicenceTerms:
     end: date
     exclusivity: str = "non_exclusive"  # non_exclusive | exclusive
     state: str = "draft"  # one of STATES
+    # The day from which an exclusive licence is non-exclusive after a diligence breach.
+    exclusivity_lost_on: date | None = None
 
     @property
     def is_exclusive(self) -> bool:
@@ -334,11 +343,32 @@ def sort_reasons(reasons: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(reasons), key=_REASON_ORDER.__getitem__))
 
 
+def exclusivity_failure(licence: LicenceTerms, on: date) -> str | None:
+    """Why ``licence`` does not grant exclusivity on ``on``: ``diligence_breach`` from the
+    day officers converted it to non-exclusive after a breach (before that day it was
+    exclusive), ``not_exclusive`` if it never was; ``None`` if it does."""
+    lost_on = licence.exclusivity_lost_on
+    if lost_on is not None:
+        return DILIGENCE_BREACH if on >= lost_on else None
+    return None if licence.is_exclusive else NOT_EXCLUSIVE
+
+
 def licence_failures(
-    licence: LicenceTerms, *, purpose: str, field: str, territory: str, on: date
+    licence: LicenceTerms,
+    *,
+    purpose: str,
+    field: str,
+    territory: str,
+    on: date,
+    exclusive: bool = False,
 ) -> tuple[str, ...]:
-    """Why ``licence`` does not allow this use on ``on`` (sorted); ``()`` if it allows it."""
+    """Why ``licence`` does not allow this use on ``on`` (sorted); ``()`` if it allows it.
+    ``exclusive``: the use needs the licence's exclusivity (§23)."""
     reasons: list[str] = []
+    if exclusive:
+        failure = exclusivity_failure(licence, on)
+        if failure is not None:
+            reasons.append(failure)
     if on < licence.start:
         reasons.append(NOT_STARTED)
     if on > licence.end or licence.state == "expired":
@@ -365,8 +395,14 @@ def check_use(
     field: str,
     territory: str,
     on: date,
+    exclusive: bool = False,
 ) -> CheckResult:
     """May ``licensee_id`` use ``asset_id`` for ``purpose`` in ``field`` and ``territory`` on ``on``?
+
+    ``exclusive``: the use needs exclusivity (§23): only a licence exclusive on ``on``
+    allows it; one converted to non-exclusive after a diligence breach fails with
+    ``diligence_breach`` from the day of the conversion, one never exclusive with
+    ``not_exclusive``.
 
     Deterministic whatever the order of ``licences``: looks only at that licensee's
     approved, active, expired, terminated and suspended licences of that asset. Allows with
@@ -377,7 +413,14 @@ def check_use(
     """
     evaluated = sorted(
         (
-            licence_failures(licence, purpose=purpose, field=field, territory=territory, on=on),
+            licence_failures(
+                licence,
+                purpose=purpose,
+                field=field,
+                territory=territory,
+                on=on,
+                exclusive=exclusive,
+            ),
             licence.licence_id,
         )
         for licence in licences
@@ -548,3 +591,39 @@ def default_allocation_table(
         raise ValueError("the project budget is zero")
     shares = largest_remainder_split(BASIS_POINTS_WHOLE, list(weights.values()))
     return list(zip(weights.keys(), shares, strict=True))
+
+
+# -- licence obligations (§23) -----------------------------------------------------------------
+
+
+class ObligationDue(NamedTuple):
+    """Where the daily job takes an obligation on a day: its new state (``None``: stays)
+    and the days it records."""
+
+    target: str | None
+    overdue_on: date | None = None
+    cure_ends_on: date | None = None
+    breached_on: date | None = None
+
+
+def obligation_due(
+    *, state: str, due_on: date, cure_ends_on: date | None, cure_days: int, today: date
+) -> ObligationDue:
+    """The daily job's rule for one obligation on ``today`` (an Asia/Tokyo day).
+
+    An ``open`` obligation is ``overdue`` from the day after its due date; its cure period
+    is ``cure_days`` days from that day, both ends included (``cure_ends_on`` is its last
+    day). An ``overdue`` one is ``breached`` the day after the cure period ends. Days are
+    computed from the due date, never from the day the job ran, so a late or repeated run
+    records the same days. Every other state stays.
+    """
+    if cure_days < 1:
+        raise ValueError("the cure period is at least one day")
+    if state == "open" and today > due_on:
+        overdue_on = due_on + timedelta(days=1)
+        return ObligationDue(
+            "overdue", overdue_on=overdue_on, cure_ends_on=overdue_on + timedelta(cure_days - 1)
+        )
+    if state == "overdue" and cure_ends_on is not None and today > cure_ends_on:
+        return ObligationDue("breached", breached_on=cure_ends_on + timedelta(days=1))
+    return ObligationDue(None)

@@ -217,6 +217,16 @@ class LicenceCheckSerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=[(p, p) for p in rules.PURPOSES])
     territory = serializers.CharField(help_text=_("ISO 3166-1 alpha-2 code, or WW."))
     on = serializers.DateField(help_text=_("The day of the use (Asia/Tokyo)."))
+    exclusive = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "Whether the use needs the licence's exclusivity (optional, false by default). "
+            "Only a licence exclusive on that day allows it: one converted to non-exclusive "
+            "after a diligence breach answers diligence_breach from the day of the "
+            "conversion, one never exclusive answers not_exclusive."
+        ),
+    )
 
 
 class LicenceCheckBatchSerializer(serializers.Serializer):
@@ -230,7 +240,10 @@ class LicenceCheckResultSerializer(serializers.Serializer):
     )
     reasons = serializers.ListField(
         child=serializers.ChoiceField(choices=[(r, r) for r in rules.REASONS]),
-        help_text=_("Why the use is denied; empty on allow."),
+        help_text=_(
+            "Why the use is denied; empty on allow. diligence_breach: the use needs "
+            "exclusivity the licence lost after a breached obligation (§23)."
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from ip_licensing.services.licences import (
     licences_activate_and_expire,
     tokyo_today,
 )
+from ip_licensing.services.obligations import obligations_mark_due as run_obligations_mark_due
 
 # A database outage is retried with backoff (§17); the work is idempotent.
 RETRY_ON = (OperationalError, InterfaceError)
@@ -56,3 +57,18 @@ def activate_and_expire_licences(on: str | None = None) -> dict[str, list[int]]:
 def licence_expiry_reminders(on: str | None = None) -> dict[str, list[int]]:
     """Remind the parties 30 and 7 days before a licence ends, once each; daily from beat."""
     return run_expiry_reminders(today=_day(on))
+
+
+@shared_task(
+    name="ip_licensing.obligations_mark_due",
+    acks_late=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def obligations_mark_due(on: str | None = None) -> dict[str, list[int]]:
+    """Make obligations overdue (cure notice) and breached by their days; daily at 00:10
+    Asia/Tokyo from beat, or on demand (``on``: YYYY-MM-DD). Idempotent."""
+    return run_obligations_mark_due(today=_day(on))

@@ -69,6 +69,8 @@ from ip_licensing.services.royalties import (
     can_report_royalties,
     royalty_report_submit,
 )
+from ip_licensing.views_obligations import obligations_panel
+from ip_licensing.views_obligations import routes as obligation_routes
 
 PAGE_SIZE = 25
 
@@ -82,6 +84,8 @@ REASON_LABELS = {
     rules.FIELD_NOT_COVERED: gettext_lazy("Field of use not covered"),
     rules.PURPOSE_NOT_COVERED: gettext_lazy("Purpose not covered"),
     rules.TERRITORY_NOT_COVERED: gettext_lazy("Territory not covered"),
+    rules.DILIGENCE_BREACH: gettext_lazy("Exclusivity lost to a diligence breach"),
+    rules.NOT_EXCLUSIVE: gettext_lazy("Not an exclusive licence"),
 }
 
 CLEARANCE_LABELS = {
@@ -549,6 +553,7 @@ def _render_licence(
         "royalty_form": forms.get("royalty") or RoyaltyReportForm(prefix="royalty"),
         "error": error,
         "failed": failed,
+        "obligations": obligations_panel(user, licence, forms),
     }
     return render(request, "ip_licensing/licence_detail.html", context, status=status)
 
@@ -789,6 +794,7 @@ _routes: list[URLPattern | URLResolver] = [
     path("licences/<int:pk>/", licence_detail, name="licence"),
     path("licences/<int:pk>/<slug:action>/", licence_act, name="licence_act"),
     path("check/", licence_check_page, name="check"),
+    *obligation_routes,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [path("ip/", include((_routes, "ip")))]

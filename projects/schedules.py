@@ -96,6 +96,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Remind licence parties 30 and 7 days before the end of the term (§13, §16).",
     ),
     Schedule(
+        "ip_licensing.obligations_mark_due",
+        DailyAt(hour=0, minute=10),
+        "Make licence obligations overdue the day after their due date (cure notice) and breached when the cure period is over (§23, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

@@ -48,6 +48,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Portfolio"), "portfolio:dashboard"),
             (_("IP registry"), "ip:registry"),
             (_("Licence approvals"), "ip:approvals"),
+            (_("Obligations due"), "ip:obligations_due"),
             (_("Finance"), "finance:accounts"),
             (_("Fund"), "fund_settings"),
         ]
@@ -72,6 +73,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
         (_("My proposals"), "proposals:list"),
         (_("My projects"), "projects:list"),
         (_("My licences"), "ip:my_licences"),
+        (_("My obligations"), "ip:my_obligations"),
         (_("Calls"), "home"),
     ]
 

@@ -51,6 +51,7 @@ from fundapp.notifications.webhooks.services import webhook_subscription_create
 from ip_licensing.models import AssetKind, Exclusivity, IPAsset, Licence, LicenceState
 from ip_licensing.rules import format_quarter
 from ip_licensing.services import licences as licence_services
+from ip_licensing.services import obligations as obligation_services
 from ip_licensing.services import royalties as royalty_services
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.licences import tokyo_today
@@ -2838,6 +2839,7 @@ class LicenceSpec:
     upfront_fee: int
     approvals: tuple[str, ...] = ("officer_jp", "officer_kr")
     reason: str = ""  # for a terminated licence
+    exclusivity: str = Exclusivity.NON_EXCLUSIVE
 
 
 LICENCES = (
@@ -2904,6 +2906,144 @@ LICENCES = (
         reason="Saebyeok Semiconductor closed the product line; both parties asked to end it.",
     ),
 )
+
+# Exclusive licences with diligence obligations (§23): one whose first sale is overdue and
+# in its cure period, one whose development milestone was breached and which the officers
+# converted to non-exclusive.
+DILIGENCE_LICENCES = (
+    LicenceSpec(
+        asset=ASSETS[3].title_en,
+        licensee="KR-DJN-01",
+        licensor_office="office_tokyo",
+        licensee_office="office_daejeon",
+        state=LicenceState.ACTIVE,
+        starts_in=-200,
+        lasts=3 * 365,
+        fields_of_use=("semiconductor.ai",),
+        purposes=("development", "manufacturing", "sale"),
+        territories=("KR",),
+        royalty_rate="0.04",
+        minimum_annual_royalty=600_000,
+        upfront_fee=0,
+        exclusivity=Exclusivity.EXCLUSIVE,
+    ),
+    LicenceSpec(
+        asset=ASSETS[2].title_en,
+        licensee="KR-PGY-01",
+        licensor_office="office_sapporo",
+        licensee_office="office_saebyeok",
+        state=LicenceState.ACTIVE,
+        starts_in=-300,
+        lasts=3 * 365,
+        fields_of_use=("green.hydrogen",),
+        purposes=("development", "manufacturing"),
+        territories=("JP", "KR"),
+        royalty_rate="0.02",
+        minimum_annual_royalty=0,
+        upfront_fee=0,
+        exclusivity=Exclusivity.EXCLUSIVE,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ObligationSpec:
+    kind: str
+    description_en: str
+    description_ja: str
+    description_ko: str
+    due_in: int  # days from today (Asia/Tokyo)
+    evidence: str = ""  # submitted by the licensee and accepted by the licensor
+
+
+# By the licence's place in DILIGENCE_LICENCES.
+OBLIGATIONS = (
+    (
+        ObligationSpec(
+            "report",
+            "Annual development report",
+            "年次開発報告書",
+            "연차 개발 보고서",
+            due_in=-60,
+            evidence="Development report FY2026 sent to the Tokyo research office.",
+        ),
+        ObligationSpec(  # overdue, in its cure period
+            "first_commercial_sale",
+            "First commercial sale of a product using the calibration method in Korea",
+            "韓国で較正方法を用いた製品の最初の商業販売",
+            "한국에서 보정 방법을 사용한 제품의 첫 상업 판매",
+            due_in=-10,
+        ),
+    ),
+    (
+        ObligationSpec(  # breached; the licence was converted to non-exclusive
+            "development_milestone",
+            "Pilot hydrogen storage unit built with the dataset's bed design",
+            "データセットの充填層設計によるパイロット水素貯蔵装置の製作",
+            "데이터셋의 충전층 설계를 적용한 파일럿 수소 저장 장치 제작",
+            due_in=-100,
+        ),
+    ),
+)
+
+
+def seed_obligations(report: SeedReport, *, users: dict[str, User]) -> None:
+    """Exclusive licences with obligations, through the services: the daily job run for
+    today makes one overdue (in its cure period) and breaches the other, which two
+    officers of both sides convert to non-exclusive. Once per licence."""
+    today = tokyo_today()
+    made: list[Licence] = []
+    for spec, obligations in zip(DILIGENCE_LICENCES, OBLIGATIONS, strict=True):
+        asset = IPAsset.objects.get(title_en=spec.asset)
+        licensee = Organisation.objects.get(code=spec.licensee)
+        licence = (
+            Licence.objects.filter(assets=asset, licensee=licensee, renewal_of__isnull=True)
+            .order_by("pk")
+            .first()
+        )
+        report.made("licences", licence is None)
+        if licence is None:
+            licence = _make_licence(spec, asset=asset, licensee=licensee, users=users, today=today)
+        if licence.obligations.exists():
+            report.kept["obligations"] += licence.obligations.count()
+            continue
+        for ob in obligations:
+            obligation = obligation_services.obligation_create(
+                licence=licence,
+                actor=users[spec.licensor_office],
+                data={
+                    "kind": ob.kind,
+                    "description_en": ob.description_en,
+                    "description_ja": ob.description_ja,
+                    "description_ko": ob.description_ko,
+                    "due_on": today + timedelta(days=ob.due_in),
+                },
+            )
+            report.created["obligations"] += 1
+            if ob.evidence:
+                obligation_services.obligation_submit_evidence(
+                    obligation=obligation, actor=users[spec.licensee_office], note=ob.evidence
+                )
+                obligation_services.obligation_accept(
+                    obligation=obligation, actor=users[spec.licensor_office]
+                )
+        made.append(licence)
+    if not made:
+        return
+    obligation_services.obligations_mark_due(today=today)
+    for licence in made:
+        breached = licence.obligations.filter(state="breached").first()
+        if breached is None:
+            continue
+        for officer in ("officer_jp", "officer_kr"):
+            obligation_services.breach_decide(
+                licence=licence,
+                obligation=breached,
+                actor=users[officer],
+                remedy="convert",
+                reason="No pilot unit was built within the cure period.",
+            )
+
 
 # Net sales of the active licence for the last quarter that has ended (2026-Q3 when run in
 # the fourth quarter of 2026), then a correction of that quarter: only the difference of
@@ -2995,7 +3135,7 @@ def _make_licence(
             "territories": list(spec.territories),
             "start_on": start.isoformat(),
             "end_on": (start + timedelta(days=spec.lasts - 1)).isoformat(),
-            "exclusivity": Exclusivity.NON_EXCLUSIVE,
+            "exclusivity": spec.exclusivity,
             "sublicensable": False,
             "royalty_rate": spec.royalty_rate,
             "minimum_annual_royalty": spec.minimum_annual_royalty,
@@ -3110,6 +3250,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_evidence(report, users=users)
         seed_flagged_gate(report, users=users)
         seed_licences(report, users=users)
+        seed_obligations(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
         projects = list(

@@ -50,6 +50,12 @@ class Fund(MultilingualName):
     max_licence_years = models.PositiveSmallIntegerField(
         _("maximum licence term (years)"), default=5
     )
+    # §23: an overdue licence obligation is breached when this many days have passed.
+    cure_days = models.PositiveSmallIntegerField(
+        _("cure period of licence obligations (days)"),
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+    )
 
     class Meta:
         db_table = "projects_fund"

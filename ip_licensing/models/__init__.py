@@ -11,11 +11,21 @@ from .licences import (
     ReturnAllocationEntry,
     RoyaltyReport,
 )
+from .obligations import (
+    BreachDecision,
+    BreachRemedy,
+    Obligation,
+    ObligationKind,
+    ObligationState,
+    ObligationWaiver,
+)
 
 __all__ = [
     "AllocationChange",
     "AssetKind",
     "AssetStatus",
+    "BreachDecision",
+    "BreachRemedy",
     "Exclusivity",
     "IPAsset",
     "Licence",
@@ -23,6 +33,10 @@ __all__ = [
     "LicenceAsset",
     "LicenceState",
     "LicenceUserObjectPermission",
+    "Obligation",
+    "ObligationKind",
+    "ObligationState",
+    "ObligationWaiver",
     "Purpose",
     "ReturnAllocationEntry",
     "RoyaltyReport",

@@ -115,6 +115,10 @@ class Licence(models.Model):
     end_on = models.DateField(_("end"))
     exclusivity = models.CharField(_("exclusivity"), max_length=16, choices=Exclusivity.choices)
     sublicensable = models.BooleanField(_("sublicensable"), default=False)
+    # The Asia/Tokyo day from which an exclusive licence is non-exclusive because officers
+    # converted it after a diligence breach (§23); the licence check answers
+    # ``diligence_breach`` to a use that needs exclusivity from that day on.
+    exclusivity_lost_on = models.DateField(_("exclusivity lost on"), null=True, blank=True)
     royalty_rate = models.DecimalField(
         _("royalty rate"),
         max_digits=7,
@@ -172,6 +176,10 @@ class Licence(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(royalty_rate__gte=0, royalty_rate__lte=1), name="licence_rate_fraction"
+            ),
+            models.CheckConstraint(
+                condition=Q(exclusivity_lost_on__isnull=True) | Q(exclusivity="non_exclusive"),
+                name="licence_converted_is_non_exclusive",
             ),
         ]
 

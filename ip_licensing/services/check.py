@@ -66,6 +66,8 @@ class _Check:
     purpose: str
     territory: str
     on: date
+    # §23: the use needs the licence's exclusivity (optional, false by default).
+    exclusive: bool = False
 
 
 def _batch_key(index: int, name: str) -> str:
@@ -161,6 +163,12 @@ def _parse_one(item: Any, index: int, key: ErrorKey, errors: dict[str, list[str]
     elif on not in (None, ""):
         refuse("on", _("Give a date as YYYY-MM-DD."))
 
+    exclusive = item.get("exclusive", False)
+    if exclusive is None:
+        exclusive = False
+    if not isinstance(exclusive, bool):
+        refuse("exclusive", _("Give true or false."))
+
     if len(errors) != before:
         return None
     assert asset_id is not None and licensee is not None and day is not None
@@ -171,6 +179,7 @@ def _parse_one(item: Any, index: int, key: ErrorKey, errors: dict[str, list[str]
         purpose=str(purpose),
         territory=str(territory),
         on=day,
+        exclusive=bool(exclusive),
     )
 
 
@@ -207,8 +216,10 @@ class _WellFormed:
             return None
         asset, licensee, field = item.get("asset"), item.get("licensee"), item.get("field")
         purpose, territory, on = item.get("purpose"), item.get("territory"), item.get("on")
+        exclusive = item.get("exclusive", False)
         if (
-            type(asset) is not int
+            type(exclusive) is not bool
+            or type(asset) is not int
             or asset <= 0
             or type(licensee) is not str
             or type(field) is not str
@@ -233,7 +244,7 @@ class _WellFormed:
         day = self.day(on)
         if day is None:
             return None
-        return _Check(asset, licensee, field, purpose, territory, day)
+        return _Check(asset, licensee, field, purpose, territory, day, exclusive)
 
 
 def _parse(checks: Any, key: ErrorKey) -> list[_Check]:
@@ -339,7 +350,7 @@ def _loaded(rows: Sequence[Sequence[Any]]) -> _Loaded:
             loaded.by_code[code] = pk
             loaded.known_ids.add(pk)
         else:
-            licensee_id, fields, purposes, territories, start, end, excl, state = licence
+            licensee_id, fields, purposes, territories, start, end, excl, state, lost_on = licence
             loaded.terms[(pk, licensee_id)].append(
                 terms(
                     licence_id=other,
@@ -352,6 +363,7 @@ def _loaded(rows: Sequence[Sequence[Any]]) -> _Loaded:
                     end=end,
                     exclusivity=excl,
                     state=state,
+                    exclusivity_lost_on=lost_on,
                 )
             )
     return loaded
@@ -380,12 +392,12 @@ WITH asked AS (
       FROM asked JOIN named ON named.id = asked.organisation_id
 )
 SELECT 'asset', asset.id, asset.owner_id, NULL, NULL::bigint, NULL::text[], NULL::text[],
-       NULL::text[], NULL::date, NULL::date, NULL, NULL
+       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date
   FROM {IPAsset._meta.db_table} AS asset
  WHERE asset.id = ANY(%(assets)s::bigint[])
  UNION ALL
 SELECT 'organisation', named.id, NULL, named.code, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL
+       NULL, NULL
   FROM named
  UNION ALL
 SELECT 'licence', granted.*
@@ -393,7 +405,7 @@ SELECT 'licence', granted.*
  CROSS JOIN LATERAL (
        SELECT link.asset_id, licence.id, NULL::text, licence.licensee_id, licence.fields_of_use,
               licence.purposes, licence.territories, licence.start_on, licence.end_on,
-              licence.exclusivity, licence.state
+              licence.exclusivity, licence.state, licence.exclusivity_lost_on
          FROM {LicenceAsset._meta.db_table} AS link
          JOIN {Licence._meta.db_table} AS licence ON licence.id = link.licence_id
         WHERE link.asset_id = pairs.asset_id
@@ -418,17 +430,17 @@ WITH named AS (
      WHERE organisation.{organisation_column} = %(licensee)s
 )
 SELECT 'asset', asset.id, asset.owner_id, NULL, NULL::bigint, NULL::text[], NULL::text[],
-       NULL::text[], NULL::date, NULL::date, NULL, NULL
+       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date
   FROM {IPAsset._meta.db_table} AS asset
  WHERE asset.id = %(asset)s
  UNION ALL
 SELECT 'organisation', named.id, NULL, named.code, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL
+       NULL, NULL
   FROM named
  UNION ALL
 SELECT 'licence', link.asset_id, licence.id, NULL::text, licence.licensee_id,
        licence.fields_of_use, licence.purposes, licence.territories, licence.start_on,
-       licence.end_on, licence.exclusivity, licence.state
+       licence.end_on, licence.exclusivity, licence.state, licence.exclusivity_lost_on
   FROM named
   JOIN {Licence._meta.db_table} AS licence ON licence.licensee_id = named.id
   JOIN {LicenceAsset._meta.db_table} AS link ON link.licence_id = licence.id
@@ -523,6 +535,7 @@ def _run(
             field=check.field,
             territory=check.territory,
             on=check.on,
+            exclusive=check.exclusive,
         )
         results.append(result.as_contract())
     return results

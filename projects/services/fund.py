@@ -23,6 +23,7 @@ FUND_FIELDS = (
     "reference_rate_krw_per_jpy",
     "fund_share_bp",
     "max_licence_years",
+    "cure_days",
 )
 AREA_FIELDS = ("name_en", "name_ja", "name_ko", "sensitivity")
 

@@ -22,11 +22,13 @@ from fundapp.ledger.selectors import account_balance
 from fundapp.notifications.models import Notification
 from fundapp.screening.models import ScreeningCase, ScreeningState
 from ip_licensing.models import (
+    BreachDecision,
     IPAsset,
     Licence,
     LicenceApproval,
     LicenceAsset,
     LicenceState,
+    Obligation,
     RoyaltyReport,
 )
 from ip_licensing.services.licences import tokyo_today
@@ -156,9 +158,11 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert re.search(r"organisations +0 new, 9 already there", second_output)
     assert not re.search(r" [1-9]\d* new, ", second_output)  # the second run made nothing
     assert re.search(r"IP assets +4 new, 0 already there", first_output)
-    assert re.search(r"licences +4 new, 0 already there", first_output)
+    # Four licences in every end state, and two exclusive ones with obligations (§23).
+    assert re.search(r"licences +6 new, 0 already there", first_output)
+    assert re.search(r"obligations +3 new, 0 already there", first_output)
     assert re.search(r"royalty reports +0 new, 2 already there", second_output)
-    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 4
+    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 6
     assert after_first["RoyaltyReport"] == 2
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
@@ -372,6 +376,17 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert pending_licence.approved_at is None
     assert licences[LicenceState.TERMINATED].end_reason
     assert licences[LicenceState.EXPIRED].end_on <= demo.tokyo_today()  # job ran for tomorrow
+    # Diligence (§23): an exclusive licence with an obligation overdue in its cure period,
+    # and one whose obligation was breached and which the officers converted.
+    in_cure = Obligation.objects.get(state="overdue")
+    assert in_cure.licence.exclusivity == "exclusive"
+    assert in_cure.overdue_on is not None and in_cure.cure_ends_on is not None
+    assert in_cure.overdue_on <= demo.tokyo_today() <= in_cure.cure_ends_on
+    assert Obligation.objects.filter(licence=in_cure.licence, state="met").exists()
+    breached_one = Obligation.objects.get(state="breached")
+    converted = breached_one.licence
+    assert converted.exclusivity == "non_exclusive" and converted.exclusivity_lost_on
+    assert BreachDecision.objects.get(licence=converted).state == "completed"
     original, correction = RoyaltyReport.objects.filter(licence=active).order_by("pk")
     assert original.quarter == correction.quarter == demo.previous_quarter(demo.tokyo_today())
     assert correction.supersedes == original

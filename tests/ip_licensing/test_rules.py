@@ -27,6 +27,7 @@ from ip_licensing.rules import (
     field_covers,
     fields_overlap,
     latest_end,
+    licence_failures,
     parse_quarter,
     quarter_bounds,
     royalty_due,
@@ -377,7 +378,35 @@ def test_reason_codes_are_the_published_ones():
         "field_not_covered",
         "purpose_not_covered",
         "territory_not_covered",
+        "diligence_breach",
+        "not_exclusive",
     )
+
+
+@pytest.mark.parametrize(
+    ("exclusivity", "lost_on", "on", "expected"),
+    [
+        ("exclusive", None, date(2026, 7, 1), ()),
+        ("non_exclusive", None, date(2026, 7, 1), ("not_exclusive",)),
+        # Converted on 1 July after a diligence breach: exclusive until 30 June.
+        ("non_exclusive", date(2026, 7, 1), date(2026, 6, 30), ()),
+        ("non_exclusive", date(2026, 7, 1), date(2026, 7, 1), ("diligence_breach",)),
+        ("non_exclusive", date(2026, 7, 1), date(2026, 12, 1), ("diligence_breach",)),
+    ],
+)
+def test_uses_that_need_exclusivity(exclusivity, lost_on, on, expected):
+    terms = lic(
+        licence_id=7,
+        exclusivity=exclusivity,
+        exclusivity_lost_on=lost_on,
+        state="active",
+        start=date(2026, 1, 1),
+        end=date(2027, 12, 31),
+    )
+    asked = {"purpose": "research", "field": "semiconductor.ai", "territory": "JP", "on": on}
+    assert licence_failures(terms, exclusive=True, **asked) == expected
+    # A use that does not need exclusivity is allowed whatever it lost.
+    assert licence_failures(terms, **asked) == ()
 
 
 # -- exclusivity -----------------------------------------------------------------------------
