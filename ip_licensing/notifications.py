@@ -73,6 +73,36 @@ MESSAGES = (
         params={**LICENCE, "end": Day()},
     ),
     Message(
+        key="sublicence.consent_needed",
+        kind="decision_needed",
+        title=_("Sublicence {reference} of licence {parent} awaits your consent: {licensee}"),
+        body=_(
+            "{licensor} granted it under your licence; it is in force only once you consent."
+        ),
+        params={**LICENCE, "parent": Name("licence")},
+    ),
+    Message(
+        key="sublicence.granted",
+        kind="licence_approved",
+        title=_("Sublicence {reference} of licence {parent} granted: {licensor} → {licensee}"),
+        body=_("The licensor consented. In force from {start} to {end}."),
+        params={**LICENCE, "parent": Name("licence"), "start": Day(), "end": Day()},
+    ),
+    Message(
+        key="sublicence.refused",
+        kind="decision_needed",
+        title=_("Consent to sublicence {reference} of licence {parent} refused"),
+        body="{reason}",
+        params={**LICENCE, "parent": Name("licence"), "reason": Plain()},
+    ),
+    Message(
+        key="sublicence.ended_with_parent",
+        kind="licence_expired",
+        title=_("Sublicence {reference} ended with licence {parent}: {licensor} → {licensee}"),
+        body=_("A sublicence ends when the licence it was granted under ends."),
+        params={**LICENCE, "parent": Name("licence")},
+    ),
+    Message(
         key="royalty.posted",
         kind="royalty_posted",
         title=_("Royalty posted for licence {licence}: {quarter}, {amount}"),

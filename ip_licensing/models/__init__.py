@@ -11,11 +11,13 @@ from .licences import (
     ReturnAllocationEntry,
     RoyaltyReport,
 )
+from .sublicences import ConsentState, SublicenceConsent
 
 __all__ = [
     "AllocationChange",
     "AssetKind",
     "AssetStatus",
+    "ConsentState",
     "Exclusivity",
     "IPAsset",
     "Licence",
@@ -26,4 +28,5 @@ __all__ = [
     "Purpose",
     "ReturnAllocationEntry",
     "RoyaltyReport",
+    "SublicenceConsent",
 ]
