@@ -76,9 +76,7 @@ MESSAGES = (
         key="sublicence.consent_needed",
         kind="decision_needed",
         title=_("Sublicence {reference} of licence {parent} awaits your consent: {licensee}"),
-        body=_(
-            "{licensor} granted it under your licence; it is in force only once you consent."
-        ),
+        body=_("{licensor} granted it under your licence; it is in force only once you consent."),
         params={**LICENCE, "parent": Name("licence")},
     ),
     Message(
