@@ -6,13 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import translation
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.notifications.models import Notification, OutboxEvent
 from fundapp.screening.models import ScreeningCase
 from fundapp.screening.services import screening_case_decide
+from ip_licensing import rules
 from ip_licensing.models import ConsentState, Licence, LicenceState, SublicenceConsent
 from ip_licensing.selectors import licences_visible_to
 from ip_licensing.services.licences import (
@@ -292,3 +296,61 @@ def test_who_sees_a_sublicence(world, parent):
     for person in (world.office_licensor, world.office_licensee, world.office_other, world.jp):
         assert licences_visible_to(person).filter(pk=sub.pk).exists(), person
     assert not licences_visible_to(world.outsider).filter(pk=sub.pk).exists()
+
+
+# --------------------------------------------------------------------------- property
+
+_FIELDS = ["semiconductor", "semiconductor.ai", "semiconductor.ai.edge", "semiconductor.memory"]
+_scope = st.fixed_dictionaries(
+    {
+        "fields_of_use": st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=2, unique=True),
+        "purposes": st.lists(
+            st.sampled_from(["research", "development", "sale"]), min_size=1, unique=True
+        ),
+        "territories": st.lists(
+            st.sampled_from(["JP", "KR", "US", "WW"]), min_size=1, max_size=2, unique=True
+        ),
+        "start": st.integers(-40, 10),
+        "end": st.integers(250, 320),
+    }
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scope=_scope)
+def test_whatever_the_service_accepts_lies_inside_the_parent(world, parent, scope):
+    """Parent: semiconductor.ai, research and development, JP and KR, days −30 to 300."""
+    data = sublicence_terms(
+        world.other,
+        fields_of_use=scope["fields_of_use"],
+        purposes=scope["purposes"],
+        territories=scope["territories"],
+        start_on=days(scope["start"]).isoformat(),
+        end_on=days(scope["end"]).isoformat(),
+    )
+    with transaction.atomic():
+        try:
+            sub = sublicence_grant(parent=parent, actor=world.office_licensee, data=data)
+        except ValidationFailed as refused:
+            assert set(refused.errors) <= {
+                "fields_of_use",
+                "purposes",
+                "territories",
+                "start_on",
+                "end_on",
+            }
+            event("refused")
+        else:
+            event("granted")
+            assert all(
+                any(rules.field_covers(p, f) for p in parent.fields_of_use)
+                for f in sub.fields_of_use
+            )
+            assert set(sub.purposes) <= set(parent.purposes)
+            assert set(sub.territories) <= set(parent.territories)
+            assert parent.start_on <= sub.start_on <= sub.end_on <= parent.end_on
+        transaction.set_rollback(True)
