@@ -113,7 +113,8 @@ class LicenceSerializer(serializers.ModelSerializer):
     assets = serializers.SerializerMethodField()
     renewal_of = serializers.IntegerField(source="renewal_of_id", read_only=True, allow_null=True)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, read_only=True)
-    parent = serializers.IntegerField(
+    # A declared field named like Field.parent (DRF takes it out of the class at creation).
+    parent = serializers.IntegerField(  # type: ignore[assignment]
         source="parent_id",
         read_only=True,
         allow_null=True,

@@ -20,6 +20,13 @@ Guarantees:
 - **at most 1,000 checks** per request (:data:`MAX_BATCH`); more is refused with 413
   ``batch_too_large`` (the request is too large to be served as one, whatever its fields).
 
+Sublicences (§23): a sublicence's row carries its parent's terms and state (a primary-key
+join in the same query), and ``rules.check_use`` allows it only where the parent allows
+too, else adds the parent's reasons (``parent_expired``, ``parent_suspended``,
+``parent_terminated``, ``parent_denied``). The direct path of the API
+(``ip_licensing.api._answer_directly``) answers through :func:`licence_check_one` with
+the same statement, so both paths answer alike.
+
 Who may ask: fund staff about anything; anyone else (a person, or an API key with
 ``licences:check``) only about their own organisation's use (``licensee`` is one of their
 organisations) or about the assets their organisation owns (the licensor).

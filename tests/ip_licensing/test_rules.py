@@ -980,12 +980,23 @@ def test_no_sublicence_the_rule_accepts_ever_exceeds_its_parent(parent, child, s
         for field in [*_SUB_FIELDS, "semiconductor.ai.edge.npu"]:
             for purpose in rules.PURPOSES:
                 for territory in ["JP", "KR", "US", "CN", "WW"]:
-                    use = {"purpose": purpose, "field": field, "territory": territory, "on": on}
-                    alone = not rules.licence_failures(child_alone, **use)
-                    by_parent = not rules.licence_failures(parent_terms, **use)
+                    alone = not rules.licence_failures(
+                        child_alone, purpose=purpose, field=field, territory=territory, on=on
+                    )
+                    by_parent = not rules.licence_failures(
+                        parent_terms, purpose=purpose, field=field, territory=territory, on=on
+                    )
                     if alone and not by_parent:
                         exceeds = True
-                    answer = rules.check_use(licences=[sub], licensee_id=20, asset_id=1, **use)
+                    answer = rules.check_use(
+                        licences=[sub],
+                        licensee_id=20,
+                        asset_id=1,
+                        purpose=purpose,
+                        field=field,
+                        territory=territory,
+                        on=on,
+                    )
                     # A sublicence allows only where it and its parent both allow.
                     assert answer.allowed == (alone and by_parent and state == "active")
     if not excess:
