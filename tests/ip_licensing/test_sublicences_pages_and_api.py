@@ -216,3 +216,23 @@ def test_officers_consent_over_the_api_too(world, parent):
     response = user_client(world.kr).post(consent_url(sub), {"decision": "consent"}, format="json")
     assert response.status_code == 200
     assert response.json()["state"] == "active"
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_the_list_of_sublicences_costs_the_same_queries_whatever_its_length(
+    world, parent, django_assert_max_num_queries, count
+):
+    from tests.factories import OrganisationFactory
+
+    for index in range(count):
+        make_sublicence(
+            world,
+            parent,
+            sublicensee=OrganisationFactory.create(code=f"KR-SUB-{index:02d}", country="KR"),
+        )
+    client = key_client(world.licensor, ["licences:read"])
+    client.get(grant_url(parent))  # warm up: the key's stamp
+    # the key, the parent, the sublicences with their consent, their asset links
+    with django_assert_max_num_queries(4):
+        response = client.get(grant_url(parent))
+    assert len(response.json()) == count
