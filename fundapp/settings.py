@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "RecommendationEnum": "projects.models.reviews.Recommendation",
         "GateOutcomeEnum": "projects.models.projects.GateOutcome",
         "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
+        "LicenceStateEnum": "ip_licensing.models.licences.LicenceState",
+        "SublicenceConsentStateEnum": "ip_licensing.models.sublicences.ConsentState",
     },
 }
 
