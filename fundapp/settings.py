@@ -334,6 +334,8 @@ SPECTACULAR_SETTINGS = {
         "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
         "ObligationKindEnum": "ip_licensing.models.obligations.ObligationKind",
         "ObligationStateEnum": "ip_licensing.models.obligations.ObligationState",
+        "LicenceStateEnum": "ip_licensing.models.licences.LicenceState",
+        "SublicenceConsentStateEnum": "ip_licensing.models.sublicences.ConsentState",
     },
 }
 

@@ -101,6 +101,11 @@ from ip_licensing.services.check import (
     single_check_load,
 )
 from ip_licensing.services.royalties import royalty_report_submit
+from ip_licensing.services.sublicences import (
+    sublicence_consent,
+    sublicence_grant,
+    sublicence_refuse,
+)
 
 from .serializers import (
     AllocationChangeCreateSerializer,
@@ -118,6 +123,9 @@ from .serializers import (
     LicenceSerializer,
     RoyaltyReportCreateSerializer,
     RoyaltyReportSerializer,
+    SublicenceDecisionSerializer,
+    SublicenceGrantSerializer,
+    SublicenceSerializer,
 )
 
 LICENCES_READ = Scope.LICENCES_READ.value
@@ -283,6 +291,7 @@ LICENCE_TERMS_EXAMPLE = {
     "end_on": "2029-03-31",
     "exclusivity": "non_exclusive",
     "sublicensable": False,
+    "sublicence_share_bp": 0,
     "royalty_rate": "0.035000",
     "minimum_annual_royalty": 1200000,
     "upfront_fee": 5000000,
@@ -305,6 +314,7 @@ LICENCE_EXAMPLE = {
     "ended_at": None,
     "end_reason": "",
     "renewal_of": None,
+    "parent": None,
     "upfront_posted": True,
     "created_at": "2026-02-20T01:00:00Z",
 }
@@ -325,6 +335,8 @@ ROYALTY_EXAMPLE = {
     "quarter": "2026-Q3",
     "net_sales": 80000000,
     "royalty_due": 2800000,
+    "sublicence_income": 0,
+    "sublicence_due": 0,
     "posted_amount": 2800000,
     "currency": "JPY",
     "supersedes": None,
@@ -345,6 +357,35 @@ ALLOCATION_EXAMPLE = {
     "second_side": "",
     "second_at": None,
     "two_person": DECISION_BLOCK_EXAMPLE,
+}
+SUBLICENCE_GRANT_EXAMPLE = {
+    "licensee": "KR-HNB-03",
+    "fields_of_use": ["semiconductor.ai.edge"],
+    "purposes": ["research"],
+    "territories": ["KR"],
+    "start_on": "2026-07-01",
+    "end_on": "2028-06-30",
+}
+SUBLICENCE_EXAMPLE = {
+    **LICENCE_EXAMPLE,
+    "id": 48,
+    "reference": "L-2026-0019",
+    "licensor": 9,
+    "licensor_code": "JP-KYT-02",
+    "licensee": 15,
+    "licensee_code": "KR-HNB-03",
+    **{key: value for key, value in SUBLICENCE_GRANT_EXAMPLE.items() if key != "licensee"},
+    "exclusivity": "non_exclusive",
+    "royalty_rate": "0.000000",
+    "minimum_annual_royalty": 0,
+    "upfront_fee": 0,
+    "parent": 33,
+    "consent": {
+        "state": "consented",
+        "requested_at": "2026-06-20T01:00:00Z",
+        "decided_at": "2026-06-22T01:00:00Z",
+        "reason": "",
+    },
 }
 APPROVAL_EXAMPLE = {"id": 9, "licence": 33, "two_person": DECISION_BLOCK_EXAMPLE}
 WITHDRAWN_BLOCK = {
@@ -462,6 +503,10 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
         "create": LICENCES_CHECK,
         "accept": LICENCES_CHECK,
         "renew": LICENCES_CHECK,
+        # §23: the licensee's system grants sublicences, the licensor's consents.
+        "sublicences": LICENCES_READ,
+        "grant_sublicence": LICENCES_CHECK,
+        "consent": LICENCES_CHECK,
         # "approve", "suspend", "resume", "terminate": fund officers in a browser session.
     }
 
@@ -664,6 +709,86 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
         location = request.build_absolute_uri(reverse("licence-detail", args=[renewal.pk]))
         return self._licence_response(renewal.pk, status.HTTP_201_CREATED, Location=location)
 
+    def _sublicence_response(self, licence_id: int, status_code: int = 200, **headers) -> Response:
+        row = (
+            Licence.objects.select_related("licensor", "licensee", "consent")
+            .prefetch_related("licence_assets")
+            .get(pk=licence_id)
+        )
+        return Response(SublicenceSerializer(row).data, status=status_code, headers=headers)
+
+    @extend_schema(
+        summary="List a licence's sublicences",
+        description="The sublicences granted under the licence (§23), oldest first, each with "
+        "the licensor's consent; those the caller may see.",
+        request=None,
+        responses={200: SublicenceSerializer(many=True), **problems(403, 404)},
+        examples=[example("Sublicences", [SUBLICENCE_EXAMPLE])],
+    )
+    @action(detail=True, methods=["get"])
+    def sublicences(self, request: Request, pk: str | None = None) -> Response:
+        parent = self.get_object()
+        rows = (
+            licences_visible_to(self.actor)
+            .filter(parent_id=parent.pk)
+            .select_related("consent")
+            .prefetch_related("licence_assets")
+            .order_by("created_at", "id")
+        )
+        return Response(SublicenceSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Grant a sublicence (the licensee of a sublicensable licence)",
+        description="The licensee's research office or a principal investigator, or its key "
+        "with licences:check. The sublicence's assets, fields of use, purposes, territories "
+        "and term must lie inside the licence's: anything that sticks out is refused (422), "
+        "named per field. It is pending until the licensor consents (`consent`); screening "
+        "opens where §11 asks for it. The licence must be sublicensable and approved or "
+        "active (409).",
+        request=SublicenceGrantSerializer,
+        responses={201: SublicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Grant", SUBLICENCE_GRANT_EXAMPLE, request=True),
+            example("Awaiting consent", {**SUBLICENCE_EXAMPLE, "state": "pending"}),
+        ],
+    )
+    @sublicences.mapping.post
+    def grant_sublicence(self, request: Request, pk: str | None = None) -> Response:
+        sublicence = sublicence_grant(
+            parent=self.get_object(), actor=self.actor, data=_body(request)
+        )
+        location = request.build_absolute_uri(reverse("licence-detail", args=[sublicence.pk]))
+        return self._sublicence_response(sublicence.pk, status.HTTP_201_CREATED, Location=location)
+
+    @extend_schema(
+        summary="Consent to a sublicence, or refuse (the licensor of its parent)",
+        description="The parent licensor's research office or a principal investigator, its "
+        "key with licences:check, or a fund officer. `consent` grants the sublicence (active "
+        "at once if its start has come; event `sublicence.granted`); it waits for screening "
+        "clearance and a parent approved or active (409). `refuse` needs a reason and "
+        "terminates it.",
+        request=SublicenceDecisionSerializer,
+        responses={200: SublicenceSerializer, **problems(400, 403, 404, 409, 422)},
+        examples=[
+            example("Consent", {"decision": "consent"}, request=True),
+            example("Granted", SUBLICENCE_EXAMPLE),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def consent(self, request: Request, pk: str | None = None) -> Response:
+        sublicence = self.get_object()
+        body = SublicenceDecisionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        if body.validated_data["decision"] == "consent":
+            sublicence = sublicence_consent(sublicence=sublicence, actor=self.actor)
+        else:
+            sublicence = sublicence_refuse(
+                sublicence=sublicence,
+                actor=self.actor,
+                reason=body.validated_data.get("reason", ""),
+            )
+        return self._sublicence_response(sublicence.pk)
+
 
 # A single check is about 150 bytes; a body larger than this is left to the parser.
 _PRELOAD_MAX_BODY = 4096
@@ -785,10 +910,12 @@ class LicenceCheckView(APIView):
             f'{MAX_BATCH} checks: the answer is one result, or `{{"results": [...]}}` in '
             "the same order. A result allows with the licence that allows the use, or denies "
             "with reason codes (no_licence, not_started, expired, suspended, terminated, "
-            "field_not_covered, purpose_not_covered, territory_not_covered, and for a check "
+            "field_not_covered, purpose_not_covered, territory_not_covered; for a check "
             "with `exclusive: true` diligence_breach — the licence lost its exclusivity to "
-            "a breached obligation, from the day officers converted it — or not_exclusive). "
-            "Read-only and "
+            "a breached obligation, from the day officers converted it — or not_exclusive; "
+            "for a sublicence also why its parent licence denies: parent_expired, "
+            "parent_suspended, parent_terminated, or parent_denied for any other reason — a "
+            "sublicence allows only where its parent allows too). Read-only and "
             "deterministic. Keys need licences:check and may ask only about their own "
             "organisation's use or about assets their organisation owns (403 otherwise); fund "
             "staff about anything. A batch is answered or refused whole: field errors are "
@@ -899,7 +1026,11 @@ class RoyaltyReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Lic
             message = _("Unknown licence.")
             raise ValidationFailed(message, errors={"licence": [message]})
         report = royalty_report_submit(
-            licence=licence, actor=self.actor, quarter=data["quarter"], net_sales=data["net_sales"]
+            licence=licence,
+            actor=self.actor,
+            quarter=data["quarter"],
+            net_sales=data["net_sales"],
+            sublicence_income=data["sublicence_income"],
         )
         row = royalty_queryset(self.actor).get(pk=report.pk)
         location = request.build_absolute_uri(reverse("royalty-report-detail", args=[report.pk]))

@@ -296,6 +296,28 @@ EVENT_TYPES = [
         exclusivity_lost_on="2026-12-01",
     ),
     EventType("licence.upfront_posted", _("The licence's upfront fee was posted"), ORGANISATIONS),
+    # Sublicences (§23)
+    EventType(
+        "sublicence.requested",
+        _("{actor} granted the sublicence; it awaits the licensor's consent"),
+        ORGANISATIONS,
+    ),
+    _licence_event(
+        "sublicence.granted",
+        _("{actor} consented to the sublicence; it is granted"),
+        "active",
+        parent=13,
+    ),
+    EventType(
+        "sublicence.refused",
+        _("{actor} refused consent to the sublicence: {reason}"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "sublicence.ended_with_parent",
+        _("The licence's sublicences ended with it"),
+        ORGANISATIONS,
+    ),
     # Royalties and return allocation
     EventType("royalty_report.submitted", _("{actor} submitted a royalty report"), ORGANISATIONS),
     EventType(

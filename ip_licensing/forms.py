@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation
 from fundapp.kernel.models import ResearchArea
-from ip_licensing.models import AssetKind, AssetStatus, IPAsset, Purpose
+from ip_licensing.models import AssetKind, AssetStatus, Exclusivity, IPAsset, Purpose
 
 
 class ServiceForm(forms.Form):
@@ -173,6 +173,12 @@ class RoyaltyReportForm(ServiceForm):
         error_messages={"invalid": _("Give a quarter as YYYY-Qn, e.g. 2026-Q3.")},
     )
     net_sales = forms.IntegerField(label=_("Net sales"), min_value=0)
+    sublicence_income = forms.IntegerField(
+        label=_("Sublicence income"),
+        min_value=0,
+        required=False,
+        help_text=_("The quarter's income from your sublicences; the licence's share is due."),
+    )
 
 
 class LicenceCheckForm(ServiceForm):
@@ -227,4 +233,48 @@ class LicenceCheckForm(ServiceForm):
             "purpose": data["purpose"],
             "territory": data["territory"].upper(),
             "on": data["on"].isoformat(),
+        }
+
+
+def _codes(text: str, *, upper: bool = False) -> list[str]:
+    items = [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+    return [item.upper() if upper else item for item in items]
+
+
+class SublicenceForm(ServiceForm):
+    """A sublicence's sublicensee and scope (§23); the service checks it lies inside the
+    parent licence and names what does not."""
+
+    licensee = forms.CharField(
+        label=_("Sublicensee (organisation code)"), max_length=32, strip=True
+    )
+    fields_of_use = forms.CharField(
+        label=_("Fields of use"),
+        max_length=2000,
+        help_text=_("Research-area codes, separated by commas."),
+    )
+    purposes = forms.MultipleChoiceField(
+        label=_("Purposes"), choices=Purpose.choices, widget=forms.CheckboxSelectMultiple
+    )
+    territories = forms.CharField(
+        label=_("Territories"),
+        max_length=1000,
+        help_text=_("ISO 3166-1 alpha-2 codes separated by commas, or WW."),
+    )
+    start_on = forms.DateField(label=_("Start"), widget=forms.DateInput(attrs={"type": "date"}))
+    end_on = forms.DateField(label=_("End"), widget=forms.DateInput(attrs={"type": "date"}))
+    exclusivity = forms.ChoiceField(
+        label=_("Exclusivity"), choices=Exclusivity.choices, initial=Exclusivity.NON_EXCLUSIVE
+    )
+
+    def service_data(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "licensee": data["licensee"].upper(),
+            "fields_of_use": _codes(data["fields_of_use"]),
+            "purposes": list(data["purposes"]),
+            "territories": _codes(data["territories"], upper=True),
+            "start_on": data["start_on"].isoformat(),
+            "end_on": data["end_on"].isoformat(),
+            "exclusivity": data["exclusivity"],
         }

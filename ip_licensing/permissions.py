@@ -277,3 +277,47 @@ def can_decide_obligation(actor: Actor | None) -> Decision:
             "Your account has no side (JP or KR); this decision needs one officer of each side."
         )
     return True, ""
+
+
+# -- sublicences (§23) ---------------------------------------------------------------------
+
+
+def _speaks_or_keys_for(actor: Actor | None, organisation_id: int) -> bool:
+    """A person who may bind the organisation (research office, PI) or its partner system
+    with ``licences:check`` (as for accepting a licence)."""
+    if isinstance(actor, ApiKey):
+        return actor.has_scope(PARTY_WRITE_SCOPE) and actor.organisation_id == organisation_id
+    user = _active_user(actor)
+    return user is not None and speaks_for(user, organisation_id)
+
+
+def can_grant_sublicence(actor: Actor | None, parent: Licence) -> Decision:
+    """The licensee of a sublicensable licence grants sublicences: its research office or
+    a principal investigator, or its partner system with ``licences:check``. Not the
+    fund's officers: a sublicence is the licensee's grant."""
+    if isinstance(actor, ApiKey) and not actor.has_scope(PARTY_WRITE_SCOPE):
+        return False, _("This API key lacks the licences:check scope.")
+    if not _speaks_or_keys_for(actor, parent.licensee_id):
+        return False, _(
+            "Only the research office or a principal investigator of the licensee may grant "
+            "a sublicence of this licence."
+        )
+    if not parent.sublicensable:
+        return False, _("This licence is not sublicensable.")
+    return True, ""
+
+
+def can_decide_sublicence_consent(actor: Actor | None, parent: Licence) -> Decision:
+    """The parent's licensor consents to a sublicence (or refuses): its research office or
+    a principal investigator, its partner system with ``licences:check``, or a fund
+    officer."""
+    if is_fund_officer(actor) and isinstance(actor, User) and actor.is_active:
+        return True, ""
+    if isinstance(actor, ApiKey) and not actor.has_scope(PARTY_WRITE_SCOPE):
+        return False, _("This API key lacks the licences:check scope.")
+    if _speaks_or_keys_for(actor, parent.licensor_id):
+        return True, ""
+    return False, _(
+        "Only the licensor's research office or a principal investigator, or a fund officer, "
+        "may decide on the consent to this sublicence."
+    )

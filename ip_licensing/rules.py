@@ -72,6 +72,11 @@ TERRITORY_NOT_COVERED: Final = "territory_not_covered"
 # never exclusive.
 DILIGENCE_BREACH: Final = "diligence_breach"
 NOT_EXCLUSIVE: Final = "not_exclusive"
+# A sublicence allows only where its parent allows too (§23): why the parent does not.
+PARENT_EXPIRED: Final = "parent_expired"
+PARENT_SUSPENDED: Final = "parent_suspended"
+PARENT_TERMINATED: Final = "parent_terminated"
+PARENT_DENIED: Final = "parent_denied"  # any other reason of the parent's
 REASONS: Final = (
     NO_LICENCE,
     NOT_STARTED,
@@ -83,6 +88,10 @@ REASONS: Final = (
     TERRITORY_NOT_COVERED,
     DILIGENCE_BREACH,
     NOT_EXCLUSIVE,
+    PARENT_EXPIRED,
+    PARENT_SUSPENDED,
+    PARENT_TERMINATED,
+    PARENT_DENIED,
 )
 _REASON_ORDER: Final = {code: index for index, code in enumerate(REASONS)}
 
@@ -279,6 +288,8 @@ class LicenceTerms:
     state: str = "draft"  # one of STATES
     # The day from which an exclusive licence is non-exclusive after a diligence breach.
     exclusivity_lost_on: date | None = None
+    # A sublicence's parent licence, for the same asset (§23); None for a licence.
+    parent: LicenceTerms | None = None
 
     @property
     def is_exclusive(self) -> bool:
@@ -383,7 +394,31 @@ def licence_failures(
         reasons.append(PURPOSE_NOT_COVERED)
     if not territory_covers(licence.territories, territory):
         reasons.append(TERRITORY_NOT_COVERED)
+    if licence.parent is not None:
+        reasons.extend(
+            parent_reasons(licence.parent, purpose=purpose, field=field, territory=territory, on=on)
+        )
     return sort_reasons(reasons)
+
+
+_PARENT_REASON: Final = {
+    EXPIRED: PARENT_EXPIRED,
+    SUSPENDED: PARENT_SUSPENDED,
+    TERMINATED: PARENT_TERMINATED,
+}
+
+
+def parent_reasons(
+    parent: LicenceTerms, *, purpose: str, field: str, territory: str, on: date
+) -> tuple[str, ...]:
+    """Why a sublicence's parent does not allow this use on ``on`` (§23), as ``parent_*``
+    codes: its expiry, suspension and termination by name, anything else (a parent never
+    granted, or a use outside the parent's scope, which the grant refuses) as
+    ``parent_denied``. ``()`` when the parent allows the use."""
+    if parent.state not in _CHECKED_STATES:
+        return (PARENT_DENIED,)
+    failures = licence_failures(parent, purpose=purpose, field=field, territory=territory, on=on)
+    return tuple(sorted({_PARENT_REASON.get(code, PARENT_DENIED) for code in failures}))
 
 
 def check_use(
@@ -435,6 +470,83 @@ def check_use(
         return CheckResult(ALLOW, min(allowing), ())
     reasons, _ = min(evaluated, key=lambda item: (len(item[0]), item[1], item[0]))
     return CheckResult(DENY, None, reasons)
+
+
+# -- sublicences (§23) ----------------------------------------------------------------------
+
+
+class ScopeExcess(NamedTuple):
+    """One thing of a proposed sublicence outside its parent licence: the input field, a
+    stable code and the value that sticks out (a code, or a date as ISO text)."""
+
+    field: str
+    code: str
+    value: str
+
+
+def sublicence_scope_excess(
+    *,
+    parent_assets: Iterable[int],
+    parent_fields: Iterable[str],
+    parent_purposes: Iterable[str],
+    parent_territories: Iterable[str],
+    parent_start: date,
+    parent_end: date,
+    parent_exclusive: bool,
+    assets: Iterable[int],
+    fields: Iterable[str],
+    purposes: Iterable[str],
+    territories: Iterable[str],
+    start: date | None,
+    end: date | None,
+    exclusive: bool,
+) -> list[ScopeExcess]:
+    """Everything of a sublicence that does not lie inside its parent (§23); ``[]`` if it
+    all does. Codes: ``asset_not_in_parent``, ``field_not_in_parent`` (a field no parent
+    field covers), ``purpose_not_in_parent``, ``territory_not_in_parent`` (``WW`` lies only
+    inside ``WW``), ``starts_before_parent``, ``ends_after_parent`` and
+    ``exclusive_under_non_exclusive`` (only an exclusive licensee can grant exclusivity).
+
+    What it accepts lies inside: every use the sublicence covers on a day of its term, the
+    parent covers on that day (pinned by a property test)."""
+    excess: list[ScopeExcess] = []
+    parent_asset_set = set(parent_assets)
+    for asset_id in assets:
+        if asset_id not in parent_asset_set:
+            excess.append(ScopeExcess("assets", "asset_not_in_parent", str(asset_id)))
+    granted = tuple(parent_fields)
+    for code in fields:
+        if not any(field_covers(parent_field, code) for parent_field in granted):
+            excess.append(ScopeExcess("fields_of_use", "field_not_in_parent", code))
+    parent_purpose_set = set(parent_purposes)
+    for purpose in purposes:
+        if purpose not in parent_purpose_set:
+            excess.append(ScopeExcess("purposes", "purpose_not_in_parent", purpose))
+    parent_territory_set = set(parent_territories)
+    for territory in territories:
+        inside = (
+            WORLDWIDE in parent_territory_set
+            if territory == WORLDWIDE
+            else territory_covers(parent_territory_set, territory)
+        )
+        if not inside:
+            excess.append(ScopeExcess("territories", "territory_not_in_parent", territory))
+    if start is not None and start < parent_start:
+        excess.append(ScopeExcess("start_on", "starts_before_parent", parent_start.isoformat()))
+    if end is not None and end > parent_end:
+        excess.append(ScopeExcess("end_on", "ends_after_parent", parent_end.isoformat()))
+    if exclusive and not parent_exclusive:
+        excess.append(ScopeExcess("exclusivity", "exclusive_under_non_exclusive", "exclusive"))
+    return excess
+
+
+def sublicence_due(income: int, share_bp: int) -> int:
+    """The parent's share of a quarter's sublicence income (§23):
+    ``round_half_up(income × share_bp / 10,000)``, exactly (no float)."""
+    _non_negative_int(income, "income")
+    if not _is_amount(share_bp) or not 0 <= share_bp <= BASIS_POINTS_WHOLE:
+        raise ValueError("share_bp must be an integer from 0 to 10,000")
+    return round_half_up(Fraction(income * share_bp, BASIS_POINTS_WHOLE))
 
 
 # -- screening triggers (§11) ----------------------------------------------------------------

@@ -118,10 +118,19 @@ def licence_ids_visible_to(actor: Actor | None) -> QuerySet[Any, Any] | None:
 
 
 def _licence_ids_of(organisations: QuerySet[Any] | list[int]) -> QuerySet[Licence, Any]:
-    """The ids of the licences the organisations are a party to (licensor or licensee)."""
+    """The ids of the licences the organisations are a party to (licensor or licensee),
+    and the sublicences granted under the licences they license out (§23: the licensor
+    consents to them)."""
     as_licensor = Licence.objects.filter(licensor_id__in=organisations).order_by().values("pk")
     as_licensee = Licence.objects.filter(licensee_id__in=organisations).order_by().values("pk")
-    return as_licensor.union(as_licensee)
+    under_own = (
+        Licence.objects.filter(
+            parent_id__in=Licence.objects.filter(licensor_id__in=organisations).values("pk")
+        )
+        .order_by()
+        .values("pk")
+    )
+    return as_licensor.union(as_licensee, under_own)
 
 
 def get_licence_for_actor(actor: Actor | None, pk: object) -> Licence:
@@ -152,6 +161,16 @@ def _terms(licence: Licence, asset_id: int) -> rules.LicenceTerms:
         end=licence.end_on,
         exclusivity=licence.exclusivity,
         state=licence.state,
+    )
+
+
+def sublicences_of(licence: Licence) -> QuerySet[Licence]:
+    """The sublicences granted under the licence (§23), oldest first, with their parties
+    and consent (one query)."""
+    return (
+        Licence.objects.filter(parent_id=licence.pk)
+        .select_related("licensor", "licensee", "consent")
+        .order_by("created_at", "id")
     )
 
 

@@ -22,6 +22,7 @@ from ip_licensing.models import (
     AllocationChange,
     AssetKind,
     AssetStatus,
+    ConsentState,
     Exclusivity,
     IPAsset,
     Licence,
@@ -112,6 +113,13 @@ class LicenceSerializer(serializers.ModelSerializer):
     assets = serializers.SerializerMethodField()
     renewal_of = serializers.IntegerField(source="renewal_of_id", read_only=True, allow_null=True)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, read_only=True)
+    # A declared field named like Field.parent (DRF takes it out of the class at creation).
+    parent = serializers.IntegerField(  # type: ignore[assignment]
+        source="parent_id",
+        read_only=True,
+        allow_null=True,
+        help_text=_("The licence this sublicence was granted under; null for a licence."),
+    )
 
     class Meta:
         model = Licence
@@ -131,10 +139,12 @@ class LicenceSerializer(serializers.ModelSerializer):
             "end_on",
             "exclusivity",
             "sublicensable",
+            "sublicence_share_bp",
             "royalty_rate",
             "minimum_annual_royalty",
             "upfront_fee",
             "currency",
+            "parent",
             "licensor_accepted_at",
             "licensee_accepted_at",
             "approved_at",
@@ -175,6 +185,16 @@ class LicenceTermsSerializer(serializers.Serializer):
     end_on = serializers.DateField()
     exclusivity = serializers.ChoiceField(choices=Exclusivity.choices)
     sublicensable = serializers.BooleanField(required=False, default=False)
+    sublicence_share_bp = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=10000,
+        help_text=_(
+            "The licence's share of the income from its sublicences, in basis points "
+            "(sublicensable licences only)."
+        ),
+    )
     royalty_rate = serializers.DecimalField(
         max_digits=7,
         decimal_places=6,
@@ -199,6 +219,49 @@ class LicenceCreateSerializer(LicenceTermsSerializer):
 
 class LicenceRenewSerializer(LicenceTermsSerializer):
     """A renewal proposes new terms for the same parties and assets."""
+
+
+class SublicenceConsentStateSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=ConsentState.choices)
+    requested_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    reason = serializers.CharField(help_text=_("Why the licensor refused; empty otherwise."))
+
+
+class SublicenceSerializer(LicenceSerializer):
+    """A sublicence (§23) with the licensor's consent."""
+
+    consent = SublicenceConsentStateSerializer(read_only=True, allow_null=True)
+
+    class Meta(LicenceSerializer.Meta):
+        fields = [*LicenceSerializer.Meta.fields, "consent"]
+        read_only_fields = fields
+
+
+class SublicenceGrantSerializer(serializers.Serializer):
+    """A sublicence's scope, which must lie inside the parent licence's (§23)."""
+
+    licensee = serializers.CharField(
+        max_length=32, help_text=_("The sublicensee organisation's code or id.")
+    )
+    assets = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        help_text=_("Asset ids of the parent licence; default: all of them."),
+    )
+    fields_of_use = serializers.ListField(child=serializers.CharField(max_length=120))
+    purposes = serializers.ListField(child=serializers.ChoiceField(choices=Purpose.choices))
+    territories = serializers.ListField(child=serializers.CharField(max_length=2))
+    start_on = serializers.DateField()
+    end_on = serializers.DateField()
+    exclusivity = serializers.ChoiceField(choices=Exclusivity.choices, required=False)
+
+
+class SublicenceDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=[("consent", "consent"), ("refuse", "refuse")])
+    reason = serializers.CharField(
+        max_length=4000, required=False, allow_blank=True, help_text=_("Required to refuse.")
+    )
 
 
 class LicenceReasonSerializer(serializers.Serializer):
@@ -273,6 +336,8 @@ class RoyaltyReportSerializer(serializers.ModelSerializer):
             "quarter",
             "net_sales",
             "royalty_due",
+            "sublicence_income",
+            "sublicence_due",
             "posted_amount",
             "currency",
             "supersedes",
@@ -293,6 +358,14 @@ class RoyaltyReportCreateSerializer(serializers.Serializer):
     quarter = serializers.CharField(max_length=7, help_text=_("YYYY-Qn, e.g. 2026-Q3."))
     net_sales = serializers.IntegerField(
         help_text=_("Whole yen or won, in the licence's currency; 0 to 10¹⁵.")
+    )
+    sublicence_income = serializers.IntegerField(
+        required=False,
+        default=0,
+        help_text=_(
+            "The quarter's income from sublicences, in the licence's currency; the licence's "
+            "sublicence share of it is due with the royalty."
+        ),
     )
 
 

@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any, cast
 
 from django.contrib import messages
@@ -45,6 +46,7 @@ from ip_licensing.forms import (
     ReasonForm,
     RenewForm,
     RoyaltyReportForm,
+    SublicenceForm,
 )
 from ip_licensing.models import (
     IPAsset,
@@ -69,6 +71,12 @@ from ip_licensing.services.royalties import (
     can_report_royalties,
     royalty_report_submit,
 )
+from ip_licensing.services.sublicences import (
+    PARENT_IN_FORCE,
+    sublicence_consent,
+    sublicence_grant,
+    sublicence_refuse,
+)
 from ip_licensing.views_obligations import obligations_panel
 from ip_licensing.views_obligations import routes as obligation_routes
 
@@ -86,6 +94,10 @@ REASON_LABELS = {
     rules.TERRITORY_NOT_COVERED: gettext_lazy("Territory not covered"),
     rules.DILIGENCE_BREACH: gettext_lazy("Exclusivity lost to a diligence breach"),
     rules.NOT_EXCLUSIVE: gettext_lazy("Not an exclusive licence"),
+    rules.PARENT_EXPIRED: gettext_lazy("Parent licence expired"),
+    rules.PARENT_SUSPENDED: gettext_lazy("Parent licence suspended"),
+    rules.PARENT_TERMINATED: gettext_lazy("Parent licence terminated"),
+    rules.PARENT_DENIED: gettext_lazy("Not allowed by the parent licence"),
 }
 
 CLEARANCE_LABELS = {
@@ -463,7 +475,18 @@ def _actions(user: User, licence: Licence, approval: LicenceApproval | None) -> 
         else:
             approve, approve_note = permissions.can_complete_licence_approval(user, approval)
     renewed = Licence.objects.filter(renewal_of=licence).first()
+    sublicence = licence.parent_id is not None
+    consent = getattr(licence, "consent", None) if sublicence else None
     return {
+        # §23: the licensee grants sublicences; the parent's licensor consents to them.
+        "grant_sublicence": not sublicence
+        and licence.sublicensable
+        and state in PARENT_IN_FORCE
+        and permissions.can_grant_sublicence(user, licence)[0],
+        "consent": consent is not None
+        and consent.state == "requested"
+        and licence.parent is not None
+        and permissions.can_decide_sublicence_consent(user, licence.parent)[0],
         "accept": permissions.can_accept_licence(user, licence)[0],
         "accept_sides": permissions.licence_sides_of(user, licence),
         "approve": approve,
@@ -473,9 +496,12 @@ def _actions(user: User, licence: Licence, approval: LicenceApproval | None) -> 
         "terminate": state not in (LicenceState.EXPIRED, LicenceState.TERMINATED)
         and (can_officer or permissions.can_withdraw_draft(user, licence)[0]),
         "renew": state in licence_svc.RENEWABLE_STATES
+        and not sublicence
         and renewed is None
         and permissions.can_renew_licence(user, licence)[0],
-        "report": state in REPORTABLE_STATES and can_report_royalties(user, licence)[0],
+        "report": state in REPORTABLE_STATES
+        and not sublicence
+        and can_report_royalties(user, licence)[0],
         "renewed_by": renewed,
     }
 
@@ -537,6 +563,10 @@ def _render_licence(
         "licence": licence,
         "purposes": [str(purpose_labels.get(p, p)) for p in licence.purposes],
         "rate_percent": f"{(licence.royalty_rate * 100).normalize():f}",
+        "sublicence_share_percent": f"{(Decimal(licence.sublicence_share_bp) / 100).normalize():f}",
+        "consent": getattr(licence, "consent", None) if licence.parent_id else None,
+        "parent_visible": licence.parent_id is not None
+        and licences_visible_to(user).filter(pk=licence.parent_id).exists(),
         "clearance_label": CLEARANCE_LABELS.get(clearance, clearance),
         "reason_forms": reason_forms,
         "assets": list(licence_assets(licence).select_related("owner")),
@@ -551,6 +581,14 @@ def _render_licence(
         "chart": royalty_chart(quarters, licence.currency),
         "renew_form": forms.get("renew") or RenewForm(prefix="renew"),
         "royalty_form": forms.get("royalty") or RoyaltyReportForm(prefix="royalty"),
+        "sublicences": list(
+            licences_visible_to(user)
+            .filter(parent_id=licence.pk)
+            .select_related("consent")
+            .order_by("created_at", "id")
+        ),
+        "sublicence_form": forms.get("sublicence") or SublicenceForm(prefix="sublicence"),
+        "refuse_form": forms.get("refuse_consent") or ReasonForm(prefix="refuse_consent"),
         "error": error,
         "failed": failed,
         "obligations": obligations_panel(user, licence, forms),
@@ -575,6 +613,9 @@ ACTIONS = (
     "terminate",
     "renew",
     "royalty",
+    "sublicence",
+    "consent",
+    "refuse_consent",
 )
 
 
@@ -628,6 +669,30 @@ def licence_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 "resume": _("The licence is active again."),
                 "terminate": _("The licence is terminated."),
             }[action]
+        elif action == "sublicence":
+            form = SublicenceForm(request.POST, prefix="sublicence")
+            if not form.is_valid():
+                return _render_licence(
+                    request, licence, forms={action: form}, failed=action, status=422
+                )
+            granted = sublicence_grant(parent=licence, actor=user, data=form.service_data())
+            messages.success(
+                request,
+                _("Sublicence %(reference)s is granted; it awaits the licensor's consent.")
+                % {"reference": granted.reference},
+            )
+            return redirect("ip:licence", pk=granted.pk)
+        elif action == "consent":
+            sublicence_consent(sublicence=licence, actor=user)
+            done = _("You consented; the sublicence is granted.")
+        elif action == "refuse_consent":
+            form = ReasonForm(request.POST, prefix=action)
+            if not form.is_valid():
+                return _render_licence(
+                    request, licence, forms={action: form}, failed=action, status=422
+                )
+            sublicence_refuse(sublicence=licence, actor=user, reason=form.cleaned_data["reason"])
+            done = _("You refused consent; the sublicence is terminated.")
         elif action == "renew":
             form = RenewForm(request.POST, prefix="renew")
             if not form.is_valid():
@@ -654,6 +719,7 @@ def licence_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 actor=user,
                 quarter=form.cleaned_data["quarter"].strip(),
                 net_sales=form.cleaned_data["net_sales"],
+                sublicence_income=form.cleaned_data.get("sublicence_income") or 0,
             )
             done = _("The report for %(quarter)s is recorded: %(amount)s due.") % {
                 "quarter": report.quarter,
@@ -707,7 +773,10 @@ def approvals(request: HttpRequest) -> HttpResponse:
     if not is_fund_officer(user):
         raise Http404
     pending = list(
-        licences_visible_to(user).filter(state=LicenceState.PENDING).order_by("created_at", "id")
+        licences_visible_to(user)
+        # Sublicences wait for their licensor's consent, not the fund's approval (§23).
+        .filter(state=LicenceState.PENDING, parent__isnull=True)
+        .order_by("created_at", "id")
     )
     ids = [lic.pk for lic in pending]
     first = {

@@ -53,6 +53,7 @@ from ip_licensing.rules import format_quarter
 from ip_licensing.services import licences as licence_services
 from ip_licensing.services import obligations as obligation_services
 from ip_licensing.services import royalties as royalty_services
+from ip_licensing.services import sublicences as sublicence_services
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.licences import tokyo_today
 from projects.models import (
@@ -2840,6 +2841,8 @@ class LicenceSpec:
     approvals: tuple[str, ...] = ("officer_jp", "officer_kr")
     reason: str = ""  # for a terminated licence
     exclusivity: str = Exclusivity.NON_EXCLUSIVE
+    sublicensable: bool = False
+    sublicence_share_bp: int = 0  # §23: the licence's share of its sublicence income
 
 
 LICENCES = (
@@ -2904,6 +2907,23 @@ LICENCES = (
         minimum_annual_royalty=0,
         upfront_fee=500_000,
         reason="Saebyeok Semiconductor closed the product line; both parties asked to end it.",
+    ),
+    LicenceSpec(  # active and sublicensable: Busan sublicenses Saebyeok (SUBLICENCE below)
+        asset=ASSETS[0].title_en,
+        licensee="KR-PUS-01",
+        licensor_office="office_tokyo",
+        licensee_office="office_busan",
+        state=LicenceState.ACTIVE,
+        starts_in=-200,
+        lasts=3 * 365,
+        fields_of_use=("semiconductor.ai.edge",),
+        purposes=("research", "development"),
+        territories=("JP", "KR"),
+        royalty_rate="0.02",
+        minimum_annual_royalty=0,
+        upfront_fee=0,
+        sublicensable=True,
+        sublicence_share_bp=3000,
     ),
 )
 
@@ -3045,6 +3065,38 @@ def seed_obligations(report: SeedReport, *, users: dict[str, User]) -> None:
             )
 
 
+@dataclass(frozen=True)
+class SublicenceSpec:
+    """A demo sublicence (§23) of the demo licence of ``asset`` to ``parent_licensee``,
+    granted by that licensee's office and consented to by the licensor's office."""
+
+    asset: str
+    parent_licensee: str
+    licensee: str
+    grantor_office: str
+    consenting_office: str
+    starts_in: int
+    lasts: int
+    fields_of_use: tuple[str, ...]
+    purposes: tuple[str, ...]
+    territories: tuple[str, ...]
+
+
+SUBLICENCE = SublicenceSpec(
+    asset=ASSETS[0].title_en,
+    parent_licensee="KR-PUS-01",
+    licensee="KR-PGY-01",
+    grantor_office="office_busan",
+    consenting_office="office_tokyo",
+    starts_in=-60,
+    lasts=365,
+    fields_of_use=("semiconductor.ai.edge",),
+    purposes=("development",),
+    territories=("KR",),
+)
+# Busan's report on the parent for the last ended quarter: net sales and sublicence income.
+SUBLICENCE_ROYALTY = (6_000_000, 2_000_000)
+
 # Net sales of the active licence for the last quarter that has ended (2026-Q3 when run in
 # the fourth quarter of 2026), then a correction of that quarter: only the difference of
 # the royalty due posts.
@@ -3105,15 +3157,64 @@ def seed_licences(report: SeedReport, *, users: dict[str, User]) -> None:
         asset = assets[spec.asset]
         licensee = Organisation.objects.get(code=spec.licensee)
         licence = (
-            Licence.objects.filter(assets=asset, licensee=licensee, renewal_of__isnull=True)
+            Licence.objects.filter(
+                assets=asset, licensee=licensee, renewal_of__isnull=True, parent__isnull=True
+            )
             .order_by("pk")
             .first()
         )
         report.made("licences", licence is None)
         if licence is None:
             licence = _make_licence(spec, asset=asset, licensee=licensee, users=users, today=today)
-        if spec.state == LicenceState.ACTIVE:
+        if spec.state == LicenceState.ACTIVE and not spec.sublicensable:
             _seed_royalties(report, licence, users[spec.licensee_office], today=today)
+    seed_sublicence(report, users=users, assets=assets, today=today)
+
+
+def seed_sublicence(
+    report: SeedReport, *, users: dict[str, User], assets: dict[str, IPAsset], today: date
+) -> None:
+    """The consented sublicence under the sublicensable demo licence (§23), through the
+    services, and the parent's royalty report of the last ended quarter with the income
+    from it (its share split like royalties)."""
+    spec = SUBLICENCE
+    parent = Licence.objects.get(
+        assets=assets[spec.asset],
+        licensee__code=spec.parent_licensee,
+        parent__isnull=True,
+        renewal_of__isnull=True,
+    )
+    sublicence = Licence.objects.filter(parent=parent, licensee__code=spec.licensee).first()
+    report.made("sublicences", sublicence is None)
+    if sublicence is None:
+        start = today + timedelta(days=spec.starts_in)
+        sublicence = sublicence_services.sublicence_grant(
+            parent=parent,
+            actor=users[spec.grantor_office],
+            data={
+                "licensee": spec.licensee,
+                "fields_of_use": list(spec.fields_of_use),
+                "purposes": list(spec.purposes),
+                "territories": list(spec.territories),
+                "start_on": start.isoformat(),
+                "end_on": (start + timedelta(days=spec.lasts - 1)).isoformat(),
+            },
+        )
+        sublicence = sublicence_services.sublicence_consent(
+            sublicence=sublicence, actor=users[spec.consenting_office]
+        )
+    if parent.royalty_reports.exists():
+        report.kept["royalty reports"] += parent.royalty_reports.count()
+        return
+    net_sales, income = SUBLICENCE_ROYALTY
+    royalty_services.royalty_report_submit(
+        licence=parent,
+        actor=users["office_busan"],
+        quarter=previous_quarter(today),
+        net_sales=net_sales,
+        sublicence_income=income,
+    )
+    report.created["royalty reports"] += 1
 
 
 def _make_licence(
@@ -3137,6 +3238,9 @@ def _make_licence(
             "end_on": (start + timedelta(days=spec.lasts - 1)).isoformat(),
             "exclusivity": spec.exclusivity,
             "sublicensable": False,
+            "exclusivity": Exclusivity.NON_EXCLUSIVE,
+            "sublicensable": spec.sublicensable,
+            "sublicence_share_bp": spec.sublicence_share_bp,
             "royalty_rate": spec.royalty_rate,
             "minimum_annual_royalty": spec.minimum_annual_royalty,
             "upfront_fee": spec.upfront_fee,

@@ -19,6 +19,7 @@ from .obligations import (
     ObligationState,
     ObligationWaiver,
 )
+from .sublicences import ConsentState, SublicenceConsent
 
 __all__ = [
     "AllocationChange",
@@ -26,6 +27,7 @@ __all__ = [
     "AssetStatus",
     "BreachDecision",
     "BreachRemedy",
+    "ConsentState",
     "Exclusivity",
     "IPAsset",
     "Licence",
@@ -40,4 +42,5 @@ __all__ = [
     "Purpose",
     "ReturnAllocationEntry",
     "RoyaltyReport",
+    "SublicenceConsent",
 ]

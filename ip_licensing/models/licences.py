@@ -119,6 +119,23 @@ class Licence(models.Model):
     # converted it after a diligence breach (§23); the licence check answers
     # ``diligence_breach`` to a use that needs exclusivity from that day on.
     exclusivity_lost_on = models.DateField(_("exclusivity lost on"), null=True, blank=True)
+    # §23: the parent's share of the income its licensee reports from sublicences, in basis
+    # points of that income (rounded half up when due, see rules.sublicence_due).
+    sublicence_share_bp = models.PositiveIntegerField(
+        _("sublicence share (basis points)"),
+        default=0,
+        validators=[MaxValueValidator(10000)],
+    )
+    # §23: a sublicence is a licence granted by the licensee of its parent (its licensor),
+    # inside the parent's scope; it ends when the parent ends.
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sublicences",
+        verbose_name=_("parent licence"),
+    )
     royalty_rate = models.DecimalField(
         _("royalty rate"),
         max_digits=7,
@@ -165,6 +182,9 @@ class Licence(models.Model):
             # The lists' order (newest first), read backwards: a page is the first rows of
             # the index, not a sort of every licence.
             models.Index(fields=["created_at", "id"], name="licence_created_idx"),
+            models.Index(
+                fields=["parent"], condition=Q(parent__isnull=False), name="licence_parent_idx"
+            ),
         ]
         triggers = [LICENCE_WORKFLOW.trigger("licence_state_fsm")]
         constraints = [
@@ -181,6 +201,10 @@ class Licence(models.Model):
                 condition=Q(exclusivity_lost_on__isnull=True) | Q(exclusivity="non_exclusive"),
                 name="licence_converted_is_non_exclusive",
             ),
+            models.CheckConstraint(
+                condition=Q(sublicence_share_bp__lte=10000), name="licence_sublicence_share_range"
+            ),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="licence_not_its_own_parent"),
         ]
 
     def __str__(self) -> str:
@@ -228,6 +252,10 @@ class RoyaltyReport(models.Model):
     quarter = models.CharField(_("quarter"), max_length=7)  # 2026-Q3
     net_sales = AmountField(_("net sales"))
     royalty_due = models.BigIntegerField(_("royalty due"))
+    # §23: income from the licence's sublicences in the quarter, and the parent's share of
+    # it that is due on top of the royalty (posted and split with it).
+    sublicence_income = AmountField(_("sublicence income"))
+    sublicence_due = AmountField(_("sublicence share due"))
     posted_amount = models.BigIntegerField(
         _("posted"),
         help_text=_("What this report posted: the difference to the one it supersedes."),

@@ -20,6 +20,13 @@ Guarantees:
 - **at most 1,000 checks** per request (:data:`MAX_BATCH`); more is refused with 413
   ``batch_too_large`` (the request is too large to be served as one, whatever its fields).
 
+Sublicences (§23): a sublicence's row carries its parent's terms and state (a primary-key
+join in the same query), and ``rules.check_use`` allows it only where the parent allows
+too, else adds the parent's reasons (``parent_expired``, ``parent_suspended``,
+``parent_terminated``, ``parent_denied``). The direct path of the API
+(``ip_licensing.api._answer_directly``) answers through :func:`licence_check_one` with
+the same statement, so both paths answer alike.
+
 Who may ask: fund staff about anything; anyone else (a person, or an API key with
 ``licences:check``) only about their own organisation's use (``licensee`` is one of their
 organisations) or about the assets their organisation owns (the licensor).
@@ -350,7 +357,26 @@ def _loaded(rows: Sequence[Sequence[Any]]) -> _Loaded:
             loaded.by_code[code] = pk
             loaded.known_ids.add(pk)
         else:
-            licensee_id, fields, purposes, territories, start, end, excl, state, lost_on = licence
+            licensee_id, fields, purposes, territories, start, end, excl, state, lost_on = licence[
+                :9
+            ]
+            parent_id, p_fields, p_purposes, p_territories, p_start, p_end, p_excl, p_state = (
+                licence[9:17]
+            )
+            parent = None
+            if parent_id is not None:
+                parent = terms(
+                    licence_id=parent_id,
+                    asset_id=pk,
+                    licensee_id=0,  # the parent's licensee is the sublicensor; not asked about
+                    fields=tuple(p_fields),
+                    purposes=tuple(p_purposes),
+                    territories=tuple(p_territories),
+                    start=p_start,
+                    end=p_end,
+                    exclusivity=p_excl,
+                    state=p_state,
+                )
             loaded.terms[(pk, licensee_id)].append(
                 terms(
                     licence_id=other,
@@ -364,13 +390,31 @@ def _loaded(rows: Sequence[Sequence[Any]]) -> _Loaded:
                     exclusivity=excl,
                     state=state,
                     exclusivity_lost_on=lost_on,
+                    parent=parent,
                 )
             )
     return loaded
 
 
+# A sublicence's row carries its parent's terms (§23: it allows only where the parent
+# does too), read by a primary-key probe of the parent; a licence's parent columns are NULL.
+_PARENT_COLUMNS: Final = (
+    "parent.id, parent.fields_of_use, parent.purposes, parent.territories, "
+    "parent.start_on, parent.end_on, parent.exclusivity, parent.state"
+)
+_PARENT_JOIN: Final = (
+    f"LEFT JOIN {Licence._meta.db_table} AS parent ON parent.id = licence.parent_id"
+)
+_NO_PARENT_TYPED: Final = (
+    "NULL::bigint, NULL::text[], NULL::text[], NULL::text[], NULL::date, NULL::date, "
+    "NULL::text, NULL::text"
+)
+_NO_PARENT: Final = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+
+
 # Rows of three kinds in one answer: ("asset", asset id, owner id), ("organisation", id,
-# NULL, code) and ("licence", asset id, licence id, NULL, licensee id, terms…).
+# NULL, code) and ("licence", asset id, licence id, NULL, licensee id, terms…, the
+# parent's id and terms…).
 _LOAD_SQL: Final = f"""
 WITH asked AS (
     SELECT DISTINCT asset_id, code, organisation_id
@@ -392,12 +436,12 @@ WITH asked AS (
       FROM asked JOIN named ON named.id = asked.organisation_id
 )
 SELECT 'asset', asset.id, asset.owner_id, NULL, NULL::bigint, NULL::text[], NULL::text[],
-       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date
+       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date, {_NO_PARENT_TYPED}
   FROM {IPAsset._meta.db_table} AS asset
  WHERE asset.id = ANY(%(assets)s::bigint[])
  UNION ALL
 SELECT 'organisation', named.id, NULL, named.code, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL
+       NULL, NULL, {_NO_PARENT}
   FROM named
  UNION ALL
 SELECT 'licence', granted.*
@@ -405,9 +449,11 @@ SELECT 'licence', granted.*
  CROSS JOIN LATERAL (
        SELECT link.asset_id, licence.id, NULL::text, licence.licensee_id, licence.fields_of_use,
               licence.purposes, licence.territories, licence.start_on, licence.end_on,
-              licence.exclusivity, licence.state, licence.exclusivity_lost_on
+              licence.exclusivity, licence.state, licence.exclusivity_lost_on,
+              {_PARENT_COLUMNS}
          FROM {LicenceAsset._meta.db_table} AS link
          JOIN {Licence._meta.db_table} AS licence ON licence.id = link.licence_id
+         {_PARENT_JOIN}
         WHERE link.asset_id = pairs.asset_id
           AND licence.licensee_id = pairs.licensee_id
           AND licence.state <> ALL(%(not_granted)s::text[])
@@ -430,20 +476,22 @@ WITH named AS (
      WHERE organisation.{organisation_column} = %(licensee)s
 )
 SELECT 'asset', asset.id, asset.owner_id, NULL, NULL::bigint, NULL::text[], NULL::text[],
-       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date
+       NULL::text[], NULL::date, NULL::date, NULL, NULL, NULL::date, {_NO_PARENT_TYPED}
   FROM {IPAsset._meta.db_table} AS asset
  WHERE asset.id = %(asset)s
  UNION ALL
 SELECT 'organisation', named.id, NULL, named.code, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL
+       NULL, NULL, {_NO_PARENT}
   FROM named
  UNION ALL
 SELECT 'licence', link.asset_id, licence.id, NULL::text, licence.licensee_id,
        licence.fields_of_use, licence.purposes, licence.territories, licence.start_on,
-       licence.end_on, licence.exclusivity, licence.state, licence.exclusivity_lost_on
+       licence.end_on, licence.exclusivity, licence.state, licence.exclusivity_lost_on,
+       {_PARENT_COLUMNS}
   FROM named
   JOIN {Licence._meta.db_table} AS licence ON licence.licensee_id = named.id
   JOIN {LicenceAsset._meta.db_table} AS link ON link.licence_id = licence.id
+  {_PARENT_JOIN}
  WHERE link.asset_id = %(asset)s
    AND licence.state NOT IN ({not_granted})
 """  # noqa: S608 - table and column names from the models, states from the code

@@ -129,6 +129,7 @@ CREATE_FIELDS = (
     "end_on",
     "exclusivity",
     "sublicensable",
+    "sublicence_share_bp",
     "royalty_rate",
     "minimum_annual_royalty",
     "upfront_fee",
@@ -142,6 +143,7 @@ TERM_FIELDS = (
     "end_on",
     "exclusivity",
     "sublicensable",
+    "sublicence_share_bp",
     "royalty_rate",
     "minimum_annual_royalty",
     "upfront_fee",
@@ -361,6 +363,7 @@ def _clean_terms(
         problems, "exclusivity", raw("exclusivity", Exclusivity.NON_EXCLUSIVE), Exclusivity
     )
     sublicensable = inputs.boolean(problems, "sublicensable", raw("sublicensable", False))
+    share = _sublicence_share(problems, raw("sublicence_share_bp", 0), sublicensable)
     rate_value = raw("royalty_rate")
     rate = None
     if rate_value not in (None, ""):
@@ -403,11 +406,26 @@ def _clean_terms(
         "end_on": end,
         "exclusivity": exclusivity,
         "sublicensable": sublicensable,
+        "sublicence_share_bp": share,
         "royalty_rate": rate,
         "minimum_annual_royalty": minimum,
         "upfront_fee": upfront,
         "currency": currency,
     }
+
+
+def _sublicence_share(problems: Problems, value: Any, sublicensable: bool) -> int:
+    """§23: the parent's share of sublicence income, whole basis points from 0 to 10,000;
+    only a sublicensable licence has one."""
+    share = inputs.integer(
+        problems, "sublicence_share_bp", value, minimum=0, maximum=10000, required=False
+    )
+    if share and not sublicensable:
+        problems.add(
+            "sublicence_share_bp",
+            _("Only a sublicensable licence takes a share of sublicence income."),
+        )
+    return share or 0
 
 
 def _check_currency(problems: Problems, licensor: Organisation | None, currency: str) -> None:
@@ -485,6 +503,7 @@ def _snapshot(licence: Licence) -> dict[str, Any]:
         "end_on": licence.end_on,
         "exclusivity": licence.exclusivity,
         "sublicensable": licence.sublicensable,
+        "sublicence_share_bp": licence.sublicence_share_bp,
         "royalty_rate": licence.royalty_rate,
         "minimum_annual_royalty": licence.minimum_annual_royalty,
         "upfront_fee": licence.upfront_fee,
@@ -694,6 +713,10 @@ def licence_renew(*, licence: Licence, actor: Actor, data: Mapping[str, Any]) ->
     """
     _require_signed_in(actor)
     _require(permissions.can_renew_licence(actor, licence))
+    if licence.parent_id is not None:
+        raise Conflict(
+            _("A sublicence is not renewed; its licensee grants a new one."), code="sublicence"
+        )
     problems = Problems()
     if not isinstance(data, Mapping):
         problems.add("__all__", _("Expected an object."))
@@ -909,6 +932,11 @@ def licence_approve(*, licence: Licence, actor: Actor) -> Licence:
       an approval is needed, the parties' people that the licence is approved.
     """
     officer = _require_approver(actor)
+    if licence.parent_id is not None:
+        raise Conflict(
+            _("A sublicence is approved by the licensor's consent, not by the fund's officers."),
+            code="sublicence",
+        )
     if Licence.objects.filter(pk=licence.pk, state=LicenceState.PENDING).exists():
         with transaction.atomic():
             licence_screening_open(licence=licence, actor=officer)
@@ -1069,6 +1097,11 @@ def _change_state(
         else:
             cancelled = 0
         locked.save(update_fields=update)
+        if target == LicenceState.TERMINATED:
+            # §23: its sublicences end with it, in this transaction.
+            from .sublicences import sublicences_end_with
+
+            sublicences_end_with(licence=locked, actor=actor, reason=text)
         after: dict[str, Any] = {"state": locked.state, "reason": text}
         if cancelled:
             after["approval_cancelled"] = True

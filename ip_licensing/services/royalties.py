@@ -330,8 +330,24 @@ def _reserve_report_id() -> int:
         return int(cursor.fetchone()[0])
 
 
+def _validated_sublicence_income(licence: Licence, income: object) -> int:
+    """§23: whole, non-negative, and only for a sublicensable licence."""
+    if isinstance(income, bool) or not isinstance(income, int):
+        raise _refuse("sublicence_income", _("Give sublicence income as a whole amount."))
+    if income < 0:
+        raise _refuse("sublicence_income", _("Sublicence income cannot be negative."))
+    if income > MAX_AMOUNT:
+        raise _refuse("sublicence_income", _("Sublicence income above 10¹⁵ is refused."))
+    if income and not licence.sublicensable:
+        raise _refuse(
+            "sublicence_income",
+            _("This licence is not sublicensable: it has no sublicence income to report."),
+        )
+    return income
+
+
 def royalty_report_submit(
-    *, licence: Licence, actor: Actor, quarter: str, net_sales: int
+    *, licence: Licence, actor: Actor, quarter: str, net_sales: int, sublicence_income: int = 0
 ) -> RoyaltyReport:
     """Record the licensee's net sales for one quarter and post the royalty due.
 
@@ -340,7 +356,11 @@ def royalty_report_submit(
 
     - the licensee only (403); a licence that is or was in force (409); a quarter that has
       begun and overlaps the term, whole non-negative net sales (422);
-    - royalty due = ``rules.royalty_due`` (rate and quarterly minimum);
+    - royalty due = ``rules.royalty_due`` (rate and quarterly minimum); on top of it the
+      parent's share of the quarter's ``sublicence_income`` (§23,
+      ``rules.sublicence_due``: ``round_half_up`` of ``sublicence_share_bp``), posted and
+      split with it; a sublicence takes no report (its income is its licensor's to report
+      on the parent, 409);
     - the first report of a quarter posts the royalty; a later one supersedes the latest
       report of the quarter and posts only the difference, in either direction;
     - the ledger posting (reference ``royalty:{report id}``) and the report commit together,
@@ -359,6 +379,16 @@ def royalty_report_submit(
                 % {"state": LicenceState(locked.state).label},
                 code="invalid_state",
             )
+        if locked.parent_id is not None:
+            raise Conflict(
+                _(
+                    "A sublicence takes no royalty report: its licensor reports the income "
+                    "from it with the royalty report of the parent licence."
+                ),
+                code="sublicence",
+            )
+        sublicence_income = _validated_sublicence_income(locked, sublicence_income)
+        sub_due = rules.sublicence_due(sublicence_income, locked.sublicence_share_bp)
         quarter = _validated_quarter(locked, quarter)
         fund_side_for(locked)  # refuse a currency the fund's pool cannot hold, before anything
         previous = (
@@ -369,13 +399,25 @@ def royalty_report_submit(
             .first()
         )
         due = rules.royalty_due(net_sales, locked.royalty_rate, locked.minimum_annual_royalty)
-        if previous is not None and previous.net_sales == net_sales and previous.royalty_due == due:
+        if (
+            previous is not None
+            and previous.net_sales == net_sales
+            and previous.royalty_due == due
+            and previous.sublicence_income == sublicence_income
+            and previous.sublicence_due == sub_due
+        ):
             raise Conflict(
                 _("%(quarter)s is already reported with these net sales; nothing changes.")
                 % {"quarter": quarter},
                 code="royalty_report_unchanged",
             )
-        delta = due if previous is None else rules.correction_delta(previous.royalty_due, due)
+        delta = (
+            due + sub_due
+            if previous is None
+            else rules.correction_delta(
+                previous.royalty_due + previous.sublicence_due, due + sub_due
+            )
+        )
         report_id = _reserve_report_id()
         txn = None
         if delta:
@@ -395,6 +437,8 @@ def royalty_report_submit(
             quarter=quarter,
             net_sales=net_sales,
             royalty_due=due,
+            sublicence_income=sublicence_income,
+            sublicence_due=sub_due,
             posted_amount=delta,
             supersedes=previous,
             reported_by=actor if isinstance(actor, User) else None,
@@ -419,6 +463,8 @@ def royalty_report_submit(
                 "quarter": quarter,
                 "net_sales": net_sales,
                 "royalty_due": due,
+                "sublicence_income": sublicence_income,
+                "sublicence_due": sub_due,
                 "posted_amount": delta,
                 "supersedes": previous.pk if previous is not None else None,
                 "ledger_transaction": txn.pk if txn is not None else None,

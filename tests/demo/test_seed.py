@@ -158,12 +158,14 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert re.search(r"organisations +0 new, 9 already there", second_output)
     assert not re.search(r" [1-9]\d* new, ", second_output)  # the second run made nothing
     assert re.search(r"IP assets +4 new, 0 already there", first_output)
-    # Four licences in every end state, and two exclusive ones with obligations (§23).
-    assert re.search(r"licences +6 new, 0 already there", first_output)
+    # Four licences in every end state, two exclusive ones with obligations, a sublicensable
+    # one and its sublicence (§23).
+    assert re.search(r"licences +7 new, 0 already there", first_output)
     assert re.search(r"obligations +3 new, 0 already there", first_output)
-    assert re.search(r"royalty reports +0 new, 2 already there", second_output)
-    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 6
-    assert after_first["RoyaltyReport"] == 2
+    assert re.search(r"sublicences +1 new, 0 already there", first_output)
+    assert re.search(r"royalty reports +0 new, 3 already there", second_output)
+    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 8
+    assert after_first["RoyaltyReport"] == 3
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # One duplicate-funding flag awaits an officer's resolution (§22): the chiplet work
@@ -392,6 +394,20 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert correction.supersedes == original
     assert correction.posted_amount == correction.royalty_due - original.royalty_due > 0
     assert original.ledger_transaction and correction.ledger_transaction
+
+    # §23: a consented sublicence under the sublicensable licence, and its income reported
+    # with the parent's royalty report (the parent's share split like royalties).
+    [sublicence] = Licence.objects.filter(parent__isnull=False).select_related("parent")
+    parent = sublicence.parent
+    assert parent is not None and parent.sublicensable and parent.sublicence_share_bp == 3000
+    assert sublicence.state == LicenceState.ACTIVE
+    assert sublicence.licensor_id == parent.licensee_id
+    assert sublicence.consent.state == "consented"
+    assert set(sublicence.territories) <= set(parent.territories)
+    assert parent.start_on <= sublicence.start_on <= sublicence.end_on <= parent.end_on
+    [with_income] = RoyaltyReport.objects.filter(licence=parent)
+    assert with_income.sublicence_income == 2_000_000 and with_income.sublicence_due == 600_000
+    assert with_income.posted_amount == with_income.royalty_due + 600_000
 
     out = StringIO()
     call_command("check_ledger", stdout=out)

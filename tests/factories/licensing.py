@@ -185,6 +185,60 @@ def make_licence(
     return licence
 
 
+# --------------------------------------------------------------------------- sublicences
+
+
+def sublicence_terms(sublicensee: Organisation, **overrides: Any) -> dict[str, Any]:
+    """Terms inside the default parent's (``terms()``): a narrower field, one purpose, one
+    territory, a shorter term."""
+    data: dict[str, Any] = {
+        "licensee": sublicensee.code,
+        "fields_of_use": ["semiconductor.ai.edge"],
+        "purposes": ["research"],
+        "territories": ["JP"],
+        "start_on": days(-10).isoformat(),
+        "end_on": days(200).isoformat(),
+    }
+    data.update(overrides)
+    return data
+
+
+def make_sublicence(
+    world: World,
+    parent: Licence,
+    *,
+    state: str = "active",
+    sublicensee: Organisation | None = None,
+    **overrides: Any,
+) -> Licence:
+    """A sublicence of ``parent`` granted by its licensee's office to ``sublicensee``
+    (default: the world's other company), taken as far as ``state``: pending (consent
+    requested), active (consented by the licensor's office) or terminated (refused)."""
+    from ip_licensing.services.sublicences import (
+        sublicence_consent,
+        sublicence_grant,
+        sublicence_refuse,
+    )
+
+    sublicensee = sublicensee or world.other
+    sublicence = sublicence_grant(
+        parent=parent,
+        actor=world.office_of(parent.licensee_id),
+        data=sublicence_terms(sublicensee, **overrides),
+    )
+    if state == "terminated":
+        sublicence = sublicence_refuse(
+            sublicence=sublicence, actor=world.office_of(parent.licensor_id), reason="No."
+        )
+    elif state != "pending":
+        sublicence = sublicence_consent(
+            sublicence=sublicence, actor=world.office_of(parent.licensor_id)
+        )
+    sublicence.refresh_from_db()
+    assert sublicence.state == state, sublicence.state
+    return sublicence
+
+
 # --------------------------------------------------------------------------- projects
 
 

@@ -380,6 +380,11 @@ def test_reason_codes_are_the_published_ones():
         "territory_not_covered",
         "diligence_breach",
         "not_exclusive",
+        # §23: why a sublicence's parent denies
+        "parent_expired",
+        "parent_suspended",
+        "parent_terminated",
+        "parent_denied",
     )
 
 
@@ -932,3 +937,185 @@ def test_exclusive_conflicts_are_symmetric_between_exclusive_licences(a, b, stat
 
     assert a_sees_b == b_sees_a
     assert a_sees_b == rules.licences_overlap(a, b)
+
+
+# --------------------------------------------------------------------------- sublicences (§23)
+
+_SUB_FIELDS = ["semiconductor", "semiconductor.ai", "semiconductor.ai.edge", "semiconductor.memory"]
+_SUB_TERRITORIES = ["JP", "KR", "US", "WW"]
+_SUB_BASE = date(2026, 1, 1)
+
+
+@st.composite
+def _scopes(draw):
+    start = _SUB_BASE + timedelta(days=draw(st.integers(0, 60)))
+    end = start + timedelta(days=draw(st.integers(0, 120)))
+    return {
+        "fields": draw(st.lists(st.sampled_from(_SUB_FIELDS), min_size=1, max_size=2, unique=True)),
+        "purposes": draw(
+            st.lists(st.sampled_from(rules.PURPOSES), min_size=1, max_size=3, unique=True)
+        ),
+        "territories": draw(
+            st.lists(st.sampled_from(_SUB_TERRITORIES), min_size=1, max_size=2, unique=True)
+        ),
+        "start": start,
+        "end": end,
+        "exclusive": draw(st.booleans()),
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(parent=_scopes(), child=_scopes(), state=st.sampled_from(["active", "suspended"]))
+def test_no_sublicence_the_rule_accepts_ever_exceeds_its_parent(parent, child, state):
+    """Whatever the rule accepts lies inside: every use the sublicence allows on any day,
+    the parent allows too; and whatever it refuses sticks out somewhere."""
+    excess = rules.sublicence_scope_excess(
+        parent_assets=[1],
+        parent_fields=parent["fields"],
+        parent_purposes=parent["purposes"],
+        parent_territories=parent["territories"],
+        parent_start=parent["start"],
+        parent_end=parent["end"],
+        parent_exclusive=parent["exclusive"],
+        assets=[1],
+        fields=child["fields"],
+        purposes=child["purposes"],
+        territories=child["territories"],
+        start=child["start"],
+        end=child["end"],
+        exclusive=child["exclusive"],
+    )
+
+    def terms(scope, licence_id, licensee_id, **extra):
+        return rules.LicenceTerms(
+            licence_id=licence_id,
+            asset_id=1,
+            licensee_id=licensee_id,
+            fields=tuple(scope["fields"]),
+            purposes=tuple(scope["purposes"]),
+            territories=tuple(scope["territories"]),
+            start=scope["start"],
+            end=scope["end"],
+            state="active",
+            **extra,
+        )
+
+    parent_terms = terms(parent, 1, 10)
+    child_alone = terms(child, 2, 20)
+    sub = terms(child, 2, 20, parent=replace(parent_terms, state=state))
+    exceeds = False
+    for offset in range(0, 190, 9):
+        on = _SUB_BASE + timedelta(days=offset)
+        for field in [*_SUB_FIELDS, "semiconductor.ai.edge.npu"]:
+            for purpose in rules.PURPOSES:
+                for territory in ["JP", "KR", "US", "CN", "WW"]:
+                    alone = not rules.licence_failures(
+                        child_alone, purpose=purpose, field=field, territory=territory, on=on
+                    )
+                    by_parent = not rules.licence_failures(
+                        parent_terms, purpose=purpose, field=field, territory=territory, on=on
+                    )
+                    if alone and not by_parent:
+                        exceeds = True
+                    answer = rules.check_use(
+                        licences=[sub],
+                        licensee_id=20,
+                        asset_id=1,
+                        purpose=purpose,
+                        field=field,
+                        territory=territory,
+                        on=on,
+                    )
+                    # A sublicence allows only where it and its parent both allow.
+                    assert answer.allowed == (alone and by_parent and state == "active")
+    if not excess:
+        assert not exceeds
+    if exceeds:
+        assert excess
+
+
+def test_sublicence_scope_excess_names_what_sticks_out():
+    excess = rules.sublicence_scope_excess(
+        parent_assets=[1, 2],
+        parent_fields=["semiconductor.ai"],
+        parent_purposes=["research"],
+        parent_territories=["JP", "KR"],
+        parent_start=date(2026, 1, 1),
+        parent_end=date(2027, 12, 31),
+        parent_exclusive=False,
+        assets=[1, 3],
+        fields=["semiconductor.ai.edge", "semiconductor"],
+        purposes=["research", "sale"],
+        territories=["KR", "WW"],
+        start=date(2025, 12, 31),
+        end=date(2028, 1, 1),
+        exclusive=True,
+    )
+    assert [(e.field, e.code, e.value) for e in excess] == [
+        ("assets", "asset_not_in_parent", "3"),
+        ("fields_of_use", "field_not_in_parent", "semiconductor"),
+        ("purposes", "purpose_not_in_parent", "sale"),
+        ("territories", "territory_not_in_parent", "WW"),
+        ("start_on", "starts_before_parent", "2026-01-01"),
+        ("end_on", "ends_after_parent", "2027-12-31"),
+        ("exclusivity", "exclusive_under_non_exclusive", "exclusive"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("parent_state", "reasons"),
+    [
+        ("active", ()),
+        ("approved", ()),
+        ("suspended", ("parent_suspended",)),
+        ("terminated", ("parent_terminated",)),
+        ("expired", ("parent_expired",)),
+        ("pending", ("parent_denied",)),
+    ],
+)
+def test_a_sublicence_denies_with_its_parents_reason(parent_state, reasons):
+    parent = rules.LicenceTerms(
+        1,
+        1,
+        10,
+        ("semiconductor",),
+        ("research",),
+        ("WW",),
+        date(2026, 1, 1),
+        date(2026, 12, 31),
+        state=parent_state,
+    )
+    sub = rules.LicenceTerms(
+        2,
+        1,
+        20,
+        ("semiconductor.ai",),
+        ("research",),
+        ("JP",),
+        date(2026, 2, 1),
+        date(2026, 11, 30),
+        state="active",
+        parent=parent,
+    )
+    use = {"purpose": "research", "field": "semiconductor.ai", "territory": "JP"}
+    assert rules.licence_failures(sub, on=date(2026, 6, 1), **use) == reasons
+    result = rules.check_use(licences=[sub], licensee_id=20, asset_id=1, on=date(2026, 6, 1), **use)
+    assert result.as_contract() == {
+        "decision": "deny" if reasons else "allow",
+        "licence": None if reasons else 2,
+        "reasons": list(reasons),
+    }
+
+
+@pytest.mark.parametrize(
+    ("income", "share_bp", "due"),
+    [(0, 2500, 0), (1, 5000, 1), (3, 5000, 2), (1_000_001, 2500, 250_000), (7, 10_000, 7)],
+)
+def test_sublicence_due_rounds_half_up(income, share_bp, due):
+    assert rules.sublicence_due(income, share_bp) == due
+
+
+@pytest.mark.parametrize(("income", "share_bp"), [(-1, 100), (1, -1), (1, 10_001), (1.0, 1)])
+def test_sublicence_due_refuses_nonsense(income, share_bp):
+    with pytest.raises(ValueError):
+        rules.sublicence_due(income, share_bp)

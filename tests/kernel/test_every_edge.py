@@ -48,6 +48,7 @@ from fundapp.workflow import Workflow, actor_kinds
 from ip_licensing.models import AllocationChange, IPAsset, Licence, LicenceApproval
 from ip_licensing.services import allocation as allocation_svc
 from ip_licensing.services import licences as licence_svc
+from ip_licensing.services import sublicences as sublicence_svc
 from ip_licensing.services.assets import asset_register, asset_update
 from projects.models import (
     AwardDecision,
@@ -1419,6 +1420,57 @@ NOT_PERFORMED[("AllocationChange", "pending", "cancelled")] = (
     "nothing ends a pending change of return allocation on the fund's side; the first "
     "approver withdraws it (``allocation_change_cancel`` is another name for the withdrawal)"
 )
+
+
+# --------------------------------------------------------------------------- sublicence consents
+
+
+def _sublicence() -> tuple[Any, Licence, Licence]:
+    """A pending sublicence (consent requested) of an active sublicensable licence."""
+    from tests.factories.licensing import make_licence, make_sublicence
+    from tests.factories.licensing import make_world as make_licensing_world
+
+    world = make_licensing_world()
+    parent = make_licence(world, sublicensable=True, sublicence_share_bp=1000)
+    return world, parent, make_sublicence(world, parent, state="pending")
+
+
+@case("SublicenceConsent", "requested", "consented")
+def _consent_consented() -> Move:
+    world, _parent, sub = _sublicence()
+    return Move(
+        lambda: sublicence_svc.sublicence_consent(sublicence=sub, actor=world.office_licensor),
+        world.office_licensor,
+        sub.consent,
+        "sublicence.granted",
+        about=sub,
+    )
+
+
+@case("SublicenceConsent", "requested", "refused")
+def _consent_refused() -> Move:
+    world, _parent, sub = _sublicence()
+    return Move(
+        lambda: sublicence_svc.sublicence_refuse(
+            sublicence=sub, actor=world.office_licensor, reason="Not to them."
+        ),
+        world.office_licensor,
+        sub.consent,
+        "sublicence.refused",
+        about=sub,
+    )
+
+
+@case("SublicenceConsent", "requested", "cancelled")
+def _consent_cancelled() -> Move:
+    world, parent, sub = _sublicence()
+    return Move(
+        lambda: licence_svc.licence_terminate(licence=parent, actor=world.kr, reason="Breach."),
+        world.kr,
+        sub.consent,
+        "licence.terminated",
+        about=sub,
+    )
 
 
 # --------------------------------------------------------------------------- the test
