@@ -20,6 +20,7 @@ from ip_licensing.services.licences import (
     licences_activate_and_expire,
     tokyo_today,
 )
+from ip_licensing.services.royalty_integrity import royalty_overdue_run
 
 # A database outage is retried with backoff (§17); the work is idempotent.
 RETRY_ON = (OperationalError, InterfaceError)
@@ -56,3 +57,18 @@ def activate_and_expire_licences(on: str | None = None) -> dict[str, list[int]]:
 def licence_expiry_reminders(on: str | None = None) -> dict[str, list[int]]:
     """Remind the parties 30 and 7 days before a licence ends, once each; daily from beat."""
     return run_expiry_reminders(today=_day(on))
+
+
+@shared_task(
+    name="ip_licensing.royalty_overdue_reports",
+    acks_late=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def royalty_overdue_reports(on: str | None = None) -> dict[str, list[int]]:
+    """Remind of royalty reports due 30 days after their quarter and mark those missing
+    45 days after overdue; daily from beat, or on demand (``on``: YYYY-MM-DD)."""
+    return royalty_overdue_run(today=_day(on))

@@ -91,6 +91,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Remind licence parties 30 and 7 days before the end of the term (§13, §16).",
     ),
     Schedule(
+        "ip_licensing.royalty_overdue_reports",
+        DailyAt(hour=0, minute=25),
+        "Remind licensees of royalty reports 30 days after the quarter and mark them overdue after 45 (§23, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

@@ -50,6 +50,14 @@ class Fund(MultilingualName):
     max_licence_years = models.PositiveSmallIntegerField(
         _("maximum licence term (years)"), default=5
     )
+    # Simple interest a year on royalties paid late (§23), a decimal fraction.
+    late_interest_rate = models.DecimalField(
+        _("late interest rate (a year)"),
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.0800"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+    )
 
     class Meta:
         db_table = "projects_fund"

@@ -11,6 +11,12 @@ from .licences import (
     ReturnAllocationEntry,
     RoyaltyReport,
 )
+from .royalty_integrity import (
+    RoyaltyAudit,
+    RoyaltyAuditState,
+    RoyaltyPeriod,
+    RoyaltyPeriodState,
+)
 
 __all__ = [
     "AllocationChange",
@@ -25,5 +31,9 @@ __all__ = [
     "LicenceUserObjectPermission",
     "Purpose",
     "ReturnAllocationEntry",
+    "RoyaltyAudit",
+    "RoyaltyAuditState",
+    "RoyaltyPeriod",
+    "RoyaltyPeriodState",
     "RoyaltyReport",
 ]
