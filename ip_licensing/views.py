@@ -64,6 +64,8 @@ from ip_licensing.selectors import (
 from ip_licensing.services import licences as licence_svc
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.check import licence_check_one
+from ip_licensing.views_royalty_integrity import integrity_context
+from ip_licensing.views_royalty_integrity import routes as royalty_integrity_routes
 from ip_licensing.services.royalties import (
     REPORTABLE_STATES,
     can_report_royalties,
@@ -549,6 +551,7 @@ def _render_licence(
         "royalty_form": forms.get("royalty") or RoyaltyReportForm(prefix="royalty"),
         "error": error,
         "failed": failed,
+        **integrity_context(user, licence, forms),
     }
     return render(request, "ip_licensing/licence_detail.html", context, status=status)
 
@@ -789,6 +792,7 @@ _routes: list[URLPattern | URLResolver] = [
     path("licences/<int:pk>/", licence_detail, name="licence"),
     path("licences/<int:pk>/<slug:action>/", licence_act, name="licence_act"),
     path("check/", licence_check_page, name="check"),
+    *royalty_integrity_routes,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [path("ip/", include((_routes, "ip")))]
