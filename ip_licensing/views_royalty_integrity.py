@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from fundapp.accounts.models import User
 from fundapp.actors import is_fund_staff
-from fundapp.errors import DomainError
+from fundapp.errors import DomainError, NotFound
 from ip_licensing.forms import ServiceForm
 from ip_licensing.models import (
     Licence,
@@ -98,6 +98,13 @@ def integrity_context(
     }
 
 
+def _licence_or_404(user: User, pk: int) -> Licence:
+    try:
+        return get_licence_for_actor(user, pk)
+    except NotFound:
+        raise Http404 from None
+
+
 def _again(request: HttpRequest, licence: Licence, key: str, form: Any, exc: Any) -> HttpResponse:
     from ip_licensing.views import _render_licence
 
@@ -116,7 +123,7 @@ def _again(request: HttpRequest, licence: Licence, key: str, form: Any, exc: Any
 def audit_open(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    licence = get_licence_for_actor(user, pk)
+    licence = _licence_or_404(user, pk)
     if not can_audit_royalties(user)[0]:
         raise Http404
     form = AuditOpenForm(request.POST, prefix="audit")
@@ -145,7 +152,7 @@ def audit_close(request: HttpRequest, pk: int) -> HttpResponse:
     audit = RoyaltyAudit.objects.filter(pk=pk).select_related("licence").first()
     if audit is None:
         raise Http404
-    licence = get_licence_for_actor(user, audit.licence_id)
+    licence = _licence_or_404(user, audit.licence_id)
     key = f"audit_close_{audit.pk}"
     form = AuditCloseForm(request.POST, prefix=f"close{audit.pk}")
     if not form.is_valid():
