@@ -103,7 +103,6 @@ from ip_licensing.services.check import (
 from ip_licensing.services.royalties import royalty_report_submit
 
 from . import api_royalty_integrity as royalty_integrity_api
-
 from .serializers import (
     AllocationChangeCreateSerializer,
     AllocationChangeSerializer,

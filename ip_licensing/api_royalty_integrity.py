@@ -156,8 +156,7 @@ class RoyaltyAuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _Vie
 
     @extend_schema(
         summary="Open a royalty audit of a licence and quarter (fund officers)",
-        description="One open audit per licence and quarter (409 otherwise). Browser "
-        "session only.",
+        description="One open audit per licence and quarter (409 otherwise). Browser session only.",
         request=RoyaltyAuditCreateSerializer,
         responses={201: RoyaltyAuditSerializer, **_problems(400, 403, 409, 422)},
     )

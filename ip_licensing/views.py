@@ -64,13 +64,13 @@ from ip_licensing.selectors import (
 from ip_licensing.services import licences as licence_svc
 from ip_licensing.services.assets import asset_register
 from ip_licensing.services.check import licence_check_one
-from ip_licensing.views_royalty_integrity import integrity_context
-from ip_licensing.views_royalty_integrity import routes as royalty_integrity_routes
 from ip_licensing.services.royalties import (
     REPORTABLE_STATES,
     can_report_royalties,
     royalty_report_submit,
 )
+from ip_licensing.views_royalty_integrity import integrity_context
+from ip_licensing.views_royalty_integrity import routes as royalty_integrity_routes
 
 PAGE_SIZE = 25
 

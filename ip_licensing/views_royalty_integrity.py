@@ -75,9 +75,7 @@ def integrity_context(
         .order_by("-opened_at", "-id")
     )
     return {
-        "asset_shares": list(
-            licence.licence_assets.select_related("asset").order_by("asset_id")
-        ),
+        "asset_shares": list(licence.licence_assets.select_related("asset").order_by("asset_id")),
         "periods": list(
             RoyaltyPeriod.objects.filter(licence=licence)
             .exclude(state=RoyaltyPeriodState.REPORTED)

@@ -42,6 +42,7 @@ from fundapp.accounts.models import Membership, Organisation, Role, Side, User
 from fundapp.accounts.services import organisation_create, user_access_snapshot
 from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
+from fundapp.demo.royalty_integrity import seed_royalty_integrity
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.ledger.models import Transaction
 from fundapp.notifications.webhooks.models import WebhookSecret, WebhookSubscription
@@ -2693,6 +2694,7 @@ def seed_licences(report: SeedReport, *, users: dict[str, User]) -> None:
             licence = _make_licence(spec, asset=asset, licensee=licensee, users=users, today=today)
         if spec.state == LicenceState.ACTIVE:
             _seed_royalties(report, licence, users[spec.licensee_office], today=today)
+    seed_royalty_integrity(report, users=users, first_asset=assets[ASSETS[0].title_en], today=today)
 
 
 def _make_licence(

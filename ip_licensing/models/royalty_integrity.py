@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from fundapp.workflow import APPLICANTS, OFFICERS, SYSTEM, Workflow, edges
 
@@ -83,7 +84,7 @@ class RoyaltyPeriod(models.Model):
 
 
 class RoyaltyAuditState(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("royalty audit state", "Open")
     CLOSED = "closed", _("Closed")
 
 

@@ -3,8 +3,8 @@ far below the trailing mean, and simple interest on royalties paid late.
 
 Decisions this module makes:
 
-* **Periods.** A licence that is or was in force owes a report for every calendar quarter
-  that overlaps its term (for a terminated licence, up to the day it was terminated). The
+* **Periods.** A licence that is or was in force and has royalty terms (a rate or a
+  minimum) owes a report for every calendar quarter that overlaps its term (for a terminated licence, up to the day it was terminated). The
   daily job (``royalty_overdue_run``) writes a ``RoyaltyPeriod`` for a quarter still
   unreported 30 days after it ends (``due``; first reminder) and moves it to ``overdue``
   45 days after (second reminder); a quarter it first sees after 45 days is written
@@ -249,11 +249,12 @@ def _wanted_periods(today: date) -> tuple[list[dict[str, Any]], dict[int, dict[s
     """The periods the job should write today (three queries): every quarter of a
     reporting licence whose first reminder day has come, neither reported nor written."""
     earliest_start = today - timedelta(days=royalty_rules.REMINDER_DAYS)
+    in_scope = Licence.objects.filter(
+        state__in=REPORTING_STATES, start_on__lte=earliest_start
+    ).exclude(royalty_rate=0, minimum_annual_royalty=0)
     licences = {
         row["pk"]: row
-        for row in Licence.objects.filter(
-            state__in=REPORTING_STATES, start_on__lte=earliest_start
-        ).values(
+        for row in in_scope.values(
             "pk",
             "reference",
             "start_on",
@@ -264,7 +265,6 @@ def _wanted_periods(today: date) -> tuple[list[dict[str, Any]], dict[int, dict[s
             "licensee_id",
         )
     }
-    in_scope = Licence.objects.filter(state__in=REPORTING_STATES, start_on__lte=earliest_start)
     known = set(
         RoyaltyPeriod.objects.filter(licence__in=in_scope).values_list("licence_id", "quarter")
     ) | set(
