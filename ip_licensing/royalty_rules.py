@@ -171,7 +171,7 @@ def quarters_between(first: date, last: date) -> list[tuple[int, int]]:
     """The calendar quarters that overlap ``first``..``last`` (inclusive), in order."""
     if last < first:
         return []
-    found = []
+    found: list[tuple[int, int]] = []
     year, number = first.year, (first.month - 1) // 3 + 1
     while True:
         start, _end = quarter_bounds(year, number)

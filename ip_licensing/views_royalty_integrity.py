@@ -12,18 +12,22 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from fundapp.accounts.models import User
-from fundapp.actors import is_fund_staff
+from fundapp.accounts.models import Membership, User
+from fundapp.actors import is_fund_officer, is_fund_staff
 from fundapp.errors import DomainError, NotFound
 from ip_licensing.forms import ServiceForm
+from ip_licensing.forms_licence_create import LicenceCreateForm
 from ip_licensing.models import (
+    AssetStatus,
+    IPAsset,
     Licence,
     RoyaltyAudit,
     RoyaltyAuditState,
@@ -37,6 +41,7 @@ from ip_licensing.services.audits import (
     royalty_audit_close,
     royalty_audit_open,
 )
+from ip_licensing.services.licences import licence_create
 
 LIST_LIMIT = 100
 
@@ -173,7 +178,7 @@ def audit_close(request: HttpRequest, pk: int) -> HttpResponse:
 def royalty_integrity(request: HttpRequest) -> HttpResponse:
     """Fund staff's list: flagged reports, overdue periods and open audits (three queries)."""
     user = request.user
-    if not is_fund_staff(user):
+    if not isinstance(user, User) or not is_fund_staff(user):
         raise Http404
     flagged = list(
         RoyaltyReport.objects.filter(flagged=True, superseded_by__isnull=True)
@@ -197,7 +202,59 @@ def royalty_integrity(request: HttpRequest) -> HttpResponse:
     )
 
 
+# --------------------------------------------------------------------------- proposing
+
+
+ASSET_CHOICES = 200
+
+
+def _assets_on_offer(user: User) -> QuerySet[IPAsset]:
+    """The assets a person may propose to license: their organisations' (every asset for
+    fund officers), not lapsed, newest first, at most ``ASSET_CHOICES``."""
+    assets = IPAsset.objects.exclude(status=AssetStatus.LAPSED)
+    if not is_fund_officer(user):
+        assets = assets.filter(
+            owner_id__in=Membership.objects.filter(user=user).values("organisation_id")
+        )
+    ids = list(assets.order_by("-created_at", "-id").values_list("pk", flat=True)[:ASSET_CHOICES])
+    return IPAsset.objects.filter(pk__in=ids).order_by("pk")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def licence_new(request: HttpRequest) -> HttpResponse:
+    """Propose a licence of one or more assets, with optional shares of the royalties."""
+    user = request.user
+    assert isinstance(user, User)
+    assets = _assets_on_offer(user)
+    form = LicenceCreateForm(
+        request.POST if request.method == "POST" else None, assets=assets, prefix="licence"
+    )
+    status = 200
+    error = ""
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                licence = licence_create(actor=user, data=form.service_data())
+            except DomainError as exc:
+                form.add_service_errors(exc.errors, exc.message)
+                error, status = str(exc.message), exc.status
+            else:
+                messages.success(
+                    request,
+                    _("Licence %(reference)s is drafted; both parties must accept it.")
+                    % {"reference": licence.reference},
+                )
+                return redirect("ip:licence", pk=licence.pk)
+        else:
+            status = 422
+    return render(
+        request, "ip_licensing/licence_new.html", {"form": form, "error": error}, status=status
+    )
+
+
 routes: list[URLPattern] = [
+    path("licences/new/", licence_new, name="licence_new"),
     path("licences/<int:pk>/audits/open/", audit_open, name="audit_open"),
     path("audits/<int:pk>/close/", audit_close, name="audit_close"),
     path("royalties/integrity/", royalty_integrity, name="royalty_integrity"),

@@ -53,6 +53,8 @@ def seed_royalty_integrity(
     report: Any, *, users: dict[str, User], first_asset: IPAsset, today: date
 ) -> None:
     owner = Organisation.objects.get(code=OWNER)
+    if first_asset.project_id is None:
+        return
     licensee = Organisation.objects.get(code=LICENSEE)
     table_row = (
         ReturnAllocationEntry.objects.filter(organisation=owner)

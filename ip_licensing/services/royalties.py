@@ -177,11 +177,11 @@ def royalty_allocation(licence: Licence) -> RoyaltyAllocation:
             raise Conflict(message, code="allocation_table_invalid")
         per_asset.append((share, table or [(owner_id, ledger_rules.BASIS_POINTS_WHOLE)]))
     if len(per_asset) == 1:
-        combined = list(per_asset[0][1])
+        combined: list[tuple[int, int]] = list(per_asset[0][1])
     else:
         weights: dict[int, int] = {}
-        for share, table in per_asset:
-            for org_id, bp in table:
+        for share, asset_table in per_asset:
+            for org_id, bp in asset_table:
                 weights[org_id] = weights.get(org_id, 0) + share * bp
         shares = ledger_rules.largest_remainder_split(
             ledger_rules.BASIS_POINTS_WHOLE, list(weights.values())

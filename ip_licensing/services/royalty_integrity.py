@@ -252,8 +252,8 @@ def _wanted_periods(today: date) -> tuple[list[dict[str, Any]], dict[int, dict[s
     in_scope = Licence.objects.filter(
         state__in=REPORTING_STATES, start_on__lte=earliest_start
     ).exclude(royalty_rate=0, minimum_annual_royalty=0)
-    licences = {
-        row["pk"]: row
+    licences: dict[int, dict[str, Any]] = {
+        row["pk"]: dict(row)
         for row in in_scope.values(
             "pk",
             "reference",

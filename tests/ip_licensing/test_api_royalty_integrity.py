@@ -190,3 +190,95 @@ def test_lists_answer_in_a_constant_number_of_queries(pw, url, django_assert_max
     with django_assert_max_num_queries(8):
         large = client.get(url).json()["results"]
     assert len(large) > len(small) > 0
+
+
+# --------------------------------------------------------------------------- proposing
+
+
+@pytest.fixture
+def second_asset(pw):
+    from ip_licensing.models import ReturnAllocationEntry
+    from ip_licensing.services.assets import asset_register
+    from tests.factories.projects_api import make_project
+
+    built = make_project(pw.built.c)
+    ReturnAllocationEntry.objects.create(
+        project=built.project, organisation=pw.partner_jp, basis_points=10_000
+    )
+    return asset_register(
+        actor=pw.office_jp,
+        data={
+            "kind": "software",
+            "title_en": "Quantisation toolkit",
+            "owner": pw.partner_jp.code,
+            "project": built.project.pk,
+        },
+    )
+
+
+def proposal(pw, assets, **shares):
+    data = {
+        "licence-licensee": pw.licensee.code,
+        "licence-fields_of_use": "semiconductor.ai",
+        "licence-purposes": ["research", "sale"],
+        "licence-territories": "jp, kr",
+        "licence-start_on": days(0).isoformat(),
+        "licence-end_on": days(200).isoformat(),
+        "licence-exclusivity": "non_exclusive",
+        "licence-royalty_rate": "0.03",
+        "licence-minimum_annual_royalty": "0",
+        "licence-upfront_fee": "0",
+        "licence-currency": "JPY",
+        "licence-assets": [str(asset.pk) for asset in assets],
+    }
+    data.update({f"licence-share_{pk}": str(bp) for pk, bp in shares.items()})
+    return data
+
+
+def test_a_licence_of_two_assets_is_proposed_in_the_browser(pw, second_asset):
+    from ip_licensing.models import Licence, LicenceAsset
+
+    client = user_client(pw.office_jp)
+    page = client.get(reverse("ip:licence_new"))
+    assert page.status_code == 200
+    assert f'name="licence-share_{second_asset.pk}"'.encode() in page.content
+    refused = client.post(
+        reverse("ip:licence_new"),
+        proposal(
+            pw, [pw.asset, second_asset], **{str(pw.asset.pk): 6000, str(second_asset.pk): 3000}
+        ),
+    )
+    assert refused.status_code == 422
+    assert b"10,000" in refused.content
+    assert not Licence.objects.exists()
+    done = client.post(
+        reverse("ip:licence_new"),
+        proposal(
+            pw, [pw.asset, second_asset], **{str(pw.asset.pk): 6000, str(second_asset.pk): 4000}
+        ),
+    )
+    assert done.status_code == 302, done.content
+    licence = Licence.objects.get()
+    assert dict(
+        LicenceAsset.objects.filter(licence=licence).values_list("asset_id", "share_bp")
+    ) == {
+        pw.asset.pk: 6000,
+        second_asset.pk: 4000,
+    }
+    equal = client.post(reverse("ip:licence_new"), proposal(pw, [pw.asset, second_asset]))
+    assert equal.status_code == 302
+    newest = Licence.objects.exclude(pk=licence.pk).get()
+    assert sorted(newest.licence_assets.values_list("share_bp", flat=True)) == [5000, 5000]
+
+
+def test_an_unrelated_person_cannot_propose_for_others(pw):
+    from ip_licensing.models import Licence
+
+    outsider = member_of(jp_org(), research_office=True)
+    client = user_client(outsider)
+    page = client.get(reverse("ip:licence_new"))
+    assert page.status_code == 200
+    assert f'value="{pw.asset.pk}"'.encode() not in page.content  # not their asset
+    answer = client.post(reverse("ip:licence_new"), proposal(pw, [pw.asset]))
+    assert answer.status_code == 422  # the asset is not among the choices
+    assert not Licence.objects.exists()

@@ -248,6 +248,7 @@ def test_late_interest_is_posted_with_a_royalty_reported_after_it_is_overdue(pw,
     expected = royalty_rules.late_interest(350_000, Decimal("0.08"), late)
     assert (report.late_days, report.late_interest) == (late, expected)
     assert expected > 0
+    assert report.interest_transaction is not None
     assert report.interest_transaction.reference == f"royalty-interest:{report.pk}"
     assert account_balance(f"licensee:{pw.licensee.pk}:JPY") == -(350_000 + expected)
     assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "reported"
@@ -306,12 +307,11 @@ def test_an_audit_finding_posts_a_correction_with_interest(pw, licence):
         audit=audit, actor=pw.kr, finding_amount=100_000, note="Under-reported"
     )
     assert closed.state == RoyaltyAuditState.CLOSED
-    assert closed.finding_interest > 0
+    interest = closed.finding_interest
+    assert interest is not None and interest > 0
+    assert closed.ledger_transaction is not None
     assert closed.ledger_transaction.reference == f"royalty-audit:{closed.pk}"
-    assert (
-        account_balance(f"licensee:{pw.licensee.pk}:JPY")
-        == before - 100_000 - closed.finding_interest
-    )
+    assert account_balance(f"licensee:{pw.licensee.pk}:JPY") == before - 100_000 - interest
     assert OutboxEvent.objects.filter(
         kind="royalty_audit.closed", object_id=str(closed.pk)
     ).exists()
