@@ -282,3 +282,26 @@ def test_an_unrelated_person_cannot_propose_for_others(pw):
     answer = client.post(reverse("ip:licence_new"), proposal(pw, [pw.asset]))
     assert answer.status_code == 422  # the asset is not among the choices
     assert not Licence.objects.exists()
+
+
+def test_the_licence_check_allows_a_use_of_any_covered_asset(pw, second_asset):
+    licence = project_licence(
+        pw, start_on=days(-10).isoformat(), extra_assets=[second_asset.pk], purposes=["sale"]
+    )
+    assert sorted(licence.licence_assets.values_list("share_bp", flat=True)) == [5000, 5000]
+    client = key_client(pw.licensee, ["licences:check"])
+    for asset in (pw.asset, second_asset):
+        answer = client.post(
+            "/api/v1/licences/check/",
+            {
+                "asset": asset.pk,
+                "licensee": pw.licensee.code,
+                "field": "semiconductor.ai.edge",
+                "purpose": "sale",
+                "territory": "JP",
+                "on": days(0).isoformat(),
+            },
+            format="json",
+        )
+        assert answer.status_code == 200, answer.content
+        assert answer.json() == {"decision": "allow", "licence": licence.pk, "reasons": []}
