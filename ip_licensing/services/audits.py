@@ -37,7 +37,7 @@ from fundapp.workflow import transition
 from ip_licensing import royalty_rules, rules
 from ip_licensing.models import Licence, LicenceState, RoyaltyAudit, RoyaltyAuditState
 from ip_licensing.services import royalties
-from ip_licensing.services.royalty_integrity import _offices, late_interest_rate
+from ip_licensing.services.royalty_integrity import late_interest_rate, research_offices
 
 MAX_TEXT = 4000
 AUDITABLE_STATES = (
@@ -198,7 +198,7 @@ def royalty_audit_close(
             organisation_ids=[licence.licensor_id, licence.licensee_id],
             payload=audit_data(closed, licence),
         )
-        offices = _offices([licence.licensor_id, licence.licensee_id])
+        offices = research_offices([licence.licensor_id, licence.licensee_id])
         notify_people(
             users=[*offices.get(licence.licensee_id, []), *offices.get(licence.licensor_id, [])],
             message="royalty_audit.closed",

@@ -376,7 +376,11 @@ def royalty_report_submit(
       report of the quarter and posts only the difference, in either direction;
     - the ledger posting (reference ``royalty:{report id}``) and the report commit together,
       with a ``royalty_report.submitted`` audit event; the licensor's and partners' research
-      offices are told after commit.
+      offices are told after commit;
+    - royalty integrity (§23, ``royalty_integrity``) in the same transaction: a quarter the
+      job has made overdue accrues late interest, posted as ``royalty-interest:{report
+      id}``; the report is flagged for officers when its net sales are under half the
+      trailing four-quarter mean; the quarter's period becomes ``reported``.
     """
     allowed, reason = can_report_royalties(actor, licence)
     if not allowed:

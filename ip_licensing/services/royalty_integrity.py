@@ -357,7 +357,7 @@ def royalty_overdue_run(*, today: date | None = None) -> dict[str, list[int]]:
     }
 
 
-def _offices(organisation_ids: Iterable[int]) -> dict[int, list[User]]:
+def research_offices(organisation_ids: Iterable[int]) -> dict[int, list[User]]:
     """The research offices' active people of each organisation (one query)."""
     found: dict[int, list[User]] = {}
     for membership in (
@@ -376,7 +376,7 @@ def _offices(organisation_ids: Iterable[int]) -> dict[int, list[User]]:
 def _remind(periods: list[RoyaltyPeriod]) -> None:
     if not periods:
         return
-    offices = _offices(
+    offices = research_offices(
         org
         for period in periods
         for org in (period.licence.licensor_id, period.licence.licensee_id)

@@ -305,3 +305,26 @@ def test_the_licence_check_allows_a_use_of_any_covered_asset(pw, second_asset):
         )
         assert answer.status_code == 200, answer.content
         assert answer.json() == {"decision": "allow", "licence": licence.pk, "reasons": []}
+
+
+def test_the_officers_list_answers_in_a_constant_number_of_queries(
+    pw, django_assert_max_num_queries
+):
+    client = user_client(pw.jp)
+
+    def grow(n: int) -> None:
+        for _i in range(n):
+            licence = project_licence(
+                pw, start_on=days(-300).isoformat(), fields_of_use=["semiconductor"]
+            )
+            royalty_audit_open(licence=licence, actor=pw.jp, quarter=quarter_of(days(-200)))
+        royalty_overdue_run(today=days(0))
+
+    grow(1)
+    with django_assert_max_num_queries(10):
+        small = client.get(reverse("ip:royalty_integrity"))
+    grow(3)
+    with django_assert_max_num_queries(10):
+        large = client.get(reverse("ip:royalty_integrity"))
+    assert small.content.count(b"data-audit=") < large.content.count(b"data-audit=")
+    assert large.content.count(b"data-period=") > 0
