@@ -344,3 +344,39 @@ def test_only_fund_officers_audit(pw, licence):
     audit = royalty_audit_open(licence=licence, actor=pw.jp, quarter=label)
     with pytest.raises(PermissionDenied):
         royalty_audit_close(audit=audit, actor=pw.office_jp, finding_amount=1, note="x")
+
+
+# --------------------------------------------------------------------------- descriptions
+
+
+def test_interest_and_audit_postings_are_described_in_each_language(pw, licence):
+    from django.utils import translation
+
+    from fundapp.ledger.descriptions import transaction_descriptions
+    from fundapp.ledger.models import Transaction
+
+    label = rules.format_quarter(*target_quarter())
+    royalty_overdue_run(today=days(0))
+    report = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=10_000_000
+    )
+    audit = royalty_audit_open(licence=licence, actor=pw.jp, quarter=label)
+    royalty_audit_close(audit=audit, actor=pw.kr, finding_amount=5_000, note="Checked")
+    rows = list(
+        Transaction.objects.filter(
+            reference__in=[f"royalty-interest:{report.pk}", f"royalty-audit:{audit.pk}"]
+        ).order_by("reference")
+    )
+    assert len(rows) == 2
+    expected = {
+        "en": ("Royalty audit correction", "Late interest"),
+        "ja": ("ロイヤルティ監査による訂正", "遅延利息"),
+        "ko": ("로열티 감사에 따른 정정", "지연 이자"),
+    }
+    for language, (audit_text, interest_text) in expected.items():
+        with translation.override(language):
+            described = transaction_descriptions(rows)
+        audit_row, interest_row = rows
+        assert audit_text in described[audit_row.pk]
+        assert interest_text in described[interest_row.pk]
+        assert licence.reference in described[interest_row.pk]
