@@ -65,7 +65,7 @@ def seed_royalty_integrity(
     if table_row is None:
         return  # no second project of the owner with a return-allocation table
     second = IPAsset.objects.filter(title_en=SECOND_RESULT["title_en"], owner=owner).first()
-    report.made("IP assets", second is None)
+    report.made("IP assets of a two-asset licence", second is None)
     if second is None:
         second = asset_register(
             actor=users["office_tokyo"],
