@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Count
 from django.urls import reverse
 
 from fundapp.accounts.models import Membership, Organisation, User
@@ -26,6 +27,8 @@ from ip_licensing.models import (
     LicenceApproval,
     LicenceAsset,
     LicenceState,
+    RoyaltyAudit,
+    RoyaltyPeriod,
     RoyaltyReport,
 )
 from ip_licensing.services.licences import tokyo_today
@@ -153,8 +156,10 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert re.search(r"IP assets +4 new, 0 already there", first_output)
     assert re.search(r"licences +4 new, 0 already there", first_output)
     assert re.search(r"royalty reports +0 new, 2 already there", second_output)
-    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 4
-    assert after_first["RoyaltyReport"] == 2
+    # The four demo assets and licences of §10, plus §23's second-project result and the
+    # licence of two assets with its four quarterly reports.
+    assert after_first["IPAsset"] == 4 + 1 and after_first["Licence"] == 4 + 1
+    assert after_first["RoyaltyReport"] == 2 + 4
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # One duplicate-funding flag awaits an officer's resolution (§22): the chiplet work
@@ -308,7 +313,7 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     # IP: results of the projects (one owner each) and background IP; licences in every
     # end state, approved by two officers of different sides; royalties with a correction.
     assert IPAsset.objects.filter(is_background=True).count() == 1
-    assert IPAsset.objects.filter(project__isnull=False).count() == 3
+    assert IPAsset.objects.filter(project__isnull=False).count() == 3 + 1  # + §23's
     licences = {licence.state: licence for licence in Licence.objects.all()}
     assert set(licences) == {
         LicenceState.ACTIVE,
@@ -333,6 +338,19 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     assert correction.supersedes == original
     assert correction.posted_amount == correction.royalty_due - original.royalty_due > 0
     assert original.ledger_transaction and correction.ledger_transaction
+
+    # §23: a licence of two assets from two projects, shares 60/40; a quarter overdue, the
+    # latest report flagged, and a closed royalty audit whose finding posted a correction.
+    two = Licence.objects.annotate(n=Count("licence_assets")).get(n=2)
+    links = list(two.licence_assets.select_related("asset").order_by("asset_id"))
+    assert sorted(link.share_bp for link in links) == [4000, 6000]
+    assert len({link.asset.project_id for link in links}) == 2
+    assert RoyaltyPeriod.objects.filter(licence=two, state="overdue").exists()
+    assert RoyaltyReport.objects.filter(licence=two, flagged=True).count() == 1
+    audit = RoyaltyAudit.objects.get(licence=two)
+    assert audit.state == "closed" and audit.finding_amount and audit.finding_interest
+    assert audit.ledger_transaction is not None
+    assert audit.ledger_transaction.reference == f"royalty-audit:{audit.pk}"
 
     out = StringIO()
     call_command("check_ledger", stdout=out)
