@@ -380,3 +380,28 @@ def test_interest_and_audit_postings_are_described_in_each_language(pw, licence)
         assert audit_text in described[audit_row.pk]
         assert interest_text in described[interest_row.pk]
         assert licence.reference in described[interest_row.pk]
+
+
+def test_the_daily_task_counts_days_in_asia_tokyo(pw, licence, monkeypatch):
+    """23:30 in Tokyo on the 44th day after the quarter is still on time; 00:30 on the 45th
+    (15:30 UTC the evening before) is overdue."""
+    from datetime import UTC, datetime, time
+
+    from django.utils import timezone
+
+    from ip_licensing.tasks import royalty_overdue_reports
+
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    day_44 = royalty_rules.report_deadline(q)
+    royalty_overdue_run(today=day_44 - timedelta(days=1))  # the period, reminded at 30 days
+
+    def at(utc: datetime) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: utc)
+
+    at(datetime.combine(day_44, time(14, 30), tzinfo=UTC))  # 23:30 JST, day 44
+    royalty_overdue_reports()
+    assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "due"
+    at(datetime.combine(day_44, time(15, 30), tzinfo=UTC))  # 00:30 JST, day 45
+    royalty_overdue_reports()
+    assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "overdue"
