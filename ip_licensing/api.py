@@ -107,6 +107,7 @@ from ip_licensing.services.sublicences import (
     sublicence_refuse,
 )
 
+from . import api_royalty_integrity as royalty_integrity_api
 from .serializers import (
     AllocationChangeCreateSerializer,
     AllocationChangeSerializer,
@@ -208,12 +209,23 @@ class RoyaltyReportFilter(django_filters.FilterSet):
         help_text="true: only the reports in force (not superseded by a correction).",
     )
 
+    flagged = BooleanFilter(
+        method="filter_flagged",
+        help_text="Flagged for officers or not (fund staff; others get no rows).",
+    )
+
     class Meta:
         model = RoyaltyReport
-        fields = ["licence", "quarter", "current"]
+        fields = ["licence", "quarter", "current", "flagged"]
 
     def filter_current(self, queryset, name, value):
         return queryset.filter(superseded_by__isnull=value)
+
+    def filter_flagged(self, queryset, name, value):
+        # The flag is the officers' (§23): asking by it tells others nothing.
+        if not is_fund_staff(actor_of(self.request)):
+            return queryset.none()
+        return queryset.filter(flagged=value)
 
 
 class AllocationChangeFilter(django_filters.FilterSet):
@@ -1035,7 +1047,7 @@ class RoyaltyReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Lic
         row = royalty_queryset(self.actor).get(pk=report.pk)
         location = request.build_absolute_uri(reverse("royalty-report-detail", args=[report.pk]))
         return Response(
-            RoyaltyReportSerializer(row).data,
+            RoyaltyReportSerializer(row, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
             headers={"Location": location},
         )
@@ -1191,3 +1203,4 @@ def register(router: DefaultRouter) -> None:
     from ip_licensing import api_obligations
 
     api_obligations.register(router)
+    royalty_integrity_api.register(router)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from django.utils.translation import gettext as _
 
 from fundapp.ledger.models import Transaction
-from ip_licensing.models import Licence, LicenceAsset, RoyaltyReport
+from ip_licensing.models import Licence, LicenceAsset, RoyaltyAudit, RoyaltyReport
 
 # Assets named in a description; a licence of more reads "…, and 2 more".
 ASSETS_NAMED = 2
@@ -129,8 +129,83 @@ def describe_licence_transactions(transactions: Sequence[Transaction]) -> dict[i
     return described
 
 
+_INTEREST_REFERENCE = re.compile(r"royalty-interest:(?P<report>\d+)")
+_AUDIT_REFERENCE = re.compile(r"royalty-audit:(?P<audit>\d+)")
+
+
+def describe_interest_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """Late interest posted with a royalty report (two queries)."""
+    matches = {
+        t.pk: int(m.group("report"))
+        for t in transactions
+        if (m := _INTEREST_REFERENCE.fullmatch(t.reference or "")) is not None
+    }
+    reports = {
+        r.pk: r
+        for r in RoyaltyReport.objects.filter(pk__in=sorted(set(matches.values())))
+        .select_related("licence__licensee")
+        .only(
+            "pk",
+            "quarter",
+            "late_days",
+            "licence__reference",
+            "licence__licensee__name_en",
+            "licence__licensee__name_ja",
+            "licence__licensee__name_ko",
+        )
+    }
+    assets = _asset_titles(r.licence_id for r in reports.values())
+    described: dict[int, str] = {}
+    for pk, report_id in matches.items():
+        report = reports.get(report_id)
+        if report is not None:
+            described[pk] = _(
+                "Late interest (%(days)d days) on the royalty for %(quarter)s from "
+                "%(licensee)s, licence %(licence)s (%(assets)s)"
+            ) % {
+                **_licence_values(report.licence, assets),
+                "quarter": quarter_label(report.quarter),
+                "days": report.late_days,
+            }
+    return described
+
+
+def describe_audit_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """A royalty audit's correction (two queries)."""
+    matches = {
+        t.pk: int(m.group("audit"))
+        for t in transactions
+        if (m := _AUDIT_REFERENCE.fullmatch(t.reference or "")) is not None
+    }
+    audits = {
+        a.pk: a
+        for a in RoyaltyAudit.objects.filter(pk__in=sorted(set(matches.values())))
+        .select_related("licence__licensee")
+        .only(
+            "pk",
+            "quarter",
+            "licence__reference",
+            "licence__licensee__name_en",
+            "licence__licensee__name_ja",
+            "licence__licensee__name_ko",
+        )
+    }
+    assets = _asset_titles(a.licence_id for a in audits.values())
+    described: dict[int, str] = {}
+    for pk, audit_id in matches.items():
+        audit = audits.get(audit_id)
+        if audit is not None:
+            described[pk] = _(
+                "Royalty audit correction for %(quarter)s from %(licensee)s, licence "
+                "%(licence)s (%(assets)s)"
+            ) % {**_licence_values(audit.licence, assets), "quarter": quarter_label(audit.quarter)}
+    return described
+
+
 # The reference kinds this domain posts, with their describers.
 TRANSACTION_DESCRIBERS = {
     "royalty": describe_royalty_transactions,
     "licence": describe_licence_transactions,
+    "royalty-interest": describe_interest_transactions,
+    "royalty-audit": describe_audit_transactions,
 }

@@ -345,6 +345,113 @@ EVENT_TYPES = [
             "resource_version": 90,
         },
     ),
+    # Royalty integrity (§23)
+    EventType("royalty_period.due", _("The royalty report for the quarter is due"), ORGANISATIONS),
+    EventType(
+        "royalty_period.overdue", _("The royalty report for the quarter is overdue"), ORGANISATIONS
+    ),
+    EventType(
+        "royalty_period.reported", _("{actor} reported the quarter's royalties"), ORGANISATIONS
+    ),
+    EventType(
+        "royalty_report.flagged",
+        _("The royalty report was flagged: net sales far below the trailing mean"),
+        OFFICERS,
+    ),
+    EventType("royalty_audit.opened", _("{actor} opened a royalty audit"), ORGANISATIONS),
+    EventType(
+        "royalty_audit.closed",
+        _("{actor} closed the royalty audit"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(
+            {
+                "id": ID,
+                "licence": ID,
+                "reference": STRING,
+                "quarter": STRING,
+                "state": {"enum": ["open", "closed"]},
+                "finding_amount": INTEGER,
+                "finding_interest": INTEGER,
+                "currency": {"enum": ["JPY", "KRW"]},
+                "transaction": nullable(STRING),
+                "closed_at": DATETIME,
+            }
+        ),
+        example={
+            "id": 3,
+            "licence": 14,
+            "reference": "L-2026-0014",
+            "quarter": "2026-Q2",
+            "state": "closed",
+            "finding_amount": 120_000,
+            "finding_interest": 2_367,
+            "currency": "JPY",
+            "transaction": "royalty-audit:3",
+            "closed_at": "2026-11-20T02:00:00+00:00",
+            "resource_version": 130,
+        },
+    ),
+    EventType(
+        "royalty.overdue",
+        _("The royalty report for {quarter} is overdue"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(
+            {
+                "id": ID,
+                "licence": ID,
+                "reference": STRING,
+                "quarter": STRING,
+                "state": {"enum": ["due", "overdue", "reported"]},
+                "deadline_on": DATE,
+                "overdue_on": nullable(DATE),
+                "days_after_quarter": {"enum": [30, 45]},
+                "licensor": ID,
+                "licensee": ID,
+            }
+        ),
+        example={
+            "id": 5,
+            "licence": 14,
+            "reference": "L-2026-0014",
+            "quarter": "2026-Q3",
+            "state": "overdue",
+            "deadline_on": "2026-11-13",
+            "overdue_on": "2026-11-14",
+            "days_after_quarter": 45,
+            "licensor": 4,
+            "licensee": 9,
+            "resource_version": 120,
+        },
+    ),
+    EventType(
+        "royalty.flagged",
+        _("A royalty report was flagged for net sales far below the trailing mean"),
+        OFFICERS,
+        outbox=True,
+        schema=data_schema(
+            {
+                "id": ID,
+                "licence": ID,
+                "reference": STRING,
+                "quarter": STRING,
+                "net_sales": INTEGER,
+                "trailing_mean": nullable(INTEGER),
+                "currency": {"enum": ["JPY", "KRW"]},
+            }
+        ),
+        example={
+            "id": 31,
+            "licence": 14,
+            "reference": "L-2026-0014",
+            "quarter": "2026-Q3",
+            "net_sales": 1_000_000,
+            "trailing_mean": 9_000_000,
+            "currency": "JPY",
+            "resource_version": 121,
+        },
+    ),
     EventType(
         "allocation_change.approved",
         _(

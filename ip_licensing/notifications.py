@@ -187,6 +187,51 @@ MESSAGES = (
         },
     ),
     Message(
+        key="royalty.report_due",
+        kind="royalty_overdue",
+        title=_("Royalty report for licence {licence} due: {quarter}"),
+        body=_("Report the quarter's net sales by {deadline}; after that it is overdue."),
+        params={"licence": Name("licence"), "quarter": Plain(), "deadline": Day()},
+    ),
+    Message(
+        key="royalty.overdue",
+        kind="royalty_overdue",
+        title=_("Royalty report for licence {licence} overdue: {quarter}"),
+        body=_(
+            "It was due by {deadline}. Royalties paid late accrue interest at the fund's "
+            "late-interest rate."
+        ),
+        params={"licence": Name("licence"), "quarter": Plain(), "deadline": Day()},
+    ),
+    Message(
+        key="royalty.flagged",
+        kind="royalty_flagged",
+        title=_("Royalty report for licence {licence} flagged: {quarter}"),
+        body=_(
+            "Net sales of {net_sales} are less than half the trailing four-quarter mean of {mean}."
+        ),
+        params={
+            "licence": Name("licence"),
+            "quarter": Plain(),
+            "net_sales": Amount(),
+            "mean": Amount(),
+            "currency": Plain(),
+        },
+    ),
+    Message(
+        key="royalty_audit.closed",
+        kind="royalty_audit_closed",
+        title=_("Royalty audit of licence {licence} closed: {quarter}"),
+        body=_("Finding: {amount} with interest of {interest}."),
+        params={
+            "licence": Name("licence"),
+            "quarter": Plain(),
+            "amount": Amount(),
+            "interest": Amount(),
+            "currency": Plain(),
+        },
+    ),
+    Message(
         key="allocation.awaits_approval",
         kind="decision_needed",
         title=_("A change of the return allocation of “{project}” awaits your approval"),

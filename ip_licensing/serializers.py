@@ -14,7 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from fundapp.actors import is_fund_staff
 from fundapp.api.approvals import TwoPersonDecisionSerializer
+from fundapp.api.permissions import actor_of
 from fundapp.ledger.models import Currency as LedgerCurrency
 from fundapp.money import MAX_AMOUNT
 from ip_licensing import rules
@@ -28,6 +30,8 @@ from ip_licensing.models import (
     Licence,
     LicenceApproval,
     Purpose,
+    RoyaltyAudit,
+    RoyaltyPeriod,
     RoyaltyReport,
 )
 
@@ -105,12 +109,20 @@ class AssetCreateSerializer(serializers.Serializer):
 # --------------------------------------------------------------------------- licences
 
 
+class AssetShareSerializer(serializers.Serializer):
+    asset = serializers.IntegerField(help_text=_("Asset id."))
+    share_bp = serializers.IntegerField(help_text=_("Basis points of the royalties."))
+
+
 class LicenceSerializer(serializers.ModelSerializer):
     licensor = serializers.IntegerField(source="licensor_id", read_only=True)
     licensor_code = serializers.CharField(source="licensor.code", read_only=True)
     licensee = serializers.IntegerField(source="licensee_id", read_only=True)
     licensee_code = serializers.CharField(source="licensee.code", read_only=True)
     assets = serializers.SerializerMethodField()
+    asset_shares = serializers.SerializerMethodField(
+        help_text=_("Each asset's share of the royalties in basis points (sum 10,000).")
+    )
     renewal_of = serializers.IntegerField(source="renewal_of_id", read_only=True, allow_null=True)
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES, read_only=True)
     # A declared field named like Field.parent (DRF takes it out of the class at creation).
@@ -132,6 +144,7 @@ class LicenceSerializer(serializers.ModelSerializer):
             "licensee",
             "licensee_code",
             "assets",
+            "asset_shares",
             "fields_of_use",
             "purposes",
             "territories",
@@ -161,6 +174,13 @@ class LicenceSerializer(serializers.ModelSerializer):
     def get_assets(self, licence: Licence) -> list[int]:
         # Prefetched by the view (``licence_assets``); sorted for a stable answer.
         return sorted(link.asset_id for link in licence.licence_assets.all())
+
+    @extend_schema_field(AssetShareSerializer(many=True))
+    def get_asset_shares(self, licence: Licence) -> list[dict[str, int]]:
+        return [
+            {"asset": link.asset_id, "share_bp": link.share_bp}
+            for link in sorted(licence.licence_assets.all(), key=lambda link: link.asset_id)
+        ]
 
 
 class LicenceTermsSerializer(serializers.Serializer):
@@ -214,6 +234,15 @@ class LicenceCreateSerializer(LicenceTermsSerializer):
         min_length=1,
         max_length=100,
         help_text=_("Asset ids; the licensor is their owner."),
+    )
+    asset_shares = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=10_000),
+        required=False,
+        max_length=100,
+        help_text=_(
+            "Each asset's share of the royalties in basis points, in the order of `assets`, "
+            "summing to 10,000; equal shares when left out."
+        ),
     )
 
 
@@ -344,8 +373,29 @@ class RoyaltyReportSerializer(serializers.ModelSerializer):
             "superseded_by",
             "reported_at",
             "ledger_transaction",
+            "late_days",
+            "late_interest",
+            "interest_transaction",
+            "flagged",
         ]
         read_only_fields = fields
+
+    interest_transaction = serializers.IntegerField(
+        source="interest_transaction_id", read_only=True, allow_null=True
+    )
+    flagged = serializers.SerializerMethodField(
+        help_text=_(
+            "Net sales less than half the trailing four-quarter mean (fund staff only; null "
+            "for others)."
+        )
+    )
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_flagged(self, report: RoyaltyReport) -> bool | None:
+        request = self.context.get("request")
+        if request is None or not is_fund_staff(actor_of(request)):
+            return None
+        return report.flagged
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_superseded_by(self, report: RoyaltyReport) -> int | None:
@@ -425,3 +475,73 @@ class AllocationChangeCreateSerializer(serializers.Serializer):
         help_text=_("[[organisation id, basis points], …] summing to 10,000."),
     )
     reason = serializers.CharField(max_length=4000)
+
+
+# --------------------------------------------------------------------------- royalty integrity
+
+
+class RoyaltyPeriodSerializer(serializers.ModelSerializer):
+    """A quarter whose report is due, overdue or reported (§23)."""
+
+    licence = serializers.IntegerField(source="licence_id", read_only=True)
+    licence_reference = serializers.CharField(source="licence.reference", read_only=True)
+
+    class Meta:
+        model = RoyaltyPeriod
+        fields = [
+            "id",
+            "licence",
+            "licence_reference",
+            "quarter",
+            "state",
+            "deadline_on",
+            "overdue_on",
+            "reported_at",
+        ]
+        read_only_fields = fields
+
+
+class RoyaltyAuditSerializer(serializers.ModelSerializer):
+    """A royalty audit and, once closed, its finding (§23)."""
+
+    licence = serializers.IntegerField(source="licence_id", read_only=True)
+    licence_reference = serializers.CharField(source="licence.reference", read_only=True)
+    currency = serializers.CharField(source="licence.currency", read_only=True)
+    ledger_transaction = serializers.IntegerField(
+        source="ledger_transaction_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = RoyaltyAudit
+        fields = [
+            "id",
+            "licence",
+            "licence_reference",
+            "quarter",
+            "state",
+            "scope",
+            "opened_at",
+            "finding_amount",
+            "finding_interest",
+            "finding_days",
+            "finding_note",
+            "currency",
+            "closed_at",
+            "ledger_transaction",
+        ]
+        read_only_fields = fields
+
+
+class RoyaltyAuditCreateSerializer(serializers.Serializer):
+    licence = serializers.IntegerField(min_value=1, help_text=_("Licence id."))
+    quarter = serializers.CharField(max_length=7, help_text=_("YYYY-Qn, e.g. 2026-Q3."))
+    scope = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class RoyaltyAuditCloseSerializer(serializers.Serializer):
+    finding_amount = serializers.IntegerField(
+        min_value=-MAX_AMOUNT,
+        max_value=MAX_AMOUNT,
+        help_text=_("Whole yen or won: positive when underpaid, negative when overpaid."),
+    )
+    note = serializers.CharField(max_length=4000)

@@ -21,6 +21,7 @@ from ip_licensing.services.licences import (
     tokyo_today,
 )
 from ip_licensing.services.obligations import obligations_mark_due as run_obligations_mark_due
+from ip_licensing.services.royalty_integrity import royalty_overdue_run
 
 # A database outage is retried with backoff (§17); the work is idempotent.
 RETRY_ON = (OperationalError, InterfaceError)
@@ -72,3 +73,18 @@ def obligations_mark_due(on: str | None = None) -> dict[str, list[int]]:
     """Make obligations overdue (cure notice) and breached by their days; daily at 00:10
     Asia/Tokyo from beat, or on demand (``on``: YYYY-MM-DD). Idempotent."""
     return run_obligations_mark_due(today=_day(on))
+
+
+@shared_task(
+    name="ip_licensing.royalty_overdue_reports",
+    acks_late=True,
+    autoretry_for=RETRY_ON,
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=12,
+)
+def royalty_overdue_reports(on: str | None = None) -> dict[str, list[int]]:
+    """Remind of royalty reports due 30 days after their quarter and mark those missing
+    45 days after overdue; daily from beat, or on demand (``on``: YYYY-MM-DD)."""
+    return royalty_overdue_run(today=_day(on))

@@ -79,6 +79,8 @@ from ip_licensing.services.sublicences import (
 )
 from ip_licensing.views_obligations import obligations_panel
 from ip_licensing.views_obligations import routes as obligation_routes
+from ip_licensing.views_royalty_integrity import integrity_context
+from ip_licensing.views_royalty_integrity import routes as royalty_integrity_routes
 
 PAGE_SIZE = 25
 
@@ -592,6 +594,7 @@ def _render_licence(
         "error": error,
         "failed": failed,
         "obligations": obligations_panel(user, licence, forms),
+        **integrity_context(user, licence, forms),
     }
     return render(request, "ip_licensing/licence_detail.html", context, status=status)
 
@@ -864,6 +867,7 @@ _routes: list[URLPattern | URLResolver] = [
     path("licences/<int:pk>/<slug:action>/", licence_act, name="licence_act"),
     path("check/", licence_check_page, name="check"),
     *obligation_routes,
+    *royalty_integrity_routes,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [path("ip/", include((_routes, "ip")))]

@@ -101,6 +101,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Make licence obligations overdue the day after their due date (cure notice) and breached when the cure period is over (§23, §16).",
     ),
     Schedule(
+        "ip_licensing.royalty_overdue_reports",
+        DailyAt(hour=0, minute=25),
+        "Remind licensees of royalty reports 30 days after the quarter and mark them overdue after 45 (§23, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

@@ -44,6 +44,7 @@ from fundapp.accounts.models import Membership, Organisation, Role, Side, User
 from fundapp.accounts.services import organisation_create, user_access_snapshot
 from fundapp.audit.services import audit_record
 from fundapp.demo import DEMO_PASSWORD
+from fundapp.demo.royalty_integrity import seed_royalty_integrity
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.ledger.models import Transaction
 from fundapp.notifications.webhooks.models import WebhookSecret, WebhookSubscription
@@ -3215,6 +3216,7 @@ def seed_sublicence(
         sublicence_income=income,
     )
     report.created["royalty reports"] += 1
+    seed_royalty_integrity(report, users=users, first_asset=assets[ASSETS[0].title_en], today=today)
 
 
 def _make_licence(
@@ -3237,8 +3239,6 @@ def _make_licence(
             "start_on": start.isoformat(),
             "end_on": (start + timedelta(days=spec.lasts - 1)).isoformat(),
             "exclusivity": spec.exclusivity,
-            "sublicensable": False,
-            "exclusivity": Exclusivity.NON_EXCLUSIVE,
             "sublicensable": spec.sublicensable,
             "sublicence_share_bp": spec.sublicence_share_bp,
             "royalty_rate": spec.royalty_rate,

@@ -56,6 +56,14 @@ class Fund(MultilingualName):
         default=60,
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
     )
+    # Simple interest a year on royalties paid late (§23), a decimal fraction.
+    late_interest_rate = models.DecimalField(
+        _("late interest rate (a year)"),
+        max_digits=6,
+        decimal_places=4,
+        default=Decimal("0.0800"),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+    )
 
     class Meta:
         db_table = "projects_fund"

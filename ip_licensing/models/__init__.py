@@ -19,6 +19,12 @@ from .obligations import (
     ObligationState,
     ObligationWaiver,
 )
+from .royalty_integrity import (
+    RoyaltyAudit,
+    RoyaltyAuditState,
+    RoyaltyPeriod,
+    RoyaltyPeriodState,
+)
 from .sublicences import ConsentState, SublicenceConsent
 
 __all__ = [
@@ -41,6 +47,10 @@ __all__ = [
     "ObligationWaiver",
     "Purpose",
     "ReturnAllocationEntry",
+    "RoyaltyAudit",
+    "RoyaltyAuditState",
+    "RoyaltyPeriod",
+    "RoyaltyPeriodState",
     "RoyaltyReport",
     "SublicenceConsent",
 ]

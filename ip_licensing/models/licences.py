@@ -216,12 +216,20 @@ class LicenceUserObjectPermission(UserObjectPermissionBase):
 
 
 class LicenceAsset(models.Model):
+    """One asset of a licence, with its share of the licence's royalties in basis points
+    (§23): the shares of a licence sum to 10,000 (checked by the service that writes them
+    all at once; the database keeps each within range)."""
+
     licence = models.ForeignKey(Licence, on_delete=models.CASCADE, related_name="licence_assets")
     asset = models.ForeignKey(IPAsset, on_delete=models.PROTECT, related_name="licence_links")
+    share_bp = models.PositiveIntegerField(_("share (basis points)"), default=10000)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["licence", "asset"], name="licence_asset_unique")
+            models.UniqueConstraint(fields=["licence", "asset"], name="licence_asset_unique"),
+            models.CheckConstraint(
+                condition=Q(share_bp__lte=10000), name="licence_asset_share_range"
+            ),
         ]
         indexes = [models.Index(fields=["asset", "licence"], name="licence_asset_lookup_idx")]
 
@@ -277,12 +285,33 @@ class RoyaltyReport(models.Model):
         on_delete=models.PROTECT,
         related_name="royalty_report",
     )
+    # Royalty integrity (§23), fixed when the report is written: the days it came after
+    # the quarter's deadline, the simple interest that accrued (posted as its own linked
+    # transaction ``royalty-interest:{id}``), and the anomaly flag against the trailing
+    # four-quarter mean of net sales.
+    late_days = models.PositiveIntegerField(_("days late"), default=0)
+    late_interest = models.BigIntegerField(_("late interest"), default=0)
+    interest_transaction = models.OneToOneField(
+        "ledger.Transaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="royalty_interest_report",
+    )
+    trailing_mean = models.BigIntegerField(_("trailing four-quarter mean"), null=True, blank=True)
+    flagged = models.BooleanField(_("flagged"), default=False)
 
     class Meta:
         ordering = ["licence", "quarter", "reported_at"]
         indexes = [
             # The API list's order (newest first), read backwards.
             models.Index(fields=["reported_at", "id"], name="royalty_report_reported_idx"),
+            # The officers' list of flagged reports.
+            models.Index(
+                fields=["reported_at", "id"],
+                condition=Q(flagged=True),
+                name="royalty_report_flagged_idx",
+            ),
         ]
         constraints = [
             # One first report per licence and quarter; corrections chain through `supersedes`.

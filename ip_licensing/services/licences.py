@@ -67,7 +67,7 @@ from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import event_record
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.services import screening_case_open, screening_clearance
-from ip_licensing import permissions, rules
+from ip_licensing import permissions, royalty_rules, rules
 from ip_licensing.events import licence_data
 from ip_licensing.models import (
     AssetStatus,
@@ -80,6 +80,7 @@ from ip_licensing.models import (
 )
 from ip_licensing.models.licences import LICENCE_WORKFLOW
 from ip_licensing.selectors import licence_asset_ids, licence_conflicts
+from ip_licensing.services.licence_assets import asset_shares, licence_asset_shares
 
 from .assets import organisation_from_input
 
@@ -119,6 +120,7 @@ APPROVAL_PENDING, APPROVAL_COMPLETED, APPROVAL_CANCELLED = "pending", "completed
 
 CREATE_FIELDS = (
     "assets",
+    "asset_shares",
     "licensor",
     "licensee",
     "fields_of_use",
@@ -283,6 +285,13 @@ def _assets(problems: Problems, value: Any) -> list[IPAsset]:
             problems.add(f"assets.{index}", _("Use the IP asset's integer id."))
             continue
         ids.append(pk)
+    repeated = sorted({pk for pk in ids if ids.count(pk) > 1})
+    if repeated:
+        problems.add(
+            "assets",
+            _("Name each asset once; named more than once: %(ids)s.")
+            % {"ids": ", ".join(str(pk) for pk in repeated)},
+        )
     ids = list(dict.fromkeys(ids))
     found = {
         asset.pk: asset
@@ -496,6 +505,7 @@ def _snapshot(licence: Licence) -> dict[str, Any]:
         "licensor": licence.licensor_id,
         "licensee": licence.licensee_id,
         "assets": licence_asset_ids(licence),
+        "asset_shares": licence_asset_shares(licence),
         "fields_of_use": licence.fields_of_use,
         "purposes": licence.purposes,
         "territories": licence.territories,
@@ -520,6 +530,7 @@ def _insert(
     assets: list[IPAsset],
     terms: dict[str, Any],
     renewal_of: Licence | None,
+    shares: dict[int, int] | None = None,
 ) -> Licence:
     licence = Licence.objects.create(
         reference=_next_reference(tokyo_today()),
@@ -530,8 +541,12 @@ def _insert(
         state=LicenceState.DRAFT,
         **terms,
     )
+    ordered = sorted(assets, key=lambda a: a.pk)
+    shares = shares or dict(
+        zip((a.pk for a in ordered), royalty_rules.equal_shares(len(ordered)), strict=True)
+    )
     LicenceAsset.objects.bulk_create(
-        [LicenceAsset(licence=licence, asset=asset) for asset in sorted(assets, key=lambda a: a.pk)]
+        [LicenceAsset(licence=licence, asset=asset, share_bp=shares[asset.pk]) for asset in ordered]
     )
     return licence
 
@@ -676,6 +691,7 @@ def licence_create(*, actor: Actor, data: Mapping[str, Any]) -> Licence:
     for key in sorted(str(key) for key in data if key not in CREATE_FIELDS):
         problems.add(key, _("Unknown field."))
     assets = _assets(problems, data.get("assets"))
+    shares = asset_shares(problems, data.get("asset_shares"), assets)
     licensor, licensee = _clean_parties(problems, data, assets)
     if licensor is not None and licensee is not None:
         _require(permissions.can_create_licence(actor, licensor.pk, licensee.pk))
@@ -691,6 +707,7 @@ def licence_create(*, actor: Actor, data: Mapping[str, Any]) -> Licence:
             assets=assets,
             terms=terms,
             renewal_of=None,
+            shares=shares,
         )
         audit_record(actor=actor, action="licence.created", obj=licence, after=_snapshot(licence))
     return licence
@@ -785,6 +802,7 @@ def licence_renew(*, licence: Licence, actor: Actor, data: Mapping[str, Any]) ->
             assets=assets,
             terms=terms,
             renewal_of=old,
+            shares=dict(old.licence_assets.values_list("asset_id", "share_bp")),
         )
         audit_record(
             actor=actor,

@@ -19,8 +19,9 @@ Decisions this module makes:
 * **Split**: ``rules.royalty_split``: the fund's share (``Fund.fund_share_bp``) to the pool
   of the licensor's side, the rest over the return-allocation table of the project the
   licensed asset came from; for background IP, or a project without a table, the rest
-  goes to the licensor's payable. A licence of several assets weighs the assets equally:
-  their tables are summed and brought back to 10,000 basis points by largest remainder.
+  goes to the licensor's payable. A licence of several assets splits the rest over its
+  assets by their shares (``LicenceAsset.share_bp``), and each asset's part over its own
+  project's table (``royalty_rules.multi_asset_split``; largest remainder at every level).
 * **Currency**: a fund pool holds one currency (the side's: ``fund:JP:pool`` JPY,
   ``fund:KR:pool`` KRW), and the ledger has no other account for the fund's share. A
   licence whose currency is not the currency of the licensor's side therefore cannot be
@@ -56,9 +57,10 @@ from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import InsufficientFunds, ledger_post
 from fundapp.money import MAX_AMOUNT, format_amount
 from fundapp.notifications.outbox import event_record
-from ip_licensing import rules
+from ip_licensing import royalty_rules, rules
 from ip_licensing.models import Licence, LicenceState, ReturnAllocationEntry, RoyaltyReport
 from ip_licensing.permissions import can_report_royalties as can_report_royalties
+from ip_licensing.services import royalty_integrity
 
 # A licence that is or was in force takes reports (see the module docstring).
 REPORTABLE_STATES = (
@@ -85,11 +87,24 @@ def _refuse(field: str, message: str, code: str = "validation_failed") -> Valida
 
 @dataclass(frozen=True)
 class RoyaltyAllocation:
-    """Where a licence's royalties go: the fund's side and share, and the partners' table."""
+    """Where a licence's royalties go: the fund's side and share, and each asset's share of
+    the rest with the table that splits it (§10.5, §23).
+
+    ``assets`` is ``[(share_bp, [(organisation id, basis points)]), ...]`` in asset-id
+    order; ``table`` is the same allocation summed over the assets (the weight each
+    organisation has in the licence), kept for readers of one table."""
 
     fund_side: str
     fund_share_bp: int
     table: list[tuple[int, int]]  # [(organisation id, basis points)], summing to 10,000
+    assets: tuple[royalty_rules.AssetTable, ...] = ()
+
+    def split(self, amount: int) -> tuple[int, list[tuple[int, int]]]:
+        """``(fund part, [(organisation id, part)])`` of a non-negative ``amount``, summing
+        exactly to it: ``royalty_rules.multi_asset_split`` over the assets."""
+        if self.assets:
+            return royalty_rules.multi_asset_split(amount, self.fund_share_bp, self.assets)
+        return rules.royalty_split(amount, self.fund_share_bp, self.table)
 
 
 def _fund_share_bp(project_ids: Iterable[int]) -> int:
@@ -126,12 +141,16 @@ def fund_side_for(licence: Licence) -> str:
 
 
 def royalty_allocation(licence: Licence) -> RoyaltyAllocation:
-    """The fund's side and share and the partners' table for this licence's royalties."""
+    """The fund's side and share and, per asset, its share and the table splitting it: the
+    return-allocation table of the project the asset came from; background IP (or a project
+    without a table) goes to the asset's owner, the licensor (two queries)."""
     side = fund_side_for(licence)
-    assets: list[int | None] = list(
-        licence.licence_assets.order_by("asset_id").values_list("asset__project_id", flat=True)
+    links: list[tuple[int | None, int, int]] = list(
+        licence.licence_assets.order_by("asset_id").values_list(
+            "asset__project_id", "asset__owner_id", "share_bp"
+        )
     )
-    project_ids = sorted({project_id for project_id in assets if project_id is not None})
+    project_ids = sorted({project_id for project_id, _o, _s in links if project_id is not None})
     tables: dict[int, list[tuple[int, int]]] = {project_id: [] for project_id in project_ids}
     for project_id, org_id, bp in (
         ReturnAllocationEntry.objects.filter(project_id__in=project_ids)
@@ -139,9 +158,16 @@ def royalty_allocation(licence: Licence) -> RoyaltyAllocation:
         .values_list("project_id", "organisation_id", "basis_points")
     ):
         tables[project_id].append((org_id, bp))
-    licensor_table = [(licence.licensor_id, ledger_rules.BASIS_POINTS_WHOLE)]
-    per_asset: list[list[tuple[int, int]]] = []
-    for asset_project in assets or [None]:  # no asset at all: the licensor's
+    if not links:  # no asset at all: the licensor's
+        links = [(None, licence.licensor_id, ledger_rules.BASIS_POINTS_WHOLE)]
+    if royalty_rules.shares_problem([share for _p, _o, share in links]) is not None:
+        message = _(
+            "The asset shares of licence %(reference)s do not sum to 10,000 basis points; "
+            "ask the fund officers to correct them."
+        ) % {"reference": licence.reference}
+        raise Conflict(message, code="asset_shares_invalid")
+    per_asset: list[royalty_rules.AssetTable] = []
+    for asset_project, owner_id, share in links:
         table = tables.get(asset_project, []) if asset_project is not None else []
         if table and sum(bp for _org, bp in table) != ledger_rules.BASIS_POINTS_WHOLE:
             message = _(
@@ -149,20 +175,23 @@ def royalty_allocation(licence: Licence) -> RoyaltyAllocation:
                 "basis points; ask the fund officers to correct it."
             ) % {"project": asset_project}
             raise Conflict(message, code="allocation_table_invalid")
-        per_asset.append(table or licensor_table)
+        per_asset.append((share, table or [(owner_id, ledger_rules.BASIS_POINTS_WHOLE)]))
     if len(per_asset) == 1:
-        combined = per_asset[0]
+        combined: list[tuple[int, int]] = list(per_asset[0][1])
     else:
         weights: dict[int, int] = {}
-        for table in per_asset:
-            for org_id, bp in table:
-                weights[org_id] = weights.get(org_id, 0) + bp
+        for share, asset_table in per_asset:
+            for org_id, bp in asset_table:
+                weights[org_id] = weights.get(org_id, 0) + share * bp
         shares = ledger_rules.largest_remainder_split(
             ledger_rules.BASIS_POINTS_WHOLE, list(weights.values())
         )
         combined = list(zip(weights.keys(), shares, strict=True))
     return RoyaltyAllocation(
-        fund_side=side, fund_share_bp=_fund_share_bp(project_ids), table=combined
+        fund_side=side,
+        fund_share_bp=_fund_share_bp(project_ids),
+        table=combined,
+        assets=tuple(per_asset),
     )
 
 
@@ -170,8 +199,10 @@ def royalty_legs(
     *, licence: Licence, amount: int, allocation: RoyaltyAllocation
 ) -> list[tuple[str, int]]:
     """The ledger legs moving ``amount`` (negative: back) from the licensee to the fund's
-    pool and the partners' payables; zero parts are left out."""
-    fund_part, parts = rules.royalty_split(abs(amount), allocation.fund_share_bp, allocation.table)
+    pool and the partners' payables; zero parts are left out. Any amount due under the
+    licence (a royalty, its correction, late interest, an audit's finding, sublicence
+    income) is split this way."""
+    fund_part, parts = allocation.split(abs(amount))
     sign = 1 if amount > 0 else -1
     currency = licence.currency
     legs = [(ledger_rules.account_code_licensee(licence.licensee_id, currency), -amount)]
@@ -365,7 +396,11 @@ def royalty_report_submit(
       report of the quarter and posts only the difference, in either direction;
     - the ledger posting (reference ``royalty:{report id}``) and the report commit together,
       with a ``royalty_report.submitted`` audit event; the licensor's and partners' research
-      offices are told after commit.
+      offices are told after commit;
+    - royalty integrity (§23, ``royalty_integrity``) in the same transaction: a quarter the
+      job has made overdue accrues late interest, posted as ``royalty-interest:{report
+      id}``; the report is flagged for officers when its net sales are under half the
+      trailing four-quarter mean; the quarter's period becomes ``reported``.
     """
     allowed, reason = can_report_royalties(actor, licence)
     if not allowed:
@@ -431,7 +466,19 @@ def royalty_report_submit(
                 ),
                 actor=actor,
             )
+        # Royalty integrity (§23): late interest posted beside the royalty, the flag.
+        integrity = royalty_integrity.report_integrity(
+            licence=locked,
+            quarter=quarter,
+            net_sales=net_sales,
+            amount=delta,
+            report_id=report_id,
+            post=lambda amount, reference, memo: _post(
+                licence=locked, amount=amount, reference=reference, memo=memo, actor=actor
+            ),
+        )
         report = RoyaltyReport.objects.create(
+            **integrity.fields,
             id=report_id,
             licence=locked,
             quarter=quarter,
@@ -470,6 +517,7 @@ def royalty_report_submit(
                 "ledger_transaction": txn.pk if txn is not None else None,
             },
         )
+        royalty_integrity.report_recorded(report=report, licence=locked, actor=actor)
         if txn is not None:
             _notify_posted(locked, txn, delta, quarter=str(quarter))
     return report

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db.models import Count
 from django.urls import reverse
 
 from fundapp.accounts.models import Membership, Organisation, User
@@ -29,6 +30,8 @@ from ip_licensing.models import (
     LicenceAsset,
     LicenceState,
     Obligation,
+    RoyaltyAudit,
+    RoyaltyPeriod,
     RoyaltyReport,
 )
 from ip_licensing.services.licences import tokyo_today
@@ -159,13 +162,14 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert not re.search(r" [1-9]\d* new, ", second_output)  # the second run made nothing
     assert re.search(r"IP assets +4 new, 0 already there", first_output)
     # Four licences in every end state, two exclusive ones with obligations, a sublicensable
-    # one and its sublicence (§23).
+    # one and its sublicence (§23), plus §23's second-project result and the licence of two
+    # assets with its four quarterly reports.
     assert re.search(r"licences +7 new, 0 already there", first_output)
     assert re.search(r"obligations +3 new, 0 already there", first_output)
     assert re.search(r"sublicences +1 new, 0 already there", first_output)
     assert re.search(r"royalty reports +0 new, 3 already there", second_output)
-    assert after_first["IPAsset"] == 4 and after_first["Licence"] == 8
-    assert after_first["RoyaltyReport"] == 3
+    assert after_first["IPAsset"] == 4 + 1 and after_first["Licence"] == 8 + 1
+    assert after_first["RoyaltyReport"] == 3 + 4
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # One duplicate-funding flag awaits an officer's resolution (§22): the chiplet work
@@ -358,7 +362,7 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     # IP: results of the projects (one owner each) and background IP; licences in every
     # end state, approved by two officers of different sides; royalties with a correction.
     assert IPAsset.objects.filter(is_background=True).count() == 1
-    assert IPAsset.objects.filter(project__isnull=False).count() == 3
+    assert IPAsset.objects.filter(project__isnull=False).count() == 3 + 1  # + §23's
     licences = {licence.state: licence for licence in Licence.objects.all()}
     assert set(licences) == {
         LicenceState.ACTIVE,
@@ -408,6 +412,18 @@ def test_seed_demo_funds_and_runs_projects_through_every_stage_state(settings, m
     [with_income] = RoyaltyReport.objects.filter(licence=parent)
     assert with_income.sublicence_income == 2_000_000 and with_income.sublicence_due == 600_000
     assert with_income.posted_amount == with_income.royalty_due + 600_000
+    # §23: a licence of two assets from two projects, shares 60/40; a quarter overdue, the
+    # latest report flagged, and a closed royalty audit whose finding posted a correction.
+    two = Licence.objects.annotate(n=Count("licence_assets")).get(n=2)
+    links = list(two.licence_assets.select_related("asset").order_by("asset_id"))
+    assert sorted(link.share_bp for link in links) == [4000, 6000]
+    assert len({link.asset.project_id for link in links}) == 2
+    assert RoyaltyPeriod.objects.filter(licence=two, state="overdue").exists()
+    assert RoyaltyReport.objects.filter(licence=two, flagged=True).count() == 1
+    audit = RoyaltyAudit.objects.get(licence=two)
+    assert audit.state == "closed" and audit.finding_amount and audit.finding_interest
+    assert audit.ledger_transaction is not None
+    assert audit.ledger_transaction.reference == f"royalty-audit:{audit.pk}"
 
     out = StringIO()
     call_command("check_ledger", stdout=out)

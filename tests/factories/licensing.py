@@ -298,9 +298,10 @@ def make_project_world(table: Sequence[tuple[str, int]] | None = (("jp", 6000), 
 
 
 def project_licence(pw: ProjectWorld, *, state: str = "active", **overrides: Any) -> Licence:
+    extra_assets = overrides.pop("extra_assets", [])
     data = terms(**overrides)
     data["licensee"] = pw.licensee.code
-    data["assets"] = [pw.asset.pk]
+    data["assets"] = [pw.asset.pk, *extra_assets]
     licence = licence_create(actor=pw.office_jp, data=data)
     if state == "draft":
         return licence
