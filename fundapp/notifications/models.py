@@ -41,6 +41,7 @@ class NotificationKind(models.TextChoices):
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook disabled")
     VERIFIER_DESIGNATED = "verifier_designated", _("Designated as a verifier")
     MEASUREMENT_DISPUTED = "measurement_disputed", _("Measurement disputed")
+    DELIVERABLE_DECIDED = "deliverable_decided", _("Deliverable accepted or sent back")
 
 
 class EmailState(models.TextChoices):
