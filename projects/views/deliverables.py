@@ -60,8 +60,22 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files in one input; each is checked by the service, by content."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> Any:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return single(data, initial)
+
+
 class SubmitForm(forms.Form):
-    files = forms.FileField(
+    files = MultipleFileField(
         label=gettext_lazy("Files"),
         required=False,
         widget=MultipleFileInput(attrs={"multiple": True}),
