@@ -156,7 +156,9 @@ def test_bad_input_answers_field_errors(world, staff):
             url(project, target.pk, "request-changes/"), {"reason": "Add logs."}, format="json"
         )
     )
-    assert changed["state"] == DeliverableState.CHANGES_REQUESTED and changed["reason"] == "Add logs."
+    assert (
+        changed["state"] == DeliverableState.CHANGES_REQUESTED and changed["reason"] == "Add logs."
+    )
 
 
 def test_a_gate_held_by_a_deliverable_answers_409_then_decides(world, staff):
@@ -179,9 +181,7 @@ def test_a_gate_held_by_a_deliverable_answers_409_then_decides(world, staff):
     assert gate.state == GateState.DECIDED
 
 
-def test_the_list_answers_in_a_fixed_number_of_queries(
-    world, staff, django_assert_max_num_queries
-):
+def test_the_list_answers_in_a_fixed_number_of_queries(world, staff, django_assert_max_num_queries):
     project, c = world
     client = user_client(c.pi_jp)
     ok(client.get(url(project)))

@@ -275,3 +275,61 @@ def test_an_accepted_deliverable_lets_the_pass_release_automatically(world, staf
 
     assert decision is not None and decision.automatic
     assert stage(project, 1).state == StageState.PASSED
+
+
+def test_the_events_reach_the_projects_organisations_webhooks_only(world, staff, settings):
+    from fundapp.notifications.webhooks.models import WebhookDelivery
+    from fundapp.notifications.webhooks.services import webhooks_fan_out
+    from tests.factories import jp_org
+    from tests.factories.webhooks import subscription
+    from tests.outbox import the_event
+
+    project, c = world
+    own = subscription(c.jp)
+    other = subscription(jp_org())
+    target = only(project, "Test-chip report")
+    deliverable_submit(deliverable=target, actor=c.pi_jp, files=[report()])
+    deliverable_request_changes(deliverable=target, actor=staff.jp, reason="Add the logs.")
+    deliverable_submit(deliverable=target, actor=c.pi_jp, files=[report()])
+    deliverable_accept(deliverable=target, actor=staff.kr)
+    organisations = list(project.organisations.values_list("organisation_id", flat=True))
+    accepted = the_event("deliverable.accepted", target, organisations=organisations)
+    assert accepted["state"] == "accepted" and accepted["submissions"] == 2
+    changes = the_event("deliverable.changes_requested", target, organisations=organisations)
+    assert changes["reason"] == "Add the logs."
+
+    webhooks_fan_out()
+
+    delivered = set(
+        WebhookDelivery.objects.filter(subscription=own).values_list("event__kind", flat=True)
+    )
+    assert delivered == {
+        "deliverable.submitted",
+        "deliverable.changes_requested",
+        "deliverable.accepted",
+    } | (delivered - {k for k in delivered if k.startswith("deliverable.")})
+    assert "deliverable.accepted" in delivered
+    assert not WebhookDelivery.objects.filter(subscription=other).exists()
+
+
+def test_history_sentences_read_in_three_languages(world, staff):
+    from django.utils import translation
+
+    from fundapp.accounts.templatetags.fund_format import audit_sentence
+
+    project, c = world
+    target = only(project, "Test-chip report")
+    deliverable_submit(deliverable=target, actor=c.pi_jp, files=[report()])
+    deliverable_request_changes(deliverable=target, actor=staff.jp, reason="Add the logs.")
+    events = list(
+        AuditEvent.objects.filter(object_id=str(target.pk), action__startswith="deliverable.")
+        .order_by("id")
+    )
+    with translation.override("en"):
+        english = [audit_sentence(e) for e in events]
+    assert "submitted the deliverable" in english[0]
+    assert "requested changes to the deliverable" in english[1] and "Add the logs." in english[1]
+    for language in ("ja", "ko"):
+        with translation.override(language):
+            sentences = [audit_sentence(e) for e in events]
+        assert all(s != e for s, e in zip(sentences, english, strict=True)), sentences

@@ -251,6 +251,6 @@ def test_the_queue_is_for_officers_and_its_queries_do_not_grow(
         deliverable_submit(deliverable=extra, actor=c.pi_jp, files=[report()])
     with django_assert_max_num_queries(12):
         large = client.get(reverse("deliverables:queue"))
-    assert large.content.count(b"data-deliverable=") == 16 > small.content.count(
-        b"data-deliverable="
+    assert (
+        large.content.count(b"data-deliverable=") == 16 > small.content.count(b"data-deliverable=")
     )
