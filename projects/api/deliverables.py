@@ -325,7 +325,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
         file_id: str | None = None,
     ) -> FileResponse:
         deliverable = self.get_object()
-        found = DeliverableFile.objects.filter(deliverable=deliverable, pk=file_id).first()
+        found = DeliverableFile.objects.filter(deliverable=deliverable, pk=str(file_id)).first()
         if found is None:
             raise NotFound()
         try:

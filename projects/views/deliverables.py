@@ -75,7 +75,7 @@ class MultipleFileField(forms.FileField):
 
 
 class SubmitForm(forms.Form):
-    files = MultipleFileField(
+    files = MultipleFileField(  # type: ignore[assignment]
         label=gettext_lazy("Files"),
         required=False,
         widget=MultipleFileInput(attrs={"multiple": True}),

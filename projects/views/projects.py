@@ -233,8 +233,8 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deliverables: dict[int, list[Deliverable]] = defaultdict(list)
     for deliverable in Deliverable.objects.filter(project=project).order_by("due_on", "id"):
         deliverables[deliverable.stage_id].append(deliverable)
-    for item in timeline:
-        item["deliverables"] = deliverables.get(item["stage"].pk, [])
+    for item, stage in zip(timeline, stages, strict=True):
+        item["deliverables"] = deliverables.get(stage.pk, [])
     disbursements = list(
         Disbursement.objects.filter(tranche__project=project)
         .select_related("organisation", "tranche__stage")

@@ -92,7 +92,7 @@ def test_submit_multipart_then_accept_and_download(world, staff):
     assert len(file["sha256"]) == 64
     download = user_client(c.pi_kr).get(file["download_url"])
     assert download.status_code == 200
-    assert b"".join(download.streaming_content) == MINIMAL_PDF
+    assert b"".join(download.streaming_content) == MINIMAL_PDF  # type: ignore[attr-defined]
     other = jp_org()
     assert_problem(user_client(member_of(other)).get(file["download_url"]), 404)
 
