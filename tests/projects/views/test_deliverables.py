@@ -88,6 +88,10 @@ def test_the_pi_submits_in_the_browser_and_an_officer_accepts(world, staff):
     assertContains(officer_page, "data-decide-forms")
     queue = logged_in(staff.jp).get(reverse("deliverables:queue"))
     assertContains(queue, f'data-deliverable="{d.pk}"')
+    # Fund officers find the queue from their dashboard.
+    dashboard = logged_in(staff.jp).get(reverse("dashboard"))
+    assertContains(dashboard, 'data-deliverables-waiting="1"')
+    assertContains(dashboard, reverse("deliverables:queue"))
 
     refused = logged_in(staff.kr).post(
         reverse("deliverables:request_changes", args=[project.pk, d.pk]), {"reason": ""}
