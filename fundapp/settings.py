@@ -332,6 +332,8 @@ SPECTACULAR_SETTINGS = {
         "RecommendationEnum": "projects.models.reviews.Recommendation",
         "GateOutcomeEnum": "projects.models.projects.GateOutcome",
         "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
+        "DeliverableKindEnum": "projects.models.deliverables.DeliverableKind",
+        "DeliverableStateEnum": "projects.models.deliverables.DeliverableState",
     },
 }
 

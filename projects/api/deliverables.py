@@ -209,6 +209,14 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
         # "accept", "request_changes": officers in the browser session only.
     }
 
+    def check_permissions(self, request: Request) -> None:
+        # A project the caller may not see answers 404 before any scope is asked for.
+        if getattr(request.user, "is_authenticated", False) and not getattr(
+            self, "swagger_fake_view", False
+        ):
+            self.project()
+        super().check_permissions(request)
+
     def project(self) -> Project:
         return get_project_for_actor(actor_of(self.request), self.kwargs.get("project_pk"))
 
@@ -302,6 +310,8 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
 
     @extend_schema(
         summary="Download a submitted file",
+        description="The file's bytes as `application/octet-stream`; its kind is the "
+        "`content_type` of the deliverable's `files`.",
         parameters=[PROJECT_ID, DELIVERABLE_ID, FILE_ID],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
@@ -332,8 +342,12 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
             handle = svc.deliverable_file_path(found).open("rb")
         except FileNotFoundError:
             raise NotFound() from None
+        # The bytes as sent; what they are is the file's ``content_type`` in the JSON.
         return FileResponse(
-            handle, as_attachment=True, filename=found.name, content_type=found.content_type
+            handle,
+            as_attachment=True,
+            filename=found.name,
+            content_type=OctetRenderer.media_type,
         )
 
 

@@ -22,7 +22,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from fundapp.accounts.models import User
-from fundapp.actors import is_fund_officer
+from fundapp.actors import is_fund_officer, is_fund_staff
+from fundapp.audit.models import AuditEvent
 from fundapp.errors import DomainError, NotFound
 from projects import permissions as perms
 from projects.models import Deliverable, DeliverableFile, DeliverableState, Project, StageState
@@ -106,8 +107,8 @@ def _render(
     failed: int | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    """The project's deliverables by stage (three queries: the project, the deliverables
-    with their stages, their files)."""
+    """The project's deliverables by stage (a fixed number of queries: the deliverables
+    with their stages, their files, and for officers their history)."""
     user = _user(request)
     rows = project_deliverables(project)
     may_submit = perms.can_submit_deliverable(user, project)[0]
@@ -127,11 +128,24 @@ def _render(
                 "error": error if failed == deliverable.pk else "",
             }
         )
+    # §12: officers read the deliverables' history as sentences (one query).
+    history = (
+        list(
+            AuditEvent.objects.filter(
+                object_type=Deliverable._meta.label_lower,
+                object_id__in=[str(d.pk) for d in rows],
+            ).order_by("id")
+        )
+        if is_fund_staff(user) and rows
+        else []
+    )
     return render(
         request,
         "projects/deliverables/project.html",
         {
             "project": project,
+            "history": history,
+            "is_staff_view": is_fund_staff(user),
             "stages": stages,
             "submit_form": SubmitForm(),
             "changes_form": ChangesForm(),

@@ -50,7 +50,8 @@ def world(staff):
 
 
 def url(project, deliverable_id=None, tail=""):
-    base = f"/api/v1/projects/{project.pk}/deliverables/"
+    pk = project if isinstance(project, int) else project.pk
+    base = f"/api/v1/projects/{pk}/deliverables/"
     return base if deliverable_id is None else f"{base}{deliverable_id}/{tail}"
 
 
@@ -73,8 +74,10 @@ def test_the_consortium_reads_its_deliverables_and_others_get_404(world, staff):
     assert_problem(key_client(other, ["projects:read"]).get(url(project)), 404)
     assert_problem(key_client(other, ["projects:read"]).get(url(project, first(project).pk)), 404)
     assert_problem(user_client(UserFactory.create(role="reviewer")).get(url(project)), 404)
-    # A key of the consortium without projects:read.
+    # A key of the consortium without projects:read; another organisation's learns nothing.
     assert_problem(key_client(c.jp, ["kpi:write"]).get(url(project)), 403)
+    assert_problem(key_client(other, ["kpi:write"]).get(url(project)), 404)
+    assert_problem(user_client(c.pi_jp).get(url(project.pk + 10_000)), 404)
 
 
 def test_submit_multipart_then_accept_and_download(world, staff):

@@ -86,6 +86,9 @@ def test_the_pi_submits_in_the_browser_and_an_officer_accepts(world, staff):
 
     officer_page = logged_in(staff.jp).get(reverse("deliverables:project", args=[project.pk]))
     assertContains(officer_page, "data-decide-forms")
+    # Officers read its history as a sentence.
+    assertContains(officer_page, 'data-action="deliverable.submitted"')
+    assertContains(officer_page, "submitted the deliverable “Test-chip report”")
     queue = logged_in(staff.jp).get(reverse("deliverables:queue"))
     assertContains(queue, f'data-deliverable="{d.pk}"')
     # Fund officers find the queue from their dashboard.
