@@ -335,3 +335,26 @@ def test_history_sentences_read_in_three_languages(world, staff):
         with translation.override(language):
             sentences = [audit_sentence(e) for e in events]
         assert all(s != e for s, e in zip(sentences, english, strict=True)), sentences
+
+
+def test_the_batch_evaluation_holds_the_gate_for_the_officers_too(world, staff):
+    from django.db import transaction
+
+    from projects.models import Gate, Project, Stage
+    from projects.services.decisions import Evaluated, gates_decide_automatically
+
+    project, _c = world
+    gate = gate_of(project, 1)
+    evaluation = record_evaluation(gate, outcome="pass", score="1.2000")
+    with transaction.atomic():
+        item = Evaluated(
+            evaluation=evaluation,
+            gate=Gate.objects.select_for_update().get(pk=gate.pk),
+            project=Project.objects.select_related("call").get(pk=project.pk),
+            stage=Stage.objects.get(pk=gate.stage_id),
+            last=False,
+        )
+        assert gates_decide_automatically([item]) == {}
+    told = Notification.objects.filter(message="gate.decision_needed", user=staff.kr).latest("id")
+    assert told.params["reason"] == HOLD
+    assert tranche(project, 2, "JP").state == TrancheState.PLANNED
