@@ -336,6 +336,8 @@ SPECTACULAR_SETTINGS = {
         "ObligationStateEnum": "ip_licensing.models.obligations.ObligationState",
         "LicenceStateEnum": "ip_licensing.models.licences.LicenceState",
         "SublicenceConsentStateEnum": "ip_licensing.models.sublicences.ConsentState",
+        "DeliverableKindEnum": "projects.models.deliverables.DeliverableKind",
+        "DeliverableStateEnum": "projects.models.deliverables.DeliverableState",
     },
 }
 

@@ -267,6 +267,95 @@ def attestation_data(attestation: Any) -> dict[str, Any]:
     }
 
 
+_DELIVERABLE_FILE = {
+    "type": "object",
+    "required": ["id", "name", "size", "sha256", "submission"],
+    "properties": {
+        "id": ID,
+        "name": STRING,
+        "size": INTEGER,
+        "sha256": STRING,
+        "submission": INTEGER,
+    },
+}
+_DELIVERABLE = {
+    "id": ID,
+    "project": ID,
+    "stage": ID,
+    "title_en": STRING,
+    "title_ja": STRING,
+    "title_ko": STRING,
+    "kind": STRING,
+    "due_on": DATE,
+    "mandatory": BOOLEAN,
+    "state": STRING,
+    "submissions": INTEGER,
+    "note": STRING,
+    "submitted_at": nullable(DATETIME),
+    "decided_at": nullable(DATETIME),
+    "reason": STRING,
+    "files": {"type": "array", "items": _DELIVERABLE_FILE},
+}
+_DELIVERABLE_EXAMPLE = {
+    "id": 21,
+    "project": 3,
+    "stage": 11,
+    "title_en": "Test-chip characterisation report",
+    "title_ja": "テストチップ評価報告書",
+    "title_ko": "테스트 칩 특성 평가 보고서",
+    "kind": "report",
+    "due_on": "2026-11-01",
+    "mandatory": True,
+    "state": "submitted",
+    "submissions": 1,
+    "note": "Measured on the 28 nm shuttle run.",
+    "submitted_at": "2026-10-20T01:00:00+00:00",
+    "decided_at": None,
+    "reason": "",
+    "files": [
+        {
+            "id": 40,
+            "name": "characterisation.pdf",
+            "size": 182044,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "submission": 1,
+        }
+    ],
+    "resource_version": 90,
+}
+
+
+def deliverable_data(deliverable: Any, files: list[Any]) -> dict[str, Any]:
+    """A deliverable as the API shows it, with the files the caller already holds."""
+    return {
+        "id": deliverable.pk,
+        "project": deliverable.project_id,
+        "stage": deliverable.stage_id,
+        "title_en": deliverable.title_en,
+        "title_ja": deliverable.title_ja,
+        "title_ko": deliverable.title_ko,
+        "kind": deliverable.kind,
+        "due_on": deliverable.due_on,
+        "mandatory": deliverable.mandatory,
+        "state": deliverable.state,
+        "submissions": deliverable.submissions,
+        "note": deliverable.note,
+        "submitted_at": deliverable.submitted_at,
+        "decided_at": deliverable.decided_at,
+        "reason": deliverable.reason,
+        "files": [
+            {
+                "id": f.pk,
+                "name": f.name,
+                "size": f.size,
+                "sha256": f.sha256,
+                "submission": f.submission,
+            }
+            for f in files
+        ],
+    }
+
+
 _GATE = {
     "id": ID,
     "stage": ID,
@@ -673,6 +762,45 @@ EVENT_TYPES = [
             },
         },
         short=_("{actor} disputed a KPI measurement"),
+    ),
+    # Deliverables (§24): the consortium submits, an officer accepts or sends it back.
+    EventType(
+        "deliverable.submitted",
+        _("{actor} submitted the deliverable “{title}”"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_DELIVERABLE),
+        example=_DELIVERABLE_EXAMPLE,
+        short=_("{actor} submitted a deliverable"),
+    ),
+    EventType(
+        "deliverable.accepted",
+        _("{actor} accepted the deliverable “{title}”"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_DELIVERABLE),
+        example={
+            **_DELIVERABLE_EXAMPLE,
+            "state": "accepted",
+            "decided_at": "2026-10-22T01:00:00+00:00",
+        },
+        short=_("{actor} accepted a deliverable"),
+    ),
+    # Its own event: the consortium's system has to submit again, and a partner system
+    # cannot tell that from ``deliverable.submitted``.
+    EventType(
+        "deliverable.changes_requested",
+        _("{actor} requested changes to the deliverable “{title}”: {reason}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_DELIVERABLE),
+        example={
+            **_DELIVERABLE_EXAMPLE,
+            "state": "changes_requested",
+            "decided_at": "2026-10-22T01:00:00+00:00",
+            "reason": "Add the bench logs of the second run.",
+        },
+        short=_("{actor} requested changes to a deliverable"),
     ),
     EventType("measurement_import.queued", _("{actor} uploaded a measurement file"), ORGANISATIONS),
     EventType(

@@ -24,12 +24,14 @@ from fundapp.notifications.messages import (
 from projects.models import (
     AwardOutcome,
     Call,
+    Deliverable,
     GateDecisionKind,
     GateOutcome,
     Project,
     Proposal,
     ProposalState,
 )
+from projects.selectors.deliverables import DELIVERABLES_HOLD
 
 _TITLES = ("pk", "title_en", "title_ja", "title_ko")
 
@@ -44,6 +46,27 @@ def proposal_titles(ids: Sequence[int]) -> dict[int, str]:
 
 def call_titles(ids: Sequence[int]) -> dict[int, str]:
     return {c.pk: localized(c, "title") for c in Call.objects.filter(pk__in=ids).only(*_TITLES)}
+
+
+def deliverable_titles(ids: Sequence[int]) -> dict[int, str]:
+    fields = ("pk", "title_en", "title_ja", "title_ko")
+    return {d.pk: d.title for d in Deliverable.objects.filter(pk__in=ids).only(*fields)}
+
+
+# Why a gate waits for the officers, by name: the projects domain's own holds (§24), then
+# the final-gate requirements other domains register (§7).
+_GATE_HOLDS = {
+    DELIVERABLES_HOLD: _(
+        "A mandatory deliverable of this stage is not accepted yet; accept it (or request "
+        "changes) before the gate is decided."
+    ),
+}
+
+
+def gate_hold_reason(name: str) -> str:
+    if name in _GATE_HOLDS:
+        return str(_GATE_HOLDS[name])
+    return final_gate_requirement_reason(name)
 
 
 PROPOSAL = Name("proposal")
@@ -127,7 +150,7 @@ MESSAGES = (
             "project": PROJECT,
             "stage": Plain(),
             "outcome": Label(GateOutcome),
-            "reason": Reason(final_gate_requirement_reason),
+            "reason": Reason(gate_hold_reason),
         },
     ),
     Message(
@@ -167,6 +190,27 @@ MESSAGES = (
         params={"kpi": Plain(), "note": Plain()},
     ),
     Message(
+        key="deliverable.submitted",
+        kind="decision_needed",
+        title=_("Deliverable “{deliverable}” of “{project}” awaits acceptance"),
+        body=_("Accept it, or request changes with a reason."),
+        params={"deliverable": Name("deliverable"), "project": PROJECT},
+    ),
+    Message(
+        key="deliverable.accepted",
+        kind="deliverable_decided",
+        title=_("Deliverable “{deliverable}” of “{project}” was accepted"),
+        params={"deliverable": Name("deliverable"), "project": PROJECT},
+    ),
+    Message(
+        key="deliverable.changes_requested",
+        kind="deliverable_decided",
+        title=_("Changes requested to deliverable “{deliverable}” of “{project}”"),
+        # The officer's reason, as they wrote it.
+        body="{reason}",
+        params={"deliverable": Name("deliverable"), "project": PROJECT, "reason": Plain()},
+    ),
+    Message(
         key="gate_decision.awaits_approval",
         kind="decision_needed",
         title=_("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),
@@ -179,4 +223,5 @@ def register() -> None:
     notification_names_register("project", project_titles)
     notification_names_register("proposal", proposal_titles)
     notification_names_register("call", call_titles)
+    notification_names_register("deliverable", deliverable_titles)
     notification_message_register(*MESSAGES)

@@ -347,3 +347,32 @@ def can_attest(actor: Actor | None) -> Decision:
     return False, _(
         "Only a verifier designated for this KPI may attest or dispute its measurements."
     )
+
+
+# --------------------------------------------------------------------------- deliverables (§24)
+
+
+def can_submit_deliverable(actor: Actor | None, project: Project) -> Decision:
+    """Submitting a deliverable: the project's named researchers (its PIs and
+    co-investigators), or a usable key of one of its organisations with ``kpi:write`` (the
+    scope of reporting the project's results)."""
+    if isinstance(actor, ApiKey):
+        if not actor.is_usable():
+            return False, _("This API key has expired or was revoked.")
+        if not actor.has_scope(Scope.KPI_WRITE):
+            return False, _("This API key lacks the kpi:write scope.")
+        if not ProjectOrganisation.objects.filter(
+            project=project, organisation_id=actor.organisation_id
+        ).exists():
+            return False, _("Only the systems of the project's organisations may submit.")
+        return True, ""
+    if isinstance(actor, User) and actor.is_active and _is_named_researcher(actor, project):
+        return True, ""
+    return False, _("Only the project's researchers may submit its deliverables.")
+
+
+def can_decide_deliverable(actor: Actor | None) -> Decision:
+    """Accepting a deliverable or requesting changes: fund officers (§24)."""
+    if is_fund_officer(actor):
+        return True, ""
+    return False, _("Only fund officers may accept a deliverable or request changes.")

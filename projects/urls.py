@@ -3,6 +3,7 @@
 from projects.views import (
     calls,
     dashboard,
+    deliverables,
     duplicates,
     finance,
     fund,
@@ -26,4 +27,5 @@ urlpatterns = [
     *finance.urlpatterns,
     *portfolio.urlpatterns,
     *verification.urlpatterns,
+    *deliverables.urlpatterns,
 ]

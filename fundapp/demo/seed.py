@@ -66,6 +66,8 @@ from projects.models import (
     Call,
     CallState,
     DecisionState,
+    Deliverable,
+    DeliverableState,
     Disbursement,
     DisbursementState,
     Fund,
@@ -94,6 +96,7 @@ from projects.rules.schedule import gate_day
 from projects.services import awards as award_services
 from projects.services import calls as call_services
 from projects.services import decisions as decision_services
+from projects.services import deliverables as deliverable_services
 from projects.services import gates as gate_services
 from projects.services import measurements as measurement_services
 from projects.services import payments as payment_services
@@ -854,6 +857,24 @@ EDGE_AI = ProposalStory(  # endorsed by both offices; awarded in AWARD_STORIES
                 "deliverable": "28 nm test chip of the macro, characterised on benchmark networks.",
                 "planned_jpy": 40_000_000,
                 "planned_krw": 400_000_000,
+                # §24: the report holds the stage-1 gate until an officer accepts it.
+                "deliverables": [
+                    {
+                        "title_en": "Test-chip characterisation report",
+                        "title_ja": "テストチップ評価報告書",
+                        "title_ko": "테스트 칩 특성 평가 보고서",
+                        "kind": "report",
+                        "due_month": 11,
+                        "mandatory": True,
+                    },
+                    {
+                        "title_en": "Benchmark measurement dataset",
+                        "title_ja": "ベンチマーク測定データセット",
+                        "title_ko": "벤치마크 측정 데이터셋",
+                        "kind": "dataset",
+                        "mandatory": False,
+                    },
+                ],
                 "kpis": [
                     _kpi(
                         "EDGE-EFF-1",
@@ -884,6 +905,15 @@ EDGE_AI = ProposalStory(  # endorsed by both offices; awarded in AWARD_STORIES
                 "deliverable": "Two-chiplet module with the RISC-V controller and a software stack.",
                 "planned_jpy": 60_000_000,
                 "planned_krw": 600_000_000,
+                "deliverables": [
+                    {
+                        "title_en": "Two-chiplet module prototype",
+                        "title_ja": "2チップレット・モジュール試作品",
+                        "title_ko": "2칩렛 모듈 시제품",
+                        "kind": "prototype",
+                        "mandatory": True,
+                    }
+                ],
                 "kpis": [
                     _kpi(
                         "EDGE-EFF-2",
@@ -2522,6 +2552,40 @@ def seed_payments(report: SeedReport, *, users: dict[str, User]) -> None:
                 report.made("payments", payable)
 
 
+# --------------------------------------------------------------------------- deliverables
+
+DELIVERABLE_AWAITING = "Test-chip characterisation report"
+
+
+def seed_deliverables(report: SeedReport, *, users: dict[str, User]) -> None:
+    """§24: the Tokyo PI has submitted the edge-AI project's stage-1 report; it awaits an
+    officer's acceptance and holds the stage's gate (due the day the demo is seeded)."""
+    deliverable = (
+        Deliverable.objects.filter(
+            project__proposal__title_en=EDGE_AI.title_en, title_en=DELIVERABLE_AWAITING
+        )
+        .select_related("project")
+        .first()
+    )
+    if deliverable is None:
+        return
+    pending = deliverable.state == DeliverableState.PENDING
+    if pending:
+        deliverable_services.deliverable_submit(
+            deliverable=deliverable,
+            actor=users["pi_tokyo"],
+            note="Characterised on the 28 nm shuttle run; bench logs in the appendix.",
+            files=[
+                SimpleUploadedFile(
+                    "test-chip-characterisation.pdf",
+                    demo_pdf(DELIVERABLE_AWAITING, "Deliverable report"),
+                    content_type="application/pdf",
+                )
+            ],
+        )
+    report.made("deliverables submitted", pending)
+
+
 # --------------------------------------------------------------------------- gates
 
 
@@ -3350,6 +3414,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_awards(report, users=users)
         seed_duplicate_funding(report, calls=calls, users=users)
         seed_payments(report, users=users)
+        seed_deliverables(report, users=users)
         seed_gates(report, users=users)
         seed_evidence(report, users=users)
         seed_flagged_gate(report, users=users)

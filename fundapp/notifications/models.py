@@ -45,6 +45,7 @@ class NotificationKind(models.TextChoices):
     VERIFIER_DESIGNATED = "verifier_designated", _("Designated as a verifier")
     MEASUREMENT_DISPUTED = "measurement_disputed", _("Measurement disputed")
     LICENCE_OBLIGATION = "licence_obligation", _("Licence obligation")
+    DELIVERABLE_DECIDED = "deliverable_decided", _("Deliverable accepted or sent back")
 
 
 class EmailState(models.TextChoices):

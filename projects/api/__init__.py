@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from . import calls, duplicates, engine, proposals, reviews
+from . import calls, deliverables, duplicates, engine, proposals, reviews
 
 
 def register(router: DefaultRouter) -> None:
@@ -10,4 +10,5 @@ def register(router: DefaultRouter) -> None:
     proposals.register(router)
     reviews.register(router)
     engine.register(router)
+    deliverables.register(router)
     duplicates.register(router)

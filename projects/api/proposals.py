@@ -50,6 +50,7 @@ from projects.models import (
     ConsortiumMember,
     Endorsement,
     Proposal,
+    ProposalDeliverable,
     ProposalKPI,
     ProposalPerson,
     ProposalStage,
@@ -108,7 +109,8 @@ def detail_prefetch() -> list[Prefetch]:
         Prefetch(
             "stages",
             queryset=ProposalStage.objects.order_by("number").prefetch_related(
-                Prefetch("kpis", queryset=ProposalKPI.objects.order_by("id"))
+                Prefetch("kpis", queryset=ProposalKPI.objects.order_by("id")),
+                Prefetch("deliverables", queryset=ProposalDeliverable.objects.order_by("id")),
             ),
         ),
         Prefetch("budget_lines", queryset=BudgetLine.objects.select_related("organisation")),
@@ -385,6 +387,17 @@ DETAIL_EXAMPLE = OpenApiExample(
                         "means_of_verification_en": "Test report of an accredited laboratory",
                         "means_of_verification_ja": "",
                         "means_of_verification_ko": "",
+                    }
+                ],
+                "deliverables": [
+                    {
+                        "title": "Test-chip characterisation report",
+                        "title_en": "Test-chip characterisation report",
+                        "title_ja": "テストチップ評価報告書",
+                        "title_ko": "테스트 칩 특성 평가 보고서",
+                        "kind": "report",
+                        "due_month": 10,
+                        "mandatory": True,
                     }
                 ],
             }

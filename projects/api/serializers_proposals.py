@@ -25,6 +25,7 @@ from projects.models import (
     ConsortiumMember,
     Endorsement,
     Proposal,
+    ProposalDeliverable,
     ProposalKPI,
     ProposalPerson,
     ProposalStage,
@@ -154,6 +155,18 @@ class KpiSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class StageDeliverableSerializer(serializers.ModelSerializer):
+    title = serializers.CharField(
+        read_only=True,
+        help_text=_("In the request's language, else in any language the deliverable has."),
+    )
+
+    class Meta:
+        model = ProposalDeliverable
+        fields = ["title", "title_en", "title_ja", "title_ko", "kind", "due_month", "mandatory"]
+        read_only_fields = fields
+
+
 class TrancheSerializer(serializers.Serializer):
     JPY = serializers.IntegerField(source="planned_jpy", read_only=True)
     KRW = serializers.IntegerField(source="planned_krw", read_only=True)
@@ -162,6 +175,7 @@ class TrancheSerializer(serializers.Serializer):
 class StageSerializer(serializers.ModelSerializer):
     planned_tranche = TrancheSerializer(source="*", read_only=True)
     kpis = KpiSerializer(many=True, read_only=True)
+    deliverables = StageDeliverableSerializer(many=True, read_only=True)
 
     class Meta:
         model = ProposalStage
@@ -176,6 +190,7 @@ class StageSerializer(serializers.ModelSerializer):
             "planned_jpy",
             "planned_krw",
             "kpis",
+            "deliverables",
         ]
         read_only_fields = fields
 
@@ -325,10 +340,14 @@ def _section_fields() -> dict[str, serializers.Field]:
             "[{title, months, deliverable, planned_jpy, planned_krw, kpis: [{code, name_en, "
             "name_ja, name_ko, unit, direction, baseline, target, weight, mandatory, "
             "aggregation, evidence, means_of_verification_en, means_of_verification_ja, "
-            "means_of_verification_ko}]}]; each KPI is named in at least one of name_en, "
+            "means_of_verification_ko}], deliverables: [{title_en, title_ja, title_ko, kind, "
+            "due_month, mandatory}]}]; each KPI is named in at least one of name_en, "
             "name_ja and name_ko; evidence is none, document or attested (a mandatory KPI "
-            "needs document or attested; left out: the least allowed); the whole plan is "
-            "replaced"
+            "needs document or attested; left out: the least allowed); a deliverable (§24) has "
+            "a title in at least one language, a kind (report, dataset, software, prototype, "
+            "publication, other), the month of its stage it is due in (left out: the stage's "
+            "last) and mandatory (left out: true; a mandatory deliverable not accepted holds "
+            "its stage's gate); the whole plan is replaced"
         ),
         "budget": objs("[{organisation (code), category, amount}]; all lines are replaced"),
         "ip_plan": obj("{background_ip: [{title, owner (code), description}], licence_terms}"),

@@ -27,6 +27,7 @@ from projects.models import (
     Attachment,
     BudgetCategory,
     ConsortiumRole,
+    DeliverableKind,
     EvidenceLevel,
     KpiAggregation,
     KpiDirection,
@@ -566,6 +567,29 @@ class KpiForm(RowForm):
         }
 
 
+class DeliverableForm(RowForm):
+    """A deliverable of the stage (§24); unless marked optional it holds the stage's gate."""
+
+    title_en = _text(_("Title (English)"))
+    title_ja = _text(_("Title (Japanese)"))
+    title_ko = _text(_("Title (Korean)"))
+    kind = _choice(_("Kind"), [BLANK, *DeliverableKind.choices])
+    due_month = _text(_("Due in month"), attrs={**NUMERIC, "size": "3"})
+    # Optional rather than mandatory: a spare row left blank stays unchanged.
+    optional = forms.BooleanField(label=_("Optional"), required=False)
+
+    def payload(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {
+            "title_en": d["title_en"],
+            "title_ja": d["title_ja"],
+            "title_ko": d["title_ko"],
+            "kind": d["kind"],
+            "due_month": _number(d["due_month"]),
+            "mandatory": not d["optional"],
+        }
+
+
 class StageForm(RowForm):
     title = _text(_("Title"))
     months = _text(_("Months"), attrs={**NUMERIC, "size": "4"})
@@ -575,6 +599,17 @@ class StageForm(RowForm):
 
     kpis: RowSet
     kpi_template: KpiForm
+    deliverables: RowSet
+    deliverable_template: DeliverableForm
+
+    def attach_deliverables(self, rowset: RowSet) -> None:
+        self.deliverables = rowset
+        self.deliverable_template = DeliverableForm(
+            prefix=f"{rowset.formset.prefix}-__deliverable__",
+            empty_permitted=True,
+            use_required_attribute=False,
+        )
+        rowset.formset.add_fields(self.deliverable_template, None)
 
     def attach_kpis(self, rowset: RowSet) -> None:
         self.kpis = rowset
@@ -587,11 +622,13 @@ class StageForm(RowForm):
         rowset.formset.add_fields(self.kpi_template, None)
 
     def has_content(self) -> bool:
-        return self.has_changed() or bool(self.kpis.collect())
+        return self.has_changed() or bool(self.kpis.collect()) or bool(self.deliverables.collect())
 
     def place_nested(self, parts: list[str], messages: Sequence[str]) -> bool:
         if parts and parts[0] == "kpis":
             return self.kpis.place(parts[1:], messages)
+        if parts and parts[0] == "deliverables":
+            return self.deliverables.place(parts[1:], messages)
         return False
 
 
@@ -601,6 +638,11 @@ def _kpi_formset(prefix: str, data: Any, initial: list[dict[str, Any]]) -> RowSe
     return RowSet(_formset(KpiForm, prefix=prefix, data=bound, initial=initial))
 
 
+def _deliverable_formset(prefix: str, data: Any, initial: list[dict[str, Any]]) -> RowSet:
+    bound = data if data is not None and f"{prefix}-TOTAL_FORMS" in data else None
+    return RowSet(_formset(DeliverableForm, prefix=prefix, data=bound, initial=initial))
+
+
 class StagesStep(WizardStep):
     slug = "stages"
     section = "stages"
@@ -608,7 +650,7 @@ class StagesStep(WizardStep):
 
     def __init__(self, proposal: Proposal, data: Any = None) -> None:
         super().__init__(proposal, data)
-        stages = list(proposal.stages.prefetch_related("kpis"))
+        stages = list(proposal.stages.prefetch_related("kpis", "deliverables"))
         initial = [
             {
                 "title": s.title,
@@ -642,6 +684,20 @@ class StagesStep(WizardStep):
             ]
             for s in stages
         ]
+        deliverable_initial = [
+            [
+                {
+                    "title_en": d.title_en,
+                    "title_ja": d.title_ja,
+                    "title_ko": d.title_ko,
+                    "kind": d.kind,
+                    "due_month": str(d.due_month),
+                    "optional": not d.mandatory,
+                }
+                for d in s.deliverables.all()
+            ]
+            for s in stages
+        ]
         # A new draft starts with as many blank stages as the call needs.
         extra = max(1, proposal.call.min_stages - len(stages))
         self.stages = RowSet(
@@ -650,11 +706,22 @@ class StagesStep(WizardStep):
         for index, form in enumerate(self.stages.formset.forms):
             rows = kpi_initial[index] if index < len(kpi_initial) else []
             form.attach_kpis(_kpi_formset(f"{form.prefix}-kpis", data, rows))
+            planned = deliverable_initial[index] if index < len(deliverable_initial) else []
+            form.attach_deliverables(
+                _deliverable_formset(f"{form.prefix}-deliverables", data, planned)
+            )
         self.template = self.stages.formset.empty_form
         self.template.attach_kpis(_kpi_formset("stages-__prefix__-kpis", None, []))
+        self.template.attach_deliverables(
+            _deliverable_formset("stages-__prefix__-deliverables", None, [])
+        )
 
     def rowsets(self) -> list[RowSet]:
-        return [self.stages, *(f.kpis for f in self.stages.formset.forms)]
+        return [
+            self.stages,
+            *(f.kpis for f in self.stages.formset.forms),
+            *(f.deliverables for f in self.stages.formset.forms),
+        ]
 
     def payload(self) -> list[dict[str, Any]]:
         out = []
@@ -668,6 +735,10 @@ class StagesStep(WizardStep):
                     "planned_jpy": _number(d.get("planned_jpy", "")),
                     "planned_krw": _number(d.get("planned_krw", "")),
                     "kpis": [k.payload() for k in form.kpis.collect()],  # type: ignore[attr-defined]
+                    "deliverables": [
+                        row.payload()  # type: ignore[attr-defined]
+                        for row in form.deliverables.collect()  # type: ignore[attr-defined]
+                    ],
                 }
             )
         return out

@@ -1,6 +1,13 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
 from .calls import Call, CallState, ReviewCriterion
+from .deliverables import (
+    Deliverable,
+    DeliverableFile,
+    DeliverableKind,
+    DeliverableState,
+    ProposalDeliverable,
+)
 from .duplicates import (
     DuplicateCheckPoint,
     DuplicateFlagState,
@@ -85,6 +92,11 @@ __all__ = [
     "AwardDecision",
     "AwardOutcome",
     "DecisionState",
+    "Deliverable",
+    "DeliverableFile",
+    "DeliverableKind",
+    "DeliverableState",
+    "ProposalDeliverable",
     "DuplicateCheckPoint",
     "DuplicateFlagState",
     "DuplicateFundingFlag",

@@ -47,3 +47,9 @@ def chained_gate_days(first_start: date, months: Sequence[int]) -> list[tuple[da
         out.append((start, due))
         start = next_stage_start(due)
     return out
+
+
+def deliverable_due_on(stage_start: date, due_month: int, stage_gate_day: date) -> date:
+    """A deliverable due ``due_month`` months into its stage (§24), never after the stage's
+    gate day."""
+    return min(add_months(stage_start, due_month), stage_gate_day)

@@ -75,6 +75,7 @@ from projects.rules.gates import (
     release_multiplier,
 )
 from projects.rules.schedule import add_months, chained_gate_days, gate_day, next_stage_start
+from projects.selectors.deliverables import DELIVERABLES_HOLD, deliverables_holding_gates
 
 from .notices import (
     PeopleNotice,
@@ -125,6 +126,21 @@ def final_gate_requirements_unmet_many(project_ids: Sequence[int]) -> dict[int, 
 def final_gate_requirement_unmet(project: Project) -> str:
     """The name of the first final-gate requirement the project does not meet, or ""."""
     return final_gate_requirements_unmet_many([project.pk]).get(project.pk, "")
+
+
+def require_deliverables_accepted(stage: Stage) -> None:
+    """A gate is not released while a mandatory deliverable of its stage is not accepted
+    (§24), as the final gate waits for the results list (§7): ``Conflict``
+    ``deliverables_not_accepted`` naming each one (one query)."""
+    held = deliverables_holding_gates([stage.pk]).get(stage.pk)
+    if held:
+        message = _(
+            "Stage %(stage)d's mandatory deliverables are not all accepted: %(titles)s. "
+            "Accept them before the gate releases money."
+        ) % {"stage": stage.number, "titles": ", ".join(f"“{d.title}”" for d in held)}
+        raise Conflict(
+            message, code="deliverables_not_accepted", errors={"deliverables": [message]}
+        )
 
 
 def policy_from_call(call: Call) -> GatePolicy:
@@ -270,6 +286,7 @@ def _apply(
     """Carry out a completed decision (the gate, project and stage rows are locked)."""
     kind = decision.kind
     if kind in RELEASING:
+        require_deliverables_accepted(stage)
         if _is_last(stage):
             met, reason = final_gate_requirements_met(project)
             if not met:
@@ -572,6 +589,10 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
     final = final_gate_requirements_unmet_many(
         [item.project.pk for item in items if item.last and item.evaluation.outcome == PASS]
     )
+    # §24: a mandatory deliverable not accepted holds the gate for the officers, too.
+    held = deliverables_holding_gates(
+        [item.stage.pk for item in items if item.evaluation.outcome == PASS]
+    )
     organisations = project_organisation_ids([item.project.pk for item in items])
     now = timezone.now()
     automatic: list[tuple[Evaluated, GateDecision]] = []
@@ -580,6 +601,8 @@ def gates_decide_automatically(items: Sequence[Evaluated]) -> dict[int, GateDeci
         policy = evaluation_policy(item.evaluation, item.project.call)
         kind = automatic_decision(item.evaluation.outcome, policy)
         unmet = final.get(item.project.pk, "") if item.last else ""
+        if item.stage.pk in held:
+            unmet = DELIVERABLES_HOLD
         # A flagged gate (§22) goes to the officers' two-person decision, even on PASS.
         if (
             kind is None
@@ -686,7 +709,10 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
         policy = evaluation_policy(evaluation, project.call)
         automatic = automatic_decision(evaluation.outcome, policy)
         final_ok = (True, "")
-        if automatic is not None and _is_last(stage):
+        hold = ""
+        if automatic is not None and deliverables_holding_gates([stage.pk]):
+            final_ok, hold = (False, ""), DELIVERABLES_HOLD
+        elif automatic is not None and _is_last(stage):
             final_ok = final_gate_requirements_met(project)
         if (
             automatic is None
@@ -702,7 +728,8 @@ def gate_decide_automatically(*, evaluation: GateEvaluation) -> GateDecision | N
                     "stage": stage.number,
                     "outcome": evaluation.outcome,
                     # The final-gate requirement that holds it, by name (read when shown).
-                    "reason": final_gate_requirement_unmet(project) if not final_ok[0] else "",
+                    "reason": hold
+                    or (final_gate_requirement_unmet(project) if not final_ok[0] else ""),
                 },
                 url=project_url(project),
             )
@@ -883,6 +910,8 @@ def gate_decision_approve(
         policy = evaluation_policy(evaluation, project.call)
         if kind not in GateDecisionKind.values:
             raise _refuse("kind", _("Choose release, release_reduced, extend or terminate."))
+        if kind in RELEASING:
+            require_deliverables_accepted(stage)
         if kind in RELEASING and _is_last(stage):
             met, why = final_gate_requirements_met(project)
             if not met:

@@ -23,6 +23,7 @@ from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account
 from projects.models import Gate, Stage, Tranche, TrancheState
 from projects.rules import gates as rules
+from projects.selectors.deliverables import deliverables_holding_gates
 from projects.services.decisions import final_gate_requirements_unmet_many
 from projects.services.gates import (
     EVALUABLE_STAGE_STATES,
@@ -100,7 +101,8 @@ def _held_by_final_gate(
 ) -> set[int]:
     """The gates whose automatic decision the final gate's requirements would hold (§8,
     §10: the last stage of a project whose results are not registered goes to the
-    officers, as the evaluation's automatic decision does). Two queries at most (the
+    officers, as the evaluation's automatic decision does), and those a mandatory
+    deliverable not accepted holds (§24). Three queries at most (the deliverables, the
     projects' last stage numbers, then the requirements), none when nothing would be
     automatic."""
     automatic = [
@@ -111,6 +113,12 @@ def _held_by_final_gate(
     ]
     if not automatic:
         return set()
+    # §24: a mandatory deliverable not accepted holds the gate for the officers, too.
+    held_by_deliverables = deliverables_holding_gates([stage.pk for _g, stage in automatic])
+    held = {gate.pk for gate, stage in automatic if stage.pk in held_by_deliverables}
+    automatic = [(gate, stage) for gate, stage in automatic if gate.pk not in held]
+    if not automatic:
+        return held
     last = dict(
         Stage.objects.filter(project_id__in=sorted({stage.project_id for _g, stage in automatic}))
         .values("project_id")
@@ -119,9 +127,9 @@ def _held_by_final_gate(
     )
     final = [(gate, stage) for gate, stage in automatic if stage.number == last[stage.project_id]]
     if not final:
-        return set()
+        return held
     unmet = final_gate_requirements_unmet_many(sorted({stage.project_id for _g, stage in final}))
-    return {gate.pk for gate, stage in final if stage.project_id in unmet}
+    return held | {gate.pk for gate, stage in final if stage.project_id in unmet}
 
 
 def gate_forecast(gate: Gate, *, as_of: date | None = None) -> GateForecast | None:

@@ -32,6 +32,7 @@ from fundapp.money import format_amount
 from projects import permissions as perms
 from projects.models import (
     KPI,
+    Deliverable,
     Disbursement,
     DisbursementState,
     EvidenceLevel,
@@ -54,7 +55,12 @@ from projects.models.projects import (
     STAGE_WORKFLOW,
     TRANCHE_WORKFLOW,
 )
-from projects.rules.schedule import chained_gate_days, gate_day, next_stage_start
+from projects.rules.schedule import (
+    chained_gate_days,
+    deliverable_due_on,
+    gate_day,
+    next_stage_start,
+)
 from projects.services.outbox import project_event
 
 from .tranches import (
@@ -266,7 +272,8 @@ def project_create_from_proposal(
         totals = dict.fromkeys(FUNDED_SIDES, 0)
         tranches: list[Tranche] = []
         kpis: list[KPI] = []
-        for spec, (_stage_start, due) in zip(stage_specs, schedule, strict=True):
+        deliverables: list[Deliverable] = []
+        for spec, (stage_start, due) in zip(stage_specs, schedule, strict=True):
             first = not stages
             stage = Stage.objects.create(
                 project=project,
@@ -304,6 +311,23 @@ def project_create_from_proposal(
                         evidence=k.get("evidence", EvidenceLevel.NONE),
                     )
                 )
+            # Proposals frozen before deliverables (§24) have none.
+            for d in spec.get("deliverables", []):
+                titles = d.get("title") or {}
+                month = int(d.get("due_month") or spec["months"])
+                deliverables.append(
+                    Deliverable(
+                        project=project,
+                        stage=stage,
+                        title_en=titles.get("en", ""),
+                        title_ja=titles.get("ja", ""),
+                        title_ko=titles.get("ko", ""),
+                        kind=d["kind"],
+                        due_month=month,
+                        due_on=deliverable_due_on(stage_start, month, due),
+                        mandatory=bool(d.get("mandatory", True)),
+                    )
+                )
             planned = spec.get("planned") or {}
             for side in FUNDED_SIDES:
                 amount = int(planned.get(ledger_rules.SIDE_CURRENCY[side], 0))
@@ -319,6 +343,7 @@ def project_create_from_proposal(
                         )
                     )
         KPI.objects.bulk_create(kpis)
+        Deliverable.objects.bulk_create(deliverables)
         Tranche.objects.bulk_create(tranches)
         project.current_stage = stages[0]
         project.save(update_fields=["current_stage"])
@@ -349,6 +374,9 @@ def project_create_from_proposal(
                     for s, (_s, due) in zip(stages, schedule, strict=True)
                 ],
                 "tranches": [[t.stage.number, t.side, t.planned] for t in tranches],
+                "deliverables": [
+                    [d.stage.number, d.title, d.due_on, d.mandatory] for d in deliverables
+                ],
                 "return_allocation_bp": [[org_id, bp] for org_id, bp in table],
                 "committed": totals,
             },

@@ -50,6 +50,7 @@ from projects.models import (
     Call,
     ConsortiumMember,
     ConsortiumRole,
+    DeliverableKind,
     DuplicateCheckPoint,
     Endorsement,
     EvidenceLevel,
@@ -57,6 +58,7 @@ from projects.models import (
     KpiDirection,
     PersonRole,
     Proposal,
+    ProposalDeliverable,
     ProposalKPI,
     ProposalPerson,
     ProposalStage,
@@ -394,6 +396,58 @@ def _sync_people_permissions(
             remove_perm("projects.change_proposal", user, proposal)
 
 
+MAX_DELIVERABLES_PER_STAGE = 20
+
+
+def _clean_deliverables(problems: Problems, path: str, raw: Any) -> list[dict[str, Any]]:
+    """A stage's deliverables (§24): a title in at least one language, a kind, the month of
+    the stage it is due in (by default the stage's last), and whether it is mandatory
+    (by default it is: a deliverable holds its gate unless the plan says otherwise)."""
+    items = inputs.item_list(problems, f"{path}.deliverables", raw)
+    if len(items) > MAX_DELIVERABLES_PER_STAGE:
+        problems.add(
+            f"{path}.deliverables",
+            _("At most %(n)d deliverables per stage.") % {"n": MAX_DELIVERABLES_PER_STAGE},
+        )
+    cleaned = []
+    for j, item in enumerate(items):
+        dpath = f"{path}.deliverables.{j}"
+        titles = {
+            f"title_{lang}": inputs.text(
+                problems, f"{dpath}.title_{lang}", item.get(f"title_{lang}"), max_length=300
+            )
+            for lang in rules.NAME_LANGUAGES
+        }
+        if not any(titles.values()):
+            language = (get_language() or "en")[:2]
+            field = f"title_{language}" if language in rules.NAME_LANGUAGES else "title_en"
+            problems.add(
+                f"{dpath}.{field}",
+                _("Give the deliverable a title in at least one language."),
+            )
+        due_month = item.get("due_month")
+        if due_month in (None, ""):
+            month = 0  # left out: due at the end of the stage (the caller fills it in)
+        else:
+            month = (
+                inputs.integer(problems, f"{dpath}.due_month", due_month, minimum=1, maximum=60)
+                or 0
+            )
+        cleaned.append(
+            {
+                **titles,
+                "kind": inputs.choice(
+                    problems, f"{dpath}.kind", item.get("kind") or "", DeliverableKind
+                ),
+                "due_month": month,
+                "mandatory": inputs.boolean(
+                    problems, f"{dpath}.mandatory", item.get("mandatory", True)
+                ),
+            }
+        )
+    return cleaned
+
+
 def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable[[], None]:
     stages_in = inputs.item_list(problems, "stages", data)
     cleaned: list[dict[str, Any]] = []
@@ -416,6 +470,7 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
             "planned_jpy": inputs.amount(problems, f"{path}.planned_jpy", item.get("planned_jpy")),
             "planned_krw": inputs.amount(problems, f"{path}.planned_krw", item.get("planned_krw")),
             "kpis": kpis,
+            "deliverables": _clean_deliverables(problems, path, item.get("deliverables")),
         }
         for j, kpi in enumerate(inputs.item_list(problems, f"{path}.kpis", item.get("kpis"))):
             kpath = f"{path}.kpis.{j}"
@@ -495,6 +550,14 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
                     ),
                 }
             )
+        for j, deliverable in enumerate(stage["deliverables"]):
+            deliverable["due_month"] = deliverable["due_month"] or stage["months"] or 1
+            if stage["months"] and deliverable["due_month"] > stage["months"]:
+                problems.add(
+                    f"{path}.deliverables.{j}.due_month",
+                    _("A deliverable is due by its stage's gate: month %(months)d at the latest.")
+                    % {"months": stage["months"]},
+                )
         cleaned.append(stage)
     facts = [
         rules.StageFacts(
@@ -519,6 +582,9 @@ def _apply_stages(proposal: Proposal, data: Any, problems: Problems) -> Callable
             )
             ProposalKPI.objects.bulk_create(
                 ProposalKPI(proposal=proposal, stage=stage, **k) for k in s["kpis"]
+            )
+            ProposalDeliverable.objects.bulk_create(
+                ProposalDeliverable(proposal=proposal, stage=stage, **d) for d in s["deliverables"]
             )
 
     return write
@@ -935,8 +1001,17 @@ def proposal_snapshot(proposal: Proposal) -> dict[str, Any]:
                     }
                     for k in s.kpis.all()
                 ],
+                "deliverables": [
+                    {
+                        "title": {"en": d.title_en, "ja": d.title_ja, "ko": d.title_ko},
+                        "kind": d.kind,
+                        "due_month": d.due_month,
+                        "mandatory": d.mandatory,
+                    }
+                    for d in s.deliverables.all()
+                ],
             }
-            for s in proposal.stages.prefetch_related("kpis")
+            for s in proposal.stages.prefetch_related("kpis", "deliverables")
         ],
         "budget": [
             {

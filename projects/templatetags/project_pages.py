@@ -22,6 +22,10 @@ _BADGES = {
     "conditional": "badge--warning",
     "failed": "badge--danger",
     "extended": "badge--warning",
+    # deliverables (§24)
+    "submitted": "badge--warning",
+    "accepted": "badge--success",
+    "changes_requested": "badge--danger",
     # gates and outcomes
     "evaluated": "badge--warning",
     "decided": "badge--success",
@@ -58,3 +62,15 @@ def get_item(mapping: Any, key: Any) -> Any:
     if isinstance(mapping, dict):
         return mapping.get(key)
     return None
+
+
+@register.simple_tag
+def gate_held_deliverables(gate: Any) -> list[Any]:
+    """The mandatory deliverables of the gate's stage not yet accepted (§24): while there
+    is one, the gate releases no money. One query; none for a decided gate."""
+    from projects.models import GateState
+    from projects.selectors.deliverables import deliverables_holding_gates
+
+    if gate is None or gate.state == GateState.DECIDED:
+        return []
+    return deliverables_holding_gates([gate.stage_id]).get(gate.stage_id, [])

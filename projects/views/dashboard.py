@@ -11,8 +11,9 @@ from django.shortcuts import render
 from django.urls import URLPattern, path
 
 from fundapp.accounts.models import Membership, User
-from fundapp.actors import is_fund_staff
+from fundapp.actors import is_fund_officer, is_fund_staff
 from projects.models import ConsortiumMember, Endorsement, GateOutcome, ProjectState, ProposalState
+from projects.selectors.deliverables import submitted_deliverables
 from projects.selectors.portfolio import kpis_behind_target
 from projects.selectors.projects import projects_visible_to
 from projects.selectors.proposals import proposals_visible_to
@@ -65,6 +66,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             (state, label, counts.get(state, 0)) for state, label in ProposalState.choices
         ]
         context["recent"] = visible.select_related("call").order_by("-updated_at")[:10]
+        # Fund officers reach the deliverables awaiting acceptance from here (§24).
+        if is_fund_officer(user):
+            context["deliverables_waiting"] = submitted_deliverables().count()
     else:
         context["my_proposals"] = (
             visible.filter(people__user=user).select_related("call").order_by("-updated_at")[:20]

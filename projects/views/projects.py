@@ -43,6 +43,7 @@ from projects.models import (
     Call,
     ConsortiumRole,
     DecisionState,
+    Deliverable,
     Disbursement,
     ExclusionReason,
     Gate,
@@ -230,6 +231,12 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "current": stage.pk == project.current_stage_id,
             }
         )
+    # §24: each stage's deliverables with their state and due date (one query).
+    deliverables: dict[int, list[Deliverable]] = defaultdict(list)
+    for deliverable in Deliverable.objects.filter(project=project).order_by("due_on", "id"):
+        deliverables[deliverable.stage_id].append(deliverable)
+    for item, stage in zip(timeline, stages, strict=True):
+        item["deliverables"] = deliverables.get(stage.pk, [])
     disbursements = list(
         Disbursement.objects.filter(tranche__project=project)
         .select_related("organisation", "tranche__stage")
@@ -249,6 +256,7 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "organisations": _organisation_rows(project),
             "timeline": timeline,
             "disbursements": disbursements,
+            "has_deliverables": bool(deliverables),
             "current_stage": current,
             "series": series,
             "window_start": window_start,

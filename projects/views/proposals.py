@@ -81,7 +81,7 @@ def _forbidden(
 def proposal_sections(proposal: Proposal) -> dict[str, Any]:
     """Everything a read-only page shows of a proposal, one query per relation."""
     members = list(proposal.members.select_related("organisation"))
-    stages = list(proposal.stages.prefetch_related("kpis"))
+    stages = list(proposal.stages.prefetch_related("kpis", "deliverables"))
     budget = list(proposal.budget_lines.select_related("organisation"))
     totals = {"JPY": 0, "KRW": 0}
     for line in budget:

@@ -65,7 +65,7 @@ def test_the_problem_component_is_what_the_errors_answer(schema):
     assert "ProposalProblem" not in schema["components"]["schemas"]
 
 
-def test_request_bodies_are_json_except_the_upload(schema):
+def test_request_bodies_are_json_except_the_uploads(schema):
     media = {
         (method, path): list(operation["requestBody"]["content"])
         for path, method, operation in operations(schema)
@@ -79,6 +79,9 @@ def test_request_bodies_are_json_except_the_upload(schema):
     assert media.pop(("post", "/api/v1/projects/{id}/evidence/")) == ["multipart/form-data"]
     for both in ("/api/v1/measurements/", "/api/v1/measurements/{id}/evidence/"):
         assert media.pop(("post", both)) == ["application/json", "multipart/form-data"]
+    # A deliverable's files (§24) are uploaded too.
+    submit = ("post", "/api/v1/projects/{project_pk}/deliverables/{id}/submit/")
+    assert media.pop(submit) == ["multipart/form-data"]
     assert media
     assert {tuple(types) for types in media.values()} == {("application/json",)}
 

@@ -514,3 +514,43 @@ def test_seed_demo_makes_no_loopback_subscription_where_loopback_is_refused(
     assert not WebhookSubscription.objects.exists()
     assert not settings.DEMO_WEBHOOK_SECRET_FILE.exists()
     assert "Demo webhook receiver: not subscribed" in output
+
+
+def test_seed_demo_has_a_deliverable_awaiting_acceptance_that_holds_its_gate(settings, media):
+    from fundapp.errors import Conflict
+    from projects.models import Deliverable, DeliverableState
+    from projects.services.decisions import gate_decision_approve
+    from projects.services.deliverables import deliverable_accept
+    from projects.services.gates import gate_evaluate
+
+    settings.DEBUG = False
+    seed()
+    seed()  # idempotent: submitted once
+
+    awaiting = Deliverable.objects.select_related("stage__gate").get(
+        title_en=demo.DELIVERABLE_AWAITING
+    )
+    assert awaiting.state == DeliverableState.SUBMITTED and awaiting.mandatory
+    assert awaiting.submissions == 1 and awaiting.files.count() == 1
+    gate = awaiting.stage.gate
+    assert gate.state == GateState.PENDING and gate.due_on <= tokyo_today()
+    officer_jp = User.objects.get(username="officer_jp")
+    officer_kr = User.objects.get(username="officer_kr")
+
+    # Evaluated now, the gate waits for the officers, and a release is refused.
+    gate_evaluate(gate=gate, actor=officer_jp)
+    gate.refresh_from_db()
+    assert gate.state == GateState.EVALUATED
+    with pytest.raises(Conflict) as refused:
+        gate_decision_approve(gate=gate, actor=officer_jp, kind="release_reduced")
+    assert refused.value.code == "deliverables_not_accepted"
+
+    deliverable_accept(deliverable=awaiting, actor=officer_kr)
+    # Whatever the outcome, a releasing decision is no longer held by the deliverable.
+    pending = gate_decision_approve(
+        gate=gate,
+        actor=officer_jp,
+        kind="release_reduced",
+        justification="The report is accepted; release at the reduced rate.",
+    )
+    assert pending.kind == "release_reduced" and pending.first_officer_id == officer_jp.pk

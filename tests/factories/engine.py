@@ -103,10 +103,12 @@ def engine_proposal(
     jp_partner_share: int | None = None,
     call: Call | None = None,
     mandatory_kpi: dict[str, Any] | None = None,
+    deliverables: dict[int, list[dict[str, Any]]] | None = None,
 ) -> tuple[Proposal, Consortium]:
     """A submitted proposal with the given tranches; with ``jp_partner_share`` a second JP
     organisation (a partner) budgets that much of the JP side; ``mandatory_kpi`` overrides
-    fields of each stage's mandatory KPI."""
+    fields of each stage's mandatory KPI; ``deliverables`` the stage plan's deliverables by
+    stage number (§24)."""
     call = call or CallFactory.create(
         research_areas=[ResearchAreaFactory.create(code="semiconductor.ai")]
     )
@@ -123,6 +125,7 @@ def engine_proposal(
                 kpi(f"K{i + 1}A", **(mandatory_kpi or {})),
                 kpi(f"K{i + 1}B", mandatory=False, weight="2"),
             ],
+            "deliverables": (deliverables or {}).get(i + 1, []),
         }
         for i in range(len(jp))
     ]
@@ -147,6 +150,18 @@ def engine_proposal(
     )
     proposal.refresh_from_db()
     return proposal_svc.proposal_submit(proposal=proposal, actor=c.pi_jp), c
+
+
+def deliverable(title: str = "Test-chip report", **overrides: Any) -> dict[str, Any]:
+    """A deliverable of a proposal's stage plan (§24), mandatory unless told."""
+    return {
+        "title_en": title,
+        "title_ja": "テストチップ報告書",
+        "title_ko": "테스트 칩 보고서",
+        "kind": "report",
+        "mandatory": True,
+        **overrides,
+    }
 
 
 def award(proposal: Proposal, staff: Staff, *, started_on: date | None = None) -> Project:

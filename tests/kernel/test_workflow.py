@@ -49,6 +49,7 @@ from projects.models import (
     Tranche,
 )
 from projects.models.calls import CALL_WORKFLOW, CallState
+from projects.models.deliverables import DELIVERABLE_WORKFLOW, Deliverable
 from projects.models.imports import IMPORT_WORKFLOW, ImportJob
 from projects.models.projects import (
     DISBURSEMENT_WORKFLOW,
@@ -80,6 +81,7 @@ WORKFLOWS: dict[type[models.Model], Workflow] = {
     Gate: GATE_WORKFLOW,
     Tranche: TRANCHE_WORKFLOW,
     Disbursement: DISBURSEMENT_WORKFLOW,
+    Deliverable: DELIVERABLE_WORKFLOW,
     ImportJob: IMPORT_WORKFLOW,
     Licence: LICENCE_WORKFLOW,
     IPAsset: ASSET_WORKFLOW,
@@ -395,6 +397,22 @@ def _delivery(state: str) -> WebhookDelivery:
     )
 
 
+def _deliverable(state: str) -> Deliverable:
+    stage = StageFactory.create()
+    return Deliverable.objects.create(
+        project=stage.project,
+        stage=stage,
+        title_en="Test-chip report",
+        kind="report",
+        due_month=6,
+        due_on=date(2026, 10, 1),
+        state=state,
+        submissions=0 if state == "pending" else 1,
+        submitted_at=None if state == "pending" else timezone.now(),
+        reason="Add the bench logs." if state == "changes_requested" else "",
+    )
+
+
 # A row in a given state. Rows the schema's other rules forbid without a ledger posting
 # (a released tranche, a paid disbursement) are not built: their moves are covered by the
 # trigger's table above, which is the same function for every source state.
@@ -413,6 +431,7 @@ BUILDERS: dict[type[models.Model], Callable[[str], models.Model | None]] = {
     ReviewerAssignment: _assignment,
     Notification: _notification,
     WebhookDelivery: _delivery,
+    Deliverable: _deliverable,
 }
 
 

@@ -502,3 +502,37 @@ def test_evidence_levels_and_means_of_verification_are_saved_from_the_wizard(
     detail = client.get(reverse("proposals:detail", args=[draft.pk])).content.decode()
     assert 'data-evidence="attested"' in detail
     assert "Attested by an independent verifier" in detail
+
+
+def test_the_stage_step_plans_deliverables_and_shows_their_errors_on_the_row(
+    client, consortium, draft
+):
+    from projects.models import ProposalDeliverable
+
+    planned = fd.rows(
+        "stages-0-deliverables",
+        [
+            {"title_en": "Test-chip report", "kind": "report", "due_month": "6"},
+            {"title_ja": "データセット", "kind": "dataset", "optional": True},
+        ],
+    )
+    response = post_step(client, draft, "stages", {**fd.stages(), **planned})
+    assert response["Location"] == step_url(draft, "budget")
+    saved = list(
+        ProposalDeliverable.objects.filter(proposal=draft).values_list(
+            "stage__number", "title_en", "title_ja", "kind", "due_month", "mandatory"
+        )
+    )
+    assert saved == [
+        (1, "Test-chip report", "", "report", 6, True),
+        # Left out, the due month is the stage's last.
+        (1, "", "データセット", "dataset", 12, False),
+    ]
+    html = client.get(step_url(draft, "stages")).content.decode()
+    assert 'value="Test-chip report"' in html
+
+    late = fd.rows(
+        "stages-1-deliverables", [{"title_en": "Board", "kind": "prototype", "due_month": "13"}]
+    )
+    html = post_step(client, draft, "stages", {**fd.stages(), **late}).content.decode()
+    assert fd.field_errors(html, "stages-1-deliverables-0-due_month")
