@@ -260,3 +260,17 @@ def tidy_transaction_exports() -> dict[str, list[int]]:
     from projects.services.transaction_exports import transaction_exports_tidy
 
     return transaction_exports_tidy()
+
+
+# --- stage reports (§24) --------------------------------------------------------------------
+
+
+@shared_task(name="projects.stage_report_reminders", acks_late=True)
+def stage_report_reminders() -> dict[str, list[int]]:
+    """Remind consortia of stage reports due in 30, 7 and 1 days and of overdue ones, on
+    the fund's (Asia/Tokyo) day; daily from beat. Each reminder goes out once
+    (``report_reminders_send``)."""
+    from fundapp.kernel.calendar import today_in_tokyo
+    from projects.services.reports import report_reminders_send
+
+    return report_reminders_send(today=today_in_tokyo())

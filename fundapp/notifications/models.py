@@ -41,6 +41,8 @@ class NotificationKind(models.TextChoices):
     WEBHOOK_DISABLED = "webhook_disabled", _("Webhook disabled")
     VERIFIER_DESIGNATED = "verifier_designated", _("Designated as a verifier")
     MEASUREMENT_DISPUTED = "measurement_disputed", _("Measurement disputed")
+    REPORT_DUE = "report_due", _("Stage report due")
+    REPORT_REVIEWED = "report_reviewed", _("Stage report reviewed")
 
 
 class EmailState(models.TextChoices):

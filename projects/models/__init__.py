@@ -56,6 +56,14 @@ from .proposals import (
     ProposalUserObjectPermission,
     ProposalVersion,
 )
+from .reports import (
+    REPORT_DUE_DAYS_BEFORE_GATE,
+    ReminderKind,
+    ReportReminder,
+    ReportState,
+    StageReport,
+    StatementLine,
+)
 from .reviews import (
     AssignmentState,
     AwardDecision,
@@ -106,6 +114,12 @@ __all__ = [
     "ProjectState",
     "ProjectUserObjectPermission",
     "Recommendation",
+    "REPORT_DUE_DAYS_BEFORE_GATE",
+    "ReminderKind",
+    "ReportReminder",
+    "ReportState",
+    "StageReport",
+    "StatementLine",
     "Review",
     "ReviewScore",
     "ReviewerAssignment",
