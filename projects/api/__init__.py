@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from . import calls, duplicates, engine, proposals, reviews
+from . import calls, duplicates, engine, proposals, reports, reviews
 
 
 def register(router: DefaultRouter) -> None:
@@ -11,3 +11,4 @@ def register(router: DefaultRouter) -> None:
     reviews.register(router)
     engine.register(router)
     duplicates.register(router)
+    reports.register(router)

@@ -62,13 +62,14 @@ def test_each_reminder_goes_out_once_on_its_day(w):
     # Each PI heard four times; the fund officers only of the overdue report.
     for pi in (w.c.pi_jp, w.c.pi_kr):
         assert list(
-            Notification.objects.filter(user=pi).filter(message__startswith="report.")
+            Notification.objects.filter(user=pi)
+            .filter(message__startswith="report.")
             .order_by("id")
             .values_list("message", flat=True)
         ) == ["report.due", "report.due", "report.due", "report.overdue"]
-    assert list(
-        Notification.objects.filter(user=w.staff.jp).values_list("message", flat=True)
-    ) == ["report.overdue"]
+    assert list(Notification.objects.filter(user=w.staff.jp).values_list("message", flat=True)) == [
+        "report.overdue"
+    ]
 
 
 def test_a_missed_day_sends_the_reminder_late_but_never_a_stale_one(w):
@@ -85,9 +86,7 @@ def test_overdue_is_a_webhook_event_for_the_projects_organisations_and_a_sentenc
     sent(w, d + timedelta(days=4))
 
     stage = Stage.objects.get(pk=w.stage1.pk)
-    data = the_event(
-        "report.overdue", stage, organisations=[w.c.jp.pk, w.c.kr.pk, w.partner.pk]
-    )
+    data = the_event("report.overdue", stage, organisations=[w.c.jp.pk, w.c.kr.pk, w.partner.pk])
     assert data["state"] == "missing"
     assert data["report"] is None
     assert data["days_overdue"] == 3
@@ -135,7 +134,9 @@ def test_the_job_counts_days_in_tokyo_not_utc(w, monkeypatch):
     d = due(w)
     first_day = d - timedelta(days=30)
     # 23:59:59 in Tokyo the day before is 14:59:59 UTC: not yet the day.
-    monkeypatch.setattr(timezone, "now", lambda: _at_tokyo(first_day - timedelta(days=1), 23, 59, 59))
+    monkeypatch.setattr(
+        timezone, "now", lambda: _at_tokyo(first_day - timedelta(days=1), 23, 59, 59)
+    )
     assert stage_report_reminders.apply().get() == NOTHING
     # Midnight in Tokyo (15:00 UTC, still the day before in UTC): the day has come.
     midnight = _at_tokyo(first_day, 0)
