@@ -9,6 +9,7 @@ from projects.views import (
     measurements,
     portfolio,
     proposals,
+    reports,
     reviews,
     verification,
 )
@@ -26,4 +27,5 @@ urlpatterns = [
     *finance.urlpatterns,
     *portfolio.urlpatterns,
     *verification.urlpatterns,
+    *reports.urlpatterns,
 ]
