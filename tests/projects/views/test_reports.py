@@ -124,7 +124,7 @@ def test_an_officer_returns_with_a_reason_then_accepts(w):
 
 HEADERS = {
     "en": ["Organisation", "Organisation code", "Side", "Currency", "Budget category"],
-    "ja": ["機関", "機関コード", "サイド", "通貨", "予算費目"],
+    "ja": ["機関", "機関コード", "側", "通貨", "予算費目"],
     "ko": ["기관", "기관 코드", "측", "통화", "예산 비목"],
 }
 PERSONNEL = {"en": "Personnel", "ja": "人件費", "ko": "인건비"}
