@@ -96,6 +96,8 @@ from projects.services import proposals as proposal_services
 from projects.services import reviews as review_services
 from projects.services import tranches as tranche_services
 
+from .stage_reports import seed_stage_reports
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -2826,6 +2828,9 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_duplicate_funding(report, calls=calls, users=users)
         seed_payments(report, users=users)
         seed_gates(report, users=users)
+        seed_stage_reports(
+            report, title_overdue=EDGE_AI.title_en, title_statement=HYDROGEN_TANKS.title_en
+        )
         seed_licences(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
