@@ -58,11 +58,11 @@ def seed_stage_reports(report: SeedReport, *, title_overdue: str, title_statemen
             made = True
     spending = _project(title_statement)
     if spending is not None and (pi := _pi(spending)) is not None:
-        stage = Stage.objects.select_related("gate").filter(project=spending, number=2).first()
-        if stage is not None and not StageReport.objects.filter(stage=stage).exists():
+        second = Stage.objects.select_related("gate").filter(project=spending, number=2).first()
+        if second is not None and not StageReport.objects.filter(stage=second).exists():
             draft = report_services.report_open(
                 project=spending,
-                stage=stage,
+                stage=second,
                 actor=pi,
                 narrative={
                     "en": "Tank cycling is on plan; the port trial consumed most of the travel "

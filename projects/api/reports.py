@@ -178,7 +178,7 @@ class LineInputSerializer(serializers.Serializer):
 
 
 class LinesSerializer(serializers.Serializer):
-    lines = LineInputSerializer(many=True, max_length=svc.MAX_LINES)
+    lines = serializers.ListField(child=LineInputSerializer(), max_length=svc.MAX_LINES)
 
 
 class ReportReturnSerializer(serializers.Serializer):

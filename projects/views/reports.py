@@ -263,7 +263,8 @@ def report_lines(request: HttpRequest, pk: int, report_id: int) -> HttpResponse:
     project = _project(request, pk)
     report = _report(request, project, report_id)
     lines = []
-    for key, value in request.POST.items():
+    for key in request.POST:
+        value = request.POST.get(key, "")
         if not key.startswith("spent-") or not value.strip():
             continue
         _prefix, organisation, category = key.split("-", 2)

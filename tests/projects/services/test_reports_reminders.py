@@ -25,7 +25,7 @@ from tests.outbox import events_of, the_event
 
 pytestmark = pytest.mark.django_db
 
-NOTHING = {"30": [], "7": [], "1": [], "overdue": []}
+NOTHING: dict[str, list[int]] = {"30": [], "7": [], "1": [], "overdue": []}
 
 
 @pytest.fixture
