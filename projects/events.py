@@ -975,4 +975,6 @@ EVENT_TYPES = [
 
 
 def register() -> None:
-    event_type_register(*EVENT_TYPES)
+    from projects.events_reports import REPORT_EVENT_TYPES
+
+    event_type_register(*EVENT_TYPES, *REPORT_EVENT_TYPES)

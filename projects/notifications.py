@@ -13,6 +13,7 @@ from fundapp.kernel.models import localized
 from fundapp.kernel.registry import final_gate_requirement_reason
 from fundapp.notifications.messages import (
     Amount,
+    Day,
     Label,
     Message,
     Name,
@@ -71,6 +72,42 @@ def gate_hold_reason(name: str) -> str:
 
 PROPOSAL = Name("proposal")
 PROJECT = Name("project")
+
+# Stage reports (§24): due, overdue, awaiting review, reviewed.
+REPORT_MESSAGES = (
+    Message(
+        key="report.due",
+        kind="report_due",
+        title=_("The report on stage {stage} of “{project}” is due on {due}"),
+        params={"project": PROJECT, "stage": Plain(), "due": Day()},
+    ),
+    Message(
+        key="report.overdue",
+        kind="report_due",
+        title=_("The report on stage {stage} of “{project}” is overdue (due on {due})"),
+        params={"project": PROJECT, "stage": Plain(), "due": Day()},
+    ),
+    Message(
+        key="report.submitted",
+        kind="decision_needed",
+        title=_("The report on stage {stage} of “{project}” awaits your review"),
+        params={"project": PROJECT, "stage": Plain()},
+    ),
+    Message(
+        key="report.accepted",
+        kind="report_reviewed",
+        title=_("The report on stage {stage} of “{project}” was accepted"),
+        params={"project": PROJECT, "stage": Plain()},
+    ),
+    Message(
+        key="report.returned",
+        kind="report_reviewed",
+        title=_("The report on stage {stage} of “{project}” was returned for changes"),
+        # The officer's reason, as they wrote it.
+        body="{reason}",
+        params={"project": PROJECT, "stage": Plain(), "reason": Plain()},
+    ),
+)
 
 MESSAGES = (
     Message(
@@ -224,4 +261,4 @@ def register() -> None:
     notification_names_register("proposal", proposal_titles)
     notification_names_register("call", call_titles)
     notification_names_register("deliverable", deliverable_titles)
-    notification_message_register(*MESSAGES)
+    notification_message_register(*MESSAGES, *REPORT_MESSAGES)

@@ -106,6 +106,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Remind licensees of royalty reports 30 days after the quarter and mark them overdue after 45 (§23, §16).",
     ),
     Schedule(
+        "projects.stage_report_reminders",
+        DailyAt(hour=0, minute=10),
+        "Remind consortia of stage reports due in 30, 7 and 1 days, and of overdue ones (§24, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

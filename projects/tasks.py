@@ -268,3 +268,17 @@ def expire_evidence_uploads() -> int:
     from projects.services.measurements import evidence_uploads_expire
 
     return evidence_uploads_expire()
+
+
+# --- stage reports (§24) --------------------------------------------------------------------
+
+
+@shared_task(name="projects.stage_report_reminders", acks_late=True)
+def stage_report_reminders() -> dict[str, list[int]]:
+    """Remind consortia of stage reports due in 30, 7 and 1 days and of overdue ones, on
+    the fund's (Asia/Tokyo) day; daily from beat. Each reminder goes out once
+    (``report_reminders_send``)."""
+    from fundapp.kernel.calendar import today_in_tokyo
+    from projects.services.reports import report_reminders_send
+
+    return report_reminders_send(today=today_in_tokyo())

@@ -10,6 +10,7 @@ from projects.views import (
     measurements,
     portfolio,
     proposals,
+    reports,
     reviews,
     verification,
 )
@@ -28,4 +29,5 @@ urlpatterns = [
     *portfolio.urlpatterns,
     *verification.urlpatterns,
     *deliverables.urlpatterns,
+    *reports.urlpatterns,
 ]

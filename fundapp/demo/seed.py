@@ -105,6 +105,8 @@ from projects.services import reviews as review_services
 from projects.services import tranches as tranche_services
 from projects.services import verification as verifier_services
 
+from .stage_reports import seed_stage_reports
+
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
@@ -3418,6 +3420,9 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_gates(report, users=users)
         seed_evidence(report, users=users)
         seed_flagged_gate(report, users=users)
+        seed_stage_reports(
+            report, title_overdue=EDGE_AI.title_en, title_statement=HYDROGEN_TANKS.title_en
+        )
         seed_licences(report, users=users)
         seed_obligations(report, users=users)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])

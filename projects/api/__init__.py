@@ -2,7 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
-from . import calls, deliverables, duplicates, engine, proposals, reviews
+from . import calls, deliverables, duplicates, engine, proposals, reports, reviews
 
 
 def register(router: DefaultRouter) -> None:
@@ -12,3 +12,4 @@ def register(router: DefaultRouter) -> None:
     engine.register(router)
     deliverables.register(router)
     duplicates.register(router)
+    reports.register(router)

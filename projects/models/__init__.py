@@ -65,6 +65,14 @@ from .proposals import (
     ProposalUserObjectPermission,
     ProposalVersion,
 )
+from .reports import (
+    REPORT_DUE_DAYS_BEFORE_GATE,
+    ReminderKind,
+    ReportReminder,
+    ReportState,
+    StageReport,
+    StatementLine,
+)
 from .reviews import (
     AssignmentState,
     AwardDecision,
@@ -121,6 +129,12 @@ __all__ = [
     "ProjectState",
     "ProjectUserObjectPermission",
     "Recommendation",
+    "REPORT_DUE_DAYS_BEFORE_GATE",
+    "ReminderKind",
+    "ReportReminder",
+    "ReportState",
+    "StageReport",
+    "StatementLine",
     "Review",
     "ReviewScore",
     "ReviewerAssignment",

@@ -331,10 +331,6 @@ def money_bar_chart(
         ("released", _("Released")),
         ("paid", _("Paid")),
     )
-    group_h = len(measures) * (BAR_H + BAR_GAP) + GROUP_GAP
-    height = LEGEND_H + max(len(rows), 1) * group_h + 8
-    bar_area = BAR_WIDTH - BAR_LABEL_W - BAR_VALUE_W
-    largest = max([max(r.committed, r.released, r.paid) for r in rows] + [0])
     summary = "; ".join(
         _("%(label)s: committed %(committed)s, released %(released)s, paid %(paid)s")
         % {
@@ -345,13 +341,83 @@ def money_bar_chart(
         }
         for row in rows
     ) or _("Nothing committed yet.")
+    return _grouped_bars(
+        chart_id=chart_id,
+        title=title,
+        rows=rows,
+        currency=currency,
+        measures=measures,
+        summary=summary,
+        empty=_("Nothing committed yet."),
+        kind="money",
+    )
+
+
+@dataclass(frozen=True)
+class SpendingBar:
+    label: str
+    budget: int
+    released: int
+    spent: int
+
+
+def spending_bar_chart(
+    *, chart_id: str, title: str, rows: Sequence[SpendingBar], currency: str
+) -> SafeString:
+    """Grouped horizontal bars of budget / released / spent per organisation (§24: spending
+    against release), in one currency, on one scale like ``money_bar_chart``."""
+    measures = (
+        ("budget", _("Budget")),
+        ("released", _("Released")),
+        ("spent", _("Spent")),
+    )
+    summary = "; ".join(
+        _("%(label)s: budget %(budget)s, released %(released)s, spent %(spent)s")
+        % {
+            "label": row.label,
+            "budget": format_amount(row.budget, currency),
+            "released": format_amount(row.released, currency),
+            "spent": format_amount(row.spent, currency),
+        }
+        for row in rows
+    ) or _("Nothing released yet.")
+    return _grouped_bars(
+        chart_id=chart_id,
+        title=title,
+        rows=rows,
+        currency=currency,
+        measures=measures,
+        summary=summary,
+        empty=_("Nothing released yet."),
+        kind="spending",
+    )
+
+
+def _grouped_bars(
+    *,
+    chart_id: str,
+    title: str,
+    rows: Sequence[Any],
+    currency: str,
+    measures: Sequence[tuple[str, str]],
+    summary: str,
+    empty: str,
+    kind: str,
+) -> SafeString:
+    """The SVG of grouped horizontal bars: for each row (with ``label`` and an integer
+    attribute per measure), one bar per measure, all on one scale."""
+    group_h = len(measures) * (BAR_H + BAR_GAP) + GROUP_GAP
+    height = LEGEND_H + max(len(rows), 1) * group_h + 8
+    bar_area = BAR_WIDTH - BAR_LABEL_W - BAR_VALUE_W
+    largest = max([int(getattr(r, key)) for r in rows for key, _label in measures] + [0])
     parts: list[str] = [
         format_html(
-            '<svg class="chart chart--bars" id="{}" data-chart="money" data-currency="{}" '
+            '<svg class="chart chart--bars" id="{}" data-chart="{}" data-currency="{}" '
             'viewBox="0 0 {} {}" role="img" aria-labelledby="{}-title {}-desc" '
             'xmlns="http://www.w3.org/2000/svg">'
             '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>',
             chart_id,
+            kind,
             currency,
             BAR_WIDTH,
             height,
@@ -382,7 +448,7 @@ def money_bar_chart(
                 '<text class="chart-empty" x="{}" y="{}" text-anchor="middle">{}</text>',
                 BAR_WIDTH // 2,
                 LEGEND_H + 20,
-                _("Nothing committed yet."),
+                empty,
             )
         )
     for index, row in enumerate(rows):
@@ -470,6 +536,26 @@ def money_chart(rows: Sequence[Any], currency: str, title: str, chart_id: str) -
                 committed=int(r.committed),
                 released=int(r.released),
                 paid=int(r.paid),
+            )
+            for r in rows
+        ],
+        currency=currency,
+    )
+
+
+@register.simple_tag
+def spending_chart(rows: Sequence[Any], currency: str, title: str, chart_id: str) -> SafeString:
+    """``{% spending_chart rows "JPY" title "chart-id" %}`` for rows with ``label``,
+    ``budget``, ``released`` and ``spent`` (``projects.selectors.reports.Totals``)."""
+    return spending_bar_chart(
+        chart_id=chart_id,
+        title=str(title),
+        rows=[
+            SpendingBar(
+                label=str(r.label),
+                budget=int(r.budget),
+                released=int(r.released),
+                spent=int(r.spent),
             )
             for r in rows
         ],

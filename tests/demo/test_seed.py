@@ -554,3 +554,32 @@ def test_seed_demo_has_a_deliverable_awaiting_acceptance_that_holds_its_gate(set
         justification="The report is accepted; release at the reduced rate.",
     )
     assert pending.kind == "release_reduced" and pending.first_officer_id == officer_jp.pk
+
+
+def test_seed_demo_has_an_overdue_report_and_a_report_with_a_spending_statement(settings, media):
+    from projects.models import ReportReminder, ReportState, StageReport
+    from projects.selectors.reports import report_due_on, statement
+    from tests.outbox import events_of
+
+    settings.DEBUG = True
+    seed()
+    seed()
+
+    overdue = StageReport.objects.get(project__proposal__title_en=demo.EDGE_AI.title_en)
+    assert overdue.state == ReportState.DRAFT
+    assert report_due_on(overdue.stage.gate.due_on) < tokyo_today()
+    assert ReportReminder.objects.filter(stage=overdue.stage, kind="overdue").count() == 1
+    assert len(events_of("report.overdue")) == 1
+
+    spending = StageReport.objects.get(project__proposal__title_en=demo.HYDROGEN_TANKS.title_en)
+    assert spending.state == ReportState.SUBMITTED
+    found = statement(spending)
+    rows = found.rows()
+    assert rows and all(row.spent > 0 for row in rows if row.released)
+    assert all(row.spent <= row.released for row in rows)
+    for side in found.sides:
+        assert side.released == sum(
+            o.totals.released
+            for o in found.organisations
+            if o.totals and o.currency == side.currency
+        )
