@@ -205,6 +205,20 @@ def _chunks(upload: Any):
         yield from iter(lambda: upload.read(65536), b"")
 
 
+def _is_utf8_text(upload: Any) -> bool:
+    """UTF-8 text without NUL bytes (deliverables take any such text file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in _chunks(upload):
+            if b"\x00" in chunk:
+                return False
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _is_csv_text(upload: Any) -> bool:
     """UTF-8 text without NUL bytes that the CSV reader splits without an error."""
     decoder = codecs.getincrementaldecoder("utf-8")()
