@@ -18,7 +18,7 @@ from .licences import Licence
 
 
 class RoyaltyPeriodState(models.TextChoices):
-    DUE = "due", _("Report due")
+    DUE = "due", pgettext_lazy("royalty period state", "Report due")
     OVERDUE = "overdue", _("Report overdue")
     REPORTED = "reported", _("Reported")
 
