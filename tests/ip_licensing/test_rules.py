@@ -1097,7 +1097,7 @@ def test_a_sublicence_denies_with_its_parents_reason(parent_state, reasons):
         state="active",
         parent=parent,
     )
-    use = {"purpose": "research", "field": "semiconductor.ai", "territory": "JP"}
+    use: dict[str, Any] = {"purpose": "research", "field": "semiconductor.ai", "territory": "JP"}
     assert rules.licence_failures(sub, on=date(2026, 6, 1), **use) == reasons
     result = rules.check_use(licences=[sub], licensee_id=20, asset_id=1, on=date(2026, 6, 1), **use)
     assert result.as_contract() == {
