@@ -75,7 +75,11 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     organisation = serializers.IntegerField(
         source="organisation_id", required=False, min_value=1, max_value=MAX_ID
     )
-    event_types = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    # Names as sent (a blank one included): the service says which it does not know (422).
+    event_types = serializers.ListField(
+        child=serializers.CharField(max_length=64, min_length=1, trim_whitespace=False),
+        required=False,
+    )
 
     class Meta:
         model = WebhookSubscription
@@ -142,7 +146,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         parameters=[
             OpenApiParameter(
                 "organisation",
-                int,
+                {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                 description="Only this organisation's subscriptions (for fund officers, who "
                 "see every organisation's).",
             )
