@@ -531,10 +531,14 @@ def _render_gate(
     # Before the gate day evaluating is refused (§8): the button waits for the day.
     can_evaluate = may_evaluate and gate.due_on <= today_in_tokyo()
     evaluable_from = gate.due_on if may_evaluate and not can_evaluate else None
+    # §22: what the gate would give if evaluated now, until it is decided (read-only).
+    forecast = gate_forecast(gate) if gate.state != GateState.DECIDED else None
     return render(
         request,
         "projects/projects/gate.html",
         {
+            "forecast": forecast,
+            "forecast_outcome": GateOutcome(forecast.outcome).label if forecast else "",
             "gate": gate,
             "stage": stage,
             "project": project,
