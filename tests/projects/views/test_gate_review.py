@@ -424,42 +424,6 @@ def test_the_gate_page_lists_nothing_left_out_when_everything_counted(client, wo
     assert 'id="left-out-table"' not in html
 
 
-# --------------------------------------------------------------------------- forecast (§22)
-
-
-def test_the_gate_page_forecasts_the_gate_until_it_is_decided_in_every_language(client, world):
-    # A measurement recorded after the snapshot: the forecast counts it, the snapshot not.
-    measurement_record(
-        kpi=world.kpi("K1A"),
-        actor=world.researcher,
-        value="9",
-        measured_at=at_noon(world.stage(1).started_on + timedelta(days=31)),
-        source="browser",
-        evidence=pdf_upload("rerun.pdf"),
-    )
-    client.force_login(world.researcher)
-    for language, title in (
-        ("en", "Gate forecast"),
-        ("ja", "ステージゲートの予測"),
-        ("ko", "예측"),
-    ):
-        with translation.override(language):
-            html = client.get(gate_url(world), HTTP_ACCEPT_LANGUAGE=language).content.decode()
-        assert 'id="gate-forecast"' in html and title in html
-        forecast = html[html.index('id="gate-forecast"') :]
-        forecast = forecast[: forecast.index("</section>")]
-        assert forecast.count("data-met=") == world.stage(1).kpis.count()
-        assert 'data-kpi="{}" data-met="false"'.format(world.kpi("K1A").pk) in forecast
-    # The snapshot still says K1A was met.
-    assert 'data-kpi="K1A" data-met="true"' in html
-
-    approve(client, world.officer_jp, world, kind="release")
-    approve(client, world.officer_kr, world, kind="release")
-    assert world.gate(1).state == GateState.DECIDED
-    client.force_login(world.researcher)
-    assertNotContains(client.get(gate_url(world)), 'id="gate-forecast"')
-
-
 # --------------------------------------------------------------------------- anomaly flags
 
 
@@ -497,3 +461,39 @@ def test_the_gate_page_shows_each_flag_with_the_measurements_behind_it(
 def test_a_gate_without_flags_shows_no_flag_section(client, world):
     client.force_login(world.officer_jp)
     assert 'id="anomaly-flags"' not in client.get(gate_url(world)).content.decode()
+
+
+# --------------------------------------------------------------------------- forecast (§22)
+
+
+def test_the_gate_page_forecasts_the_gate_until_it_is_decided_in_every_language(client, world):
+    # A measurement recorded after the snapshot: the forecast counts it, the snapshot not.
+    measurement_record(
+        kpi=world.kpi("K1A"),
+        actor=world.researcher,
+        value="9",
+        measured_at=at_noon(world.stage(1).started_on + timedelta(days=31)),
+        source="browser",
+        evidence=pdf_upload("rerun.pdf"),
+    )
+    client.force_login(world.researcher)
+    for language, title in (
+        ("en", "Gate forecast"),
+        ("ja", "ステージゲートの予測"),
+        ("ko", "예측"),
+    ):
+        with translation.override(language):
+            html = client.get(gate_url(world), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert 'id="gate-forecast"' in html and title in html
+        forecast = html[html.index('id="gate-forecast"') :]
+        forecast = forecast[: forecast.index("</section>")]
+        assert forecast.count("data-met=") == world.stage(1).kpis.count()
+        assert 'data-kpi="{}" data-met="false"'.format(world.kpi("K1A").pk) in forecast
+    # The snapshot still says K1A was met.
+    assert 'data-kpi="K1A" data-met="true"' in html
+
+    approve(client, world.officer_jp, world, kind="release")
+    approve(client, world.officer_kr, world, kind="release")
+    assert world.gate(1).state == GateState.DECIDED
+    client.force_login(world.researcher)
+    assertNotContains(client.get(gate_url(world)), 'id="gate-forecast"')
