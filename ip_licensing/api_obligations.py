@@ -118,9 +118,9 @@ class ObligationCreateSerializer(serializers.Serializer):
     """Documents the body; the service validates it (422 per field)."""
 
     kind = serializers.ChoiceField(choices=ObligationKind.choices)
-    description_en = serializers.CharField(required=False, allow_blank=True)
-    description_ja = serializers.CharField(required=False, allow_blank=True)
-    description_ko = serializers.CharField(required=False, allow_blank=True)
+    description_en = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    description_ja = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    description_ko = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     due_on = serializers.DateField(help_text=gettext_lazy("Within the licence's term."))
 
 

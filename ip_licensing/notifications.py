@@ -48,14 +48,14 @@ OBLIGATION_MESSAGES = (
         key="obligation.met",
         kind="licence_obligation",
         title=_("Obligation met under licence {reference}: {kind} due {due}"),
-        body=_("{licensor} accepted the evidence."),
+        body=_("{licensor} accepted the evidence of {licensee}."),
         params=OBLIGATION,
     ),
     Message(
         key="obligation.cured",
         kind="licence_obligation",
         title=_("Overdue obligation cured under licence {reference}: {kind} due {due}"),
-        body=_("{licensor} accepted the evidence within the cure period."),
+        body=_("{licensor} accepted the evidence of {licensee} within the cure period."),
         params=OBLIGATION,
     ),
     Message(
@@ -71,7 +71,10 @@ OBLIGATION_MESSAGES = (
     Message(
         key="obligation.breached",
         kind="licence_obligation",
-        title=_("Obligation breached under licence {reference}: {kind} due {due}"),
+        title=_(
+            "Obligation breached under licence {reference} ({licensor} → {licensee}): "
+            "{kind} due {due}"
+        ),
         body=_(
             "The cure period ended on {cure_ends}. Fund officers may convert an exclusive "
             "licence to non-exclusive, suspend it or terminate it."
@@ -81,14 +84,20 @@ OBLIGATION_MESSAGES = (
     Message(
         key="obligation.waiver_awaits",
         kind="decision_needed",
-        title=_("Waiving an obligation of licence {reference} awaits your approval"),
+        title=_(
+            "Waiving {kind} due {due} under licence {reference} ({licensor} → {licensee}) "
+            "awaits your approval"
+        ),
         body="{reason}",
         params={**OBLIGATION, "reason": Plain()},
     ),
     Message(
         key="obligation.remedy_awaits",
         kind="decision_needed",
-        title=_("An answer to the breach of licence {reference} awaits your approval"),
+        title=_(
+            "An answer to the breach of {kind} due {due} under licence {reference} "
+            "({licensor} → {licensee}) awaits your approval"
+        ),
         body="{reason}",
         params={**OBLIGATION, "reason": Plain()},
     ),

@@ -2994,26 +2994,10 @@ LICENCES = (
     ),
 )
 
-# Exclusive licences with diligence obligations (§23): one whose first sale is overdue and
-# in its cure period, one whose development milestone was breached and which the officers
-# converted to non-exclusive.
+# Exclusive licences with diligence obligations (§23): one whose development milestone was
+# breached and which the officers converted to non-exclusive, one whose first sale is
+# overdue and in its cure period (made last: the newest active licence is Tokyo's).
 DILIGENCE_LICENCES = (
-    LicenceSpec(
-        asset=ASSETS[3].title_en,
-        licensee="KR-DJN-01",
-        licensor_office="office_tokyo",
-        licensee_office="office_daejeon",
-        state=LicenceState.ACTIVE,
-        starts_in=-200,
-        lasts=3 * 365,
-        fields_of_use=("semiconductor.ai",),
-        purposes=("development", "manufacturing", "sale"),
-        territories=("KR",),
-        royalty_rate="0.04",
-        minimum_annual_royalty=600_000,
-        upfront_fee=0,
-        exclusivity=Exclusivity.EXCLUSIVE,
-    ),
     LicenceSpec(
         asset=ASSETS[2].title_en,
         licensee="KR-PGY-01",
@@ -3027,6 +3011,22 @@ DILIGENCE_LICENCES = (
         territories=("JP", "KR"),
         royalty_rate="0.02",
         minimum_annual_royalty=0,
+        upfront_fee=0,
+        exclusivity=Exclusivity.EXCLUSIVE,
+    ),
+    LicenceSpec(
+        asset=ASSETS[3].title_en,
+        licensee="KR-DJN-01",
+        licensor_office="office_tokyo",
+        licensee_office="office_daejeon",
+        state=LicenceState.ACTIVE,
+        starts_in=-200,
+        lasts=3 * 365,
+        fields_of_use=("semiconductor.ai",),
+        purposes=("development", "manufacturing", "sale"),
+        territories=("KR",),
+        royalty_rate="0.04",
+        minimum_annual_royalty=600_000,
         upfront_fee=0,
         exclusivity=Exclusivity.EXCLUSIVE,
     ),
@@ -3046,6 +3046,15 @@ class ObligationSpec:
 # By the licence's place in DILIGENCE_LICENCES.
 OBLIGATIONS = (
     (
+        ObligationSpec(  # breached; the licence was converted to non-exclusive
+            "development_milestone",
+            "Pilot hydrogen storage unit built with the dataset's bed design",
+            "データセットの充填層設計によるパイロット水素貯蔵装置の製作",
+            "데이터셋의 충전층 설계를 적용한 파일럿 수소 저장 장치 제작",
+            due_in=-100,
+        ),
+    ),
+    (
         ObligationSpec(
             "report",
             "Annual development report",
@@ -3060,15 +3069,6 @@ OBLIGATIONS = (
             "韓国で較正方法を用いた製品の最初の商業販売",
             "한국에서 보정 방법을 사용한 제품의 첫 상업 판매",
             due_in=-10,
-        ),
-    ),
-    (
-        ObligationSpec(  # breached; the licence was converted to non-exclusive
-            "development_milestone",
-            "Pilot hydrogen storage unit built with the dataset's bed design",
-            "データセットの充填層設計によるパイロット水素貯蔵装置の製作",
-            "데이터셋의 충전층 설계를 적용한 파일럿 수소 저장 장치 제작",
-            due_in=-100,
         ),
     ),
 )
