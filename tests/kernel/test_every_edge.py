@@ -45,11 +45,15 @@ from fundapp.notifications.webhooks.services import (
 )
 from fundapp.screening.services import screening_case_decide
 from fundapp.workflow import Workflow, actor_kinds
-from ip_licensing.models import AllocationChange, IPAsset, Licence, LicenceApproval
+from ip_licensing import royalty_rules, rules
+from ip_licensing.models import AllocationChange, IPAsset, Licence, LicenceApproval, RoyaltyPeriod
 from ip_licensing.services import allocation as allocation_svc
 from ip_licensing.services import licences as licence_svc
 from ip_licensing.services import sublicences as sublicence_svc
 from ip_licensing.services.assets import asset_register, asset_update
+from ip_licensing.services.audits import royalty_audit_close, royalty_audit_open
+from ip_licensing.services.royalties import royalty_report_submit
+from ip_licensing.services.royalty_integrity import royalty_overdue_run
 from projects.models import (
     AwardDecision,
     Disbursement,
@@ -85,7 +89,8 @@ from tests.factories import CallFactory, OrganisationFactory, UserFactory, membe
 from tests.factories import licences as lic
 from tests.factories.duplicates import flagged_pair
 from tests.factories.engine import award, engine_proposal, fund_pools, gate_of, make_staff, stage
-from tests.factories.licensing import make_project_world
+from tests.factories.licensing import days as licensing_days
+from tests.factories.licensing import make_project_world, project_licence
 from tests.factories.proposals import complete_proposal, submitted_proposal
 from tests.factories.review import (
     eligible_proposal,
@@ -1502,6 +1507,67 @@ def _outbox_checked(kind: str, after: int) -> Iterator[OutboxEvent]:
         jsonschema.validate(envelope, ENVELOPE_SCHEMA)
         jsonschema.validate(envelope["data"], schema)
         yield event
+
+
+# --------------------------------------------------------------------------- royalty integrity
+
+
+def _royalty_period(state: str) -> tuple[Any, Licence, str, Any]:
+    """A period of an active licence's whole past quarter, written by the daily job:
+    ``due`` (run 30 days after the quarter) or ``overdue`` (run today)."""
+    pw = make_project_world()
+    licence = project_licence(pw, start_on=licensing_days(-300).isoformat())
+    day = licensing_days(-200)
+    quarter = (day.year, (day.month - 1) // 3 + 1)
+    label = rules.format_quarter(*quarter)
+    on = royalty_rules.reminder_day(quarter) if state == "due" else licensing_days(0)
+    royalty_overdue_run(today=on)
+    period = RoyaltyPeriod.objects.get(licence=licence, quarter=label)
+    assert period.state == state
+    return pw, licence, label, period
+
+
+@case("RoyaltyPeriod", "due", "overdue")
+def _royalty_period_overdue() -> Move:
+    _pw, _licence_row, label, period = _royalty_period("due")
+    on = royalty_rules.overdue_day(rules.parse_quarter(label))
+    return Move(
+        lambda: royalty_overdue_run(today=on),
+        None,
+        period,
+        "royalty_period.overdue",
+        outbox=("royalty.overdue",),
+    )
+
+
+@case("RoyaltyPeriod", "due", "reported", source="due")
+@case("RoyaltyPeriod", "overdue", "reported", source="overdue")
+def _royalty_period_reported(source: str) -> Move:
+    pw, licence, label, period = _royalty_period(source)
+    return Move(
+        lambda: royalty_report_submit(
+            licence=licence, actor=pw.office_licensee, quarter=label, net_sales=1_000_000
+        ),
+        pw.office_licensee,
+        period,
+        "royalty_period.reported",
+        outbox=("royalty.posted",),
+    )
+
+
+@case("RoyaltyAudit", "open", "closed")
+def _royalty_audit_closed() -> Move:
+    pw, licence, label, _period = _royalty_period("overdue")
+    audit = royalty_audit_open(licence=licence, actor=pw.jp, quarter=label)
+    return Move(
+        lambda: royalty_audit_close(
+            audit=audit, actor=pw.kr, finding_amount=50_000, note="Under-reported."
+        ),
+        pw.kr,
+        audit,
+        "royalty_audit.closed",
+        outbox=("royalty.posted",),
+    )
 
 
 PERFORMED = [pytest.param(key, id="-".join(key)) for key in EDGES if key not in NOT_PERFORMED]
