@@ -831,6 +831,84 @@ def _disbursement_clawed_back() -> Move:
     )
 
 
+# --------------------------------------------------------------------------- deliverables (§24)
+
+
+def _deliverable_world() -> tuple[Engine, Any]:
+    from projects.models import Deliverable
+    from tests.factories.engine import deliverable
+
+    staff = make_staff()
+    fund_pools(staff)
+    proposal, c = engine_proposal(deliverables={1: [deliverable("Test-chip report")]})
+    e = Engine(award(proposal, staff, started_on=START), staff, c)
+    return e, Deliverable.objects.get(project=e.project)
+
+
+def _deliverable_file() -> SimpleUploadedFile:
+    return SimpleUploadedFile("report.csv", b"run,value\n1,2\n", content_type="text/csv")
+
+
+@case("Deliverable", "pending", "submitted")
+def _deliverable_submitted() -> Move:
+    from projects.services.deliverables import deliverable_submit
+
+    e, target = _deliverable_world()
+    who = e.consortium.pi_jp
+    return Move(
+        lambda: deliverable_submit(deliverable=target, actor=who, files=[_deliverable_file()]),
+        who,
+        target,
+        "deliverable.submitted",
+    )
+
+
+@case("Deliverable", "submitted", "accepted")
+def _deliverable_accepted() -> Move:
+    from projects.services.deliverables import deliverable_accept, deliverable_submit
+
+    e, target = _deliverable_world()
+    deliverable_submit(deliverable=target, actor=e.consortium.pi_kr, files=[_deliverable_file()])
+    who = e.staff.kr
+    return Move(
+        lambda: deliverable_accept(deliverable=target, actor=who),
+        who,
+        target,
+        "deliverable.accepted",
+    )
+
+
+@case("Deliverable", "submitted", "changes_requested")
+def _deliverable_changes_requested() -> Move:
+    from projects.services.deliverables import deliverable_request_changes, deliverable_submit
+
+    e, target = _deliverable_world()
+    deliverable_submit(deliverable=target, actor=e.consortium.pi_jp, files=[_deliverable_file()])
+    who = e.staff.jp
+    return Move(
+        lambda: deliverable_request_changes(deliverable=target, actor=who, reason="Add logs."),
+        who,
+        target,
+        "deliverable.changes_requested",
+    )
+
+
+@case("Deliverable", "changes_requested", "submitted")
+def _deliverable_submitted_again() -> Move:
+    from projects.services.deliverables import deliverable_request_changes, deliverable_submit
+
+    e, target = _deliverable_world()
+    deliverable_submit(deliverable=target, actor=e.consortium.pi_jp, files=[_deliverable_file()])
+    deliverable_request_changes(deliverable=target, actor=e.staff.jp, reason="Add logs.")
+    who = e.consortium.pi_jp
+    return Move(
+        lambda: deliverable_submit(deliverable=target, actor=who, files=[_deliverable_file()]),
+        who,
+        target,
+        "deliverable.submitted",
+    )
+
+
 # --------------------------------------------------------------------------- imports
 
 

@@ -28,8 +28,15 @@ from fundapp.notifications.messages import (
 )
 from fundapp.notifications.models import EmailState, Notification
 from fundapp.notifications.services import notification_email, notify
-from projects.models import Project, Proposal
-from tests.factories import CallFactory, ProjectFactory, ProposalFactory, UserFactory, jp_org
+from projects.models import Deliverable, Project, Proposal
+from tests.factories import (
+    CallFactory,
+    ProjectFactory,
+    ProposalFactory,
+    StageFactory,
+    UserFactory,
+    jp_org,
+)
 from tests.factories.licences import draft, make_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.notifications.urls")]
@@ -58,6 +65,16 @@ def named():
     proposal = _titled(ProposalFactory, "Quantum sensors", "量子センサー", "양자 센서")
     call = _titled(CallFactory, "Call for AI chips", "AIチップ公募", "AI 칩 공모")
     person = UserFactory.create(display_name="鈴木 一郎")
+    deliverable = Deliverable.objects.create(
+        project=project,
+        stage=StageFactory.create(project=project),
+        title_en="Test-chip report",
+        title_ja="テストチップ報告書",
+        title_ko="테스트 칩 보고서",
+        kind="report",
+        due_month=6,
+        due_on="2026-10-01",
+    )
     return {
         "ids": {
             "organisation": organisation.pk,
@@ -66,6 +83,7 @@ def named():
             "call": call.pk,
             "licence": licence.pk,
             "person": person.pk,
+            "deliverable": deliverable.pk,
         },
         "names": {
             language: {
@@ -75,6 +93,7 @@ def named():
                 "call": getattr(call, f"title_{language}"),
                 "licence": licence.reference,
                 "person": "鈴木 一郎",
+                "deliverable": getattr(deliverable, f"title_{language}"),
             }
             for language in LANGUAGES
         },
