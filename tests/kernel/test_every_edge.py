@@ -1699,3 +1699,60 @@ def test_the_service_performs_the_move(key):
     kinds = set(move.outbox) | ({move.action} if event_type(move.action).outbox else set())
     for kind in sorted(kinds):
         list(_outbox_checked(kind, outbox_mark))
+
+
+# --------------------------------------------------------------------------- stage reports (§24)
+
+
+def _report_world_and_report(state: str = "draft") -> tuple[Any, Any]:
+    from projects.services.reports import report_return, report_submit
+    from tests.factories.reports import filled_report, report_world
+
+    w = report_world()
+    report = filled_report(w)
+    if state in ("submitted", "returned"):
+        report = report_submit(report=report, actor=w.c.pi_jp)
+    if state == "returned":
+        report = report_return(report=report, actor=w.staff.jp, reason="More detail.")
+    return w, report
+
+
+@case("StageReport", "draft", "submitted")
+def _report_submitted() -> Move:
+    from projects.services.reports import report_submit
+
+    w, report = _report_world_and_report()
+    who = w.c.pi_jp
+    return Move(lambda: report_submit(report=report, actor=who), who, report, "report.submitted")
+
+
+@case("StageReport", "returned", "submitted")
+def _report_resubmitted() -> Move:
+    from projects.services.reports import report_submit
+
+    w, report = _report_world_and_report("returned")
+    who = w.c.pi_kr
+    return Move(lambda: report_submit(report=report, actor=who), who, report, "report.submitted")
+
+
+@case("StageReport", "submitted", "accepted")
+def _report_accepted() -> Move:
+    from projects.services.reports import report_accept
+
+    w, report = _report_world_and_report("submitted")
+    who = w.staff.kr
+    return Move(lambda: report_accept(report=report, actor=who), who, report, "report.accepted")
+
+
+@case("StageReport", "submitted", "returned")
+def _report_returned() -> Move:
+    from projects.services.reports import report_return
+
+    w, report = _report_world_and_report("submitted")
+    who = w.staff.jp
+    return Move(
+        lambda: report_return(report=report, actor=who, reason="Travel is over budget."),
+        who,
+        report,
+        "report.returned",
+    )
