@@ -1556,6 +1556,200 @@ def _consent_cancelled() -> Move:
     )
 
 
+# --------------------------------------------------------------------------- obligations (§23)
+
+
+def _obligation(overdue: bool = False) -> tuple[Any, Any]:
+    from tests.factories.licensing import days, make_world
+    from tests.factories.obligations import add_obligation, exclusive_licence
+    from tests.factories.obligations import overdue as make_overdue
+
+    world = make_world()
+    licence = exclusive_licence(world)
+    if overdue:
+        return world, make_overdue(world, licence, due_on=days(1))
+    return world, add_obligation(world, licence, due_on=days(1))
+
+
+def _accepted(overdue: bool) -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, obligation = _obligation(overdue)
+    ob_svc.obligation_submit_evidence(
+        obligation=obligation, actor=world.office_licensee, note="Done."
+    )
+    return Move(
+        lambda: ob_svc.obligation_accept(obligation=obligation, actor=world.office_licensor),
+        world.office_licensor,
+        obligation,
+        "obligation.cured" if overdue else "obligation.met",
+    )
+
+
+case("Obligation", "open", "met", overdue=False)(_accepted)
+case("Obligation", "overdue", "cured", overdue=True)(_accepted)
+
+
+@case("Obligation", "open", "overdue")
+def _obligation_overdue() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    _world, obligation = _obligation()
+    day = obligation.due_on + timedelta(days=1)
+    return Move(
+        lambda: ob_svc.obligations_mark_due(today=day), None, obligation, "obligation.overdue"
+    )
+
+
+@case("Obligation", "overdue", "breached")
+def _obligation_breached() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    _world, obligation = _obligation(overdue=True)
+    day = obligation.cure_ends_on + timedelta(days=1)
+    return Move(
+        lambda: ob_svc.obligations_mark_due(today=day), None, obligation, "obligation.breached"
+    )
+
+
+def _waived(overdue: bool) -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, obligation = _obligation(overdue)
+    ob_svc.obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    return Move(
+        lambda: ob_svc.obligation_waive(obligation=obligation, actor=world.kr, reason="Agreed."),
+        world.kr,
+        obligation,
+        "obligation.waived",
+    )
+
+
+case("Obligation", "open", "waived", overdue=False)(_waived)
+case("Obligation", "overdue", "waived", overdue=True)(_waived)
+
+
+def _waiver() -> tuple[Any, Any]:
+    from ip_licensing.models import ObligationWaiver
+    from ip_licensing.services import obligations as ob_svc
+
+    world, obligation = _obligation()
+    ob_svc.obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    return world, ObligationWaiver.objects.get(obligation=obligation)
+
+
+@case("ObligationWaiver", "pending", "completed")
+def _waiver_completed() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, waiver = _waiver()
+    return Move(
+        lambda: ob_svc.obligation_waive(obligation=waiver.obligation, actor=world.kr, reason="Ok."),
+        world.kr,
+        waiver,
+        "obligation_waiver.completed",
+    )
+
+
+@case("ObligationWaiver", "pending", "withdrawn")
+def _waiver_withdrawn() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, waiver = _waiver()
+    return Move(
+        lambda: ob_svc.obligation_waiver_withdraw(waiver=waiver, actor=world.jp),
+        world.jp,
+        waiver,
+        "obligation_waiver.withdrawn",
+    )
+
+
+@case("ObligationWaiver", "pending", "declined")
+def _waiver_declined() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, waiver = _waiver()
+    return Move(
+        lambda: ob_svc.obligation_waiver_decline(waiver=waiver, actor=world.kr, reason="No."),
+        world.kr,
+        waiver,
+        "obligation_waiver.declined",
+    )
+
+
+NOT_PERFORMED[("ObligationWaiver", "pending", "cancelled")] = (
+    "nothing ends a pending waiver on the fund's side: the first approver withdraws it or "
+    "an officer of the other side declines it"
+)
+
+
+def _breach_decision() -> tuple[Any, Any]:
+    from ip_licensing.models import BreachDecision
+    from ip_licensing.services import obligations as ob_svc
+    from tests.factories.licensing import make_world
+    from tests.factories.obligations import breached, exclusive_licence
+
+    world = make_world()
+    licence = exclusive_licence(world)
+    obligation = breached(world, licence)
+    ob_svc.breach_decide(
+        licence=licence, obligation=obligation, actor=world.jp, remedy="convert", reason="r"
+    )
+    return world, BreachDecision.objects.get(licence=licence)
+
+
+@case("BreachDecision", "pending", "completed")
+def _breach_completed() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, decision = _breach_decision()
+    return Move(
+        lambda: ob_svc.breach_decide(
+            licence=decision.licence,
+            obligation=decision.obligation,
+            actor=world.kr,
+            remedy="convert",
+            reason="r",
+        ),
+        world.kr,
+        decision,
+        "breach_decision.completed",
+        outbox=("licence.converted_non_exclusive",),
+    )
+
+
+@case("BreachDecision", "pending", "withdrawn")
+def _breach_withdrawn() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, decision = _breach_decision()
+    return Move(
+        lambda: ob_svc.breach_decision_withdraw(decision=decision, actor=world.jp),
+        world.jp,
+        decision,
+        "breach_decision.withdrawn",
+    )
+
+
+@case("BreachDecision", "pending", "declined")
+def _breach_declined() -> Move:
+    from ip_licensing.services import obligations as ob_svc
+
+    world, decision = _breach_decision()
+    return Move(
+        lambda: ob_svc.breach_decision_decline(decision=decision, actor=world.kr, reason="No."),
+        world.kr,
+        decision,
+        "breach_decision.declined",
+    )
+
+
+NOT_PERFORMED[("BreachDecision", "pending", "cancelled")] = (
+    "nothing ends a pending answer to a breach on the fund's side: the first approver "
+    "withdraws it or an officer of the other side declines it"
+)
+
+
 # --------------------------------------------------------------------------- the test
 
 
