@@ -159,7 +159,9 @@ MESSAGES = (
     Message(
         key="sublicence.refused",
         kind="decision_needed",
-        title=_("Consent to sublicence {reference} of licence {parent} refused"),
+        title=_(
+            "Consent to sublicence {reference} of licence {parent} refused: {licensor} → {licensee}"
+        ),
         body="{reason}",
         params={**LICENCE, "parent": Name("licence"), "reason": Plain()},
     ),
