@@ -3248,6 +3248,7 @@ def seed_sublicence(
     parent = Licence.objects.get(
         assets=assets[spec.asset],
         licensee__code=spec.parent_licensee,
+        sublicensable=True,
         parent__isnull=True,
         renewal_of__isnull=True,
     )

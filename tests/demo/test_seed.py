@@ -569,7 +569,8 @@ def test_seed_demo_has_an_overdue_report_and_a_report_with_a_spending_statement(
     assert overdue.state == ReportState.DRAFT
     assert report_due_on(overdue.stage.gate.due_on) < tokyo_today()
     assert ReportReminder.objects.filter(stage=overdue.stage, kind="overdue").count() == 1
-    assert len(events_of("report.overdue")) == 1
+    # Sent once for it (the demo's other projects may have overdue reports of their own).
+    assert len(events_of("report.overdue", overdue.stage)) == 1
 
     spending = StageReport.objects.get(project__proposal__title_en=demo.HYDROGEN_TANKS.title_en)
     assert spending.state == ReportState.SUBMITTED
