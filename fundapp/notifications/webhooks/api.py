@@ -194,7 +194,7 @@ class WebhookSubscriptionViewSet(GenericViewSet):
         # Officers see every organisation's subscriptions; ``?organisation=<id>`` narrows them.
         organisation = self.request.query_params.get("organisation", "")
         if self.action == "list" and organisation:
-            if not organisation.isdigit():
+            if not (organisation.isdigit() and 1 <= int(organisation) <= MAX_ID):
                 raise serializers.ValidationError(
                     {"organisation": [_("Give the organisation's id (a number).")]}
                 )
