@@ -737,7 +737,8 @@ class LicenceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licensing
         responses={200: SublicenceSerializer(many=True), **problems(403, 404)},
         examples=[example("Sublicences", [SUBLICENCE_EXAMPLE])],
     )
-    @action(detail=True, methods=["get"])
+    # A licence has a handful of sublicences: one unpaginated list, as the schema says.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def sublicences(self, request: Request, pk: str | None = None) -> Response:
         parent = self.get_object()
         rows = (
