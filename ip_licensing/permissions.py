@@ -321,3 +321,13 @@ def can_decide_sublicence_consent(actor: Actor | None, parent: Licence) -> Decis
         "Only the licensor's research office or a principal investigator, or a fund officer, "
         "may decide on the consent to this sublicence."
     )
+
+
+# -- royalty audits (§23) -------------------------------------------------------------------
+
+
+def can_audit_royalties(actor: Actor | None) -> tuple[bool, str]:
+    """Fund officers, people only."""
+    if isinstance(actor, User) and actor.is_active and is_fund_officer(actor):
+        return True, ""
+    return False, _("Only fund officers audit royalties.")

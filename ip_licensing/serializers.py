@@ -247,7 +247,13 @@ class LicenceCreateSerializer(LicenceTermsSerializer):
 
 
 class LicenceRenewSerializer(LicenceTermsSerializer):
-    """A renewal proposes new terms for the same parties and assets."""
+    """A renewal proposes new terms for the same parties and assets: every term is
+    optional, the old licence's where not given (an empty body renews on the old terms)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.required = False
 
 
 class SublicenceConsentStateSerializer(serializers.Serializer):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import User
-from fundapp.actors import Actor, is_fund_officer
+from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel.calendar import today_in_tokyo
@@ -36,6 +36,7 @@ from fundapp.notifications.outbox import event_record
 from fundapp.workflow import transition
 from ip_licensing import royalty_rules, rules
 from ip_licensing.models import Licence, LicenceState, RoyaltyAudit, RoyaltyAuditState
+from ip_licensing.permissions import can_audit_royalties
 from ip_licensing.services import royalties
 from ip_licensing.services.royalty_integrity import late_interest_rate, research_offices
 
@@ -46,13 +47,6 @@ AUDITABLE_STATES = (
     LicenceState.EXPIRED,
     LicenceState.TERMINATED,
 )
-
-
-def can_audit_royalties(actor: Actor | None) -> tuple[bool, str]:
-    """Fund officers, people only."""
-    if isinstance(actor, User) and actor.is_active and is_fund_officer(actor):
-        return True, ""
-    return False, _("Only fund officers audit royalties.")
 
 
 def _require_officer(actor: Actor) -> User:

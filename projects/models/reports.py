@@ -62,7 +62,7 @@ REPORT_WORKFLOW = Workflow(
 )
 
 # Who may enter lines at all, by the table's names; the object-level rules (which
-# organisation) are ``projects.permissions_reports``.
+# organisation) are ``projects.permissions``.
 LINE_WRITERS = APPLICANTS
 
 

@@ -24,6 +24,7 @@ FUND_FIELDS = (
     "fund_share_bp",
     "max_licence_years",
     "cure_days",
+    "late_interest_rate",
 )
 AREA_FIELDS = ("name_en", "name_ja", "name_ko", "sensitivity")
 

@@ -44,7 +44,7 @@ from projects.models import (
     StageState,
     StatementLine,
 )
-from projects.permissions_reports import (
+from projects.permissions import (
     can_enter_lines,
     can_review_report,
     can_write_report,

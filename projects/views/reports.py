@@ -4,7 +4,7 @@ budget and released, per organisation and per side, as tables and charts) and it
 XLSX exports in the reader's language.
 
 Seeing a report is seeing its project (404 otherwise). What each person may do is
-``projects.permissions_reports``; every change goes through ``projects.services.reports``.
+``projects.permissions``; every change goes through ``projects.services.reports``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
 from fundapp.kernel.calendar import today_in_tokyo
 from projects.models import BudgetCategory, Project, Stage, StageReport
-from projects.permissions_reports import (
+from projects.permissions import (
     can_enter_lines,
     can_review_report,
     can_write_report,

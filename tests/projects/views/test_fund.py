@@ -27,11 +27,15 @@ def test_officer_changes_the_reference_rate_and_it_is_audited(client, fund):
         "reference_rate_krw_per_jpy": "9.1234",
         "fund_share_bp": 1000,
         "max_licence_years": 5,
+        # §23's licence policy: the cure period and the late-payment interest.
+        "cure_days": 45,
+        "late_interest_rate": "0.0600",
     }
     response = client.post("/manage/fund/", data)
     assert response.status_code == 302
     fund.refresh_from_db()
     assert fund.reference_rate_krw_per_jpy == Decimal("9.1234")
+    assert (fund.cure_days, fund.late_interest_rate) == (45, Decimal("0.0600"))
     event = AuditEvent.objects.filter(action="fund.updated").get()
     assert event.before is not None
     assert event.before["reference_rate_krw_per_jpy"] == "9.0000"
