@@ -9,6 +9,7 @@ Thin views: the services check who may act and what is valid.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import FileResponse
@@ -146,7 +147,13 @@ class OctetRenderer(BaseRenderer):
     render_style = "binary"
 
     def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
-        return data
+        if isinstance(data, bytes) or data is None:
+            return data
+        # An error asked for as bytes (``?format=bin``) is still a problem document.
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/problem+json"
+        return json.dumps(data, ensure_ascii=False).encode()
 
 
 DELIVERABLE_EXAMPLE = {

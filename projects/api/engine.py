@@ -812,6 +812,20 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
             },
             **problems(403, 404),
         },
+        examples=[
+            OpenApiExample(
+                "Not yours to see",
+                value={
+                    "type": "https://jk-fund.example/problems/not_found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "Not found.",
+                    "code": "not_found",
+                },
+                response_only=True,
+                status_codes=["404"],
+            )
+        ],
     )
     @action(
         detail=True,
