@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils.functional import Promise
+from django.utils.html import escape
 
 # The API version every outbox payload carries (§13.2: event types are versioned with it).
 API_VERSION = "v1"
@@ -161,16 +162,20 @@ class _Missing(dict[str, Any]):
         return "—"
 
 
-def event_sentence(name: str, values: Mapping[str, Any]) -> str:
+def event_sentence(name: str, values: Mapping[str, Any], *, escape_sentence: bool = False) -> str:
     """The type's sentence in the current language with ``values`` filled in; when a
     placeholder has no value, its ``short`` sentence if it has one, otherwise "—" in its
-    place; the bare name for a type that is no longer registered."""
+    place; the bare name for a type that is no longer registered. With
+    ``escape_sentence`` the sentence's own text is HTML-escaped (the values are the
+    caller's to escape)."""
     registered = _registry.get(name)
     if registered is None:
-        return name
+        return escape(name) if escape_sentence else name
     sentence = str(registered.sentence)
     if registered.short is not None and not registered.placeholders() <= set(values):
         sentence = str(registered.short)
+    if escape_sentence:
+        sentence = escape(sentence)
     return sentence.format_map(_Missing(values))
 
 

@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import template
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext
 
 from fundapp.kernel.events import event_sentence, event_type_get
@@ -153,9 +155,21 @@ def audit_sentence(event: Any) -> str:
     event's ``after`` values (``before_<key>`` its ``before``), coded values as their
     translated labels, amounts and dates as the language writes them (§12, §15). Uses only
     the row itself: no query per event."""
+    return _audit_sentence(event, mark_typed=False)
+
+
+@register.filter
+def audit_sentence_html(event: Any) -> str:
+    """``audit_sentence`` for a page: escaped, with each value people typed (a title, a
+    reason, a note) in a ``<span data-user-text>``, since it stays in the language it was
+    written in."""
+    return mark_safe(_audit_sentence(event, mark_typed=True))  # noqa: S308 - sentence and values escaped
+
+
+def _audit_sentence(event: Any, *, mark_typed: bool) -> str:
     registered = event_type_get(event.action)
     if registered is None:
-        return str(event.action)
+        return escape(event.action) if mark_typed else str(event.action)
     language = _language()
     before = event.before if isinstance(event.before, dict) else {}
     after = event.after if isinstance(event.after, dict) else {}
@@ -165,12 +179,16 @@ def audit_sentence(event: Any) -> str:
         for key, value in side.items():
             name = prefix + key
             label = registered.label(name, value)
-            values[name] = (
-                str(label)
-                if label is not value
-                else _sentence_value(name, value, currency, language)
-            )
-    values["actor"] = audit_actor(event)
+            if label is not value:
+                text = str(label)
+            else:
+                text = _sentence_value(name, value, currency, language)
+                if mark_typed and isinstance(value, str) and text == value:
+                    text = format_html("<span data-user-text>{}</span>", text)
+            values[name] = conditional_escape(text) if mark_typed else text
+    values["actor"] = escape(audit_actor(event)) if mark_typed else audit_actor(event)
+    if mark_typed:
+        return event_sentence(event.action, values, escape_sentence=True)
     return event_sentence(event.action, values)
 
 

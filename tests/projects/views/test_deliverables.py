@@ -88,7 +88,9 @@ def test_the_pi_submits_in_the_browser_and_an_officer_accepts(world, staff):
     assertContains(officer_page, "data-decide-forms")
     # Officers read its history as a sentence.
     assertContains(officer_page, 'data-action="deliverable.submitted"')
-    assertContains(officer_page, "submitted the deliverable “Test-chip report”")
+    assertContains(
+        officer_page, "submitted the deliverable “<span data-user-text>Test-chip report</span>”"
+    )
     queue = logged_in(staff.jp).get(reverse("deliverables:queue"))
     assertContains(queue, f'data-deliverable="{d.pk}"')
     # Fund officers find the queue from their dashboard.
