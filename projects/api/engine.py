@@ -824,6 +824,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
                 },
                 response_only=True,
                 status_codes=["404"],
+                media_type="application/problem+json",
             )
         ],
     )
