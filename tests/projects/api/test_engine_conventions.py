@@ -86,4 +86,5 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
         ("post", "/api/v1/measurements/"),
         ("post", "/api/v1/measurements/{id}/attest/"),
         ("post", "/api/v1/measurements/{id}/dispute/"),
+        ("post", "/api/v1/measurements/{id}/evidence/"),
     ]
