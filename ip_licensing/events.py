@@ -20,6 +20,7 @@ from fundapp.kernel.events import (
     event_type_register,
     nullable,
 )
+from ip_licensing.models.obligations import ObligationState
 
 OFFICERS = Visibility.OFFICERS
 ORGANISATIONS = Visibility.ORGANISATIONS
@@ -178,6 +179,12 @@ OBLIGATION_EVENT_TYPES = [
     ),
     EventType(
         "obligation.waived", _("{actor} completed the waiver of the obligation"), ORGANISATIONS
+    ),
+    EventType(
+        "obligation.waiver_cancelled",
+        _("The waiver awaiting a second approval was cancelled: the obligation became {state}"),
+        OFFICERS,
+        labels={"state": ObligationState},
     ),
     EventType(
         "obligation_waiver.approved",

@@ -42,7 +42,7 @@ from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor, is_fund_officer
-from fundapp.audit.services import audit_record
+from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import Decision
@@ -416,22 +416,32 @@ def decisions_cancel(
     decisions: models.QuerySet[D], *, actor: Actor | None, reason: str, **audit: Any
 ) -> list[D]:
     """Cancel the pending decisions among ``decisions`` whose ground has gone (their
-    proposal withdrawn, their project terminated, their gate re-evaluated): each is locked
-    in ``pk`` order, moved along ``DECISION_WORKFLOW`` and audited ``<kind>.cancelled`` with
-    ``reason`` (and ``audit``). The caller holds the subject's lock and the transaction."""
+    proposal withdrawn, their project terminated, their gate re-evaluated, their
+    obligation settled): each is locked in ``pk`` order, moved along ``DECISION_WORKFLOW``
+    and audited ``<kind>.cancelled`` with ``reason`` (and ``audit``). Set-based: the lock,
+    the update and the audit events are one statement each whatever the number of
+    decisions, so a daily job may cancel a whole batch. The caller holds the subjects'
+    locks and the transaction."""
     cancelled = list(
         decisions.select_for_update(of=("self",)).filter(state=DecisionState.PENDING).order_by("pk")
     )
+    if not cancelled:
+        return []
     for decision in cancelled:
         DECISION_WORKFLOW.move(decision, DecisionState.CANCELLED, actor=actor)
-        decision.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action=f"{decision.audit_kind}.cancelled",
-            obj=decision,
-            before={"state": DecisionState.PENDING},
-            after={"state": decision.state, "reason": reason, **audit},
-        )
+    type(cancelled[0])._default_manager.bulk_update(cancelled, ["state"])
+    audit_record_many(
+        [
+            AuditEntry(
+                actor=actor,
+                action=f"{decision.audit_kind}.cancelled",
+                obj=decision,
+                before={"state": DecisionState.PENDING},
+                after={"state": decision.state, "reason": reason, **audit},
+            )
+            for decision in cancelled
+        ]
+    )
     return cancelled
 
 

@@ -43,6 +43,7 @@ from fundapp.kernel.approvals import (
     decision_approve,
     decision_decline,
     decision_withdraw,
+    decisions_cancel,
 )
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.kernel.decisions import require
@@ -315,7 +316,9 @@ def obligation_accept(*, obligation: Obligation, actor: Actor) -> Obligation:
     FSM trigger holds the same table); evidence must have been submitted (409 otherwise);
     a breached, waived or settled obligation answers 409. Audited ``obligation.met`` or
     ``obligation.cured``; the same outbox event for both parties; the licensee's research
-    office is told.
+    office is told. A waiver awaiting its second approval has lost its ground: it is
+    cancelled in the same transaction (``obligation_waiver.cancelled``, and
+    ``obligation.waiver_cancelled`` in the obligation's history).
     """
     with transaction.atomic():
         current = _lock_obligation(obligation.pk)
@@ -343,6 +346,7 @@ def obligation_accept(*, obligation: Obligation, actor: Actor) -> Obligation:
             action=action,
             changes={"accepted_at": timezone.now(), **_actor_fields(actor, "accepted")},
         )
+        _waivers_cancel([accepted], actor=actor)
         _record_event(action, accepted, licence)
         notify_people(
             users=_people_of([licence.licensee_id]).get(licence.licensee_id, []),
@@ -417,6 +421,8 @@ def _move_due(today: date, state: str) -> list[Obligation]:
         else ["state", "breached_on"]
     )
     Obligation.objects.bulk_update(moved, fields)
+    if state == ObligationState.OVERDUE:
+        _waivers_cancel(moved, actor=None)
     licences = Licence.objects.in_bulk({row.licence_id for row in moved})
     action = "obligation.overdue" if state == ObligationState.OPEN else "obligation.breached"
     audit_record_many(
@@ -476,7 +482,9 @@ def obligations_mark_due(*, today: date) -> dict[str, list[int]]:
       period ending ``cure_days − 1`` days later; a cure notice (notification and the
       ``obligation.overdue`` event) goes to both parties;
     - overdue with ``cure_ends_on < today`` → breached; ``obligation.breached`` to both
-      parties, and fund officers are told (they decide the remedy).
+      parties, and fund officers are told (they decide the remedy); the pending waivers of
+      the breached obligations are cancelled in bulk (``obligation_waiver.cancelled`` and
+      ``obligation.waiver_cancelled``).
 
     Set-based: each pass locks its rows in pk order (a second run waits, then finds them
     moved: nothing is moved or sent twice), moves them in memory by
@@ -499,6 +507,36 @@ def _require_officer(actor: Actor) -> User:
     require(permissions.can_decide_obligation(actor))
     assert isinstance(actor, User)
     return actor
+
+
+def _waivers_cancel(settled: Sequence[Obligation], *, actor: Actor | None) -> None:
+    """Cancel the pending waivers of obligations that have just been settled (met, cured
+    or breached): a waiver of a settled obligation has lost its ground, and no second
+    approval may complete it later. The caller holds the obligations' locks; the waivers
+    are locked after them (``decisions_cancel``). Each cancellation also writes a sentence
+    in its obligation's history (``obligation.waiver_cancelled``). Set-based: a fixed
+    number of statements whatever the number of obligations."""
+    by_id = {obligation.pk: obligation for obligation in settled}
+    cancelled = decisions_cancel(
+        ObligationWaiver.objects.filter(obligation_id__in=list(by_id)),
+        actor=actor,
+        reason="obligation settled",
+    )
+    audit_record_many(
+        [
+            AuditEntry(
+                actor=actor,
+                action="obligation.waiver_cancelled",
+                obj=by_id[waiver.obligation_id],
+                after={
+                    "state": by_id[waiver.obligation_id].state,
+                    "waiver": waiver.pk,
+                    "licence": by_id[waiver.obligation_id].licence_id,
+                },
+            )
+            for waiver in cancelled
+        ]
+    )
 
 
 def _live_waiver(obligation: Obligation) -> ObligationWaiver | None:
@@ -526,11 +564,7 @@ def obligation_waive(*, obligation: Obligation, actor: Actor, reason: Any) -> Ob
         licence = _lock_licence(obligation.licence_id)
         locked = _lock_obligation(obligation.pk)
         if locked.state not in PENDING_STATES:
-            raise Conflict(
-                _("Only an open or overdue obligation can be waived; this one is “%(state)s”.")
-                % {"state": ObligationState(locked.state).label},
-                code="invalid_state",
-            )
+            _refuse_settled_waiver(locked)
 
         def complete(waiver: ObligationWaiver) -> None:
             transition(
@@ -554,6 +588,28 @@ def obligation_waive(*, obligation: Obligation, actor: Actor, reason: Any) -> Ob
             _tell_other_side(officer, "obligation.waiver_awaits", locked, licence, text)
     locked.refresh_from_db()
     return locked
+
+
+def _refuse_settled_waiver(obligation: Obligation) -> None:
+    """409 for a waiver approval of an obligation no longer open or overdue, saying so
+    plainly when a waiver awaiting this approval was cancelled by the settlement."""
+    state = ObligationState(obligation.state).label
+    if ObligationWaiver.objects.filter(
+        obligation=obligation, state=DecisionState.CANCELLED
+    ).exists():
+        raise Conflict(
+            _(
+                "The waiver awaiting a second approval was cancelled when the obligation "
+                "became “%(state)s”; a settled obligation cannot be waived."
+            )
+            % {"state": state},
+            code="waiver_cancelled",
+        )
+    raise Conflict(
+        _("Only an open or overdue obligation can be waived; this one is “%(state)s”.")
+        % {"state": state},
+        code="invalid_state",
+    )
 
 
 def _tell_other_side(

@@ -436,3 +436,138 @@ def test_an_unrelated_member_is_not_an_officer(world):
                 licence=licence, obligation=obligation, actor=who, remedy="convert", reason="r"
             )
     assert Licence.objects.get(pk=licence.pk).exclusivity == "exclusive"
+
+
+# --------------------------------------------------------------------------- a waiver whose
+# obligation is settled meanwhile
+
+
+def assert_waiver_cancelled(world: World, obligation: Obligation, settled: str) -> None:
+    """The waiver is cancelled (its own audit event), the obligation's history says so,
+    and a second approval arriving afterwards answers 409 naming the cancellation."""
+    from fundapp.accounts.templatetags.fund_format import audit_sentence
+
+    waiver = ObligationWaiver.objects.get(obligation=obligation)
+    assert waiver.state == "cancelled"
+    assert (
+        AuditEvent.objects.filter(
+            action="obligation_waiver.cancelled", object_id=str(waiver.pk)
+        ).count()
+        == 1
+    )
+    [history] = AuditEvent.objects.filter(
+        action="obligation.waiver_cancelled", object_id=str(obligation.pk)
+    )
+    assert history.after == {
+        "state": settled,
+        "waiver": waiver.pk,
+        "licence": obligation.licence_id,
+    }
+    label = {"met": "Met", "cured": "Cured", "breached": "Breached"}[settled]
+    assert audit_sentence(history) == (
+        f"The waiver awaiting a second approval was cancelled: the obligation became {label}"
+    )
+    with pytest.raises(Conflict) as refused:
+        obligation_waive(obligation=obligation, actor=world.kr, reason="Agreed.")
+    assert refused.value.code == "waiver_cancelled"
+    assert "cancelled" in str(refused.value)
+    assert state_of(obligation) == settled
+    assert ObligationWaiver.objects.get(pk=waiver.pk).state == "cancelled"
+
+
+def test_a_pending_waiver_is_cancelled_when_the_obligation_is_met(world):
+    licence = exclusive_licence(world)
+    obligation = add_obligation(world, licence)
+    obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    obligation_submit_evidence(obligation=obligation, actor=world.office_licensee, note="Sold.")
+    obligation_accept(obligation=obligation, actor=world.office_licensor)
+    assert_waiver_cancelled(world, obligation, "met")
+    # The accepting person cancelled it (the audit names them).
+    cancelled = AuditEvent.objects.get(action="obligation_waiver.cancelled")
+    assert cancelled.actor_user_id == world.office_licensor.pk
+
+
+def test_a_pending_waiver_is_cancelled_when_the_obligation_is_cured(world):
+    licence = exclusive_licence(world)
+    obligation = overdue(world, licence)
+    obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    obligation_submit_evidence(obligation=obligation, actor=world.office_licensee, note="Sold.")
+    obligation_accept(obligation=obligation, actor=world.jp)
+    assert_waiver_cancelled(world, obligation, "cured")
+
+
+def test_a_pending_waiver_is_cancelled_when_the_job_breaches_the_obligation(world):
+    licence = exclusive_licence(world)
+    obligation = overdue(world, licence)
+    obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    assert obligation.cure_ends_on is not None
+    moved = obligations_mark_due(today=obligation.cure_ends_on + timedelta(days=1))
+    assert moved["breached"] == [obligation.pk]
+    assert_waiver_cancelled(world, obligation, "breached")
+    cancelled = AuditEvent.objects.get(action="obligation_waiver.cancelled")
+    assert cancelled.actor_user_id is None  # the fund's daily job
+    # A rerun cancels nothing more.
+    obligations_mark_due(today=obligation.cure_ends_on + timedelta(days=2))
+    assert AuditEvent.objects.filter(action="obligation_waiver.cancelled").count() == 1
+
+
+def test_a_waiver_of_an_obligation_that_stays_pending_is_left_alone(world):
+    """Becoming overdue is no settlement: the waiver still awaits its second approval."""
+    licence = exclusive_licence(world)
+    obligation = add_obligation(world, licence, due_on=days(1))
+    obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    obligations_mark_due(today=days(2))
+    assert state_of(obligation) == "overdue"
+    assert ObligationWaiver.objects.get().state == "pending"
+    assert obligation_waive(obligation=obligation, actor=world.kr, reason="Ok.").state == "waived"
+
+
+# Breaching and cancelling the waivers: the lock and read, the bulk update, the waivers'
+# lock, update and two audit statements, then as for JOB_QUERIES.
+BREACH_JOB_QUERIES = 24
+
+
+@pytest.mark.parametrize("n", [2, 12])
+def test_the_job_cancels_the_waivers_in_a_fixed_number_of_queries(
+    world, django_assert_max_num_queries, n
+):
+    licence = exclusive_licence(world)
+    obligations = [add_obligation(world, licence, due_on=days(1)) for _ in range(n)]
+    obligations_mark_due(today=days(2))
+    for obligation in obligations:
+        obligation_waive(obligation=obligation, actor=world.jp, reason="Market closed.")
+    obligations[0].refresh_from_db()
+    assert obligations[0].cure_ends_on is not None
+    with django_assert_max_num_queries(BREACH_JOB_QUERIES):
+        moved = obligations_mark_due(today=obligations[0].cure_ends_on + timedelta(days=1))
+    assert len(moved["breached"]) == n
+    assert ObligationWaiver.objects.filter(state="cancelled").count() == n
+    assert AuditEvent.objects.filter(action="obligation.waiver_cancelled").count() == n
+
+
+# --------------------------------------------------------------------------- a job that missed
+# days
+
+
+def test_a_job_that_missed_days_still_sends_the_cure_notice_with_the_true_days(world):
+    """The machine was down from the day after the due date: the first run days later
+    makes the obligation overdue, sends the one cure notice, and records the days from the
+    due date; the next runs send nothing more."""
+    licence = exclusive_licence(world)
+    obligation = add_obligation(world, licence, due_on=days(1))
+    moved = obligations_mark_due(today=days(6))
+    assert moved == {"overdue": [obligation.pk], "breached": []}
+    obligation.refresh_from_db()
+    assert (obligation.overdue_on, obligation.cure_ends_on) == (days(2), days(61))
+    for user in (world.office_licensee, world.office_licensor):
+        notice = Notification.objects.get(message="obligation.overdue", user=user)
+        assert notice.params["cure_ends"] == days(61).isoformat()
+    assert OutboxEvent.objects.filter(kind="obligation.overdue").count() == 1
+    assert obligations_mark_due(today=days(7)) == {"overdue": [], "breached": []}
+    # Down again over the end of the cure period: breached on the next run, once.
+    assert obligations_mark_due(today=days(70)) == {"overdue": [], "breached": [obligation.pk]}
+    obligation.refresh_from_db()
+    assert obligation.breached_on == days(62)
+    assert obligations_mark_due(today=days(71)) == {"overdue": [], "breached": []}
+    assert OutboxEvent.objects.filter(kind="obligation.breached").count() == 1
+    assert Notification.objects.filter(message="obligation.breached", user=world.jp).count() == 1
