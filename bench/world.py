@@ -11,6 +11,7 @@ ledger's triggers run on every COPY row, so ``check_ledger`` holds on generated 
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -75,6 +76,8 @@ class Projects:
     kr_orgs: list[int]
     stage1: dict[int, int] = field(default_factory=dict)  # project → stage 1
     kpis: dict[int, list[int]] = field(default_factory=dict)  # project → stage 1 KPIs
+    # KPI → (baseline, target), what its measurements trend between
+    goals: dict[int, tuple[Decimal, Decimal]] = field(default_factory=dict)
     tranches1: dict[int, list[int]] = field(default_factory=dict)  # project → stage 1 tranches
 
 
@@ -342,6 +345,7 @@ def make_projects(
     copy_objects(KPI, with_ids(KPI, kpis))
     for kpi in kpis:
         result.kpis.setdefault(kpi.project_id, []).append(kpi.pk)
+        result.goals[kpi.pk] = (kpi.baseline, kpi.target)
     tranches = []
     for i, pid in enumerate(project_ids):
         for n in (0, 1):
@@ -447,13 +451,36 @@ def _commit_batch(project_ids: list[int]) -> None:
             )
 
 
-def value_for(kpi_index: int, m: int, rng: random.Random) -> Decimal:
-    return Decimal(rng.randrange(800, 2600)) / 100
+# How a KPI's measurements move (``value_for``): from the baseline toward the target,
+# fast at first and levelling off just past it, as a research result does; the noise of
+# each reading, and the share of readings that are outliers (far off the trend), whose
+# size is a fraction of the baseline-to-target distance.
+_OVERSHOOT = Decimal("1.05")
+_NOISE = 0.02
+_OUTLIERS = 100  # one reading in this many
+_OUTLIER_SIZE = (0.5, 0.8)
+_TWO_PLACES = Decimal("0.01")
+
+
+def value_for(goal: tuple[Decimal, Decimal], progress: float, rng: random.Random) -> Decimal:
+    """A reading of a KPI with ``goal`` = (baseline, target) at ``progress`` through its
+    stage (0 at the start, 1 at the gate): a noisy concave trend from the baseline to a
+    little past the target, now and then an outlier; two decimal places."""
+    baseline, target = goal
+    distance = float(target - baseline)
+    trend = float(_OVERSHOOT) * (1 - math.exp(-3 * progress)) / (1 - math.exp(-3))
+    value = float(baseline) + distance * trend + rng.gauss(0, _NOISE * abs(distance))
+    if rng.randrange(_OUTLIERS) == 0:
+        value += rng.choice((-1, 1)) * rng.uniform(*_OUTLIER_SIZE) * abs(distance)
+    return Decimal(repr(value)).quantize(_TWO_PLACES)
 
 
 def make_measurements(p: Projects, per_kpi: int, *, officer: User, seed: int = 11) -> int:
-    """``per_kpi`` measurements of every stage-1 KPI: most inside the §8 window, one in
-    twenty rejected, one in twenty after the cutoff (next stage's), spread over the window."""
+    """``per_kpi`` measurements of every stage-1 KPI, as regular reports over the §8 window
+    (one in each of ``per_kpi`` equal slots of it, at a random moment of its middle part), one in twenty
+    rejected and one in twenty taken after the cutoff (the next stage's). Values follow a
+    noisy trend toward the KPI's target (``value_for``), so the anomaly flags (§22) fire
+    about as often as on real series, not on most KPIs as they do on uniform noise."""
     rng = random.Random(seed)
     start = datetime.combine(STARTED_ON, time(9), tzinfo=TOKYO)
     span = (datetime.combine(GATE_DAY, time(23, 59), tzinfo=TOKYO) - start).total_seconds()
@@ -464,9 +491,10 @@ def make_measurements(p: Projects, per_kpi: int, *, officer: User, seed: int = 1
 
     def rows():
         for pid, kpis in p.kpis.items():
-            for k, kpi_id in enumerate(kpis):
+            for kpi_id in kpis:
                 for m in range(per_kpi):
-                    at = start + timedelta(seconds=rng.randrange(int(span)))
+                    progress = (m + 0.5 + rng.uniform(-0.3, 0.3)) / per_kpi
+                    at = start + timedelta(seconds=int(progress * span))
                     rejected = None
                     roll = rng.randrange(20)
                     if roll == 0:
@@ -477,7 +505,7 @@ def make_measurements(p: Projects, per_kpi: int, *, officer: User, seed: int = 1
                         next(ids),
                         pid,
                         kpi_id,
-                        value_for(k, m, rng),
+                        value_for(p.goals[kpi_id], progress if roll != 1 else 1.0, rng),
                         at,
                         "",
                         "import",

@@ -830,6 +830,30 @@ def _shown(value: Decimal, places: int) -> str:
     return str(quantized if quantized == value else value.normalize())
 
 
+def _kth_deviation(ordered: Sequence[int], center2: int, k: int) -> int:
+    """The ``k``-th smallest (from 0) of ``|2u − center2|`` over the ascending ``ordered``.
+
+    The deviations of the values below the centre ascend leftwards from it, those of the
+    others rightwards: two ascending runs, and the ``k``-th of their merge is found by
+    bisecting how many of the first ``k + 1`` come from the left run, in O(log n) steps
+    without building either run.
+    """
+    split = bisect.bisect_left(ordered, -(-center2 // 2))  # values u with 2u < center2
+    right_count = len(ordered) - split
+    low, high = max(0, k + 1 - right_count), min(k + 1, split)
+    # The fewest ``taken`` from the left such that the left run's next deviation is no
+    # smaller than the right run's last taken one: then the first k + 1 are exactly those.
+    while low < high:
+        taken = (low + high) // 2
+        if center2 - 2 * ordered[split - 1 - taken] >= 2 * ordered[split + k - taken] - center2:
+            high = taken
+        else:
+            low = taken + 1
+    left = center2 - 2 * ordered[split - low] if low else -1
+    right = 2 * ordered[split + k - low] - center2 if k >= low else -1
+    return max(left, right)
+
+
 def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Values more than 3 MADs from the median of the KPI's earlier series (§22).
 
@@ -838,6 +862,11 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     equal), the mean absolute deviation from the median stands in for it; when that is 0
     too (every earlier value the same), any other value is a jump. Exact: the values are
     scaled to integers, and medians kept doubled so that no division happens.
+
+    Incremental: the earlier values are kept sorted (``bisect.insort``), their median read
+    off the middle and their MAD selected from the deviations around it
+    (``_kth_deviation``) without sorting them, so a series of n values costs
+    O(n log n) comparisons rather than a sort per value.
     """
     if len(series.values) <= JUMP_MIN_SERIES:
         return []
@@ -846,15 +875,33 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     earlier = sorted(units[:JUMP_MIN_SERIES])
     for index in range(JUMP_MIN_SERIES, len(units)):
         n = len(earlier)
-        median2 = earlier[(n - 1) // 2] + earlier[n // 2]  # twice the median
-        deviations = sorted([abs(2 * u - median2) for u in earlier])  # twice each deviation
-        mad4 = deviations[(n - 1) // 2] + deviations[n // 2]  # four times the MAD
-        deviation2 = abs(2 * units[index] - median2)
+        lower, upper = (n - 1) // 2, n // 2
+        median2 = earlier[lower] + earlier[upper]  # twice the median
+        deviation2 = abs(2 * units[index] - median2)  # twice the value's deviation
+        # Most values are no jump, and most of those are told apart by counting: if at
+        # most ``lower`` earlier values u lie within a third of the value's deviation of
+        # the median (3·|2u − median2| < deviation2, i.e. 3·median2 − deviation2 < 6u <
+        # 3·median2 + deviation2), the MAD's lower middle is at least that third, so
+        # 3 MADs reach the value: no jump, with no MAD computed (two bisections).
+        near = bisect.bisect_right(
+            earlier, (3 * median2 + deviation2 - 1) // 6
+        ) - bisect.bisect_left(earlier, (3 * median2 - deviation2) // 6 + 1)
+        if near <= lower:
+            bisect.insort(earlier, units[index])
+            continue
+        mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
+        # four times the MAD
+        mad4 = 2 * mad2 if lower == upper else mad2 + _kth_deviation(earlier, median2, upper)
         if mad4:
             jumped = 2 * deviation2 > JUMP_MADS * mad4
-            spread = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
+            if not jumped:
+                bisect.insort(earlier, units[index])
+                continue
+            spread: dict[str, object] = {
+                "mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)
+            }
         else:
-            total2 = sum(deviations)
+            total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
             jumped = n * deviation2 > JUMP_MADS * total2
             spread = {
                 "mad": "0",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from projects.rules.gates import (
     FLAG_AT_TARGET,
@@ -15,12 +18,14 @@ from projects.rules.gates import (
     FLAG_REENTERED,
     FLAG_SHARED_EVIDENCE,
     GATE_TIMEZONE,
+    JUMP_MADS,
     JUMP_MIN_SERIES,
     AnomalyFlag,
     KpiSeries,
     KpiSpec,
     anomaly_flags,
 )
+from projects.rules.gates import _kth_deviation as _kth_deviation
 
 CUTOFF = datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=GATE_TIMEZONE)
 LONG_AGO = datetime(2026, 3, 1, tzinfo=GATE_TIMEZONE)
@@ -173,6 +178,84 @@ def test_a_jump_names_the_median_and_the_mad_of_the_earlier_series():
     ]
     assert flag.detail == {"value": "15.1", "median": "12.0", "mad": "1.0", "earlier": 5}
     assert JUMP_MIN_SERIES == 5
+
+
+def _reference_jumps(values: Sequence[Decimal]) -> list[tuple[int, dict[str, object]]]:
+    """The jump rule written the plain way, to hold the incremental one to: for each value
+    after the first ``JUMP_MIN_SERIES``, sort the earlier values, take their median, sort
+    their absolute deviations from it, take the median of those (the MAD), and compare.
+    Exact rationals; the detail is written as the rule writes it, with the values' own
+    decimal places. Answers ``(index, detail)`` of each jump."""
+    places = max(-v.as_tuple().exponent for v in values)  # type: ignore[operator]
+
+    def shown(value: Fraction) -> str:
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+        quantized = exact.quantize(Decimal(1).scaleb(-places))
+        return str(quantized if quantized == exact else exact.normalize())
+
+    def median(ordered: list[Fraction]) -> Fraction:
+        n = len(ordered)
+        return (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+
+    jumps = []
+    for index in range(JUMP_MIN_SERIES, len(values)):
+        earlier = sorted(Fraction(v) for v in values[:index])
+        middle = median(earlier)
+        mad = median(sorted(abs(v - middle) for v in earlier))
+        deviation = abs(Fraction(values[index]) - middle)
+        detail: dict[str, object] = {"value": str(values[index]), "median": shown(middle)}
+        if mad:
+            jumped = deviation > JUMP_MADS * mad
+            detail["mad"] = shown(mad)
+        else:
+            spread = sum((abs(v - middle) for v in earlier), Fraction(0)) / len(earlier)
+            jumped = deviation > JUMP_MADS * spread
+            detail["mad"] = "0"
+            with localcontext() as context:
+                context.prec = 28
+                mean_deviation = Decimal(spread.numerator) / Decimal(spread.denominator)
+            quantized = mean_deviation.quantize(Decimal(1).scaleb(-places))
+            detail["mean_deviation"] = str(
+                quantized if quantized == mean_deviation else mean_deviation.normalize()
+            )
+        detail["earlier"] = len(earlier)
+        if jumped:
+            jumps.append((index, detail))
+    return jumps
+
+
+# Values with many ties (MAD 0, equal medians) as well as spread ones, at mixed decimal
+# places, negative and positive.
+_series_values = st.lists(
+    st.one_of(
+        st.integers(-3, 3).map(Decimal),
+        st.integers(-(10**9), 10**9).map(lambda u: Decimal(u).scaleb(-6)),
+        st.decimals(min_value=-100, max_value=100, places=2, allow_nan=False),
+    ),
+    min_size=0,
+    max_size=40,
+)
+
+
+@settings(database=None, max_examples=400, deadline=None)
+@given(values=_series_values)
+def test_the_incremental_jump_check_flags_what_the_plain_one_flags(values):
+    flags = anomaly_flags(kpi("sum"), series(*(str(v) for v in values)), cutoff=CUTOFF)
+    jumps = [(f.measurement_ids[0] - 101, f.detail) for f in flags if f.kind == FLAG_JUMP]
+    assert jumps == (_reference_jumps(values) if values else [])
+
+
+@settings(database=None, max_examples=400, deadline=None)
+@given(
+    values=st.lists(st.integers(-6, 6), min_size=1, max_size=30),
+    centre=st.integers(-14, 14),
+    data=st.data(),
+)
+def test_the_kth_deviation_is_the_kth_of_the_sorted_deviations(values, centre, data):
+    ordered = sorted(values)
+    k = data.draw(st.integers(0, len(ordered) - 1))
+    deviations = sorted(abs(2 * u - centre) for u in ordered)
+    assert _kth_deviation(ordered, centre, k) == deviations[k]
 
 
 # --------------------------------------------------------------------------- re-entered
