@@ -36,6 +36,7 @@ from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import event_record
+from fundapp.uploads.content import is_utf8_text, upload_chunks
 from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import deliverable_data
 from projects.models import (
@@ -49,7 +50,6 @@ from projects.models import (
 )
 from projects.models.deliverables import DELIVERABLE_WORKFLOW
 from projects.permissions import can_decide_deliverable, can_submit_deliverable
-from projects.services.measurements import _chunks, _is_utf8_text
 from projects.services.notices import notify_people, officers, project_organisation_ids
 
 NOTE_MAX_LENGTH = 4000
@@ -93,7 +93,7 @@ def check_deliverable_file(upload: Any) -> CheckedFile:
     found = next(
         ((ext, ctype) for magic, ext, ctype in _SIGNATURES if head.startswith(magic)), None
     )
-    if found is None and _is_utf8_text(upload):
+    if found is None and is_utf8_text(upload):
         found = TEXT
     if found is None:
         message = _(
@@ -122,7 +122,7 @@ def _store(project_id: int, checked: CheckedFile) -> tuple[str, str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with open(target, "wb") as out:
-        for chunk in _chunks(checked.upload):
+        for chunk in upload_chunks(checked.upload):
             digest.update(chunk)
             out.write(chunk)
     checked.upload.seek(0)
