@@ -325,6 +325,18 @@ _DELIVERABLE_EXAMPLE = {
 }
 
 
+_DELIVERABLE_OVERDUE = {**_DELIVERABLE, "days_overdue": INTEGER}
+_DELIVERABLE_OVERDUE_EXAMPLE = {
+    **_DELIVERABLE_EXAMPLE,
+    "state": "pending",
+    "submissions": 0,
+    "note": "",
+    "submitted_at": None,
+    "files": [],
+    "days_overdue": 1,
+}
+
+
 def deliverable_data(deliverable: Any, files: list[Any]) -> dict[str, Any]:
     """A deliverable as the API shows it, with the files the caller already holds."""
     return {
@@ -785,6 +797,23 @@ EVENT_TYPES = [
             "decided_at": "2026-10-22T01:00:00+00:00",
         },
         short=_("{actor} accepted a deliverable"),
+    ),
+    # The daily job (§24): reminders before the due date are histories' sentences; an
+    # overdue deliverable is also an event for the consortium's systems.
+    EventType(
+        "deliverable.reminder_sent",
+        _("A reminder was sent: the deliverable “{title}” is due on {due_on}"),
+        ORGANISATIONS,
+        short=_("A reminder about a deliverable was sent"),
+    ),
+    EventType(
+        "deliverable.overdue",
+        _("The deliverable “{title}” is overdue: it was due on {due_on}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_DELIVERABLE_OVERDUE),
+        example=_DELIVERABLE_OVERDUE_EXAMPLE,
+        short=_("A deliverable is overdue"),
     ),
     # Its own event: the consortium's system has to submit again, and a partner system
     # cannot tell that from ``deliverable.submitted``.

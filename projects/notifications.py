@@ -248,6 +248,18 @@ MESSAGES = (
         params={"deliverable": Name("deliverable"), "project": PROJECT, "reason": Plain()},
     ),
     Message(
+        key="deliverable.due",
+        kind="deliverable_due",
+        title=_("Deliverable “{deliverable}” of “{project}” is due on {due}"),
+        params={"deliverable": Name("deliverable"), "project": PROJECT, "due": Day()},
+    ),
+    Message(
+        key="deliverable.overdue",
+        kind="deliverable_due",
+        title=_("Deliverable “{deliverable}” of “{project}” is overdue (due on {due})"),
+        params={"deliverable": Name("deliverable"), "project": PROJECT, "due": Day()},
+    ),
+    Message(
         key="gate_decision.awaits_approval",
         kind="decision_needed",
         title=_("Second approval of “{kind}” at the gate of “{project}”, stage {stage}"),

@@ -282,3 +282,14 @@ def stage_report_reminders() -> dict[str, list[int]]:
     from projects.services.reports import report_reminders_send
 
     return report_reminders_send(today=today_in_tokyo())
+
+
+@shared_task(name="projects.deliverable_reminders", acks_late=True)
+def deliverable_reminders() -> dict[str, list[int]]:
+    """Remind the PIs of deliverables due in 7 and 1 days and of overdue ones (§24), on
+    the fund's (Asia/Tokyo) day; daily from beat. Each reminder goes out once
+    (``deliverable_reminders_send``)."""
+    from fundapp.kernel.calendar import today_in_tokyo
+    from projects.services.deliverables import deliverable_reminders_send
+
+    return deliverable_reminders_send(today=today_in_tokyo())

@@ -46,6 +46,7 @@ class NotificationKind(models.TextChoices):
     MEASUREMENT_DISPUTED = "measurement_disputed", _("Measurement disputed")
     LICENCE_OBLIGATION = "licence_obligation", _("Licence obligation")
     DELIVERABLE_DECIDED = "deliverable_decided", _("Deliverable accepted or sent back")
+    DELIVERABLE_DUE = "deliverable_due", _("Deliverable due")
     REPORT_DUE = "report_due", _("Stage report due")
     REPORT_REVIEWED = "report_reviewed", _("Stage report reviewed")
 

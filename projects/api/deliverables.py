@@ -9,7 +9,6 @@ Thin views: the services check who may act and what is valid.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.http import FileResponse
@@ -26,7 +25,7 @@ from rest_framework import mixins, serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -35,6 +34,7 @@ from rest_framework.viewsets import GenericViewSet
 from fundapp.accounts.models import Scope
 from fundapp.api.parsers import MultiPartParser
 from fundapp.api.permissions import HasScope, actor_of
+from fundapp.api.renderers import FileDownloadRenderer
 from fundapp.errors import NotFound, PermissionDenied
 from projects import permissions as perms
 from projects.models import Deliverable, DeliverableFile, Project
@@ -136,24 +136,6 @@ class DeliverableSubmitSerializer(serializers.Serializer):
 
 class DeliverableReasonSerializer(serializers.Serializer):
     reason = PassThroughField(required=False, default="", help_text="What needs to change.")
-
-
-class OctetRenderer(BaseRenderer):
-    """Lets a client ask for the file's bytes on a download; errors stay JSON."""
-
-    media_type = "application/octet-stream"
-    format = "bin"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
-        if isinstance(data, bytes) or data is None:
-            return data
-        # An error asked for as bytes (``?format=bin``) is still a problem document.
-        response = (renderer_context or {}).get("response")
-        if response is not None:
-            response["Content-Type"] = "application/problem+json"
-        return json.dumps(data, ensure_ascii=False).encode()
 
 
 DELIVERABLE_EXAMPLE = {
@@ -332,7 +314,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
         methods=["get"],
         url_path=r"files/(?P<file_id>[0-9]+)",
         url_name="file",
-        renderer_classes=[JSONRenderer, OctetRenderer],
+        renderer_classes=[JSONRenderer, FileDownloadRenderer],
     )
     def file(
         self,
@@ -354,7 +336,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
             handle,
             as_attachment=True,
             filename=found.name,
-            content_type=OctetRenderer.media_type,
+            content_type=FileDownloadRenderer.media_type,
         )
 
 

@@ -15,7 +15,6 @@ gate is chosen in SQL with a window function.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import django_filters
@@ -35,7 +34,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -50,6 +49,7 @@ from fundapp.api.idempotency import IDEMPOTENCY_KEY, idempotent
 from fundapp.api.pagination import CursorPagination
 from fundapp.api.parsers import JSONParser, MultiPartParser
 from fundapp.api.permissions import HasScope, actor_of
+from fundapp.api.renderers import FileDownloadRenderer
 from fundapp.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fundapp.kernel.decisions import require as _require
 from projects.models import (
@@ -399,20 +399,6 @@ EVIDENCE_MEDIA_TYPES = ("application/pdf", "text/csv", "image/png", "image/jpeg"
 EVIDENCE_FILE_ID = OpenApiParameter(
     "file_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The evidence file's id."
 )
-
-
-class EvidenceFileRenderer(BaseRenderer):
-    """Lets a client ask for the file's own type on a download; errors stay JSON."""
-
-    media_type = "application/octet-stream"
-    format = "bin"
-    charset = None
-    render_style = "binary"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        if isinstance(data, bytes):
-            return data
-        return json.dumps(data, ensure_ascii=False).encode()
 
 
 ATTESTATION_EXAMPLE = {
@@ -833,7 +819,7 @@ class MeasurementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Engin
         methods=["get"],
         url_path=r"evidence/(?P<file_id>[0-9]+)",
         url_name="evidence-file",
-        renderer_classes=[JSONRenderer, EvidenceFileRenderer],
+        renderer_classes=[JSONRenderer, FileDownloadRenderer],
     )
     def evidence_file(
         self, request: Request, pk: str | None = None, file_id: str | None = None

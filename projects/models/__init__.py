@@ -5,6 +5,7 @@ from .deliverables import (
     Deliverable,
     DeliverableFile,
     DeliverableKind,
+    DeliverableReminder,
     DeliverableState,
     ProposalDeliverable,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "DecisionState",
     "Deliverable",
     "DeliverableFile",
+    "DeliverableReminder",
     "DeliverableKind",
     "DeliverableState",
     "ProposalDeliverable",

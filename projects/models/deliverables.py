@@ -7,6 +7,9 @@ into its stage (at most the stage's months: by its gate). At award it becomes a
 schedule. A mandatory deliverable that is not accepted holds its stage's gate: no release
 (``projects.services.decisions``), like the final gate's results list (§7).
 
+The daily job reminds the project's PIs of a deliverable not yet submitted 7 and 1 days
+before its due date and once it is overdue, each once per due date (``DeliverableReminder``).
+
 A submission's files are facts like a measurement's evidence: stored once outside the web
 root with their SHA-256, never changed or deleted (the database refuses both); a
 resubmission adds files, it replaces none.
@@ -28,6 +31,7 @@ from fundapp.workflow import APPLICANTS, OFFICERS, Workflow, edges
 
 from .projects import Project, Stage
 from .proposals import Proposal, ProposalStage
+from .reports import ReminderKind
 
 
 class DeliverableKind(models.TextChoices):
@@ -195,10 +199,37 @@ class DeliverableFile(models.Model):
         return f"{self.deliverable_id}: {self.name}"
 
 
+class DeliverableReminder(models.Model):
+    """One reminder sent about a deliverable (§24): the record that makes it once. Kinds
+    are the stage reports' (7 and 1 days before the due date, overdue)."""
+
+    deliverable = models.ForeignKey(Deliverable, on_delete=models.PROTECT, related_name="reminders")
+    # The due date it was about: a stage that moves re-dates its deliverables, and the
+    # new date is reminded of again.
+    due_on = models.DateField()
+    kind = models.CharField(max_length=8, choices=ReminderKind.choices)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deliverable", "due_on", "kind"], name="deliverable_reminder_once"
+            ),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="deliverable_reminder_immutable",
+                operation=pgtrigger.Update | pgtrigger.Delete,
+            )
+        ]
+
+
 __all__ = [
     "DELIVERABLE_WORKFLOW",
     "Deliverable",
     "DeliverableFile",
+    "DeliverableReminder",
     "DeliverableKind",
     "DeliverableState",
     "ProposalDeliverable",

@@ -53,3 +53,9 @@ def deliverable_due_on(stage_start: date, due_month: int, stage_gate_day: date) 
     """A deliverable due ``due_month`` months into its stage (§24), never after the stage's
     gate day."""
     return min(add_months(stage_start, due_month), stage_gate_day)
+
+
+def deliverable_due_after_extension(due_on: date, months: int, new_gate_day: date) -> date:
+    """A deliverable of a stage whose gate an extension moved by ``months`` months (§8,
+    §24): its outstanding work moves by the same months, never past the new gate day."""
+    return min(add_months(due_on, months), new_gate_day)

@@ -22,6 +22,7 @@ import codecs
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -301,7 +302,8 @@ def export_header() -> list[str]:
     ]
 
 
-def _percent(ratio: Decimal | None) -> str:
+def percent(ratio: Decimal | None) -> str:
+    """A spent-of-released ratio as a percentage with one decimal (half up), or empty."""
     if ratio is None:
         return ""
     return f"{(ratio * 100).quantize(Decimal('0.1'), ROUND_HALF_UP)}"
@@ -326,7 +328,7 @@ def export_rows(found: Statement) -> list[list[Any]]:
                     row.budget,
                     row.released,
                     row.spent,
-                    _percent(row.spent_of_released),
+                    percent(row.spent_of_released),
                 ]
             )
         totals = block.totals
@@ -341,7 +343,7 @@ def export_rows(found: Statement) -> list[list[Any]]:
                 totals.budget,
                 totals.released,
                 totals.spent,
-                _percent(totals.spent_of_released),
+                percent(totals.spent_of_released),
             ]
         )
     for totals in found.sides:
@@ -355,20 +357,25 @@ def export_rows(found: Statement) -> list[list[Any]]:
                 totals.budget,
                 totals.released,
                 totals.spent,
-                _percent(totals.spent_of_released),
+                percent(totals.spent_of_released),
             ]
         )
     return rows
 
 
-def statement_csv(found: Statement) -> str:
-    """The statement as CSV in the active language, with a UTF-8 BOM (so Excel reads the
-    encoding), like the transactions CSV."""
+def csv_document(header: list[str], rows: Iterable[list[Any]]) -> str:
+    """A CSV document with a UTF-8 BOM (so Excel reads the encoding), like the
+    transactions CSV."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(export_header())
-    writer.writerows(export_rows(found))
+    writer.writerow(header)
+    writer.writerows(rows)
     return codecs.BOM_UTF8.decode("utf-8") + out.getvalue()
+
+
+def statement_csv(found: Statement) -> str:
+    """The statement as CSV in the active language."""
+    return csv_document(export_header(), export_rows(found))
 
 
 def statement_xlsx(found: Statement, *, title: str) -> bytes:

@@ -77,6 +77,7 @@ from projects.rules.gates import (
 from projects.rules.schedule import add_months, chained_gate_days, gate_day, next_stage_start
 from projects.selectors.deliverables import DELIVERABLES_HOLD, deliverables_holding_gates
 
+from .deliverables import StageDates, deliverables_follow_stages
 from .notices import (
     PeopleNotice,
     notify_people,
@@ -303,7 +304,18 @@ def _apply(
         gate.round += 1
         gate.due_on = add_months(gate.due_on, months)
         gate.save(update_fields=["state", "round", "due_on"])
-        moved = stages_reschedule_after(stage)
+        moved, planned = stages_reschedule_after(stage)
+        deliverables_moved = deliverables_follow_stages(
+            stages=[
+                StageDates(
+                    stage_id=stage.pk,
+                    started_on=stage.started_on or gate.due_on,
+                    gate_day=gate.due_on,
+                    extended_by=months,
+                ),
+                *planned,
+            ]
+        )
         audit_record(
             actor=actor,
             action="stage.extended",
@@ -325,6 +337,7 @@ def _apply(
                 "due_on": gate.due_on,
                 "round": gate.round,
                 "later_gates_moved": moved,
+                "deliverables_moved": deliverables_moved,
             },
         )
     elif kind == GateDecisionKind.TERMINATE:
@@ -423,6 +436,10 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
     moved_projects: list[Project] = []
     completed: list[Project] = []
     following_of: dict[int, tuple[Stage, GateDecision]] = {}
+    # Where each started or re-chained stage now lies, for its deliverables (§24), and the
+    # audit entry of each start, told which deliverables moved.
+    stage_dates: list[StageDates] = []
+    started_audit: dict[int, tuple[list[int], dict[str, Any]]] = {}
     for item in items:
         decision, gate, project, stage = item.decision, item.gate, item.project, item.stage
         entries = writes.audit[gate.pk]
@@ -508,25 +525,35 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
         days = chained_gate_days(
             next_stage_start(following_gate.due_on), [s.months for s in later[1:]]
         )
-        for planned, (_start, due) in zip(later[1:], days, strict=True):
+        stage_dates.append(
+            StageDates(stage_id=following.pk, started_on=started_on, gate_day=following_gate.due_on)
+        )
+        project_stage_ids = {following.pk, *(s.pk for s in later)}
+        for planned, (start, due) in zip(later[1:], days, strict=True):
             if planned.state != StageState.PLANNED:
                 break
+            stage_dates.append(StageDates(stage_id=planned.pk, started_on=start, gate_day=due))
             if planned.gate.due_on != due:
                 moved.append({"stage": planned.number, "from": planned.gate.due_on, "to": due})
                 planned.gate.due_on = due
                 gates.append(planned.gate)
+        after = {
+            "state": following.state,
+            "started_on": started_on,
+            "gate_due_on": following_gate.due_on,
+            "later_gates_moved": moved,
+        }
+        started_audit[following.pk] = (
+            [d.stage_id for d in stage_dates if d.stage_id in project_stage_ids],
+            after,
+        )
         entries.append(
             AuditEntry(
                 actor=actor,
                 action="stage.started",
                 obj=following,
                 before={"state": before},
-                after={
-                    "state": following.state,
-                    "started_on": started_on,
-                    "gate_due_on": following_gate.due_on,
-                    "later_gates_moved": moved,
-                },
+                after=after,
             )
         )
         project.current_stage = following
@@ -534,6 +561,9 @@ def _release_many(items: Sequence[_Releasing], *, actor: Actor | None) -> _Write
         following_of[following.pk] = (following, decision)
     rows_update(Stage, stages, ["state", "started_on"])
     rows_update(Gate, gates, ["state", "due_on"])
+    deliverables_moved = deliverables_follow_stages(stages=stage_dates)
+    for stage_ids, after in started_audit.values():
+        after["deliverables_moved"] = [m for m in deliverables_moved if m["stage"] in stage_ids]
     if moved_projects:
         rows_update(Project, moved_projects, ["current_stage"])
     if completed:

@@ -18,39 +18,54 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import audit_record
+from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
-from fundapp.notifications.outbox import event_record
+from fundapp.notifications.outbox import Event, event_record, event_record_many
+from fundapp.rows import rows_update
+from fundapp.uploads.content import is_utf8_text, upload_chunks
 from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import deliverable_data
 from projects.models import (
     Deliverable,
     DeliverableFile,
+    DeliverableReminder,
     DeliverableState,
     Project,
     ProjectState,
+    ReminderKind,
     Stage,
     StageState,
 )
 from projects.models.deliverables import DELIVERABLE_WORKFLOW
 from projects.permissions import can_decide_deliverable, can_submit_deliverable
-from projects.services.measurements import _chunks, _is_utf8_text
-from projects.services.notices import notify_people, officers, project_organisation_ids
+from projects.rules.schedule import deliverable_due_after_extension, deliverable_due_on
+from projects.services.notices import (
+    PeopleNotice,
+    notify_people,
+    notify_people_many,
+    officers,
+    project_organisation_ids,
+    project_pis_many,
+)
+from projects.services.reminders import reminder_due, reminders_claim
 
 NOTE_MAX_LENGTH = 4000
 REASON_MAX_LENGTH = 4000
@@ -93,7 +108,7 @@ def check_deliverable_file(upload: Any) -> CheckedFile:
     found = next(
         ((ext, ctype) for magic, ext, ctype in _SIGNATURES if head.startswith(magic)), None
     )
-    if found is None and _is_utf8_text(upload):
+    if found is None and is_utf8_text(upload):
         found = TEXT
     if found is None:
         message = _(
@@ -122,7 +137,7 @@ def _store(project_id: int, checked: CheckedFile) -> tuple[str, str]:
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with open(target, "wb") as out:
-        for chunk in _chunks(checked.upload):
+        for chunk in upload_chunks(checked.upload):
             digest.update(chunk)
             out.write(chunk)
     checked.upload.seek(0)
@@ -356,3 +371,188 @@ def deliverable_request_changes(
             url=_url(moved.project_id),
         )
     return moved
+
+
+# --------------------------------------------------------------------------- due dates
+
+
+@dataclass(frozen=True)
+class StageDates:
+    """Where a stage now lies: its start (actual, or provisional for a planned stage) and
+    its gate day; ``extended_by`` the months a gate extension has just added to it."""
+
+    stage_id: int
+    started_on: date
+    gate_day: date
+    extended_by: int = 0
+
+
+def deliverables_follow_stages(*, stages: Sequence[StageDates]) -> list[dict[str, Any]]:
+    """Re-date the deliverables of stages that moved (§24): a deliverable is due
+    ``due_month`` months into its stage, so when the stage starts later than planned (or
+    a planned stage is re-chained behind a later gate) its due date is recomputed from the
+    new start, never after the gate day; when a gate extension moves the stage's gate, its
+    outstanding deliverables move by the extension's months, never past the new gate day.
+
+    Guarantees: runs in the caller's transaction, which holds the stages' locks (gate →
+    project → stage order); accepted deliverables keep their date (their due date is part
+    of a closed record); the rows are locked in ``pk`` order and written in one
+    statement: two queries for any number of stages, none for no stage. Returns what
+    moved, for the caller's audit event (``[{"stage", "deliverable", "from", "to"}]``, in
+    ``pk`` order); a new due date is reminded of afresh
+    (``deliverable_reminders_send``).
+    """
+    by_stage = {s.stage_id: s for s in stages}
+    if not by_stage:
+        return []
+    rows = list(
+        Deliverable.objects.select_for_update(of=("self",))
+        .filter(stage_id__in=sorted(by_stage))
+        .exclude(state=DeliverableState.ACCEPTED)
+        .order_by("pk")
+        .only("pk", "stage_id", "due_month", "due_on")
+    )
+    moved: list[dict[str, Any]] = []
+    changed: list[Deliverable] = []
+    for row in rows:
+        dates = by_stage[row.stage_id]
+        if dates.extended_by:
+            due = deliverable_due_after_extension(row.due_on, dates.extended_by, dates.gate_day)
+        else:
+            due = deliverable_due_on(dates.started_on, row.due_month, dates.gate_day)
+        if due != row.due_on:
+            moved.append(
+                {"stage": row.stage_id, "deliverable": row.pk, "from": row.due_on, "to": due}
+            )
+            row.due_on = due
+            changed.append(row)
+    rows_update(Deliverable, changed, ["due_on"])
+    return moved
+
+
+# --------------------------------------------------------------------------- reminders
+
+# 7 and 1 days before the due date (the 7-day reminder still from 7 down to 2 days before
+# when the job missed its day, the 1-day one the day before and on the day itself), then
+# once overdue.
+REMINDER_WINDOWS: tuple[tuple[str, int, int], ...] = (
+    (ReminderKind.DAYS_7, 2, 7),
+    (ReminderKind.DAYS_1, 0, 1),
+)
+# What the consortium still owes: nothing submitted yet, or changes requested.
+OWED_STATES = (DeliverableState.PENDING, DeliverableState.CHANGES_REQUESTED)
+# Stages whose deliverables can be submitted (a planned stage's wait for it).
+RUNNING_STAGE_STATES = (StageState.ACTIVE, StageState.EXTENDED, StageState.GATE_PENDING)
+
+
+def deliverable_reminders_send(*, today: date) -> dict[str, list[int]]:
+    """Remind the project's PIs of every deliverable the consortium still owes (not
+    submitted, or sent back for changes) of a running stage of an active project: 7 and 1
+    days before its due date, and once overdue, with the outbox event
+    ``deliverable.overdue`` for the project's organisations. ``today`` is the fund's
+    (Asia/Tokyo) day.
+
+    Idempotent: each (deliverable, due date, kind) is one ``DeliverableReminder`` row,
+    inserted with ``ON CONFLICT DO NOTHING`` in the same transaction as its notifications,
+    audit and outbox events, so a rerun, a redelivered task or a concurrent worker sends
+    nothing twice; a re-dated deliverable (its stage moved) is reminded of its new date.
+    Set-based: a fixed number of queries whatever the number of deliverables. Returns the
+    deliverable ids reminded, by kind.
+    """
+    sent: dict[str, list[int]] = {
+        str(k): [] for k in (ReminderKind.DAYS_7, ReminderKind.DAYS_1, ReminderKind.OVERDUE)
+    }
+    already_overdue = DeliverableReminder.objects.filter(
+        deliverable=OuterRef("pk"), due_on=OuterRef("due_on"), kind=ReminderKind.OVERDUE
+    )
+    candidates = (
+        Deliverable.objects.filter(
+            project__state=ProjectState.ACTIVE,
+            stage__state__in=RUNNING_STAGE_STATES,
+            state__in=OWED_STATES,
+            due_on__lte=today + timedelta(days=max(high for _k, _l, high in REMINDER_WINDOWS)),
+        )
+        .exclude(Exists(already_overdue))
+        .order_by("pk")
+    )
+    owed: list[tuple[Deliverable, str]] = []
+    for row in candidates:
+        kind = reminder_due((row.due_on - today).days, REMINDER_WINDOWS)
+        if kind is not None:
+            owed.append((row, kind))
+    if not owed:
+        return sent
+    with transaction.atomic():
+        inserted = reminders_claim(
+            DeliverableReminder,
+            owner="deliverable",
+            owed=[(row.pk, row.due_on, kind) for row, kind in owed],
+        )
+        new = [(row, kind) for row, kind in owed if (row.pk, row.due_on, kind) in inserted]
+        if not new:
+            return sent
+        _remind(new, today)
+    for row, kind in new:
+        sent[kind].append(row.pk)
+    return sent
+
+
+def _remind(new: list[tuple[Deliverable, str]], today: date) -> None:
+    """Notifications, audit and outbox events of the reminders just recorded: the PIs, the
+    organisations and the overdue ones' files in one query each, then the inserts."""
+    project_ids = sorted({row.project_id for row, _kind in new})
+    pis = project_pis_many(project_ids)
+    overdue = [row for row, kind in new if kind == ReminderKind.OVERDUE]
+    notify_people_many(
+        PeopleNotice(
+            users=pis[row.project_id],
+            message="deliverable.overdue" if kind == ReminderKind.OVERDUE else "deliverable.due",
+            params={
+                "deliverable": row.pk,
+                "project": row.project_id,
+                "due": row.due_on.isoformat(),
+            },
+            url=_url(row.project_id),
+        )
+        for row, kind in new
+    )
+    audit_record_many(
+        [
+            AuditEntry(
+                actor=None,
+                action="deliverable.overdue"
+                if kind == ReminderKind.OVERDUE
+                else "deliverable.reminder_sent",
+                obj=row,
+                after={
+                    "title": row.title,
+                    "stage": row.stage_id,
+                    "due_on": row.due_on,
+                    "reminder": kind,
+                },
+            )
+            for row, kind in new
+        ]
+    )
+    if not overdue:
+        return
+    organisations = project_organisation_ids([row.project_id for row in overdue])
+    files: dict[int, list[DeliverableFile]] = {row.pk: [] for row in overdue}
+    for file in DeliverableFile.objects.filter(deliverable_id__in=sorted(files)).order_by(
+        "deliverable_id", "-submission", "id"
+    ):
+        files[file.deliverable_id].append(file)
+    event_record_many(
+        [
+            Event(
+                kind="deliverable.overdue",
+                obj=row,
+                organisation_ids=organisations[row.project_id],
+                payload={
+                    **deliverable_data(row, files[row.pk]),
+                    "days_overdue": (today - row.due_on).days,
+                },
+            )
+            for row in overdue
+        ]
+    )

@@ -11,10 +11,7 @@ rejection columns written by ``measurement_reject``.
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
-import io
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +40,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.problems import Problems
+from fundapp.uploads.content import is_csv_text, upload_chunks
 from fundapp.uploads.images import ImageFinding, check_image, image_kind
 from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import measurement_data
@@ -197,48 +195,6 @@ class StoredEvidence:
     sha256: str
 
 
-def _chunks(upload: Any):
-    upload.seek(0)
-    if hasattr(upload, "chunks"):
-        yield from upload.chunks()
-    else:
-        yield from iter(lambda: upload.read(65536), b"")
-
-
-def _is_utf8_text(upload: Any) -> bool:
-    """UTF-8 text without NUL bytes (deliverables take any such text file)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        for chunk in _chunks(upload):
-            if b"\x00" in chunk:
-                return False
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _is_csv_text(upload: Any) -> bool:
-    """UTF-8 text without NUL bytes that the CSV reader splits without an error."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    parts: list[str] = []
-    try:
-        for chunk in _chunks(upload):
-            if b"\x00" in chunk:
-                return False
-            parts.append(decoder.decode(chunk))
-        parts.append(decoder.decode(b"", final=True))
-    except UnicodeDecodeError:
-        return False
-    try:
-        for _row in csv.reader(io.StringIO("".join(parts), newline=""), strict=True):
-            pass
-    except csv.Error:
-        return False
-    return True
-
-
 def evidence_display_name(upload: Any) -> str:
     """The file's own name as sent, without any folder, at most 200 characters."""
     raw = str(getattr(upload, "name", "") or "").replace("\\", "/")
@@ -300,7 +256,7 @@ def check_evidence(upload: Any, *, field: str = "evidence") -> Evidence:
                 UnsupportedMediaType, field, name, _("this image file is damaged or incomplete.")
             )
         kind = image.value
-    elif _is_csv_text(upload):
+    elif is_csv_text(upload):
         kind = "csv"
     else:
         raise _refuse(
@@ -343,7 +299,7 @@ def store_evidence(upload: Any, project_id: int, evidence: Evidence) -> StoredEv
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     with open(target, "wb") as out:
-        for chunk in _chunks(upload):
+        for chunk in upload_chunks(upload):
             digest.update(chunk)
             out.write(chunk)
     upload.seek(0)

@@ -61,6 +61,7 @@ from projects.rules.schedule import (
     gate_day,
     next_stage_start,
 )
+from projects.services.deliverables import StageDates, deliverables_follow_stages
 from projects.services.outbox import project_event
 
 from .tranches import (
@@ -84,11 +85,13 @@ def lock_project(project_id: int) -> Project:
     )
 
 
-def stages_reschedule_after(stage: Stage) -> list[dict[str, Any]]:
+def stages_reschedule_after(stage: Stage) -> tuple[list[dict[str, Any]], list[StageDates]]:
     """Re-chain the provisional gate days of the planned stages after ``stage`` (§7).
 
     Each later stage starts the day after the previous gate day; its gate is that start
-    plus its months. Returns what moved, for the caller's audit event.
+    plus its months. Returns what moved, for the caller's audit event, and where each
+    re-chained planned stage now lies, for its deliverables
+    (``deliverables_follow_stages``).
     """
     later = list(
         Stage.objects.filter(project_id=stage.project_id, number__gt=stage.number)
@@ -96,22 +99,26 @@ def stages_reschedule_after(stage: Stage) -> list[dict[str, Any]]:
         .order_by("number")
     )
     if not later:
-        return []
+        return [], []
     days = chained_gate_days(next_stage_start(stage.gate.due_on), [s.months for s in later])
     moved = []
-    for later_stage, (_start, due) in zip(later, days, strict=True):
+    planned: list[StageDates] = []
+    for later_stage, (start, due) in zip(later, days, strict=True):
         if later_stage.state != StageState.PLANNED:
             break
+        planned.append(StageDates(stage_id=later_stage.pk, started_on=start, gate_day=due))
         gate = later_stage.gate
         if gate.due_on != due:
             moved.append({"stage": later_stage.number, "from": gate.due_on, "to": due})
             gate.due_on = due
             gate.save(update_fields=["due_on"])
-    return moved
+    return moved, planned
 
 
 def stage_start(*, stage: Stage, started_on: date, actor: Actor | None) -> Stage:
-    """Make a planned stage the running one from ``started_on``; its gate day follows.
+    """Make a planned stage the running one from ``started_on``; its gate day follows, and
+    the due dates of its deliverables and of the later planned stages' follow their
+    stage (§24).
 
     The caller holds the project's lock and has ended the previous stage.
     """
@@ -121,7 +128,13 @@ def stage_start(*, stage: Stage, started_on: date, actor: Actor | None) -> Stage
     gate = stage.gate
     gate.due_on = gate_day(started_on, stage.months)
     gate.save(update_fields=["due_on"])
-    moved = stages_reschedule_after(stage)
+    moved, planned = stages_reschedule_after(stage)
+    deliverables_moved = deliverables_follow_stages(
+        stages=[
+            StageDates(stage_id=stage.pk, started_on=started_on, gate_day=gate.due_on),
+            *planned,
+        ]
+    )
     audit_record(
         actor=actor,
         action="stage.started",
@@ -132,6 +145,7 @@ def stage_start(*, stage: Stage, started_on: date, actor: Actor | None) -> Stage
             "started_on": started_on,
             "gate_due_on": gate.due_on,
             "later_gates_moved": moved,
+            "deliverables_moved": deliverables_moved,
         },
     )
     return stage

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -61,6 +61,7 @@ from projects.services.notices import (
     project_pis,
     project_pis_many,
 )
+from projects.services.reminders import reminder_due, reminders_claim
 
 NARRATIVE_MAX_LENGTH = 20_000
 REASON_MAX_LENGTH = 4000
@@ -457,12 +458,7 @@ def report_return(*, report: StageReport, actor: Actor, reason: Any) -> StageRep
 
 def reminder_kind(days_left: int) -> str | None:
     """Which reminder is due with ``days_left`` days to the due date (negative: past it)."""
-    if days_left < 0:
-        return ReminderKind.OVERDUE
-    for kind, low, high in REMINDER_WINDOWS:
-        if low <= days_left <= high:
-            return str(kind)
-    return None
+    return reminder_due(days_left, REMINDER_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -475,14 +471,6 @@ class _Owed:
     report_id: int | None
     state: str | None
     kind: str
-
-
-_INSERT_REMINDERS = f"""
-INSERT INTO {ReportReminder._meta.db_table} (stage_id, due_on, kind, sent_at)
-SELECT s, d, k, %s FROM unnest(%s::bigint[], %s::date[], %s::text[]) AS r(s, d, k)
-ON CONFLICT (stage_id, due_on, kind) DO NOTHING
-RETURNING stage_id, due_on, kind
-"""  # noqa: S608 - our own table name
 
 
 def report_reminders_send(*, today: date) -> dict[str, list[int]]:
@@ -520,17 +508,12 @@ def report_reminders_send(*, today: date) -> dict[str, list[int]]:
     sent: dict[str, list[int]] = {str(k): [] for k in ReminderKind.values}
     if not owed:
         return sent
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_REMINDERS,
-            [
-                timezone.now(),
-                [o.stage_id for o in owed],
-                [o.due_on for o in owed],
-                [o.kind for o in owed],
-            ],
+    with transaction.atomic():
+        inserted = reminders_claim(
+            ReportReminder,
+            owner="stage",
+            owed=[(o.stage_id, o.due_on, o.kind) for o in owed],
         )
-        inserted = {(row[0], row[1], row[2]) for row in cursor.fetchall()}
         new = [o for o in owed if (o.stage_id, o.due_on, o.kind) in inserted]
         if not new:
             return sent

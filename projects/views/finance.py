@@ -1,5 +1,6 @@
-"""Finance pages (§9, §15): ledger accounts and balances, transactions with a CSV export,
-and the disbursements awaiting payment with their confirmation form.
+"""Finance pages (§9, §15, §24): ledger accounts and balances, transactions with a CSV
+export, the disbursements awaiting payment with their confirmation form, and spending
+against release across the fund's projects with its CSV export.
 
 Who: finance officers, who see and confirm only their side's currency (JP → JPY, KR →
 KRW), and fund officers, who see both and confirm nothing (the payments service decides
@@ -27,14 +28,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from fundapp.accounts.models import User
+from fundapp.accounts.models import Side, User
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
 from fundapp.ledger.descriptions import transaction_descriptions
 from fundapp.ledger.models import Account, Entry, Transaction, TransactionKind
 from fundapp.ledger.rules import SIDE_CURRENCY
 from projects import permissions as engine_perms
-from projects.models import Disbursement, DisbursementState, TransactionExport
+from projects.models import Call, Disbursement, DisbursementState, ReportState, TransactionExport
 from projects.selectors.finance import (
     TOKYO,
     account_labels,
@@ -43,6 +44,7 @@ from projects.selectors.finance import (
     transaction_filter,
 )
 from projects.selectors.finance_csv import transaction_csv_rows
+from projects.selectors.spending import NO_REPORT, SpendingFilter, spending_csv, spending_rows
 from projects.selectors.tranches import disbursements_visible_to
 from projects.services import payments as payment_svc
 from projects.services import transaction_exports as export_svc
@@ -445,6 +447,121 @@ def disbursement_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("finance:disbursements")
 
 
+# --------------------------------------------------------------------------- spending
+
+
+SPENDING_PAGE_SIZE = 50
+
+
+def _sort_choices() -> list[tuple[str, str]]:
+    labels = {
+        "project": _("Project"),
+        "budget": _("Budget"),
+        "released": _("Released"),
+        "spent": _("Spent"),
+        "ratio": _("Spent of released"),
+    }
+    return [
+        choice
+        for key, label in labels.items()
+        for choice in (
+            (key, _("%(column)s, ascending") % {"column": label}),
+            (f"-{key}", _("%(column)s, descending") % {"column": label}),
+        )
+    ]
+
+
+class SpendingFilterForm(forms.Form):
+    side = forms.ChoiceField(label=gettext_lazy("Side"), required=False)
+    call = forms.TypedChoiceField(
+        label=gettext_lazy("Call"), required=False, coerce=int, empty_value=None
+    )
+    report = forms.ChoiceField(label=gettext_lazy("Latest report"), required=False)
+    sort = forms.ChoiceField(label=gettext_lazy("Sort by"), required=False)
+
+    def __init__(self, *args: Any, sides: tuple[str, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["side"]).choices = [("", _("Both sides"))] + [
+            (side, str(Side(side).label)) for side in sides
+        ]
+        cast(forms.ChoiceField, self.fields["call"]).choices = [("", _("All calls"))] + [
+            (str(call.pk), call.title)
+            for call in Call.objects.only("pk", "title_en", "title_ja", "title_ko").order_by("-pk")
+        ]
+        cast(forms.ChoiceField, self.fields["report"]).choices = [
+            ("", _("Any state")),
+            (NO_REPORT, _("No report yet")),
+            *ReportState.choices,
+        ]
+        cast(forms.ChoiceField, self.fields["sort"]).choices = _sort_choices()
+
+    def spending_filter(self, sides: tuple[str, ...]) -> SpendingFilter:
+        data = self.cleaned_data if self.is_bound else {}
+        side = data.get("side") or ""
+        return SpendingFilter(
+            sides=(side,) if side else sides,
+            call_id=data.get("call"),
+            report_state=data.get("report") or "",
+            sort=data.get("sort") or "project",
+        )
+
+
+def _spending_sides_or_404(request: HttpRequest) -> tuple[str, ...]:
+    """The sides whose spending the reader sees: a finance officer their own, a fund
+    officer both; anyone else 404, as on the other finance pages."""
+    currencies = _currencies_or_404(request)
+    return tuple(side for side, ccy in SIDE_CURRENCY.items() if ccy in currencies)
+
+
+@login_required
+@require_GET
+def spending_list(request: HttpRequest) -> HttpResponse:
+    """Spending across the fund's projects (§24, RCMS-style): per project and side, the
+    budget, released, reported spent and its share of released, and the latest report's
+    state; filtered by side, call and report state, sorted, 50 a page (two queries for the
+    rows, one for the calls, whatever their number)."""
+    sides = _spending_sides_or_404(request)
+    form = SpendingFilterForm(request.GET or None, sides=sides)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "projects/finance/spending.html",
+            {"form": form, "page": None, "query": ""},
+            status=422,
+        )
+    page = Paginator(spending_rows(form.spending_filter(sides)), SPENDING_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "projects/finance/spending.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@login_required
+@require_GET
+def spending_export(request: HttpRequest) -> HttpResponse:
+    """The filtered spending rows as CSV in the reader's language (§24)."""
+    sides = _spending_sides_or_404(request)
+    form = SpendingFilterForm(request.GET or None, sides=sides)
+    if request.GET and not form.is_valid():
+        return render(
+            request,
+            "projects/finance/spending.html",
+            {"form": form, "page": None, "query": ""},
+            status=422,
+        )
+    rows = spending_rows(form.spending_filter(sides)).all()
+    stamp = timezone.now().astimezone(TOKYO).strftime("%Y%m%d-%H%M")
+    response = HttpResponse(spending_csv(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="spending-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 _routes: list[URLPattern | URLResolver] = [
     path("", account_list, name="accounts"),
     path("transactions/", transaction_list, name="transactions"),
@@ -462,6 +579,8 @@ _routes: list[URLPattern | URLResolver] = [
         name="transaction_export_download",
     ),
     path("disbursements/", disbursement_list, name="disbursements"),
+    path("spending/", spending_list, name="spending"),
+    path("spending/export.csv", spending_export, name="spending_csv"),
     path("disbursements/<int:pk>/confirm/", disbursement_confirm_view, name="disbursement_confirm"),
 ]
 
