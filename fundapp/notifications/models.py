@@ -48,6 +48,7 @@ class NotificationKind(models.TextChoices):
     DELIVERABLE_DECIDED = "deliverable_decided", _("Deliverable accepted or sent back")
     REPORT_DUE = "report_due", _("Stage report due")
     REPORT_REVIEWED = "report_reviewed", _("Stage report reviewed")
+    AMENDMENT = "amendment", _("Plan amendment")
 
 
 class EmailState(models.TextChoices):
