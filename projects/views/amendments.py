@@ -68,6 +68,8 @@ class _ChangeForm(forms.Form):
     kind = ""
 
     def __init__(self, *args: Any, choices: dict[str, list[tuple[Any, str]]], **kwargs: Any):
+        # One form per kind on one page: the prefix keeps their fields' ids apart.
+        kwargs.setdefault("prefix", self.kind)
         super().__init__(*args, **kwargs)
         self.fields["reason"] = _REASON
         for name, field in self.fields.items():

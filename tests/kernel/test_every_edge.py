@@ -912,7 +912,7 @@ def _deliverable_submitted_again() -> Move:
 # --------------------------------------------------------------------------- amendments (§24)
 
 
-def _amendment() -> tuple[Any, Any, Any]:
+def _amendment() -> tuple[Any, Any]:
     from tests.factories.amendments import amend_world, propose
 
     w = amend_world()
