@@ -1004,6 +1004,7 @@ EVENT_TYPES = [
 
 
 def register() -> None:
+    from projects.events_amendments import AMENDMENT_EVENT_TYPES
     from projects.events_reports import REPORT_EVENT_TYPES
 
-    event_type_register(*EVENT_TYPES, *REPORT_EVENT_TYPES)
+    event_type_register(*EVENT_TYPES, *REPORT_EVENT_TYPES, *AMENDMENT_EVENT_TYPES)

@@ -23,6 +23,7 @@ from fundapp.notifications.messages import (
     notification_names_register,
 )
 from projects.models import (
+    AmendmentState,
     AwardOutcome,
     Call,
     Deliverable,
@@ -246,6 +247,26 @@ MESSAGES = (
         # The officer's reason, as they wrote it.
         body="{reason}",
         params={"deliverable": Name("deliverable"), "project": PROJECT, "reason": Plain()},
+    ),
+    # Amendments (§24): to the project's PIs and the fund officers.
+    Message(
+        key="amendment.proposed",
+        kind="amendment",
+        title=_("An amendment to the plan of “{project}” was proposed"),
+        body=_("Two fund officers, one from each side, decide it on the amendment's page."),
+        params={"project": PROJECT, "amendment": Plain(), "state": Label(AmendmentState)},
+    ),
+    Message(
+        key="amendment.decided",
+        kind="amendment",
+        title=_("The amendment to the plan of “{project}”: {state}"),
+        params={"project": PROJECT, "amendment": Plain(), "state": Label(AmendmentState)},
+    ),
+    Message(
+        key="amendment.awaits_approval",
+        kind="decision_needed",
+        title=_("Second approval of an amendment to the plan of “{project}”"),
+        params={"project": PROJECT, "amendment": Plain()},
     ),
     Message(
         key="deliverable.due",

@@ -19,6 +19,7 @@ from fundapp.actors import Actor, is_fund_officer
 from fundapp.kernel.approvals import can_act_on_decision
 from fundapp.kernel.decisions import Decision
 from projects.models import (
+    Amendment,
     AssignmentState,
     ConsortiumMember,
     ConsortiumRole,
@@ -468,3 +469,53 @@ def report_is_open(report: StageReport) -> Decision:
     if report.is_open:
         return True, ""
     return False, _("This report has been submitted; it can no longer be changed.")
+
+
+# --------------------------------------------------------------------------- amendments (§24)
+
+
+def _is_pi(user: User, project: Project) -> bool:
+    return ProjectPerson.objects.filter(project=project, user=user, role="pi").exists()
+
+
+def can_propose_amendment(actor: Actor | None, project: Project) -> Decision:
+    """Proposing an amendment to the plan: the project's principal investigators and fund
+    officers of the JP or KR side (§24)."""
+    if is_fund_officer(actor):
+        assert isinstance(actor, User)
+        if actor.side in (Side.JP, Side.KR):
+            return True, ""
+        return False, _("Your account has no side (JP or KR).")
+    if (
+        isinstance(actor, User)
+        and actor.is_active
+        and actor.role == Role.RESEARCHER
+        and _is_pi(actor, project)
+    ):
+        return True, ""
+    return False, _(
+        "Only the project's principal investigators and fund officers may propose an amendment."
+    )
+
+
+def can_decide_amendment(actor: Actor | None) -> Decision:
+    """Approving or declining an amendment: fund officers of the JP or KR side; which of
+    them may act on a pending approval is the two-person component's answer."""
+    if is_fund_officer(actor) and isinstance(actor, User) and actor.side in (Side.JP, Side.KR):
+        return True, ""
+    return False, _("Only fund officers of the Japanese or the Korean side may do this.")
+
+
+def can_withdraw_amendment(actor: Actor | None, amendment: Amendment) -> Decision:
+    """Withdrawing a proposed amendment: whoever proposed it; a PI's amendment also by
+    another PI of the project (the first approver of a pending approval withdraws that
+    approval instead, through the two-person component)."""
+    if isinstance(actor, User) and actor.is_active:
+        if amendment.proposed_by_id == actor.pk:
+            return True, ""
+        proposer_is_pi = ProjectPerson.objects.filter(
+            project_id=amendment.project_id, user_id=amendment.proposed_by_id, role="pi"
+        ).exists()
+        if proposer_is_pi and actor.role == Role.RESEARCHER and _is_pi(actor, amendment.project):
+            return True, ""
+    return False, _("Only whoever proposed this amendment may withdraw it.")

@@ -1,6 +1,7 @@
 """Browser pages of the projects app; each view module lists its own routes."""
 
 from projects.views import (
+    amendments,
     calls,
     dashboard,
     deliverables,
@@ -30,4 +31,5 @@ urlpatterns = [
     *verification.urlpatterns,
     *deliverables.urlpatterns,
     *reports.urlpatterns,
+    *amendments.urlpatterns,
 ]

@@ -93,6 +93,7 @@ from projects.models import (
 )
 from projects.rules.gates import GATE_TIMEZONE, stage_window_start
 from projects.rules.schedule import gate_day
+from projects.services import amendments as amendment_services
 from projects.services import awards as award_services
 from projects.services import calls as call_services
 from projects.services import decisions as decision_services
@@ -2588,6 +2589,53 @@ def seed_deliverables(report: SeedReport, *, users: dict[str, User]) -> None:
     report.made("deliverables submitted", pending)
 
 
+# --------------------------------------------------------------------------- amendments
+
+
+def seed_amendments(report: SeedReport, *, users: dict[str, User]) -> None:
+    """§24 on the edge-AI project: an approved amendment that moved equipment money from
+    the Daejeon lead to the Saebyeok partner (both Korean; the plan is at version 2), and one
+    raising a stage-2 KPI target that the JP officer approved and the KR officer has yet to
+    decide."""
+    project = Project.objects.filter(proposal__title_en=EDGE_AI.title_en).first()
+    if project is None:
+        return
+    made = not project.amendments.exists()
+    if made:
+        orgs = dict(
+            Organisation.objects.filter(code__in=["KR-DJN-01", "KR-PGY-01"]).values_list(
+                "code", "pk"
+            )
+        )
+        moved = amendment_services.amendment_propose(
+            project=project,
+            actor=users["pi_daejeon"],
+            changes=[
+                {
+                    "kind": "budget_move",
+                    "from_organisation": orgs["KR-DJN-01"],
+                    "from_category": "equipment",
+                    "to_organisation": orgs["KR-PGY-01"],
+                    "to_category": "equipment",
+                    "amount": 100_000_000,
+                }
+            ],
+            reason="Saebyeok Semiconductor buys the chiplet bonder instead of Daejeon.",
+        )
+        amendment_services.amendment_approve(amendment=moved, actor=users["officer_kr"])
+        amendment_services.amendment_approve(amendment=moved, actor=users["officer_jp"])
+        kpi = project.kpis.filter(stage__number=2).order_by("id").first()
+        if kpi is not None:
+            raised = amendment_services.amendment_propose(
+                project=project,
+                actor=users["pi_tokyo"],
+                changes=[{"kind": "kpi", "kpi": kpi.pk, "target": str(kpi.target * 11 / 10)}],
+                reason="The stage-1 macro already beats its target; raise the bar for stage 2.",
+            )
+            amendment_services.amendment_approve(amendment=raised, actor=users["officer_jp"])
+    report.made("amendments", made)
+
+
 # --------------------------------------------------------------------------- gates
 
 
@@ -3418,6 +3466,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         seed_duplicate_funding(report, calls=calls, users=users)
         seed_payments(report, users=users)
         seed_deliverables(report, users=users)
+        seed_amendments(report, users=users)
         seed_gates(report, users=users)
         seed_evidence(report, users=users)
         seed_flagged_gate(report, users=users)

@@ -49,6 +49,7 @@ class NotificationKind(models.TextChoices):
     DELIVERABLE_DUE = "deliverable_due", _("Deliverable due")
     REPORT_DUE = "report_due", _("Stage report due")
     REPORT_REVIEWED = "report_reviewed", _("Stage report reviewed")
+    AMENDMENT = "amendment", _("Plan amendment")
 
 
 class EmailState(models.TextChoices):

@@ -1324,3 +1324,7 @@ def register(router: DefaultRouter) -> None:
     router.register("gates", GateViewSet, basename="gate")
     router.register("tranches", TrancheViewSet, basename="tranche")
     router.register("disbursements", DisbursementViewSet, basename="disbursement")
+    # §24: a project's amendments, with their two-person approval.
+    from projects.api import amendments
+
+    amendments.register(router)

@@ -508,6 +508,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "outcome",
             "evaluated_at",
             "as_of",
+            "plan_version",
             "kpis",
             "anomaly_flags",
         ]
@@ -542,6 +543,7 @@ class EvaluationDetailSerializer(EvaluationSerializer):
             "outcome",
             "evaluated_at",
             "as_of",
+            "plan_version",
             "window_start",
             "cutoff",
             "policy",

@@ -1,5 +1,6 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
+from .amendments import AMENDMENT_WORKFLOW, Amendment, AmendmentDecision, AmendmentState
 from .calls import Call, CallState, ReviewCriterion
 from .deliverables import (
     Deliverable,
@@ -92,6 +93,10 @@ from .verification import (
 )
 
 __all__ = [
+    "AMENDMENT_WORKFLOW",
+    "Amendment",
+    "AmendmentDecision",
+    "AmendmentState",
     "KPI",
     "AttestationVerdict",
     "MeasurementAttestation",

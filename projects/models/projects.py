@@ -86,6 +86,9 @@ class Project(models.Model):
     )
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.TextField(blank=True)
+    # The plan's version (§24): 1 at award, raised by each approved amendment. Every gate
+    # snapshot records the version it evaluated against.
+    plan_version = models.PositiveIntegerField(_("plan version"), default=1)
 
     class Meta:
         ordering = ["-awarded_at", "-id"]
@@ -497,6 +500,9 @@ class GateEvaluation(models.Model):
     cutoff = models.DateTimeField()
     score = models.DecimalField(max_digits=8, decimal_places=4)
     outcome = models.CharField(max_length=12, choices=GateOutcome.choices)
+    # The project's plan version the KPIs were taken from (§24); snapshots written before
+    # amendments existed evaluated version 1.
+    plan_version = models.PositiveIntegerField(_("plan version"), default=1)
     policy = models.JSONField()
     inputs = models.JSONField(help_text=_("Measurement ids and values used."))
     kpi_results = models.JSONField()

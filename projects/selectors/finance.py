@@ -17,7 +17,7 @@ from fundapp.accounts.models import Organisation, Role, Side, User
 from fundapp.actors import is_fund_officer
 from fundapp.ledger.models import Entry, Transaction
 from fundapp.ledger.rules import SIDE_CURRENCY, AccountCode, parse_account_code
-from projects.models import Disbursement, Project, Tranche
+from projects.models import Amendment, Disbursement, Project, Tranche
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CURRENCIES = ("JPY", "KRW")
@@ -237,6 +237,40 @@ def describe_contribution_transactions(transactions: Sequence[Transaction]) -> d
     return described
 
 
+_AMENDMENT_REFERENCE = re.compile(r"amendment:(?P<amendment>\d+):(?P<side>[A-Z]{2}):recommit")
+
+
+def describe_amendment_transactions(transactions: Sequence[Transaction]) -> dict[int, str]:
+    """An amendment's re-commitment (§24), with the project's title and the plan version it
+    made (one query)."""
+    matches, ids = _matches(_AMENDMENT_REFERENCE, transactions, "amendment")
+    amendments = {
+        a.pk: a
+        for a in Amendment.objects.filter(pk__in=ids)
+        .select_related("project")
+        .only(
+            "pk",
+            "plan_version",
+            "project__title_en",
+            "project__title_ja",
+            "project__title_ko",
+        )
+    }
+    described: dict[int, str] = {}
+    for pk, match in matches.items():
+        amendment = amendments.get(int(match.group("amendment")))
+        if amendment is not None:
+            described[pk] = _(
+                "Amendment of “%(project)s” (plan version %(version)s): budget re-committed, "
+                "%(side)s"
+            ) % {
+                "project": amendment.project.title,
+                "version": amendment.plan_version,
+                "side": _side(match.group("side")),
+            }
+    return described
+
+
 # The reference kinds the projects domain posts (§9), each with its describer; registered
 # with the ledger by ``ProjectsConfig.ready``.
 TRANSACTION_DESCRIBERS = {
@@ -244,4 +278,5 @@ TRANSACTION_DESCRIBERS = {
     "tranche": describe_tranche_transactions,
     "disbursement": describe_disbursement_transactions,
     "contribution": describe_contribution_transactions,
+    "amendment": describe_amendment_transactions,
 }

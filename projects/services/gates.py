@@ -417,12 +417,12 @@ ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
 # are parsed by the database once each.
 _INSERT_SNAPSHOTS_SQL = """
 INSERT INTO projects_gateevaluation (
-  gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, policy, inputs,
-  kpi_results, anomaly_flags, evaluated_by_id, evaluated_by_api_key_id)
+  gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, plan_version,
+  policy, inputs, kpi_results, anomaly_flags, evaluated_by_id, evaluated_by_api_key_id)
 SELECT * FROM unnest(
   %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
-  %s::timestamptz[], %s::numeric[], %s::text[], %b::text[]::jsonb[], %b::text[]::jsonb[],
-  %b::text[]::jsonb[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
+  %s::timestamptz[], %s::numeric[], %s::text[], %s::integer[], %b::text[]::jsonb[],
+  %b::text[]::jsonb[], %b::text[]::jsonb[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
 RETURNING gate_id, id
 """
 
@@ -486,6 +486,7 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
         [e.cutoff for e in evaluations],
         [e.score for e in evaluations],
         [e.outcome for e in evaluations],
+        [e.plan_version for e in evaluations],
         [json.dumps(e.policy) for e in evaluations],
         [s.inputs for s in snapshots],
         [s.kpi_results for s in snapshots],
@@ -787,6 +788,9 @@ def _evaluate_batch(
                         cutoff=cutoff,
                         score=outcome.score,
                         outcome=outcome.outcome,
+                        # The project row is locked above: no amendment can land between
+                        # reading its KPIs and recording the version they belong to.
+                        plan_version=project.plan_version,
                         policy=policy_dict,
                         anomaly_flags=flags,
                         evaluated_by=actor if isinstance(actor, User) else None,

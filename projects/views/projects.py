@@ -39,6 +39,7 @@ from fundapp.kernel.calendar import today_in_tokyo
 from projects import permissions as engine_perms
 from projects.models import (
     KPI,
+    Amendment,
     AnomalyKind,
     Call,
     ConsortiumRole,
@@ -257,6 +258,10 @@ def project_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "timeline": timeline,
             "disbursements": disbursements,
             "has_deliverables": bool(deliverables),
+            # §24: the latest amendments, with their state and the plan version each made.
+            "amendments": list(
+                Amendment.objects.filter(project=project).order_by("-proposed_at", "-id")[:5]
+            ),
             "current_stage": current,
             "series": series,
             "window_start": window_start,

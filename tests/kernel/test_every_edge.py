@@ -909,6 +909,126 @@ def _deliverable_submitted_again() -> Move:
     )
 
 
+# --------------------------------------------------------------------------- amendments (§24)
+
+
+def _amendment() -> tuple[Any, Any]:
+    from tests.factories.amendments import amend_world, propose
+
+    w = amend_world()
+    return w, propose(w, {"kind": "kpi", "kpi": w.kpi_id("K2A"), "target": "25"})
+
+
+def _amendment_pending() -> tuple[Any, Any, Any]:
+    from projects.services.amendments import amendment_approve
+
+    w, amendment = _amendment()
+    decision = amendment_approve(amendment=amendment, actor=w.staff.jp)
+    return w, amendment, decision
+
+
+@case("Amendment", "proposed", "approved")
+def _amendment_approved() -> Move:
+    from projects.services.amendments import amendment_approve
+
+    w, amendment, _decision = _amendment_pending()
+    who = w.staff.kr
+    return Move(
+        lambda: amendment_approve(amendment=amendment, actor=who),
+        who,
+        amendment,
+        "amendment.approved",
+        outbox=("amendment.decided",),
+    )
+
+
+@case("Amendment", "proposed", "declined")
+def _amendment_declined() -> Move:
+    from projects.services.amendments import amendment_decline
+
+    w, amendment = _amendment()
+    who = w.staff.kr
+    return Move(
+        lambda: amendment_decline(amendment=amendment, actor=who, reason="Not now."),
+        who,
+        amendment,
+        "amendment.declined",
+        outbox=("amendment.decided",),
+    )
+
+
+@case("Amendment", "proposed", "withdrawn")
+def _amendment_withdrawn() -> Move:
+    from projects.services.amendments import amendment_withdraw
+
+    w, amendment = _amendment()
+    who = w.c.pi_jp
+    return Move(
+        lambda: amendment_withdraw(amendment=amendment, actor=who),
+        who,
+        amendment,
+        "amendment.withdrawn",
+        outbox=("amendment.decided",),
+    )
+
+
+@case("AmendmentDecision", "pending", "completed")
+def _amendment_decision_completed() -> Move:
+    from projects.services.amendments import amendment_approve
+
+    w, amendment, decision = _amendment_pending()
+    who = w.staff.kr
+    return Move(
+        lambda: amendment_approve(amendment=amendment, actor=who),
+        who,
+        decision,
+        "amendment_decision.completed",
+    )
+
+
+@case("AmendmentDecision", "pending", "withdrawn")
+def _amendment_decision_withdrawn() -> Move:
+    from projects.services.amendments import amendment_withdraw
+
+    w, amendment, decision = _amendment_pending()
+    who = w.staff.jp
+    return Move(
+        lambda: amendment_withdraw(amendment=amendment, actor=who),
+        who,
+        decision,
+        "amendment_decision.withdrawn",
+    )
+
+
+@case("AmendmentDecision", "pending", "declined")
+def _amendment_decision_declined() -> Move:
+    from projects.services.amendments import amendment_decline
+
+    w, amendment, decision = _amendment_pending()
+    who = w.staff.kr
+    return Move(
+        lambda: amendment_decline(amendment=amendment, actor=who, reason="Not now."),
+        who,
+        decision,
+        "amendment_decision.declined",
+    )
+
+
+@case("AmendmentDecision", "pending", "cancelled")
+def _amendment_decision_cancelled() -> Move:
+    from projects.services.amendments import amendment_withdraw
+
+    # The proposer withdraws the amendment while its second approval is awaited.
+    w, amendment, decision = _amendment_pending()
+    who = w.c.pi_jp
+    return Move(
+        lambda: amendment_withdraw(amendment=amendment, actor=who),
+        who,
+        decision,
+        "amendment_decision.cancelled",
+    )
+
+
 # --------------------------------------------------------------------------- imports
 
 

@@ -61,8 +61,9 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
     # list + detail of 7 engine resources (14), measurement create, reject, attest and
     # dispute (4), gate evaluations, forecast, evaluate and decisions GET/POST (5), a
     # decision's withdraw and decline (2), confirm (1), ledger list + detail (4), evidence
-    # files: upload ahead, add to a measurement, download (3)
-    assert len(operations) == 33, sorted((m, u) for m, u, _ in operations)
+    # files: upload ahead, add to a measurement, download (3), a project's amendments: list,
+    # propose, read, approve, decline, withdraw (6)
+    assert len(operations) == 39, sorted((m, u) for m, u, _ in operations)
     for method, url, op in operations:
         assert op.get("summary"), (method, url)
         contents = [

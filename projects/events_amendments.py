@@ -1,0 +1,164 @@
+"""The event types of amendments (§24): the histories' sentences and the outbox events
+``amendment.proposed`` and ``amendment.decided``, registered with the rest of
+``projects.events``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import (
+    DATETIME,
+    ID,
+    INTEGER,
+    STRING,
+    EventType,
+    Visibility,
+    data_schema,
+    nullable,
+)
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+
+_DIFF_LINE = {
+    "type": "object",
+    "required": ["kind", "subject", "field", "before", "after"],
+    "properties": {
+        "kind": {"enum": ["kpi", "stage", "budget", "tranche", "partner"]},
+        "subject": STRING,
+        "field": STRING,
+    },
+}
+_AMENDMENT = {
+    "id": ID,
+    "project": ID,
+    "state": {"enum": ["proposed", "approved", "declined", "withdrawn"]},
+    "base_version": INTEGER,
+    "plan_version": nullable(INTEGER),
+    "reason": STRING,
+    "changes": {"type": "array", "items": {"type": "object"}},
+    "diff": {"type": "array", "items": _DIFF_LINE},
+    "recommitted": {"type": "object"},
+    "proposed_at": DATETIME,
+    "decided_at": nullable(DATETIME),
+}
+_AMENDMENT_EXAMPLE = {
+    "id": 12,
+    "project": 3,
+    "state": "proposed",
+    "base_version": 1,
+    "plan_version": None,
+    "reason": "Move equipment money to the second Korean partner.",
+    "changes": [
+        {
+            "kind": "budget_move",
+            "from_organisation": 8,
+            "from_category": "equipment",
+            "to_organisation": 9,
+            "to_category": "equipment",
+            "amount": 50_000_000,
+        }
+    ],
+    "diff": [
+        {
+            "kind": "budget",
+            "subject": "8:equipment",
+            "field": "amount",
+            "before": 200_000_000,
+            "after": 150_000_000,
+        },
+        {
+            "kind": "budget",
+            "subject": "9:equipment",
+            "field": "amount",
+            "before": 0,
+            "after": 50_000_000,
+        },
+    ],
+    "recommitted": {},
+    "proposed_at": "2026-11-02T01:00:00+00:00",
+    "decided_at": None,
+    "resource_version": 130,
+}
+
+
+def amendment_data(amendment: Any) -> dict[str, Any]:
+    """An amendment as the API shows it (without its approvals)."""
+    return {
+        "id": amendment.pk,
+        "project": amendment.project_id,
+        "state": amendment.state,
+        "base_version": amendment.base_version,
+        "plan_version": amendment.plan_version,
+        "reason": amendment.reason,
+        "changes": amendment.changes,
+        "diff": amendment.diff,
+        "recommitted": amendment.recommitted,
+        "proposed_at": amendment.proposed_at,
+        "decided_at": amendment.decided_at,
+    }
+
+
+AMENDMENT_EVENT_TYPES = [
+    EventType(
+        "amendment.proposed",
+        _("{actor} proposed an amendment to the plan: {reason}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_AMENDMENT),
+        example=_AMENDMENT_EXAMPLE,
+        short=_("{actor} proposed an amendment to the plan"),
+    ),
+    # The partner-facing end of an amendment, whichever it was (its ``state`` tells).
+    EventType(
+        "amendment.decided",
+        _("The amendment was decided"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_AMENDMENT),
+        example={
+            **_AMENDMENT_EXAMPLE,
+            "state": "approved",
+            "plan_version": 2,
+            "decided_at": "2026-11-04T01:00:00+00:00",
+        },
+    ),
+    EventType(
+        "amendment.approved",
+        _("{actor} approved the amendment: the plan is now version {plan_version}"),
+        ORGANISATIONS,
+        short=_("The amendment was approved"),
+    ),
+    EventType(
+        "amendment.declined",
+        _("{actor} declined the amendment: {reason}"),
+        ORGANISATIONS,
+        short=_("{actor} declined the amendment"),
+    ),
+    EventType("amendment.withdrawn", _("{actor} withdrew the amendment"), ORGANISATIONS),
+    EventType(
+        "amendment_decision.approved",
+        _("{actor} approved the amendment; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType(
+        "amendment_decision.completed", _("{actor} completed the amendment's approval"), OFFICERS
+    ),
+    EventType(
+        "amendment_decision.withdrawn",
+        _("{actor} withdrew their approval of the amendment"),
+        OFFICERS,
+    ),
+    EventType(
+        "amendment_decision.declined",
+        _("{actor} declined the amendment's approval: {reason}"),
+        OFFICERS,
+    ),
+    EventType(
+        "amendment_decision.cancelled",
+        _("The amendment's pending approval was cancelled: the amendment was withdrawn"),
+        OFFICERS,
+    ),
+]
