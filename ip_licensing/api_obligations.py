@@ -328,7 +328,9 @@ class ObligationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Licenc
     @extend_schema(
         summary="Waive an obligation (fund officers, two-person rule)",
         description="The first approval (with the reason) is recorded; the second, by an "
-        "officer of the other side, waives the obligation. Browser only.",
+        "officer of the other side, waives the obligation. A pending waiver is cancelled "
+        "when the obligation is met, cured or breached first; a later approval answers 409 "
+        "(`waiver_cancelled`). Browser only.",
         parameters=[LICENCE_PARAMETER],
         request=ObligationReasonSerializer,
         responses={200: ObligationSerializer, **problems(400, 403, 404, 409, 422)},

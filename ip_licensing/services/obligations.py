@@ -316,9 +316,12 @@ def obligation_accept(*, obligation: Obligation, actor: Actor) -> Obligation:
     FSM trigger holds the same table); evidence must have been submitted (409 otherwise);
     a breached, waived or settled obligation answers 409. Audited ``obligation.met`` or
     ``obligation.cured``; the same outbox event for both parties; the licensee's research
-    office is told. A waiver awaiting its second approval has lost its ground: it is
-    cancelled in the same transaction (``obligation_waiver.cancelled``, and
-    ``obligation.waiver_cancelled`` in the obligation's history).
+    office is told. Once the cure period has ended the evidence comes too late (409
+    ``cure_period_over``), even when the daily job has not yet run to breach the
+    obligation (or to make it overdue): the days decide, not the job. A waiver awaiting
+    its second approval has lost its ground: it is cancelled in the same transaction
+    (``obligation_waiver.cancelled``, and ``obligation.waiver_cancelled`` in the
+    obligation's history).
     """
     with transaction.atomic():
         current = _lock_obligation(obligation.pk)
@@ -335,6 +338,7 @@ def obligation_accept(*, obligation: Obligation, actor: Actor) -> Obligation:
                 _("The licensee has not submitted evidence for this obligation yet."),
                 code="no_evidence",
             )
+        _refuse_after_cure_period(current)
         target = (
             ObligationState.MET if current.state == ObligationState.OPEN else ObligationState.CURED
         )
@@ -355,6 +359,41 @@ def obligation_accept(*, obligation: Obligation, actor: Actor) -> Obligation:
             url=licence_url(licence.pk),
         )
     return accepted
+
+
+def _refuse_after_cure_period(obligation: Obligation) -> None:
+    """409 when the obligation's cure period is over by the days (Asia/Tokyo): it is due
+    to be breached whether or not the daily job has run since (a job that missed days
+    must not let late evidence cure it, or leave a breach unrecorded)."""
+    today = today_in_tokyo()
+    if obligation.due_on >= today:
+        return
+    cure_ends_on = obligation.cure_ends_on
+    if obligation.state == ObligationState.OPEN:
+        # Never made overdue (the job has not run since the due date): its cure period
+        # counts from the due date all the same.
+        cure_days = (
+            Obligation.objects.filter(pk=obligation.pk)
+            .annotate(fund_cure_days=_cure_days())
+            .values_list("fund_cure_days", flat=True)
+            .get()
+        )
+        cure_ends_on = rules.obligation_due(
+            state=obligation.state,
+            due_on=obligation.due_on,
+            cure_ends_on=None,
+            cure_days=cure_days,
+            today=today,
+        ).cure_ends_on
+    if cure_ends_on is not None and cure_ends_on < today:
+        raise Conflict(
+            _(
+                "The cure period ended on %(day)s: evidence can no longer settle this "
+                "obligation, which is breached."
+            )
+            % {"day": cure_ends_on.isoformat()},
+            code="cure_period_over",
+        )
 
 
 # -- the daily job (§16) ---------------------------------------------------------------------

@@ -397,9 +397,10 @@ def royalty_report_submit(
     - the ledger posting (reference ``royalty:{report id}``) and the report commit together,
       with a ``royalty_report.submitted`` audit event; the licensor's and partners' research
       offices are told after commit;
-    - royalty integrity (§23, ``royalty_integrity``) in the same transaction: a quarter the
-      job has made overdue accrues late interest, posted as ``royalty-interest:{report
-      id}``; the report is flagged for officers when its net sales are under half the
+    - royalty integrity (§23, ``royalty_integrity``) in the same transaction: a report
+      filed after its quarter's deadline (Asia/Tokyo days; whether or not the daily job has
+      marked the quarter overdue) accrues late interest on what it posts, posted once as
+      ``royalty-interest:{report id}``; the report is flagged for officers when its net sales are under half the
       trailing four-quarter mean; the quarter's period becomes ``reported``.
     """
     allowed, reason = can_report_royalties(actor, licence)

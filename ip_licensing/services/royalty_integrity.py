@@ -20,12 +20,19 @@ Decisions this module makes:
   ``UPDATE … WHERE state = 'due' … RETURNING``; only the rows a run itself wrote are
   reminded, so reruns and concurrent runs remind each period once per step. The job works
   on sets: a fixed number of queries whatever the number of licences.
-* **Late interest** (``royalty_rules.late_interest``, rounded down) accrues on a quarter
-  the fund has declared ``overdue`` (the reminders went out), from the day after its
+* **Late interest** (``royalty_rules.late_interest``, rounded down) accrues on what a
+  report posts when it is filed after its quarter's deadline, from the day after the
   deadline to the day the royalty is reported (the report is the payment: it posts the
-  royalty), at the policy's ``late_interest_rate``. It is posted with the royalty, in the
-  same database transaction, as a linked ledger transaction ``royalty-interest:{report
-  id}`` split like royalties; the report records the days and the interest.
+  royalty; Asia/Tokyo days), at the policy's ``late_interest_rate``. Only the deadline and
+  the filing day decide: whether the daily job has marked the quarter ``overdue`` (it may
+  not have run) does not. A correction filed late pays interest on the difference it
+  posts, if positive. It is posted with the royalty, in the same database transaction, as
+  a linked ledger transaction ``royalty-interest:{report id}`` (once per report) split
+  like royalties; the report records the days and the interest.
+* **Catching up.** The job compares days, never "yesterday": a run after days it missed
+  writes and reminds every period whose day has come (a quarter first seen 45 days or
+  more after it ended is written ``overdue`` with the one reminder), and records the day
+  the quarter became overdue (the day after its deadline), not the day it ran.
 * **Anomaly flag.** A report whose net sales are less than half the mean of the licence's
   current reports of the four quarters before is flagged for fund officers (event
   ``royalty.flagged``, officers only; notification to the fund officers).
@@ -138,14 +145,9 @@ def report_integrity(
     report about to be written under the licence's row lock. Posts the interest through
     ``post(amount, reference, memo)`` (the royalty's own posting, split like royalties)."""
     parsed = rules.parse_quarter(quarter)
-    overdue = RoyaltyPeriod.objects.filter(
-        licence=licence, quarter=quarter, state=RoyaltyPeriodState.OVERDUE
-    ).exists()
-    days = (
-        royalty_rules.days_late(royalty_rules.report_deadline(parsed), today_in_tokyo())
-        if overdue
-        else 0
-    )
+    # The due date and the filing day alone decide: whether the daily job has marked the
+    # quarter overdue yet (it may not have run, or ran before the day passed) does not.
+    days = royalty_rules.days_late(royalty_rules.report_deadline(parsed), today_in_tokyo())
     interest = royalty_rules.late_interest(amount, late_interest_rate(licence), days)
     interest_txn = None
     if interest:
@@ -289,7 +291,9 @@ def _wanted_periods(today: date) -> tuple[list[dict[str, Any]], dict[int, dict[s
                     "state": RoyaltyPeriodState.OVERDUE if overdue else RoyaltyPeriodState.DUE,
                     "reminded_30_at": None if overdue else now.isoformat(),
                     "reminded_45_at": now.isoformat() if overdue else None,
-                    "overdue_on": today.isoformat() if overdue else None,
+                    "overdue_on": royalty_rules.overdue_day(quarter).isoformat()
+                    if overdue
+                    else None,
                     "created_at": now.isoformat(),
                 }
             )
@@ -307,8 +311,9 @@ SELECT r.licence_id, r.quarter, r.deadline_on, r.state, r.reminded_30_at, r.remi
 ON CONFLICT (licence_id, quarter) DO NOTHING
 RETURNING id"""  # noqa: S608 - our own table
 
+# Overdue since the day after the deadline, whichever day the job runs.
 _OVERDUE_SQL = f"""UPDATE {_PERIODS}
-   SET state = %s, reminded_45_at = %s, overdue_on = %s
+   SET state = %s, reminded_45_at = %s, overdue_on = deadline_on + 1
  WHERE state = %s AND deadline_on < %s
 RETURNING id"""  # noqa: S608 - our own table
 
@@ -336,13 +341,7 @@ def royalty_overdue_run(*, today: date | None = None) -> dict[str, list[int]]:
         with connection.cursor() as cursor:
             cursor.execute(
                 _OVERDUE_SQL,
-                [
-                    RoyaltyPeriodState.OVERDUE,
-                    now,
-                    today,
-                    RoyaltyPeriodState.DUE,
-                    today,
-                ],
+                [RoyaltyPeriodState.OVERDUE, now, RoyaltyPeriodState.DUE, today],
             )
             moved = [row[0] for row in cursor.fetchall()]
         periods = list(

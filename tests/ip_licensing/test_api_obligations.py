@@ -145,3 +145,22 @@ def test_the_list_answers_in_a_fixed_number_of_queries(world, django_assert_max_
         response = client.get(base(licence.pk))
     assert response.status_code == 200
     assert response.json()["count"] == n
+
+
+def test_a_waiver_approval_after_the_obligation_is_met_answers_409(world):
+    licence = exclusive_licence(world)
+    obligation = add_obligation(world, licence)
+    url = f"{base(licence.pk)}{obligation.pk}/"
+    first = user_client(world.jp).post(f"{url}waive/", {"reason": "Closed."}, format="json")
+    assert first.status_code == 200 and first.json()["waiver"]["two_person"]["state"] == "pending"
+    licensee = user_client(world.office_licensee)
+    assert licensee.post(f"{url}evidence/", {"note": "Sold."}, format="json").status_code == 200
+    met = user_client(world.office_licensor).post(f"{url}accept/", format="json")
+    assert met.status_code == 200 and met.json()["state"] == "met"
+    second = user_client(world.kr).post(f"{url}waive/", {"reason": "Agreed."}, format="json")
+    assert second.status_code == 409
+    assert second["Content-Type"].startswith("application/problem+json")
+    body = second.json()
+    assert body["code"] == "waiver_cancelled"
+    assert "cancelled" in body["detail"]
+    assert Obligation.objects.get(pk=obligation.pk).state == "met"

@@ -571,3 +571,40 @@ def test_a_job_that_missed_days_still_sends_the_cure_notice_with_the_true_days(w
     assert obligations_mark_due(today=days(71)) == {"overdue": [], "breached": []}
     assert OutboxEvent.objects.filter(kind="obligation.breached").count() == 1
     assert Notification.objects.filter(message="obligation.breached", user=world.jp).count() == 1
+
+
+def later_by(monkeypatch, count: int) -> None:
+    """Move the clock ``count`` days on (the machine was down meanwhile)."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now + timedelta(days=count))
+
+
+def test_evidence_after_the_cure_period_is_refused_though_the_job_did_not_run(world, monkeypatch):
+    licence = exclusive_licence(world)
+    in_time, too_late = (overdue(world, licence, due_on=days(1)) for _ in range(2))
+    assert in_time.cure_ends_on == too_late.cure_ends_on == days(61)
+    for obligation in (in_time, too_late):
+        obligation_submit_evidence(obligation=obligation, actor=world.office_licensee, note="Sold.")
+    later_by(monkeypatch, 61)  # the last day of the cure period: still cured
+    assert obligation_accept(obligation=in_time, actor=world.jp).state == "cured"
+    later_by(monkeypatch, 1)  # the day after; the job has not run since
+    with pytest.raises(Conflict) as refused:
+        obligation_accept(obligation=too_late, actor=world.jp)
+    assert refused.value.code == "cure_period_over"
+    assert state_of(too_late) == "overdue"
+    assert obligations_mark_due(today=days(0))["breached"] == [too_late.pk]
+
+
+def test_evidence_for_an_obligation_the_job_never_made_overdue_respects_the_cure_period(
+    world, monkeypatch
+):
+    licence = exclusive_licence(world)
+    obligation = add_obligation(world, licence, due_on=days(1))
+    obligation_submit_evidence(obligation=obligation, actor=world.office_licensee, note="Sold.")
+    later_by(monkeypatch, 62)  # due + 60 days of cure have passed; the job never ran
+    with pytest.raises(Conflict) as refused:
+        obligation_accept(obligation=obligation, actor=world.office_licensor)
+    assert refused.value.code == "cure_period_over"
+    assert state_of(obligation) == "open"
+    moved = obligations_mark_due(today=days(0))
+    assert moved == {"overdue": [obligation.pk], "breached": [obligation.pk]}

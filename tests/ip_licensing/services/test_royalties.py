@@ -3,13 +3,15 @@ the difference, the split between the fund and the partners, and the ledger stay
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel.calendar import FUND_TIMEZONE
 from fundapp.ledger.models import Account, Transaction
 from fundapp.ledger.selectors import account_balance, ledger_verify
 from fundapp.notifications.models import Notification
@@ -241,8 +243,16 @@ def test_repeating_the_latest_report_is_refused(pw, licence):
     assert RoyaltyReport.objects.filter(licence=licence).count() == 1
 
 
-def test_quarters_are_independent(pw, licence):
-    a = report(pw, licence, 10_000_000, quarter=previous_quarter())
+def test_quarters_are_independent(pw, licence, monkeypatch):
+    # The earlier quarter is reported on time (the day after it ended), so no late interest
+    # is added whatever today's date is.
+    earlier = previous_quarter()
+    filed = rules.quarter_bounds(*rules.parse_quarter(earlier))[1] + timedelta(days=1)
+    with monkeypatch.context() as clock:
+        clock.setattr(
+            timezone, "now", lambda: datetime.combine(filed, time(12), tzinfo=FUND_TIMEZONE)
+        )
+        a = report(pw, licence, 10_000_000, quarter=earlier)
     b = report(pw, licence, 10_000_000)
     assert a.supersedes_id is None and b.supersedes_id is None
     assert licensee_balance(pw.licensee.pk) == -700_000

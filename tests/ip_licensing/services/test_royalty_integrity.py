@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.ledger.models import Transaction
 from fundapp.ledger.selectors import account_balance, ledger_verify
 from fundapp.notifications.models import Notification, OutboxEvent
 from ip_licensing import royalty_rules, rules
@@ -405,3 +406,152 @@ def test_the_daily_task_counts_days_in_asia_tokyo(pw, licence, monkeypatch):
     at(datetime.combine(day_44, time(15, 30), tzinfo=UTC))  # 00:30 JST, day 45
     royalty_overdue_reports()
     assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "overdue"
+
+
+# --------------------------------------------------------------------------- late interest by
+# the dates alone
+
+
+def test_a_report_filed_late_pays_interest_though_the_job_never_ran(pw, licence):
+    """The daily job never marked the quarter overdue (it did not run): the interest
+    depends on the deadline and the filing day only, and is posted once."""
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    assert not RoyaltyPeriod.objects.filter(licence=licence).exists()
+    report = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=10_000_000
+    )
+    late = (days(0) - royalty_rules.report_deadline(q)).days
+    expected = royalty_rules.late_interest(350_000, Decimal("0.08"), late)
+    assert late > 0 and expected > 0
+    assert (report.late_days, report.late_interest) == (late, expected)
+    assert report.interest_transaction is not None
+    assert report.interest_transaction.reference == f"royalty-interest:{report.pk}"
+    assert Transaction.objects.filter(reference__startswith="royalty-interest:").count() == 1
+    assert account_balance(f"licensee:{pw.licensee.pk}:JPY") == -(350_000 + expected)
+    assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "reported"
+    # The job running afterwards neither reminds of the quarter nor posts anything more.
+    royalty_overdue_run(today=days(0))
+    period = RoyaltyPeriod.objects.get(licence=licence, quarter=label)
+    assert period.state == "reported"
+    assert not OutboxEvent.objects.filter(kind="royalty.overdue", object_id=str(period.pk)).exists()
+    assert Transaction.objects.filter(reference__startswith="royalty-interest:").count() == 1
+    assert_ledger_clean()
+
+
+def test_a_report_filed_late_after_the_job_ran_too_early_pays_interest(pw, licence):
+    """The job last ran on the deadline (the quarter only ``due``), then not again."""
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    royalty_overdue_run(today=royalty_rules.report_deadline(q))
+    assert RoyaltyPeriod.objects.get(licence=licence, quarter=label).state == "due"
+    report = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=10_000_000
+    )
+    late = (days(0) - royalty_rules.report_deadline(q)).days
+    assert (report.late_days, report.late_interest) == (
+        late,
+        royalty_rules.late_interest(350_000, Decimal("0.08"), late),
+    )
+    assert report.late_interest > 0
+
+
+def test_a_late_correction_pays_interest_on_the_difference_only(pw, licence):
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    first = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=10_000_000
+    )
+    higher = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=12_000_000
+    )
+    late = (days(0) - royalty_rules.report_deadline(q)).days
+    assert higher.late_interest == royalty_rules.late_interest(70_000, Decimal("0.08"), late)
+    assert higher.interest_transaction is not None
+    assert higher.interest_transaction.reference == f"royalty-interest:{higher.pk}"
+    lower = royalty_report_submit(
+        licence=licence, actor=pw.office_licensee, quarter=label, net_sales=11_000_000
+    )
+    assert (lower.late_interest, lower.interest_transaction) == (0, None)
+    references = sorted(
+        Transaction.objects.filter(reference__startswith="royalty-interest:").values_list(
+            "reference", flat=True
+        )
+    )
+    assert references == sorted([f"royalty-interest:{first.pk}", f"royalty-interest:{higher.pk}"])
+    assert_ledger_clean()
+
+
+@pytest.mark.parametrize(
+    ("hour_utc", "minute_utc", "expected_days"),
+    [
+        (14, 59, 0),  # 23:59 JST on the deadline: on time
+        (15, 0, 1),  # 00:00 JST the day after: one day late
+    ],
+)
+def test_the_days_late_are_asia_tokyo_days(
+    pw, licence, monkeypatch, hour_utc, minute_utc, expected_days
+):
+    from datetime import UTC, datetime, time
+
+    from django.utils import timezone
+
+    q = target_quarter()
+    deadline = royalty_rules.report_deadline(q)
+    filed = datetime.combine(deadline, time(hour_utc, minute_utc), tzinfo=UTC)
+    monkeypatch.setattr(timezone, "now", lambda: filed)
+    report = royalty_report_submit(
+        licence=licence,
+        actor=pw.office_licensee,
+        quarter=rules.format_quarter(*q),
+        net_sales=10_000_000,
+    )
+    assert report.late_days == expected_days
+    assert report.late_interest == royalty_rules.late_interest(
+        350_000, Decimal("0.08"), expected_days
+    )
+    assert (report.interest_transaction is not None) == bool(expected_days)
+
+
+# --------------------------------------------------------------------------- a job that missed
+# days
+
+
+def test_a_job_that_missed_days_catches_up_with_each_reminder_once(pw, licence):
+    """The machine was down on the 30th and the 45th day: the next run sends the missed
+    reminder, and the overdue day recorded is the day after the deadline, not the run's."""
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    end = royalty_rules.quarter_end(q)
+
+    reminded = royalty_overdue_run(today=end + timedelta(days=35))
+    period = RoyaltyPeriod.objects.get(licence=licence, quarter=label)
+    assert (reminded["30"], period.state) == ([period.pk], "due")
+    assert royalty_overdue_run(today=end + timedelta(days=36)) == {"30": [], "45": []}
+
+    moved = royalty_overdue_run(today=end + timedelta(days=52))
+    assert moved["45"] == [period.pk]
+    period.refresh_from_db()
+    assert (period.state, period.overdue_on) == ("overdue", end + timedelta(days=45))
+    assert royalty_overdue_run(today=end + timedelta(days=53)) == {"30": [], "45": []}
+    events = OutboxEvent.objects.filter(kind="royalty.overdue", object_id=str(period.pk))
+    assert sorted(e.payload["state"] for e in events) == ["due", "overdue"]
+    overdue_event = events.get(payload__state="overdue")
+    assert overdue_event.payload["overdue_on"] == (end + timedelta(days=45)).isoformat()
+    assert (
+        Notification.objects.filter(
+            user=pw.office_jp, message="royalty.overdue", params__quarter=label
+        ).count()
+        == 1
+    )
+
+
+def test_a_quarter_first_seen_after_its_deadline_is_overdue_from_the_true_day(pw, licence):
+    q = target_quarter()
+    label = rules.format_quarter(*q)
+    end = royalty_rules.quarter_end(q)
+    royalty_overdue_run(today=end + timedelta(days=60))
+    period = RoyaltyPeriod.objects.get(licence=licence, quarter=label)
+    assert (period.state, period.overdue_on) == ("overdue", end + timedelta(days=45))
+    assert royalty_overdue_run(today=end + timedelta(days=61)) == {"30": [], "45": []}
+    assert OutboxEvent.objects.filter(kind="royalty.overdue", object_id=str(period.pk)).count() == 1
