@@ -19,6 +19,7 @@ check in a constant number whatever the batch size (pinned by the tests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -842,7 +843,8 @@ def _answer_directly(request: HttpRequest) -> HttpResponse | None:
     which on this path cost more than the check itself (§19). Everything is checked as
     on the view: the key as :class:`~fundapp.api.authentication.ApiKeyAuthentication`
     checks it, its scope, the rate limit (counted once: the view takes over the count
-    if it answers), then the check's own rules. Whatever is read here (the key, the
+    if it answers; sent to Redis before the key is read and read after, and given back
+    if the key does not authenticate or lacks the scope), then the check's own rules. Whatever is read here (the key, the
     rows) the view takes over rather than reading again.
     """
     meta = request.META
@@ -853,15 +855,25 @@ def _answer_directly(request: HttpRequest) -> HttpResponse | None:
     if bearer is None or body is None:
         return None
     (key_id, secret), (item, load) = bearer, body
-    key, rows = find_key_with(key_id, load.sql, load.params)
+    # The rate limit's count goes to Redis first and its answer is read after PostgreSQL's:
+    # the two round trips overlap instead of following each other.
+    count = ClientRateThrottle().count_api_key_later(request, key_id, secret)
+    try:
+        key, rows = find_key_with(key_id, load.sql, load.params)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the database's error is the one to answer
+            count.give_back()
+        raise
     use_found_key(request, key_id, key)
     preloaded: Preloaded = (load, rows)
     setattr(request, _PRELOADED, preloaded)
     if key is None or not accepts_key(key, secret) or not key.has_scope(LICENCES_CHECK):
+        # Counted only once authenticated and authorised, as by the API's view.
+        count.give_back()
         return None
     stamp_last_use(key)
     request.user = key  # type: ignore[assignment]  # as DRF sets it
-    if not ClientRateThrottle().allow_api_key(request, key):
+    if not count.allowed():
         return None
     try:
         result = licence_check_one(actor=key, check=item, preloaded=preloaded)

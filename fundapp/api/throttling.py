@@ -11,6 +11,12 @@ connection: a small Lua script (``EVALSHA``, loaded again by redis-py if the ser
 forgotten it), the counter's name made by the cache's key function without the
 memcached-portability check (the name is ours and portable), and one Redis client per
 connection pool.
+
+An API key's counter is named by the key's public id and the start of its secret's hash
+(``api_key_ident``), which the request's own ``Authorization`` header gives before the key
+is looked up: the single licence check (§19) sends its count to Redis first, reads the key
+and the licences from PostgreSQL meanwhile, and only then reads Redis's answer
+(``ClientRateThrottle.count_api_key_later``), so that the two round trips overlap.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
-from fundapp.accounts.models import ApiKey
+from fundapp.accounts.models import ApiKey, hash_secret
 
 # INCR, and the window's expiry when this request opened it: one atomic step. (Redis 6.2,
 # the embedded server of ``make run``, has no EXPIRE NX.)
@@ -56,6 +62,22 @@ def _count_script(pool: Any) -> Any:
 
 _COUNTED: Final = "api_rate_counted"
 
+# How much of the secret's hash names a key's counter: enough that a wrong secret never
+# lands on the key's own counter (2⁻⁶⁴), too little to stand for the hash stored.
+_SECRET_HASH_DIGITS: Final = 16
+
+
+def api_key_ident(key_id: str, secret_hash: str) -> str:
+    """The counter's caller part for an API key: its public id and the first digits of
+    its secret's hash (``ApiKey.secret_hash``, or ``hash_secret`` of a presented secret).
+
+    Known before the key is looked up, and the same on every endpoint (§14: one limit per
+    key). A request with a key id and a wrong secret counts on a counter of its own, not on
+    the key's: an invalid key never spends another key's budget. Such counters expire with
+    their window like any other (at most ``duration + 1`` seconds), so unknown keys cannot
+    fill Redis."""
+    return f"key:{key_id}:{secret_hash[:_SECRET_HASH_DIGITS]}"
+
 
 @dataclass(frozen=True, slots=True)
 class _Counted:
@@ -79,7 +101,7 @@ class ClientRateThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         user = request.user
         if isinstance(user, ApiKey):
-            ident = f"key:{user.pk}"
+            ident = api_key_ident(user.key_id, user.secret_hash)
         elif user and user.is_authenticated:
             ident = f"user:{user.pk}"
         else:
@@ -118,15 +140,19 @@ class ClientRateThrottle(SimpleRateThrottle):
         )
         return int(count) <= self.num_requests
 
-    def allow_api_key(self, request: Any, key: ApiKey) -> bool:
-        """Count one request of ``key`` outside DRF, as :meth:`allow_request` would for it,
-        and remember the verdict on ``request`` so that the API's view, if it takes the
-        request over, uses it instead of counting the request again."""
-        ident = f"key:{key.pk}"
-        allowed = self.allow_key(self.cache_format % {"scope": self.scope, "ident": ident})
-        window_end = getattr(self, "window_end", 0.0)
-        setattr(request, _COUNTED, _Counted(allowed, window_end, getattr(self, "now", 0.0)))
-        return allowed
+    def count_api_key_later(self, request: Any, key_id: str, secret: str) -> PendingCount:
+        """Send the count of one request of the key ``key_id`` with ``secret`` (as
+        presented, not yet checked) to Redis without waiting for the answer; the caller
+        reads it with :meth:`PendingCount.allowed` after its own round trip to PostgreSQL.
+
+        The same count, on the same counter, as :meth:`allow_request` makes for that key
+        once authenticated (``api_key_ident``); the verdict is remembered on ``request``
+        when read, so that the API's view, if it takes the request over, uses it instead of
+        counting again. A Redis error is raised as from :meth:`allow_key` (§17: 503)."""
+        ident = api_key_ident(key_id, hash_secret(secret))
+        return PendingCount(
+            self, request, self.cache_format % {"scope": self.scope, "ident": ident}
+        )
 
     def wait(self):
         if not hasattr(self, "window_end"):  # pragma: no cover - the stock path
@@ -135,3 +161,82 @@ class ClientRateThrottle(SimpleRateThrottle):
 
     def timer(self):
         return time.time()
+
+
+class PendingCount:
+    """One request's count sent to Redis (``EVALSHA`` of the counting script on a pooled
+    connection of its own) and not yet read: the caller does its own round trip to
+    PostgreSQL meanwhile, then reads the verdict with :meth:`allowed`.
+
+    The connection goes back to the pool once the answer is read; a connection that
+    failed mid-command is dropped, not reused. If Redis has forgotten the script
+    (``NOSCRIPT``: nothing was counted) the count is made again with the script itself.
+    """
+
+    __slots__ = ("_connection", "_counter", "_pool", "_request", "_throttle")
+
+    def __init__(self, throttle: ClientRateThrottle, request: Any, key: str) -> None:
+        self._throttle, self._request = throttle, request
+        self._connection: Any = None
+        if throttle.rate is None:
+            return
+        backend = cast(RedisCache, caches[DEFAULT_CACHE_ALIAS])
+        now = throttle.timer()
+        window = int(now // throttle.duration)
+        throttle.window_end = (window + 1) * throttle.duration
+        throttle.now = now
+        self._counter = backend.make_key(f"{key}:{window}")
+        self._pool = cast(Any, backend)._cache._get_connection_pool(write=True)
+        script = _count_script(self._pool)
+        connection = self._pool.get_connection()
+        try:
+            connection.send_command("EVALSHA", script.sha, 1, self._counter, throttle.duration + 1)
+        except BaseException:
+            connection.disconnect()
+            self._pool.release(connection)
+            raise
+        self._connection = connection
+
+    def allowed(self) -> bool:
+        """Read Redis's answer: True if the request is within the limit. Remembered on the
+        request for the API's view."""
+        throttle = self._throttle
+        if self._connection is None:
+            allowed = True
+        else:
+            connection, self._connection = self._connection, None
+            try:
+                count = connection.read_response()
+            except _no_script_error():
+                count = _count_script(self._pool)(
+                    keys=[self._counter], args=[throttle.duration + 1]
+                )
+            except BaseException:
+                connection.disconnect()
+                raise
+            finally:
+                self._pool.release(connection)
+            allowed = int(count) <= throttle.num_requests
+        setattr(
+            self._request,
+            _COUNTED,
+            _Counted(allowed, getattr(throttle, "window_end", 0.0), getattr(throttle, "now", 0.0)),
+        )
+        return allowed
+
+    def give_back(self) -> None:
+        """Undo the count (its answer read or not): for a request that turns out not to
+        count, a key that does not authenticate or lacks the scope, which the API's view
+        then refuses before any rate limit, as it always has."""
+        if self._connection is not None:
+            self.allowed()
+        if self._throttle.rate is not None:
+            _redis_client(self._pool).decr(self._counter)
+        if hasattr(self._request, _COUNTED):
+            delattr(self._request, _COUNTED)
+
+
+def _no_script_error() -> type[Exception]:
+    import redis
+
+    return redis.exceptions.NoScriptError

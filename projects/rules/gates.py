@@ -815,13 +815,25 @@ def _late_decisive(
 
 
 def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
-    """The values as integers in units of their finest decimal place, and that place."""
-    places = 0
-    for value in values:
-        exponent = value.as_tuple().exponent
-        assert isinstance(exponent, int)  # finite: ``_decimal`` refused the others
-        places = max(places, -exponent)
-    return [int(v.scaleb(places)) for v in values], places
+    """The values as integers in units of their finest decimal place, and that place.
+
+    Read off the values' text (``str`` of a ``Decimal`` is exact and fast, where
+    ``as_tuple`` builds a tuple of digits): ``-12.34`` is 1234 hundredths, negated. Text in
+    exponent notation (``1E+2``) is read off the tuple instead."""
+    texts = [str(v) for v in values]
+    if any("E" in text for text in texts):
+        places = 0
+        for value in values:
+            exponent = value.as_tuple().exponent
+            assert isinstance(exponent, int)  # finite: ``_decimal`` refused the others
+            places = max(places, -exponent)
+        return [int(v.scaleb(places)) for v in values], places
+    own = [len(text) - 1 - text.find(".") if "." in text else 0 for text in texts]
+    places = max(own, default=0)
+    return [
+        int(text.replace(".", "", 1)) * 10 ** (places - mine)
+        for text, mine in zip(texts, own, strict=True)
+    ], places
 
 
 def _shown(value: Decimal, places: int) -> str:

@@ -36,6 +36,7 @@ from fundapp.ledger.services import (
     ledger_post_many_parts,
 )
 from fundapp.notifications.outbox import Event, event_record_many_part
+from fundapp.rows import rows_update
 from fundapp.statements import Part, execute_prepared_rows, insert_part, statement_run
 from projects.events import tranche_data
 from projects.models import (
@@ -158,7 +159,7 @@ def tranches_decide_many(
 
     The caller holds the projects' locks inside its transaction. Every tranche is re-read
     locked in ``pk`` order (one query), checked against ``TRANCHE_WORKFLOW``, updated in
-    one statement and audited per tranche (``tranche.decided``, in the order of ``groups``);
+    one statement (``rows_update``: no ``CASE`` per row and field) and audited per tranche (``tranche.decided``, in the order of ``groups``);
     each release is enqueued after commit.
     """
     wanted = {pk: group for group in groups for pk in group.tranche_ids}
@@ -198,7 +199,7 @@ def tranches_decide_many(
                 )
             )
             decided.append(tranche)
-    Tranche.objects.bulk_update(decided, ["state", "multiplier", "decision", "decided_at"])
+    rows_update(Tranche, decided, ["state", "multiplier", "decision", "decided_at"])
     audit_record_many(entries)
     for tranche in decided:
         # One after-commit callback per tranche, no query: a lost one is re-enqueued by

@@ -637,3 +637,122 @@ def test_a_revoked_or_expired_key_stops_working_on_the_next_request(world, activ
 
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/problem+json")
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+def _two_a_minute(monkeypatch) -> None:
+    from fundapp.api.throttling import ClientRateThrottle
+
+    monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "2/min"})
+
+
+def _post(client: Client, headers: dict[str, Any], body: object) -> int:
+    return client.post(
+        URL, json.dumps(body), content_type="application/json", **headers
+    ).status_code
+
+
+def test_a_wrong_secret_does_not_spend_the_keys_budget(world, active, monkeypatch):
+    """The count is sent before the key is read, on a counter named by the presented key's
+    id and secret: requests with the key's id and a wrong secret are refused (401) and
+    count on a counter of their own, so the key keeps its whole limit."""
+    _two_a_minute(monkeypatch)
+    client, headers = _bearer_client(world.licensee)
+    wrong = {"HTTP_AUTHORIZATION": headers["HTTP_AUTHORIZATION"][:-2] + "xx"}
+
+    refused = [_post(client, wrong, ask_body(world)) for _ in range(3)]
+    answered = [_post(client, headers, ask_body(world)) for _ in range(3)]
+
+    assert refused == [401, 401, 401]
+    assert answered == [200, 200, 429]
+
+
+def test_a_key_without_the_scope_is_refused_without_being_counted(world, active, monkeypatch):
+    """A key that authenticates but lacks ``licences:check`` is refused (403) before any rate
+    limit, as by the API's view: the count the direct path sent is given back."""
+    _two_a_minute(monkeypatch)
+    client, headers = _bearer_client(world.licensee)
+    key = ApiKey.objects.filter(organisation=world.licensee, name="partner system")
+    key.update(scopes=["licences:read"])
+    unscoped = [_post(client, headers, ask_body(world)) for _ in range(3)]
+    key.update(scopes=["licences:check"])
+    scoped = [_post(client, headers, ask_body(world)) for _ in range(3)]
+
+    assert unscoped == [403, 403, 403]
+    assert scoped == [200, 200, 429]
+
+
+def test_the_check_and_the_other_endpoints_share_one_limit_per_key(world, active, monkeypatch):
+    """§14: one limit per key across endpoints. The check counts before reading the key,
+    the other endpoints after authenticating it; both count on the same counter."""
+    from fundapp.api.throttling import ClientRateThrottle
+
+    monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "3/min"})
+    client, headers = _bearer_client(world.licensee)
+    ApiKey.objects.filter(organisation=world.licensee, name="partner system").update(
+        scopes=["licences:check", "licences:read"]
+    )
+
+    listed = client.get("/api/v1/licences/", **headers).status_code
+    checks = [_post(client, headers, ask_body(world)) for _ in range(2)]
+    refused = client.get("/api/v1/licences/", **headers)
+
+    assert (listed, checks) == (200, [200, 200])
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+
+
+def test_a_script_redis_forgot_is_sent_again_and_counted_once(world, active, monkeypatch):
+    """After a restart Redis no longer knows the counting script (NOSCRIPT, nothing
+    counted): the check sends the script itself, and the request counts once."""
+    from django.core.cache import cache
+
+    _two_a_minute(monkeypatch)
+    client, headers = _bearer_client(world.licensee)
+    first = _post(client, headers, ask_body(world))
+    cache._cache.get_client(write=True).script_flush()  # type: ignore[attr-defined]
+    later = [_post(client, headers, ask_body(world)) for _ in range(2)]
+
+    assert (first, later) == (200, [200, 429])
+
+
+def test_every_redis_connection_of_the_check_goes_back_to_the_pool(world, active, monkeypatch):
+    """The count holds a pooled connection from before the key's lookup until its answer
+    is read: answered, refused by the limit, or refused for the key, it is given back."""
+    from django.core.cache import cache
+
+    _two_a_minute(monkeypatch)
+    client, headers = _bearer_client(world.licensee)
+    wrong = {"HTTP_AUTHORIZATION": headers["HTTP_AUTHORIZATION"][:-2] + "xx"}
+    statuses = [_post(client, h, ask_body(world)) for h in (headers, wrong, headers, headers)]
+    pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+
+    assert statuses == [200, 401, 200, 429]
+    assert not pool._in_use_connections
+
+
+def test_the_check_answers_503_while_redis_is_down(world, active, settings):
+    """§17: with Redis unreachable the check cannot count, and answers 503 problem+json with
+    Retry-After (never a 500, never an answer that skipped the limit)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    client, headers = _bearer_client(world.licensee)
+    response = client.post(
+        URL, json.dumps(ask_body(world)), content_type="application/json", **headers
+    )
+
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert int(response["Retry-After"]) > 0

@@ -186,7 +186,7 @@ def _reference_jumps(values: Sequence[Decimal]) -> list[tuple[int, dict[str, obj
     their absolute deviations from it, take the median of those (the MAD), and compare.
     Exact rationals; the detail is written as the rule writes it, with the values' own
     decimal places. Answers ``(index, detail)`` of each jump."""
-    places = max(-v.as_tuple().exponent for v in values)  # type: ignore[operator]
+    places = max(0, *(-v.as_tuple().exponent for v in values))  # type: ignore[operator]
 
     def shown(value: Fraction) -> str:
         exact = Decimal(value.numerator) / Decimal(value.denominator)
@@ -231,6 +231,10 @@ _series_values = st.lists(
         st.integers(-3, 3).map(Decimal),
         st.integers(-(10**9), 10**9).map(lambda u: Decimal(u).scaleb(-6)),
         st.decimals(min_value=-100, max_value=100, places=2, allow_nan=False),
+        # Written in exponent notation, and zeros of several places.
+        st.sampled_from(
+            [Decimal("1E+2"), Decimal("-2E+1"), Decimal("5E+3"), Decimal("0E-3"), Decimal("-0.0")]
+        ),
     ),
     min_size=0,
     max_size=40,

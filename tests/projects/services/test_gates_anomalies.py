@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from fundapp.notifications.models import Notification
+from fundapp.notifications.models import Notification, OutboxEvent
 from projects.models import (
     KPI,
     Gate,
@@ -266,6 +266,19 @@ def _flagged_world(n: int) -> list[int]:
     return ids
 
 
+def _flag_notices_and_events(gate_ids: list[int]) -> tuple[int, int]:
+    """The fund officers' gate.flagged notices about these gates' projects, and the
+    gate.flagged events of these gates."""
+    projects = Gate.objects.filter(pk__in=gate_ids).values_list("stage__project", flat=True)
+    notices = Notification.objects.filter(
+        message="gate.flagged", params__project__in=list(projects)
+    ).count()
+    events = OutboxEvent.objects.filter(
+        kind="gate.flagged", object_id__in=[str(pk) for pk in gate_ids]
+    ).count()
+    return notices, events
+
+
 def test_flags_take_the_same_queries_for_three_and_thirty_gates(
     officers, django_assert_num_queries
 ):
@@ -280,9 +293,13 @@ def test_flags_take_the_same_queries_for_three_and_thirty_gates(
         "reentered_after_rejection",
         "shared_evidence",
     }
+    # Each flagged gate: a notice to each fund officer and a gate.flagged event, written
+    # with the batch's other notices and events (one insert each), whatever their number.
+    assert _flag_notices_and_events(few) == (2 * 3, 3)
     many = _flagged_world(30)
     with django_assert_num_queries(len(small.captured_queries)):
         result = gates_evaluate(gate_ids=many, as_of=AS_OF)
     assert len(result.evaluations) == 30
     assert result.decisions == {}
+    assert _flag_notices_and_events(many) == (2 * 30, 30)
     assert timezone.now() > CUTOFF
