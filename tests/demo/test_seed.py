@@ -170,6 +170,10 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
     assert re.search(r"royalty reports +0 new, 3 already there", second_output)
     assert after_first["IPAsset"] == 4 + 1 and after_first["Licence"] == 8 + 1
     assert after_first["RoyaltyReport"] == 3 + 4
+    # §24: on the edge-AI project, one amendment approved (a budget move between its two
+    # Korean organisations) and one awaiting the Korean officer's approval.
+    assert re.search(r"amendments +1 new, 0 already there", first_output)
+    assert re.search(r"amendments +0 new, 1 already there", second_output)
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
 
     # One duplicate-funding flag awaits an officer's resolution (§22): the chiplet work
@@ -554,6 +558,35 @@ def test_seed_demo_has_a_deliverable_awaiting_acceptance_that_holds_its_gate(set
         justification="The report is accepted; release at the reduced rate.",
     )
     assert pending.kind == "release_reduced" and pending.first_officer_id == officer_jp.pk
+
+
+def test_seed_demo_has_an_approved_and_a_pending_amendment(settings, media):
+    from projects.models import Amendment, AmendmentDecision, Project, ProjectOrganisation
+
+    settings.DEBUG = False
+    seed()
+    seed()  # idempotent: proposed once
+
+    project = Project.objects.get(proposal__title_en__startswith="Ultra-low-power edge AI")
+    approved, pending = Amendment.objects.filter(project=project).order_by("pk")
+    assert (approved.state, approved.plan_version) == ("approved", 2)
+    assert project.plan_version == 2
+    assert [(d["subject"], d["before"], d["after"]) for d in approved.diff] == [
+        (f"{org.pk}:equipment", before, after)
+        for org, before, after in (
+            (Organisation.objects.get(code="KR-DJN-01"), 400_000_000, 300_000_000),
+            (Organisation.objects.get(code="KR-PGY-01"), 0, 100_000_000),
+        )
+    ]
+    budgets = dict(
+        ProjectOrganisation.objects.filter(project=project, side="KR").values_list(
+            "organisation__code", "budget"
+        )
+    )
+    assert budgets == {"KR-DJN-01": 950_000_000, "KR-PGY-01": 850_000_000}
+    assert pending.state == "proposed" and pending.base_version == 2
+    [decision] = AmendmentDecision.objects.filter(amendment=pending)
+    assert (decision.state, decision.first_side, decision.needed_side) == ("pending", "JP", "KR")
 
 
 def test_seed_demo_has_an_overdue_report_and_a_report_with_a_spending_statement(settings, media):

@@ -126,8 +126,10 @@ def test_the_list_reads_in_a_fixed_number_of_queries(django_assert_max_num_queri
     propose(w, {"kind": "kpi", "kpi": w.kpi_id("K2A"), "target": "25"})
     with django_assert_max_num_queries(12) as few:
         ok(client.get(url(w)))
+    # Counted now: the connection keeps a bounded log, which the writes below would roll.
+    one = len(few)
     for weight in range(3, 13):
         amendment = propose(w, {"kind": "kpi", "kpi": w.kpi_id("K2B"), "weight": str(weight)})
         ok(user_client(w.staff.kr).post(url(w, amendment.pk, "approve")))
-    with django_assert_max_num_queries(len(few.captured_queries)):
+    with django_assert_max_num_queries(one):
         assert ok(client.get(url(w)))["count"] == 11
