@@ -86,6 +86,7 @@ class OrganisationPlan:
     side: str
     role: str
     received: bool  # some of its side's money has been released to it
+    staffed: bool = False  # people of it are named on the project
 
 
 @dataclass(frozen=True)
@@ -457,6 +458,12 @@ class _Work:
                     f"{p}.organisation",
                     str(_("This partner has received money from a released tranche; it stays.")),
                 )
+            )
+            return
+        if leaving.staffed:
+            self.add(
+                f"{p}.organisation",
+                _("People of this partner are named on the project; it cannot leave."),
             )
             return
         target = self.organisation(f"{p}.to_organisation", change.get("to_organisation"))

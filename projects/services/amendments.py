@@ -61,6 +61,7 @@ from projects.models import (
     GateEvaluation,
     Project,
     ProjectOrganisation,
+    ProjectPerson,
     ProjectState,
     Stage,
     StageState,
@@ -151,6 +152,11 @@ def _read_plan(project: Project, *, lock: bool) -> _Locked:
         .values_list("organisation_id", flat=True)
         .distinct()
     )
+    staffed = set(
+        ProjectPerson.objects.filter(project=project)
+        .values_list("organisation_id", flat=True)
+        .distinct()
+    )
     budget: dict[tuple[int, str], int] = {}
     for org_id, category, amount in BudgetLine.objects.filter(
         proposal_id=project.proposal_id, organisation_id__in=list(organisations)
@@ -189,7 +195,9 @@ def _read_plan(project: Project, *, lock: bool) -> _Locked:
             for (n, side), t in sorted(tranches.items())
         ),
         organisations=tuple(
-            rules.OrganisationPlan(org_id, o.side, o.role, received=org_id in received)
+            rules.OrganisationPlan(
+                org_id, o.side, o.role, received=org_id in received, staffed=org_id in staffed
+            )
             for org_id, o in sorted(organisations.items(), key=lambda i: (i[1].order, i[1].pk))
         ),
         budget=budget,

@@ -21,6 +21,7 @@ from projects.models import (
     Gate,
     GateEvaluation,
     ProjectOrganisation,
+    ProjectPerson,
     Stage,
     Tranche,
 )
@@ -30,7 +31,7 @@ from projects.services.amendments import (
     amendment_withdraw,
 )
 from projects.services.gates import gate_evaluate
-from tests.factories import OrganisationFactory, kr_org
+from tests.factories import OrganisationFactory, UserFactory, kr_org
 from tests.factories.amendments import amend_world, approve_by_two, propose
 from tests.factories.engine import committed, gate_of, pool
 
@@ -344,6 +345,23 @@ def test_a_lead_cannot_leave_and_an_outsider_cannot_join_unscreened():
                 "amount": 0,
             },
         )
+
+
+def test_a_partner_whose_people_are_named_on_the_project_stays():
+    w = amend_world()
+    ProjectPerson.objects.create(
+        project=w.project,
+        organisation_id=w.partner_jp,
+        user=UserFactory.create(),
+        role="co_investigator",
+        effort_percent=10,
+    )
+    with pytest.raises(ValidationFailed) as refused:
+        propose(
+            w,
+            {"kind": "partner_remove", "organisation": w.partner_jp, "to_organisation": w.c.jp.pk},
+        )
+    assert "named" in refused.value.errors["changes.0.organisation"][0]
 
 
 def test_stage_months_move_the_later_gate_days():
