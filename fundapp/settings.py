@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "fundapp.api",
     "projects",
     "ip_licensing",
+    "mobility",
     "fundapp.demo",
 ]
 

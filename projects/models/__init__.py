@@ -1,6 +1,6 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
-from .calls import Call, CallState, ReviewCriterion
+from .calls import Call, CallKind, CallState, ReviewCriterion
 from .deliverables import (
     Deliverable,
     DeliverableFile,
@@ -148,6 +148,7 @@ __all__ = [
     "BudgetCategory",
     "BudgetLine",
     "Call",
+    "CallKind",
     "CallState",
     "ConsortiumMember",
     "ConsortiumRole",

@@ -1950,3 +1950,34 @@ def _report_returned() -> Move:
         report,
         "report.returned",
     )
+
+
+# --------------------------------------------------------------------------- talent exchange: applications
+# The services of the talent exchange (§25) are being written; until each has its case here,
+# its edges are listed as not yet performed, so that they stay seen.
+
+for _source, _target in (
+    ("draft", "submitted"),
+    ("draft", "withdrawn"),
+    ("submitted", "endorsed"),
+    ("submitted", "draft"),
+    ("submitted", "withdrawn"),
+    ("submitted", "ineligible"),
+    ("endorsed", "withdrawn"),
+    ("endorsed", "under_review"),
+    ("under_review", "withdrawn"),
+    ("under_review", "awarded"),
+    ("under_review", "rejected"),
+):
+    NOT_PERFORMED[("VisitApplication", _source, _target)] = "no service performs it yet (§25)"
+
+
+# --------------------------------------------------------------------------- talent exchange: visits
+
+for _source, _target in (
+    ("awarded", "active"),
+    ("awarded", "cancelled"),
+    ("active", "ended"),
+    ("ended", "closed"),
+):
+    NOT_PERFORMED[("Visit", _source, _target)] = "no service performs it yet (§25)"

@@ -1,0 +1,23 @@
+from .applications import (
+    APPLICATION_WORKFLOW,
+    PENDING_APPLICATION_STATES,
+    ApplicationState,
+    VisitApplication,
+)
+from .calls import MobilityCountry, MobilityTerms
+from .visits import VISIT_WORKFLOW, PayingSide, PaymentKind, Visit, VisitPayment, VisitState
+
+__all__ = [
+    "APPLICATION_WORKFLOW",
+    "PENDING_APPLICATION_STATES",
+    "VISIT_WORKFLOW",
+    "ApplicationState",
+    "MobilityCountry",
+    "MobilityTerms",
+    "PayingSide",
+    "PaymentKind",
+    "Visit",
+    "VisitApplication",
+    "VisitPayment",
+    "VisitState",
+]

@@ -1,0 +1,137 @@
+"""Factories of the talent exchange (§25): mobility calls with their terms, visit
+applications and visits. Rows are written directly with the models (the services are
+tested on their own); a row put into a later state walks there along its workflow with
+``tests.workflow_states``."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, timedelta
+from typing import Any
+
+import factory
+from django.utils import timezone
+
+from fundapp.accounts.models import Organisation
+from mobility.models import (
+    ApplicationState,
+    MobilityTerms,
+    Visit,
+    VisitApplication,
+)
+from mobility.rules import paying_side
+from projects.models import Call, CallKind
+from tests.factories import CallFactory, OrganisationFactory, ResearchAreaFactory, UserFactory
+
+_us_counter = itertools.count(1)
+
+
+def us_org(**kwargs: Any) -> Organisation:
+    kwargs.setdefault("code", f"US-T{next(_us_counter):04d}")
+    return OrganisationFactory.create(country="US", **kwargs)
+
+
+# --------------------------------------------------------------------------- mobcore
+
+
+class MobilityCallFactory(CallFactory):
+    """An open call of kind ``mobility`` with its terms (``terms__…`` overrides them)."""
+
+    kind = CallKind.MOBILITY
+    title_en = factory.Sequence(lambda n: f"Exchange call {n}")
+    title_ja = factory.Sequence(lambda n: f"人材交流公募 {n}")
+    title_ko = factory.Sequence(lambda n: f"인력 교류 공모 {n}")
+
+    @factory.post_generation
+    def terms(obj: Call, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+        if not create:
+            return
+        values: dict[str, Any] = {
+            "stipend_month_jpy": 300_000,
+            "stipend_month_krw": 3_000_000,
+            "travel_jpy": 200_000,
+            "travel_krw": 2_000_000,
+            **kwargs,
+        }
+        MobilityTerms.objects.create(call=obj, **values)
+
+
+class VisitApplicationFactory(factory.django.DjangoModelFactory[VisitApplication]):
+    """A complete draft: a visitor of a Japanese university to a Korean one by default."""
+
+    class Meta:
+        model = VisitApplication
+
+    call = factory.SubFactory(MobilityCallFactory)
+    home_organisation = factory.SubFactory(
+        OrganisationFactory, code=factory.Sequence(lambda n: f"JP-HOME-{n:03d}"), country="JP"
+    )
+    host_organisation = factory.SubFactory(
+        OrganisationFactory, code=factory.Sequence(lambda n: f"KR-HOST-{n:03d}"), country="KR"
+    )
+    visitor = factory.SubFactory(UserFactory)
+    created_by = factory.SelfAttribute("visitor")
+    research_area = factory.LazyAttribute(
+        lambda a: a.call.research_areas.first() or ResearchAreaFactory.create()
+    )
+    planned_start = factory.LazyFunction(lambda: date.today() + timedelta(days=90))  # noqa: DTZ011
+    months = 6
+    title_en = factory.Sequence(lambda n: f"Visit {n}")
+    title_ja = factory.Sequence(lambda n: f"訪問 {n}")
+    title_ko = factory.Sequence(lambda n: f"방문 {n}")
+    plan_en = "Joint measurements on the host's cryogenic probe station."
+    host_supervisor_name = "Host Supervisor"
+    host_supervisor_email = "supervisor@example.org"
+    effort_percent = 80
+    state = ApplicationState.DRAFT
+    submitted_at = factory.LazyAttribute(
+        lambda a: None if a.state == ApplicationState.DRAFT else timezone.now()
+    )
+
+
+def visit_for(application: VisitApplication, **kwargs: Any) -> Visit:
+    """The visit an award of ``application`` makes, written directly: the paying side and
+    payee by ``paying_side``, the amounts from the call's terms. The application is left
+    in the state it is in (walk it to ``awarded`` first if the test needs that)."""
+    rule = paying_side(application.home_organisation.country, application.host_organisation.country)
+    terms = application.call.mobility_terms
+    assert application.months is not None and application.planned_start is not None
+    values: dict[str, Any] = {
+        "paying_side": rule.side,
+        "currency": rule.currency,
+        "payee": application.host_organisation
+        if rule.payee_is_host
+        else application.home_organisation,
+        "stipend_month_amount": terms.stipend_month(rule.currency),
+        "travel_amount": terms.travel(rule.currency),
+        "months": application.months,
+        "planned_start": application.planned_start,
+        **kwargs,
+    }
+    return Visit.objects.create(application=application, **values)
+
+
+class VisitFactory(factory.django.DjangoModelFactory[Visit]):
+    """An awarded visit of an awarded application (JP home, KR host: the KR side pays)."""
+
+    class Meta:
+        model = Visit
+
+    application = factory.SubFactory(VisitApplicationFactory, state=ApplicationState.AWARDED)
+
+    @classmethod
+    def _create(cls, model_class: type[Visit], *args: Any, **kwargs: Any) -> Visit:
+        application = kwargs.pop("application")
+        return visit_for(application, **kwargs)
+
+
+__all__ = [
+    "MobilityCallFactory",
+    "VisitApplicationFactory",
+    "VisitFactory",
+    "us_org",
+    "visit_for",
+]
+
+
+# --------------------------------------------------------------------------- mobmoney
