@@ -7,6 +7,19 @@ class MobilityConfig(AppConfig):
     verbose_name = _("Talent exchange")
 
     def ready(self) -> None:
-        from mobility import events
+        from mobility import events, notifications
 
         events.register()
+        notifications.register()
+
+        # ------------------------------------------------------------- calls → award
+        from fundapp.kernel import registry
+        from mobility.services import screening
+        from mobility.services.applications import visit_effort_claims
+        from mobility.services.endorsements import applications_close_for_call
+
+        registry.effort_claim_register("mobility.visits", visit_effort_claims)
+        registry.call_close_register("mobility.applications", applications_close_for_call)
+        screening.register()
+
+        # ------------------------------------------------------------- visits

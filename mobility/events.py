@@ -4,8 +4,151 @@ rows the service already holds. See ``fundapp.kernel.events`` and ``projects/eve
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from fundapp.kernel.events import (
+    DATE,
+    ID,
+    INTEGER,
+    EventType,
+    Visibility,
+    data_schema,
+    event_type_register,
+    nullable,
+)
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+
+# --------------------------------------------------------------------------- calls → award
+
+_VISIT = {
+    "id": ID,
+    "application": ID,
+    "call": ID,
+    "state": {"enum": ["awarded", "active", "ended", "closed", "cancelled"]},
+    "paying_side": {"enum": ["JP", "KR"]},
+    "currency": {"enum": ["JPY", "KRW"]},
+    "payee": ID,
+    "stipend_month_amount": INTEGER,
+    "travel_amount": INTEGER,
+    "months": INTEGER,
+    "planned_start": DATE,
+    "arrived_on": nullable(DATE),
+    "ended_on": nullable(DATE),
+}
+_VISIT_EXAMPLE = {
+    "id": 4,
+    "application": 11,
+    "call": 3,
+    "state": "awarded",
+    "paying_side": "KR",
+    "currency": "KRW",
+    "payee": 8,
+    "stipend_month_amount": 3000000,
+    "travel_amount": 2000000,
+    "months": 6,
+    "planned_start": "2027-04-01",
+    "arrived_on": None,
+    "ended_on": None,
+    "resource_version": 51,
+}
+
+
+def visit_data(visit: Any) -> dict[str, Any]:
+    """A visit under its API field names (§21), from the row and its application."""
+    return {
+        "id": visit.pk,
+        "application": visit.application_id,
+        "call": visit.application.call_id,
+        "state": visit.state,
+        "paying_side": visit.paying_side,
+        "currency": visit.currency,
+        "payee": visit.payee_id,
+        "stipend_month_amount": visit.stipend_month_amount,
+        "travel_amount": visit.travel_amount,
+        "months": visit.months,
+        "planned_start": visit.planned_start.isoformat(),
+        "arrived_on": visit.arrived_on.isoformat() if visit.arrived_on else None,
+        "ended_on": visit.ended_on.isoformat() if visit.ended_on else None,
+    }
+
+
+APPLICATION_EVENT_TYPES = (
+    EventType(
+        "visit_application.created",
+        _("{actor} started the visit application"),
+        ORGANISATIONS,
+    ),
+    EventType("visit_application.updated", _("{actor} saved the visit application"), ORGANISATIONS),
+    EventType(
+        "visit_application.submitted",
+        _("{actor} submitted the visit application"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "visit_application.withdrawn",
+        _("{actor} withdrew the visit application"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "visit_application.endorsed",
+        _("{actor} endorsed the visit application for the host organisation"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "visit_application.returned",
+        _("{actor} returned the visit application to the visitor: {reason}"),
+        ORGANISATIONS,
+        short=_("{actor} returned the visit application to the visitor"),
+    ),
+    EventType(
+        "visit_application.ineligible",
+        _("The visit application became ineligible: the host did not endorse it in time"),
+        ORGANISATIONS,
+    ),
+    EventType(
+        "visit_application.under_review",
+        _("{actor} opened the review of the visit application"),
+        ORGANISATIONS,
+    ),
+    EventType("visit_application.awarded", _("The visit application was awarded"), ORGANISATIONS),
+    EventType("visit_application.rejected", _("The visit application was rejected"), ORGANISATIONS),
+    EventType("visit_review.assigned", _("{actor} assigned a reviewer to the visit"), OFFICERS),
+    EventType("visit_review.declared", _("{actor} declared their conflicts of interest"), OFFICERS),
+    EventType("visit_review.submitted", _("{actor} submitted a review of the visit"), OFFICERS),
+    EventType(
+        "visit_award.approved",
+        _("{actor} approved the visit award decision; the other side's approval is still needed"),
+        OFFICERS,
+    ),
+    EventType("visit_award.completed", _("{actor} completed the visit award decision"), OFFICERS),
+    EventType("visit_award.cancelled", _("{actor} cancelled the visit award decision"), OFFICERS),
+    EventType(
+        "visit_award.withdrawn",
+        _("{actor} withdrew their approval of the visit award decision"),
+        OFFICERS,
+    ),
+    EventType(
+        "visit_award.declined", _("{actor} declined the visit award decision: {reason}"), OFFICERS
+    ),
+    EventType(
+        "visit.awarded",
+        _("The visit was awarded and its stipend and travel committed"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_VISIT),
+        example=_VISIT_EXAMPLE,
+    ),
+)
+
+# --------------------------------------------------------------------------- visits
+
 
 def register() -> None:
     """Register every event type of the talent exchange (called once, at start-up)."""
     # ----------------------------------------------------------------- calls → award
+    event_type_register(*APPLICATION_EVENT_TYPES)
     # ----------------------------------------------------------------- visits

@@ -5,6 +5,12 @@ from .applications import (
     VisitApplication,
 )
 from .calls import MobilityCountry, MobilityTerms
+from .reviews import (
+    VisitAwardDecision,
+    VisitReview,
+    VisitReviewerAssignment,
+    VisitReviewScore,
+)
 from .visits import VISIT_WORKFLOW, PayingSide, PaymentKind, Visit, VisitPayment, VisitState
 
 __all__ = [
@@ -18,6 +24,10 @@ __all__ = [
     "PaymentKind",
     "Visit",
     "VisitApplication",
+    "VisitAwardDecision",
+    "VisitReview",
+    "VisitReviewScore",
+    "VisitReviewerAssignment",
     "VisitPayment",
     "VisitState",
 ]

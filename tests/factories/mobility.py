@@ -6,13 +6,14 @@ tested on their own); a row put into a later state walks there along its workflo
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import factory
 from django.utils import timezone
 
-from fundapp.accounts.models import Organisation
+from fundapp.accounts.models import Organisation, User
 from mobility.models import (
     ApplicationState,
     MobilityTerms,
@@ -20,8 +21,15 @@ from mobility.models import (
     VisitApplication,
 )
 from mobility.rules import paying_side
-from projects.models import Call, CallKind
-from tests.factories import CallFactory, OrganisationFactory, ResearchAreaFactory, UserFactory
+from projects.models import Call, CallKind, ResearchArea
+from tests.factories import (
+    CallFactory,
+    OrganisationFactory,
+    ResearchAreaFactory,
+    UserFactory,
+    member_of,
+)
+from tests.factories.review import add_criteria, fund_pools, make_officers
 
 _us_counter = itertools.count(1)
 
@@ -126,12 +134,117 @@ class VisitFactory(factory.django.DjangoModelFactory[Visit]):
 
 
 __all__ = [
+    "Exchange",
     "MobilityCallFactory",
+    "application_under_review",
+    "draft_application",
+    "endorsed_application",
+    "exchange",
+    "fund_exchange_pools",
+    "submitted_application",
     "VisitApplicationFactory",
     "VisitFactory",
     "us_org",
     "visit_for",
 ]
+
+
+# --------------------------------------------------------------------------- mobcore: worlds
+# A visitor, the two organisations with their research offices and officers of both sides,
+# with applications walked through the services (submit → endorse → review).
+
+
+@dataclass
+class Exchange:
+    call: Call
+    visitor: User
+    home: Organisation
+    host: Organisation
+    host_office: User
+    home_office: User
+    officers: Any
+    area: ResearchArea
+
+
+def exchange(
+    *,
+    home_country: str = "JP",
+    host_country: str = "KR",
+    sensitivity: str = "normal",
+    **terms: Any,
+) -> Exchange:
+    """An open mobility call with review criteria, and the people of one visit."""
+    area = ResearchAreaFactory.create(
+        code=f"exchange.area{next(_us_counter)}", sensitivity=sensitivity
+    )
+    call = MobilityCallFactory.create(
+        research_areas=[area], **{f"terms__{k}": v for k, v in terms.items()}
+    )
+    add_criteria(call)
+    home = OrganisationFactory.create(
+        code=f"{home_country}-HOME{next(_us_counter):04d}", country=home_country
+    )
+    host = OrganisationFactory.create(
+        code=f"{host_country}-HOST{next(_us_counter):04d}", country=host_country
+    )
+    visitor = member_of(home)
+    return Exchange(
+        call=call,
+        visitor=visitor,
+        home=home,
+        host=host,
+        host_office=member_of(host, research_office=True),
+        home_office=member_of(home, research_office=True),
+        officers=make_officers(),
+        area=area,
+    )
+
+
+def draft_application(x: Exchange, **fields: Any) -> VisitApplication:
+    from mobility.services.applications import application_create, application_update
+
+    application = application_create(
+        actor=x.visitor,
+        call=x.call,
+        data={"home_organisation": x.home.pk, "host_organisation": x.host.pk},
+    )
+    data: dict[str, Any] = {
+        "research_area": x.area.pk,
+        "planned_start": (x.call.closes_at.date() + timedelta(days=60)).isoformat(),
+        "months": 6,
+        "title_en": "Cryogenic probing of spin qubits",
+        "title_ja": "スピン量子ビットの極低温測定",
+        "plan_en": "Joint measurements on the host's probe station.",
+        "host_supervisor_name": "Kim Host",
+        "host_supervisor_email": "kim@example.org",
+        "effort_percent": 80,
+        **fields,
+    }
+    return application_update(application=application, actor=x.visitor, data=data)
+
+
+def submitted_application(x: Exchange, **fields: Any) -> VisitApplication:
+    from mobility.services.applications import application_submit
+
+    return application_submit(application=draft_application(x, **fields), actor=x.visitor)
+
+
+def endorsed_application(x: Exchange, **fields: Any) -> VisitApplication:
+    from mobility.services.endorsements import application_endorse
+
+    return application_endorse(application=submitted_application(x, **fields), actor=x.host_office)
+
+
+def application_under_review(x: Exchange, **fields: Any) -> VisitApplication:
+    from mobility.services.reviews import application_start_review
+
+    return application_start_review(
+        application=endorsed_application(x, **fields), actor=x.officers.jp
+    )
+
+
+def fund_exchange_pools(x: Exchange, *, jp: int = 10**10, kr: int = 10**11) -> None:
+    fund_pools(x.call, x.officers.jp, jp=jp, kr=kr)
 
 
 # --------------------------------------------------------------------------- mobmoney

@@ -1971,6 +1971,17 @@ for _source, _target in (
 ):
     NOT_PERFORMED[("VisitApplication", _source, _target)] = "no service performs it yet (§25)"
 
+for _source, _target in (
+    ("awaiting_declaration", "active"),
+    ("awaiting_declaration", "conflicted"),
+    ("active", "submitted"),
+):
+    NOT_PERFORMED[("VisitReviewerAssignment", _source, _target)] = (
+        "no service performs it yet (§25)"
+    )
+for _target in ("completed", "cancelled", "declined", "withdrawn"):
+    NOT_PERFORMED[("VisitAwardDecision", "pending", _target)] = "no case written yet (§25)"
+
 
 # --------------------------------------------------------------------------- talent exchange: visits
 
