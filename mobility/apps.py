@@ -21,5 +21,10 @@ class MobilityConfig(AppConfig):
         registry.effort_claim_register("mobility.visits", visit_effort_claims)
         registry.call_close_register("mobility.applications", applications_close_for_call)
         screening.register()
+        from fundapp.ledger.descriptions import transaction_describer_register
+        from mobility.descriptions import TRANSACTION_DESCRIBERS
+
+        for kind, describer in TRANSACTION_DESCRIBERS.items():
+            transaction_describer_register(kind, describer)
 
         # ------------------------------------------------------------- visits

@@ -178,3 +178,23 @@ def test_withdraw_decline_and_the_visitors_withdrawal_end_a_pending_decision():
     application_withdraw(application=application, actor=x.visitor)
     third.refresh_from_db()
     assert third.state == DecisionState.CANCELLED
+
+
+def test_the_commitment_reads_as_a_sentence_in_three_languages():
+    from django.utils import translation
+
+    from fundapp.ledger.descriptions import transaction_descriptions
+
+    x = exchange(**TERMS)
+    fund_exchange_pools(x)
+    application = application_under_review(x)
+    _award(x, application)
+    visit = Visit.objects.get(application=application)
+    txn = Transaction.objects.get(reference=f"visit:{visit.pk}:commitment")
+    sentences = {}
+    for lang in ("en", "ja", "ko"):
+        with translation.override(lang):
+            sentences[lang] = transaction_descriptions([txn])[txn.pk]
+    assert "committed" in sentences["en"]
+    assert "確保" in sentences["ja"]
+    assert "약정" in sentences["ko"]
