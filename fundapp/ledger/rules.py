@@ -154,6 +154,7 @@ _FAMILY_NAMES: Final = {
     "fund_pool": "Fund pool {side}",
     "fund_reserve": "Performance reserve {side}",
     "project_committed": "Project {owner_id} committed {side}",
+    "visit_committed": "Visit {owner_id} committed {side}",
     "org_payable": "Organisation {owner_id} payable {currency}",
     "org_paid": "Organisation {owner_id} paid {currency}",
     "licensee": "Licensee {owner_id} {currency}",

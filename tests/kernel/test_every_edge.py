@@ -1848,6 +1848,9 @@ PERFORMED = [pytest.param(key, id="-".join(key)) for key in EDGES if key not in 
 @pytest.mark.parametrize("key", PERFORMED)
 def test_the_service_performs_the_move(key):
     name, source, target = key
+    if key in NOT_PERFORMED:
+        # Listed further down the module than ``PERFORMED`` is computed (§25's edges).
+        pytest.skip(NOT_PERFORMED[key])
     model = MODELS[name]
     workflow: Workflow = model.workflow  # type: ignore[attr-defined]
     edge = workflow.edge(source, target)
@@ -1974,10 +1977,67 @@ for _source, _target in (
 
 # --------------------------------------------------------------------------- talent exchange: visits
 
-for _source, _target in (
-    ("awarded", "active"),
-    ("awarded", "cancelled"),
-    ("active", "ended"),
-    ("ended", "closed"),
-):
-    NOT_PERFORMED[("Visit", _source, _target)] = "no service performs it yet (§25)"
+
+def _visit_arrived_today() -> Any:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    return visit_confirm_arrival(visit=visit, actor=officer("KR"), arrived_on=_today())
+
+
+@case("Visit", "awarded", "active")
+def _visit_arrive() -> Move:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_arrival(visit=visit, actor=who, arrived_on=_today()),
+        who,
+        visit,
+        "visit.arrived",
+    )
+
+
+@case("Visit", "awarded", "cancelled")
+def _visit_cancel() -> Move:
+    from mobility.services.visits import visit_cancel
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = officer("KR")
+    return Move(lambda: visit_cancel(visit=visit, actor=who), who, visit, "visit.cancelled")
+
+
+@case("Visit", "active", "ended")
+def _visit_depart() -> Move:
+    from mobility.services.visits import visit_confirm_departure
+
+    visit = _visit_arrived_today()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_departure(visit=visit, actor=who, ended_on=_today()),
+        who,
+        visit,
+        "visit.departed",
+        # Month 1, due on the arrival day, is paid with the departure if the job has not.
+        outbox=("visit.stipend_released",),
+    )
+
+
+@case("Visit", "ended", "closed")
+def _visit_close() -> Move:
+    from mobility.services.visits import visit_confirm_departure, visit_final_report_submit
+
+    visit = visit_confirm_departure(
+        visit=_visit_arrived_today(), actor=officer("KR"), ended_on=_today()
+    )
+    who = visit.application.visitor
+    return Move(
+        lambda: visit_final_report_submit(visit=visit, actor=who, report={"en": "Done."}),
+        who,
+        visit,
+        "visit.closed",
+    )
