@@ -2,4 +2,8 @@
 
 from django.urls import URLPattern, URLResolver
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from mobility.views import visits
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *visits.urlpatterns,
+]

@@ -73,6 +73,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
         (_("My proposals"), "proposals:list"),
         (_("My projects"), "projects:list"),
         (_("My licences"), "ip:my_licences"),
+        (_("My visits"), "visits:mine"),
         (_("My obligations"), "ip:my_obligations"),
         (_("Calls"), "home"),
     ]
