@@ -2,8 +2,9 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import visits
+from mobility.views import flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *flows.urlpatterns,
     *visits.urlpatterns,
 ]
