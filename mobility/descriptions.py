@@ -40,13 +40,13 @@ def describe_visits(transactions: Sequence[Transaction]) -> dict[int, str]:
             continue
         what = match.group("what")
         if what == "commitment":
-            text = _("Visit “%(title)s”: stipend and travel committed")
+            text = _("Visit “%(title)s”: stipends and travel committed")
         elif what == "travel":
-            text = _("Visit “%(title)s”: travel sum released")
+            text = _("Visit “%(title)s”: travel lump sum released")
         elif what == "return":
             text = _("Visit “%(title)s”: unreleased rest returned to the pool")
         else:
-            text = _("Visit “%(title)s”: stipend for month %(month)s released")
+            text = _("Visit “%(title)s”: stipend of month %(month)s released")
         described[pk] = text % {"title": title, "month": match.group("month")}
     return described
 

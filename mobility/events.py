@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.kernel.events import (
     DATE,
+    DATETIME,
     ID,
     INTEGER,
     EventType,
@@ -57,7 +58,7 @@ _VISIT_EXAMPLE = {
 }
 
 
-def visit_data(visit: Any) -> dict[str, Any]:
+def visit_data(visit: Any, **extra: Any) -> dict[str, Any]:
     """A visit under its API field names (§21), from the row and its application."""
     return {
         "id": visit.pk,
@@ -73,6 +74,7 @@ def visit_data(visit: Any) -> dict[str, Any]:
         "planned_start": visit.planned_start.isoformat(),
         "arrived_on": visit.arrived_on.isoformat() if visit.arrived_on else None,
         "ended_on": visit.ended_on.isoformat() if visit.ended_on else None,
+        **extra,
     }
 
 
@@ -145,6 +147,31 @@ APPLICATION_EVENT_TYPES = (
 )
 
 # --------------------------------------------------------------------------- visits
+_STIPEND = {
+    "visit": ID,
+    "month": {"type": "integer", "minimum": 1, "maximum": 12},
+    "amount": INTEGER,
+    "currency": {"enum": ["JPY", "KRW"]},
+    "payee": ID,
+    "due_on": DATE,
+    "released_at": DATETIME,
+    "ledger_transaction": ID,
+}
+
+
+def stipend_data(
+    visit: Any, *, month: int, due_on: Any, released_at: Any, transaction_id: int
+) -> dict[str, Any]:
+    return {
+        "visit": visit.pk,
+        "month": month,
+        "amount": visit.stipend_month_amount,
+        "currency": visit.currency,
+        "payee": visit.payee_id,
+        "due_on": due_on,
+        "released_at": released_at,
+        "ledger_transaction": transaction_id,
+    }
 
 
 def register() -> None:
@@ -152,3 +179,52 @@ def register() -> None:
     # ----------------------------------------------------------------- calls → award
     event_type_register(*APPLICATION_EVENT_TYPES)
     # ----------------------------------------------------------------- visits
+    event_type_register(
+        EventType(
+            "visit.arrived",
+            _("{actor} confirmed the visitor's arrival on {arrived_on}"),
+            ORGANISATIONS,
+            outbox=True,
+            schema=data_schema(_VISIT),
+            example=_VISIT_EXAMPLE,
+            short=_("{actor} confirmed the visitor's arrival"),
+        ),
+        EventType(
+            "visit.stipend_released",
+            _("The stipend of month {month} was released: {amount} {currency}"),
+            ORGANISATIONS,
+            outbox=True,
+            schema=data_schema(_STIPEND),
+            example={
+                "visit": 5,
+                "month": 2,
+                "amount": 3_000_000,
+                "currency": "KRW",
+                "payee": 8,
+                "due_on": "2026-05-03",
+                "released_at": "2026-05-02T15:05:00+00:00",
+                "ledger_transaction": 140,
+                "resource_version": 18,
+            },
+            short=_("A month's stipend was released"),
+        ),
+        EventType(
+            "visit.departed",
+            _("{actor} confirmed the visitor's departure on {ended_on}"),
+            ORGANISATIONS,
+            short=_("{actor} confirmed the visitor's departure"),
+        ),
+        EventType(
+            "visit.cancelled",
+            _("{actor} cancelled the visit before the arrival"),
+            ORGANISATIONS,
+        ),
+        EventType(
+            "visit.closed",
+            _("{actor} filed the final report; the visit is closed"),
+            ORGANISATIONS,
+            outbox=True,
+            schema=data_schema(_VISIT),
+            example={**_VISIT_EXAMPLE, "state": "closed", "ended_on": "2026-09-30"},
+        ),
+    )

@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Side
 from fundapp.notifications.messages import (
+    Amount,
+    Day,
     Label,
     Message,
     Name,
@@ -51,8 +53,23 @@ APPLICATION_MESSAGES = (
 )
 
 # ----------------------------------------------------------------------------- visits
+VISIT_MESSAGES = (
+    Message(
+        key="visit.arrival_confirmed",
+        kind="visit_arrival_confirmed",
+        title=_("Your arrival on {arrived_on} is confirmed; travel sum {amount} released"),
+        params={"arrived_on": Day(), "amount": Amount(), "currency": Plain(), "visit": Plain()},
+    ),
+    Message(
+        key="visit.stipend_released",
+        kind="visit_stipend_released",
+        title=_("Stipend of month {month} released: {amount}"),
+        params={"month": Plain(), "amount": Amount(), "currency": Plain(), "visit": Plain()},
+    ),
+)
 
 
 def register() -> None:
     notification_names_register("visit_application", application_titles)
     notification_message_register(*APPLICATION_MESSAGES)
+    notification_message_register(*VISIT_MESSAGES)

@@ -2,4 +2,9 @@
 
 from django.urls import URLPattern, URLResolver
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from mobility.views import flows, visits
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *flows.urlpatterns,
+    *visits.urlpatterns,
+]

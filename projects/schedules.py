@@ -111,6 +111,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Remind consortia of stage reports due in 30, 7 and 1 days, and of overdue ones (§24, §16).",
     ),
     Schedule(
+        "mobility.release_stipends",
+        DailyAt(hour=0, minute=20),
+        "Release the monthly stipends of active visits due today, each visit-month once (§25, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

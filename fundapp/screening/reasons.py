@@ -30,6 +30,7 @@ REASON_LABELS: dict[str, Promise] = {
 SUBJECT_LABELS: dict[str, Promise] = {
     "proposal": _("Proposal"),
     "licence": _("Licence"),
+    "visit_application": _("Visit application"),
 }
 
 

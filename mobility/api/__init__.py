@@ -2,6 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
+from . import visits
+
 
 def register(router: DefaultRouter) -> None:
     """Register this app's viewsets on the /api/v1/ router."""
+    visits.register(router)

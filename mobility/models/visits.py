@@ -76,6 +76,12 @@ class Visit(models.Model):
     planned_start = models.DateField(_("planned start"))
     arrived_on = models.DateField(_("arrived on"), null=True, blank=True)
     ended_on = models.DateField(_("ended on"), null=True, blank=True)
+    # The visitor's final report (§25), which closes the visit: a narrative in at least one
+    # language.
+    report_en = models.TextField(_("final report (English)"), blank=True)
+    report_ja = models.TextField(_("final report (Japanese)"), blank=True)
+    report_ko = models.TextField(_("final report (Korean)"), blank=True)
+    report_submitted_at = models.DateTimeField(_("final report filed at"), null=True, blank=True)
     state = models.CharField(
         _("state"), max_length=16, choices=VisitState.choices, default=VisitState.AWARDED
     )
@@ -119,6 +125,15 @@ class Visit(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_on__isnull=True) | Q(ended_on__gte=F("arrived_on")),
                 name="visit_ends_after_arrival",
+            ),
+            # A closed visit has its final report, with a narrative in one language at least.
+            models.CheckConstraint(
+                condition=~Q(state=VisitState.CLOSED)
+                | (
+                    Q(report_submitted_at__isnull=False)
+                    & ~Q(report_en="", report_ja="", report_ko="")
+                ),
+                name="visit_closed_with_report",
             ),
         ]
 

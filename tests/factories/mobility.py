@@ -14,6 +14,9 @@ import factory
 from django.utils import timezone
 
 from fundapp.accounts.models import Organisation, User
+from fundapp.ledger import rules as ledger_rules
+from fundapp.ledger.models import TransactionKind
+from fundapp.ledger.services import ledger_post
 from mobility.models import (
     ApplicationState,
     MobilityTerms,
@@ -142,6 +145,7 @@ __all__ = [
     "exchange",
     "fund_exchange_pools",
     "submitted_application",
+    "awarded_visit",
     "VisitApplicationFactory",
     "VisitFactory",
     "us_org",
@@ -248,3 +252,35 @@ def fund_exchange_pools(x: Exchange, *, jp: int = 10**10, kr: int = 10**11) -> N
 
 
 # --------------------------------------------------------------------------- mobmoney
+
+
+_commitments = itertools.count(1)
+
+
+def awarded_visit(*, application: VisitApplication | None = None, **kwargs: Any) -> Visit:
+    """What the award does, for tests of what comes after it: an awarded application's
+    ``Visit`` (``kwargs`` override its values, as ``visit_for``), the paying side's pool
+    funded with the sum (a contribution), and the award's commitment posted pool → the
+    visit's committed account under the award's reference ``visit:{id}:commitment``."""
+    if application is None:
+        application = VisitApplicationFactory.create(state=ApplicationState.AWARDED)
+    visit = visit_for(application, **kwargs)
+    pool = ledger_rules.account_code_fund_pool(visit.paying_side)
+    amount = visit.committed_amount
+    if amount:
+        ledger_post(
+            kind=TransactionKind.CONTRIBUTION,
+            currency=visit.currency,
+            legs=[(ledger_rules.account_code_agency(visit.paying_side), -amount), (pool, amount)],
+            reference=f"test:visit-contribution:{next(_commitments)}",
+        )
+        ledger_post(
+            kind=TransactionKind.AWARD_COMMITMENT,
+            currency=visit.currency,
+            legs=[
+                (pool, -amount),
+                (ledger_rules.account_code_visit_committed(visit.pk, visit.paying_side), amount),
+            ],
+            reference=f"visit:{visit.pk}:commitment",
+        )
+    return visit

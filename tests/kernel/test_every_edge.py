@@ -1991,15 +1991,6 @@ def _visit_review_submit() -> Move:
 
 # --------------------------------------------------------------------------- talent exchange: visits
 
-for _source, _target in (
-    ("awarded", "active"),
-    ("awarded", "cancelled"),
-    ("active", "ended"),
-    ("ended", "closed"),
-):
-    NOT_PERFORMED[("Visit", _source, _target)] = "no service performs it yet (§25)"
-
-
 # --------------------------------------------------------------------------- the test
 
 
@@ -2199,4 +2190,72 @@ def _report_returned() -> Move:
         who,
         report,
         "report.returned",
+    )
+
+
+# --------------------------------------------------------------------------- talent exchange: visits
+
+
+def _visit_arrived_today() -> Any:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    return visit_confirm_arrival(visit=visit, actor=officer("KR"), arrived_on=_today())
+
+
+@case("Visit", "awarded", "active")
+def _visit_arrive() -> Move:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_arrival(visit=visit, actor=who, arrived_on=_today()),
+        who,
+        visit,
+        "visit.arrived",
+    )
+
+
+@case("Visit", "awarded", "cancelled")
+def _visit_cancel() -> Move:
+    from mobility.services.visits import visit_cancel
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = officer("KR")
+    return Move(lambda: visit_cancel(visit=visit, actor=who), who, visit, "visit.cancelled")
+
+
+@case("Visit", "active", "ended")
+def _visit_depart() -> Move:
+    from mobility.services.visits import visit_confirm_departure
+
+    visit = _visit_arrived_today()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_departure(visit=visit, actor=who, ended_on=_today()),
+        who,
+        visit,
+        "visit.departed",
+        # Month 1, due on the arrival day, is paid with the departure if the job has not.
+        outbox=("visit.stipend_released",),
+    )
+
+
+@case("Visit", "ended", "closed")
+def _visit_close() -> Move:
+    from mobility.services.visits import visit_confirm_departure, visit_final_report_submit
+
+    visit = visit_confirm_departure(
+        visit=_visit_arrived_today(), actor=officer("KR"), ended_on=_today()
+    )
+    who = visit.application.visitor
+    return Move(
+        lambda: visit_final_report_submit(visit=visit, actor=who, report={"en": "Done."}),
+        who,
+        visit,
+        "visit.closed",
     )
