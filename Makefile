@@ -45,7 +45,7 @@ lint: install
 	$(BIN)/lint-imports --no-logo
 
 typecheck: install
-	$(BIN)/mypy fundapp projects ip_licensing tests bench
+	$(BIN)/mypy fundapp projects ip_licensing mobility tests bench
 
 # In parallel, one pytest-xdist worker per core (at most 4); each worker has a test database
 # and a Redis database of its own (fundapp/settings.py). PYTEST_WORKERS=0: one process.

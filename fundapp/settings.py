@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "fundapp.api",
     "projects",
     "ip_licensing",
+    "mobility",
     "fundapp.demo",
 ]
 
@@ -321,6 +322,7 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "fundapp.accounts.models.Organisation.Kind",
         "ProposalStateEnum": "projects.models.proposals.ProposalState",
         "CallStateEnum": "projects.models.calls.CallState",
+        "CallKindEnum": "projects.models.calls.CallKind",
         "AttachmentKindEnum": "projects.models.proposals.Attachment.Kind",
         "ProjectStateEnum": "projects.models.projects.ProjectState",
         "GateStateEnum": "projects.models.projects.GateState",

@@ -46,6 +46,7 @@ urlpatterns = [
     path("screening/", include("fundapp.screening.urls")),
     path("", include("ip_licensing.urls")),
     path("", include("projects.urls")),
+    path("", include("mobility.urls")),
 ]
 
 handler500 = "fundapp.outage.server_error"

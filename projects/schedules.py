@@ -116,6 +116,11 @@ SCHEDULES: tuple[Schedule, ...] = (
         "Remind PIs of deliverables due in 7 and 1 days, and of overdue ones (§24, §16).",
     ),
     Schedule(
+        "mobility.release_stipends",
+        DailyAt(hour=0, minute=20),
+        "Release the monthly stipends of active visits due today, each visit-month once (§25, §16).",
+    ),
+    Schedule(
         "fundapp.audit.seal_chain",
         Every(minutes=1),
         "Link committed audit events into the chain (§12).",

@@ -46,6 +46,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
             (_("Duplicate funding"), "duplicates:list"),
             (_("Projects"), "projects:list"),
             (_("Portfolio"), "portfolio:dashboard"),
+            (_("Exchange flows"), "exchange_flows"),
             (_("IP registry"), "ip:registry"),
             (_("Licence approvals"), "ip:approvals"),
             (_("Obligations due"), "ip:obligations_due"),
@@ -73,6 +74,7 @@ def nav_entries(user: Any) -> list[tuple[str | Promise, str]]:
         (_("My proposals"), "proposals:list"),
         (_("My projects"), "projects:list"),
         (_("My licences"), "ip:my_licences"),
+        (_("My visits"), "visits:mine"),
         (_("My obligations"), "ip:my_obligations"),
         (_("Calls"), "home"),
     ]

@@ -9,6 +9,7 @@ from fundapp.notifications.webhooks.api import register as register_webhooks
 from fundapp.screening.api import register as register_screening
 from ip_licensing.api import register as register_ip
 from ip_licensing.api import urls_before_router as ip_urls_before_router
+from mobility.api import register as register_mobility
 from projects.api import register as register_projects
 
 router = DefaultRouter()
@@ -17,6 +18,7 @@ register_projects(router)
 register_ledger(router)
 register_screening(router)
 register_ip(router)
+register_mobility(router)
 register_webhooks(router)
 
 # The router tries its routes in order, a dozen per resource: the routes of the API's hot

@@ -106,6 +106,7 @@ from projects.services import reviews as review_services
 from projects.services import tranches as tranche_services
 from projects.services import verification as verifier_services
 
+from .mobility import seed_mobility
 from .stage_reports import seed_stage_reports
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -3475,6 +3476,15 @@ def seed_all(*, with_logins: bool) -> SeedReport:
         )
         seed_licences(report, users=users)
         seed_obligations(report, users=users)
+        seed_mobility(
+            report,
+            fund=fund,
+            area=areas["semiconductor"],
+            users=users,
+            orgs=orgs,
+            now=now,
+            criteria=list(CRITERIA),
+        )
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
         projects = list(

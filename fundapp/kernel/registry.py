@@ -15,6 +15,12 @@ asking domain calls through this module:
   are registered); asked for by ``projects`` before the final gate completes a project.
   ``final_gate_requirements_unmet_many`` answers with the names, which a notification
   stores and ``final_gate_requirement_reason`` explains when it is read.
+- ``effort_claim_register``: other commitments of a person's working time (§5, the e-Rad
+  rule), registered by name (``mobility``: pending and running visits); asked for by
+  ``projects`` when it sums a person's effort.
+- ``call_close_register``: what another domain settles when a call closes (``mobility``:
+  visit applications still unendorsed become ineligible); run by ``projects`` in the
+  closing transaction.
 """
 
 from __future__ import annotations
@@ -150,3 +156,47 @@ def final_gate_requirements_unmet_many(project_ids: Iterable[int]) -> dict[int, 
             if not met:
                 unmet.setdefault(pk, name)
     return unmet
+
+
+# [user id, …] -> {user id: effort %}; one query whatever the number of people.
+EffortClaim: TypeAlias = Callable[[Sequence[int]], dict[int, int]]
+
+_effort_claims: dict[str, EffortClaim] = {}
+
+
+def effort_claim_register(name: str, claim: EffortClaim) -> None:
+    """Register (or replace) the named claim on people's working time."""
+    _effort_claims[name] = claim
+
+
+def effort_claimed_elsewhere(user_ids: Iterable[int]) -> dict[int, int]:
+    """The effort every registered claim adds up to, by user id (people with none are left
+    out); one query per claim, none for no people."""
+    ids = sorted({int(pk) for pk in user_ids})
+    totals: dict[int, int] = {}
+    if not ids:
+        return totals
+    for claim in _effort_claims.values():
+        for pk, effort in claim(ids).items():
+            totals[pk] = totals.get(pk, 0) + int(effort)
+    return totals
+
+
+class CallClose(Protocol):
+    """``hook(call=call)``, inside the transaction that closes the call."""
+
+    def __call__(self, *, call: Any) -> Any: ...
+
+
+_call_close_hooks: dict[str, CallClose] = {}
+
+
+def call_close_register(name: str, hook: CallClose) -> None:
+    """Register (or replace) the named work another domain does when a call closes."""
+    _call_close_hooks[name] = hook
+
+
+def call_close_hooks_run(call: Any) -> None:
+    """Run every registered call-close hook, in registration order."""
+    for hook in _call_close_hooks.values():
+        hook(call=call)

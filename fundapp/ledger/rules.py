@@ -11,6 +11,7 @@ code                               kind      meaning
 ``fund:{side}:pool``               internal  uncommitted money of that side
 ``fund:{side}:reserve``            internal  performance reserve of that side
 ``project:{id}:{side}:committed``  internal  committed to a project, not released
+``visit:{id}:{side}:committed``    internal  committed to a visit (§25), not released
 ``org:{id}:{ccy}:payable``         internal  released to an organisation, not paid
 ``org:{id}:{ccy}:paid``            external  confirmed paid (sink)
 ``licensee:{id}:{ccy}``            external  a licensee paying royalties (source)
@@ -50,6 +51,10 @@ _CODE_PATTERNS: Final = {
     "fund_reserve": (re.compile(rf"fund:(?P<side>{_SIDE}):reserve"), INTERNAL),
     "project_committed": (
         re.compile(rf"project:(?P<id>{_ID}):(?P<side>{_SIDE}):committed"),
+        INTERNAL,
+    ),
+    "visit_committed": (
+        re.compile(rf"visit:(?P<id>{_ID}):(?P<side>{_SIDE}):committed"),
         INTERNAL,
     ),
     "org_payable": (re.compile(rf"org:(?P<id>{_ID}):(?P<ccy>{_CCY}):payable"), INTERNAL),
@@ -128,6 +133,10 @@ def account_code_project_committed(project_id: int, side: str) -> str:
     return f"project:{_owner(project_id)}:{_side(side)}:committed"
 
 
+def account_code_visit_committed(visit_id: int, side: str) -> str:
+    return f"visit:{_owner(visit_id)}:{_side(side)}:committed"
+
+
 def account_code_org_payable(org_id: int, currency: str) -> str:
     return f"org:{_owner(org_id)}:{_currency(currency)}:payable"
 
@@ -145,6 +154,7 @@ _FAMILY_NAMES: Final = {
     "fund_pool": "Fund pool {side}",
     "fund_reserve": "Performance reserve {side}",
     "project_committed": "Project {owner_id} committed {side}",
+    "visit_committed": "Visit {owner_id} committed {side}",
     "org_payable": "Organisation {owner_id} payable {currency}",
     "org_paid": "Organisation {owner_id} paid {currency}",
     "licensee": "Licensee {owner_id} {currency}",

@@ -50,6 +50,9 @@ class NotificationKind(models.TextChoices):
     REPORT_DUE = "report_due", _("Stage report due")
     REPORT_REVIEWED = "report_reviewed", _("Stage report reviewed")
     AMENDMENT = "amendment", _("Plan amendment")
+    # The talent exchange's visits (§25).
+    VISIT_ARRIVAL_CONFIRMED = "visit_arrival_confirmed", _("Visit arrival confirmed")
+    VISIT_STIPEND_RELEASED = "visit_stipend_released", _("Visit stipend released")
 
 
 class EmailState(models.TextChoices):

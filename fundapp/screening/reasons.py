@@ -30,6 +30,7 @@ REASON_LABELS: dict[str, Promise] = {
 SUBJECT_LABELS: dict[str, Promise] = {
     "proposal": _("Proposal"),
     "licence": _("Licence"),
+    "visit_application": _("Visit application"),
 }
 
 
@@ -41,3 +42,16 @@ def reason_label(code: str) -> str:
 def subject_type_label(subject_type: str) -> str:
     label = SUBJECT_LABELS.get(subject_type)
     return str(label) if label is not None else subject_type
+
+
+def reason_register(code: str, label: Promise) -> None:
+    """Register the label of a reason code another domain sends (from its ``AppConfig.ready``)."""
+    existing = REASON_LABELS.get(code)
+    if existing is not None and str(existing) != str(label):
+        raise ValueError(f"screening reason {code!r} already has another label")
+    REASON_LABELS[code] = label
+
+
+def subject_type_register(subject_type: str, label: Promise) -> None:
+    """Register the label of a subject type another domain screens."""
+    SUBJECT_LABELS[subject_type] = label

@@ -189,6 +189,7 @@ class CallSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "fund",
+            "kind",
             "title_en",
             "title_ja",
             "title_ko",
@@ -206,7 +207,8 @@ class CallSerializer(serializers.ModelSerializer):
             "criteria",
             "gate_policy",
         ]
-        read_only_fields = ["id", "state"]
+        # §25: research or mobility; a mobility call is made with its terms in the browser.
+        read_only_fields = ["id", "state", "kind"]
 
     def to_call_data(self, base: CallData | None) -> CallData:
         """The validated body as the service's input; on PATCH, laid over the call as it is."""
@@ -222,6 +224,7 @@ class CallSerializer(serializers.ModelSerializer):
 CALL_EXAMPLE = {
     "id": 7,
     "fund": 1,
+    "kind": "research",
     "title_en": "AI semiconductors 2025",
     "title_ja": "AI半導体 2025",
     "title_ko": "AI 반도체 2025",

@@ -1,7 +1,7 @@
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
 
 from .amendments import AMENDMENT_WORKFLOW, Amendment, AmendmentDecision, AmendmentState
-from .calls import Call, CallState, ReviewCriterion
+from .calls import Call, CallKind, CallState, ReviewCriterion
 from .deliverables import (
     Deliverable,
     DeliverableFile,
@@ -155,6 +155,7 @@ __all__ = [
     "BudgetCategory",
     "BudgetLine",
     "Call",
+    "CallKind",
     "CallState",
     "ConsortiumMember",
     "ConsortiumRole",

@@ -18,6 +18,11 @@ from fundapp.kernel.models import Fund, ResearchArea, localized
 from fundapp.workflow import OFFICERS, SYSTEM, Workflow, edges
 
 
+class CallKind(models.TextChoices):
+    RESEARCH = "research", _("Research")
+    MOBILITY = "mobility", _("Talent exchange")
+
+
 class CallState(models.TextChoices):
     DRAFT = "draft", _("Draft")
     OPEN = "open", pgettext_lazy("call state", "Open")
@@ -51,6 +56,11 @@ class Call(models.Model):
     workflow: ClassVar[Workflow] = CALL_WORKFLOW
 
     fund = models.ForeignKey(Fund, on_delete=models.PROTECT, related_name="calls")
+    # §25: a mobility call funds visits (its terms in ``mobility.MobilityTerms``); a
+    # research call funds proposals. Each path refuses the other kind.
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=CallKind.choices, default=CallKind.RESEARCH
+    )
     title_en = models.CharField(_("title (English)"), max_length=300)
     title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
     title_ko = models.CharField(_("title (Korean)"), max_length=300, blank=True)

@@ -75,6 +75,8 @@ _FAMILY_LABELS = {
     "fund_pool": gettext_lazy("Fund pool, %(side)s"),
     "fund_reserve": gettext_lazy("Performance reserve, %(side)s"),
     "project_committed": gettext_lazy("“%(project)s”: committed budget, %(side)s"),
+    # A talent-exchange visit (§25); named by its number, the ledger pages know no visits.
+    "visit_committed": gettext_lazy("Visit #%(owner)s: committed, %(side)s"),
     "org_payable": gettext_lazy("%(organisation)s: payable (%(currency)s)"),
     "org_paid": gettext_lazy("%(organisation)s: paid (%(currency)s)"),
     "licensee": gettext_lazy("%(organisation)s: royalties paid in (%(currency)s)"),
@@ -88,6 +90,7 @@ def _label(parsed: AccountCode, organisations: dict[int, str], projects: dict[in
         "currency": parsed.currency or "",
         "organisation": organisations.get(owner, f"#{owner}"),
         "project": projects.get(owner, f"#{owner}"),
+        "owner": owner,
     }
     message = _FAMILY_LABELS.get(parsed.family)
     return str(message) % values if message is not None else parsed.code

@@ -12,6 +12,7 @@ from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, User
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import history_for
 from fundapp.errors import NotFound
+from fundapp.kernel import registry
 from fundapp.screening.models import ScreeningCase
 from projects.models import (
     AssignmentState,
@@ -117,14 +118,19 @@ def get_proposal_for_actor(actor: Actor | None, pk: object) -> Proposal:
 
 
 def claimed_effort(user_ids: list[int], *, exclude_proposal_id: int | None) -> dict[int, int]:
-    """Effort each person already gives to pending proposals (and, later, active projects)."""
+    """Effort each person already gives to pending proposals and to what other domains
+    register (``fundapp.kernel.registry.effort_claim_register``: visits of the talent
+    exchange, §25)."""
     rows = (
         ProposalPerson.objects.filter(user_id__in=user_ids, proposal__state__in=PENDING_STATES)
         .exclude(proposal_id=exclude_proposal_id or 0)
         .values("user_id")
         .annotate(total=Sum("effort_percent"))
     )
-    return {r["user_id"]: int(r["total"] or 0) for r in rows}
+    claimed = {r["user_id"]: int(r["total"] or 0) for r in rows}
+    for user_id, effort in registry.effort_claimed_elsewhere(user_ids).items():
+        claimed[user_id] = claimed.get(user_id, 0) + effort
+    return claimed
 
 
 @dataclass(frozen=True)

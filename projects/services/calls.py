@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
+from fundapp.kernel import registry
 from fundapp.money import MAX_AMOUNT
 from fundapp.workflow import transition
 from projects.models import Call, CallState, Fund, ResearchArea, ReviewCriterion
@@ -521,6 +522,8 @@ def _after_close(call: Call) -> None:
     hook = getattr(proposal_services, "proposals_close_for_call", None)
     if hook is not None:
         hook(call=call)
+    # What other domains settle at the deadline (the talent exchange's applications, §25).
+    registry.call_close_hooks_run(call)
 
 
 def _opening_window(now: datetime) -> Callable[[Call], None]:

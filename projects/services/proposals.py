@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -48,6 +48,7 @@ from projects.models import (
     BudgetCategory,
     BudgetLine,
     Call,
+    CallKind,
     ConsortiumMember,
     ConsortiumRole,
     DeliverableKind,
@@ -73,6 +74,10 @@ from projects.services.duplicates import duplicate_check
 from projects.services.notices import notify_people
 from projects.services.outbox import proposal_event
 
+# A mobility call (§25) takes visit applications, not proposals.
+MOBILITY_CALL_REFUSED = gettext_lazy(
+    "This is a talent-exchange call; it takes visit applications, not proposals."
+)
 SECTIONS = ("basics", "consortium", "stages", "budget", "ip_plan", "security")
 PDF_MAGIC = b"%PDF-"
 # How a KPI is verified (§22): a paragraph, not a report.
@@ -178,6 +183,8 @@ def _bump(proposal: Proposal, expected_version: int | None) -> None:
 def proposal_create(*, actor: Actor, call: Call, basics: dict[str, Any] | None = None) -> Proposal:
     """Start a draft in an open call. A person becomes its principal investigator for their
     first organisation and may edit it (guardian ``change_proposal``)."""
+    if call.kind != CallKind.RESEARCH:
+        raise ValidationFailed(MOBILITY_CALL_REFUSED, errors={"call": [MOBILITY_CALL_REFUSED]})
     if not call.is_open_at(timezone.now()):
         raise ValidationFailed(
             _("This call is not open for proposals."),
@@ -860,6 +867,8 @@ def eligibility_problems(proposal: Proposal, *, now: datetime | None = None) -> 
     now = now or timezone.now()
     problems = Problems()
     call = proposal.call
+    if call.kind != CallKind.RESEARCH:
+        problems.add("call", MOBILITY_CALL_REFUSED)
     if not call.is_open_at(now):
         problems.add(
             "call",

@@ -35,6 +35,7 @@ from ip_licensing.models import (
     RoyaltyReport,
 )
 from ip_licensing.services.licences import tokyo_today
+from mobility.models import Visit, VisitApplication, VisitPayment
 from projects.models import (
     KPI,
     Attachment,
@@ -121,6 +122,9 @@ COUNTED = (
     LicenceAsset,
     LicenceApproval,
     RoyaltyReport,
+    VisitApplication,
+    Visit,
+    VisitPayment,
     Account,
     Transaction,
     Entry,
@@ -207,9 +211,9 @@ def test_seed_demo_twice_makes_everything_once_and_the_demo_logins_work(settings
         stored = (media / attachment.storage_name).read_bytes()
         assert stored.startswith(b"%PDF-") and stored.rstrip().endswith(b"%%EOF")
 
-    # Three calls: two open, the green one closed.
-    assert Call.objects.count() == 3
-    assert Call.objects.filter(state=CallState.OPEN).count() == 2
+    # Three research calls: two open, the green one closed; and the open mobility call (§25).
+    assert Call.objects.count() == 3 + 1
+    assert Call.objects.filter(state=CallState.OPEN).count() == 2 + 1
     assert Call.objects.get(state=CallState.CLOSED).title_en.startswith("Green")
     for call in Call.objects.all():
         assert [c.weight for c in call.criteria.all()] == [
@@ -617,3 +621,42 @@ def test_seed_demo_has_an_overdue_report_and_a_report_with_a_spending_statement(
             for o in found.organisations
             if o.totals and o.currency == side.currency
         )
+
+
+@pytest.mark.django_db
+def test_seed_demo_has_visits_of_the_talent_exchange_at_each_point(settings, media):
+    """§25, §20: a KR→JP visit in progress with two stipends paid, a US→KR application
+    waiting for screening, a JP→US visit awarded and a closed JP→KR visit with its report."""
+    from fundapp.demo.mobility import CALL_TITLE
+    from fundapp.ledger.selectors import ledger_verify
+
+    seed()
+    call = Call.objects.get(title_en=CALL_TITLE)
+    assert call.kind == "mobility" and call.state == CallState.OPEN
+
+    def route(home: str, host: str) -> VisitApplication:
+        return VisitApplication.objects.get(
+            call=call, home_organisation__country=home, host_organisation__country=host
+        )
+
+    active = route("KR", "JP").visit
+    assert (active.state, active.paying_side, active.payee.code) == ("active", "JP", "JP-TKY-01")
+    assert sorted(VisitPayment.objects.filter(visit=active).values_list("kind", "month")) == [
+        ("stipend", 1),
+        ("stipend", 2),
+        ("travel", 0),
+    ]
+    waiting = route("US", "KR")
+    assert waiting.state == "endorsed"
+    assert ScreeningCase.objects.filter(
+        subject_type="visit_application", subject_id=waiting.pk, state=ScreeningState.OPEN
+    ).exists()
+    awarded = route("JP", "US").visit
+    assert (awarded.state, awarded.paying_side, awarded.payee.code) == (
+        "awarded",
+        "JP",
+        "JP-SPR-01",
+    )
+    closed = route("JP", "KR").visit
+    assert closed.state == "closed" and closed.report_en
+    assert ledger_verify().breaches == []

@@ -97,7 +97,7 @@ def test_every_action_written_in_the_code_is_registered():
         for verb in ("approved", "completed", "withdrawn", "declined")
     }
     pattern = re.compile(r'action(?:=|, change = )"([a-z_]+\.[a-z_]+)"')
-    for app in ("fundapp", "projects", "ip_licensing"):
+    for app in ("fundapp", "projects", "ip_licensing", "mobility"):
         for path in (Path(settings.BASE_DIR) / app).rglob("*.py"):
             written |= set(pattern.findall(path.read_text(encoding="utf-8")))
     assert len(written) > 80

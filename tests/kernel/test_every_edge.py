@@ -1870,6 +1870,247 @@ NOT_PERFORMED[("BreachDecision", "pending", "cancelled")] = (
 )
 
 
+# --------------------------------------------------------------------------- talent exchange: applications
+
+
+def _exchange_draft() -> tuple[Any, Any]:
+    from tests.factories.mobility import draft_application, exchange
+
+    x = exchange()
+    return x, draft_application(x)
+
+
+def _exchange_in(state: str) -> tuple[Any, Any]:
+    from tests.factories import mobility as world
+
+    x = world.exchange()
+    build = {
+        "submitted": world.submitted_application,
+        "endorsed": world.endorsed_application,
+        "under_review": world.application_under_review,
+    }[state]
+    return x, build(x)
+
+
+@case("VisitApplication", "draft", "submitted")
+def _visit_application_submitted() -> Move:
+    from mobility.services.applications import application_submit
+
+    x, application = _exchange_draft()
+    return Move(
+        lambda: application_submit(application=application, actor=x.visitor),
+        x.visitor,
+        application,
+        "visit_application.submitted",
+    )
+
+
+@case("VisitApplication", "draft", "withdrawn")
+@case("VisitApplication", "submitted", "withdrawn", state="submitted")
+@case("VisitApplication", "endorsed", "withdrawn", state="endorsed")
+@case("VisitApplication", "under_review", "withdrawn", state="under_review")
+def _visit_application_withdrawn(state: str = "draft") -> Move:
+    from mobility.services.applications import application_withdraw
+
+    x, application = _exchange_draft() if state == "draft" else _exchange_in(state)
+    return Move(
+        lambda: application_withdraw(application=application, actor=x.visitor, reason="Later."),
+        x.visitor,
+        application,
+        "visit_application.withdrawn",
+    )
+
+
+@case("VisitApplication", "submitted", "endorsed")
+def _visit_application_endorsed() -> Move:
+    from mobility.services.endorsements import application_endorse
+
+    x, application = _exchange_in("submitted")
+    return Move(
+        lambda: application_endorse(application=application, actor=x.host_office),
+        x.host_office,
+        application,
+        "visit_application.endorsed",
+    )
+
+
+@case("VisitApplication", "submitted", "draft")
+def _visit_application_returned() -> Move:
+    from mobility.services.endorsements import application_return
+
+    x, application = _exchange_in("submitted")
+    return Move(
+        lambda: application_return(
+            application=application, actor=x.host_office, reason="Start later."
+        ),
+        x.host_office,
+        application,
+        "visit_application.returned",
+    )
+
+
+@case("VisitApplication", "submitted", "ineligible")
+def _visit_application_ineligible() -> Move:
+    from projects.models import Call
+
+    x, application = _exchange_in("submitted")
+    Call.objects.filter(pk=x.call.pk).update(closes_at=timezone.now() - timedelta(seconds=1))
+    x.call.refresh_from_db()
+    return Move(
+        lambda: call_svc.call_close(actor=None, call=x.call),
+        None,
+        application,
+        "visit_application.ineligible",
+    )
+
+
+@case("VisitApplication", "endorsed", "under_review")
+def _visit_application_under_review() -> Move:
+    from mobility.services.reviews import application_start_review
+
+    x, application = _exchange_in("endorsed")
+    return Move(
+        lambda: application_start_review(application=application, actor=x.officers.jp),
+        x.officers.jp,
+        application,
+        "visit_application.under_review",
+    )
+
+
+def _visit_award_pending(outcome: str = "award") -> tuple[Any, Any, Any]:
+    from mobility.services.awards import visit_award_approve
+    from tests.factories.mobility import fund_exchange_pools
+
+    x, application = _exchange_in("under_review")
+    fund_exchange_pools(x)
+    decision = visit_award_approve(
+        application=application, actor=x.officers.jp, outcome=outcome, reason="Strong plan."
+    )
+    return x, application, decision
+
+
+@case("VisitApplication", "under_review", "awarded", outcome="award")
+@case("VisitApplication", "under_review", "rejected", outcome="reject")
+def _visit_application_decided(outcome: str) -> Move:
+    from mobility.services.awards import visit_award_approve
+
+    x, application, _decision = _visit_award_pending(outcome)
+    target = "awarded" if outcome == "award" else "rejected"
+    return Move(
+        lambda: visit_award_approve(
+            application=application, actor=x.officers.kr, outcome=outcome, reason="Agreed."
+        ),
+        x.officers.kr,
+        application,
+        f"visit_application.{target}",
+        outbox=("visit.awarded",) if outcome == "award" else (),
+    )
+
+
+@case("VisitAwardDecision", "pending", "completed")
+def _visit_award_completed() -> Move:
+    from mobility.services.awards import visit_award_approve
+
+    x, application, decision = _visit_award_pending()
+    return Move(
+        lambda: visit_award_approve(
+            application=application, actor=x.officers.kr, outcome="award", reason="Agreed."
+        ),
+        x.officers.kr,
+        decision,
+        "visit_award.completed",
+        outbox=("visit.awarded",),
+    )
+
+
+@case("VisitAwardDecision", "pending", "withdrawn")
+def _visit_award_withdrawn() -> Move:
+    from mobility.services.awards import visit_award_withdraw
+
+    x, _application, decision = _visit_award_pending()
+    return Move(
+        lambda: visit_award_withdraw(decision=decision, actor=x.officers.jp),
+        x.officers.jp,
+        decision,
+        "visit_award.withdrawn",
+    )
+
+
+@case("VisitAwardDecision", "pending", "declined")
+def _visit_award_declined() -> Move:
+    from mobility.services.awards import visit_award_decline
+
+    x, _application, decision = _visit_award_pending()
+    return Move(
+        lambda: visit_award_decline(decision=decision, actor=x.officers.kr, reason="Too long."),
+        x.officers.kr,
+        decision,
+        "visit_award.declined",
+    )
+
+
+@case("VisitAwardDecision", "pending", "cancelled")
+def _visit_award_cancelled() -> Move:
+    from mobility.services.applications import application_withdraw
+
+    x, application, decision = _visit_award_pending()
+    return Move(
+        lambda: application_withdraw(application=application, actor=x.visitor),
+        x.visitor,
+        decision,
+        "visit_award.cancelled",
+    )
+
+
+def _visit_assignment() -> tuple[Any, Any, Any]:
+    from mobility.services.reviews import application_reviewer_assign
+
+    x, application = _exchange_in("under_review")
+    who = reviewer()
+    assignment = application_reviewer_assign(
+        application=application, reviewer=who, actor=x.officers.jp
+    )
+    return x, assignment, who
+
+
+@case("VisitReviewerAssignment", "awaiting_declaration", "active", conflict=False)
+@case("VisitReviewerAssignment", "awaiting_declaration", "conflicted", conflict=True)
+def _visit_assignment_declare(conflict: bool) -> Move:
+    from mobility.services.reviews import application_assignment_declare
+
+    _x, assignment, who = _visit_assignment()
+    return Move(
+        lambda: application_assignment_declare(
+            assignment=assignment, actor=who, conflict=conflict, note="Former colleague."
+        ),
+        who,
+        assignment,
+        "visit_review.declared",
+    )
+
+
+@case("VisitReviewerAssignment", "active", "submitted")
+def _visit_review_submit() -> Move:
+    from mobility.services.reviews import application_assignment_declare, application_review_submit
+
+    x, assignment, who = _visit_assignment()
+    assignment = application_assignment_declare(assignment=assignment, actor=who, conflict=False)
+    return Move(
+        lambda: application_review_submit(
+            assignment=assignment,
+            actor=who,
+            scores=scores_for(x.call, 4, 3, 5),
+            comment="Solid plan.",
+            recommendation="fund",
+        ),
+        who,
+        assignment,
+        "visit_review.submitted",
+    )
+
+
+# --------------------------------------------------------------------------- talent exchange: visits
+
 # --------------------------------------------------------------------------- the test
 
 
@@ -2069,4 +2310,72 @@ def _report_returned() -> Move:
         who,
         report,
         "report.returned",
+    )
+
+
+# --------------------------------------------------------------------------- talent exchange: visits
+
+
+def _visit_arrived_today() -> Any:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    return visit_confirm_arrival(visit=visit, actor=officer("KR"), arrived_on=_today())
+
+
+@case("Visit", "awarded", "active")
+def _visit_arrive() -> Move:
+    from mobility.services.visits import visit_confirm_arrival
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_arrival(visit=visit, actor=who, arrived_on=_today()),
+        who,
+        visit,
+        "visit.arrived",
+    )
+
+
+@case("Visit", "awarded", "cancelled")
+def _visit_cancel() -> Move:
+    from mobility.services.visits import visit_cancel
+    from tests.factories.mobility import awarded_visit
+
+    visit = awarded_visit()
+    who = officer("KR")
+    return Move(lambda: visit_cancel(visit=visit, actor=who), who, visit, "visit.cancelled")
+
+
+@case("Visit", "active", "ended")
+def _visit_depart() -> Move:
+    from mobility.services.visits import visit_confirm_departure
+
+    visit = _visit_arrived_today()
+    who = member_of(visit.application.host_organisation, research_office=True)
+    return Move(
+        lambda: visit_confirm_departure(visit=visit, actor=who, ended_on=_today()),
+        who,
+        visit,
+        "visit.departed",
+        # Month 1, due on the arrival day, is paid with the departure if the job has not.
+        outbox=("visit.stipend_released",),
+    )
+
+
+@case("Visit", "ended", "closed")
+def _visit_close() -> Move:
+    from mobility.services.visits import visit_confirm_departure, visit_final_report_submit
+
+    visit = visit_confirm_departure(
+        visit=_visit_arrived_today(), actor=officer("KR"), ended_on=_today()
+    )
+    who = visit.application.visitor
+    return Move(
+        lambda: visit_final_report_submit(visit=visit, actor=who, report={"en": "Done."}),
+        who,
+        visit,
+        "visit.closed",
     )

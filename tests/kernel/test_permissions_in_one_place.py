@@ -10,7 +10,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("domain", "example"),
-    [("projects", "can_evaluate_gate"), ("ip_licensing", "can_report_royalties")],
+    [
+        ("projects", "can_evaluate_gate"),
+        ("ip_licensing", "can_report_royalties"),
+        ("mobility", "can_endorse_application"),
+    ],
 )
 def test_no_permission_question_is_defined_outside_the_permissions_module(domain, example):
     root = REPO / domain

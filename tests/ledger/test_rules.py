@@ -25,6 +25,7 @@ from fundapp.ledger.rules import (
         ("fund:JP:pool", "internal", None),
         ("fund:KR:reserve", "internal", None),
         ("project:42:JP:committed", "internal", None),
+        ("visit:5:KR:committed", "internal", None),
         ("org:7:JPY:payable", "internal", "JPY"),
         ("org:7:KRW:paid", "external", "KRW"),
         ("licensee:9:KRW", "external", "KRW"),
@@ -48,6 +49,8 @@ def test_codes_decide_kind_and_currency(code, kind, currency):
         "project:0:JP:committed",
         "project:042:JP:committed",
         "project:x:JP:committed",
+        "visit:0:JP:committed",
+        "visit:5:US:committed",
         "org:7:USD:payable",
         "org:7:JPY:owed",
         "licensee:9",
@@ -66,6 +69,7 @@ def test_code_builders_spell_the_spec_codes():
     assert rules.account_code_fund_pool("KR") == "fund:KR:pool"
     assert rules.account_code_fund_reserve("JP") == "fund:JP:reserve"
     assert rules.account_code_project_committed(42, "JP") == "project:42:JP:committed"
+    assert rules.account_code_visit_committed(5, "KR") == "visit:5:KR:committed"
     assert rules.account_code_org_payable(7, "JPY") == "org:7:JPY:payable"
     assert rules.account_code_org_paid(7, "JPY") == "org:7:JPY:paid"
     assert rules.account_code_licensee(9, "KRW") == "licensee:9:KRW"

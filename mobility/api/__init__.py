@@ -1,0 +1,10 @@
+"""API of the talent exchange (§14, §25): mobility calls, visit applications, visits."""
+
+from rest_framework.routers import DefaultRouter
+
+from . import visits
+
+
+def register(router: DefaultRouter) -> None:
+    """Register this app's viewsets on the /api/v1/ router."""
+    visits.register(router)
