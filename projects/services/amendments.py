@@ -75,6 +75,7 @@ from projects.permissions import (
 )
 from projects.rules import amendments as rules
 from projects.rules.schedule import gate_day
+from projects.services.deliverables import StageDates, deliverables_follow_stages
 from projects.services.notices import (
     notify_people,
     officers,
@@ -413,12 +414,19 @@ def _apply(current: _Locked, amendment: Amendment, applied: rules.Applied, actor
         if moved_from.started_on is not None:
             gate.due_on = gate_day(moved_from.started_on, moved_from.months)
             gate.save(update_fields=["due_on"])
-            stages_reschedule_after(moved_from)
+            _, planned = stages_reschedule_after(moved_from)
+            # The running stage's deliverables stay due_month into it, never after its
+            # new gate day; the re-chained stages' deliverables follow their new starts.
+            moved_stage = StageDates(
+                stage_id=moved_from.pk, started_on=moved_from.started_on, gate_day=gate.due_on
+            )
+            deliverables_follow_stages(stages=[moved_stage, *planned])
         else:
             # A stage not started yet: re-chain from the stage before it.
             previous = current.stages.get(moved_from.number - 1)
             if previous is not None:
-                stages_reschedule_after(previous)
+                _, planned = stages_reschedule_after(previous)
+                deliverables_follow_stages(stages=planned)
     # Tranches
     for tranche_plan in after.tranches:
         tranche = current.tranches[(tranche_plan.stage, tranche_plan.side)]

@@ -27,11 +27,15 @@ class AmendWorld:
         return self.project.kpis.get(code=code).pk
 
 
-def amend_world(**pools: Any) -> AmendWorld:
+def amend_world(*, deliverables: Any = None, **pools: Any) -> AmendWorld:
     staff = make_staff()
     fund_pools(staff, **pools)
     proposal, c = engine_proposal(
-        jp=JP_TRANCHES, krw=KR_TRANCHES, months=(6, 6, 6), jp_partner_share=JP_PARTNER_SHARE
+        jp=JP_TRANCHES,
+        krw=KR_TRANCHES,
+        months=(6, 6, 6),
+        jp_partner_share=JP_PARTNER_SHARE,
+        deliverables=deliverables,
     )
     project = award(proposal, staff)
     partner = ProjectOrganisation.objects.get(project=project, role="partner")

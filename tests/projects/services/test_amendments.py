@@ -18,6 +18,7 @@ from projects.models import (
     Amendment,
     AmendmentState,
     BudgetLine,
+    Deliverable,
     Gate,
     GateEvaluation,
     ProjectOrganisation,
@@ -33,7 +34,7 @@ from projects.services.amendments import (
 from projects.services.gates import gate_evaluate
 from tests.factories import OrganisationFactory, UserFactory, kr_org
 from tests.factories.amendments import amend_world, approve_by_two, propose
-from tests.factories.engine import committed, gate_of, pool
+from tests.factories.engine import committed, deliverable, gate_of, pool
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
@@ -374,6 +375,27 @@ def test_stage_months_move_the_later_gate_days():
     moved2, moved3 = Gate.objects.get(pk=gate2.pk), Gate.objects.get(pk=gate3.pk)
     assert (moved2.due_on - gate2.due_on).days >= 89
     assert moved3.due_on > gate3.due_on
+
+
+def test_stage_months_move_the_deliverables_of_the_stages_that_move():
+    w = amend_world(
+        deliverables={
+            1: [deliverable("Test-chip report", due_month=5)],
+            2: [deliverable("Interim design", due_month=2)],
+            3: [deliverable("Prototype", due_month=1)],
+        }
+    )
+    due = {d.title_en: d.due_on for d in Deliverable.objects.filter(stage__project=w.project)}
+
+    approve_by_two(w, propose(w, {"kind": "stage", "stage": 1, "months": 9}))
+
+    after = {d.title_en: d.due_on for d in Deliverable.objects.filter(stage__project=w.project)}
+    # The running stage keeps its start, so its deliverable keeps its day; the planned
+    # stages behind its later gate start three months later, and so do their deliverables.
+    assert after["Test-chip report"] == due["Test-chip report"]
+    assert after["Interim design"] > due["Interim design"]
+    assert (after["Interim design"] - due["Interim design"]).days >= 89
+    assert (after["Prototype"] - due["Prototype"]).days >= 89
 
 
 # --------------------------------------------------------------------------- ending
