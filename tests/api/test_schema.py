@@ -121,6 +121,8 @@ def test_idempotent_writes_document_the_header_and_422(schema):
         ("post", "/api/v1/measurements/{id}/dispute/"),
         ("post", "/api/v1/disbursements/{id}/confirm/"),
         ("post", "/api/v1/royalty-reports/"),
+        ("post", "/api/v1/visits/{id}/arrival/"),
+        ("post", "/api/v1/visits/{id}/departure/"),
     }
     for path, method, operation in operations(schema):
         headers = [p for p in operation.get("parameters", []) if p["in"] == "header"]

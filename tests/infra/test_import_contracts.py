@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("fundapp", "projects", "ip_licensing")
+PACKAGES = ("fundapp", "projects", "ip_licensing", "mobility")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 KERNEL = "The kernel imports no domain"
@@ -24,7 +24,7 @@ RULES = "Pure rules import nothing of Django's ORM"
 
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three packages and the contracts, copied where a test may add a module."""
+    """The four packages and the contracts, copied where a test may add a module."""
     root = tmp_path_factory.mktemp("layout")
     for package in PACKAGES:
         shutil.copytree(

@@ -38,6 +38,7 @@ from tests.factories import (
     jp_org,
 )
 from tests.factories.licences import draft, make_world
+from tests.factories.mobility import VisitApplicationFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.notifications.urls")]
 
@@ -64,6 +65,9 @@ def named():
     project = _titled(ProjectFactory, "Edge inference chips", "エッジ推論チップ", "엣지 추론 칩")
     proposal = _titled(ProposalFactory, "Quantum sensors", "量子センサー", "양자 센서")
     call = _titled(CallFactory, "Call for AI chips", "AIチップ公募", "AI 칩 공모")
+    application = _titled(
+        VisitApplicationFactory, "Spin qubit probing", "スピン量子ビット計測", "스핀 큐비트 측정"
+    )
     person = UserFactory.create(display_name="鈴木 一郎")
     deliverable = Deliverable.objects.create(
         project=project,
@@ -84,6 +88,7 @@ def named():
             "licence": licence.pk,
             "person": person.pk,
             "deliverable": deliverable.pk,
+            "visit_application": application.pk,
         },
         "names": {
             language: {
@@ -94,6 +99,7 @@ def named():
                 "licence": licence.reference,
                 "person": "鈴木 一郎",
                 "deliverable": getattr(deliverable, f"title_{language}"),
+                "visit_application": getattr(application, f"title_{language}"),
             }
             for language in LANGUAGES
         },
