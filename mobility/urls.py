@@ -2,9 +2,10 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import flows, visits
+from mobility.views import calls, flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *calls.urlpatterns,
     *flows.urlpatterns,
     *visits.urlpatterns,
 ]
