@@ -2,10 +2,11 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import calls, flows, visits
+from mobility.views import calls, endorsements, flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *calls.urlpatterns,
+    *endorsements.urlpatterns,
     *flows.urlpatterns,
     *visits.urlpatterns,
 ]
