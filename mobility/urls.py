@@ -2,9 +2,10 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import calls, endorsements, flows, visits
+from mobility.views import applications, calls, endorsements, flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *applications.urlpatterns,
     *calls.urlpatterns,
     *endorsements.urlpatterns,
     *flows.urlpatterns,
