@@ -2,11 +2,12 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import applications, calls, endorsements, flows, visits
+from mobility.views import applications, calls, decisions, endorsements, flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *applications.urlpatterns,
     *calls.urlpatterns,
+    *decisions.urlpatterns,
     *endorsements.urlpatterns,
     *flows.urlpatterns,
     *visits.urlpatterns,
