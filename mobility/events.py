@@ -78,6 +78,13 @@ def visit_data(visit: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
+CALL_EVENT_TYPES = (
+    EventType("mobility_terms.set", _("{actor} set the terms of the mobility call"), OFFICERS),
+    EventType(
+        "mobility_terms.updated", _("{actor} changed the terms of the mobility call"), OFFICERS
+    ),
+)
+
 APPLICATION_EVENT_TYPES = (
     EventType(
         "visit_application.created",
@@ -177,7 +184,7 @@ def stipend_data(
 def register() -> None:
     """Register every event type of the talent exchange (called once, at start-up)."""
     # ----------------------------------------------------------------- calls → award
-    event_type_register(*APPLICATION_EVENT_TYPES)
+    event_type_register(*CALL_EVENT_TYPES, *APPLICATION_EVENT_TYPES)
     # ----------------------------------------------------------------- visits
     event_type_register(
         EventType(

@@ -2,9 +2,13 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import flows, visits
+from mobility.views import applications, calls, decisions, endorsements, flows, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    *applications.urlpatterns,
+    *calls.urlpatterns,
+    *decisions.urlpatterns,
+    *endorsements.urlpatterns,
     *flows.urlpatterns,
     *visits.urlpatterns,
 ]

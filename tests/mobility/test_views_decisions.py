@@ -1,0 +1,96 @@
+"""Officers' pages of a mobility call's applications (§25, §6): the ranked list, opening
+the review, and the award under the two-person rule, refused before screening clearance."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from mobility.models import ApplicationState, Visit, VisitAwardDecision
+from tests.factories import UserFactory
+from tests.factories.mobility import (
+    application_under_review,
+    endorsed_application,
+    exchange,
+    fund_exchange_pools,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_two_officers_award_through_the_page(client):
+    x = exchange(home_country="KR", host_country="JP")
+    fund_exchange_pools(x)
+    application = endorsed_application(x)
+    client.force_login(x.officers.jp)
+    client.post(reverse("mobility_decisions:start_review", args=[application.pk]))
+    application.refresh_from_db()
+    assert application.state == ApplicationState.UNDER_REVIEW
+
+    url = reverse("mobility_decisions:approve", args=[application.pk])
+    client.post(url, {"outcome": "award", "reason": "Strong plan"})
+    client.force_login(x.officers.kr)
+    page = client.get(reverse("mobility_decisions:award", args=[application.pk])).content.decode()
+    assert "data-two-person=" in page
+    client.post(url, {"outcome": "award", "reason": "Agreed"})
+
+    application.refresh_from_db()
+    assert application.state == ApplicationState.AWARDED
+    assert Visit.objects.filter(application=application).exists()
+
+
+def test_the_award_before_screening_clearance_shows_the_services_refusal(client):
+    x = exchange(home_country="JP", host_country="US")
+    fund_exchange_pools(x)
+    application = application_under_review(x)
+    client.force_login(x.officers.jp)
+    url = reverse("mobility_decisions:approve", args=[application.pk])
+    client.post(url, {"outcome": "award", "reason": "Go"})
+    client.force_login(x.officers.kr)
+
+    response = client.post(url, {"outcome": "award", "reason": "Go"})
+
+    assert response.status_code == 409
+    assert "data-refusal" in response.content.decode()
+    assert not Visit.objects.exists()
+    assert VisitAwardDecision.objects.get().state == "pending"
+
+
+def test_a_missing_reason_is_a_field_error(client):
+    x = exchange()
+    application = application_under_review(x)
+    client.force_login(x.officers.jp)
+    response = client.post(
+        reverse("mobility_decisions:approve", args=[application.pk]), {"outcome": "award"}
+    )
+    assert response.status_code == 422
+    assert "reason" in response.context["form"].errors
+
+
+@pytest.mark.parametrize("who", ["visitor", "host_office", "stranger"])
+def test_the_pages_answer_404_to_anyone_but_an_officer(client, who):
+    x = exchange()
+    application = application_under_review(x)
+    client.force_login(
+        {"visitor": x.visitor, "host_office": x.host_office, "stranger": UserFactory.create()}[who]
+    )
+    assert client.get(reverse("mobility_decisions:call", args=[x.call.pk])).status_code == 404
+    assert client.get(reverse("mobility_decisions:award", args=[application.pk])).status_code == 404
+    response = client.post(
+        reverse("mobility_decisions:approve", args=[application.pk]),
+        {"outcome": "award", "reason": "x"},
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_the_call_list_costs_a_fixed_number_of_queries(
+    client, django_assert_max_num_queries, count
+):
+    x = exchange()
+    for _ in range(count):
+        application_under_review(x, effort_percent=10)
+    client.force_login(x.officers.jp)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("mobility_decisions:call", args=[x.call.pk]))
+    assert response.content.decode().count("data-application=") == count
