@@ -68,6 +68,7 @@ from mobility.services.awards import (
 from mobility.services.endorsements import application_endorse, application_return
 from projects.api.engine import example, page, problems
 from projects.api.proposals import expected_version
+from projects.api.serializers_proposals import StrictSerializer
 from projects.models import AwardOutcome, Call
 
 READ = Scope.PROPOSALS_READ.value
@@ -121,13 +122,14 @@ class VisitApplicationFilter(django_filters.FilterSet):
 class VisitAwardDecisionSerializer(serializers.ModelSerializer):
     """The live award decision of an application, with the two-person block."""
 
-    outcome = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField(help_text="awarded or rejected")
     two_person = TwoPersonDecisionSerializer(source="*", read_only=True)
 
     class Meta:
         model = VisitAwardDecision
         fields = ["id", "outcome", "reason", "two_person"]
 
+    @extend_schema_field(serializers.ChoiceField(choices=sorted(API_OUTCOMES)))
     def get_outcome(self, obj: VisitAwardDecision) -> str:
         return OUTCOME_WORDS.get(obj.outcome, obj.outcome)
 
@@ -207,7 +209,7 @@ class VisitApplicationSerializer(serializers.ModelSerializer):
         return visit.pk
 
 
-class VisitApplicationFieldsSerializer(serializers.Serializer):
+class VisitApplicationFieldsSerializer(StrictSerializer):
     """The wizard's fields; each one given is saved, the others are left as they are. The
     service checks the content (field errors, 422)."""
 
@@ -266,33 +268,34 @@ class VisitApplicationCreateSerializer(VisitApplicationFieldsSerializer):
 
 
 class VisitApplicationChangesSerializer(VisitApplicationFieldsSerializer):
+    always_required = ("version",)
+
     version = serializers.IntegerField(
-        min_value=0,
+        min_value=1,
         max_value=MAX_ID,
-        required=False,
         help_text=gettext_lazy(
-            'The version the change is based on (or send If-Match: "<version>"); a stale '
-            "one answers 409."
+            'The version the change is based on (If-Match: "<version>" may carry it as '
+            "well); a stale one answers 409."
         ),
     )
 
 
-class ReasonSerializer(serializers.Serializer):
+class VisitApplicationWithdrawSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
 
 
-class ReturnSerializer(serializers.Serializer):
+class VisitApplicationReturnSerializer(StrictSerializer):
     reason = serializers.CharField(
         max_length=4000,
         help_text=gettext_lazy("Why the office returns the application; the visitor sees it."),
     )
 
 
-class EndorseSerializer(serializers.Serializer):
+class VisitApplicationEndorseSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=4000)
 
 
-class AwardSerializer(serializers.Serializer):
+class VisitAwardApproveSerializer(StrictSerializer):
     outcome = serializers.ChoiceField(choices=sorted(API_OUTCOMES))
     reason = serializers.CharField(max_length=4000)
 
@@ -431,8 +434,9 @@ def _pending_decision(application: VisitApplication) -> VisitAwardDecision:
     ),
     partial_update=extend_schema(
         summary="Save a step of the wizard on a draft",
-        description="Each field given replaces its value. `version` (or If-Match) must be "
-        "the current version: a stale one answers 409 and changes nothing.",
+        description="Each field given replaces its value. `version` must be the current "
+        "version: a stale one answers 409 and changes nothing (an If-Match header, if sent, "
+        "must agree with it).",
         parameters=[APPLICATION_ID],
         request=VisitApplicationChangesSerializer,
         responses={200: VisitApplicationSerializer, **problems(400, 403, 404, 409, 422)},
@@ -545,7 +549,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @extend_schema(
         summary="Withdraw an application (the visitor or the home organisation's system)",
         parameters=[APPLICATION_ID],
-        request=ReasonSerializer,
+        request=VisitApplicationWithdrawSerializer,
         responses={200: VisitApplicationSerializer, **problems(400, 403, 404, 409, 422)},
         examples=[
             example("Withdraw", {"reason": "The visit is postponed a year."}, request=True),
@@ -555,7 +559,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         application = self.get_object()
-        body = ReasonSerializer(data=request.data)
+        body = VisitApplicationWithdrawSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         application_withdraw(
             application=application,
@@ -567,7 +571,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @extend_schema(
         summary="Endorse a submitted application (the host organisation's office or system)",
         parameters=[APPLICATION_ID],
-        request=EndorseSerializer,
+        request=VisitApplicationEndorseSerializer,
         responses={200: VisitApplicationSerializer, **problems(400, 403, 404, 409, 422)},
         examples=[
             example("Endorse", {"comment": "The lab hosts the visitor."}, request=True),
@@ -577,7 +581,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @action(detail=True, methods=["post"])
     def endorse(self, request: Request, pk: str | None = None) -> Response:
         application = self.get_object()
-        body = EndorseSerializer(data=request.data)
+        body = VisitApplicationEndorseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         application_endorse(
             application=application,
@@ -591,7 +595,7 @@ class VisitApplicationViewSet(GenericViewSet):
         description="Instead of endorsing, before the call closes, with a reason: the "
         "application becomes a draft again at a new version.",
         parameters=[APPLICATION_ID],
-        request=ReturnSerializer,
+        request=VisitApplicationReturnSerializer,
         responses={200: VisitApplicationSerializer, **problems(400, 403, 404, 409, 422)},
         examples=[
             example("Return", {"reason": "Please name the host supervisor."}, request=True),
@@ -601,7 +605,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @action(detail=True, methods=["post"], url_path="return", url_name="return")
     def return_to_visitor(self, request: Request, pk: str | None = None) -> Response:
         application = self.get_object()
-        body = ReturnSerializer(data=request.data)
+        body = VisitApplicationReturnSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         application_return(
             application=application,
@@ -619,7 +623,7 @@ class VisitApplicationViewSet(GenericViewSet):
         "once screening allows it, creates the visit and commits its whole sum (409 "
         "`pool_insufficient` if the paying side's pool cannot cover it).",
         parameters=[APPLICATION_ID],
-        request=AwardSerializer,
+        request=VisitAwardApproveSerializer,
         responses={200: VisitApplicationSerializer, **problems(400, 403, 404, 409, 422)},
         examples=[
             example("Award", {"outcome": "awarded", "reason": "Strong plan"}, request=True),
@@ -630,7 +634,7 @@ class VisitApplicationViewSet(GenericViewSet):
     @action(detail=True, methods=["post"])
     def award(self, request: Request, pk: str | None = None) -> Response:
         application = self.get_object()
-        body = AwardSerializer(data=request.data)
+        body = VisitAwardApproveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         visit_award_approve(
             application=application,

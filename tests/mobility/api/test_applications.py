@@ -9,8 +9,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.routers import DefaultRouter
 
 from fundapp.accounts.models import Role
+from mobility.api import register
 from mobility.models import ApplicationState, Visit, VisitApplication
 from mobility.services.awards import visit_award_approve
 from mobility.services.reviews import (
@@ -164,6 +168,8 @@ def test_a_stale_save_answers_409_and_changes_nothing():
     assert problem["code"] == "stale_version"
     assert "version" in problem["errors"]
     assert ok(client.get(detail))["months"] == fresh["months"] == 3
+    unknown = assert_problem(client.patch(detail, {"version": 2, "colour": 1}, format="json"), 400)
+    assert "colour" in unknown["errors"]
     assert assert_problem(client.patch(detail, {"months": 9}, format="json"), 400)["errors"]
 
 
@@ -381,9 +387,8 @@ def test_who_withdraws(who, status):
 def test_who_endorses_or_returns(step, who, status):
     x = exchange()
     application = submitted_application(x)
-    response = _clients(x)[who]().post(
-        f"{URL}{application.pk}/{step}/", {"reason": "Please add the plan."}, format="json"
-    )
+    body = {"comment": "Welcome."} if step == "endorse" else {"reason": "Please add the plan."}
+    response = _clients(x)[who]().post(f"{URL}{application.pk}/{step}/", body, format="json")
     if status == 200:
         assert ok(response)["state"] == ("endorsed" if step == "endorse" else "draft")
     else:
@@ -459,3 +464,28 @@ def test_the_list_costs_the_same_queries_at_two_sizes_and_filters():
     assert ok(client.get(URL, {"state": "draft"}))["results"] == []
     assert len(ok(client.get(URL, {"call": first.call.pk}))["results"]) == 1
     assert_problem(client.get(URL, {"call": "1.5"}), 400)
+
+
+def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
+    router = DefaultRouter()
+    register(router)
+    generator = SchemaGenerator(patterns=[path("api/v1/", include(router.urls))])
+    schema = generator.get_schema(request=None, public=True)
+    operations = [
+        (method, url, op)
+        for url, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if method in ("get", "post", "patch") and url.startswith(URL)
+    ]
+    assert len(operations) == 11
+    for method, url, op in operations:
+        assert op.get("summary"), (method, url)
+        contents = [
+            *op.get("requestBody", {}).get("content", {}).values(),
+            *(c for r in op["responses"].values() for c in r.get("content", {}).values()),
+        ]
+        assert any("examples" in c for c in contents), (method, url)
+        codes = [code for code in op["responses"] if code.startswith("4")]
+        assert codes, (method, url)
+        for code in codes:
+            assert list(op["responses"][code]["content"]) == ["application/problem+json"]
