@@ -333,6 +333,7 @@ SPECTACULAR_SETTINGS = {
         "AwardOutcomeEnum": "projects.models.reviews.AwardOutcome",
         "RecommendationEnum": "projects.models.reviews.Recommendation",
         "GateOutcomeEnum": "projects.models.projects.GateOutcome",
+        "VisitAwardOutcomeEnum": ["awarded", "rejected"],
         "AssetKindEnum": "ip_licensing.models.assets.AssetKind",
         "ObligationKindEnum": "ip_licensing.models.obligations.ObligationKind",
         "ObligationStateEnum": "ip_licensing.models.obligations.ObligationState",

@@ -20,6 +20,9 @@ class MobilityConfig(AppConfig):
 
         registry.effort_claim_register("mobility.visits", visit_effort_claims)
         registry.call_close_register("mobility.applications", applications_close_for_call)
+        from mobility.selectors.calls import mobility_terms_many
+
+        registry.call_terms_register("mobility", mobility_terms_many)
         screening.register()
         from fundapp.ledger.descriptions import transaction_describer_register
         from mobility.descriptions import TRANSACTION_DESCRIBERS

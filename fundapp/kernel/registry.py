@@ -21,6 +21,9 @@ asking domain calls through this module:
 - ``call_close_register``: what another domain settles when a call closes (``mobility``:
   visit applications still unendorsed become ineligible); run by ``projects`` in the
   closing transaction.
+- ``call_terms_register``: the terms another domain attaches to calls of its kind, by
+  name (``mobility``: a mobility call's stipend, travel sums, visit months and countries);
+  asked for by ``projects``' call API for a page of calls at once (``call_terms_many``).
 """
 
 from __future__ import annotations
@@ -200,3 +203,24 @@ def call_close_hooks_run(call: Any) -> None:
     """Run every registered call-close hook, in registration order."""
     for hook in _call_close_hooks.values():
         hook(call=call)
+
+
+# [call id, …] -> {call id: terms}; one query whatever the number of calls, none for none.
+CallTerms: TypeAlias = Callable[[Sequence[int]], dict[int, dict[str, Any]]]
+
+_call_terms: dict[str, CallTerms] = {}
+
+
+def call_terms_register(name: str, terms: CallTerms) -> None:
+    """Register (or replace) the named terms another domain attaches to its calls."""
+    _call_terms[name] = terms
+
+
+def call_terms_many(name: str, call_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The named terms of each call that has them (calls without are left out); nothing
+    registered under the name, or no calls, answers ``{}`` without a query."""
+    ids = sorted(set(call_ids))
+    terms = _call_terms.get(name)
+    if terms is None or not ids:
+        return {}
+    return terms(ids)

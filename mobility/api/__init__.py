@@ -2,9 +2,10 @@
 
 from rest_framework.routers import DefaultRouter
 
-from . import visits
+from . import applications, visits
 
 
 def register(router: DefaultRouter) -> None:
     """Register this app's viewsets on the /api/v1/ router."""
+    applications.register(router)
     visits.register(router)

@@ -19,6 +19,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
@@ -33,7 +34,8 @@ from fundapp.actors import is_fund_officer
 from fundapp.api.filters import IdFilter
 from fundapp.api.permissions import HasScope, actor_of
 from fundapp.errors import ValidationFailed
-from projects.models import Call, CallState, Fund, ResearchArea, Sensitivity
+from fundapp.kernel import registry
+from projects.models import Call, CallKind, CallState, Fund, ResearchArea, Sensitivity
 from projects.selectors.calls import calls_in_area, calls_list, get_call_for_actor
 from projects.services.calls import (
     CallData,
@@ -137,6 +139,10 @@ class ResearchAreaViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = ResearchArea.objects.order_by("code")
 
 
+# The name the talent exchange registers its calls' terms under (fundapp.kernel.registry).
+MOBILITY_TERMS = "mobility"
+
+
 # --- calls --------------------------------------------------------------------------------
 
 
@@ -170,6 +176,34 @@ class CriterionSerializer(serializers.Serializer):
     weight = serializers.DecimalField(max_digits=6, decimal_places=3)
 
 
+class SidesSerializer(serializers.Serializer):
+    """An amount per side, in whole yen and won."""
+
+    JPY = serializers.IntegerField(read_only=True)
+    KRW = serializers.IntegerField(read_only=True)
+
+
+class MobilityTermsSerializer(serializers.Serializer):
+    """A mobility call's terms (§25), as the talent exchange registers them."""
+
+    stipend_month = SidesSerializer(read_only=True, help_text="The monthly stipend per side.")
+    travel = SidesSerializer(read_only=True, help_text="The travel lump sum per side.")
+    min_months = serializers.IntegerField(read_only=True)
+    max_months = serializers.IntegerField(read_only=True)
+    eligible_countries = serializers.ListField(child=serializers.CharField(), read_only=True)
+
+
+class CallListSerializer(serializers.ListSerializer):
+    """Asks for the mobility terms of a whole page of calls in one query."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        calls = list(data.all() if isinstance(data, QuerySet) else data)
+        self.context[MOBILITY_TERMS] = registry.call_terms_many(
+            MOBILITY_TERMS, [call.pk for call in calls if call.kind == CallKind.MOBILITY]
+        )
+        return super().to_representation(calls)
+
+
 class CallSerializer(serializers.ModelSerializer):
     research_areas = serializers.SlugRelatedField(
         many=True, slug_field="code", queryset=ResearchArea.objects.all()
@@ -183,9 +217,14 @@ class CallSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Set on creation; defaults to the fund when there is only one.",
     )
+    mobility_terms = serializers.SerializerMethodField(
+        help_text="A mobility call's stipend, travel sums, visit months and eligible "
+        "countries (§25); null for a research call."
+    )
 
     class Meta:
         model = Call
+        list_serializer_class = CallListSerializer
         fields = [
             "id",
             "fund",
@@ -206,9 +245,19 @@ class CallSerializer(serializers.ModelSerializer):
             "max_project_months",
             "criteria",
             "gate_policy",
+            "mobility_terms",
         ]
         # §25: research or mobility; a mobility call is made with its terms in the browser.
         read_only_fields = ["id", "state", "kind"]
+
+    @extend_schema_field(MobilityTermsSerializer(allow_null=True))
+    def get_mobility_terms(self, call: Call) -> dict[str, Any] | None:
+        if call.kind != CallKind.MOBILITY:
+            return None
+        known = self.context.get(MOBILITY_TERMS)
+        if known is None:
+            known = registry.call_terms_many(MOBILITY_TERMS, [call.pk])
+        return known.get(call.pk)
 
     def to_call_data(self, base: CallData | None) -> CallData:
         """The validated body as the service's input; on PATCH, laid over the call as it is."""
@@ -259,6 +308,7 @@ CALL_EXAMPLE = {
         "max_extension_months": 6,
         "auto_release_on_pass": True,
     },
+    "mobility_terms": None,
 }
 
 

@@ -188,6 +188,8 @@ def test_every_operation_is_documented_with_a_summary_an_example_and_problems():
         if method in ("get", "post", "put", "patch", "delete")
     ]
     # visits: list, detail, arrival, departure
+    # (the app's other routers, e.g. visit applications, are tested with their own)
+    operations = [op for op in operations if op[1].startswith("/api/v1/visits/")]
     assert sorted((m, u) for m, u, _ in operations) == [
         ("get", "/api/v1/visits/"),
         ("get", "/api/v1/visits/{id}/"),
