@@ -53,6 +53,31 @@ AMENDMENT_ID = OpenApiParameter(
 )
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}},
+            "required": ["kind"],
+            "additionalProperties": True,
+        },
+    }
+)
+class ChangeSetField(PassThroughField):
+    """A change set: a list of changes, each an object with its ``kind`` (§24)."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}})
+class RecommittedField(PassThroughField):
+    """The ledger's re-commitment per side: side → signed amount (yen or won)."""
+
+
+@extend_schema_field(OpenApiTypes.ANY)
+class DiffValueField(PassThroughField):
+    """A value before or after a change: a number, a text, or null."""
+
+
 class DiffLineSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["kpi", "stage", "budget", "tranche", "partner"])
     subject = serializers.CharField(
@@ -60,8 +85,8 @@ class DiffLineSerializer(serializers.Serializer):
         "`organisation:category` of a budget line, an organisation id of a partner."
     )
     field = serializers.CharField()
-    before = PassThroughField(allow_null=True)
-    after = PassThroughField(allow_null=True)
+    before = DiffValueField(allow_null=True)
+    after = DiffValueField(allow_null=True)
 
 
 class AmendmentSerializer(serializers.ModelSerializer):
@@ -70,9 +95,9 @@ class AmendmentSerializer(serializers.ModelSerializer):
 
     project = serializers.IntegerField(source="project_id", read_only=True)
     proposed_by = serializers.IntegerField(source="proposed_by_id", read_only=True)
-    changes = PassThroughField(read_only=True)
+    changes = ChangeSetField(read_only=True)
     diff = DiffLineSerializer(many=True, read_only=True)
-    recommitted = PassThroughField(
+    recommitted = RecommittedField(
         read_only=True, help_text="The ledger's re-commitment per side at approval."
     )
     approval = serializers.SerializerMethodField()
@@ -102,7 +127,7 @@ class AmendmentSerializer(serializers.ModelSerializer):
 
 
 class AmendmentProposeSerializer(serializers.Serializer):
-    changes = PassThroughField(
+    changes = ChangeSetField(
         help_text="The change set: a list of changes, each with a `kind` (kpi, stage, "
         "budget_move, tranche, partner_add, partner_remove); see §24."
     )
