@@ -13,6 +13,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
 
 from fundapp.accounts.models import Role, User
 
@@ -25,6 +26,15 @@ def _notify_function(name: str = "notify") -> Any:
     except ImportError:
         return None
     return getattr(module, name, None)
+
+
+def page_url(name: str, *args: Any) -> str:
+    """A page's path for a notification link, or "" where the page is not routed (a
+    deployment without the browser pages)."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
 
 
 def officers(*, roles: Iterable[str], side: str | None = None) -> list[User]:

@@ -13,24 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Membership, Role, Side, User
+from fundapp.accounts.models import Membership, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
-from fundapp.kernel import inputs
-from fundapp.kernel.approvals import (
-    LIVE_STATES,
-    DecisionState,
-    decision_approve,
-    decision_decline,
-    decision_withdraw,
-)
-from fundapp.kernel.problems import Problems
+from fundapp.errors import Conflict
+from fundapp.kernel import awards as kernel
+from fundapp.kernel.notices import page_url as _url
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.selectors import account_balance
@@ -56,19 +47,29 @@ from mobility.services.screening import (
 )
 from projects.models import AwardOutcome
 
-
-def _url(name: str, *args: Any) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
-def _require_award_officer(actor: Actor) -> User:
-    allowed, reason = permissions.can_decide_visit_award(actor)
-    if not allowed or not isinstance(actor, User):
-        raise PermissionDenied(reason or _("Only fund officers may decide awards."))
-    return actor
+PANEL = kernel.AwardPanel[VisitApplication, VisitAwardDecision](
+    subject_field="application",
+    audit_prefix="visit_application",
+    created_key="visit",
+    decision_model=VisitAwardDecision,
+    subject_states=ApplicationState,
+    review_state=ApplicationState.UNDER_REVIEW,
+    awarded_state=ApplicationState.AWARDED,
+    rejected_state=ApplicationState.REJECTED,
+    outcomes=AwardOutcome,
+    award_outcome=AwardOutcome.AWARD,
+    permission=permissions.can_decide_visit_award,
+    lock_subject=lock,
+    move_agreed=lambda application, target, officer: move(
+        application, target, actor=officer, agreed=True
+    ),
+    awaits_message="visit_award.awaits_approval",
+    subject_url=lambda application: _url("mobility:application", application.pk),
+    not_under_review_message=gettext_lazy(
+        "Only an application under review can be awarded or rejected; this one is “%(state)s”."
+    ),
+    already_decided_message=gettext_lazy("This application has already been decided."),
+)
 
 
 def visit_award_approve(
@@ -93,110 +94,30 @@ def visit_award_approve(
     - every step is audited; ``visit.awarded`` goes to the outbox; the visitor and the
       host organisation's research office are told the outcome.
     """
-    officer = _require_award_officer(actor)
-    problems = Problems()
-    outcome = inputs.choice(problems, "outcome", outcome, AwardOutcome)
-    reason = inputs.text(problems, "reason", reason, max_length=4000, required=True)
-    if problems:
-        raise ValidationFailed(
-            _("The decision has errors; see the fields."), errors=problems.as_dict()
-        )
-    if outcome == AwardOutcome.AWARD and application.state == ApplicationState.UNDER_REVIEW:
-        application_screening_open(application=application, actor=officer)
-
-    with transaction.atomic():
-        locked = lock(application)
-        if locked.state != ApplicationState.UNDER_REVIEW:
-            raise Conflict(
-                _(
-                    "Only an application under review can be awarded or rejected; this one "
-                    "is “%(state)s”."
-                )
-                % {"state": ApplicationState(locked.state).label},
-                code="invalid_state",
-            )
-        live = (
-            VisitAwardDecision.objects.select_for_update(of=("self",))
-            .filter(application=locked, state__in=LIVE_STATES)
-            .select_related("first_officer")
-            .first()
-        )
-        if live is not None and live.state == DecisionState.COMPLETED:
-            raise Conflict(_("This application has already been decided."), code="invalid_state")
-
-        def same_outcome(pending: VisitAwardDecision) -> None:
-            if pending.outcome != outcome:
-                raise Conflict(
-                    _(
-                        "The pending decision is to %(pending)s, not to %(yours)s. Approve the "
-                        "same outcome, or ask %(first)s to withdraw the pending decision first."
-                    )
-                    % {
-                        "pending": AwardOutcome(pending.outcome).label.lower(),
-                        "yours": AwardOutcome(outcome).label.lower(),
-                        "first": pending.first_officer,
-                    },
-                    code="outcome_differs",
-                )
-
-        decision = decision_approve(
-            live=live,
-            new=lambda: VisitAwardDecision(application=locked, outcome=outcome, reason=reason),
-            actor=officer,
-            matches=same_outcome,
-            on_complete=lambda completed: _complete(locked, completed, officer),
-            audit_first={"application": locked.pk, "outcome": outcome, "reason": reason},
-            audit_complete={"outcome": outcome, "second_reason": reason},
-        )
-        if live is None:
-            _tell_other_side(locked, decision, officer)
-        return decision
-
-
-def _tell_other_side(
-    application: VisitApplication, decision: VisitAwardDecision, officer: User
-) -> None:
-    other_side = Side.KR if officer.side == Side.JP else Side.JP
-    notify(
-        users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
-        message="visit_award.awaits_approval",
-        params={
-            "title": application.pk,
-            "officer": officer.pk,
-            "outcome": decision.outcome,
-            "side": officer.side,
-        },
-        url=_url("mobility:application", application.pk),
+    return kernel.award_approve(
+        PANEL,
+        subject=application,
+        actor=actor,
+        outcome=outcome,
+        reason=reason,
+        before_award=lambda subject, officer: application_screening_open(
+            application=subject, actor=officer
+        ),
+        complete=_complete,
     )
 
 
 def _complete(application: VisitApplication, decision: VisitAwardDecision, officer: User) -> None:
     """The award's consequence, inside the completion's transaction."""
-    visit = None
-    if decision.outcome == AwardOutcome.AWARD:
-        refuse_unless_cleared(application_screening_clearance(application))
-    now = decision.second_at or timezone.now()
-    target = (
-        ApplicationState.AWARDED
-        if decision.outcome == AwardOutcome.AWARD
-        else ApplicationState.REJECTED
-    )
-    before = move(application, target, actor=officer, agreed=True)
-    application.updated_at = now
-    application.save(update_fields=["state", "updated_at"])
-    if decision.outcome == AwardOutcome.AWARD:
-        visit = visit_create_from_application(application=application, actor=officer)
-    audit_record(
-        actor=officer,
-        action=f"visit_application.{target}",
-        obj=application,
-        before={"state": before},
-        after={
-            "state": target,
-            "decision": decision.pk,
-            "reason": decision.reason,
-            "visit": visit.pk if visit is not None else None,
-        },
+    target, _visit_id = kernel.award_outcome_apply(
+        PANEL,
+        subject=application,
+        decision=decision,
+        officer=officer,
+        refuse_award=lambda subject: refuse_unless_cleared(
+            application_screening_clearance(subject)
+        ),
+        create=lambda subject: visit_create_from_application(application=subject, actor=officer),
     )
     offices = User.objects.filter(
         pk__in=Membership.objects.filter(
@@ -300,10 +221,7 @@ def _commit(visit: Visit, total: int, actor: User) -> None:
 def visit_award_withdraw(*, decision: VisitAwardDecision, actor: Actor) -> VisitAwardDecision:
     """The officer who approved first withdraws a pending decision. Locks the application
     then the decision; audited ``visit_award.withdrawn``."""
-    _require_award_officer(actor)
-    return decision_withdraw(
-        decision=decision, actor=actor, lock_subject=lambda: lock(decision.application)
-    )
+    return kernel.award_withdraw(PANEL, decision=decision, actor=actor)
 
 
 def visit_award_decline(
@@ -311,10 +229,4 @@ def visit_award_decline(
 ) -> VisitAwardDecision:
     """A fund officer of the other side declines a pending decision with a reason; the
     application stays under review. Audited ``visit_award.declined``."""
-    _require_award_officer(actor)
-    return decision_decline(
-        decision=decision,
-        actor=actor,
-        reason=reason,
-        lock_subject=lambda: lock(decision.application),
-    )
+    return kernel.award_decline(PANEL, decision=decision, actor=actor, reason=reason)

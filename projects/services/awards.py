@@ -14,22 +14,14 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Role, Side, User
+from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor
-from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
-from fundapp.kernel import inputs
-from fundapp.kernel.approvals import (
-    LIVE_STATES,
-    decision_approve,
-    decision_decline,
-    decision_withdraw,
-)
-from fundapp.kernel.problems import Problems
+from fundapp.errors import Conflict
+from fundapp.kernel import awards as kernel
+from fundapp.kernel.notices import page_url as _url
 from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
 from fundapp.screening import reasons as screening_reasons
@@ -39,7 +31,6 @@ from projects.models import (
     AwardDecision,
     AwardOutcome,
     ConsortiumMember,
-    DecisionState,
     PersonRole,
     Proposal,
     ProposalPerson,
@@ -55,19 +46,29 @@ SCREENING_SUBJECT = "proposal"
 # Screening states in which an award may complete (§11).
 CLEARANCES_ALLOWING_AWARD = ("cleared", "not_required")
 
-
-def _url(name: str, *args: Any) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
-def _require_award_officer(actor: Actor) -> User:
-    allowed, reason = selectors.can_decide_award(actor)
-    if not allowed or not isinstance(actor, User):
-        raise PermissionDenied(reason or _("Only fund officers may decide awards."))
-    return actor
+PANEL = kernel.AwardPanel[Proposal, AwardDecision](
+    subject_field="proposal",
+    audit_prefix="proposal",
+    created_key="project",
+    decision_model=AwardDecision,
+    subject_states=ProposalState,
+    review_state=ProposalState.UNDER_REVIEW,
+    awarded_state=ProposalState.AWARDED,
+    rejected_state=ProposalState.REJECTED,
+    outcomes=AwardOutcome,
+    award_outcome=AwardOutcome.AWARD,
+    permission=selectors.can_decide_award,
+    lock_subject=_lock,
+    move_agreed=lambda proposal, target, officer: _transition(
+        proposal, target, actor=officer, agreed=True
+    ),
+    awaits_message="award.awaits_approval",
+    subject_url=lambda proposal: _url("reviews:proposal", proposal.pk),
+    not_under_review_message=gettext_lazy(
+        "Only a proposal under review can be awarded or rejected; this one is “%(state)s”."
+    ),
+    already_decided_message=gettext_lazy("This proposal has already been decided."),
+)
 
 
 # --------------------------------------------------------------------------- screening
@@ -196,84 +197,39 @@ def award_approve(
     - every step is audited; the other side's officers are told a decision is needed, the
       principal investigators are told the outcome.
     """
-    officer = _require_award_officer(actor)
-    problems = Problems()
-    outcome = inputs.choice(problems, "outcome", outcome, AwardOutcome)
-    reason = inputs.text(problems, "reason", reason, max_length=4000, required=True)
-    if problems:
-        raise ValidationFailed(
-            _("The decision has errors; see the fields."), errors=problems.as_dict()
-        )
-    if outcome == AwardOutcome.AWARD and proposal.state == ProposalState.UNDER_REVIEW:
-        # Screening officers see the case from the first approval on; a new match found
-        # now stays recorded even when the completion below is refused.
-        with transaction.atomic():
-            proposal_screening_open(proposal=proposal, actor=officer)
-        # §22: checked again at every approval of an award, before it can complete; the
-        # flags it raises stay even when the completion below is refused.
-        duplicate_check_at_award(proposal=proposal, actor=officer)
-
-    with transaction.atomic():
-        locked = _lock(proposal)
-        if locked.state != ProposalState.UNDER_REVIEW:
-            raise Conflict(
-                _(
-                    "Only a proposal under review can be awarded or rejected; this one is “%(state)s”."
-                )
-                % {"state": ProposalState(locked.state).label},
-                code="invalid_state",
-            )
-        live = (
-            AwardDecision.objects.select_for_update(of=("self",))
-            .filter(proposal=locked, state__in=LIVE_STATES)
-            .select_related("first_officer")
-            .first()
-        )
-        if live is not None and live.state == DecisionState.COMPLETED:
-            raise Conflict(_("This proposal has already been decided."), code="invalid_state")
-
-        def same_outcome(pending: AwardDecision) -> None:
-            if pending.outcome != outcome:
-                raise Conflict(
-                    _(
-                        "The pending decision is to %(pending)s, not to %(yours)s. Approve the "
-                        "same outcome, or ask %(first)s to withdraw the pending decision first."
-                    )
-                    % {
-                        "pending": AwardOutcome(pending.outcome).label.lower(),
-                        "yours": AwardOutcome(outcome).label.lower(),
-                        "first": pending.first_officer,
-                    },
-                    code="outcome_differs",
-                )
-
-        decision = decision_approve(
-            live=live,
-            new=lambda: AwardDecision(proposal=locked, outcome=outcome, reason=reason),
-            actor=officer,
-            matches=same_outcome,
-            on_complete=lambda completed: _complete(locked, completed, officer, starts_on),
-            audit_first={"proposal": locked.pk, "outcome": outcome, "reason": reason},
-            audit_complete={"outcome": outcome, "second_reason": reason},
-        )
-        if live is None:
-            _tell_other_side(locked, decision, officer)
-        return decision
-
-
-def _tell_other_side(proposal: Proposal, decision: AwardDecision, officer: User) -> None:
-    other_side = Side.KR if officer.side == Side.JP else Side.JP
-    notify(
-        users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
-        message="award.awaits_approval",
-        params={
-            "title": proposal.pk,
-            "officer": officer.pk,
-            "outcome": decision.outcome,
-            "side": officer.side,
-        },
-        url=_url("reviews:proposal", proposal.pk),
+    return kernel.award_approve(
+        PANEL,
+        subject=proposal,
+        actor=actor,
+        outcome=outcome,
+        reason=reason,
+        before_award=_before_award,
+        complete=lambda locked, decision, officer: _complete(locked, decision, officer, starts_on),
     )
+
+
+def _before_award(proposal: Proposal, officer: User) -> None:
+    # Screening officers see the case from the first approval on; a new match found now
+    # stays recorded even when the completion is refused.
+    with transaction.atomic():
+        proposal_screening_open(proposal=proposal, actor=officer)
+    # §22: checked again at every approval of an award, before it can complete; the flags
+    # it raises stay even when the completion is refused.
+    duplicate_check_at_award(proposal=proposal, actor=officer)
+
+
+def _refuse_award(proposal: Proposal) -> None:
+    _refuse_unless_cleared(proposal_screening_clearance(proposal))
+    refusal = award_refusal(proposal)
+    if refusal is not None:
+        raise refusal
+
+
+def _create_project(proposal: Proposal, officer: User, starts_on: date | None) -> Any:
+    # Written by the engine in parallel; imported here so the review app loads without it.
+    from projects.services.projects import project_create_from_proposal
+
+    return project_create_from_proposal(proposal=proposal, actor=officer, started_on=starts_on)
 
 
 def _complete(
@@ -281,38 +237,13 @@ def _complete(
 ) -> None:
     """The award's consequence, inside the completion's transaction: the proposal is
     awarded (the project created) or rejected; a refusal rolls the completion back."""
-    project_id = None
-    if decision.outcome == AwardOutcome.AWARD:
-        _refuse_unless_cleared(proposal_screening_clearance(proposal))
-        refusal = award_refusal(proposal)
-        if refusal is not None:
-            raise refusal
-    now = decision.second_at or timezone.now()
-    target = (
-        ProposalState.AWARDED if decision.outcome == AwardOutcome.AWARD else ProposalState.REJECTED
-    )
-    before = _transition(proposal, target, actor=officer, agreed=True)
-    proposal.updated_at = now
-    proposal.save(update_fields=["state", "updated_at"])
-    if decision.outcome == AwardOutcome.AWARD:
-        # Written by the engine in parallel; imported here so the review app loads without it.
-        from projects.services.projects import project_create_from_proposal
-
-        project = project_create_from_proposal(
-            proposal=proposal, actor=officer, started_on=starts_on
-        )
-        project_id = project.pk
-    audit_record(
-        actor=officer,
-        action=f"proposal.{target}",
-        obj=proposal,
-        before={"state": before},
-        after={
-            "state": target,
-            "decision": decision.pk,
-            "reason": decision.reason,
-            "project": project_id,
-        },
+    target, project_id = kernel.award_outcome_apply(
+        PANEL,
+        subject=proposal,
+        decision=decision,
+        officer=officer,
+        refuse_award=_refuse_award,
+        create=lambda locked: _create_project(locked, officer, starts_on),
     )
     event_record(
         kind="award.decided",
@@ -338,10 +269,7 @@ def award_decision_withdraw(*, decision: AwardDecision, actor: Actor) -> AwardDe
     """The officer who approved first withdraws a pending decision (e.g. to change the
     outcome); a new one can be started. Locks the proposal then the decision; audited
     ``award.withdrawn`` (``decision_withdraw``)."""
-    _require_award_officer(actor)
-    return decision_withdraw(
-        decision=decision, actor=actor, lock_subject=lambda: _lock(decision.proposal)
-    )
+    return kernel.award_withdraw(PANEL, decision=decision, actor=actor)
 
 
 # The name the browser and the API used first.
@@ -352,10 +280,4 @@ def award_decision_decline(*, decision: AwardDecision, actor: Actor, reason: Any
     """A fund officer of the other side declines a pending decision with a reason; the
     proposal stays under review and a new decision can be started. Locks the proposal then
     the decision; audited ``award.declined`` (``decision_decline``)."""
-    _require_award_officer(actor)
-    return decision_decline(
-        decision=decision,
-        actor=actor,
-        reason=reason,
-        lock_subject=lambda: _lock(decision.proposal),
-    )
+    return kernel.award_decline(PANEL, decision=decision, actor=actor, reason=reason)

@@ -8,22 +8,19 @@ state allows, and writes an audit event beside the change. A refused change rais
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Mapping
 from typing import Any
 
-from django.db import transaction
-from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Membership, Role, User
+from fundapp.accounts.models import Membership, User
 from fundapp.actors import Actor
-from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
-from fundapp.kernel import inputs
+from fundapp.errors import Conflict
+from fundapp.kernel import reviews as kernel
 from fundapp.kernel.decisions import require as _require
-from fundapp.kernel.problems import Problems
+from fundapp.kernel.notices import page_url as _url
+from fundapp.kernel.reviews import FOUR_PLACES, SCORE_MAX, SCORE_MIN, weighted_score
 from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
 from projects.events import assignment_data
@@ -45,27 +42,57 @@ from projects.models import (
 from projects.selectors import reviews as selectors
 from projects.services.proposals import _lock, _transition
 
-SCORE_MIN = 1
-SCORE_MAX = 5
-FOUR_PLACES = Decimal("0.0001")
+__all__ = [
+    "FOUR_PLACES",
+    "SCORE_MAX",
+    "SCORE_MIN",
+    "assignment_declare",
+    "exclusion_reasons",
+    "proposal_start_review",
+    "review_submit",
+    "reviewer_assign",
+    "weighted_score",
+]
 
 
-def _url(name: str, *args: Any) -> str:
-    """A page's path for a notification link, or "" where the page is not routed."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
+def _lock_assignment(assignment: ReviewerAssignment) -> ReviewerAssignment:
+    return (
+        ReviewerAssignment.objects.select_for_update(of=("self",))
+        .select_related("proposal__call")
+        .get(pk=assignment.pk)
+    )
 
 
-def weighted_score(pairs: Iterable[tuple[Decimal, int]]) -> Decimal:
-    """Σ w·s / Σ w over (weight, score) pairs, rounded to 4 decimals, half up (§6)."""
-    pairs = list(pairs)
-    total_weight = sum((Decimal(w) for w, _s in pairs), Decimal(0))
-    if total_weight <= 0:
-        raise ValueError("weighted_score needs at least one positive weight")
-    weighted = sum((Decimal(w) * s for w, s in pairs), Decimal(0))
-    return (weighted / total_weight).quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+ASSIGNMENT_STATES = kernel.AssignmentStates(
+    awaiting_declaration=AssignmentState.AWAITING_DECLARATION,
+    active=AssignmentState.ACTIVE,
+    conflicted=AssignmentState.CONFLICTED,
+    submitted=AssignmentState.SUBMITTED,
+    excluded=AssignmentState.EXCLUDED,
+)
+
+PANEL = kernel.ReviewPanel[Proposal, ReviewerAssignment, Review](
+    subject_field="proposal",
+    audit_prefix="review",
+    assignment_model=ReviewerAssignment,
+    review_model=Review,
+    score_model=ReviewScore,
+    states=ASSIGNMENT_STATES,
+    assignable_states=selectors.ASSIGNABLE_STATES,
+    scoring_state=ProposalState.UNDER_REVIEW,
+    lock_subject=_lock,
+    lock_assignment=_lock_assignment,
+    criteria=lambda proposal: list(ReviewCriterion.objects.filter(call_id=proposal.call_id)),
+    recommendations=Recommendation,
+    not_officer_message=gettext_lazy("Only fund officers may manage the review of proposals."),
+    not_assignable_message=gettext_lazy(
+        "Reviewers can be assigned only to an eligible proposal or one under review."
+    ),
+    review_over_message=gettext_lazy("The review of this proposal is over."),
+    not_scoring_message=gettext_lazy(
+        "Reviews are accepted only while the proposal is under review."
+    ),
+)
 
 
 # --------------------------------------------------------------------------- start review
@@ -78,19 +105,13 @@ def proposal_start_review(*, proposal: Proposal, actor: Actor) -> Proposal:
     proposal already under review answers 409 and changes nothing.
     """
     _require(selectors.can_manage_reviews(actor))
-    with transaction.atomic():
-        locked = _lock(proposal)
-        before = _transition(locked, ProposalState.UNDER_REVIEW, actor=actor)
-        locked.updated_at = timezone.now()
-        locked.save(update_fields=["state", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="proposal.under_review",
-            obj=locked,
-            before={"state": before},
-            after={"state": locked.state},
-        )
-    return locked
+    return kernel.review_start(
+        subject=proposal,
+        actor=actor,
+        lock=_lock,
+        move=lambda locked: _transition(locked, ProposalState.UNDER_REVIEW, actor=actor),
+        audit_action="proposal.under_review",
+    )
 
 
 # --------------------------------------------------------------------------- assignment
@@ -145,67 +166,42 @@ def reviewer_assign(*, proposal: Proposal, reviewer: User, actor: Actor) -> Revi
     declaration and the reviewer is notified.
     """
     _require(selectors.can_manage_reviews(actor))
-    if not isinstance(actor, User):  # fund officers are people; can_manage_reviews says so
-        raise PermissionDenied(_("Only fund officers may manage the review of proposals."))
-    if not isinstance(reviewer, User) or reviewer.role != Role.REVIEWER or not reviewer.is_active:
-        message = _("Choose a person with the reviewer role.")
-        raise ValidationFailed(message, errors={"reviewer": [message]})
-    with transaction.atomic():
-        locked = _lock(proposal)
-        existing = ReviewerAssignment.objects.filter(proposal=locked, reviewer=reviewer).first()
-        if existing is not None:
-            return existing
-        if locked.state not in selectors.ASSIGNABLE_STATES:
-            raise Conflict(
-                _("Reviewers can be assigned only to an eligible proposal or one under review."),
-                code="invalid_state",
-            )
-        reasons = exclusion_reasons(locked, reviewer)
-        assignment = ReviewerAssignment.objects.create(
-            proposal=locked,
-            reviewer=reviewer,
-            assigned_by=actor,
-            state=AssignmentState.EXCLUDED if reasons else AssignmentState.AWAITING_DECLARATION,
-            exclusion_reason="\n".join(reasons),
+    officer = kernel.require_assignable_reviewer(PANEL, actor, reviewer)
+    return kernel.reviewer_assignment_make(
+        PANEL,
+        subject=proposal,
+        reviewer=reviewer,
+        actor=officer,
+        exclusion_reasons=exclusion_reasons,
+        on_assigned=_tell_assigned,
+    )
+
+
+def _tell_assigned(proposal: Proposal, assignment: ReviewerAssignment) -> None:
+    # Who reviews a proposal is for fund staff only: no organisation's partner system is
+    # told (§6, §13.3).
+    event_record(
+        kind="review.assigned",
+        obj=assignment,
+        organisation_ids=[],
+        payload=assignment_data(assignment),
+    )
+    if assignment.state == AssignmentState.AWAITING_DECLARATION:
+        notify(
+            users=[assignment.reviewer],
+            message="review.assigned",
+            params={"call": proposal.call_id},
+            url=_url("reviews:assignment", assignment.pk),
         )
-        audit_record(
-            actor=actor,
-            action="review.assigned",
-            obj=assignment,
-            after={
-                "proposal": locked.pk,
-                "reviewer": reviewer.pk,
-                "state": assignment.state,
-                "exclusion_reason": assignment.exclusion_reason,
-            },
-        )
-        # Who reviews a proposal is for fund staff only: no organisation's partner system
-        # is told (§6, §13.3).
-        event_record(
-            kind="review.assigned",
-            obj=assignment,
-            organisation_ids=[],
-            payload=assignment_data(assignment),
-        )
-        if not reasons:
-            notify(
-                users=[reviewer],
-                message="review.assigned",
-                params={"call": locked.call_id},
-                url=_url("reviews:assignment", assignment.pk),
-            )
-    return assignment
 
 
 # --------------------------------------------------------------------------- declaration
 
 
-def _lock_assignment(assignment: ReviewerAssignment) -> ReviewerAssignment:
-    return (
-        ReviewerAssignment.objects.select_for_update(of=("self",))
-        .select_related("proposal__call")
-        .get(pk=assignment.pk)
-    )
+def _may_declare(reviewer: User, assignment: ReviewerAssignment) -> None:
+    allowed, reason = selectors.can_declare(reviewer, assignment)
+    if not allowed:
+        raise Conflict(reason, code="invalid_state")
 
 
 def assignment_declare(
@@ -217,78 +213,35 @@ def assignment_declare(
     conflict makes it ``active``, and only then may the reviewer read and score the
     proposal. Locks the assignment row; declared once; audited.
     """
-    problems = Problems()
-    if not isinstance(conflict, bool):
-        problems.add("conflict", _("Say whether you have a conflict of interest."))
-    note = inputs.text(problems, "note", note, max_length=4000)
-    if conflict is True and not note:
-        problems.add("note", _("Describe the conflict of interest."))
-    with transaction.atomic():
-        locked = _lock_assignment(assignment)
-        if not isinstance(actor, User) or actor.pk != locked.reviewer_id:
-            raise PermissionDenied(
-                _("Only the assigned reviewer may declare their conflicts of interest.")
-            )
-        allowed, reason = selectors.can_declare(actor, locked)
-        if not allowed:
-            raise Conflict(reason, code="invalid_state")
-        if locked.proposal.state not in selectors.ASSIGNABLE_STATES:
-            raise Conflict(
-                _("The review of this proposal is over."),
-                code="invalid_state",
-            )
-        if problems:
-            raise ValidationFailed(
-                _("The declaration has errors; see the fields."), errors=problems.as_dict()
-            )
-        before = ReviewerAssignment.workflow.move(
-            locked,
-            AssignmentState.CONFLICTED if conflict else AssignmentState.ACTIVE,
-            actor=actor,
-        )
-        locked.conflict_note = note
-        locked.declared_at = timezone.now()
-        locked.save(update_fields=["state", "conflict_note", "declared_at"])
-        audit_record(
-            actor=actor,
-            action="review.declared",
-            obj=locked,
-            before={"state": before},
-            after={"state": locked.state, "conflict": conflict, "note": note},
-        )
-    return locked
+    return kernel.assignment_declaration_record(
+        PANEL,
+        assignment=assignment,
+        actor=actor,
+        conflict=conflict,
+        note=note,
+        may_declare=_may_declare,
+    )
 
 
 # --------------------------------------------------------------------------- scoring
 
 
-def _clean_scores(
-    problems: Problems, scores: Any, criteria: list[ReviewCriterion]
-) -> dict[int, int]:
-    if not isinstance(scores, Mapping):
-        problems.add("scores", _("Give a score for every criterion."))
-        return {}
-    by_id: dict[int, Any] = {}
-    for key, value in scores.items():
-        try:
-            by_id[int(str(key))] = value
-        except (TypeError, ValueError):
-            problems.add(f"scores.{key}", _("Unknown criterion."))
-    known = {c.pk for c in criteria}
-    for unknown in sorted(set(by_id) - known):
-        problems.add(f"scores.{unknown}", _("This criterion is not part of the call."))
-    cleaned: dict[int, int] = {}
-    for criterion in criteria:
-        value = inputs.integer(
-            problems,
-            f"scores.{criterion.pk}",
-            by_id.get(criterion.pk),
-            minimum=SCORE_MIN,
-            maximum=SCORE_MAX,
-        )
-        if value is not None:
-            cleaned[criterion.pk] = value
-    return cleaned
+def _may_score(actor: Actor, assignment: ReviewerAssignment) -> None:
+    reviewer = kernel.require_own_assignment(
+        actor, assignment, _("Only the assigned reviewer may score this proposal.")
+    )
+    allowed, reason = selectors.can_score(reviewer, assignment)
+    if not allowed:
+        raise Conflict(reason, code="invalid_state")
+
+
+def _submitted_audit(submitted: kernel.SubmittedReview[Review]) -> dict[str, Any]:
+    return {
+        "review": submitted.review.pk,
+        "weighted_score": submitted.weighted_score,
+        "recommendation": submitted.recommendation,
+        "scores": {str(k): v for k, v in submitted.scores.items()},
+    }
 
 
 def review_submit(
@@ -307,52 +260,13 @@ def review_submit(
     the weighted score Σ w·s / Σ w is stored rounded to 4 decimals, half up; the assignment
     becomes ``submitted``; audited.
     """
-    with transaction.atomic():
-        locked = _lock_assignment(assignment)
-        if not isinstance(actor, User) or actor.pk != locked.reviewer_id:
-            raise PermissionDenied(_("Only the assigned reviewer may score this proposal."))
-        allowed, reason = selectors.can_score(actor, locked)
-        if not allowed:
-            raise Conflict(reason, code="invalid_state")
-        if locked.proposal.state != ProposalState.UNDER_REVIEW:
-            raise Conflict(
-                _("Reviews are accepted only while the proposal is under review."),
-                code="invalid_state",
-            )
-        criteria = list(ReviewCriterion.objects.filter(call_id=locked.proposal.call_id))
-        problems = Problems()
-        if not criteria:
-            problems.add("scores", _("This call has no review criteria; ask a fund officer."))
-        cleaned = _clean_scores(problems, scores, criteria)
-        comment = inputs.text(problems, "comment", comment, max_length=20000, required=True)
-        recommendation = inputs.choice(problems, "recommendation", recommendation, Recommendation)
-        if problems:
-            raise ValidationFailed(
-                _("The review has errors; see the fields."), errors=problems.as_dict()
-            )
-        score = weighted_score((c.weight, cleaned[c.pk]) for c in criteria)
-        review = Review.objects.create(
-            assignment=locked,
-            comment=comment,
-            recommendation=recommendation,
-            weighted_score=score,
-        )
-        ReviewScore.objects.bulk_create(
-            [ReviewScore(review=review, criterion=c, score=cleaned[c.pk]) for c in criteria]
-        )
-        before = ReviewerAssignment.workflow.move(locked, AssignmentState.SUBMITTED, actor=actor)
-        locked.save(update_fields=["state"])
-        audit_record(
-            actor=actor,
-            action="review.submitted",
-            obj=locked,
-            before={"state": before},
-            after={
-                "state": locked.state,
-                "review": review.pk,
-                "weighted_score": score,
-                "recommendation": recommendation,
-                "scores": {str(k): v for k, v in cleaned.items()},
-            },
-        )
-    return review
+    return kernel.review_record(
+        PANEL,
+        assignment=assignment,
+        actor=actor,
+        scores=scores,
+        comment=comment,
+        recommendation=recommendation,
+        may_score=_may_score,
+        audit_after=_submitted_audit,
+    )
