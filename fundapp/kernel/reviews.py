@@ -135,6 +135,16 @@ class AssignmentStates:
 
 
 @dataclass(frozen=True)
+class SubmittedReview(Generic[R]):
+    """A review as it was recorded, for the domain's audit payload."""
+
+    review: R
+    weighted_score: Decimal
+    recommendation: str
+    scores: dict[int, int]
+
+
+@dataclass(frozen=True)
 class ReviewPanel(Generic[S, A, R]):
     """One domain's review, as the shared steps need it.
 
@@ -160,10 +170,21 @@ class ReviewPanel(Generic[S, A, R]):
     # The call's criteria for the subject, in the order their marks are stored.
     criteria: Callable[[S], list[Criterion]]
     recommendations: type[models.TextChoices]
+    # Why a reviewer may not review a subject (the domain's conflict rules), one sentence
+    # a reason, in the current language; empty when nothing excludes them.
+    exclusion_reasons: Callable[[S, User], list[str]]
+    # Refuse (raise) a declaration the domain does not allow, e.g. a second one.
+    may_declare: Callable[[User, A], object]
+    # Refuse (raise) anyone but the reviewer of an active assignment.
+    may_score: Callable[[Actor, A], object]
+    # The domain's part of the ``<prefix>.submitted`` audit payload.
+    audit_submitted: Callable[[SubmittedReview[R]], Mapping[str, Any]]
     not_officer_message: Any
     not_assignable_message: Any
     review_over_message: Any
     not_scoring_message: Any
+    # The domain's events and notices of a new assignment, in its transaction.
+    on_assigned: Callable[[S, A], object] | None = None
 
     def subject_of(self, assignment: A) -> S:
         subject: S = getattr(assignment, self.subject_field)
@@ -230,8 +251,6 @@ def reviewer_assignment_make(
     subject: S,
     reviewer: User,
     actor: Actor,
-    exclusion_reasons: Callable[[S, User], list[str]],
-    on_assigned: Callable[[S, A], object] | None = None,
 ) -> A:
     """Assign ``reviewer`` to ``subject`` (the officer and the reviewer checked by
     :func:`require_assignable_reviewer`).
@@ -239,10 +258,10 @@ def reviewer_assignment_make(
     Guarantees: idempotent per (subject, reviewer), a repeated assignment returning the one
     already made, unchanged; the subject's row is locked first, so two officers assigning
     the same reviewer at once make one assignment; refused (409 ``invalid_state``) unless
-    the subject is in an assignable state; a reviewer whom ``exclusion_reasons`` excludes is
-    recorded ``excluded`` with the reasons, one a line, so officers see why; audited
-    ``<prefix>.assigned``; ``on_assigned`` (the domain's events and notices) runs in the
-    same transaction for a new assignment.
+    the subject is in an assignable state; a reviewer whom the panel's
+    ``exclusion_reasons`` exclude is recorded ``excluded`` with the reasons, one a line,
+    so officers see why; audited ``<prefix>.assigned``; the panel's ``on_assigned`` (the
+    domain's events and notices) runs in the same transaction for a new assignment.
     """
     with transaction.atomic():
         locked = panel.lock_subject(subject)
@@ -253,7 +272,7 @@ def reviewer_assignment_make(
             return existing
         if locked.state not in panel.assignable_states:  # type: ignore[attr-defined]
             raise Conflict(str(panel.not_assignable_message), code="invalid_state")
-        reasons = exclusion_reasons(locked, reviewer)
+        reasons = panel.exclusion_reasons(locked, reviewer)
         states = panel.states
         assignment = panel.assignment_model._default_manager.create(
             **{panel.subject_field: locked},
@@ -273,8 +292,8 @@ def reviewer_assignment_make(
                 "exclusion_reason": assignment.exclusion_reason,  # type: ignore[attr-defined]
             },
         )
-        if on_assigned is not None:
-            on_assigned(locked, assignment)
+        if panel.on_assigned is not None:
+            panel.on_assigned(locked, assignment)
     return assignment
 
 
@@ -289,13 +308,7 @@ def require_own_assignment(actor: Actor, assignment: Any, message: Any) -> User:
 
 
 def assignment_declaration_record(
-    panel: ReviewPanel[S, A, R],
-    *,
-    assignment: A,
-    actor: Actor,
-    conflict: Any,
-    note: Any,
-    may_declare: Callable[[User, A], object],
+    panel: ReviewPanel[S, A, R], assignment: A, actor: Actor, *, conflict: Any, note: Any
 ) -> A:
     """The reviewer declares whether they have a conflict of interest: a conflict blocks
     the assignment (``conflicted``, the note its reason, required); none makes it
@@ -303,8 +316,8 @@ def assignment_declaration_record(
 
     The input is checked before anything is locked, its problems raised (422) only after
     the checks of who and when: the assignment's row is locked; only its reviewer (403);
-    ``may_declare`` (the domain's refusal of a second declaration); only while the subject
-    is assignable (409). Declared once; audited ``<prefix>.declared``.
+    the panel's ``may_declare`` (the domain's refusal of a second declaration); only while
+    the subject is assignable (409). Declared once; audited ``<prefix>.declared``.
     """
     problems = Problems()
     if not isinstance(conflict, bool):
@@ -317,8 +330,9 @@ def assignment_declaration_record(
         reviewer = require_own_assignment(
             actor, locked, _("Only the assigned reviewer may declare their conflicts of interest.")
         )
-        may_declare(reviewer, locked)
-        if panel.subject_of(locked).state not in panel.assignable_states:  # type: ignore[attr-defined]
+        panel.may_declare(reviewer, locked)
+        subject = panel.subject_of(locked)
+        if subject.state not in panel.assignable_states:  # type: ignore[attr-defined]
             raise Conflict(str(panel.review_over_message), code="invalid_state")
         if problems:
             raise ValidationFailed(
@@ -336,7 +350,11 @@ def assignment_declaration_record(
             action=f"{panel.audit_prefix}.declared",
             obj=locked,
             before={"state": before},
-            after={"state": locked.state, "conflict": conflict, "note": note},  # type: ignore[attr-defined]
+            after={
+                "state": locked.state,  # type: ignore[attr-defined]
+                "conflict": conflict,
+                "note": note,
+            },
         )
     return locked
 
@@ -344,41 +362,30 @@ def assignment_declaration_record(
 # --------------------------------------------------------------------------- scoring
 
 
-@dataclass(frozen=True)
-class SubmittedReview(Generic[R]):
-    """A review as it was recorded, for the domain's audit payload."""
-
-    review: R
-    weighted_score: Decimal
-    recommendation: str
-    scores: dict[int, int]
-
-
 def review_record(
     panel: ReviewPanel[S, A, R],
-    *,
     assignment: A,
     actor: Actor,
+    *,
     scores: Any,
     comment: Any,
     recommendation: Any,
-    may_score: Callable[[Actor, A], object],
-    audit_after: Callable[[SubmittedReview[R]], Mapping[str, Any]],
 ) -> R:
     """The reviewer submits their review: a mark for every criterion of the call, a
     comment and a recommendation.
 
-    Guarantees: the assignment's row is locked first; ``may_score`` refuses anyone but the
-    reviewer of an active (conflict-free) assignment; only while the subject is in its
-    scoring state (409); at most once (the lock, and a review is one-to-one with its
+    Guarantees: the assignment's row is locked first; the panel's ``may_score`` refuses
+    anyone but the reviewer of an active (conflict-free) assignment; only while the subject
+    is in its scoring state (409); at most once (the lock, and a review is one-to-one with its
     assignment); 422 with field-level problems for the marks (:func:`clean_scores`), the
     comment and the recommendation; the weighted score is stored rounded to 4 decimals,
     half up (:func:`weighted_score`); the marks in one insert; the assignment becomes
-    ``submitted``; audited ``<prefix>.submitted`` with ``audit_after``'s payload.
+    ``submitted``; audited ``<prefix>.submitted`` with the panel's ``audit_submitted``
+    payload.
     """
     with transaction.atomic():
         locked = panel.lock_assignment(assignment)
-        may_score(actor, locked)
+        panel.may_score(actor, locked)
         subject = panel.subject_of(locked)
         if subject.state != panel.scoring_state:  # type: ignore[attr-defined]
             raise Conflict(str(panel.not_scoring_message), code="invalid_state")
@@ -417,7 +424,7 @@ def review_record(
             before={"state": before},
             after={
                 "state": locked.state,  # type: ignore[attr-defined]
-                **audit_after(SubmittedReview(review, score, recommendation, cleaned)),
+                **panel.audit_submitted(SubmittedReview(review, score, recommendation, cleaned)),
             },
         )
     return review

@@ -49,32 +49,6 @@ def _lock_assignment(assignment: VisitReviewerAssignment) -> VisitReviewerAssign
     )
 
 
-PANEL = kernel.ReviewPanel[VisitApplication, VisitReviewerAssignment, VisitReview](
-    subject_field="application",
-    audit_prefix="visit_review",
-    assignment_model=VisitReviewerAssignment,
-    review_model=VisitReview,
-    score_model=VisitReviewScore,
-    states=ASSIGNMENT_STATES,
-    assignable_states=ASSIGNABLE_STATES,
-    scoring_state=ApplicationState.UNDER_REVIEW,
-    lock_subject=lock,
-    lock_assignment=_lock_assignment,
-    criteria=lambda application: list(ReviewCriterion.objects.filter(call_id=application.call_id)),
-    recommendations=Recommendation,
-    not_officer_message=gettext_lazy(
-        "Only fund officers may manage the review of visit applications."
-    ),
-    not_assignable_message=gettext_lazy(
-        "Reviewers can be assigned only to an endorsed application or one under review."
-    ),
-    review_over_message=gettext_lazy("The review of this application is over."),
-    not_scoring_message=gettext_lazy(
-        "Reviews are accepted only while the application is under review."
-    ),
-)
-
-
 def application_start_review(*, application: VisitApplication, actor: Actor) -> VisitApplication:
     """A fund officer opens the review of an endorsed application (endorsed → under_review)
     and, where §11 asks for it, its screening case is opened in the same transaction.
@@ -142,11 +116,7 @@ def application_reviewer_assign(
     require(permissions.can_manage_application_reviews(actor))
     officer = kernel.require_assignable_reviewer(PANEL, actor, reviewer)
     return kernel.reviewer_assignment_make(
-        PANEL,
-        subject=application,
-        reviewer=reviewer,
-        actor=officer,
-        exclusion_reasons=exclusion_reasons,
+        PANEL, subject=application, reviewer=reviewer, actor=officer
     )
 
 
@@ -162,12 +132,7 @@ def application_assignment_declare(
     the assignment, none makes it active (only then may they score). Locked; declared
     once; audited ``visit_review.declared``."""
     return kernel.assignment_declaration_record(
-        PANEL,
-        assignment=assignment,
-        actor=actor,
-        conflict=conflict,
-        note=note,
-        may_declare=_may_declare,
+        PANEL, assignment, actor, conflict=conflict, note=note
     )
 
 
@@ -196,14 +161,7 @@ def application_review_submit(
     ``weighted_score`` (Σ w·s / Σ w, 4 decimals, half up); audited
     ``visit_review.submitted``."""
     return kernel.review_record(
-        PANEL,
-        assignment=assignment,
-        actor=actor,
-        scores=scores,
-        comment=comment,
-        recommendation=recommendation,
-        may_score=_may_score,
-        audit_after=_submitted_audit,
+        PANEL, assignment, actor, scores=scores, comment=comment, recommendation=recommendation
     )
 
 
@@ -227,3 +185,34 @@ def ranking_for_call(call_id: int) -> list[tuple[int, Decimal | None, int]]:
         .values_list("pk", "mean", "reviews")
     )
     return kernel.rank_by_mean(rows)
+
+
+# The review of a visit application, as the kernel's steps (fundapp.kernel.reviews) read it.
+PANEL = kernel.ReviewPanel[VisitApplication, VisitReviewerAssignment, VisitReview](
+    subject_field="application",
+    audit_prefix="visit_review",
+    assignment_model=VisitReviewerAssignment,
+    review_model=VisitReview,
+    score_model=VisitReviewScore,
+    states=ASSIGNMENT_STATES,
+    assignable_states=ASSIGNABLE_STATES,
+    scoring_state=ApplicationState.UNDER_REVIEW,
+    lock_subject=lock,
+    lock_assignment=_lock_assignment,
+    criteria=lambda application: list(ReviewCriterion.objects.filter(call_id=application.call_id)),
+    recommendations=Recommendation,
+    exclusion_reasons=exclusion_reasons,
+    may_declare=_may_declare,
+    may_score=_may_score,
+    audit_submitted=_submitted_audit,
+    not_officer_message=gettext_lazy(
+        "Only fund officers may manage the review of visit applications."
+    ),
+    not_assignable_message=gettext_lazy(
+        "Reviewers can be assigned only to an endorsed application or one under review."
+    ),
+    review_over_message=gettext_lazy("The review of this application is over."),
+    not_scoring_message=gettext_lazy(
+        "Reviews are accepted only while the application is under review."
+    ),
+)

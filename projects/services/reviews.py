@@ -71,29 +71,6 @@ ASSIGNMENT_STATES = kernel.AssignmentStates(
     excluded=AssignmentState.EXCLUDED,
 )
 
-PANEL = kernel.ReviewPanel[Proposal, ReviewerAssignment, Review](
-    subject_field="proposal",
-    audit_prefix="review",
-    assignment_model=ReviewerAssignment,
-    review_model=Review,
-    score_model=ReviewScore,
-    states=ASSIGNMENT_STATES,
-    assignable_states=selectors.ASSIGNABLE_STATES,
-    scoring_state=ProposalState.UNDER_REVIEW,
-    lock_subject=_lock,
-    lock_assignment=_lock_assignment,
-    criteria=lambda proposal: list(ReviewCriterion.objects.filter(call_id=proposal.call_id)),
-    recommendations=Recommendation,
-    not_officer_message=gettext_lazy("Only fund officers may manage the review of proposals."),
-    not_assignable_message=gettext_lazy(
-        "Reviewers can be assigned only to an eligible proposal or one under review."
-    ),
-    review_over_message=gettext_lazy("The review of this proposal is over."),
-    not_scoring_message=gettext_lazy(
-        "Reviews are accepted only while the proposal is under review."
-    ),
-)
-
 
 # --------------------------------------------------------------------------- start review
 
@@ -168,12 +145,7 @@ def reviewer_assign(*, proposal: Proposal, reviewer: User, actor: Actor) -> Revi
     _require(selectors.can_manage_reviews(actor))
     officer = kernel.require_assignable_reviewer(PANEL, actor, reviewer)
     return kernel.reviewer_assignment_make(
-        PANEL,
-        subject=proposal,
-        reviewer=reviewer,
-        actor=officer,
-        exclusion_reasons=exclusion_reasons,
-        on_assigned=_tell_assigned,
+        PANEL, subject=proposal, reviewer=reviewer, actor=officer
     )
 
 
@@ -214,12 +186,7 @@ def assignment_declare(
     proposal. Locks the assignment row; declared once; audited.
     """
     return kernel.assignment_declaration_record(
-        PANEL,
-        assignment=assignment,
-        actor=actor,
-        conflict=conflict,
-        note=note,
-        may_declare=_may_declare,
+        PANEL, assignment, actor, conflict=conflict, note=note
     )
 
 
@@ -261,12 +228,35 @@ def review_submit(
     becomes ``submitted``; audited.
     """
     return kernel.review_record(
-        PANEL,
-        assignment=assignment,
-        actor=actor,
-        scores=scores,
-        comment=comment,
-        recommendation=recommendation,
-        may_score=_may_score,
-        audit_after=_submitted_audit,
+        PANEL, assignment, actor, scores=scores, comment=comment, recommendation=recommendation
     )
+
+
+# The review of a proposal, as the kernel's steps (fundapp.kernel.reviews) read it.
+PANEL = kernel.ReviewPanel[Proposal, ReviewerAssignment, Review](
+    subject_field="proposal",
+    audit_prefix="review",
+    assignment_model=ReviewerAssignment,
+    review_model=Review,
+    score_model=ReviewScore,
+    states=ASSIGNMENT_STATES,
+    assignable_states=selectors.ASSIGNABLE_STATES,
+    scoring_state=ProposalState.UNDER_REVIEW,
+    lock_subject=_lock,
+    lock_assignment=_lock_assignment,
+    criteria=lambda proposal: list(ReviewCriterion.objects.filter(call_id=proposal.call_id)),
+    recommendations=Recommendation,
+    exclusion_reasons=exclusion_reasons,
+    may_declare=_may_declare,
+    may_score=_may_score,
+    audit_submitted=_submitted_audit,
+    on_assigned=_tell_assigned,
+    not_officer_message=gettext_lazy("Only fund officers may manage the review of proposals."),
+    not_assignable_message=gettext_lazy(
+        "Reviewers can be assigned only to an eligible proposal or one under review."
+    ),
+    review_over_message=gettext_lazy("The review of this proposal is over."),
+    not_scoring_message=gettext_lazy(
+        "Reviews are accepted only while the proposal is under review."
+    ),
+)
