@@ -7,6 +7,9 @@ and payee by ``mobility.rules.paying_side``, amounts from the call's terms) and 
 its whole sum in the ledger, all in one transaction: a refusal anywhere (screening not
 cleared, a pool that cannot cover the visit) leaves the decision pending and nothing else
 changed.
+
+The flow is the kernel's award component (``fundapp.kernel.awards``), as for proposals;
+this module names the applications' models, messages and consequence.
 """
 
 from __future__ import annotations

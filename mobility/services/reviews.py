@@ -1,6 +1,10 @@
 """Review of visit applications (§25, as §6): the officers open the review, assign
 reviewers (the conflict rules exclude some at once), reviewers declare their conflicts and
-score the call's criteria; the weighted mean ranks the applications of a call."""
+score the call's criteria; the weighted mean ranks the applications of a call.
+
+The steps are the kernel's review component (``fundapp.kernel.reviews``), as for
+proposals; this module names the applications' models, conflict rules and messages
+(``PANEL``)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ or — once screening allows it — creates the project from the frozen proposal
 the proposal awarded, all in one transaction: a refusal anywhere (screening not cleared,
 a side's pool that cannot cover the budget) leaves the decision pending and nothing else
 changed.
+
+The flow is the kernel's award component (``fundapp.kernel.awards``, on the two-person
+component), shared with visit applications; this module names the proposals' models,
+messages and consequence (``PANEL``, ``_complete``).
 """
 
 from __future__ import annotations

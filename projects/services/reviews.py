@@ -4,6 +4,10 @@ Each function runs in one transaction, locks the row it changes first (the propo
 panel changes, the assignment for a reviewer's own steps), checks who may act and what
 state allows, and writes an audit event beside the change. A refused change raises a
 ``DomainError`` with field-level messages and leaves the database as it was.
+
+The steps are the kernel's review component (``fundapp.kernel.reviews``), shared with the
+review of visit applications; this module is the proposals' adapter: their models, their
+conflict rules, their messages, events and notices (``PANEL``).
 """
 
 from __future__ import annotations
