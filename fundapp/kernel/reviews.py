@@ -165,8 +165,6 @@ class ReviewPanel(Generic[S, A, R]):
     assignable_states: tuple[str, ...]
     scoring_state: str
     lock_subject: Callable[[S], S]
-    # The assignment's row, locked, with its subject and the subject's call.
-    lock_assignment: Callable[[A], A]
     # The call's criteria for the subject, in the order their marks are stored.
     criteria: Callable[[S], list[Criterion]]
     recommendations: type[models.TextChoices]
@@ -185,6 +183,14 @@ class ReviewPanel(Generic[S, A, R]):
     not_scoring_message: Any
     # The domain's events and notices of a new assignment, in its transaction.
     on_assigned: Callable[[S, A], object] | None = None
+
+    def lock_assignment(self, assignment: A) -> A:
+        """The assignment's row, locked, with its subject and the subject's call."""
+        return (
+            self.assignment_model._default_manager.select_for_update(of=("self",))
+            .select_related(f"{self.subject_field}__call")
+            .get(pk=assignment.pk)
+        )
 
     def subject_of(self, assignment: A) -> S:
         subject: S = getattr(assignment, self.subject_field)

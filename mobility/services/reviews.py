@@ -45,14 +45,6 @@ from projects.services.reviews import ASSIGNMENT_STATES
 ASSIGNABLE_STATES = (ApplicationState.ENDORSED, ApplicationState.UNDER_REVIEW)
 
 
-def _lock_assignment(assignment: VisitReviewerAssignment) -> VisitReviewerAssignment:
-    return (
-        VisitReviewerAssignment.objects.select_for_update(of=("self",))
-        .select_related("application__call")
-        .get(pk=assignment.pk)
-    )
-
-
 def application_start_review(*, application: VisitApplication, actor: Actor) -> VisitApplication:
     """A fund officer opens the review of an endorsed application (endorsed → under_review)
     and, where §11 asks for it, its screening case is opened in the same transaction.
@@ -202,7 +194,6 @@ PANEL = kernel.ReviewPanel[VisitApplication, VisitReviewerAssignment, VisitRevie
     assignable_states=ASSIGNABLE_STATES,
     scoring_state=ApplicationState.UNDER_REVIEW,
     lock_subject=lock,
-    lock_assignment=_lock_assignment,
     criteria=lambda application: list(ReviewCriterion.objects.filter(call_id=application.call_id)),
     recommendations=Recommendation,
     exclusion_reasons=exclusion_reasons,

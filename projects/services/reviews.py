@@ -59,14 +59,6 @@ __all__ = [
 ]
 
 
-def _lock_assignment(assignment: ReviewerAssignment) -> ReviewerAssignment:
-    return (
-        ReviewerAssignment.objects.select_for_update(of=("self",))
-        .select_related("proposal__call")
-        .get(pk=assignment.pk)
-    )
-
-
 ASSIGNMENT_STATES = kernel.AssignmentStates(
     awaiting_declaration=AssignmentState.AWAITING_DECLARATION,
     active=AssignmentState.ACTIVE,
@@ -247,7 +239,6 @@ PANEL = kernel.ReviewPanel[Proposal, ReviewerAssignment, Review](
     assignable_states=selectors.ASSIGNABLE_STATES,
     scoring_state=ProposalState.UNDER_REVIEW,
     lock_subject=_lock,
-    lock_assignment=_lock_assignment,
     criteria=lambda proposal: list(ReviewCriterion.objects.filter(call_id=proposal.call_id)),
     recommendations=Recommendation,
     exclusion_reasons=exclusion_reasons,
