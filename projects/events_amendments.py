@@ -12,15 +12,14 @@ from fundapp.kernel.events import (
     DATETIME,
     ID,
     INTEGER,
+    OFFICERS,
+    ORGANISATIONS,
     STRING,
     EventType,
-    Visibility,
     data_schema,
+    event_types_declare,
     nullable,
 )
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
 
 _DIFF_LINE = {
     "type": "object",
@@ -125,40 +124,32 @@ AMENDMENT_EVENT_TYPES = [
             "decided_at": "2026-11-04T01:00:00+00:00",
         },
     ),
-    EventType(
-        "amendment.approved",
-        _("{actor} approved the amendment: the plan is now version {plan_version}"),
+    *event_types_declare(
         ORGANISATIONS,
-        short=_("The amendment was approved"),
+        {
+            "amendment.approved": (
+                _("{actor} approved the amendment: the plan is now version {plan_version}"),
+                _("The amendment was approved"),
+            ),
+            "amendment.declined": (
+                _("{actor} declined the amendment: {reason}"),
+                _("{actor} declined the amendment"),
+            ),
+            "amendment.withdrawn": _("{actor} withdrew the amendment"),
+        },
     ),
-    EventType(
-        "amendment.declined",
-        _("{actor} declined the amendment: {reason}"),
-        ORGANISATIONS,
-        short=_("{actor} declined the amendment"),
-    ),
-    EventType("amendment.withdrawn", _("{actor} withdrew the amendment"), ORGANISATIONS),
-    EventType(
-        "amendment_decision.approved",
-        _("{actor} approved the amendment; the other side's approval is still needed"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.completed", _("{actor} completed the amendment's approval"), OFFICERS
-    ),
-    EventType(
-        "amendment_decision.withdrawn",
-        _("{actor} withdrew their approval of the amendment"),
-        OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.declined",
-        _("{actor} declined the amendment's approval: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.cancelled",
-        _("The amendment's pending approval was cancelled: the amendment was withdrawn"),
-        OFFICERS,
+        {
+            "amendment_decision.approved": _(
+                "{actor} approved the amendment; the other side's approval is still needed"
+            ),
+            "amendment_decision.completed": _("{actor} completed the amendment's approval"),
+            "amendment_decision.withdrawn": _("{actor} withdrew their approval of the amendment"),
+            "amendment_decision.declined": _("{actor} declined the amendment's approval: {reason}"),
+            "amendment_decision.cancelled": _(
+                "The amendment's pending approval was cancelled: the amendment was withdrawn"
+            ),
+        },
     ),
 ]
