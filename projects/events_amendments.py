@@ -43,6 +43,33 @@ _AMENDMENT = {
     "proposed_at": DATETIME,
     "decided_at": nullable(DATETIME),
 }
+# A change set and its diff, as the outbox events and the API's examples show them.
+CHANGES_EXAMPLE = [
+    {
+        "kind": "budget_move",
+        "from_organisation": 8,
+        "from_category": "equipment",
+        "to_organisation": 9,
+        "to_category": "equipment",
+        "amount": 50_000_000,
+    }
+]
+DIFF_EXAMPLE = [
+    {
+        "kind": "budget",
+        "subject": "8:equipment",
+        "field": "amount",
+        "before": 200_000_000,
+        "after": 150_000_000,
+    },
+    {
+        "kind": "budget",
+        "subject": "9:equipment",
+        "field": "amount",
+        "before": 0,
+        "after": 50_000_000,
+    },
+]
 _AMENDMENT_EXAMPLE = {
     "id": 12,
     "project": 3,
@@ -50,32 +77,8 @@ _AMENDMENT_EXAMPLE = {
     "base_version": 1,
     "plan_version": None,
     "reason": "Move equipment money to the second Korean partner.",
-    "changes": [
-        {
-            "kind": "budget_move",
-            "from_organisation": 8,
-            "from_category": "equipment",
-            "to_organisation": 9,
-            "to_category": "equipment",
-            "amount": 50_000_000,
-        }
-    ],
-    "diff": [
-        {
-            "kind": "budget",
-            "subject": "8:equipment",
-            "field": "amount",
-            "before": 200_000_000,
-            "after": 150_000_000,
-        },
-        {
-            "kind": "budget",
-            "subject": "9:equipment",
-            "field": "amount",
-            "before": 0,
-            "after": 50_000_000,
-        },
-    ],
+    "changes": CHANGES_EXAMPLE,
+    "diff": DIFF_EXAMPLE,
     "recommitted": {},
     "proposed_at": "2026-11-02T01:00:00+00:00",
     "decided_at": None,

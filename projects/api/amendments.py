@@ -32,6 +32,7 @@ from fundapp.api.approvals import (
     TwoPersonDecisionSerializer,
 )
 from fundapp.api.permissions import actor_of
+from projects.events_amendments import CHANGES_EXAMPLE, DIFF_EXAMPLE
 from projects.models import Amendment, Project
 from projects.selectors.amendments import (
     amendment_decision_shown,
@@ -137,32 +138,8 @@ AMENDMENT_EXAMPLE = {
     "base_version": 1,
     "plan_version": None,
     "reason": "Move equipment money to the second Korean partner.",
-    "changes": [
-        {
-            "kind": "budget_move",
-            "from_organisation": 8,
-            "from_category": "equipment",
-            "to_organisation": 9,
-            "to_category": "equipment",
-            "amount": 50_000_000,
-        }
-    ],
-    "diff": [
-        {
-            "kind": "budget",
-            "subject": "8:equipment",
-            "field": "amount",
-            "before": 200_000_000,
-            "after": 150_000_000,
-        },
-        {
-            "kind": "budget",
-            "subject": "9:equipment",
-            "field": "amount",
-            "before": 0,
-            "after": 50_000_000,
-        },
-    ],
+    "changes": CHANGES_EXAMPLE,
+    "diff": DIFF_EXAMPLE,
     "recommitted": {},
     "proposed_by": 41,
     "proposed_at": "2026-11-02T01:00:00Z",
