@@ -8,16 +8,15 @@ from django.utils.translation import gettext_lazy as _
 
 from fundapp.kernel.events import (
     ID,
+    OFFICERS,
+    ORGANISATIONS,
+    PUBLIC,
     STRING,
     EventType,
-    Visibility,
     data_schema,
     event_type_register,
+    event_types_declare,
 )
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
-PUBLIC = Visibility.PUBLIC
 
 # Why the delivery system switched a subscription off (``disabled_reason``), as people read it.
 WEBHOOK_DISABLED_REASONS = {
@@ -27,26 +26,31 @@ WEBHOOK_DISABLED_REASONS = {
 
 EVENT_TYPES = [
     # Organisations and people
-    EventType("organisation.created", _("{actor} registered the organisation"), ORGANISATIONS),
-    EventType(
-        "organisation.updated", _("{actor} updated the organisation's details"), ORGANISATIONS
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "organisation.created": _("{actor} registered the organisation"),
+            "organisation.updated": _("{actor} updated the organisation's details"),
+        },
     ),
-    EventType("user.created", _("{actor} created the account"), OFFICERS),
-    EventType("user.access_changed", _("{actor} changed the account's role or access"), OFFICERS),
-    EventType(
-        "user.identifiers_changed",
-        _("{actor} changed their researcher numbers or ORCID iD"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "user.demo_login_enabled", _("{actor} enabled demo sign-in for the account"), OFFICERS
-    ),
-    EventType(
-        "user.demo_login_disabled", _("{actor} disabled demo sign-in for the account"), OFFICERS
+        {
+            "user.created": _("{actor} created the account"),
+            "user.access_changed": _("{actor} changed the account's role or access"),
+            "user.identifiers_changed": _("{actor} changed their researcher numbers or ORCID iD"),
+            "user.demo_login_enabled": _("{actor} enabled demo sign-in for the account"),
+            "user.demo_login_disabled": _("{actor} disabled demo sign-in for the account"),
+        },
     ),
     # API keys
-    EventType("api_key.issued", _("{actor} issued the API key"), ORGANISATIONS),
-    EventType("api_key.revoked", _("{actor} revoked the API key"), ORGANISATIONS),
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "api_key.issued": _("{actor} issued the API key"),
+            "api_key.revoked": _("{actor} revoked the API key"),
+        },
+    ),
     # Webhooks (§13.3): a test event for one subscription only.
     EventType(
         "webhook.ping",
@@ -58,25 +62,18 @@ EVENT_TYPES = [
     ),
     # Webhook subscriptions (§13.3): managed by the organisation's research office, its
     # keys with webhooks:manage and fund officers. Never the secret itself.
-    EventType(
-        "webhook_subscription.created",
-        _("{actor} subscribed {url} to webhook events"),
+    *event_types_declare(
         ORGANISATIONS,
-    ),
-    EventType(
-        "webhook_subscription.updated",
-        _("{actor} changed the webhook subscription"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "webhook_subscription.deactivated",
-        _("{actor} deactivated the webhook subscription"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "webhook_subscription.reactivated",
-        _("{actor} reactivated the webhook subscription"),
-        ORGANISATIONS,
+        {
+            "webhook_subscription.created": _("{actor} subscribed {url} to webhook events"),
+            "webhook_subscription.updated": _("{actor} changed the webhook subscription"),
+            "webhook_subscription.deactivated": _("{actor} deactivated the webhook subscription"),
+            "webhook_subscription.reactivated": _("{actor} reactivated the webhook subscription"),
+            "webhook_subscription.deleted": _("{actor} deleted the webhook subscription for {url}"),
+            "webhook_subscription.secret_rotated": _(
+                "{actor} rotated the webhook subscription's signing secret"
+            ),
+        },
     ),
     EventType(
         "webhook_subscription.disabled",
@@ -84,52 +81,52 @@ EVENT_TYPES = [
         ORGANISATIONS,
         labels={"reason": WEBHOOK_DISABLED_REASONS},
     ),
-    EventType(
-        "webhook_subscription.deleted",
-        _("{actor} deleted the webhook subscription for {url}"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "webhook_subscription.secret_rotated",
-        _("{actor} rotated the webhook subscription's signing secret"),
-        ORGANISATIONS,
-    ),
     # Notification e-mails (the in-app notification is the person's own; its e-mail is
     # the fund's job)
-    EventType(
-        "notification.email_skipped",
-        _("The notification's e-mail was not sent: the person cannot receive e-mail"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "notification.email_failed",
-        _("The notification's e-mail could not be sent in time and was given up"),
-        OFFICERS,
+        {
+            "notification.email_skipped": _(
+                "The notification's e-mail was not sent: the person cannot receive e-mail"
+            ),
+            "notification.email_failed": _(
+                "The notification's e-mail could not be sent in time and was given up"
+            ),
+        },
     ),
     # The fund and its research areas
-    EventType("fund.created", _("{actor} set up the fund"), OFFICERS),
-    EventType("fund.updated", _("{actor} changed the fund's settings"), OFFICERS),
-    EventType("fund.contribution", _("{actor} recorded a contribution to the fund"), OFFICERS),
-    EventType("research_area.created", _("{actor} added the research area"), PUBLIC),
-    EventType("research_area.updated", _("{actor} updated the research area"), PUBLIC),
+    *event_types_declare(
+        OFFICERS,
+        {
+            "fund.created": _("{actor} set up the fund"),
+            "fund.updated": _("{actor} changed the fund's settings"),
+            "fund.contribution": _("{actor} recorded a contribution to the fund"),
+        },
+    ),
+    *event_types_declare(
+        PUBLIC,
+        {
+            "research_area.created": _("{actor} added the research area"),
+            "research_area.updated": _("{actor} updated the research area"),
+        },
+    ),
     # The ledger
     EventType("ledger.posted", _("{actor} posted the ledger transaction {reference}"), OFFICERS),
     # Research security screening
-    EventType("screening.case_opened", _("{actor} opened the screening case"), OFFICERS),
-    EventType(
-        "screening.case_updated", _("{actor} updated the screening case's matches"), OFFICERS
-    ),
-    EventType("screening.case_cleared", _("{actor} cleared the screening case"), OFFICERS),
-    EventType("screening.case_blocked", _("{actor} blocked the screening case"), OFFICERS),
-    EventType(
-        "screening.case_superseded",
-        _("{actor} replaced the cleared screening case with a new one after new matches"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "screening.restricted_parties_imported",
-        _("{actor} imported the restricted-party list"),
-        OFFICERS,
+        {
+            "screening.case_opened": _("{actor} opened the screening case"),
+            "screening.case_updated": _("{actor} updated the screening case's matches"),
+            "screening.case_cleared": _("{actor} cleared the screening case"),
+            "screening.case_blocked": _("{actor} blocked the screening case"),
+            "screening.case_superseded": _(
+                "{actor} replaced the cleared screening case with a new one after new matches"
+            ),
+            "screening.restricted_parties_imported": _(
+                "{actor} imported the restricted-party list"
+            ),
+        },
     ),
 ]
 

@@ -13,17 +13,16 @@ from fundapp.kernel.events import (
     DATETIME,
     ID,
     INTEGER,
+    OFFICERS,
+    ORGANISATIONS,
     STRING,
     EventType,
-    Visibility,
     data_schema,
     event_type_register,
+    event_types_declare,
     nullable,
 )
 from ip_licensing.models.obligations import ObligationState
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
 
 _LICENCE = {
     "id": ID,
@@ -146,11 +145,12 @@ def _obligation_event(name: str, sentence: Any, state: str, **example: Any) -> E
 
 
 OBLIGATION_EVENT_TYPES = [
-    EventType("obligation.created", _("{actor} added an obligation to the licence"), ORGANISATIONS),
-    EventType(
-        "obligation.evidence_submitted",
-        _("{actor} submitted evidence for the obligation"),
+    *event_types_declare(
         ORGANISATIONS,
+        {
+            "obligation.created": _("{actor} added an obligation to the licence"),
+            "obligation.evidence_submitted": _("{actor} submitted evidence for the obligation"),
+        },
     ),
     _obligation_event(
         "obligation.met",
@@ -186,47 +186,28 @@ OBLIGATION_EVENT_TYPES = [
         OFFICERS,
         labels={"state": ObligationState},
     ),
-    EventType(
-        "obligation_waiver.approved",
-        _("{actor} approved waiving the obligation; the other side's approval is still needed"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "obligation_waiver.completed", _("{actor} completed the waiver of the obligation"), OFFICERS
-    ),
-    EventType(
-        "obligation_waiver.withdrawn",
-        _("{actor} withdrew their approval of waiving the obligation"),
-        OFFICERS,
-    ),
-    EventType(
-        "obligation_waiver.declined",
-        _("{actor} declined waiving the obligation: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "obligation_waiver.cancelled", _("{actor} cancelled waiving the obligation"), OFFICERS
-    ),
-    EventType(
-        "breach_decision.approved",
-        _("{actor} approved an answer to the breach; the other side's approval is still needed"),
-        OFFICERS,
-    ),
-    EventType(
-        "breach_decision.completed", _("{actor} completed the answer to the breach"), OFFICERS
-    ),
-    EventType(
-        "breach_decision.withdrawn",
-        _("{actor} withdrew their approval of the answer to the breach"),
-        OFFICERS,
-    ),
-    EventType(
-        "breach_decision.declined",
-        _("{actor} declined the answer to the breach: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "breach_decision.cancelled", _("{actor} cancelled the answer to the breach"), OFFICERS
+        {
+            "obligation_waiver.approved": _(
+                "{actor} approved waiving the obligation; the other side's approval is still needed"
+            ),
+            "obligation_waiver.completed": _("{actor} completed the waiver of the obligation"),
+            "obligation_waiver.withdrawn": _(
+                "{actor} withdrew their approval of waiving the obligation"
+            ),
+            "obligation_waiver.declined": _("{actor} declined waiving the obligation: {reason}"),
+            "obligation_waiver.cancelled": _("{actor} cancelled waiving the obligation"),
+            "breach_decision.approved": _(
+                "{actor} approved an answer to the breach; the other side's approval is still needed"
+            ),
+            "breach_decision.completed": _("{actor} completed the answer to the breach"),
+            "breach_decision.withdrawn": _(
+                "{actor} withdrew their approval of the answer to the breach"
+            ),
+            "breach_decision.declined": _("{actor} declined the answer to the breach: {reason}"),
+            "breach_decision.cancelled": _("{actor} cancelled the answer to the breach"),
+        },
     ),
 ]
 
@@ -248,36 +229,37 @@ def _licence_event(name: str, sentence: Any, state: str, **extra: Any) -> EventT
 
 EVENT_TYPES = [
     # Assets
-    EventType("ip_asset.registered", _("{actor} registered the IP asset"), ORGANISATIONS),
-    EventType("ip_asset.updated", _("{actor} updated the IP asset"), ORGANISATIONS),
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "ip_asset.registered": _("{actor} registered the IP asset"),
+            "ip_asset.updated": _("{actor} updated the IP asset"),
+        },
+    ),
     # Licences
-    EventType("licence.created", _("{actor} drafted the licence"), ORGANISATIONS),
-    EventType("licence.renewed", _("{actor} drafted a renewal of the licence"), ORGANISATIONS),
-    EventType("licence.accepted", _("{actor} accepted the licence terms"), ORGANISATIONS),
-    EventType(
-        "licence_approval.approved",
-        _("{actor} approved the licence; the other side's approval is still needed"),
-        OFFICERS,
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "licence.created": _("{actor} drafted the licence"),
+            "licence.renewed": _("{actor} drafted a renewal of the licence"),
+            "licence.accepted": _("{actor} accepted the licence terms"),
+        },
     ),
-    EventType(
-        "licence_approval.completed",
-        _("{actor} completed the approval of the licence"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "licence_approval.withdrawn",
-        _("{actor} withdrew their approval of the licence"),
-        OFFICERS,
-    ),
-    EventType(
-        "licence_approval.declined",
-        _("{actor} declined the approval of the licence: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "licence.approval_recorded",
-        _("{actor} approved the licence; the other side's approval is still needed"),
-        OFFICERS,
+        {
+            "licence_approval.approved": _(
+                "{actor} approved the licence; the other side's approval is still needed"
+            ),
+            "licence_approval.completed": _("{actor} completed the approval of the licence"),
+            "licence_approval.withdrawn": _("{actor} withdrew their approval of the licence"),
+            "licence_approval.declined": _(
+                "{actor} declined the approval of the licence: {reason}"
+            ),
+            "licence.approval_recorded": _(
+                "{actor} approved the licence; the other side's approval is still needed"
+            ),
+        },
     ),
     _licence_event(
         "licence.pending",
@@ -315,15 +297,12 @@ EVENT_TYPES = [
         "active",
         parent=13,
     ),
-    EventType(
-        "sublicence.refused",
-        _("{actor} refused consent to the sublicence: {reason}"),
+    *event_types_declare(
         ORGANISATIONS,
-    ),
-    EventType(
-        "sublicence.ended_with_parent",
-        _("The licence's sublicences ended with it"),
-        ORGANISATIONS,
+        {
+            "sublicence.refused": _("{actor} refused consent to the sublicence: {reason}"),
+            "sublicence.ended_with_parent": _("The licence's sublicences ended with it"),
+        },
     ),
     # Royalties and return allocation
     EventType("royalty_report.submitted", _("{actor} submitted a royalty report"), ORGANISATIONS),
@@ -353,19 +332,20 @@ EVENT_TYPES = [
         },
     ),
     # Royalty integrity (§23)
-    EventType("royalty_period.due", _("The royalty report for the quarter is due"), ORGANISATIONS),
-    EventType(
-        "royalty_period.overdue", _("The royalty report for the quarter is overdue"), ORGANISATIONS
-    ),
-    EventType(
-        "royalty_period.reported", _("{actor} reported the quarter's royalties"), ORGANISATIONS
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "royalty_period.due": _("The royalty report for the quarter is due"),
+            "royalty_period.overdue": _("The royalty report for the quarter is overdue"),
+            "royalty_period.reported": _("{actor} reported the quarter's royalties"),
+            "royalty_audit.opened": _("{actor} opened a royalty audit"),
+        },
     ),
     EventType(
         "royalty_report.flagged",
         _("The royalty report was flagged: net sales far below the trailing mean"),
         OFFICERS,
     ),
-    EventType("royalty_audit.opened", _("{actor} opened a royalty audit"), ORGANISATIONS),
     EventType(
         "royalty_audit.closed",
         _("{actor} closed the royalty audit"),
@@ -459,32 +439,21 @@ EVENT_TYPES = [
             "resource_version": 121,
         },
     ),
-    EventType(
-        "allocation_change.approved",
-        _(
-            "{actor} approved the change of return allocation; the other side's approval is still needed"
-        ),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "allocation_change.completed",
-        _("{actor} completed the change of return allocation"),
-        OFFICERS,
-    ),
-    EventType(
-        "allocation_change.withdrawn",
-        _("{actor} withdrew their approval of the change of return allocation"),
-        OFFICERS,
-    ),
-    EventType(
-        "allocation_change.declined",
-        _("{actor} declined the change of return allocation: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "allocation_change.cancelled",
-        _("{actor} cancelled the change of return allocation"),
-        OFFICERS,
+        {
+            "allocation_change.approved": _(
+                "{actor} approved the change of return allocation; the other side's approval is still needed"
+            ),
+            "allocation_change.completed": _("{actor} completed the change of return allocation"),
+            "allocation_change.withdrawn": _(
+                "{actor} withdrew their approval of the change of return allocation"
+            ),
+            "allocation_change.declined": _(
+                "{actor} declined the change of return allocation: {reason}"
+            ),
+            "allocation_change.cancelled": _("{actor} cancelled the change of return allocation"),
+        },
     ),
     EventType(
         "project.return_allocation_changed",

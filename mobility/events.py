@@ -13,15 +13,14 @@ from fundapp.kernel.events import (
     DATETIME,
     ID,
     INTEGER,
+    OFFICERS,
+    ORGANISATIONS,
     EventType,
-    Visibility,
     data_schema,
     event_type_register,
+    event_types_declare,
     nullable,
 )
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
 
 # --------------------------------------------------------------------------- calls → award
 
@@ -78,70 +77,55 @@ def visit_data(visit: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-CALL_EVENT_TYPES = (
-    EventType("mobility_terms.set", _("{actor} set the terms of the mobility call"), OFFICERS),
-    EventType(
-        "mobility_terms.updated", _("{actor} changed the terms of the mobility call"), OFFICERS
-    ),
+CALL_EVENT_TYPES = event_types_declare(
+    OFFICERS,
+    {
+        "mobility_terms.set": _("{actor} set the terms of the mobility call"),
+        "mobility_terms.updated": _("{actor} changed the terms of the mobility call"),
+    },
 )
 
 APPLICATION_EVENT_TYPES = (
-    EventType(
-        "visit_application.created",
-        _("{actor} started the visit application"),
+    *event_types_declare(
         ORGANISATIONS,
+        {
+            "visit_application.created": _("{actor} started the visit application"),
+            "visit_application.updated": _("{actor} saved the visit application"),
+            "visit_application.submitted": _("{actor} submitted the visit application"),
+            "visit_application.withdrawn": _("{actor} withdrew the visit application"),
+            "visit_application.endorsed": _(
+                "{actor} endorsed the visit application for the host organisation"
+            ),
+            "visit_application.returned": (
+                _("{actor} returned the visit application to the visitor: {reason}"),
+                _("{actor} returned the visit application to the visitor"),
+            ),
+            "visit_application.ineligible": _(
+                "The visit application became ineligible: the host did not endorse it in time"
+            ),
+            "visit_application.under_review": _(
+                "{actor} opened the review of the visit application"
+            ),
+            "visit_application.awarded": _("The visit application was awarded"),
+            "visit_application.rejected": _("The visit application was rejected"),
+        },
     ),
-    EventType("visit_application.updated", _("{actor} saved the visit application"), ORGANISATIONS),
-    EventType(
-        "visit_application.submitted",
-        _("{actor} submitted the visit application"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "visit_application.withdrawn",
-        _("{actor} withdrew the visit application"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "visit_application.endorsed",
-        _("{actor} endorsed the visit application for the host organisation"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "visit_application.returned",
-        _("{actor} returned the visit application to the visitor: {reason}"),
-        ORGANISATIONS,
-        short=_("{actor} returned the visit application to the visitor"),
-    ),
-    EventType(
-        "visit_application.ineligible",
-        _("The visit application became ineligible: the host did not endorse it in time"),
-        ORGANISATIONS,
-    ),
-    EventType(
-        "visit_application.under_review",
-        _("{actor} opened the review of the visit application"),
-        ORGANISATIONS,
-    ),
-    EventType("visit_application.awarded", _("The visit application was awarded"), ORGANISATIONS),
-    EventType("visit_application.rejected", _("The visit application was rejected"), ORGANISATIONS),
-    EventType("visit_review.assigned", _("{actor} assigned a reviewer to the visit"), OFFICERS),
-    EventType("visit_review.declared", _("{actor} declared their conflicts of interest"), OFFICERS),
-    EventType("visit_review.submitted", _("{actor} submitted a review of the visit"), OFFICERS),
-    EventType(
-        "visit_award.approved",
-        _("{actor} approved the visit award decision; the other side's approval is still needed"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType("visit_award.completed", _("{actor} completed the visit award decision"), OFFICERS),
-    EventType("visit_award.cancelled", _("{actor} cancelled the visit award decision"), OFFICERS),
-    EventType(
-        "visit_award.withdrawn",
-        _("{actor} withdrew their approval of the visit award decision"),
-        OFFICERS,
-    ),
-    EventType(
-        "visit_award.declined", _("{actor} declined the visit award decision: {reason}"), OFFICERS
+        {
+            "visit_review.assigned": _("{actor} assigned a reviewer to the visit"),
+            "visit_review.declared": _("{actor} declared their conflicts of interest"),
+            "visit_review.submitted": _("{actor} submitted a review of the visit"),
+            "visit_award.approved": _(
+                "{actor} approved the visit award decision; the other side's approval is still needed"
+            ),
+            "visit_award.completed": _("{actor} completed the visit award decision"),
+            "visit_award.cancelled": _("{actor} cancelled the visit award decision"),
+            "visit_award.withdrawn": _(
+                "{actor} withdrew their approval of the visit award decision"
+            ),
+            "visit_award.declined": _("{actor} declined the visit award decision: {reason}"),
+        },
     ),
     EventType(
         "visit.awarded",
@@ -181,57 +165,56 @@ def stipend_data(
     }
 
 
+VISIT_EVENT_TYPES = (
+    EventType(
+        "visit.arrived",
+        _("{actor} confirmed the visitor's arrival on {arrived_on}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_VISIT),
+        example=_VISIT_EXAMPLE,
+        short=_("{actor} confirmed the visitor's arrival"),
+    ),
+    EventType(
+        "visit.stipend_released",
+        _("The stipend of month {month} was released: {amount} {currency}"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_STIPEND),
+        example={
+            "visit": 5,
+            "month": 2,
+            "amount": 3_000_000,
+            "currency": "KRW",
+            "payee": 8,
+            "due_on": "2026-05-03",
+            "released_at": "2026-05-02T15:05:00+00:00",
+            "ledger_transaction": 140,
+            "resource_version": 18,
+        },
+        short=_("A month's stipend was released"),
+    ),
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "visit.departed": (
+                _("{actor} confirmed the visitor's departure on {ended_on}"),
+                _("{actor} confirmed the visitor's departure"),
+            ),
+            "visit.cancelled": _("{actor} cancelled the visit before the arrival"),
+        },
+    ),
+    EventType(
+        "visit.closed",
+        _("{actor} filed the final report; the visit is closed"),
+        ORGANISATIONS,
+        outbox=True,
+        schema=data_schema(_VISIT),
+        example={**_VISIT_EXAMPLE, "state": "closed", "ended_on": "2026-09-30"},
+    ),
+)
+
+
 def register() -> None:
     """Register every event type of the talent exchange (called once, at start-up)."""
-    # ----------------------------------------------------------------- calls → award
-    event_type_register(*CALL_EVENT_TYPES, *APPLICATION_EVENT_TYPES)
-    # ----------------------------------------------------------------- visits
-    event_type_register(
-        EventType(
-            "visit.arrived",
-            _("{actor} confirmed the visitor's arrival on {arrived_on}"),
-            ORGANISATIONS,
-            outbox=True,
-            schema=data_schema(_VISIT),
-            example=_VISIT_EXAMPLE,
-            short=_("{actor} confirmed the visitor's arrival"),
-        ),
-        EventType(
-            "visit.stipend_released",
-            _("The stipend of month {month} was released: {amount} {currency}"),
-            ORGANISATIONS,
-            outbox=True,
-            schema=data_schema(_STIPEND),
-            example={
-                "visit": 5,
-                "month": 2,
-                "amount": 3_000_000,
-                "currency": "KRW",
-                "payee": 8,
-                "due_on": "2026-05-03",
-                "released_at": "2026-05-02T15:05:00+00:00",
-                "ledger_transaction": 140,
-                "resource_version": 18,
-            },
-            short=_("A month's stipend was released"),
-        ),
-        EventType(
-            "visit.departed",
-            _("{actor} confirmed the visitor's departure on {ended_on}"),
-            ORGANISATIONS,
-            short=_("{actor} confirmed the visitor's departure"),
-        ),
-        EventType(
-            "visit.cancelled",
-            _("{actor} cancelled the visit before the arrival"),
-            ORGANISATIONS,
-        ),
-        EventType(
-            "visit.closed",
-            _("{actor} filed the final report; the visit is closed"),
-            ORGANISATIONS,
-            outbox=True,
-            schema=data_schema(_VISIT),
-            example={**_VISIT_EXAMPLE, "state": "closed", "ended_on": "2026-09-30"},
-        ),
-    )
+    event_type_register(*CALL_EVENT_TYPES, *APPLICATION_EVENT_TYPES, *VISIT_EVENT_TYPES)

@@ -17,11 +17,14 @@ from fundapp.kernel.events import (
     DECIMAL,
     ID,
     INTEGER,
+    OFFICERS,
+    ORGANISATIONS,
+    PUBLIC,
     STRING,
     EventType,
-    Visibility,
     data_schema,
     event_type_register,
+    event_types_declare,
     nullable,
 )
 from projects.models import (
@@ -32,10 +35,6 @@ from projects.models import (
     Measurement,
     ProjectState,
 )
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
-PUBLIC = Visibility.PUBLIC
 
 # --------------------------------------------------------------------------- data
 
@@ -516,21 +515,30 @@ def disbursement_data(disbursement: Any) -> dict[str, Any]:
 
 EVENT_TYPES = [
     # Calls
-    EventType("call.created", _("{actor} created the call"), OFFICERS),
-    EventType("call.updated", _("{actor} updated the call"), OFFICERS),
-    EventType("call.opened", _("{actor} opened the call for proposals"), PUBLIC),
-    EventType("call.closed", _("{actor} closed the call"), PUBLIC),
-    EventType("call.archived", _("{actor} archived the call"), OFFICERS),
-    # Proposals
-    EventType("proposal.created", _("{actor} started the proposal"), ORGANISATIONS),
-    EventType("proposal.updated", _("{actor} edited the proposal"), ORGANISATIONS),
-    EventType(
-        "proposal.attachment_added", _("{actor} attached a file to the proposal"), ORGANISATIONS
+    *event_types_declare(
+        OFFICERS,
+        {
+            "call.created": _("{actor} created the call"),
+            "call.updated": _("{actor} updated the call"),
+            "call.archived": _("{actor} archived the call"),
+        },
     ),
-    EventType(
-        "proposal.attachment_removed",
-        _("{actor} removed a file from the proposal"),
+    *event_types_declare(
+        PUBLIC,
+        {
+            "call.opened": _("{actor} opened the call for proposals"),
+            "call.closed": _("{actor} closed the call"),
+        },
+    ),
+    # Proposals
+    *event_types_declare(
         ORGANISATIONS,
+        {
+            "proposal.created": _("{actor} started the proposal"),
+            "proposal.updated": _("{actor} edited the proposal"),
+            "proposal.attachment_added": _("{actor} attached a file to the proposal"),
+            "proposal.attachment_removed": _("{actor} removed a file from the proposal"),
+        },
     ),
     EventType(
         "proposal.submitted",
@@ -561,11 +569,12 @@ EVENT_TYPES = [
         },
         short=_("{actor} returned the proposal to the principal investigators"),
     ),
-    EventType("proposal.eligible", _("{actor} found the proposal eligible"), ORGANISATIONS),
-    EventType(
-        "proposal.ineligible",
-        _("{actor} found the proposal ineligible: {reasons}"),
+    *event_types_declare(
         ORGANISATIONS,
+        {
+            "proposal.eligible": _("{actor} found the proposal eligible"),
+            "proposal.ineligible": _("{actor} found the proposal ineligible: {reasons}"),
+        },
     ),
     EventType(
         "proposal.eligibility_decided",
@@ -575,9 +584,14 @@ EVENT_TYPES = [
         schema=data_schema(_PROPOSAL, eligibility_reasons={"type": "array"}),
         example={**_PROPOSAL_EXAMPLE, "state": "eligible", "eligibility_reasons": []},
     ),
-    EventType("proposal.under_review", _("{actor} sent the proposal to review"), ORGANISATIONS),
-    EventType("proposal.awarded", _("{actor} awarded the proposal"), ORGANISATIONS),
-    EventType("proposal.rejected", _("{actor} rejected the proposal"), ORGANISATIONS),
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "proposal.under_review": _("{actor} sent the proposal to review"),
+            "proposal.awarded": _("{actor} awarded the proposal"),
+            "proposal.rejected": _("{actor} rejected the proposal"),
+        },
+    ),
     EventType(
         "proposal.withdrawn",
         _("{actor} withdrew the proposal"),
@@ -630,22 +644,19 @@ EVENT_TYPES = [
             "resource_version": 44,
         },
     ),
-    EventType("review.declared", _("{actor} declared their conflicts of interest"), OFFICERS),
-    EventType("review.submitted", _("{actor} submitted a review"), OFFICERS),
-    EventType(
-        "award.approved",
-        _("{actor} approved the award decision; the other side's approval is still needed"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType("award.completed", _("{actor} completed the award decision"), OFFICERS),
-    EventType("award.cancelled", _("{actor} cancelled the award decision"), OFFICERS),
-    EventType(
-        "award.withdrawn", _("{actor} withdrew their approval of the award decision"), OFFICERS
-    ),
-    EventType(
-        "award.declined",
-        _("{actor} declined the award decision: {reason}"),
-        OFFICERS,
+        {
+            "review.declared": _("{actor} declared their conflicts of interest"),
+            "review.submitted": _("{actor} submitted a review"),
+            "award.approved": _(
+                "{actor} approved the award decision; the other side's approval is still needed"
+            ),
+            "award.completed": _("{actor} completed the award decision"),
+            "award.cancelled": _("{actor} cancelled the award decision"),
+            "award.withdrawn": _("{actor} withdrew their approval of the award decision"),
+            "award.declined": _("{actor} declined the award decision: {reason}"),
+        },
     ),
     EventType(
         "award.decided",
@@ -681,25 +692,33 @@ EVENT_TYPES = [
         example={**_PROJECT_EXAMPLE, "state": "suspended", "previous_state": "active"},
         labels={"state": ProjectState},
     ),
-    EventType("project.suspended", _("{actor} suspended the project"), ORGANISATIONS),
-    EventType("project.resumed", _("{actor} resumed the project"), ORGANISATIONS),
-    EventType("project.terminated", _("{actor} terminated the project"), ORGANISATIONS),
-    EventType("project.completed", _("The project was completed"), ORGANISATIONS),
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "project.suspended": _("{actor} suspended the project"),
+            "project.resumed": _("{actor} resumed the project"),
+            "project.terminated": _("{actor} terminated the project"),
+            "project.completed": _("The project was completed"),
+        },
+    ),
     EventType(
         "project.recovery_claim",
         _("{actor} recorded a claim to recover funds from the project"),
         OFFICERS,
     ),
     # Stages and measurements
-    EventType("stage.started", _("The stage started on {started_on}"), ORGANISATIONS),
-    EventType("stage.gate_pending", _("The stage is waiting for its gate decision"), ORGANISATIONS),
-    EventType("stage.passed", _("The stage passed its gate"), ORGANISATIONS),
-    EventType("stage.conditional", _("The stage passed its gate conditionally"), ORGANISATIONS),
-    EventType("stage.failed", _("The stage failed its gate"), ORGANISATIONS),
-    EventType("stage.extended", _("{actor} extended the stage"), ORGANISATIONS),
-    EventType("measurement.recorded", _("{actor} recorded a KPI measurement"), ORGANISATIONS),
-    EventType(
-        "measurement.imported", _("{actor} imported KPI measurements from a file"), ORGANISATIONS
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "stage.started": _("The stage started on {started_on}"),
+            "stage.gate_pending": _("The stage is waiting for its gate decision"),
+            "stage.passed": _("The stage passed its gate"),
+            "stage.conditional": _("The stage passed its gate conditionally"),
+            "stage.failed": _("The stage failed its gate"),
+            "stage.extended": _("{actor} extended the stage"),
+            "measurement.recorded": _("{actor} recorded a KPI measurement"),
+            "measurement.imported": _("{actor} imported KPI measurements from a file"),
+        },
     ),
     EventType(
         "measurement.created",
@@ -740,15 +759,14 @@ EVENT_TYPES = [
         short=_("{actor} uploaded an evidence file for a later measurement"),
     ),
     # Verification (§22): designations are the fund's business; verdicts go to the project.
-    EventType(
-        "verifier.designated",
-        _("{actor} designated {verifier} as a verifier of the project"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "verifier.revoked",
-        _("{actor} revoked the designation of {verifier} as a verifier of the project"),
-        OFFICERS,
+        {
+            "verifier.designated": _("{actor} designated {verifier} as a verifier of the project"),
+            "verifier.revoked": _(
+                "{actor} revoked the designation of {verifier} as a verifier of the project"
+            ),
+        },
     ),
     EventType(
         "measurement.attested",
@@ -831,36 +849,28 @@ EVENT_TYPES = [
         },
         short=_("{actor} requested changes to a deliverable"),
     ),
-    EventType("measurement_import.queued", _("{actor} uploaded a measurement file"), ORGANISATIONS),
-    EventType(
-        "measurement_import.started", _("The import of the measurement file started"), ORGANISATIONS
-    ),
-    EventType(
-        "measurement_import.failed", _("The measurement file could not be imported"), ORGANISATIONS
+    *event_types_declare(
+        ORGANISATIONS,
+        {
+            "measurement_import.queued": _("{actor} uploaded a measurement file"),
+            "measurement_import.started": _("The import of the measurement file started"),
+            "measurement_import.failed": _("The measurement file could not be imported"),
+        },
     ),
     # Transaction exports (§9, §15): the finance readers' own; officers only.
-    EventType(
-        "transaction_export.requested",
-        _("{actor} asked for an export of the transactions"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType("transaction_export.started", _("The export of the transactions started"), OFFICERS),
-    EventType(
-        "transaction_export.completed",
-        _("The export of the transactions is ready: {rows} rows"),
-        OFFICERS,
-        short=_("The export of the transactions is ready"),
-    ),
-    EventType("transaction_export.failed", _("The export of the transactions failed"), OFFICERS),
-    EventType(
-        "transaction_export.downloaded",
-        _("{actor} downloaded the export of the transactions"),
-        OFFICERS,
-    ),
-    EventType(
-        "transaction_export.expired",
-        _("The export's file expired and was deleted"),
-        OFFICERS,
+        {
+            "transaction_export.requested": _("{actor} asked for an export of the transactions"),
+            "transaction_export.started": _("The export of the transactions started"),
+            "transaction_export.completed": (
+                _("The export of the transactions is ready: {rows} rows"),
+                _("The export of the transactions is ready"),
+            ),
+            "transaction_export.failed": _("The export of the transactions failed"),
+            "transaction_export.downloaded": _("{actor} downloaded the export of the transactions"),
+            "transaction_export.expired": _("The export's file expired and was deleted"),
+        },
     ),
     # Gates
     EventType(
@@ -943,32 +953,21 @@ EVENT_TYPES = [
         short=_("The gate was decided"),
     ),
     EventType("gate.extended", _("{actor} extended the gate's due date"), ORGANISATIONS),
-    EventType(
-        "gate_decision.automatic",
-        _("The gate was decided automatically from its evaluation"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "gate_decision.approved_first",
-        _("{actor} approved the gate decision; the other side's approval is still needed"),
-        OFFICERS,
-    ),
-    EventType("gate_decision.completed", _("{actor} completed the gate decision"), OFFICERS),
-    EventType("gate_decision.cancelled", _("{actor} cancelled the gate decision"), OFFICERS),
-    EventType(
-        "gate_decision.approved",
-        _("{actor} approved the gate decision; the other side's approval is still needed"),
-        OFFICERS,
-    ),
-    EventType(
-        "gate_decision.withdrawn",
-        _("{actor} withdrew their approval of the gate decision"),
-        OFFICERS,
-    ),
-    EventType(
-        "gate_decision.declined",
-        _("{actor} declined the gate decision: {reason}"),
-        OFFICERS,
+        {
+            "gate_decision.automatic": _("The gate was decided automatically from its evaluation"),
+            "gate_decision.approved_first": _(
+                "{actor} approved the gate decision; the other side's approval is still needed"
+            ),
+            "gate_decision.completed": _("{actor} completed the gate decision"),
+            "gate_decision.cancelled": _("{actor} cancelled the gate decision"),
+            "gate_decision.approved": _(
+                "{actor} approved the gate decision; the other side's approval is still needed"
+            ),
+            "gate_decision.withdrawn": _("{actor} withdrew their approval of the gate decision"),
+            "gate_decision.declined": _("{actor} declined the gate decision: {reason}"),
+        },
     ),
     # Money
     EventType("tranche.decided", _("The tranche was decided"), ORGANISATIONS),

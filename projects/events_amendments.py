@@ -12,15 +12,14 @@ from fundapp.kernel.events import (
     DATETIME,
     ID,
     INTEGER,
+    OFFICERS,
+    ORGANISATIONS,
     STRING,
     EventType,
-    Visibility,
     data_schema,
+    event_types_declare,
     nullable,
 )
-
-OFFICERS = Visibility.OFFICERS
-ORGANISATIONS = Visibility.ORGANISATIONS
 
 _DIFF_LINE = {
     "type": "object",
@@ -44,6 +43,33 @@ _AMENDMENT = {
     "proposed_at": DATETIME,
     "decided_at": nullable(DATETIME),
 }
+# A change set and its diff, as the outbox events and the API's examples show them.
+CHANGES_EXAMPLE = [
+    {
+        "kind": "budget_move",
+        "from_organisation": 8,
+        "from_category": "equipment",
+        "to_organisation": 9,
+        "to_category": "equipment",
+        "amount": 50_000_000,
+    }
+]
+DIFF_EXAMPLE = [
+    {
+        "kind": "budget",
+        "subject": "8:equipment",
+        "field": "amount",
+        "before": 200_000_000,
+        "after": 150_000_000,
+    },
+    {
+        "kind": "budget",
+        "subject": "9:equipment",
+        "field": "amount",
+        "before": 0,
+        "after": 50_000_000,
+    },
+]
 _AMENDMENT_EXAMPLE = {
     "id": 12,
     "project": 3,
@@ -51,32 +77,8 @@ _AMENDMENT_EXAMPLE = {
     "base_version": 1,
     "plan_version": None,
     "reason": "Move equipment money to the second Korean partner.",
-    "changes": [
-        {
-            "kind": "budget_move",
-            "from_organisation": 8,
-            "from_category": "equipment",
-            "to_organisation": 9,
-            "to_category": "equipment",
-            "amount": 50_000_000,
-        }
-    ],
-    "diff": [
-        {
-            "kind": "budget",
-            "subject": "8:equipment",
-            "field": "amount",
-            "before": 200_000_000,
-            "after": 150_000_000,
-        },
-        {
-            "kind": "budget",
-            "subject": "9:equipment",
-            "field": "amount",
-            "before": 0,
-            "after": 50_000_000,
-        },
-    ],
+    "changes": CHANGES_EXAMPLE,
+    "diff": DIFF_EXAMPLE,
     "recommitted": {},
     "proposed_at": "2026-11-02T01:00:00+00:00",
     "decided_at": None,
@@ -125,40 +127,32 @@ AMENDMENT_EVENT_TYPES = [
             "decided_at": "2026-11-04T01:00:00+00:00",
         },
     ),
-    EventType(
-        "amendment.approved",
-        _("{actor} approved the amendment: the plan is now version {plan_version}"),
+    *event_types_declare(
         ORGANISATIONS,
-        short=_("The amendment was approved"),
+        {
+            "amendment.approved": (
+                _("{actor} approved the amendment: the plan is now version {plan_version}"),
+                _("The amendment was approved"),
+            ),
+            "amendment.declined": (
+                _("{actor} declined the amendment: {reason}"),
+                _("{actor} declined the amendment"),
+            ),
+            "amendment.withdrawn": _("{actor} withdrew the amendment"),
+        },
     ),
-    EventType(
-        "amendment.declined",
-        _("{actor} declined the amendment: {reason}"),
-        ORGANISATIONS,
-        short=_("{actor} declined the amendment"),
-    ),
-    EventType("amendment.withdrawn", _("{actor} withdrew the amendment"), ORGANISATIONS),
-    EventType(
-        "amendment_decision.approved",
-        _("{actor} approved the amendment; the other side's approval is still needed"),
+    *event_types_declare(
         OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.completed", _("{actor} completed the amendment's approval"), OFFICERS
-    ),
-    EventType(
-        "amendment_decision.withdrawn",
-        _("{actor} withdrew their approval of the amendment"),
-        OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.declined",
-        _("{actor} declined the amendment's approval: {reason}"),
-        OFFICERS,
-    ),
-    EventType(
-        "amendment_decision.cancelled",
-        _("The amendment's pending approval was cancelled: the amendment was withdrawn"),
-        OFFICERS,
+        {
+            "amendment_decision.approved": _(
+                "{actor} approved the amendment; the other side's approval is still needed"
+            ),
+            "amendment_decision.completed": _("{actor} completed the amendment's approval"),
+            "amendment_decision.withdrawn": _("{actor} withdrew their approval of the amendment"),
+            "amendment_decision.declined": _("{actor} declined the amendment's approval: {reason}"),
+            "amendment_decision.cancelled": _(
+                "The amendment's pending approval was cancelled: the amendment was withdrawn"
+            ),
+        },
     ),
 ]

@@ -11,13 +11,12 @@ from fundapp.kernel.events import (
     DATE,
     ID,
     INTEGER,
+    ORGANISATIONS,
     EventType,
-    Visibility,
     data_schema,
+    event_types_declare,
     nullable,
 )
-
-ORGANISATIONS = Visibility.ORGANISATIONS
 
 _REPORT_DUE = {
     "project": ID,
@@ -66,25 +65,24 @@ def report_due_data(
 
 
 REPORT_EVENT_TYPES = [
-    EventType("report.created", _("{actor} started the report on stage {stage}"), ORGANISATIONS),
-    EventType("report.updated", _("{actor} edited the report's narrative"), ORGANISATIONS),
-    EventType(
-        "report.statement_updated",
-        _("{actor} entered spending in the report's financial statement"),
+    *event_types_declare(
         ORGANISATIONS,
-    ),
-    EventType("report.submitted", _("{actor} submitted the stage report"), ORGANISATIONS),
-    EventType("report.accepted", _("{actor} accepted the stage report"), ORGANISATIONS),
-    EventType(
-        "report.returned",
-        _("{actor} returned the stage report for changes: {return_reason}"),
-        ORGANISATIONS,
-        short=_("{actor} returned the stage report for changes"),
-    ),
-    EventType(
-        "report.reminder_sent",
-        _("A reminder was sent: the report on stage {stage} is due on {due_on}"),
-        ORGANISATIONS,
+        {
+            "report.created": _("{actor} started the report on stage {stage}"),
+            "report.updated": _("{actor} edited the report's narrative"),
+            "report.statement_updated": _(
+                "{actor} entered spending in the report's financial statement"
+            ),
+            "report.submitted": _("{actor} submitted the stage report"),
+            "report.accepted": _("{actor} accepted the stage report"),
+            "report.returned": (
+                _("{actor} returned the stage report for changes: {return_reason}"),
+                _("{actor} returned the stage report for changes"),
+            ),
+            "report.reminder_sent": _(
+                "A reminder was sent: the report on stage {stage} is due on {due_on}"
+            ),
+        },
     ),
     EventType(
         "report.overdue",

@@ -2,7 +2,9 @@
 to the outbox, and how a person reads it.
 
 Each domain registers the types it writes, from its ``AppConfig.ready`` (``fundapp.events``
-for the kernel's own, ``projects.events``, ``ip_licensing.events``). A type has
+for the kernel's own, ``projects.events``, ``ip_licensing.events``, ``mobility.events``);
+``event_types_declare`` declares a batch of plain types of one visibility as a table of
+name → sentence. A type has
 
 - a ``name`` (the audit ``action`` and the outbox ``type``: ``licence.approved``);
 - a ``sentence``: lazy translated text with named placeholders, rendered in the reader's
@@ -46,6 +48,11 @@ class Visibility(enum.StrEnum):
     ORGANISATIONS = "organisations"
     # Anyone (an open call, for example).
     PUBLIC = "public"
+
+
+OFFICERS = Visibility.OFFICERS
+ORGANISATIONS = Visibility.ORGANISATIONS
+PUBLIC = Visibility.PUBLIC
 
 
 class UnregisteredEventType(LookupError):
@@ -100,6 +107,23 @@ class EventType:
             for _text, name, _spec, _conv in string.Formatter().parse(str(self.sentence))
             if name
         )
+
+
+# A sentence, or the sentence and its short form (``EventType.short``).
+Sentences = Promise | str | tuple[Promise | str, Promise | str]
+
+
+def event_types_declare(
+    visibility: Visibility, sentences: Mapping[str, Sentences]
+) -> list[EventType]:
+    """A batch of types that share one visibility and are not outbox events, declared as a
+    table: name → sentence, or name → (sentence, short sentence). A type with labels or an
+    outbox payload is declared as an ``EventType`` of its own."""
+    declared = []
+    for name, sentence in sentences.items():
+        full, short = sentence if isinstance(sentence, tuple) else (sentence, None)
+        declared.append(EventType(name, full, visibility, short=short))
+    return declared
 
 
 _registry: dict[str, EventType] = {}

@@ -13,6 +13,7 @@ returns. Award decisions are fund officers' (browser sessions), under the two-pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
@@ -299,6 +300,10 @@ class VisitAwardApproveSerializer(StrictSerializer):
     outcome = serializers.ChoiceField(choices=sorted(API_OUTCOMES))
     reason = serializers.CharField(max_length=4000)
 
+    def validate_outcome(self, value: str) -> str:
+        """The API's word (awarded, rejected) as the service takes it."""
+        return API_OUTCOMES[value]
+
 
 # --------------------------------------------------------------------------- documentation
 
@@ -478,6 +483,33 @@ class VisitApplicationViewSet(GenericViewSet):
     def get_object(self) -> VisitApplication:
         return get_application_for_actor(actor_of(self.request), self.kwargs.get("pk"))
 
+    def _act(
+        self,
+        request: Request,
+        service: Callable[..., object],
+        body: type[serializers.Serializer] | None = None,
+        *,
+        on_pending_decision: bool = False,
+    ) -> Response:
+        """Every action's shape: the application the caller may see (404 otherwise), the
+        request's body checked by ``body`` (400), the service called with the application
+        (or, ``on_pending_decision``, its pending award decision), the acting user or key and
+        the body's fields as its keyword arguments (the service locks the row and checks
+        the rule: 403, 409, 422), and the application read back (200)."""
+        application = self.get_object()
+        fields: dict[str, Any] = {}
+        if body is not None:
+            checked = body(data=request.data)
+            checked.is_valid(raise_exception=True)
+            fields = dict(checked.validated_data)
+        subject: dict[str, Any] = (
+            {"decision": _pending_decision(application)}
+            if on_pending_decision
+            else {"application": application}
+        )
+        service(**subject, actor=actor_of(request), **fields)
+        return _read(application.pk)
+
     # -- reading
 
     def list(self, request: Request) -> Response:
@@ -542,9 +574,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        application_submit(application=application, actor=actor_of(request))
-        return _read(application.pk)
+        return self._act(request, application_submit)
 
     @extend_schema(
         summary="Withdraw an application (the visitor or the home organisation's system)",
@@ -558,15 +588,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        body = VisitApplicationWithdrawSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        application_withdraw(
-            application=application,
-            actor=actor_of(request),
-            reason=body.validated_data["reason"],
-        )
-        return _read(application.pk)
+        return self._act(request, application_withdraw, VisitApplicationWithdrawSerializer)
 
     @extend_schema(
         summary="Endorse a submitted application (the host organisation's office or system)",
@@ -580,15 +602,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def endorse(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        body = VisitApplicationEndorseSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        application_endorse(
-            application=application,
-            actor=actor_of(request),
-            comment=body.validated_data["comment"],
-        )
-        return _read(application.pk)
+        return self._act(request, application_endorse, VisitApplicationEndorseSerializer)
 
     @extend_schema(
         summary="Return a submitted application to the visitor (the host's office or system)",
@@ -604,15 +618,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="return", url_name="return")
     def return_to_visitor(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        body = VisitApplicationReturnSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        application_return(
-            application=application,
-            actor=actor_of(request),
-            reason=body.validated_data["reason"],
-        )
-        return _read(application.pk)
+        return self._act(request, application_return, VisitApplicationReturnSerializer)
 
     # -- the award, under the two-person rule
 
@@ -633,16 +639,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def award(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        body = VisitAwardApproveSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        visit_award_approve(
-            application=application,
-            actor=actor_of(request),
-            outcome=API_OUTCOMES[body.validated_data["outcome"]],
-            reason=body.validated_data["reason"],
-        )
-        return _read(application.pk)
+        return self._act(request, visit_award_approve, VisitAwardApproveSerializer)
 
     @extend_schema(
         summary="Withdraw your pending award approval (the officer who approved first)",
@@ -653,9 +650,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="award/withdraw", url_name="award-withdraw")
     def award_withdraw(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        visit_award_withdraw(decision=_pending_decision(application), actor=actor_of(request))
-        return _read(application.pk)
+        return self._act(request, visit_award_withdraw, on_pending_decision=True)
 
     @extend_schema(
         summary="Decline a pending award decision (a fund officer of the other side)",
@@ -670,15 +665,7 @@ class VisitApplicationViewSet(GenericViewSet):
     )
     @action(detail=True, methods=["post"], url_path="award/decline", url_name="award-decline")
     def award_decline(self, request: Request, pk: str | None = None) -> Response:
-        application = self.get_object()
-        body = DeclineSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        visit_award_decline(
-            decision=_pending_decision(application),
-            actor=actor_of(request),
-            reason=body.validated_data["reason"],
-        )
-        return _read(application.pk)
+        return self._act(request, visit_award_decline, DeclineSerializer, on_pending_decision=True)
 
 
 def register(router: DefaultRouter) -> None:

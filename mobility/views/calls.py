@@ -9,22 +9,16 @@ Like the projects' call management, these pages answer 404 to anyone but a fund 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from fundapp.accounts.models import User
-from fundapp.actors import is_fund_officer
-from fundapp.audit.services import history_for
-from fundapp.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from fundapp.errors import NotFound
 from fundapp.money import MAX_AMOUNT
 from mobility.models import MobilityCountry, MobilityTerms
 from mobility.rules import MOBILITY_COUNTRIES
@@ -34,22 +28,11 @@ from mobility.services.calls import (
     mobility_call_create,
     mobility_call_update,
 )
-from projects.forms.calls import DATETIME_FORMATS, DATETIME_INPUT, CriterionFormSet, apply_errors
-from projects.models import Call, CallKind, CallState, Fund, ResearchArea
+from projects.forms.calls import DATETIME_FORMATS, DATETIME_INPUT
+from projects.models import Call, CallKind, Fund, ResearchArea
 from projects.selectors.calls import get_call_for_actor
-from projects.services.calls import (
-    EDITABLE_AFTER_DRAFT,
-    CallData,
-    call_archive,
-    call_close,
-    call_open,
-)
-
-TRANSITIONS: dict[str, Callable[..., Call]] = {
-    "open": call_open,
-    "close": call_close,
-    "archive": call_archive,
-}
+from projects.services.calls import CallData
+from projects.views.calls import CallManagement
 
 CALL_FIELDS = (
     "title_en",
@@ -177,13 +160,6 @@ class MobilityCallCreateForm(MobilityCallForm):
     field_order = ["fund"]
 
 
-def _officer(request: HttpRequest) -> User:
-    user = request.user
-    if not isinstance(user, User) or not is_fund_officer(user):
-        raise Http404
-    return user
-
-
 def _mobility_call_or_404(user: User, pk: int) -> Call:
     try:
         call = get_call_for_actor(user, pk)
@@ -194,122 +170,50 @@ def _mobility_call_or_404(user: User, pk: int) -> Call:
     return call
 
 
-def _render(
-    request: HttpRequest,
-    *,
-    form: MobilityCallForm,
-    formset: Any,
-    call: Call | None,
-    loose_errors: list[str] | None = None,
-    status: int = 200,
-) -> HttpResponse:
-    context: dict[str, Any] = {
-        "form": form,
-        "formset": formset,
-        "call": call,
-        "loose_errors": loose_errors or [],
-    }
-    if call is not None:
-        context["history"] = list(history_for(call))
-        context["transitions"] = [
-            (name, label)
-            for name, label, source in (
-                ("open", _("Open now"), CallState.DRAFT),
-                ("close", _("Close now"), CallState.OPEN),
-                ("archive", _("Archive"), CallState.CLOSED),
-            )
-            if call.state == source
-        ]
-    return render(request, "mobility/calls/form.html", context, status=status)
+def _mobility_call_save(
+    actor: User, call: Call | None, form: MobilityCallForm, criteria: list[Any]
+) -> Call:
+    if call is None:
+        return mobility_call_create(
+            actor=actor,
+            fund=form.cleaned_data["fund"],
+            call=form.call_data(criteria, None),
+            terms=form.terms(),
+        )
+    return mobility_call_update(
+        actor=actor,
+        call=call,
+        data=form.call_data(criteria, CallData.from_call(call)),
+        terms=form.terms(),
+    )
 
 
-def _save(
-    request: HttpRequest, user: User, form: MobilityCallForm, formset: Any, call: Call | None
-) -> HttpResponse:
-    """Validate both forms, hand the values to the service, map its errors back."""
-    if form.is_valid() and formset.is_valid():
-        criteria, sources = formset.criteria()
-        try:
-            if call is None:
-                saved = mobility_call_create(
-                    actor=user,
-                    fund=form.cleaned_data["fund"],
-                    call=form.call_data(criteria, None),
-                    terms=form.terms(),
-                )
-                messages.success(request, _("The call was created as a draft."))
-            else:
-                saved = mobility_call_update(
-                    actor=user,
-                    call=call,
-                    data=form.call_data(criteria, CallData.from_call(call)),
-                    terms=form.terms(),
-                )
-                messages.success(request, _("The call was saved."))
-        except PermissionDenied:
-            raise Http404 from None
-        except ValidationFailed as exc:
-            loose = apply_errors(exc.errors, form=form, criterion_forms=sources)
-            return _render(
-                request, form=form, formset=formset, call=call, loose_errors=loose, status=422
-            )
-        return redirect("mobility_calls:edit", pk=saved.pk)
-    return _render(request, form=form, formset=formset, call=call, status=422)
+MOBILITY_CALLS = CallManagement(
+    template="mobility/calls/form.html",
+    edit_url="mobility_calls:edit",
+    form=MobilityCallForm,
+    create_form=MobilityCallCreateForm,
+    save=_mobility_call_save,
+    call_or_404=_mobility_call_or_404,
+)
 
 
 @require_http_methods(["GET", "POST"])
 def call_new(request: HttpRequest) -> HttpResponse:
     """A new mobility call (a draft) with its terms and review criteria."""
-    user = _officer(request)
-    if request.method == "POST":
-        form = MobilityCallCreateForm(request.POST)
-        formset = CriterionFormSet(request.POST, prefix="criteria")
-        return _save(request, user, form, formset, None)
-    form = MobilityCallCreateForm(initial=MobilityCallForm.initial_for(None))
-    formset = CriterionFormSet(prefix="criteria")
-    return _render(request, form=form, formset=formset, call=None)
+    return MOBILITY_CALLS.new(request)
 
 
 @require_http_methods(["GET", "POST"])
 def call_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """A mobility call's page: its values (only wording and the deadline once published),
     the buttons that open, close and archive it, and its history."""
-    user = _officer(request)
-    call = _mobility_call_or_404(user, pk)
-    editable = None if call.state == CallState.DRAFT else EDITABLE_AFTER_DRAFT[call.state]
-    names_only = editable is not None
-    initial = MobilityCallForm.initial_for(call)
-    criteria_initial = CriterionFormSet.initial_for(call)
-    if request.method == "POST":
-        form = MobilityCallForm(request.POST, initial=initial, editable=editable)
-        formset = CriterionFormSet(
-            request.POST, initial=criteria_initial, prefix="criteria", names_only=names_only
-        )
-        return _save(request, user, form, formset, call)
-    form = MobilityCallForm(initial=initial, editable=editable)
-    formset = CriterionFormSet(initial=criteria_initial, prefix="criteria", names_only=names_only)
-    return _render(request, form=form, formset=formset, call=call)
+    return MOBILITY_CALLS.edit(request, pk)
 
 
 @require_POST
 def call_transition(request: HttpRequest, pk: int, transition: str) -> HttpResponse:
-    user = _officer(request)
-    call = _mobility_call_or_404(user, pk)
-    service = TRANSITIONS.get(transition)
-    if service is None:
-        raise Http404
-    try:
-        call = service(actor=user, call=call)
-    except PermissionDenied:
-        raise Http404 from None
-    except DomainError as exc:
-        messages.error(request, str(exc.message))
-    else:
-        messages.success(
-            request,
-            _("The call's state is now: %(state)s.") % {"state": CallState(call.state).label},
-        )
-    return redirect("mobility_calls:edit", pk=call.pk)
+    return MOBILITY_CALLS.transition(request, pk, transition)
 
 
 call_patterns: list[URLPattern] = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -18,13 +19,11 @@ from drf_spectacular.utils import (
     extend_schema_field,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers
+from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
-from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import Scope
 from fundapp.api.approvals import (
@@ -32,22 +31,20 @@ from fundapp.api.approvals import (
     DeclineSerializer,
     TwoPersonDecisionSerializer,
 )
-from fundapp.api.permissions import HasScope, actor_of
+from fundapp.api.permissions import actor_of
+from projects.events_amendments import CHANGES_EXAMPLE, DIFF_EXAMPLE
 from projects.models import Amendment, Project
 from projects.selectors.amendments import (
     amendment_decision_shown,
     get_amendment_for_actor,
     project_amendments,
 )
-from projects.selectors.projects import get_project_for_actor
 from projects.services import amendments as svc
 
 from .engine import example, page, problems
+from .project_scoped import PROJECT_ID, ProjectScopedViewSet
 from .serializers_engine import PassThroughField
 
-PROJECT_ID = OpenApiParameter(
-    "project_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The project's id."
-)
 AMENDMENT_ID = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The amendment's id."
 )
@@ -141,32 +138,8 @@ AMENDMENT_EXAMPLE = {
     "base_version": 1,
     "plan_version": None,
     "reason": "Move equipment money to the second Korean partner.",
-    "changes": [
-        {
-            "kind": "budget_move",
-            "from_organisation": 8,
-            "from_category": "equipment",
-            "to_organisation": 9,
-            "to_category": "equipment",
-            "amount": 50_000_000,
-        }
-    ],
-    "diff": [
-        {
-            "kind": "budget",
-            "subject": "8:equipment",
-            "field": "amount",
-            "before": 200_000_000,
-            "after": 150_000_000,
-        },
-        {
-            "kind": "budget",
-            "subject": "9:equipment",
-            "field": "amount",
-            "before": 0,
-            "after": 50_000_000,
-        },
-    ],
+    "changes": CHANGES_EXAMPLE,
+    "diff": DIFF_EXAMPLE,
     "recommitted": {},
     "proposed_by": 41,
     "proposed_at": "2026-11-02T01:00:00Z",
@@ -205,8 +178,7 @@ APPROVED_EXAMPLE = {
         responses={200: AmendmentSerializer, **problems(403, 404)},
     ),
 )
-class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
-    permission_classes = [IsAuthenticated, HasScope]
+class AmendmentViewSet(ProjectScopedViewSet):
     serializer_class = AmendmentSerializer
     queryset = Amendment.objects.none()
     required_scopes = {
@@ -215,33 +187,14 @@ class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generic
         # "create", "approve", "decline", "withdraw": people only.
     }
 
-    def check_permissions(self, request: Request) -> None:
-        # A project the caller may not see answers 404 before any scope is asked for.
-        if getattr(request.user, "is_authenticated", False) and not getattr(
-            self, "swagger_fake_view", False
-        ):
-            self.project()
-        super().check_permissions(request)
+    def project_rows(self, project: Project) -> QuerySet[Amendment]:
+        return project_amendments(project)
 
-    def project(self) -> Project:
-        return get_project_for_actor(actor_of(self.request), self.kwargs.get("project_pk"))
+    def project_row(self, project: Project, pk: object) -> Amendment:
+        return get_amendment_for_actor(actor_of(self.request), project, pk)
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Amendment.objects.none()
-        return project_amendments(self.project())
-
-    def get_object(self) -> Amendment:
-        return get_amendment_for_actor(
-            actor_of(self.request), self.project(), self.kwargs.get("pk")
-        )
-
-    def _response(self, amendment: Amendment, status_code: int = 200) -> Response:
-        fresh = project_amendments(self.project()).get(pk=amendment.pk)
-        return Response(
-            AmendmentSerializer(fresh, context=self.get_serializer_context()).data,
-            status=status_code,
-        )
+    def read_back(self, row: Amendment) -> Amendment:
+        return project_amendments(self.project()).get(pk=row.pk)
 
     @extend_schema(
         summary="Propose an amendment (the project's PIs, fund officers)",
@@ -269,7 +222,7 @@ class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generic
             changes=body.validated_data["changes"],
             reason=body.validated_data["reason"],
         )
-        return self._response(amendment, 201)
+        return self.row_response(amendment, 201)
 
     @extend_schema(
         summary="Approve an amendment (fund officers; the two-person rule)",
@@ -286,7 +239,7 @@ class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generic
     def approve(self, request: Request, project_pk: str | None = None, pk: str | None = None):
         amendment = self.get_object()
         svc.amendment_approve(amendment=amendment, actor=actor_of(request))
-        return self._response(amendment)
+        return self.row_response(amendment)
 
     @extend_schema(
         summary="Decline an amendment (fund officers), with a reason",
@@ -310,7 +263,7 @@ class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generic
             actor=actor_of(request),
             reason=body.validated_data["reason"],
         )
-        return self._response(amendment)
+        return self.row_response(amendment)
 
     @extend_schema(
         summary="Withdraw an approval, or the amendment",
@@ -325,7 +278,7 @@ class AmendmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generic
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, project_pk: str | None = None, pk: str | None = None):
         amendment = svc.amendment_withdraw(amendment=self.get_object(), actor=actor_of(request))
-        return self._response(amendment)
+        return self.row_response(amendment)
 
 
 def register(router: DefaultRouter) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -21,19 +22,16 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers
+from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
-from rest_framework.viewsets import GenericViewSet
 
 from fundapp.accounts.models import Scope
 from fundapp.api.parsers import MultiPartParser
-from fundapp.api.permissions import HasScope, actor_of
+from fundapp.api.permissions import actor_of
 from fundapp.api.renderers import FileDownloadRenderer
 from fundapp.errors import NotFound, PermissionDenied
 from projects import permissions as perms
@@ -43,15 +41,12 @@ from projects.selectors.deliverables import (
     deliverables_visible_to,
     get_deliverable_for_actor,
 )
-from projects.selectors.projects import get_project_for_actor
 from projects.services import deliverables as svc
 
 from .engine import ERROR_RESPONSES, PROBLEM, example, page, problem
+from .project_scoped import PROJECT_ID, ProjectScopedViewSet
 from .serializers_engine import PassThroughField
 
-PROJECT_ID = OpenApiParameter(
-    "project_pk", OpenApiTypes.INT, OpenApiParameter.PATH, description="The project's id."
-)
 DELIVERABLE_ID = OpenApiParameter(
     "id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The deliverable's id."
 )
@@ -186,8 +181,7 @@ DELIVERABLE_EXAMPLE = {
         responses={200: DeliverableSerializer, **problems(403, 404)},
     ),
 )
-class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
-    permission_classes = [IsAuthenticated, HasScope]
+class DeliverableViewSet(ProjectScopedViewSet):
     serializer_class = DeliverableSerializer
     queryset = Deliverable.objects.none()
     required_scopes = {
@@ -198,34 +192,15 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
         # "accept", "request_changes": officers in the browser session only.
     }
 
-    def check_permissions(self, request: Request) -> None:
-        # A project the caller may not see answers 404 before any scope is asked for.
-        if getattr(request.user, "is_authenticated", False) and not getattr(
-            self, "swagger_fake_view", False
-        ):
-            self.project()
-        super().check_permissions(request)
-
-    def project(self) -> Project:
-        return get_project_for_actor(actor_of(self.request), self.kwargs.get("project_pk"))
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Deliverable.objects.none()
-        project = self.project()
+    def project_rows(self, project: Project) -> QuerySet[Deliverable]:
         rows = deliverables_visible_to(actor_of(self.request)).filter(project=project)
         return deliverable_queryset(rows).order_by("stage__number", "due_on", "id")
 
-    def get_object(self) -> Deliverable:
-        project = self.project()
-        return get_deliverable_for_actor(actor_of(self.request), project, self.kwargs.get("pk"))
+    def project_row(self, project: Project, pk: object) -> Deliverable:
+        return get_deliverable_for_actor(actor_of(self.request), project, pk)
 
-    def _response(self, deliverable: Deliverable, status_code: int = 200) -> Response:
-        fresh = deliverable_queryset().get(pk=deliverable.pk)
-        return Response(
-            DeliverableSerializer(fresh, context=self.get_serializer_context()).data,
-            status=status_code,
-        )
+    def read_back(self, row: Deliverable) -> Deliverable:
+        return deliverable_queryset().get(pk=row.pk)
 
     @extend_schema(
         summary="Submit a deliverable (the project's researchers, keys with kpi:write)",
@@ -252,7 +227,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
             note=request.data.get("note", ""),
             files=files,
         )
-        return self._response(moved)
+        return self.row_response(moved)
 
     @extend_schema(
         summary="Accept a submitted deliverable (fund officers)",
@@ -264,7 +239,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, project_pk: str | None = None, pk: str | None = None):
         moved = svc.deliverable_accept(deliverable=self.get_object(), actor=actor_of(request))
-        return self._response(moved)
+        return self.row_response(moved)
 
     @extend_schema(
         summary="Request changes to a submitted deliverable (fund officers)",
@@ -295,7 +270,7 @@ class DeliverableViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gener
             actor=actor_of(request),
             reason=body.validated_data["reason"],
         )
-        return self._response(moved)
+        return self.row_response(moved)
 
     @extend_schema(
         summary="Download a submitted file",

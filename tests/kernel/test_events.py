@@ -27,10 +27,13 @@ from fundapp.kernel.events import (
     ENVELOPE_SCHEMA,
     EventType,
     UnregisteredEventType,
+    Visibility,
+    event_sentence,
     event_type,
     event_type_get,
     event_type_register,
     event_types,
+    event_types_declare,
     event_types_registered,
 )
 from fundapp.notifications.models import OutboxEvent
@@ -158,6 +161,34 @@ def test_registering_one_name_twice_differently_is_refused():
     ):
         event_type_register(EventType("test.twice", "{actor} twice"))
     assert event_type_get("test.twice") is None
+
+
+def test_a_batch_declares_plain_types_of_one_visibility_with_their_short_sentences():
+    # Given a table of names and sentences, one with its short form
+    declared = event_types_declare(
+        Visibility.ORGANISATIONS,
+        {
+            "test.batch_one": "{actor} did one",
+            "test.batch_two": ("{actor} did two: {reason}", "{actor} did two"),
+        },
+    )
+    # Then each is the type written out in full, in the table's order
+    assert declared == [
+        EventType("test.batch_one", "{actor} did one", Visibility.ORGANISATIONS),
+        EventType(
+            "test.batch_two",
+            "{actor} did two: {reason}",
+            Visibility.ORGANISATIONS,
+            short="{actor} did two",
+        ),
+    ]
+    # And once registered, the short sentence stands in for a value the event lacks
+    with event_types_registered(*declared):
+        assert event_sentence("test.batch_two", {"actor": "Aiko"}) == "Aiko did two"
+        assert event_sentence("test.batch_two", {"actor": "Aiko", "reason": "late"}) == (
+            "Aiko did two: late"
+        )
+        assert not event_type("test.batch_one").outbox
 
 
 def test_an_outbox_type_needs_a_schema():
