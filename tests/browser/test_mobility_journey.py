@@ -73,8 +73,9 @@ def read_in(page, language: str, shot: str) -> str:
     return page.inner_text("main")
 
 
-def new_page(browser):
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
+def new_page(browser, locale: str):
+    """A browser of its own (the reader's locale, for the date fields) and its page."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(10_000)
     return context, page
@@ -108,7 +109,7 @@ def test_a_korean_researcher_visits_a_japanese_host_from_application_to_first_st
     today = today_in_tokyo()
 
     # ------------------------------------------------------------ the Korean researcher
-    visitor_context, page = new_page(browser)
+    visitor_context, page = new_page(browser, "ko-KR")
     call_path = reverse("calls_public_detail", args=[x.call.pk])
     log_in(page, base, x.visitor.username, call_path)
     switch_language(page, "ko")
@@ -157,7 +158,7 @@ def test_a_korean_researcher_visits_a_japanese_host_from_application_to_first_st
     assert (application.months, application.effort_percent) == (6, 50)
 
     # ------------------------------------------------------------ the Japanese host office
-    office_context, office = new_page(browser)
+    office_context, office = new_page(browser, "ja-JP")
     log_in(office, base, x.host_office.username, reverse("visit_applications:endorsements"))
     switch_language(office, "ja")
     endorsements = read_in(office, "ja", "07-endorsements-ja")
@@ -177,7 +178,7 @@ def test_a_korean_researcher_visits_a_japanese_host_from_application_to_first_st
 
     # ------------------------------------------------------------ the officers
     award_path = reverse("mobility_decisions:award", args=[application.pk])
-    jp_context, jp = new_page(browser)
+    jp_context, jp = new_page(browser, "ja-JP")
     log_in(jp, base, x.officers.jp.username, award_path)
     switch_language(jp, "ja")
     read_in(jp, "ja", "09-award-endorsed-ja")
@@ -211,13 +212,16 @@ def test_a_korean_researcher_visits_a_japanese_host_from_application_to_first_st
     assert jp.get_attribute("[data-two-person]", "data-needed-side") == "KR"
     pending = read_in(jp, "ja", "10-award-pending-ja")
     assert "韓国" in pending, pending
+    assert "受入機関" in pending and "東京極低温研究所" in pending
+    assert jp.locator("[data-award-form]").count() == 0  # one person never approves twice
     jp_context.close()
 
-    kr_context, kr = new_page(browser)
+    kr_context, kr = new_page(browser, "ko-KR")
     log_in(kr, base, x.officers.kr.username, award_path)
     switch_language(kr, "ko")
     read_in(kr, "ko", "11-award-second-ko")
-    kr.check('[data-award-form] input[name="outcome"][value="award"]')
+    # The pending outcome is already chosen.
+    assert kr.is_checked('[data-award-form] input[name="outcome"][value="award"]')
     kr.fill("[data-award-form] #id_reason", "동의합니다. 방문을 지원합니다.")
     kr.click("[data-award-form] button[type=submit]")
     kr.wait_for_selector('[data-two-person][data-state="completed"]')
