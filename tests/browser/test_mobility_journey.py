@@ -113,7 +113,10 @@ def test_a_korean_researcher_visits_a_japanese_host_from_application_to_first_st
     call_path = reverse("calls_public_detail", args=[x.call.pk])
     log_in(page, base, x.visitor.username, call_path)
     switch_language(page, "ko")
-    read_in(page, "ko", "01-call-ko")
+    call_page = read_in(page, "ko", "01-call-ko")
+    assert (
+        "방문 신청 접수 중" in call_page and "¥300,000" in call_page and "₩3,000,000" in call_page
+    )
     page.click(f'a[href="{reverse("mobility:apply", args=[x.call.pk])}"]')
     page.wait_for_selector('form[data-step="organisations"]')
     assert "방문 신청" in read_in(page, "ko", "02-wizard-organisations-ko")

@@ -667,8 +667,9 @@ def test_seed_demo_has_visits_of_the_talent_exchange_at_each_point(settings, med
         [decision] = VisitAwardDecision.objects.filter(application=visit.application)
         assert (decision.state, decision.outcome) == (DecisionState.COMPLETED, "award")
         assert {decision.first_side, decision.second_side} == {"JP", "KR"}
-        assert decision.first_officer.role == decision.second_officer.role == "fund_officer"
-        assert decision.first_officer_id != decision.second_officer_id
+        first, second = decision.first_officer, decision.second_officer
+        assert second is not None and first.pk != second.pk
+        assert first.role == second.role == "fund_officer"
         assert Transaction.objects.filter(reference=f"visit:{visit.pk}:commitment").exists()
         assert AuditEvent.objects.filter(action="visit.awarded", object_id=str(visit.pk)).exists()
         assert OutboxEvent.objects.filter(kind="visit.awarded", object_id=str(visit.pk)).exists()
