@@ -191,12 +191,20 @@ def _boston_people(orgs: dict[str, Organisation]) -> dict[str, User]:
     return people
 
 
-def _host_office(host: Organisation, users: dict[str, User]) -> User:
-    """A research office person of the host organisation among the demo people."""
-    for user in users.values():
-        if user.memberships.filter(organisation=host, research_office=True).exists():
-            return user
-    raise LookupError(f"no research office person of {host.code} in the demo")
+def _host_office(host: Organisation, people: dict[str, User]) -> User:
+    """The demo person who is the host organisation's research office (one query)."""
+    office = (
+        User.objects.filter(
+            pk__in=[user.pk for user in people.values()],
+            memberships__organisation=host,
+            memberships__research_office=True,
+        )
+        .order_by("pk")
+        .first()
+    )
+    if office is None:
+        raise LookupError(f"no research office person of {host.code} in the demo")
+    return office
 
 
 def _apply(
