@@ -161,5 +161,9 @@ def test_the_public_page_of_a_mobility_call_states_its_terms_not_stages(client):
     assert '<dd data-terms="min_months">2</dd>' in page
     assert '<dd data-terms="max_months">9</dd>' in page
     assert '<dd data-terms="eligible_countries">JP, KR, US</dd>' in page
-    assert "방문 신청 접수 중" in page
+    assert "월 체재비, 일본 측(엔)" in page
     assert "단계 평가" not in page and "제안서 접수 중" not in page
+    english = client.get(
+        reverse("calls_public_detail", args=[call.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Accepting visit applications" in english and "stage gate" not in english
