@@ -26,7 +26,7 @@ from fundapp.accounts.models import User
 from fundapp.actors import is_fund_officer
 from fundapp.errors import DomainError, NotFound
 from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
-from fundapp.kernel.approvals import LIVE_STATES
+from fundapp.kernel.approvals import LIVE_STATES, can_act_on_decision
 from mobility.models import ApplicationState, VisitApplication, VisitAwardDecision
 from mobility.permissions import get_application_for_actor
 from mobility.services.awards import visit_award_approve, visit_award_decline, visit_award_withdraw
@@ -111,12 +111,20 @@ def _award_page(
     )
     live = next((d for d in decisions if d.state in LIVE_STATES), None)
     shown = live or (decisions[0] if decisions else None)
+    # Once one officer has approved, only an officer of the other side may complete the
+    # decision, and only with the outcome pending: the form is offered to them alone,
+    # with that outcome chosen (the service refuses the rest).
+    may_decide = application.state == ApplicationState.UNDER_REVIEW and (
+        live is None or can_act_on_decision(user, live, "approve")[0]
+    )
+    if form is None:
+        form = AwardForm(initial={"outcome": live.outcome} if live is not None else None)
     context: dict[str, Any] = {
         "application": application,
-        "form": form or AwardForm(),
+        "form": form,
         "error": error,
         "screening": SCREENING_LABELS.get(application_screening_clearance(application), ""),
-        "may_decide": application.state == ApplicationState.UNDER_REVIEW,
+        "may_decide": may_decide,
         "may_start_review": application.state == ApplicationState.ENDORSED,
         "two_person": two_person_panel(
             user,

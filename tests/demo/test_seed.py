@@ -20,7 +20,7 @@ from fundapp.demo import DEMO_LOGINS, DEMO_PASSWORD
 from fundapp.demo import seed as demo
 from fundapp.ledger.models import Account, Entry, Transaction
 from fundapp.ledger.selectors import account_balance
-from fundapp.notifications.models import Notification
+from fundapp.notifications.models import Notification, OutboxEvent
 from fundapp.screening.models import ScreeningCase, ScreeningState
 from ip_licensing.models import (
     BreachDecision,
@@ -35,7 +35,7 @@ from ip_licensing.models import (
     RoyaltyReport,
 )
 from ip_licensing.services.licences import tokyo_today
-from mobility.models import Visit, VisitApplication, VisitPayment
+from mobility.models import Visit, VisitApplication, VisitAwardDecision, VisitPayment
 from projects.models import (
     KPI,
     Attachment,
@@ -660,3 +660,19 @@ def test_seed_demo_has_visits_of_the_talent_exchange_at_each_point(settings, med
     closed = route("JP", "KR").visit
     assert closed.state == "closed" and closed.report_en
     assert ledger_verify().breaches == []
+
+    # Every visit was awarded through the award service: two officers of different sides
+    # completed the decision, and the award left its commitment, audit event and outbox row.
+    for visit in (active, awarded, closed):
+        [decision] = VisitAwardDecision.objects.filter(application=visit.application)
+        assert (decision.state, decision.outcome) == (DecisionState.COMPLETED, "award")
+        assert {decision.first_side, decision.second_side} == {"JP", "KR"}
+        first, second = decision.first_officer, decision.second_officer
+        assert second is not None and first.pk != second.pk
+        assert first.role == second.role == "fund_officer"
+        assert Transaction.objects.filter(reference=f"visit:{visit.pk}:commitment").exists()
+        assert AuditEvent.objects.filter(action="visit.awarded", object_id=str(visit.pk)).exists()
+        assert OutboxEvent.objects.filter(kind="visit.awarded", object_id=str(visit.pk)).exists()
+        assert visit.application.assignments.filter(state="submitted").exists()
+    assert not VisitAwardDecision.objects.filter(application=waiting).exists()
+    call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach

@@ -21,6 +21,7 @@ from tests.factories import (
     UserFactory,
     officer,
 )
+from tests.factories.mobility import MobilityCallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +144,26 @@ def test_a_research_call_has_no_mobility_page(client):
     client.force_login(officer())
     call = CallFactory.create()
     assert client.get(reverse("mobility_calls:edit", args=[call.pk])).status_code == 404
+
+
+def test_the_public_page_of_a_mobility_call_states_its_terms_not_stages(client):
+    """A mobility call funds visits (§25): its public page gives the stipend, the travel
+    sum, the visit length and the countries, and says it takes visit applications."""
+    call = MobilityCallFactory.create(terms__min_months=2, terms__max_months=9)
+    client.force_login(UserFactory.create())
+
+    page = client.get(
+        reverse("calls_public_detail", args=[call.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+
+    assert '<dd data-terms="stipend_month_jpy">¥300,000</dd>' in page
+    assert '<dd data-terms="travel_krw">₩2,000,000</dd>' in page
+    assert '<dd data-terms="min_months">2</dd>' in page
+    assert '<dd data-terms="max_months">9</dd>' in page
+    assert '<dd data-terms="eligible_countries">JP, KR, US</dd>' in page
+    assert "월 체재비, 일본 측(엔)" in page
+    assert "단계 평가" not in page and "제안서 접수 중" not in page
+    english = client.get(
+        reverse("calls_public_detail", args=[call.pk]), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "Accepting visit applications" in english and "stage gate" not in english

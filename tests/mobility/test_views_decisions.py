@@ -3,6 +3,8 @@ the review, and the award under the two-person rule, refused before screening cl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -37,6 +39,32 @@ def test_two_officers_award_through_the_page(client):
     application.refresh_from_db()
     assert application.state == ApplicationState.AWARDED
     assert Visit.objects.filter(application=application).exists()
+
+
+def test_after_the_first_approval_only_the_other_side_is_offered_the_form(client):
+    x = exchange(home_country="KR", host_country="JP")
+    fund_exchange_pools(x)
+    application = application_under_review(x)
+    page_url = reverse("mobility_decisions:award", args=[application.pk])
+    client.force_login(x.officers.jp)
+    assert "data-award-form" in client.get(page_url).content.decode()
+    client.post(
+        reverse("mobility_decisions:approve", args=[application.pk]),
+        {"outcome": "reject", "reason": "Outside the call's scope"},
+    )
+
+    # The first officer and a colleague of the same side may not complete it.
+    for same_side in (x.officers.jp, x.officers.jp2):
+        client.force_login(same_side)
+        page = client.get(page_url).content.decode()
+        assert 'data-state="pending"' in page
+        assert "data-award-form" not in page
+    # An officer of the other side gets the form, with the pending outcome chosen.
+    client.force_login(x.officers.kr)
+    page = client.get(page_url).content.decode()
+    assert "data-award-form" in page
+    assert re.search(r'value="reject"[^>]*checked', page)
+    assert not re.search(r'value="award"[^>]*checked', page)
 
 
 def test_the_award_before_screening_clearance_shows_the_services_refusal(client):

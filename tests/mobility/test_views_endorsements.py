@@ -85,3 +85,28 @@ def test_the_list_costs_a_fixed_number_of_queries(client, django_assert_max_num_
     with django_assert_max_num_queries(9):
         response = client.get(reverse("visit_applications:endorsements"))
     assert response.content.decode().count("data-endorse-form") == count
+
+
+@pytest.mark.parametrize(
+    ("language", "home", "host", "dates"),
+    [
+        ("ja", "所属機関", "受入機関", ("開始日", "終了日")),
+        ("ko", "소속 기관", "수용 기관", ("시작일", "종료일")),
+    ],
+)
+def test_the_page_names_the_home_and_the_host_organisation_as_such(
+    client, language, home, host, dates
+):
+    """The two organisations of a visit are labelled as organisations, not as the start and
+    end dates the words "From" and "To" translate to elsewhere."""
+    x = exchange()
+    application = submitted_application(x)
+    client.force_login(x.host_office)
+
+    page = client.get(
+        reverse("visit_applications:endorsements"), HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+
+    assert f'data-application="{application.pk}"' in page
+    assert home in page and host in page
+    assert not any(word in page for word in dates)
