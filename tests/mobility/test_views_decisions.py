@@ -141,8 +141,10 @@ def test_the_call_list_shows_screening_mean_score_and_number_of_reviews(client):
     _reviewed(x, screened, 5, 4, 4)  # 4.5
     _reviewed(x, screened, 3, 3, 3)  # 3.0
     screener = UserFactory.create(role=Role.SCREENING_OFFICER)
+    case = live_case(subject_type=SCREENING_SUBJECT, subject_id=refused.pk)
+    assert case is not None
     screening_case_decide(
-        case=live_case(subject_type=SCREENING_SUBJECT, subject_id=refused.pk),
+        case=case,
         actor=screener,
         decision="block",
         reason="Entity list match confirmed",

@@ -256,8 +256,8 @@ def test_the_officer_assigns_an_eligible_reviewer_and_sees_the_excluded_with_rea
     assignment = VisitReviewerAssignment.objects.get(application=application)
     assert assignment.reviewer == eligible
     assert assignment.state == AssignmentState.AWAITING_DECLARATION
-    page = client.get(url).content.decode()
-    assert f'data-reviewer="{eligible.username}"' in page
+    listed = client.get(url).content.decode()
+    assert f'data-reviewer="{eligible.username}"' in listed
 
 
 def test_an_excluded_reviewer_is_refused_on_the_field_in_the_officers_language():

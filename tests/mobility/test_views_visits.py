@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, cast
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -203,7 +206,7 @@ def test_the_report_pdf_is_filed_and_offered_only_to_the_visitor_host_office_and
 
     assert response.status_code == status
     if status == 200:
-        assert b"".join(response.streaming_content) == PDF
+        assert b"".join(cast(Iterator[bytes], cast(Any, response).streaming_content)) == PDF
         assert response["Content-Type"] == "application/pdf"
         assert "attachment" in response["Content-Disposition"]
     detail = client.get(reverse("visits:detail", args=[visit.pk]))
