@@ -165,6 +165,11 @@ def test_the_call_list_shows_screening_mean_score_and_number_of_reviews(client):
     assert "3.7500" in html
     assert reverse("visit_reviews:application", args=[screened.pk]) in html
 
+    in_korean = client.get(
+        reverse("mobility_decisions:call", args=[x.call.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+    assert "진행 중: 심사 담당자의 판단 대기" in in_korean
+
     unscreened = application_under_review(plain)
     client.force_login(plain.officers.jp)
     page = client.get(reverse("mobility_decisions:call", args=[plain.call.pk]))
