@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import Role, User
+from fundapp.accounts.models import Membership, Role, User
 from fundapp.actors import Actor
 from fundapp.errors import NotFound
 from fundapp.screening.models import LIVE_STATES, ScreeningCase
@@ -22,9 +22,11 @@ from mobility.models import (
 )
 from mobility.permissions import CONFLICT_FREE_STATES
 from mobility.services.screening import SCREENING_SUBJECT
+from projects.models import ProjectPerson, ProjectState
 
 __all__ = [
     "CONFLICT_FREE_STATES",
+    "exclusions_for",
     "ScreeningStatus",
     "get_assignment_for_reviewer",
     "reviewer_candidates",
@@ -127,3 +129,55 @@ def screening_statuses(applications: Iterable[VisitApplication]) -> dict[int, Sc
         .values_list("subject_id", "state", "decision_reason")
     }
     return {pk: cases.get(pk, ScreeningStatus(state="not_required")) for pk in opened}
+
+
+def exclusions_for(
+    application: VisitApplication, reviewers: Iterable[User]
+) -> dict[int, list[str]]:
+    """``exclusion_reasons`` for many reviewers at once: reviewer id → the reasons (in the
+    current language and the same words and order), for those the conflict rules exclude.
+    Two queries whatever the number of reviewers; the assign service still asks
+    ``exclusion_reasons`` for each reviewer it records."""
+    people = {person.pk: person for person in reviewers}
+    if not people:
+        return {}
+    reasons: dict[int, list[str]] = {pk: [] for pk in people}
+    if application.visitor_id in reasons:
+        reasons[application.visitor_id].append(_("The reviewer is the visitor."))
+    memberships = (
+        Membership.objects.filter(
+            user_id__in=list(people),
+            organisation_id__in=[
+                application.home_organisation_id,
+                application.host_organisation_id,
+            ],
+        )
+        .select_related("organisation")
+        .order_by("user_id", "organisation__code")
+    )
+    for membership in memberships:
+        reasons[membership.user_id].append(
+            _("The reviewer is a member of %(org)s, the visit's home or host organisation.")
+            % {"org": membership.organisation.name}
+        )
+    shared = (
+        ProjectPerson.objects.filter(
+            user_id__in=list(people),
+            project__state=ProjectState.ACTIVE,
+            project__in=ProjectPerson.objects.filter(user_id=application.visitor_id).values(
+                "project"
+            ),
+        )
+        .select_related("project")
+        .order_by("user_id", "project_id", "pk")
+    )
+    seen: set[tuple[int, int]] = set()
+    for row in shared:
+        if (row.user_id, row.project_id) in seen:
+            continue
+        seen.add((row.user_id, row.project_id))
+        reasons[row.user_id].append(
+            _("The reviewer shares the active project “%(project)s” with the visitor.")
+            % {"project": row.project.title}
+        )
+    return {pk: found for pk, found in reasons.items() if found}

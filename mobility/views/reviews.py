@@ -41,7 +41,6 @@ from mobility.services.reviews import (
     application_assignment_declare,
     application_review_submit,
     application_reviewer_assign,
-    exclusion_reasons,
 )
 from projects.forms.reviews import AssignForm, ScoreForm, ServiceErrorsMixin
 from projects.models import AssignmentState, ReviewCriterion
@@ -269,13 +268,14 @@ def _candidates(application: VisitApplication) -> tuple[Any, list[dict[str, Any]
     unassigned = selectors.reviewer_candidates().exclude(
         visit_review_assignments__application=application
     )
-    excluded: list[dict[str, Any]] = []
-    for person in unassigned:
-        reasons = exclusion_reasons(application, person)
-        if reasons:
-            excluded.append({"reviewer": person, "reasons": reasons})
-    eligible = unassigned.exclude(pk__in=[row["reviewer"].pk for row in excluded])
-    return eligible, excluded
+    people = list(unassigned)
+    reasons = selectors.exclusions_for(application, people)
+    excluded = [
+        {"reviewer": person, "reasons": reasons[person.pk]}
+        for person in people
+        if person.pk in reasons
+    ]
+    return unassigned.exclude(pk__in=list(reasons)), excluded
 
 
 def _render_reviewers(
@@ -337,13 +337,13 @@ def application_reviewers(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_reviewers(request, application, form=form, status=422)
     chosen = list(form.cleaned_data["reviewers"])
+    excluded = selectors.exclusions_for(application, chosen)
     for person in chosen:
-        reasons = exclusion_reasons(application, person)
-        if reasons:
+        if person.pk in excluded:
             form.add_error(
                 "reviewers",
                 _("%(reviewer)s may not review this application: %(reasons)s")
-                % {"reviewer": person, "reasons": " ".join(reasons)},
+                % {"reviewer": person, "reasons": " ".join(excluded[person.pk])},
             )
     if not form.is_valid():
         return _render_reviewers(request, application, form=form, status=422)

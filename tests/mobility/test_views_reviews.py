@@ -330,6 +330,25 @@ def test_the_officer_sees_every_submitted_review():
     assert f'data-review="{review.pk}"' in html and "Solid plan." in html
 
 
+@pytest.mark.parametrize("count", [2, 6])
+def test_the_reviewers_page_costs_a_fixed_number_of_queries(django_assert_num_queries, count):
+    x = exchange()
+    application = application_under_review(x)
+    for index in range(count):
+        person = reviewer()
+        if index % 2:
+            person.memberships.create(organisation=x.host)
+    _active(x, application)
+    client = client_for(x.officers.jp)
+    url = reverse("visit_reviews:application", args=[application.pk])
+    client.get(url)  # the session warmed up
+
+    with django_assert_num_queries(11):
+        page = client.get(url)
+
+    assert page.content.decode().count("data-excluded=") == count // 2
+
+
 @pytest.mark.parametrize("who", ["visitor", "host_office", "reviewer", "assigned", "stranger"])
 def test_the_reviewers_page_answers_404_to_anyone_but_an_officer(who):
     x = exchange()
