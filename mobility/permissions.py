@@ -205,3 +205,18 @@ def can_submit_final_report(actor: Actor | None, visit: Visit) -> Decision:
     if isinstance(actor, User) and actor.is_active and actor.pk == visit.application.visitor_id:
         return True, ""
     return False, _("Only the visitor may file the visit's final report.")
+
+
+def can_download_final_report(actor: Actor | None, visit: Visit) -> Decision:
+    """The final report's PDF: the visitor, the host organisation's research office and
+    fund officers (§25); anyone else is answered 404."""
+    person = _person(actor)
+    if person is not None and (
+        person.pk == visit.application.visitor_id
+        or is_fund_officer(person)
+        or _is_host_office(person, visit)
+    ):
+        return True, ""
+    return False, _(
+        "Only the visitor, the host organisation's research office and fund officers may read the final report's file."
+    )

@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver
 
-from mobility.views import applications, calls, decisions, endorsements, flows, visits
+from mobility.views import applications, calls, decisions, endorsements, flows, reviews, visits
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *applications.urlpatterns,
@@ -10,5 +10,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     *decisions.urlpatterns,
     *endorsements.urlpatterns,
     *flows.urlpatterns,
+    *reviews.urlpatterns,
     *visits.urlpatterns,
 ]

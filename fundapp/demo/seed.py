@@ -107,6 +107,7 @@ from projects.services import tranches as tranche_services
 from projects.services import verification as verifier_services
 
 from .mobility import seed_mobility
+from .mobility_reviews import seed_mobility_reviews
 from .stage_reports import seed_stage_reports
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -3485,6 +3486,7 @@ def seed_all(*, with_logins: bool) -> SeedReport:
             now=now,
             criteria=list(CRITERIA),
         )
+        seed_mobility_reviews(report, users=users, orgs=orgs, now=now)
         proposals = Proposal.objects.filter(title_en__in=[s.title_en for s in PROPOSALS])
         states = Counter(proposals.values_list("state", flat=True))
         projects = list(

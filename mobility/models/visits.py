@@ -82,6 +82,12 @@ class Visit(models.Model):
     report_ja = models.TextField(_("final report (Japanese)"), blank=True)
     report_ko = models.TextField(_("final report (Korean)"), blank=True)
     report_submitted_at = models.DateTimeField(_("final report filed at"), null=True, blank=True)
+    # An optional PDF filed with the report, kept outside the web root (PRIVATE_MEDIA_ROOT)
+    # and served only through the permission-checked download.
+    report_pdf_storage = models.CharField(max_length=200, blank=True)
+    report_pdf_name = models.CharField(_("final report PDF"), max_length=200, blank=True)
+    report_pdf_size = models.PositiveIntegerField(null=True, blank=True)
+    report_pdf_sha256 = models.CharField(max_length=64, blank=True)
     state = models.CharField(
         _("state"), max_length=16, choices=VisitState.choices, default=VisitState.AWARDED
     )

@@ -9,21 +9,30 @@ on departure, everything back on cancellation.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from fundapp.actors import Actor
-from fundapp.errors import ValidationFailed
+from fundapp.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from fundapp.kernel import inputs
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.kernel.decisions import require
+from fundapp.kernel.problems import Problems
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.services import ledger_accounts_lock, ledger_post
 from fundapp.notifications.outbox import event_record
+from fundapp.uploads.content import upload_chunks
+from fundapp.uploads.pdf import check_pdf_upload
 from fundapp.workflow import transition
 from mobility.events import visit_data
 from mobility.models import PaymentKind, Visit, VisitPayment, VisitState
@@ -41,6 +50,7 @@ from mobility.services.stipends import (
 
 REPORT_MAX_LENGTH = 20_000
 REPORT_LANGUAGES = ("en", "ja", "ko")
+PDF_MAGIC = b"%PDF-"
 
 
 def travel_reference(visit_id: int) -> str:
@@ -216,10 +226,15 @@ def visit_cancel(*, visit: Visit, actor: Actor) -> Visit:
     return locked
 
 
-def visit_final_report_submit(*, visit: Visit, actor: Actor, report: dict[str, str]) -> Visit:
+def visit_final_report_submit(
+    *, visit: Visit, actor: Actor, report: dict[str, str], pdf: Any = None
+) -> Visit:
     """The visitor files the final report of an ended visit (a narrative in at least one of
-    English, Japanese and Korean, each at most 20,000 characters): ended → closed (audit
-    and outbox ``visit.closed``). The database holds a closed visit to having its report."""
+    English, Japanese and Korean, each at most 20,000 characters, and optionally a PDF):
+    ended → closed (audit and outbox ``visit.closed``). The database holds a closed visit
+    to having its report. The PDF is checked by its content (``check_report_pdf``) before
+    anything is written, stored outside the web root, and removed again if the visit
+    cannot be closed."""
     texts = {lang: str(report.get(lang, "") or "").strip() for lang in REPORT_LANGUAGES}
     errors: dict[str, list[Any]] = {}
     for lang, text in texts.items():
@@ -233,17 +248,91 @@ def visit_final_report_submit(*, visit: Visit, actor: Actor, report: dict[str, s
         raise ValidationFailed(_("The final report is not complete."), errors=errors)
     visit = _locked_with_application(visit)
     require(can_submit_final_report(actor, visit))
-    with transaction.atomic():
-        locked = transition(
-            visit,
-            VisitState.CLOSED,
-            actor=actor,
-            action="visit.closed",
-            changes={
-                **{f"report_{lang}": text for lang, text in texts.items()},
-                "report_submitted_at": timezone.now(),
-            },
+    checked = check_report_pdf(pdf) if pdf is not None else None
+    stored = _store_report_pdf(visit.pk, checked) if checked is not None else None
+    changes: dict[str, Any] = {
+        **{f"report_{lang}": text for lang, text in texts.items()},
+        "report_submitted_at": timezone.now(),
+    }
+    if checked is not None and stored is not None:
+        changes.update(
+            report_pdf_storage=stored[0],
+            report_pdf_name=checked.name,
+            report_pdf_size=checked.size,
+            report_pdf_sha256=stored[1],
         )
-        locked.application = visit.application
-        _visit_event("visit.closed", locked)
+    try:
+        with transaction.atomic():
+            locked = transition(
+                visit, VisitState.CLOSED, actor=actor, action="visit.closed", changes=changes
+            )
+            locked.application = visit.application
+            _visit_event("visit.closed", locked)
+    except BaseException:
+        if stored is not None:
+            (Path(settings.PRIVATE_MEDIA_ROOT) / stored[0]).unlink(missing_ok=True)
+        raise
     return locked
+
+
+# --------------------------------------------------------------------------- report PDF
+
+
+@dataclass(frozen=True)
+class CheckedPdf:
+    upload: Any
+    name: str
+    size: int
+
+
+def check_report_pdf(upload: Any, *, field: str = "report_pdf") -> CheckedPdf:
+    """The final report's PDF by its content: ≤ 20 MB (413), not empty (422), a complete
+    PDF (``%PDF-`` header, ``%%EOF`` trailer; 415 otherwise) without active content or
+    data after its end (``fundapp.uploads.pdf``, as for measurement evidence; 422)."""
+    name = Path(str(getattr(upload, "name", "") or "").replace("\\", "/")).name[:200]
+    size = int(getattr(upload, "size", 0) or 0)
+    if size > settings.MAX_ATTACHMENT_BYTES:
+        message = _("“%(name)s” is larger than 20 MB.") % {"name": name}
+        raise PayloadTooLarge(message, errors={field: [message]})
+    if size == 0:
+        message = _("“%(name)s” is empty.") % {"name": name}
+        raise ValidationFailed(message, errors={field: [message]})
+    upload.seek(0)
+    head = upload.read(len(PDF_MAGIC))
+    upload.seek(max(0, size - 2048))
+    tail = upload.read(2048)
+    upload.seek(0)
+    if head != PDF_MAGIC:
+        message = _("“%(name)s” is not a PDF file (checked by its content, not its name).") % {
+            "name": name
+        }
+        raise UnsupportedMediaType(message, errors={field: [message]})
+    if b"%%EOF" not in tail:
+        message = _("“%(name)s” is an incomplete PDF file.") % {"name": name}
+        raise UnsupportedMediaType(message, errors={field: [message]})
+    check_pdf_upload(upload, field=field)  # active content, trailing data (§17)
+    problems = Problems()
+    clean_name = inputs.text(problems, field, name, max_length=200) or "report.pdf"
+    return CheckedPdf(upload=upload, name=clean_name, size=size)
+
+
+def _store_report_pdf(visit_id: int, checked: CheckedPdf) -> tuple[str, str]:
+    """Write the file outside the web root; return (storage name, SHA-256)."""
+    storage = f"visits/{visit_id}/{uuid.uuid4().hex}.pdf"
+    target = Path(settings.PRIVATE_MEDIA_ROOT) / storage
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        for chunk in upload_chunks(checked.upload):
+            digest.update(chunk)
+            out.write(chunk)
+    checked.upload.seek(0)
+    return storage, digest.hexdigest()
+
+
+def report_pdf_path(visit: Visit) -> Path | None:
+    """Where the final report's PDF lies, or ``None`` when there is none on this server."""
+    if not visit.report_pdf_storage:
+        return None
+    path = Path(settings.PRIVATE_MEDIA_ROOT) / visit.report_pdf_storage
+    return path if path.is_file() else None

@@ -29,6 +29,7 @@ from fundapp.kernel.approval_pages import DeclineForm, two_person_panel
 from fundapp.kernel.approvals import LIVE_STATES, can_act_on_decision
 from mobility.models import ApplicationState, VisitApplication, VisitAwardDecision
 from mobility.permissions import get_application_for_actor
+from mobility.selectors.reviews import screening_statuses
 from mobility.services.awards import visit_award_approve, visit_award_decline, visit_award_withdraw
 from mobility.services.reviews import application_start_review, ranking_for_call
 from mobility.services.screening import application_screening_clearance
@@ -69,8 +70,9 @@ def _application(user: User, pk: int) -> VisitApplication:
 
 @require_GET
 def call_applications(request: HttpRequest, pk: int) -> HttpResponse:
-    """A mobility call's submitted applications, ranked ones first by score. Three
-    queries whatever their number."""
+    """A mobility call's submitted applications, ranked ones first by score, each with its
+    screening status (the refusal's reason too), the mean of its reviews' weighted scores
+    and their number. A fixed number of queries whatever their number."""
     user = _officer(request)
     try:
         call: Call = get_call_for_actor(user, pk)
@@ -88,9 +90,22 @@ def call_applications(request: HttpRequest, pk: int) -> HttpResponse:
         .select_related("visitor", "home_organisation", "host_organisation")
         .order_by("id")
     )
+    screening = screening_statuses(applications)
     ranked = [(ranking.get(a.pk, (None, None, 0)), a) for a in applications]
     ranked.sort(key=lambda pair: (pair[0][0] is None, pair[0][0] or 0, pair[1].pk))
-    rows = [{"application": a, "rank": rank} for rank, a in ranked]
+    rows = [
+        {
+            "application": a,
+            "rank": rank,
+            "mean_score": rank[1],
+            "reviews": rank[2],
+            "screening": screening.get(a.pk),
+            "screening_label": SCREENING_LABELS.get(screening[a.pk].state, "")
+            if a.pk in screening
+            else "",
+        }
+        for rank, a in ranked
+    ]
     return render(request, "mobility/decisions/call.html", {"call": call, "rows": rows})
 
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, URLResolver, include, path
 from django.utils.translation import gettext as _
@@ -25,8 +25,10 @@ from fundapp.actors import is_fund_officer, is_fund_staff, research_office_organ
 from fundapp.audit.services import history_for
 from fundapp.errors import DomainError, NotFound
 from mobility.models import PaymentKind, Visit, VisitState
+from mobility.permissions import can_download_final_report
 from mobility.selectors.visits import get_visit_for_actor, visit_queryset
 from mobility.services.visits import (
+    report_pdf_path,
     visit_confirm_arrival,
     visit_confirm_departure,
     visit_final_report_submit,
@@ -67,6 +69,11 @@ class FinalReportForm(forms.Form):
     )
     report_ko = forms.CharField(
         label=gettext_lazy("Report in Korean"), required=False, widget=forms.Textarea
+    )
+    report_pdf = forms.FileField(
+        label=gettext_lazy("Report as a PDF (optional)"),
+        required=False,
+        help_text=gettext_lazy("At most 20 MB; PDFs with scripts or embedded files are refused."),
     )
 
 
@@ -153,6 +160,8 @@ def _detail(
             "departure_form": forms_.get("departure_form") or DepartureForm(),
             "report_form": forms_.get("report_form") or FinalReportForm(),
             "is_staff_view": is_fund_staff(user),
+            "may_download_report": bool(visit.report_pdf_storage)
+            and can_download_final_report(user, visit)[0],
         },
         status=status,
     )
@@ -210,7 +219,7 @@ def visit_departure(request: HttpRequest, pk: int) -> HttpResponse:
 def visit_report(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     visit = _visit_or_404(user, pk)
-    form = FinalReportForm(request.POST)
+    form = FinalReportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _detail(request, visit, status=422, report_form=form)
     try:
@@ -218,11 +227,32 @@ def visit_report(request: HttpRequest, pk: int) -> HttpResponse:
             visit=visit,
             actor=user,
             report={lang: form.cleaned_data[f"report_{lang}"] for lang in ("en", "ja", "ko")},
+            pdf=form.cleaned_data["report_pdf"],
         )
     except DomainError as exc:
         return _refused(request, visit, exc, report_form=form)
     messages.success(request, _("Thank you: the final report is filed and the visit is closed."))
     return redirect("visits:detail", pk=visit.pk)
+
+
+@login_required
+@require_GET
+def visit_report_pdf(request: HttpRequest, pk: int) -> FileResponse:
+    """The final report's PDF, to the visitor, the host's research office and fund
+    officers; 404 for anyone else and when there is no file."""
+    user = _user(request)
+    visit = _visit_or_404(user, pk)
+    if not can_download_final_report(user, visit)[0]:
+        raise Http404
+    target = report_pdf_path(visit)
+    if target is None:
+        raise Http404
+    return FileResponse(
+        target.open("rb"),
+        as_attachment=True,
+        filename=visit.report_pdf_name or "report.pdf",
+        content_type="application/pdf",
+    )
 
 
 visit_patterns: list[URLPattern | URLResolver] = [
@@ -232,6 +262,7 @@ visit_patterns: list[URLPattern | URLResolver] = [
     path("<int:pk>/arrival/", visit_arrival, name="arrival"),
     path("<int:pk>/departure/", visit_departure, name="departure"),
     path("<int:pk>/report/", visit_report, name="report"),
+    path("<int:pk>/report.pdf", visit_report_pdf, name="report_pdf"),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -69,3 +69,70 @@ def test_the_layout_shows_the_navigation_by_role(client):
     assert 'action="/accounts/language/"' in body
     for code in ("ja", "ko", "en"):
         assert f'name="language" value="{code}"' in body
+
+
+def _names(user, **kwargs):
+    from fundapp.accounts.context_processors import nav_entries
+
+    return [name for _label, name in nav_entries(user, **kwargs)]
+
+
+def test_a_researcher_sees_their_visit_applications_beside_their_visits():
+    names = _names(UserFactory.create(role=Role.RESEARCHER))
+    assert names.index("mobility:mine") == names.index("visits:mine") - 1
+    assert "visit_applications:endorsements" not in names
+    assert "visits:hosted" not in names
+    assert names[0] == "dashboard" and names[-1] == "home"
+
+
+def test_a_research_office_also_sees_the_endorsements_and_hosted_visits():
+    names = _names(UserFactory.create(role=Role.RESEARCHER), research_office=True)
+    assert {"visit_applications:endorsements", "visits:hosted", "mobility:mine"} <= set(names)
+    assert names[-1] == "home"
+
+
+def test_a_reviewer_sees_the_proposal_and_the_exchange_reviews():
+    assert _names(UserFactory.create(role=Role.REVIEWER)) == [
+        "dashboard",
+        "reviews:queue",
+        "visit_reviews:queue",
+    ]
+    assert "visit_reviews:queue" not in _names(officer())
+
+
+def test_sign_in_remembers_a_research_office_and_the_pages_cost_no_query_for_it(
+    client, django_assert_num_queries
+):
+    from fundapp.accounts.models import Membership
+    from tests.factories import OrganisationFactory
+
+    office = UserFactory.create(role=Role.RESEARCHER)
+    Membership.objects.create(
+        user=office, organisation=OrganisationFactory.create(), research_office=True
+    )
+    plain = UserFactory.create(role=Role.RESEARCHER)
+
+    client.force_login(office)
+    body = client.get("/accounts/login/").content.decode()
+    assert 'href="/visit-applications/endorsements/"' in body
+    assert 'href="/visits/hosted/"' in body
+    assert 'href="/visit-applications/mine/"' in body
+    request = RequestFactory().get("/")
+    request.user = office
+    request.session = client.session
+    assert request.session["research_office"] is True  # the session itself is read once
+    with django_assert_num_queries(0), translation.override("en"):
+        labels = [str(item.label) for item in navigation(request)["nav_items"]]
+    assert "Visit applications to endorse" in labels
+
+    client.force_login(plain)
+    body = client.get("/accounts/login/").content.decode()
+    assert 'href="/visit-applications/endorsements/"' not in body
+    assert 'href="/visit-applications/mine/"' in body
+
+
+def test_a_reviewer_finds_the_exchange_reviews_in_the_layout(client):
+    client.force_login(UserFactory.create(role=Role.REVIEWER))
+    body = client.get("/accounts/login/").content.decode()
+    assert 'href="/visit-applications/reviews/"' in body
+    assert 'href="/reviews/"' in body

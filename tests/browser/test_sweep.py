@@ -55,6 +55,15 @@ EXPECTED_KINDS = {
     "/finance/transactions/",
     "/reviews/",
     "/webhooks/new/",
+    # The talent exchange (§25): the visitor's and the host office's pages, the flows, the
+    # endorsements and the reviewer's queue with one of their assignments.
+    "/visits/mine/",
+    "/visits/hosted/",
+    "/visits/flows/",
+    "/visit-applications/mine/",
+    "/visit-applications/endorsements/",
+    "/visit-applications/reviews/",
+    "/visit-applications/reviews/#/",
 }
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "sweep"
 ALLOW_LIST = Path(__file__).with_name("sweep_allowlist.txt")

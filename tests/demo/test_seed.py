@@ -676,3 +676,27 @@ def test_seed_demo_has_visits_of_the_talent_exchange_at_each_point(settings, med
         assert visit.application.assignments.filter(state="submitted").exists()
     assert not VisitAwardDecision.objects.filter(application=waiting).exists()
     call_command("check_ledger", stdout=StringIO())  # raises CommandError on a breach
+
+
+def test_seed_demo_gives_the_exchange_s_office_and_reviewer_something_to_see(settings, media):
+    """§25, §6, §20: an application waiting for the Tokyo office's endorsement, and one
+    under review with the demo reviewer asked to declare their conflicts."""
+    from fundapp.demo.mobility import CALL_TITLE
+    from fundapp.demo.mobility_reviews import AWAITING_ENDORSEMENT, UNDER_REVIEW
+    from mobility.models import VisitReviewerAssignment
+
+    seed()
+    call = Call.objects.get(title_en=CALL_TITLE)
+    waiting = VisitApplication.objects.get(call=call, title_en=AWAITING_ENDORSEMENT)
+    assert waiting.state == "submitted" and waiting.host_organisation.code == "JP-TKY-01"
+    assert waiting.host_organisation.memberships.filter(
+        user__username="office_tokyo", research_office=True
+    ).exists()
+    reviewed = VisitApplication.objects.get(call=call, title_en=UNDER_REVIEW)
+    assert reviewed.state == "under_review"
+    assignment = VisitReviewerAssignment.objects.get(application=reviewed)
+    assert assignment.reviewer.username == "reviewer1"
+    assert assignment.state == "awaiting_declaration"
+    assert ScreeningCase.objects.filter(
+        subject_type="visit_application", subject_id=reviewed.pk, state=ScreeningState.OPEN
+    ).exists()

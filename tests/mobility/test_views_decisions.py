@@ -4,11 +4,22 @@ the review, and the award under the two-person rule, refused before screening cl
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from fundapp.accounts.models import Role
+from fundapp.screening.selectors import live_case
+from fundapp.screening.services import screening_case_decide
 from mobility.models import ApplicationState, Visit, VisitAwardDecision
+from mobility.services.reviews import (
+    application_assignment_declare,
+    application_review_submit,
+    application_reviewer_assign,
+)
+from mobility.services.screening import SCREENING_SUBJECT
+from projects.models import ReviewCriterion
 from tests.factories import UserFactory
 from tests.factories.mobility import (
     application_under_review,
@@ -16,6 +27,7 @@ from tests.factories.mobility import (
     exchange,
     fund_exchange_pools,
 )
+from tests.factories.review import reviewer
 
 pytestmark = pytest.mark.django_db
 
@@ -113,12 +125,81 @@ def test_the_pages_answer_404_to_anyone_but_an_officer(client, who):
 
 @pytest.mark.parametrize("count", [1, 3])
 def test_the_call_list_costs_a_fixed_number_of_queries(
-    client, django_assert_max_num_queries, count
+    client, django_assert_max_num_queries, django_assert_num_queries, count
 ):
-    x = exchange()
+    x = exchange(home_country="JP", host_country="US")  # every application is screened
     for _ in range(count):
-        application_under_review(x, effort_percent=10)
+        application = application_under_review(x, effort_percent=10)
+        _reviewed(x, application, 4, 4, 4)
+        _reviewed(x, application, 2, 2, 2)
+    endorsed_application(x, effort_percent=10)
     client.force_login(x.officers.jp)
+    client.get(reverse("mobility_decisions:call", args=[x.call.pk]))  # session warmed up
     with django_assert_max_num_queries(10):
         response = client.get(reverse("mobility_decisions:call", args=[x.call.pk]))
-    assert response.content.decode().count("data-application=") == count
+    with django_assert_num_queries(9):
+        client.get(reverse("mobility_decisions:call", args=[x.call.pk]))
+    assert response.content.decode().count("data-application=") == count + 1
+    assert response.content.decode().count('data-screening="open"') == count
+
+
+def _reviewed(x, application, *values):
+    person = reviewer()
+    assignment = application_reviewer_assign(
+        application=application, reviewer=person, actor=x.officers.jp
+    )
+    application_assignment_declare(assignment=assignment, actor=person, conflict=False)
+    criteria = ReviewCriterion.objects.filter(call=x.call).order_by("order")
+    application_review_submit(
+        assignment=assignment,
+        actor=person,
+        scores={str(c.pk): v for c, v in zip(criteria, values, strict=True)},
+        comment="Fine.",
+        recommendation="fund",
+    )
+
+
+def test_the_call_list_shows_screening_mean_score_and_number_of_reviews(client):
+    x = exchange(home_country="JP", host_country="US")
+    plain = exchange()
+    screened = application_under_review(x, effort_percent=10)
+    refused = application_under_review(x, effort_percent=10)
+    waiting = endorsed_application(x, effort_percent=10)
+    _reviewed(x, screened, 5, 4, 4)  # 4.5
+    _reviewed(x, screened, 3, 3, 3)  # 3.0
+    screener = UserFactory.create(role=Role.SCREENING_OFFICER)
+    case = live_case(subject_type=SCREENING_SUBJECT, subject_id=refused.pk)
+    assert case is not None
+    screening_case_decide(
+        case=case,
+        actor=screener,
+        decision="block",
+        reason="Entity list match confirmed",
+    )
+    client.force_login(x.officers.kr)
+
+    response = client.get(reverse("mobility_decisions:call", args=[x.call.pk]))
+
+    rows = {row["application"].pk: row for row in response.context["rows"]}
+    assert rows[screened.pk]["mean_score"] == Decimal("3.7500")
+    assert rows[screened.pk]["reviews"] == 2
+    assert rows[refused.pk]["reviews"] == 0 and rows[refused.pk]["mean_score"] is None
+    assert rows[screened.pk]["screening"].state == "open"
+    assert rows[refused.pk]["screening"].state == "blocked"
+    assert rows[waiting.pk]["screening"] is None  # nothing screened before the review opens
+    html = response.content.decode()
+    assert "Entity list match confirmed" in html
+    assert "3.7500" in html
+    assert reverse("visit_reviews:application", args=[screened.pk]) in html
+
+    in_korean = client.get(
+        reverse("mobility_decisions:call", args=[x.call.pk]), HTTP_ACCEPT_LANGUAGE="ko"
+    ).content.decode()
+    assert "진행 중: 심사 담당자의 판단 대기" in in_korean
+
+    unscreened = application_under_review(plain)
+    client.force_login(plain.officers.jp)
+    page = client.get(reverse("mobility_decisions:call", args=[plain.call.pk]))
+    (row,) = page.context["rows"]
+    assert row["application"] == unscreened
+    assert row["screening"].state == "not_required"

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, cast
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -134,3 +137,124 @@ def test_the_lists_take_the_same_queries_for_one_and_for_six_visits(name):
     small = count()
     add(5)
     assert count() == small
+
+
+# --------------------------------------------------------------------------- report PDF
+
+SCRIPTED_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/OpenAction<</S/JavaScript/JS(app.alert(1))>>>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def _ended_visit():
+    visit = awarded_visit()
+    day = today_in_tokyo()
+    visit_confirm_arrival(visit=visit, actor=officer("KR"), arrived_on=day)
+    visit_confirm_departure(visit=visit, actor=officer("KR"), ended_on=day)
+    return visit
+
+
+def _upload(content: bytes, name: str = "report.pdf"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+@pytest.mark.usefixtures("private_media")
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        ("visitor", 200),
+        ("host_office", 200),
+        ("fund_officer", 200),
+        ("home_office", 404),
+        ("host_member", 404),
+        ("finance_officer", 404),
+        ("stranger", 404),
+    ],
+)
+def test_the_report_pdf_is_filed_and_offered_only_to_the_visitor_host_office_and_officers(
+    who, status
+):
+    from fundapp.accounts.models import Role
+    from tests.factories.evidence import PDF
+
+    visit = _ended_visit()
+    application = visit.application
+    sent = client_for(application.visitor).post(
+        reverse("visits:report", args=[visit.pk]),
+        {"report_en": "Done.", "report_pdf": _upload(PDF, "final.pdf")},
+    )
+    assert sent.status_code == 302
+    visit.refresh_from_db()
+    assert visit.state == VisitState.CLOSED
+    assert visit.report_pdf_name == "final.pdf" and visit.report_pdf_size == len(PDF)
+    person = {
+        "visitor": application.visitor,
+        "host_office": member_of(application.host_organisation, research_office=True),
+        "fund_officer": officer("JP"),
+        "home_office": member_of(application.home_organisation, research_office=True),
+        "host_member": member_of(application.host_organisation),
+        "finance_officer": UserFactory.create(role=Role.FINANCE_OFFICER),
+        "stranger": UserFactory.create(),
+    }[who]
+    client = client_for(person)
+    url = reverse("visits:report_pdf", args=[visit.pk])
+
+    response = client.get(url)
+
+    assert response.status_code == status
+    if status == 200:
+        assert b"".join(cast(Iterator[bytes], cast(Any, response).streaming_content)) == PDF
+        assert response["Content-Type"] == "application/pdf"
+        assert "attachment" in response["Content-Disposition"]
+    detail = client.get(reverse("visits:detail", args=[visit.pk]))
+    if detail.status_code == 200:
+        assert ("data-report-pdf" in detail.content.decode()) == (status == 200)
+
+
+@pytest.mark.usefixtures("private_media")
+def test_a_pdf_with_a_script_is_refused_on_its_field_in_japanese_and_nothing_is_kept(
+    private_media,
+):
+    visit = _ended_visit()
+    client = client_for(visit.application.visitor)
+
+    refused = client.post(
+        reverse("visits:report", args=[visit.pk]),
+        {"report_en": "Done.", "report_pdf": _upload(SCRIPTED_PDF)},
+        HTTP_ACCEPT_LANGUAGE="ja",
+    )
+
+    assert refused.status_code == 422
+    assert "report_pdf" in refused.context["report_form"].errors
+    assert "このPDFにはJavaScriptが含まれています" in refused.content.decode()
+    visit.refresh_from_db()
+    assert visit.state == VisitState.ENDED and not visit.report_pdf_storage
+    assert not private_media.exists() or not any(private_media.rglob("*.pdf"))
+
+
+@pytest.mark.usefixtures("private_media")
+def test_a_file_that_is_not_a_pdf_is_refused_by_its_content():
+    from tests.factories.evidence import png
+
+    visit = _ended_visit()
+    refused = client_for(visit.application.visitor).post(
+        reverse("visits:report", args=[visit.pk]),
+        {"report_en": "Done.", "report_pdf": _upload(png(), "report.pdf")},
+    )
+    assert refused.status_code == 415
+    assert "report_pdf" in refused.context["report_form"].errors
+    assert Visit.objects.get(pk=visit.pk).state == VisitState.ENDED
+
+
+@pytest.mark.usefixtures("private_media")
+def test_a_report_without_a_pdf_has_no_download():
+    visit = _ended_visit()
+    client = client_for(visit.application.visitor)
+    client.post(reverse("visits:report", args=[visit.pk]), {"report_en": "Done."})
+    assert Visit.objects.get(pk=visit.pk).state == VisitState.CLOSED
+    assert client.get(reverse("visits:report_pdf", args=[visit.pk])).status_code == 404
+    page = client.get(reverse("visits:detail", args=[visit.pk])).content.decode()
+    assert "data-report-pdf" not in page
