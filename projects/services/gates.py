@@ -301,7 +301,9 @@ class _Aggregate:
     maximum: Decimal
     minimum: Decimal
     total: Decimal
-    values: list[Decimal]  # every value (for ``mean``, which the rule computes)
+    # Every value, in the order of the series (for ``mean``, which the rule computes: the
+    # sum of stored values is exact in its 28 digits, so their order does not change it).
+    values: list[Decimal]
     # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
     # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
     # they are, never parsed in Python.
@@ -345,41 +347,50 @@ END
 """  # noqa: S608 (the rule's own constants)
 
 # The database aggregates each KPI's counted measurements (§8: non-rejected, in the window;
-# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``latest``,
-# ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its 28-digit
-# rounding is the rule's), so its values come along. The same pass writes what the
-# snapshot stores of every counted measurement (§8: ids and values, and when each was
-# measured) and of every one left out (§22: with its reason), as JSON text: one scan of the
-# KPI's measurements serves the rule and the snapshot.
+# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``max``,
+# ``min``, the exact ``sum``, the greatest ``measured_at``, and the counted ids and values
+# in the order of the series (``measured_at``, then id), whose last is ``latest`` (§8:
+# greatest measured_at, ties by greatest id) and whose values make ``mean`` (left to the
+# rule: its 28-digit rounding is the rule's). The same pass writes what the snapshot stores
+# of every counted measurement (§8: ids and values, and when each was measured) and of every
+# one left out (§22: with its reason), as JSON text: one scan of the KPI's measurements
+# serves the rule and the snapshot.
+#
+# The rows reach the aggregates sorted by KPI and id (``s``), so the aggregates in id order
+# (the snapshot's arrays, the rejected ones) take that order as it comes instead of sorting
+# each KPI's rows once more per aggregate: the outer level only groups the sorted rows by
+# their leading sort key (no join to reorder them), which keeps each group's rows in the
+# subquery's order. Only the aggregates in the series' order sort.
 _AGGREGATES_TEMPLATE = f"""
-SELECT k.id,
-       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC) FILTER (WHERE c.why IS NULL))[1],
-       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC)
-          FILTER (WHERE c.why IS NULL))[1],
-       max(m.measured_at) FILTER (WHERE c.why IS NULL),
-       max(m.value) FILTER (WHERE c.why IS NULL),
-       min(m.value) FILTER (WHERE c.why IS NULL),
-       sum(m.value) FILTER (WHERE c.why IS NULL),
-       CASE WHEN bool_or(k.aggregation = 'mean')
-            THEN array_agg(m.value ORDER BY m.id) FILTER (WHERE c.why IS NULL) END,
-       array_to_json(array_agg(m.id ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       array_to_json(array_agg(m.value::text ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       array_to_json(array_agg(m.measured_at ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       json_agg(json_build_object('id', m.id, 'value', m.value::text,
-                                  'measured_at', m.measured_at, 'reason', c.why)
-                ORDER BY m.id) FILTER (WHERE c.why IS NOT NULL)::text{{anomaly_columns}}
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
-JOIN projects_kpi k ON k.stage_id = w.stage_id
-JOIN projects_measurement m ON m.kpi_id = k.id
-CROSS JOIN LATERAL ({_VERDICT_SQL}) AS v
-CROSS JOIN LATERAL (SELECT {_LEFT_OUT_SQL} AS why) AS c
-GROUP BY k.id
+SELECT s.kpi_id,
+       max(s.measured_at) FILTER (WHERE s.why IS NULL),
+       max(s.value) FILTER (WHERE s.why IS NULL),
+       min(s.value) FILTER (WHERE s.why IS NULL),
+       sum(s.value) FILTER (WHERE s.why IS NULL),
+       array_agg(s.id ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       array_agg(s.value ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       array_to_json(array_agg(s.id) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg(s.value::text) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg(s.measured_at) FILTER (WHERE s.why IS NULL))::text,
+       json_agg(json_build_object('id', s.id, 'value', s.value::text,
+                                  'measured_at', s.measured_at, 'reason', s.why))
+         FILTER (WHERE s.why IS NOT NULL)::text{{anomaly_columns}}
+FROM (
+  SELECT k.id AS kpi_id, m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
+         {_LEFT_OUT_SQL} AS why
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
+  JOIN projects_kpi k ON k.stage_id = w.stage_id
+  JOIN projects_measurement m ON m.kpi_id = k.id
+  CROSS JOIN LATERAL ({_VERDICT_SQL}) AS v
+  ORDER BY k.id, m.id
+) AS s
+GROUP BY s.kpi_id
 """  # noqa: S608 (the rule's own constants, values as parameters)
 
 # What the anomaly flags (§22, ``rules.anomaly_flags``) read besides, in the same pass, for
-# the evaluation (the forecast computes no flags): the counted measurements in the order of
-# the series (``measured_at``, then id) with their values and when they were entered, and
-# the rejected ones with their values and when they were rejected. When each was entered
+# the evaluation (the forecast computes no flags): when the counted measurements (in the
+# order of the series, as above) were entered, and the rejected ones with their values and
+# when they were rejected. When each was entered
 # matters only within ``rules.LATE_ENTRY`` up to the cutoff, or, for a value equal to a
 # rejected one of the KPI, after that rejection: the first are sent as times (the others
 # NULL, which the rule reads as "long before"); for a KPI with a rejection, every counted
@@ -387,19 +398,17 @@ GROUP BY k.id
 # to read), and only those whose value a rejected measurement has are made times
 # (``_entered``). Loading a time costs ~15 µs in Python, an integer almost nothing.
 _ANOMALY_COLUMNS = f""",
-       array_agg(m.id ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       array_agg(m.value ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       array_agg(CASE WHEN m.created_at BETWEEN w.co - interval '{rules.LATE_ENTRY.days} days'
-                                            AND w.co
-                      THEN m.created_at END
-                 ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       CASE WHEN bool_or(m.rejected_at IS NOT NULL)
-            THEN array_agg((extract(epoch FROM m.created_at) * 1000000)::bigint
-                           ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL)
+       array_agg(CASE WHEN s.created_at BETWEEN s.co - interval '{rules.LATE_ENTRY.days} days'
+                                            AND s.co
+                      THEN s.created_at END
+                 ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       CASE WHEN bool_or(s.rejected_at IS NOT NULL)
+            THEN array_agg((extract(epoch FROM s.created_at) * 1000000)::bigint
+                           ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL)
        END,
-       array_agg(m.id ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
-       array_agg(m.value ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
-       array_agg(m.rejected_at ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL)"""
+       array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL),
+       array_agg(s.value) FILTER (WHERE s.rejected_at IS NOT NULL),
+       array_agg(s.rejected_at) FILTER (WHERE s.rejected_at IS NOT NULL)"""
 
 _AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", "")
 _EVALUATION_AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", _ANOMALY_COLUMNS)
@@ -543,26 +552,25 @@ def _read_aggregates(
         )
         for (
             kpi_id,
-            latest_id,
-            latest_value,
             latest_at,
             maximum,
             minimum,
             total,
-            values,
+            ids,
+            counted,
             ids_json,
             values_json,
             measured_at_json,
             excluded_json,
             *anomaly,
         ) in cursor.fetchall():
-            if latest_id is not None:
+            if ids:
                 aggregates[kpi_id] = _Aggregate(
-                    latest=(latest_id, latest_value, latest_at),
+                    latest=(ids[-1], counted[-1], latest_at),
                     maximum=maximum,
                     minimum=minimum,
                     total=total,
-                    values=values or [],
+                    values=counted,
                     ids_json=ids_json,
                     values_json=values_json,
                     measured_at_json=measured_at_json,
@@ -570,7 +578,7 @@ def _read_aggregates(
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json
             if anomaly:
-                ids, counted, late, entered_us, rejected_ids, rejected_values, rejected_at = anomaly
+                late, entered_us, rejected_ids, rejected_values, rejected_at = anomaly
                 series[kpi_id] = rules.KpiSeries(
                     ids=ids or (),
                     values=counted or (),
@@ -894,10 +902,8 @@ def _evaluate_batch(
             if evaluation.anomaly_flags:
                 flagged.append((gate, stage, project, evaluation))
             result.evaluations[gate.pk] = evaluation
-        Stage.objects.filter(pk__in=to_pending).update(state=StageState.GATE_PENDING)
-        Gate.objects.filter(pk__in=[gate.pk for gate, _s, _p in running]).update(
-            state=GateState.EVALUATED
-        )
+        _set_state(Stage, to_pending, StageState.GATE_PENDING)
+        _set_state(Gate, [gate.pk for gate, _s, _p in running], GateState.EVALUATED)
         if flagged:
             fund_officers = officers(roles=[Role.FUND_OFFICER])
             for gate, stage, project, evaluation in flagged:
@@ -947,6 +953,20 @@ def _evaluate_batch(
             ):
                 result.tranches.setdefault(by_decision[decision_id], []).append(tranche_id)
     return result
+
+
+def _set_state(model: type[Stage] | type[Gate], ids: list[int], state: str) -> None:
+    """Set ``state`` on the rows ``ids`` (locked by the caller) in one statement, the ids as
+    one array (``= ANY``) rather than a placeholder each, as ``QuerySet.update`` would send
+    them. The workflow's triggers check the move as for any ``UPDATE``."""
+    if not ids:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET state = %s WHERE id = ANY(%s::bigint[])",  # noqa: S608
+            [state, ids],
+        )
 
 
 def _gate_evaluated_payload(
