@@ -314,31 +314,26 @@ class _Aggregate:
 
 _NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
 
-# The verifiers' verdict on measurement ``m`` (§22: ``attested`` | ``disputed``, NULL before
-# any), as a lateral subquery of the aggregation: any dispute wins over attestations
-# (``projects.selectors.verification``); verdicts given before a designation was revoked
-# still count. Only KPIs at level ``attested`` look (a one-time filter per row, so the other
-# levels cost no probe); one index probe per measurement there, still one statement.
-_VERDICT_SQL = f"""
-SELECT CASE WHEN bool_or(a.verdict = '{rules.VERDICT_DISPUTED}') THEN '{rules.VERDICT_DISPUTED}'
-            WHEN bool_or(a.verdict = '{rules.VERDICT_ATTESTED}') THEN '{rules.VERDICT_ATTESTED}'
-       END AS verdict
-FROM projects_measurementattestation a
-WHERE k.evidence = '{rules.EVIDENCE_ATTESTED}' AND a.measurement_id = m.id
-"""  # noqa: S608 (the rule's own constants)
-
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
-# same checks in the same order, NULL when it counts. "No evidence" is a probe of the
-# evidence rows' measurement index, made only for KPIs at level ``document``.
+# same checks in the same order, NULL when it counts. For a KPI at level ``attested`` the
+# verifiers' verdicts on the measurement are read where the case is reached (a scalar
+# subquery, one index probe per measurement of such KPIs only; the other levels cost no
+# probe): any dispute wins over attestations (``projects.selectors.verification``), and
+# verdicts given before a designation was revoked still count; none at all is "not
+# attested". "No evidence" is a probe of the evidence rows' measurement index, made only
+# for KPIs at level ``document``.
 _LEFT_OUT_SQL = f"""
 CASE
   WHEN m.rejected_at IS NOT NULL THEN '{rules.LEFT_OUT_REJECTED}'
   WHEN m.measured_at < w.ws OR m.measured_at > w.co THEN '{rules.LEFT_OUT_OUTSIDE_WINDOW}'
-  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}' AND v.verdict = '{rules.VERDICT_DISPUTED}'
-    THEN '{rules.LEFT_OUT_DISPUTED}'
-  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}'
-       AND v.verdict IS DISTINCT FROM '{rules.VERDICT_ATTESTED}'
-    THEN '{rules.LEFT_OUT_NOT_ATTESTED}'
+  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}' THEN (
+    SELECT CASE WHEN bool_or(a.verdict = '{rules.VERDICT_DISPUTED}')
+                  THEN '{rules.LEFT_OUT_DISPUTED}'
+                WHEN bool_or(a.verdict = '{rules.VERDICT_ATTESTED}') THEN NULL
+                ELSE '{rules.LEFT_OUT_NOT_ATTESTED}'
+           END
+    FROM projects_measurementattestation a
+    WHERE a.measurement_id = m.id)
   WHEN k.evidence = '{rules.EVIDENCE_DOCUMENT}'
        AND NOT EXISTS (SELECT 1 FROM projects_measurementevidence e
                        WHERE e.measurement_id = m.id)
@@ -381,7 +376,6 @@ FROM (
   FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
   JOIN projects_kpi k ON k.stage_id = w.stage_id
   JOIN projects_measurement m ON m.kpi_id = k.id
-  CROSS JOIN LATERAL ({_VERDICT_SQL}) AS v
   ORDER BY k.id, m.id
 ) AS s
 GROUP BY s.kpi_id
