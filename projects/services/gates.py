@@ -25,12 +25,13 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import AuditEntry, audit_record_many
+from fundapp.audit.services import AuditEntry, audit_record_many_parts
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
-from fundapp.notifications.outbox import Event, event_record_many
+from fundapp.notifications.outbox import Event, event_record_many_part
 from fundapp.prepared import prepared_cursor
+from fundapp.statements import Part, statement_run
 from projects.models import (
     KPI,
     Call,
@@ -51,8 +52,8 @@ from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
 from projects.services.decisions import Evaluated, gates_decide_automatically
 from projects.services.notices import (
-    PeopleNotice,
-    notify_people_many,
+    RecipientsNotice,
+    notify_people_many_parts,
     officers,
     project_organisation_ids,
     project_pis_many,
@@ -836,7 +837,7 @@ def _evaluate_batch(
         _insert_snapshots(snapshots)
         evaluations = [snapshot.evaluation for snapshot in snapshots]
         entries: list[AuditEntry] = []
-        notices: list[PeopleNotice] = []
+        notices: list[RecipientsNotice] = []
         events: list[Event] = []
         to_pending: list[int] = []
         flagged: list[tuple[Gate, Stage, Project, GateEvaluation]] = []
@@ -874,8 +875,8 @@ def _evaluate_batch(
                 )
             )
             notices.append(
-                PeopleNotice(
-                    users=pis[project.pk],
+                RecipientsNotice(
+                    recipients=_recipients(pis[project.pk]),
                     message="gate.evaluated",
                     params={
                         "number": stage.number,
@@ -896,14 +897,12 @@ def _evaluate_batch(
             if evaluation.anomaly_flags:
                 flagged.append((gate, stage, project, evaluation))
             result.evaluations[gate.pk] = evaluation
-        _set_state(Stage, to_pending, StageState.GATE_PENDING)
-        _set_state(Gate, [gate.pk for gate, _s, _p in running], GateState.EVALUATED)
         if flagged:
-            fund_officers = officers(roles=[Role.FUND_OFFICER])
+            fund_officers = _recipients(officers(roles=[Role.FUND_OFFICER]))
             for gate, stage, project, evaluation in flagged:
                 notices.append(
-                    PeopleNotice(
-                        users=fund_officers,
+                    RecipientsNotice(
+                        recipients=fund_officers,
                         message="gate.flagged",
                         params={
                             "project": project.pk,
@@ -921,9 +920,13 @@ def _evaluate_batch(
                         payload=_gate_flagged_payload(gate, stage, project, evaluation),
                     )
                 )
-        audit_record_many(entries)
-        notify_people_many(notices)
-        event_record_many(events)
+        _write_evaluated(
+            stage_ids=to_pending,
+            gate_ids=[gate.pk for gate, _s, _p in running],
+            entries=entries,
+            notices=notices,
+            events=events,
+        )
         result.decisions = gates_decide_automatically(
             [
                 Evaluated(
@@ -949,18 +952,41 @@ def _evaluate_batch(
     return result
 
 
-def _set_state(model: type[Stage] | type[Gate], ids: list[int], state: str) -> None:
-    """Set ``state`` on the rows ``ids`` (locked by the caller) in one statement, the ids as
-    one array (``= ANY``) rather than a placeholder each, as ``QuerySet.update`` would send
-    them. The workflow's triggers check the move as for any ``UPDATE``."""
-    if not ids:
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET state = %s WHERE id = ANY(%s::bigint[])",  # noqa: S608
-            [state, ids],
-        )
+# The stages and gates an evaluation moves (the workflow's triggers check each move as for
+# any ``UPDATE``), as parts of the statement that writes the batch's records.
+_STAGES_PENDING_SQL = f"UPDATE {Stage._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
+_GATES_EVALUATED_SQL = f"UPDATE {Gate._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
+
+
+def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
+    """People to notify as the notifications' parts take them (``RecipientsNotice``)."""
+    return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
+
+
+def _write_evaluated(
+    *,
+    stage_ids: list[int],
+    gate_ids: list[int],
+    entries: list[AuditEntry],
+    notices: list[RecipientsNotice],
+    events: list[Event],
+) -> None:
+    """Write what a batch's evaluations change besides their snapshots, in one statement
+    (``fundapp.statements``): the stages now pending and the gates now evaluated, the audit
+    events, the notifications and the outbox events, each as it would be written alone (the
+    same rows; e-mails and webhooks go out after commit)."""
+    parts = [
+        Part("stages_pending", _STAGES_PENDING_SQL, [StageState.GATE_PENDING.value, stage_ids]),
+        Part("gates_evaluated", _GATES_EVALUATED_SQL, [GateState.EVALUATED.value, gate_ids]),
+        audit_record_many_parts(entries).part,
+        event_record_many_part("outbox_events", events),
+    ]
+    notified = notify_people_many_parts(notices)
+    if notified is not None:
+        parts.append(notified.part)
+    results = statement_run(parts)
+    if notified is not None:
+        notified.notified(results)
 
 
 def _gate_evaluated_payload(
