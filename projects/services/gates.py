@@ -25,12 +25,13 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import AuditEntry, audit_record_many
+from fundapp.audit.services import AuditEntry, audit_record_many_parts
 from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
-from fundapp.notifications.outbox import Event, event_record_many
+from fundapp.notifications.outbox import Event, event_record_many_part
 from fundapp.prepared import prepared_cursor
+from fundapp.statements import Part, statement_run
 from projects.models import (
     KPI,
     Call,
@@ -51,8 +52,8 @@ from projects.rules import gates as rules
 from projects.selectors.projects import projects_visible_to
 from projects.services.decisions import Evaluated, gates_decide_automatically
 from projects.services.notices import (
-    PeopleNotice,
-    notify_people_many,
+    RecipientsNotice,
+    notify_people_many_parts,
     officers,
     project_organisation_ids,
     project_pis_many,
@@ -301,7 +302,9 @@ class _Aggregate:
     maximum: Decimal
     minimum: Decimal
     total: Decimal
-    values: list[Decimal]  # every value (for ``mean``, which the rule computes)
+    # Every value, in the order of the series (for ``mean``, which the rule computes: the
+    # sum of stored values is exact in its 28 digits, so their order does not change it).
+    values: list[Decimal]
     # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
     # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
     # they are, never parsed in Python.
@@ -312,31 +315,26 @@ class _Aggregate:
 
 _NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
 
-# The verifiers' verdict on measurement ``m`` (§22: ``attested`` | ``disputed``, NULL before
-# any), as a lateral subquery of the aggregation: any dispute wins over attestations
-# (``projects.selectors.verification``); verdicts given before a designation was revoked
-# still count. Only KPIs at level ``attested`` look (a one-time filter per row, so the other
-# levels cost no probe); one index probe per measurement there, still one statement.
-_VERDICT_SQL = f"""
-SELECT CASE WHEN bool_or(a.verdict = '{rules.VERDICT_DISPUTED}') THEN '{rules.VERDICT_DISPUTED}'
-            WHEN bool_or(a.verdict = '{rules.VERDICT_ATTESTED}') THEN '{rules.VERDICT_ATTESTED}'
-       END AS verdict
-FROM projects_measurementattestation a
-WHERE k.evidence = '{rules.EVIDENCE_ATTESTED}' AND a.measurement_id = m.id
-"""  # noqa: S608 (the rule's own constants)
-
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
-# same checks in the same order, NULL when it counts. "No evidence" is a probe of the
-# evidence rows' measurement index, made only for KPIs at level ``document``.
+# same checks in the same order, NULL when it counts. For a KPI at level ``attested`` the
+# verifiers' verdicts on the measurement are read where the case is reached (a scalar
+# subquery, one index probe per measurement of such KPIs only; the other levels cost no
+# probe): any dispute wins over attestations (``projects.selectors.verification``), and
+# verdicts given before a designation was revoked still count; none at all is "not
+# attested". "No evidence" is a probe of the evidence rows' measurement index, made only
+# for KPIs at level ``document``.
 _LEFT_OUT_SQL = f"""
 CASE
   WHEN m.rejected_at IS NOT NULL THEN '{rules.LEFT_OUT_REJECTED}'
   WHEN m.measured_at < w.ws OR m.measured_at > w.co THEN '{rules.LEFT_OUT_OUTSIDE_WINDOW}'
-  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}' AND v.verdict = '{rules.VERDICT_DISPUTED}'
-    THEN '{rules.LEFT_OUT_DISPUTED}'
-  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}'
-       AND v.verdict IS DISTINCT FROM '{rules.VERDICT_ATTESTED}'
-    THEN '{rules.LEFT_OUT_NOT_ATTESTED}'
+  WHEN k.evidence = '{rules.EVIDENCE_ATTESTED}' THEN (
+    SELECT CASE WHEN bool_or(a.verdict = '{rules.VERDICT_DISPUTED}')
+                  THEN '{rules.LEFT_OUT_DISPUTED}'
+                WHEN bool_or(a.verdict = '{rules.VERDICT_ATTESTED}') THEN NULL
+                ELSE '{rules.LEFT_OUT_NOT_ATTESTED}'
+           END
+    FROM projects_measurementattestation a
+    WHERE a.measurement_id = m.id)
   WHEN k.evidence = '{rules.EVIDENCE_DOCUMENT}'
        AND NOT EXISTS (SELECT 1 FROM projects_measurementevidence e
                        WHERE e.measurement_id = m.id)
@@ -345,41 +343,49 @@ END
 """  # noqa: S608 (the rule's own constants)
 
 # The database aggregates each KPI's counted measurements (§8: non-rejected, in the window;
-# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``latest``,
-# ``max``, ``min`` and the exact ``sum``; ``mean`` is left to the rule (its 28-digit
-# rounding is the rule's), so its values come along. The same pass writes what the
-# snapshot stores of every counted measurement (§8: ids and values, and when each was
-# measured) and of every one left out (§22: with its reason), as JSON text: one scan of the
-# KPI's measurements serves the rule and the snapshot.
+# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``max``,
+# ``min``, the exact ``sum``, the greatest ``measured_at``, and the counted ids and values
+# in the order of the series (``measured_at``, then id), whose last is ``latest`` (§8:
+# greatest measured_at, ties by greatest id) and whose values make ``mean`` (left to the
+# rule: its 28-digit rounding is the rule's). The same pass writes what the snapshot stores
+# of every counted measurement (§8: ids and values, and when each was measured) and of every
+# one left out (§22: with its reason), as JSON text: one scan of the KPI's measurements
+# serves the rule and the snapshot.
+#
+# The rows reach the aggregates sorted by KPI and id (``s``), so the aggregates in id order
+# (the snapshot's arrays, the rejected ones) take that order as it comes instead of sorting
+# each KPI's rows once more per aggregate: the outer level only groups the sorted rows by
+# their leading sort key (no join to reorder them), which keeps each group's rows in the
+# subquery's order. Only the aggregates in the series' order sort.
 _AGGREGATES_TEMPLATE = f"""
-SELECT k.id,
-       (array_agg(m.id ORDER BY m.measured_at DESC, m.id DESC) FILTER (WHERE c.why IS NULL))[1],
-       (array_agg(m.value ORDER BY m.measured_at DESC, m.id DESC)
-          FILTER (WHERE c.why IS NULL))[1],
-       max(m.measured_at) FILTER (WHERE c.why IS NULL),
-       max(m.value) FILTER (WHERE c.why IS NULL),
-       min(m.value) FILTER (WHERE c.why IS NULL),
-       sum(m.value) FILTER (WHERE c.why IS NULL),
-       CASE WHEN bool_or(k.aggregation = 'mean')
-            THEN array_agg(m.value ORDER BY m.id) FILTER (WHERE c.why IS NULL) END,
-       array_to_json(array_agg(m.id ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       array_to_json(array_agg(m.value::text ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       array_to_json(array_agg(m.measured_at ORDER BY m.id) FILTER (WHERE c.why IS NULL))::text,
-       json_agg(json_build_object('id', m.id, 'value', m.value::text,
-                                  'measured_at', m.measured_at, 'reason', c.why)
-                ORDER BY m.id) FILTER (WHERE c.why IS NOT NULL)::text{{anomaly_columns}}
-FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
-JOIN projects_kpi k ON k.stage_id = w.stage_id
-JOIN projects_measurement m ON m.kpi_id = k.id
-CROSS JOIN LATERAL ({_VERDICT_SQL}) AS v
-CROSS JOIN LATERAL (SELECT {_LEFT_OUT_SQL} AS why) AS c
-GROUP BY k.id
+SELECT s.kpi_id,
+       max(s.measured_at) FILTER (WHERE s.why IS NULL),
+       max(s.value) FILTER (WHERE s.why IS NULL),
+       min(s.value) FILTER (WHERE s.why IS NULL),
+       sum(s.value) FILTER (WHERE s.why IS NULL),
+       array_agg(s.id ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       array_agg(s.value ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       array_to_json(array_agg(s.id) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg(s.value::text) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg(s.measured_at) FILTER (WHERE s.why IS NULL))::text,
+       json_agg(json_build_object('id', s.id, 'value', s.value::text,
+                                  'measured_at', s.measured_at, 'reason', s.why))
+         FILTER (WHERE s.why IS NOT NULL)::text{{anomaly_columns}}
+FROM (
+  SELECT k.id AS kpi_id, m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
+         {_LEFT_OUT_SQL} AS why
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
+  JOIN projects_kpi k ON k.stage_id = w.stage_id
+  JOIN projects_measurement m ON m.kpi_id = k.id
+  ORDER BY k.id, m.id
+) AS s
+GROUP BY s.kpi_id
 """  # noqa: S608 (the rule's own constants, values as parameters)
 
 # What the anomaly flags (§22, ``rules.anomaly_flags``) read besides, in the same pass, for
-# the evaluation (the forecast computes no flags): the counted measurements in the order of
-# the series (``measured_at``, then id) with their values and when they were entered, and
-# the rejected ones with their values and when they were rejected. When each was entered
+# the evaluation (the forecast computes no flags): when the counted measurements (in the
+# order of the series, as above) were entered, and the rejected ones with their values and
+# when they were rejected. When each was entered
 # matters only within ``rules.LATE_ENTRY`` up to the cutoff, or, for a value equal to a
 # rejected one of the KPI, after that rejection: the first are sent as times (the others
 # NULL, which the rule reads as "long before"); for a KPI with a rejection, every counted
@@ -387,19 +393,17 @@ GROUP BY k.id
 # to read), and only those whose value a rejected measurement has are made times
 # (``_entered``). Loading a time costs ~15 µs in Python, an integer almost nothing.
 _ANOMALY_COLUMNS = f""",
-       array_agg(m.id ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       array_agg(m.value ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       array_agg(CASE WHEN m.created_at BETWEEN w.co - interval '{rules.LATE_ENTRY.days} days'
-                                            AND w.co
-                      THEN m.created_at END
-                 ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL),
-       CASE WHEN bool_or(m.rejected_at IS NOT NULL)
-            THEN array_agg((extract(epoch FROM m.created_at) * 1000000)::bigint
-                           ORDER BY m.measured_at, m.id) FILTER (WHERE c.why IS NULL)
+       array_agg(CASE WHEN s.created_at BETWEEN s.co - interval '{rules.LATE_ENTRY.days} days'
+                                            AND s.co
+                      THEN s.created_at END
+                 ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL),
+       CASE WHEN bool_or(s.rejected_at IS NOT NULL)
+            THEN array_agg((extract(epoch FROM s.created_at) * 1000000)::bigint
+                           ORDER BY s.measured_at, s.id) FILTER (WHERE s.why IS NULL)
        END,
-       array_agg(m.id ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
-       array_agg(m.value ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL),
-       array_agg(m.rejected_at ORDER BY m.id) FILTER (WHERE m.rejected_at IS NOT NULL)"""
+       array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL),
+       array_agg(s.value) FILTER (WHERE s.rejected_at IS NOT NULL),
+       array_agg(s.rejected_at) FILTER (WHERE s.rejected_at IS NOT NULL)"""
 
 _AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", "")
 _EVALUATION_AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", _ANOMALY_COLUMNS)
@@ -543,26 +547,25 @@ def _read_aggregates(
         )
         for (
             kpi_id,
-            latest_id,
-            latest_value,
             latest_at,
             maximum,
             minimum,
             total,
-            values,
+            ids,
+            counted,
             ids_json,
             values_json,
             measured_at_json,
             excluded_json,
             *anomaly,
         ) in cursor.fetchall():
-            if latest_id is not None:
+            if ids:
                 aggregates[kpi_id] = _Aggregate(
-                    latest=(latest_id, latest_value, latest_at),
+                    latest=(ids[-1], counted[-1], latest_at),
                     maximum=maximum,
                     minimum=minimum,
                     total=total,
-                    values=values or [],
+                    values=counted,
                     ids_json=ids_json,
                     values_json=values_json,
                     measured_at_json=measured_at_json,
@@ -570,7 +573,7 @@ def _read_aggregates(
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json
             if anomaly:
-                ids, counted, late, entered_us, rejected_ids, rejected_values, rejected_at = anomaly
+                late, entered_us, rejected_ids, rejected_values, rejected_at = anomaly
                 series[kpi_id] = rules.KpiSeries(
                     ids=ids or (),
                     values=counted or (),
@@ -834,7 +837,7 @@ def _evaluate_batch(
         _insert_snapshots(snapshots)
         evaluations = [snapshot.evaluation for snapshot in snapshots]
         entries: list[AuditEntry] = []
-        notices: list[PeopleNotice] = []
+        notices: list[RecipientsNotice] = []
         events: list[Event] = []
         to_pending: list[int] = []
         flagged: list[tuple[Gate, Stage, Project, GateEvaluation]] = []
@@ -872,8 +875,8 @@ def _evaluate_batch(
                 )
             )
             notices.append(
-                PeopleNotice(
-                    users=pis[project.pk],
+                RecipientsNotice(
+                    recipients=_recipients(pis[project.pk]),
                     message="gate.evaluated",
                     params={
                         "number": stage.number,
@@ -894,16 +897,12 @@ def _evaluate_batch(
             if evaluation.anomaly_flags:
                 flagged.append((gate, stage, project, evaluation))
             result.evaluations[gate.pk] = evaluation
-        Stage.objects.filter(pk__in=to_pending).update(state=StageState.GATE_PENDING)
-        Gate.objects.filter(pk__in=[gate.pk for gate, _s, _p in running]).update(
-            state=GateState.EVALUATED
-        )
         if flagged:
-            fund_officers = officers(roles=[Role.FUND_OFFICER])
+            fund_officers = _recipients(officers(roles=[Role.FUND_OFFICER]))
             for gate, stage, project, evaluation in flagged:
                 notices.append(
-                    PeopleNotice(
-                        users=fund_officers,
+                    RecipientsNotice(
+                        recipients=fund_officers,
                         message="gate.flagged",
                         params={
                             "project": project.pk,
@@ -921,9 +920,13 @@ def _evaluate_batch(
                         payload=_gate_flagged_payload(gate, stage, project, evaluation),
                     )
                 )
-        audit_record_many(entries)
-        notify_people_many(notices)
-        event_record_many(events)
+        _write_evaluated(
+            stage_ids=to_pending,
+            gate_ids=[gate.pk for gate, _s, _p in running],
+            entries=entries,
+            notices=notices,
+            events=events,
+        )
         result.decisions = gates_decide_automatically(
             [
                 Evaluated(
@@ -947,6 +950,43 @@ def _evaluate_batch(
             ):
                 result.tranches.setdefault(by_decision[decision_id], []).append(tranche_id)
     return result
+
+
+# The stages and gates an evaluation moves (the workflow's triggers check each move as for
+# any ``UPDATE``), as parts of the statement that writes the batch's records.
+_STAGES_PENDING_SQL = f"UPDATE {Stage._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
+_GATES_EVALUATED_SQL = f"UPDATE {Gate._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
+
+
+def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
+    """People to notify as the notifications' parts take them (``RecipientsNotice``)."""
+    return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
+
+
+def _write_evaluated(
+    *,
+    stage_ids: list[int],
+    gate_ids: list[int],
+    entries: list[AuditEntry],
+    notices: list[RecipientsNotice],
+    events: list[Event],
+) -> None:
+    """Write what a batch's evaluations change besides their snapshots, in one statement
+    (``fundapp.statements``): the stages now pending and the gates now evaluated, the audit
+    events, the notifications and the outbox events, each as it would be written alone (the
+    same rows; e-mails and webhooks go out after commit)."""
+    parts = [
+        Part("stages_pending", _STAGES_PENDING_SQL, [StageState.GATE_PENDING.value, stage_ids]),
+        Part("gates_evaluated", _GATES_EVALUATED_SQL, [GateState.EVALUATED.value, gate_ids]),
+        audit_record_many_parts(entries).part,
+        event_record_many_part("outbox_events", events),
+    ]
+    notified = notify_people_many_parts(notices)
+    if notified is not None:
+        parts.append(notified.part)
+    results = statement_run(parts)
+    if notified is not None:
+        notified.notified(results)
 
 
 def _gate_evaluated_payload(
