@@ -16,7 +16,7 @@ from django.db.models import Avg, Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Membership, User
+from fundapp.accounts.models import User
 from fundapp.actors import Actor
 from fundapp.errors import Conflict
 from fundapp.kernel import reviews as kernel
@@ -29,13 +29,11 @@ from mobility.models import (
     VisitReviewerAssignment,
     VisitReviewScore,
 )
+from mobility.selectors.reviews import exclusions_for
 from mobility.services.applications import lock, move
 from mobility.services.screening import application_screening_open
 from projects.models import (
     AssignmentState,
-    Project,
-    ProjectPerson,
-    ProjectState,
     Recommendation,
     ReviewCriterion,
 )
@@ -63,40 +61,10 @@ def application_start_review(*, application: VisitApplication, actor: Actor) -> 
 def exclusion_reasons(application: VisitApplication, reviewer: User) -> list[str]:
     """Why a reviewer may not review this application (§6 for visits), each in the current
     language: they belong to the home or the host organisation, they are the visitor, or
-    they share an active project with the visitor. Empty when nothing excludes them."""
-    reasons: list[str] = []
-    if reviewer.pk == application.visitor_id:
-        reasons.append(_("The reviewer is the visitor."))
-    memberships = (
-        Membership.objects.filter(
-            user=reviewer,
-            organisation_id__in=[
-                application.home_organisation_id,
-                application.host_organisation_id,
-            ],
-        )
-        .select_related("organisation")
-        .order_by("organisation__code")
-    )
-    for membership in memberships:
-        reasons.append(
-            _("The reviewer is a member of %(org)s, the visit's home or host organisation.")
-            % {"org": membership.organisation.name}
-        )
-    shared = (
-        Project.objects.filter(state=ProjectState.ACTIVE, people__user=reviewer)
-        .filter(
-            pk__in=ProjectPerson.objects.filter(user_id=application.visitor_id).values("project")
-        )
-        .distinct()
-        .order_by("pk")
-    )
-    for project in shared:
-        reasons.append(
-            _("The reviewer shares the active project “%(project)s” with the visitor.")
-            % {"project": project.title}
-        )
-    return reasons
+    they share an active project with the visitor. Empty when nothing excludes them. The
+    one-reviewer case of ``mobility.selectors.reviews.exclusions_for``, which holds the
+    rules."""
+    return exclusions_for(application, [reviewer]).get(reviewer.pk, [])
 
 
 def application_reviewer_assign(
