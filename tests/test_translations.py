@@ -114,6 +114,12 @@ def test_each_product_word_is_translated_the_same_way_everywhere(lang):
         ("ko", "action: score a proposal", "Score", "채점하기"),
         ("ja", "amount", "Planned", "計画額"),
         ("ko", "amount", "Planned", "계획액"),
+        # An award's outcome is not the two-person panel's "Decline" (差し戻す / 반려).
+        ("ja", "award outcome", "Reject", "不採択"),
+        ("ko", "award outcome", "Reject", "미선정"),
+        # A rejected measurement is not a proposal that was not funded (不採択 / 미선정).
+        ("ja", "measurement", "Rejected", "却下"),
+        ("ko", "measurement", "Rejected", "반려됨"),
     ],
 )
 def test_one_english_word_with_two_meanings_has_a_context(lang, context, msgid, expected):
@@ -121,6 +127,15 @@ def test_one_english_word_with_two_meanings_has_a_context(lang, context, msgid, 
         assert translation.pgettext(context, msgid) == expected
         # The Fund itself keeps its glossary word.
         assert translation.gettext("Fund") in ("基金", "기금")
+
+
+@pytest.mark.parametrize("lang", ["ja", "ko"])
+def test_award_outcome_reject_reads_apart_from_declining_an_approval(lang):
+    from projects.models import AwardOutcome
+
+    with translation.override(lang):
+        assert str(AwardOutcome.REJECT.label) != translation.gettext("Decline")
+        assert str(AwardOutcome.REJECT.label) == translation.pgettext("award outcome", "Reject")
 
 
 # English words that mean different things on different pages: every template use names its

@@ -123,7 +123,8 @@ class ReviewScore(models.Model):
 
 class AwardOutcome(models.TextChoices):
     AWARD = "award", _("Award")
-    REJECT = "reject", _("Reject")
+    # The outcome, not the act of declining an approval (the two-person panel's "Decline").
+    REJECT = "reject", pgettext_lazy("award outcome", "Reject")
 
 
 class AwardDecision(TwoPersonDecision):
