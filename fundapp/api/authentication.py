@@ -81,9 +81,11 @@ def find_key(key_id: str) -> ApiKey | None:
     each time (which costs more than PostgreSQL's answer), and a prepared statement, so
     PostgreSQL does not parse and plan it anew either; being the first statement of the
     request, it is also the connection's health check (:func:`fetch_prepared`). The row
-    is read on every request: a revoked or expired key stops working at once.
+    comes in the binary format (its timestamps and scopes are not printed and parsed as
+    text). The row is read on every request: a revoked or expired key stops working at
+    once.
     """
-    rows = fetch_prepared(_FIND_KEY_SQL, [key_id])
+    rows = fetch_prepared(_FIND_KEY_SQL, [key_id], binary=True)
     return _key_from_row(rows[0]) if rows else None
 
 
@@ -109,9 +111,10 @@ def find_key_with(
     the key has been authenticated and authorised as on any request (:func:`use_found_key`
     hands the key to :class:`ApiKeyAuthentication`, which checks it as always). A row of
     ``sql`` whose first column is NULL cannot be told from "no rows": ``sql``'s first
-    column must never be NULL.
+    column must never be NULL. The rows come in the binary format, as :func:`find_key`'s:
+    ``sql`` returns no ``json`` or ``jsonb`` column (it would come decoded).
     """
-    rows = fetch_prepared(_with_key_sql(sql), {**params, "api_key_id": key_id})
+    rows = fetch_prepared(_with_key_sql(sql), {**params, "api_key_id": key_id}, binary=True)
     key = _key_from_row(rows[0]) if rows and rows[0][0] is not None else None
     found = [row[_KEY_WIDTH:] for row in rows if row[_KEY_WIDTH] is not None]
     return key, found

@@ -302,7 +302,9 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     Each list of values is one array parameter, so a thousand checks cost no more to send
     than one, and the text of the statement never changes: it is a prepared statement
     (``fundapp.prepared``), parsed and planned once per connection rather than on every
-    check, where planning it cost several times executing it. The pairs are joined row by row (``unnest``) and each is one probe of
+    check, where planning it cost several times executing it; its rows come in the binary
+    format, whose dates and arrays are neither printed by PostgreSQL nor parsed by psycopg
+    as text. The pairs are joined row by row (``unnest``) and each is one probe of
     ``licence_asset_lookup_idx`` and the licence's primary key, never a hash of every
     link in the table. A licence of several assets gives one ``LicenceTerms`` per asset
     (as the rules want). Licences are read before the caller's right to ask is judged,
@@ -321,6 +323,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
                 fetch_prepared(
                     _LOAD_ONE_BY_CODE_SQL if by_code else _LOAD_ONE_BY_ID_SQL,
                     {"asset": check.asset_id, "licensee": check.licensee},
+                    binary=True,
                 )
             )
     pairs = {
@@ -343,6 +346,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
                 "ids": sorted({pk for pk in pair_ids if pk is not None}),
                 "not_granted": _NOT_GRANTED,
             },
+            binary=True,
         )
     )
 
