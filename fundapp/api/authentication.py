@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -139,11 +140,13 @@ def bearer_key_id(request: HttpRequest) -> str | None:
     return parsed[0] if parsed else None
 
 
-def accepts_key(key: ApiKey | None, secret: str) -> bool:
+def accepts_key(key: ApiKey | None, secret_hash: str) -> bool:
     """Whether :class:`ApiKeyAuthentication` would accept ``key`` (found for the request's
-    key id) with ``secret``: the secret matches and the key is neither revoked nor
-    expired. A caller that finds it would not lets the API's view answer (401)."""
-    return key is not None and key.matches(secret) and key.is_usable()
+    key id) with the secret whose hash (``hash_secret``) is ``secret_hash``: the secret
+    matches, as ``ApiKey.matches`` compares it, and the key is neither revoked nor expired.
+    The caller hashes the presented secret once for this and the rate limit's counter. A
+    caller that finds it would not lets the API's view answer (401)."""
+    return key is not None and hmac.compare_digest(key.secret_hash, secret_hash) and key.is_usable()
 
 
 def use_found_key(request: HttpRequest, key_id: str, key: ApiKey | None) -> None:
