@@ -37,10 +37,20 @@ from django.db.backends.utils import CursorWrapper
 class _PreparingCursor(psycopg.Cursor[Any]):
     """Binds on the server and asks for every statement to be prepared."""
 
+    # Whether the server answers in its binary format (see :func:`prepared_cursor`).
+    binary_results = False
+
     def execute(self, query, params=None, *, prepare=None, binary=None):  # type: ignore[override]
         return super().execute(
-            query, params, prepare=True if prepare is None else prepare, binary=binary
+            query,
+            params,
+            prepare=True if prepare is None else prepare,
+            binary=self.binary_results if binary is None else binary,
         )
+
+
+class _PreparingBinaryCursor(_PreparingCursor):
+    binary_results = True
 
 
 class _DebugCursor(PostgresDebugCursor):
@@ -58,15 +68,26 @@ class _DebugCursor(PostgresDebugCursor):
 
 
 @contextmanager
-def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
+def prepared_cursor(
+    using: str = DEFAULT_DB_ALIAS, *, binary: bool = False
+) -> Iterator[CursorWrapper]:
     """A cursor of the ``using`` connection whose statements bind on the server (see the
-    module docstring); closed on leaving the block."""
+    module docstring); closed on leaving the block.
+
+    ``binary``: the rows come in PostgreSQL's binary format, which neither side has to
+    print and parse as text: cheaper for both on a hot path whose rows carry timestamps
+    and arrays (the API key's lookup, the licence check; about half the client's CPU per
+    statement). The values are the same Python values, with one exception: ``json`` and
+    ``jsonb`` columns come decoded (Django reads them as text and decodes them itself), so
+    statements that return JSON keep the text format.
+    """
     connection = connections[using]
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
+    cursor_class = _PreparingBinaryCursor if binary else _PreparingCursor
     with connection.wrap_database_errors:
-        raw = _PreparingCursor(connection.connection)
+        raw = cursor_class(connection.connection)
     # django-stubs type the argument as Django's wrapper; Django passes the driver's cursor.
     driver_cursor = cast(Any, raw)
     cursor = (
@@ -79,10 +100,11 @@ def prepared_cursor(using: str = DEFAULT_DB_ALIAS) -> Iterator[CursorWrapper]:
 
 
 def fetch_prepared(
-    sql: str, params: Any, *, using: str = DEFAULT_DB_ALIAS
+    sql: str, params: Any, *, using: str = DEFAULT_DB_ALIAS, binary: bool = False
 ) -> list[tuple[Any, ...]]:
     """The rows of a read-only statement, prepared once per connection
-    (:func:`prepared_cursor`), with the connection's health check folded into it.
+    (:func:`prepared_cursor`, in the binary format if ``binary``), with the connection's
+    health check folded into it.
 
     With ``CONN_HEALTH_CHECKS`` on, Django checks a reused connection before the first
     statement of each request with a ``SELECT 1`` of its own: a round trip as long as the
@@ -103,15 +125,51 @@ def fetch_prepared(
     ):
         connection.health_check_done = True
         try:
-            return _fetch_all(sql, params, using)
+            return _fetch_all(sql, params, using, binary)
         except (OperationalError, InterfaceError):
             if connection.is_usable():
                 raise
             connection.close()
-    return _fetch_all(sql, params, using)
+    return _fetch_all(sql, params, using, binary)
 
 
-def _fetch_all(sql: str, params: Any, using: str) -> list[tuple[Any, ...]]:
-    with prepared_cursor(using) as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+def _fetch_all(sql: str, params: Any, using: str, binary: bool) -> list[tuple[Any, ...]]:
+    """Execute and fetch on the connection's kept driver cursor (:func:`_kept_cursor`),
+    through Django's cursor wrapper as :func:`prepared_cursor` does (the statement is
+    counted, logged and passed through ``execute_wrapper``; errors are Django's)."""
+    connection = connections[using]
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    driver_cursor = cast(Any, _kept_cursor(connection, binary))
+    cursor = (
+        _DebugCursor(driver_cursor, connection)
+        if connection.queries_logged
+        else connection.make_cursor(driver_cursor)
+    )
+    cursor.execute(sql, params)
+    with connection.wrap_database_errors:
+        return driver_cursor.fetchall()
+
+
+_KEPT_CURSORS = "_prepared_cursors"
+
+
+def _kept_cursor(connection: Any, binary: bool) -> _PreparingCursor:
+    """The driver cursor :func:`fetch_prepared` uses on ``connection``'s current database
+    connection, one per format, made once and used again by every later statement: the
+    hot paths run one statement per request, and making a cursor (and the loaders of its
+    columns) each time cost a fifth of the statement's CPU on the client. A new database
+    connection (after a reconnect) gets new cursors. The kept cursor holds the last
+    result's rows until the next statement."""
+    driver = connection.connection
+    kept = connection.__dict__.get(_KEPT_CURSORS)
+    if kept is None or kept[0] is not driver:
+        kept = (driver, {})
+        setattr(connection, _KEPT_CURSORS, kept)
+    cursor = kept[1].get(binary)
+    if cursor is None or cursor.closed:
+        with connection.wrap_database_errors:
+            cursor = (_PreparingBinaryCursor if binary else _PreparingCursor)(driver)
+        kept[1][binary] = cursor
+    return cursor

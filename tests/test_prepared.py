@@ -1,6 +1,7 @@
 """``fundapp.prepared.fetch_prepared``: the first statement of a request is the
 connection's health check (one round trip, not two), and a connection the server dropped
-is replaced without failing the request."""
+is replaced without failing the request; rows asked for in the binary format are the
+same values as in text."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from fundapp.prepared import fetch_prepared
+from fundapp.prepared import fetch_prepared, prepared_cursor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +88,35 @@ def test_inside_a_transaction_django_checks_the_connection_first():
         assert fetch_prepared(STATEMENT, [1]) == [(2,)]
 
     assert checked.call_count == 1
+
+
+# Every kind of value the hot paths read in the binary format (the API key's row, the
+# licence check's rows): integers, text, arrays, dates, timestamps with a zone, NULLs.
+TYPED_ROW = (
+    "SELECT %s::bigint, 'JP-OSK-01'::varchar(32), ARRAY['semiconductor.ai', 'JP']::text[], "
+    "ARRAY['licences:check']::varchar(32)[], DATE '2026-12-07', "
+    "TIMESTAMPTZ '2026-12-07 13:30:00+09', NULL::timestamptz, NULL::date, 1.50::numeric, "
+    "TRUE"
+)
+
+
+def test_binary_rows_are_the_values_of_text_rows():
+    text = fetch_prepared(TYPED_ROW, [2**40])
+    binary = fetch_prepared(TYPED_ROW, [2**40], binary=True)
+
+    assert binary == text
+    assert [type(value) for value in binary[0]] == [type(value) for value in text[0]]
+    assert binary[0][5].utcoffset() == text[0][5].utcoffset()
+    assert binary[0][5].isoformat() == "2026-12-07T04:30:00+00:00"
+
+
+def test_the_server_answers_in_the_format_asked_for():
+    formats = []
+    for binary in (False, True):
+        with prepared_cursor(binary=binary) as cursor:
+            cursor.execute(TYPED_ROW, [1])
+            cursor.fetchall()
+            result: Any = cursor.cursor.pgresult
+            formats.append({result.fformat(column) for column in range(result.nfields)})
+
+    assert formats == [{0}, {1}]

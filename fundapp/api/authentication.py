@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
@@ -81,9 +82,11 @@ def find_key(key_id: str) -> ApiKey | None:
     each time (which costs more than PostgreSQL's answer), and a prepared statement, so
     PostgreSQL does not parse and plan it anew either; being the first statement of the
     request, it is also the connection's health check (:func:`fetch_prepared`). The row
-    is read on every request: a revoked or expired key stops working at once.
+    comes in the binary format (its timestamps and scopes are not printed and parsed as
+    text). The row is read on every request: a revoked or expired key stops working at
+    once.
     """
-    rows = fetch_prepared(_FIND_KEY_SQL, [key_id])
+    rows = fetch_prepared(_FIND_KEY_SQL, [key_id], binary=True)
     return _key_from_row(rows[0]) if rows else None
 
 
@@ -109,9 +112,10 @@ def find_key_with(
     the key has been authenticated and authorised as on any request (:func:`use_found_key`
     hands the key to :class:`ApiKeyAuthentication`, which checks it as always). A row of
     ``sql`` whose first column is NULL cannot be told from "no rows": ``sql``'s first
-    column must never be NULL.
+    column must never be NULL. The rows come in the binary format, as :func:`find_key`'s:
+    ``sql`` returns no ``json`` or ``jsonb`` column (it would come decoded).
     """
-    rows = fetch_prepared(_with_key_sql(sql), {**params, "api_key_id": key_id})
+    rows = fetch_prepared(_with_key_sql(sql), {**params, "api_key_id": key_id}, binary=True)
     key = _key_from_row(rows[0]) if rows and rows[0][0] is not None else None
     found = [row[_KEY_WIDTH:] for row in rows if row[_KEY_WIDTH] is not None]
     return key, found
@@ -136,11 +140,13 @@ def bearer_key_id(request: HttpRequest) -> str | None:
     return parsed[0] if parsed else None
 
 
-def accepts_key(key: ApiKey | None, secret: str) -> bool:
+def accepts_key(key: ApiKey | None, secret_hash: str) -> bool:
     """Whether :class:`ApiKeyAuthentication` would accept ``key`` (found for the request's
-    key id) with ``secret``: the secret matches and the key is neither revoked nor
-    expired. A caller that finds it would not lets the API's view answer (401)."""
-    return key is not None and key.matches(secret) and key.is_usable()
+    key id) with the secret whose hash (``hash_secret``) is ``secret_hash``: the secret
+    matches, as ``ApiKey.matches`` compares it, and the key is neither revoked nor expired.
+    The caller hashes the presented secret once for this and the rate limit's counter. A
+    caller that finds it would not lets the API's view answer (401)."""
+    return key is not None and hmac.compare_digest(key.secret_hash, secret_hash) and key.is_usable()
 
 
 def use_found_key(request: HttpRequest, key_id: str, key: ApiKey | None) -> None:

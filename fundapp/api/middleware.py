@@ -4,6 +4,7 @@ refused a method no one may use anyway."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,13 @@ from fundapp.api.errors import PROBLEM_CONTENT_TYPE
 
 def allowed_methods(view_func: Callable[..., Any]) -> list[str] | None:
     """The methods a DRF view answers, or None for anything that is not a DRF view."""
+    methods = _allowed_methods(view_func)
+    return None if methods is None else list(methods)
+
+
+# A view function's methods are fixed when its URL conf is built; every API request asks.
+@functools.lru_cache(maxsize=1024)
+def _allowed_methods(view_func: Callable[..., Any]) -> tuple[str, ...] | None:
     cls = getattr(view_func, "cls", None)
     if cls is None:
         return None
@@ -26,7 +34,7 @@ def allowed_methods(view_func: Callable[..., Any]) -> list[str] | None:
     methods.add("OPTIONS")
     if "GET" in methods:
         methods.add("HEAD")
-    return sorted(methods)
+    return tuple(sorted(methods))
 
 
 class MethodNotAllowedMiddleware:
@@ -41,7 +49,7 @@ class MethodNotAllowedMiddleware:
     ) -> HttpResponse | None:
         if not request.path_info.startswith("/api/"):
             return None
-        allowed = allowed_methods(view_func)
+        allowed = _allowed_methods(view_func)
         if allowed is None or (request.method or "GET").upper() in allowed:
             return None
         body = {

@@ -31,7 +31,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import SimpleRateThrottle
 
-from fundapp.accounts.models import ApiKey, hash_secret
+from fundapp.accounts.models import ApiKey
 
 # INCR, and the window's expiry when this request opened it: one atomic step. (Redis 6.2,
 # the embedded server of ``make run``, has no EXPIRE NX.)
@@ -140,16 +140,17 @@ class ClientRateThrottle(SimpleRateThrottle):
         )
         return int(count) <= self.num_requests
 
-    def count_api_key_later(self, request: Any, key_id: str, secret: str) -> PendingCount:
-        """Send the count of one request of the key ``key_id`` with ``secret`` (as
-        presented, not yet checked) to Redis without waiting for the answer; the caller
-        reads it with :meth:`PendingCount.allowed` after its own round trip to PostgreSQL.
+    def count_api_key_later(self, request: Any, key_id: str, secret_hash: str) -> PendingCount:
+        """Send the count of one request of the key ``key_id`` with the secret whose hash
+        is ``secret_hash`` (``hash_secret`` of the secret as presented, not yet checked)
+        to Redis without waiting for the answer; the caller reads it with
+        :meth:`PendingCount.allowed` after its own round trip to PostgreSQL.
 
         The same count, on the same counter, as :meth:`allow_request` makes for that key
         once authenticated (``api_key_ident``); the verdict is remembered on ``request``
         when read, so that the API's view, if it takes the request over, uses it instead of
         counting again. A Redis error is raised as from :meth:`allow_key` (§17: 503)."""
-        ident = api_key_ident(key_id, hash_secret(secret))
+        ident = api_key_ident(key_id, secret_hash)
         return PendingCount(
             self, request, self.cache_format % {"scope": self.scope, "ident": ident}
         )

@@ -34,6 +34,7 @@ organisations) or about the assets their organisation owns (the licensor).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -302,7 +303,9 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
     Each list of values is one array parameter, so a thousand checks cost no more to send
     than one, and the text of the statement never changes: it is a prepared statement
     (``fundapp.prepared``), parsed and planned once per connection rather than on every
-    check, where planning it cost several times executing it. The pairs are joined row by row (``unnest``) and each is one probe of
+    check, where planning it cost several times executing it; its rows come in the binary
+    format, whose dates and arrays are neither printed by PostgreSQL nor parsed by psycopg
+    as text. The pairs are joined row by row (``unnest``) and each is one probe of
     ``licence_asset_lookup_idx`` and the licence's primary key, never a hash of every
     link in the table. A licence of several assets gives one ``LicenceTerms`` per asset
     (as the rules want). Licences are read before the caller's right to ask is judged,
@@ -321,6 +324,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
                 fetch_prepared(
                     _LOAD_ONE_BY_CODE_SQL if by_code else _LOAD_ONE_BY_ID_SQL,
                     {"asset": check.asset_id, "licensee": check.licensee},
+                    binary=True,
                 )
             )
     pairs = {
@@ -343,6 +347,7 @@ def _load(checks: Sequence[_Check]) -> _Loaded:
                 "ids": sorted({pk for pk in pair_ids if pk is not None}),
                 "not_granted": _NOT_GRANTED,
             },
+            binary=True,
         )
     )
 
@@ -505,11 +510,14 @@ _LOAD_ONE_BY_ID_SQL: Final = _load_one_sql("id")
 class SingleCheckLoad:
     """A body that is one well-formed check, and the statement (text and parameters) that
     loads what answering it needs: for a caller that sends it along with another read in
-    one round trip (the API key's lookup, ``fundapp.api.authentication.find_key_with``)."""
+    one round trip (the API key's lookup, ``fundapp.api.authentication.find_key_with``).
+    ``item`` is the object the check was parsed from: given that very object again,
+    :func:`licence_check_one` takes the check as parsed here instead of parsing it twice."""
 
     check: _Check
     sql: str
     params: dict[str, Any]
+    item: Any = dataclasses.field(default=None, compare=False, repr=False)
 
 
 def single_check_load(item: Any) -> SingleCheckLoad | None:
@@ -521,7 +529,10 @@ def single_check_load(item: Any) -> SingleCheckLoad | None:
     if check is None or check.asset_id > _MAX_ID:
         return None
     return SingleCheckLoad(
-        check, _LOAD_ONE_BY_CODE_SQL, {"asset": check.asset_id, "licensee": check.licensee}
+        check,
+        _LOAD_ONE_BY_CODE_SQL,
+        {"asset": check.asset_id, "licensee": check.licensee},
+        item=item,
     )
 
 
@@ -534,7 +545,15 @@ Preloaded = tuple[SingleCheckLoad, Sequence[Sequence[Any]]]
 def _run(
     *, actor: Actor, checks: Any, key: ErrorKey, preloaded: Preloaded | None = None
 ) -> list[dict[str, object]]:
-    parsed = _parse(checks, key)
+    if (
+        preloaded is not None
+        and type(checks) is list
+        and len(checks) == 1
+        and checks[0] is preloaded[0].item
+    ):
+        parsed = [preloaded[0].check]
+    else:
+        parsed = _parse(checks, key)
     if preloaded is not None and parsed == [preloaded[0].check]:
         loaded = _loaded(preloaded[1])
     else:

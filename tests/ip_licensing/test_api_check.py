@@ -756,3 +756,37 @@ def test_the_check_answers_503_while_redis_is_down(world, active, settings):
     assert response.status_code == 503, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_single_check_hashes_the_secret_once_and_parses_the_check_once(
+    world, active, monkeypatch
+):
+    """The direct path hashes the presented secret once (the rate limit's counter and the
+    key's check share the hash) and answers the check it parsed for its statement without
+    parsing it again."""
+    from fundapp.accounts import models as account_models
+    from fundapp.api import throttling
+    from ip_licensing import api as licence_api
+    from ip_licensing.services import check as check_service
+
+    client, headers = _bearer_client(world.licensee)
+    assert _post(client, headers, ask_body(world)) == 200  # warm up: the key's last-use stamp
+    calls = {"hash": 0, "parse": 0}
+    parse = check_service._WellFormed.parse
+
+    def counting_hash(secret: str) -> str:
+        calls["hash"] += 1
+        return hash_secret(secret)
+
+    def counting_parse(self: Any, item: Any) -> Any:
+        calls["parse"] += 1
+        return parse(self, item)
+
+    for module in (licence_api, account_models, throttling):
+        monkeypatch.setattr(module, "hash_secret", counting_hash, raising=False)
+    monkeypatch.setattr(check_service._WellFormed, "parse", counting_parse)
+
+    answered = _post(client, headers, ask_body(world))
+
+    assert answered == 200
+    assert calls == {"hash": 1, "parse": 1}
