@@ -1,5 +1,6 @@
 import importlib
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -119,6 +120,18 @@ def _fresh_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def one_rate_window(monkeypatch):
+    """The rate limit's clock held in the middle of one fixed window (§14), so a test that
+    sends a few requests against a small limit never sees them split across two windows
+    on a slow machine. Retry-After then reads 30 seconds."""
+    from fundapp.api.throttling import ClientRateThrottle
+
+    middle = (int(time.time()) // 60) * 60 + 30.0
+    monkeypatch.setattr(ClientRateThrottle, "timer", lambda self: middle)
+    return middle
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ def _request(address: str) -> HttpRequest:
 
 
 @pytest.fixture
-def ten_a_minute(monkeypatch):
+def ten_a_minute(monkeypatch, one_rate_window):
     # DRF reads the rates into the class at import; patch the class, not the settings.
     monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "10/min"})
 

@@ -44,6 +44,11 @@ def answer(response) -> dict:
     return response.json()
 
 
+@pytest.fixture(autouse=True)
+def _rate_window(one_rate_window):
+    """Small rate limits below count a few requests each: all of them in one window."""
+
+
 @pytest.fixture
 def active(world):
     """An active licence of ``asset`` to ``licensee``: semiconductor.ai, research and

@@ -38,7 +38,7 @@ def test_put_and_delete_of_a_proposal_are_not_offered():
     assert_problem(client.delete(detail_url(proposal)), 405)
 
 
-def test_too_many_requests_is_429_with_retry_after(monkeypatch):
+def test_too_many_requests_is_429_with_retry_after(monkeypatch, one_rate_window):
     # DRF reads the rates into the class at import; patch the class, not the settings.
     monkeypatch.setattr(ClientRateThrottle, "THROTTLE_RATES", {"client": "3/min"})
     proposal, c = complete_proposal()
