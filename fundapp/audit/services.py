@@ -36,6 +36,7 @@ __all__ = [
     "audit_record",
     "audit_record_many",
     "audit_record_many_parts",
+    "json_text",
     "canonical_payload",
     "compute_hash",
     "history_for",
@@ -107,6 +108,12 @@ def to_jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=_json_default, ensure_ascii=False))
 
 
+def json_text(value: Any) -> str:
+    """``value`` as JSON text, normalised as ``to_jsonable`` does: the same text as
+    ``json.dumps(to_jsonable(value), ensure_ascii=False)``, encoded once."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One event to append with ``audit_record_many``: the arguments of ``audit_record``."""
@@ -120,7 +127,10 @@ class AuditEntry:
     after: Any = None
 
 
-def _new_event(entry: AuditEntry, *, now: datetime, ctx: RequestContext) -> AuditEvent:
+def _new_event(
+    entry: AuditEntry, *, now: datetime, ctx: RequestContext, before: Any, after: Any
+) -> AuditEvent:
+    """The event of ``entry``, with its payloads already normalised (``to_jsonable``)."""
     from fundapp.accounts.models import ApiKey, User
 
     object_type, object_id = entry.object_type, entry.object_id
@@ -136,13 +146,26 @@ def _new_event(entry: AuditEntry, *, now: datetime, ctx: RequestContext) -> Audi
         action=entry.action,
         object_type=object_type or "",
         object_id=str(object_id if object_id is not None else ""),
-        before=to_jsonable(entry.before),
-        after=to_jsonable(entry.after),
+        before=before,
+        after=after,
         request_id=ctx.request_id,
         client_address=ctx.client_address,
         prev_hash="",
         hash="",
     )
+
+
+def _new_events(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """The events of ``entries``, one time and request context for all; their payloads
+    normalised together (one encoding and decoding for the batch, the same values as
+    ``to_jsonable`` of each)."""
+    now = timezone.now()
+    ctx = current_request_context()
+    payloads = to_jsonable([[entry.before, entry.after] for entry in entries]) or []
+    return [
+        _new_event(entry, now=now, ctx=ctx, before=before, after=after)
+        for entry, (before, after) in zip(entries, payloads, strict=True)
+    ]
 
 
 def _json_text(value: Any) -> str | None:
@@ -240,8 +263,7 @@ def audit_record(
     which links the event into the chain.
     """
     event_type_require([action])
-    entry = AuditEntry(actor, action, obj, object_type, object_id, before, after)
-    event = _new_event(entry, now=timezone.now(), ctx=current_request_context())
+    (event,) = _new_events([AuditEntry(actor, action, obj, object_type, object_id, before, after)])
     _append([event])
     _seal_after_commit()
     return event
@@ -256,9 +278,7 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     if not entries:
         return []
     event_type_require({entry.action for entry in entries})
-    now = timezone.now()
-    ctx = current_request_context()
-    events = [_new_event(entry, now=now, ctx=ctx) for entry in entries]
+    events = _new_events(entries)
     _append(events)
     _seal_after_commit()
     return events
@@ -284,9 +304,7 @@ def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
     if not entries:
         raise ValueError("audit_record_many_parts needs at least one entry")
     event_type_require({entry.action for entry in entries})
-    now = timezone.now()
-    ctx = current_request_context()
-    events = [_new_event(entry, now=now, ctx=ctx) for entry in entries]
+    events = _new_events(entries)
     sql, params = _append_sql(events)
     _seal_after_commit()
     part = Part(

@@ -8,14 +8,13 @@ event's ``data``; ``OutboxEvent.envelope()`` adds the §13.2 envelope and the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
 
-from fundapp.audit.services import to_jsonable
+from fundapp.audit.services import json_text, to_jsonable
 from fundapp.kernel.events import Visibility, event_type, event_type_require
 from fundapp.oncommit import Debounced
 from fundapp.rows import rows_insert
@@ -120,23 +119,25 @@ def event_record_many_part(
     named ``only_if`` returned a row. Unregistered types raise before any part is built."""
     if not events:
         raise ValueError("event_record_many_part needs at least one event")
-    rows = _rows(events)
-    webhook_fan_out.after_commit()
-    document = json.dumps(
+    event_type_require({event.kind for event in events}, outbox=True)
+    created_at = timezone.now().isoformat()
+    # The rows go straight into the document (no model instances: nothing reads them back),
+    # encoded once with the payloads as ``to_jsonable`` would normalise them.
+    document = json_text(
         [
             {
                 "ord": ord_,
-                "kind": row.kind,
-                "organisation_ids": row.organisation_ids,
-                "object_type": row.object_type,
-                "object_id": row.object_id,
-                "payload": row.payload,
-                "created_at": row.created_at.isoformat(),
+                "kind": event.kind,
+                "organisation_ids": _audience(event.kind, event.organisation_ids),
+                "object_type": event.obj._meta.label_lower,
+                "object_id": str(event.obj.pk),
+                "payload": event.payload,
+                "created_at": created_at,
             }
-            for ord_, row in enumerate(rows, start=1)
-        ],
-        ensure_ascii=False,
+            for ord_, event in enumerate(events, start=1)
+        ]
     )
+    webhook_fan_out.after_commit()
     sql = _PART_SQL
     if only_if:
         sql += f" WHERE EXISTS (SELECT 1 FROM {only_if})"  # noqa: S608 (a part's name)

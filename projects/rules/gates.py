@@ -830,6 +830,8 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
         return [int(v.scaleb(places)) for v in values], places
     own = [len(text) - 1 - text.find(".") if "." in text else 0 for text in texts]
     places = max(own, default=0)
+    if min(own, default=0) == places:  # the usual case: every value has the same places
+        return [int(text.replace(".", "", 1)) for text in texts], places
     return [
         int(text.replace(".", "", 1)) * 10 ** (places - mine)
         for text, mine in zip(texts, own, strict=True)
@@ -885,21 +887,26 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     units, places = _scaled(series.values)
     flags: list[AnomalyFlag] = []
     earlier = sorted(units[:JUMP_MIN_SERIES])
+    # Bound to locals: this loop runs for every counted value of every KPI of a batch.
+    bisect_left, bisect_right, insort = bisect.bisect_left, bisect.bisect_right, bisect.insort
     for index in range(JUMP_MIN_SERIES, len(units)):
-        n = len(earlier)
-        lower, upper = (n - 1) // 2, n // 2
+        unit = units[index]
+        n = index  # ``earlier`` holds the values before this one
+        lower, upper = (n - 1) >> 1, n >> 1
         median2 = earlier[lower] + earlier[upper]  # twice the median
-        deviation2 = abs(2 * units[index] - median2)  # twice the value's deviation
+        deviation2 = abs(2 * unit - median2)  # twice the value's deviation
         # Most values are no jump, and most of those are told apart by counting: if at
         # most ``lower`` earlier values u lie within a third of the value's deviation of
         # the median (3·|2u − median2| < deviation2, i.e. 3·median2 − deviation2 < 6u <
         # 3·median2 + deviation2), the MAD's lower middle is at least that third, so
         # 3 MADs reach the value: no jump, with no MAD computed (two bisections).
-        near = bisect.bisect_right(
-            earlier, (3 * median2 + deviation2 - 1) // 6
-        ) - bisect.bisect_left(earlier, (3 * median2 - deviation2) // 6 + 1)
-        if near <= lower:
-            bisect.insort(earlier, units[index])
+        median6 = 3 * median2
+        if (
+            bisect_right(earlier, (median6 + deviation2 - 1) // 6)
+            - bisect_left(earlier, (median6 - deviation2) // 6 + 1)
+            <= lower
+        ):
+            insort(earlier, unit)
             continue
         mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
         # four times the MAD
@@ -907,7 +914,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
         if mad4:
             jumped = 2 * deviation2 > JUMP_MADS * mad4
             if not jumped:
-                bisect.insort(earlier, units[index])
+                insort(earlier, unit)
                 continue
             spread: dict[str, object] = {
                 "mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)
@@ -935,7 +942,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
                     },
                 )
             )
-        bisect.insort(earlier, units[index])
+        insort(earlier, unit)
     return flags
 
 
