@@ -12,7 +12,6 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, Sum
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,6 +22,7 @@ from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require
+from fundapp.kernel.notices import page_url as _url
 from fundapp.kernel.problems import Problems
 from mobility import permissions
 from mobility.models import (
@@ -50,13 +50,6 @@ TEXT_FIELDS = {
 }
 # Visits that still claim their visitor's working time (§5): awarded and running ones.
 CLAIMING_VISIT_STATES = (VisitState.AWARDED, VisitState.ACTIVE)
-
-
-def _url(name: str, *args: Any) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
 
 
 def application_url(application: VisitApplication) -> str:

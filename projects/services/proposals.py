@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -38,6 +37,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.notices import page_url
 from fundapp.kernel.problems import Problems
 from fundapp.uploads.pdf import check_pdf_upload
 from projects import permissions
@@ -1019,10 +1019,7 @@ def proposal_snapshot(proposal: Proposal) -> dict[str, Any]:
 
 
 def _proposal_url(proposal: Proposal) -> str:
-    try:
-        return reverse("proposals:detail", args=[proposal.pk])
-    except NoReverseMatch:
-        return ""
+    return page_url("proposals:detail", proposal.pk)
 
 
 def _named_pis(proposal: Proposal) -> list[User]:
