@@ -310,13 +310,14 @@ def ledger_pool_commit(
     actor: Actor | None = None,
 ) -> Transaction:
     """Commit ``total`` from the side's pool (``fund:{side}:pool``) to
-    ``committed_account`` (an ``award_commitment`` posting, once per ``reference``).
+    ``committed_account``: an ``award_commitment`` posting under ``reference``.
 
     A pool that cannot cover the sum answers 409 ``pool_insufficient`` with ``refusal``
     (a translated sentence taking ``%(side)s``, ``%(held)s`` and ``%(needed)s``), also as
     the ``budget`` field's error; so does a pool that shrank between the balance read here
-    and the ledger's lock (``InsufficientFunds``), with the balance read again. Otherwise
-    the guarantees of :func:`ledger_post`."""
+    and the ledger's lock (``InsufficientFunds``), with the balance read again. The pool is
+    read before posting, so a repeated call is judged against what the pool holds then.
+    Otherwise the guarantees of :func:`ledger_post`."""
     pool = rules.account_code_fund_pool(side)
 
     def conflict(held: int) -> Conflict:
