@@ -20,7 +20,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import Role, Side, User
+from fundapp.accounts.models import User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
@@ -34,7 +34,7 @@ from fundapp.kernel.approvals import (
     decision_withdraw,
 )
 from fundapp.kernel.decisions import Decision
-from fundapp.kernel.notices import notify_people
+from fundapp.kernel.notices import tell_other_side
 from fundapp.kernel.problems import Problems
 
 S = TypeVar("S", bound=models.Model)  # the subject: a proposal, a visit application
@@ -85,18 +85,6 @@ def require_award_officer(panel: AwardPanel[Any, Any], actor: Actor) -> User:
     if not allowed or not isinstance(actor, User):
         raise PermissionDenied(reason or _("Only fund officers may decide awards."))
     return actor
-
-
-def tell_other_side(*, officer: User, message: str, params: dict[str, Any], url: str) -> None:
-    """The active fund officers of the side other than ``officer``'s are told a decision
-    awaits their approval."""
-    other_side = Side.KR if officer.side == Side.JP else Side.JP
-    notify_people(
-        users=User.objects.filter(role=Role.FUND_OFFICER, side=other_side, is_active=True),
-        message=message,
-        params=params,
-        url=url,
-    )
 
 
 def _refuse_other_outcome(panel: AwardPanel[Any, Any], pending: Any, outcome: str) -> None:

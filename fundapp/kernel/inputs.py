@@ -11,8 +11,10 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.accounts.models import Organisation, User
 from fundapp.kernel.problems import Problems, check_amount
 from fundapp.money import MAX_AMOUNT
 
@@ -178,3 +180,40 @@ def item_list(problems: Problems, path: str, value: Any) -> list[dict[str, Any]]
         problems.add(path, _("Enter a list of objects."))
         return []
     return list(value)
+
+
+def _by_id_or_name(ref: str, name_field: str) -> Q:
+    """A string of digits is an id or a name (code, username); anything else a name."""
+    if ref.isascii() and ref.isdigit():
+        return Q(**{name_field: ref}) | Q(pk=int(ref))
+    return Q(**{name_field: ref})
+
+
+def organisation(problems: Problems, path: str, ref: Any) -> Organisation | None:
+    """An organisation named by instance, integer id or code (a string of digits may be
+    either); ``None`` with "Unknown organisation." at ``path`` otherwise. One query."""
+    if isinstance(ref, Organisation):
+        return ref
+    org = None
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        org = Organisation.objects.filter(pk=ref).first()
+    elif isinstance(ref, str) and ref.strip():
+        org = Organisation.objects.filter(_by_id_or_name(ref.strip(), "code")).first()
+    if org is None:
+        problems.add(path, _("Unknown organisation."))
+    return org
+
+
+def person(problems: Problems, path: str, ref: Any) -> User | None:
+    """An active person named by instance, integer id or username (a string of digits may
+    be either); ``None`` with "Unknown person." at ``path`` otherwise. One query."""
+    if isinstance(ref, User):
+        return ref
+    user = None
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        user = User.objects.filter(pk=ref, is_active=True).first()
+    elif isinstance(ref, str) and ref.strip():
+        user = User.objects.filter(_by_id_or_name(ref.strip(), "username"), is_active=True).first()
+    if user is None:
+        problems.add(path, _("Unknown person."))
+    return user

@@ -15,7 +15,7 @@ from django.apps import apps
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
-from fundapp.accounts.models import Role, User
+from fundapp.accounts.models import Role, Side, User
 
 
 def _notify_function(name: str = "notify") -> Any:
@@ -42,6 +42,20 @@ def officers(*, roles: Iterable[str], side: str | None = None) -> list[User]:
     if side:
         query &= Q(side=side)
     return list(User.objects.filter(query).order_by("pk"))
+
+
+def tell_other_side(
+    *, officer: User, message: str, params: Mapping[str, Any], url: str = ""
+) -> None:
+    """The active fund officers of the side other than ``officer``'s are told a two-person
+    decision awaits their approval."""
+    other_side = Side.KR if officer.side == Side.JP else Side.JP
+    notify_people(
+        users=officers(roles=[Role.FUND_OFFICER], side=other_side),
+        message=message,
+        params=params,
+        url=url,
+    )
 
 
 def finance_officers(side: str) -> list[User]:

@@ -24,6 +24,7 @@ from fundapp.statements import Part
 
 from . import rules
 from .models import Account, Entry, Transaction, TransactionKind
+from .selectors import account_balance
 
 if TYPE_CHECKING:
     from fundapp.actors import Actor
@@ -295,6 +296,52 @@ def ledger_post(
         return _post(posting, actor=actor, locked=locked, audit_into=audit_into, savepoint=True)
     with db_transaction.atomic():
         return _post(posting, actor=actor, locked=locked, audit_into=audit_into, savepoint=False)
+
+
+def ledger_pool_commit(
+    *,
+    side: str,
+    currency: str,
+    total: int,
+    committed_account: str,
+    reference: str,
+    memo: str,
+    refusal: str,
+    actor: Actor | None = None,
+) -> Transaction:
+    """Commit ``total`` from the side's pool (``fund:{side}:pool``) to
+    ``committed_account``: an ``award_commitment`` posting under ``reference``.
+
+    A pool that cannot cover the sum answers 409 ``pool_insufficient`` with ``refusal``
+    (a translated sentence taking ``%(side)s``, ``%(held)s`` and ``%(needed)s``), also as
+    the ``budget`` field's error; so does a pool that shrank between the balance read here
+    and the ledger's lock (``InsufficientFunds``), with the balance read again. The pool is
+    read before posting, so a repeated call is judged against what the pool holds then.
+    Otherwise the guarantees of :func:`ledger_post`."""
+    pool = rules.account_code_fund_pool(side)
+
+    def conflict(held: int) -> Conflict:
+        message = refusal % {
+            "side": side,
+            "held": format_amount(held, currency),
+            "needed": format_amount(total, currency),
+        }
+        return Conflict(message, code="pool_insufficient", errors={"budget": [message]})
+
+    held = account_balance(pool)
+    if held < total:
+        raise conflict(held)
+    try:
+        return ledger_post(
+            kind=TransactionKind.AWARD_COMMITMENT,
+            currency=currency,
+            legs=[(pool, -total), (committed_account, total)],
+            reference=reference,
+            memo=memo,
+            actor=actor,
+        )
+    except InsufficientFunds as exc:
+        raise conflict(account_balance(pool)) from exc
 
 
 def _post(

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import Side, User
+from fundapp.accounts.models import User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
@@ -25,7 +25,7 @@ from fundapp.kernel.approvals import (
     decision_decline,
     decision_withdraw,
 )
-from fundapp.kernel.notices import notify_people, officers
+from fundapp.kernel.notices import tell_other_side
 from fundapp.kernel.registry import ProjectRow, project_directory
 from fundapp.ledger.rules import BASIS_POINTS_WHOLE
 from ip_licensing.models import AllocationChange, ReturnAllocationEntry
@@ -210,17 +210,12 @@ def allocation_change_approve(
             audit_complete={"second_reason": reason},
         )
         if live is None:
-            _tell_other_side(locked, officer, reason)
+            tell_other_side(
+                officer=officer,
+                message="allocation.awaits_approval",
+                params={"project": locked.pk, "reason": reason},
+            )
         return change
-
-
-def _tell_other_side(project: ProjectRow, officer: User, reason: str) -> None:
-    other_side = Side.KR if officer.side == Side.JP else Side.JP
-    notify_people(
-        users=officers(roles=["fund_officer"], side=other_side),
-        message="allocation.awaits_approval",
-        params={"project": project.pk, "reason": reason},
-    )
 
 
 def _apply(project: ProjectRow, change: AllocationChange, officer: User, pairs: Table) -> None:

@@ -42,11 +42,10 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Max
 from django.db.models.functions import Cast, Substr
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Organisation, Role, Side, User
+from fundapp.accounts.models import ApiKey, Organisation, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, DomainError, PermissionDenied, ValidationFailed
@@ -60,9 +59,10 @@ from fundapp.kernel.approvals import (
     decision_withdraw,
 )
 from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
+from fundapp.kernel.clearance import CLEARANCES_ALLOWING, refuse_unless_cleared
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.models import Fund, ResearchArea, Sensitivity
-from fundapp.kernel.notices import notify_people, officers
+from fundapp.kernel.notices import notify_people, officers, page_url, tell_other_side
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import event_record
 from fundapp.screening import reasons as screening_reasons
@@ -103,7 +103,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SCREENING_SUBJECT = "licence"
-CLEARANCES_ALLOWING_APPROVAL = ("cleared", "not_required")
+CLEARANCES_ALLOWING_APPROVAL = CLEARANCES_ALLOWING
 # States that still hold terms (for renewal: the licence was granted at some point).
 RENEWABLE_STATES = (
     LicenceState.APPROVED,
@@ -158,10 +158,7 @@ _REFERENCE_LOCK = 0x4A4B_4C49_4345_4E43  # "JKLICENC": serialises reference numb
 
 def _url(licence: Licence) -> str:
     """The licence's page, for notifications and screening cases."""
-    try:
-        return reverse("ip:licence", args=[licence.pk])
-    except NoReverseMatch:
-        return ""
+    return page_url("ip:licence", licence.pk)
 
 
 def _require_signed_in(actor: Actor | None) -> None:
@@ -647,19 +644,15 @@ def licence_screening_clearance(licence: Licence) -> str:
 
 
 def _refuse_unless_cleared(clearance: str) -> None:
-    if clearance in CLEARANCES_ALLOWING_APPROVAL:
-        return
-    if clearance == "blocked":
-        raise Conflict(
-            _("Screening has blocked this licence; it cannot be approved. Terminate it instead."),
-            code="screening_blocked",
-        )
-    raise Conflict(
-        _(
+    refuse_unless_cleared(
+        clearance,
+        blocked=_(
+            "Screening has blocked this licence; it cannot be approved. Terminate it instead."
+        ),
+        pending=_(
             "The approval waits for screening clearance: a screening officer must clear this "
             "licence first. The first approval stays recorded."
         ),
-        code="screening_pending",
     )
 
 
@@ -995,9 +988,8 @@ def _first_approval(licence: Licence, officer: User) -> Licence:
         actor=officer,
         audit={"licence": licence.pk, "licence_state": licence.state},
     )
-    other_side = Side.KR if officer.side == Side.JP else Side.JP
-    notify_people(
-        users=officers(roles=[Role.FUND_OFFICER], side=other_side),
+    tell_other_side(
+        officer=officer,
         message="licence.awaits_approval",
         params={**_named(licence), "officer": officer.pk, "side": officer.side},
         url=_url(licence),

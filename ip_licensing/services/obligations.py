@@ -28,11 +28,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Membership, Role, Side, User
+from fundapp.accounts.models import ApiKey, Membership, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, ValidationFailed
@@ -48,7 +47,14 @@ from fundapp.kernel.approvals import (
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.kernel.decisions import require
 from fundapp.kernel.models import Fund
-from fundapp.kernel.notices import PeopleNotice, notify_people, notify_people_many, officers
+from fundapp.kernel.notices import (
+    PeopleNotice,
+    notify_people,
+    notify_people_many,
+    officers,
+    page_url,
+    tell_other_side,
+)
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import Event, event_record, event_record_many
 from fundapp.workflow import transition
@@ -102,10 +108,7 @@ REMEDY_LICENCE_STATES = {
 
 
 def licence_url(licence_id: int) -> str:
-    try:
-        return reverse("ip:licence", args=[licence_id])
-    except NoReverseMatch:
-        return ""
+    return page_url("ip:licence", licence_id)
 
 
 def _named(obligation: Obligation, licence: Licence) -> dict[str, Any]:
@@ -654,9 +657,8 @@ def _refuse_settled_waiver(obligation: Obligation) -> None:
 def _tell_other_side(
     officer: User, message: str, obligation: Obligation, licence: Licence, reason: str
 ) -> None:
-    other = Side.KR if officer.side == Side.JP else Side.JP
-    notify_people(
-        users=officers(roles=[Role.FUND_OFFICER], side=other),
+    tell_other_side(
+        officer=officer,
         message=message,
         params={**_named(obligation, licence), "reason": reason},
         url=licence_url(licence.pk),

@@ -50,6 +50,7 @@ from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict
+from fundapp.kernel.clearance import refuse_unless_cleared
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.notices import notify_people
 from fundapp.kernel.problems import Problems
@@ -68,7 +69,6 @@ from ip_licensing.models.licences import LICENCE_WORKFLOW
 from ip_licensing.models.sublicences import CONSENT_WORKFLOW
 from ip_licensing.selectors import licence_asset_ids
 
-from . import licences as licence_services
 from .assets import organisation_from_input
 from .licences import (
     _activate,
@@ -400,20 +400,14 @@ def sublicence_consent(*, sublicence: Licence, actor: Actor) -> Licence:
             )
         today = tokyo_today()
         _refuse_ended(locked, today)
-        clearance = licence_screening_clearance(locked)
-        if clearance == "blocked":
-            raise Conflict(
-                _("Screening has blocked this sublicence; refuse the consent instead."),
-                code="screening_blocked",
-            )
-        if clearance not in licence_services.CLEARANCES_ALLOWING_APPROVAL:
-            raise Conflict(
-                _(
-                    "The consent waits for screening clearance: a screening officer must clear "
-                    "this sublicence first."
-                ),
-                code="screening_pending",
-            )
+        refuse_unless_cleared(
+            licence_screening_clearance(locked),
+            blocked=_("Screening has blocked this sublicence; refuse the consent instead."),
+            pending=_(
+                "The consent waits for screening clearance: a screening officer must clear "
+                "this sublicence first."
+            ),
+        )
         _sibling_conflicts(locked, parent)
         CONSENT_WORKFLOW.move(consent, ConsentState.CONSENTED, actor=actor)
         _decider(actor, consent)

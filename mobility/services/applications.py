@@ -12,17 +12,17 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, Sum
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Organisation, User
+from fundapp.accounts.models import ApiKey, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require
+from fundapp.kernel.notices import page_url as _url
 from fundapp.kernel.problems import Problems
 from mobility import permissions
 from mobility.models import (
@@ -50,13 +50,6 @@ TEXT_FIELDS = {
 }
 # Visits that still claim their visitor's working time (§5): awarded and running ones.
 CLAIMING_VISIT_STATES = (VisitState.AWARDED, VisitState.ACTIVE)
-
-
-def _url(name: str, *args: Any) -> str:
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
 
 
 def application_url(application: VisitApplication) -> str:
@@ -108,38 +101,6 @@ def visit_effort_claims(user_ids: Any) -> dict[int, int]:
 
 
 # --------------------------------------------------------------------------- input
-
-
-def _organisation(problems: Problems, path: str, ref: Any) -> Organisation | None:
-    if isinstance(ref, Organisation):
-        return ref
-    org = None
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        org = Organisation.objects.filter(pk=ref).first()
-    elif isinstance(ref, str) and ref.strip():
-        ref = ref.strip()
-        query = Q(code=ref) | Q(pk=int(ref)) if ref.isascii() and ref.isdigit() else Q(code=ref)
-        org = Organisation.objects.filter(query).first()
-    if org is None:
-        problems.add(path, _("Unknown organisation."))
-    return org
-
-
-def _person(problems: Problems, path: str, ref: Any) -> User | None:
-    if isinstance(ref, User):
-        return ref
-    user = None
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        user = User.objects.filter(pk=ref, is_active=True).first()
-    elif isinstance(ref, str) and ref.strip():
-        ref = ref.strip()
-        query = (
-            Q(username=ref) | Q(pk=int(ref)) if ref.isascii() and ref.isdigit() else Q(username=ref)
-        )
-        user = User.objects.filter(query, is_active=True).first()
-    if user is None:
-        problems.add(path, _("Unknown person."))
-    return user
 
 
 def _area(problems: Problems, call: Call, ref: Any) -> ResearchArea | None:
@@ -203,7 +164,7 @@ def _clean(problems: Problems, call: Call, data: Any, *, actor: Actor) -> dict[s
         values["host_supervisor_email"] = email
     if "visitor" in data:
         if isinstance(actor, ApiKey):
-            values["visitor"] = _person(problems, "visitor", data["visitor"])
+            values["visitor"] = inputs.person(problems, "visitor", data["visitor"])
         elif data["visitor"] not in (None, "") and str(data["visitor"]) not in (
             str(getattr(actor, "pk", "")),
             getattr(actor, "username", ""),
@@ -211,11 +172,11 @@ def _clean(problems: Problems, call: Call, data: Any, *, actor: Actor) -> dict[s
             problems.add("visitor", _("You may apply for yourself only."))
     for name in ("home_organisation", "host_organisation"):
         if name in data:
-            values[name] = _organisation(problems, name, data[name])
+            values[name] = inputs.organisation(problems, name, data[name])
     if "host_supervisor" in data:
         ref = data["host_supervisor"]
         values["host_supervisor"] = (
-            None if ref in (None, "") else _person(problems, "host_supervisor", ref)
+            None if ref in (None, "") else inputs.person(problems, "host_supervisor", ref)
         )
     if "research_area" in data:
         values["research_area"] = (

@@ -22,14 +22,10 @@ from django.utils.translation import gettext_lazy
 from fundapp.accounts.models import Membership, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
-from fundapp.errors import Conflict
 from fundapp.kernel import awards as kernel
 from fundapp.kernel.notices import page_url as _url
 from fundapp.ledger import rules as ledger_rules
-from fundapp.ledger.models import TransactionKind
-from fundapp.ledger.selectors import account_balance
-from fundapp.ledger.services import InsufficientFunds, ledger_post
-from fundapp.money import format_amount
+from fundapp.ledger.services import ledger_pool_commit
 from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
 from mobility import permissions
@@ -187,35 +183,16 @@ def visit_create_from_application(*, application: VisitApplication, actor: User)
 
 
 def _commit(visit: Visit, total: int, actor: User) -> None:
-    side, currency = visit.paying_side, visit.currency
-    pool = ledger_rules.account_code_fund_pool(side)
-    refusal = _("The %(side)s pool holds %(held)s; this visit would commit %(needed)s.")
-
-    def conflict() -> Conflict:
-        message = refusal % {
-            "side": side,
-            "held": format_amount(account_balance(pool), currency),
-            "needed": format_amount(total, currency),
-        }
-        return Conflict(message, code="pool_insufficient", errors={"budget": [message]})
-
-    if account_balance(pool) < total:
-        raise conflict()
-    try:
-        ledger_post(
-            kind=TransactionKind.AWARD_COMMITMENT,
-            currency=currency,
-            legs=[
-                (pool, -total),
-                (ledger_rules.account_code_visit_committed(visit.pk, side), total),
-            ],
-            reference=f"visit:{visit.pk}:commitment",
-            memo=f"Award of visit {visit.pk} (application {visit.application_id})",
-            actor=actor,
-        )
-    except InsufficientFunds as exc:
-        # The pool shrank between the read above and the ledger's lock.
-        raise conflict() from exc
+    ledger_pool_commit(
+        side=visit.paying_side,
+        currency=visit.currency,
+        total=total,
+        committed_account=ledger_rules.account_code_visit_committed(visit.pk, visit.paying_side),
+        reference=f"visit:{visit.pk}:commitment",
+        memo=f"Award of visit {visit.pk} (application {visit.application_id})",
+        refusal=_("The %(side)s pool holds %(held)s; this visit would commit %(needed)s."),
+        actor=actor,
+    )
 
 
 # --------------------------------------------------------------------------- withdraw, decline

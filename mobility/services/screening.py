@@ -9,10 +9,10 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext_lazy
 
 from fundapp.actors import Actor
+from fundapp.kernel.notices import page_url
 from fundapp.screening import reasons as screening_reasons
 from fundapp.screening.selectors import screening_clearance
 from fundapp.screening.services import screening_case_open
@@ -98,10 +98,7 @@ def duplicate_of(application: VisitApplication) -> int | None:
 
 
 def _url(application: VisitApplication) -> str:
-    try:
-        return reverse("mobility:application", args=[application.pk])
-    except NoReverseMatch:
-        return ""
+    return page_url("mobility:application", application.pk)
 
 
 def application_screening_open(*, application: VisitApplication, actor: Actor | None) -> str:

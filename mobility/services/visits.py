@@ -9,7 +9,6 @@ on departure, everything back on cancellation.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -26,12 +25,12 @@ from fundapp.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFail
 from fundapp.kernel import inputs
 from fundapp.kernel.calendar import today_in_tokyo
 from fundapp.kernel.decisions import require
+from fundapp.kernel.private_files import private_file_write
 from fundapp.kernel.problems import Problems
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
 from fundapp.ledger.services import ledger_accounts_lock, ledger_post
 from fundapp.notifications.outbox import event_record
-from fundapp.uploads.content import upload_chunks
 from fundapp.uploads.pdf import check_pdf_upload
 from fundapp.workflow import transition
 from mobility.events import visit_data
@@ -319,15 +318,7 @@ def check_report_pdf(upload: Any, *, field: str = "report_pdf") -> CheckedPdf:
 def _store_report_pdf(visit_id: int, checked: CheckedPdf) -> tuple[str, str]:
     """Write the file outside the web root; return (storage name, SHA-256)."""
     storage = f"visits/{visit_id}/{uuid.uuid4().hex}.pdf"
-    target = Path(settings.PRIVATE_MEDIA_ROOT) / storage
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with open(target, "wb") as out:
-        for chunk in upload_chunks(checked.upload):
-            digest.update(chunk)
-            out.write(chunk)
-    checked.upload.seek(0)
-    return storage, digest.hexdigest()
+    return storage, private_file_write(storage, checked.upload)
 
 
 def report_pdf_path(visit: Visit) -> Path | None:

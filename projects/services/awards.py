@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from fundapp.accounts.models import Side, User
 from fundapp.actors import Actor
-from fundapp.errors import Conflict
 from fundapp.kernel import awards as kernel
+from fundapp.kernel.clearance import refuse_unless_cleared
 from fundapp.kernel.notices import page_url as _url
 from fundapp.notifications.outbox import event_record
 from fundapp.notifications.services import notify
@@ -47,8 +47,6 @@ from projects.services.outbox import proposal_organisation_ids
 from projects.services.proposals import _lock, _transition
 
 SCREENING_SUBJECT = "proposal"
-# Screening states in which an award may complete (§11).
-CLEARANCES_ALLOWING_AWARD = ("cleared", "not_required")
 
 PANEL = kernel.AwardPanel[Proposal, AwardDecision](
     subject_field="proposal",
@@ -146,22 +144,16 @@ def proposal_screening_clearance(proposal: Proposal) -> str:
 
 
 def _refuse_unless_cleared(clearance: str) -> None:
-    if clearance in CLEARANCES_ALLOWING_AWARD:
-        return
-    if clearance == "blocked":
-        raise Conflict(
-            _(
-                "Screening has blocked this proposal; it cannot be awarded. Cancel the pending "
-                "decision and reject the proposal instead."
-            ),
-            code="screening_blocked",
-        )
-    raise Conflict(
-        _(
+    refuse_unless_cleared(
+        clearance,
+        blocked=_(
+            "Screening has blocked this proposal; it cannot be awarded. Cancel the pending "
+            "decision and reject the proposal instead."
+        ),
+        pending=_(
             "The award waits for screening clearance: a screening officer must clear this "
             "proposal first. The decision stays pending."
         ),
-        code="screening_pending",
     )
 
 

@@ -16,7 +16,6 @@ SHA-256 of the bytes, which the audit event records.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,10 +36,11 @@ from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.private_files import private_file_write
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import Event, event_record, event_record_many
 from fundapp.rows import rows_update
-from fundapp.uploads.content import is_utf8_text, upload_chunks
+from fundapp.uploads.content import is_utf8_text
 from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import deliverable_data
 from projects.models import (
@@ -133,15 +133,7 @@ def check_deliverable_file(upload: Any) -> CheckedFile:
 def _store(project_id: int, checked: CheckedFile) -> tuple[str, str]:
     """Write the file outside the web root; return (storage name, SHA-256)."""
     storage = f"deliverables/{project_id}/{uuid.uuid4().hex}.{checked.extension}"
-    target = Path(settings.PRIVATE_MEDIA_ROOT) / storage
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with open(target, "wb") as out:
-        for chunk in upload_chunks(checked.upload):
-            digest.update(chunk)
-            out.write(chunk)
-    checked.upload.seek(0)
-    return storage, digest.hexdigest()
+    return storage, private_file_write(storage, checked.upload)
 
 
 def deliverable_file_path(file: DeliverableFile) -> Path:

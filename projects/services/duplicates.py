@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,6 +19,7 @@ from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import inputs
+from fundapp.kernel.notices import page_url
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from fundapp.workflow import transition
@@ -38,10 +38,7 @@ MAX_NOTE_LENGTH = 4000
 
 
 def _flags_url() -> str:
-    try:
-        return reverse("duplicates:list")
-    except NoReverseMatch:
-        return ""
+    return page_url("duplicates:list")
 
 
 def duplicate_check(

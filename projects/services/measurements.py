@@ -11,7 +11,6 @@ rejection columns written by ``measurement_reject``.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -39,8 +38,9 @@ from fundapp.errors import (
 )
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.private_files import private_file_write
 from fundapp.kernel.problems import Problems
-from fundapp.uploads.content import is_csv_text, upload_chunks
+from fundapp.uploads.content import is_csv_text
 from fundapp.uploads.images import ImageFinding, check_image, image_kind
 from fundapp.uploads.pdf import check_pdf_upload
 from projects.events import measurement_data
@@ -295,20 +295,13 @@ def store_evidence(upload: Any, project_id: int, evidence: Evidence) -> StoredEv
     storage_name = (
         f"measurements/{project_id}/{uuid.uuid4().hex}.{EVIDENCE_SUFFIXES[evidence.kind]}"
     )
-    target = Path(settings.PRIVATE_MEDIA_ROOT) / storage_name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    with open(target, "wb") as out:
-        for chunk in upload_chunks(upload):
-            digest.update(chunk)
-            out.write(chunk)
-    upload.seek(0)
+    sha256 = private_file_write(storage_name, upload)
     return StoredEvidence(
         name=evidence.name,
         storage=storage_name,
         content_type=EVIDENCE_CONTENT_TYPES[evidence.kind],
         size=evidence.size,
-        sha256=digest.hexdigest(),
+        sha256=sha256,
     )
 
 

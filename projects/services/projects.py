@@ -26,8 +26,7 @@ from fundapp.kernel.calendar import today_in_tokyo as tokyo_today
 from fundapp.kernel.decisions import require as _require
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import TransactionKind
-from fundapp.ledger.selectors import account_balance
-from fundapp.ledger.services import InsufficientFunds, ledger_post
+from fundapp.ledger.services import ledger_pool_commit, ledger_post
 from fundapp.money import format_amount
 from projects import permissions as perms
 from projects.models import (
@@ -165,37 +164,16 @@ def _snapshot(proposal: Proposal) -> dict[str, Any]:
 
 
 def _commit_budget(project: Project, side: str, total: int, actor: Actor) -> None:
-    currency = ledger_rules.SIDE_CURRENCY[side]
-    pool = ledger_rules.account_code_fund_pool(side)
-    refusal = _("The %(side)s pool holds %(held)s; this award would commit %(needed)s.")
-    held = account_balance(pool)
-    if held < total:
-        message = refusal % {
-            "side": side,
-            "held": format_amount(held, currency),
-            "needed": format_amount(total, currency),
-        }
-        raise Conflict(message, code="pool_insufficient", errors={"budget": [message]})
-    try:
-        ledger_post(
-            kind=TransactionKind.AWARD_COMMITMENT,
-            currency=currency,
-            legs=[
-                (pool, -total),
-                (ledger_rules.account_code_project_committed(project.pk, side), total),
-            ],
-            reference=f"project:{project.pk}:{side}:commit",
-            memo=f"Award of project {project.pk} (proposal {project.proposal_id})",
-            actor=actor,
-        )
-    except InsufficientFunds as exc:
-        # The pool shrank between the read above and the ledger's lock.
-        message = refusal % {
-            "side": side,
-            "held": format_amount(account_balance(pool), currency),
-            "needed": format_amount(total, currency),
-        }
-        raise Conflict(message, code="pool_insufficient", errors={"budget": [message]}) from exc
+    ledger_pool_commit(
+        side=side,
+        currency=ledger_rules.SIDE_CURRENCY[side],
+        total=total,
+        committed_account=ledger_rules.account_code_project_committed(project.pk, side),
+        reference=f"project:{project.pk}:{side}:commit",
+        memo=f"Award of project {project.pk} (proposal {project.proposal_id})",
+        refusal=_("The %(side)s pool holds %(held)s; this award would commit %(needed)s."),
+        actor=actor,
+    )
 
 
 def project_create_from_proposal(

@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -38,6 +37,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.approvals import decisions_cancel
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.notices import page_url
 from fundapp.kernel.problems import Problems
 from fundapp.uploads.pdf import check_pdf_upload
 from projects import permissions
@@ -115,41 +115,6 @@ def _fail(problems: Problems) -> None:
         raise ValidationFailed(
             _("The proposal has errors; see the fields."), errors=problems.as_dict()
         )
-
-
-def _resolve_org(problems: Problems, path: str, ref: Any) -> Organisation | None:
-    if isinstance(ref, Organisation):
-        return ref
-    org = None
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        org = Organisation.objects.filter(pk=ref).first()
-    elif isinstance(ref, str) and ref.strip():
-        ref = ref.strip()
-        org = Organisation.objects.filter(
-            Q(code=ref) | Q(pk=int(ref)) if ref.isascii() and ref.isdigit() else Q(code=ref)
-        ).first()
-    if org is None:
-        problems.add(path, _("Unknown organisation."))
-    return org
-
-
-def _resolve_user(problems: Problems, path: str, ref: Any) -> User | None:
-    if isinstance(ref, User):
-        return ref
-    user = None
-    if isinstance(ref, int) and not isinstance(ref, bool):
-        user = User.objects.filter(pk=ref, is_active=True).first()
-    elif isinstance(ref, str) and ref.strip():
-        ref = ref.strip()
-        user = User.objects.filter(
-            Q(username=ref) | Q(pk=int(ref))
-            if ref.isascii() and ref.isdigit()
-            else Q(username=ref),
-            is_active=True,
-        ).first()
-    if user is None:
-        problems.add(path, _("Unknown person."))
-    return user
 
 
 def _actor_fields(actor: Actor) -> dict[str, Any]:
@@ -314,7 +279,7 @@ def _apply_consortium(
     members: list[tuple[Organisation, str]] = []
     facts: list[rules.MemberFacts] = []
     for i, item in enumerate(members_in):
-        org = _resolve_org(problems, f"members.{i}.organisation", item.get("organisation"))
+        org = inputs.organisation(problems, f"members.{i}.organisation", item.get("organisation"))
         role = inputs.choice(problems, f"members.{i}.role", item.get("role"), ConsortiumRole)
         if org and role:
             members.append((org, role))
@@ -325,8 +290,8 @@ def _apply_consortium(
     positions: list[int] = []
     seen_users: set[int] = set()
     for i, item in enumerate(people_in):
-        user = _resolve_user(problems, f"people.{i}.user", item.get("user"))
-        org = _resolve_org(problems, f"people.{i}.organisation", item.get("organisation"))
+        user = inputs.person(problems, f"people.{i}.user", item.get("user"))
+        org = inputs.organisation(problems, f"people.{i}.organisation", item.get("organisation"))
         role = inputs.choice(problems, f"people.{i}.role", item.get("role"), PersonRole)
         effort = inputs.integer(
             problems,
@@ -603,7 +568,7 @@ def _apply_budget(proposal: Proposal, data: Any, problems: Problems) -> Callable
     seen: set[tuple[int, str]] = set()
     facts: list[rules.BudgetFacts] = []
     for i, item in enumerate(lines_in):
-        org = _resolve_org(problems, f"budget.{i}.organisation", item.get("organisation"))
+        org = inputs.organisation(problems, f"budget.{i}.organisation", item.get("organisation"))
         category = inputs.choice(
             problems, f"budget.{i}.category", item.get("category"), BudgetCategory
         )
@@ -650,7 +615,7 @@ def _apply_ip_plan(
         title = inputs.text(
             problems, f"background_ip.{i}.title", item.get("title"), max_length=300, required=True
         )
-        owner = _resolve_org(problems, f"background_ip.{i}.owner", item.get("owner"))
+        owner = inputs.organisation(problems, f"background_ip.{i}.owner", item.get("owner"))
         description = inputs.text(
             problems, f"background_ip.{i}.description", item.get("description"), max_length=5000
         )
@@ -1054,10 +1019,7 @@ def proposal_snapshot(proposal: Proposal) -> dict[str, Any]:
 
 
 def _proposal_url(proposal: Proposal) -> str:
-    try:
-        return reverse("proposals:detail", args=[proposal.pk])
-    except NoReverseMatch:
-        return ""
+    return page_url("proposals:detail", proposal.pk)
 
 
 def _named_pis(proposal: Proposal) -> list[User]:

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +24,7 @@ from fundapp.audit.services import AuditEntry, audit_record, audit_record_many
 from fundapp.errors import Conflict, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.notices import page_url
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.outbox import Event, event_record_many
 from fundapp.workflow import transition
@@ -87,12 +87,9 @@ def report_url(report: StageReport) -> str:
 
 def report_url_of(project_id: int, report_id: int | None) -> str:
     """The report's page (or the project's reports), or "" where the pages are not routed."""
-    try:
-        if report_id is None:
-            return reverse("reports:list", args=[project_id])
-        return reverse("reports:detail", args=[project_id, report_id])
-    except NoReverseMatch:
-        return ""
+    if report_id is None:
+        return page_url("reports:list", project_id)
+    return page_url("reports:detail", project_id, report_id)
 
 
 def _person(actor: Actor) -> User | None:

@@ -18,7 +18,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fundapp.accounts.models import Membership, User
+from fundapp.accounts.models import User
 from fundapp.actors import Actor
 from fundapp.errors import Conflict
 from fundapp.kernel import reviews as kernel
@@ -31,9 +31,6 @@ from projects.events import assignment_data
 from projects.models import (
     AssignmentState,
     ConsortiumMember,
-    Project,
-    ProjectPerson,
-    ProjectState,
     Proposal,
     ProposalPerson,
     ProposalState,
@@ -44,6 +41,7 @@ from projects.models import (
     ReviewScore,
 )
 from projects.selectors import reviews as selectors
+from projects.selectors.conflicts import conflict_reasons
 from projects.services.proposals import _lock, _transition
 
 __all__ = [
@@ -94,38 +92,16 @@ def exclusion_reasons(proposal: Proposal, reviewer: User) -> list[str]:
     """Why a reviewer may not review this proposal (§6), each in the current language:
     they belong to a consortium organisation, or they share an active project with one of
     the consortium's named people. Empty when nothing excludes them."""
-    reasons: list[str] = []
-    consortium_orgs = ConsortiumMember.objects.filter(proposal=proposal).values("organisation")
-    memberships = Membership.objects.filter(
-        user=reviewer, organisation__in=consortium_orgs
-    ).select_related("organisation")
-    for membership in memberships.order_by("organisation__code"):
-        reasons.append(
-            _("The reviewer is a member of %(org)s, an organisation of the consortium.")
-            % {"org": membership.organisation.name}
-        )
-    people = ProposalPerson.objects.filter(proposal=proposal).exclude(user=reviewer).values("user")
-    shared = (
-        Project.objects.filter(state=ProjectState.ACTIVE, people__user=reviewer)
-        .filter(pk__in=ProjectPerson.objects.filter(user__in=people).values("project"))
-        .distinct()
-        .order_by("pk")
+    return conflict_reasons(
+        person=reviewer,
+        consortium=ConsortiumMember.objects.filter(proposal=proposal),
+        named_people=ProposalPerson.objects.filter(proposal=proposal),
+        member_message=_("The reviewer is a member of %(org)s, an organisation of the consortium."),
+        shares_message=_(
+            "The reviewer shares the active project “%(project)s” with %(people)s of the "
+            "consortium."
+        ),
     )
-    for project in shared:
-        partners = ", ".join(
-            str(person.user)
-            for person in ProjectPerson.objects.filter(project=project, user__in=people)
-            .select_related("user")
-            .order_by("user__username")
-        )
-        reasons.append(
-            _(
-                "The reviewer shares the active project “%(project)s” with %(people)s of the "
-                "consortium."
-            )
-            % {"project": project.title, "people": partners}
-        )
-    return reasons
 
 
 def reviewer_assign(*, proposal: Proposal, reviewer: User, actor: Actor) -> ReviewerAssignment:

@@ -16,16 +16,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fundapp.accounts.models import ApiKey, Membership, Organisation, Role, User
+from fundapp.accounts.models import ApiKey, Organisation, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, NotFound, ValidationFailed
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
+from fundapp.kernel.notices import page_url as _url
 from fundapp.kernel.problems import Problems
 from fundapp.notifications.services import notify
 from projects.events import attestation_data, measurement_data
@@ -37,24 +37,16 @@ from projects.models import (
     Project,
     ProjectOrganisation,
     ProjectPerson,
-    ProjectState,
     VerifierAssignment,
     VerifierAssignmentKPI,
 )
 from projects.permissions import can_attest, can_designate_verifier
+from projects.selectors.conflicts import conflict_reasons
 from projects.selectors.verification import covers, live_assignments_for
 from projects.services.outbox import project_event_for
 
 NOTE_MAX_LENGTH = 4000
 VERIFIER_ROLES = (Role.RESEARCHER, Role.REVIEWER)
-
-
-def _url(name: str, *args: Any) -> str:
-    """A page's path for a notification link, or "" where the page is not routed."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
 
 
 def verifier_label(assignment: VerifierAssignment) -> str:
@@ -67,38 +59,16 @@ def verifier_label(assignment: VerifierAssignment) -> str:
 def verifier_conflicts(project: Project, verifier: User) -> list[str]:
     """Why a person may not verify this project (§6, §22), each in the current language;
     empty when nothing excludes them."""
-    reasons: list[str] = []
-    consortium = ProjectOrganisation.objects.filter(project=project).values("organisation")
-    memberships = Membership.objects.filter(
-        user=verifier, organisation__in=consortium
-    ).select_related("organisation")
-    for membership in memberships.order_by("organisation__code"):
-        reasons.append(
-            _("The verifier is a member of %(org)s, an organisation of the consortium.")
-            % {"org": membership.organisation.name}
-        )
-    people = ProjectPerson.objects.filter(project=project).exclude(user=verifier).values("user")
-    shared = (
-        Project.objects.filter(state=ProjectState.ACTIVE, people__user=verifier)
-        .filter(pk__in=ProjectPerson.objects.filter(user__in=people).values("project"))
-        .distinct()
-        .order_by("pk")
+    return conflict_reasons(
+        person=verifier,
+        consortium=ProjectOrganisation.objects.filter(project=project),
+        named_people=ProjectPerson.objects.filter(project=project),
+        member_message=_("The verifier is a member of %(org)s, an organisation of the consortium."),
+        shares_message=_(
+            "The verifier shares the active project “%(project)s” with %(people)s of the "
+            "consortium."
+        ),
     )
-    for other in shared:
-        partners = ", ".join(
-            str(person.user)
-            for person in ProjectPerson.objects.filter(project=other, user__in=people)
-            .select_related("user")
-            .order_by("user__username")
-        )
-        reasons.append(
-            _(
-                "The verifier shares the active project “%(project)s” with %(people)s of the "
-                "consortium."
-            )
-            % {"project": other.title, "people": partners}
-        )
-    return reasons
 
 
 def organisation_conflicts(project: Project, organisation: Organisation) -> list[str]:
