@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -42,27 +41,14 @@ from mobility.services.reviews import (
     application_review_submit,
     application_reviewer_assign,
 )
-from projects.forms.reviews import AssignForm, ScoreForm, ServiceErrorsMixin
+from projects.forms.reviews import AssignForm, ScoreForm
+from projects.forms.reviews import DeclarationForm as ProposalDeclarationForm
 from projects.models import AssignmentState, ReviewCriterion
+from projects.views.reviews import declaration_post, queue_context, reviewer_forms, score_post
 
 
-class DeclarationForm(ServiceErrorsMixin, forms.Form):
-    conflict = forms.TypedChoiceField(
-        label=gettext_lazy("Do you have a conflict of interest with this visit application?"),
-        choices=[
-            ("no", gettext_lazy("No, I have no conflict of interest")),
-            ("yes", gettext_lazy("Yes, I have a conflict of interest")),
-        ],
-        coerce=lambda value: value == "yes",
-        widget=forms.RadioSelect,
-        error_messages={"required": gettext_lazy("Say whether you have a conflict of interest.")},
-    )
-    note = forms.CharField(
-        label=gettext_lazy("Describe the conflict (required if you have one)"),
-        required=False,
-        max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+class DeclarationForm(ProposalDeclarationForm):
+    question = gettext_lazy("Do you have a conflict of interest with this visit application?")
 
 
 def _user(request: HttpRequest) -> User:
@@ -94,10 +80,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         "mobility/reviews/queue.html",
         {
             "assignments": assignments,
-            "pending_count": sum(
-                1
-                for a in assignments
-                if a.state in (AssignmentState.AWAITING_DECLARATION, AssignmentState.ACTIVE)
+            **queue_context(
+                assignments,
+                subject=lambda a: a.application.title,
+                call=lambda a: a.application.call,
             ),
         },
     )
@@ -121,7 +107,7 @@ def _render_assignment(
     request: HttpRequest,
     assignment: VisitReviewerAssignment,
     *,
-    declaration_form: DeclarationForm | None = None,
+    declaration_form: ProposalDeclarationForm | None = None,
     score_form: ScoreForm | None = None,
     error: str = "",
     status: int = 200,
@@ -131,10 +117,6 @@ def _render_assignment(
     conflict_free = assignment.state in selectors.CONFLICT_FREE_STATES
     may_score = _may_score(user, assignment)
     criteria = _criteria(application) if may_score else []
-    if may_score and score_form is None:
-        score_form = ScoreForm(criteria=criteria)
-    if _may_declare(assignment) and declaration_form is None:
-        declaration_form = DeclarationForm()
     own_review = (
         selectors.reviews_of_application(application)
         if assignment.state == AssignmentState.SUBMITTED
@@ -147,8 +129,14 @@ def _render_assignment(
             "assignment": assignment,
             "application": application,
             "call": application.call,
-            "declaration_form": declaration_form if _may_declare(assignment) else None,
-            "score_form": score_form if may_score else None,
+            **reviewer_forms(
+                may_declare=_may_declare(assignment),
+                may_score=may_score,
+                criteria=criteria,
+                declaration_form=declaration_form,
+                score_form=score_form,
+                declaration_class=DeclarationForm,
+            ),
             "own_review": next((r for r in own_review if r.assignment_id == assignment.pk), None),
             "show_content": conflict_free,
             "waiting_for_review": conflict_free
@@ -171,7 +159,6 @@ def assignment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def assignment_declare(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     assignment = _assignment_or_404(user, pk)
-    form = DeclarationForm(request.POST)
     if not _may_declare(assignment):
         return _render_assignment(
             request,
@@ -181,32 +168,19 @@ def assignment_declare(request: HttpRequest, pk: int) -> HttpResponse:
             else _("The review of this application is over."),
             status=409,
         )
-    if not form.is_valid():
-        return _render_assignment(request, assignment, declaration_form=form, status=422)
-    try:
-        assignment = application_assignment_declare(
-            assignment=assignment,
-            actor=user,
-            conflict=form.cleaned_data["conflict"],
-            note=form.cleaned_data["note"],
-        )
-    except DomainError as exc:
-        form.add_service_errors(exc.errors, exc.message)
-        return _render_assignment(
-            request,
-            _assignment_or_404(user, pk),
-            declaration_form=form,
-            error=str(exc.message),
-            status=exc.status,
-        )
-    if assignment.state == AssignmentState.CONFLICTED:
-        messages.success(
-            request,
-            _("Your conflict of interest is recorded; you will not review this application."),
-        )
-    else:
-        messages.success(request, _("Thank you. You may now read and score the application."))
-    return redirect("visit_reviews:assignment", pk=assignment.pk)
+    return declaration_post(
+        request,
+        assignment,
+        declare=application_assignment_declare,
+        render_page=_render_assignment,
+        reload=lambda: _assignment_or_404(user, pk),
+        conflicted_message=_(
+            "Your conflict of interest is recorded; you will not review this application."
+        ),
+        cleared_message=_("Thank you. You may now read and score the application."),
+        url_name="visit_reviews:assignment",
+        declaration_class=DeclarationForm,
+    )
 
 
 @login_required
@@ -222,28 +196,15 @@ def assignment_score(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             error = can_score_application(user, assignment)[1]
         return _render_assignment(request, assignment, error=error, status=409)
-    form = ScoreForm(request.POST, criteria=_criteria(assignment.application))
-    if not form.is_valid():
-        return _render_assignment(request, assignment, score_form=form, status=422)
-    try:
-        application_review_submit(
-            assignment=assignment,
-            actor=user,
-            scores=form.scores(),
-            comment=form.cleaned_data["comment"],
-            recommendation=form.cleaned_data["recommendation"],
-        )
-    except DomainError as exc:
-        form.add_service_errors(exc.errors, exc.message)
-        return _render_assignment(
-            request,
-            _assignment_or_404(user, pk),
-            score_form=form,
-            error=str(exc.message),
-            status=exc.status,
-        )
-    messages.success(request, _("Your review has been submitted."))
-    return redirect("visit_reviews:assignment", pk=assignment.pk)
+    return score_post(
+        request,
+        assignment,
+        criteria=_criteria(assignment.application),
+        submit=application_review_submit,
+        render_page=_render_assignment,
+        reload=lambda: _assignment_or_404(user, pk),
+        url_name="visit_reviews:assignment",
+    )
 
 
 # --------------------------------------------------------------------------- officer

@@ -40,8 +40,12 @@ class ServiceErrorsMixin:
 
 
 class DeclarationForm(ServiceErrorsMixin, forms.Form):
+    """The reviewer's conflict of interest declaration; a subclass names what is reviewed
+    in ``question``."""
+
+    question = _("Do you have a conflict of interest with this proposal?")
     conflict = forms.TypedChoiceField(
-        label=_("Do you have a conflict of interest with this proposal?"),
+        label=question,
         choices=[
             ("no", _("No, I have no conflict of interest")),
             ("yes", _("Yes, I have a conflict of interest")),
@@ -56,6 +60,10 @@ class DeclarationForm(ServiceErrorsMixin, forms.Form):
         max_length=4000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["conflict"].label = self.question
 
 
 def criterion_field(criterion: ReviewCriterion) -> str:

@@ -13,7 +13,8 @@ the page again with the service's messages beside the fields and the service's s
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -79,6 +80,147 @@ def _proposal_or_404(user: User, pk: object) -> Proposal:
         raise Http404 from None
 
 
+# --------------------------------------------------------------------------- reviewer steps
+# The reviewer's pages of proposals and of visit applications (mobility) share these steps;
+# each page passes what differs: its services, its page renderer, its words and URLs.
+
+PENDING_STATES = (AssignmentState.AWAITING_DECLARATION, AssignmentState.ACTIVE)
+
+
+class RenderAssignment(Protocol):
+    def __call__(
+        self,
+        request: HttpRequest,
+        assignment: Any,
+        *,
+        declaration_form: DeclarationForm | None = None,
+        score_form: ScoreForm | None = None,
+        error: str = "",
+        status: int = 200,
+    ) -> HttpResponse: ...
+
+
+def queue_context(
+    assignments: Sequence[Any], *, subject: Callable[[Any], object], call: Callable[[Any], Call]
+) -> dict[str, Any]:
+    """The rows of the shared queue table (``includes/reviews/queue_table.html``) and how
+    many of them wait for the reviewer."""
+    return {
+        "assignment_rows": [
+            {"assignment": a, "subject": subject(a), "call": call(a)} for a in assignments
+        ],
+        "pending_count": sum(1 for a in assignments if a.state in PENDING_STATES),
+    }
+
+
+def reviewer_forms(
+    *,
+    may_declare: bool,
+    may_score: bool,
+    criteria: Iterable[ReviewCriterion],
+    declaration_form: DeclarationForm | None = None,
+    score_form: ScoreForm | None = None,
+    declaration_class: type[DeclarationForm] = DeclarationForm,
+) -> dict[str, Any]:
+    """The declaration and scoring forms of an assignment page: the bound ones given back
+    after a refused POST, empty ones otherwise, none where the step is not open."""
+    if may_declare and declaration_form is None:
+        declaration_form = declaration_class()
+    if may_score and score_form is None:
+        score_form = ScoreForm(criteria=criteria)
+    return {
+        "declaration_form": declaration_form if may_declare else None,
+        "score_form": score_form if may_score else None,
+    }
+
+
+def _refused(
+    exc: DomainError,
+    form: DeclarationForm | ScoreForm,
+    forbidden: Callable[[object], HttpResponse] | None,
+) -> HttpResponse | None:
+    if forbidden is not None and isinstance(exc, PermissionDenied):
+        return forbidden(exc.message)
+    form.add_service_errors(exc.errors, exc.message)
+    return None
+
+
+def declaration_post(
+    request: HttpRequest,
+    assignment: Any,
+    *,
+    declare: Callable[..., Any],
+    render_page: RenderAssignment,
+    reload: Callable[[], Any],
+    conflicted_message: str,
+    cleared_message: str,
+    url_name: str,
+    declaration_class: type[DeclarationForm] = DeclarationForm,
+    forbidden: Callable[[object], HttpResponse] | None = None,
+) -> HttpResponse:
+    """Validate the declaration, record it through ``declare`` (the domain's service) and
+    redirect to the assignment page with a message; a refusal renders the page again with
+    the messages beside the fields (422 for the form, the service's status otherwise).
+    With ``forbidden``, a ``PermissionDenied`` answers its page instead."""
+    form = declaration_class(request.POST)
+    if not form.is_valid():
+        return render_page(request, assignment, declaration_form=form, status=422)
+    try:
+        assignment = declare(
+            assignment=assignment,
+            actor=_user(request),
+            conflict=form.cleaned_data["conflict"],
+            note=form.cleaned_data["note"],
+        )
+    except DomainError as exc:
+        response = _refused(exc, form, forbidden)
+        if response is not None:
+            return response
+        return render_page(
+            request, reload(), declaration_form=form, error=str(exc.message), status=exc.status
+        )
+    if assignment.state == AssignmentState.CONFLICTED:
+        messages.success(request, conflicted_message)
+    else:
+        messages.success(request, cleared_message)
+    return redirect(url_name, pk=assignment.pk)
+
+
+def score_post(
+    request: HttpRequest,
+    assignment: Any,
+    *,
+    criteria: Iterable[ReviewCriterion],
+    submit: Callable[..., Any],
+    render_page: RenderAssignment,
+    reload: Callable[[], Any],
+    url_name: str,
+    forbidden: Callable[[object], HttpResponse] | None = None,
+) -> HttpResponse:
+    """Validate the scores, submit the review through ``submit`` (the domain's service)
+    and redirect to the assignment page; refusals as in ``declaration_post``."""
+    form = ScoreForm(request.POST, criteria=criteria)
+    if not form.is_valid():
+        return render_page(request, assignment, score_form=form, status=422)
+    try:
+        submit(
+            assignment=assignment,
+            actor=_user(request),
+            scores=form.scores(),
+            comment=form.cleaned_data["comment"],
+            recommendation=form.cleaned_data["recommendation"],
+        )
+    except DomainError as exc:
+        response = _refused(exc, form, forbidden)
+        if response is not None:
+            return response
+        return render_page(
+            request, reload(), score_form=form, error=str(exc.message), status=exc.status
+        )
+    messages.success(request, _("Your review has been submitted."))
+    return redirect(url_name, pk=assignment.pk)
+
+
 # --------------------------------------------------------------------------- reviewer queue
 
 
@@ -105,10 +247,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "projects/reviews/queue.html",
         {
             "assignments": assignments,
-            "pending_count": sum(
-                1
-                for a in assignments
-                if a.state in (AssignmentState.AWAITING_DECLARATION, AssignmentState.ACTIVE)
+            **queue_context(
+                assignments, subject=lambda a: a.proposal, call=lambda a: a.proposal.call
             ),
             "calls": calls,
             "is_officer": bool(calls) or selectors.can_manage_reviews(user)[0],
@@ -134,12 +274,6 @@ def _render_assignment(
 ) -> HttpResponse:
     user = _user(request)
     criteria = _criteria(assignment)
-    can_declare = selectors.can_declare(user, assignment)[0]
-    can_score = selectors.can_score(user, assignment)[0]
-    if can_declare and declaration_form is None:
-        declaration_form = DeclarationForm()
-    if can_score and score_form is None:
-        score_form = ScoreForm(criteria=criteria)
     # Blind: until their own review is in, the selector returns no other review.
     reviews = selectors.proposal_reviews_for(user, assignment.proposal)
     own = next((r for r in reviews if r.assignment_id == assignment.pk), None)
@@ -152,8 +286,13 @@ def _render_assignment(
             "proposal": assignment.proposal,
             "call": assignment.proposal.call,
             "criteria": criteria,
-            "declaration_form": declaration_form if can_declare else None,
-            "score_form": score_form if can_score else None,
+            **reviewer_forms(
+                may_declare=selectors.can_declare(user, assignment)[0],
+                may_score=selectors.can_score(user, assignment)[0],
+                criteria=criteria,
+                declaration_form=declaration_form,
+                score_form=score_form,
+            ),
             "own_review": own,
             "other_reviews": [r for r in reviews if r.assignment_id != assignment.pk],
             "show_content": conflict_free or selectors.sees_all_reviews(user),
@@ -182,31 +321,19 @@ def assignment_declare(request: HttpRequest, pk: int) -> HttpResponse:
     allowed, reason = selectors.can_declare(user, assignment)
     if not allowed:
         return _render_assignment(request, assignment, error=reason, status=409)
-    form = DeclarationForm(request.POST)
-    if not form.is_valid():
-        return _render_assignment(request, assignment, declaration_form=form, status=422)
-    try:
-        assignment = svc.assignment_declare(
-            assignment=assignment,
-            actor=user,
-            conflict=form.cleaned_data["conflict"],
-            note=form.cleaned_data["note"],
-        )
-    except PermissionDenied as exc:
-        return _forbidden(request, exc.message)
-    except DomainError as exc:
-        form.add_service_errors(exc.errors, exc.message)
-        assignment = _assignment_or_404(user, pk)
-        return _render_assignment(
-            request, assignment, declaration_form=form, error=str(exc.message), status=exc.status
-        )
-    if assignment.state == AssignmentState.CONFLICTED:
-        messages.success(
-            request, _("Your conflict of interest is recorded; you will not review this proposal.")
-        )
-    else:
-        messages.success(request, _("Thank you. You may now read and score the proposal."))
-    return redirect("reviews:assignment", pk=assignment.pk)
+    return declaration_post(
+        request,
+        assignment,
+        declare=svc.assignment_declare,
+        render_page=_render_assignment,
+        reload=lambda: _assignment_or_404(user, pk),
+        conflicted_message=_(
+            "Your conflict of interest is recorded; you will not review this proposal."
+        ),
+        cleared_message=_("Thank you. You may now read and score the proposal."),
+        url_name="reviews:assignment",
+        forbidden=lambda message: _forbidden(request, message),
+    )
 
 
 @login_required
@@ -219,27 +346,16 @@ def assignment_score(request: HttpRequest, pk: int) -> HttpResponse:
     allowed, reason = selectors.can_score(user, assignment)
     if not allowed:
         return _render_assignment(request, assignment, error=reason, status=409)
-    form = ScoreForm(request.POST, criteria=_criteria(assignment))
-    if not form.is_valid():
-        return _render_assignment(request, assignment, score_form=form, status=422)
-    try:
-        svc.review_submit(
-            assignment=assignment,
-            actor=user,
-            scores=form.scores(),
-            comment=form.cleaned_data["comment"],
-            recommendation=form.cleaned_data["recommendation"],
-        )
-    except PermissionDenied as exc:
-        return _forbidden(request, exc.message)
-    except DomainError as exc:
-        form.add_service_errors(exc.errors, exc.message)
-        assignment = _assignment_or_404(user, pk)
-        return _render_assignment(
-            request, assignment, score_form=form, error=str(exc.message), status=exc.status
-        )
-    messages.success(request, _("Your review has been submitted."))
-    return redirect("reviews:assignment", pk=assignment.pk)
+    return score_post(
+        request,
+        assignment,
+        criteria=_criteria(assignment),
+        submit=svc.review_submit,
+        render_page=_render_assignment,
+        reload=lambda: _assignment_or_404(user, pk),
+        url_name="reviews:assignment",
+        forbidden=lambda message: _forbidden(request, message),
+    )
 
 
 # --------------------------------------------------------------------------- officer panel
