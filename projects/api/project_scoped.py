@@ -9,6 +9,7 @@ authorised in one step; after a write the row is read back for its representatio
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 from django.db.models import Model, QuerySet
@@ -32,7 +33,9 @@ PROJECT_ID = OpenApiParameter(
 # List and read the rows of one project; a subclass says which rows (``project_rows``), how
 # one is fetched for the caller (``project_row``) and how it is read back after a write
 # (``read_back``). No docstring: the schema would take it as every operation's description.
-class ProjectScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+class ProjectScopedViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet, metaclass=ABCMeta
+):
     permission_classes = [IsAuthenticated, HasScope]
 
     def check_permissions(self, request: Request) -> None:
@@ -46,17 +49,17 @@ class ProjectScopedViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gen
     def project(self) -> Project:
         return get_project_for_actor(actor_of(self.request), self.kwargs.get("project_pk"))
 
+    @abstractmethod
     def project_rows(self, project: Project) -> QuerySet[Any]:
         """The rows of ``project`` the caller sees, in the list's order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def project_row(self, project: Project, pk: object) -> Any:
         """One row of ``project`` for the caller; missing and not visible give one 404."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_back(self, row: Any) -> Any:
         """The row as the representation reads it, after a write."""
-        raise NotImplementedError
 
     def get_queryset(self) -> QuerySet[Any]:
         if getattr(self, "swagger_fake_view", False):
