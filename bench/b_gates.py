@@ -24,8 +24,8 @@ from django.db import connection
 from bench import db, world
 from bench.core import Row, counting, n, parallel, timed
 from projects.models import GateEvaluation, Tranche, TrancheState
-from projects.services.notices import project_urls_by_id
 from projects.services.gates import BATCH_SIZE
+from projects.services.notices import project_urls_by_id
 from projects.tasks import due_gate_batches, evaluate_gates_batch
 
 FULL_GATES = 10_000
@@ -124,7 +124,7 @@ def pool() -> tuple[float, int]:
     the statements of all of them (``parallel`` times them from the release to the last
     finish)."""
     batches = due_gate_batches(world.AS_OF)
-    shares = [batches[i :: WORKERS] for i in range(min(WORKERS, len(batches)))]
+    shares = [batches[i::WORKERS] for i in range(min(WORKERS, len(batches)))]
     seconds, count = parallel(_work, shares)
     return seconds, count
 
