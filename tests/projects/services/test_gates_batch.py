@@ -36,6 +36,7 @@ from projects.models import (
 from projects.rules import gates as rules
 from projects.rules.gates import GATE_TIMEZONE, gate_cutoff, stage_window_start
 from projects.selectors.gates import has_evidence_files
+from projects.services import gates
 from projects.services.gates import gate_evaluate, gates_evaluate
 from tests.concurrency import run_at_once
 from tests.factories import CallFactory, MeasurementFactory, officer, running_project
@@ -501,3 +502,12 @@ def test_the_batch_task_evaluates_its_gates_and_reports_the_rest(calls):
         "failed": [],
     }
     assert evaluate_gates_batch.acks_late is True
+
+
+def test_the_series_order_is_made_from_the_times_only_when_they_fall_as_ids_rise():
+    # Times (µs since the epoch) of a KPI's counted measurements, given in id order.
+    assert gates._series_order([1, 2, 2, 5]) is None
+    assert gates._series_order([]) is None
+    # Ids 0..3 measured at 5, 1, 5, 3: the series is 1 (id 1), 3 (id 3), then the equal
+    # times 5 in id order (ids 0 and 2).
+    assert gates._series_order([5, 1, 5, 3]) == [1, 3, 0, 2]
