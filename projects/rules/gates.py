@@ -45,6 +45,8 @@ from decimal import (
     Overflow,
 )
 from fractions import Fraction
+from itertools import repeat
+from operator import itemgetter
 from typing import ClassVar, Final
 
 from django.utils.translation import gettext as _
@@ -788,10 +790,13 @@ def _late_decisive(
 ) -> AnomalyFlag | None:
     """Values entered in the last 7 days before the cutoff that decide the KPI's ``met``:
     met with them, not met without them."""
+    entered = series.created_at
+    if entered.count(None) == len(entered):  # the usual case: nothing entered lately
+        return None
     since = cutoff - LATE_ENTRY
     late = {
         i
-        for i, at in zip(series.ids, series.created_at, strict=True)
+        for i, at in zip(series.ids, entered, strict=True)
         if at is not None and since <= at <= cutoff
     }
     if not late or not _met(kpi, value):
@@ -820,7 +825,19 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
     Read off the values' text (``str`` of a ``Decimal`` is exact and fast, where
     ``as_tuple`` builds a tuple of digits): ``-12.34`` is 1234 hundredths, negated. Text in
     exponent notation (``1E+2``) is read off the tuple instead."""
-    texts = [str(v) for v in values]
+    texts = list(map(str, values))
+    if texts:
+        # The usual case, read with ``map`` alone: every text has its point as many places
+        # from its end as the first one has (a database column's scale); the digits without
+        # the point are the units. The first text without a point fails the check (it is
+        # too short), and exponent notation fails ``int``: both are read the general way.
+        first = texts[0]
+        places = len(first) - 1 - first.find(".")
+        try:
+            if set(map(itemgetter(-places - 1), texts)) == {"."}:
+                return list(map(int, map(str.replace, texts, repeat("."), repeat("")))), places
+        except (IndexError, ValueError):
+            pass
     if any("E" in text for text in texts):
         places = 0
         for value in values:
@@ -887,14 +904,16 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     units, places = _scaled(series.values)
     flags: list[AnomalyFlag] = []
     earlier = sorted(units[:JUMP_MIN_SERIES])
+    # The median's two middle positions in ``earlier``, (n − 1) // 2 and n // 2 for its n
+    # values, moved on as it grows; a single middle while n is odd.
+    lower = upper = (JUMP_MIN_SERIES - 1) >> 1
     # Bound to locals: this loop runs for every counted value of every KPI of a batch.
     bisect_left, bisect_right, insort = bisect.bisect_left, bisect.bisect_right, bisect.insort
-    for index in range(JUMP_MIN_SERIES, len(units)):
-        unit = units[index]
-        n = index  # ``earlier`` holds the values before this one
-        lower, upper = (n - 1) >> 1, n >> 1
+    for unit in units[JUMP_MIN_SERIES:]:
         median2 = earlier[lower] + earlier[upper]  # twice the median
-        deviation2 = abs(2 * unit - median2)  # twice the value's deviation
+        deviation2 = 2 * unit - median2  # twice the value's deviation
+        if deviation2 < 0:
+            deviation2 = -deviation2
         # Most values are no jump, and most of those are told apart by counting: if at
         # most ``lower`` earlier values u lie within a third of the value's deviation of
         # the median (3·|2u − median2| < deviation2, i.e. 3·median2 − deviation2 < 6u <
@@ -904,46 +923,60 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
         if (
             bisect_right(earlier, (median6 + deviation2 - 1) // 6)
             - bisect_left(earlier, (median6 - deviation2) // 6 + 1)
-            <= lower
+            > lower
         ):
-            insort(earlier, unit)
-            continue
-        mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
-        # four times the MAD
-        mad4 = 2 * mad2 if lower == upper else mad2 + _kth_deviation(earlier, median2, upper)
-        if mad4:
-            jumped = 2 * deviation2 > JUMP_MADS * mad4
-            if not jumped:
-                insort(earlier, unit)
-                continue
-            spread: dict[str, object] = {
-                "mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)
-            }
-        else:
-            total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
-            jumped = n * deviation2 > JUMP_MADS * total2
-            spread = {
-                "mad": "0",
-                "mean_deviation": _shown(
-                    _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
-                ),
-            }
-        if jumped:
-            flags.append(
-                AnomalyFlag(
-                    FLAG_JUMP,
-                    kpi.kpi_id,
-                    (series.ids[index],),
-                    {
-                        "value": str(series.values[index]),
-                        "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
-                        **spread,
-                        "earlier": n,
-                    },
-                )
-            )
+            flag = _jump(kpi, series, earlier, median2, deviation2, places)
+            if flag is not None:
+                flags.append(flag)
         insort(earlier, unit)
+        if lower == upper:
+            upper += 1
+        else:
+            lower = upper
     return flags
+
+
+def _jump(
+    kpi: KpiSpec,
+    series: KpiSeries,
+    earlier: list[int],
+    median2: int,
+    deviation2: int,
+    places: int,
+) -> AnomalyFlag | None:
+    """The jump flag of the series' next value after the sorted ``earlier`` (in units of
+    ``places``), twice their median and twice the value's deviation from it given, or
+    ``None`` when the value is within 3 MADs (``_jumps``)."""
+    n = len(earlier)  # the value's index in the series
+    lower, upper = (n - 1) >> 1, n >> 1
+    mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
+    # four times the MAD
+    mad4 = 2 * mad2 if lower == upper else mad2 + _kth_deviation(earlier, median2, upper)
+    if mad4:
+        if 2 * deviation2 <= JUMP_MADS * mad4:
+            return None
+        spread: dict[str, object] = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
+    else:
+        total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
+        if n * deviation2 <= JUMP_MADS * total2:
+            return None
+        spread = {
+            "mad": "0",
+            "mean_deviation": _shown(
+                _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
+            ),
+        }
+    return AnomalyFlag(
+        FLAG_JUMP,
+        kpi.kpi_id,
+        (series.ids[n],),
+        {
+            "value": str(series.values[n]),
+            "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
+            **spread,
+            "earlier": n,
+        },
+    )
 
 
 def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
@@ -952,11 +985,16 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     flags: list[AnomalyFlag] = []
     if not series.rejected:
         return flags
+    rejected = sorted(series.rejected)
+    # Equal decimals hash alike, so only a value in this set can equal a rejected one.
+    again = {rejected_value for _id, rejected_value, _at in rejected}
     for measurement_id, value, created in zip(
         series.ids, series.values, series.created_at, strict=True
     ):
-        for rejected_id, rejected_value, rejected_at in sorted(series.rejected):
-            if value == rejected_value and created is not None and created > rejected_at:
+        if created is None or value not in again:
+            continue
+        for rejected_id, rejected_value, rejected_at in rejected:
+            if value == rejected_value and created > rejected_at:
                 flags.append(
                     AnomalyFlag(
                         FLAG_REENTERED,
@@ -972,6 +1010,8 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
 def _shared(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Evidence files of counted measurements that a measurement of another KPI carries
     too (same SHA-256), one flag per file: this KPI's measurements, then the others'."""
+    if not series.shared:
+        return []
     counted = set(series.ids)
     by_hash: dict[str, tuple[set[int], set[int], set[int]]] = {}
     for measurement_id, sha256, other_id, other_kpi_id in series.shared:
