@@ -908,7 +908,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     # values, moved on as it grows; a single middle while n is odd.
     lower = upper = (JUMP_MIN_SERIES - 1) >> 1
     # Bound to locals: this loop runs for every counted value of every KPI of a batch.
-    bisect_left, bisect_right, insort = bisect.bisect_left, bisect.bisect_right, bisect.insort
+    bisect_left, insort = bisect.bisect_left, bisect.insort
     for unit in units[JUMP_MIN_SERIES:]:
         median2 = earlier[lower] + earlier[upper]  # twice the median
         deviation2 = 2 * unit - median2  # twice the value's deviation
@@ -918,13 +918,12 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
         # most ``lower`` earlier values u lie within a third of the value's deviation of
         # the median (3·|2u − median2| < deviation2, i.e. 3·median2 − deviation2 < 6u <
         # 3·median2 + deviation2), the MAD's lower middle is at least that third, so
-        # 3 MADs reach the value: no jump, with no MAD computed (two bisections).
+        # 3 MADs reach the value: no jump, with no MAD computed. They are more than
+        # ``lower`` when the first one above the interval's low end (one bisection) and
+        # the ``lower`` after it all lie below its high end.
         median6 = 3 * median2
-        if (
-            bisect_right(earlier, (median6 + deviation2 - 1) // 6)
-            - bisect_left(earlier, (median6 - deviation2) // 6 + 1)
-            > lower
-        ):
+        last = bisect_left(earlier, (median6 - deviation2) // 6 + 1) + lower
+        if last < len(earlier) and 6 * earlier[last] < median6 + deviation2:
             flag = _jump(kpi, series, earlier, median2, deviation2, places)
             if flag is not None:
                 flags.append(flag)
@@ -1071,6 +1070,8 @@ def anomaly_flags(kpi: KpiSpec, series: KpiSeries, *, cutoff: datetime) -> list[
             )
         )
     flags.extend(_jumps(kpi, series))
-    flags.extend(_reentered(kpi, series))
-    flags.extend(_shared(kpi, series))
+    if series.rejected:
+        flags.extend(_reentered(kpi, series))
+    if series.shared:
+        flags.extend(_shared(kpi, series))
     return flags
