@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import (
     ROUND_HALF_EVEN,
@@ -45,6 +45,7 @@ from decimal import (
     Overflow,
 )
 from fractions import Fraction
+from functools import reduce
 from itertools import repeat
 from operator import itemgetter
 from typing import ClassVar, Final
@@ -110,6 +111,7 @@ MET_AT: Final = Decimal("1")
 _ACHIEVEMENT_MIN_RATIO: Final = ACHIEVEMENT_MIN.as_integer_ratio()
 _ACHIEVEMENT_MAX_RATIO: Final = ACHIEVEMENT_MAX.as_integer_ratio()
 ONE: Final = Decimal("1")
+_ZERO: Final = Decimal(0)
 
 # Mean and sum of measurement values: 28 significant digits, half-even in the last one.
 _MEAN_CONTEXT: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
@@ -409,6 +411,8 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
         raise ValueError(f"unknown aggregation {aggregation!r}")
     if not points:
         return None
+    if len(points) == 1 and aggregation in (LATEST, MAX, MIN):
+        return points[0].value
     if aggregation == LATEST:
         return max(points, key=lambda p: (p.measured_at, p.measurement_id)).value
     values = [p.value for p in points]
@@ -422,10 +426,8 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
 
 
 def _total(values: Sequence[Decimal]) -> Decimal:
-    total = Decimal(0)
-    for value in values:
-        total = _MEAN_CONTEXT.add(total, value)
-    return total
+    """The values added one by one from ``Decimal(0)`` in ``_MEAN_CONTEXT``, in their order."""
+    return reduce(_MEAN_CONTEXT.add, values, _ZERO)
 
 
 def mean(values: Sequence[Decimal]) -> Decimal:
@@ -445,9 +447,20 @@ def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decim
     Exact, clamped to [0, 1.5], then ``round_half_up_4``. ``ValueError`` if the target
     equals the baseline (the proposal rules forbid it) or the direction is unknown.
     """
-    vn, vd = _decimal(value, "value").as_integer_ratio()
-    bn, bd = _decimal(baseline, "baseline").as_integer_ratio()
-    tn, td = _decimal(target, "target").as_integer_ratio()
+    return _achievement(
+        direction,
+        _decimal(value, "value"),
+        _decimal(baseline, "baseline"),
+        _decimal(target, "target"),
+    )
+
+
+def _achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:
+    """``achievement`` of decimals already known to be finite (a ``KpiSpec``'s, and a value
+    aggregated from ``MeasurementPoint`` values)."""
+    vn, vd = value.as_integer_ratio()
+    bn, bd = baseline.as_integer_ratio()
+    tn, td = target.as_integer_ratio()
     if tn * bd == bn * td:
         raise ValueError("the target must differ from the baseline")
     # Exact, on integers: v − b = (vn·bd − bn·vd) / (vd·bd), t − b = (tn·bd − bn·td) / (td·bd).
@@ -473,8 +486,16 @@ def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decim
 def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
     """One KPI over points already cut to the stage's window (only its own are used)."""
     own = [p for p in points if p.kpi_id == kpi.kpi_id and not p.rejected]
+    return _kpi_result(kpi, own, [])
+
+
+def _kpi_result(
+    kpi: KpiSpec, own: Sequence[MeasurementPoint], left_out: list[tuple[int, str]]
+) -> KpiResult:
+    """The KPI's line from the points that count for it and those left out."""
     value = aggregate(kpi.aggregation, own)
-    ids = tuple(sorted(p.measurement_id for p in own))
+    ids = tuple(sorted([p.measurement_id for p in own]))
+    excluded = tuple(sorted(left_out)) if left_out else ()
     if value is None:
         return KpiResult(
             code=kpi.code,
@@ -484,8 +505,9 @@ def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
             met=False,
             missing=True,
             measurement_ids=ids,
+            excluded=excluded,
         )
-    a = achievement(kpi.direction, value, kpi.baseline, kpi.target)
+    a = _achievement(kpi.direction, value, kpi.baseline, kpi.target)
     return KpiResult(
         code=kpi.code,
         kpi_id=kpi.kpi_id,
@@ -494,6 +516,7 @@ def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
         met=a >= MET_AT,
         missing=False,
         measurement_ids=ids,
+        excluded=excluded,
     )
 
 
@@ -566,18 +589,12 @@ def evaluate_gate(
             by_kpi[point.kpi_id].append(point)
         else:
             left_out[point.kpi_id].append((point.measurement_id, reason))
-    results = tuple(
-        _with_excluded(evaluate_kpi(k, by_kpi[k.kpi_id]), left_out[k.kpi_id]) for k in kpis
-    )
+    results = tuple(_kpi_result(k, by_kpi[k.kpi_id], left_out[k.kpi_id]) for k in kpis)
     score = stage_score(results, [k.weight for k in kpis])
     mandatory = [r for r, k in zip(results, kpis, strict=True) if k.mandatory]
     return GateResult(
         score=score, outcome=gate_outcome(score, mandatory, policy), kpis=results, policy=policy
     )
-
-
-def _with_excluded(result: KpiResult, excluded: list[tuple[int, str]]) -> KpiResult:
-    return replace(result, excluded=tuple(sorted(excluded))) if excluded else result
 
 
 # --------------------------------------------------------------------------- decisions
