@@ -1001,9 +1001,11 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     flags: list[AnomalyFlag] = []
     if not series.rejected:
         return flags
-    rejected = sorted(series.rejected)
     # Equal decimals hash alike, so only a value in this set can equal a rejected one.
-    again = {rejected_value for _id, rejected_value, _at in rejected}
+    again = {rejected_value for _id, rejected_value, _at in series.rejected}
+    if again.isdisjoint(series.values):  # the usual case: no counted value was rejected
+        return flags
+    rejected = sorted(series.rejected)
     for measurement_id, value, created in zip(
         series.ids, series.values, series.created_at, strict=True
     ):
