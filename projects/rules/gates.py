@@ -864,7 +864,7 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
         return [int(v.scaleb(places)) for v in values], places
     own = [len(text) - 1 - text.find(".") if "." in text else 0 for text in texts]
     places = max(own, default=0)
-    if min(own, default=0) == places:  # the usual case: every value has the same places
+    if min(own, default=0) == places:  # every value has the same places (whole numbers)
         return [int(text.replace(".", "", 1)) for text in texts], places
     return [
         int(text.replace(".", "", 1)) * 10 ** (places - mine)
