@@ -1063,7 +1063,7 @@ def gates_to_evaluate(draw: st.DrawFn) -> tuple[list[KpiSpec], list[MeasurementP
     return kpis, points
 
 
-@settings(database=None, max_examples=500, deadline=None)
+@settings(database=None, max_examples=300, deadline=None)
 @given(case=gates_to_evaluate())
 def test_the_gate_is_that_of_the_plain_reference(case):
     kpis, points = case

@@ -527,7 +527,7 @@ def _kpis_and_series(draw: st.DrawFn) -> tuple[KpiSpec, KpiSeries]:
     return spec, found
 
 
-@settings(database=None, max_examples=600, deadline=None)
+@settings(database=None, max_examples=400, deadline=None)
 @given(case=_kpis_and_series())
 def test_the_flags_are_those_of_the_plain_reference(case):
     spec, found = case
