@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import (
     ROUND_HALF_EVEN,
@@ -45,6 +45,9 @@ from decimal import (
     Overflow,
 )
 from fractions import Fraction
+from functools import reduce
+from itertools import repeat
+from operator import itemgetter
 from typing import ClassVar, Final
 
 from django.utils.translation import gettext as _
@@ -108,6 +111,7 @@ MET_AT: Final = Decimal("1")
 _ACHIEVEMENT_MIN_RATIO: Final = ACHIEVEMENT_MIN.as_integer_ratio()
 _ACHIEVEMENT_MAX_RATIO: Final = ACHIEVEMENT_MAX.as_integer_ratio()
 ONE: Final = Decimal("1")
+_ZERO: Final = Decimal(0)
 
 # Mean and sum of measurement values: 28 significant digits, half-even in the last one.
 _MEAN_CONTEXT: Final = Context(prec=28, rounding=ROUND_HALF_EVEN)
@@ -407,6 +411,8 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
         raise ValueError(f"unknown aggregation {aggregation!r}")
     if not points:
         return None
+    if len(points) == 1 and aggregation in (LATEST, MAX, MIN):
+        return points[0].value
     if aggregation == LATEST:
         return max(points, key=lambda p: (p.measured_at, p.measurement_id)).value
     values = [p.value for p in points]
@@ -420,10 +426,8 @@ def aggregate(aggregation: str, points: Sequence[MeasurementPoint]) -> Decimal |
 
 
 def _total(values: Sequence[Decimal]) -> Decimal:
-    total = Decimal(0)
-    for value in values:
-        total = _MEAN_CONTEXT.add(total, value)
-    return total
+    """The values added one by one from ``Decimal(0)`` in ``_MEAN_CONTEXT``, in their order."""
+    return reduce(_MEAN_CONTEXT.add, values, _ZERO)
 
 
 def mean(values: Sequence[Decimal]) -> Decimal:
@@ -443,9 +447,20 @@ def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decim
     Exact, clamped to [0, 1.5], then ``round_half_up_4``. ``ValueError`` if the target
     equals the baseline (the proposal rules forbid it) or the direction is unknown.
     """
-    vn, vd = _decimal(value, "value").as_integer_ratio()
-    bn, bd = _decimal(baseline, "baseline").as_integer_ratio()
-    tn, td = _decimal(target, "target").as_integer_ratio()
+    return _achievement(
+        direction,
+        _decimal(value, "value"),
+        _decimal(baseline, "baseline"),
+        _decimal(target, "target"),
+    )
+
+
+def _achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:
+    """``achievement`` of decimals already known to be finite (a ``KpiSpec``'s, and a value
+    aggregated from ``MeasurementPoint`` values)."""
+    vn, vd = value.as_integer_ratio()
+    bn, bd = baseline.as_integer_ratio()
+    tn, td = target.as_integer_ratio()
     if tn * bd == bn * td:
         raise ValueError("the target must differ from the baseline")
     # Exact, on integers: v − b = (vn·bd − bn·vd) / (vd·bd), t − b = (tn·bd − bn·td) / (td·bd).
@@ -471,8 +486,16 @@ def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decim
 def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
     """One KPI over points already cut to the stage's window (only its own are used)."""
     own = [p for p in points if p.kpi_id == kpi.kpi_id and not p.rejected]
+    return _kpi_result(kpi, own, [])
+
+
+def _kpi_result(
+    kpi: KpiSpec, own: Sequence[MeasurementPoint], left_out: list[tuple[int, str]]
+) -> KpiResult:
+    """The KPI's line from the points that count for it and those left out."""
     value = aggregate(kpi.aggregation, own)
-    ids = tuple(sorted(p.measurement_id for p in own))
+    ids = tuple(sorted([p.measurement_id for p in own]))
+    excluded = tuple(sorted(left_out)) if left_out else ()
     if value is None:
         return KpiResult(
             code=kpi.code,
@@ -482,8 +505,9 @@ def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
             met=False,
             missing=True,
             measurement_ids=ids,
+            excluded=excluded,
         )
-    a = achievement(kpi.direction, value, kpi.baseline, kpi.target)
+    a = _achievement(kpi.direction, value, kpi.baseline, kpi.target)
     return KpiResult(
         code=kpi.code,
         kpi_id=kpi.kpi_id,
@@ -492,6 +516,7 @@ def evaluate_kpi(kpi: KpiSpec, points: Iterable[MeasurementPoint]) -> KpiResult:
         met=a >= MET_AT,
         missing=False,
         measurement_ids=ids,
+        excluded=excluded,
     )
 
 
@@ -564,18 +589,12 @@ def evaluate_gate(
             by_kpi[point.kpi_id].append(point)
         else:
             left_out[point.kpi_id].append((point.measurement_id, reason))
-    results = tuple(
-        _with_excluded(evaluate_kpi(k, by_kpi[k.kpi_id]), left_out[k.kpi_id]) for k in kpis
-    )
+    results = tuple(_kpi_result(k, by_kpi[k.kpi_id], left_out[k.kpi_id]) for k in kpis)
     score = stage_score(results, [k.weight for k in kpis])
     mandatory = [r for r, k in zip(results, kpis, strict=True) if k.mandatory]
     return GateResult(
         score=score, outcome=gate_outcome(score, mandatory, policy), kpis=results, policy=policy
     )
-
-
-def _with_excluded(result: KpiResult, excluded: list[tuple[int, str]]) -> KpiResult:
-    return replace(result, excluded=tuple(sorted(excluded))) if excluded else result
 
 
 # --------------------------------------------------------------------------- decisions
@@ -788,10 +807,13 @@ def _late_decisive(
 ) -> AnomalyFlag | None:
     """Values entered in the last 7 days before the cutoff that decide the KPI's ``met``:
     met with them, not met without them."""
+    entered = series.created_at
+    if entered.count(None) == len(entered):  # the usual case: nothing entered lately
+        return None
     since = cutoff - LATE_ENTRY
     late = {
         i
-        for i, at in zip(series.ids, series.created_at, strict=True)
+        for i, at in zip(series.ids, entered, strict=True)
         if at is not None and since <= at <= cutoff
     }
     if not late or not _met(kpi, value):
@@ -820,7 +842,19 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
     Read off the values' text (``str`` of a ``Decimal`` is exact and fast, where
     ``as_tuple`` builds a tuple of digits): ``-12.34`` is 1234 hundredths, negated. Text in
     exponent notation (``1E+2``) is read off the tuple instead."""
-    texts = [str(v) for v in values]
+    texts = list(map(str, values))
+    if texts:
+        # The usual case, read with ``map`` alone: every text has its point as many places
+        # from its end as the first one has (a database column's scale); the digits without
+        # the point are the units. The first text without a point fails the check (it is
+        # too short), and exponent notation fails ``int``: both are read the general way.
+        first = texts[0]
+        places = len(first) - 1 - first.find(".")
+        try:
+            if set(map(itemgetter(-places - 1), texts)) == {"."}:
+                return list(map(int, map(str.replace, texts, repeat("."), repeat("")))), places
+        except (IndexError, ValueError):
+            pass
     if any("E" in text for text in texts):
         places = 0
         for value in values:
@@ -830,7 +864,7 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
         return [int(v.scaleb(places)) for v in values], places
     own = [len(text) - 1 - text.find(".") if "." in text else 0 for text in texts]
     places = max(own, default=0)
-    if min(own, default=0) == places:  # the usual case: every value has the same places
+    if min(own, default=0) == places:  # every value has the same places (whole numbers)
         return [int(text.replace(".", "", 1)) for text in texts], places
     return [
         int(text.replace(".", "", 1)) * 10 ** (places - mine)
@@ -887,63 +921,78 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     units, places = _scaled(series.values)
     flags: list[AnomalyFlag] = []
     earlier = sorted(units[:JUMP_MIN_SERIES])
+    # The median's two middle positions in ``earlier``, (n − 1) // 2 and n // 2 for its n
+    # values, moved on as it grows; a single middle while n is odd.
+    lower = upper = (JUMP_MIN_SERIES - 1) >> 1
     # Bound to locals: this loop runs for every counted value of every KPI of a batch.
-    bisect_left, bisect_right, insort = bisect.bisect_left, bisect.bisect_right, bisect.insort
-    for index in range(JUMP_MIN_SERIES, len(units)):
-        unit = units[index]
-        n = index  # ``earlier`` holds the values before this one
-        lower, upper = (n - 1) >> 1, n >> 1
+    bisect_left, insort = bisect.bisect_left, bisect.insort
+    for unit in units[JUMP_MIN_SERIES:]:
         median2 = earlier[lower] + earlier[upper]  # twice the median
-        deviation2 = abs(2 * unit - median2)  # twice the value's deviation
+        deviation2 = 2 * unit - median2  # twice the value's deviation
+        if deviation2 < 0:
+            deviation2 = -deviation2
         # Most values are no jump, and most of those are told apart by counting: if at
         # most ``lower`` earlier values u lie within a third of the value's deviation of
         # the median (3·|2u − median2| < deviation2, i.e. 3·median2 − deviation2 < 6u <
         # 3·median2 + deviation2), the MAD's lower middle is at least that third, so
-        # 3 MADs reach the value: no jump, with no MAD computed (two bisections).
+        # 3 MADs reach the value: no jump, with no MAD computed. They are more than
+        # ``lower`` when the first one above the interval's low end (one bisection) and
+        # the ``lower`` after it all lie below its high end.
         median6 = 3 * median2
-        if (
-            bisect_right(earlier, (median6 + deviation2 - 1) // 6)
-            - bisect_left(earlier, (median6 - deviation2) // 6 + 1)
-            <= lower
-        ):
-            insort(earlier, unit)
-            continue
-        mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
-        # four times the MAD
-        mad4 = 2 * mad2 if lower == upper else mad2 + _kth_deviation(earlier, median2, upper)
-        if mad4:
-            jumped = 2 * deviation2 > JUMP_MADS * mad4
-            if not jumped:
-                insort(earlier, unit)
-                continue
-            spread: dict[str, object] = {
-                "mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)
-            }
-        else:
-            total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
-            jumped = n * deviation2 > JUMP_MADS * total2
-            spread = {
-                "mad": "0",
-                "mean_deviation": _shown(
-                    _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
-                ),
-            }
-        if jumped:
-            flags.append(
-                AnomalyFlag(
-                    FLAG_JUMP,
-                    kpi.kpi_id,
-                    (series.ids[index],),
-                    {
-                        "value": str(series.values[index]),
-                        "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
-                        **spread,
-                        "earlier": n,
-                    },
-                )
-            )
+        last = bisect_left(earlier, (median6 - deviation2) // 6 + 1) + lower
+        if last < len(earlier) and 6 * earlier[last] < median6 + deviation2:
+            flag = _jump(kpi, series, earlier, median2, deviation2, places)
+            if flag is not None:
+                flags.append(flag)
         insort(earlier, unit)
+        if lower == upper:
+            upper += 1
+        else:
+            lower = upper
     return flags
+
+
+def _jump(
+    kpi: KpiSpec,
+    series: KpiSeries,
+    earlier: list[int],
+    median2: int,
+    deviation2: int,
+    places: int,
+) -> AnomalyFlag | None:
+    """The jump flag of the series' next value after the sorted ``earlier`` (in units of
+    ``places``), twice their median and twice the value's deviation from it given, or
+    ``None`` when the value is within 3 MADs (``_jumps``)."""
+    n = len(earlier)  # the value's index in the series
+    lower, upper = (n - 1) >> 1, n >> 1
+    mad2 = _kth_deviation(earlier, median2, lower)  # twice the MAD's lower middle
+    # four times the MAD
+    mad4 = 2 * mad2 if lower == upper else mad2 + _kth_deviation(earlier, median2, upper)
+    if mad4:
+        if 2 * deviation2 <= JUMP_MADS * mad4:
+            return None
+        spread: dict[str, object] = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
+    else:
+        total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
+        if n * deviation2 <= JUMP_MADS * total2:
+            return None
+        spread = {
+            "mad": "0",
+            "mean_deviation": _shown(
+                _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
+            ),
+        }
+    return AnomalyFlag(
+        FLAG_JUMP,
+        kpi.kpi_id,
+        (series.ids[n],),
+        {
+            "value": str(series.values[n]),
+            "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
+            **spread,
+            "earlier": n,
+        },
+    )
 
 
 def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
@@ -952,11 +1001,18 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     flags: list[AnomalyFlag] = []
     if not series.rejected:
         return flags
+    # Equal decimals hash alike, so only a value in this set can equal a rejected one.
+    again = {rejected_value for _id, rejected_value, _at in series.rejected}
+    if again.isdisjoint(series.values):  # the usual case: no counted value was rejected
+        return flags
+    rejected = sorted(series.rejected)
     for measurement_id, value, created in zip(
         series.ids, series.values, series.created_at, strict=True
     ):
-        for rejected_id, rejected_value, rejected_at in sorted(series.rejected):
-            if value == rejected_value and created is not None and created > rejected_at:
+        if created is None or value not in again:
+            continue
+        for rejected_id, rejected_value, rejected_at in rejected:
+            if value == rejected_value and created > rejected_at:
                 flags.append(
                     AnomalyFlag(
                         FLAG_REENTERED,
@@ -972,6 +1028,8 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
 def _shared(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Evidence files of counted measurements that a measurement of another KPI carries
     too (same SHA-256), one flag per file: this KPI's measurements, then the others'."""
+    if not series.shared:
+        return []
     counted = set(series.ids)
     by_hash: dict[str, tuple[set[int], set[int], set[int]]] = {}
     for measurement_id, sha256, other_id, other_kpi_id in series.shared:
@@ -1031,6 +1089,8 @@ def anomaly_flags(kpi: KpiSpec, series: KpiSeries, *, cutoff: datetime) -> list[
             )
         )
     flags.extend(_jumps(kpi, series))
-    flags.extend(_reentered(kpi, series))
-    flags.extend(_shared(kpi, series))
+    if series.rejected:
+        flags.extend(_reentered(kpi, series))
+    if series.shared:
+        flags.extend(_shared(kpi, series))
     return flags

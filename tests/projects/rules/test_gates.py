@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,6 +38,8 @@ from projects.rules.gates import (
     VERDICT_ATTESTED,
     VERDICT_DISPUTED,
     GatePolicy,
+    GateResult,
+    KpiResult,
     KpiSpec,
     MeasurementPoint,
     TrancheSizing,
@@ -923,3 +925,147 @@ def test_split_by_budget_sums_to_the_released_amount(released, budgets):
     for (_org, amount), budget in zip(parts, budgets, strict=True):
         share = Fraction(released * budget, total)
         assert math.floor(share) <= amount <= math.ceil(share)
+
+
+def reference_gate(kpis: list[KpiSpec], points: list[MeasurementPoint]) -> GateResult:
+    """``evaluate_gate`` written the plain way, as a second opinion: each KPI's points are
+    sorted out by §8 and §22 one by one, aggregated in a 28-digit half-even context, and
+    achieved in exact fractions, rounded half up to 4 places."""
+
+    def left_out(spec: KpiSpec, p: MeasurementPoint) -> str | None:
+        if p.rejected:
+            return LEFT_OUT_REJECTED
+        if not START <= p.measured_at <= CUTOFF:
+            return LEFT_OUT_OUTSIDE_WINDOW
+        if spec.evidence == EVIDENCE_ATTESTED and p.verdict == VERDICT_DISPUTED:
+            return LEFT_OUT_DISPUTED
+        if spec.evidence == EVIDENCE_ATTESTED and p.verdict != VERDICT_ATTESTED:
+            return LEFT_OUT_NOT_ATTESTED
+        if spec.evidence == EVIDENCE_DOCUMENT and not p.has_evidence:
+            return LEFT_OUT_NO_EVIDENCE
+        return None
+
+    results = []
+    for spec in kpis:
+        own = [p for p in points if p.kpi_id == spec.kpi_id]
+        counted = [p for p in own if left_out(spec, p) is None]
+        excluded = tuple(
+            sorted((p.measurement_id, left_out(spec, p) or "") for p in own if p not in counted)
+        )
+        value: Decimal | None = None
+        if counted and spec.aggregation == "latest":
+            value = max(counted, key=lambda p: (p.measured_at, p.measurement_id)).value
+        elif counted and spec.aggregation in ("max", "min"):
+            pick = max if spec.aggregation == "max" else min
+            value = pick(p.value for p in counted)
+        elif counted:
+            with localcontext() as ctx:
+                ctx.prec, ctx.rounding = 28, ROUND_HALF_EVEN
+                total = D(0)
+                for p in counted:
+                    total += p.value
+                value = total if spec.aggregation == "sum" else total / D(len(counted))
+        a = D(0).scaleb(-4)
+        if value is not None:
+            sign = 1 if spec.direction == HIGHER_IS_BETTER else -1
+            exact = sign * (Fraction(value) - Fraction(spec.baseline))
+            exact /= sign * (Fraction(spec.target) - Fraction(spec.baseline))
+            exact = min(max(exact, Fraction(0)), Fraction(3, 2))
+            a = D(math.floor(exact * 10_000 + Fraction(1, 2))).scaleb(-4)
+        results.append(
+            KpiResult(
+                code=spec.code,
+                kpi_id=spec.kpi_id,
+                value=value,
+                achievement=a,
+                met=a >= 1,
+                missing=value is None,
+                measurement_ids=tuple(sorted(p.measurement_id for p in counted)),
+                excluded=excluded,
+            )
+        )
+    weighted = sum(
+        (Fraction(s.weight) * Fraction(r.achievement) for s, r in zip(kpis, results, strict=True)),
+        Fraction(0),
+    )
+    exact = weighted / sum((Fraction(s.weight) for s in kpis), Fraction(0))
+    score = D(math.floor(exact * 10_000 + Fraction(1, 2))).scaleb(-4)
+    mandatory = [r for s, r in zip(kpis, results, strict=True) if s.mandatory]
+    if all(r.met for r in mandatory) and score >= DEFAULTS.pass_threshold:
+        outcome = PASS
+    elif (
+        all(r.achievement >= DEFAULTS.conditional_floor for r in mandatory)
+        and score >= DEFAULTS.conditional_threshold
+    ):
+        outcome = CONDITIONAL
+    else:
+        outcome = FAIL
+    return GateResult(score=score, outcome=outcome, kpis=tuple(results), policy=DEFAULTS)
+
+
+# Decimals at several places, in exponent notation too, negative and zero.
+mixed_decimals = st.one_of(
+    st.integers(-30, 30).map(D),
+    st.decimals(min_value=-100, max_value=100, places=2),
+    st.integers(-(10**9), 10**9).map(lambda u: D(u).scaleb(-6)),
+    st.sampled_from([D("1E+1"), D("-2E+1"), D("0E-3"), D("-0.0"), D("1.5000")]),
+)
+
+
+@st.composite
+def gates_to_evaluate(draw: st.DrawFn) -> tuple[list[KpiSpec], list[MeasurementPoint]]:
+    count = draw(st.integers(1, 4))
+    kpis = []
+    for kpi_id in range(1, count + 1):
+        baseline, target = draw(mixed_decimals), draw(mixed_decimals)
+        if target == baseline:
+            target = baseline + 1
+        kpis.append(
+            kpi(
+                kpi_id,
+                direction=draw(directions),
+                baseline=baseline,
+                target=target,
+                weight=draw(st.sampled_from([D(1), D("0.5"), D("2.25")])),
+                mandatory=draw(st.booleans()),
+                aggregation=draw(st.sampled_from(AGGREGATIONS)),
+                evidence=draw(st.sampled_from(EVIDENCE_LEVELS)),
+            )
+        )
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.integers(1, count + 1),  # the last is no KPI of the gate
+                mixed_decimals,
+                st.sampled_from([START - US, START, MID, MID + US, CUTOFF, CUTOFF + US]),
+                st.booleans(),
+                st.booleans(),
+                st.sampled_from([None, VERDICT_ATTESTED, VERDICT_DISPUTED]),
+            ),
+            max_size=10,
+        )
+    )
+    ids = draw(st.permutations(range(1, len(rows) + 1)))
+    points = [
+        point(
+            measurement_id,
+            value,
+            at,
+            kpi_id=kpi_id,
+            rejected=rejected,
+            has_evidence=has_evidence,
+            verdict=verdict,
+        )
+        for measurement_id, (kpi_id, value, at, rejected, has_evidence, verdict) in zip(
+            ids, rows, strict=True
+        )
+    ]
+    return kpis, points
+
+
+@settings(database=None, max_examples=300, deadline=None)
+@given(case=gates_to_evaluate())
+def test_the_gate_is_that_of_the_plain_reference(case):
+    kpis, points = case
+    # ``repr``: the same decimals written alike (``1.0000``, not ``1``), field by field.
+    assert repr(gate(kpis, points)) == repr(reference_gate(kpis, points))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -26,6 +27,7 @@ from projects.rules.gates import (
     anomaly_flags,
 )
 from projects.rules.gates import _kth_deviation as _kth_deviation
+from projects.rules.gates import _scaled as _scaled
 
 CUTOFF = datetime(2026, 6, 30, 23, 59, 59, 999999, tzinfo=GATE_TIMEZONE)
 LONG_AGO = datetime(2026, 3, 1, tzinfo=GATE_TIMEZONE)
@@ -352,3 +354,215 @@ def test_flags_come_in_the_order_of_their_kinds():
 def test_the_cutoff_must_be_aware():
     with pytest.raises(ValueError, match="cutoff"):
         anomaly_flags(kpi(), series("15"), cutoff=datetime(2026, 6, 30))  # noqa: DTZ001
+
+
+# --------------------------------------------------------------------------- against a reference
+
+
+def _reference_aggregate(aggregation: str, values: Sequence[Decimal]) -> Decimal | None:
+    if not values:
+        return None
+    if aggregation == "latest":
+        return values[-1]
+    if aggregation == "max":
+        return max(values)
+    if aggregation == "min":
+        return min(values)
+    with localcontext() as context:
+        context.prec = 28
+        context.rounding = ROUND_HALF_EVEN
+        total = Decimal(0)
+        for value in values:
+            total += value
+        return total if aggregation == "sum" else total / Decimal(len(values))
+
+
+def _reference_met(spec: KpiSpec, value: Decimal | None) -> bool:
+    if value is None:
+        return False
+    if spec.direction == "higher_is_better":
+        exact = (Fraction(value) - Fraction(spec.baseline)) / (
+            Fraction(spec.target) - Fraction(spec.baseline)
+        )
+    else:
+        exact = (Fraction(spec.baseline) - Fraction(value)) / (
+            Fraction(spec.baseline) - Fraction(spec.target)
+        )
+    clamped = min(max(exact, Fraction(0)), Fraction(3, 2))
+    return math.floor(clamped * 10_000 + Fraction(1, 2)) >= 10_000
+
+
+def _reference_flags(spec: KpiSpec, found: KpiSeries, cutoff: datetime) -> list[AnomalyFlag]:
+    """Every flag of ``anomaly_flags`` written the plain way: nothing skipped early, the
+    rejected measurements sorted for each counted one, jumps by ``_reference_jumps``."""
+    ids, values, entered = list(found.ids), list(found.values), list(found.created_at)
+    if not ids:
+        return []
+    value = _reference_aggregate(spec.aggregation, values)
+    flags = []
+    since = cutoff - timedelta(days=7)
+    late = sorted(
+        i for i, at in zip(ids, entered, strict=True) if at is not None and since <= at <= cutoff
+    )
+    if late and _reference_met(spec, value):
+        without = _reference_aggregate(
+            spec.aggregation, [v for i, v in zip(ids, values, strict=True) if i not in late]
+        )
+        if not _reference_met(spec, without):
+            detail: dict[str, object] = {
+                "entered_since": since.isoformat(),
+                "value": str(value),
+                "value_without": None if without is None else str(without),
+            }
+            flags.append(AnomalyFlag(FLAG_LATE_DECISIVE, spec.kpi_id, tuple(late), detail))
+    if value == spec.target:
+        deciding: tuple[int, ...]
+        if spec.aggregation == "latest":
+            deciding = (ids[-1],)
+        elif spec.aggregation in ("max", "min"):
+            deciding = tuple(sorted(i for i, v in zip(ids, values, strict=True) if v == value))
+        else:
+            deciding = tuple(sorted(ids))
+        detail = {"value": str(value), "target": str(spec.target)}
+        flags.append(AnomalyFlag(FLAG_AT_TARGET, spec.kpi_id, deciding, detail))
+    for index, detail in _reference_jumps(values):
+        flags.append(AnomalyFlag(FLAG_JUMP, spec.kpi_id, (ids[index],), detail))
+    for measurement_id, counted, at in zip(ids, values, entered, strict=True):
+        for rejected_id, rejected_value, rejected_at in sorted(found.rejected):
+            if counted == rejected_value and at is not None and at > rejected_at:
+                detail = {"value": str(counted), "rejected_at": rejected_at.isoformat()}
+                flags.append(
+                    AnomalyFlag(FLAG_REENTERED, spec.kpi_id, (rejected_id, measurement_id), detail)
+                )
+                break
+    for sha256 in sorted({sha for _m, sha, _o, _k in found.shared}):
+        rows = [
+            (m, o, k)
+            for m, sha, o, k in found.shared
+            if sha == sha256 and m in ids and k != spec.kpi_id
+        ]
+        if rows:
+            own = sorted({m for m, _o, _k in rows})
+            others = sorted({o for _m, o, _k in rows} - set(own))
+            detail = {"sha256": sha256, "other_kpi_ids": sorted({k for _m, _o, k in rows})}
+            flags.append(AnomalyFlag(FLAG_SHARED_EVIDENCE, spec.kpi_id, (*own, *others), detail))
+    return flags
+
+
+# When a measurement may have been entered or rejected: long before, around the start of
+# the late week, around a rejection, at and after the cutoff; ``None`` is "long before".
+_instants = st.sampled_from(
+    [
+        LONG_AGO,
+        CUTOFF - timedelta(days=7),
+        NOT_LATE,
+        LATE,
+        CUTOFF,
+        AFTER,
+        datetime(2026, 5, 1, tzinfo=GATE_TIMEZONE),
+        datetime(2026, 5, 1, 0, 0, 1, tzinfo=GATE_TIMEZONE),
+    ]
+)
+_moments = st.none() | _instants
+
+
+@st.composite
+def _kpis_and_series(draw: st.DrawFn) -> tuple[KpiSpec, KpiSeries]:
+    values = draw(_series_values)
+    # The counted values at other places too: a rejected value or a target equal to a
+    # counted one need not be written alike.
+    variants = [v.quantize(Decimal("0.000001")) for v in values if abs(v) < 10**6] + values
+    count = len(values)
+    ids = draw(st.permutations(range(101, 101 + count)))
+    entered = draw(
+        st.one_of(
+            st.just([None] * count),
+            st.lists(_moments, min_size=count, max_size=count),
+        )
+    )
+    rejected_value = (
+        st.sampled_from(variants) | _series_values.map(lambda v: v[0] if v else Decimal(0))
+        if variants
+        else st.just(Decimal("18"))
+    )
+    rejected = draw(
+        st.lists(
+            st.tuples(st.integers(1, 99), rejected_value, _instants),
+            max_size=4,
+            unique_by=lambda r: r[0],
+        )
+    )
+    shared = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from([*ids, 999]),
+                st.sampled_from(["ab" * 32, "cd" * 32]),
+                st.integers(200, 203),
+                st.integers(1, 3),
+            ),
+            max_size=5,
+        )
+    )
+    baseline = draw(st.sampled_from([Decimal(0), Decimal("-5.5"), Decimal(10)]))
+    target = draw(st.sampled_from(variants) if variants else st.just(Decimal(20)))
+    if target == baseline:
+        target = baseline + 1
+    spec = KpiSpec(
+        kpi_id=1,
+        code="K",
+        direction=draw(st.sampled_from(["higher_is_better", "lower_is_better"])),
+        baseline=baseline,
+        target=target,
+        weight=Decimal(1),
+        mandatory=True,
+        aggregation=draw(st.sampled_from(["latest", "max", "min", "sum", "mean"])),
+    )
+    found = KpiSeries(
+        ids=ids,
+        values=values,
+        created_at=entered,
+        rejected=tuple(rejected),
+        shared=tuple(shared),
+    )
+    return spec, found
+
+
+@settings(database=None, max_examples=400, deadline=None)
+@given(case=_kpis_and_series())
+def test_the_flags_are_those_of_the_plain_reference(case):
+    spec, found = case
+    flags = anomaly_flags(spec, found, cutoff=CUTOFF)
+    # ``repr`` of the dicts: the same keys in the same order, the same text of each value.
+    assert repr([f.as_dict() for f in flags]) == repr(
+        [f.as_dict() for f in _reference_flags(spec, found, CUTOFF)]
+    )
+
+
+def _reference_scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
+    places = max([0, *(-v.as_tuple().exponent for v in values)])  # type: ignore[operator]
+    return [int(v.scaleb(places)) for v in values], places
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("12.340000", "-0.500000", "0.000000"),  # one scale: read off the text
+        ("12.34", "5.1"),  # mixed places
+        ("12", "1.5"),  # the first without a point
+        ("1.5", "12"),  # a later one without a point
+        ("1.00000", "1.23E+5"),  # exponent notation with its point where the others have it
+        ("1E+2", "-2E+1", "3.5"),
+        ("1E-7", "0.5"),
+        ("-0.0", "0E-3"),
+        (),
+    ],
+)
+def test_scaled_reads_every_notation(values):
+    decimals = [Decimal(v) for v in values]
+    assert _scaled(decimals) == _reference_scaled(decimals)
+
+
+@settings(database=None, max_examples=400, deadline=None)
+@given(values=_series_values)
+def test_scaled_is_the_values_at_their_finest_place(values):
+    assert _scaled(values) == _reference_scaled(values)
