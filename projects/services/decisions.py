@@ -424,7 +424,6 @@ class _Writes:
     statement (``write()``): the rows' new values, audit entries, outbox events,
     notifications and the tranches decided."""
 
-    actor: Actor | None = None
     audit: dict[int, list[AuditEntry]] = field(default_factory=lambda: defaultdict(list))
     events: list[Event] = field(default_factory=list)
     notices: list[RecipientsNotice] = field(default_factory=list)
@@ -502,7 +501,7 @@ def _release_many(
     moved; the rows, audit entries, events and tranche decisions are returned for
     ``write()``.
     """
-    writes = _Writes(actor=actor)
+    writes = _Writes()
     if not items:
         return writes
     now = timezone.now()
