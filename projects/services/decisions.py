@@ -27,7 +27,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,7 +52,7 @@ from fundapp.kernel.approvals import (
 )
 from fundapp.kernel.decisions import require
 from fundapp.notifications.outbox import Event, event_record_many, event_record_many_part
-from fundapp.statements import Part, insert_part, statement_run
+from fundapp.statements import Part, statement_run
 from projects import permissions as perms
 from projects.events import project_data
 from projects.models import (
@@ -673,25 +673,6 @@ def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
     return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
 
 
-def _decisions_insert(decisions: Sequence[GateDecision]) -> None:
-    """Insert the decisions in one statement and give each its id, as ``bulk_create``
-    would: the rows are inserted in the order given, so their ids ascend in it."""
-    ids = statement_run(
-        [
-            insert_part(
-                "gate_decisions",
-                decisions,
-                returning="id",
-                result="(SELECT array_agg(id ORDER BY id) FROM gate_decisions)",
-            )
-        ]
-    )["gate_decisions"]
-    for decision, pk in zip(decisions, ids, strict=True):
-        decision.pk = pk
-        decision._state.adding = False
-        decision._state.db = connection.alias
-
-
 def gates_decide_automatically(
     items: Sequence[Evaluated], *, fund_officers: Sequence[User] | None = None
 ) -> dict[int, GateDecision]:
@@ -757,8 +738,8 @@ def gates_decide_automatically(
                 ),
             )
         )
-    if automatic:
-        _decisions_insert([decision for _item, decision in automatic])
+    # One statement (measured: cheaper than an unnest of arrays for these few columns).
+    GateDecision.objects.bulk_create([decision for _item, decision in automatic])
     writes = _release_many(
         [_Releasing(d, item.gate, item.project, item.stage) for item, d in automatic],
         actor=None,
