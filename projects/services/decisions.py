@@ -674,7 +674,9 @@ def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
 
 
 def gates_decide_automatically(
-    items: Sequence[Evaluated], *, fund_officers: Sequence[User] | None = None
+    items: Sequence[Evaluated],
+    *,
+    fund_officers: Sequence[tuple[int, str, bool, str]] | None = None,
 ) -> dict[int, GateDecision]:
     """``gate_decide_automatically`` for a batch of snapshots just stored, in bulk.
 
@@ -685,8 +687,8 @@ def gates_decide_automatically(
     its results registered) and without anomaly flags (§22) gets a completed automatic
     ``release`` decision, applied as
     ``_release_many`` does; the others tell the fund officers a decision is needed
-    (``fund_officers``: the active fund officers when the caller has read them, in ``pk``
-    order; read here otherwise). The decisions are inserted in one statement; the rows
+    (``fund_officers``: the active fund officers as ``RecipientsNotice`` takes them, in
+    ``pk`` order, when the caller has read them; read here otherwise). The decisions are inserted in one statement; the rows
     they change, audit events, outbox events, notifications and tranche decisions in one
     more, for the whole batch (besides the fixed few locking reads). Returns the
     decisions by gate id.
@@ -756,8 +758,10 @@ def gates_decide_automatically(
             ),
         )
     if waiting:
-        recipients = _recipients(
-            officers(roles=[Role.FUND_OFFICER]) if fund_officers is None else fund_officers
+        recipients = (
+            _recipients(officers(roles=[Role.FUND_OFFICER]))
+            if fund_officers is None
+            else fund_officers
         )
         urls = project_urls([item.project for item, _reason in waiting])
         writes.notices.extend(

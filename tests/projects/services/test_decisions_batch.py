@@ -254,7 +254,9 @@ DECIDE_STATEMENTS = 9
 
 def test_officers_the_caller_has_read_are_the_ones_told(officers, auto_call, monkeypatch):
     jp, _kr = officers
-    counts = _counting_decisions(monkeypatch, fund_officers=[jp])
+    counts = _counting_decisions(
+        monkeypatch, fund_officers=[(jp.pk, jp.preferred_language, jp.is_active, jp.email)]
+    )
 
     gates_evaluate(gate_ids=_world(4, auto_call), as_of=AS_OF)
 
