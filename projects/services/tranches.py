@@ -24,7 +24,12 @@ from django.utils.translation import gettext as _
 
 from fundapp.accounts.models import Role, User
 from fundapp.actors import Actor
-from fundapp.audit.services import AuditEntry, audit_record_many, audit_record_many_parts
+from fundapp.audit.services import (
+    AuditEntry,
+    audit_record_many,
+    audit_record_many_parts,
+    object_type_of,
+)
 from fundapp.errors import Conflict, DomainError, NotFound
 from fundapp.ledger import rules as ledger_rules
 from fundapp.ledger.models import Account, TransactionKind
@@ -184,18 +189,8 @@ def tranches_decide_many(
             tranche.decision = group.decision
             tranche.decided_at = now
             entries.append(
-                AuditEntry(
-                    actor=actor,
-                    action="tranche.decided",
-                    obj=tranche,
-                    before={"state": before},
-                    after={
-                        "state": tranche.state,
-                        "multiplier": group.multiplier,
-                        "decision": group.decision.pk if group.decision else None,
-                        "planned": tranche.planned,
-                        "currency": tranche.currency,
-                    },
+                _decided_entry(
+                    tranche.pk, before, tranche.planned, tranche.currency, group, actor=actor
                 )
             )
             decided.append(tranche)
@@ -210,6 +205,118 @@ def tranches_decide_many(
 
 def _table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+_TRANCHE_OBJECT_TYPE = object_type_of(Tranche)
+
+
+def _decided_entry(
+    tranche_id: int,
+    before: str,
+    planned: int,
+    currency: str,
+    group: TrancheDecision,
+    *,
+    actor: Actor | None,
+) -> AuditEntry:
+    """The audit entry of one tranche decided by ``group``."""
+    return AuditEntry(
+        actor=actor,
+        action="tranche.decided",
+        object_type=_TRANCHE_OBJECT_TYPE,
+        object_id=tranche_id,
+        before={"state": before},
+        after={
+            "state": str(TrancheState.DECIDED),
+            "multiplier": group.multiplier,
+            "decision": group.decision.pk if group.decision else None,
+            "planned": planned,
+            "currency": currency,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class StageTranches:
+    """The planned tranches of a stage, to decide with one multiplier by one decision."""
+
+    stage_id: int
+    multiplier: Decimal
+    decision: GateDecision | None
+
+
+@dataclass(frozen=True)
+class TranchesDecided:
+    """Tranches decided as a part of the caller's one statement (``fundapp.statements``):
+    ``part`` updates them, ``entries`` are their audit entries for the caller's audit part,
+    and ``enqueue()`` asks for their releases after commit. ``part`` is ``None`` when
+    there is no tranche to decide."""
+
+    tranche_ids: list[int]
+    entries: list[AuditEntry]
+    part: Part | None
+
+    def enqueue(self) -> None:
+        for tranche_id in self.tranche_ids:
+            # One after-commit callback per tranche, no query: a lost one is re-enqueued
+            # by the reconciler.
+            tranche_enqueue_release(tranche_id)
+
+
+_DECIDED_SQL = f"""UPDATE {_table(Tranche)} AS t
+   SET state = %s::text, multiplier = v.multiplier, decision_id = v.decision_id,
+       decided_at = %s::timestamptz
+  FROM unnest(%s::bigint[], %s::numeric(14, 10)[], %s::bigint[])
+       AS v(id, multiplier, decision_id)
+ WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
+
+
+def tranches_decide_planned_parts(
+    stages: Sequence[StageTranches], *, actor: Actor | None, name: str = "tranches_decided"
+) -> TranchesDecided:
+    """``tranches_decide_many`` for the planned tranches of ``stages``, as the part ``name``
+    of the caller's one statement: the same rows and audit entries (``tranche.decided``, in
+    the order of ``stages``, each stage's tranches in ``pk`` order) and the same releases
+    after commit once the caller calls ``enqueue()``.
+
+    The caller holds the projects' and stages' locks inside its transaction; the planned
+    tranches of the stages are read locked in ``pk`` order here (one query, none for no
+    stage), as plain values, and checked against ``TRANCHE_WORKFLOW``.
+    """
+    if not stages:
+        return TranchesDecided([], [], None)
+    by_stage: dict[int, list[tuple[int, str, int, str]]] = {s.stage_id: [] for s in stages}
+    for pk, stage_id, state, planned, currency in (
+        Tranche.objects.select_for_update(of=("self",))
+        .filter(stage_id__in=sorted(by_stage), state=TrancheState.PLANNED)
+        .order_by("pk")
+        .values_list("pk", "stage_id", "state", "planned", "currency")
+    ):
+        by_stage[stage_id].append((pk, state, planned, currency))
+    ids: list[int] = []
+    multipliers: list[Decimal] = []
+    decision_ids: list[int | None] = []
+    entries: list[AuditEntry] = []
+    for stage in stages:
+        group = TrancheDecision(
+            tranche_ids=[pk for pk, *_rest in by_stage[stage.stage_id]],
+            multiplier=stage.multiplier,
+            decision=stage.decision,
+        )
+        for pk, state, planned, currency in by_stage[stage.stage_id]:
+            TRANCHE_WORKFLOW.check(state, TrancheState.DECIDED, actor=actor)
+            entries.append(_decided_entry(pk, state, planned, currency, group, actor=actor))
+            ids.append(pk)
+            multipliers.append(stage.multiplier)
+            decision_ids.append(stage.decision.pk if stage.decision else None)
+    if not ids:
+        return TranchesDecided([], [], None)
+    part = Part(
+        name,
+        _DECIDED_SQL,
+        [TrancheState.DECIDED.value, timezone.now(), ids, multipliers, decision_ids],
+    )
+    return TranchesDecided(ids, entries, part)
 
 
 _TRANCHE_FIELDS = [field.attname for field in Tranche._meta.concrete_fields]

@@ -10,17 +10,21 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from fundapp.audit.models import AuditEvent
+from fundapp.audit.services import audit_record_many_parts
 from fundapp.errors import Conflict, NotFound
 from fundapp.ledger.models import Transaction, TransactionKind
 from fundapp.ledger.services import ledger_post
 from fundapp.notifications.models import Notification, OutboxEvent
+from fundapp.statements import statement_run
 from projects.models import Disbursement, Tranche, TrancheState
 from projects.services import tranches as tranches_module
 from projects.services.projects import project_suspend
 from projects.services.tranches import (
+    StageTranches,
     TrancheDecision,
     tranche_release,
     tranches_decide_many,
+    tranches_decide_planned_parts,
     tranches_release,
 )
 from projects.tasks import release_tranches
@@ -291,3 +295,57 @@ def test_overlapping_batches_at_the_same_moment_release_each_tranche_exactly_onc
     assert Tranche.objects.filter(pk__in=ids, state=TrancheState.RELEASED).count() == len(ids)
     assert Disbursement.objects.filter(tranche_id__in=ids).count() == len(ids)
     call_command("check_ledger")
+
+
+@pytest.mark.django_db
+def test_deciding_a_stages_planned_tranches_as_a_part_writes_what_deciding_them_does(
+    staff, django_capture_on_commit_callbacks
+):
+    fund_pools(staff)
+    by_rows, by_part = _projects(staff, 2)
+    multiplier = Decimal("1.0625")
+
+    def written(project) -> tuple[list[tuple], list[tuple]]:
+        tranches = Tranche.objects.filter(project=project, stage__number=2).order_by("pk")
+        rows = [
+            (t.side, t.state, t.multiplier, t.decision_id, t.decided_at is not None)
+            for t in tranches
+        ]
+        events = [
+            (e.action, e.object_type, e.before, e.after)
+            for e in AuditEvent.objects.filter(
+                action="tranche.decided", object_id__in=[str(t.pk) for t in tranches]
+            ).order_by("id")
+        ]
+        return rows, events
+
+    with django_capture_on_commit_callbacks() as rows_callbacks:
+        tranches_decide_many(
+            [
+                TrancheDecision(
+                    [tranche(by_rows, 2, side).pk for side in ("KR", "JP")], multiplier, None
+                )
+            ],
+            actor=staff.jp,
+        )
+    with django_capture_on_commit_callbacks() as part_callbacks:
+        decided = tranches_decide_planned_parts(
+            [StageTranches(tranche(by_part, 2, "JP").stage_id, multiplier, None)], actor=staff.jp
+        )
+        assert decided.part is not None
+        statement_run([decided.part, audit_record_many_parts(decided.entries).part])
+        decided.enqueue()
+
+    assert written(by_part) == written(by_rows)
+    assert written(by_part)[0][0][1:4] == (TrancheState.DECIDED, multiplier, None)
+    # Each release is asked for after commit, in pk order, as deciding them row by row does.
+    enqueued = [getattr(c, "tranche_id", None) for c in part_callbacks]
+    assert [pk for pk in enqueued if pk] == sorted(
+        tranche(by_part, 2, side).pk for side in ("JP", "KR")
+    )
+    assert len(part_callbacks) == len(rows_callbacks)
+    # Decided tranches are no longer planned: deciding the stage again decides nothing.
+    again = tranches_decide_planned_parts(
+        [StageTranches(tranche(by_part, 2, "JP").stage_id, multiplier, None)], actor=staff.jp
+    )
+    assert (again.tranche_ids, again.entries, again.part) == ([], [], None)

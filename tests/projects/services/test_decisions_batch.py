@@ -1,0 +1,265 @@
+"""gates_decide_automatically (§8, §19): a batch's automatic decisions, written on sets.
+
+Given gates a batch evaluation has just evaluated, when their decisions are applied, then
+every row they move, audit event, outbox event, notification and tranche decision is the
+one a write per row would leave, in a fixed number of statements whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from fundapp.audit.models import AuditEvent
+from fundapp.notifications.models import Notification
+from ip_licensing.models import IPAsset
+from projects.models import (
+    Gate,
+    GateDecision,
+    GateState,
+    Project,
+    ProjectState,
+    StageState,
+    Tranche,
+    TrancheState,
+)
+from projects.rules.gates import GATE_TIMEZONE
+from projects.services import decisions
+from projects.services.gates import gates_evaluate
+from tests.factories import CallFactory, MeasurementFactory, officer, running_project
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_media")]
+
+AS_OF = date(2026, 7, 1)
+GATE_DAY = date(2026, 6, 30)
+# Above the target (20): a value exactly at it is an anomaly (§22) and holds the gate.
+PASSING = "21"
+
+
+def _measure(project: Project, value: str) -> None:
+    for kpi in project.kpis.filter(stage__number=1):
+        MeasurementFactory.create(
+            kpi=kpi,
+            value=Decimal(value),
+            measured_at=datetime.combine(date(2026, 6, 1), time(12), tzinfo=GATE_TIMEZONE),
+        )
+
+
+def _gate(project: Project, number: int = 1) -> Gate:
+    return Gate.objects.get(stage__project=project, stage__number=number)
+
+
+@pytest.fixture
+def officers():
+    return [officer("JP"), officer("KR")]
+
+
+@pytest.fixture
+def auto_call():
+    return CallFactory.create(auto_release_on_pass=True)
+
+
+def _world(n: int, call: Any) -> list[int]:
+    """``n`` due gates cycling through: a PASS released automatically (the next stage
+    starts), a FAIL left to the officers, a PASS on a final gate with its results
+    registered (the project completes), a PASS on a final gate without them (left to the
+    officers)."""
+    ids = []
+    for i in range(n):
+        kind = i % 4
+        days = (GATE_DAY,) if kind >= 2 else (GATE_DAY, date(2026, 12, 31))
+        project = running_project(call=call, gate_days=days)
+        _measure(project, PASSING if kind != 1 else "12")
+        if kind == 2:
+            lead = project.organisations.first()
+            assert lead is not None
+            IPAsset.objects.create(
+                kind="patent", title_en="Result", owner=lead.organisation, project=project
+            )
+        ids.append(_gate(project).pk)
+    return ids
+
+
+def _counting_decisions(monkeypatch, **kwargs: Any) -> list[int]:
+    """Count the statements of each ``gates_decide_automatically`` call of the batch
+    evaluation (passing ``kwargs``)."""
+    counts: list[int] = []
+    decide: Callable[..., Any] = decisions.gates_decide_automatically
+
+    def counted(items):
+        with CaptureQueriesContext(connection) as captured:
+            result = decide(items, **kwargs)
+        counts.append(len(captured.captured_queries))
+        return result
+
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", counted)
+    return counts
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def test_an_automatic_release_moves_each_row_and_audits_it_as_a_write_per_row_would(
+    officers, auto_call, django_capture_on_commit_callbacks
+):
+    # Three stages of six months whose later gate days are not yet chained to stage 1's.
+    project = running_project(
+        call=auto_call, gate_days=(GATE_DAY, date(2026, 12, 31), date(2027, 3, 31))
+    )
+    _measure(project, PASSING)
+    first, second, third = (project.stages.get(number=n) for n in (1, 2, 3))
+    planned = list(Tranche.objects.filter(stage=second).order_by("pk"))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = gates_evaluate(gate_ids=[_gate(project).pk], as_of=AS_OF)
+
+    decision = GateDecision.objects.get()
+    assert result.decisions[_gate(project).pk].pk == decision.pk
+    assert decision.automatic and decision.multiplier is not None
+    first.refresh_from_db()
+    second.refresh_from_db()
+    third.refresh_from_db()
+    project.refresh_from_db()
+    assert (first.state, second.state, third.state) == (
+        StageState.PASSED,
+        StageState.ACTIVE,
+        StageState.PLANNED,
+    )
+    assert second.started_on == date(2026, 7, 1)
+    assert project.current_stage_id == second.pk
+    assert [_gate(project, n).state for n in (1, 2, 3)] == [
+        GateState.DECIDED,
+        GateState.PENDING,
+        GateState.PENDING,
+    ]
+    assert [_gate(project, n).due_on for n in (2, 3)] == [date(2027, 1, 1), date(2027, 7, 2)]
+    for tranche in planned:
+        tranche.refresh_from_db()
+        assert (tranche.state, tranche.multiplier, tranche.decision_id) == (
+            TrancheState.DECIDED,
+            decision.multiplier,
+            decision.pk,
+        )
+        assert tranche.decided_at is not None
+    assert not Tranche.objects.filter(stage=third).exclude(state=TrancheState.PLANNED).exists()
+
+    events = list(
+        AuditEvent.objects.filter(id__gt=AuditEvent.objects.get(action="gate.evaluated").pk)
+        .order_by("id")
+        .values_list("action", "object_type", "object_id", "before", "after")
+    )
+    # As the decision was made (the column keeps ten places).
+    automatic = AuditEvent.objects.get(action="gate_decision.automatic").after
+    assert automatic is not None
+    multiplier = automatic["multiplier"]
+    assert Decimal(multiplier) == decision.multiplier
+    assert events == [
+        (
+            "gate_decision.automatic",
+            "projects.gatedecision",
+            str(decision.pk),
+            None,
+            {
+                "state": "completed",
+                "gate": _gate(project).pk,
+                "round": 1,
+                "evaluation": decision.evaluation_id,
+                "kind": "release",
+                "automatic": True,
+                "override": False,
+                "justification": "",
+                "extension_months": None,
+                "multiplier": multiplier,
+                "first_officer": None,
+                "first_side": "",
+                "second_officer": None,
+                "second_side": "",
+            },
+        ),
+        (
+            "stage.passed",
+            "projects.stage",
+            str(first.pk),
+            {"state": "gate_pending"},
+            {"state": "passed", "decision": decision.pk},
+        ),
+        (
+            "gate.decided",
+            "projects.gate",
+            str(_gate(project).pk),
+            {"state": "evaluated"},
+            {"state": "decided", "decision": decision.pk, "kind": "release"},
+        ),
+        (
+            "stage.started",
+            "projects.stage",
+            str(second.pk),
+            {"state": "planned"},
+            {
+                "state": "active",
+                "started_on": "2026-07-01",
+                "gate_due_on": "2027-01-01",
+                "later_gates_moved": [{"stage": 3, "from": "2027-03-31", "to": "2027-07-02"}],
+                "deliverables_moved": [],
+            },
+        ),
+        *(
+            (
+                "tranche.decided",
+                "projects.tranche",
+                str(tranche.pk),
+                {"state": "planned"},
+                {
+                    "state": "decided",
+                    "multiplier": multiplier,
+                    "decision": decision.pk,
+                    "planned": tranche.planned,
+                    "currency": tranche.currency,
+                },
+            )
+            for tranche in planned
+        ),
+    ]
+    # Each decided tranche's release is asked for after commit, in pk order.
+    enqueued = [getattr(c, "tranche_id", None) for c in callbacks]
+    assert [pk for pk in enqueued if pk is not None] == [t.pk for t in planned]
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def test_a_batchs_decisions_take_a_fixed_number_of_statements(officers, auto_call, monkeypatch):
+    counts = _counting_decisions(monkeypatch)
+
+    small = gates_evaluate(gate_ids=_world(4, auto_call), as_of=AS_OF)
+    large = gates_evaluate(gate_ids=_world(12, auto_call), as_of=AS_OF)
+
+    assert (len(small.decisions), len(large.decisions)) == (2, 6)
+    # The final-gate requirement (one registered), the deliverables held, the organisations,
+    # the decisions' insert, the stages', deliverables' and tranches' locks, the officers
+    # and one write.
+    assert counts == [DECIDE_STATEMENTS, DECIDE_STATEMENTS]
+    assert Project.objects.filter(state=ProjectState.COMPLETED).count() == 1 + 3
+    assert Notification.objects.filter(message="gate.decision_needed").count() == 2 * (2 + 6)
+
+
+DECIDE_STATEMENTS = 9
+
+
+def test_officers_the_caller_has_read_are_the_ones_told(officers, auto_call, monkeypatch):
+    jp, _kr = officers
+    counts = _counting_decisions(
+        monkeypatch, fund_officers=[(jp.pk, jp.preferred_language, jp.is_active, jp.email)]
+    )
+
+    gates_evaluate(gate_ids=_world(4, auto_call), as_of=AS_OF)
+
+    needed = Notification.objects.filter(message="gate.decision_needed")
+    assert sorted(needed.values_list("user_id", flat=True)) == [jp.pk, jp.pk]
+    assert counts == [DECIDE_STATEMENTS - 1]  # no officers read
