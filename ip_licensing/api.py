@@ -831,6 +831,9 @@ def _single_check_load(request: HttpRequest) -> tuple[Any, SingleCheckLoad] | No
 _PRELOADED = "licence_check_preloaded"
 # Accept headers the direct path answers (JSON, as the API's view would choose).
 _JSON_OR_ANY = frozenset({"", "*/*", "application/json"})
+# The API's JSON as its renderer writes it (compact, UTF-8), made once rather than by
+# ``json.dumps`` on every answer.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def _answer_directly(request: HttpRequest) -> HttpResponse | None:
@@ -880,10 +883,7 @@ def _answer_directly(request: HttpRequest) -> HttpResponse | None:
         result = licence_check_one(actor=key, check=item, preloaded=preloaded)
     except DomainError:
         return None
-    response = HttpResponse(
-        json.dumps(result, ensure_ascii=False, separators=(",", ":")),
-        content_type="application/json",
-    )
+    response = HttpResponse(_COMPACT_JSON.encode(result).encode(), content_type="application/json")
     response["Vary"] = "Accept"
     response["Allow"] = "POST, OPTIONS"
     return response

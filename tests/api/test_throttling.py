@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 from django.test import RequestFactory
 
-from fundapp.api.throttling import ClientRateThrottle
+from fundapp.api.throttling import ClientRateThrottle, PendingCount
 
 
 def _request(address: str) -> HttpRequest:
@@ -67,3 +67,82 @@ def test_a_window_counter_expires_with_its_window(ten_a_minute):
     client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
     assert int(client.get(counter)) == 2
     assert 0 < client.ttl(counter) <= throttle.duration + 1
+
+
+# --------------------------------------------------------------------------- a count sent ahead
+
+
+def _pending(key_id: str) -> tuple[PendingCount, str]:
+    """A key's count sent (``count_api_key_later``), and its counter's name in Redis."""
+    from fundapp.api.throttling import api_key_ident
+
+    throttle = ClientRateThrottle()
+    secret_hash = "0" * 64
+    pending = throttle.count_api_key_later(HttpRequest(), key_id, secret_hash)
+    window = int(throttle.now // throttle.duration)
+    ident = api_key_ident(key_id, secret_hash)
+    return pending, throttle.cache_format % {"scope": "client", "ident": ident} + f":{window}"
+
+
+@pytest.mark.parametrize("key_id", ["b000000001", "ключ-€"])
+def test_the_counts_command_is_the_one_redis_py_would_send(key_id):
+    """The count ahead of the key's lookup is written as Redis's protocol directly: the
+    same bytes as redis-py's packing of ``EVALSHA sha 1 counter expiry``."""
+    from django.core.cache import cache
+
+    from fundapp.api.throttling import _count_script, _evalsha_command
+
+    pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
+    sha = _count_script(pool).sha
+    counter = cache.make_key(f"throttle_client_key:{key_id}:0123456789abcdef:29")
+    connection = pool.connection_class(**pool.connection_kwargs)
+
+    packed = b"".join(connection.pack_command("EVALSHA", sha, 1, counter, 61))
+
+    assert _evalsha_command(sha, counter, 61) == packed
+
+
+def test_a_count_whose_answer_was_never_read_does_not_answer_the_next_one(ten_a_minute):
+    """A request that ends between sending its count and reading it leaves Redis's answer
+    on the thread's connection: the next count does not take it for its own."""
+    from django.core.cache import cache
+
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    spent, busy_counter = _pending("busykey")
+    assert spent.allowed()
+    client.incrby(cache.make_key(busy_counter), 99)
+    _abandoned, _same_counter = _pending("busykey")  # answered 101, never read
+
+    fresh, _counter = _pending("quietkey")
+
+    assert fresh.allowed()  # its own count, 1, not the other's 101
+    assert int(client.get(cache.make_key(busy_counter))) == 101
+
+
+def test_counts_from_many_threads_at_once_are_exact(ten_a_minute):
+    """Each thread counts on a connection of its own: answers never cross threads."""
+    from django.core.cache import cache
+
+    answers: list[bool] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def call() -> None:
+        start.wait()
+        for _ in range(5):
+            pending, _counter = _pending("sharedkey")
+            allowed = pending.allowed()
+            with lock:
+                answers.append(allowed)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    last, counter = _pending("sharedkey")
+    assert not last.allowed()
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    assert answers.count(True) == 10 and len(answers) == 40
+    assert int(client.get(cache.make_key(counter))) == 41

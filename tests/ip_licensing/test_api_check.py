@@ -724,8 +724,9 @@ def test_a_script_redis_forgot_is_sent_again_and_counted_once(world, active, mon
 
 
 def test_every_redis_connection_of_the_check_goes_back_to_the_pool(world, active, monkeypatch):
-    """The count holds a pooled connection from before the key's lookup until its answer
-    is read: answered, refused by the limit, or refused for the key, it is given back."""
+    """The count is sent on the thread's own connection, not one lent by the pool:
+    answered, refused by the limit, or refused for the key (its count given back through
+    the pool's client), no pooled connection is left in use."""
     from django.core.cache import cache
 
     _two_a_minute(monkeypatch)
