@@ -84,24 +84,6 @@ def _pending(key_id: str) -> tuple[PendingCount, str]:
     return pending, throttle.cache_format % {"scope": "client", "ident": ident} + f":{window}"
 
 
-@pytest.mark.parametrize("key_id", ["b000000001", "ключ-€"])
-def test_the_counts_command_is_the_one_redis_py_would_send(key_id):
-    """The count ahead of the key's lookup is written as Redis's protocol directly: the
-    same bytes as redis-py's packing of ``EVALSHA sha 1 counter expiry``."""
-    from django.core.cache import cache
-
-    from fundapp.api.throttling import _count_script, _evalsha_command
-
-    pool = cache._cache._get_connection_pool(write=True)  # type: ignore[attr-defined]
-    sha = _count_script(pool).sha
-    counter = cache.make_key(f"throttle_client_key:{key_id}:0123456789abcdef:29")
-    connection = pool.connection_class(**pool.connection_kwargs)
-
-    packed = b"".join(connection.pack_command("EVALSHA", sha, 1, counter, 61))
-
-    assert _evalsha_command(sha, counter, 61) == packed
-
-
 def test_a_count_whose_answer_was_never_read_does_not_answer_the_next_one(ten_a_minute):
     """A request that ends between sending its count and reading it leaves Redis's answer
     on the thread's connection: the next count does not take it for its own."""
