@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
@@ -81,12 +81,43 @@ def _check_url(url: str) -> str:
     return url
 
 
+# The parameters' encoder, made once: the same text as ``json.dumps(…, cls=DjangoJSONEncoder)``.
+_PARAMS_ENCODER = DjangoJSONEncoder()
+
+
 def _checked(message: str, params: Mapping[str, Any] | None) -> tuple[Message, dict[str, Any]]:
     registered = notification_message(message)
     # Plain JSON as it will be read back: dates as ISO dates, decimals as strings.
-    values = json.loads(json.dumps(dict(params or {}), cls=DjangoJSONEncoder))
+    values = json.loads(_PARAMS_ENCODER.encode(dict(params or {})))
     registered.check(values)
     return registered, values
+
+
+class _Checkable(Protocol):
+    """A notice of either kind (``Notice``, ``RecipientsNotice``), as far as it is checked."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, Any] | None: ...
+
+
+def _checked_each(notices: Sequence[_Checkable]) -> Iterator[tuple[Message, dict[str, Any]]]:
+    """``_checked`` of each notice in turn (raising as it would, when it would), with the
+    parameters of all made plain in one encoding and decoding. Should one of them not
+    encode, each notice is checked alone, so the same notice fails with the same error."""
+    try:
+        plain = json.loads(_PARAMS_ENCODER.encode([dict(n.params or {}) for n in notices]))
+    except (TypeError, ValueError):
+        plain = None
+    for index, notice in enumerate(notices):
+        if plain is None:
+            yield _checked(notice.message, notice.params)
+            continue
+        registered = notification_message(notice.message)
+        registered.check(plain[index])
+        yield registered, plain[index]
 
 
 def notify(
@@ -138,8 +169,7 @@ def notify_many(notices: Sequence[Notice]) -> list[Notification]:
     """
     now = timezone.now()
     rows = []
-    for notice in notices:
-        registered, params = _checked(notice.message, notice.params)
+    for notice, (registered, params) in zip(notices, _checked_each(notices), strict=True):
         link = _check_url(notice.url)
         for user in _distinct_recipients(notice.users):
             wants_email = notice.email and is_email_deliverable(user)
@@ -249,21 +279,17 @@ def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None
     their number: per notice, one row per distinct recipient, in the order given. ``None``
     when there is no one to tell."""
     user_ids, kinds, keys, params, links, states = [], [], [], [], [], []
-    for notice in notices:
-        registered, values = _checked(notice.message, notice.params)
+    pending, not_requested = str(EmailState.PENDING), str(EmailState.NOT_REQUESTED)
+    for notice, (registered, values) in zip(notices, _checked_each(notices), strict=True):
         link = _check_url(notice.url)
-        document = json.dumps(values, cls=DjangoJSONEncoder)
+        document = _PARAMS_ENCODER.encode(values)
         for r in {r.pk: r for r in notice.recipients}.values():
             user_ids.append(r.pk)
             kinds.append(registered.kind)
             keys.append(registered.key)
             params.append(document)
             links.append(link)
-            states.append(
-                str(EmailState.PENDING)
-                if notice.email and is_email_deliverable(r)
-                else str(EmailState.NOT_REQUESTED)
-            )
+            states.append(pending if notice.email and is_email_deliverable(r) else not_requested)
     if not user_ids:
         return None
     return NotifyParts(
