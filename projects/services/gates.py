@@ -1027,7 +1027,9 @@ def _gate_evaluated_payload(
     evaluation: GateEvaluation,
     outcome: rules.GateResult,
 ) -> dict[str, Any]:
-    """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2)."""
+    """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2). Dates,
+    times and decimals are given as the outbox stores them (ISO text, ``str``), which spares
+    its encoder a call back per value."""
     return {
         "id": gate.pk,
         "stage": stage.pk,
@@ -1035,12 +1037,12 @@ def _gate_evaluated_payload(
         "project": project.pk,
         "state": gate.state,
         "round": gate.round,
-        "due_on": gate.due_on,
+        "due_on": gate.due_on.isoformat(),
         "latest_evaluation": {
             "id": evaluation.pk,
-            "score": evaluation.score,
+            "score": str(evaluation.score),
             "outcome": evaluation.outcome,
-            "evaluated_at": evaluation.evaluated_at,
+            "evaluated_at": evaluation.evaluated_at.isoformat(),
             "kpis": [
                 {
                     "code": k.code,
@@ -1059,7 +1061,8 @@ def _gate_flagged_payload(
     gate: Gate, stage: Stage, project: Project, evaluation: GateEvaluation
 ) -> dict[str, Any]:
     """The flagged gate for the outbox (§13.2, §22): the gate, the evaluation and its flags
-    (the measurements behind them are the project's own, by id)."""
+    (the measurements behind them are the project's own, by id); values as stored, like
+    ``_gate_evaluated_payload``'s."""
     return {
         "id": gate.pk,
         "stage": stage.pk,
@@ -1067,10 +1070,10 @@ def _gate_flagged_payload(
         "project": project.pk,
         "state": gate.state,
         "round": gate.round,
-        "due_on": gate.due_on,
+        "due_on": gate.due_on.isoformat(),
         "evaluation": evaluation.pk,
         "outcome": evaluation.outcome,
-        "score": evaluation.score,
+        "score": str(evaluation.score),
         "flags": [
             {
                 "kind": flag["kind"],
