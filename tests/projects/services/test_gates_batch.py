@@ -501,3 +501,36 @@ def test_the_batch_task_evaluates_its_gates_and_reports_the_rest(calls):
         "failed": [],
     }
     assert evaluate_gates_batch.acks_late is True
+
+
+@pytest.mark.django_db
+def test_the_automatic_decisions_get_each_gates_locked_stage_and_its_projects_call(
+    calls, monkeypatch
+):
+    # given due gates of projects under two calls
+    from projects.services import gates as service
+
+    projects = [running_project(call=calls[kind]) for kind in ("auto", "manual", "auto")]
+    for project in projects:
+        _measure(project, PASSING)
+    handed: list[Any] = []
+    decide = service.gates_decide_automatically
+
+    def capture(items):
+        handed.extend(items)
+        return decide(items)
+
+    monkeypatch.setattr(service, "gates_decide_automatically", capture)
+
+    # when they are evaluated in one batch
+    gates_evaluate(gate_ids=[_gate(p).pk for p in projects], as_of=AS_OF)
+
+    # then each item holds the gate's stage and the project's call, one Call per call
+    assert [item.project.pk for item in handed] == [p.pk for p in projects]
+    for item in handed:
+        assert item.gate.stage is item.stage
+        assert item.stage.project_id == item.project.pk
+        assert item.project.call.pk == item.project.call_id
+    first, second, third = (item.project.call for item in handed)
+    assert first is third and first.auto_release_on_pass
+    assert second.pk == calls["manual"].pk and not second.auto_release_on_pass
