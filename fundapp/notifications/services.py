@@ -306,7 +306,7 @@ def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None
         Part(
             "notifications",
             _PARTS_SQL,
-            [timezone.now(), json.dumps(rows, ensure_ascii=False)],
+            [timezone.now(), json.dumps(rows)],
             result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
             "FROM notifications)",
         )

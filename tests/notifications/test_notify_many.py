@@ -116,7 +116,9 @@ def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
             params={"number": 2, "outcome": "pass", "score": Decimal("0.8120")},
             url="/p/2/",
         ),
-        Notice(users=[ko], message="test.decision_needed", params={"title": "T", "body": NOW}),
+        Notice(
+            users=[ko], message="test.decision_needed", params={"title": '審査 "하나"', "body": NOW}
+        ),
         Notice(users=[en], message="gate.evaluated", params=_gate(3)),
     ]
 
@@ -134,7 +136,7 @@ def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
     assert [r[3] for r in parts] == [
         {"number": 2, "outcome": "pass", "score": "0.8120"},
         {"number": 2, "outcome": "pass", "score": "0.8120"},
-        {"title": "T", "body": "2026-01-05"},
+        {"title": '審査 "하나"', "body": "2026-01-05"},
         _gate(3),
     ]
 
