@@ -18,9 +18,15 @@ _ID_PLACEHOLDER = "\x00id\x00"
 _ID_PLACEHOLDER_JSON = json.dumps(_ID_PLACEHOLDER)
 
 
-def _canonical(event: AuditEvent, event_id: Any) -> str:
-    payload = {
-        "id": event_id,
+# One encoder for every event: ``json.dumps`` with these options would build a new one per
+# call. The same text as ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False)``.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_values(event: AuditEvent) -> dict[str, Any]:
+    """The event's hashed content without its id, under the canonical JSON's names."""
+    return {
         "occurred_at": event.occurred_at.isoformat(),
         "actor_user": event.actor_user_id,
         "actor_api_key": event.actor_api_key_id,
@@ -35,17 +41,25 @@ def _canonical(event: AuditEvent, event_id: Any) -> str:
         # Blank since sealing exists; kept so events written before it still verify.
         "prev_hash": event.prev_hash,
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(values: dict[str, Any], event_id: Any) -> str:
+    return _CANONICAL_ENCODER.encode({"id": event_id, **values})
 
 
 def canonical_payload(event: AuditEvent) -> str:
-    return _canonical(event, event.id)
+    return _canonical(canonical_values(event), event.id)
 
 
 def canonical_payload_around_id(event: AuditEvent) -> tuple[str, str]:
     """The canonical JSON before and after the id, which the database fills in as it
     assigns it: ``before + str(id) + after == canonical_payload(event)``."""
-    before, after = _canonical(event, _ID_PLACEHOLDER).split(_ID_PLACEHOLDER_JSON)
+    return canonical_around_id(canonical_values(event))
+
+
+def canonical_around_id(values: dict[str, Any]) -> tuple[str, str]:
+    """``canonical_payload_around_id`` of an event given as its ``canonical_values``."""
+    before, after = _canonical(values, _ID_PLACEHOLDER).split(_ID_PLACEHOLDER_JSON)
     return before, after
 
 

@@ -24,7 +24,14 @@ from fundapp.oncommit import Debounced
 from fundapp.statements import Part
 
 from .context import RequestContext, current_request_context
-from .hashing import GENESIS_HASH, canonical_payload, canonical_payload_around_id, compute_hash
+from .hashing import (
+    GENESIS_HASH,
+    canonical_around_id,
+    canonical_payload,
+    canonical_payload_around_id,
+    canonical_values,
+    compute_hash,
+)
 from .models import AuditEvent
 from .verification import ChainReport, verify_chain
 
@@ -127,16 +134,33 @@ class AuditEntry:
     after: Any = None
 
 
+def _actor_columns(actor: Any) -> tuple[Any, Any, str]:
+    """``(actor user id, actor API key id, actor label)`` of an event's actor."""
+    from fundapp.accounts.models import ApiKey, User
+
+    return (
+        actor.pk if isinstance(actor, User) else None,
+        actor.pk if isinstance(actor, ApiKey) else None,
+        str(actor) if actor is not None else "system",
+    )
+
+
+def _object_columns(entry: AuditEntry) -> tuple[str, str]:
+    """``(object type, object id)`` of an entry's event."""
+    object_type, object_id = entry.object_type, entry.object_id
+    if entry.obj is not None:
+        object_type = object_type or object_type_of(entry.obj)
+        object_id = entry.obj.pk if object_id is None else object_id
+    return object_type or "", str(object_id if object_id is not None else "")
+
+
 def _new_event(
     entry: AuditEntry, *, now: datetime, ctx: RequestContext, before: Any, after: Any
 ) -> AuditEvent:
     """The event of ``entry``, with its payloads already normalised (``to_jsonable``)."""
     from fundapp.accounts.models import ApiKey, User
 
-    object_type, object_id = entry.object_type, entry.object_id
-    if entry.obj is not None:
-        object_type = object_type or object_type_of(entry.obj)
-        object_id = entry.obj.pk if object_id is None else object_id
+    object_type, object_id = _object_columns(entry)
     actor = entry.actor
     return AuditEvent(
         occurred_at=now,
@@ -144,8 +168,8 @@ def _new_event(
         actor_api_key=actor if isinstance(actor, ApiKey) else None,
         actor_label=str(actor) if actor is not None else "system",
         action=entry.action,
-        object_type=object_type or "",
-        object_id=str(object_id if object_id is not None else ""),
+        object_type=object_type,
+        object_id=object_id,
         before=before,
         after=after,
         request_id=ctx.request_id,
@@ -155,17 +179,62 @@ def _new_event(
     )
 
 
-def _new_events(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
-    """The events of ``entries``, one time and request context for all; their payloads
+@dataclass(frozen=True)
+class _Batch:
+    """Entries to append, with one time and request context for all and their payloads
     normalised together (one encoding and decoding for the batch, the same values as
     ``to_jsonable`` of each)."""
-    now = timezone.now()
-    ctx = current_request_context()
-    payloads = to_jsonable([[entry.before, entry.after] for entry in entries]) or []
-    return [
-        _new_event(entry, now=now, ctx=ctx, before=before, after=after)
-        for entry, (before, after) in zip(entries, payloads, strict=True)
-    ]
+
+    entries: Sequence[AuditEntry]
+    now: datetime
+    ctx: RequestContext
+    payloads: list[list[Any]]
+
+    @classmethod
+    def of(cls, entries: Sequence[AuditEntry]) -> _Batch:
+        payloads = to_jsonable([[entry.before, entry.after] for entry in entries]) or []
+        return cls(entries, timezone.now(), current_request_context(), payloads)
+
+    def events(self) -> list[AuditEvent]:
+        return [
+            _new_event(entry, now=self.now, ctx=self.ctx, before=before, after=after)
+            for entry, (before, after) in zip(self.entries, self.payloads, strict=True)
+        ]
+
+    def document(self) -> str:
+        """``_events_document(self.events())``, from the entries' values: no ``AuditEvent``
+        is built."""
+        occurred_at = self.now.isoformat()
+        request_id, client_address = self.ctx.request_id, self.ctx.client_address
+        actors: dict[int, tuple[Any, Any, str]] = {}  # by id(): a batch has one or a few
+        values = []
+        for entry, (before, after) in zip(self.entries, self.payloads, strict=True):
+            actor = actors.get(id(entry.actor))
+            if actor is None:
+                actor = actors[id(entry.actor)] = _actor_columns(entry.actor)
+            object_type, object_id = _object_columns(entry)
+            values.append(
+                {
+                    "occurred_at": occurred_at,
+                    "actor_user": actor[0],
+                    "actor_api_key": actor[1],
+                    "actor_label": actor[2],
+                    "action": entry.action,
+                    "object_type": object_type,
+                    "object_id": object_id,
+                    "before": before,
+                    "after": after,
+                    "request_id": request_id,
+                    "client_address": client_address,
+                    "prev_hash": "",
+                }
+            )
+        return _document(values)
+
+
+def _new_events(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
+    """The events of ``entries`` (``_Batch``)."""
+    return _Batch.of(entries).events()
 
 
 def _json_text(value: Any) -> str | None:
@@ -216,23 +285,28 @@ def _append(events: Sequence[AuditEvent]) -> None:
 
 def _events_document(events: Sequence[AuditEvent]) -> str:
     """The events as the JSON document ``_APPEND_MANY_SQL`` takes apart, numbered from 1."""
+    return _document([canonical_values(event) for event in events])
+
+
+def _document(events: Sequence[dict[str, Any]]) -> str:
+    """The document of events given as their ``canonical_values``."""
     rows = []
-    for ord_, event in enumerate(events, start=1):
-        json_head, json_tail = canonical_payload_around_id(event)
+    for ord_, values in enumerate(events, start=1):
+        json_head, json_tail = canonical_around_id(values)
         rows.append(
             {
                 "ord": ord_,
-                "occurred_at": event.occurred_at.isoformat(),
-                "actor_user_id": event.actor_user_id,
-                "actor_api_key_id": event.actor_api_key_id,
-                "actor_label": event.actor_label,
-                "action": event.action,
-                "object_type": event.object_type,
-                "object_id": event.object_id,
-                "before": event.before,
-                "after": event.after,
-                "request_id": event.request_id,
-                "client_address": event.client_address,
+                "occurred_at": values["occurred_at"],
+                "actor_user_id": values["actor_user"],
+                "actor_api_key_id": values["actor_api_key"],
+                "actor_label": values["actor_label"],
+                "action": values["action"],
+                "object_type": values["object_type"],
+                "object_id": values["object_id"],
+                "before": values["before"],
+                "after": values["after"],
+                "request_id": values["request_id"],
+                "client_address": values["client_address"],
                 "json_head": json_head,
                 "json_tail": json_tail,
             }
@@ -287,25 +361,32 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
 @dataclass(frozen=True)
 class AuditParts:
     """Events to append as one part (``audit_events``) of a caller's combined statement
-    (``fundapp.statements``); ``appended(results)`` then sets their ids and hashes."""
+    (``fundapp.statements``); ``appended(results)`` then returns them with the ids and
+    hashes the database gave them."""
 
-    events: list[AuditEvent]
     part: Part
+    batch: _Batch
 
     def appended(self, results: dict[str, Any]) -> list[AuditEvent]:
-        _appended(self.events, results["audit_events"] or [])
-        return self.events
+        events = self.batch.events()
+        _appended(events, results["audit_events"] or [])
+        return events
 
 
 def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
     """``audit_record_many`` as a part of the caller's one statement, with the same
     guarantees (ids ascend in the order given; each event hashes its own content with its
-    id; the sealer is enqueued after commit). The part is ``audit_events``."""
+    id; the sealer is enqueued after commit). The part is ``audit_events``. The events'
+    rows are built from the entries' values; ``AuditEvent`` instances only by
+    ``appended``, for a caller that wants them."""
     if not entries:
         raise ValueError("audit_record_many_parts needs at least one entry")
     event_type_require({entry.action for entry in entries})
-    events = _new_events(entries)
-    sql, params = _append_sql(events)
+    batch = _Batch.of(entries)
+    if len(entries) > 1:
+        sql, params = _APPEND_MANY_SQL, [len(entries), batch.document()]
+    else:
+        sql, params = _append_sql(batch.events())
     _seal_after_commit()
     part = Part(
         "audit_events",
@@ -313,7 +394,7 @@ def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
         params,
         result="(SELECT json_agg(json_build_array(id, hash)) FROM audit_events)",
     )
-    return AuditParts(events, part)
+    return AuditParts(part, batch)
 
 
 def _enqueue_seal(delay: float) -> None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import BooleanField, F, Max, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,7 +56,7 @@ from projects.services.notices import (
     notify_people_many_parts,
     officers,
     project_organisation_ids,
-    project_pis_many,
+    project_pi_recipients_many,
     project_urls,
 )
 
@@ -722,17 +722,56 @@ def _rule_result(
     return rules.evaluate_gate(stage_kpis, points, start=start, cutoff=cutoff, policy=policy)
 
 
+# How a gate and a project hold the stage and call read for them: set in the instance's
+# cache, as ``select_related`` would (the ids are already the same).
+_GATE_STAGE = Gate._meta.get_field("stage")
+_PROJECT_CALL = Project._meta.get_field("call")
+
+
+def _live_and_evaluated_rounds(
+    gate_ids: list[int],
+) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
+    """The ``(gate id, round)`` pairs with a live decision, and those already evaluated,
+    of the gates. One query."""
+    live: set[tuple[int, int]] = set()
+    evaluated: set[tuple[int, int]] = set()
+    decided = (
+        GateDecision.objects.filter(gate_id__in=gate_ids, state__in=LIVE_STATES)
+        .annotate(live=Value(True, output_field=BooleanField()))
+        .values_list("gate_id", "round", "live")
+    )
+    snapshots = (
+        GateEvaluation.objects.filter(gate_id__in=gate_ids)
+        .annotate(live=Value(False, output_field=BooleanField()))
+        .values_list("gate_id", "round", "live")
+    )
+    for gate_id, round_, is_live in decided.union(snapshots):
+        (live if is_live else evaluated).add((gate_id, round_))
+    return live, evaluated
+
+
+def _attach_calls(projects: Sequence[Project]) -> None:
+    """Give each project its call (``project.call``), one instance per distinct call. One
+    query."""
+    calls = Call.objects.in_bulk(sorted({project.call_id for project in projects}))
+    for project in projects:
+        _PROJECT_CALL.set_cached_value(project, calls[project.call_id])
+
+
 def _evaluate_batch(
     ids: list[int], *, as_of: date, actor: Actor | None, single: bool
 ) -> GateBatchResult:
     result = GateBatchResult()
     with transaction.atomic():
-        gates = list(
+        # The stage of each gate is read (and locked) below; here only its project's id.
+        locked = list(
             Gate.objects.select_for_update(of=("self",), no_key=True, skip_locked=not single)
-            .select_related("stage")
+            .annotate(stage_project_id=F("stage__project_id"))
             .filter(pk__in=ids)
             .order_by("pk")
         )
+        project_ids = sorted({gate.stage_project_id for gate in locked})
+        gates: list[Gate] = list(locked)
         if single and not gates:
             raise NotFound()
         for pk in sorted(set(ids) - {gate.pk for gate in gates}):
@@ -744,8 +783,7 @@ def _evaluate_batch(
         projects = {
             project.pk: project
             for project in Project.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("call")
-            .filter(pk__in=sorted({gate.stage.project_id for gate in gates}))
+            .filter(pk__in=project_ids)
             .order_by("pk")
         }
         stages = {
@@ -754,22 +792,12 @@ def _evaluate_batch(
             .filter(pk__in=sorted(gate.stage_id for gate in gates))
             .order_by("pk")
         }
-        gate_ids = [gate.pk for gate in gates]
-        live = set(
-            GateDecision.objects.filter(gate_id__in=gate_ids)
-            .filter(state__in=LIVE_STATES)
-            .values_list("gate_id", "round")
-        )
-        evaluated = set(
-            GateEvaluation.objects.filter(gate_id__in=gate_ids)
-            .values_list("gate_id", "round")
-            .distinct()
-        )
+        live, evaluated = _live_and_evaluated_rounds([gate.pk for gate in gates])
         running: list[tuple[Gate, Stage, Project]] = []
         for gate in gates:
             stage = stages[gate.stage_id]
             project = projects[stage.project_id]
-            gate.stage = stage
+            _GATE_STAGE.set_cached_value(gate, stage)
             refusal = _refusal(gate, stage, project, as_of, live=(gate.pk, gate.round) in live)
             if refusal is None and not single and (gate.pk, gate.round) in evaluated:
                 refusal = _conflict(
@@ -800,6 +828,7 @@ def _evaluate_batch(
             )
         if not running:
             return result
+        _attach_calls([project for _g, _s, project in running])
         aggregates, excluded, series = _kpi_aggregates_and_series(
             [(stage.pk, *windows[gate.pk]) for gate, stage, _p in running]
         )
@@ -810,7 +839,7 @@ def _evaluate_batch(
             .annotate(last=Max("number"))
             .values_list("project_id", "last")
         )
-        pis = project_pis_many([project.pk for _g, _s, project in running])
+        pis = project_pi_recipients_many([project.pk for _g, _s, project in running])
         organisations = project_organisation_ids([project.pk for _g, _s, project in running])
         urls = project_urls([project for _g, _s, project in running])
         now = timezone.now()
@@ -899,7 +928,7 @@ def _evaluate_batch(
             )
             notices.append(
                 RecipientsNotice(
-                    recipients=_recipients(pis[project.pk]),
+                    recipients=pis[project.pk],
                     message="gate.evaluated",
                     params={
                         "number": stage.number,
@@ -1019,7 +1048,9 @@ def _gate_evaluated_payload(
     evaluation: GateEvaluation,
     outcome: rules.GateResult,
 ) -> dict[str, Any]:
-    """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2)."""
+    """The gate as ``GET /api/v1/gates/{id}/`` shows it (§21), for the outbox (§13.2). Dates,
+    times and decimals are given as the outbox stores them (ISO text, ``str``), which spares
+    its encoder a call back per value."""
     return {
         "id": gate.pk,
         "stage": stage.pk,
@@ -1027,12 +1058,12 @@ def _gate_evaluated_payload(
         "project": project.pk,
         "state": gate.state,
         "round": gate.round,
-        "due_on": gate.due_on,
+        "due_on": gate.due_on.isoformat(),
         "latest_evaluation": {
             "id": evaluation.pk,
-            "score": evaluation.score,
+            "score": str(evaluation.score),
             "outcome": evaluation.outcome,
-            "evaluated_at": evaluation.evaluated_at,
+            "evaluated_at": evaluation.evaluated_at.isoformat(),
             "kpis": [
                 {
                     "code": k.code,
@@ -1051,7 +1082,8 @@ def _gate_flagged_payload(
     gate: Gate, stage: Stage, project: Project, evaluation: GateEvaluation
 ) -> dict[str, Any]:
     """The flagged gate for the outbox (§13.2, §22): the gate, the evaluation and its flags
-    (the measurements behind them are the project's own, by id)."""
+    (the measurements behind them are the project's own, by id); values as stored, like
+    ``_gate_evaluated_payload``'s."""
     return {
         "id": gate.pk,
         "stage": stage.pk,
@@ -1059,10 +1091,10 @@ def _gate_flagged_payload(
         "project": project.pk,
         "state": gate.state,
         "round": gate.round,
-        "due_on": gate.due_on,
+        "due_on": gate.due_on.isoformat(),
         "evaluation": evaluation.pk,
         "outcome": evaluation.outcome,
-        "score": evaluation.score,
+        "score": str(evaluation.score),
         "flags": [
             {
                 "kind": flag["kind"],

@@ -1,15 +1,30 @@
-"""notify_many (§13.1): a batch of notices in one insert, each rendered as notify() would."""
+"""notify_many and notify_many_parts (§13.1): a batch of notices in one insert, each
+rendered as notify() would."""
 
 from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from fundapp.notifications.messages import notifications_render
 from fundapp.notifications.models import EmailState, Notification
-from fundapp.notifications.services import Notice, notify, notify_many
+from fundapp.notifications.services import (
+    Notice,
+    Recipient,
+    RecipientsNotice,
+    notify,
+    notify_many,
+    notify_many_parts,
+)
+from fundapp.statements import statement_run
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
+
+NOW = date(2026, 1, 5)
+WHAT = ("message", "params", "url")
 
 
 def _gate(n: int):
@@ -63,4 +78,91 @@ def test_an_unknown_message_is_refused_before_anything_is_written():
                 Notice(users=[user], message="nonsense"),
             ]
         )
+    assert not Notification.objects.exists()
+
+
+def _parts_shape(notices: list[Notice]) -> list[tuple]:
+    parts = notify_many_parts(
+        [
+            RecipientsNotice(
+                recipients=[
+                    Recipient(u.pk, u.preferred_language, u.is_active, u.email)
+                    for u in n.users
+                    if u is not None
+                ],
+                message=n.message,
+                params=n.params,
+                url=n.url,
+            )
+            for n in notices
+        ]
+    )
+    assert parts is not None
+    ids = parts.notified(statement_run([parts.part]))
+    return [
+        (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
+        for r in Notification.objects.filter(pk__in=ids).order_by("id")
+    ]
+
+
+def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
+    # given parameters that are not plain JSON yet (a decimal, a date)
+    en = UserFactory.create(preferred_language="en")
+    ko = UserFactory.create(preferred_language="ko", email="")
+    notices = [
+        Notice(
+            users=[en, ko, en],
+            message="gate.evaluated",
+            params={"number": 2, "outcome": "pass", "score": Decimal("0.8120")},
+            url="/p/2/",
+        ),
+        Notice(
+            users=[ko], message="test.decision_needed", params={"title": '審査 "하나"', "body": NOW}
+        ),
+        Notice(users=[en], message="gate.evaluated", params=_gate(3)),
+    ]
+
+    # when written as parts and by notify_many
+    parts = _parts_shape(notices)
+    rows = [
+        (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
+        for r in Notification.objects.filter(pk__in=[r.pk for r in notify_many(notices)]).order_by(
+            "id"
+        )
+    ]
+
+    # then the rows are the same, their parameters as they are read back
+    assert parts == rows
+    assert [r[3] for r in parts] == [
+        {"number": 2, "outcome": "pass", "score": "0.8120"},
+        {"number": 2, "outcome": "pass", "score": "0.8120"},
+        {"title": '審査 "하나"', "body": "2026-01-05"},
+        _gate(3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "error"),
+    [
+        # the first notice's link is refused before the second's parameters are encoded
+        ({"url": "javascript:x"}, {"params": {"title": object(), "body": ""}}, ValueError),
+        ({"params": {"title": object(), "body": ""}}, {"url": "javascript:x"}, TypeError),
+        ({"message": "nonsense"}, {"params": {"title": object(), "body": ""}}, ValueError),
+        ({"params": {"title": "T"}}, {"params": {"title": object(), "body": ""}}, ValueError),
+    ],
+)
+def test_a_batch_fails_on_its_first_bad_notice_as_one_by_one(first, second, error):
+    user = UserFactory.create()
+
+    def notice(**kwargs) -> Notice:
+        values = {"message": "test.decision_needed", "params": {"title": "T", "body": "B"}}
+        return Notice(users=[user], **{**values, **kwargs})
+
+    notices = [notice(**first), notice(**second)]
+    with pytest.raises(error):
+        notify(users=notices[0].users, **{k: getattr(notices[0], k) for k in WHAT})
+    with pytest.raises(error):
+        notify_many(notices)
+    with pytest.raises(error):
+        _parts_shape(notices)
     assert not Notification.objects.exists()

@@ -504,6 +504,37 @@ def test_the_batch_task_evaluates_its_gates_and_reports_the_rest(calls):
     assert evaluate_gates_batch.acks_late is True
 
 
+@pytest.mark.django_db
+def test_the_automatic_decisions_get_each_gates_locked_stage_and_its_projects_call(
+    calls, monkeypatch
+):
+    # given due gates of projects under two calls
+    projects = [running_project(call=calls[kind]) for kind in ("auto", "manual", "auto")]
+    for project in projects:
+        _measure(project, PASSING)
+    handed: list[Any] = []
+    decide = gates.gates_decide_automatically
+
+    def capture(items):
+        handed.extend(items)
+        return decide(items)
+
+    monkeypatch.setattr(gates, "gates_decide_automatically", capture)
+
+    # when they are evaluated in one batch
+    gates_evaluate(gate_ids=[_gate(p).pk for p in projects], as_of=AS_OF)
+
+    # then each item holds the gate's stage and the project's call, one Call per call
+    assert [item.project.pk for item in handed] == [p.pk for p in projects]
+    for item in handed:
+        assert item.gate.stage is item.stage
+        assert item.stage.project_id == item.project.pk
+        assert item.project.call.pk == item.project.call_id
+    first, second, third = (item.project.call for item in handed)
+    assert first is third and first.auto_release_on_pass
+    assert second.pk == calls["manual"].pk and not second.auto_release_on_pass
+
+
 def test_the_series_order_is_made_from_the_times_only_when_they_fall_as_ids_rise():
     # Times (µs since the epoch) of a KPI's counted measurements, given in id order.
     assert gates._series_order([1, 2, 2, 5]) is None
