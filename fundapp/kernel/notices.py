@@ -93,6 +93,11 @@ class RecipientsNotice:
     url: str = ""
 
 
+def recipients_of(users: Iterable[User]) -> list[tuple[int, str, bool, str]]:
+    """People loaded as ``User`` rows, as ``RecipientsNotice`` names them."""
+    return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
+
+
 def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
     """``notify_people`` for a batch, as one part of the caller's one statement
     (``fundapp.statements``): the notifications app's ``NotifyParts``, or ``None`` when it

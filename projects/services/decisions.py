@@ -90,6 +90,7 @@ from .notices import (
     project_organisation_ids,
     project_url,
     project_urls,
+    recipients_of,
 )
 from .projects import (
     lock_project,
@@ -668,11 +669,6 @@ class Evaluated:
     last: bool
 
 
-def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
-    """People to notify as the notifications' parts take them (``RecipientsNotice``)."""
-    return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
-
-
 def gates_decide_automatically(
     items: Sequence[Evaluated],
     *,
@@ -685,13 +681,12 @@ def gates_decide_automatically(
     round's latest, and has moved the stages and gates to gate_pending / evaluated. Each
     PASS with ``auto_release_on_pass`` of an active project (and, on the final gate, with
     its results registered) and without anomaly flags (§22) gets a completed automatic
-    ``release`` decision, applied as
-    ``_release_many`` does; the others tell the fund officers a decision is needed
-    (``fund_officers``: the active fund officers as ``RecipientsNotice`` takes them, in
-    ``pk`` order, when the caller has read them; read here otherwise). The decisions are inserted in one statement; the rows
-    they change, audit events, outbox events, notifications and tranche decisions in one
-    more, for the whole batch (besides the fixed few locking reads). Returns the
-    decisions by gate id.
+    ``release`` decision, applied as ``_release_many`` does; the others tell the fund
+    officers a decision is needed (``fund_officers``: the active fund officers as
+    ``RecipientsNotice`` takes them, in ``pk`` order, when the caller has read them; read
+    here otherwise). The decisions are inserted in one statement; the rows they change,
+    audit events, outbox events, notifications and tranche decisions in one more, for the
+    whole batch (besides the fixed few locking reads). Returns the decisions by gate id.
     """
     if not items:
         return {}
@@ -759,7 +754,7 @@ def gates_decide_automatically(
         )
     if waiting:
         recipients = (
-            _recipients(officers(roles=[Role.FUND_OFFICER]))
+            recipients_of(officers(roles=[Role.FUND_OFFICER]))
             if fund_officers is None
             else fund_officers
         )

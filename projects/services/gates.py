@@ -58,6 +58,7 @@ from projects.services.notices import (
     project_organisation_ids,
     project_pi_recipients_many,
     project_urls,
+    recipients_of,
 )
 
 logger = logging.getLogger(__name__)
@@ -949,8 +950,10 @@ def _evaluate_batch(
             if evaluation.anomaly_flags:
                 flagged.append((gate, stage, project, evaluation))
             result.evaluations[gate.pk] = evaluation
-        if flagged:
-            fund_officers = _recipients(officers(roles=[Role.FUND_OFFICER]))
+        # Read once for the batch: told of flagged gates here, of gates that wait for them in
+        # ``gates_decide_automatically``.
+        fund_officers = recipients_of(officers(roles=[Role.FUND_OFFICER])) if flagged else None
+        if fund_officers is not None:
             for gate, stage, project, evaluation in flagged:
                 notices.append(
                     RecipientsNotice(
@@ -989,7 +992,8 @@ def _evaluate_batch(
                     last=stage.number >= last_number.get(project.pk, stage.number),
                 )
                 for (gate, stage, project), evaluation in zip(running, evaluations, strict=True)
-            ]
+            ],
+            fund_officers=fund_officers,
         )
         if result.decisions:
             by_decision = {d.pk: gate_id for gate_id, d in result.decisions.items()}
@@ -1008,11 +1012,6 @@ def _evaluate_batch(
 # any ``UPDATE``), as parts of the statement that writes the batch's records.
 _STAGES_PENDING_SQL = f"UPDATE {Stage._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
 _GATES_EVALUATED_SQL = f"UPDATE {Gate._meta.db_table} SET state = %s WHERE id = ANY(%s::bigint[])"  # noqa: S608
-
-
-def _recipients(users: Sequence[User]) -> list[tuple[int, str, bool, str]]:
-    """People to notify as the notifications' parts take them (``RecipientsNotice``)."""
-    return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
 
 
 def _write_evaluated(

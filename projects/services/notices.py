@@ -16,6 +16,7 @@ from fundapp.kernel.notices import notify_people as notify_people
 from fundapp.kernel.notices import notify_people_many as notify_people_many
 from fundapp.kernel.notices import notify_people_many_parts as notify_people_many_parts
 from fundapp.kernel.notices import officers as officers
+from fundapp.kernel.notices import recipients_of as recipients_of
 from projects.models import Project, ProjectOrganisation, ProjectPerson
 
 
