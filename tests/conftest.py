@@ -235,7 +235,7 @@ def no_automatic_decision(monkeypatch):
     """Keep gate_evaluate to its own rows: the Engine's decision is tested on its side."""
     calls: list = []
 
-    def fake_decide(items):
+    def fake_decide(items, *, fund_officers=None):
         calls.extend(item.evaluation for item in items)
         return {}
 

@@ -88,13 +88,13 @@ def _world(n: int, call: Any) -> list[int]:
 
 def _counting_decisions(monkeypatch, **kwargs: Any) -> list[int]:
     """Count the statements of each ``gates_decide_automatically`` call of the batch
-    evaluation (passing ``kwargs``)."""
+    evaluation (passing ``kwargs`` over what the evaluation passes)."""
     counts: list[int] = []
     decide: Callable[..., Any] = decisions.gates_decide_automatically
 
-    def counted(items):
+    def counted(items, **given):
         with CaptureQueriesContext(connection) as captured:
-            result = decide(items, **kwargs)
+            result = decide(items, **{**given, **kwargs})
         counts.append(len(captured.captured_queries))
         return result
 

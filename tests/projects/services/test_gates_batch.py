@@ -515,9 +515,9 @@ def test_the_automatic_decisions_get_each_gates_locked_stage_and_its_projects_ca
     handed: list[Any] = []
     decide = gates.gates_decide_automatically
 
-    def capture(items):
+    def capture(items, *, fund_officers=None):
         handed.extend(items)
-        return decide(items)
+        return decide(items, fund_officers=fund_officers)
 
     monkeypatch.setattr(gates, "gates_decide_automatically", capture)
 
