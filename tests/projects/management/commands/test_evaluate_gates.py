@@ -221,7 +221,7 @@ def test_command_releases_what_the_automatic_decision_decided(monkeypatch):
         project=built.project, stage=built.stages[1], side="JP", currency="JPY", planned=1000
     )
 
-    def decide(items):
+    def decide(items, *, fund_officers=None):
         (item,) = items
         evaluation = item.evaluation
         decision = GateDecision.objects.create(
@@ -264,7 +264,7 @@ def test_command_releases_a_batchs_tranches_together_and_names_a_refused_one(mon
         for b in built
     }
 
-    def decide(items):
+    def decide(items, *, fund_officers=None):
         decided = {}
         for item in items:
             evaluation = item.evaluation
