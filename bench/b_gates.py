@@ -197,7 +197,7 @@ def run(scale: float, repeat: int) -> list[Row]:
     label = f"{gates:,} gates × {KPIS} KPIs × {MEASUREMENTS} measurements"
 
     def queries(count: int) -> str:
-        return f"{count:,} ({count / gates:.1f} per gate; {count / batches:.0f} per batch)"
+        return f"{count:,} ({count / gates:.3f} per gate; {count / batches:.0f} per batch)"
 
     workers = min(WORKERS, batches)
     return [
