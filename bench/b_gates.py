@@ -101,16 +101,14 @@ def baseline() -> list[tuple]:
 
 
 def project() -> int:
-    """The beat task's path: every batch of due gates through ``evaluate_gates_batch``."""
-    as_of = world.AS_OF.isoformat()
-    with counting() as counter:
-        for batch in due_gate_batches(world.AS_OF):
-            evaluate_gates_batch(batch, as_of)
-    return counter.count
+    """The beat task's path: every batch of due gates through ``evaluate_gates_batch``, one
+    after another in this process."""
+    return _work(due_gate_batches(world.AS_OF))
 
 
 def _work(batches: list[list[int]]) -> int:
-    """One worker process: its share of the batches, each ``evaluate_gates_batch``."""
+    """One worker: its batches, each through ``evaluate_gates_batch``; returns the
+    statements sent."""
     as_of = world.AS_OF.isoformat()
     with counting() as counter:
         for batch in batches:
@@ -120,13 +118,11 @@ def _work(batches: list[list[int]]) -> int:
 
 def pool() -> tuple[float, int]:
     """The beat task's messages on the worker pool: the batches dealt in turn to ``WORKERS``
-    forked processes (fewer when there are fewer batches), each its own connection; returns
-    the statements of all of them (``parallel`` times them from the release to the last
-    finish)."""
+    forked processes (fewer when there are fewer batches), each on its own connection.
+    Returns the wall time from their release to the last finish (``parallel``) and the
+    statements of all of them."""
     batches = due_gate_batches(world.AS_OF)
-    shares = [batches[i::WORKERS] for i in range(min(WORKERS, len(batches)))]
-    seconds, count = parallel(_work, shares)
-    return seconds, count
+    return parallel(_work, [batches[i::WORKERS] for i in range(min(WORKERS, len(batches)))])
 
 
 def command() -> int:
@@ -166,8 +162,9 @@ def run(scale: float, repeat: int) -> list[Row]:
     size = setup(scale, repeat)
     pool_times, serial_times, baseline_times = [], [], []
     pool_queries, serial_queries = [], []
-    rows: list[tuple] = []
+    problems: list[str] = []
     for i in range(repeat):
+        last = i == repeat - 1
         if i:
             db.restore()
         seconds, rows = timed(baseline)
@@ -175,12 +172,14 @@ def run(scale: float, repeat: int) -> list[Row]:
         seconds, count = timed(project)
         serial_times.append(seconds)
         serial_queries.append(count)
-        problems = compare(rows)
+        if last:
+            problems += compare(rows)
         db.restore()
         seconds, count = pool()
         pool_times.append(seconds)
         pool_queries.append(count)
-    problems += compare(rows)
+        if last:
+            problems += compare(rows)
     gates = size["gates"]
     batches = -(-gates // BATCH_SIZE)
     notes = list(problems[:5])
@@ -203,7 +202,7 @@ def run(scale: float, repeat: int) -> list[Row]:
     return [
         Row(
             name="Gate evaluation of every due gate (beat task's path: the batches of "
-            f"`evaluate_gates_batch` on {workers} worker processes)",
+            f"`evaluate_gates_batch` on {workers} worker process{'es' if workers > 1 else ''})",
             size=label,
             project=pool_times,
             baseline=baseline_times,
