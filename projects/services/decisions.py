@@ -667,6 +667,20 @@ class Evaluated:
     project: Project
     stage: Stage
     last: bool
+    # The project's organisations (``project_organisation_ids``), when the caller has read
+    # them; read here otherwise.
+    organisation_ids: list[int] | None = None
+
+
+def _organisations_of(items: Sequence[Evaluated]) -> dict[int, list[int]]:
+    """The items' projects' organisations by project id: as the caller read them, or in
+    one query if any item came without them."""
+    given: dict[int, list[int]] = {}
+    for item in items:
+        if item.organisation_ids is None:
+            return project_organisation_ids([item.project.pk for item in items])
+        given[item.project.pk] = item.organisation_ids
+    return given
 
 
 def gates_decide_automatically(
@@ -684,7 +698,8 @@ def gates_decide_automatically(
     ``release`` decision, applied as ``_release_many`` does; the others tell the fund
     officers a decision is needed (``fund_officers``: the active fund officers as
     ``RecipientsNotice`` takes them, in ``pk`` order, when the caller has read them; read
-    here otherwise). The decisions are inserted in one statement; the rows they change,
+    here otherwise; each item's ``organisation_ids`` likewise). The decisions are inserted
+    in one statement; the rows they change,
     audit events, outbox events, notifications and tranche decisions in one more, for the
     whole batch (besides the fixed few locking reads). Returns the decisions by gate id.
     """
@@ -698,7 +713,7 @@ def gates_decide_automatically(
     held = deliverables_holding_gates(
         [item.stage.pk for item in items if item.evaluation.outcome == PASS]
     )
-    organisations = project_organisation_ids([item.project.pk for item in items])
+    organisations = _organisations_of(items)
     now = timezone.now()
     automatic: list[tuple[Evaluated, GateDecision]] = []
     waiting: list[tuple[Evaluated, str]] = []

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, F, Max, Value
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,7 +30,7 @@ from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
 from fundapp.notifications.outbox import Event, event_record_many_part
-from fundapp.prepared import prepared_cursor
+from fundapp.prepared import fetch_prepared, prepared_cursor
 from fundapp.statements import Part, statement_run
 from projects.models import (
     KPI,
@@ -55,8 +55,7 @@ from projects.services.notices import (
     RecipientsNotice,
     notify_people_many_parts,
     officers,
-    project_organisation_ids,
-    project_pi_recipients_many,
+    project_pi_recipients_and_organisations_many,
     project_urls,
     recipients_of,
 )
@@ -696,13 +695,23 @@ def _aggregate_points(
     ]
 
 
+_KPI_TABLE_COLUMNS = {f.attname: f.column for f in KPI._meta.concrete_fields}
+
+# ``_KPI_COLUMNS`` of the KPIs of some stages, ascending ids (prepared once per connection).
+_STAGE_KPIS_SQL = f"""
+SELECT {", ".join(_KPI_TABLE_COLUMNS[name] for name in _KPI_COLUMNS)}
+  FROM {KPI._meta.db_table}
+ WHERE {_KPI_TABLE_COLUMNS["stage_id"]} = ANY(%s::bigint[])
+ ORDER BY id
+"""  # noqa: S608 (names from the model, values as parameters)
+
+
 def _stage_kpis(stage_ids: Sequence[int]) -> dict[int, list[rules.KpiSpec]]:
     """The KPIs of the stages as the rule's values, by stage id, ascending ids. One query."""
     kpis: dict[int, list[rules.KpiSpec]] = defaultdict(list)
-    for stage_id, *spec in (
-        KPI.objects.filter(stage_id__in=list(stage_ids)).order_by("id").values_list(*_KPI_COLUMNS)
-    ):
-        kpis[stage_id].append(rules.KpiSpec(*spec))
+    spec = rules.KpiSpec
+    for stage_id, *values in fetch_prepared(_STAGE_KPIS_SQL, [list(stage_ids)]):
+        kpis[stage_id].append(spec(*values))
     return kpis
 
 
@@ -729,6 +738,18 @@ _GATE_STAGE = Gate._meta.get_field("stage")
 _PROJECT_CALL = Project._meta.get_field("call")
 
 
+_LIVE = [state.value for state in LIVE_STATES]
+
+# The rounds of some gates with a live decision (true), and those with a snapshot (false).
+_LIVE_AND_EVALUATED_SQL = f"""
+SELECT gate_id, round, true FROM {GateDecision._meta.db_table}
+ WHERE gate_id = ANY(%s::bigint[]) AND state = ANY(%s::text[])
+UNION
+SELECT gate_id, round, false FROM {GateEvaluation._meta.db_table}
+ WHERE gate_id = ANY(%s::bigint[])
+"""  # noqa: S608 (names from the models, values as parameters)
+
+
 def _live_and_evaluated_rounds(
     gate_ids: list[int],
 ) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
@@ -736,17 +757,9 @@ def _live_and_evaluated_rounds(
     of the gates. One query."""
     live: set[tuple[int, int]] = set()
     evaluated: set[tuple[int, int]] = set()
-    decided = (
-        GateDecision.objects.filter(gate_id__in=gate_ids, state__in=LIVE_STATES)
-        .annotate(live=Value(True, output_field=BooleanField()))
-        .values_list("gate_id", "round", "live")
-    )
-    snapshots = (
-        GateEvaluation.objects.filter(gate_id__in=gate_ids)
-        .annotate(live=Value(False, output_field=BooleanField()))
-        .values_list("gate_id", "round", "live")
-    )
-    for gate_id, round_, is_live in decided.union(snapshots):
+    for gate_id, round_, is_live in fetch_prepared(
+        _LIVE_AND_EVALUATED_SQL, [gate_ids, _LIVE, gate_ids], binary=True
+    ):
         (live if is_live else evaluated).add((gate_id, round_))
     return live, evaluated
 
@@ -787,12 +800,24 @@ def _evaluate_batch(
             .filter(pk__in=project_ids)
             .order_by("pk")
         }
-        stages = {
-            stage.pk: stage
-            for stage in Stage.objects.select_for_update(of=("self",))
+        # Each stage comes with its project's last stage number (whether its gate is the
+        # final one): stages are added or renumbered only under the project's lock, held
+        # since the statement before, so this statement's snapshot has every such change.
+        last_of_project = (
+            Stage.objects.filter(project_id=OuterRef("project_id"))
+            .order_by("-number")
+            .values("number")[:1]
+        )
+        stages: dict[int, Stage] = {}
+        last_number: dict[int, int] = {}
+        for locked_stage in (
+            Stage.objects.select_for_update(of=("self",))
+            .annotate(last_stage_number=Subquery(last_of_project))
             .filter(pk__in=sorted(gate.stage_id for gate in gates))
             .order_by("pk")
-        }
+        ):
+            stages[locked_stage.pk] = locked_stage
+            last_number[locked_stage.project_id] = locked_stage.last_stage_number
         live, evaluated = _live_and_evaluated_rounds([gate.pk for gate in gates])
         running: list[tuple[Gate, Stage, Project]] = []
         for gate in gates:
@@ -834,14 +859,9 @@ def _evaluate_batch(
             [(stage.pk, *windows[gate.pk]) for gate, stage, _p in running]
         )
         shared = _shared_evidence([k.kpi_id for _g, stage, _p in running for k in kpis[stage.pk]])
-        last_number = dict(
-            Stage.objects.filter(project_id__in=sorted({p.pk for _g, _s, p in running}))
-            .values("project_id")
-            .annotate(last=Max("number"))
-            .values_list("project_id", "last")
+        pis, organisations = project_pi_recipients_and_organisations_many(
+            [project.pk for _g, _s, project in running]
         )
-        pis = project_pi_recipients_many([project.pk for _g, _s, project in running])
-        organisations = project_organisation_ids([project.pk for _g, _s, project in running])
         urls = project_urls([project for _g, _s, project in running])
         now = timezone.now()
         policies: dict[int, tuple[rules.GatePolicy, dict[str, Any]]] = {}
@@ -989,7 +1009,8 @@ def _evaluate_batch(
                     gate=gate,
                     project=project,
                     stage=stage,
-                    last=stage.number >= last_number.get(project.pk, stage.number),
+                    last=stage.number >= last_number[project.pk],
+                    organisation_ids=organisations[project.pk],
                 )
                 for (gate, stage, project), evaluation in zip(running, evaluations, strict=True)
             ],

@@ -8,6 +8,7 @@ one a write per row would leave, in a fixed number of statements whatever the ba
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from fundapp.audit.models import AuditEvent
-from fundapp.notifications.models import Notification
+from fundapp.notifications.models import Notification, OutboxEvent
 from ip_licensing.models import IPAsset
 from projects.models import (
     Gate,
@@ -241,15 +242,46 @@ def test_a_batchs_decisions_take_a_fixed_number_of_statements(officers, auto_cal
     large = gates_evaluate(gate_ids=_world(12, auto_call), as_of=AS_OF)
 
     assert (len(small.decisions), len(large.decisions)) == (2, 6)
-    # The final-gate requirement (one registered), the deliverables held, the organisations,
-    # the decisions' insert, the stages', deliverables' and tranches' locks, the officers
-    # and one write.
+    # The final-gate requirement (one registered), the deliverables held, the decisions'
+    # insert, the stages', deliverables' and tranches' locks, the officers and one write
+    # (the organisations come with the items, read by the evaluation).
     assert counts == [DECIDE_STATEMENTS, DECIDE_STATEMENTS]
     assert Project.objects.filter(state=ProjectState.COMPLETED).count() == 1 + 3
     assert Notification.objects.filter(message="gate.decision_needed").count() == 2 * (2 + 6)
 
 
-DECIDE_STATEMENTS = 9
+DECIDE_STATEMENTS = 8
+
+
+def test_items_without_their_organisations_have_them_read_once(officers, auto_call, monkeypatch):
+    # given the evaluation's items stripped of the organisations it read
+    counts: list[int] = []
+    decide: Callable[..., Any] = decisions.gates_decide_automatically
+
+    def stripped(items, **given):
+        with CaptureQueriesContext(connection) as captured:
+            result = decide([replace(item, organisation_ids=None) for item in items], **given)
+        counts.append(len(captured.captured_queries))
+        return result
+
+    monkeypatch.setattr("projects.services.gates.gates_decide_automatically", stripped)
+
+    # when they are decided
+    ids = _world(4, auto_call)
+    gates_evaluate(gate_ids=ids, as_of=AS_OF)
+
+    # then the organisations are read in one more statement, and every event carries them
+    assert counts == [DECIDE_STATEMENTS + 1]
+    for gate in Gate.objects.filter(pk__in=ids).select_related("stage"):
+        expected = list(
+            gate.stage.project.organisations.order_by("order", "id").values_list(
+                "organisation_id", flat=True
+            )
+        )
+        events = OutboxEvent.objects.filter(
+            kind__in=["gate.decided", "gate.decision_needed"], object_id=str(gate.pk)
+        )
+        assert [event.organisation_ids for event in events] == [expected]
 
 
 def test_officers_the_caller_has_read_are_the_ones_told(officers, auto_call, monkeypatch):
