@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Model
 from django.urls import NoReverseMatch, reverse
 
@@ -115,31 +116,30 @@ def project_organisation_ids(project_ids: Iterable[int]) -> dict[int, list[int]]
 
 
 def _column(model: type[Model], name: str) -> str:
-    """The table column of the model's field ``name``."""
-    return next(f.column for f in model._meta.concrete_fields if f.name == name)
+    """The table column of the model's field ``name``, quoted."""
+    return connection.ops.quote_name(
+        next(f.column for f in model._meta.concrete_fields if f.name == name)
+    )
 
 
-# Per project: its organisations in listed order (``project_organisation_ids``), and its
-# active PIs by user id (``project_pi_recipients_many``), as parallel arrays.
+# Per project: its organisations in listed order (``project_organisation_ids``), then its
+# active PIs by user id (``project_pi_recipients_many``), each a row marked by ``is_pi``;
+# two set-based halves (a lateral read per project cost four times as much).
 _PIS_AND_ORGANISATIONS_SQL = f"""
-SELECT p.id,
-       ARRAY(SELECT o.{_column(ProjectOrganisation, "organisation")}
-               FROM {ProjectOrganisation._meta.db_table} o
-              WHERE o.{_column(ProjectOrganisation, "project")} = p.id
-              ORDER BY o.{_column(ProjectOrganisation, "order")}, o.id),
-       pi.ids, pi.languages, pi.emails
-  FROM unnest(%s::bigint[]) AS p(id)
-  LEFT JOIN LATERAL (
-       SELECT array_agg(u.id ORDER BY u.id) AS ids,
-              array_agg(u.{_column(User, "preferred_language")} ORDER BY u.id) AS languages,
-              array_agg(u.{_column(User, "email")} ORDER BY u.id) AS emails
-         FROM {User._meta.db_table} u
-        WHERE u.{_column(User, "is_active")}
-          AND u.id IN (SELECT pp.{_column(ProjectPerson, "user")}
-                         FROM {ProjectPerson._meta.db_table} pp
-                        WHERE pp.{_column(ProjectPerson, "project")} = p.id
-                          AND pp.{_column(ProjectPerson, "role")} = %s::text)
-  ) AS pi ON true
+SELECT false AS is_pi, o.{_column(ProjectOrganisation, "project")} AS project_id,
+       o.{_column(ProjectOrganisation, "organisation")}, NULL::text, NULL::text,
+       o.{_column(ProjectOrganisation, "order")} AS first_key, o.id AS second_key
+  FROM {ProjectOrganisation._meta.db_table} o
+ WHERE o.{_column(ProjectOrganisation, "project")} = ANY(%s::bigint[])
+UNION ALL
+SELECT DISTINCT true, pp.{_column(ProjectPerson, "project")}, u.id,
+       u.{_column(User, "preferred_language")}, u.{_column(User, "email")}, 0, u.id
+  FROM {ProjectPerson._meta.db_table} pp
+  JOIN {User._meta.db_table} u ON u.id = pp.{_column(ProjectPerson, "user")}
+ WHERE pp.{_column(ProjectPerson, "project")} = ANY(%s::bigint[])
+   AND pp.{_column(ProjectPerson, "role")} = %s::text
+   AND u.{_column(User, "is_active")}
+ ORDER BY project_id, is_pi, first_key, second_key
 """  # noqa: S608 (names from the models, values as parameters)
 
 
@@ -154,13 +154,11 @@ def project_pi_recipients_and_organisations_many(
     organisations: dict[int, list[int]] = {pk: [] for pk in ids}
     if not ids:
         return pis, organisations
-    for project_id, organisation_ids, user_ids, languages, emails in fetch_prepared(
-        _PIS_AND_ORGANISATIONS_SQL, [ids, "pi"], binary=True
+    for is_pi, project_id, the_id, language, email, _first, _second in fetch_prepared(
+        _PIS_AND_ORGANISATIONS_SQL, [ids, ids, "pi"], binary=True
     ):
-        organisations[project_id] = organisation_ids
-        if user_ids:
-            pis[project_id] = [
-                (user_id, language, True, email)
-                for user_id, language, email in zip(user_ids, languages, emails, strict=True)
-            ]
+        if is_pi:
+            pis[project_id].append((the_id, language, True, email))
+        else:
+            organisations[project_id].append(the_id)
     return pis, organisations
