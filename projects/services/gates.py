@@ -18,8 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import BigIntegerField, F, OuterRef, Subquery, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -49,7 +50,7 @@ from projects.models import (
 from projects.models.projects import GATE_WORKFLOW, STAGE_WORKFLOW
 from projects.permissions import can_evaluate_gate as can_evaluate_gate
 from projects.rules import gates as rules
-from projects.selectors.projects import projects_visible_to
+from projects.selectors.projects import EqualsAny, projects_visible_to
 from projects.services.decisions import Evaluated, gates_decide_automatically
 from projects.services.notices import (
     RecipientsNotice,
@@ -772,6 +773,15 @@ def _attach_calls(projects: Sequence[Project]) -> None:
         _PROJECT_CALL.set_cached_value(project, calls[project.call_id])
 
 
+def _pk_among(ids: Sequence[int]) -> EqualsAny:
+    """``pk = ANY(array)``: the batch's ids as one array value rather than ``IN`` with a
+    placeholder per id, which PostgreSQL parses and plans as that many constants."""
+    return EqualsAny(F("pk"), Value(list(ids), output_field=_ID_ARRAY))
+
+
+_ID_ARRAY: ArrayField[Any, Any] = ArrayField(BigIntegerField())
+
+
 def _evaluate_batch(
     ids: list[int], *, as_of: date, actor: Actor | None, single: bool
 ) -> GateBatchResult:
@@ -781,7 +791,7 @@ def _evaluate_batch(
         locked = list(
             Gate.objects.select_for_update(of=("self",), no_key=True, skip_locked=not single)
             .annotate(stage_project_id=F("stage__project_id"))
-            .filter(pk__in=ids)
+            .filter(_pk_among(ids))
             .order_by("pk")
         )
         project_ids = sorted({gate.stage_project_id for gate in locked})
@@ -797,7 +807,7 @@ def _evaluate_batch(
         projects = {
             project.pk: project
             for project in Project.objects.select_for_update(of=("self",), no_key=True)
-            .filter(pk__in=project_ids)
+            .filter(_pk_among(project_ids))
             .order_by("pk")
         }
         # Each stage comes with its project's last stage number (whether its gate is the
@@ -813,7 +823,7 @@ def _evaluate_batch(
         for locked_stage in (
             Stage.objects.select_for_update(of=("self",))
             .annotate(last_stage_number=Subquery(last_of_project))
-            .filter(pk__in=sorted(gate.stage_id for gate in gates))
+            .filter(_pk_among(sorted(gate.stage_id for gate in gates)))
             .order_by("pk")
         ):
             stages[locked_stage.pk] = locked_stage
@@ -1018,16 +1028,21 @@ def _evaluate_batch(
         )
         if result.decisions:
             by_decision = {d.pk: gate_id for gate_id, d in result.decisions.items()}
-            for tranche_id, decision_id in (
-                Tranche.objects.filter(
-                    decision_id__in=list(by_decision), state=TrancheState.DECIDED
-                )
-                .order_by("pk")
-                .values_list("pk", "decision_id")
+            for tranche_id, decision_id in fetch_prepared(
+                _DECIDED_TRANCHES_SQL,
+                [list(by_decision), TrancheState.DECIDED.value],
+                binary=True,
             ):
                 result.tranches.setdefault(by_decision[decision_id], []).append(tranche_id)
     return result
 
+
+# The tranches the batch's automatic decisions have decided, in ``pk`` order.
+_DECIDED_TRANCHES_SQL = f"""
+SELECT id, decision_id FROM {Tranche._meta.db_table}
+ WHERE decision_id = ANY(%s::bigint[]) AND state = %s::text
+ ORDER BY id
+"""  # noqa: S608 (the model's table, values as parameters)
 
 # The stages and gates an evaluation moves (the workflow's triggers check each move as for
 # any ``UPDATE``), as parts of the statement that writes the batch's records.
