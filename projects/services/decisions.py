@@ -699,9 +699,9 @@ def gates_decide_automatically(
     officers a decision is needed (``fund_officers``: the active fund officers as
     ``RecipientsNotice`` takes them, in ``pk`` order, when the caller has read them; read
     here otherwise; each item's ``organisation_ids`` likewise). The decisions are inserted
-    in one statement; the rows they change,
-    audit events, outbox events, notifications and tranche decisions in one more, for the
-    whole batch (besides the fixed few locking reads). Returns the decisions by gate id.
+    in one statement; the rows they change, audit events, outbox events, notifications
+    and tranche decisions in one more, for the whole batch (besides the fixed few locking
+    reads). Returns the decisions by gate id.
     """
     if not items:
         return {}

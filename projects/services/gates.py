@@ -811,8 +811,8 @@ def _evaluate_batch(
             .order_by("pk")
         }
         # Each stage comes with its project's last stage number (whether its gate is the
-        # final one): stages are added or renumbered only under the project's lock, held
-        # since the statement before, so this statement's snapshot has every such change.
+        # final one), as a read after the locks would give it: a project's stages are all
+        # created with it at award and keep their numbers.
         last_of_project = (
             Stage.objects.filter(project_id=OuterRef("project_id"))
             .order_by("-number")
