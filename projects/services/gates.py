@@ -15,7 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
+from functools import reduce
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
@@ -297,14 +298,13 @@ def _evaluate_chunk(
 
 @dataclass(frozen=True)
 class _Aggregate:
-    """One KPI's counted measurements (§8, §22), aggregated by the database."""
+    """One KPI's counted measurements (§8, §22), as the database read them."""
 
     latest: tuple[int, Decimal, datetime]  # greatest measured_at, ties by greatest id
-    maximum: Decimal
-    minimum: Decimal
-    total: Decimal
-    # Every value, in the order of the series (for ``mean``, which the rule computes: the
-    # sum of stored values is exact in its 28 digits, so their order does not change it).
+    # Every value, in the order of the series: ``max``, ``min`` and the exact ``sum`` are
+    # taken from them where a KPI asks for one (``_aggregate_points``), and ``mean`` by the
+    # rule (the sum of stored values is exact in its 28 digits, so their order does not
+    # change it).
     values: list[Decimal]
     # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
     # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
@@ -343,30 +343,32 @@ CASE
 END
 """  # noqa: S608 (the rule's own constants)
 
-# The database aggregates each KPI's counted measurements (§8: non-rejected, in the window;
-# §22: meeting the KPI's evidence level) for the whole batch in one statement: ``max``,
-# ``min``, the exact ``sum``, and the counted ids, values and times (as microseconds since
-# the epoch: exact, and an integer costs next to nothing to read where a time costs
-# ~15 µs). The same pass writes what the snapshot stores of every counted measurement (§8:
-# ids and values, and when each was measured) and of every one left out (§22: with its
-# reason), as JSON text: one scan of the KPI's measurements serves the rule and the
-# snapshot.
+# The database gathers each KPI's counted measurements (§8: non-rejected, in the window;
+# §22: meeting the KPI's evidence level) for the whole batch in one statement: the counted
+# ids, values and times (as microseconds since the epoch: exact, and an integer costs
+# ~0.1 µs to read where a time costs several through Django's time-zone loader). ``max``, ``min`` and the exact ``sum``
+# are taken from the values in Python, only for a KPI that asks for one
+# (``_aggregate_points``): an aggregate in SQL is evaluated on every row of every KPI. The
+# same pass writes what the snapshot stores of every counted measurement (§8: ids and
+# values, and when each was measured) and of every one left out (§22: with its reason), as
+# JSON text: one scan of the KPI's measurements serves the rule and the snapshot.
 #
-# The rows reach the aggregates sorted by KPI and id (``s``), and the outer level only
-# groups the sorted rows by their leading sort key (no join to reorder them), which keeps
-# each group's rows in the subquery's order: every array comes in id order without a sort
-# of its own (an aggregate with ``ORDER BY`` sorts each group again, once per aggregate,
-# which cost a quarter of the statement). The order of the series (``measured_at``, then
-# id), whose last is ``latest`` (§8: greatest measured_at, ties by greatest id) and whose
-# values make ``mean`` (left to the rule: its 28-digit rounding is the rule's), is made
-# from the times in Python (``_series_order``): none at all when the times already rise
-# with the ids, as for regular reports.
+# Each KPI is aggregated on its own (``LATERAL``), from its measurements in id order
+# (``s``: read by the KPI's index, a sort of a few dozen rows in memory), so every array
+# comes in id order without a sort of its own, and the batch's rows are never sorted as a
+# whole (that sort, ~50,000 rows for 500 gates, spilled to disk). An aggregate with
+# ``ORDER BY`` would sort each KPI's rows again, once per aggregate. The order of the
+# series (``measured_at``, then id), whose last is ``latest`` (§8: greatest measured_at,
+# ties by greatest id) and whose values make ``mean`` (left to the rule: its 28-digit
+# rounding is the rule's), is made from the times in Python (``_series_order``): none at
+# all when the times already rise with the ids, as for regular reports. A KPI without
+# measurements comes as a row of nulls, which ``_read_aggregates`` skips.
 _AGGREGATES_TEMPLATE = f"""
-SELECT s.kpi_id,
-       max(s.value) FILTER (WHERE s.why IS NULL),
-       min(s.value) FILTER (WHERE s.why IS NULL),
-       sum(s.value) FILTER (WHERE s.why IS NULL),
-       array_agg(s.id) FILTER (WHERE s.why IS NULL),
+SELECT k.id, a.*
+FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
+JOIN projects_kpi k ON k.stage_id = w.stage_id
+CROSS JOIN LATERAL (
+SELECT array_agg(s.id) FILTER (WHERE s.why IS NULL),
        array_agg(s.value) FILTER (WHERE s.why IS NULL),
        array_agg((extract(epoch FROM s.measured_at) * 1000000)::bigint)
          FILTER (WHERE s.why IS NULL),
@@ -377,14 +379,13 @@ SELECT s.kpi_id,
                                   'measured_at', s.measured_at, 'reason', s.why))
          FILTER (WHERE s.why IS NOT NULL)::text{{anomaly_columns}}
 FROM (
-  SELECT k.id AS kpi_id, m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
+  SELECT m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
          {_LEFT_OUT_SQL} AS why
-  FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
-  JOIN projects_kpi k ON k.stage_id = w.stage_id
-  JOIN projects_measurement m ON m.kpi_id = k.id
-  ORDER BY k.id, m.id
+  FROM projects_measurement m
+  WHERE m.kpi_id = k.id
+  ORDER BY m.id
 ) AS s
-GROUP BY s.kpi_id
+) AS a
 """  # noqa: S608 (the rule's own constants, values as parameters)
 
 # What the anomaly flags (§22, ``rules.anomaly_flags``) read besides, in the same pass, for
@@ -392,22 +393,24 @@ GROUP BY s.kpi_id
 # order, as above) were entered, and the rejected ones with their values and when they
 # were rejected. When each was entered matters only within ``rules.LATE_ENTRY`` up to the
 # cutoff, or, for a value equal to a rejected one of the KPI, after that rejection: the
-# first are sent as times (the others NULL, which the rule reads as "long before"); for a
-# KPI with a rejection, every counted one is also sent as microseconds since the epoch
-# (integers, which cost next to nothing to read), and only those whose value a rejected
-# measurement has are made times (``_entered``). Loading a time costs ~15 µs in Python, an
-# integer almost nothing.
+# first are sent (the others NULL, which the rule reads as "long before"); for a KPI with a
+# rejection (the rejected ids' aggregate, shared with the column that sends them), every
+# counted one is also sent, and only those whose value a rejected measurement has are made
+# times (``_entered``). Every time is sent as microseconds since the epoch, as above, and
+# made a time in Python only where it is read.
 _ANOMALY_COLUMNS = f""",
        array_agg(CASE WHEN s.created_at BETWEEN s.co - interval '{rules.LATE_ENTRY.days} days'
                                             AND s.co
-                      THEN s.created_at END) FILTER (WHERE s.why IS NULL),
-       CASE WHEN bool_or(s.rejected_at IS NOT NULL)
+                      THEN (extract(epoch FROM s.created_at) * 1000000)::bigint END)
+         FILTER (WHERE s.why IS NULL),
+       CASE WHEN array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL) IS NOT NULL
             THEN array_agg((extract(epoch FROM s.created_at) * 1000000)::bigint)
                    FILTER (WHERE s.why IS NULL)
        END,
        array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL),
        array_agg(s.value) FILTER (WHERE s.rejected_at IS NOT NULL),
-       array_agg(s.rejected_at) FILTER (WHERE s.rejected_at IS NOT NULL)"""
+       array_agg((extract(epoch FROM s.rejected_at) * 1000000)::bigint)
+         FILTER (WHERE s.rejected_at IS NOT NULL)"""
 
 _AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", "")
 _EVALUATION_AGGREGATES_SQL = _AGGREGATES_TEMPLATE.replace("{anomaly_columns}", _ANOMALY_COLUMNS)
@@ -551,9 +554,6 @@ def _read_aggregates(
         )
         for (
             kpi_id,
-            maximum,
-            minimum,
-            total,
             ids,
             counted,
             times_us,
@@ -563,6 +563,8 @@ def _read_aggregates(
             excluded_json,
             *anomaly,
         ) in cursor.fetchall():
+            if ids is None and excluded_json is None:
+                continue  # a KPI without measurements (the aggregate's row of nulls)
             order = _series_order(times_us) if ids else None
             if order is not None:
                 ids = [ids[i] for i in order]
@@ -571,9 +573,6 @@ def _read_aggregates(
             if ids:
                 aggregates[kpi_id] = _Aggregate(
                     latest=(ids[-1], counted[-1], _EPOCH + timedelta(microseconds=times_us[-1])),
-                    maximum=maximum,
-                    minimum=minimum,
-                    total=total,
                     values=counted,
                     ids_json=ids_json,
                     values_json=values_json,
@@ -582,16 +581,23 @@ def _read_aggregates(
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json
             if anomaly:
-                late, entered_us, rejected_ids, rejected_values, rejected_at = anomaly
+                late_us, entered_us, rejected_ids, rejected_values, rejected_us = anomaly
                 if order is not None:
-                    late = [late[i] for i in order]
+                    late_us = [late_us[i] for i in order]
                     if entered_us:
                         entered_us = [entered_us[i] for i in order]
                 series[kpi_id] = rules.KpiSeries(
                     ids=ids or (),
                     values=counted or (),
-                    created_at=_entered(late, counted, entered_us, rejected_values),
-                    rejected=tuple(zip(rejected_ids, rejected_values, rejected_at, strict=True))
+                    created_at=_entered(late_us, counted, entered_us, rejected_values),
+                    rejected=tuple(
+                        zip(
+                            rejected_ids,
+                            rejected_values,
+                            [_EPOCH + timedelta(microseconds=us) for us in rejected_us],
+                            strict=True,
+                        )
+                    )
                     if rejected_ids
                     else (),
                 )
@@ -612,26 +618,33 @@ def _series_order(times_us: list[int]) -> list[int] | None:
 
 
 def _entered(
-    late: list[datetime | None] | None,
+    late_us: list[int | None] | None,
     values: list[Decimal] | None,
     entered_us: list[int] | None,
     rejected_values: list[Decimal] | None,
 ) -> Sequence[datetime | None]:
     """When each counted measurement was entered, as far as the anomaly flags can use it:
-    the late entries' times, and for a value equal to a rejected one of the KPI its time
-    from ``entered_us`` (microseconds since the epoch, exact); ``None`` for the others."""
-    if not late:
+    the late entries' times (``late_us``: microseconds since the epoch, ``None`` for the
+    others), and for a value equal to a rejected one of the KPI its time from
+    ``entered_us`` (every counted one's, the same way); ``None`` for the others."""
+    if not late_us:
         return ()
-    if not entered_us or not rejected_values or values is None:
-        return late
-    again = set(rejected_values)
-    entered: list[datetime | None] | None = None
-    for i, value in enumerate(values):
-        if value in again and late[i] is None:
-            if entered is None:
-                entered = list(late)
-            entered[i] = _EPOCH + timedelta(microseconds=entered_us[i])
-    return late if entered is None else entered
+    again: set[Decimal] = set()
+    if entered_us and rejected_values and values:
+        again = set(rejected_values)
+        if again.isdisjoint(values):  # the usual case: no counted value was rejected
+            again = set()
+    if not again and late_us.count(None) == len(late_us):
+        return [None] * len(late_us)  # the usual case: nothing entered lately
+    entered: list[datetime | None] = [
+        None if us is None else _EPOCH + timedelta(microseconds=us) for us in late_us
+    ]
+    if again:
+        assert values is not None and entered_us is not None
+        for i, value in enumerate(values):
+            if value in again and entered[i] is None:
+                entered[i] = _EPOCH + timedelta(microseconds=entered_us[i])
+    return entered
 
 
 def _shared_evidence(kpi_ids: Sequence[int]) -> dict[int, list[tuple[int, str, int, int]]]:
@@ -664,24 +677,31 @@ def _gate_flags(
     return flags
 
 
+# The ``sum`` aggregation, exact as PostgreSQL's ``sum`` of ``numeric``: stored values have
+# at most 20 digits, so 60 hold the sum of any number of them (a rounding would raise).
+_SUM_CONTEXT = Context(prec=60, traps=[Inexact])
+_ZERO = Decimal(0)
+
+
 def _aggregate_points(
     kpi: rules.KpiSpec, found: _Aggregate, start: datetime
 ) -> list[rules.MeasurementPoint]:
-    """One point from which the rule's ``aggregate`` gives the database's aggregate: the
-    value that decides for ``latest``/``max``/``min``/``sum``, the rule's own ``mean`` of
-    every value for ``mean``. ``measurement_ids`` of the result are the database's (all
-    counted measurements). The database has already applied the evidence level (§22), so
-    the point carries everything any level asks for."""
+    """One point from which the rule's ``aggregate`` gives the KPI's aggregate: the value
+    that decides for ``latest``/``max``/``min``/``sum`` (a stored value unchanged, or their
+    exact sum), the rule's own ``mean`` of every value for ``mean``. ``measurement_ids`` of
+    the result are the database's (all counted measurements). The database has already
+    applied the evidence level (§22), so the point carries everything any level asks
+    for."""
     if kpi.aggregation == rules.LATEST:
         value, measurement_id, at = found.latest[1], found.latest[0], found.latest[2]
     else:
         measurement_id, at = 0, start
         if kpi.aggregation == rules.MAX:
-            value = found.maximum
+            value = max(found.values)
         elif kpi.aggregation == rules.MIN:
-            value = found.minimum
+            value = min(found.values)
         elif kpi.aggregation == rules.SUM:
-            value = found.total
+            value = reduce(_SUM_CONTEXT.add, found.values, _ZERO)
         else:
             value = rules.mean(found.values)
     return [

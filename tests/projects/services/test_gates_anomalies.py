@@ -181,6 +181,89 @@ def test_a_file_shared_with_another_project_is_not_this_gates_flag(officers):
     assert _kinds(gate) == []
 
 
+# --------------------------------------------------------------------------- entry times
+# The evaluation reads entry and rejection times as microseconds since the epoch: to the
+# microsecond, and each with its own measurement when the series (measured_at, then id)
+# runs against the ids.
+
+
+@pytest.mark.parametrize(
+    ("entered", "flagged"),
+    [
+        (CUTOFF - timedelta(days=7, microseconds=1), False),
+        (CUTOFF - timedelta(days=7), True),
+        (CUTOFF, True),
+        (CUTOFF + timedelta(microseconds=1), False),
+    ],
+)
+def test_the_last_week_before_the_cutoff_is_read_to_the_microsecond(officers, entered, flagged):
+    _project_, gate, (kpi,) = _project()
+    _measure(kpi, "12")
+    late = _measure(kpi, "25", entered=entered, at=CUTOFF - timedelta(days=8))
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    evaluation.refresh_from_db()
+    assert [f["measurement_ids"] for f in evaluation.anomaly_flags] == (
+        [[late.pk]] if flagged else []
+    )
+
+
+@pytest.mark.parametrize(("after", "flagged"), [(timedelta(microseconds=1), True), (None, False)])
+def test_a_re_entry_is_compared_with_its_rejection_to_the_microsecond(officers, after, flagged):
+    _project_, gate, (kpi,) = _project()
+    rejected = _measure(kpi, "23")
+    rejected_at = tokyo(date(2026, 5, 1)) + timedelta(microseconds=123456)
+    Measurement.objects.filter(pk=rejected.pk).update(
+        rejected_at=rejected_at, rejection_reason="wrong instrument"
+    )
+    reentered = _measure(kpi, "23", entered=rejected_at + (after or timedelta(0)))
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    evaluation.refresh_from_db()
+    assert evaluation.anomaly_flags == (
+        [
+            {
+                "kind": "reentered_after_rejection",
+                "kpi_id": kpi.pk,
+                "measurement_ids": [rejected.pk, reentered.pk],
+                "detail": {
+                    "value": "23.000000",
+                    "rejected_at": "2026-05-01T03:00:00.123456+00:00",
+                },
+            }
+        ]
+        if flagged
+        else []
+    )
+
+
+def test_a_late_entry_keeps_its_time_when_the_series_runs_against_the_ids(officers):
+    _project_, gate, (kpi,) = _project()  # latest, 10 → 20
+    late = _measure(kpi, "25", at=tokyo(date(2026, 6, 20)), entered=CUTOFF - timedelta(days=2))
+    # Entered after it (a greater id), measured before it: first in the series.
+    _measure(kpi, "12", at=tokyo(date(2026, 3, 2)))
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    evaluation.refresh_from_db()
+    # Met by 25, the latest; without that late entry the latest is 12.
+    assert [(f["kind"], f["measurement_ids"]) for f in evaluation.anomaly_flags] == [
+        ("late_decisive", [late.pk])
+    ]
+
+
+def test_a_re_entry_keeps_its_time_when_the_series_runs_against_the_ids(officers):
+    _project_, gate, (kpi,) = _project([{"aggregation": "max"}])
+    rejected = _measure(kpi, "23", at=tokyo(date(2026, 4, 1)))
+    Measurement.objects.filter(pk=rejected.pk).update(
+        rejected_at=tokyo(date(2026, 5, 1)), rejection_reason="wrong instrument"
+    )
+    reentered = _measure(kpi, "23", at=tokyo(date(2026, 6, 10)), entered=tokyo(date(2026, 5, 2)))
+    # Entered after it (a greater id) but long before the rejection, measured before it.
+    _measure(kpi, "5", at=tokyo(date(2026, 3, 2)))
+    evaluation = gate_evaluate(gate=gate, as_of=AS_OF)
+    evaluation.refresh_from_db()
+    assert [(f["kind"], f["measurement_ids"]) for f in evaluation.anomaly_flags] == [
+        ("reentered_after_rejection", [rejected.pk, reentered.pk])
+    ]
+
+
 # --------------------------------------------------------------------------- the decision
 
 

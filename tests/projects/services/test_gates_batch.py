@@ -6,6 +6,7 @@ the number of gates, and the result is the one evaluating each gate alone would 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -542,3 +543,66 @@ def test_the_series_order_is_made_from_the_times_only_when_they_fall_as_ids_rise
     # Ids 0..3 measured at 5, 1, 5, 3: the series is 1 (id 1), 3 (id 3), then the equal
     # times 5 in id order (ids 0 and 2).
     assert gates._series_order([5, 1, 5, 3]) == [1, 3, 0, 2]
+
+
+@pytest.mark.django_db
+def test_max_min_and_sum_are_the_databases_own(calls):
+    # Given one KPI's counted values (stored with 6 decimals), and a rejected one
+    project = running_project(call=calls["auto"])
+    kpi = project.kpis.get(stage__number=1)
+    values = ("-0.000001", "12345678901234.999999", "0.1", "7", "-3.25", "0.1")
+    for day, value in enumerate(values, start=1):
+        MeasurementFactory.create(
+            kpi=kpi, value=Decimal(value), measured_at=tokyo(date(2026, 3, day))
+        )
+    rejected = MeasurementFactory.create(
+        kpi=kpi, value=Decimal("99999999999999"), measured_at=tokyo(date(2026, 3, 9))
+    )
+    Measurement.objects.filter(pk=rejected.pk).update(rejected_at=tokyo(date(2026, 3, 10)))
+    stage = kpi.stage
+    start, cutoff = stage_window_start(STARTED), gate_cutoff(GATE_DAY)
+    # When the evaluation reads them and the KPI asks for max, min or sum
+    aggregates, _excluded = gates._kpi_aggregates([(stage.pk, start, cutoff)])
+    (spec,) = gates._stage_kpis([stage.pk])[stage.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT max(value), min(value), sum(value) FROM projects_measurement"
+            " WHERE kpi_id = %s AND rejected_at IS NULL",
+            [kpi.pk],
+        )
+        expected = cursor.fetchone()
+    found = [
+        gates._aggregate_points(replace(spec, aggregation=aggregation), aggregates[kpi.pk], start)
+        for aggregation in ("max", "min", "sum")
+    ]
+    # Then each is PostgreSQL's, digit for digit
+    assert [str(point.value) for (point,) in found] == [str(value) for value in expected]
+    assert [str(value) for value in expected] == [
+        "12345678901234.999999",
+        "-3.250000",
+        "12345678901238.949998",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_kpi_without_measurements_is_read_as_none_and_one_with_only_left_out_ones_as_those(
+    calls,
+):
+    project = running_project(call=calls["auto"], kpis=[{"code": "A"}, {"code": "B"}])
+    empty, rejected_only = project.kpis.filter(stage__number=1).order_by("code")
+    rejected = MeasurementFactory.create(
+        kpi=rejected_only, value=Decimal("21"), measured_at=tokyo(date(2026, 3, 1))
+    )
+    rejected_at = tokyo(date(2026, 3, 2)) + timedelta(microseconds=5)
+    Measurement.objects.filter(pk=rejected.pk).update(rejected_at=rejected_at)
+    window = (empty.stage_id, stage_window_start(STARTED), gate_cutoff(GATE_DAY))
+
+    aggregates, excluded, series = gates._kpi_aggregates_and_series([window])
+
+    assert aggregates == {}
+    assert list(excluded) == [rejected_only.pk]
+    assert list(series) == [rejected_only.pk]
+    found = series[rejected_only.pk]
+    assert (found.ids, found.values, found.created_at) == ((), (), ())
+    assert found.rejected == ((rejected.pk, Decimal("21.000000"), rejected_at),)
+    assert gates._kpi_aggregates([window]) == ({}, excluded)
