@@ -82,27 +82,33 @@ RETURNING id, hash
 """  # noqa: S608 - our own constants
 # The ids are drawn once (MATERIALIZED), then numbered in ascending order to match the
 # entries' order. The events come as one text parameter whatever their number: each event's
-# canonical JSON with the id's placeholder, one per line. The database reads every column
-# from it (a JSON null before or after is stored as NULL) and hashes it with the id in the
-# placeholder's place, so the client encodes each event once.
+# canonical JSON with the id's placeholder, one per line. The database reads the columns
+# from the lines parsed as one JSON array (the placeholder made a number), and hashes each
+# line with the id in the placeholder's place: the client encodes each event once.
 _PLACEHOLDER_SQL = f"'{_ID_PLACEHOLDER_JSON}'"
+_TYPES = (
+    "occurred_at timestamptz, actor_user bigint, actor_api_key bigint, actor_label text, "
+    "action text, object_type text, object_id text, before jsonb, after jsonb, "
+    "request_id text, client_address inet"
+)
+_NAMES = [column.split()[0] for column in _TYPES.split(",")]
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
     SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
 ), numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ids
-), canonical AS (
-    SELECT t.ord, t.doc, replace(t.doc, {_PLACEHOLDER_SQL}, '0')::jsonb AS v
-    FROM string_to_table(%s::text, E'\\n') WITH ORDINALITY AS t(doc, ord)
+), lines AS MATERIALIZED (
+    SELECT %s::text AS text
 )
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
-SELECT n.id, (c.v->>'occurred_at')::timestamptz, (c.v->>'actor_user')::bigint,
-       (c.v->>'actor_api_key')::bigint, c.v->>'actor_label', c.v->>'action',
-       c.v->>'object_type', c.v->>'object_id', NULLIF(c.v->'before', 'null'::jsonb),
-       NULLIF(c.v->'after', 'null'::jsonb), c.v->>'request_id',
-       (c.v->>'client_address')::inet, '',
-       encode(sha256(convert_to(replace(c.doc, {_PLACEHOLDER_SQL}, n.id::text), 'UTF8')), 'hex')
-FROM numbered n JOIN canonical c USING (ord)
+SELECT n.id, {", ".join(f"v.{name}" for name in _NAMES)}, '',
+       encode(sha256(convert_to(replace(t.doc, {_PLACEHOLDER_SQL}, n.id::text), 'UTF8')), 'hex')
+FROM lines,
+     string_to_table(lines.text, E'\\n') WITH ORDINALITY AS t(doc, ord)
+     JOIN numbered n USING (ord)
+     JOIN ROWS FROM (jsonb_to_recordset(
+         ('[' || replace(replace(lines.text, E'\\n', ','), {_PLACEHOLDER_SQL}, '0') || ']')::jsonb
+     ) AS ({_TYPES})) WITH ORDINALITY AS v({", ".join(_NAMES)}, ord) USING (ord)
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 
