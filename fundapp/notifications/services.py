@@ -285,7 +285,8 @@ _PARTS_SQL = f"""INSERT INTO {Notification._meta.db_table}
      emailed_at)
 SELECT r.user_id, n.notice->>0, n.notice->>1, p.params, '', '', n.notice->>2,
        %s::timestamptz, NULL,
-       CASE WHEN r.email THEN '{EmailState.PENDING}' ELSE '{EmailState.NOT_REQUESTED}' END,
+       CASE WHEN r.email THEN '{EmailState.PENDING.value}'
+            ELSE '{EmailState.NOT_REQUESTED.value}' END,
        NULL
   FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[])
        WITH ORDINALITY AS r(user_id, i, email, ord)
