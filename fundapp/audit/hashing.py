@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,6 +62,28 @@ def canonical_around_id(values: dict[str, Any]) -> tuple[str, str]:
     """``canonical_payload_around_id`` of an event given as its ``canonical_values``."""
     before, after = _canonical(values, _ID_PLACEHOLDER).split(_ID_PLACEHOLDER_JSON)
     return before, after
+
+
+# Where one event ends and the next begins in the canonical JSON of a list of events: each
+# starts with its first key in sorted order, "action", and no JSON string holds a raw '"'.
+_BETWEEN_EVENTS = '},{"action":'
+_BETWEEN_LINES = '}\n{"action":'
+
+
+def canonical_lines(events: Sequence[dict[str, Any]]) -> str:
+    """The canonical JSON of each event, one per line, in the given order: the same text
+    as ``"\\n".join`` of each one's own encoding, from one encoding of them all.
+
+    Each event is given as its ``canonical_values`` with its ``"id"`` (a number or the
+    placeholder). Canonical JSON holds no line break: the encoder escapes every control
+    character inside strings, and its separators have none.
+    """
+    inner = _CANONICAL_ENCODER.encode(events)[1:-1]
+    # Every event but the first begins right after a boundary; any other occurrence lies
+    # inside a before or after (a list of objects whose first key is "action").
+    if inner.count(_BETWEEN_EVENTS) == len(events) - 1:
+        return inner.replace(_BETWEEN_EVENTS, _BETWEEN_LINES)
+    return "\n".join(_CANONICAL_ENCODER.encode(event) for event in events)
 
 
 def compute_hash(event: AuditEvent) -> str:

@@ -25,8 +25,10 @@ from fundapp.statements import Part
 
 from .context import RequestContext, current_request_context
 from .hashing import (
+    _ID_PLACEHOLDER,
+    _ID_PLACEHOLDER_JSON,
     GENESIS_HASH,
-    canonical_around_id,
+    canonical_lines,
     canonical_payload,
     canonical_payload_around_id,
     canonical_values,
@@ -79,23 +81,34 @@ FROM (SELECT {_NEXTVAL} AS id) n, (VALUES ({_ROW})) AS v({_COLUMNS}, json_head, 
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 # The ids are drawn once (MATERIALIZED), then numbered in ascending order to match the
-# entries' order. The events come as one JSON document (one parameter, whatever their
-# number: a VALUES list costs the client a placeholder per column and row).
+# entries' order. The events come as one text parameter whatever their number: each event's
+# canonical JSON with the id's placeholder, one per line. The database reads the columns
+# from the lines parsed as one JSON array (the placeholder made a number), and hashes each
+# line with the id in the placeholder's place: the client encodes each event once.
+_PLACEHOLDER_SQL = f"'{_ID_PLACEHOLDER_JSON}'"
 _TYPES = (
-    "occurred_at timestamptz, actor_user_id bigint, actor_api_key_id bigint, "
-    "actor_label text, action text, object_type text, object_id text, before jsonb, "
-    "after jsonb, request_id text, client_address inet, json_head text, json_tail text, "
-    "ord bigint"
+    "occurred_at timestamptz, actor_user bigint, actor_api_key bigint, actor_label text, "
+    "action text, object_type text, object_id text, before jsonb, after jsonb, "
+    "request_id text, client_address inet"
 )
+_NAMES = [column.split()[0] for column in _TYPES.split(",")]
 _APPEND_MANY_SQL = f"""
 WITH ids AS MATERIALIZED (
     SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
 ), numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ids
+), lines AS MATERIALIZED (
+    SELECT %s::text AS text
 )
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
-SELECT n.id, {_VALUES}, '', {_HASH}
-FROM numbered n JOIN jsonb_to_recordset(%s::jsonb) AS v({_TYPES}) USING (ord)
+SELECT n.id, {", ".join(f"v.{name}" for name in _NAMES)}, '',
+       encode(sha256(convert_to(replace(t.doc, {_PLACEHOLDER_SQL}, n.id::text), 'UTF8')), 'hex')
+FROM lines,
+     string_to_table(lines.text, E'\\n') WITH ORDINALITY AS t(doc, ord)
+     JOIN numbered n USING (ord)
+     JOIN ROWS FROM (jsonb_to_recordset(
+         ('[' || replace(replace(lines.text, E'\\n', ','), {_PLACEHOLDER_SQL}, '0') || ']')::jsonb
+     ) AS ({_TYPES})) WITH ORDINALITY AS v({", ".join(_NAMES)}, ord) USING (ord)
 RETURNING id, hash
 """  # noqa: S608 - our own constants
 
@@ -215,6 +228,7 @@ class _Batch:
             object_type, object_id = _object_columns(entry)
             values.append(
                 {
+                    "id": _ID_PLACEHOLDER,
                     "occurred_at": occurred_at,
                     "actor_user": actor[0],
                     "actor_api_key": actor[1],
@@ -229,7 +243,7 @@ class _Batch:
                     "prev_hash": "",
                 }
             )
-        return _document(values)
+        return canonical_lines(values)
 
 
 def _new_events(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
@@ -284,34 +298,14 @@ def _append(events: Sequence[AuditEvent]) -> None:
 
 
 def _events_document(events: Sequence[AuditEvent]) -> str:
-    """The events as the JSON document ``_APPEND_MANY_SQL`` takes apart, numbered from 1."""
+    """The events as the text ``_APPEND_MANY_SQL`` takes apart: each one's canonical JSON
+    with the id's placeholder, one per line, in order."""
     return _document([canonical_values(event) for event in events])
 
 
 def _document(events: Sequence[dict[str, Any]]) -> str:
     """The document of events given as their ``canonical_values``."""
-    rows = []
-    for ord_, values in enumerate(events, start=1):
-        json_head, json_tail = canonical_around_id(values)
-        rows.append(
-            {
-                "ord": ord_,
-                "occurred_at": values["occurred_at"],
-                "actor_user_id": values["actor_user"],
-                "actor_api_key_id": values["actor_api_key"],
-                "actor_label": values["actor_label"],
-                "action": values["action"],
-                "object_type": values["object_type"],
-                "object_id": values["object_id"],
-                "before": values["before"],
-                "after": values["after"],
-                "request_id": values["request_id"],
-                "client_address": values["client_address"],
-                "json_head": json_head,
-                "json_tail": json_tail,
-            }
-        )
-    return json.dumps(rows, ensure_ascii=False)
+    return canonical_lines([{"id": _ID_PLACEHOLDER, **values} for values in events])
 
 
 def audit_record(

@@ -102,22 +102,10 @@ def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
     """``notify_people`` for a batch, as one part of the caller's one statement
     (``fundapp.statements``): the notifications app's ``NotifyParts``, or ``None`` when it
     is not installed or there is no one to tell."""
-    notify_many_parts = _notify_function("notify_many_parts")
-    recipient = _notify_function("Recipient")
-    notice_class = _notify_function("RecipientsNotice")
-    if notify_many_parts is None or recipient is None or notice_class is None:
+    notify_values_many_parts = _notify_function("notify_values_many_parts")
+    if notify_values_many_parts is None:
         return None
-    return notify_many_parts(
-        [
-            notice_class(
-                recipients=[recipient(*values) for values in n.recipients],
-                message=n.message,
-                params=n.params,
-                url=n.url,
-            )
-            for n in notices
-        ]
-    )
+    return notify_values_many_parts(notices)
 
 
 @dataclass(frozen=True)

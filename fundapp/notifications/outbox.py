@@ -103,12 +103,13 @@ def event_record_many(events: Sequence[Event]) -> list[OutboxEvent]:
 
 
 _TABLE = OutboxEvent._meta.db_table
+# The events come as one JSON array of ``[kind, audience, object type, object id,
+# payload]``, the audience as the text of a PostgreSQL array, and their time once.
 _PART_SQL = f"""INSERT INTO {_TABLE} (kind, organisation_ids, object_type, object_id, payload,
                                    created_at)
-SELECT r.kind, r.organisation_ids, r.object_type, r.object_id, r.payload, r.created_at
-  FROM jsonb_to_recordset(%s::jsonb) AS r(
-       kind text, organisation_ids bigint[], object_type text, object_id text, payload jsonb,
-       created_at timestamptz, ord bigint)"""  # noqa: S608 - our own constants
+SELECT e.event->>0, (e.event->>1)::bigint[], e.event->>2, e.event->>3,
+       NULLIF(e.event->4, 'null'::jsonb), %s::timestamptz
+  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(event, ord)"""  # noqa: S608 - our own constants
 
 
 def event_record_many_part(
@@ -120,28 +121,26 @@ def event_record_many_part(
     if not events:
         raise ValueError("event_record_many_part needs at least one event")
     event_type_require({event.kind for event in events}, outbox=True)
-    created_at = timezone.now().isoformat()
+    # Events of one object's organisations name the same list: its audience is made once.
+    audiences: dict[tuple[str, int], str] = {}
+    rows = []
+    for event in events:
+        ids = event.organisation_ids
+        key = (event.kind, id(ids))
+        audience = audiences.get(key) if type(ids) in (list, tuple) else None
+        if audience is None:
+            audience = "{" + ",".join(map(str, _audience(event.kind, ids))) + "}"
+            audiences[key] = audience
+        obj = event.obj
+        rows.append([event.kind, audience, obj._meta.label_lower, str(obj.pk), event.payload])
     # The rows go straight into the document (no model instances: nothing reads them back),
     # encoded once with the payloads as ``to_jsonable`` would normalise them.
-    document = json_text(
-        [
-            {
-                "ord": ord_,
-                "kind": event.kind,
-                "organisation_ids": _audience(event.kind, event.organisation_ids),
-                "object_type": event.obj._meta.label_lower,
-                "object_id": str(event.obj.pk),
-                "payload": event.payload,
-                "created_at": created_at,
-            }
-            for ord_, event in enumerate(events, start=1)
-        ]
-    )
+    document = json_text(rows)
     webhook_fan_out.after_commit()
     sql = _PART_SQL
     if only_if:
         sql += f" WHERE EXISTS (SELECT 1 FROM {only_if})"  # noqa: S608 (a part's name)
-    return Part(name, sql + " ORDER BY ord", [document])
+    return Part(name, sql + " ORDER BY e.ord", [timezone.now(), document])
 
 
 _COLUMNS = ("kind", "organisation_ids", "object_type", "object_id", "payload", "created_at")

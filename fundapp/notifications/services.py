@@ -94,13 +94,24 @@ def _checked(message: str, params: Mapping[str, Any] | None) -> tuple[Message, d
 
 
 class _Checkable(Protocol):
-    """A notice of either kind (``Notice``, ``RecipientsNotice``), as far as it is checked."""
+    """A notice of any kind (``Notice``, ``RecipientsNotice``), as far as it is checked."""
 
     @property
     def message(self) -> str: ...
 
     @property
     def params(self) -> Mapping[str, Any] | None: ...
+
+    @property
+    def url(self) -> str: ...
+
+
+class _ValuesNotice(_Checkable, Protocol):
+    """A notice whose recipients are ``(user id, preferred language, active, e-mail)``
+    (``fundapp.kernel.notices.RecipientsNotice``)."""
+
+    @property
+    def recipients(self) -> Sequence[tuple[int, str, bool, str]]: ...
 
 
 def _checked_each(notices: Sequence[_Checkable]) -> Iterator[tuple[Message, dict[str, Any]]]:
@@ -264,53 +275,115 @@ class RecipientsNotice:
     email: bool = True
 
 
-# The rows come as one JSON document, inserted in its order: one parameter whatever their
-# number (arrays cost the client a conversion per element, per column).
+# The rows come as arrays, each row's person, its notice's position and whether to e-mail
+# them, and the notices as two JSON documents, their kind, message and link, and their
+# parameters as encoded to be checked; inserted in the rows' order. Each notice's parameters
+# are encoded once whatever the number of its recipients, and no parameter is a list
+# (psycopg converts a list element by element).
 _PARTS_SQL = f"""INSERT INTO {Notification._meta.db_table}
     (user_id, kind, message, params, title, body, url, created_at, read_at, email_state,
      emailed_at)
-SELECT one.user_id, one.kind, one.message, one.params, '', '', one.url,
-       %s::timestamptz, NULL, one.email_state, NULL
-  FROM jsonb_to_recordset(%s::jsonb)
-       AS one(ord bigint, user_id bigint, kind text, message text, params jsonb, url text,
-              email_state text)
- ORDER BY one.ord
-RETURNING id, email_state"""  # noqa: S608 (table name from the model)
+SELECT r.user_id, n.notice->>0, n.notice->>1, p.params, '', '', n.notice->>2,
+       %s::timestamptz, NULL,
+       CASE WHEN r.email THEN '{EmailState.PENDING.value}'
+            ELSE '{EmailState.NOT_REQUESTED.value}' END,
+       NULL
+  FROM unnest(%s::bigint[], %s::bigint[], %s::boolean[])
+       WITH ORDINALITY AS r(user_id, i, email, ord)
+  JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS n(notice, i) USING (i)
+  JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(params, i) USING (i)
+ ORDER BY r.ord
+RETURNING id, email_state"""  # noqa: S608 (table name and states from the model)
+
+
+def _described(notices: Sequence[_Checkable]) -> tuple[list[list[str]], str]:
+    """Each notice's kind, message and link, checked in ``notify_many``'s order (the
+    message and its parameters made plain as ``_checked_each`` does, then the link, notice
+    after notice, raising as it would), and the parameters of all as one JSON array."""
+    try:
+        encoded: str | None = _PARAMS_ENCODER.encode([dict(n.params or {}) for n in notices])
+    except (TypeError, ValueError):
+        encoded = None
+    described = []
+    if encoded is None:
+        # Each notice alone, so the same notice fails with the same error.
+        plain = []
+        for notice in notices:
+            registered, values = _checked(notice.message, notice.params)
+            described.append([registered.kind, registered.key, _check_url(notice.url)])
+            plain.append(values)
+        return described, json.dumps(plain)
+    for notice, values in zip(notices, json.loads(encoded), strict=True):
+        registered = notification_message(notice.message)
+        registered.check(values)
+        described.append([registered.kind, registered.key, _check_url(notice.url)])
+    return described, encoded
+
+
+def _recipients_part(
+    notices: Sequence[_Checkable], people: Sequence[Sequence[tuple[int, bool]]]
+) -> NotifyParts | None:
+    """The part inserting, for each notice in turn, a row per person of its ``people``
+    (``(user id, whether to e-mail them)``, each once), after checking every notice as
+    ``notify_many`` does."""
+    described, params = _described(notices)
+    user_ids: list[int] = []
+    positions: list[int] = []
+    emails: list[str] = []
+    for position, persons in enumerate(people, start=1):
+        for user_id, email in persons:
+            user_ids.append(user_id)
+            positions.append(position)
+            emails.append("t" if email else "f")
+    if not user_ids:
+        return None
+    return NotifyParts(
+        Part(
+            "notifications",
+            _PARTS_SQL,
+            [
+                timezone.now(),
+                "{" + ",".join(map(str, user_ids)) + "}",
+                "{" + ",".join(map(str, positions)) + "}",
+                "{" + ",".join(emails) + "}",
+                json.dumps(described),
+                params,
+            ],
+            result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
+            "FROM notifications)",
+        )
+    )
 
 
 def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None:
     """``notify_parts`` for a batch of notices, as one part (``notifications``) whatever
     their number: per notice, one row per distinct recipient, in the order given. ``None``
     when there is no one to tell."""
-    rows: list[dict[str, Any]] = []
-    pending, not_requested = str(EmailState.PENDING), str(EmailState.NOT_REQUESTED)
-    for notice, (registered, values) in zip(notices, _checked_each(notices), strict=True):
-        link = _check_url(notice.url)
-        for r in {r.pk: r for r in notice.recipients}.values():
-            rows.append(
-                {
-                    "ord": len(rows) + 1,
-                    "user_id": r.pk,
-                    "kind": registered.kind,
-                    "message": registered.key,
-                    "params": values,
-                    "url": link,
-                    "email_state": (
-                        pending if notice.email and is_email_deliverable(r) else not_requested
-                    ),
-                }
-            )
-    if not rows:
-        return None
-    return NotifyParts(
-        Part(
-            "notifications",
-            _PARTS_SQL,
-            [timezone.now(), json.dumps(rows)],
-            result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
-            "FROM notifications)",
-        )
-    )
+    # Several notices often name one list of people (the fund officers): sorted out once.
+    people: dict[tuple[int, bool], list[tuple[int, bool]]] = {}
+    for notice in notices:
+        key = (id(notice.recipients), notice.email)
+        if key not in people:
+            people[key] = [
+                (r.pk, notice.email and is_email_deliverable(r))
+                for r in {r.pk: r for r in notice.recipients}.values()
+            ]
+    return _recipients_part(notices, [people[(id(n.recipients), n.email)] for n in notices])
+
+
+def notify_values_many_parts(notices: Sequence[_ValuesNotice]) -> NotifyParts | None:
+    """``notify_many_parts`` of notices whose recipients are plain values, ``(user id,
+    preferred language, active, e-mail)`` as ``Recipient`` takes them, each e-mailed if
+    they can be: no ``Recipient`` is made."""
+    people: dict[int, list[tuple[int, bool]]] = {}
+    for notice in notices:
+        key = id(notice.recipients)
+        if key not in people:
+            people[key] = [
+                (pk, bool(active and (email or "").strip()))
+                for pk, _language, active, email in {r[0]: r for r in notice.recipients}.values()
+            ]
+    return _recipients_part(notices, [people[id(n.recipients)] for n in notices])
 
 
 # ``notify_parts`` does not enqueue one message per transaction: after commit it enqueues

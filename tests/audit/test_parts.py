@@ -3,6 +3,8 @@ as ``audit_record_many``."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -10,14 +12,16 @@ import pytest
 from django.forms.models import model_to_dict
 
 from fundapp.accounts.models import ApiKey
-from fundapp.audit import services
+from fundapp.audit import hashing, services
 from fundapp.audit.context import RequestContext, reset_request_context, set_request_context
 from fundapp.audit.models import AuditEvent
 from fundapp.audit.services import (
     AuditEntry,
     audit_record_many,
     audit_record_many_parts,
+    canonical_payload,
     compute_hash,
+    to_jsonable,
     verify_chain,
 )
 from fundapp.statements import statement_run
@@ -88,3 +92,89 @@ def test_the_document_from_the_entries_is_the_one_from_their_events():
     batch = services._Batch.of(_entries())
 
     assert batch.document() == services._events_document(batch.events())
+
+
+def _canonical_before_the_text_encoding(
+    event_id: int, entry: AuditEntry, ctx: RequestContext
+) -> str:
+    """The canonical JSON of an event as it was written until the events were encoded as
+    one text: its values normalised (``to_jsonable``), then one ``json.dumps`` per event,
+    sorted keys, no spaces, non-ASCII as it is."""
+    values = {
+        "id": event_id,
+        "occurred_at": NOW.isoformat(),
+        "actor_user": None,
+        "actor_api_key": None,
+        "actor_label": "system",
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": str(entry.object_id),
+        "before": to_jsonable(entry.before),
+        "after": to_jsonable(entry.after),
+        "request_id": ctx.request_id,
+        "client_address": ctx.client_address,
+        "prev_hash": "",
+    }
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _awkward_entries() -> list[AuditEntry]:
+    def entry(before: object, after: object) -> AuditEntry:
+        return AuditEntry(
+            actor=None,
+            action="test.one",
+            object_type="thing",
+            object_id=7,
+            before=before,
+            after=after,
+        )
+
+    return [
+        entry(None, {}),
+        entry({"line": "one\ntwo\r\u2028three\t", "nul-free": "\\u0000id\\u0000"}, None),
+        entry({2: "two", 10: "ten"}, {"on": date(2026, 1, 5), "amount": Decimal("1.50")}),
+        entry({"quote": '}","{"action":"x"'}, ["}", {"action": "inside"}, "{"]),
+        # A list of objects whose first key is "action", as between two events.
+        entry({"list": [{"b": 1}, {"action": "a"}]}, {"name": "鈴木 一郎", "ko": "하나"}),
+        entry({"float": 2.5, "big": 10**30, "flags": (True, False, None)}, {"": ""}),
+    ]
+
+
+@pytest.mark.usefixtures("fixed_time_and_request")
+@pytest.mark.parametrize("count", [1, 2, 6])
+def test_the_stored_hashes_are_those_of_the_canonical_json_as_it_was_encoded(count):
+    # given awkward payloads: line breaks, keys that sort differently as numbers, text that
+    # looks like the boundary between two events, lists of objects keyed "action"
+    entries = _awkward_entries()[:count]
+    ctx = RequestContext(request_id="req-1", client_address="192.0.2.7")
+
+    # when they are appended as a part
+    parts = audit_record_many_parts(entries)
+    appended = parts.appended(statement_run([parts.part]))
+
+    # then each stored hash is the SHA-256 of the text the previous encoding produced
+    for event, entry in zip(appended, entries, strict=True):
+        stored = AuditEvent.objects.get(pk=event.pk)
+        expected = _canonical_before_the_text_encoding(stored.pk, entry, ctx)
+        assert stored.hash == hashlib.sha256(expected.encode()).hexdigest() == event.hash
+        assert canonical_payload(stored) == expected
+        assert (stored.before, stored.after) == (
+            to_jsonable(entry.before),
+            to_jsonable(entry.after),
+        )
+    assert verify_chain().ok
+
+
+def test_canonical_lines_are_each_events_own_canonical_json():
+    events: list[dict[str, object]] = [
+        {"action": "a", "before": None, "after": {"a": [{"b": 1}, {"action": "b"}]}, "id": 1},
+        {"action": "c", "before": {"x": "}\n{"}, "after": None, "id": 2},
+        {"action": "d", "before": [], "after": {"text": '},{"action":'}, "id": 3},
+    ]
+
+    for count in range(1, len(events) + 1):
+        assert hashing.canonical_lines(events[:count]) == "\n".join(
+            json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            for event in events[:count]
+        )
+    assert "\n" not in hashing.canonical_lines(events[2:])

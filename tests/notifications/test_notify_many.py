@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from fundapp.kernel import notices as kernel_notices
 from fundapp.notifications.messages import notifications_render
 from fundapp.notifications.models import EmailState, Notification
 from fundapp.notifications.services import (
@@ -105,7 +106,35 @@ def _parts_shape(notices: list[Notice]) -> list[tuple]:
     ]
 
 
-def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
+def _values_shape(notices: list[Notice]) -> list[tuple]:
+    """``_parts_shape`` through the kernel: recipients as plain values, one list object
+    for notices that name the same people."""
+    lists: dict[tuple, list] = {}
+    parts = kernel_notices.notify_people_many_parts(
+        [
+            kernel_notices.RecipientsNotice(
+                recipients=lists.setdefault(
+                    tuple(u.pk for u in n.users if u is not None),
+                    kernel_notices.recipients_of(u for u in n.users if u is not None),
+                ),
+                message=n.message,
+                params=n.params,
+                url=n.url,
+            )
+            for n in notices
+        ]
+    )
+    if parts is None:
+        return []
+    ids = parts.notified(statement_run([parts.part]))
+    return [
+        (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
+        for r in Notification.objects.filter(pk__in=ids).order_by("id")
+    ]
+
+
+@pytest.mark.parametrize("shape", [_parts_shape, _values_shape])
+def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain(shape):
     # given parameters that are not plain JSON yet (a decimal, a date)
     en = UserFactory.create(preferred_language="en")
     ko = UserFactory.create(preferred_language="ko", email="")
@@ -123,7 +152,7 @@ def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
     ]
 
     # when written as parts and by notify_many
-    parts = _parts_shape(notices)
+    parts = shape(notices)
     rows = [
         (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
         for r in Notification.objects.filter(pk__in=[r.pk for r in notify_many(notices)]).order_by(
@@ -151,7 +180,8 @@ def test_the_parts_write_what_notify_many_writes_with_parameters_made_plain():
         ({"params": {"title": "T"}}, {"params": {"title": object(), "body": ""}}, ValueError),
     ],
 )
-def test_a_batch_fails_on_its_first_bad_notice_as_one_by_one(first, second, error):
+@pytest.mark.parametrize("shape", [_parts_shape, _values_shape])
+def test_a_batch_fails_on_its_first_bad_notice_as_one_by_one(first, second, error, shape):
     user = UserFactory.create()
 
     def notice(**kwargs) -> Notice:
@@ -164,5 +194,58 @@ def test_a_batch_fails_on_its_first_bad_notice_as_one_by_one(first, second, erro
     with pytest.raises(error):
         notify_many(notices)
     with pytest.raises(error):
-        _parts_shape(notices)
+        shape(notices)
     assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize("shape", [_parts_shape, _values_shape])
+def test_the_parts_write_a_row_per_distinct_person_of_each_notice_in_order(shape):
+    # given people named twice, switched off, without an address, and notices that share
+    # their list of people or have none
+    en = UserFactory.create(preferred_language="en")
+    off = UserFactory.create(is_active=False)
+    blank = UserFactory.create(email="  ")
+    officers = [en, off, blank, en]
+    notices = [
+        Notice(users=officers, message="gate.evaluated", params=_gate(1), url="/p/1/"),
+        Notice(users=[], message="gate.evaluated", params=_gate(2)),
+        Notice(users=[blank, None], message="gate.evaluated", params=_gate(3), url="/p/3/"),
+        Notice(users=officers, message="test.decision_needed", params={"title": "T", "body": ""}),
+    ]
+
+    # when written as parts and by notify_many
+    parts = shape(notices)
+    rows = [
+        (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
+        for r in Notification.objects.filter(pk__in=[r.pk for r in notify_many(notices)]).order_by(
+            "id"
+        )
+    ]
+
+    # then the rows are the same, in the notices' order, e-mail asked only where it can go
+    assert parts == rows
+    assert [(r[0], r[5]) for r in parts] == [
+        (en.pk, EmailState.PENDING),
+        (off.pk, EmailState.NOT_REQUESTED),
+        (blank.pk, EmailState.NOT_REQUESTED),
+        (blank.pk, EmailState.NOT_REQUESTED),
+        (en.pk, EmailState.PENDING),
+        (off.pk, EmailState.NOT_REQUESTED),
+        (blank.pk, EmailState.NOT_REQUESTED),
+    ]
+
+
+def test_no_one_to_tell_is_no_part():
+    user = UserFactory.create()
+    notices = [Notice(users=[], message="gate.evaluated", params=_gate(1))]
+
+    assert _values_shape(notices) == []
+    assert (
+        notify_many_parts(
+            [RecipientsNotice(recipients=[], message="gate.evaluated", params=_gate(1))]
+        )
+        is None
+    )
+    notices.append(Notice(users=[user], message="nonsense"))
+    with pytest.raises(ValueError):
+        _values_shape(notices)
