@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pgtrigger
@@ -489,6 +489,10 @@ class GateOutcome(models.TextChoices):
     FAIL = "fail", _("Fail")
 
 
+# The origin of the snapshots' times, stored as integer microseconds since the epoch.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class GateEvaluation(models.Model):
     """An immutable snapshot of one evaluation (§8)."""
 
@@ -522,21 +526,27 @@ class GateEvaluation(models.Model):
         "measured_at"}`` (value as decimal text, time in UTC ISO 8601), in ``(measured_at,
         id)`` order.
 
-        Snapshots store them per KPI as parallel arrays (``inputs.kpis[].measurements``);
-        snapshots written before that hold this list as ``inputs.measurements``."""
+        Snapshots store them per KPI as parallel arrays (``inputs.kpis[].measurements``),
+        the times as integer microseconds since the epoch (``measured_at_us``); snapshots
+        written before that hold the times as ISO 8601 text (``measured_at``), and older
+        ones every counted measurement as one list under ``inputs.measurements``. All read
+        back the same."""
         inputs = self.inputs or {}
         if isinstance(inputs, dict) and isinstance(inputs.get("measurements"), list):
             return list(inputs["measurements"])
         rows = []
         for kpi in inputs.get("kpis", []) if isinstance(inputs, dict) else []:
             counted = kpi.get("measurements") or {}
-            for measurement_id, value, measured_at in zip(
-                counted.get("ids", []),
-                counted.get("values", []),
-                counted.get("measured_at", []),
-                strict=True,
+            if "measured_at_us" in counted:
+                times = [_EPOCH + timedelta(microseconds=us) for us in counted["measured_at_us"]]
+            else:
+                times = [
+                    datetime.fromisoformat(at).astimezone(UTC)
+                    for at in counted.get("measured_at", [])
+                ]
+            for measurement_id, value, at in zip(
+                counted.get("ids", []), counted.get("values", []), times, strict=True
             ):
-                at = datetime.fromisoformat(measured_at).astimezone(UTC)
                 rows.append((at, measurement_id, kpi["id"], value))
         rows.sort(key=lambda row: (row[0], row[1]))
         return [
@@ -548,12 +558,17 @@ class GateEvaluation(models.Model):
         """Every measurement of the stage's KPIs the snapshot left out, and why (§22), as
         ``{"id", "kpi_id", "value", "measured_at", "reason"}`` (``reason`` one of
         ``projects.rules.gates.EXCLUSION_REASONS``), in ``(measured_at, id)`` order.
-        Snapshots written before evidence levels list none."""
+        Snapshots written before evidence levels list none; the time is stored as integer
+        microseconds since the epoch (``measured_at_us``), or as ISO 8601 text
+        (``measured_at``) in snapshots written before that."""
         inputs = self.inputs if isinstance(self.inputs, dict) else {}
         rows = []
         for kpi in inputs.get("kpis", []):
             for left_out in kpi.get("excluded") or []:
-                at = datetime.fromisoformat(left_out["measured_at"]).astimezone(UTC)
+                if "measured_at_us" in left_out:
+                    at = _EPOCH + timedelta(microseconds=left_out["measured_at_us"])
+                else:
+                    at = datetime.fromisoformat(left_out["measured_at"]).astimezone(UTC)
                 rows.append((at, left_out["id"], kpi["id"], left_out["value"], left_out["reason"]))
         rows.sort(key=lambda row: (row[0], row[1]))
         return [

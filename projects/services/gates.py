@@ -307,14 +307,14 @@ class _Aggregate:
     # sum of stored values is exact in its 28 digits, so their order does not change it).
     values: list[Decimal]
     # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
-    # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
-    # they are, never parsed in Python.
+    # ids, the values (decimal text) and the times (microseconds since the epoch). They go
+    # into the snapshot as they are, never parsed in Python.
     ids_json: str
     values_json: str
-    measured_at_json: str
+    measured_at_us_json: str
 
 
-_NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
+_NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at_us":[]}'
 
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
 # same checks in the same order, NULL when it counts. For a KPI at level ``attested`` the
@@ -350,7 +350,9 @@ END
 # ~15 µs). The same pass writes what the snapshot stores of every counted measurement (§8:
 # ids and values, and when each was measured) and of every one left out (§22: with its
 # reason), as JSON text: one scan of the KPI's measurements serves the rule and the
-# snapshot.
+# snapshot. The snapshot's times are microseconds since the epoch too: exact, half the
+# length of ISO 8601 text, and no timestamp to format (the JSON array of the counted ones is
+# made from the very ``array_agg`` sent to Python, which PostgreSQL computes once).
 #
 # The rows reach the aggregates sorted by KPI and id (``s``), and the outer level only
 # groups the sorted rows by their leading sort key (no join to reorder them), which keeps
@@ -372,9 +374,12 @@ SELECT s.kpi_id,
          FILTER (WHERE s.why IS NULL),
        array_to_json(array_agg(s.id) FILTER (WHERE s.why IS NULL))::text,
        array_to_json(array_agg(s.value::text) FILTER (WHERE s.why IS NULL))::text,
-       array_to_json(array_agg(s.measured_at) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg((extract(epoch FROM s.measured_at) * 1000000)::bigint)
+         FILTER (WHERE s.why IS NULL))::text,
        json_agg(json_build_object('id', s.id, 'value', s.value::text,
-                                  'measured_at', s.measured_at, 'reason', s.why))
+                                  'measured_at_us',
+                                  (extract(epoch FROM s.measured_at) * 1000000)::bigint,
+                                  'reason', s.why))
          FILTER (WHERE s.why IS NOT NULL)::text{{anomaly_columns}}
 FROM (
   SELECT k.id AS kpi_id, m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
@@ -461,10 +466,11 @@ def _snapshot_json(
     those left out spliced in as the database wrote them.
 
     ``inputs`` is ``{"kpis": [{…the KPI…, "measurements": {"ids": […], "values": […],
-    "measured_at": […]}, "excluded": [{"id", "value", "measured_at", "reason"}]}]}``
-    (ascending ids; ``GateEvaluation.counted_measurements`` and ``excluded_measurements``
-    read them back as lists); each of ``kpi_results`` carries ``measurement_ids``, the ids
-    counted."""
+    "measured_at_us": […]}, "excluded": [{"id", "value", "measured_at_us", "reason"}]}]}``
+    (ascending ids; times as integer microseconds since the epoch;
+    ``GateEvaluation.counted_measurements`` and ``excluded_measurements`` read them back as
+    lists with ISO 8601 times, as they read the ``measured_at`` texts of older snapshots);
+    each of ``kpi_results`` carries ``measurement_ids``, the ids counted."""
     dumps = json.dumps
     kpis = []
     for kpi in stage_kpis:
@@ -473,7 +479,7 @@ def _snapshot_json(
             _NO_MEASUREMENTS
             if found is None
             else f'{{"ids":{found.ids_json},"values":{found.values_json},'
-            f'"measured_at":{found.measured_at_json}}}'
+            f'"measured_at_us":{found.measured_at_us_json}}}'
         )
         left_out = excluded.get(kpi.kpi_id, "[]")
         kpis.append(
@@ -559,7 +565,7 @@ def _read_aggregates(
             times_us,
             ids_json,
             values_json,
-            measured_at_json,
+            measured_at_us_json,
             excluded_json,
             *anomaly,
         ) in cursor.fetchall():
@@ -577,7 +583,7 @@ def _read_aggregates(
                     values=counted,
                     ids_json=ids_json,
                     values_json=values_json,
-                    measured_at_json=measured_at_json,
+                    measured_at_us_json=measured_at_us_json,
                 )
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json
