@@ -493,6 +493,33 @@ class GateOutcome(models.TextChoices):
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+class JSONTextField(models.JSONField):
+    """A JSON document kept as the text written (PostgreSQL ``json``, not ``jsonb``), for
+    documents written once and read whole, such as a gate snapshot's inputs (§19): storing
+    ``json`` only checks the text's syntax, where ``jsonb`` turns every value into its
+    binary form (two to three times the server's time for a batch of snapshots).
+
+    ``json`` has no equality, containment or key-existence operator and no GIN index:
+    nothing may filter on such a column, compare it, or put it under ``DISTINCT``,
+    ``UNION`` or ``GROUP BY`` (``DISTINCT ON`` other columns is fine). Objects read back
+    with their keys in the order written (``jsonb`` orders them shortest first)."""
+
+    def db_type(self, connection: Any) -> str:
+        return "json"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # psycopg decodes ``json`` itself; Django has it leave only ``jsonb`` as text.
+        if not isinstance(value, str):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
+def _in_jsonb_key_order(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its keys in ``jsonb``'s order (shorter first, then by their UTF-8
+    bytes), the order in which snapshots stored as ``jsonb`` read back."""
+    return dict(sorted(record.items(), key=lambda item: (len(item[0].encode()), item[0])))
+
+
 class GateEvaluation(models.Model):
     """An immutable snapshot of one evaluation (§8)."""
 
@@ -508,8 +535,10 @@ class GateEvaluation(models.Model):
     # amendments existed evaluated version 1.
     plan_version = models.PositiveIntegerField(_("plan version"), default=1)
     policy = models.JSONField()
-    inputs = models.JSONField(help_text=_("Measurement ids and values used."))
-    kpi_results = models.JSONField()
+    # Written once by the evaluation and read whole, never queried into: kept as the JSON
+    # text written (``json``, compressed with lz4 where the server has it).
+    inputs = JSONTextField(help_text=_("Measurement ids and values used."))
+    kpi_results = JSONTextField()
     # The anomaly flags of the evaluation (§22): ``{"kind", "kpi_id", "measurement_ids",
     # "detail"}`` each (``projects.rules.gates.AnomalyFlag``); any flag keeps the gate from
     # being released automatically.
@@ -589,12 +618,15 @@ class GateEvaluation(models.Model):
         with its reason in another (``excluded_measurements``, §22)."""
         inputs = self.inputs if isinstance(self.inputs, dict) else {}
         return {
+            # Keys in the order of snapshots stored as ``jsonb``, whichever way this one is.
             "kpis": [
-                {
-                    key: value
-                    for key, value in kpi.items()
-                    if key not in ("measurements", "excluded")
-                }
+                _in_jsonb_key_order(
+                    {
+                        key: value
+                        for key, value in kpi.items()
+                        if key not in ("measurements", "excluded")
+                    }
+                )
                 for kpi in inputs.get("kpis", [])
             ],
             "measurements": self.counted_measurements(),

@@ -433,7 +433,8 @@ ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
 # Snapshots are inserted by one statement, one typed array per column; ``policy``,
 # ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
 # (``%b``: sent as they are, where the text format would escape every quote in Python) and
-# are parsed by the database once each.
+# are parsed by the database once each: ``inputs`` and ``kpi_results`` (``json`` columns,
+# the bulk of a snapshot) only checked, ``policy`` and ``anomaly_flags`` made ``jsonb``.
 _INSERT_SNAPSHOTS_SQL = """
 INSERT INTO projects_gateevaluation (
   gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, plan_version,
@@ -441,7 +442,7 @@ INSERT INTO projects_gateevaluation (
 SELECT * FROM unnest(
   %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
   %s::timestamptz[], %s::numeric[], %s::text[], %s::integer[], %b::text[]::jsonb[],
-  %b::text[]::jsonb[], %b::text[]::jsonb[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
+  %b::text[]::json[], %b::text[]::json[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
 RETURNING gate_id, id
 """
 

@@ -445,6 +445,21 @@ def test_snapshots_with_times_as_iso_text_or_as_microseconds_read_back_the_same(
     assert old.counted_measurements() == new.counted_measurements()
     assert old.excluded_measurements() == new.excluded_measurements()
     assert old.published_inputs == new.published_inputs
+    # The KPIs' keys in the order the API has always shown them (``jsonb``'s).
+    for evaluated in (new, old):
+        assert [list(kpi) for kpi in evaluated.published_inputs["kpis"]] == [
+            [
+                "id",
+                "code",
+                "target",
+                "weight",
+                "baseline",
+                "evidence",
+                "direction",
+                "mandatory",
+                "aggregation",
+            ]
+        ] * 2
 
 
 def test_measurements_of_several_kpis_read_back_in_time_order():
