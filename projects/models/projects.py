@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pgtrigger
@@ -489,6 +489,37 @@ class GateOutcome(models.TextChoices):
     FAIL = "fail", _("Fail")
 
 
+# The origin of the snapshots' times, stored as integer microseconds since the epoch.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class JSONTextField(models.JSONField):
+    """A JSON document kept as the text written (PostgreSQL ``json``, not ``jsonb``), for
+    documents written once and read whole, such as a gate snapshot's inputs (§19): storing
+    ``json`` only checks the text's syntax, where ``jsonb`` turns every value into its
+    binary form (two to three times the server's time for a batch of snapshots).
+
+    ``json`` has no equality, containment or key-existence operator and no GIN index:
+    nothing may filter on such a column, compare it, or put it under ``DISTINCT``,
+    ``UNION`` or ``GROUP BY`` (``DISTINCT ON`` other columns is fine). Objects read back
+    with their keys in the order written (``jsonb`` orders them shortest first)."""
+
+    def db_type(self, connection: Any) -> str:
+        return "json"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # psycopg decodes ``json`` itself; Django has it leave only ``jsonb`` as text.
+        if not isinstance(value, str):
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
+def _in_jsonb_key_order(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with its keys in ``jsonb``'s order (shorter first, then by their UTF-8
+    bytes), the order in which snapshots stored as ``jsonb`` read back."""
+    return dict(sorted(record.items(), key=lambda item: (len(item[0].encode()), item[0])))
+
+
 class GateEvaluation(models.Model):
     """An immutable snapshot of one evaluation (§8)."""
 
@@ -504,8 +535,10 @@ class GateEvaluation(models.Model):
     # amendments existed evaluated version 1.
     plan_version = models.PositiveIntegerField(_("plan version"), default=1)
     policy = models.JSONField()
-    inputs = models.JSONField(help_text=_("Measurement ids and values used."))
-    kpi_results = models.JSONField()
+    # Written once by the evaluation and read whole, never queried into: kept as the JSON
+    # text written (``json``, compressed with lz4 where the server has it).
+    inputs = JSONTextField(help_text=_("Measurement ids and values used."))
+    kpi_results = JSONTextField()
     # The anomaly flags of the evaluation (§22): ``{"kind", "kpi_id", "measurement_ids",
     # "detail"}`` each (``projects.rules.gates.AnomalyFlag``); any flag keeps the gate from
     # being released automatically.
@@ -522,21 +555,27 @@ class GateEvaluation(models.Model):
         "measured_at"}`` (value as decimal text, time in UTC ISO 8601), in ``(measured_at,
         id)`` order.
 
-        Snapshots store them per KPI as parallel arrays (``inputs.kpis[].measurements``);
-        snapshots written before that hold this list as ``inputs.measurements``."""
+        Snapshots store them per KPI as parallel arrays (``inputs.kpis[].measurements``),
+        the times as integer microseconds since the epoch (``measured_at_us``); snapshots
+        written before that hold the times as ISO 8601 text (``measured_at``), and older
+        ones every counted measurement as one list under ``inputs.measurements``. All read
+        back the same."""
         inputs = self.inputs or {}
         if isinstance(inputs, dict) and isinstance(inputs.get("measurements"), list):
             return list(inputs["measurements"])
         rows = []
         for kpi in inputs.get("kpis", []) if isinstance(inputs, dict) else []:
             counted = kpi.get("measurements") or {}
-            for measurement_id, value, measured_at in zip(
-                counted.get("ids", []),
-                counted.get("values", []),
-                counted.get("measured_at", []),
-                strict=True,
+            if "measured_at_us" in counted:
+                times = [_EPOCH + timedelta(microseconds=us) for us in counted["measured_at_us"]]
+            else:
+                times = [
+                    datetime.fromisoformat(at).astimezone(UTC)
+                    for at in counted.get("measured_at", [])
+                ]
+            for measurement_id, value, at in zip(
+                counted.get("ids", []), counted.get("values", []), times, strict=True
             ):
-                at = datetime.fromisoformat(measured_at).astimezone(UTC)
                 rows.append((at, measurement_id, kpi["id"], value))
         rows.sort(key=lambda row: (row[0], row[1]))
         return [
@@ -548,12 +587,17 @@ class GateEvaluation(models.Model):
         """Every measurement of the stage's KPIs the snapshot left out, and why (§22), as
         ``{"id", "kpi_id", "value", "measured_at", "reason"}`` (``reason`` one of
         ``projects.rules.gates.EXCLUSION_REASONS``), in ``(measured_at, id)`` order.
-        Snapshots written before evidence levels list none."""
+        Snapshots written before evidence levels list none; the time is stored as integer
+        microseconds since the epoch (``measured_at_us``), or as ISO 8601 text
+        (``measured_at``) in snapshots written before that."""
         inputs = self.inputs if isinstance(self.inputs, dict) else {}
         rows = []
         for kpi in inputs.get("kpis", []):
             for left_out in kpi.get("excluded") or []:
-                at = datetime.fromisoformat(left_out["measured_at"]).astimezone(UTC)
+                if "measured_at_us" in left_out:
+                    at = _EPOCH + timedelta(microseconds=left_out["measured_at_us"])
+                else:
+                    at = datetime.fromisoformat(left_out["measured_at"]).astimezone(UTC)
                 rows.append((at, left_out["id"], kpi["id"], left_out["value"], left_out["reason"]))
         rows.sort(key=lambda row: (row[0], row[1]))
         return [
@@ -574,12 +618,15 @@ class GateEvaluation(models.Model):
         with its reason in another (``excluded_measurements``, §22)."""
         inputs = self.inputs if isinstance(self.inputs, dict) else {}
         return {
+            # Keys in the order of snapshots stored as ``jsonb``, whichever way this one is.
             "kpis": [
-                {
-                    key: value
-                    for key, value in kpi.items()
-                    if key not in ("measurements", "excluded")
-                }
+                _in_jsonb_key_order(
+                    {
+                        key: value
+                        for key, value in kpi.items()
+                        if key not in ("measurements", "excluded")
+                    }
+                )
                 for kpi in inputs.get("kpis", [])
             ],
             "measurements": self.counted_measurements(),

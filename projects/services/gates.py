@@ -307,14 +307,14 @@ class _Aggregate:
     # change it).
     values: list[Decimal]
     # Every measurement counted, ascending by id, as JSON arrays the database wrote: the
-    # ids, the values (decimal text) and the times (ISO 8601). They go into the snapshot as
-    # they are, never parsed in Python.
+    # ids, the values (decimal text) and the times (microseconds since the epoch). They go
+    # into the snapshot as they are, never parsed in Python.
     ids_json: str
     values_json: str
-    measured_at_json: str
+    measured_at_us_json: str
 
 
-_NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at":[]}'
+_NO_MEASUREMENTS = '{"ids":[],"values":[],"measured_at_us":[]}'
 
 # Why a measurement is left out (§22), the SQL twin of ``rules.exclusion_reason``: the
 # same checks in the same order, NULL when it counts. For a KPI at level ``attested`` the
@@ -346,12 +346,15 @@ END
 # The database gathers each KPI's counted measurements (§8: non-rejected, in the window;
 # §22: meeting the KPI's evidence level) for the whole batch in one statement: the counted
 # ids, values and times (as microseconds since the epoch: exact, and an integer costs
-# ~0.1 µs to read where a time costs several through Django's time-zone loader). ``max``, ``min`` and the exact ``sum``
-# are taken from the values in Python, only for a KPI that asks for one
-# (``_aggregate_points``): an aggregate in SQL is evaluated on every row of every KPI. The
-# same pass writes what the snapshot stores of every counted measurement (§8: ids and
-# values, and when each was measured) and of every one left out (§22: with its reason), as
-# JSON text: one scan of the KPI's measurements serves the rule and the snapshot.
+# ~0.1 µs to read where a time costs several through Django's time-zone loader). ``max``,
+# ``min`` and the exact ``sum`` are taken from the values in Python, only for a KPI that
+# asks for one (``_aggregate_points``): an aggregate in SQL is evaluated on every row of
+# every KPI. The same pass writes what the snapshot stores of every counted measurement (§8:
+# ids and values, and when each was measured) and of every one left out (§22: with its
+# reason), as JSON text: one scan of the KPI's measurements serves the rule and the
+# snapshot. The snapshot's times are microseconds since the epoch too: exact, half the
+# length of ISO 8601 text, and no timestamp to format (the JSON array of the counted ones is
+# made from the very ``array_agg`` sent to Python, which PostgreSQL computes once).
 #
 # Each KPI is aggregated on its own (``LATERAL``), from its measurements in id order
 # (``s``: read by the KPI's index, a sort of a few dozen rows in memory), so every array
@@ -374,9 +377,12 @@ SELECT array_agg(s.id) FILTER (WHERE s.why IS NULL),
          FILTER (WHERE s.why IS NULL),
        array_to_json(array_agg(s.id) FILTER (WHERE s.why IS NULL))::text,
        array_to_json(array_agg(s.value::text) FILTER (WHERE s.why IS NULL))::text,
-       array_to_json(array_agg(s.measured_at) FILTER (WHERE s.why IS NULL))::text,
+       array_to_json(array_agg((extract(epoch FROM s.measured_at) * 1000000)::bigint)
+         FILTER (WHERE s.why IS NULL))::text,
        json_agg(json_build_object('id', s.id, 'value', s.value::text,
-                                  'measured_at', s.measured_at, 'reason', s.why))
+                                  'measured_at_us',
+                                  (extract(epoch FROM s.measured_at) * 1000000)::bigint,
+                                  'reason', s.why))
          FILTER (WHERE s.why IS NOT NULL)::text{{anomaly_columns}}
 FROM (
   SELECT m.id, m.value, m.measured_at, m.created_at, m.rejected_at, w.co,
@@ -431,7 +437,8 @@ ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
 # Snapshots are inserted by one statement, one typed array per column; ``policy``,
 # ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
 # (``%b``: sent as they are, where the text format would escape every quote in Python) and
-# are parsed by the database once each.
+# are parsed by the database once each: ``inputs`` and ``kpi_results`` (``json`` columns,
+# the bulk of a snapshot) only checked, ``policy`` and ``anomaly_flags`` made ``jsonb``.
 _INSERT_SNAPSHOTS_SQL = """
 INSERT INTO projects_gateevaluation (
   gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, plan_version,
@@ -439,7 +446,7 @@ INSERT INTO projects_gateevaluation (
 SELECT * FROM unnest(
   %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
   %s::timestamptz[], %s::numeric[], %s::text[], %s::integer[], %b::text[]::jsonb[],
-  %b::text[]::jsonb[], %b::text[]::jsonb[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
+  %b::text[]::json[], %b::text[]::json[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
 RETURNING gate_id, id
 """
 
@@ -464,10 +471,11 @@ def _snapshot_json(
     those left out spliced in as the database wrote them.
 
     ``inputs`` is ``{"kpis": [{…the KPI…, "measurements": {"ids": […], "values": […],
-    "measured_at": […]}, "excluded": [{"id", "value", "measured_at", "reason"}]}]}``
-    (ascending ids; ``GateEvaluation.counted_measurements`` and ``excluded_measurements``
-    read them back as lists); each of ``kpi_results`` carries ``measurement_ids``, the ids
-    counted."""
+    "measured_at_us": […]}, "excluded": [{"id", "value", "measured_at_us", "reason"}]}]}``
+    (ascending ids; times as integer microseconds since the epoch;
+    ``GateEvaluation.counted_measurements`` and ``excluded_measurements`` read them back as
+    lists with ISO 8601 times, as they read the ``measured_at`` texts of older snapshots);
+    each of ``kpi_results`` carries ``measurement_ids``, the ids counted."""
     dumps = json.dumps
     kpis = []
     for kpi in stage_kpis:
@@ -476,7 +484,7 @@ def _snapshot_json(
             _NO_MEASUREMENTS
             if found is None
             else f'{{"ids":{found.ids_json},"values":{found.values_json},'
-            f'"measured_at":{found.measured_at_json}}}'
+            f'"measured_at_us":{found.measured_at_us_json}}}'
         )
         left_out = excluded.get(kpi.kpi_id, "[]")
         kpis.append(
@@ -559,7 +567,7 @@ def _read_aggregates(
             times_us,
             ids_json,
             values_json,
-            measured_at_json,
+            measured_at_us_json,
             excluded_json,
             *anomaly,
         ) in cursor.fetchall():
@@ -576,7 +584,7 @@ def _read_aggregates(
                     values=counted,
                     ids_json=ids_json,
                     values_json=values_json,
-                    measured_at_json=measured_at_json,
+                    measured_at_us_json=measured_at_us_json,
                 )
             if excluded_json is not None:
                 excluded[kpi_id] = excluded_json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -67,6 +68,10 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
         a1.measured_at,
         a2.measured_at,
     ]
+    assert [m["measured_at"] for m in recorded] == [
+        a1.measured_at.astimezone(UTC).isoformat(),
+        a2.measured_at.astimezone(UTC).isoformat(),
+    ]
     assert [k["code"] for k in evaluation.inputs["kpis"]] == ["K1A", "K1B"]
     assert evaluation.kpi_results == [
         {
@@ -92,18 +97,16 @@ def test_the_snapshot_records_inputs_results_policy_and_window(no_automatic_deci
             "measurement_ids": [],
         },
     ]
-    # Stored per KPI as parallel arrays (ids ascending), as the database wrote them.
+    # Stored per KPI as parallel arrays (ids ascending), as the database wrote them, the
+    # times as microseconds since the epoch.
     stored = GateEvaluation.objects.get(pk=evaluation.pk).inputs
     assert [k["measurements"] for k in stored["kpis"]] == [
         {
             "ids": [a1.pk, a2.pk],
             "values": ["15.000000", "21.000000"],
-            "measured_at": [
-                a1.measured_at.astimezone(UTC).isoformat(),
-                a2.measured_at.astimezone(UTC).isoformat(),
-            ],
+            "measured_at_us": [_us(a1.measured_at), _us(a2.measured_at)],
         },
-        {"ids": [], "values": [], "measured_at": []},
+        {"ids": [], "values": [], "measured_at_us": []},
     ]
     assert "measurements" not in stored
     stage.refresh_from_db()
@@ -336,6 +339,130 @@ def test_a_snapshot_stored_as_one_list_of_measurements_still_reads():
     }
 
 
+def _us(at: datetime) -> int:
+    """``at`` as snapshots store it: integer microseconds since the epoch."""
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
+def _stored_with_iso_times(inputs: dict, time_zone: str) -> dict:
+    """``inputs`` of a snapshot as snapshots were stored before their times were
+    microseconds: each time the JSON text PostgreSQL wrote for the measurement's
+    ``measured_at`` (``array_to_json(array_agg(measured_at))`` for the counted ones,
+    ``json_build_object(…, 'measured_at', measured_at, …)`` for those left out), in a
+    session of ``time_zone``."""
+    from django.db import connection
+
+    kpis = []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [time_zone])
+        for kpi in inputs["kpis"]:
+            counted = kpi["measurements"]
+            cursor.execute(
+                "SELECT array_to_json(array_agg(m.measured_at ORDER BY m.id))::text "
+                "FROM projects_measurement m WHERE m.id = ANY(%s)",
+                [counted["ids"]],
+            )
+            (times,) = cursor.fetchone()
+            excluded = []
+            for left_out in kpi["excluded"]:
+                cursor.execute(
+                    "SELECT json_build_object('id', m.id, 'value', m.value::text, "
+                    "'measured_at', m.measured_at, 'reason', %s::text)::text "
+                    "FROM projects_measurement m WHERE m.id = %s",
+                    [left_out["reason"], left_out["id"]],
+                )
+                excluded.append(json.loads(cursor.fetchone()[0]))
+            kpis.append(
+                {
+                    **kpi,
+                    "measurements": {
+                        "ids": counted["ids"],
+                        "values": counted["values"],
+                        "measured_at": json.loads(times or "[]"),
+                    },
+                    "excluded": excluded,
+                }
+            )
+        cursor.execute("SELECT set_config('TimeZone', 'UTC', true)")
+    return {"kpis": kpis}
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Tokyo"])
+def test_snapshots_with_times_as_iso_text_or_as_microseconds_read_back_the_same(time_zone):
+    """Snapshots store their times as microseconds since the epoch; those written before
+    hold PostgreSQL's ISO 8601 text of them (the session's offset, the fraction's trailing
+    zeros dropped). Both read back as the same lists, with the same UTC ISO 8601 times."""
+    built = build_project()
+    gate, k1a, k1b = built.gates[0], built.kpis["K1A"], built.kpis["K1B"]
+    whole = measure(k1a, "15", tokyo(date(2026, 3, 1)))
+    tenths = measure(k1a, "21.5", tokyo(date(2026, 6, 1)) + timedelta(microseconds=120000))
+    tiny = measure(k1b, "12", tokyo(date(2026, 2, 1), 9, 30, 15) + timedelta(microseconds=1))
+    same_time = measure(k1b, "13", tiny.measured_at)
+    rejected = measure(k1b, "14", tokyo(date(2026, 4, 1)) + timedelta(microseconds=999999))
+    Measurement.objects.filter(pk=rejected.pk).update(rejected_at=timezone.now())
+    late = measure(k1a, "30", gate_cutoff(gate.due_on) + timedelta(microseconds=1))
+
+    evaluation = gate_evaluate(gate=gate, actor=built.officer, as_of=AS_OF)
+
+    new = GateEvaluation.objects.get(pk=evaluation.pk)
+    assert '"measured_at"' not in json.dumps(new.inputs)
+    old_inputs = _stored_with_iso_times(new.inputs, time_zone)
+    offset = "+00:00" if time_zone == "UTC" else "+09:00"
+    assert old_inputs["kpis"][0]["measurements"]["measured_at"][0] == (
+        f"2026-03-01T{'03' if time_zone == 'UTC' else '12'}:00:00{offset}"
+    )
+    GateEvaluation.objects.create(
+        gate=gate,
+        round=2,
+        as_of=AS_OF,
+        window_start=evaluation.window_start,
+        cutoff=evaluation.cutoff,
+        score=evaluation.score,
+        outcome=evaluation.outcome,
+        policy=new.policy,
+        inputs=old_inputs,
+        kpi_results=new.kpi_results,
+    )
+    old = GateEvaluation.objects.get(gate=gate, round=2)
+
+    def iso(measurement: Measurement) -> str:
+        return measurement.measured_at.astimezone(UTC).isoformat()
+
+    counted = [tiny, same_time, whole, tenths]
+    assert new.counted_measurements() == [
+        {"id": m.pk, "kpi_id": m.kpi_id, "value": f"{m.value:.6f}", "measured_at": iso(m)}
+        for m in counted
+    ]
+    assert new.excluded_measurements() == [
+        {
+            "id": m.pk,
+            "kpi_id": m.kpi_id,
+            "value": f"{m.value:.6f}",
+            "measured_at": iso(m),
+            "reason": reason,
+        }
+        for m, reason in ((rejected, "rejected"), (late, "outside_window"))
+    ]
+    assert old.counted_measurements() == new.counted_measurements()
+    assert old.excluded_measurements() == new.excluded_measurements()
+    assert old.published_inputs == new.published_inputs
+    # The KPIs' keys in the order the API has always shown them (``jsonb``'s).
+    for evaluated in (new, old):
+        assert [list(kpi) for kpi in evaluated.published_inputs["kpis"]] == [
+            [
+                "id",
+                "code",
+                "target",
+                "weight",
+                "baseline",
+                "evidence",
+                "direction",
+                "mandatory",
+                "aggregation",
+            ]
+        ] * 2
+
+
 def test_measurements_of_several_kpis_read_back_in_time_order():
     built = build_project()
     gate = built.gates[0]
@@ -417,21 +544,27 @@ def test_only_measurements_meeting_the_evidence_level_count_and_the_rest_are_lis
         {
             "id": unfiled.pk,
             "value": "25.000000",
-            "measured_at": unfiled.measured_at.astimezone(UTC).isoformat(),
+            "measured_at_us": _us(unfiled.measured_at),
             "reason": "no_evidence",
         },
         {
             "id": rejected.pk,
             "value": "30.000000",
-            "measured_at": rejected.measured_at.astimezone(UTC).isoformat(),
+            "measured_at_us": _us(rejected.measured_at),
             "reason": "rejected",
         },
         {
             "id": late.pk,
             "value": "30.000000",
-            "measured_at": late.measured_at.astimezone(UTC).isoformat(),
+            "measured_at_us": _us(late.measured_at),
             "reason": "outside_window",
         },
+    ]
+    assert [m["measured_at"] for m in evaluation.excluded_measurements()] == [
+        unattested.measured_at.astimezone(UTC).isoformat(),
+        rejected.measured_at.astimezone(UTC).isoformat(),
+        unfiled.measured_at.astimezone(UTC).isoformat(),
+        late.measured_at.astimezone(UTC).isoformat(),
     ]
     assert by_code["ANY"]["excluded"] == []
     published = evaluation.published_inputs
