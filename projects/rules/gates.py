@@ -995,15 +995,30 @@ def _jump(
     )
 
 
+# Above this many comparisons ``values_among`` hashes instead.
+_COMPARED_AT_MOST: Final = 400
+
+
+def values_among(candidates: Sequence[Decimal], values: Sequence[Decimal]) -> list[Decimal]:
+    """The candidates equal to one of ``values`` (``==``, as a set would match them).
+
+    Compared rather than hashed while there are few of both: a KPI has a rejected value or
+    two against its ~20 counted ones, and a decimal's first hash costs ~0.6 µs where a
+    comparison costs ~0.05 µs."""
+    if len(candidates) * len(values) > _COMPARED_AT_MOST:
+        among = set(values)
+        return [candidate for candidate in candidates if candidate in among]
+    return [candidate for candidate in candidates if candidate in values]
+
+
 def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Counted values equal to a rejected measurement's value and entered after that
     rejection (§22); each with the rejected measurement first."""
     flags: list[AnomalyFlag] = []
     if not series.rejected:
         return flags
-    # Equal decimals hash alike, so only a value in this set can equal a rejected one.
-    again = {rejected_value for _id, rejected_value, _at in series.rejected}
-    if again.isdisjoint(series.values):  # the usual case: no counted value was rejected
+    again = values_among([value for _id, value, _at in series.rejected], series.values)
+    if not again:  # the usual case: no counted value was rejected
         return flags
     rejected = sorted(series.rejected)
     for measurement_id, value, created in zip(

@@ -637,11 +637,10 @@ def _entered(
     ``entered_us`` (every counted one's, the same way); ``None`` for the others."""
     if not late_us:
         return ()
-    again: set[Decimal] = set()
+    again: list[Decimal] = []
     if entered_us and rejected_values and values:
-        again = set(rejected_values)
-        if again.isdisjoint(values):  # the usual case: no counted value was rejected
-            again = set()
+        # Usually empty: no counted value was rejected.
+        again = rules.values_among(rejected_values, values)
     if not again and late_us.count(None) == len(late_us):
         return [None] * len(late_us)  # the usual case: nothing entered lately
     entered: list[datetime | None] = [

@@ -25,6 +25,7 @@ from projects.rules.gates import (
     KpiSeries,
     KpiSpec,
     anomaly_flags,
+    values_among,
 )
 from projects.rules.gates import _kth_deviation as _kth_deviation
 from projects.rules.gates import _scaled as _scaled
@@ -566,3 +567,28 @@ def test_scaled_reads_every_notation(values):
 @given(values=_series_values)
 def test_scaled_is_the_values_at_their_finest_place(values):
     assert _scaled(values) == _reference_scaled(values)
+
+
+_few_decimals = st.lists(
+    st.decimals(min_value=-5, max_value=5, places=2, allow_nan=False, allow_infinity=False)
+    | st.sampled_from(
+        [Decimal("1"), Decimal("1.0"), Decimal("1.00"), Decimal("-0"), Decimal("0E-3")]
+    ),
+    max_size=30,
+)
+
+
+@settings(database=None, max_examples=300, deadline=None)
+@given(candidates=_few_decimals, values=_few_decimals)
+def test_values_among_matches_as_a_set_would(candidates, values):
+    """Compared or hashed (beyond ``_COMPARED_AT_MOST`` pairs), the candidates found are
+    those a set of the values holds: equal decimals of other notations included."""
+    among = set(values)
+    assert values_among(candidates, values) == [c for c in candidates if c in among]
+
+
+def test_values_among_compares_few_and_hashes_many():
+    counted = [Decimal(f"{n}.00") for n in range(30)]
+    assert values_among([Decimal("3"), Decimal("99")], counted) == [Decimal("3")]
+    many = [Decimal(n) for n in range(20)]  # 20 × 30 pairs: hashed
+    assert values_among(many, counted) == many
