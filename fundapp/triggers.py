@@ -29,17 +29,18 @@ def refuse_truncate(name: str) -> pgtrigger.Trigger:
 # let the application role switch off the append-only and TRUNCATE triggers by name. This
 # version honours the setting only for members of the function's owner (the role that owns
 # the tables and could disable the triggers anyway); for everyone else every trigger fires.
-_HARDENED_MARK = "jkfund: pgtrigger.ignore for the owner only"
+_HARDENED_MARK = "jkfund: pgtrigger.ignore for the owner only, without a subtransaction"
+# It runs first in every pgtrigger trigger, on every row. The setting is read with
+# ``current_setting(…, true)`` (NULL when never set, '' once reset) rather than in a block
+# with an EXCEPTION clause, which would open a subtransaction per row; the owner is looked
+# up only when the setting names triggers.
 _HARDENED_IGNORE = """
 CREATE OR REPLACE FUNCTION {name}(trigger_name NAME) RETURNS BOOLEAN AS $$
     DECLARE
         _pgtrigger_ignore TEXT[];
     BEGIN
-        -- jkfund: pgtrigger.ignore for the owner only
-        BEGIN
-            SELECT INTO _pgtrigger_ignore CURRENT_SETTING('pgtrigger.ignore');
-            EXCEPTION WHEN OTHERS THEN
-        END;
+        -- jkfund: pgtrigger.ignore for the owner only, without a subtransaction
+        _pgtrigger_ignore := NULLIF(current_setting('pgtrigger.ignore', true), '')::TEXT[];
         IF _pgtrigger_ignore IS NULL THEN
             RETURN FALSE;
         END IF;

@@ -5,6 +5,8 @@ from django.db import DatabaseError, connection, transaction
 
 from fundapp import dbroles
 from fundapp.audit.services import audit_record
+from projects.models import Call, CallState
+from tests.factories import CallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,6 +109,56 @@ def test_pgtrigger_ignore_does_not_help_the_application_role():
             "SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(names) + "}"]
         )
         cursor.execute("TRUNCATE audit_auditevent")
+
+
+def _archive_draft(call_id):
+    """An UPDATE along no edge of the call's table (draft → archived)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE projects_call SET state = 'archived' WHERE id = %s", [call_id])
+
+
+@pytest.mark.parametrize("setting", ["", "{}", "{pgtrigger_call_state_fsm_00000}"])
+def test_a_set_or_reset_ignore_setting_leaves_the_state_machine_on(setting):
+    # '' is what a session's setting reads after it was set and reset; '{}' names nothing.
+    call = CallFactory.create(state=CallState.DRAFT)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, false)", [setting])
+    try:
+        with pytest.raises(DatabaseError, match="Invalid transition"):
+            _archive_draft(call.pk)
+        Call.objects.filter(pk=call.pk).update(state=CallState.OPEN)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET pgtrigger.ignore")
+    assert Call.objects.get(pk=call.pk).state == CallState.OPEN
+
+
+def test_the_ignore_check_opens_no_subtransaction_per_row():
+    # It runs first in every pgtrigger trigger on every row: a PL/pgSQL block with an
+    # EXCEPTION clause would open a subtransaction each time.
+    source = scalar("SELECT prosrc FROM pg_proc WHERE proname = '_pgtrigger_should_ignore'")
+    assert "current_setting('pgtrigger.ignore', true)" in source
+    assert "EXCEPTION" not in source.upper()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_owner_may_still_switch_a_state_machine_off_by_name(owner_cursor):
+    call = CallFactory.create(state=CallState.DRAFT)
+    trigger = scalar(
+        "SELECT tgname FROM pg_trigger WHERE tgrelid = 'projects_call'::regclass "
+        "AND tgname LIKE %s",
+        ["pgtrigger_call_state_fsm_%"],
+    )
+    with owner_cursor() as cursor:
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + trigger + "}"])
+        cursor.execute("UPDATE projects_call SET state = 'archived' WHERE id = %s", [call.pk])
+    assert Call.objects.get(pk=call.pk).state == CallState.ARCHIVED
+    with pytest.raises(DatabaseError, match="Invalid transition"), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + trigger + "}"])
+        try:
+            cursor.execute("UPDATE projects_call SET state = 'open' WHERE id = %s", [call.pk])
+        finally:
+            cursor.execute("RESET pgtrigger.ignore")
 
 
 @pytest.mark.django_db(transaction=True)
