@@ -32,10 +32,13 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
     ROUND_HALF_EVEN,
     Context,
     Decimal,
@@ -48,7 +51,7 @@ from fractions import Fraction
 from functools import reduce
 from itertools import repeat
 from operator import itemgetter
-from typing import ClassVar, Final
+from typing import ClassVar, Final, TypeVar, overload
 
 from django.utils.translation import gettext as _
 
@@ -120,6 +123,12 @@ _EXACT_CONTEXT: Final = Context(
     prec=28, traps=[Inexact, InvalidOperation, DivisionByZero, Overflow]
 )
 _FOUR_PLACES: Final = 10_000
+# Integer units made decimals again (``unit_decimal``): a context that never rounds.
+_UNITS_CONTEXT: Final = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+# The rule's ``sum`` and ``mean`` add in ``_MEAN_CONTEXT``: exact while every partial sum
+# has at most its 28 digits, which integer units whose magnitudes add up to less than this
+# guarantee (``_units_total``).
+_EXACT_TOTAL_BELOW: Final = 10**28
 
 
 # --------------------------------------------------------------------------- values
@@ -441,6 +450,86 @@ def mean(values: Sequence[Decimal]) -> Decimal:
     return _MEAN_CONTEXT.divide(_total(values), Decimal(len(values)))
 
 
+# --------------------------------------------------------------------------- scaled values
+#
+# A database column of scale ``places`` stores every value as a whole number of units of
+# its ``places``-th decimal place. A caller that reads those integers (the batch
+# evaluation) hands them to the rule as they are, and the rule compares, orders and adds
+# them as integers, making a ``Decimal`` only of a value it reports or aggregates: the
+# same ``Decimal`` as the stored value, digits and exponent.
+
+
+def unit_decimal(unit: int, places: int) -> Decimal:
+    """``unit`` units of the ``places``-th decimal place as the ``Decimal`` whose units they
+    are, digits and exponent alike: ``unit_decimal(-3250000, 6)`` is ``Decimal("-3.250000")``.
+    Exact for integers of any size."""
+    return Decimal(unit).scaleb(-places, _UNITS_CONTEXT)
+
+
+class ScaledValues(Sequence[Decimal]):
+    """Values held as integer ``units`` of the ``places``-th decimal place (``places ≥ 0``),
+    read as decimals: each ``Decimal`` (``unit_decimal``) is made when it is read, so a
+    series whose values are only compared as integers never makes one."""
+
+    __slots__ = ("places", "units")
+
+    def __init__(self, units: Sequence[int], places: int) -> None:
+        if places < 0:
+            raise ValueError("places must not be negative")
+        self.units = units
+        self.places = places
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    @overload
+    def __getitem__(self, index: int) -> Decimal: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Decimal]: ...
+
+    def __getitem__(self, index: int | slice) -> Decimal | list[Decimal]:
+        if isinstance(index, slice):
+            return [unit_decimal(unit, self.places) for unit in self.units[index]]
+        return unit_decimal(self.units[index], self.places)
+
+    def __iter__(self) -> Iterator[Decimal]:
+        places = self.places
+        return (unit_decimal(unit, places) for unit in self.units)
+
+    def __repr__(self) -> str:
+        return f"ScaledValues({list(self.units)!r}, {self.places})"
+
+
+def _units_total(units: Sequence[int], places: int) -> Decimal | None:
+    """``_total`` of the values whose units these are, from the integers' exact sum; ``None``
+    when a partial sum might not fit ``_MEAN_CONTEXT``'s 28 digits (``_total`` would
+    round it): then only ``_total`` itself gives the rule's result.
+
+    Each addition of ``_total`` is exact while its result has at most 28 digits at the
+    values' exponent, which holds when the magnitudes add up to less than 10²⁸ units
+    (``len × the largest magnitude`` bounds that sum). ``_total`` starts from
+    ``Decimal(0)``, so its result carries the values' exponent, as ``unit_decimal`` does.
+    """
+    if not units:
+        return _ZERO
+    if len(units) * max(max(units), -min(units)) >= _EXACT_TOTAL_BELOW:
+        return None
+    return unit_decimal(sum(units), places)
+
+
+def mean_of_units(units: Sequence[int], places: int) -> Decimal:
+    """``mean`` of the values whose ``units`` of the ``places``-th decimal place these are,
+    the same ``Decimal``: the exact integer sum divided in ``_MEAN_CONTEXT``, or ``mean``
+    of the decimals when the sum would not be exact in 28 digits (``_units_total``)."""
+    if not units:
+        raise ValueError("the mean of no values")
+    total = _units_total(units, places)
+    if total is None:
+        return mean(ScaledValues(units, places))
+    return _MEAN_CONTEXT.divide(total, Decimal(len(units)))
+
+
 def achievement(direction: str, value: Decimal, baseline: Decimal, target: Decimal) -> Decimal:
     """How far ``value`` went from ``baseline`` towards ``target``: 0 = none, 1 = met (§8).
 
@@ -739,6 +828,12 @@ class KpiSeries:
     cannot matter). ``rejected`` are the KPI's rejected measurements as ``(id, value,
     rejected_at)``; ``shared`` the evidence files of counted measurements that a
     measurement of another KPI also carries, as ``(id, sha256, other id, other KPI id)``.
+
+    ``units``, when given, is ``(units, places)``: the same values as integer units of the
+    ``places``-th decimal place (``values[i] == unit_decimal(units[i], places)``, digits and
+    exponent; ``values`` may then be a ``ScaledValues``), which the flags compare and add
+    as integers, making decimals only of what they report. The flags are the same either
+    way.
     """
 
     ids: Sequence[int]
@@ -746,6 +841,7 @@ class KpiSeries:
     created_at: Sequence[datetime | None]
     rejected: Sequence[tuple[int, Decimal, datetime]] = ()
     shared: Sequence[tuple[int, str, int, int]] = ()
+    units: tuple[Sequence[int], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -784,6 +880,26 @@ def _aggregate_series(aggregation: str, values: Sequence[Decimal]) -> Decimal | 
     raise ValueError(f"unknown aggregation {aggregation!r}")
 
 
+def _aggregate_units(aggregation: str, units: Sequence[int], places: int) -> Decimal | None:
+    """``_aggregate_series`` of the values whose units these are (``ScaledValues``), the
+    same ``Decimal``, on integers: one value made a decimal for ``latest``, ``max`` and
+    ``min``, their exact sum for ``sum`` and ``mean`` (``_units_total``)."""
+    if not units:
+        return None
+    if aggregation == LATEST:
+        return unit_decimal(units[-1], places)
+    if aggregation == MAX:
+        return unit_decimal(max(units), places)
+    if aggregation == MIN:
+        return unit_decimal(min(units), places)
+    if aggregation == SUM:
+        total = _units_total(units, places)
+        return _total(ScaledValues(units, places)) if total is None else total
+    if aggregation == MEAN:
+        return mean_of_units(units, places)
+    raise ValueError(f"unknown aggregation {aggregation!r}")
+
+
 def _met(kpi: KpiSpec, value: Decimal | None) -> bool:
     return value is not None and (
         achievement(kpi.direction, value, kpi.baseline, kpi.target) >= MET_AT
@@ -796,6 +912,10 @@ def _deciding(kpi: KpiSpec, series: KpiSeries, value: Decimal) -> tuple[int, ...
     if kpi.aggregation == LATEST:
         return (series.ids[-1],)
     if kpi.aggregation in (MAX, MIN):
+        if series.units is not None:
+            units = series.units[0]
+            unit = max(units) if kpi.aggregation == MAX else min(units)
+            return tuple(sorted(i for i, u in zip(series.ids, units, strict=True) if u == unit))
         return tuple(
             sorted(i for i, v in zip(series.ids, series.values, strict=True) if v == value)
         )
@@ -818,10 +938,18 @@ def _late_decisive(
     }
     if not late or not _met(kpi, value):
         return None
-    without = _aggregate_series(
-        kpi.aggregation,
-        [v for i, v in zip(series.ids, series.values, strict=True) if i not in late],
-    )
+    if series.units is not None:
+        units, places = series.units
+        without = _aggregate_units(
+            kpi.aggregation,
+            [u for i, u in zip(series.ids, units, strict=True) if i not in late],
+            places,
+        )
+    else:
+        without = _aggregate_series(
+            kpi.aggregation,
+            [v for i, v in zip(series.ids, series.values, strict=True) if i not in late],
+        )
     if _met(kpi, without):
         return None
     return AnomalyFlag(
@@ -918,7 +1046,7 @@ def _jumps(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """
     if len(series.values) <= JUMP_MIN_SERIES:
         return []
-    units, places = _scaled(series.values)
+    units, places = _scaled(series.values) if series.units is None else series.units
     flags: list[AnomalyFlag] = []
     earlier = sorted(units[:JUMP_MIN_SERIES])
     # The median's two middle positions in ``earlier``, (n − 1) // 2 and n // 2 for its n
@@ -998,9 +1126,12 @@ def _jump(
 # Above this many comparisons ``values_among`` hashes instead.
 _COMPARED_AT_MOST: Final = 400
 
+_Compared = TypeVar("_Compared", Decimal, int)
 
-def values_among(candidates: Sequence[Decimal], values: Sequence[Decimal]) -> list[Decimal]:
-    """The candidates equal to one of ``values`` (``==``, as a set would match them).
+
+def values_among(candidates: Sequence[_Compared], values: Sequence[_Compared]) -> list[_Compared]:
+    """The candidates equal to one of ``values`` (``==``, as a set would match them):
+    decimals, or the integer units of values of one decimal place (``ScaledValues``).
 
     Compared rather than hashed while there are few of both: a KPI has a rejected value or
     two against its ~20 counted ones, and a decimal's first hash costs ~0.6 µs where a
@@ -1011,12 +1142,22 @@ def values_among(candidates: Sequence[Decimal], values: Sequence[Decimal]) -> li
     return [candidate for candidate in candidates if candidate in values]
 
 
+def units_of(value: Decimal, places: int) -> int | None:
+    """``value`` as integer units of the ``places``-th decimal place, or ``None`` when it
+    has a finer digit (then it equals no value held in such units)."""
+    scaled = value.scaleb(places, _UNITS_CONTEXT)
+    unit = int(scaled)
+    return unit if unit == scaled else None
+
+
 def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
     """Counted values equal to a rejected measurement's value and entered after that
     rejection (§22); each with the rejected measurement first."""
     flags: list[AnomalyFlag] = []
     if not series.rejected:
         return flags
+    if series.units is not None:
+        return _reentered_units(kpi, series, *series.units)
     again = values_among([value for _id, value, _at in series.rejected], series.values)
     if not again:  # the usual case: no counted value was rejected
         return flags
@@ -1034,6 +1175,42 @@ def _reentered(kpi: KpiSpec, series: KpiSeries) -> list[AnomalyFlag]:
                         kpi.kpi_id,
                         (rejected_id, measurement_id),
                         {"value": str(value), "rejected_at": rejected_at.isoformat()},
+                    )
+                )
+                break
+    return flags
+
+
+def _reentered_units(
+    kpi: KpiSpec, series: KpiSeries, units: Sequence[int], places: int
+) -> list[AnomalyFlag]:
+    """``_reentered`` of a series given in units: the rejected values made units of the
+    same place (one with a finer digit equals no counted value) and compared as integers."""
+    flags: list[AnomalyFlag] = []
+    rejected = [
+        (rejected_id, unit, rejected_at)
+        for rejected_id, value, rejected_at in sorted(series.rejected)
+        if (unit := units_of(value, places)) is not None
+    ]
+    again = values_among([unit for _id, unit, _at in rejected], units)
+    if not again:  # the usual case: no counted value was rejected
+        return flags
+    for index, (measurement_id, unit, created) in enumerate(
+        zip(series.ids, units, series.created_at, strict=True)
+    ):
+        if created is None or unit not in again:
+            continue
+        for rejected_id, rejected_unit, rejected_at in rejected:
+            if unit == rejected_unit and created > rejected_at:
+                flags.append(
+                    AnomalyFlag(
+                        FLAG_REENTERED,
+                        kpi.kpi_id,
+                        (rejected_id, measurement_id),
+                        {
+                            "value": str(series.values[index]),
+                            "rejected_at": rejected_at.isoformat(),
+                        },
                     )
                 )
                 break
@@ -1086,9 +1263,15 @@ def anomaly_flags(kpi: KpiSpec, series: KpiSeries, *, cutoff: datetime) -> list[
     _aware(cutoff, "cutoff")
     if not (len(series.ids) == len(series.values) == len(series.created_at)):
         raise ValueError("ids, values and created_at must be parallel")
+    if series.units is not None and len(series.units[0]) != len(series.ids):
+        raise ValueError("units must be parallel to the values")
     if not series.ids:
         return []
-    value = _aggregate_series(kpi.aggregation, series.values)
+    value = (
+        _aggregate_series(kpi.aggregation, series.values)
+        if series.units is None
+        else _aggregate_units(kpi.aggregation, *series.units)
+    )
     assert value is not None
     flags: list[AnomalyFlag] = []
     late = _late_decisive(kpi, series, value, cutoff)
