@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, F, OuterRef, Subquery, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg.types.json import Json, Jsonb
 from psycopg.types.numeric import Int8BinaryLoader
 
 from fundapp.accounts.models import ApiKey, Role, User
@@ -33,7 +34,7 @@ from fundapp.errors import Conflict, DomainError, NotFound, PermissionDenied
 from fundapp.kernel.approvals import LIVE_STATES
 from fundapp.kernel.calendar import today_in_tokyo as today_in_tokyo
 from fundapp.notifications.outbox import Event, event_record_many_part
-from fundapp.prepared import fetch_prepared, prepared_cursor
+from fundapp.prepared import copy_rows, fetch_prepared, prepared_cursor
 from fundapp.statements import Part, statement_run
 from projects.models import (
     KPI,
@@ -467,21 +468,34 @@ WHERE m.kpi_id = ANY(%s::bigint[]) AND m.rejected_at IS NULL
 ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
 """
 
-# Snapshots are inserted by one statement, one typed array per column; ``policy``,
-# ``inputs`` and ``kpi_results`` arrive as JSON text (``_snapshot_json``) in binary arrays
-# (``%b``: sent as they are, where the text format would escape every quote in Python) and
-# are parsed by the database once each: ``inputs`` and ``kpi_results`` (``json`` columns,
-# the bulk of a snapshot) only checked, ``policy`` and ``anomaly_flags`` made ``jsonb``.
-_INSERT_SNAPSHOTS_SQL = """
-INSERT INTO projects_gateevaluation (
-  gate_id, round, evaluated_at, as_of, window_start, cutoff, score, outcome, plan_version,
-  policy, inputs, kpi_results, anomaly_flags, evaluated_by_id, evaluated_by_api_key_id)
-SELECT * FROM unnest(
-  %s::bigint[], %s::integer[], %s::timestamptz[], %s::date[], %s::timestamptz[],
-  %s::timestamptz[], %s::numeric[], %s::text[], %s::integer[], %b::text[]::jsonb[],
-  %b::text[]::json[], %b::text[]::json[], %b::text[]::jsonb[], %s::bigint[], %s::bigint[])
-RETURNING gate_id, id
+# Snapshots are written by one COPY in the binary format (``fundapp.prepared.copy_rows``),
+# their ids taken from the table's sequence first (COPY returns nothing): the rows are
+# formatted in C, and the server neither parses nor plans a statement holding the batch's
+# megabytes of JSON. ``inputs`` and ``kpi_results`` (``json`` columns, the bulk of a
+# snapshot) go as the JSON text of ``_snapshot_json``, checked by the database and stored
+# as they are; ``policy`` and ``anomaly_flags`` as ``json.dumps`` text made ``jsonb``.
+_SNAPSHOT_IDS_SQL = """
+SELECT nextval(pg_get_serial_sequence('projects_gateevaluation', 'id'))
+FROM generate_series(1, %s)
 """
+_SNAPSHOT_COLUMNS = (
+    ("id", "bigint"),
+    ("gate_id", "bigint"),
+    ("round", "smallint"),
+    ("evaluated_at", "timestamptz"),
+    ("as_of", "date"),
+    ("window_start", "timestamptz"),
+    ("cutoff", "timestamptz"),
+    ("score", "numeric"),
+    ("outcome", "text"),
+    ("plan_version", "integer"),
+    ("policy", "jsonb"),
+    ("inputs", "json"),
+    ("kpi_results", "json"),
+    ("anomaly_flags", "jsonb"),
+    ("evaluated_by_id", "bigint"),
+    ("evaluated_by_api_key_id", "bigint"),
+)
 
 
 @dataclass
@@ -532,32 +546,49 @@ def _snapshot_json(
 
 
 def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
-    """Insert the snapshots in one statement and set their ids; ``inputs`` and
-    ``kpi_results`` are left deferred on the instances (read on first access)."""
+    """Insert the snapshots (two statements whatever their number) and set their ids;
+    ``inputs`` and ``kpi_results`` are left deferred on the instances (read on first
+    access)."""
     evaluations = [s.evaluation for s in snapshots]
-    columns: list[Any] = [
-        [e.gate_id for e in evaluations],
-        [e.round for e in evaluations],
-        [e.evaluated_at for e in evaluations],
-        [e.as_of for e in evaluations],
-        [e.window_start for e in evaluations],
-        [e.cutoff for e in evaluations],
-        [e.score for e in evaluations],
-        [e.outcome for e in evaluations],
-        [e.plan_version for e in evaluations],
-        [json.dumps(e.policy) for e in evaluations],
-        [s.inputs for s in snapshots],
-        [s.kpi_results for s in snapshots],
-        [json.dumps(e.anomaly_flags) for e in evaluations],
-        [e.evaluated_by_id for e in evaluations],
-        [e.evaluated_by_api_key_id for e in evaluations],
-    ]
-    # Bound on the server: megabytes of JSON text are sent as values, not quoted into SQL.
     with prepared_cursor() as cursor:
-        cursor.execute(_INSERT_SNAPSHOTS_SQL, columns)
-        ids = dict(cursor.fetchall())
-    for evaluation in evaluations:
-        evaluation.pk = ids[evaluation.gate_id]
+        cursor.execute(_SNAPSHOT_IDS_SQL, [len(snapshots)])
+        ids = sorted(pk for (pk,) in cursor.fetchall())
+    dumps = json.dumps
+    # A batch's gates share their calls' few policies: each is dumped once.
+    policies: dict[int, Jsonb] = {}
+    rows = []
+    for pk, snapshot, e in zip(ids, snapshots, evaluations, strict=True):
+        policy = policies.get(id(e.policy))
+        if policy is None:
+            policy = policies[id(e.policy)] = Jsonb(dumps(e.policy), str)
+        rows.append(
+            (
+                pk,
+                e.gate_id,
+                e.round,
+                e.evaluated_at,
+                e.as_of,
+                e.window_start,
+                e.cutoff,
+                e.score,
+                e.outcome,
+                e.plan_version,
+                policy,
+                Json(snapshot.inputs, str),
+                Json(snapshot.kpi_results, str),
+                Jsonb(dumps(e.anomaly_flags), str),
+                e.evaluated_by_id,
+                e.evaluated_by_api_key_id,
+            )
+        )
+    copy_rows(
+        GateEvaluation._meta.db_table,
+        [column for column, _type in _SNAPSHOT_COLUMNS],
+        [type_ for _column, type_ in _SNAPSHOT_COLUMNS],
+        rows,
+    )
+    for pk, evaluation in zip(ids, evaluations, strict=True):
+        evaluation.pk = pk
         evaluation._state.adding = False
         evaluation._state.db = connection.alias
         evaluation.__dict__.pop("inputs", None)

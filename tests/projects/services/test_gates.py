@@ -305,10 +305,10 @@ def test_query_count_does_not_grow_with_measurements(django_assert_num_queries):
 # reads its project's last stage number), live decisions and previous rounds, the KPIs, the
 # measurements (one query aggregating every KPI's window; the snapshot's insert adds the
 # inputs itself), the evidence files shared between KPIs (§22's anomaly flags), the PIs with
-# the organisations, the snapshot, and one statement for the rest (the stage and gate
-# updates, the audit events, the notifications and the outbox event) — pinned so a per-row
-# or per-KPI query cannot slip in.
-QUERIES = 13
+# the organisations, the snapshot (its id from the sequence, then its COPY), and one
+# statement for the rest (the stage and gate updates, the audit events, the notifications
+# and the outbox event) — pinned so a per-row or per-KPI query cannot slip in.
+QUERIES = 14
 
 
 def test_a_snapshot_stored_as_one_list_of_measurements_still_reads():
