@@ -81,38 +81,44 @@ FROM (SELECT {_NEXTVAL} AS id) n, (VALUES ({_ROW})) AS v({_COLUMNS}, json_head, 
 """  # noqa: S608 - our own constants
 _RETURNING = "RETURNING id, hash\n"
 # The events come as one text parameter whatever their number: each event's canonical JSON
-# with the id's placeholder, one per line. The database zips the lines (hashed with the id
-# in the placeholder's place: the client encodes each event once) with the columns read from
-# the lines parsed as one JSON array (the placeholder made a number), in one scan of both
-# (``ROWS FROM``) that yields them in the entries' order; each row draws its id from the
-# sequence as the scan yields it, so the ids ascend in that order without a sort or a join.
-# The scan is fenced (``OFFSET 0``) so that each row's id is drawn once, for the row and its
-# hash. The time and the request's id and address are the batch's, given once rather than
-# read back from each line (the same values the lines hold).
+# with the id's placeholder, one per line, which the database hashes with the id in the
+# placeholder's place (the client encodes each event once). The columns come beside it as
+# JSON arrays, one per column and one of each event's ``[before, after]``, the values the
+# lines hold: the database parses only the payloads as jsonb, not the whole of every line.
+# One scan zips them all (``ROWS FROM``) in the entries' order; each row draws its id from
+# the sequence as the scan yields it, so the ids ascend in that order without a sort or a
+# join. The scan is fenced (``OFFSET 0``) so that each row's id is drawn once, for the row
+# and its hash. The time and the request's id and address are the batch's, given once.
 _PLACEHOLDER_SQL = f"'{_ID_PLACEHOLDER_JSON}'"
-_TYPES = (
-    "actor_user bigint, actor_api_key bigint, actor_label text, action text, "
-    "object_type text, object_id text, before jsonb, after jsonb"
-)
-_NAMES = [column.split()[0] for column in _TYPES.split(",")]
 _APPEND_MANY_UNRETURNED_SQL = f"""
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
-SELECT e.id, %s::timestamptz, {", ".join(f"e.{name}" for name in _NAMES)}, %s::text, %s::inet, '',
+SELECT e.id, %s::timestamptz, e.actor_user::bigint, e.actor_api_key::bigint, e.actor_label,
+       e.action, e.object_type, e.object_id,
+       NULLIF(e.payloads->0, 'null'::jsonb), NULLIF(e.payloads->1, 'null'::jsonb),
+       %s::text, %s::inet, '',
        encode(sha256(convert_to(replace(e.doc, {_PLACEHOLDER_SQL}, e.id::text), 'UTF8')), 'hex')
 FROM (
     SELECT {_NEXTVAL} AS id, r.*
-    FROM (SELECT %s::text AS text) AS lines,
-         ROWS FROM (
-             string_to_table(lines.text, E'\\n'),
-             jsonb_to_recordset(
-                 ('[' || replace(replace(lines.text, E'\\n', ','), {_PLACEHOLDER_SQL}, '0') || ']')::jsonb
-             ) AS ({_TYPES})
-         ) AS r(doc, {", ".join(_NAMES)})
+    FROM ROWS FROM (
+             string_to_table(%s::text, E'\\n'),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             jsonb_array_elements(%s::jsonb)
+         ) AS r(doc, actor_user, actor_api_key, actor_label, action, object_type, object_id,
+                payloads)
     OFFSET 0
 ) AS e
 """  # noqa: S608 - our own constants
 _APPEND_ONE_SQL = _APPEND_ONE_UNRETURNED_SQL + _RETURNING
 _APPEND_MANY_SQL = _APPEND_MANY_UNRETURNED_SQL + _RETURNING
+
+
+# The columns beside the lines, as JSON: their values are plain (text, numbers, none).
+_COLUMN_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _json_default(value: Any) -> Any:
@@ -198,17 +204,20 @@ def _new_event(
 class _Batch:
     """Entries to append, with one time and request context for all and their payloads
     normalised together (one encoding and decoding for the batch, the same values as
-    ``to_jsonable`` of each)."""
+    ``to_jsonable`` of each). ``payloads_json`` is that encoding, each entry's ``[before,
+    after]``: JSON text that reads back as ``payloads`` (a key given twice keeps its last
+    value in PostgreSQL's jsonb as in Python's decoding)."""
 
     entries: Sequence[AuditEntry]
     now: datetime
     ctx: RequestContext
     payloads: list[list[Any]]
+    payloads_json: str
 
     @classmethod
     def of(cls, entries: Sequence[AuditEntry]) -> _Batch:
-        payloads = to_jsonable([[entry.before, entry.after] for entry in entries]) or []
-        return cls(entries, timezone.now(), current_request_context(), payloads)
+        encoded = json_text([[entry.before, entry.after] for entry in entries])
+        return cls(entries, timezone.now(), current_request_context(), json.loads(encoded), encoded)
 
     def events(self) -> list[AuditEvent]:
         return [
@@ -219,15 +228,29 @@ class _Batch:
     def document(self) -> str:
         """``_events_document(self.events())``, from the entries' values: no ``AuditEvent``
         is built."""
+        return canonical_lines(self._rows()[0])
+
+    def _rows(self) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+        """Each event's ``canonical_values`` with the id's placeholder, and the columns
+        ``_APPEND_MANY_SQL`` reads beside them: the actor's user id, API key id and label,
+        the action, the object's type and id, each in the entries' order."""
         occurred_at = self.now.isoformat()
         request_id, client_address = self.ctx.request_id, self.ctx.client_address
         actors: dict[int, tuple[Any, Any, str]] = {}  # by id(): a batch has one or a few
         values = []
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        users, keys, labels, actions, types, ids = columns
         for entry, (before, after) in zip(self.entries, self.payloads, strict=True):
             actor = actors.get(id(entry.actor))
             if actor is None:
                 actor = actors[id(entry.actor)] = _actor_columns(entry.actor)
             object_type, object_id = _object_columns(entry)
+            users.append(actor[0])
+            keys.append(actor[1])
+            labels.append(actor[2])
+            actions.append(entry.action)
+            types.append(object_type)
+            ids.append(object_id)
             values.append(
                 {
                     "id": _ID_PLACEHOLDER,
@@ -245,7 +268,7 @@ class _Batch:
                     "prev_hash": "",
                 }
             )
-        return canonical_lines(values)
+        return values, columns
 
     def statement(self, *, returning: bool = True) -> tuple[str, list[Any]]:
         """The statement appending the batch's events, and its parameters; it returns each
@@ -255,7 +278,15 @@ class _Batch:
             sql, params = _APPEND_ONE_UNRETURNED_SQL, _append_one_params(event)
         else:
             sql = _APPEND_MANY_UNRETURNED_SQL
-            params = [self.now, self.ctx.request_id, self.ctx.client_address, self.document()]
+            values, columns = self._rows()
+            params = [
+                self.now,
+                self.ctx.request_id,
+                self.ctx.client_address,
+                canonical_lines(values),
+                *map(_COLUMN_ENCODER.encode, columns),
+                self.payloads_json,
+            ]
         return (sql + _RETURNING if returning else sql), params
 
 
