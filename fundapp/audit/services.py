@@ -74,43 +74,51 @@ _ROW = (
 _VALUES = ", ".join(f"v.{column.strip()}" for column in _COLUMNS.split(","))
 _HASH = "encode(sha256(convert_to(v.json_head || n.id::text || v.json_tail, 'UTF8')), 'hex')"
 _NEXTVAL = f"nextval(pg_get_serial_sequence('{_TABLE}', 'id'))"
-_APPEND_ONE_SQL = f"""
+_APPEND_ONE_UNRETURNED_SQL = f"""
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
 SELECT n.id, {_VALUES}, '', {_HASH}
 FROM (SELECT {_NEXTVAL} AS id) n, (VALUES ({_ROW})) AS v({_COLUMNS}, json_head, json_tail)
-RETURNING id, hash
 """  # noqa: S608 - our own constants
-# The ids are drawn once (MATERIALIZED), then numbered in ascending order to match the
-# entries' order. The events come as one text parameter whatever their number: each event's
-# canonical JSON with the id's placeholder, one per line. The database reads the columns
-# from the lines parsed as one JSON array (the placeholder made a number), and hashes each
-# line with the id in the placeholder's place: the client encodes each event once.
+_RETURNING = "RETURNING id, hash\n"
+# The events come as one text parameter whatever their number: each event's canonical JSON
+# with the id's placeholder, one per line, which the database hashes with the id in the
+# placeholder's place (the client encodes each event once). The columns come beside it as
+# JSON arrays, one per column and one of each event's ``[before, after]``, the values the
+# lines hold: the database parses only the payloads as jsonb, not the whole of every line.
+# One scan zips them all (``ROWS FROM``) in the entries' order; each row draws its id from
+# the sequence as the scan yields it, so the ids ascend in that order without a sort or a
+# join. The scan is fenced (``OFFSET 0``) so that each row's id is drawn once, for the row
+# and its hash. The time and the request's id and address are the batch's, given once.
 _PLACEHOLDER_SQL = f"'{_ID_PLACEHOLDER_JSON}'"
-_TYPES = (
-    "occurred_at timestamptz, actor_user bigint, actor_api_key bigint, actor_label text, "
-    "action text, object_type text, object_id text, before jsonb, after jsonb, "
-    "request_id text, client_address inet"
-)
-_NAMES = [column.split()[0] for column in _TYPES.split(",")]
-_APPEND_MANY_SQL = f"""
-WITH ids AS MATERIALIZED (
-    SELECT {_NEXTVAL} AS id FROM generate_series(1, %s::int)
-), numbered AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS ord FROM ids
-), lines AS MATERIALIZED (
-    SELECT %s::text AS text
-)
+_APPEND_MANY_UNRETURNED_SQL = f"""
 INSERT INTO {_TABLE} (id, {_COLUMNS}, prev_hash, hash)
-SELECT n.id, {", ".join(f"v.{name}" for name in _NAMES)}, '',
-       encode(sha256(convert_to(replace(t.doc, {_PLACEHOLDER_SQL}, n.id::text), 'UTF8')), 'hex')
-FROM lines,
-     string_to_table(lines.text, E'\\n') WITH ORDINALITY AS t(doc, ord)
-     JOIN numbered n USING (ord)
-     JOIN ROWS FROM (jsonb_to_recordset(
-         ('[' || replace(replace(lines.text, E'\\n', ','), {_PLACEHOLDER_SQL}, '0') || ']')::jsonb
-     ) AS ({_TYPES})) WITH ORDINALITY AS v({", ".join(_NAMES)}, ord) USING (ord)
-RETURNING id, hash
+SELECT e.id, %s::timestamptz, e.actor_user::bigint, e.actor_api_key::bigint, e.actor_label,
+       e.action, e.object_type, e.object_id,
+       NULLIF(e.payloads->0, 'null'::jsonb), NULLIF(e.payloads->1, 'null'::jsonb),
+       %s::text, %s::inet, '',
+       encode(sha256(convert_to(replace(e.doc, {_PLACEHOLDER_SQL}, e.id::text), 'UTF8')), 'hex')
+FROM (
+    SELECT {_NEXTVAL} AS id, r.*
+    FROM ROWS FROM (
+             string_to_table(%s::text, E'\\n'),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             json_array_elements_text(%s::json),
+             jsonb_array_elements(%s::jsonb)
+         ) AS r(doc, actor_user, actor_api_key, actor_label, action, object_type, object_id,
+                payloads)
+    OFFSET 0
+) AS e
 """  # noqa: S608 - our own constants
+_APPEND_ONE_SQL = _APPEND_ONE_UNRETURNED_SQL + _RETURNING
+_APPEND_MANY_SQL = _APPEND_MANY_UNRETURNED_SQL + _RETURNING
+
+
+# The columns beside the lines, as JSON: their values are plain (text, numbers, none).
+_COLUMN_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def _json_default(value: Any) -> Any:
@@ -196,17 +204,20 @@ def _new_event(
 class _Batch:
     """Entries to append, with one time and request context for all and their payloads
     normalised together (one encoding and decoding for the batch, the same values as
-    ``to_jsonable`` of each)."""
+    ``to_jsonable`` of each). ``payloads_json`` is that encoding, each entry's ``[before,
+    after]``: JSON text that reads back as ``payloads`` (a key given twice keeps its last
+    value in PostgreSQL's jsonb as in Python's decoding)."""
 
     entries: Sequence[AuditEntry]
     now: datetime
     ctx: RequestContext
     payloads: list[list[Any]]
+    payloads_json: str
 
     @classmethod
     def of(cls, entries: Sequence[AuditEntry]) -> _Batch:
-        payloads = to_jsonable([[entry.before, entry.after] for entry in entries]) or []
-        return cls(entries, timezone.now(), current_request_context(), payloads)
+        encoded = json_text([[entry.before, entry.after] for entry in entries])
+        return cls(entries, timezone.now(), current_request_context(), json.loads(encoded), encoded)
 
     def events(self) -> list[AuditEvent]:
         return [
@@ -217,15 +228,29 @@ class _Batch:
     def document(self) -> str:
         """``_events_document(self.events())``, from the entries' values: no ``AuditEvent``
         is built."""
+        return canonical_lines(self._rows()[0])
+
+    def _rows(self) -> tuple[list[dict[str, Any]], list[list[Any]]]:
+        """Each event's ``canonical_values`` with the id's placeholder, and the columns
+        ``_APPEND_MANY_SQL`` reads beside them: the actor's user id, API key id and label,
+        the action, the object's type and id, each in the entries' order."""
         occurred_at = self.now.isoformat()
         request_id, client_address = self.ctx.request_id, self.ctx.client_address
         actors: dict[int, tuple[Any, Any, str]] = {}  # by id(): a batch has one or a few
         values = []
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        users, keys, labels, actions, types, ids = columns
         for entry, (before, after) in zip(self.entries, self.payloads, strict=True):
             actor = actors.get(id(entry.actor))
             if actor is None:
                 actor = actors[id(entry.actor)] = _actor_columns(entry.actor)
             object_type, object_id = _object_columns(entry)
+            users.append(actor[0])
+            keys.append(actor[1])
+            labels.append(actor[2])
+            actions.append(entry.action)
+            types.append(object_type)
+            ids.append(object_id)
             values.append(
                 {
                     "id": _ID_PLACEHOLDER,
@@ -243,7 +268,26 @@ class _Batch:
                     "prev_hash": "",
                 }
             )
-        return canonical_lines(values)
+        return values, columns
+
+    def statement(self, *, returning: bool = True) -> tuple[str, list[Any]]:
+        """The statement appending the batch's events, and its parameters; it returns each
+        event's ``id, hash`` only if ``returning``."""
+        if len(self.entries) == 1:
+            (event,) = self.events()
+            sql, params = _APPEND_ONE_UNRETURNED_SQL, _append_one_params(event)
+        else:
+            sql = _APPEND_MANY_UNRETURNED_SQL
+            values, columns = self._rows()
+            params = [
+                self.now,
+                self.ctx.request_id,
+                self.ctx.client_address,
+                canonical_lines(values),
+                *map(_COLUMN_ENCODER.encode, columns),
+                self.payloads_json,
+            ]
+        return (sql + _RETURNING if returning else sql), params
 
 
 def _new_events(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
@@ -255,13 +299,10 @@ def _json_text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _append_sql(events: Sequence[AuditEvent]) -> tuple[str, list[Any]]:
-    """The statement appending ``events`` (``RETURNING id, hash``) and its parameters."""
-    if len(events) > 1:
-        return _APPEND_MANY_SQL, [len(events), _events_document(events)]
-    (event,) = events
+def _append_one_params(event: AuditEvent) -> list[Any]:
+    """The parameters of ``_APPEND_ONE_SQL`` appending ``event``."""
     json_head, json_tail = canonical_payload_around_id(event)
-    return _APPEND_ONE_SQL, [
+    return [
         event.occurred_at,
         event.actor_user_id,
         event.actor_api_key_id,
@@ -289,9 +330,9 @@ def _appended(
         event._state.adding = False  # as if saved: the row exists
 
 
-def _append(events: Sequence[AuditEvent]) -> None:
-    """Insert the events in one statement; set the ids and hashes the database gave them."""
-    sql, params = _append_sql(events)
+def _append(sql: str, params: Sequence[Any], events: Sequence[AuditEvent]) -> None:
+    """Run the statement appending ``events``; set the ids and hashes the database gave
+    them."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         _appended(events, cursor.fetchall())
@@ -332,7 +373,7 @@ def audit_record(
     """
     event_type_require([action])
     (event,) = _new_events([AuditEntry(actor, action, obj, object_type, object_id, before, after)])
-    _append([event])
+    _append(_APPEND_ONE_SQL, _append_one_params(event), [event])
     _seal_after_commit()
     return event
 
@@ -346,8 +387,10 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
     if not entries:
         return []
     event_type_require({entry.action for entry in entries})
-    events = _new_events(entries)
-    _append(events)
+    batch = _Batch.of(entries)
+    events = batch.events()
+    sql, params = batch.statement()
+    _append(sql, params, events)
     _seal_after_commit()
     return events
 
@@ -356,37 +399,40 @@ def audit_record_many(entries: Sequence[AuditEntry]) -> list[AuditEvent]:
 class AuditParts:
     """Events to append as one part (``audit_events``) of a caller's combined statement
     (``fundapp.statements``); ``appended(results)`` then returns them with the ids and
-    hashes the database gave them."""
+    hashes the database gave them, if the part was built to return them."""
 
     part: Part
     batch: _Batch
 
     def appended(self, results: dict[str, Any]) -> list[AuditEvent]:
+        if self.part.result is None:
+            raise ValueError("these events were appended without returning their ids")
         events = self.batch.events()
         _appended(events, results["audit_events"] or [])
         return events
 
 
-def audit_record_many_parts(entries: Sequence[AuditEntry]) -> AuditParts:
+def audit_record_many_parts(entries: Sequence[AuditEntry], *, returning: bool = True) -> AuditParts:
     """``audit_record_many`` as a part of the caller's one statement, with the same
     guarantees (ids ascend in the order given; each event hashes its own content with its
     id; the sealer is enqueued after commit). The part is ``audit_events``. The events'
     rows are built from the entries' values; ``AuditEvent`` instances only by
-    ``appended``, for a caller that wants them."""
+    ``appended``, for a caller that wants them. A caller that does not
+    (``returning=False``) spares the database returning and gathering every event's id and
+    hash, and itself reading them: the same rows are written."""
     if not entries:
         raise ValueError("audit_record_many_parts needs at least one entry")
     event_type_require({entry.action for entry in entries})
     batch = _Batch.of(entries)
-    if len(entries) > 1:
-        sql, params = _APPEND_MANY_SQL, [len(entries), batch.document()]
-    else:
-        sql, params = _append_sql(batch.events())
+    sql, params = batch.statement(returning=returning)
     _seal_after_commit()
     part = Part(
         "audit_events",
-        sql,  # the appending statement itself (its own WITH nests inside the part)
+        sql,  # the appending statement itself
         params,
-        result="(SELECT json_agg(json_build_array(id, hash)) FROM audit_events)",
+        result=(
+            "(SELECT json_agg(json_build_array(id, hash)) FROM audit_events)" if returning else None
+        ),
     )
     return AuditParts(part, batch)
 

@@ -98,14 +98,15 @@ def recipients_of(users: Iterable[User]) -> list[tuple[int, str, bool, str]]:
     return [(user.pk, user.preferred_language, user.is_active, user.email) for user in users]
 
 
-def notify_people_many_parts(notices: Sequence[RecipientsNotice]) -> Any:
+def notify_people_many_parts(notices: Sequence[RecipientsNotice], *, ids: bool = True) -> Any:
     """``notify_people`` for a batch, as one part of the caller's one statement
     (``fundapp.statements``): the notifications app's ``NotifyParts``, or ``None`` when it
-    is not installed or there is no one to tell."""
+    is not installed or there is no one to tell. ``ids=False`` for a caller that does not
+    read the rows' ids (the database is spared returning them)."""
     notify_values_many_parts = _notify_function("notify_values_many_parts")
     if notify_values_many_parts is None:
         return None
-    return notify_values_many_parts(notices)
+    return notify_values_many_parts(notices, ids=ids)
 
 
 @dataclass(frozen=True)

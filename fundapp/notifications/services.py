@@ -226,11 +226,17 @@ _COLUMNS = (
 class NotifyParts:
     """Notifications to insert as one part (``notifications``) of a caller's combined
     statement (``fundapp.statements``); ``notified(results)`` enqueues their e-mails after
-    commit and returns the ids of the rows."""
+    commit and returns the ids of the rows, or none if the part was built without them
+    (``ids=False``). ``emails`` says whether any row requests an e-mail."""
 
     part: Part
+    emails: bool = True
 
     def notified(self, results: dict[str, Any]) -> list[int]:
+        if self.part.result is None:
+            if self.emails:
+                _sweep_after_commit()
+            return []
         rows = results.get("notifications") or []
         if any(state == EmailState.PENDING for _pk, state in rows):
             _sweep_after_commit()
@@ -292,8 +298,7 @@ SELECT r.user_id, n.notice->>0, n.notice->>1, p.params, '', '', n.notice->>2,
        WITH ORDINALITY AS r(user_id, i, email, ord)
   JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS n(notice, i) USING (i)
   JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(params, i) USING (i)
- ORDER BY r.ord
-RETURNING id, email_state"""  # noqa: S608 (table name and states from the model)
+ ORDER BY r.ord"""  # noqa: S608 (table name and states from the model)
 
 
 def _described(notices: Sequence[_Checkable]) -> tuple[list[list[str]], str]:
@@ -321,11 +326,13 @@ def _described(notices: Sequence[_Checkable]) -> tuple[list[list[str]], str]:
 
 
 def _recipients_part(
-    notices: Sequence[_Checkable], people: Sequence[Sequence[tuple[int, bool]]]
+    notices: Sequence[_Checkable], people: Sequence[Sequence[tuple[int, bool]]], *, ids: bool
 ) -> NotifyParts | None:
     """The part inserting, for each notice in turn, a row per person of its ``people``
     (``(user id, whether to e-mail them)``, each once), after checking every notice as
-    ``notify_many`` does."""
+    ``notify_many`` does; returning the rows' ids and e-mail states only if ``ids`` (a row
+    requests an e-mail exactly when its person is to be e-mailed, so the caller knows
+    whether to send any without reading them back)."""
     described, params = _described(notices)
     user_ids: list[int] = []
     positions: list[int] = []
@@ -340,7 +347,7 @@ def _recipients_part(
     return NotifyParts(
         Part(
             "notifications",
-            _PARTS_SQL,
+            _PARTS_SQL + " RETURNING id, email_state" if ids else _PARTS_SQL,
             [
                 timezone.now(),
                 "{" + ",".join(map(str, user_ids)) + "}",
@@ -349,16 +356,25 @@ def _recipients_part(
                 json.dumps(described),
                 params,
             ],
-            result="(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
-            "FROM notifications)",
-        )
+            result=(
+                "(SELECT json_agg(json_build_array(id, email_state) ORDER BY id) "
+                "FROM notifications)"
+                if ids
+                else None
+            ),
+        ),
+        emails="t" in emails,
     )
 
 
-def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None:
+def notify_many_parts(
+    notices: Sequence[RecipientsNotice], *, ids: bool = True
+) -> NotifyParts | None:
     """``notify_parts`` for a batch of notices, as one part (``notifications``) whatever
     their number: per notice, one row per distinct recipient, in the order given. ``None``
-    when there is no one to tell."""
+    when there is no one to tell. A caller that does not read the rows' ids
+    (``ids=False``) spares the database returning them: the same rows are written and the
+    same e-mails sent."""
     # Several notices often name one list of people (the fund officers): sorted out once.
     people: dict[tuple[int, bool], list[tuple[int, bool]]] = {}
     for notice in notices:
@@ -368,13 +384,17 @@ def notify_many_parts(notices: Sequence[RecipientsNotice]) -> NotifyParts | None
                 (r.pk, notice.email and is_email_deliverable(r))
                 for r in {r.pk: r for r in notice.recipients}.values()
             ]
-    return _recipients_part(notices, [people[(id(n.recipients), n.email)] for n in notices])
+    return _recipients_part(
+        notices, [people[(id(n.recipients), n.email)] for n in notices], ids=ids
+    )
 
 
-def notify_values_many_parts(notices: Sequence[_ValuesNotice]) -> NotifyParts | None:
+def notify_values_many_parts(
+    notices: Sequence[_ValuesNotice], *, ids: bool = True
+) -> NotifyParts | None:
     """``notify_many_parts`` of notices whose recipients are plain values, ``(user id,
     preferred language, active, e-mail)`` as ``Recipient`` takes them, each e-mailed if
-    they can be: no ``Recipient`` is made."""
+    they can be: no ``Recipient`` is made. ``ids`` as for ``notify_many_parts``."""
     people: dict[int, list[tuple[int, bool]]] = {}
     for notice in notices:
         key = id(notice.recipients)
@@ -383,7 +403,7 @@ def notify_values_many_parts(notices: Sequence[_ValuesNotice]) -> NotifyParts | 
                 (pk, bool(active and (email or "").strip()))
                 for pk, _language, active, email in {r[0]: r for r in notice.recipients}.values()
             ]
-    return _recipients_part(notices, [people[id(n.recipients)] for n in notices])
+    return _recipients_part(notices, [people[id(n.recipients)] for n in notices], ids=ids)
 
 
 # ``notify_parts`` does not enqueue one message per transaction: after commit it enqueues

@@ -178,3 +178,27 @@ def test_canonical_lines_are_each_events_own_canonical_json():
             for event in events[:count]
         )
     assert "\n" not in hashing.canonical_lines(events[2:])
+
+
+@pytest.mark.usefixtures("fixed_time_and_request")
+@pytest.mark.parametrize("count", [1, 5])
+def test_a_part_that_returns_nothing_writes_the_same_rows_and_hashes(count):
+    # given the same entries, appended once returning their ids and once not
+    entries = _entries()[:count]
+    parts = audit_record_many_parts(entries)
+    returned = parts.appended(statement_run([parts.part]))
+    last = returned[-1].pk
+
+    quiet = audit_record_many_parts(entries, returning=False)
+    results = statement_run([quiet.part])
+
+    # then the same rows are written, each hashing its own content with its id, in order
+    written = list(AuditEvent.objects.filter(pk__gt=last).order_by("id"))
+    assert results == {}
+    assert [model_to_dict(e, exclude=["id", "hash"]) for e in written] == _stored(returned)
+    for event in written:
+        assert event.hash == compute_hash(event)
+    assert verify_chain().ok
+    # and no ids are read back to give the events
+    with pytest.raises(ValueError):
+        quiet.appended(results)

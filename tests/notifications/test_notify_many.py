@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from fundapp.kernel import notices as kernel_notices
+from fundapp.notifications import services
 from fundapp.notifications.messages import notifications_render
 from fundapp.notifications.models import EmailState, Notification
 from fundapp.notifications.services import (
@@ -249,3 +250,43 @@ def test_no_one_to_tell_is_no_part():
     notices.append(Notice(users=[user], message="nonsense"))
     with pytest.raises(ValueError):
         _values_shape(notices)
+
+
+@pytest.mark.parametrize("emailed", [True, False])
+def test_parts_without_ids_write_the_same_rows_and_send_the_same_emails(monkeypatch, emailed):
+    # given notices to people of whom some can be e-mailed (or none can)
+    en = UserFactory.create(preferred_language="en", email="en@example.org" if emailed else "")
+    off = UserFactory.create(is_active=False)
+    people = kernel_notices.recipients_of([en, off, en])
+    notices = [
+        kernel_notices.RecipientsNotice(
+            recipients=people, message="gate.evaluated", params=_gate(1), url="/p/1/"
+        ),
+        kernel_notices.RecipientsNotice(
+            recipients=people[:1], message="test.decision_needed", params={"title": "T", "body": ""}
+        ),
+    ]
+    sweeps: list[bool] = []
+    monkeypatch.setattr(services, "_sweep_after_commit", lambda: sweeps.append(True))
+
+    def written(ids: bool) -> tuple[list[tuple], list[int], int]:
+        sweeps.clear()
+        last = Notification.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        parts = kernel_notices.notify_people_many_parts(notices, ids=ids)
+        assert parts is not None
+        returned = parts.notified(statement_run([parts.part]))
+        rows = [
+            (r.user_id, r.kind, r.message, r.params, r.url, r.email_state)
+            for r in Notification.objects.filter(pk__gt=last).order_by("id")
+        ]
+        return rows, returned, len(sweeps)
+
+    # when written with their ids returned, then without
+    with_ids, returned, swept = written(ids=True)
+    without_ids, none_returned, swept_without = written(ids=False)
+
+    # then the same rows are written and the e-mails swept alike; only the ids are not read
+    assert without_ids == with_ids and len(with_ids) == 3
+    assert len(returned) == 3 and none_returned == []
+    assert swept == swept_without == (1 if emailed else 0)
+    assert [r[5] for r in without_ids].count(EmailState.PENDING) == (2 if emailed else 0)
