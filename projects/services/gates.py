@@ -1054,10 +1054,29 @@ def _evaluate_batch(
             ],
             fund_officers=fund_officers,
         )
-        # The decisions say which tranches they decided: nothing is read back.
         result.decisions = decided
-        result.tranches = decided.tranches
+        # ``AutomaticDecisions`` say which tranches they decided: nothing is read back. A
+        # decision step that hands back plain decisions by gate id has them read.
+        tranches = getattr(decided, "tranches", None)
+        if tranches is not None:
+            result.tranches = tranches
+        elif decided:
+            by_decision = {d.pk: gate_id for gate_id, d in decided.items()}
+            for tranche_id, decision_id in fetch_prepared(
+                _DECIDED_TRANCHES_SQL,
+                [list(by_decision), TrancheState.DECIDED.value],
+                binary=True,
+            ):
+                result.tranches.setdefault(by_decision[decision_id], []).append(tranche_id)
     return result
+
+
+# The tranches decided by decisions that do not name them, in ``pk`` order.
+_DECIDED_TRANCHES_SQL = f"""
+SELECT id, decision_id FROM {Tranche._meta.db_table}
+ WHERE decision_id = ANY(%s::bigint[]) AND state = %s::text
+ ORDER BY id
+"""  # noqa: S608 (the model's table, values as parameters)
 
 
 # The stages and gates an evaluation moves (the workflow's triggers check each move as for
