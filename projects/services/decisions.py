@@ -418,8 +418,6 @@ _PROJECTS_COMPLETED_SQL = f"""UPDATE {Project._meta.db_table} AS t
  WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
 
 _STAGE_OBJECT_TYPE = object_type_of(Stage)
-_GATE_OBJECT_TYPE = object_type_of(Gate)
-_PROJECT_OBJECT_TYPE = object_type_of(Project)
 _DECISION_OBJECT_TYPE = object_type_of(GateDecision)
 
 # Every stage of some projects with its gate, the stages locked in ``pk`` order (only the
