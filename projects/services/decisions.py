@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -52,7 +53,7 @@ from fundapp.kernel.approvals import (
 )
 from fundapp.kernel.decisions import require
 from fundapp.notifications.outbox import Event, event_record_many, event_record_many_part
-from fundapp.statements import Part, statement_run
+from fundapp.statements import Part, execute_prepared_rows, statement_run
 from projects import permissions as perms
 from projects.events import project_data
 from projects.models import (
@@ -417,6 +418,44 @@ _PROJECTS_COMPLETED_SQL = f"""UPDATE {Project._meta.db_table} AS t
  WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
 
 _STAGE_OBJECT_TYPE = object_type_of(Stage)
+_DECISION_OBJECT_TYPE = object_type_of(GateDecision)
+
+# Every stage of some projects with its gate, the stages locked in ``pk`` order (only the
+# stages' rows, as ``select_for_update(of=("self",))`` locks them), as ``_OtherStage``.
+_PROJECT_STAGES_LOCK_SQL = f"""SELECT s.id, s.project_id, s.number, s.state, s.months,
+       g.id, g.state, g.due_on
+  FROM {Stage._meta.db_table} s
+  LEFT JOIN {Gate._meta.db_table} g ON g.stage_id = s.id
+ WHERE s.project_id = ANY(%s::bigint[])
+ ORDER BY s.id
+   FOR UPDATE OF s"""  # noqa: S608 (table names from the models, values as parameters)
+
+# The automatic decisions of a batch, inserted in one statement prepared once per
+# connection: what differs between them (gate, round, evaluation, multiplier) as arrays,
+# every other column once, as the model's defaults and ``pre_save`` give it for the first
+# of them. Each comes back with its gate, so ids never depend on the order of the rows.
+_DECISION_FIELDS = [f for f in GateDecision._meta.concrete_fields if not f.primary_key]
+_DECISION_VARYING = {
+    "gate_id": "bigint",
+    "round": "smallint",
+    "evaluation_id": "bigint",
+    "multiplier": "numeric(14, 10)",
+}
+_DECISIONS_INSERT_SQL = f"""INSERT INTO {GateDecision._meta.db_table}
+       ({", ".join(connection.ops.quote_name(f.column) for f in _DECISION_FIELDS)})
+SELECT {
+    ", ".join(
+        f"v.{f.attname}" if f.attname in _DECISION_VARYING else f"%s::{f.db_type(connection)}"
+        for f in _DECISION_FIELDS
+    )
+}
+  FROM unnest({", ".join(f"%s::{t}[]" for t in _DECISION_VARYING.values())})
+       WITH ORDINALITY AS v({", ".join(_DECISION_VARYING)}, ord)
+ ORDER BY v.ord
+RETURNING id, gate_id"""  # noqa: S608 (names from the model, values as parameters)
+_DECISION_ATTNAMES = [f.attname for f in GateDecision._meta.concrete_fields]
+_DECISION_GATE = GateDecision._meta.get_field("gate")
+_DECISION_EVALUATION = GateDecision._meta.get_field("evaluation")
 
 
 @dataclass
@@ -436,6 +475,9 @@ class _Writes:
     moved_projects: list[tuple[int, int]] = field(default_factory=list)
     completed: list[tuple[int, str, datetime | None]] = field(default_factory=list)
     tranches: TranchesDecided | None = None
+    # The ids of the tranches each decision decides, by its gate's id, in ``pk`` order (a
+    # gate whose next stage has no planned tranche is not named).
+    tranches_by_gate: dict[int, list[int]] = field(default_factory=dict)
 
     def write(self) -> None:
         """Write it all in one statement (``fundapp.statements``): the same rows as one
@@ -508,20 +550,8 @@ def _release_many(
     now = timezone.now()
     current = {item.stage.pk for item in items}
     by_project: dict[int, list[_OtherStage]] = defaultdict(list)
-    for row in (
-        Stage.objects.select_for_update(of=("self",))
-        .filter(project_id__in=sorted({item.project.pk for item in items}))
-        .order_by("pk")
-        .values_list(
-            "pk",
-            "project_id",
-            "number",
-            "state",
-            "months",
-            "gate__id",
-            "gate__state",
-            "gate__due_on",
-        )
+    for row in execute_prepared_rows(
+        _PROJECT_STAGES_LOCK_SQL, [sorted({item.project.pk for item in items})]
     ):
         other = _OtherStage._make(row)
         if other.pk not in current:
@@ -529,6 +559,7 @@ def _release_many(
     if organisations is None:
         organisations = project_organisation_ids([item.project.pk for item in items])
     following_of: list[StageTranches] = []
+    gate_of_following: dict[int, int] = {}
     # Where each started or re-chained stage now lies, for its deliverables (§24), and the
     # audit entry of each start, told which deliverables moved.
     stage_dates: list[StageDates] = []
@@ -651,10 +682,14 @@ def _release_many(
         following_of.append(
             StageTranches(stage_id=following.pk, multiplier=decision.multiplier, decision=decision)
         )
+        gate_of_following[following.pk] = gate.pk
     deliverables_moved = deliverables_follow_stages(stages=stage_dates)
     for stage_ids, after in started_audit.values():
         after["deliverables_moved"] = [m for m in deliverables_moved if m["stage"] in stage_ids]
     writes.tranches = tranches_decide_planned_parts(following_of, actor=actor)
+    writes.tranches_by_gate = {
+        gate_of_following[stage_id]: ids for stage_id, ids in writes.tranches.by_stage.items()
+    }
     return writes
 
 
@@ -670,6 +705,23 @@ class Evaluated:
     # The project's organisations (``project_organisation_ids``), when the caller has read
     # them; read here otherwise.
     organisation_ids: list[int] | None = None
+    # The policy the snapshot records (``evaluation.policy`` as the rule's value), when the
+    # caller has it; read from the snapshot otherwise (``evaluation_policy``).
+    policy: GatePolicy | None = None
+
+
+class AutomaticDecisions(dict[int, GateDecision]):
+    """The automatic decisions of a batch by gate id, with ``tranches``: the ids of the
+    tranches each decided, by gate id, in ``pk`` order (a gate whose decision decided none
+    is not named)."""
+
+    def __init__(
+        self,
+        decisions: dict[int, GateDecision] | None = None,
+        tranches: dict[int, list[int]] | None = None,
+    ) -> None:
+        super().__init__(decisions or {})
+        self.tranches: dict[int, list[int]] = tranches or {}
 
 
 def _organisations_of(items: Sequence[Evaluated]) -> dict[int, list[int]]:
@@ -687,7 +739,7 @@ def gates_decide_automatically(
     items: Sequence[Evaluated],
     *,
     fund_officers: Sequence[tuple[int, str, bool, str]] | None = None,
-) -> dict[int, GateDecision]:
+) -> AutomaticDecisions:
     """``gate_decide_automatically`` for a batch of snapshots just stored, in bulk.
 
     The caller (``gates_evaluate``) holds the gates, projects and stages locked, has
@@ -698,13 +750,14 @@ def gates_decide_automatically(
     ``release`` decision, applied as ``_release_many`` does; the others tell the fund
     officers a decision is needed (``fund_officers``: the active fund officers as
     ``RecipientsNotice`` takes them, in ``pk`` order, when the caller has read them; read
-    here otherwise; each item's ``organisation_ids`` likewise). The decisions are inserted
-    in one statement; the rows they change, audit events, outbox events, notifications
-    and tranche decisions in one more, for the whole batch (besides the fixed few locking
-    reads). Returns the decisions by gate id.
+    here otherwise; each item's ``organisation_ids`` and ``policy`` likewise). The
+    decisions are inserted in one statement; the rows they change, audit events, outbox
+    events, notifications and tranche decisions in one more, for the whole batch (besides
+    the fixed few locking reads). Returns the decisions by gate id with the tranches each
+    decided (``AutomaticDecisions``), so nothing is read back.
     """
     if not items:
-        return {}
+        return AutomaticDecisions()
     # By the requirement's name: a notification stores it and explains it when read.
     final = final_gate_requirements_unmet_many(
         [item.project.pk for item in items if item.last and item.evaluation.outcome == PASS]
@@ -714,11 +767,12 @@ def gates_decide_automatically(
         [item.stage.pk for item in items if item.evaluation.outcome == PASS]
     )
     organisations = _organisations_of(items)
-    now = timezone.now()
-    automatic: list[tuple[Evaluated, GateDecision]] = []
+    automatic: list[tuple[Evaluated, Decimal | None]] = []
     waiting: list[tuple[Evaluated, str]] = []
     for item in items:
-        policy = evaluation_policy(item.evaluation, item.project.call)
+        policy = item.policy
+        if policy is None:
+            policy = evaluation_policy(item.evaluation, item.project.call)
         kind = automatic_decision(item.evaluation.outcome, policy)
         unmet = final.get(item.project.pk, "") if item.last else ""
         if item.stage.pk in held:
@@ -733,37 +787,22 @@ def gates_decide_automatically(
             waiting.append((item, unmet))
             continue
         automatic.append(
-            (
-                item,
-                GateDecision(
-                    state=DecisionState.COMPLETED,
-                    gate=item.gate,
-                    round=item.gate.round,
-                    evaluation=item.evaluation,
-                    kind=GateDecisionKind.RELEASE,
-                    automatic=True,
-                    multiplier=decision_multiplier(
-                        GateDecisionKind.RELEASE, item.evaluation, policy
-                    ),
-                    first_at=now,
-                    completed_at=now,
-                ),
-            )
+            (item, decision_multiplier(GateDecisionKind.RELEASE, item.evaluation, policy))
         )
-    # One statement (measured: cheaper than an unnest of arrays for these few columns).
-    GateDecision.objects.bulk_create([decision for _item, decision in automatic])
+    decided = _automatic_decisions_insert(automatic)
     writes = _release_many(
-        [_Releasing(d, item.gate, item.project, item.stage) for item, d in automatic],
+        [_Releasing(d, item.gate, item.project, item.stage) for (item, _m), d in decided],
         actor=None,
         organisations=organisations,
     )
-    for item, decision in automatic:
+    for (item, _multiplier), decision in decided:
         writes.audit[item.gate.pk].insert(
             0,
             AuditEntry(
                 actor=None,
                 action="gate_decision.automatic",
-                obj=decision,
+                object_type=_DECISION_OBJECT_TYPE,
+                object_id=decision.pk,
                 after=_decision_payload(decision),
             ),
         )
@@ -803,7 +842,67 @@ def gates_decide_automatically(
             for item, reason in waiting
         )
     writes.write()
-    return {item.gate.pk: decision for item, decision in automatic}
+    return AutomaticDecisions(
+        {item.gate.pk: decision for (item, _m), decision in decided}, writes.tranches_by_gate
+    )
+
+
+def _automatic_decisions_insert(
+    automatic: Sequence[tuple[Evaluated, Decimal | None]],
+) -> list[tuple[tuple[Evaluated, Decimal | None], GateDecision]]:
+    """Store a completed automatic ``release`` decision for each item, with its multiplier,
+    in one statement (none for no item); return each item with its decision, saved.
+
+    The rows are the ones ``bulk_create`` of the model's instances would write (every
+    column but the four that differ comes from one instance's defaults and ``pre_save``);
+    the instances returned are built as a read of those rows builds them, their gate and
+    evaluation the items' own.
+    """
+    if not automatic:
+        return []
+    now = timezone.now()
+    template = GateDecision(
+        state=DecisionState.COMPLETED,
+        kind=GateDecisionKind.RELEASE,
+        automatic=True,
+        first_at=now,
+        completed_at=now,
+    )
+    constants = [
+        f.get_db_prep_save(f.pre_save(template, True), connection)
+        for f in _DECISION_FIELDS
+        if f.attname not in _DECISION_VARYING
+    ]
+    # A choice is bound as its text, as the column stores it.
+    constants = [value.value if isinstance(value, Enum) else value for value in constants]
+    ids = {
+        gate_id: pk
+        for pk, gate_id in execute_prepared_rows(
+            _DECISIONS_INSERT_SQL,
+            [
+                *constants,
+                [item.gate.pk for item, _m in automatic],
+                [item.gate.round for item, _m in automatic],
+                [item.evaluation.pk for item, _m in automatic],
+                [multiplier for _item, multiplier in automatic],
+            ],
+        )
+    }
+    values = [getattr(template, attname) for attname in _DECISION_ATTNAMES]
+    slots = {attname: i for i, attname in enumerate(_DECISION_ATTNAMES)}
+    decided = []
+    for entry in automatic:
+        item, multiplier = entry
+        values[slots["id"]] = ids[item.gate.pk]
+        values[slots["gate_id"]] = item.gate.pk
+        values[slots["round"]] = item.gate.round
+        values[slots["evaluation_id"]] = item.evaluation.pk
+        values[slots["multiplier"]] = multiplier
+        decision = GateDecision.from_db(connection.alias, _DECISION_ATTNAMES, values)
+        _DECISION_GATE.set_cached_value(decision, item.gate)
+        _DECISION_EVALUATION.set_cached_value(decision, item.evaluation)
+        decided.append((entry, decision))
+    return decided
 
 
 # --------------------------------------------------------------------------- services

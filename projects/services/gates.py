@@ -1175,7 +1175,7 @@ def _evaluate_batch(
             notices=notices,
             events=events,
         )
-        result.decisions = gates_decide_automatically(
+        decided = gates_decide_automatically(
             [
                 Evaluated(
                     evaluation=evaluation,
@@ -1184,13 +1184,20 @@ def _evaluate_batch(
                     stage=stage,
                     last=stage.number >= last_number[project.pk],
                     organisation_ids=organisations[project.pk],
+                    policy=policies[project.call_id][0],
                 )
                 for (gate, stage, project), evaluation in zip(running, evaluations, strict=True)
             ],
             fund_officers=fund_officers,
         )
-        if result.decisions:
-            by_decision = {d.pk: gate_id for gate_id, d in result.decisions.items()}
+        result.decisions = decided
+        # ``AutomaticDecisions`` say which tranches they decided: nothing is read back. A
+        # decision step that hands back plain decisions by gate id has them read.
+        tranches = getattr(decided, "tranches", None)
+        if tranches is not None:
+            result.tranches = tranches
+        elif decided:
+            by_decision = {d.pk: gate_id for gate_id, d in decided.items()}
             for tranche_id, decision_id in fetch_prepared(
                 _DECIDED_TRANCHES_SQL,
                 [list(by_decision), TrancheState.DECIDED.value],
@@ -1200,12 +1207,13 @@ def _evaluate_batch(
     return result
 
 
-# The tranches the batch's automatic decisions have decided, in ``pk`` order.
+# The tranches decided by decisions that do not name them, in ``pk`` order.
 _DECIDED_TRANCHES_SQL = f"""
 SELECT id, decision_id FROM {Tranche._meta.db_table}
  WHERE decision_id = ANY(%s::bigint[]) AND state = %s::text
  ORDER BY id
 """  # noqa: S608 (the model's table, values as parameters)
+
 
 # The stages and gates an evaluation moves (the workflow's triggers check each move as for
 # any ``UPDATE``), as parts of the statement that writes the batch's records.

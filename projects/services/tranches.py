@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -250,11 +250,14 @@ class TranchesDecided:
     """Tranches decided as a part of the caller's one statement (``fundapp.statements``):
     ``part`` updates them, ``entries`` are their audit entries for the caller's audit part,
     and ``enqueue()`` asks for their releases after commit. ``part`` is ``None`` when
-    there is no tranche to decide."""
+    there is no tranche to decide. ``by_stage``: the ids decided, by stage id, in ``pk``
+    order (a stage without a planned tranche is not named), so the caller knows what each
+    decision decided without reading it back."""
 
     tranche_ids: list[int]
     entries: list[AuditEntry]
     part: Part | None
+    by_stage: dict[int, list[int]] = field(default_factory=dict)
 
     def enqueue(self) -> None:
         for tranche_id in self.tranche_ids:
@@ -271,6 +274,14 @@ _DECIDED_SQL = f"""UPDATE {_table(Tranche)} AS t
  WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
 
 
+# The planned tranches of some stages, locked in ``pk`` order (as ``select_for_update``
+# would: only the tranches' rows), as the plain values deciding them needs.
+_PLANNED_LOCK_SQL = f"""SELECT id, stage_id, state, planned, currency FROM {_table(Tranche)}
+ WHERE stage_id = ANY(%s::bigint[]) AND state = %s::text
+ ORDER BY id
+   FOR UPDATE"""  # noqa: S608 (table name from the model, values as parameters)
+
+
 def tranches_decide_planned_parts(
     stages: Sequence[StageTranches], *, actor: Actor | None, name: str = "tranches_decided"
 ) -> TranchesDecided:
@@ -280,35 +291,37 @@ def tranches_decide_planned_parts(
     after commit once the caller calls ``enqueue()``.
 
     The caller holds the projects' and stages' locks inside its transaction; the planned
-    tranches of the stages are read locked in ``pk`` order here (one query, none for no
-    stage), as plain values, and checked against ``TRANCHE_WORKFLOW``.
+    tranches of the stages are read locked in ``pk`` order here (one statement, prepared
+    once per connection; none for no stage), as plain values, and checked against
+    ``TRANCHE_WORKFLOW``.
     """
     if not stages:
         return TranchesDecided([], [], None)
     by_stage: dict[int, list[tuple[int, str, int, str]]] = {s.stage_id: [] for s in stages}
-    for pk, stage_id, state, planned, currency in (
-        Tranche.objects.select_for_update(of=("self",))
-        .filter(stage_id__in=sorted(by_stage), state=TrancheState.PLANNED)
-        .order_by("pk")
-        .values_list("pk", "stage_id", "state", "planned", "currency")
+    for pk, stage_id, state, planned, currency in execute_prepared_rows(
+        _PLANNED_LOCK_SQL, [sorted(by_stage), TrancheState.PLANNED.value]
     ):
         by_stage[stage_id].append((pk, state, planned, currency))
     ids: list[int] = []
     multipliers: list[Decimal] = []
     decision_ids: list[int | None] = []
     entries: list[AuditEntry] = []
+    decided: dict[int, list[int]] = {}
     for stage in stages:
+        planned_rows = by_stage[stage.stage_id]
+        if not planned_rows:
+            continue
+        stage_ids = decided[stage.stage_id] = [pk for pk, *_rest in planned_rows]
         group = TrancheDecision(
-            tranche_ids=[pk for pk, *_rest in by_stage[stage.stage_id]],
-            multiplier=stage.multiplier,
-            decision=stage.decision,
+            tranche_ids=stage_ids, multiplier=stage.multiplier, decision=stage.decision
         )
-        for pk, state, planned, currency in by_stage[stage.stage_id]:
+        decision_id = stage.decision.pk if stage.decision else None
+        for pk, state, planned, currency in planned_rows:
             TRANCHE_WORKFLOW.check(state, TrancheState.DECIDED, actor=actor)
             entries.append(_decided_entry(pk, state, planned, currency, group, actor=actor))
-            ids.append(pk)
-            multipliers.append(stage.multiplier)
-            decision_ids.append(stage.decision.pk if stage.decision else None)
+        ids.extend(stage_ids)
+        multipliers.extend([stage.multiplier] * len(stage_ids))
+        decision_ids.extend([decision_id] * len(stage_ids))
     if not ids:
         return TranchesDecided([], [], None)
     part = Part(
@@ -316,7 +329,7 @@ def tranches_decide_planned_parts(
         _DECIDED_SQL,
         [TrancheState.DECIDED.value, timezone.now(), ids, multipliers, decision_ids],
     )
-    return TranchesDecided(ids, entries, part)
+    return TranchesDecided(ids, entries, part, decided)
 
 
 _TRANCHE_FIELDS = [field.attname for field in Tranche._meta.concrete_fields]

@@ -232,6 +232,59 @@ def test_an_automatic_release_moves_each_row_and_audits_it_as_a_write_per_row_wo
     assert [pk for pk in enqueued if pk is not None] == [t.pk for t in planned]
 
 
+def test_an_automatic_decisions_row_holds_what_the_models_defaults_would_write(officers, auto_call):
+    # given a PASS decided automatically by the batch
+    project = running_project(call=auto_call, gate_days=(GATE_DAY, date(2026, 12, 31)))
+    _measure(project, PASSING)
+
+    result = gates_evaluate(gate_ids=[_gate(project).pk], as_of=AS_OF)
+
+    # then the row is the one the model's instance would have been saved as
+    decision = result.decisions[_gate(project).pk]
+    attnames = [f.attname for f in GateDecision._meta.concrete_fields]
+    expected = GateDecision(
+        state="completed",
+        gate=_gate(project),
+        round=1,
+        evaluation=decision.evaluation,
+        kind="release",
+        automatic=True,
+        multiplier=decision.multiplier,
+        first_at=decision.first_at,
+        completed_at=decision.completed_at,
+    )
+    expected.pk = decision.pk
+    stored = GateDecision.objects.filter(pk=decision.pk).values(*attnames).get()
+    assert stored == {name: getattr(expected, name) for name in attnames}
+    # and the instance returned is as saved, with the batch's own gate and snapshot
+    assert {name: getattr(decision, name) for name in attnames} == stored
+    assert not decision._state.adding
+    assert decision.gate is not None and decision.gate.state == GateState.DECIDED
+    assert decision.evaluation is result.evaluations[_gate(project).pk]
+
+
+def test_the_batch_names_the_tranches_each_decision_decided_as_a_read_would(officers, auto_call):
+    # given gates released automatically (the next stage's tranches decided), completed
+    # (no next stage) and left to the officers
+    ids = _world(8, auto_call)
+
+    result = gates_evaluate(gate_ids=ids, as_of=AS_OF)
+
+    # then each releasing gate names its decision's decided tranches in pk order, and no
+    # other gate is named
+    read: dict[int, list[int]] = {}
+    for tranche_id, decision_id in (
+        Tranche.objects.filter(decision__in=list(result.decisions.values()))
+        .filter(state=TrancheState.DECIDED)
+        .order_by("pk")
+        .values_list("pk", "decision_id")
+    ):
+        gate_id = GateDecision.objects.get(pk=decision_id).gate_id
+        read.setdefault(gate_id, []).append(tranche_id)
+    assert len(read) == 2
+    assert result.tranches == read
+
+
 # --------------------------------------------------------------------------- statements
 
 
