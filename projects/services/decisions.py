@@ -497,11 +497,12 @@ class _Writes:
         if self.tranches is not None and self.tranches.part is not None:
             parts.append(self.tranches.part)
             entries.extend(self.tranches.entries)
+        # Nothing here reads the events' ids and hashes or the notifications' ids back.
         if entries:
-            parts.append(audit_record_many_parts(entries).part)
+            parts.append(audit_record_many_parts(entries, returning=False).part)
         if self.events:
             parts.append(event_record_many_part("outbox_events", self.events))
-        notified = notify_people_many_parts(self.notices) if self.notices else None
+        notified = notify_people_many_parts(self.notices, ids=False) if self.notices else None
         if notified is not None:
             parts.append(notified.part)
         if not parts:

@@ -1236,10 +1236,11 @@ def _write_evaluated(
     parts = [
         Part("stages_pending", _STAGES_PENDING_SQL, [StageState.GATE_PENDING.value, stage_ids]),
         Part("gates_evaluated", _GATES_EVALUATED_SQL, [GateState.EVALUATED.value, gate_ids]),
-        audit_record_many_parts(entries).part,
+        # Nothing here reads the events' ids and hashes or the notifications' ids back.
+        audit_record_many_parts(entries, returning=False).part,
         event_record_many_part("outbox_events", events),
     ]
-    notified = notify_people_many_parts(notices)
+    notified = notify_people_many_parts(notices, ids=False)
     if notified is not None:
         parts.append(notified.part)
     results = statement_run(parts)
