@@ -1,5 +1,7 @@
+import ast
 import importlib
 import sys
+import threading
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -10,6 +12,30 @@ import psycopg
 import pytest
 
 from tests import database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ast_parse_one_thread_at_a_time() -> Iterator[None]:
+    """Let one thread at a time parse Python source, for the whole run.
+
+    Python 3.11 keeps the AST constructor's recursion counter per interpreter, not per
+    thread (CPython gh-106905). Hypothesis parses a lambda's source to name a strategy built
+    with it, and tests that draw from strategies on several threads at once (the schemathesis
+    run's two workers) can then fail with "SystemError: AST constructor recursion depth
+    mismatch".
+    """
+    parse = ast.parse
+    lock = threading.Lock()
+
+    def parse_locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return parse(*args, **kwargs)
+
+    ast.parse = parse_locked  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        ast.parse = parse
 
 
 @pytest.fixture(scope="session")
