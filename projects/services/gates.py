@@ -904,13 +904,23 @@ _PROJECT_CALL = Project._meta.get_field("call")
 
 _LIVE = [state.value for state in LIVE_STATES]
 
-# The rounds of some gates with a live decision (true), and those with a snapshot (false).
+# The rounds of some gates with a live decision (true), and those with a snapshot (false):
+# one index probe per gate into each table (``OFFSET 0`` keeps each subquery a probe of its
+# own). Both tables grow by a batch at a time, faster than their statistics follow: a
+# filter by ``gate_id = ANY(…)`` planned from statistics of a smaller table (an empty one,
+# after a restore or a first run) scanned the whole table, again in every batch. Planned
+# anew for each batch (a plain cursor, not a prepared statement): a generic plan kept from
+# the first batches, when a scan of a few pages was cheapest, stays a scan per probe.
 _LIVE_AND_EVALUATED_SQL = f"""
-SELECT gate_id, round, true FROM {GateDecision._meta.db_table}
- WHERE gate_id = ANY(%s::bigint[]) AND state = ANY(%s::text[])
-UNION
-SELECT gate_id, round, false FROM {GateEvaluation._meta.db_table}
- WHERE gate_id = ANY(%s::bigint[])
+SELECT g.id, d.round, true
+  FROM unnest(%s::bigint[]) AS g(id)
+ CROSS JOIN LATERAL (SELECT round FROM {GateDecision._meta.db_table}
+                      WHERE gate_id = g.id AND state = ANY(%s::text[]) OFFSET 0) AS d
+UNION ALL
+SELECT g.id, e.round, false
+  FROM unnest(%s::bigint[]) AS g(id)
+ CROSS JOIN LATERAL (SELECT round FROM {GateEvaluation._meta.db_table}
+                      WHERE gate_id = g.id OFFSET 0) AS e
 """  # noqa: S608 (names from the models, values as parameters)
 
 
@@ -921,10 +931,10 @@ def _live_and_evaluated_rounds(
     of the gates. One query."""
     live: set[tuple[int, int]] = set()
     evaluated: set[tuple[int, int]] = set()
-    for gate_id, round_, is_live in fetch_prepared(
-        _LIVE_AND_EVALUATED_SQL, [gate_ids, _LIVE, gate_ids], binary=True
-    ):
-        (live if is_live else evaluated).add((gate_id, round_))
+    with connection.cursor() as cursor:
+        cursor.execute(_LIVE_AND_EVALUATED_SQL, [gate_ids, _LIVE, gate_ids])
+        for gate_id, round_, is_live in cursor.fetchall():
+            (live if is_live else evaluated).add((gate_id, round_))
     return live, evaluated
 
 

@@ -606,3 +606,40 @@ def test_a_kpi_without_measurements_is_read_as_none_and_one_with_only_left_out_o
     assert (found.ids, found.values, found.created_at) == ((), (), ())
     assert found.rejected == ((rejected.pk, Decimal("21.000000"), rejected_at),)
     assert gates._kpi_aggregates([window]) == ({}, excluded)
+
+
+@pytest.mark.django_db
+def test_the_rounds_already_evaluated_are_read_by_index_however_stale_the_statistics(
+    calls, owner_cursor
+):
+    """The snapshots table grows by a batch at a time, faster than its statistics follow:
+    planned from those of the empty table, the batch's check of its gates' rounds still
+    probes the gate index for each gate rather than scanning every snapshot (§19)."""
+    gate = _gate(running_project(call=calls["auto"]))
+    with owner_cursor() as cursor:
+        cursor.execute("ANALYZE projects_gateevaluation")
+    GateEvaluation.objects.bulk_create(
+        GateEvaluation(
+            gate=gate,
+            round=round_,
+            as_of=AS_OF,
+            window_start=tokyo(STARTED),
+            cutoff=tokyo(GATE_DAY),
+            score=Decimal(0),
+            outcome="fail",
+            policy={},
+            inputs={},
+            kpi_results=[],
+        )
+        for round_ in range(1, 3_001)
+    )
+    ids = [gate.pk, *range(10**9, 10**9 + 499)]
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {gates._LIVE_AND_EVALUATED_SQL}", [ids, gates._LIVE, ids])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Seq Scan on projects_gateevaluation" not in plan, plan
+    live, evaluated = gates._live_and_evaluated_rounds(ids)
+    assert live == set()
+    assert evaluated == {(gate.pk, round_) for round_ in range(1, 3_001)}
