@@ -7,6 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fundapp.jsontext import canonical
+
 if TYPE_CHECKING:
     from .models import AuditEvent
 
@@ -70,20 +72,21 @@ _BETWEEN_EVENTS = '},{"action":'
 _BETWEEN_LINES = '}\n{"action":'
 
 
-def canonical_lines(events: Sequence[dict[str, Any]]) -> str:
+def canonical_lines(events: Sequence[dict[str, Any]], *, floats: bool = True) -> str:
     """The canonical JSON of each event, one per line, in the given order: the same text
     as ``"\\n".join`` of each one's own encoding, from one encoding of them all.
 
     Each event is given as its ``canonical_values`` with its ``"id"`` (a number or the
     placeholder). Canonical JSON holds no line break: the encoder escapes every control
-    character inside strings, and its separators have none.
+    character inside strings, and its separators have none. ``floats=False`` says that no
+    value holds a float (``fundapp.jsontext.canonical``: orjson writes the text then).
     """
-    inner = _CANONICAL_ENCODER.encode(events)[1:-1]
+    inner = canonical(events, floats=floats)[1:-1]
     # Every event but the first begins right after a boundary; any other occurrence lies
     # inside a before or after (a list of objects whose first key is "action").
     if inner.count(_BETWEEN_EVENTS) == len(events) - 1:
         return inner.replace(_BETWEEN_EVENTS, _BETWEEN_LINES)
-    return "\n".join(_CANONICAL_ENCODER.encode(event) for event in events)
+    return "\n".join(canonical(event, floats=floats) for event in events)
 
 
 def compute_hash(event: AuditEvent) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from fundapp.jsontext import dumps, dumps_normalised
 from fundapp.kernel.events import event_type_require
 from fundapp.oncommit import Debounced
 from fundapp.statements import Part
@@ -117,10 +118,6 @@ _APPEND_ONE_SQL = _APPEND_ONE_UNRETURNED_SQL + _RETURNING
 _APPEND_MANY_SQL = _APPEND_MANY_UNRETURNED_SQL + _RETURNING
 
 
-# The columns beside the lines, as JSON: their values are plain (text, numbers, none).
-_COLUMN_ENCODER = json.JSONEncoder(ensure_ascii=False)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -137,9 +134,9 @@ def to_jsonable(value: Any) -> Any:
 
 
 def json_text(value: Any) -> str:
-    """``value`` as JSON text, normalised as ``to_jsonable`` does: the same text as
-    ``json.dumps(to_jsonable(value), ensure_ascii=False)``, encoded once."""
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    """``value`` as JSON text, normalised as ``to_jsonable`` does: text that reads back as
+    ``to_jsonable(value)``, encoded once (``fundapp.jsontext.dumps_normalised``)."""
+    return dumps_normalised(value, _json_default)
 
 
 @dataclass(frozen=True)
@@ -213,11 +210,22 @@ class _Batch:
     ctx: RequestContext
     payloads: list[list[Any]]
     payloads_json: str
+    # Whether any payload holds a float: the canonical lines are then written by the
+    # standard library (``fundapp.jsontext.canonical``).
+    floats: bool = True
 
     @classmethod
     def of(cls, entries: Sequence[AuditEntry]) -> _Batch:
         encoded = json_text([[entry.before, entry.after] for entry in entries])
-        return cls(entries, timezone.now(), current_request_context(), json.loads(encoded), encoded)
+        floats: list[str] = []
+
+        def parse_float(text: str) -> float:
+            floats.append(text)
+            return float(text)
+
+        payloads = json.loads(encoded, parse_float=parse_float)
+        now, ctx = timezone.now(), current_request_context()
+        return cls(entries, now, ctx, payloads, encoded, floats=bool(floats))
 
     def events(self) -> list[AuditEvent]:
         return [
@@ -228,7 +236,7 @@ class _Batch:
     def document(self) -> str:
         """``_events_document(self.events())``, from the entries' values: no ``AuditEvent``
         is built."""
-        return canonical_lines(self._rows()[0])
+        return canonical_lines(self._rows()[0], floats=self.floats)
 
     def _rows(self) -> tuple[list[dict[str, Any]], list[list[Any]]]:
         """Each event's ``canonical_values`` with the id's placeholder, and the columns
@@ -283,8 +291,9 @@ class _Batch:
                 self.now,
                 self.ctx.request_id,
                 self.ctx.client_address,
-                canonical_lines(values),
-                *map(_COLUMN_ENCODER.encode, columns),
+                canonical_lines(values, floats=self.floats),
+                # The columns beside the lines: plain values (text, numbers, none).
+                *map(dumps, columns),
                 self.payloads_json,
             ]
         return (sql + _RETURNING if returning else sql), params

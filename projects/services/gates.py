@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from django.utils.translation import gettext as _
 from psycopg.types.json import Json, Jsonb
 from psycopg.types.numeric import Int8BinaryLoader
 
+from fundapp import jsontext
 from fundapp.accounts.models import ApiKey, Role, User
 from fundapp.actors import Actor
 from fundapp.audit.services import AuditEntry, audit_record_many_parts
@@ -473,7 +473,8 @@ ORDER BY m.kpi_id, e.measurement_id, e.sha256, o.measurement_id
 # formatted in C, and the server neither parses nor plans a statement holding the batch's
 # megabytes of JSON. ``inputs`` and ``kpi_results`` (``json`` columns, the bulk of a
 # snapshot) go as the JSON text of ``_snapshot_json``, checked by the database and stored
-# as they are; ``policy`` and ``anomaly_flags`` as ``json.dumps`` text made ``jsonb``.
+# as they are; ``policy`` and ``anomaly_flags`` as JSON text (``fundapp.jsontext.dumps``)
+# made ``jsonb``.
 _SNAPSHOT_IDS_SQL = """
 SELECT nextval(pg_get_serial_sequence('projects_gateevaluation', 'id'))
 FROM generate_series(1, %s)
@@ -523,7 +524,7 @@ def _snapshot_json(
     ``GateEvaluation.counted_measurements`` and ``excluded_measurements`` read them back as
     lists with ISO 8601 times, as they read the ``measured_at`` texts of older snapshots);
     each of ``kpi_results`` carries ``measurement_ids``, the ids counted."""
-    dumps = json.dumps
+    dumps = jsontext.dumps
     kpis = []
     for kpi in stage_kpis:
         found = aggregates.get(kpi.kpi_id)
@@ -553,7 +554,7 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
     with prepared_cursor() as cursor:
         cursor.execute(_SNAPSHOT_IDS_SQL, [len(snapshots)])
         ids = sorted(pk for (pk,) in cursor.fetchall())
-    dumps = json.dumps
+    dumps = jsontext.dumps
     # A batch's gates share their calls' few policies: each is dumped once.
     policies: dict[int, Jsonb] = {}
     rows = []
