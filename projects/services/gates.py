@@ -282,12 +282,35 @@ def _collecting_only_new_objects() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextlib.contextmanager
+def _cycles_collected_after() -> Iterator[None]:
+    """No cyclic garbage collection while a batch runs; once after it.
+
+    A batch's objects are freed by their reference counts as it goes, but while it runs
+    the collector's young generations are set off every few hundred allocations and walk
+    the batch's live objects again each time: about 2,000 collections and a tenth of the
+    Python time of 10,000 gates. The few cycles a batch leaves are collected when it ends.
+    A process that has switched the collector off is left as it is.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect(0)
+
+
 def _evaluate_chunk(
     chunk: list[int], as_of: date, actor: Actor | None, result: GateBatchResult
 ) -> None:
     """One batch in one transaction, into ``result``; a failing batch gate by gate."""
     try:
-        result.merge(_evaluate_batch(chunk, as_of=as_of, actor=actor, single=False))
+        with _cycles_collected_after():
+            evaluated = _evaluate_batch(chunk, as_of=as_of, actor=actor, single=False)
+        result.merge(evaluated)
     except (DomainError, ValueError, ArithmeticError) as exc:
         if len(chunk) == 1:
             result.failed[chunk[0]] = exc

@@ -6,6 +6,8 @@ the number of gates, and the result is the one evaluating each gate alone would 
 
 from __future__ import annotations
 
+import gc
+import weakref
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -643,3 +645,36 @@ def test_the_rounds_already_evaluated_are_read_by_index_however_stale_the_statis
     live, evaluated = gates._live_and_evaluated_rounds(ids)
     assert live == set()
     assert evaluated == {(gate.pk, round_) for round_ in range(1, 3_001)}
+
+
+class _Cycle:
+    """An object in a reference cycle: freed only by the cyclic collector."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_without_cyclic_collection_and_its_cycles_are_collected_after(
+    calls, monkeypatch
+):
+    """§19: the collector's young generations walked a batch's live objects every few
+    hundred allocations; a batch runs with it off, and what it leaves is collected after."""
+    gate = _gate(running_project(call=calls["auto"]))
+    _measure(gate.stage.project, PASSING)
+    during: list[bool] = []
+    cycles: list[weakref.ref[_Cycle]] = []
+    evaluate_batch = gates._evaluate_batch
+
+    def observed(*args, **kwargs):
+        during.append(gc.isenabled())
+        cycles.append(weakref.ref(_Cycle()))
+        return evaluate_batch(*args, **kwargs)
+
+    monkeypatch.setattr(gates, "_evaluate_batch", observed)
+    result = gates_evaluate(gate_ids=[gate.pk], as_of=AS_OF)
+
+    assert list(result.evaluations) == [gate.pk]
+    assert during == [False]
+    assert gc.isenabled()
+    assert cycles[0]() is None
