@@ -523,7 +523,10 @@ def _in_jsonb_key_order(record: dict[str, Any]) -> dict[str, Any]:
 class GateEvaluation(models.Model):
     """An immutable snapshot of one evaluation (§8)."""
 
-    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="evaluations")
+    # Indexed with the round (``gate_evaluation_round_idx``), which serves the gate alone too.
+    gate = models.ForeignKey(
+        Gate, on_delete=models.PROTECT, related_name="evaluations", db_index=False
+    )
     round = models.PositiveSmallIntegerField()
     evaluated_at = models.DateTimeField(default=timezone.now)
     as_of = models.DateField()
@@ -635,6 +638,11 @@ class GateEvaluation(models.Model):
 
     class Meta:
         ordering = ["-evaluated_at", "-id"]
+        indexes = [
+            # A gate's snapshots, and whether it has one in a round (a batch's check before
+            # evaluating, one probe per gate: ``projects.services.gates``).
+            models.Index(fields=["gate", "round"], name="gate_evaluation_round_idx"),
+        ]
         triggers = [
             pgtrigger.Protect(
                 name="gate_evaluation_immutable", operation=pgtrigger.Update | pgtrigger.Delete

@@ -928,37 +928,41 @@ _PROJECT_CALL = Project._meta.get_field("call")
 
 _LIVE = [state.value for state in LIVE_STATES]
 
-# The rounds of some gates with a live decision (true), and those with a snapshot (false):
-# one index probe per gate into each table (``OFFSET 0`` keeps each subquery a probe of its
-# own). Both tables grow by a batch at a time, faster than their statistics follow: a
-# filter by ``gate_id = ANY(…)`` planned from statistics of a smaller table (an empty one,
-# after a restore or a first run) scanned the whole table, again in every batch. Planned
-# anew for each batch (a plain cursor, not a prepared statement): a generic plan kept from
-# the first batches, when a scan of a few pages was cheapest, stays a scan per probe.
+# Which gates have a live decision (true) or a snapshot (false) in their current round:
+# one index probe per gate into each table, stopped at the first row (``LIMIT 1``, which
+# also keeps each subquery a probe of its own). Both tables grow by a batch at a time,
+# faster than their statistics follow: a filter by ``gate_id = ANY(…)`` planned from
+# statistics of a smaller table (an empty one, after a restore or a first run) scanned the
+# whole table, again in every batch. Planned anew for each batch (a plain cursor, not a
+# prepared statement): a generic plan kept from the first batches, when a scan of a few
+# pages was cheapest, stays a scan per probe. Each probe is estimated at one row, so no
+# misestimate of the tables' sizes makes the statement look costly enough for PostgreSQL
+# to compile it (JIT, several milliseconds).
 _LIVE_AND_EVALUATED_SQL = f"""
-SELECT g.id, d.round, true
-  FROM unnest(%s::bigint[]) AS g(id)
- CROSS JOIN LATERAL (SELECT round FROM {GateDecision._meta.db_table}
-                      WHERE gate_id = g.id AND state = ANY(%s::text[]) OFFSET 0) AS d
+SELECT g.id, true
+  FROM unnest(%s::bigint[], %s::smallint[]) AS g(id, round)
+ CROSS JOIN LATERAL (SELECT 1 FROM {GateDecision._meta.db_table}
+                      WHERE gate_id = g.id AND round = g.round AND state = ANY(%s::text[])
+                      LIMIT 1) AS d
 UNION ALL
-SELECT g.id, e.round, false
-  FROM unnest(%s::bigint[]) AS g(id)
- CROSS JOIN LATERAL (SELECT round FROM {GateEvaluation._meta.db_table}
-                      WHERE gate_id = g.id OFFSET 0) AS e
+SELECT g.id, false
+  FROM unnest(%s::bigint[], %s::smallint[]) AS g(id, round)
+ CROSS JOIN LATERAL (SELECT 1 FROM {GateEvaluation._meta.db_table}
+                      WHERE gate_id = g.id AND round = g.round LIMIT 1) AS e
 """  # noqa: S608 (names from the models, values as parameters)
 
 
-def _live_and_evaluated_rounds(
-    gate_ids: list[int],
-) -> tuple[set[tuple[int, int]], set[tuple[int, int]]]:
-    """The ``(gate id, round)`` pairs with a live decision, and those already evaluated,
-    of the gates. One query."""
-    live: set[tuple[int, int]] = set()
-    evaluated: set[tuple[int, int]] = set()
+def _live_and_evaluated_rounds(gates: Sequence[Gate]) -> tuple[set[int], set[int]]:
+    """The ids of the gates with a live decision in their current round, and of those
+    already evaluated in it. One query."""
+    ids = [gate.pk for gate in gates]
+    rounds = [gate.round for gate in gates]
+    live: set[int] = set()
+    evaluated: set[int] = set()
     with connection.cursor() as cursor:
-        cursor.execute(_LIVE_AND_EVALUATED_SQL, [gate_ids, _LIVE, gate_ids])
-        for gate_id, round_, is_live in cursor.fetchall():
-            (live if is_live else evaluated).add((gate_id, round_))
+        cursor.execute(_LIVE_AND_EVALUATED_SQL, [ids, rounds, _LIVE, ids, rounds])
+        for gate_id, is_live in cursor.fetchall():
+            (live if is_live else evaluated).add(gate_id)
     return live, evaluated
 
 
@@ -1025,14 +1029,14 @@ def _evaluate_batch(
         ):
             stages[locked_stage.pk] = locked_stage
             last_number[locked_stage.project_id] = locked_stage.last_stage_number
-        live, evaluated = _live_and_evaluated_rounds([gate.pk for gate in gates])
+        live, evaluated = _live_and_evaluated_rounds(gates)
         running: list[tuple[Gate, Stage, Project]] = []
         for gate in gates:
             stage = stages[gate.stage_id]
             project = projects[stage.project_id]
             _GATE_STAGE.set_cached_value(gate, stage)
-            refusal = _refusal(gate, stage, project, as_of, live=(gate.pk, gate.round) in live)
-            if refusal is None and not single and (gate.pk, gate.round) in evaluated:
+            refusal = _refusal(gate, stage, project, as_of, live=gate.pk in live)
+            if refusal is None and not single and gate.pk in evaluated:
                 refusal = _conflict(
                     _("This gate has already been evaluated in this round."), "already_evaluated"
                 )

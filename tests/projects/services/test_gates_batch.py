@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -610,14 +611,22 @@ def test_a_kpi_without_measurements_is_read_as_none_and_one_with_only_left_out_o
     assert gates._kpi_aggregates([window]) == ({}, excluded)
 
 
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
 @pytest.mark.django_db
 def test_the_rounds_already_evaluated_are_read_by_index_however_stale_the_statistics(
     calls, owner_cursor
 ):
     """The snapshots table grows by a batch at a time, faster than its statistics follow:
     planned from those of the empty table, the batch's check of its gates' rounds still
-    probes the gate index for each gate rather than scanning every snapshot (§19)."""
-    gate = _gate(running_project(call=calls["auto"]))
+    probes the gate index for each gate rather than scanning every snapshot, and is
+    estimated at a row per gate, below the cost at which PostgreSQL compiles a statement
+    (JIT) (§19)."""
+    gate, other = (_gate(running_project(call=calls["auto"])) for _ in range(2))
     with owner_cursor() as cursor:
         cursor.execute("ANALYZE projects_gateevaluation")
     GateEvaluation.objects.bulk_create(
@@ -633,18 +642,32 @@ def test_the_rounds_already_evaluated_are_read_by_index_however_stale_the_statis
             inputs={},
             kpi_results=[],
         )
-        for round_ in range(1, 3_001)
+        for round_ in range(2, 3_002)
     )
-    ids = [gate.pk, *range(10**9, 10**9 + 499)]
+    absent = [Gate(pk=pk, round=1) for pk in range(10**9, 10**9 + 498)]
+    ids, rounds = [gate.pk, other.pk] + [g.pk for g in absent], [2, 1] + [1] * len(absent)
 
     with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {gates._LIVE_AND_EVALUATED_SQL}", [ids, gates._LIVE, ids])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) {gates._LIVE_AND_EVALUATED_SQL}",
+            [ids, rounds, gates._LIVE, ids, rounds],
+        )
+        plan = cursor.fetchone()[0]
+        cursor.execute("SHOW jit_above_cost")
+        jit_above_cost = float(cursor.fetchone()[0])
 
-    assert "Seq Scan on projects_gateevaluation" not in plan, plan
-    live, evaluated = gates._live_and_evaluated_rounds(ids)
+    scans = {
+        (node["Node Type"], node.get("Relation Name")) for node in _plan_nodes(plan[0]["Plan"])
+    }
+    assert ("Seq Scan", "projects_gateevaluation") not in scans, scans
+    assert any(relation == "projects_gateevaluation" for _type, relation in scans)
+    assert plan[0]["Plan"]["Total Cost"] < jit_above_cost
+    gate.round, other.round = 2, 1
+    live, evaluated = gates._live_and_evaluated_rounds([gate, other, *absent])
     assert live == set()
-    assert evaluated == {(gate.pk, round_) for round_ in range(1, 3_001)}
+    assert evaluated == {gate.pk}
+    gate.round = 1
+    assert gates._live_and_evaluated_rounds([gate]) == (set(), set())
 
 
 class _Cycle:
