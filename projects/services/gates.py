@@ -457,17 +457,19 @@ FROM (
 # first are sent (the others NULL, which the rule reads as "long before"); for a KPI with a
 # rejection (the rejected ids' aggregate, shared with the column that sends them), every
 # counted one is also sent, and only those whose value a rejected measurement has are made
-# times (``_entered``). Every time is sent as microseconds since the epoch, as above, and
-# made a time in Python only where it is read; the rejected values as units, as above,
-# with the ``numeric`` of those too large for a ``bigint``.
+# times (``_entered``). The late entries' and the rejections' times are sent as
+# microseconds since the epoch (computed for those few rows only), every counted one's
+# entry as the timestamp itself (read as its integer microseconds since 2000, as the
+# counted times above: no arithmetic on each row), each made a time in Python only where it
+# is read; the rejected values as units, as above, with the ``numeric`` of those too large
+# for a ``bigint``.
 _ANOMALY_COLUMNS = f""",
        array_agg(CASE WHEN s.created_at BETWEEN s.co - interval '{rules.LATE_ENTRY.days} days'
                                             AND s.co
                       THEN (extract(epoch FROM s.created_at) * 1000000)::bigint END)
          FILTER (WHERE s.why IS NULL),
        CASE WHEN array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL) IS NOT NULL
-            THEN array_agg((extract(epoch FROM s.created_at) * 1000000)::bigint)
-                   FILTER (WHERE s.why IS NULL)
+            THEN array_agg(s.created_at) FILTER (WHERE s.why IS NULL)
        END,
        array_agg(s.id) FILTER (WHERE s.rejected_at IS NOT NULL),
        array_agg(s.units) FILTER (WHERE s.rejected_at IS NOT NULL),
@@ -774,8 +776,9 @@ def _entered(
     """When each counted measurement was entered, as far as the anomaly flags can use it:
     the late entries' times (``late_us``: microseconds since the epoch, ``None`` for the
     others), and for a value equal to a rejected one of the KPI its time from
-    ``entered_us`` (every counted one's, the same way); ``None`` for the others. The values
-    and the rejected ones are compared as given: both as units, or both as decimals."""
+    ``entered_us`` (every counted one's, in microseconds since 2000-01-01 UTC, as the
+    binary timestamps come); ``None`` for the others. The values and the rejected ones are
+    compared as given: both as units, or both as decimals."""
     if not late_us:
         return ()
     again: list[Any] = []
@@ -791,7 +794,7 @@ def _entered(
         assert values is not None and entered_us is not None
         for i, value in enumerate(values):
             if value in again and entered[i] is None:
-                entered[i] = _EPOCH + timedelta(microseconds=entered_us[i])
+                entered[i] = _EPOCH + timedelta(microseconds=_SINCE_2000_US + entered_us[i])
     return entered
 
 
