@@ -420,7 +420,8 @@ END
 # as those integers (``_TIMES_AS_MICROSECONDS``): exact, and no arithmetic on the server,
 # where ``extract(epoch …)`` is ``numeric`` arithmetic (~1 µs a row, on every counted row
 # of the batch). The snapshot's JSON array of them is written in Python from the same
-# integers, as ``array_to_json`` writes a ``bigint[]`` (``[1,2,3]``).
+# integers (by orjson, ``fundapp.jsontext.dumps``), as ``array_to_json`` writes a
+# ``bigint[]`` (``[1,2,3]``).
 _AGGREGATES_TEMPLATE = f"""
 SELECT k.id, a.*
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
@@ -675,7 +676,7 @@ def _read_aggregates(
             if values is not None:
                 units = None
             # In id order, as the database wrote the other arrays.
-            measured_at_us_json = "[" + ",".join(map(str, times_us)) + "]" if ids else ""
+            measured_at_us_json = jsontext.dumps(times_us) if ids else ""
             order = _series_order(times_us) if ids else None
             if order is not None:
                 ids = [ids[i] for i in order]
