@@ -21,12 +21,6 @@ _ID_PLACEHOLDER = "\x00id\x00"
 _ID_PLACEHOLDER_JSON = json.dumps(_ID_PLACEHOLDER)
 
 
-# One encoder for every event: ``json.dumps`` with these options would build a new one per
-# call. The same text as ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
-# ensure_ascii=False)``.
-_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def canonical_values(event: AuditEvent) -> dict[str, Any]:
     """The event's hashed content without its id, under the canonical JSON's names."""
     return {
@@ -47,7 +41,7 @@ def canonical_values(event: AuditEvent) -> dict[str, Any]:
 
 
 def _canonical(values: dict[str, Any], event_id: Any) -> str:
-    return _CANONICAL_ENCODER.encode({"id": event_id, **values})
+    return canonical({"id": event_id, **values})
 
 
 def canonical_payload(event: AuditEvent) -> str:
