@@ -89,8 +89,12 @@ class Notification(models.Model):
     Kind = NotificationKind
     workflow: ClassVar[Workflow] = EMAIL_WORKFLOW
 
+    # Indexed by ``notification_inbox``, which starts with it.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=32, choices=NotificationKind.choices)
     # The registered message (``messages.notification_message``) and its parameters; empty
@@ -192,7 +196,8 @@ class OutboxEvent(models.Model):
     keep the highest version they have applied and drop an older delivery.
     """
 
-    kind = models.CharField(_("event"), max_length=64, db_index=True)
+    # Indexed in ``Meta.indexes``: compared whole, never by pattern (no ``LIKE`` index).
+    kind = models.CharField(_("event"), max_length=64)
     # The event's public id (``evt_`` + hex): the ``webhook-id`` of every delivery of it.
     # Drawn by the database, so the bulk and one-statement writers need not send it.
     uuid = models.UUIDField(
@@ -213,7 +218,10 @@ class OutboxEvent(models.Model):
         ordering = ["id"]
         verbose_name = _("outbox event")
         verbose_name_plural = _("outbox events")
-        indexes = [GinIndex(fields=["organisation_ids"], name="outbox_orgs_gin")]
+        indexes = [
+            GinIndex(fields=["organisation_ids"], name="outbox_orgs_gin"),
+            models.Index(fields=["kind"], name="outbox_kind_idx"),
+        ]
         triggers = [
             pgtrigger.Protect(
                 name="outbox_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete

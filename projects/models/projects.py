@@ -69,7 +69,10 @@ class Project(models.Model):
     workflow: ClassVar[Workflow] = PROJECT_WORKFLOW
 
     proposal = models.OneToOneField(Proposal, on_delete=models.PROTECT, related_name="project")
-    call = models.ForeignKey(Call, on_delete=models.PROTECT, related_name="projects")
+    # Indexed by ``project_call_state_idx``, which starts with it.
+    call = models.ForeignKey(
+        Call, on_delete=models.PROTECT, related_name="projects", db_index=False
+    )
     title_en = models.CharField(_("title (English)"), max_length=300, blank=True)
     title_ja = models.CharField(_("title (Japanese)"), max_length=300, blank=True)
     title_ko = models.CharField(_("title (Korean)"), max_length=300, blank=True)
@@ -206,7 +209,10 @@ STAGE_WORKFLOW = Workflow(
 class Stage(models.Model):
     workflow: ClassVar[Workflow] = STAGE_WORKFLOW
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
+    # Indexed by ``stage_number_unique``, which starts with it.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="stages", db_index=False
+    )
     number = models.PositiveSmallIntegerField()
     title = models.CharField(_("title"), max_length=300)
     months = models.PositiveSmallIntegerField()
@@ -546,11 +552,23 @@ class GateEvaluation(models.Model):
     # "detail"}`` each (``projects.rules.gates.AnomalyFlag``); any flag keeps the gate from
     # being released automatically.
     anomaly_flags = models.JSONField(default=list, blank=True)
+    # Indexed where set (``Meta.indexes``): the scheduler's snapshots, most of them, have
+    # neither and add no index entry.
     evaluated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     evaluated_by_api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
 
     def counted_measurements(self) -> list[dict[str, Any]]:
@@ -642,6 +660,16 @@ class GateEvaluation(models.Model):
             # A gate's snapshots, and whether it has one in a round (a batch's check before
             # evaluating, one probe per gate: ``projects.services.gates``).
             models.Index(fields=["gate", "round"], name="gate_evaluation_round_idx"),
+            models.Index(
+                fields=["evaluated_by"],
+                name="gate_evaluation_by_idx",
+                condition=Q(evaluated_by__isnull=False),
+            ),
+            models.Index(
+                fields=["evaluated_by_api_key"],
+                name="gate_evaluation_by_key_idx",
+                condition=Q(evaluated_by_api_key__isnull=False),
+            ),
         ]
         triggers = [
             pgtrigger.Protect(
@@ -727,7 +755,10 @@ class Tranche(models.Model):
     workflow: ClassVar[Workflow] = TRANCHE_WORKFLOW
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="tranches")
-    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="tranches")
+    # Indexed by ``tranche_one_per_stage_side``, which starts with it.
+    stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, related_name="tranches", db_index=False
+    )
     side = models.CharField(max_length=2)
     currency = models.CharField(max_length=3)
     planned = AmountField(_("planned"))
