@@ -399,23 +399,27 @@ class _OtherStage(NamedTuple):
 
 # What applying decisions changes in the stages, gates and projects, each as parts of the
 # statement that writes the batch's records (the workflow's triggers check each move as for
-# any ``UPDATE``). The columns are the ones the instances' updates would write.
+# any ``UPDATE``). The columns are the ones the instances' updates would write. The rows are
+# also named by ``id = ANY(…)`` (the ids once more, the last parameter): joined to the
+# arrays alone, a batch's few hundred rows were found by a hash join over a sequential scan
+# of the whole table (estimated cheaper than as many index probes while the table is small,
+# and slower even then: ~1.5 ms against ~0.2 ms at 20,000 stages).
 _STAGES_SQL = f"""UPDATE {Stage._meta.db_table} AS t
    SET state = v.state, started_on = v.started_on
   FROM unnest(%s::bigint[], %s::text[], %s::date[]) AS v(id, state, started_on)
- WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
+ WHERE t.id = v.id AND t.id = ANY(%s::bigint[])"""  # noqa: S608 (table name from the model, values as parameters)
 _GATES_SQL = f"""UPDATE {Gate._meta.db_table} AS t
    SET state = v.state, due_on = v.due_on
   FROM unnest(%s::bigint[], %s::text[], %s::date[]) AS v(id, state, due_on)
- WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
+ WHERE t.id = v.id AND t.id = ANY(%s::bigint[])"""  # noqa: S608 (table name from the model, values as parameters)
 _PROJECTS_MOVED_SQL = f"""UPDATE {Project._meta.db_table} AS t
    SET current_stage_id = v.current_stage_id
   FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, current_stage_id)
- WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
+ WHERE t.id = v.id AND t.id = ANY(%s::bigint[])"""  # noqa: S608 (table name from the model, values as parameters)
 _PROJECTS_COMPLETED_SQL = f"""UPDATE {Project._meta.db_table} AS t
    SET state = v.state, ended_at = v.ended_at
   FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[]) AS v(id, state, ended_at)
- WHERE t.id = v.id"""  # noqa: S608 (table name from the model, values as parameters)
+ WHERE t.id = v.id AND t.id = ANY(%s::bigint[])"""  # noqa: S608 (table name from the model, values as parameters)
 
 _STAGE_OBJECT_TYPE = object_type_of(Stage)
 _DECISION_OBJECT_TYPE = object_type_of(GateDecision)
@@ -492,7 +496,8 @@ class _Writes:
             ("projects_completed", _PROJECTS_COMPLETED_SQL, self.completed),
         ):
             if rows:
-                parts.append(Part(name, sql, [list(column) for column in zip(*rows, strict=True)]))
+                columns = [list(column) for column in zip(*rows, strict=True)]
+                parts.append(Part(name, sql, [*columns, columns[0]]))
         entries = [entry for entries in self.audit.values() for entry in entries]
         if self.tranches is not None and self.tranches.part is not None:
             parts.append(self.tranches.part)

@@ -7,7 +7,7 @@ one a write per row would leave, in a fixed number of statements whatever the ba
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -26,6 +26,7 @@ from projects.models import (
     GateState,
     Project,
     ProjectState,
+    Stage,
     StageState,
     Tranche,
     TrancheState,
@@ -348,3 +349,53 @@ def test_officers_the_caller_has_read_are_the_ones_told(officers, auto_call, mon
     needed = Notification.objects.filter(message="gate.decision_needed")
     assert sorted(needed.values_list("user_id", flat=True)) == [jp.pk, jp.pk]
     assert counts == [DECIDE_STATEMENTS - 1]  # no officers read
+
+
+def _scans(plan: dict) -> Iterator[tuple[str, str | None]]:
+    yield plan["Node Type"], plan.get("Relation Name")
+    for child in plan.get("Plans", ()):
+        yield from _scans(child)
+
+
+@pytest.mark.parametrize(
+    ("sql", "table", "columns"),
+    [
+        (decisions._STAGES_SQL, "projects_stage", ("active", date(2026, 4, 1))),
+        (decisions._GATES_SQL, "projects_gate", ("pending", date(2026, 9, 30))),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_decisions_move_are_found_by_their_primary_key(sql, table, columns, owner_cursor):
+    """§19: the stages and gates a batch of decisions moves are probed by id; the arrays
+    joined alone were matched by a hash join over a sequential scan of the whole table,
+    which the planner estimates cheaper than the probes long after it is slower."""
+    project = running_project(call=CallFactory.create())
+    stages = Stage.objects.bulk_create(
+        Stage(project=project, number=number, title="s", months=6) for number in range(3, 20_003)
+    )
+    Gate.objects.bulk_create(Gate(stage=stage, due_on=date(2027, 1, 1)) for stage in stages)
+    # Committed (``transaction=True``), so the owner's ``ANALYZE`` sees them.
+    with owner_cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    # A batch's: 150 of 20,000 (every other one of 300 in a row, as a batch's stages are).
+    ids = [stage.pk for stage in stages[1000:1300:2]]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"EXPLAIN (FORMAT JSON) {sql}",
+            [ids, *([value] * len(ids) for value in columns), ids],
+        )
+        plan = cursor.fetchone()[0][0]["Plan"]
+    scans = set(_scans(plan))
+    assert ("Seq Scan", table) not in scans, scans
+    assert any(relation == table for _type, relation in scans)
+
+
+def test_every_update_of_a_batch_of_decisions_names_its_rows_by_id():
+    """The projects' updates take the same form as the stages' and gates' above."""
+    for sql in (
+        decisions._STAGES_SQL,
+        decisions._GATES_SQL,
+        decisions._PROJECTS_MOVED_SQL,
+        decisions._PROJECTS_COMPLETED_SQL,
+    ):
+        assert sql.rstrip().endswith("WHERE t.id = v.id AND t.id = ANY(%s::bigint[])")
