@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fundapp.accounts.models import ApiKey, User
 from fundapp.audit.models import AuditEvent
 from fundapp.errors import Conflict
 from fundapp.notifications.models import Notification, OutboxEvent
@@ -44,7 +45,7 @@ from projects.services import gates
 from projects.services.gates import gate_evaluate, gates_evaluate
 from tests.concurrency import run_at_once
 from tests.factories import CallFactory, MeasurementFactory, officer, running_project
-from tests.factories.gates import evidence_rows
+from tests.factories.gates import api_key, evidence_rows
 from tests.outbox import the_event
 from tests.workflow_states import force_state
 
@@ -701,3 +702,47 @@ def test_a_batch_runs_without_cyclic_collection_and_its_cycles_are_collected_aft
     assert during == [False]
     assert gc.isenabled()
     assert cycles[0]() is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("by", [None, "user", "key"])
+def test_a_snapshot_built_by_position_is_the_one_built_by_keyword(calls, by):
+    """``_new_evaluation`` builds the batch's snapshots by column position (§19): the same
+    values as by keyword, the gate and actor held as given, ``inputs`` and ``kpi_results``
+    left deferred for ``_insert_snapshots``."""
+    gate = _gate(running_project(call=calls["auto"]))
+    member = gate.stage.project.organisations.first()
+    assert member is not None
+    organisation = member.organisation
+    actor = {None: None, "user": officer("jp"), "key": api_key(organisation, [])}[by]
+    values = {
+        "round": 2,
+        "evaluated_at": tokyo(AS_OF),
+        "as_of": AS_OF,
+        "window_start": tokyo(STARTED),
+        "cutoff": tokyo(GATE_DAY),
+        "score": Decimal("0.9500"),
+        "outcome": "conditional",
+        "plan_version": 3,
+        "policy": {"pass_threshold": "1.0000"},
+        "anomaly_flags": [{"kind": "jump"}],
+    }
+    built = gates._new_evaluation(gate, actor, **values)
+    expected = GateEvaluation(
+        gate=gate,
+        evaluated_by=actor if isinstance(actor, User) else None,
+        evaluated_by_api_key=actor if isinstance(actor, ApiKey) else None,
+        **values,
+    )
+    columns = [f.attname for f in GateEvaluation._meta.concrete_fields]
+    kept = [name for name in columns if name not in {"inputs", "kpi_results"}]
+    assert {n: getattr(built, n) for n in kept} == {n: getattr(expected, n) for n in kept}
+    assert built.get_deferred_fields() == {"inputs", "kpi_results"}
+    assert built._state.adding
+    with CaptureQueriesContext(connection) as queries:
+        assert built.gate is gate
+        assert built.evaluated_by is (actor if by == "user" else None)
+        assert built.evaluated_by_api_key is (actor if by == "key" else None)
+    assert len(queries) == 0
+    with pytest.raises(TypeError, match="inputs"):
+        gates._new_evaluation(gate, actor, inputs={}, **values)
