@@ -613,10 +613,11 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
         [type_ for _column, type_ in _SNAPSHOT_COLUMNS],
         rows,
     )
+    alias = connection.alias
     for pk, evaluation in zip(ids, evaluations, strict=True):
-        evaluation.pk = pk
+        evaluation.id = pk
         evaluation._state.adding = False
-        evaluation._state.db = connection.alias
+        evaluation._state.db = alias
 
 
 # A snapshot's columns in the model's order: ``_new_evaluation`` builds the instance from
@@ -1055,9 +1056,10 @@ _ATTNAMES: dict[type[Model], tuple[str, ...]] = {
 }
 
 
-def _row_instance(model: type[_M], row: Sequence[Any]) -> _M:
-    """The instance a read of ``row`` (every column of ``model``, in order) gives."""
-    return model.from_db(connection.alias, _ATTNAMES[model], row)
+def _row_instance(model: type[_M], row: Sequence[Any], alias: str) -> _M:
+    """The instance a read of ``row`` (every column of ``model``, in order) on the
+    connection ``alias`` gives."""
+    return model.from_db(alias, _ATTNAMES[model], row)
 
 
 def _evaluate_batch(
@@ -1065,13 +1067,16 @@ def _evaluate_batch(
 ) -> GateBatchResult:
     result = GateBatchResult()
     with transaction.atomic():
+        # The connection's name, read once: each read of ``connection`` is a lookup in
+        # the thread's connections.
+        alias = connection.alias
         # The stage of each gate is read (and locked) below; here only its project's id.
         gates: list[Gate] = []
         project_ids_of: set[int] = set()
         for *row, project_id in fetch_prepared(
             _LOCK_GATES_SQL if single else _LOCK_GATES_SKIPPING_SQL, [ids]
         ):
-            gates.append(_row_instance(Gate, row))
+            gates.append(_row_instance(Gate, row, alias))
             project_ids_of.add(project_id)
         if single and not gates:
             raise NotFound()
@@ -1082,7 +1087,7 @@ def _evaluate_batch(
         if not gates:
             return result
         projects = {
-            row[0]: _row_instance(Project, row)
+            row[0]: _row_instance(Project, row, alias)
             for row in fetch_prepared(_LOCK_PROJECTS_SQL, [sorted(project_ids_of)])
         }
         stages: dict[int, Stage] = {}
@@ -1090,7 +1095,7 @@ def _evaluate_batch(
         for *row, last in fetch_prepared(
             _LOCK_STAGES_SQL, [sorted(gate.stage_id for gate in gates)]
         ):
-            stage = _row_instance(Stage, row)
+            stage = _row_instance(Stage, row, alias)
             stages[stage.pk] = stage
             last_number[stage.project_id] = last
         live, evaluated = _live_and_evaluated_rounds(gates)
