@@ -324,7 +324,7 @@ def round_half_up_4(value: Fraction) -> Decimal:
     """
     sign = -1 if value < 0 else 1
     units = math.floor(abs(value) * _FOUR_PLACES + Fraction(1, 2))
-    return Decimal(sign * units).scaleb(-4)
+    return Decimal(sign * units).scaleb(-4, _UNITS_CONTEXT)
 
 
 def _round_ratio_half_up_4(numerator: int, denominator: int) -> Decimal:
@@ -332,7 +332,7 @@ def _round_ratio_half_up_4(numerator: int, denominator: int) -> Decimal:
     integers alone (the rule's hot path builds no ``Fraction``)."""
     sign = -1 if numerator < 0 else 1
     units = (2 * abs(numerator) * _FOUR_PLACES + denominator) // (2 * denominator)
-    return Decimal(sign * units).scaleb(-4)
+    return Decimal(sign * units).scaleb(-4, _UNITS_CONTEXT)
 
 
 _NO_ACHIEVEMENT: Final = round_half_up_4(Fraction(0))
@@ -989,7 +989,7 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
             exponent = value.as_tuple().exponent
             assert isinstance(exponent, int)  # finite: ``_decimal`` refused the others
             places = max(places, -exponent)
-        return [int(v.scaleb(places)) for v in values], places
+        return [int(v.scaleb(places, _UNITS_CONTEXT)) for v in values], places
     own = [len(text) - 1 - text.find(".") if "." in text else 0 for text in texts]
     places = max(own, default=0)
     if min(own, default=0) == places:  # every value has the same places (whole numbers)
@@ -1002,8 +1002,8 @@ def _scaled(values: Sequence[Decimal]) -> tuple[list[int], int]:
 
 def _shown(value: Decimal, places: int) -> str:
     """``value`` as text with the values' own decimal places when that is exact."""
-    quantized = value.quantize(Decimal(1).scaleb(-places))
-    return str(quantized if quantized == value else value.normalize())
+    quantized = value.quantize(Decimal(1).scaleb(-places, _UNITS_CONTEXT), context=_UNITS_CONTEXT)
+    return str(quantized if quantized == value else value.normalize(_UNITS_CONTEXT))
 
 
 def _kth_deviation(ordered: Sequence[int], center2: int, k: int) -> int:
@@ -1099,7 +1099,9 @@ def _jump(
     if mad4:
         if 2 * deviation2 <= JUMP_MADS * mad4:
             return None
-        spread: dict[str, object] = {"mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2), places)}
+        spread: dict[str, object] = {
+            "mad": _shown(Decimal(mad4 * 25).scaleb(-places - 2, _UNITS_CONTEXT), places)
+        }
     else:
         total2 = sum(abs(2 * u - median2) for u in earlier)  # twice the deviations' sum
         if n * deviation2 <= JUMP_MADS * total2:
@@ -1107,7 +1109,10 @@ def _jump(
         spread = {
             "mad": "0",
             "mean_deviation": _shown(
-                _MEAN_CONTEXT.divide(Decimal(total2).scaleb(-places), Decimal(2 * n)), places
+                _MEAN_CONTEXT.divide(
+                    Decimal(total2).scaleb(-places, _UNITS_CONTEXT), Decimal(2 * n)
+                ),
+                places,
             ),
         }
     return AnomalyFlag(
@@ -1116,7 +1121,7 @@ def _jump(
         (series.ids[n],),
         {
             "value": str(series.values[n]),
-            "median": _shown(Decimal(median2 * 5).scaleb(-places - 1), places),
+            "median": _shown(Decimal(median2 * 5).scaleb(-places - 1, _UNITS_CONTEXT), places),
             **spread,
             "earlier": n,
         },

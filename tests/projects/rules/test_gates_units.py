@@ -5,7 +5,7 @@ as decimals, digit for digit."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal, localcontext
 from fractions import Fraction
 
 import pytest
@@ -275,3 +275,33 @@ def test_the_gate_result_from_units_is_the_one_from_decimals(stage):
             spec = kpis[kpi_result.kpi_id - 1]
             if spec.aggregation in (rules.LATEST, rules.MAX, rules.MIN, rules.SUM):
                 assert kpi_result.value.as_tuple().exponent == -6
+
+
+# A thread's decimal context the rule must not depend on: 3 digits, rounded down.
+_HOSTILE = Context(prec=3, rounding=ROUND_DOWN)
+
+
+@settings(database=None, max_examples=300, deadline=None)
+@given(case=_kpis_and_series())
+def test_the_flags_do_not_depend_on_the_threads_decimal_context(case):
+    """Every rounding in the rule is named where it happens (§8): the flags and their
+    details are the same under a thread context of 3 digits rounded down."""
+    spec, _units, _places, found = case
+    expected = repr([f.as_dict() for f in anomaly_flags(spec, found, cutoff=CUTOFF)])
+    with localcontext(_HOSTILE):
+        got = repr([f.as_dict() for f in anomaly_flags(spec, found, cutoff=CUTOFF)])
+    assert got == expected
+
+
+@settings(database=None, max_examples=300, deadline=None)
+@given(stage=_stage(), as_units=st.booleans())
+def test_the_gate_result_does_not_depend_on_the_threads_decimal_context(stage, as_units):
+    """The score, achievements and aggregates are the same under a thread context of 3
+    digits rounded down (§8: 4 decimals, half up, on the exact value)."""
+    kpis, counted = stage
+    aggregates = {kpi_id: _aggregate(units, as_units=as_units) for kpi_id, units in counted.items()}
+    policy = GatePolicy.defaults()
+    expected = repr(service._rule_result(kpis, aggregates, START, CUTOFF, policy))
+    with localcontext(_HOSTILE):
+        got = repr(service._rule_result(kpis, aggregates, START, CUTOFF, policy))
+    assert got == expected
