@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,11 @@ def require_active(project: Project) -> None:
 
 # --------------------------------------------------------------------------- values
 
+# Zeros are stripped from a value in a context that holds every digit: in the thread's (28
+# digits), ``1.0000000000000000000000000000001`` was rounded to ``1`` and accepted.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_TOO_LARGE = Decimal(10) ** (VALUE_MAX_DIGITS - VALUE_PLACES)
+
 
 def clean_value(problems: Problems, path: str, raw: Any) -> Decimal | None:
     """A finite decimal with at most 20 digits, 6 of them after the point.
@@ -122,13 +127,13 @@ def clean_value(problems: Problems, path: str, raw: Any) -> Decimal | None:
         return None
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > VALUE_PLACES:
-        stripped = number.normalize()
+        stripped = number.normalize(_EXACT)
         stripped_exponent = stripped.as_tuple().exponent
         if isinstance(stripped_exponent, int) and -stripped_exponent > VALUE_PLACES:
             problems.add(path, _("Use at most %(n)d decimal places.") % {"n": VALUE_PLACES})
             return None
         number = stripped
-    if abs(number) >= Decimal(10) ** (VALUE_MAX_DIGITS - VALUE_PLACES):
+    if number.copy_abs() >= _TOO_LARGE:
         problems.add(path, _("This number is too large."))
         return None
     return number

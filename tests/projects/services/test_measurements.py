@@ -165,6 +165,9 @@ def test_any_kpi_of_the_project_may_be_measured_and_it_is_audited():
         (Decimal("-3.000001"), Decimal("-3.000001")),
         (7, Decimal("7")),
         ("1.50000000", Decimal("1.5")),  # zeros past the sixth place lose nothing
+        # More zeros than the thread's 28 digits hold: still nothing lost.
+        ("1.5" + "0" * 40, Decimal("1.5")),
+        ("12345678901234.12345600000000000000000", Decimal("12345678901234.123456")),
         ("99999999999999.999999", Decimal("99999999999999.999999")),
     ],
 )
@@ -177,7 +180,23 @@ def test_values_that_fit_are_stored_exactly(value, stored):
 
 @pytest.mark.parametrize(
     "value",
-    ["NaN", "nan", "Infinity", "-inf", "sNaN", "abc", "", None, True, "1.1234567", "1e14", "1,5"],
+    [
+        "NaN",
+        "nan",
+        "Infinity",
+        "-inf",
+        "sNaN",
+        "abc",
+        "",
+        None,
+        True,
+        "1.1234567",
+        "1e14",
+        "1,5",
+        # A digit past the sixth place beyond the thread's 28 digits: refused, not rounded.
+        "1.0000000000000000000000000000001",
+        "12345678901234.1234560000000000000001",
+    ],
 )
 def test_bad_values_are_refused_with_a_field_error(value):
     built = build_project()
