@@ -14,10 +14,10 @@ import pgtrigger
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
-from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
+from fundapp.fields import index_where_set
 from fundapp.triggers import refuse_truncate
 
 
@@ -81,16 +81,8 @@ class AuditEvent(models.Model):
             BrinIndex(fields=["occurred_at"], name="audit_occurred_brin"),
             # An actor's events (and the check that keeps a user or key with events from
             # being deleted): a user's or key's, never the many without one.
-            models.Index(
-                fields=["actor_user"],
-                name="audit_actor_user_idx",
-                condition=Q(actor_user__isnull=False),
-            ),
-            models.Index(
-                fields=["actor_api_key"],
-                name="audit_actor_api_key_idx",
-                condition=Q(actor_api_key__isnull=False),
-            ),
+            index_where_set("actor_user", "audit_actor_user_idx"),
+            index_where_set("actor_api_key", "audit_actor_api_key_idx"),
         ]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from fundapp.accounts.models import Organisation
-from fundapp.fields import AmountField
+from fundapp.fields import AmountField, index_where_set
 from fundapp.kernel.approvals import DecisionState as DecisionState
 from fundapp.kernel.approvals import (
     TwoPersonDecision,
@@ -660,16 +660,8 @@ class GateEvaluation(models.Model):
             # A gate's snapshots, and whether it has one in a round (a batch's check before
             # evaluating, one probe per gate: ``projects.services.gates``).
             models.Index(fields=["gate", "round"], name="gate_evaluation_round_idx"),
-            models.Index(
-                fields=["evaluated_by"],
-                name="gate_evaluation_by_idx",
-                condition=Q(evaluated_by__isnull=False),
-            ),
-            models.Index(
-                fields=["evaluated_by_api_key"],
-                name="gate_evaluation_by_key_idx",
-                condition=Q(evaluated_by_api_key__isnull=False),
-            ),
+            index_where_set("evaluated_by", "gate_evaluation_by_idx"),
+            index_where_set("evaluated_by_api_key", "gate_evaluation_by_key_idx"),
         ]
         triggers = [
             pgtrigger.Protect(
