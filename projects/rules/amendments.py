@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
@@ -143,15 +143,35 @@ def _int(value: Any) -> int | None:
 
 
 def _decimal(value: Any) -> Decimal | None:
+    """The number given (a finite one below 10¹⁴), its digits as given: ``None`` for
+    anything else."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         return None
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         return None
-    if not number.is_finite() or abs(number) >= Decimal(10) ** 14:
+    if not number.is_finite() or number.copy_abs() >= _DECIMAL_LIMIT:
         return None
-    return number.quantize(Decimal("0.000001"))
+    return number
+
+
+_DECIMAL_LIMIT = Decimal(10) ** 14
+# Targets and weights are stored with 6 and 4 decimal places: a finer one is refused (as in
+# the proposal, ``fundapp.kernel.inputs.decimal``), never rounded, and one that fits is
+# written with the column's places (exactly: nothing is left to round).
+_TARGET_PLACES = 6
+_WEIGHT_PLACES = 4
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
+
+
+def _finer_than(number: Decimal, places: int) -> bool:
+    exponent = number.as_tuple().exponent
+    return isinstance(exponent, int) and -exponent > places
+
+
+def _with_places(number: Decimal, places: int) -> Decimal:
+    return number.quantize(Decimal(1).scaleb(-places, _EXACT), context=_EXACT)
 
 
 class _Work:
@@ -264,16 +284,26 @@ class _Work:
             target = _decimal(change["target"])
             if target is None:
                 self.add(f"{p}.target", _("Enter a number."))
+            elif _finer_than(target, _TARGET_PLACES):
+                self.add(
+                    f"{p}.target",
+                    _("Use at most %(n)d decimal places.") % {"n": _TARGET_PLACES},
+                )
             elif target == kpi.baseline:
                 self.add(f"{p}.target", _("The target must differ from the baseline."))
             else:
-                new = replace(new, target=target)
+                new = replace(new, target=_with_places(target, _TARGET_PLACES))
         if "weight" in change:
             weight = _decimal(change["weight"])
             if weight is None or weight <= 0 or weight >= 10000:
                 self.add(f"{p}.weight", _("Enter a weight greater than zero."))
+            elif _finer_than(weight, _WEIGHT_PLACES):
+                self.add(
+                    f"{p}.weight",
+                    _("Use at most %(n)d decimal places.") % {"n": _WEIGHT_PLACES},
+                )
             else:
-                new = replace(new, weight=weight.quantize(Decimal("0.0001")))
+                new = replace(new, weight=_with_places(weight, _WEIGHT_PLACES))
         if "evidence" in change:
             if change["evidence"] not in EVIDENCE_LEVELS:
                 self.add(f"{p}.evidence", _("Choose an evidence level."))

@@ -87,6 +87,35 @@ def test_bad_changes_answer_field_errors_and_write_nothing():
     assert "smaller" in " ".join(refused.value.errors["changes"])
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "places"),
+    [
+        ({"target": "20.1234567"}, "target", 6),
+        ({"target": "25.50000000"}, "target", 6),
+        ({"weight": "1.23456"}, "weight", 4),
+    ],
+)
+def test_a_target_or_weight_finer_than_its_column_is_refused_not_rounded(change, field, places):
+    """As in the proposal (§17): a digit the column cannot hold is an error, never rounded
+    in whatever decimal context the request runs."""
+    w = amend_world()
+    with pytest.raises(ValidationFailed) as refused:
+        propose(w, {"kind": "kpi", "kpi": w.kpi_id("K2A"), **change})
+    assert refused.value.errors[f"changes.0.{field}"] == [f"Use at most {places} decimal places."]
+    assert not Amendment.objects.exists()
+
+
+def test_a_target_and_weight_that_fit_are_written_with_their_columns_places():
+    w = amend_world()
+    amendment = propose(
+        w, {"kind": "kpi", "kpi": w.kpi_id("K2A"), "target": "25.5", "weight": "1.25"}
+    )
+    assert {(d["field"], d["after"]) for d in amendment.diff} == {
+        ("target", "25.500000"),
+        ("weight", "1.2500"),
+    }
+
+
 def test_an_evaluated_stage_can_never_be_amended():
     w = amend_world()
     gate = gate_of(w.project, 1)
