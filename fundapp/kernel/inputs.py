@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from fundapp.accounts.models import Organisation, User
-from fundapp.kernel.problems import Problems, check_amount
+from fundapp.kernel.problems import Problems, check_amount, check_decimal
 from fundapp.money import MAX_AMOUNT
 
 
@@ -117,15 +117,9 @@ def decimal(
     except InvalidOperation:
         problems.add(path, _("Enter a number."))
         return None
-    if not number.is_finite():
-        problems.add(path, _("Enter a number."))
-        return None
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        problems.add(path, _("Use at most %(n)d decimal places.") % {"n": places})
-        return None
-    if abs(number) >= Decimal(10) ** (max_digits - places):
-        problems.add(path, _("This number is too large."))
+    problem = check_decimal(number, places=places, max_digits=max_digits)
+    if problem:
+        problems.add(path, problem)
         return None
     return number
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact
 
 from django.utils.translation import gettext_lazy as _
 
@@ -58,3 +58,29 @@ def check_amount(value: object) -> str | None:
     if value > MAX_AMOUNT:
         return str(_("An amount may not exceed 10¹⁵."))
     return None
+
+
+# Decimals checked and written here are scaled and quantized in a context that holds every
+# digit and refuses to round (never in the thread's, whose 28 digits and rounding anyone
+# may have changed).
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
+
+
+def check_decimal(value: object, *, places: int, max_digits: int) -> str | None:
+    """A finite decimal with at most ``places`` decimal places and ``max_digits`` digits in
+    all, as a ``DecimalField(max_digits, places)`` stores it (§17); trailing zeros past
+    ``places`` count as places."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return str(_("Enter a number."))
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > places:
+        return str(_("Use at most %(n)d decimal places.") % {"n": places})
+    if value.copy_abs() >= Decimal(10) ** (max_digits - places):
+        return str(_("This number is too large."))
+    return None
+
+
+def with_places(value: Decimal, places: int) -> Decimal:
+    """``value`` written with exactly ``places`` decimal places; it must have no more
+    (``check_decimal``): nothing is rounded."""
+    return value.quantize(Decimal(1).scaleb(-places, EXACT), context=EXACT)

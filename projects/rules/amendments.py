@@ -34,12 +34,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
-from fundapp.kernel.problems import Problem, check_amount
+from fundapp.kernel.problems import Problem, check_amount, check_decimal, with_places
 from projects.rules.gates import EVIDENCE_LEVELS, EVIDENCE_NONE
 from projects.rules.proposals import StageFacts, non_decreasing_problems
 
@@ -157,21 +157,11 @@ def _decimal(value: Any) -> Decimal | None:
 
 
 _DECIMAL_LIMIT = Decimal(10) ** 14
-# Targets and weights are stored with 6 and 4 decimal places: a finer one is refused (as in
-# the proposal, ``fundapp.kernel.inputs.decimal``), never rounded, and one that fits is
-# written with the column's places (exactly: nothing is left to round).
-_TARGET_PLACES = 6
-_WEIGHT_PLACES = 4
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
-
-
-def _finer_than(number: Decimal, places: int) -> bool:
-    exponent = number.as_tuple().exponent
-    return isinstance(exponent, int) and -exponent > places
-
-
-def _with_places(number: Decimal, places: int) -> Decimal:
-    return number.quantize(Decimal(1).scaleb(-places, _EXACT), context=_EXACT)
+# Targets and weights as their columns store them (``DecimalField(20, 6)`` and ``(8, 4)``): a
+# finer one is refused, as in the proposal, never rounded; one that fits is written with
+# the column's places.
+_TARGET = {"places": 6, "max_digits": 20}
+_WEIGHT = {"places": 4, "max_digits": 8}
 
 
 class _Work:
@@ -284,26 +274,20 @@ class _Work:
             target = _decimal(change["target"])
             if target is None:
                 self.add(f"{p}.target", _("Enter a number."))
-            elif _finer_than(target, _TARGET_PLACES):
-                self.add(
-                    f"{p}.target",
-                    _("Use at most %(n)d decimal places.") % {"n": _TARGET_PLACES},
-                )
+            elif problem := check_decimal(target, **_TARGET):
+                self.add(f"{p}.target", problem)
             elif target == kpi.baseline:
                 self.add(f"{p}.target", _("The target must differ from the baseline."))
             else:
-                new = replace(new, target=_with_places(target, _TARGET_PLACES))
+                new = replace(new, target=with_places(target, _TARGET["places"]))
         if "weight" in change:
             weight = _decimal(change["weight"])
             if weight is None or weight <= 0 or weight >= 10000:
                 self.add(f"{p}.weight", _("Enter a weight greater than zero."))
-            elif _finer_than(weight, _WEIGHT_PLACES):
-                self.add(
-                    f"{p}.weight",
-                    _("Use at most %(n)d decimal places.") % {"n": _WEIGHT_PLACES},
-                )
+            elif problem := check_decimal(weight, **_WEIGHT):
+                self.add(f"{p}.weight", problem)
             else:
-                new = replace(new, weight=_with_places(weight, _WEIGHT_PLACES))
+                new = replace(new, weight=with_places(weight, _WEIGHT["places"]))
         if "evidence" in change:
             if change["evidence"] not in EVIDENCE_LEVELS:
                 self.add(f"{p}.evidence", _("Choose an evidence level."))

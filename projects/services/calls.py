@@ -25,6 +25,7 @@ from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import registry
+from fundapp.kernel.problems import check_decimal
 from fundapp.money import MAX_AMOUNT
 from fundapp.workflow import transition
 from projects.models import Call, CallState, Fund, ResearchArea, ReviewCriterion
@@ -155,17 +156,6 @@ def _is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _decimal_problem(value: Any, places: int, max_digits: int) -> str | None:
-    if not isinstance(value, Decimal) or not value.is_finite():
-        return _("Enter a number.")
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > places:
-        return _("Use at most %(n)d decimal places.") % {"n": places}
-    if abs(value) >= Decimal(10) ** (max_digits - places):
-        return _("This number is too large.")
-    return None
-
-
 def validate_call_data(data: CallData) -> dict[str, list[str]]:
     """Every rule of §4 that a call's own values must keep, as {field: [messages]}."""
     errors: dict[str, list[str]] = {}
@@ -241,7 +231,7 @@ def validate_call_data(data: CallData) -> dict[str, list[str]]:
             name = getattr(criterion, f"name_{lang}")
             if isinstance(name, str) and (len(name) > 200 or "\x00" in name):
                 add(f"criteria.{i}.name_{lang}", _("Use at most %(n)d characters.") % {"n": 200})
-        problem = _decimal_problem(criterion.weight, places=3, max_digits=6)
+        problem = check_decimal(criterion.weight, places=3, max_digits=6)
         if problem:
             add(f"criteria.{i}.weight", problem)
         elif criterion.weight <= 0:
@@ -253,7 +243,7 @@ def validate_call_data(data: CallData) -> dict[str, list[str]]:
 
     policy_ok = True
     for name in GATE_POLICY_DECIMALS:
-        problem = _decimal_problem(getattr(data, name), places=4, max_digits=6)
+        problem = check_decimal(getattr(data, name), places=4, max_digits=6)
         if problem:
             add(name, problem)
             policy_ok = False

@@ -620,10 +620,14 @@ def _insert_snapshots(snapshots: list[_Snapshot]) -> None:
         evaluation._state.db = alias
 
 
-# A snapshot's columns in the model's order: ``_new_evaluation`` builds the instance from
-# them by position, as a read of the row does (~3 µs; by keyword, with the gate and actor
-# set through their descriptors, ~16 µs).
-_EVALUATION_ATTNAMES = tuple(f.attname for f in GateEvaluation._meta.concrete_fields)
+# The columns of the models a batch builds instances of, in the models' order: the locked
+# rows are made instances by ``_row_instance``, and ``_new_evaluation`` builds a snapshot
+# from them by position, as a read of the row does (~3 µs; by keyword, with the gate and
+# actor set through their descriptors, ~16 µs).
+_ATTNAMES: dict[type[Model], tuple[str, ...]] = {
+    model: tuple(field.attname for field in model._meta.concrete_fields)
+    for model in (Gate, GateEvaluation, Project, Stage)
+}
 _EVALUATION_GATE = GateEvaluation._meta.get_field("gate")
 _EVALUATION_BY = GateEvaluation._meta.get_field("evaluated_by")
 _EVALUATION_BY_KEY = GateEvaluation._meta.get_field("evaluated_by_api_key")
@@ -646,7 +650,7 @@ def _new_evaluation(gate: Gate, actor: Actor | None, **values: Any) -> GateEvalu
         "evaluated_by_api_key_id": None if key is None else key.pk,
     }
     evaluation = GateEvaluation(
-        *[fixed[name] if name in fixed else values.pop(name) for name in _EVALUATION_ATTNAMES]
+        *[fixed[name] if name in fixed else values.pop(name) for name in _ATTNAMES[GateEvaluation]]
     )
     if values:
         raise TypeError(f"not columns of a snapshot: {sorted(values)}")
@@ -1013,8 +1017,9 @@ def _attach_calls(projects: Sequence[Project]) -> None:
         _PROJECT_CALL.set_cached_value(project, calls[project.call_id])
 
 
-def _columns(model: type[Model], alias: str) -> str:
-    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+def _columns(model: type[Model], table: str) -> str:
+    """Every column of ``model``, in order, of the table named ``table`` in a statement."""
+    return ", ".join(f"{table}.{field.column}" for field in model._meta.concrete_fields)
 
 
 # The batch's rows, locked in ``pk`` order as ``select_for_update`` locks them, every column
@@ -1048,12 +1053,6 @@ SELECT {_columns(Stage, "s")},
    FOR UPDATE OF s"""  # noqa: S608 (names from the models, values as parameters)
 
 _M = TypeVar("_M", bound=Model)
-
-
-_ATTNAMES: dict[type[Model], tuple[str, ...]] = {
-    model: tuple(field.attname for field in model._meta.concrete_fields)
-    for model in (Gate, Project, Stage)
-}
 
 
 def _row_instance(model: type[_M], row: Sequence[Any], alias: str) -> _M:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from fundapp.errors import (
 from fundapp.kernel import inputs
 from fundapp.kernel.decisions import require as _require
 from fundapp.kernel.private_files import private_file_write
-from fundapp.kernel.problems import Problems
+from fundapp.kernel.problems import EXACT, Problems
 from fundapp.uploads.content import is_csv_text
 from fundapp.uploads.images import ImageFinding, check_image, image_kind
 from fundapp.uploads.pdf import check_pdf_upload
@@ -99,9 +99,9 @@ def require_active(project: Project) -> None:
 
 # --------------------------------------------------------------------------- values
 
-# Zeros are stripped from a value in a context that holds every digit: in the thread's (28
-# digits), ``1.0000000000000000000000000000001`` was rounded to ``1`` and accepted.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+# Zeros are stripped from a value in a context that holds every digit (``EXACT``): in the
+# thread's (28 digits), ``1.0000000000000000000000000000001`` was rounded to ``1`` and
+# accepted.
 _TOO_LARGE = Decimal(10) ** (VALUE_MAX_DIGITS - VALUE_PLACES)
 
 
@@ -127,7 +127,7 @@ def clean_value(problems: Problems, path: str, raw: Any) -> Decimal | None:
         return None
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > VALUE_PLACES:
-        stripped = number.normalize(_EXACT)
+        stripped = number.normalize(EXACT)
         stripped_exponent = stripped.as_tuple().exponent
         if isinstance(stripped_exponent, int) and -stripped_exponent > VALUE_PLACES:
             problems.add(path, _("Use at most %(n)d decimal places.") % {"n": VALUE_PLACES})
