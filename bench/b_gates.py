@@ -6,9 +6,10 @@ per-KPI aggregates, achievements and scores. The database is restored from a sna
 every run, so each run evaluates the same due gates.
 
 Two rows: the batches dealt in turn to ``WORKERS`` forked processes, as the beat task's
-messages reach the worker pool (``docker-compose.yml`` runs ``WORKER_CONCURRENCY``, default
-4, processes per worker container), and the same batches one after another in this process
-(one worker). Both are timed against the same baseline medians.
+messages reach the engine worker's pool (the ``engine`` queue; ``docker-compose.yml``'s
+``engine-worker`` runs ``--concurrency auto``: one process per core this machine lets it
+use), and the same batches one after another in this process (one worker). Both are timed
+against the same baseline medians.
 
 ``evaluate_gates --as-of`` (§21), which also posts those releases in-process, one
 ``tranche_release`` each, is timed once after the medians and reported as a note."""
@@ -18,6 +19,7 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
+from celery.utils.sysinfo import cpu_budget
 from django.core.management import call_command
 from django.db import connection
 
@@ -29,8 +31,9 @@ from projects.services.notices import project_urls_by_id
 from projects.tasks import due_gate_batches, evaluate_gates_batch
 
 FULL_GATES = 10_000
-# Worker processes of the pool (``docker-compose.yml``'s default ``WORKER_CONCURRENCY``).
-WORKERS = 4
+# Worker processes of the pool: what Celery's ``--concurrency auto`` gives the engine worker
+# here (``docker-compose.yml``'s ``engine-worker``).
+WORKERS = cpu_budget().count
 KPIS = 5
 MEASUREMENTS = 20
 

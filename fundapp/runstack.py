@@ -163,7 +163,8 @@ def _commands(env: dict[str, str], host: str, port: int) -> dict[str, list[str]]
         "web": [sys.executable, "-m", "gunicorn", "fundapp.wsgi", "--bind", f"{host}:{port}"]
         + ["--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket"],
         # One worker for every queue here; a deployment gives the checkpoint queue (and the
-        # signing key) and the webhook queue to workers of their own.
+        # signing key), the webhook queue and the gate engine's queue to workers of their
+        # own.
         "worker": [*celery, "worker", "-l", "info"]
         + [
             "--queues",
@@ -172,6 +173,7 @@ def _commands(env: dict[str, str], host: str, port: int) -> dict[str, list[str]]
                     "celery",
                     env.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints"),
                     env.get("WEBHOOKS_QUEUE", "webhooks"),
+                    env.get("ENGINE_QUEUE", "engine"),
                 ]
             ),
         ]

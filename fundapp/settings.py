@@ -257,7 +257,16 @@ AUDIT_CHECKPOINT_LOG = Path(
 AUDIT_CHECKPOINT_QUEUE = os.environ.get("AUDIT_CHECKPOINT_QUEUE", "audit_checkpoints")
 # Webhook delivery (§13.3) runs on its own queue so slow receivers never delay other work.
 WEBHOOKS_QUEUE = os.environ.get("WEBHOOKS_QUEUE", "webhooks")
+# Gate evaluation (§8, §19) runs on its own queue: its batches are CPU-bound (the rule in
+# Python, the aggregating statements), so a deployment gives them a worker with one process
+# per core (docker-compose.yml: ``engine-worker``, ``--concurrency auto``), and the daily
+# run over thousands of gates never holds the processes that send e-mails and post
+# releases. More processes than cores only add switching: 4 on 2 cores took ~15 % longer
+# for the same batches (bench/README.md).
+ENGINE_QUEUE = os.environ.get("ENGINE_QUEUE", "engine")
 CELERY_TASK_ROUTES = {
+    "projects.evaluate_gates_batch": {"queue": ENGINE_QUEUE},
+    "projects.evaluate_gate": {"queue": ENGINE_QUEUE},
     "fundapp.audit.checkpoint": {"queue": AUDIT_CHECKPOINT_QUEUE},
     "notifications.deliver_webhook": {"queue": WEBHOOKS_QUEUE},
     "notifications.fan_out_webhooks": {"queue": WEBHOOKS_QUEUE},

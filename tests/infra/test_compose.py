@@ -6,12 +6,13 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from django.conf import settings
 
 from fundapp.dbroles import APP_ROLE, OWNER_ROLE
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_SCRIPT = REPO / "deploy" / "postgres-init" / "10-roles.sh"
-APP_SERVICES = ["web", "worker", "beat", "checkpointer"]
+APP_SERVICES = ["web", "worker", "webhook-worker", "engine-worker", "beat", "checkpointer"]
 REQUIRED_ENV = {
     "DATABASE_URL",
     "REDIS_URL",
@@ -197,6 +198,36 @@ def test_checkpoints_have_a_queue_only_the_checkpointer_consumes(services):
     queues = worker.split("--queues ", 1)[1].split()[0].split(",")
     assert queues == ["celery"] and queue not in queues
     assert "--queues" not in command(services["beat"])
+
+
+def queues_of(service: dict) -> list[str]:
+    cmd = command(service)
+    return cmd.split("--queues ", 1)[1].split()[0].split(",") if "--queues " in cmd else []
+
+
+def test_each_routed_queue_has_workers_of_its_own(services):
+    """Webhooks and the gate engine (§13.3, §19) each have the one service that consumes
+    them; the default worker consumes neither."""
+    consumers: dict[str, list[str]] = {}
+    for name, service in services.items():
+        for queue in queues_of(service):
+            consumers.setdefault(queue, []).append(name)
+
+    assert consumers[settings.WEBHOOKS_QUEUE] == ["webhook-worker"]
+    assert consumers[settings.ENGINE_QUEUE] == ["engine-worker"]
+    assert consumers["celery"] == ["worker"]
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed <= set(consumers), f"no service consumes {routed - set(consumers)}"
+
+
+def test_the_engine_worker_runs_one_process_per_core_by_default(services):
+    """The gate batches are CPU-bound (§19): Celery's ``auto`` sizes the pool to the cores
+    the container may use; the operator can still set a number."""
+    engine = command(services["engine-worker"])
+    assert re.search(
+        r"--concurrency \$\{ENGINE_WORKER_CONCURRENCY:-auto\}(\s|$)", engine
+    ), engine
+    assert "--hostname engine@%h" in engine
 
 
 def test_dockerfile_creates_the_audit_directories_for_the_volumes():

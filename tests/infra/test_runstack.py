@@ -35,6 +35,11 @@ def test_the_worker_consumes_the_checkpoint_queue_too():
     worker = runstack._commands({}, "127.0.0.1", 8000)["worker"]
     queues = worker[worker.index("--queues") + 1].split(",")
 
-    assert queues == ["celery", "audit_checkpoints", "webhooks"]
-    custom = runstack._commands({"AUDIT_CHECKPOINT_QUEUE": "signing"}, "127.0.0.1", 8000)
-    assert custom["worker"][custom["worker"].index("--queues") + 1] == "celery,signing,webhooks"
+    assert queues == ["celery", "audit_checkpoints", "webhooks", "engine"]
+    custom = runstack._commands(
+        {"AUDIT_CHECKPOINT_QUEUE": "signing", "ENGINE_QUEUE": "gates"}, "127.0.0.1", 8000
+    )
+    assert (
+        custom["worker"][custom["worker"].index("--queues") + 1]
+        == "celery,signing,webhooks,gates"
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import pytest
+import redis
+from django.conf import settings
 from django.db import OperationalError
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from hypothesis import given
@@ -12,7 +15,7 @@ from hypothesis import strategies as st
 
 from projects.rules.schedule import add_months, chained_gate_days, gate_day, next_stage_start
 from projects.schedules import SCHEDULES, ensure_schedules
-from projects.tasks import reconcile_pending, release_tranche
+from projects.tasks import evaluate_gate, evaluate_gates_batch, reconcile_pending, release_tranche
 
 pytestmark = pytest.mark.usefixtures("eager_celery")
 
@@ -75,3 +78,42 @@ def test_add_months_lands_in_the_right_month_never_past_the_same_day(start, mont
     assert result.day <= start.day
     # Same day of the month, or clamped to the last day of a shorter month.
     assert result.day == start.day or (result + timedelta(days=1)).day == 1
+
+
+# ------------------------------------------------------------------- the engine's queue
+
+
+@pytest.fixture
+def broker_queue():
+    """The broker's list of ``ENGINE_QUEUE`` (this test worker's Redis database), emptied
+    before and after; tasks are sent, not run."""
+    from fundapp.celery import app as celery_app
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(settings.ENGINE_QUEUE)
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    yield client
+    celery_app.conf.task_always_eager = before
+    client.delete(settings.ENGINE_QUEUE)
+    client.close()
+
+
+def test_gate_evaluation_is_sent_to_the_engine_queue_and_nothing_else_is(broker_queue):
+    """§19: the CPU-bound gate batches go to the queue the engine worker (one process per
+    core) consumes; e-mails and releases stay on the default queue."""
+    from fundapp.celery import app as celery_app
+
+    evaluate_gates_batch.delay([1, 2], "2026-07-01")
+    evaluate_gate.delay(3)
+    release_tranche.delay(4)
+
+    sent = [json.loads(raw) for raw in broker_queue.lrange(settings.ENGINE_QUEUE, 0, -1)]
+    assert sorted(message["headers"]["task"] for message in sent) == [
+        "projects.evaluate_gate",
+        "projects.evaluate_gates_batch",
+    ]
+    route = celery_app.amqp.router.route
+    assert route({}, "projects.evaluate_gates_batch")["queue"].name == settings.ENGINE_QUEUE
+    assert route({}, "projects.release_tranche")["queue"].name == "celery"
+    assert route({}, "projects.evaluate_due_gates")["queue"].name == "celery"
