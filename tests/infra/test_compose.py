@@ -224,9 +224,7 @@ def test_the_engine_worker_runs_one_process_per_core_by_default(services):
     """The gate batches are CPU-bound (§19): Celery's ``auto`` sizes the pool to the cores
     the container may use; the operator can still set a number."""
     engine = command(services["engine-worker"])
-    assert re.search(
-        r"--concurrency \$\{ENGINE_WORKER_CONCURRENCY:-auto\}(\s|$)", engine
-    ), engine
+    assert re.search(r"--concurrency \$\{ENGINE_WORKER_CONCURRENCY:-auto\}(\s|$)", engine), engine
     assert "--hostname engine@%h" in engine
 
 

@@ -40,6 +40,5 @@ def test_the_worker_consumes_the_checkpoint_queue_too():
         {"AUDIT_CHECKPOINT_QUEUE": "signing", "ENGINE_QUEUE": "gates"}, "127.0.0.1", 8000
     )
     assert (
-        custom["worker"][custom["worker"].index("--queues") + 1]
-        == "celery,signing,webhooks,gates"
+        custom["worker"][custom["worker"].index("--queues") + 1] == "celery,signing,webhooks,gates"
     )
