@@ -25,7 +25,7 @@ from fundapp.actors import Actor, is_fund_officer
 from fundapp.audit.services import audit_record
 from fundapp.errors import Conflict, PermissionDenied, ValidationFailed
 from fundapp.kernel import registry
-from fundapp.kernel.problems import check_decimal
+from fundapp.kernel.problems import check_decimal, with_places
 from fundapp.money import MAX_AMOUNT
 from fundapp.workflow import transition
 from projects.models import Call, CallState, Fund, ResearchArea, ReviewCriterion
@@ -297,14 +297,13 @@ def _normalised_text(data: CallData) -> CallData:
 
 
 def _quantised(data: CallData) -> CallData:
-    """Decimals at the precision they are stored with, so before/after compare exactly."""
+    """Decimals at the precision they are stored with, so before/after compare exactly:
+    written with the column's places, never rounded (``validate_call_data`` has refused
+    more), whatever the thread's decimal context."""
     return dataclasses.replace(
         data,
-        **{name: getattr(data, name).quantize(Decimal("0.0001")) for name in GATE_POLICY_DECIMALS},
-        criteria=[
-            dataclasses.replace(c, weight=c.weight.quantize(Decimal("0.001")))
-            for c in data.criteria
-        ],
+        **{name: with_places(getattr(data, name), 4) for name in GATE_POLICY_DECIMALS},
+        criteria=[dataclasses.replace(c, weight=with_places(c.weight, 3)) for c in data.criteria],
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import sys
 import types
 import unicodedata
@@ -99,6 +100,23 @@ def test_officer_creates_a_draft_call_with_areas_criteria_and_an_audit_event():
     assert event.after is not None
     assert event.after["state"] == "draft"
     assert event.after["research_areas"] == ["green.grid", "green.hydrogen"]
+
+
+def test_decimals_are_stored_exactly_whatever_the_threads_decimal_context():
+    """The stored places are written in an exact context: a thread's narrow or rounding
+    context (here 3 digits, rounded down) neither rounds a weight or a threshold nor makes
+    the save fail."""
+    data = call_data(
+        criteria=[CriterionData(name_en="Scientific merit", weight=Decimal("123.125"))],
+        pass_threshold=Decimal("1.0625"),
+        conditional_floor=Decimal("0.7975"),
+    )
+    with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_DOWN)):
+        call = call_create(actor=officer("JP"), fund=FundFactory.create(), data=data)
+
+    call.refresh_from_db()
+    assert [c.weight for c in call.criteria.all()] == [Decimal("123.125")]
+    assert (call.pass_threshold, call.conditional_floor) == (Decimal("1.0625"), Decimal("0.7975"))
 
 
 def test_call_data_defaults_are_the_model_defaults_of_section_4():
