@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 from decimal import Decimal
 
-from celery.utils.sysinfo import cpu_budget
+# celery-types does not declare it (Celery 5.7's ``--concurrency auto`` sizing).
+from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]
 from django.core.management import call_command
 from django.db import connection
 

@@ -300,9 +300,12 @@ def _quantised(data: CallData) -> CallData:
     """Decimals at the precision they are stored with, so before/after compare exactly:
     written with the column's places, never rounded (``validate_call_data`` has refused
     more), whatever the thread's decimal context."""
+    policy: dict[str, Any] = {
+        name: with_places(getattr(data, name), 4) for name in GATE_POLICY_DECIMALS
+    }
     return dataclasses.replace(
         data,
-        **{name: with_places(getattr(data, name), 4) for name in GATE_POLICY_DECIMALS},
+        **policy,
         criteria=[dataclasses.replace(c, weight=with_places(c.weight, 3)) for c in data.criteria],
     )
 
