@@ -344,10 +344,10 @@ class _Aggregate:
     # (|value| ≥ ``_UNITS_FIT_BELOW``): then ``values`` holds the decimals.
     units: list[int] | None
     values: list[Decimal] | None
-    # Every measurement counted, ascending by id, as JSON arrays: the ids and the values
-    # (decimal text) as the database wrote them, the times (microseconds since the epoch)
-    # as ``_read_aggregates`` wrote them from its integers. They go into the snapshot as
-    # they are, never parsed in Python.
+    # Every measurement counted, ascending by id, as JSON arrays: the values (decimal
+    # text) as the database wrote them, the ids and the times (microseconds since the
+    # epoch) as ``_read_aggregates`` wrote them from its integers. They go into the
+    # snapshot as they are, never parsed in Python.
     ids_json: str
     values_json: str
     measured_at_us_json: str
@@ -392,8 +392,8 @@ END
 # ids and values, and when each was measured) and of every one left out (§22: with its
 # reason), as JSON text: one scan of the KPI's measurements serves the rule and the
 # snapshot. The snapshot's times are microseconds since the epoch too: exact, half the
-# length of ISO 8601 text, and no timestamp to format (the JSON array of the counted ones is
-# written in Python from the integers it reads, see below).
+# length of ISO 8601 text, and no timestamp to format (the JSON arrays of the counted ones'
+# times and ids are written in Python from the integers it reads, see below).
 #
 # Each KPI is aggregated on its own (``LATERAL``), from its measurements in id order
 # (``s``: read by the KPI's index, a sort of a few dozen rows in memory), so every array
@@ -418,9 +418,9 @@ END
 # format sends as integer microseconds since 2000-01-01 UTC and ``_read_aggregates`` reads
 # as those integers (``_TIMES_AS_MICROSECONDS``): exact, and no arithmetic on the server,
 # where ``extract(epoch …)`` is ``numeric`` arithmetic (~1 µs a row, on every counted row
-# of the batch). The snapshot's JSON array of them is written in Python from the same
-# integers (by orjson, ``fundapp.jsontext.dumps``), as ``array_to_json`` writes a
-# ``bigint[]`` (``[1,2,3]``).
+# of the batch). The snapshot's JSON arrays of them and of the ids are written in Python
+# from the same integers (by orjson, ``fundapp.jsontext.dumps``), as ``array_to_json``
+# writes a ``bigint[]`` (``[1,2,3]``), for less than the server's ``array_to_json``.
 _AGGREGATES_TEMPLATE = f"""
 SELECT k.id, a.*
 FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS w(stage_id, ws, co)
@@ -430,7 +430,6 @@ SELECT array_agg(s.id) FILTER (WHERE s.why IS NULL),
        array_agg(s.units) FILTER (WHERE s.why IS NULL),
        array_agg(s.value) FILTER (WHERE s.why IS NULL AND s.units IS NULL),
        array_agg(s.measured_at) FILTER (WHERE s.why IS NULL),
-       array_to_json(array_agg(s.id) FILTER (WHERE s.why IS NULL))::text,
        array_to_json(array_agg(s.value::text) FILTER (WHERE s.why IS NULL))::text,
        json_agg(json_build_object('id', s.id, 'value', s.value::text,
                                   'measured_at_us',
@@ -700,7 +699,6 @@ def _read_aggregates(
             units,
             too_large,
             times_us,
-            ids_json,
             values_json,
             excluded_json,
             *anomaly,
@@ -714,7 +712,9 @@ def _read_aggregates(
             values = None if too_large is None else _decimals(units, too_large)
             if values is not None:
                 units = None
-            # In id order, as the database wrote the other arrays.
+            # In id order, as the database wrote the other arrays; written here from the
+            # integers already read (``array_to_json`` on the server cost more).
+            ids_json = jsontext.dumps(ids) if ids else ""
             measured_at_us_json = jsontext.dumps(times_us) if ids else ""
             order = _series_order(times_us) if ids else None
             if order is not None:
