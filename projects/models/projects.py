@@ -286,22 +286,44 @@ class MeasurementSource(models.TextChoices):
 
 
 class Measurement(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="measurements")
-    kpi = models.ForeignKey(KPI, on_delete=models.PROTECT, related_name="measurements")
+    # Both are indexed by the composite indexes below, which start with them.
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="measurements", db_index=False
+    )
+    kpi = models.ForeignKey(
+        KPI, on_delete=models.PROTECT, related_name="measurements", db_index=False
+    )
     value = models.DecimalField(_("value"), max_digits=20, decimal_places=6)
     measured_at = models.DateTimeField(_("measured at"))
     note = models.TextField(_("evidence note"), blank=True)
     source = models.CharField(max_length=8, choices=MeasurementSource.choices)
     created_at = models.DateTimeField(default=timezone.now)
+    # Each row has one author, a person or an API key, and few are rejected: the actors
+    # are indexed only where set (``index_where_set``).
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     created_by_api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     rejected_at = models.DateTimeField(null=True, blank=True)
     rejected_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     rejection_reason = models.TextField(blank=True)
 
@@ -314,6 +336,9 @@ class Measurement(models.Model):
                 fields=["project", "-measured_at", "-id"], name="measurement_project_time_idx"
             ),
             models.Index(fields=["kpi", "-id"], name="measurement_kpi_id_idx"),
+            index_where_set("created_by", "measurement_created_by_idx"),
+            index_where_set("created_by_api_key", "measurement_created_key_idx"),
+            index_where_set("rejected_by", "measurement_rejected_by_idx"),
         ]
         triggers = [
             pgtrigger.Protect(name="measurement_no_delete", operation=pgtrigger.Delete),
