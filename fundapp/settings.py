@@ -261,8 +261,8 @@ WEBHOOKS_QUEUE = os.environ.get("WEBHOOKS_QUEUE", "webhooks")
 # Python, the aggregating statements), so a deployment gives them a worker with one process
 # per core (docker-compose.yml: ``engine-worker``, ``--concurrency auto``), and the daily
 # run over thousands of gates never holds the processes that send e-mails and post
-# releases. More processes than cores only add switching: 4 on 2 cores took ~15 % longer
-# for the same batches (bench/README.md).
+# releases. More processes than cores only add switching: 4 on 2 cores took ~18 % longer
+# for the same batches (median 6.78 s against 5.72 s; bench/README.md).
 ENGINE_QUEUE = os.environ.get("ENGINE_QUEUE", "engine")
 CELERY_TASK_ROUTES = {
     "projects.evaluate_gates_batch": {"queue": ENGINE_QUEUE},
